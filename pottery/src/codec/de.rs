@@ -1,0 +1,498 @@
+//! The decoder: a JSON parser that also reads Python's `NaN`, `Infinity` and `-Infinity`,
+//! into a small tree that implements `serde::Deserializer`.
+
+use serde::de::{self, IntoDeserializer, Visitor};
+use serde::forward_to_deserialize_any;
+
+use super::CodecError;
+
+type Result<T> = std::result::Result<T, CodecError>;
+
+/// A parsed JSON value.
+#[derive(Debug, Clone)]
+pub(crate) enum Node {
+    Null,
+    Bool(bool),
+    Int(i128),
+    UInt(u128),
+    Float(f64),
+    Str(String),
+    Array(Vec<Node>),
+    Object(Vec<(String, Node)>),
+}
+
+/// Nesting deeper than this is refused rather than risking the stack.
+const MAX_DEPTH: usize = 512;
+
+pub(crate) fn parse(bytes: &[u8]) -> Result<Node> {
+    let mut p = Parser { s: bytes, i: 0 };
+    p.ws();
+    let node = p.value(0)?;
+    p.ws();
+    if p.i != p.s.len() {
+        return Err(p.err("trailing characters"));
+    }
+    Ok(node)
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn err(&self, what: &str) -> CodecError {
+        // Line and column, 1-based, like Python's json errors.
+        let before = &self.s[..self.i.min(self.s.len())];
+        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+        let col = before.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+        CodecError::new(format!(
+            "{what} at line {line} column {col} (char {})",
+            self.i
+        ))
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, lit: &str) -> bool {
+        if self.s[self.i..].starts_with(lit.as_bytes()) {
+            self.i += lit.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Node> {
+        if depth > MAX_DEPTH {
+            return Err(self.err("nesting too deep"));
+        }
+        match self.s.get(self.i) {
+            None => Err(self.err("expecting value")),
+            Some(b'{') => self.object(depth),
+            Some(b'[') => self.array(depth),
+            Some(b'"') => Ok(Node::Str(self.string()?)),
+            Some(b'n') if self.eat("null") => Ok(Node::Null),
+            Some(b't') if self.eat("true") => Ok(Node::Bool(true)),
+            Some(b'f') if self.eat("false") => Ok(Node::Bool(false)),
+            Some(b'N') if self.eat("NaN") => Ok(Node::Float(f64::NAN)),
+            Some(b'I') if self.eat("Infinity") => Ok(Node::Float(f64::INFINITY)),
+            Some(b'-') if self.eat("-Infinity") => Ok(Node::Float(f64::NEG_INFINITY)),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err(self.err("expecting value")),
+        }
+    }
+
+    fn number(&mut self) -> Result<Node> {
+        let start = self.i;
+        if self.s.get(self.i) == Some(&b'-') {
+            self.i += 1;
+        }
+        let digits = |p: &mut Self| {
+            let from = p.i;
+            while let Some(b'0'..=b'9') = p.s.get(p.i) {
+                p.i += 1;
+            }
+            p.i - from
+        };
+        let int_start = self.i;
+        let n = digits(self);
+        if n == 0 || (n > 1 && self.s[int_start] == b'0') {
+            self.i = start;
+            return Err(self.err("invalid number"));
+        }
+        let mut is_float = false;
+        if self.s.get(self.i) == Some(&b'.') {
+            self.i += 1;
+            is_float = true;
+            if digits(self) == 0 {
+                return Err(self.err("invalid number"));
+            }
+        }
+        if let Some(b'e' | b'E') = self.s.get(self.i) {
+            self.i += 1;
+            is_float = true;
+            if let Some(b'+' | b'-') = self.s.get(self.i) {
+                self.i += 1;
+            }
+            if digits(self) == 0 {
+                return Err(self.err("invalid number"));
+            }
+        }
+        // The slice is ASCII digits and signs only.
+        let text = std::str::from_utf8(&self.s[start..self.i]).unwrap_or("");
+        if !is_float {
+            if let Ok(i) = text.parse::<i128>() {
+                return Ok(Node::Int(i));
+            }
+            if let Ok(u) = text.parse::<u128>() {
+                return Ok(Node::UInt(u));
+            }
+        }
+        text.parse::<f64>()
+            .map(Node::Float)
+            .map_err(|_| self.err("invalid number"))
+    }
+
+    fn hex4(&mut self) -> Result<u16> {
+        let h = self
+            .s
+            .get(self.i..self.i + 4)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u16::from_str_radix(h, 16).ok())
+            .ok_or_else(|| self.err("invalid \\uXXXX escape"))?;
+        self.i += 4;
+        Ok(h)
+    }
+
+    fn string(&mut self) -> Result<String> {
+        self.i += 1; // opening quote
+        let mut out = String::new();
+        loop {
+            // Copy the run of plain bytes in one go.
+            let run = self.i;
+            while let Some(&b) = self.s.get(self.i) {
+                if b == b'"' || b == b'\\' {
+                    break;
+                }
+                self.i += 1;
+            }
+            let chunk = std::str::from_utf8(&self.s[run..self.i])
+                .map_err(|_| self.err("invalid UTF-8 in string"))?;
+            out.push_str(chunk);
+            match self.s.get(self.i) {
+                None => return Err(self.err("unterminated string")),
+                Some(b'"') => {
+                    self.i += 1;
+                    return Ok(out);
+                }
+                Some(_) => {
+                    self.i += 1;
+                    let esc = *self
+                        .s
+                        .get(self.i)
+                        .ok_or_else(|| self.err("unterminated string"))?;
+                    self.i += 1;
+                    match esc {
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'u' => {
+                            let hi = self.hex4()?;
+                            let c = if (0xd800..0xdc00).contains(&hi) {
+                                if !self.eat("\\u") {
+                                    return Err(self.err("lone surrogate in string"));
+                                }
+                                let lo = self.hex4()?;
+                                if !(0xdc00..0xe000).contains(&lo) {
+                                    return Err(self.err("lone surrogate in string"));
+                                }
+                                let cp = 0x10000
+                                    + ((u32::from(hi) - 0xd800) << 10)
+                                    + (u32::from(lo) - 0xdc00);
+                                char::from_u32(cp)
+                            } else {
+                                char::from_u32(u32::from(hi))
+                            };
+                            out.push(c.ok_or_else(|| self.err("lone surrogate in string"))?);
+                        }
+                        _ => return Err(self.err("invalid escape")),
+                    }
+                }
+            }
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Result<Node> {
+        self.i += 1;
+        let mut items = Vec::new();
+        self.ws();
+        if self.eat("]") {
+            return Ok(Node::Array(items));
+        }
+        loop {
+            self.ws();
+            items.push(self.value(depth + 1)?);
+            self.ws();
+            if self.eat(",") {
+                continue;
+            }
+            if self.eat("]") {
+                return Ok(Node::Array(items));
+            }
+            return Err(self.err("expecting ',' or ']'"));
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Result<Node> {
+        self.i += 1;
+        let mut members = Vec::new();
+        self.ws();
+        if self.eat("}") {
+            return Ok(Node::Object(members));
+        }
+        loop {
+            self.ws();
+            if self.s.get(self.i) != Some(&b'"') {
+                return Err(self.err("expecting property name enclosed in double quotes"));
+            }
+            let key = self.string()?;
+            self.ws();
+            if !self.eat(":") {
+                return Err(self.err("expecting ':' delimiter"));
+            }
+            self.ws();
+            let value = self.value(depth + 1)?;
+            members.push((key, value));
+            self.ws();
+            if self.eat(",") {
+                continue;
+            }
+            if self.eat("}") {
+                return Ok(Node::Object(members));
+            }
+            return Err(self.err("expecting ',' or '}'"));
+        }
+    }
+}
+
+impl<'de> de::Deserializer<'de> for Node {
+    type Error = CodecError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self {
+            Node::Null => visitor.visit_unit(),
+            Node::Bool(b) => visitor.visit_bool(b),
+            Node::Int(i) => match i64::try_from(i) {
+                Ok(i) => visitor.visit_i64(i),
+                Err(_) => match u64::try_from(i) {
+                    Ok(u) => visitor.visit_u64(u),
+                    Err(_) => visitor.visit_i128(i),
+                },
+            },
+            Node::UInt(u) => visitor.visit_u128(u),
+            Node::Float(f) => visitor.visit_f64(f),
+            Node::Str(s) => visitor.visit_string(s),
+            Node::Array(items) => {
+                let len = items.len();
+                let mut seq = de::value::SeqDeserializer::new(items.into_iter());
+                let value = visitor.visit_seq(&mut seq)?;
+                seq.end().map_err(|_| {
+                    CodecError::new(format!("array of {len} elements has too many elements"))
+                })?;
+                Ok(value)
+            }
+            Node::Object(members) => {
+                let mut map = de::value::MapDeserializer::new(
+                    members.into_iter().map(|(k, v)| (KeyDe(k), v)),
+                );
+                let value = visitor.visit_map(&mut map)?;
+                map.end()?;
+                Ok(value)
+            }
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self {
+            Node::Null => visitor.visit_none(),
+            other => visitor.visit_some(other),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        visitor: V,
+    ) -> Result<V::Value> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value> {
+        match self {
+            Node::Str(s) => visitor.visit_enum(s.into_deserializer()),
+            Node::Object(mut members) if members.len() == 1 => {
+                let (variant, value) = members.pop().unwrap_or((String::new(), Node::Null));
+                visitor.visit_enum(EnumDe { variant, value })
+            }
+            _ => Err(CodecError::new(
+                "expected an enum: a string or an object with one member",
+            )),
+        }
+    }
+
+    forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier ignored_any
+    }
+}
+
+impl IntoDeserializer<'_, CodecError> for Node {
+    type Deserializer = Node;
+    fn into_deserializer(self) -> Node {
+        self
+    }
+}
+
+struct EnumDe {
+    variant: String,
+    value: Node,
+}
+
+impl<'de> de::EnumAccess<'de> for EnumDe {
+    type Error = CodecError;
+    type Variant = Node;
+    fn variant_seed<S: de::DeserializeSeed<'de>>(self, seed: S) -> Result<(S::Value, Node)> {
+        let v = seed.deserialize(self.variant.into_deserializer())?;
+        Ok((v, self.value))
+    }
+}
+
+impl<'de> de::VariantAccess<'de> for Node {
+    type Error = CodecError;
+    fn unit_variant(self) -> Result<()> {
+        match self {
+            Node::Null => Ok(()),
+            _ => Err(CodecError::new("expected a unit variant")),
+        }
+    }
+    fn newtype_variant_seed<S: de::DeserializeSeed<'de>>(self, seed: S) -> Result<S::Value> {
+        seed.deserialize(self)
+    }
+    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value> {
+        de::Deserializer::deserialize_seq(self, visitor)
+    }
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        _: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value> {
+        de::Deserializer::deserialize_map(self, visitor)
+    }
+}
+
+/// An object member name: a string that integer, float and bool keys are parsed from, as
+/// Python's `json.dumps` turned them into strings.
+struct KeyDe(String);
+
+impl KeyDe {
+    fn parse<T: std::str::FromStr>(&self, what: &str) -> Result<T> {
+        self.0
+            .parse()
+            .map_err(|_| CodecError::new(format!("object key {:?} is not {what}", self.0)))
+    }
+}
+
+macro_rules! key_number {
+    ($($method:ident $ty:ty => $visit:ident,)*) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+            visitor.$visit(self.parse::<$ty>(concat!("a valid ", stringify!($ty)))?)
+        }
+    )*};
+}
+
+impl<'de> de::Deserializer<'de> for KeyDe {
+    type Error = CodecError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_string(self.0)
+    }
+
+    key_number! {
+        deserialize_i8 i8 => visit_i8,
+        deserialize_i16 i16 => visit_i16,
+        deserialize_i32 i32 => visit_i32,
+        deserialize_i64 i64 => visit_i64,
+        deserialize_i128 i128 => visit_i128,
+        deserialize_u8 u8 => visit_u8,
+        deserialize_u16 u16 => visit_u16,
+        deserialize_u32 u32 => visit_u32,
+        deserialize_u64 u64 => visit_u64,
+        deserialize_u128 u128 => visit_u128,
+    }
+
+    fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_f32(key_float(&self.0)? as f32)
+    }
+    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_f64(key_float(&self.0)?)
+    }
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.0.as_str() {
+            "true" => visitor.visit_bool(true),
+            "false" => visitor.visit_bool(false),
+            other => Err(CodecError::new(format!(
+                "object key {other:?} is not a bool"
+            ))),
+        }
+    }
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        if self.0 == "null" {
+            visitor.visit_none()
+        } else {
+            visitor.visit_some(self)
+        }
+    }
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        if self.0 == "null" {
+            visitor.visit_unit()
+        } else {
+            Err(CodecError::new(format!(
+                "object key {:?} is not null",
+                self.0
+            )))
+        }
+    }
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        visitor: V,
+    ) -> Result<V::Value> {
+        visitor.visit_newtype_struct(self)
+    }
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value> {
+        visitor.visit_enum(self.0.into_deserializer())
+    }
+
+    forward_to_deserialize_any! {
+        char str string bytes byte_buf unit_struct seq tuple tuple_struct map struct
+        identifier ignored_any
+    }
+}
+
+impl IntoDeserializer<'_, CodecError> for KeyDe {
+    type Deserializer = KeyDe;
+    fn into_deserializer(self) -> KeyDe {
+        self
+    }
+}
+
+fn key_float(s: &str) -> Result<f64> {
+    match s {
+        "NaN" => Ok(f64::NAN),
+        "Infinity" => Ok(f64::INFINITY),
+        "-Infinity" => Ok(f64::NEG_INFINITY),
+        _ => s
+            .parse()
+            .map_err(|_| CodecError::new(format!("object key {s:?} is not a float"))),
+    }
+}

@@ -1,0 +1,131 @@
+//! Python-compatible JSON: the one encoding pottery uses for every key, field, member and value.
+//!
+//! Python pottery stores everything as `json.dumps(x, sort_keys=True)`. Two processes only
+//! find each other's hash fields, set members and Bloom bits if they produce the *same bytes*,
+//! so [`encode`] reproduces CPython's encoder byte for byte:
+//!
+//! * separators `", "` and `": "`; `[]` and `{}` for empty containers;
+//! * `ensure_ascii`: every character outside `0x20..=0x7e` is `\uXXXX` with lowercase hex,
+//!   characters beyond the BMP become surrogate pairs, and `\" \\ \n \r \t \b \f` are short;
+//! * object members sorted by their original key: strings in code-point order, numbers
+//!   numerically (`{10: "a", 9: "b"}` is `{"9": "b", "10": "a"}`); struct fields sort by name;
+//! * floats in Python's `repr`: `1.0`, `-0.0`, `1e+16`, `1e-05`, `0.0001`, `NaN`, `Infinity`.
+//!
+//! [`decode`] accepts anything Python writes (including `NaN` and `±Infinity`, which strict JSON
+//! parsers refuse) and any other JSON.
+//!
+//! ```
+//! use std::collections::HashMap;
+//!
+//! assert_eq!(pottery::codec::encode(&("é", 1e16, -0.0, vec![None, Some(true)]))?,
+//!            r#"["\u00e9", 1e+16, -0.0, [null, true]]"#);
+//! let numbers: HashMap<i32, &str> = [(10, "a"), (9, "b")].into();
+//! assert_eq!(pottery::codec::encode(&numbers)?, r#"{"9": "b", "10": "a"}"#);
+//!
+//! let back: (String, f64, f64, Vec<Option<bool>>) =
+//!     pottery::codec::decode(br#"["\u00e9", 1e+16, -Infinity, [null, true]]"#)?;
+//! assert_eq!(back.2, f64::NEG_INFINITY);
+//! # Ok::<(), pottery::codec::CodecError>(())
+//! ```
+//!
+//! How Rust types map: `Option::None` and `()` are `null`; tuples, `Vec`s and sets are arrays;
+//! maps and structs are objects (map keys must be strings, integers, floats, bools, chars or
+//! unit enum variants, as in Python); enums are externally tagged like `serde_json`
+//! (`"Unit"`, `{"Newtype": 1}`); `f32` is written with the shortest digits that read back as the
+//! same `f32`. Integers of any size up to 128 bits are exact.
+
+mod de;
+mod float;
+mod ser;
+
+use std::fmt;
+
+/// Why a value could not be encoded or decoded.
+///
+/// ```
+/// let err = pottery::codec::decode::<i64>(b"not json").unwrap_err();
+/// assert!(err.to_string().contains("line 1"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodecError {
+    message: String,
+}
+
+impl CodecError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        CodecError {
+            message: message.into(),
+        }
+    }
+
+    /// The human-readable reason.
+    ///
+    /// ```
+    /// let err = pottery::codec::decode::<bool>(b"1").unwrap_err();
+    /// assert!(err.message().contains("invalid type"));
+    /// ```
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for CodecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CodecError {}
+
+impl serde::ser::Error for CodecError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        CodecError::new(msg.to_string())
+    }
+}
+
+impl serde::de::Error for CodecError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        CodecError::new(msg.to_string())
+    }
+}
+
+/// Encodes `value` exactly as Python's `json.dumps(value, sort_keys=True)` would.
+///
+/// ```
+/// # use serde::Serialize;
+/// #[derive(Serialize)]
+/// struct User { name: String, age: u8, admin: bool }
+///
+/// let user = User { name: "Zoë".into(), age: 42, admin: false };
+/// assert_eq!(pottery::codec::encode(&user)?,
+///            r#"{"admin": false, "age": 42, "name": "Zo\u00eb"}"#);
+/// # Ok::<(), pottery::codec::CodecError>(())
+/// ```
+pub fn encode<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, CodecError> {
+    let mut out = String::new();
+    value.serialize(ser::Ser { out: &mut out })?;
+    Ok(out)
+}
+
+/// Like [`encode`], returning the UTF-8 (in fact ASCII) bytes that go on the wire.
+///
+/// ```
+/// assert_eq!(pottery::codec::encode_bytes(&"a")?, b"\"a\"".to_vec());
+/// # Ok::<(), pottery::codec::CodecError>(())
+/// ```
+pub fn encode_bytes<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
+    encode(value).map(String::into_bytes)
+}
+
+/// Decodes JSON as Python's `json.loads` reads it (`NaN`, `Infinity` and `-Infinity` included).
+///
+/// ```
+/// let v: Vec<f64> = pottery::codec::decode(b"[1, 2.5, NaN]")?;
+/// assert_eq!(v[..2], [1.0, 2.5]);
+/// assert!(v[2].is_nan());
+/// # Ok::<(), pottery::codec::CodecError>(())
+/// ```
+pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    let node = de::parse(bytes)?;
+    T::deserialize(node)
+}

@@ -1,0 +1,954 @@
+//! `RedisDict`: a `HashMap` face on a Redis hash, wire-compatible with pottery's `RedisDict`.
+
+use std::borrow::Borrow;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::hash::Hash;
+use std::marker::PhantomData;
+
+use redis::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{decode, decode_opt, encode, int, scan_page};
+use crate::error::{Error, Result};
+use crate::op::{Op, script};
+use crate::redis::Redis;
+
+script!(HASH_CREATE, "hash_create.lua");
+script!(HASH_INSERT, "hash_insert.lua");
+script!(HASH_REMOVE, "hash_remove.lua");
+
+const HASH: &str = "hash";
+/// Fields asked for per HSCAN page.
+const PAGE: usize = 512;
+
+/// The operations of a dict, as plans; shared by the blocking and the async shells.
+struct Core<K, V> {
+    redis: Redis,
+    key: String,
+    _types: PhantomData<fn() -> (K, V)>,
+}
+
+impl<K, V> Clone for Core<K, V> {
+    fn clone(&self) -> Self {
+        Core {
+            redis: self.redis.clone(),
+            key: self.key.clone(),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<K, V> Core<K, V>
+where
+    K: Serialize + DeserializeOwned,
+    V: Serialize + DeserializeOwned,
+{
+    fn new(redis: &Redis, key: String) -> Self {
+        Core {
+            redis: redis.clone(),
+            key,
+            _types: PhantomData,
+        }
+    }
+
+    fn cmd(&self, name: &str) -> redis::Cmd {
+        let mut cmd = redis::cmd(name);
+        cmd.arg(&self.key);
+        cmd
+    }
+
+    fn field<Q: Serialize + ?Sized>(&self, k: &Q) -> Result<Vec<u8>> {
+        encode(&self.key, k)
+    }
+
+    fn pairs(&self, items: impl IntoIterator<Item = (K, V)>) -> Result<Vec<Vec<u8>>> {
+        let mut args = Vec::new();
+        for (k, v) in items {
+            args.push(encode(&self.key, &k)?);
+            args.push(encode(&self.key, &v)?);
+        }
+        Ok(args)
+    }
+
+    fn create(&self, items: impl IntoIterator<Item = (K, V)>) -> Result<Op<'_, ()>> {
+        let args = self.pairs(items)?;
+        Ok(Op::eval(
+            &self.key,
+            HASH,
+            &HASH_CREATE,
+            vec![self.key.clone().into_bytes()],
+            args,
+            |key, v| match int(key, v)? {
+                1 => Ok(()),
+                _ => Err(Error::KeyExists {
+                    key: key.to_owned(),
+                }),
+            },
+        ))
+    }
+
+    fn insert(&self, k: &K, v: &V) -> Result<Op<'_, Option<V>>> {
+        let args = vec![self.field(k)?, encode(&self.key, v)?];
+        Ok(Op::eval(
+            &self.key,
+            HASH,
+            &HASH_INSERT,
+            vec![self.key.clone().into_bytes()],
+            args,
+            decode_opt,
+        ))
+    }
+
+    fn get<Q: Serialize + ?Sized>(&self, k: &Q) -> Result<Op<'_, Option<V>>> {
+        let mut cmd = self.cmd("HGET");
+        cmd.arg(self.field(k)?);
+        Ok(Op::cmd(&self.key, HASH, cmd, decode_opt))
+    }
+
+    fn remove<Q: Serialize + ?Sized>(&self, k: &Q) -> Result<Op<'_, Option<V>>> {
+        let args = vec![self.field(k)?];
+        Ok(Op::eval(
+            &self.key,
+            HASH,
+            &HASH_REMOVE,
+            vec![self.key.clone().into_bytes()],
+            args,
+            decode_opt,
+        ))
+    }
+
+    fn contains_key<Q: Serialize + ?Sized>(&self, k: &Q) -> Result<Op<'_, bool>> {
+        let mut cmd = self.cmd("HEXISTS");
+        cmd.arg(self.field(k)?);
+        Ok(Op::cmd(
+            &self.key,
+            HASH,
+            cmd,
+            |key, v| Ok(int(key, v)? == 1),
+        ))
+    }
+
+    fn len(&self) -> Op<'_, usize> {
+        Op::cmd(&self.key, HASH, self.cmd("HLEN"), |key, v| {
+            Ok(usize::try_from(int(key, v)?).unwrap_or(0))
+        })
+    }
+
+    fn extend(&self, items: impl IntoIterator<Item = (K, V)>) -> Result<Op<'_, ()>> {
+        let args = self.pairs(items)?;
+        if args.is_empty() {
+            return Ok(Op::ready(&self.key, ()));
+        }
+        let mut cmd = self.cmd("HSET");
+        cmd.arg(args);
+        Ok(Op::cmd(&self.key, HASH, cmd, |_, _| Ok(())))
+    }
+
+    fn to_hash_map(&self) -> Op<'_, HashMap<K, V>>
+    where
+        K: Eq + Hash,
+    {
+        Op::cmd(&self.key, HASH, self.cmd("HGETALL"), |key, v| {
+            let items = match v {
+                Value::Array(items) => items,
+                Value::Map(pairs) => pairs.into_iter().flat_map(|(k, v)| [k, v]).collect(),
+                other => return Err(super::unexpected(key, "field-value pairs", &other)),
+            };
+            let mut out = HashMap::with_capacity(items.len() / 2);
+            let mut it = items.into_iter();
+            while let (Some(f), Some(v)) = (it.next(), it.next()) {
+                let f = super::bulk(key, f)?.unwrap_or_default();
+                let v = super::bulk(key, v)?.unwrap_or_default();
+                out.insert(decode(key, &f)?, decode(key, &v)?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn clear(&self) -> Op<'_, ()> {
+        Op::cmd(&self.key, HASH, self.cmd("UNLINK"), |_, _| Ok(()))
+    }
+
+    fn scan(&self, cursor: u64) -> Op<'_, (u64, Vec<Vec<u8>>)> {
+        let mut cmd = self.cmd("HSCAN");
+        cmd.arg(cursor).arg("COUNT").arg(PAGE);
+        Op::cmd(&self.key, HASH, cmd, scan_page)
+    }
+}
+
+/// One HSCAN page being handed out, and where the scan stands.
+struct Scan {
+    cursor: u64,
+    started: bool,
+    page: VecDeque<Vec<u8>>,
+    failed: bool,
+}
+
+impl Scan {
+    fn new() -> Self {
+        Scan {
+            cursor: 0,
+            started: false,
+            page: VecDeque::new(),
+            failed: false,
+        }
+    }
+
+    /// Whether another HSCAN call is needed before the next item.
+    fn needs_page(&self) -> bool {
+        !self.failed && self.page.len() < 2 && (!self.started || self.cursor != 0)
+    }
+
+    fn accept(&mut self, page: Result<(u64, Vec<Vec<u8>>)>) -> Result<()> {
+        self.started = true;
+        match page {
+            Ok((cursor, items)) => {
+                self.cursor = cursor;
+                self.page.extend(items);
+                Ok(())
+            }
+            Err(e) => {
+                self.failed = true;
+                Err(e)
+            }
+        }
+    }
+
+    fn next_pair<K: DeserializeOwned, V: DeserializeOwned>(
+        &mut self,
+        key: &str,
+    ) -> Option<Result<(K, V)>> {
+        let f = self.page.pop_front()?;
+        let v = self.page.pop_front()?;
+        Some(decode(key, &f).and_then(|k| Ok((k, decode(key, &v)?))))
+    }
+}
+
+/// A Redis hash seen as a `HashMap<K, V>`: Python pottery's `RedisDict`.
+///
+/// Each field is `codec::encode(k)` and each value `codec::encode(v)`, exactly as pottery
+/// stores them, so a Python `RedisDict(redis=..., key=...)` on the same key reads and writes the
+/// same data. Every method is one round trip (or none); `insert` and `remove` return the old
+/// value atomically (a Lua script); `extend` is one `HSET` whatever its size.
+///
+/// ```
+/// use pottery::{Redis, RedisDict};
+///
+/// let redis = Redis::from_env()?;
+/// # let redis = pottery::testing::doctest_redis();
+/// let tel: RedisDict<String, i64> = RedisDict::new(&redis, "tel-doc");
+/// # tel.clear()?;
+/// tel.insert("jack".into(), 4098)?;
+/// tel.insert("sape".into(), 4139)?;
+/// assert_eq!(tel.get("jack")?, Some(4098));
+/// assert_eq!(tel.insert("jack".into(), 4127)?, Some(4098));
+/// assert_eq!(tel.len()?, 2);
+/// # tel.clear()?;
+/// # Ok::<(), pottery::Error>(())
+/// ```
+pub struct RedisDict<K, V> {
+    core: Core<K, V>,
+}
+
+impl<K, V> Clone for RedisDict<K, V> {
+    fn clone(&self) -> Self {
+        RedisDict {
+            core: self.core.clone(),
+        }
+    }
+}
+
+impl<K, V> fmt::Debug for RedisDict<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisDict")
+            .field("key", &self.core.key)
+            .field("redis", &self.core.redis.shown())
+            .finish()
+    }
+}
+
+impl<K, V> RedisDict<K, V>
+where
+    K: Serialize + DeserializeOwned,
+    V: Serialize + DeserializeOwned,
+{
+    /// Attaches to the hash at `key` (no I/O; the key need not exist).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let d: pottery::RedisDict<String, f64> = pottery::RedisDict::new(&redis, "prices");
+    /// assert_eq!(d.key(), "prices");
+    /// ```
+    pub fn new(redis: &Redis, key: impl Into<String>) -> Self {
+        RedisDict {
+            core: Core::new(redis, key.into()),
+        }
+    }
+
+    /// Creates the hash at `key` holding `items`, atomically, failing with
+    /// [`Error::KeyExists`] if the key already exists (pottery's init-with-data).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// use pottery::{Error, RedisDict};
+    /// # RedisDict::<String, i64>::new(&redis, "ages").clear()?;
+    /// let ages = RedisDict::create(&redis, "ages", [("ada".to_string(), 36)])?;
+    /// assert_eq!(ages.get("ada")?, Some(36));
+    /// let again = RedisDict::create(&redis, "ages", [("bob".to_string(), 1)]);
+    /// assert!(matches!(again, Err(Error::KeyExists { .. })));
+    /// # ages.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn create(
+        redis: &Redis,
+        key: impl Into<String>,
+        items: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self> {
+        let dict = RedisDict::new(redis, key);
+        redis.run(dict.core.create(items)?)?;
+        Ok(dict)
+    }
+
+    /// Attaches to a fresh key `pottery:<uuid4>` that no one uses yet.
+    ///
+    /// Unlike Python pottery, dropping the dict does not delete the key: call
+    /// [`clear`](Self::clear) when done.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+    /// assert!(d.key().starts_with("pottery:"));
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn random(redis: &Redis) -> Result<Self> {
+        Ok(RedisDict::new(redis, super::random_key(redis)?))
+    }
+
+    /// The Redis key.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::new(&redis, "k");
+    /// assert_eq!(d.key(), "k");
+    /// ```
+    pub fn key(&self) -> &str {
+        &self.core.key
+    }
+
+    /// The handle this dict uses.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::new(&redis, "k");
+    /// assert!(d.redis().same_handle(&redis));
+    /// ```
+    pub fn redis(&self) -> &Redis {
+        &self.core.redis
+    }
+
+    /// The async twin on the same key and handle.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::new(&redis, "k");
+    /// let a: pottery::aio::RedisDict<String, i64> = d.to_async();
+    /// assert_eq!(a.key(), "k");
+    /// ```
+    pub fn to_async(&self) -> aio::RedisDict<K, V> {
+        aio::RedisDict {
+            core: self.core.clone(),
+        }
+    }
+
+    /// Sets `k` to `v`, returning the previous value (atomically, one round trip).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+    /// assert_eq!(d.insert("a".into(), 1)?, None);
+    /// assert_eq!(d.insert("a".into(), 2)?, Some(1));
+    /// # d.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn insert(&self, k: K, v: V) -> Result<Option<V>> {
+        self.core.redis.run(self.core.insert(&k, &v)?)
+    }
+
+    /// The value at `k`, if any. Takes borrowed keys: `get("jack")` on a `RedisDict<String, _>`.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+    /// d.insert("a".into(), 1)?;
+    /// assert_eq!(d.get("a")?, Some(1));
+    /// assert_eq!(d.get("b")?, None);
+    /// # d.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn get<Q>(&self, k: &Q) -> Result<Option<V>>
+    where
+        K: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        self.core.redis.run(self.core.get(k)?)
+    }
+
+    /// Removes `k`, returning its value if it was there (atomically, one round trip).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+    /// d.insert("a".into(), 1)?;
+    /// assert_eq!(d.remove("a")?, Some(1));
+    /// assert_eq!(d.remove("a")?, None);
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn remove<Q>(&self, k: &Q) -> Result<Option<V>>
+    where
+        K: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        self.core.redis.run(self.core.remove(k)?)
+    }
+
+    /// Whether `k` is present (`HEXISTS`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+    /// d.insert("a".into(), 1)?;
+    /// assert!(d.contains_key("a")?);
+    /// assert!(!d.contains_key("b")?);
+    /// # d.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn contains_key<Q>(&self, k: &Q) -> Result<bool>
+    where
+        K: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        self.core.redis.run(self.core.contains_key(k)?)
+    }
+
+    /// How many entries (`HLEN`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+    /// assert_eq!(d.len()?, 0);
+    /// d.insert("a".into(), 1)?;
+    /// assert_eq!(d.len()?, 1);
+    /// # d.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn len(&self) -> Result<usize> {
+        self.core.redis.run(self.core.len())
+    }
+
+    /// Whether the dict has no entries (a missing key is an empty dict).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+    /// assert!(d.is_empty()?);
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Inserts every pair with one `HSET`, whatever their number; nothing is sent for none.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+    /// d.extend([("a".to_string(), 1), ("b".to_string(), 2)])?;
+    /// d.extend(Vec::new())?;
+    /// assert_eq!(d.len()?, 2);
+    /// # d.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn extend(&self, items: impl IntoIterator<Item = (K, V)>) -> Result<()> {
+        self.core.redis.run(self.core.extend(items)?)
+    }
+
+    /// All entries in one `HGETALL`: an atomic snapshot.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+    /// d.extend([("a".to_string(), 1)])?;
+    /// assert_eq!(d.to_hash_map()?, [("a".to_string(), 1)].into());
+    /// # d.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn to_hash_map(&self) -> Result<HashMap<K, V>>
+    where
+        K: Eq + Hash,
+    {
+        self.core.redis.run(self.core.to_hash_map())
+    }
+
+    /// Deletes the hash (`UNLINK`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+    /// d.insert("a".into(), 1)?;
+    /// d.clear()?;
+    /// assert!(d.is_empty()?);
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn clear(&self) -> Result<()> {
+        self.core.redis.run(self.core.clear())
+    }
+
+    /// Streams the entries with `HSCAN`, one page in memory at a time.
+    ///
+    /// Like Python pottery's iteration this has `SCAN` semantics: there is no snapshot, an entry
+    /// present throughout is returned, and one may in rare cases be returned twice while Redis
+    /// resizes the hash. Use [`to_hash_map`](Self::to_hash_map) for a snapshot.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+    /// d.extend([("a".to_string(), 1), ("b".to_string(), 2)])?;
+    /// let mut total = 0;
+    /// for entry in d.iter() {
+    ///     let (_name, n) = entry?;
+    ///     total += n;
+    /// }
+    /// assert_eq!(total, 3);
+    /// # d.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn iter(&self) -> Iter<'_, K, V> {
+        Iter {
+            dict: self,
+            scan: Scan::new(),
+        }
+    }
+
+    /// Streams the keys (see [`iter`](Self::iter)).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+    /// d.insert("a".into(), 1)?;
+    /// let keys: Vec<String> = d.keys().collect::<Result<_, _>>()?;
+    /// assert_eq!(keys, ["a"]);
+    /// # d.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn keys(&self) -> impl Iterator<Item = Result<K>> + '_ {
+        self.iter().map(|r| r.map(|(k, _)| k))
+    }
+
+    /// Streams the values (see [`iter`](Self::iter)).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+    /// d.insert("a".into(), 1)?;
+    /// let values: Vec<i64> = d.values().collect::<Result<_, _>>()?;
+    /// assert_eq!(values, [1]);
+    /// # d.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn values(&self) -> impl Iterator<Item = Result<V>> + '_ {
+        self.iter().map(|r| r.map(|(_, v)| v))
+    }
+}
+
+/// The iterator of [`RedisDict::iter`]: yields `Result<(K, V)>`, fetching HSCAN pages as it
+/// goes. After an error it ends.
+///
+/// ```
+/// # let redis = pottery::testing::doctest_redis();
+/// # let d: pottery::RedisDict<u32, u32> = pottery::RedisDict::random(&redis)?;
+/// d.extend((0..1000).map(|i| (i, i * i)))?;
+/// let it: pottery::dict::Iter<'_, u32, u32> = d.iter();
+/// assert_eq!(it.count(), 1000);
+/// # d.clear()?;
+/// # Ok::<(), pottery::Error>(())
+/// ```
+pub struct Iter<'a, K, V> {
+    dict: &'a RedisDict<K, V>,
+    scan: Scan,
+}
+
+impl<K, V> fmt::Debug for Iter<'_, K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter")
+            .field("key", &self.dict.core.key)
+            .field("cursor", &self.scan.cursor)
+            .finish()
+    }
+}
+
+impl<K, V> Iterator for Iter<'_, K, V>
+where
+    K: Serialize + DeserializeOwned,
+    V: Serialize + DeserializeOwned,
+{
+    type Item = Result<(K, V)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.scan.needs_page() {
+            let core = &self.dict.core;
+            let page = core.redis.run(core.scan(self.scan.cursor));
+            if let Err(e) = self.scan.accept(page) {
+                return Some(Err(e));
+            }
+        }
+        self.scan.next_pair(&self.dict.core.key)
+    }
+}
+
+/// The async twin: [`aio::RedisDict`](crate::aio::RedisDict).
+pub mod aio {
+    use super::*;
+    use futures_util::Stream;
+
+    /// Async [`RedisDict`](crate::RedisDict): the same methods, as `async fn`s, running the
+    /// same plans on the handle's multiplexed connection.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use pottery::aio::RedisDict;
+    ///
+    /// let tel: RedisDict<String, i64> = RedisDict::new(&redis, "tel-async-doc");
+    /// # tel.clear().await?;
+    /// tel.insert("jack".into(), 4098).await?;
+    /// assert_eq!(tel.get("jack").await?, Some(4098));
+    /// # tel.clear().await?;
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
+    pub struct RedisDict<K, V> {
+        pub(super) core: Core<K, V>,
+    }
+
+    impl<K, V> Clone for RedisDict<K, V> {
+        fn clone(&self) -> Self {
+            RedisDict {
+                core: self.core.clone(),
+            }
+        }
+    }
+
+    impl<K, V> fmt::Debug for RedisDict<K, V> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("aio::RedisDict")
+                .field("key", &self.core.key)
+                .field("redis", &self.core.redis.shown())
+                .finish()
+        }
+    }
+
+    impl<K, V> RedisDict<K, V>
+    where
+        K: Serialize + DeserializeOwned,
+        V: Serialize + DeserializeOwned,
+    {
+        /// Attaches to the hash at `key` (no I/O).
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::new(&redis, "k");
+        /// assert_eq!(d.key(), "k");
+        /// ```
+        pub fn new(redis: &Redis, key: impl Into<String>) -> Self {
+            RedisDict {
+                core: Core::new(redis, key.into()),
+            }
+        }
+
+        /// Creates the hash atomically, or fails with [`Error::KeyExists`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// let d = pottery::aio::RedisDict::create(&redis, "ages-async-doc", [("ada".to_string(), 36)]).await?;
+        /// assert_eq!(d.get("ada").await?, Some(36));
+        /// # d.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn create(
+            redis: &Redis,
+            key: impl Into<String>,
+            items: impl IntoIterator<Item = (K, V)>,
+        ) -> Result<Self> {
+            let dict = RedisDict::new(redis, key);
+            redis.run_async(dict.core.create(items)?).await?;
+            Ok(dict)
+        }
+
+        /// Attaches to a fresh `pottery:<uuid4>` key.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// assert!(d.key().starts_with("pottery:"));
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn random(redis: &Redis) -> Result<Self> {
+            Ok(RedisDict::new(
+                redis,
+                crate::collections::random_key_async(redis).await?,
+            ))
+        }
+
+        /// The Redis key.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::new(&redis, "k");
+        /// assert_eq!(d.key(), "k");
+        /// ```
+        pub fn key(&self) -> &str {
+            &self.core.key
+        }
+
+        /// The handle this dict uses.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::new(&redis, "k");
+        /// assert!(d.redis().same_handle(&redis));
+        /// ```
+        pub fn redis(&self) -> &Redis {
+            &self.core.redis
+        }
+
+        /// The blocking twin on the same key and handle.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::new(&redis, "k");
+        /// assert_eq!(d.to_blocking().key(), "k");
+        /// ```
+        pub fn to_blocking(&self) -> crate::RedisDict<K, V> {
+            crate::RedisDict {
+                core: self.core.clone(),
+            }
+        }
+
+        /// Sets `k` to `v`, returning the previous value (atomic, one round trip).
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// assert_eq!(d.insert("a".into(), 1).await?, None);
+        /// assert_eq!(d.insert("a".into(), 2).await?, Some(1));
+        /// # d.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn insert(&self, k: K, v: V) -> Result<Option<V>> {
+            self.core.redis.run_async(self.core.insert(&k, &v)?).await
+        }
+
+        /// The value at `k`, if any.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// assert_eq!(d.get("nobody").await?, None);
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn get<Q>(&self, k: &Q) -> Result<Option<V>>
+        where
+            K: Borrow<Q>,
+            Q: Serialize + ?Sized,
+        {
+            self.core.redis.run_async(self.core.get(k)?).await
+        }
+
+        /// Removes `k`, returning its value (atomic, one round trip).
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// d.insert("a".into(), 1).await?;
+        /// assert_eq!(d.remove("a").await?, Some(1));
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn remove<Q>(&self, k: &Q) -> Result<Option<V>>
+        where
+            K: Borrow<Q>,
+            Q: Serialize + ?Sized,
+        {
+            self.core.redis.run_async(self.core.remove(k)?).await
+        }
+
+        /// Whether `k` is present.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// assert!(!d.contains_key("a").await?);
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn contains_key<Q>(&self, k: &Q) -> Result<bool>
+        where
+            K: Borrow<Q>,
+            Q: Serialize + ?Sized,
+        {
+            self.core.redis.run_async(self.core.contains_key(k)?).await
+        }
+
+        /// How many entries.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// assert_eq!(d.len().await?, 0);
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn len(&self) -> Result<usize> {
+            self.core.redis.run_async(self.core.len()).await
+        }
+
+        /// Whether the dict has no entries.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// assert!(d.is_empty().await?);
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn is_empty(&self) -> Result<bool> {
+            Ok(self.len().await? == 0)
+        }
+
+        /// Inserts every pair with one `HSET`; nothing is sent for none.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// d.extend([("a".to_string(), 1), ("b".to_string(), 2)]).await?;
+        /// assert_eq!(d.len().await?, 2);
+        /// # d.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn extend(&self, items: impl IntoIterator<Item = (K, V)>) -> Result<()> {
+            self.core.redis.run_async(self.core.extend(items)?).await
+        }
+
+        /// All entries in one `HGETALL`.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// d.insert("a".into(), 1).await?;
+        /// assert_eq!(d.to_hash_map().await?.len(), 1);
+        /// # d.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn to_hash_map(&self) -> Result<HashMap<K, V>>
+        where
+            K: Eq + Hash,
+        {
+            self.core.redis.run_async(self.core.to_hash_map()).await
+        }
+
+        /// Deletes the hash.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// d.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn clear(&self) -> Result<()> {
+            self.core.redis.run_async(self.core.clear()).await
+        }
+
+        /// Streams the entries with `HSCAN`, one page in memory at a time (see
+        /// [`crate::RedisDict::iter`]).
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// use futures_util::TryStreamExt;
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// d.extend([("a".to_string(), 1), ("b".to_string(), 2)]).await?;
+        /// let total = d.iter().try_fold(0, |sum, (_, n)| async move { Ok(sum + n) }).await?;
+        /// assert_eq!(total, 3);
+        /// # d.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub fn iter(&self) -> impl Stream<Item = Result<(K, V)>> + Send + '_
+        where
+            K: Send,
+            V: Send,
+        {
+            futures_util::stream::unfold(Scan::new(), move |mut scan| async move {
+                while scan.needs_page() {
+                    let page = self.core.redis.run_async(self.core.scan(scan.cursor)).await;
+                    if let Err(e) = scan.accept(page) {
+                        return Some((Err(e), scan));
+                    }
+                }
+                let item = scan.next_pair(&self.core.key)?;
+                Some((item, scan))
+            })
+        }
+
+        /// Streams the keys.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// use futures_util::TryStreamExt;
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// d.insert("a".into(), 1).await?;
+        /// let keys: Vec<String> = d.keys().try_collect().await?;
+        /// assert_eq!(keys, ["a"]);
+        /// # d.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub fn keys(&self) -> impl Stream<Item = Result<K>> + Send + '_
+        where
+            K: Send,
+            V: Send,
+        {
+            use futures_util::StreamExt;
+            self.iter().map(|r| r.map(|(k, _)| k))
+        }
+
+        /// Streams the values.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// use futures_util::TryStreamExt;
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// d.insert("a".into(), 1).await?;
+        /// let values: Vec<i64> = d.values().try_collect().await?;
+        /// assert_eq!(values, [1]);
+        /// # d.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub fn values(&self) -> impl Stream<Item = Result<V>> + Send + '_
+        where
+            K: Send,
+            V: Send,
+        {
+            use futures_util::StreamExt;
+            self.iter().map(|r| r.map(|(_, v)| v))
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! The one error type of pottery.
+
+use std::fmt;
+
+use crate::codec::CodecError;
+
+/// What went wrong, and at which key.
+///
+/// Variants are named after Python pottery's exceptions (`KeyExistsError` is
+/// [`Error::KeyExists`], `QuorumNotAchieved` is [`Error::QuorumNotAchieved`], …) plus
+/// [`Error::Redis`] for anything the server or the connection reported, [`Error::Codec`] for
+/// data that does not encode or decode, and [`Error::WrongType`] for a key that holds another
+/// kind of Redis value. Every variant that concerns a key names it, and [`Error::key`] returns
+/// it. No variant ever contains a password.
+///
+/// ```
+/// use pottery::Error;
+///
+/// let err = Error::KeyExists { key: "tel".into() };
+/// assert_eq!(err.key(), Some("tel"));
+/// assert_eq!(err.to_string(), "key `tel` already exists");
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// Creating a structure with initial data on a key that already exists
+    /// (pottery's `KeyExistsError`).
+    KeyExists {
+        /// The key.
+        key: String,
+    },
+    /// Every random key tried was already taken (pottery's `RandomKeyError`).
+    RandomKey {
+        /// The last key tried.
+        key: String,
+        /// How many keys were tried.
+        tries: u32,
+    },
+    /// The server or the connection failed (refused, timed out, a server error reply…).
+    Redis {
+        /// The key the operation was about, if it was about one.
+        key: Option<String>,
+        /// What redis-rs reported.
+        source: redis::RedisError,
+    },
+    /// A value could not be encoded, or bytes read from Redis are not pottery JSON of the
+    /// expected type (for example written by another client).
+    Codec {
+        /// The key the data belongs to.
+        key: String,
+        /// Why it failed.
+        source: CodecError,
+    },
+    /// The key holds a different kind of Redis value (a list where a hash was expected…).
+    WrongType {
+        /// The key.
+        key: String,
+        /// The Redis type the operation needs (`"hash"`, `"list"`, …).
+        expected: &'static str,
+    },
+    /// An index past either end of a list.
+    IndexOutOfRange {
+        /// The key.
+        key: String,
+        /// The index asked for.
+        index: isize,
+    },
+    /// A distributed primitive could not get a majority of masters to agree
+    /// (pottery's `QuorumNotAchieved`).
+    QuorumNotAchieved {
+        /// The Redis key (for example `redlock:printer`).
+        key: String,
+        /// The masters, passwords redacted.
+        masters: Vec<String>,
+    },
+    /// So many masters failed that a quorum cannot be reached (pottery's `QuorumIsImpossible`).
+    QuorumIsImpossible {
+        /// The Redis key.
+        key: String,
+        /// The masters, passwords redacted.
+        masters: Vec<String>,
+        /// What each failing master reported.
+        errors: Vec<redis::RedisError>,
+    },
+    /// A lock was extended more times than allowed (pottery's `TooManyExtensions`).
+    TooManyExtensions {
+        /// The Redis key.
+        key: String,
+        /// The masters, passwords redacted.
+        masters: Vec<String>,
+    },
+    /// Extending a lock that is not held (pottery's `ExtendUnlockedLock`).
+    ExtendUnlockedLock {
+        /// The Redis key.
+        key: String,
+        /// The masters, passwords redacted.
+        masters: Vec<String>,
+    },
+    /// Releasing a lock that is not held (pottery's `ReleaseUnlockedLock`).
+    ReleaseUnlockedLock {
+        /// The Redis key.
+        key: String,
+        /// The masters, passwords redacted.
+        masters: Vec<String>,
+    },
+    /// A connection URL or option is invalid. The message never contains a password.
+    Config {
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Error {
+    /// The key the error is about, if any.
+    ///
+    /// ```
+    /// let err = pottery::Error::WrongType { key: "tel".into(), expected: "hash" };
+    /// assert_eq!(err.key(), Some("tel"));
+    /// ```
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Error::KeyExists { key }
+            | Error::RandomKey { key, .. }
+            | Error::Codec { key, .. }
+            | Error::WrongType { key, .. }
+            | Error::IndexOutOfRange { key, .. }
+            | Error::QuorumNotAchieved { key, .. }
+            | Error::QuorumIsImpossible { key, .. }
+            | Error::TooManyExtensions { key, .. }
+            | Error::ExtendUnlockedLock { key, .. }
+            | Error::ReleaseUnlockedLock { key, .. } => Some(key),
+            Error::Redis { key, .. } => key.as_deref(),
+            Error::Config { .. } => None,
+        }
+    }
+
+    /// Wraps a redis-rs error, recognising `WRONGTYPE` replies.
+    pub(crate) fn redis(key: &str, expected: &'static str, source: redis::RedisError) -> Error {
+        if source.code() == Some("WRONGTYPE") {
+            return Error::WrongType {
+                key: key.to_owned(),
+                expected,
+            };
+        }
+        Error::Redis {
+            key: Some(key.to_owned()),
+            source,
+        }
+    }
+
+    pub(crate) fn codec(key: &str, source: CodecError) -> Error {
+        Error::Codec {
+            key: key.to_owned(),
+            source,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::KeyExists { key } => write!(f, "key `{key}` already exists"),
+            Error::RandomKey { key, tries } => write!(
+                f,
+                "no free random key after {tries} tries (the last one tried was `{key}`)"
+            ),
+            Error::Redis {
+                key: Some(key),
+                source,
+            } => write!(f, "redis error on key `{key}`: {source}"),
+            Error::Redis { key: None, source } => write!(f, "redis error: {source}"),
+            Error::Codec { key, source } => {
+                write!(
+                    f,
+                    "undecodable or unencodable data at key `{key}`: {source}"
+                )
+            }
+            Error::WrongType { key, expected } => write!(
+                f,
+                "key `{key}` holds the wrong kind of value (expected a {expected})"
+            ),
+            Error::IndexOutOfRange { key, index } => {
+                write!(
+                    f,
+                    "index {index} is out of range for the list at key `{key}`"
+                )
+            }
+            Error::QuorumNotAchieved { key, masters } => {
+                write!(f, "no quorum for `{key}` among {} master(s)", masters.len())
+            }
+            Error::QuorumIsImpossible {
+                key,
+                masters,
+                errors,
+            } => {
+                write!(
+                    f,
+                    "quorum for `{key}` is impossible: {} of {} master(s) failed",
+                    errors.len(),
+                    masters.len()
+                )?;
+                for e in errors {
+                    write!(f, "; {e}")?;
+                }
+                Ok(())
+            }
+            Error::TooManyExtensions { key, .. } => {
+                write!(f, "the lock `{key}` was extended too many times")
+            }
+            Error::ExtendUnlockedLock { key, .. } => {
+                write!(f, "cannot extend the lock `{key}`: it is not held")
+            }
+            Error::ReleaseUnlockedLock { key, .. } => {
+                write!(f, "cannot release the lock `{key}`: it is not held")
+            }
+            Error::Config { message } => write!(f, "invalid configuration: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Redis { source, .. } => Some(source),
+            Error::Codec { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// `Result<T, pottery::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,38 @@
+#![doc = include_str!("../../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod codec;
+mod collections;
+mod error;
+mod op;
+mod redis;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use crate::collections::RANDOM_KEY_PREFIX;
+pub use crate::collections::dict::{self, RedisDict};
+pub use crate::error::{Error, Result};
+pub use crate::redis::{
+    AsyncConnection, DEFAULT_URL, PooledConnection, Redis, RedisBuilder, default_redis,
+    set_default_redis,
+};
+
+/// The async twins of pottery's structures: the same names and methods, as `async fn`s, on
+/// the [`Redis`] handle's multiplexed connection (Tokio).
+///
+/// ```
+/// # let redis = pottery::testing::doctest_redis();
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+/// d.insert("one".into(), 1).await?;
+/// # d.clear().await?;
+/// # Ok::<(), pottery::Error>(()) }).unwrap();
+/// ```
+pub mod aio {
+    pub use crate::collections::dict::aio::RedisDict;
+}
+
+/// The procedural macros (`#[redis_cache]`, `#[synchronize]`, `#[timed]`,
+/// `#[derive(RedisBacked)]`) live in `pottery-macros` and are re-exported here as they land.
+#[doc(hidden)]
+pub use pottery_macros as __macros;

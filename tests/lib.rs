@@ -1,0 +1,80 @@
+//! Helpers shared by pottery's integration tests: the servers they run against and a bridge
+//! to Python pottery 3.0.1 for interop checks.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use pottery::Redis;
+use pottery::testing::{shared_cluster, shared_server};
+
+/// The handles a structure is tested on: one server, and a 3-master cluster.
+pub fn targets() -> Vec<(&'static str, Redis)> {
+    vec![
+        ("single", shared_server().redis()),
+        ("cluster", shared_cluster().redis()),
+    ]
+}
+
+/// A key no other test uses.
+pub fn unique_key(name: &str) -> String {
+    format!("test:{name}:{}", rand::random::<u64>())
+}
+
+/// The Python interpreter of the venv that `make test` prepares, with pottery 3.0.1 in it.
+///
+/// `$POTTERY_PYTHON` if set, else `.venv/bin/python` at the workspace root. Panics with a clear
+/// message when neither exists: the interop tests must run, not silently pass.
+pub fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("POTTERY_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no Python venv with pottery 3.0.1 at {}: run `make test` (or `make venv`) first",
+        venv.display()
+    );
+    venv
+}
+
+/// Runs a Python snippet with `REDIS_URL` set and the given stdin; returns its stdout.
+/// Panics (failing the test) if Python fails.
+pub fn run_python(code: &str, redis_url: &str, stdin: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(python())
+        .arg("-c")
+        .arg(code)
+        .env("REDIS_URL", redis_url)
+        .env("PYTHONHASHSEED", "0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot run the venv's python");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(stdin.as_bytes())
+        .expect("write to python");
+    let out = child.wait_with_output().expect("python did not finish");
+    assert!(
+        out.status.success(),
+        "python failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("python printed UTF-8")
+}
+
+/// Polls `check` until it returns true, for at most `secs` seconds.
+pub fn poll(secs: u64, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    check()
+}

@@ -1,0 +1,260 @@
+//! RedisDict and aio::RedisDict against a real server and a real cluster.
+
+use std::collections::HashMap;
+
+use futures_util::TryStreamExt;
+use pottery::{Error, RedisDict};
+use pottery_tests::{targets, unique_key};
+use redis::Commands;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Person {
+    name: String,
+    age: u32,
+    tags: Vec<String>,
+}
+
+#[test]
+fn every_method_sync() {
+    for (kind, redis) in targets() {
+        let key = unique_key("dict-sync");
+        let d: RedisDict<String, i64> = RedisDict::new(&redis, key.clone());
+        assert_eq!(d.key(), key);
+        assert!(d.is_empty().unwrap(), "{kind}");
+        assert_eq!(d.len().unwrap(), 0);
+        assert_eq!(d.get("jack").unwrap(), None);
+        assert_eq!(d.insert("jack".into(), 4098).unwrap(), None);
+        assert_eq!(d.insert("sape".into(), 4139).unwrap(), None);
+        assert_eq!(d.insert("jack".into(), 4127).unwrap(), Some(4098));
+        assert_eq!(d.get("jack").unwrap(), Some(4127));
+        assert!(d.contains_key("sape").unwrap());
+        assert!(!d.contains_key("guido").unwrap());
+        assert_eq!(d.len().unwrap(), 2);
+        assert!(!d.is_empty().unwrap());
+        assert_eq!(d.remove("sape").unwrap(), Some(4139));
+        assert_eq!(d.remove("sape").unwrap(), None);
+        d.extend([("a".to_string(), 1), ("b".to_string(), 2)])
+            .unwrap();
+        d.extend(Vec::new()).unwrap();
+        let snapshot = d.to_hash_map().unwrap();
+        let want: HashMap<String, i64> =
+            [("jack".into(), 4127), ("a".into(), 1), ("b".into(), 2)].into();
+        assert_eq!(snapshot, want, "{kind}");
+        let mut seen: HashMap<String, i64> = HashMap::new();
+        for item in d.iter() {
+            let (k, v) = item.unwrap();
+            seen.insert(k, v);
+        }
+        assert_eq!(seen, want);
+        let mut keys: Vec<String> = d.keys().collect::<Result<_, _>>().unwrap();
+        keys.sort();
+        assert_eq!(keys, ["a", "b", "jack"]);
+        let mut values: Vec<i64> = d.values().collect::<Result<_, _>>().unwrap();
+        values.sort();
+        assert_eq!(values, [1, 2, 4127]);
+        assert_eq!(format!("{d:?}").contains(&key), true);
+        d.clear().unwrap();
+        assert!(d.is_empty().unwrap());
+        assert_eq!(d.to_hash_map().unwrap(), HashMap::new());
+    }
+}
+
+#[test]
+fn create_is_atomic_create_if_absent() {
+    for (kind, redis) in targets() {
+        let key = unique_key("dict-create");
+        let d = RedisDict::create(&redis, key.clone(), [(1u32, "one".to_string())]).unwrap();
+        assert_eq!(d.get(&1).unwrap().as_deref(), Some("one"));
+        let again = RedisDict::create(&redis, key.clone(), [(2u32, "two".to_string())]);
+        match again {
+            Err(Error::KeyExists { key: k }) => assert_eq!(k, key, "{kind}"),
+            other => panic!("{kind}: expected KeyExists, got {other:?}"),
+        }
+        // Nothing of the failed create was written.
+        assert_eq!(d.len().unwrap(), 1);
+        d.clear().unwrap();
+        // A big create crosses the script's chunking.
+        let big = RedisDict::create(
+            &redis,
+            key.clone(),
+            (0..5000u32).map(|i| (i, i.to_string())),
+        )
+        .unwrap();
+        assert_eq!(big.len().unwrap(), 5000);
+        assert_eq!(big.get(&4999).unwrap().as_deref(), Some("4999"));
+        big.clear().unwrap();
+    }
+}
+
+#[test]
+fn random_keys_are_pottery_uuid4() {
+    for (_, redis) in targets() {
+        let d: RedisDict<String, String> = RedisDict::random(&redis).unwrap();
+        let suffix = d.key().strip_prefix("pottery:").expect("prefix");
+        assert_eq!(suffix.len(), 36);
+        assert_eq!(suffix.as_bytes()[14], b'4', "uuid version 4: {suffix}");
+        assert!(
+            suffix
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase() || c == '-')
+        );
+        let other: RedisDict<String, String> = RedisDict::random(&redis).unwrap();
+        assert_ne!(d.key(), other.key());
+    }
+}
+
+#[test]
+fn structured_values_and_integer_keys() {
+    for (_, redis) in targets() {
+        let d: RedisDict<u64, Person> = RedisDict::new(&redis, unique_key("people"));
+        let ada = Person {
+            name: "Ada Lovelace — ✓".into(),
+            age: 36,
+            tags: vec!["math".into(), "🧮".into()],
+        };
+        d.insert(1815, ada.clone()).unwrap();
+        assert_eq!(d.get(&1815).unwrap(), Some(ada.clone()));
+        let mut conn = redis.connection().unwrap();
+        let raw: Vec<u8> = conn.hget(d.key(), "1815").unwrap();
+        assert_eq!(
+            String::from_utf8(raw).unwrap(),
+            r#"{"age": 36, "name": "Ada Lovelace \u2014 \u2713", "tags": ["math", "\ud83e\uddee"]}"#
+        );
+        d.clear().unwrap();
+    }
+}
+
+#[test]
+fn threads_insert_without_losing_any() {
+    for (kind, redis) in targets() {
+        let d: RedisDict<String, u32> = RedisDict::new(&redis, unique_key("threads"));
+        std::thread::scope(|s| {
+            for t in 0..8 {
+                let d = d.clone();
+                s.spawn(move || {
+                    for i in 0..1000 {
+                        d.insert(format!("{t}-{i}"), i).unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(d.len().unwrap(), 8000, "{kind}");
+        d.clear().unwrap();
+    }
+}
+
+#[test]
+fn wrong_type_names_the_key() {
+    for (kind, redis) in targets() {
+        let key = unique_key("a-list");
+        let mut conn = redis.connection().unwrap();
+        let _: () = conn.rpush(&key, "x").unwrap();
+        let d: RedisDict<String, i64> = RedisDict::new(&redis, key.clone());
+        for result in [
+            d.get("a").map(drop),
+            d.insert("a".into(), 1).map(drop),
+            d.remove("a").map(drop),
+            d.len().map(drop),
+            d.to_hash_map().map(drop),
+            d.iter().next().unwrap().map(drop),
+        ] {
+            match result {
+                Err(Error::WrongType { key: k, expected }) => {
+                    assert_eq!(k, key, "{kind}");
+                    assert_eq!(expected, "hash");
+                }
+                other => panic!("{kind}: expected WrongType, got {other:?}"),
+            }
+        }
+        let err = d.get("a").unwrap_err();
+        assert!(err.to_string().contains(&key), "{err}");
+        let _: () = conn.del(&key).unwrap();
+    }
+}
+
+#[test]
+fn foreign_bytes_are_a_codec_error_naming_the_key() {
+    for (kind, redis) in targets() {
+        let key = unique_key("garbage");
+        let mut conn = redis.connection().unwrap();
+        let _: () = conn.hset(&key, "\"a\"", b"\xff\xfe not json").unwrap();
+        let _: () = conn.hset(&key, "not-json-field", "1").unwrap();
+        let d: RedisDict<String, i64> = RedisDict::new(&redis, key.clone());
+        match d.get("a") {
+            Err(Error::Codec { key: k, .. }) => assert_eq!(k, key, "{kind}"),
+            other => panic!("{kind}: expected Codec, got {other:?}"),
+        }
+        assert!(matches!(d.to_hash_map(), Err(Error::Codec { .. })));
+        let results: Vec<_> = d.iter().collect();
+        assert!(
+            results
+                .iter()
+                .any(|r| matches!(r, Err(Error::Codec { .. })))
+        );
+        // A value of the wrong JSON type is a codec error too.
+        let _: () = conn.hset(&key, "\"s\"", "\"text\"").unwrap();
+        assert!(matches!(d.get("s"), Err(Error::Codec { .. })));
+        let _: () = conn.del(&key).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_method_async() {
+    for (kind, redis) in targets() {
+        let d: pottery::aio::RedisDict<String, f64> =
+            pottery::aio::RedisDict::new(&redis, unique_key("dict-async"));
+        assert!(d.is_empty().await.unwrap());
+        assert_eq!(d.insert("pi".into(), 3.14).await.unwrap(), None);
+        assert_eq!(d.insert("pi".into(), 3.14159).await.unwrap(), Some(3.14));
+        assert_eq!(d.get("pi").await.unwrap(), Some(3.14159));
+        assert!(d.contains_key("pi").await.unwrap());
+        d.extend((0..2000).map(|i| (format!("k{i}"), f64::from(i))))
+            .await
+            .unwrap();
+        assert_eq!(d.len().await.unwrap(), 2001, "{kind}");
+        let streamed: HashMap<String, f64> = d.iter().try_collect().await.unwrap();
+        assert_eq!(streamed.len(), 2001);
+        assert_eq!(streamed, d.to_hash_map().await.unwrap());
+        let keys: Vec<String> = d.keys().try_collect().await.unwrap();
+        assert_eq!(keys.len(), 2001);
+        let values: Vec<f64> = d.values().try_collect().await.unwrap();
+        assert_eq!(values.len(), 2001);
+        assert_eq!(d.remove("pi").await.unwrap(), Some(3.14159));
+        assert_eq!(d.remove("pi").await.unwrap(), None);
+        let created =
+            pottery::aio::RedisDict::create(&redis, d.key(), [("x".to_string(), 1.0)]).await;
+        assert!(matches!(created, Err(Error::KeyExists { .. })));
+        d.clear().await.unwrap();
+        assert_eq!(d.len().await.unwrap(), 0);
+        let r: pottery::aio::RedisDict<String, f64> =
+            pottery::aio::RedisDict::random(&redis).await.unwrap();
+        assert!(r.key().starts_with("pottery:"));
+        // The blocking twin sees the same data.
+        r.insert("x".into(), 1.5).await.unwrap();
+        assert_eq!(r.to_blocking().get("x").unwrap(), Some(1.5));
+        r.clear().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_tasks_insert_without_losing_any() {
+    for (kind, redis) in targets() {
+        let d: pottery::aio::RedisDict<String, u32> =
+            pottery::aio::RedisDict::new(&redis, unique_key("tasks"));
+        let mut tasks = Vec::new();
+        for t in 0..64 {
+            let d = d.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..50 {
+                    d.insert(format!("{t}-{i}"), i).await.unwrap();
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(d.len().await.unwrap(), 64 * 50, "{kind}");
+        d.clear().await.unwrap();
+    }
+}
