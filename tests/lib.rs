@@ -51,13 +51,12 @@ pub fn run_python(code: &str, redis_url: &str, stdin: &str) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .expect("cannot run the venv's python");
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(stdin.as_bytes())
-        .expect("write to python");
+    // Feed stdin from another thread so neither side blocks on a full pipe.
+    let mut pipe = child.stdin.take().expect("stdin is piped");
+    let input = stdin.to_owned();
+    let writer = std::thread::spawn(move || pipe.write_all(input.as_bytes()));
     let out = child.wait_with_output().expect("python did not finish");
+    writer.join().expect("writer thread").expect("write to python");
     assert!(
         out.status.success(),
         "python failed: {}\n{}",

@@ -258,12 +258,10 @@ fn redact(url: &str) -> String {
     };
     match authority.rsplit_once('@') {
         Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or("", |(u, _)| u);
-            let has_password = userinfo.contains(':') || !userinfo.is_empty();
-            if has_password {
-                format!("{scheme}://{user}:***@{host}{path}")
-            } else {
-                format!("{scheme}://{host}{path}")
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
+                // A lone userinfo may be a password (some clients read it so): hide it.
+                None => format!("{scheme}://***@{host}{path}"),
             }
         }
         None => format!("{scheme}://{authority}{path}"),
@@ -782,7 +780,7 @@ mod tests {
         );
         assert_eq!(redact("redis://:pw@h:1/2"), "redis://:***@h:1/2");
         assert_eq!(redact("rediss://u:p@w@h"), "rediss://u:***@h");
-        assert_eq!(redact("redis://u@h"), "redis://u:***@h");
+        assert_eq!(redact("redis://u@h"), "redis://***@h");
         assert_eq!(redact("garbage"), "<unparseable URL>");
         assert_eq!(
             scrub("bad redis://u:hunter2@h", &["redis://u:hunter2@h".into()]),

@@ -1,4 +1,9 @@
-//! Python's float `repr`, from Rust's shortest round-trip digits.
+//! Python's float `repr`, from the shortest round-trip digits.
+//!
+//! The digits come from Ryū, which, like CPython's dtoa, picks the shortest digit string that
+//! reads back as the same float and, between two equally short candidates, the one nearest the
+//! exact value with ties to even. (Rust's `{:e}` breaks such ties upwards:
+//! `997540573077655.25` exactly is `...655.3` there and `...655.2` in Python.)
 
 use std::fmt::Write;
 
@@ -9,10 +14,7 @@ pub(crate) fn write_f64(out: &mut String, x: f64) {
     } else if x.is_infinite() {
         out.push_str(if x > 0.0 { "Infinity" } else { "-Infinity" });
     } else {
-        // `{:e}` gives the shortest digits that round-trip, as Python's repr does.
-        let mut sci = String::with_capacity(32);
-        let _ = write!(sci, "{x:e}");
-        write_from_scientific(out, &sci);
+        write_shortest(out, ryu::Buffer::new().format_finite(x));
     }
 }
 
@@ -21,31 +23,35 @@ pub(crate) fn write_f32(out: &mut String, x: f32) {
     if x.is_nan() || x.is_infinite() {
         write_f64(out, f64::from(x));
     } else {
-        let mut sci = String::with_capacity(24);
-        let _ = write!(sci, "{x:e}");
-        write_from_scientific(out, &sci);
+        write_shortest(out, ryu::Buffer::new().format_finite(x));
     }
 }
 
-/// `sci` is Rust's `{:e}` output for a finite number, such as `-1.2345e-5`, `1e16` or `0e0`.
-fn write_from_scientific(out: &mut String, sci: &str) {
-    let (negative, body) = match sci.strip_prefix('-') {
+/// `text` is a finite number in any plain decimal form (`-1.2345e-5`, `1e16`, `0.001`,
+/// `123.0`); it is rewritten in Python's repr layout.
+fn write_shortest(out: &mut String, text: &str) {
+    let (negative, body) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
-        None => (false, sci),
+        None => (false, text),
     };
-    let (mantissa, exponent) = body.split_once('e').unwrap_or((body, "0"));
+    let (mantissa, exponent) = body.split_once(['e', 'E']).unwrap_or((body, "0"));
     let exponent: i32 = exponent.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    // The number is 0.DIGITS × 10^decpt.
+    let mut decpt = int_part.len() as i32 + exponent;
+    let all = format!("{int_part}{frac_part}");
+    let trimmed = all.trim_start_matches('0');
+    decpt -= (all.len() - trimmed.len()) as i32;
+    let digits = trimmed.trim_end_matches('0');
     if negative {
         out.push('-');
     }
-    if digits == "0" {
+    if digits.is_empty() {
         out.push_str("0.0");
         return;
     }
-    // Value = 0.DIGITS × 10^decpt, as in CPython's format_float_short.
-    let decpt = exponent + 1;
     let n = digits.len() as i32;
+    // Fixed notation when -4 < decpt <= 16, as CPython's format_float_short for repr.
     if -4 < decpt && decpt <= 16 {
         if decpt <= 0 {
             out.push_str("0.");
@@ -100,6 +106,9 @@ mod tests {
             (123.456e-10, "1.23456e-08"),
             (-2.5e-7, "-2.5e-07"),
             (100.0, "100.0"),
+            (997540573077655.2, "997540573077655.2"),
+            (0.001, "0.001"),
+            (1e-7, "1e-07"),
             (f64::NAN, "NaN"),
             (f64::INFINITY, "Infinity"),
             (f64::NEG_INFINITY, "-Infinity"),
