@@ -56,7 +56,10 @@ pub fn run_python(code: &str, redis_url: &str, stdin: &str) -> String {
     let input = stdin.to_owned();
     let writer = std::thread::spawn(move || pipe.write_all(input.as_bytes()));
     let out = child.wait_with_output().expect("python did not finish");
-    writer.join().expect("writer thread").expect("write to python");
+    writer
+        .join()
+        .expect("writer thread")
+        .expect("write to python");
     assert!(
         out.status.success(),
         "python failed: {}\n{}",

@@ -128,7 +128,9 @@ impl<K: Serialize, V: Serialize> Serialize for VecMap<K, V> {
 #[test]
 fn unencodable_maps_are_errors_not_panics() {
     let mixed: VecMap<serde_json::Value, i32> =
-        vec![(serde_json::json!("a"), 1), (serde_json::json!(1), 2)].into_iter().collect();
+        vec![(serde_json::json!("a"), 1), (serde_json::json!(1), 2)]
+            .into_iter()
+            .collect();
     assert!(encode(&mixed).unwrap_err().message().contains("TypeError"));
     let tuple_keys: HashMap<(i32, i32), i32> = [((1, 2), 3)].into();
     assert!(encode(&tuple_keys).is_err());
@@ -140,15 +142,27 @@ fn unencodable_maps_are_errors_not_panics() {
 fn decoder_reads_python_and_other_json() {
     let v: Vec<f64> = decode(b"[NaN, Infinity, -Infinity, 1e400, 1, -0.0]").unwrap();
     assert!(v[0].is_nan());
-    assert_eq!(v[1..], [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, 1.0, -0.0]);
+    assert_eq!(
+        v[1..],
+        [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, 1.0, -0.0]
+    );
     let m: HashMap<i64, String> = decode(br#"{"-1": "c", "10": "a"}"#).unwrap();
     assert_eq!(m[&10], "a");
     let b: HashMap<bool, u8> = decode(br#"{"true": 1}"#).unwrap();
     assert_eq!(b[&true], 1);
     let p: Point = decode(br#"{ "x" : 1 ,"y":2, "label":"\u00e9\ud83d\ude00" }"#).unwrap();
     assert_eq!(p.label.as_deref(), Some("é😀"));
-    let shapes: Vec<Shape> = decode(br#"["Empty", {"Circle": 2.0}, {"Rect": [1, 2]}, {"Named": {"name": "sq", "sides": 4}}]"#).unwrap();
-    assert_eq!(shapes[3], Shape::Named { name: "sq".into(), sides: 4 });
+    let shapes: Vec<Shape> = decode(
+        br#"["Empty", {"Circle": 2.0}, {"Rect": [1, 2]}, {"Named": {"name": "sq", "sides": 4}}]"#,
+    )
+    .unwrap();
+    assert_eq!(
+        shapes[3],
+        Shape::Named {
+            name: "sq".into(),
+            sides: 4
+        }
+    );
     let big: u128 = decode(b"340282366920938463463374607431768211455").unwrap();
     assert_eq!(big, u128::MAX);
     let huge: f64 = decode(b"1000000000000000000000000000000000000000").unwrap();
@@ -164,12 +178,33 @@ fn decoder_reads_python_and_other_json() {
 #[test]
 fn decoder_rejects_garbage_without_panicking() {
     let bad: &[&[u8]] = &[
-        b"", b"{", b"[1,", b"[1 2]", b"\"abc", b"nul", b"01", b"1.", b"-", b"1e",
-        b"{\"a\" 1}", b"{1: 2}", b"\"\\ud800\"", b"\"\\ud800\\u0041\"", b"\"\\x\"",
-        b"[1] x", b"\xff\xfe", b"\"\xff\"", b"NaNa", b"\"\\u12G4\"",
+        b"",
+        b"{",
+        b"[1,",
+        b"[1 2]",
+        b"\"abc",
+        b"nul",
+        b"01",
+        b"1.",
+        b"-",
+        b"1e",
+        b"{\"a\" 1}",
+        b"{1: 2}",
+        b"\"\\ud800\"",
+        b"\"\\ud800\\u0041\"",
+        b"\"\\x\"",
+        b"[1] x",
+        b"\xff\xfe",
+        b"\"\xff\"",
+        b"NaNa",
+        b"\"\\u12G4\"",
     ];
     for input in bad {
-        assert!(decode::<serde_json::Value>(input).is_err(), "{:?}", String::from_utf8_lossy(input));
+        assert!(
+            decode::<serde_json::Value>(input).is_err(),
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
     }
     let deep = "[".repeat(100_000);
     assert!(decode::<serde_json::Value>(deep.as_bytes()).is_err());
@@ -288,8 +323,20 @@ impl G {
             G::Float(f) => json!(["f", format!("{:016x}", f.to_bits())]),
             G::Str(s) => json!(["s", s.chars().map(u32::from).collect::<Vec<_>>()]),
             G::List(items) => json!(["l", items.iter().map(G::describe).collect::<Vec<_>>()]),
-            G::Dict(items) => json!(["d", items.iter().map(|(k, v)| json!([G::Str(k.clone()).describe(), v.describe()])).collect::<Vec<_>>()]),
-            G::IntDict(items) => json!(["d", items.iter().map(|(k, v)| json!([G::Int((*k).into()).describe(), v.describe()])).collect::<Vec<_>>()]),
+            G::Dict(items) => json!([
+                "d",
+                items
+                    .iter()
+                    .map(|(k, v)| json!([G::Str(k.clone()).describe(), v.describe()]))
+                    .collect::<Vec<_>>()
+            ]),
+            G::IntDict(items) => json!([
+                "d",
+                items
+                    .iter()
+                    .map(|(k, v)| json!([G::Int((*k).into()).describe(), v.describe()]))
+                    .collect::<Vec<_>>()
+            ]),
         }
     }
 
@@ -298,7 +345,10 @@ impl G {
         match self {
             G::List(items) => G::List(items.iter().map(G::normalized).collect()),
             G::Dict(items) => {
-                let mut items: Vec<_> = items.iter().map(|(k, v)| (k.clone(), v.normalized())).collect();
+                let mut items: Vec<_> = items
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.normalized()))
+                    .collect();
                 items.sort_by(|a, b| a.0.cmp(&b.0));
                 G::Dict(items)
             }
@@ -307,6 +357,10 @@ impl G {
                 items.sort_by_key(|(k, _)| *k);
                 G::Dict(items.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
             }
+            // Beyond 64 bits a self-describing target gets a float (exact only for i128/u128).
+            G::Int(i) if i64::try_from(*i).is_err() && u64::try_from(*i).is_err() => {
+                G::Float(*i as f64)
+            }
             other => other.clone(),
         }
     }
@@ -314,9 +368,14 @@ impl G {
     fn same(&self, other: &G) -> bool {
         match (self, other) {
             (G::Float(a), G::Float(b)) => a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
-            (G::List(a), G::List(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same(y)),
+            (G::List(a), G::List(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same(y))
+            }
             (G::Dict(a), G::Dict(b)) => {
-                a.len() == b.len() && a.iter().zip(b).all(|((k1, v1), (k2, v2))| k1 == k2 && v1.same(v2))
+                a.len() == b.len()
+                    && a.iter()
+                        .zip(b)
+                        .all(|((k1, v1), (k2, v2))| k1 == k2 && v1.same(v2))
             }
             (G::Null, G::Null) => true,
             (G::Bool(a), G::Bool(b)) => a == b,
@@ -331,7 +390,9 @@ fn random_char(rng: &mut impl Rng) -> char {
     match rng.random_range(0..10) {
         0..=4 => rng.random_range(' '..='~'),
         5 => rng.random_range('\u{0}'..='\u{1f}'),
-        6 => *['"', '\\', '/', '\u{7f}', '\u{2028}', '\u{fffd}', '\u{feff}'].choose(rng).unwrap(),
+        6 => *['"', '\\', '/', '\u{7f}', '\u{2028}', '\u{fffd}', '\u{feff}']
+            .choose(rng)
+            .unwrap(),
         7 => rng.random_range('\u{80}'..='\u{7ff}'),
         8 => rng.random_range('\u{800}'..='\u{d7ff}'),
         _ => rng.random_range('\u{10000}'..='\u{10ffff}'),
@@ -350,9 +411,21 @@ fn random_float(rng: &mut impl Rng) -> f64 {
         2 => (rng.random_range(-100000i64..100000) as f64) / 10f64.powi(rng.random_range(0..8)),
         3 => 10f64.powi(rng.random_range(-20..25)) * if rng.random() { 1.0 } else { -1.0 },
         4 => rng.random::<f64>() * 10f64.powi(rng.random_range(-8..20)),
-        _ => *[0.0, -0.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e16, 1e-5, 9999999999999998.0, 0.1, f64::MIN_POSITIVE, f64::MAX]
-            .choose(rng)
-            .unwrap(),
+        _ => *[
+            0.0,
+            -0.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1e16,
+            1e-5,
+            9999999999999998.0,
+            0.1,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+        ]
+        .choose(rng)
+        .unwrap(),
     }
 }
 
@@ -368,20 +441,36 @@ fn random_value(rng: &mut impl Rng, depth: u32) -> G {
         }),
         3 => G::Float(random_float(rng)),
         4 => G::Str(random_string(rng)),
-        5 => G::List((0..rng.random_range(0..5)).map(|_| random_value(rng, depth + 1)).collect()),
+        5 => G::List(
+            (0..rng.random_range(0..5))
+                .map(|_| random_value(rng, depth + 1))
+                .collect(),
+        ),
         6 => {
-            let mut keys: Vec<String> = (0..rng.random_range(0..5)).map(|_| random_string(rng)).collect();
+            let mut keys: Vec<String> = (0..rng.random_range(0..5))
+                .map(|_| random_string(rng))
+                .collect();
             keys.sort();
             keys.dedup();
             keys.shuffle(rng);
-            G::Dict(keys.into_iter().map(|k| (k, random_value(rng, depth + 1))).collect())
+            G::Dict(
+                keys.into_iter()
+                    .map(|k| (k, random_value(rng, depth + 1)))
+                    .collect(),
+            )
         }
         _ => {
-            let mut keys: Vec<i64> = (0..rng.random_range(0..5)).map(|_| rng.random_range(-50..50)).collect();
+            let mut keys: Vec<i64> = (0..rng.random_range(0..5))
+                .map(|_| rng.random_range(-50..50))
+                .collect();
             keys.sort();
             keys.dedup();
             keys.shuffle(rng);
-            G::IntDict(keys.into_iter().map(|k| (k, random_value(rng, depth + 1))).collect())
+            G::IntDict(
+                keys.into_iter()
+                    .map(|k| (k, random_value(rng, depth + 1)))
+                    .collect(),
+            )
         }
     }
 }
@@ -407,10 +496,16 @@ for line in sys.stdin:
 
 #[test]
 fn randomised_against_python_json_dumps() {
-    let seed: u64 = std::env::var("CODEC_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
+    let seed: u64 = std::env::var("CODEC_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
     let mut rng = StdRng::seed_from_u64(seed);
     let values: Vec<G> = (0..3000).map(|_| random_value(&mut rng, 0)).collect();
-    let input: String = values.iter().map(|v| format!("{}\n", v.describe())).collect();
+    let input: String = values
+        .iter()
+        .map(|v| format!("{}\n", v.describe()))
+        .collect();
     let output = run_python(PY_DUMPS, "redis://127.0.0.1:1/0", &input);
     let lines: Vec<&str> = output.lines().collect();
     assert_eq!(lines.len(), values.len());
@@ -419,7 +514,10 @@ fn randomised_against_python_json_dumps() {
         assert_eq!(ours, python, "CODEC_SEED={seed}: {value:?}");
         // decode(encode(x)) == x
         let back: G = decode(ours.as_bytes()).unwrap();
-        assert!(back.same(&value.normalized()), "CODEC_SEED={seed}: {value:?} came back as {back:?}");
+        assert!(
+            back.same(&value.normalized()),
+            "CODEC_SEED={seed}: {value:?} came back as {back:?}"
+        );
     }
 }
 
@@ -427,17 +525,30 @@ fn randomised_against_python_json_dumps() {
 fn typed_round_trips() {
     let mut rng = StdRng::seed_from_u64(7);
     for _ in 0..2000 {
-        let p = Point { y: rng.random(), x: rng.random(), label: rng.random::<bool>().then(|| random_string(&mut rng)) };
+        let p = Point {
+            y: rng.random(),
+            x: rng.random(),
+            label: rng.random::<bool>().then(|| random_string(&mut rng)),
+        };
         assert_eq!(decode::<Point>(encode(&p).unwrap().as_bytes()).unwrap(), p);
         let f = random_float(&mut rng);
         let back: f64 = decode(encode(&f).unwrap().as_bytes()).unwrap();
-        assert!(back.to_bits() == f.to_bits() || (f.is_nan() && back.is_nan()), "{f:?}");
+        assert!(
+            back.to_bits() == f.to_bits() || (f.is_nan() && back.is_nan()),
+            "{f:?}"
+        );
         let g = f as f32;
         let back: f32 = decode(encode(&g).unwrap().as_bytes()).unwrap();
-        assert!(back.to_bits() == g.to_bits() || (g.is_nan() && back.is_nan()), "{g:?}");
+        assert!(
+            back.to_bits() == g.to_bits() || (g.is_nan() && back.is_nan()),
+            "{g:?}"
+        );
         let m: HashMap<i16, Vec<Option<char>>> = (0..rng.random_range(0..4))
             .map(|_| (rng.random(), vec![Some(random_char(&mut rng)), None]))
             .collect();
-        assert_eq!(decode::<HashMap<i16, Vec<Option<char>>>>(encode(&m).unwrap().as_bytes()).unwrap(), m);
+        assert_eq!(
+            decode::<HashMap<i16, Vec<Option<char>>>>(encode(&m).unwrap().as_bytes()).unwrap(),
+            m
+        );
     }
 }

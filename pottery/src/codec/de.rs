@@ -272,14 +272,16 @@ impl<'de> de::Deserializer<'de> for Node {
         match self {
             Node::Null => visitor.visit_unit(),
             Node::Bool(b) => visitor.visit_bool(b),
+            // Beyond 64 bits, a self-describing target (serde_json::Value, untagged enums…) gets
+            // a float, as serde_json gives; i128/u128 targets get the exact value below.
             Node::Int(i) => match i64::try_from(i) {
                 Ok(i) => visitor.visit_i64(i),
                 Err(_) => match u64::try_from(i) {
                     Ok(u) => visitor.visit_u64(u),
-                    Err(_) => visitor.visit_i128(i),
+                    Err(_) => visitor.visit_f64(i as f64),
                 },
             },
-            Node::UInt(u) => visitor.visit_u128(u),
+            Node::UInt(u) => visitor.visit_f64(u as f64),
             Node::Float(f) => visitor.visit_f64(f),
             Node::Str(s) => visitor.visit_string(s),
             Node::Array(items) => {
@@ -300,6 +302,18 @@ impl<'de> de::Deserializer<'de> for Node {
                 Ok(value)
             }
         }
+    }
+
+    fn deserialize_i128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self {
+            Node::Int(i) => visitor.visit_i128(i),
+            Node::UInt(u) => visitor.visit_u128(u),
+            other => other.deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_u128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.deserialize_i128(visitor)
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
@@ -336,7 +350,7 @@ impl<'de> de::Deserializer<'de> for Node {
     }
 
     forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bool i8 i16 i32 i64 u8 u16 u32 u64 f32 f64 char str string
         bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier ignored_any
     }
 }

@@ -1,0 +1,212 @@
+//! The `Redis` handle: TLS, ACL users and passwords, redaction, connection reuse, failure and
+//! recovery, against real servers.
+
+use std::time::Duration;
+
+use pottery::testing::{RedisServer, shared_server};
+use pottery::{Error, Redis, RedisDict};
+use pottery_tests::{poll, unique_key};
+
+fn connected_clients(server: &RedisServer) -> usize {
+    let info = server.cli(["INFO", "clients"]).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("connected_clients:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("connected_clients in INFO")
+}
+
+#[test]
+fn tls_with_a_ca_made_at_test_time() {
+    let server = RedisServer::builder().tls().start().unwrap();
+    assert!(server.url().starts_with("rediss://"));
+    let redis = server.redis();
+    let d: RedisDict<String, String> = RedisDict::new(&redis, "tls-dict");
+    d.insert("secure".into(), "yes".into()).unwrap();
+    assert_eq!(d.get("secure").unwrap().as_deref(), Some("yes"));
+    // Without the CA, the certificate is refused...
+    let untrusted = Redis::from_url(&server.url()).unwrap();
+    assert!(untrusted.ping().is_err());
+    // ...unless verification is explicitly skipped.
+    let insecure = Redis::from_url(&format!("{}#insecure", server.url())).unwrap();
+    insecure.ping().unwrap();
+    // A plain-text client gets nowhere.
+    let plain = Redis::builder(&server.url().replace("rediss://", "redis://"))
+        .response_timeout(Some(Duration::from_secs(2)))
+        .build()
+        .unwrap();
+    assert!(plain.ping().is_err());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let a = d.to_async();
+        assert_eq!(a.get("secure").await.unwrap().as_deref(), Some("yes"));
+    });
+}
+
+#[test]
+fn acl_user_and_password_never_leak() {
+    let server = RedisServer::builder()
+        .acl_user("alice", "s3cret-pw")
+        .start()
+        .unwrap();
+    let redis = server.redis();
+    redis.ping().unwrap();
+    let shown = format!("{redis:?}");
+    assert!(shown.contains("alice:***@"), "{shown}");
+    assert!(!shown.contains("s3cret-pw"), "{shown}");
+
+    let wrong_url = server.url().replace("s3cret-pw", "wrong-pw");
+    let wrong = Redis::from_url(&wrong_url).unwrap();
+    assert!(!format!("{wrong:?}").contains("wrong-pw"));
+    let err = wrong.ping().unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("wrong-pw"), "{text}");
+    let d: RedisDict<String, i64> = RedisDict::new(&wrong, "k");
+    let err = d.get("x").unwrap_err();
+    assert!(matches!(err, Error::Redis { .. }));
+    assert!(!format!("{err} {err:?}").contains("wrong-pw"));
+
+    let pw_server = RedisServer::builder().password("hunter2").start().unwrap();
+    pw_server.redis().ping().unwrap();
+    assert!(!format!("{:?}", pw_server.redis()).contains("hunter2"));
+    let anonymous = Redis::from_url(&format!("redis://127.0.0.1:{}/0", pw_server.port())).unwrap();
+    assert!(anonymous.ping().is_err());
+
+    let bad = Redis::from_url("redis://u:topsecret@[not-a-host").unwrap_err();
+    assert!(matches!(bad, Error::Config { .. }));
+    assert!(!format!("{bad} {bad:?}").contains("topsecret"), "{bad}");
+}
+
+#[test]
+fn blocking_connections_are_reused() {
+    let server = RedisServer::start().unwrap();
+    let redis = server.redis();
+    let d: RedisDict<u32, u32> = RedisDict::new(&redis, "reuse");
+    for i in 0..500 {
+        d.insert(i, i).unwrap();
+    }
+    // One thread, so one pooled connection, plus redis-cli's own.
+    assert_eq!(connected_clients(&server), 2);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for i in 0..200 {
+                    d.get(&i).unwrap();
+                }
+            });
+        }
+    });
+    let clients = connected_clients(&server);
+    assert!(
+        (2..=5).contains(&clients),
+        "{clients} connections for 4 threads"
+    );
+}
+
+#[test]
+fn a_killed_server_is_an_error_then_recovers() {
+    let mut server = RedisServer::start().unwrap();
+    let redis = server.redis();
+    let d: RedisDict<String, i64> = RedisDict::new(&redis, "crash");
+    d.insert("a".into(), 1).unwrap();
+    server.stop();
+    match d.get("a") {
+        Err(Error::Redis { key, .. }) => assert_eq!(key.as_deref(), Some("crash")),
+        other => panic!("expected a Redis error, got {other:?}"),
+    }
+    assert!(d.len().is_err());
+    server.restart().unwrap();
+    // Nothing persisted, but the handle works again at once.
+    assert_eq!(d.get("a").unwrap(), None);
+    d.insert("b".into(), 2).unwrap();
+    assert_eq!(d.len().unwrap(), 1);
+}
+
+#[test]
+fn async_recovers_after_a_restart() {
+    let mut server = RedisServer::start().unwrap();
+    let redis = server.redis();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let d: pottery::aio::RedisDict<String, i64> =
+        pottery::aio::RedisDict::new(&redis, "crash-async");
+    rt.block_on(async { d.insert("a".into(), 1).await.unwrap() });
+    server.stop();
+    let err = rt.block_on(async { d.get("a").await }).unwrap_err();
+    assert!(matches!(err, Error::Redis { .. }), "{err:?}");
+    server.restart().unwrap();
+    // The multiplexed connection reconnects in the background: bounded poll.
+    let ok = poll(10, || {
+        rt.block_on(async { d.insert("b".into(), 2).await }).is_ok()
+    });
+    assert!(ok, "async dict did not recover after the restart");
+    assert_eq!(rt.block_on(async { d.get("b").await }).unwrap(), Some(2));
+}
+
+#[test]
+fn a_hung_server_times_out_instead_of_hanging() {
+    let server = RedisServer::start().unwrap();
+    let redis = Redis::builder(&server.url())
+        .response_timeout(Some(Duration::from_millis(300)))
+        .build()
+        .unwrap();
+    redis.ping().unwrap();
+    server.pause();
+    let started = std::time::Instant::now();
+    let result = redis.ping();
+    server.resume();
+    assert!(result.is_err());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // The timed-out connection was dropped, not reused with a stale reply in it.
+    poll(5, || redis.ping().is_ok());
+    let d: RedisDict<String, i64> = RedisDict::new(&redis, unique_key("after-hang"));
+    d.insert("x".into(), 7).unwrap();
+    assert_eq!(d.get("x").unwrap(), Some(7));
+    d.clear().unwrap();
+}
+
+#[test]
+fn constructors() {
+    let server = shared_server();
+    let client = redis::Client::open(server.url()).unwrap();
+    let redis = Redis::from_client(client);
+    redis.ping().unwrap();
+    assert_eq!(
+        format!("{redis:?}"),
+        format!("Redis(redis://127.0.0.1:{}/0)", server.port())
+    );
+    assert!(!redis.is_cluster());
+    let default = pottery::default_redis().unwrap();
+    assert!(default.same_handle(&pottery::default_redis().unwrap()));
+    assert!(
+        pottery::set_default_redis(redis.clone()).is_err(),
+        "already initialised"
+    );
+    assert!(Redis::from_url("http://nope").is_err());
+    assert!(Redis::cluster(Vec::<String>::new()).is_err());
+}
+
+#[test]
+fn cluster_handle_spreads_keys_over_nodes() {
+    let cluster = pottery::testing::shared_cluster();
+    let redis = cluster.redis();
+    assert!(redis.is_cluster());
+    assert!(format!("{redis:?}").starts_with("Redis(cluster["));
+    let dicts: Vec<RedisDict<u32, u32>> = (0..30)
+        .map(|i| RedisDict::new(&redis, format!("spread:{i}")))
+        .collect();
+    for (i, d) in dicts.iter().enumerate() {
+        d.insert(1, i as u32).unwrap();
+    }
+    let per_node: Vec<usize> = cluster
+        .nodes
+        .iter()
+        .map(|n| n.cli(["DBSIZE"]).unwrap().trim().parse().unwrap())
+        .collect();
+    assert!(
+        per_node.iter().filter(|n| **n > 0).count() >= 2,
+        "{per_node:?}"
+    );
+    for (i, d) in dicts.iter().enumerate() {
+        assert_eq!(d.get(&1).unwrap(), Some(i as u32));
+        d.clear().unwrap();
+    }
+}

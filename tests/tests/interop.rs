@@ -1,0 +1,202 @@
+//! Interop with Python pottery 3.0.1 on the same server: each side reads what the other
+//! writes, and both write the same bytes for the same data.
+
+use std::collections::HashMap;
+
+use pottery::RedisDict;
+use pottery::testing::shared_server;
+use pottery_tests::{run_python, unique_key};
+use redis::Commands;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+const PY_PRELUDE: &str = r#"
+import json, math, os, sys
+from redis import Redis
+from pottery import RedisDict
+redis = Redis.from_url(os.environ['REDIS_URL'])
+args = json.loads(sys.stdin.read())
+"#;
+
+/// The values Python writes: unicode, floats, nested lists and objects, None and bools.
+const PY_DATA: &str = r#"
+data = {
+    'unicode': 'héllo wörld — 日本語 😀',
+    'float': 3.14159,
+    'big float': 1e16,
+    'small float': 1e-05,
+    'negative zero': -0.0,
+    'int': 42,
+    'big int': 2**100,
+    'nested': {'list': [1, 2.5, 'three', None, True, False], 'obj': {'z': 1, 'a': [{}]}},
+    'none': None,
+    'true': True,
+    'false': False,
+    'empty list': [],
+    'control': 'tab\tnewline\nquote"backslash\\',
+}
+"#;
+
+fn rust_data() -> Vec<(String, serde_json::Value)> {
+    vec![
+        ("unicode".into(), json!("héllo wörld — 日本語 😀")),
+        ("float".into(), json!(3.14159)),
+        ("big float".into(), json!(1e16)),
+        ("small float".into(), json!(1e-05)),
+        ("negative zero".into(), json!(-0.0)),
+        ("int".into(), json!(42)),
+        ("big int".into(), serde_json::Value::Null), // replaced below: 2**100 needs u128
+        (
+            "nested".into(),
+            json!({"list": [1, 2.5, "three", null, true, false], "obj": {"z": 1, "a": [{}]}}),
+        ),
+        ("none".into(), json!(null)),
+        ("true".into(), json!(true)),
+        ("false".into(), json!(false)),
+        ("empty list".into(), json!([])),
+        ("control".into(), json!("tab\tnewline\nquote\"backslash\\")),
+    ]
+}
+
+/// Values of any shape, including the 2**100 integer that serde_json::Value cannot hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Any {
+    Big(u128),
+    Json(serde_json::Value),
+}
+
+fn rust_any_data() -> Vec<(String, Any)> {
+    rust_data()
+        .into_iter()
+        .map(|(k, v)| {
+            if k == "big int" {
+                (k, Any::Big(1u128 << 100))
+            } else {
+                (k, Any::Json(v))
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn python_writes_rust_reads() {
+    let server = shared_server();
+    let key = unique_key("py-writes");
+    let code = format!(
+        "{PY_PRELUDE}{PY_DATA}\nRedisDict(data, redis=redis, key=args['key'])\nprint('ok')"
+    );
+    assert_eq!(
+        run_python(&code, &server.url(), &json!({"key": key}).to_string()).trim(),
+        "ok"
+    );
+    let d: RedisDict<String, serde_json::Value> = RedisDict::new(&server.redis(), key.clone());
+    let got = d.to_hash_map().unwrap();
+    let want: HashMap<String, serde_json::Value> = rust_data().into_iter().collect();
+    assert_eq!(got.len(), want.len());
+    for (k, v) in &want {
+        if k != "big int" {
+            assert_eq!(got.get(k), Some(v), "{k}");
+        }
+    }
+    assert!(got["negative zero"].as_f64().unwrap().is_sign_negative());
+    // 2**100 is exact in a u128 (and approximate in a serde_json::Value, as serde_json has it).
+    let ints: RedisDict<String, u128> = RedisDict::new(&server.redis(), key);
+    assert_eq!(ints.get("big int").unwrap(), Some(1u128 << 100));
+    assert_eq!(got["big int"].as_f64(), Some(2f64.powi(100)));
+    assert_eq!(
+        d.get("unicode").unwrap(),
+        Some(json!("héllo wörld — 日本語 😀"))
+    );
+    d.clear().unwrap();
+}
+
+#[test]
+fn rust_writes_python_reads() {
+    let server = shared_server();
+    let key = unique_key("rust-writes");
+    let d: RedisDict<String, Any> = RedisDict::new(&server.redis(), key.clone());
+    d.extend(rust_any_data()).unwrap();
+    let code = format!(
+        "{PY_PRELUDE}{PY_DATA}\nd = RedisDict(redis=redis, key=args['key'])\n\
+         got = d.to_dict()\n\
+         assert got == data, (got, data)\n\
+         assert math.copysign(1, got['negative zero']) == -1\n\
+         assert d['big int'] == 2**100 and isinstance(d['float'], float)\n\
+         print(len(got))"
+    );
+    let out = run_python(&code, &server.url(), &json!({"key": key}).to_string());
+    assert_eq!(out.trim(), "13");
+    d.clear().unwrap();
+}
+
+#[test]
+fn both_sides_write_identical_bytes() {
+    let server = shared_server();
+    let py_key = unique_key("bytes-py");
+    let rs_key = unique_key("bytes-rs");
+    let code = format!(
+        "{PY_PRELUDE}{PY_DATA}\nd = RedisDict(redis=redis, key=args['key'])\n\
+         d.update(data)\n\
+         d2 = RedisDict(redis=redis, key=args['key'] + ':ints')\n\
+         d2.update({{10: 'ten', 9: 'nine', -1: [1.0, float('nan'), float('inf'), -float('inf')]}})\n\
+         print('ok')"
+    );
+    run_python(&code, &server.url(), &json!({"key": py_key}).to_string());
+    let redis = server.redis();
+    let d: RedisDict<String, Any> = RedisDict::new(&redis, rs_key.clone());
+    d.extend(rust_any_data()).unwrap();
+    let ints: RedisDict<i64, serde_json::Value> = RedisDict::new(&redis, format!("{rs_key}:ints"));
+    ints.insert(10, json!("ten")).unwrap();
+    ints.insert(9, json!("nine")).unwrap();
+    // NaN and infinities: a typed value, since serde_json::Value cannot hold them.
+    let floats: RedisDict<i64, Vec<f64>> = RedisDict::new(&redis, format!("{rs_key}:ints"));
+    floats
+        .insert(-1, vec![1.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY])
+        .unwrap();
+
+    let mut conn = redis.connection().unwrap();
+    for (a, b) in [
+        (py_key.clone(), rs_key.clone()),
+        (format!("{py_key}:ints"), format!("{rs_key}:ints")),
+    ] {
+        let from_python: HashMap<Vec<u8>, Vec<u8>> = conn.hgetall(&a).unwrap();
+        let from_rust: HashMap<Vec<u8>, Vec<u8>> = conn.hgetall(&b).unwrap();
+        assert!(!from_python.is_empty());
+        assert_eq!(from_python, from_rust, "{a} vs {b}");
+        let _: () = conn.del(&[a, b]).unwrap();
+    }
+    // And Python reads the NaN Rust wrote as a NaN.
+    let check = format!(
+        "{PY_PRELUDE}\nimport math\nd = RedisDict(redis=redis, key=args['key'])\nd[-1] = [float('nan')]\nprint(math.isnan(d[-1][0]))"
+    );
+    let out = run_python(
+        &check,
+        &server.url(),
+        &json!({"key": unique_key("nan")}).to_string(),
+    );
+    assert_eq!(out.trim(), "True");
+}
+
+#[tokio::test]
+async fn async_twin_interoperates_too() {
+    let server = shared_server();
+    let key = unique_key("py-async");
+    let d: pottery::aio::RedisDict<String, Vec<Option<f64>>> =
+        pottery::aio::RedisDict::new(&server.redis(), key.clone());
+    d.insert("series".into(), vec![Some(0.5), None, Some(1e22)])
+        .await
+        .unwrap();
+    let code = format!(
+        "{PY_PRELUDE}\nd = RedisDict(redis=redis, key=args['key'])\nassert d['series'] == [0.5, None, 1e22]\nd['from python'] = [None, -2.5]\nprint('ok')"
+    );
+    assert_eq!(
+        run_python(&code, &server.url(), &json!({"key": key}).to_string()).trim(),
+        "ok"
+    );
+    assert_eq!(
+        d.get("from python").await.unwrap(),
+        Some(vec![None, Some(-2.5)])
+    );
+    d.clear().await.unwrap();
+}
