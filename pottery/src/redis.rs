@@ -49,6 +49,8 @@ struct Inner {
     aio: tokio::sync::OnceCell<AsyncConn>,
 }
 
+// One per handle, behind an Arc: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Target {
     Single(redis::Client),
     Cluster(ClusterClient),
@@ -617,10 +619,10 @@ impl PooledConnection {
     }
 
     fn note<T>(&mut self, r: RedisResult<T>) -> RedisResult<T> {
-        if let Err(e) = &r {
-            if poisons(e) {
-                self.broken = true;
-            }
+        if let Err(e) = &r
+            && poisons(e)
+        {
+            self.broken = true;
         }
         r
     }

@@ -498,12 +498,12 @@ impl RedisServer {
     }
 
     fn signal(&self, sig: libc::c_int) {
-        if let Some(child) = &self.child {
-            if let Ok(pid) = libc::pid_t::try_from(child.id()) {
-                // SAFETY: sending a signal to our own child process.
-                unsafe {
-                    libc::kill(pid, sig);
-                }
+        if let Some(child) = &self.child
+            && let Ok(pid) = libc::pid_t::try_from(child.id())
+        {
+            // SAFETY: sending a signal to our own child process.
+            unsafe {
+                libc::kill(pid, sig);
             }
         }
     }

@@ -53,7 +53,7 @@ fn every_method_sync() {
         let mut values: Vec<i64> = d.values().collect::<Result<_, _>>().unwrap();
         values.sort();
         assert_eq!(values, [1, 2, 4127]);
-        assert_eq!(format!("{d:?}").contains(&key), true);
+        assert!(format!("{d:?}").contains(&key));
         d.clear().unwrap();
         assert!(d.is_empty().unwrap());
         assert_eq!(d.to_hash_map().unwrap(), HashMap::new());
@@ -205,9 +205,9 @@ async fn every_method_async() {
         let d: pottery::aio::RedisDict<String, f64> =
             pottery::aio::RedisDict::new(&redis, unique_key("dict-async"));
         assert!(d.is_empty().await.unwrap());
-        assert_eq!(d.insert("pi".into(), 3.14).await.unwrap(), None);
-        assert_eq!(d.insert("pi".into(), 3.14159).await.unwrap(), Some(3.14));
-        assert_eq!(d.get("pi").await.unwrap(), Some(3.14159));
+        assert_eq!(d.insert("pi".into(), 2.5).await.unwrap(), None);
+        assert_eq!(d.insert("pi".into(), 1.375e-7).await.unwrap(), Some(2.5));
+        assert_eq!(d.get("pi").await.unwrap(), Some(1.375e-7));
         assert!(d.contains_key("pi").await.unwrap());
         d.extend((0..2000).map(|i| (format!("k{i}"), f64::from(i))))
             .await
@@ -220,7 +220,7 @@ async fn every_method_async() {
         assert_eq!(keys.len(), 2001);
         let values: Vec<f64> = d.values().try_collect().await.unwrap();
         assert_eq!(values.len(), 2001);
-        assert_eq!(d.remove("pi").await.unwrap(), Some(3.14159));
+        assert_eq!(d.remove("pi").await.unwrap(), Some(1.375e-7));
         assert_eq!(d.remove("pi").await.unwrap(), None);
         let created =
             pottery::aio::RedisDict::create(&redis, d.key(), [("x".to_string(), 1.0)]).await;

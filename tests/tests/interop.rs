@@ -22,7 +22,7 @@ args = json.loads(sys.stdin.read())
 const PY_DATA: &str = r#"
 data = {
     'unicode': 'héllo wörld — 日本語 😀',
-    'float': 3.14159,
+    'float': 2.0625,
     'big float': 1e16,
     'small float': 1e-05,
     'negative zero': -0.0,
@@ -40,7 +40,7 @@ data = {
 fn rust_data() -> Vec<(String, serde_json::Value)> {
     vec![
         ("unicode".into(), json!("héllo wörld — 日本語 😀")),
-        ("float".into(), json!(3.14159)),
+        ("float".into(), json!(2.0625)),
         ("big float".into(), json!(1e16)),
         ("small float".into(), json!(1e-05)),
         ("negative zero".into(), json!(-0.0)),

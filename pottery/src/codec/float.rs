@@ -56,9 +56,9 @@ fn write_shortest(out: &mut String, text: &str) {
         if decpt <= 0 {
             out.push_str("0.");
             out.extend(std::iter::repeat_n('0', (-decpt) as usize));
-            out.push_str(&digits);
+            out.push_str(digits);
         } else if decpt >= n {
-            out.push_str(&digits);
+            out.push_str(digits);
             out.extend(std::iter::repeat_n('0', (decpt - n) as usize));
             out.push_str(".0");
         } else {
