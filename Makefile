@@ -49,8 +49,10 @@ lint:
 	cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 test: deps lint
-	cargo test --workspace --all-features
+	mkdir -p target
+	cargo test --workspace --all-features 2>&1 | tee target/test.log
 	QUICK=1 $(MAKE) --no-print-directory bench
+	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "all tests: %d passed, %d failed\n", p, f }' target/test.log
 
 bench: deps
 	cargo bench -q -p pottery-tests --bench compare

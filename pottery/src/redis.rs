@@ -46,8 +46,14 @@ struct Inner {
     shown: String,
     opts: Options,
     idle: Mutex<Vec<SyncConn>>,
-    aio: tokio::sync::OnceCell<AsyncConn>,
+    /// One async connection per Tokio runtime: a connection's driver task lives on the runtime
+    /// that made it, and dies with it.
+    aio: Mutex<Vec<(tokio::runtime::Id, AsyncConn)>>,
+    aio_init: tokio::sync::Mutex<()>,
 }
+
+/// How many runtimes' async connections a handle keeps (the oldest goes first).
+const MAX_RUNTIMES: usize = 8;
 
 // One per handle, behind an Arc: the size difference does not matter.
 #[allow(clippy::large_enum_variant)]
@@ -295,7 +301,8 @@ impl Redis {
                 shown,
                 opts,
                 idle: Mutex::new(Vec::new()),
-                aio: tokio::sync::OnceCell::new(),
+                aio: Mutex::new(Vec::new()),
+                aio_init: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -511,7 +518,9 @@ impl Redis {
 
     /// The shared async connection: multiplexed and reconnecting. Clone it freely.
     ///
-    /// It is created on first use and runs on the Tokio runtime that first asked for it.
+    /// It is created on first use in each Tokio runtime (a connection's driver task lives on
+    /// the runtime that made it), so one handle serves several runtimes one after another —
+    /// `#[tokio::test]`s sharing a handle, say — without failing calls.
     ///
     /// ```
     /// # let redis = pottery::testing::doctest_redis();
@@ -522,31 +531,52 @@ impl Redis {
     /// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
     /// ```
     pub async fn async_connection(&self) -> Result<AsyncConnection> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::Config {
+                message: "async pottery calls need a Tokio runtime".into(),
+            })?
+            .id();
+        if let Some(conn) = self.cached_async(runtime) {
+            return Ok(conn);
+        }
+        // One connection per runtime, even when many tasks ask at once.
+        let _making = self.inner.aio_init.lock().await;
+        if let Some(conn) = self.cached_async(runtime) {
+            return Ok(conn);
+        }
         let inner = &self.inner;
-        let conn = inner
-            .aio
-            .get_or_try_init(|| async {
-                match &inner.target {
-                    Target::Single(client) => {
-                        let mut config = ConnectionManagerConfig::new()
-                            .set_connection_timeout(Some(inner.opts.connection_timeout))
-                            .set_response_timeout(inner.opts.response_timeout)
-                            .set_number_of_retries(2)
-                            .set_min_delay(Duration::from_millis(50));
-                        config = config.set_max_delay(Duration::from_secs(1));
-                        ConnectionManager::new_with_config(client.clone(), config)
-                            .await
-                            .map(AsyncConn::Single)
-                    }
-                    Target::Cluster(client) => client
-                        .get_async_connection()
-                        .await
-                        .map(|c| AsyncConn::Cluster(Box::new(c))),
-                }
-            })
-            .await
-            .map_err(|source| Error::Redis { key: None, source })?;
-        Ok(AsyncConnection(conn.clone()))
+        let conn = match &inner.target {
+            Target::Single(client) => {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(inner.opts.connection_timeout))
+                    .set_response_timeout(inner.opts.response_timeout)
+                    .set_number_of_retries(2)
+                    .set_min_delay(Duration::from_millis(50))
+                    .set_max_delay(Duration::from_secs(1));
+                ConnectionManager::new_with_config(client.clone(), config)
+                    .await
+                    .map(AsyncConn::Single)
+            }
+            Target::Cluster(client) => client
+                .get_async_connection()
+                .await
+                .map(|c| AsyncConn::Cluster(Box::new(c))),
+        }
+        .map_err(|source| Error::Redis { key: None, source })?;
+        let mut cache = inner.aio.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MAX_RUNTIMES {
+            cache.remove(0);
+        }
+        cache.push((runtime, conn.clone()));
+        Ok(AsyncConnection(conn))
+    }
+
+    fn cached_async(&self, runtime: tokio::runtime::Id) -> Option<AsyncConnection> {
+        let cache = self.inner.aio.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .iter()
+            .find(|(id, _)| *id == runtime)
+            .map(|(_, conn)| AsyncConnection(conn.clone()))
     }
 
     pub(crate) fn shown(&self) -> &str {

@@ -210,3 +210,23 @@ fn cluster_handle_spreads_keys_over_nodes() {
         d.clear().unwrap();
     }
 }
+
+#[test]
+fn one_handle_serves_successive_runtimes() {
+    let redis = shared_server().redis();
+    let d: pottery::aio::RedisDict<String, i64> =
+        pottery::aio::RedisDict::new(&redis, unique_key("runtimes"));
+    for i in 0..3 {
+        // Each runtime is dropped before the next starts, as with #[tokio::test]s.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            d.insert("n".into(), i).await.unwrap();
+            assert_eq!(d.get("n").await.unwrap(), Some(i));
+        });
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async { d.clear().await.unwrap() });
+}
