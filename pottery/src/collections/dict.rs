@@ -252,22 +252,7 @@ pub struct RedisDict<K, V> {
     core: Core<K, V>,
 }
 
-impl<K, V> Clone for RedisDict<K, V> {
-    fn clone(&self) -> Self {
-        RedisDict {
-            core: self.core.clone(),
-        }
-    }
-}
-
-impl<K, V> fmt::Debug for RedisDict<K, V> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisDict")
-            .field("key", &self.core.key)
-            .field("redis", &self.core.redis.shown())
-            .finish()
-    }
-}
+super::shell_impls!(RedisDict<K, V>, "RedisDict");
 
 impl<K, V> RedisDict<K, V>
 where
@@ -631,22 +616,7 @@ pub mod aio {
         pub(super) core: Core<K, V>,
     }
 
-    impl<K, V> Clone for RedisDict<K, V> {
-        fn clone(&self) -> Self {
-            RedisDict {
-                core: self.core.clone(),
-            }
-        }
-    }
-
-    impl<K, V> fmt::Debug for RedisDict<K, V> {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.debug_struct("aio::RedisDict")
-                .field("key", &self.core.key)
-                .field("redis", &self.core.redis.shown())
-                .finish()
-        }
-    }
+    crate::collections::shell_impls!(RedisDict<K, V>, "aio::RedisDict");
 
     impl<K, V> RedisDict<K, V>
     where

@@ -2,6 +2,30 @@
 
 pub mod dict;
 
+/// `Clone` and `Debug` for a blocking or async shell around a `core` that has `key` and
+/// `redis` (every structure has one of each).
+macro_rules! shell_impls {
+    ($ty:ident < $($g:ident),* >, $name:literal) => {
+        impl<$($g),*> Clone for $ty<$($g),*> {
+            fn clone(&self) -> Self {
+                $ty {
+                    core: self.core.clone(),
+                }
+            }
+        }
+
+        impl<$($g),*> std::fmt::Debug for $ty<$($g),*> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct($name)
+                    .field("key", &self.core.key)
+                    .field("redis", &self.core.redis.shown())
+                    .finish()
+            }
+        }
+    };
+}
+pub(crate) use shell_impls;
+
 use redis::Value;
 use serde::de::DeserializeOwned;
 
