@@ -11,6 +11,7 @@ pub mod testing;
 
 pub use crate::collections::RANDOM_KEY_PREFIX;
 pub use crate::collections::dict::{self, RedisDict};
+pub use crate::collections::set::{self, IntoSetOperand, RedisSet};
 pub use crate::error::{Error, Result};
 pub use crate::redis::{
     AsyncConnection, DEFAULT_URL, PooledConnection, Redis, RedisBuilder, default_redis,
@@ -30,6 +31,7 @@ pub use crate::redis::{
 /// ```
 pub mod aio {
     pub use crate::collections::dict::aio::RedisDict;
+    pub use crate::collections::set::aio::RedisSet;
 }
 
 /// The procedural macros (`#[redis_cache]`, `#[synchronize]`, `#[timed]`,

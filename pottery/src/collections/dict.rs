@@ -1,7 +1,7 @@
 //! `RedisDict`: a `HashMap` face on a Redis hash, wire-compatible with pottery's `RedisDict`.
 
 use std::borrow::Borrow;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
 use std::marker::PhantomData;
@@ -10,12 +10,11 @@ use redis::Value;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{decode, decode_opt, encode, int, scan_page};
-use crate::error::{Error, Result};
+use super::{Scan, create_op, decode, decode_opt, encode, int, scan_page};
+use crate::error::Result;
 use crate::op::{Op, script};
 use crate::redis::Redis;
 
-script!(HASH_CREATE, "hash_create.lua");
 script!(HASH_INSERT, "hash_insert.lua");
 script!(HASH_REMOVE, "hash_remove.lua");
 
@@ -73,20 +72,7 @@ where
     }
 
     fn create(&self, items: impl IntoIterator<Item = (K, V)>) -> Result<Op<'_, ()>> {
-        let args = self.pairs(items)?;
-        Ok(Op::eval(
-            &self.key,
-            HASH,
-            &HASH_CREATE,
-            vec![self.key.clone().into_bytes()],
-            args,
-            |key, v| match int(key, v)? {
-                1 => Ok(()),
-                _ => Err(Error::KeyExists {
-                    key: key.to_owned(),
-                }),
-            },
-        ))
+        Ok(create_op(&self.key, HASH, "HSET", self.pairs(items)?))
     }
 
     fn insert(&self, k: &K, v: &V) -> Result<Op<'_, Option<V>>> {
@@ -175,54 +161,6 @@ where
         let mut cmd = self.cmd("HSCAN");
         cmd.arg(cursor).arg("COUNT").arg(PAGE);
         Op::cmd(&self.key, HASH, cmd, scan_page)
-    }
-}
-
-/// One HSCAN page being handed out, and where the scan stands.
-struct Scan {
-    cursor: u64,
-    started: bool,
-    page: VecDeque<Vec<u8>>,
-    failed: bool,
-}
-
-impl Scan {
-    fn new() -> Self {
-        Scan {
-            cursor: 0,
-            started: false,
-            page: VecDeque::new(),
-            failed: false,
-        }
-    }
-
-    /// Whether another HSCAN call is needed before the next item.
-    fn needs_page(&self) -> bool {
-        !self.failed && self.page.len() < 2 && (!self.started || self.cursor != 0)
-    }
-
-    fn accept(&mut self, page: Result<(u64, Vec<Vec<u8>>)>) -> Result<()> {
-        self.started = true;
-        match page {
-            Ok((cursor, items)) => {
-                self.cursor = cursor;
-                self.page.extend(items);
-                Ok(())
-            }
-            Err(e) => {
-                self.failed = true;
-                Err(e)
-            }
-        }
-    }
-
-    fn next_pair<K: DeserializeOwned, V: DeserializeOwned>(
-        &mut self,
-        key: &str,
-    ) -> Option<Result<(K, V)>> {
-        let f = self.page.pop_front()?;
-        let v = self.page.pop_front()?;
-        Some(decode(key, &f).and_then(|k| Ok((k, decode(key, &v)?))))
     }
 }
 
@@ -512,7 +450,7 @@ where
     pub fn iter(&self) -> Iter<'_, K, V> {
         Iter {
             dict: self,
-            scan: Scan::new(),
+            scan: Scan::new(2),
         }
     }
 
@@ -865,7 +803,7 @@ pub mod aio {
             K: Send,
             V: Send,
         {
-            futures_util::stream::unfold(Scan::new(), move |mut scan| async move {
+            futures_util::stream::unfold(Scan::new(2), move |mut scan| async move {
                 while scan.needs_page() {
                     let page = self.core.redis.run_async(self.core.scan(scan.cursor)).await;
                     if let Err(e) = scan.accept(page) {

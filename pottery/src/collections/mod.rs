@@ -1,6 +1,10 @@
 //! Redis-backed containers with std's shape.
 
 pub mod dict;
+pub mod set;
+
+use std::collections::VecDeque;
+use std::future::Future;
 
 /// `Clone` and `Debug` for a blocking or async shell around a `core` that has `key` and
 /// `redis` (every structure has one of each).
@@ -153,4 +157,183 @@ pub(crate) async fn random_key_async(redis: &Redis) -> Result<String> {
         key: last,
         tries: RANDOM_KEY_TRIES,
     })
+}
+
+/// Plans the atomic create-if-absent of a container: `command` (HSET, SADD, RPUSH) with `args`
+/// runs only if the key does not exist; otherwise [`Error::KeyExists`].
+pub(crate) fn create_op<'k>(
+    key: &'k str,
+    expected: &'static str,
+    command: &str,
+    args: Vec<Vec<u8>>,
+) -> Op<'k, ()> {
+    let mut argv = Vec::with_capacity(args.len() + 1);
+    argv.push(command.as_bytes().to_vec());
+    argv.extend(args);
+    Op::eval(
+        key,
+        expected,
+        &CREATE,
+        vec![key.as_bytes().to_vec()],
+        argv,
+        |key, v| match int(key, v)? {
+            1 => Ok(()),
+            _ => Err(Error::KeyExists {
+                key: key.to_owned(),
+            }),
+        },
+    )
+}
+
+crate::op::script!(CREATE, "create.lua");
+
+/// A SCAN-family iteration in progress: the page being handed out and where the scan stands.
+pub(crate) struct Scan {
+    pub(crate) cursor: u64,
+    started: bool,
+    page: VecDeque<Vec<u8>>,
+    failed: bool,
+    /// Items per element: 2 for HSCAN (field, value), 1 for SSCAN.
+    width: usize,
+}
+
+impl Scan {
+    pub(crate) fn new(width: usize) -> Self {
+        Scan {
+            cursor: 0,
+            started: false,
+            page: VecDeque::new(),
+            failed: false,
+            width,
+        }
+    }
+
+    /// Whether another SCAN call is needed before the next element.
+    pub(crate) fn needs_page(&self) -> bool {
+        !self.failed && self.page.len() < self.width && (!self.started || self.cursor != 0)
+    }
+
+    pub(crate) fn accept(&mut self, page: Result<(u64, Vec<Vec<u8>>)>) -> Result<()> {
+        self.started = true;
+        match page {
+            Ok((cursor, items)) => {
+                self.cursor = cursor;
+                self.page.extend(items);
+                Ok(())
+            }
+            Err(e) => {
+                self.failed = true;
+                Err(e)
+            }
+        }
+    }
+
+    pub(crate) fn next_one<T: DeserializeOwned>(&mut self, key: &str) -> Option<Result<T>> {
+        let item = self.page.pop_front()?;
+        Some(decode(key, &item))
+    }
+
+    pub(crate) fn next_pair<K: DeserializeOwned, V: DeserializeOwned>(
+        &mut self,
+        key: &str,
+    ) -> Option<Result<(K, V)>> {
+        let f = self.page.pop_front()?;
+        let v = self.page.pop_front()?;
+        Some(decode(key, &f).and_then(|k| Ok((k, decode(key, &v)?))))
+    }
+}
+
+/// The Redis Cluster slot of a key (CRC16/XMODEM of the key or its `{hash tag}`, mod 16384).
+pub(crate) fn slot(key: &[u8]) -> u16 {
+    let mut k = key;
+    if let Some(open) = key.iter().position(|b| *b == b'{')
+        && let Some(len) = key[open + 1..].iter().position(|b| *b == b'}')
+        && len > 0
+    {
+        k = &key[open + 1..open + 1 + len];
+    }
+    let mut crc: u16 = 0;
+    for byte in k {
+        crc ^= u16::from(*byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16384
+}
+
+/// Whether one command can name all these keys: same server (and database), and on a cluster
+/// the same slot.
+pub(crate) fn same_place(keys: &[(&Redis, &str)]) -> bool {
+    let Some((first, first_key)) = keys.first() else {
+        return true;
+    };
+    keys.iter().all(|(r, k)| {
+        (r.same_handle(first) || r.shown() == first.shown())
+            && (!first.is_cluster() || slot(k.as_bytes()) == slot(first_key.as_bytes()))
+    })
+}
+
+/// Runs plans, blocking or async: multi-step algorithms are written once, as `async` code
+/// generic over the runner, and the blocking shell drives them with [`block_on_ready`].
+pub(crate) trait Runner: Sync {
+    fn run<'k, T: Send + 'k>(
+        &self,
+        redis: &Redis,
+        op: Op<'k, T>,
+    ) -> impl Future<Output = Result<T>> + Send;
+}
+
+/// Runs plans on blocking connections; its futures are ready when first polled.
+pub(crate) struct Blocking;
+
+impl Runner for Blocking {
+    fn run<'k, T: Send + 'k>(
+        &self,
+        redis: &Redis,
+        op: Op<'k, T>,
+    ) -> impl Future<Output = Result<T>> + Send {
+        std::future::ready(redis.run(op))
+    }
+}
+
+/// Runs plans on the async connection.
+pub(crate) struct Async;
+
+impl Runner for Async {
+    fn run<'k, T: Send + 'k>(
+        &self,
+        redis: &Redis,
+        op: Op<'k, T>,
+    ) -> impl Future<Output = Result<T>> + Send {
+        redis.run_async(op)
+    }
+}
+
+/// Drives a future whose every await is on a [`Blocking`] runner, so it never waits.
+pub(crate) fn block_on_ready<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
+/// The members of a set reply, as raw bytes.
+pub(crate) fn members(key: &str, value: Value) -> Result<Vec<Vec<u8>>> {
+    let items = match value {
+        Value::Array(items) | Value::Set(items) => items,
+        Value::Nil => Vec::new(),
+        other => return Err(unexpected(key, "an array", &other)),
+    };
+    items
+        .into_iter()
+        .map(|v| bulk(key, v).map(Option::unwrap_or_default))
+        .collect()
 }

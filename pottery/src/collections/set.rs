@@ -1,0 +1,1157 @@
+//! `RedisSet`: a `HashSet` face on a Redis set, wire-compatible with pottery's `RedisSet`.
+
+use std::collections::HashSet;
+use std::hash::Hash;
+use std::marker::PhantomData;
+
+use redis::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{
+    Async, Blocking, Runner, Scan, block_on_ready, create_op, decode, decode_opt, encode, int,
+    members, same_place, scan_page,
+};
+use crate::codec::CodecError;
+use crate::error::{Error, Result};
+use crate::op::{Op, script};
+use crate::redis::Redis;
+
+script!(SET_COMPARE, "set_compare.lua");
+script!(SET_SYMDIFF, "set_symdiff.lua");
+script!(REPLACE_SET, "replace_set.lua");
+
+const SET: &str = "set";
+const PAGE: usize = 512;
+
+/// The other side of a set operation: another `RedisSet` (blocking or async), or any values.
+/// Built by [`IntoSetOperand`]; you do not name it.
+#[doc(hidden)]
+pub struct Operand<'a> {
+    inner: OperandInner<'a>,
+}
+
+enum OperandInner<'a> {
+    Set { redis: &'a Redis, key: &'a str },
+    Items(std::result::Result<Vec<Vec<u8>>, CodecError>),
+}
+
+/// What set operations accept: `&RedisSet<T>`, `&aio::RedisSet<T>`, or any
+/// `IntoIterator<Item = T>` (a `Vec<T>`, a `HashSet<T>`, an array…).
+///
+/// ```
+/// # let redis = pottery::testing::doctest_redis();
+/// use pottery::RedisSet;
+/// # RedisSet::<i32>::new(&redis, "a").clear()?; RedisSet::<i32>::new(&redis, "b").clear()?;
+/// let a = RedisSet::create(&redis, "a", [1, 2, 3])?;
+/// let b = RedisSet::create(&redis, "b", [3, 4])?;
+/// assert_eq!(a.union(&b)?, [1, 2, 3, 4].into());   // another RedisSet: one SUNION
+/// assert_eq!(a.union([9])?, [1, 2, 3, 9].into());   // plain values
+/// # a.clear()?; b.clear()?;
+/// # Ok::<(), pottery::Error>(())
+/// ```
+pub trait IntoSetOperand<'a, T> {
+    /// Converts into the operand.
+    #[doc(hidden)]
+    fn into_operand(self) -> Operand<'a>;
+}
+
+impl<'a, T> IntoSetOperand<'a, T> for &'a RedisSet<T> {
+    fn into_operand(self) -> Operand<'a> {
+        self.core.operand()
+    }
+}
+
+impl<'a, T> IntoSetOperand<'a, T> for &'a aio::RedisSet<T> {
+    fn into_operand(self) -> Operand<'a> {
+        self.core.operand()
+    }
+}
+
+impl<'a, T: Serialize, I: IntoIterator<Item = T>> IntoSetOperand<'a, T> for I {
+    fn into_operand(self) -> Operand<'a> {
+        let items = self
+            .into_iter()
+            .map(|v| crate::codec::encode_bytes(&v))
+            .collect();
+        Operand {
+            inner: OperandInner::Items(items),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Algebra {
+    Union,
+    Intersection,
+    Difference,
+    SymmetricDifference,
+}
+
+impl Algebra {
+    fn command(self) -> &'static str {
+        match self {
+            Algebra::Union => "SUNION",
+            Algebra::Intersection => "SINTER",
+            Algebra::Difference => "SDIFF",
+            Algebra::SymmetricDifference => "",
+        }
+    }
+
+    fn apply(self, mine: HashSet<Vec<u8>>, other: HashSet<Vec<u8>>) -> HashSet<Vec<u8>> {
+        match self {
+            Algebra::Union => mine.union(&other).cloned().collect(),
+            Algebra::Intersection => mine.intersection(&other).cloned().collect(),
+            Algebra::Difference => mine.difference(&other).cloned().collect(),
+            Algebra::SymmetricDifference => mine.symmetric_difference(&other).cloned().collect(),
+        }
+    }
+}
+
+struct Core<T> {
+    redis: Redis,
+    key: String,
+    _types: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Core<T> {
+    fn clone(&self) -> Self {
+        Core {
+            redis: self.redis.clone(),
+            key: self.key.clone(),
+            _types: PhantomData,
+        }
+    }
+}
+
+fn member_set(key: &str, v: Value) -> Result<HashSet<Vec<u8>>> {
+    Ok(members(key, v)?.into_iter().collect())
+}
+
+impl<T> Core<T> {
+    fn operand(&self) -> Operand<'_> {
+        Operand {
+            inner: OperandInner::Set {
+                redis: &self.redis,
+                key: &self.key,
+            },
+        }
+    }
+
+    fn cmd(&self, name: &str) -> redis::Cmd {
+        let mut cmd = redis::cmd(name);
+        cmd.arg(&self.key);
+        cmd
+    }
+
+    fn smembers(&self) -> Op<'_, HashSet<Vec<u8>>> {
+        Op::cmd(&self.key, SET, self.cmd("SMEMBERS"), member_set)
+    }
+
+    fn len(&self) -> Op<'_, usize> {
+        Op::cmd(&self.key, SET, self.cmd("SCARD"), |key, v| {
+            Ok(usize::try_from(int(key, v)?).unwrap_or(0))
+        })
+    }
+
+    fn clear(&self) -> Op<'_, ()> {
+        Op::cmd(&self.key, SET, self.cmd("UNLINK"), |_, _| Ok(()))
+    }
+
+    fn scan(&self, cursor: u64) -> Op<'_, (u64, Vec<Vec<u8>>)> {
+        let mut cmd = self.cmd("SSCAN");
+        cmd.arg(cursor).arg("COUNT").arg(PAGE);
+        Op::cmd(&self.key, SET, cmd, scan_page)
+    }
+
+    fn replace(&self, members: Vec<Vec<u8>>) -> Op<'_, usize> {
+        Op::eval(
+            &self.key,
+            SET,
+            &REPLACE_SET,
+            vec![self.key.clone().into_bytes()],
+            members,
+            |key, v| Ok(usize::try_from(int(key, v)?).unwrap_or(0)),
+        )
+    }
+
+    fn items(&self, operand: OperandInner<'_>) -> Result<HashSet<Vec<u8>>> {
+        match operand {
+            OperandInner::Items(items) => Ok(items
+                .map_err(|e| Error::codec(&self.key, e))?
+                .into_iter()
+                .collect()),
+            OperandInner::Set { .. } => Ok(HashSet::new()),
+        }
+    }
+
+    /// The members of `self (op) other`, computed on the server when one command can name
+    /// both keys, otherwise from the members of each (one round trip per set).
+    async fn algebra<R: Runner>(
+        &self,
+        r: &R,
+        op: Algebra,
+        other: Operand<'_>,
+    ) -> Result<HashSet<Vec<u8>>> {
+        match other.inner {
+            OperandInner::Set { redis, key }
+                if same_place(&[(&self.redis, &self.key), (redis, key)]) =>
+            {
+                if op == Algebra::SymmetricDifference {
+                    let keys = vec![self.key.clone().into_bytes(), key.as_bytes().to_vec()];
+                    let plan = Op::eval(&self.key, SET, &SET_SYMDIFF, keys, vec![], member_set);
+                    return r.run(&self.redis, plan).await;
+                }
+                let mut cmd = self.cmd(op.command());
+                cmd.arg(key);
+                r.run(&self.redis, Op::cmd(&self.key, SET, cmd, member_set))
+                    .await
+            }
+            OperandInner::Set { redis, key } => {
+                let mine = r.run(&self.redis, self.smembers()).await?;
+                let plan = Op::cmd(key, SET, cmd_with_key("SMEMBERS", key), member_set);
+                let theirs = r.run(redis, plan).await?;
+                Ok(op.apply(mine, theirs))
+            }
+            items @ OperandInner::Items(_) => {
+                let theirs = self.items(items)?;
+                if op == Algebra::Intersection {
+                    let asked: Vec<Vec<u8>> = theirs.into_iter().collect();
+                    let found = r
+                        .run(&self.redis, self.contains_many(asked.clone()))
+                        .await?;
+                    return Ok(asked
+                        .into_iter()
+                        .zip(found)
+                        .filter_map(|(m, yes)| yes.then_some(m))
+                        .collect());
+                }
+                let mine = r.run(&self.redis, self.smembers()).await?;
+                Ok(op.apply(mine, theirs))
+            }
+        }
+    }
+
+    /// Writes `self (op) other` into `dest`, atomically; returns its size.
+    async fn algebra_store<R: Runner>(
+        &self,
+        r: &R,
+        op: Algebra,
+        other: Operand<'_>,
+        dest: &Core<T>,
+    ) -> Result<usize> {
+        if let OperandInner::Set { redis, key } = &other.inner
+            && same_place(&[
+                (&self.redis, &self.key),
+                (redis, key),
+                (&dest.redis, &dest.key),
+            ])
+        {
+            let keys = vec![
+                dest.key.clone().into_bytes(),
+                self.key.clone().into_bytes(),
+                key.as_bytes().to_vec(),
+            ];
+            let count = |k: &str, v| Ok(usize::try_from(int(k, v)?).unwrap_or(0));
+            if op == Algebra::SymmetricDifference {
+                let keys = vec![keys[1].clone(), keys[2].clone(), keys[0].clone()];
+                return r
+                    .run(
+                        &self.redis,
+                        Op::eval(&dest.key, SET, &SET_SYMDIFF, keys, vec![], count),
+                    )
+                    .await;
+            }
+            let mut cmd = redis::cmd(&format!("{}STORE", op.command()));
+            cmd.arg(keys);
+            return r
+                .run(&self.redis, Op::cmd(&dest.key, SET, cmd, count))
+                .await;
+        }
+        let result = self.algebra(r, op, other).await?;
+        r.run(&dest.redis, dest.replace(result.into_iter().collect()))
+            .await
+    }
+
+    /// `(|self − other|, |other − self|, |self ∩ other|)`.
+    async fn compare<R: Runner>(&self, r: &R, other: Operand<'_>) -> Result<(usize, usize, usize)> {
+        match other.inner {
+            OperandInner::Set { redis, key }
+                if same_place(&[(&self.redis, &self.key), (redis, key)]) =>
+            {
+                let keys = vec![self.key.clone().into_bytes(), key.as_bytes().to_vec()];
+                let plan = Op::eval(&self.key, SET, &SET_COMPARE, keys, vec![], |key, v| {
+                    let counts = match v {
+                        Value::Array(items) => items
+                            .into_iter()
+                            .map(|i| int(key, i).map(|n| usize::try_from(n).unwrap_or(0)))
+                            .collect::<Result<Vec<_>>>()?,
+                        other => return Err(super::unexpected(key, "three counts", &other)),
+                    };
+                    match counts[..] {
+                        [a, b, c] => Ok((a, b, c)),
+                        _ => Err(super::unexpected(key, "three counts", &Value::Nil)),
+                    }
+                });
+                r.run(&self.redis, plan).await
+            }
+            other => {
+                let theirs = match other {
+                    OperandInner::Set { redis, key } => {
+                        let plan = Op::cmd(key, SET, cmd_with_key("SMEMBERS", key), member_set);
+                        r.run(redis, plan).await?
+                    }
+                    items => self.items(items)?,
+                };
+                let mine = r.run(&self.redis, self.smembers()).await?;
+                Ok((
+                    mine.difference(&theirs).count(),
+                    theirs.difference(&mine).count(),
+                    mine.intersection(&theirs).count(),
+                ))
+            }
+        }
+    }
+
+    fn contains_many(&self, encoded: Vec<Vec<u8>>) -> Op<'_, Vec<bool>> {
+        if encoded.is_empty() {
+            return Op::ready(&self.key, Vec::new());
+        }
+        let mut cmd = self.cmd("SMISMEMBER");
+        cmd.arg(encoded);
+        Op::cmd(&self.key, SET, cmd, |key, v| match v {
+            Value::Array(items) => items.into_iter().map(|i| Ok(int(key, i)? == 1)).collect(),
+            other => Err(super::unexpected(key, "an array of 0/1", &other)),
+        })
+    }
+}
+
+fn cmd_with_key(name: &str, key: &str) -> redis::Cmd {
+    let mut cmd = redis::cmd(name);
+    cmd.arg(key);
+    cmd
+}
+
+impl<T: Serialize + DeserializeOwned> Core<T> {
+    fn new(redis: &Redis, key: String) -> Self {
+        Core {
+            redis: redis.clone(),
+            key,
+            _types: PhantomData,
+        }
+    }
+
+    fn encode_all<Q: Serialize>(&self, items: impl IntoIterator<Item = Q>) -> Result<Vec<Vec<u8>>> {
+        items.into_iter().map(|v| encode(&self.key, &v)).collect()
+    }
+
+    fn create(&self, items: impl IntoIterator<Item = T>) -> Result<Op<'_, ()>> {
+        Ok(create_op(&self.key, SET, "SADD", self.encode_all(items)?))
+    }
+
+    fn one<Q: Serialize + ?Sized>(&self, name: &str, v: &Q) -> Result<Op<'_, bool>> {
+        let mut cmd = self.cmd(name);
+        cmd.arg(encode(&self.key, v)?);
+        Ok(Op::cmd(&self.key, SET, cmd, |key, v| Ok(int(key, v)? == 1)))
+    }
+
+    fn extend(&self, items: impl IntoIterator<Item = T>) -> Result<Op<'_, usize>> {
+        let args = self.encode_all(items)?;
+        if args.is_empty() {
+            return Ok(Op::ready(&self.key, 0));
+        }
+        let mut cmd = self.cmd("SADD");
+        cmd.arg(args);
+        Ok(Op::cmd(&self.key, SET, cmd, |key, v| {
+            Ok(usize::try_from(int(key, v)?).unwrap_or(0))
+        }))
+    }
+
+    fn pop(&self) -> Op<'_, Option<T>> {
+        Op::cmd(&self.key, SET, self.cmd("SPOP"), decode_opt)
+    }
+}
+
+fn decode_set<T: DeserializeOwned + Eq + Hash>(
+    key: &str,
+    raw: HashSet<Vec<u8>>,
+) -> Result<HashSet<T>> {
+    raw.iter().map(|m| decode(key, m)).collect()
+}
+
+/// A Redis set seen as a `HashSet<T>`: Python pottery's `RedisSet`.
+///
+/// Members are `codec::encode(v)`, as pottery stores them, so identity is by encoding: `1`,
+/// `1.0` and `"1"` are three members. Every method is one round trip, except the set algebra
+/// across servers or cluster slots, which reads each set once.
+///
+/// ```
+/// use pottery::{Redis, RedisSet};
+///
+/// let redis = Redis::from_env()?;
+/// # let redis = pottery::testing::doctest_redis();
+/// let fruits: RedisSet<String> = RedisSet::new(&redis, "fruits-doc");
+/// # fruits.clear()?;
+/// assert!(fruits.insert("apple".into())?);
+/// assert!(!fruits.insert("apple".into())?);
+/// fruits.extend(["pear".to_string(), "plum".to_string()])?;
+/// assert!(fruits.contains("pear")?);
+/// assert_eq!(fruits.contains_many(["plum", "kiwi"])?, [true, false]);
+/// assert_eq!(fruits.len()?, 3);
+/// # fruits.clear()?;
+/// # Ok::<(), pottery::Error>(())
+/// ```
+pub struct RedisSet<T> {
+    core: Core<T>,
+}
+
+super::shell_impls!(RedisSet<T>, "RedisSet");
+
+impl<T: Serialize + DeserializeOwned> RedisSet<T> {
+    /// Attaches to the set at `key` (no I/O).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let s: pottery::RedisSet<u32> = pottery::RedisSet::new(&redis, "ids");
+    /// assert_eq!(s.key(), "ids");
+    /// ```
+    pub fn new(redis: &Redis, key: impl Into<String>) -> Self {
+        RedisSet {
+            core: Core::new(redis, key.into()),
+        }
+    }
+
+    /// Creates the set holding `items`, atomically, or fails with [`Error::KeyExists`].
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # pottery::RedisSet::<u32>::new(&redis, "primes").clear()?;
+    /// let s = pottery::RedisSet::create(&redis, "primes", [2u32, 3, 5])?;
+    /// assert!(matches!(pottery::RedisSet::create(&redis, "primes", [7u32]), Err(pottery::Error::KeyExists { .. })));
+    /// # s.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn create(
+        redis: &Redis,
+        key: impl Into<String>,
+        items: impl IntoIterator<Item = T>,
+    ) -> Result<Self> {
+        let set = RedisSet::new(redis, key);
+        redis.run(set.core.create(items)?)?;
+        Ok(set)
+    }
+
+    /// Attaches to a fresh `pottery:<uuid4>` key (not deleted on drop: call `clear`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+    /// assert!(s.key().starts_with("pottery:"));
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn random(redis: &Redis) -> Result<Self> {
+        Ok(RedisSet::new(redis, super::random_key(redis)?))
+    }
+
+    /// The Redis key.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::new(&redis, "k");
+    /// assert_eq!(s.key(), "k");
+    /// ```
+    pub fn key(&self) -> &str {
+        &self.core.key
+    }
+
+    /// The async twin on the same key and handle.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::new(&redis, "k");
+    /// assert_eq!(s.to_async().key(), "k");
+    /// ```
+    pub fn to_async(&self) -> aio::RedisSet<T> {
+        aio::RedisSet {
+            core: self.core.clone(),
+        }
+    }
+
+    /// Adds `v`; `true` if it was not there (`SADD`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+    /// assert!(s.insert(1)?);
+    /// assert!(!s.insert(1)?);
+    /// # s.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn insert(&self, v: T) -> Result<bool> {
+        self.core.redis.run(self.core.one("SADD", &v)?)
+    }
+
+    /// Removes `v`; `true` if it was there (`SREM`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let s: pottery::RedisSet<String> = pottery::RedisSet::random(&redis)?;
+    /// s.insert("a".into())?;
+    /// assert!(s.remove("a")?);
+    /// assert!(!s.remove("a")?);
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn remove<Q>(&self, v: &Q) -> Result<bool>
+    where
+        T: std::borrow::Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        self.core.redis.run(self.core.one("SREM", v)?)
+    }
+
+    /// Whether `v` is a member (`SISMEMBER`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let s: pottery::RedisSet<String> = pottery::RedisSet::random(&redis)?;
+    /// s.insert("a".into())?;
+    /// assert!(s.contains("a")?);
+    /// # s.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn contains<Q>(&self, v: &Q) -> Result<bool>
+    where
+        T: std::borrow::Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        self.core.redis.run(self.core.one("SISMEMBER", v)?)
+    }
+
+    /// Membership of each value, in order, in one `SMISMEMBER`.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+    /// s.extend([1, 2])?;
+    /// assert_eq!(s.contains_many([2, 3, 1])?, [true, false, true]);
+    /// # s.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn contains_many<Q: Serialize>(
+        &self,
+        values: impl IntoIterator<Item = Q>,
+    ) -> Result<Vec<bool>> {
+        let encoded = self.core.encode_all(values)?;
+        self.core.redis.run(self.core.contains_many(encoded))
+    }
+
+    /// Removes and returns an arbitrary member (`SPOP`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+    /// s.insert(7)?;
+    /// assert_eq!(s.pop()?, Some(7));
+    /// assert_eq!(s.pop()?, None);
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn pop(&self) -> Result<Option<T>> {
+        self.core.redis.run(self.core.pop())
+    }
+
+    /// Adds every value in one `SADD` (none: no I/O); returns how many were new.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+    /// assert_eq!(s.extend([1, 2, 2, 3])?, 3);
+    /// assert_eq!(s.extend(Vec::new())?, 0);
+    /// # s.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn extend(&self, values: impl IntoIterator<Item = T>) -> Result<usize> {
+        self.core.redis.run(self.core.extend(values)?)
+    }
+
+    /// How many members (`SCARD`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+    /// assert_eq!(s.len()?, 0);
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn len(&self) -> Result<usize> {
+        self.core.redis.run(self.core.len())
+    }
+
+    /// Whether the set is empty (a missing key is an empty set).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+    /// assert!(s.is_empty()?);
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Deletes the set (`UNLINK`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+    /// s.insert(1)?;
+    /// s.clear()?;
+    /// assert!(s.is_empty()?);
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn clear(&self) -> Result<()> {
+        self.core.redis.run(self.core.clear())
+    }
+
+    /// Every member in one `SMEMBERS`.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+    /// s.extend([1, 2])?;
+    /// assert_eq!(s.to_hash_set()?, [1, 2].into());
+    /// # s.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn to_hash_set(&self) -> Result<std::collections::HashSet<T>>
+    where
+        T: Eq + Hash,
+    {
+        let raw = self.core.redis.run(self.core.smembers())?;
+        decode_set(&self.core.key, raw)
+    }
+
+    /// Streams the members with `SSCAN`, one page in memory at a time (SCAN semantics: no
+    /// snapshot, rare repeats while Redis resizes the set).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+    /// s.extend(0..100)?;
+    /// let sum: u32 = s.iter().map(|m| m.unwrap()).sum();
+    /// assert_eq!(sum, 4950);
+    /// # s.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = Result<T>> + '_ {
+        let mut scan = Scan::new(1);
+        std::iter::from_fn(move || {
+            while scan.needs_page() {
+                let page = self.core.redis.run(self.core.scan(scan.cursor));
+                if let Err(e) = scan.accept(page) {
+                    return Some(Err(e));
+                }
+            }
+            scan.next_one(&self.core.key)
+        })
+    }
+
+    /// `self ∪ other`: one `SUNION` when `other` is a `RedisSet` that one command can reach
+    /// (same server; on a cluster, same slot — use `{hash tags}`), else computed here.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+    /// s.extend([1, 2])?;
+    /// assert_eq!(s.union([2, 3])?, [1, 2, 3].into());
+    /// # s.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn union<'a>(&self, other: impl IntoSetOperand<'a, T>) -> Result<HashSet<T>>
+    where
+        T: Eq + Hash,
+    {
+        self.algebra(Algebra::Union, other.into_operand())
+    }
+
+    /// `self ∩ other` (`SINTER`; with plain values one `SMISMEMBER`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+    /// s.extend([1, 2])?;
+    /// assert_eq!(s.intersection([2, 3])?, [2].into());
+    /// # s.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn intersection<'a>(&self, other: impl IntoSetOperand<'a, T>) -> Result<HashSet<T>>
+    where
+        T: Eq + Hash,
+    {
+        self.algebra(Algebra::Intersection, other.into_operand())
+    }
+
+    /// `self − other` (`SDIFF`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+    /// s.extend([1, 2])?;
+    /// assert_eq!(s.difference([2, 3])?, [1].into());
+    /// # s.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn difference<'a>(&self, other: impl IntoSetOperand<'a, T>) -> Result<HashSet<T>>
+    where
+        T: Eq + Hash,
+    {
+        self.algebra(Algebra::Difference, other.into_operand())
+    }
+
+    /// `(self − other) ∪ (other − self)` (one Lua call when one command can reach both).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+    /// s.extend([1, 2])?;
+    /// assert_eq!(s.symmetric_difference([2, 3])?, [1, 3].into());
+    /// # s.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn symmetric_difference<'a>(&self, other: impl IntoSetOperand<'a, T>) -> Result<HashSet<T>>
+    where
+        T: Eq + Hash,
+    {
+        self.algebra(Algebra::SymmetricDifference, other.into_operand())
+    }
+
+    fn algebra(&self, op: Algebra, other: Operand<'_>) -> Result<HashSet<T>>
+    where
+        T: Eq + Hash,
+    {
+        let raw = block_on_ready(self.core.algebra(&Blocking, op, other))?;
+        decode_set(&self.core.key, raw)
+    }
+
+    /// Writes `self ∪ other` into `dest`, replacing it atomically; returns its size.
+    /// One `SUNIONSTORE` when one command can reach all three keys.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let a: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+    /// # let dest: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+    /// a.extend([1, 2])?;
+    /// assert_eq!(a.union_store([3], &dest)?, 3);
+    /// assert_eq!(dest.to_hash_set()?, [1, 2, 3].into());
+    /// # a.clear()?; dest.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn union_store<'a>(
+        &self,
+        other: impl IntoSetOperand<'a, T>,
+        dest: &RedisSet<T>,
+    ) -> Result<usize> {
+        block_on_ready(self.core.algebra_store(
+            &Blocking,
+            Algebra::Union,
+            other.into_operand(),
+            &dest.core,
+        ))
+    }
+
+    /// Writes `self ∩ other` into `dest` (see [`union_store`](Self::union_store)).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let a: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+    /// # let dest: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+    /// a.extend([1, 2])?;
+    /// assert_eq!(a.intersection_store([2, 3], &dest)?, 1);
+    /// # a.clear()?; dest.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn intersection_store<'a>(
+        &self,
+        other: impl IntoSetOperand<'a, T>,
+        dest: &RedisSet<T>,
+    ) -> Result<usize> {
+        block_on_ready(self.core.algebra_store(
+            &Blocking,
+            Algebra::Intersection,
+            other.into_operand(),
+            &dest.core,
+        ))
+    }
+
+    /// Writes `self − other` into `dest` (see [`union_store`](Self::union_store)).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let a: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+    /// # let dest: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+    /// a.extend([1, 2])?;
+    /// assert_eq!(a.difference_store([2, 3], &dest)?, 1);
+    /// # a.clear()?; dest.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn difference_store<'a>(
+        &self,
+        other: impl IntoSetOperand<'a, T>,
+        dest: &RedisSet<T>,
+    ) -> Result<usize> {
+        block_on_ready(self.core.algebra_store(
+            &Blocking,
+            Algebra::Difference,
+            other.into_operand(),
+            &dest.core,
+        ))
+    }
+
+    /// Writes the symmetric difference into `dest` (see [`union_store`](Self::union_store)).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let a: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+    /// # let dest: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+    /// a.extend([1, 2])?;
+    /// assert_eq!(a.symmetric_difference_store([2, 3], &dest)?, 2);
+    /// # a.clear()?; dest.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn symmetric_difference_store<'a>(
+        &self,
+        other: impl IntoSetOperand<'a, T>,
+        dest: &RedisSet<T>,
+    ) -> Result<usize> {
+        block_on_ready(self.core.algebra_store(
+            &Blocking,
+            Algebra::SymmetricDifference,
+            other.into_operand(),
+            &dest.core,
+        ))
+    }
+
+    /// Whether every member of `self` is in `other`.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+    /// s.extend([1, 2])?;
+    /// assert!(s.is_subset([1, 2, 3])?);
+    /// assert!(!s.is_subset([1])?);
+    /// # s.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn is_subset<'a>(&self, other: impl IntoSetOperand<'a, T>) -> Result<bool> {
+        Ok(block_on_ready(self.core.compare(&Blocking, other.into_operand()))?.0 == 0)
+    }
+
+    /// Whether every member of `other` is in `self`.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+    /// s.extend([1, 2])?;
+    /// assert!(s.is_superset([1])?);
+    /// # s.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn is_superset<'a>(&self, other: impl IntoSetOperand<'a, T>) -> Result<bool> {
+        Ok(block_on_ready(self.core.compare(&Blocking, other.into_operand()))?.1 == 0)
+    }
+
+    /// Whether `self` and `other` share no member.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+    /// s.extend([1, 2])?;
+    /// assert!(s.is_disjoint([3])?);
+    /// # s.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn is_disjoint<'a>(&self, other: impl IntoSetOperand<'a, T>) -> Result<bool> {
+        Ok(block_on_ready(self.core.compare(&Blocking, other.into_operand()))?.2 == 0)
+    }
+}
+
+/// The async twin: [`aio::RedisSet`](crate::aio::RedisSet).
+pub mod aio {
+    use super::*;
+    use futures_util::Stream;
+
+    /// Async [`RedisSet`](crate::RedisSet): the same methods as `async fn`s, running the same
+    /// plans (and the same set-algebra code) on the handle's multiplexed connection.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use futures_util::TryStreamExt;
+    /// use pottery::aio::RedisSet;
+    ///
+    /// let s: RedisSet<u32> = RedisSet::random(&redis).await?;
+    /// assert!(s.insert(1).await?);
+    /// s.extend([2, 3]).await?;
+    /// assert!(s.contains(&2).await?);
+    /// assert_eq!(s.contains_many([3, 4]).await?, [true, false]);
+    /// assert_eq!(s.union([4]).await?, [1, 2, 3, 4].into());
+    /// let all: Vec<u32> = s.iter().try_collect().await?;
+    /// assert_eq!(all.len(), 3);
+    /// assert!(s.remove(&1).await?);
+    /// assert_eq!(s.len().await?, 2);
+    /// s.clear().await?;
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
+    pub struct RedisSet<T> {
+        pub(super) core: Core<T>,
+    }
+
+    crate::collections::shell_impls!(RedisSet<T>, "aio::RedisSet");
+
+    impl<T: Serialize + DeserializeOwned + Send> RedisSet<T> {
+        /// Attaches to the set at `key` (no I/O).
+        pub fn new(redis: &Redis, key: impl Into<String>) -> Self {
+            RedisSet {
+                core: Core::new(redis, key.into()),
+            }
+        }
+
+        /// Creates the set atomically, or fails with [`Error::KeyExists`].
+        pub async fn create(
+            redis: &Redis,
+            key: impl Into<String>,
+            items: impl IntoIterator<Item = T>,
+        ) -> Result<Self> {
+            let set = RedisSet::new(redis, key);
+            redis.run_async(set.core.create(items)?).await?;
+            Ok(set)
+        }
+
+        /// Attaches to a fresh `pottery:<uuid4>` key.
+        pub async fn random(redis: &Redis) -> Result<Self> {
+            Ok(RedisSet::new(
+                redis,
+                crate::collections::random_key_async(redis).await?,
+            ))
+        }
+
+        /// The Redis key.
+        pub fn key(&self) -> &str {
+            &self.core.key
+        }
+
+        /// The blocking twin.
+        pub fn to_blocking(&self) -> crate::RedisSet<T> {
+            crate::RedisSet {
+                core: self.core.clone(),
+            }
+        }
+
+        /// See [`crate::RedisSet::insert`].
+        pub async fn insert(&self, v: T) -> Result<bool> {
+            self.core.redis.run_async(self.core.one("SADD", &v)?).await
+        }
+
+        /// See [`crate::RedisSet::remove`].
+        pub async fn remove<Q>(&self, v: &Q) -> Result<bool>
+        where
+            T: std::borrow::Borrow<Q>,
+            Q: Serialize + ?Sized,
+        {
+            self.core.redis.run_async(self.core.one("SREM", v)?).await
+        }
+
+        /// See [`crate::RedisSet::contains`].
+        pub async fn contains<Q>(&self, v: &Q) -> Result<bool>
+        where
+            T: std::borrow::Borrow<Q>,
+            Q: Serialize + ?Sized,
+        {
+            self.core
+                .redis
+                .run_async(self.core.one("SISMEMBER", v)?)
+                .await
+        }
+
+        /// See [`crate::RedisSet::contains_many`].
+        pub async fn contains_many<Q: Serialize>(
+            &self,
+            values: impl IntoIterator<Item = Q>,
+        ) -> Result<Vec<bool>> {
+            let encoded = self.core.encode_all(values)?;
+            self.core
+                .redis
+                .run_async(self.core.contains_many(encoded))
+                .await
+        }
+
+        /// See [`crate::RedisSet::pop`].
+        pub async fn pop(&self) -> Result<Option<T>> {
+            self.core.redis.run_async(self.core.pop()).await
+        }
+
+        /// See [`crate::RedisSet::extend`].
+        pub async fn extend(&self, values: impl IntoIterator<Item = T>) -> Result<usize> {
+            self.core.redis.run_async(self.core.extend(values)?).await
+        }
+
+        /// See [`crate::RedisSet::len`].
+        pub async fn len(&self) -> Result<usize> {
+            self.core.redis.run_async(self.core.len()).await
+        }
+
+        /// See [`crate::RedisSet::is_empty`].
+        pub async fn is_empty(&self) -> Result<bool> {
+            Ok(self.len().await? == 0)
+        }
+
+        /// See [`crate::RedisSet::clear`].
+        pub async fn clear(&self) -> Result<()> {
+            self.core.redis.run_async(self.core.clear()).await
+        }
+
+        /// See [`crate::RedisSet::to_hash_set`].
+        pub async fn to_hash_set(&self) -> Result<HashSet<T>>
+        where
+            T: Eq + Hash,
+        {
+            let raw = self.core.redis.run_async(self.core.smembers()).await?;
+            decode_set(&self.core.key, raw)
+        }
+
+        /// See [`crate::RedisSet::iter`]; a `Stream`.
+        pub fn iter(&self) -> impl Stream<Item = Result<T>> + Send + '_ {
+            futures_util::stream::unfold(Scan::new(1), move |mut scan| async move {
+                while scan.needs_page() {
+                    let page = self.core.redis.run_async(self.core.scan(scan.cursor)).await;
+                    if let Err(e) = scan.accept(page) {
+                        return Some((Err(e), scan));
+                    }
+                }
+                let item = scan.next_one(&self.core.key)?;
+                Some((item, scan))
+            })
+        }
+
+        async fn algebra(&self, op: Algebra, other: Operand<'_>) -> Result<HashSet<T>>
+        where
+            T: Eq + Hash,
+        {
+            let raw = self.core.algebra(&Async, op, other).await?;
+            decode_set(&self.core.key, raw)
+        }
+
+        /// See [`crate::RedisSet::union`].
+        pub async fn union<'a>(&self, other: impl IntoSetOperand<'a, T>) -> Result<HashSet<T>>
+        where
+            T: Eq + Hash,
+        {
+            self.algebra(Algebra::Union, other.into_operand()).await
+        }
+
+        /// See [`crate::RedisSet::intersection`].
+        pub async fn intersection<'a>(
+            &self,
+            other: impl IntoSetOperand<'a, T>,
+        ) -> Result<HashSet<T>>
+        where
+            T: Eq + Hash,
+        {
+            self.algebra(Algebra::Intersection, other.into_operand())
+                .await
+        }
+
+        /// See [`crate::RedisSet::difference`].
+        pub async fn difference<'a>(&self, other: impl IntoSetOperand<'a, T>) -> Result<HashSet<T>>
+        where
+            T: Eq + Hash,
+        {
+            self.algebra(Algebra::Difference, other.into_operand())
+                .await
+        }
+
+        /// See [`crate::RedisSet::symmetric_difference`].
+        pub async fn symmetric_difference<'a>(
+            &self,
+            other: impl IntoSetOperand<'a, T>,
+        ) -> Result<HashSet<T>>
+        where
+            T: Eq + Hash,
+        {
+            self.algebra(Algebra::SymmetricDifference, other.into_operand())
+                .await
+        }
+
+        /// See [`crate::RedisSet::union_store`].
+        pub async fn union_store<'a>(
+            &self,
+            other: impl IntoSetOperand<'a, T>,
+            dest: &RedisSet<T>,
+        ) -> Result<usize> {
+            self.core
+                .algebra_store(&Async, Algebra::Union, other.into_operand(), &dest.core)
+                .await
+        }
+
+        /// See [`crate::RedisSet::intersection_store`].
+        pub async fn intersection_store<'a>(
+            &self,
+            other: impl IntoSetOperand<'a, T>,
+            dest: &RedisSet<T>,
+        ) -> Result<usize> {
+            self.core
+                .algebra_store(
+                    &Async,
+                    Algebra::Intersection,
+                    other.into_operand(),
+                    &dest.core,
+                )
+                .await
+        }
+
+        /// See [`crate::RedisSet::difference_store`].
+        pub async fn difference_store<'a>(
+            &self,
+            other: impl IntoSetOperand<'a, T>,
+            dest: &RedisSet<T>,
+        ) -> Result<usize> {
+            self.core
+                .algebra_store(
+                    &Async,
+                    Algebra::Difference,
+                    other.into_operand(),
+                    &dest.core,
+                )
+                .await
+        }
+
+        /// See [`crate::RedisSet::symmetric_difference_store`].
+        pub async fn symmetric_difference_store<'a>(
+            &self,
+            other: impl IntoSetOperand<'a, T>,
+            dest: &RedisSet<T>,
+        ) -> Result<usize> {
+            self.core
+                .algebra_store(
+                    &Async,
+                    Algebra::SymmetricDifference,
+                    other.into_operand(),
+                    &dest.core,
+                )
+                .await
+        }
+
+        /// See [`crate::RedisSet::is_subset`].
+        pub async fn is_subset<'a>(&self, other: impl IntoSetOperand<'a, T>) -> Result<bool> {
+            Ok(self.core.compare(&Async, other.into_operand()).await?.0 == 0)
+        }
+
+        /// See [`crate::RedisSet::is_superset`].
+        pub async fn is_superset<'a>(&self, other: impl IntoSetOperand<'a, T>) -> Result<bool> {
+            Ok(self.core.compare(&Async, other.into_operand()).await?.1 == 0)
+        }
+
+        /// See [`crate::RedisSet::is_disjoint`].
+        pub async fn is_disjoint<'a>(&self, other: impl IntoSetOperand<'a, T>) -> Result<bool> {
+            Ok(self.core.compare(&Async, other.into_operand()).await?.2 == 0)
+        }
+    }
+}
