@@ -10,6 +10,7 @@ mod redis;
 pub mod testing;
 
 pub use crate::collections::RANDOM_KEY_PREFIX;
+pub use crate::collections::counter::{self, RedisCounter};
 pub use crate::collections::dict::{self, RedisDict};
 pub use crate::collections::set::{self, IntoSetOperand, RedisSet};
 pub use crate::error::{Error, Result};
@@ -30,6 +31,7 @@ pub use crate::redis::{
 /// # Ok::<(), pottery::Error>(()) }).unwrap();
 /// ```
 pub mod aio {
+    pub use crate::collections::counter::aio::RedisCounter;
     pub use crate::collections::dict::aio::RedisDict;
     pub use crate::collections::set::aio::RedisSet;
 }

@@ -23,9 +23,9 @@ const HASH: &str = "hash";
 const PAGE: usize = 512;
 
 /// The operations of a dict, as plans; shared by the blocking and the async shells.
-struct Core<K, V> {
-    redis: Redis,
-    key: String,
+pub(crate) struct Core<K, V> {
+    pub(crate) redis: Redis,
+    pub(crate) key: String,
     _types: PhantomData<fn() -> (K, V)>,
 }
 
@@ -44,7 +44,7 @@ where
     K: Serialize + DeserializeOwned,
     V: Serialize + DeserializeOwned,
 {
-    fn new(redis: &Redis, key: String) -> Self {
+    pub(crate) fn new(redis: &Redis, key: String) -> Self {
         Core {
             redis: redis.clone(),
             key,
@@ -52,17 +52,17 @@ where
         }
     }
 
-    fn cmd(&self, name: &str) -> redis::Cmd {
+    pub(crate) fn cmd(&self, name: &str) -> redis::Cmd {
         let mut cmd = redis::cmd(name);
         cmd.arg(&self.key);
         cmd
     }
 
-    fn field<Q: Serialize + ?Sized>(&self, k: &Q) -> Result<Vec<u8>> {
+    pub(crate) fn field<Q: Serialize + ?Sized>(&self, k: &Q) -> Result<Vec<u8>> {
         encode(&self.key, k)
     }
 
-    fn pairs(&self, items: impl IntoIterator<Item = (K, V)>) -> Result<Vec<Vec<u8>>> {
+    pub(crate) fn pairs(&self, items: impl IntoIterator<Item = (K, V)>) -> Result<Vec<Vec<u8>>> {
         let mut args = Vec::new();
         for (k, v) in items {
             args.push(encode(&self.key, &k)?);
@@ -71,11 +71,11 @@ where
         Ok(args)
     }
 
-    fn create(&self, items: impl IntoIterator<Item = (K, V)>) -> Result<Op<'_, ()>> {
+    pub(crate) fn create(&self, items: impl IntoIterator<Item = (K, V)>) -> Result<Op<'_, ()>> {
         Ok(create_op(&self.key, HASH, "HSET", self.pairs(items)?))
     }
 
-    fn insert(&self, k: &K, v: &V) -> Result<Op<'_, Option<V>>> {
+    pub(crate) fn insert(&self, k: &K, v: &V) -> Result<Op<'_, Option<V>>> {
         let args = vec![self.field(k)?, encode(&self.key, v)?];
         Ok(Op::eval(
             &self.key,
@@ -87,13 +87,13 @@ where
         ))
     }
 
-    fn get<Q: Serialize + ?Sized>(&self, k: &Q) -> Result<Op<'_, Option<V>>> {
+    pub(crate) fn get<Q: Serialize + ?Sized>(&self, k: &Q) -> Result<Op<'_, Option<V>>> {
         let mut cmd = self.cmd("HGET");
         cmd.arg(self.field(k)?);
         Ok(Op::cmd(&self.key, HASH, cmd, decode_opt))
     }
 
-    fn remove<Q: Serialize + ?Sized>(&self, k: &Q) -> Result<Op<'_, Option<V>>> {
+    pub(crate) fn remove<Q: Serialize + ?Sized>(&self, k: &Q) -> Result<Op<'_, Option<V>>> {
         let args = vec![self.field(k)?];
         Ok(Op::eval(
             &self.key,
@@ -105,7 +105,7 @@ where
         ))
     }
 
-    fn contains_key<Q: Serialize + ?Sized>(&self, k: &Q) -> Result<Op<'_, bool>> {
+    pub(crate) fn contains_key<Q: Serialize + ?Sized>(&self, k: &Q) -> Result<Op<'_, bool>> {
         let mut cmd = self.cmd("HEXISTS");
         cmd.arg(self.field(k)?);
         Ok(Op::cmd(
@@ -116,13 +116,13 @@ where
         ))
     }
 
-    fn len(&self) -> Op<'_, usize> {
+    pub(crate) fn len(&self) -> Op<'_, usize> {
         Op::cmd(&self.key, HASH, self.cmd("HLEN"), |key, v| {
             Ok(usize::try_from(int(key, v)?).unwrap_or(0))
         })
     }
 
-    fn extend(&self, items: impl IntoIterator<Item = (K, V)>) -> Result<Op<'_, ()>> {
+    pub(crate) fn extend(&self, items: impl IntoIterator<Item = (K, V)>) -> Result<Op<'_, ()>> {
         let args = self.pairs(items)?;
         if args.is_empty() {
             return Ok(Op::ready(&self.key, ()));
@@ -132,7 +132,7 @@ where
         Ok(Op::cmd(&self.key, HASH, cmd, |_, _| Ok(())))
     }
 
-    fn to_hash_map(&self) -> Op<'_, HashMap<K, V>>
+    pub(crate) fn to_hash_map(&self) -> Op<'_, HashMap<K, V>>
     where
         K: Eq + Hash,
     {
@@ -153,11 +153,11 @@ where
         })
     }
 
-    fn clear(&self) -> Op<'_, ()> {
+    pub(crate) fn clear(&self) -> Op<'_, ()> {
         Op::cmd(&self.key, HASH, self.cmd("UNLINK"), |_, _| Ok(()))
     }
 
-    fn scan(&self, cursor: u64) -> Op<'_, (u64, Vec<Vec<u8>>)> {
+    pub(crate) fn scan(&self, cursor: u64) -> Op<'_, (u64, Vec<Vec<u8>>)> {
         let mut cmd = self.cmd("HSCAN");
         cmd.arg(cursor).arg("COUNT").arg(PAGE);
         Op::cmd(&self.key, HASH, cmd, scan_page)

@@ -1,5 +1,6 @@
 //! Redis-backed containers with std's shape.
 
+pub mod counter;
 pub mod dict;
 pub mod set;
 

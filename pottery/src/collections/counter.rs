@@ -1,0 +1,820 @@
+//! `RedisCounter`: Python's `collections.Counter` on a Redis hash, wire-compatible with
+//! pottery's `RedisCounter`.
+
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::hash::Hash;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::dict::Core;
+use super::{Async, Blocking, Runner, Scan, block_on_ready, encode, int};
+use crate::error::Result;
+use crate::op::{Op, script};
+use crate::redis::Redis;
+
+script!(COUNTER_UPDATE, "counter_update.lua");
+
+const HASH: &str = "hash";
+
+impl<K: Serialize + DeserializeOwned> Core<K, i64> {
+    fn incr<Q: Serialize + ?Sized>(&self, k: &Q, by: i64) -> Result<Op<'_, i64>> {
+        let mut cmd = self.cmd("HINCRBY");
+        cmd.arg(self.field(k)?).arg(by);
+        Ok(Op::cmd(&self.key, HASH, cmd, int))
+    }
+
+    fn add_counts(
+        &self,
+        counts: impl IntoIterator<Item = (K, i64)>,
+        sign: i64,
+    ) -> Result<Op<'_, ()>> {
+        // Merge repeats first, so each field gets one HINCRBY.
+        let mut merged: Vec<(Vec<u8>, i64)> = Vec::new();
+        let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+        for (k, n) in counts {
+            let field = encode(&self.key, &k)?;
+            let delta = n.saturating_mul(sign);
+            match index.get(&field) {
+                Some(&i) => merged[i].1 = merged[i].1.saturating_add(delta),
+                None => {
+                    index.insert(field.clone(), merged.len());
+                    merged.push((field, delta));
+                }
+            }
+        }
+        if merged.is_empty() {
+            return Ok(Op::ready(&self.key, ()));
+        }
+        let args = merged
+            .into_iter()
+            .flat_map(|(f, n)| [f, n.to_string().into_bytes()])
+            .collect();
+        Ok(Op::eval(
+            &self.key,
+            HASH,
+            &COUNTER_UPDATE,
+            vec![self.key.clone().into_bytes()],
+            args,
+            |_, _| Ok(()),
+        ))
+    }
+}
+
+/// Counts of another counter, both read (one round trip each).
+async fn both<K, R>(
+    r: &R,
+    a: &Core<K, i64>,
+    b: &Core<K, i64>,
+) -> Result<(HashMap<K, i64>, HashMap<K, i64>)>
+where
+    K: Serialize + DeserializeOwned + Eq + Hash + Send,
+    R: Runner,
+{
+    let mine = r.run(&a.redis, a.to_hash_map()).await?;
+    let theirs = r.run(&b.redis, b.to_hash_map()).await?;
+    Ok((mine, theirs))
+}
+
+/// How two counters combine, as Python's `Counter` operators do: only positive results.
+#[derive(Clone, Copy)]
+enum Combine {
+    Add,
+    Sub,
+    Union,
+    Intersection,
+}
+
+fn combine<K: Eq + Hash>(
+    op: Combine,
+    mine: HashMap<K, i64>,
+    mut theirs: HashMap<K, i64>,
+) -> HashMap<K, i64> {
+    let mut out = HashMap::new();
+    for (k, a) in mine {
+        let b = theirs.remove(&k);
+        let n = match op {
+            Combine::Add => a.saturating_add(b.unwrap_or(0)),
+            Combine::Sub => a.saturating_sub(b.unwrap_or(0)),
+            Combine::Union => a.max(b.unwrap_or(0)),
+            Combine::Intersection => match b {
+                Some(b) => a.min(b),
+                None => 0,
+            },
+        };
+        if n > 0 {
+            out.insert(k, n);
+        }
+    }
+    for (k, b) in theirs {
+        let n = match op {
+            Combine::Add | Combine::Union => b,
+            Combine::Sub => 0i64.saturating_sub(b),
+            Combine::Intersection => 0,
+        };
+        if n > 0 {
+            out.insert(k, n);
+        }
+    }
+    out
+}
+
+fn most_common<K>(counts: HashMap<K, i64>, n: Option<usize>) -> Vec<(K, i64)> {
+    let mut all: Vec<(K, i64)> = counts.into_iter().collect();
+    all.sort_by(|a, b| b.1.cmp(&a.1));
+    if let Some(n) = n {
+        all.truncate(n);
+    }
+    all
+}
+
+fn elements<K: Clone>(counts: HashMap<K, i64>) -> Vec<K> {
+    let mut out = Vec::new();
+    for (k, n) in counts {
+        for _ in 0..n.max(0) {
+            out.push(k.clone());
+        }
+    }
+    out
+}
+
+/// A Redis hash of counts: Python's `Counter`, as pottery's `RedisCounter` stores it (field =
+/// `codec::encode(k)`, value = the decimal count).
+///
+/// Unlike pottery, every update is atomic and correct on existing keys: `incr` is one
+/// `HINCRBY`; `update`/`subtract` are one Lua call that adds all counts or none (pottery reads,
+/// then writes, and double-counts iterable updates on existing keys).
+///
+/// ```
+/// use pottery::{Redis, RedisCounter};
+///
+/// let redis = Redis::from_env()?;
+/// # let redis = pottery::testing::doctest_redis();
+/// let c: RedisCounter<char> = RedisCounter::new(&redis, "letters-doc");
+/// # c.clear()?;
+/// c.update("gallahad".chars())?;
+/// assert_eq!(c.get(&'a')?, 3);
+/// assert_eq!(c.get(&'z')?, 0);
+/// assert_eq!(c.incr(&'z', 2)?, 2);
+/// assert_eq!(c.most_common(Some(1))?, [('a', 3)]);
+/// # c.clear()?;
+/// # Ok::<(), pottery::Error>(())
+/// ```
+pub struct RedisCounter<K> {
+    core: Core<K, i64>,
+}
+
+super::shell_impls!(RedisCounter<K>, "RedisCounter");
+
+impl<K: Serialize + DeserializeOwned> RedisCounter<K> {
+    /// Attaches to the counter at `key` (no I/O).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let c: pottery::RedisCounter<String> = pottery::RedisCounter::new(&redis, "hits");
+    /// assert_eq!(c.key(), "hits");
+    /// ```
+    pub fn new(redis: &Redis, key: impl Into<String>) -> Self {
+        RedisCounter {
+            core: Core::new(redis, key.into()),
+        }
+    }
+
+    /// Creates the counter with these counts, atomically, or fails with
+    /// [`Error::KeyExists`](crate::Error::KeyExists).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # pottery::RedisCounter::<String>::new(&redis, "votes").clear()?;
+    /// let c = pottery::RedisCounter::create(&redis, "votes", [("yes".to_string(), 3)])?;
+    /// assert_eq!(c.get("yes")?, 3);
+    /// # c.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn create(
+        redis: &Redis,
+        key: impl Into<String>,
+        counts: impl IntoIterator<Item = (K, i64)>,
+    ) -> Result<Self> {
+        let c = RedisCounter::new(redis, key);
+        redis.run(c.core.create(counts)?)?;
+        Ok(c)
+    }
+
+    /// Attaches to a fresh `pottery:<uuid4>` key.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let c: pottery::RedisCounter<u8> = pottery::RedisCounter::random(&redis)?;
+    /// assert!(c.key().starts_with("pottery:"));
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn random(redis: &Redis) -> Result<Self> {
+        Ok(RedisCounter::new(redis, super::random_key(redis)?))
+    }
+
+    /// The Redis key.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let c: pottery::RedisCounter<u8> = pottery::RedisCounter::new(&redis, "k");
+    /// assert_eq!(c.key(), "k");
+    /// ```
+    pub fn key(&self) -> &str {
+        &self.core.key
+    }
+
+    /// The async twin.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let c: pottery::RedisCounter<u8> = pottery::RedisCounter::new(&redis, "k");
+    /// assert_eq!(c.to_async().key(), "k");
+    /// ```
+    pub fn to_async(&self) -> aio::RedisCounter<K> {
+        aio::RedisCounter {
+            core: self.core.clone(),
+        }
+    }
+
+    /// The count of `k`; 0 when absent (`HGET`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
+    /// assert_eq!(c.get("nobody")?, 0);
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn get<Q>(&self, k: &Q) -> Result<i64>
+    where
+        K: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        Ok(self.core.redis.run(self.core.get(k)?)?.unwrap_or(0))
+    }
+
+    /// Sets the count of `k` (`HSET`; 0 keeps the field, as in pottery).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
+    /// c.set("x".into(), 5)?;
+    /// assert_eq!(c.get("x")?, 5);
+    /// # c.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn set(&self, k: K, n: i64) -> Result<()> {
+        self.core.redis.run(self.core.extend([(k, n)])?)
+    }
+
+    /// Adds `by` to the count of `k` and returns the new count (`HINCRBY`, atomic).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
+    /// assert_eq!(c.incr("x", 1)?, 1);
+    /// assert_eq!(c.incr("x", -3)?, -2);
+    /// # c.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn incr<Q>(&self, k: &Q, by: i64) -> Result<i64>
+    where
+        K: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        self.core.redis.run(self.core.incr(k, by)?)
+    }
+
+    /// Counts each element once more (Python's `update(iterable)`), atomically.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+    /// c.update("abca".chars())?;
+    /// c.update("a".chars())?;
+    /// assert_eq!(c.get(&'a')?, 3);
+    /// # c.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn update(&self, elements: impl IntoIterator<Item = K>) -> Result<()> {
+        self.update_counts(elements.into_iter().map(|k| (k, 1)))
+    }
+
+    /// Adds these counts (Python's `update(mapping)`), atomically.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
+    /// c.update_counts([("a".to_string(), 2), ("b".to_string(), 5)])?;
+    /// assert_eq!(c.get("b")?, 5);
+    /// # c.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn update_counts(&self, counts: impl IntoIterator<Item = (K, i64)>) -> Result<()> {
+        self.core.redis.run(self.core.add_counts(counts, 1)?)
+    }
+
+    /// Counts each element once less (Python's `subtract(iterable)`), atomically.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+    /// c.subtract("aab".chars())?;
+    /// assert_eq!(c.get(&'a')?, -2);
+    /// # c.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn subtract(&self, elements: impl IntoIterator<Item = K>) -> Result<()> {
+        self.subtract_counts(elements.into_iter().map(|k| (k, 1)))
+    }
+
+    /// Subtracts these counts (Python's `subtract(mapping)`), atomically.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
+    /// c.subtract_counts([("a".to_string(), 2)])?;
+    /// assert_eq!(c.get("a")?, -2);
+    /// # c.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn subtract_counts(&self, counts: impl IntoIterator<Item = (K, i64)>) -> Result<()> {
+        self.core.redis.run(self.core.add_counts(counts, -1)?)
+    }
+
+    /// Removes `k`, returning its count if it had one.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
+    /// c.incr("a", 4)?;
+    /// assert_eq!(c.remove("a")?, Some(4));
+    /// assert_eq!(c.remove("a")?, None);
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn remove<Q>(&self, k: &Q) -> Result<Option<i64>>
+    where
+        K: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        self.core.redis.run(self.core.remove(k)?)
+    }
+
+    /// How many distinct keys (`HLEN`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+    /// c.update("aab".chars())?;
+    /// assert_eq!(c.len()?, 2);
+    /// # c.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn len(&self) -> Result<usize> {
+        self.core.redis.run(self.core.len())
+    }
+
+    /// Whether no key is counted.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+    /// assert!(c.is_empty()?);
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Deletes the counter (`UNLINK`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+    /// c.update("a".chars())?;
+    /// c.clear()?;
+    /// assert!(c.is_empty()?);
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn clear(&self) -> Result<()> {
+        self.core.redis.run(self.core.clear())
+    }
+
+    /// Every count, in one `HGETALL`.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+    /// c.update("aab".chars())?;
+    /// assert_eq!(c.to_hash_map()?, [('a', 2), ('b', 1)].into());
+    /// # c.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn to_hash_map(&self) -> Result<HashMap<K, i64>>
+    where
+        K: Eq + Hash,
+    {
+        self.core.redis.run(self.core.to_hash_map())
+    }
+
+    /// The `n` most common keys and their counts, most common first (all when `None`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+    /// c.update("abracadabra".chars())?;
+    /// assert_eq!(c.most_common(Some(1))?, [('a', 5)]);
+    /// let top3 = c.most_common(Some(3))?;
+    /// assert_eq!(top3.iter().map(|(_, n)| *n).collect::<Vec<_>>(), [5, 2, 2]); // b and r tie
+    /// assert_eq!(c.most_common(None)?.len(), 5);
+    /// # c.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn most_common(&self, n: Option<usize>) -> Result<Vec<(K, i64)>>
+    where
+        K: Eq + Hash,
+    {
+        Ok(most_common(self.to_hash_map()?, n))
+    }
+
+    /// Each key repeated as many times as its count (non-positive counts give none).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+    /// c.update("aab".chars())?;
+    /// let mut e = c.elements()?;
+    /// e.sort();
+    /// assert_eq!(e, ['a', 'a', 'b']);
+    /// # c.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn elements(&self) -> Result<Vec<K>>
+    where
+        K: Eq + Hash + Clone,
+    {
+        Ok(elements(self.to_hash_map()?))
+    }
+
+    /// The sum of all counts.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+    /// c.update("aab".chars())?;
+    /// assert_eq!(c.total()?, 3);
+    /// # c.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn total(&self) -> Result<i64>
+    where
+        K: Eq + Hash,
+    {
+        Ok(self.to_hash_map()?.values().sum())
+    }
+
+    /// Streams `(key, count)` with `HSCAN`.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+    /// c.update("aab".chars())?;
+    /// assert_eq!(c.iter().count(), 2);
+    /// # c.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = Result<(K, i64)>> + '_ {
+        let mut scan = Scan::new(2);
+        std::iter::from_fn(move || {
+            while scan.needs_page() {
+                let page = self.core.redis.run(self.core.scan(scan.cursor));
+                if let Err(e) = scan.accept(page) {
+                    return Some(Err(e));
+                }
+            }
+            scan.next_pair(&self.core.key)
+        })
+    }
+
+    fn combine(&self, op: Combine, other: &RedisCounter<K>) -> Result<HashMap<K, i64>>
+    where
+        K: Eq + Hash + Send,
+    {
+        let (mine, theirs) = block_on_ready(both(&Blocking, &self.core, &other.core))?;
+        Ok(combine(op, mine, theirs))
+    }
+
+    /// `self + other`, keeping positive counts (Python's `Counter.__add__`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let a: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+    /// # let b: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+    /// a.update("aab".chars())?;
+    /// b.update_counts([('a', 1), ('b', -5)])?;
+    /// assert_eq!(a.add(&b)?, [('a', 3)].into());
+    /// # a.clear()?; b.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn add(&self, other: &RedisCounter<K>) -> Result<HashMap<K, i64>>
+    where
+        K: Eq + Hash + Send,
+    {
+        self.combine(Combine::Add, other)
+    }
+
+    /// `self - other`, keeping positive counts (Python's `Counter.__sub__`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let a: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+    /// # let b: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+    /// a.update("aab".chars())?;
+    /// b.update("a".chars())?;
+    /// assert_eq!(a.sub(&b)?, [('a', 1), ('b', 1)].into());
+    /// # a.clear()?; b.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn sub(&self, other: &RedisCounter<K>) -> Result<HashMap<K, i64>>
+    where
+        K: Eq + Hash + Send,
+    {
+        self.combine(Combine::Sub, other)
+    }
+
+    /// The larger count of each key, keeping positive counts (Python's `Counter.__or__`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let a: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+    /// # let b: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+    /// a.update("aab".chars())?;
+    /// b.update("bbc".chars())?;
+    /// assert_eq!(a.union(&b)?, [('a', 2), ('b', 2), ('c', 1)].into());
+    /// # a.clear()?; b.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn union(&self, other: &RedisCounter<K>) -> Result<HashMap<K, i64>>
+    where
+        K: Eq + Hash + Send,
+    {
+        self.combine(Combine::Union, other)
+    }
+
+    /// The smaller count of each key, keeping positive counts (Python's `Counter.__and__`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let a: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+    /// # let b: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+    /// a.update("aab".chars())?;
+    /// b.update("bbc".chars())?;
+    /// assert_eq!(a.intersection(&b)?, [('b', 1)].into());
+    /// # a.clear()?; b.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn intersection(&self, other: &RedisCounter<K>) -> Result<HashMap<K, i64>>
+    where
+        K: Eq + Hash + Send,
+    {
+        self.combine(Combine::Intersection, other)
+    }
+}
+
+/// The async twin: [`aio::RedisCounter`](crate::aio::RedisCounter).
+pub mod aio {
+    use super::*;
+    use futures_util::Stream;
+
+    /// Async [`RedisCounter`](crate::RedisCounter): the same methods as `async fn`s.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let c: pottery::aio::RedisCounter<String> = pottery::aio::RedisCounter::random(&redis).await?;
+    /// assert_eq!(c.incr("hits", 1).await?, 1);
+    /// c.update(["hits".to_string(), "misses".to_string()]).await?;
+    /// assert_eq!(c.get("hits").await?, 2);
+    /// assert_eq!(c.most_common(Some(1)).await?, [("hits".to_string(), 2)]);
+    /// c.clear().await?;
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
+    pub struct RedisCounter<K> {
+        pub(super) core: Core<K, i64>,
+    }
+
+    crate::collections::shell_impls!(RedisCounter<K>, "aio::RedisCounter");
+
+    impl<K: Serialize + DeserializeOwned + Send> RedisCounter<K> {
+        /// Attaches to the counter at `key` (no I/O).
+        pub fn new(redis: &Redis, key: impl Into<String>) -> Self {
+            RedisCounter {
+                core: Core::new(redis, key.into()),
+            }
+        }
+
+        /// See [`crate::RedisCounter::create`].
+        pub async fn create(
+            redis: &Redis,
+            key: impl Into<String>,
+            counts: impl IntoIterator<Item = (K, i64)>,
+        ) -> Result<Self> {
+            let c = RedisCounter::new(redis, key);
+            redis.run_async(c.core.create(counts)?).await?;
+            Ok(c)
+        }
+
+        /// Attaches to a fresh `pottery:<uuid4>` key.
+        pub async fn random(redis: &Redis) -> Result<Self> {
+            Ok(RedisCounter::new(
+                redis,
+                crate::collections::random_key_async(redis).await?,
+            ))
+        }
+
+        /// The Redis key.
+        pub fn key(&self) -> &str {
+            &self.core.key
+        }
+
+        /// The blocking twin.
+        pub fn to_blocking(&self) -> crate::RedisCounter<K> {
+            crate::RedisCounter {
+                core: self.core.clone(),
+            }
+        }
+
+        /// See [`crate::RedisCounter::get`].
+        pub async fn get<Q>(&self, k: &Q) -> Result<i64>
+        where
+            K: Borrow<Q>,
+            Q: Serialize + ?Sized,
+        {
+            Ok(self
+                .core
+                .redis
+                .run_async(self.core.get(k)?)
+                .await?
+                .unwrap_or(0))
+        }
+
+        /// See [`crate::RedisCounter::set`].
+        pub async fn set(&self, k: K, n: i64) -> Result<()> {
+            self.core.redis.run_async(self.core.extend([(k, n)])?).await
+        }
+
+        /// See [`crate::RedisCounter::incr`].
+        pub async fn incr<Q>(&self, k: &Q, by: i64) -> Result<i64>
+        where
+            K: Borrow<Q>,
+            Q: Serialize + ?Sized,
+        {
+            self.core.redis.run_async(self.core.incr(k, by)?).await
+        }
+
+        /// See [`crate::RedisCounter::update`].
+        pub async fn update(&self, elements: impl IntoIterator<Item = K>) -> Result<()> {
+            self.update_counts(elements.into_iter().map(|k| (k, 1)))
+                .await
+        }
+
+        /// See [`crate::RedisCounter::update_counts`].
+        pub async fn update_counts(
+            &self,
+            counts: impl IntoIterator<Item = (K, i64)>,
+        ) -> Result<()> {
+            self.core
+                .redis
+                .run_async(self.core.add_counts(counts, 1)?)
+                .await
+        }
+
+        /// See [`crate::RedisCounter::subtract`].
+        pub async fn subtract(&self, elements: impl IntoIterator<Item = K>) -> Result<()> {
+            self.subtract_counts(elements.into_iter().map(|k| (k, 1)))
+                .await
+        }
+
+        /// See [`crate::RedisCounter::subtract_counts`].
+        pub async fn subtract_counts(
+            &self,
+            counts: impl IntoIterator<Item = (K, i64)>,
+        ) -> Result<()> {
+            self.core
+                .redis
+                .run_async(self.core.add_counts(counts, -1)?)
+                .await
+        }
+
+        /// See [`crate::RedisCounter::remove`].
+        pub async fn remove<Q>(&self, k: &Q) -> Result<Option<i64>>
+        where
+            K: Borrow<Q>,
+            Q: Serialize + ?Sized,
+        {
+            self.core.redis.run_async(self.core.remove(k)?).await
+        }
+
+        /// See [`crate::RedisCounter::len`].
+        pub async fn len(&self) -> Result<usize> {
+            self.core.redis.run_async(self.core.len()).await
+        }
+
+        /// See [`crate::RedisCounter::is_empty`].
+        pub async fn is_empty(&self) -> Result<bool> {
+            Ok(self.len().await? == 0)
+        }
+
+        /// See [`crate::RedisCounter::clear`].
+        pub async fn clear(&self) -> Result<()> {
+            self.core.redis.run_async(self.core.clear()).await
+        }
+
+        /// See [`crate::RedisCounter::to_hash_map`].
+        pub async fn to_hash_map(&self) -> Result<HashMap<K, i64>>
+        where
+            K: Eq + Hash,
+        {
+            self.core.redis.run_async(self.core.to_hash_map()).await
+        }
+
+        /// See [`crate::RedisCounter::most_common`].
+        pub async fn most_common(&self, n: Option<usize>) -> Result<Vec<(K, i64)>>
+        where
+            K: Eq + Hash,
+        {
+            Ok(most_common(self.to_hash_map().await?, n))
+        }
+
+        /// See [`crate::RedisCounter::elements`].
+        pub async fn elements(&self) -> Result<Vec<K>>
+        where
+            K: Eq + Hash + Clone,
+        {
+            Ok(elements(self.to_hash_map().await?))
+        }
+
+        /// See [`crate::RedisCounter::total`].
+        pub async fn total(&self) -> Result<i64>
+        where
+            K: Eq + Hash,
+        {
+            Ok(self.to_hash_map().await?.values().sum())
+        }
+
+        /// See [`crate::RedisCounter::iter`]; a `Stream`.
+        pub fn iter(&self) -> impl Stream<Item = Result<(K, i64)>> + Send + '_ {
+            futures_util::stream::unfold(Scan::new(2), move |mut scan| async move {
+                while scan.needs_page() {
+                    let page = self.core.redis.run_async(self.core.scan(scan.cursor)).await;
+                    if let Err(e) = scan.accept(page) {
+                        return Some((Err(e), scan));
+                    }
+                }
+                let item = scan.next_pair(&self.core.key)?;
+                Some((item, scan))
+            })
+        }
+
+        async fn combine(&self, op: Combine, other: &RedisCounter<K>) -> Result<HashMap<K, i64>>
+        where
+            K: Eq + Hash,
+        {
+            let (mine, theirs) = both(&Async, &self.core, &other.core).await?;
+            Ok(combine(op, mine, theirs))
+        }
+
+        /// See [`crate::RedisCounter::add`].
+        pub async fn add(&self, other: &RedisCounter<K>) -> Result<HashMap<K, i64>>
+        where
+            K: Eq + Hash,
+        {
+            self.combine(Combine::Add, other).await
+        }
+
+        /// See [`crate::RedisCounter::sub`].
+        pub async fn sub(&self, other: &RedisCounter<K>) -> Result<HashMap<K, i64>>
+        where
+            K: Eq + Hash,
+        {
+            self.combine(Combine::Sub, other).await
+        }
+
+        /// See [`crate::RedisCounter::union`].
+        pub async fn union(&self, other: &RedisCounter<K>) -> Result<HashMap<K, i64>>
+        where
+            K: Eq + Hash,
+        {
+            self.combine(Combine::Union, other).await
+        }
+
+        /// See [`crate::RedisCounter::intersection`].
+        pub async fn intersection(&self, other: &RedisCounter<K>) -> Result<HashMap<K, i64>>
+        where
+            K: Eq + Hash,
+        {
+            self.combine(Combine::Intersection, other).await
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! RedisCounter and aio::RedisCounter against a real server and a cluster.
+
+use std::collections::HashMap;
+
+use futures_util::TryStreamExt;
+use pottery::{Error, RedisCounter};
+use pottery_tests::{targets, unique_key};
+use redis::Commands;
+
+#[test]
+fn every_method_sync() {
+    for (kind, redis) in targets() {
+        let c: RedisCounter<String> = RedisCounter::new(&redis, unique_key("counter"));
+        assert!(c.is_empty().unwrap());
+        assert_eq!(c.get("a").unwrap(), 0, "{kind}");
+        c.update(["a", "b", "a"].map(String::from)).unwrap();
+        assert_eq!(c.get("a").unwrap(), 2);
+        // pottery double-counts here ({a: 2}.update('a') gives 5); we give 3.
+        c.update(["a".to_string()]).unwrap();
+        assert_eq!(c.get("a").unwrap(), 3);
+        c.update_counts([("b".to_string(), 4), ("c".to_string(), 1)])
+            .unwrap();
+        assert_eq!(c.get("b").unwrap(), 5);
+        c.subtract(["c".to_string()]).unwrap();
+        assert_eq!(c.get("c").unwrap(), 0);
+        assert_eq!(
+            c.len().unwrap(),
+            3,
+            "a zero count keeps its field, as in Counter"
+        );
+        c.subtract_counts([("b".to_string(), 7)]).unwrap();
+        assert_eq!(c.get("b").unwrap(), -2);
+        assert_eq!(c.incr("a", 10).unwrap(), 13);
+        c.set("d".into(), 4).unwrap();
+        assert_eq!(c.get("d").unwrap(), 4);
+        assert_eq!(c.total().unwrap(), 13 - 2 + 4);
+        assert_eq!(
+            c.most_common(Some(2)).unwrap(),
+            [("a".to_string(), 13), ("d".to_string(), 4)]
+        );
+        assert_eq!(c.most_common(None).unwrap().len(), 4);
+        let mut e = c.elements().unwrap();
+        e.sort();
+        assert_eq!(e.len(), 17);
+        assert_eq!(e.iter().filter(|x| *x == "d").count(), 4);
+        let snapshot = c.to_hash_map().unwrap();
+        let streamed: HashMap<String, i64> = c.iter().collect::<Result<_, _>>().unwrap();
+        assert_eq!(snapshot, streamed);
+        assert_eq!(c.remove("d").unwrap(), Some(4));
+        assert_eq!(c.remove("d").unwrap(), None);
+        c.update(Vec::new()).unwrap();
+        assert!(format!("{c:?}").contains(c.key()));
+        c.clear().unwrap();
+        assert!(c.is_empty().unwrap());
+        let created = RedisCounter::create(&redis, c.key(), [("x".to_string(), 2)]).unwrap();
+        assert!(matches!(
+            RedisCounter::create(&redis, c.key(), [("x".to_string(), 2)]),
+            Err(Error::KeyExists { .. })
+        ));
+        created.clear().unwrap();
+        assert!(
+            RedisCounter::<u8>::random(&redis)
+                .unwrap()
+                .key()
+                .starts_with("pottery:")
+        );
+    }
+}
+
+#[test]
+fn arithmetic_is_pythons_counter_arithmetic() {
+    for (_, redis) in targets() {
+        let a: RedisCounter<char> = RedisCounter::new(&redis, unique_key("ca"));
+        let b: RedisCounter<char> = RedisCounter::new(&redis, unique_key("cb"));
+        a.update_counts([('x', 3), ('y', 1), ('z', -1)]).unwrap();
+        b.update_counts([('x', 1), ('y', 2), ('w', -4), ('v', 2)])
+            .unwrap();
+        // Python: Counter(x=3, y=1, z=-1) + Counter(x=1, y=2, w=-4, v=2) == Counter(x=4, y=3, v=2)
+        assert_eq!(a.add(&b).unwrap(), [('x', 4), ('y', 3), ('v', 2)].into());
+        // - == Counter(x=2, w=4)
+        assert_eq!(a.sub(&b).unwrap(), [('x', 2), ('w', 4)].into());
+        // | == Counter(x=3, y=2, v=2)
+        assert_eq!(a.union(&b).unwrap(), [('x', 3), ('y', 2), ('v', 2)].into());
+        // & == Counter(x=1, y=1)
+        assert_eq!(a.intersection(&b).unwrap(), [('x', 1), ('y', 1)].into());
+        a.clear().unwrap();
+        b.clear().unwrap();
+    }
+}
+
+#[test]
+fn eight_threads_incr_lose_nothing() {
+    for (kind, redis) in targets() {
+        let c: RedisCounter<String> = RedisCounter::new(&redis, unique_key("hits"));
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    for _ in 0..1000 {
+                        c.incr("hits", 1).unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(c.get("hits").unwrap(), 8000, "{kind}");
+        c.clear().unwrap();
+    }
+}
+
+#[test]
+fn a_bad_value_fails_the_whole_update_and_names_the_key() {
+    for (kind, redis) in targets() {
+        let key = unique_key("bad-counter");
+        let c: RedisCounter<String> = RedisCounter::new(&redis, key.clone());
+        c.update(["ok".to_string()]).unwrap();
+        let mut conn = redis.connection().unwrap();
+        let _: () = conn.hset(&key, "\"bad\"", "\"text\"").unwrap();
+        let err = c.update(["ok".to_string(), "bad".to_string()]).unwrap_err();
+        assert_eq!(err.key(), Some(key.as_str()), "{kind}: {err}");
+        assert_eq!(c.get("ok").unwrap(), 1, "nothing half-written");
+        assert!(matches!(c.get("bad"), Err(Error::Codec { .. })));
+        let _: () = conn.del(&key).unwrap();
+        let _: () = conn.rpush(&key, "x").unwrap();
+        assert!(matches!(c.incr("x", 1), Err(Error::WrongType { .. })));
+        assert!(matches!(
+            c.update(["x".to_string()]),
+            Err(Error::WrongType { .. })
+        ));
+        let _: () = conn.del(&key).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_method_async() {
+    for (kind, redis) in targets() {
+        let c: pottery::aio::RedisCounter<u32> =
+            pottery::aio::RedisCounter::new(&redis, unique_key("acounter"));
+        assert!(c.is_empty().await.unwrap());
+        c.update([1, 1, 2]).await.unwrap();
+        c.update_counts([(3, 5)]).await.unwrap();
+        c.subtract([2]).await.unwrap();
+        c.subtract_counts([(3, 1)]).await.unwrap();
+        assert_eq!(c.incr(&1, 1).await.unwrap(), 3, "{kind}");
+        c.set(9, 9).await.unwrap();
+        assert_eq!(c.get(&9).await.unwrap(), 9);
+        assert_eq!(c.total().await.unwrap(), 3 + 4 + 9);
+        assert_eq!(c.most_common(Some(1)).await.unwrap(), [(9, 9)]);
+        assert_eq!(c.elements().await.unwrap().len(), 16);
+        assert_eq!(c.len().await.unwrap(), 4);
+        let streamed: HashMap<u32, i64> = c.iter().try_collect().await.unwrap();
+        assert_eq!(streamed, c.to_hash_map().await.unwrap());
+        let other =
+            pottery::aio::RedisCounter::create(&redis, unique_key("aother"), [(1u32, 1i64)])
+                .await
+                .unwrap();
+        assert_eq!(c.add(&other).await.unwrap()[&1], 4);
+        assert_eq!(c.sub(&other).await.unwrap()[&1], 2);
+        assert_eq!(c.union(&other).await.unwrap()[&1], 3);
+        assert_eq!(c.intersection(&other).await.unwrap(), [(1, 1)].into());
+        assert_eq!(c.remove(&9).await.unwrap(), Some(9));
+        assert_eq!(c.to_blocking().get(&1).unwrap(), 3);
+        c.clear().await.unwrap();
+        other.clear().await.unwrap();
+        assert!(
+            pottery::aio::RedisCounter::<u8>::random(&redis)
+                .await
+                .unwrap()
+                .key()
+                .starts_with("pottery:")
+        );
+    }
+}
