@@ -65,6 +65,16 @@ pub enum Error {
         /// The index asked for.
         index: isize,
     },
+    /// A bounded deque would exceed its `maxlen`: attaching to a longer list, or inserting
+    /// into a full deque (pottery's `IndexError`s for those).
+    MaxLenExceeded {
+        /// The key.
+        key: String,
+        /// The deque's maximum length.
+        maxlen: usize,
+        /// Its length at the time.
+        len: usize,
+    },
     /// A distributed primitive could not get a majority of masters to agree
     /// (pottery's `QuorumNotAchieved`).
     QuorumNotAchieved {
@@ -124,6 +134,7 @@ impl Error {
             | Error::Codec { key, .. }
             | Error::WrongType { key, .. }
             | Error::IndexOutOfRange { key, .. }
+            | Error::MaxLenExceeded { key, .. }
             | Error::QuorumNotAchieved { key, .. }
             | Error::QuorumIsImpossible { key, .. }
             | Error::TooManyExtensions { key, .. }
@@ -204,6 +215,10 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
+            Error::MaxLenExceeded { key, maxlen, len } => write!(
+                f,
+                "the deque at key `{key}` holds {len} element(s), and its maxlen is {maxlen}"
+            ),
             Error::TooManyExtensions { key, .. } => {
                 write!(f, "the lock `{key}` was extended too many times")
             }

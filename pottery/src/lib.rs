@@ -12,6 +12,7 @@ pub mod testing;
 pub use crate::collections::RANDOM_KEY_PREFIX;
 pub use crate::collections::counter::{self, RedisCounter};
 pub use crate::collections::dict::{self, RedisDict};
+pub use crate::collections::list::{self, RedisDeque, RedisList};
 pub use crate::collections::set::{self, IntoSetOperand, RedisSet};
 pub use crate::error::{Error, Result};
 pub use crate::redis::{
@@ -33,6 +34,7 @@ pub use crate::redis::{
 pub mod aio {
     pub use crate::collections::counter::aio::RedisCounter;
     pub use crate::collections::dict::aio::RedisDict;
+    pub use crate::collections::list::aio::{RedisDeque, RedisList};
     pub use crate::collections::set::aio::RedisSet;
 }
 

@@ -2,6 +2,7 @@
 
 pub mod counter;
 pub mod dict;
+pub mod list;
 pub mod set;
 
 use std::collections::VecDeque;

@@ -1,0 +1,1329 @@
+//! `RedisList` (a `Vec` face) and `RedisDeque` (a `VecDeque` face with an optional maxlen) on
+//! a Redis list, wire-compatible with pottery's `RedisList` and `RedisDeque`.
+//!
+//! Every operation is one round trip; the ones in the middle of the list (`insert`, `remove`,
+//! `set`, `sort`, `reverse`, `rotate`) are Lua scripts that move elements by position, never by
+//! a sentinel value, so they are atomic and correct whatever the list holds.
+
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+use std::ops::{Bound, RangeBounds};
+
+use redis::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{create_op, decode, decode_opt, encode, int, members};
+use crate::error::{Error, Result};
+use crate::op::{Op, script};
+use crate::redis::Redis;
+
+script!(LIST_INSERT, "list_insert.lua");
+script!(LIST_REMOVE_AT, "list_remove_at.lua");
+script!(LIST_SET, "list_set.lua");
+script!(LIST_REORDER, "list_reorder.lua");
+script!(DEQUE_PUSH, "deque_push.lua");
+script!(DEQUE_ROTATE, "deque_rotate.lua");
+
+const LIST: &str = "list";
+/// Elements fetched per LRANGE page while iterating.
+const PAGE: isize = 512;
+
+fn decode_list<T: DeserializeOwned>(key: &str, v: Value) -> Result<Vec<T>> {
+    members(key, v)?.iter().map(|m| decode(key, m)).collect()
+}
+
+fn usize_of(key: &str, v: Value) -> Result<usize> {
+    Ok(usize::try_from(int(key, v)?).unwrap_or(0))
+}
+
+/// `LRANGE` bounds for a Python-style slice; `None` when it is empty whatever the list.
+fn lrange_bounds(range: &impl RangeBounds<isize>) -> Option<(isize, isize)> {
+    let start = match range.start_bound() {
+        Bound::Included(&a) => a,
+        Bound::Excluded(&a) => a.checked_add(1)?,
+        Bound::Unbounded => 0,
+    };
+    let stop = match range.end_bound() {
+        Bound::Included(&b) => b,
+        Bound::Excluded(&0) => return None,
+        Bound::Excluded(&b) => b - 1,
+        Bound::Unbounded => -1,
+    };
+    Some((start, stop))
+}
+
+/// The operations of lists and deques, as plans.
+pub(crate) struct Core<T> {
+    redis: Redis,
+    key: String,
+    /// For deques: the maximum length (not stored in Redis, as in pottery).
+    maxlen: Option<usize>,
+    _types: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Core<T> {
+    fn clone(&self) -> Self {
+        Core {
+            redis: self.redis.clone(),
+            key: self.key.clone(),
+            maxlen: self.maxlen,
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Core<T> {
+    fn new(redis: &Redis, key: String, maxlen: Option<usize>) -> Self {
+        Core {
+            redis: redis.clone(),
+            key,
+            maxlen,
+            _types: PhantomData,
+        }
+    }
+
+    fn keys(&self) -> Vec<Vec<u8>> {
+        vec![self.key.clone().into_bytes()]
+    }
+
+    fn cmd(&self, name: &str) -> redis::Cmd {
+        let mut cmd = redis::cmd(name);
+        cmd.arg(&self.key);
+        cmd
+    }
+
+    fn encode_all(&self, values: impl IntoIterator<Item = T>) -> Result<Vec<Vec<u8>>> {
+        values.into_iter().map(|v| encode(&self.key, &v)).collect()
+    }
+
+    fn maxlen_arg(&self) -> Vec<u8> {
+        self.maxlen
+            .map_or_else(|| "-1".to_owned(), |m| m.to_string())
+            .into_bytes()
+    }
+
+    fn create(&self, values: impl IntoIterator<Item = T>) -> Result<Op<'_, ()>> {
+        let mut values = self.encode_all(values)?;
+        if let Some(m) = self.maxlen {
+            // A bounded deque keeps the last maxlen, as Python's deque(iterable, maxlen).
+            let drop = values.len().saturating_sub(m);
+            values.drain(..drop);
+        }
+        Ok(create_op(&self.key, LIST, "RPUSH", values))
+    }
+
+    /// Pushes at the back (`side = "R"`) or the front (`"L"`), trimming to maxlen atomically.
+    fn push(&self, side: &str, values: impl IntoIterator<Item = T>) -> Result<Op<'_, usize>> {
+        let values = self.encode_all(values)?;
+        if values.is_empty() {
+            return Ok(Op::cmd(&self.key, LIST, self.cmd("LLEN"), usize_of));
+        }
+        if self.maxlen.is_none() {
+            let mut cmd = self.cmd(if side == "L" { "LPUSH" } else { "RPUSH" });
+            cmd.arg(values);
+            return Ok(Op::cmd(&self.key, LIST, cmd, usize_of));
+        }
+        let mut args = vec![side.as_bytes().to_vec(), self.maxlen_arg()];
+        args.extend(values);
+        Ok(Op::eval(
+            &self.key,
+            LIST,
+            &DEQUE_PUSH,
+            self.keys(),
+            args,
+            usize_of,
+        ))
+    }
+
+    fn pop(&self, side: &str) -> Op<'_, Option<T>> {
+        Op::cmd(
+            &self.key,
+            LIST,
+            self.cmd(if side == "L" { "LPOP" } else { "RPOP" }),
+            decode_opt,
+        )
+    }
+
+    fn get(&self, i: isize) -> Op<'_, Option<T>> {
+        let mut cmd = self.cmd("LINDEX");
+        cmd.arg(i);
+        Op::cmd(&self.key, LIST, cmd, decode_opt)
+    }
+
+    fn set(&self, i: isize, v: &T) -> Result<Op<'_, bool>> {
+        let args = vec![i.to_string().into_bytes(), encode(&self.key, v)?];
+        Ok(Op::eval(
+            &self.key,
+            LIST,
+            &LIST_SET,
+            self.keys(),
+            args,
+            |key, v| Ok(int(key, v)? == 1),
+        ))
+    }
+
+    /// The new length, or `None` when a bounded deque is full.
+    fn insert(&self, i: isize, v: &T) -> Result<Op<'_, Option<usize>>> {
+        let args = vec![
+            i.to_string().into_bytes(),
+            encode(&self.key, v)?,
+            self.maxlen_arg(),
+        ];
+        Ok(Op::eval(
+            &self.key,
+            LIST,
+            &LIST_INSERT,
+            self.keys(),
+            args,
+            |key, v| Ok(usize::try_from(int(key, v)?).ok()),
+        ))
+    }
+
+    fn remove_at(&self, i: isize) -> Op<'_, Option<T>> {
+        let args = vec![i.to_string().into_bytes()];
+        Op::eval(
+            &self.key,
+            LIST,
+            &LIST_REMOVE_AT,
+            self.keys(),
+            args,
+            decode_opt,
+        )
+    }
+
+    fn remove_value<Q: Serialize + ?Sized>(&self, v: &Q) -> Result<Op<'_, bool>> {
+        let mut cmd = self.cmd("LREM");
+        cmd.arg(1).arg(encode(&self.key, v)?);
+        Ok(Op::cmd(&self.key, LIST, cmd, |key, v| Ok(int(key, v)? > 0)))
+    }
+
+    fn range(&self, start: isize, stop: isize) -> Op<'_, Vec<T>> {
+        let mut cmd = self.cmd("LRANGE");
+        cmd.arg(start).arg(stop);
+        Op::cmd(&self.key, LIST, cmd, decode_list)
+    }
+
+    fn slice(&self, range: impl RangeBounds<isize>) -> Op<'_, Vec<T>> {
+        match lrange_bounds(&range) {
+            Some((start, stop)) => self.range(start, stop),
+            None => Op::ready(&self.key, Vec::new()),
+        }
+    }
+
+    fn index_of<Q: Serialize + ?Sized>(&self, v: &Q) -> Result<Op<'_, Option<usize>>> {
+        let mut cmd = self.cmd("LPOS");
+        cmd.arg(encode(&self.key, v)?);
+        Ok(Op::cmd(&self.key, LIST, cmd, |key, v| match v {
+            Value::Nil => Ok(None),
+            v => Ok(usize::try_from(int(key, v)?).ok()),
+        }))
+    }
+
+    fn reorder(&self, how: &str) -> Op<'_, ()> {
+        let args = vec![how.as_bytes().to_vec()];
+        Op::eval(&self.key, LIST, &LIST_REORDER, self.keys(), args, |_, _| {
+            Ok(())
+        })
+    }
+
+    fn rotate(&self, n: isize) -> Op<'_, ()> {
+        let args = vec![n.to_string().into_bytes()];
+        Op::eval(&self.key, LIST, &DEQUE_ROTATE, self.keys(), args, |_, _| {
+            Ok(())
+        })
+    }
+
+    fn len(&self) -> Op<'_, usize> {
+        Op::cmd(&self.key, LIST, self.cmd("LLEN"), usize_of)
+    }
+
+    fn clear(&self) -> Op<'_, ()> {
+        Op::cmd(&self.key, LIST, self.cmd("UNLINK"), |_, _| Ok(()))
+    }
+
+    fn out_of_range(&self, index: isize) -> Error {
+        Error::IndexOutOfRange {
+            key: self.key.clone(),
+            index,
+        }
+    }
+
+    fn full(&self, len: usize) -> Error {
+        Error::MaxLenExceeded {
+            key: self.key.clone(),
+            maxlen: self.maxlen.unwrap_or(0),
+            len,
+        }
+    }
+}
+
+/// Streams a list by `LRANGE` pages (shared by both shells' iterators).
+struct Pages<T> {
+    next: isize,
+    page: VecDeque<T>,
+    done: bool,
+}
+
+impl<T> Pages<T> {
+    fn new() -> Self {
+        Pages {
+            next: 0,
+            page: VecDeque::new(),
+            done: false,
+        }
+    }
+
+    fn needs_page(&self) -> bool {
+        self.page.is_empty() && !self.done
+    }
+
+    fn accept(&mut self, page: Result<Vec<T>>) -> Result<()> {
+        match page {
+            Ok(items) => {
+                self.done = (items.len() as isize) < PAGE;
+                self.next += PAGE;
+                self.page.extend(items);
+                Ok(())
+            }
+            Err(e) => {
+                self.done = true;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A Redis list seen as a `Vec<T>`: Python pottery's `RedisList`.
+///
+/// Indexes are `isize`, negative ones counting from the end as in Python. Elements are
+/// `codec::encode(v)`, so Python's `RedisList` on the same key sees the same list.
+///
+/// ```
+/// use pottery::{Redis, RedisList};
+///
+/// let redis = Redis::from_env()?;
+/// # let redis = pottery::testing::doctest_redis();
+/// # RedisList::<i64>::new(&redis, "squares-doc").clear()?;
+/// let squares = RedisList::create(&redis, "squares-doc", [1, 4, 9, 16, 25])?;
+/// assert_eq!(squares.get(0)?, Some(1));
+/// assert_eq!(squares.get(-1)?, Some(25));
+/// assert_eq!(squares.slice(-3..)?, [9, 16, 25]);
+/// squares.insert(-1, 20)?;               // Python's list.insert: before the last element
+/// assert_eq!(squares.to_vec()?, [1, 4, 9, 16, 20, 25]);
+/// assert_eq!(squares.remove(1)?, 4);     // Python's list.pop(1)
+/// # squares.clear()?;
+/// # Ok::<(), pottery::Error>(())
+/// ```
+pub struct RedisList<T> {
+    core: Core<T>,
+}
+
+/// A Redis list seen as a `VecDeque<T>`, optionally bounded: Python pottery's `RedisDeque`.
+///
+/// With a `maxlen`, every push trims the other end in the same atomic round trip, and
+/// `maxlen = 0` keeps nothing, as Python's `deque`. The maxlen lives in this value, not in
+/// Redis (as in pottery): give the same one to every process.
+///
+/// ```
+/// use pottery::{Redis, RedisDeque};
+///
+/// let redis = Redis::from_env()?;
+/// # let redis = pottery::testing::doctest_redis();
+/// # RedisDeque::<char>::new(&redis, "recent-doc").clear()?;
+/// let recent: RedisDeque<char> = RedisDeque::with_maxlen(&redis, "recent-doc", 3)?;
+/// recent.extend("abcde".chars())?;
+/// assert_eq!(recent.to_vec_deque()?, ['c', 'd', 'e']);
+/// recent.push_front('z')?;
+/// assert_eq!(recent.to_vec_deque()?, ['z', 'c', 'd']);
+/// recent.rotate(1)?;
+/// assert_eq!(recent.to_vec_deque()?, ['d', 'z', 'c']);
+/// # recent.clear()?;
+/// # Ok::<(), pottery::Error>(())
+/// ```
+pub struct RedisDeque<T> {
+    core: Core<T>,
+}
+
+super::shell_impls!(RedisList<T>, "RedisList");
+super::shell_impls!(RedisDeque<T>, "RedisDeque");
+
+/// The methods lists and deques share, on the blocking side.
+macro_rules! common_sync {
+    ($ty:ident) => {
+        /// The Redis key.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        #[doc = concat!("let x: pottery::", stringify!($ty), "<u8> = pottery::", stringify!($ty), "::new(&redis, \"k\");")]
+        /// assert_eq!(x.key(), "k");
+        /// ```
+        pub fn key(&self) -> &str {
+            &self.core.key
+        }
+
+        /// The element at `i` (negative counts from the end), in one `LINDEX`.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        #[doc = concat!("let x: pottery::", stringify!($ty), "<u8> = pottery::", stringify!($ty), "::random(&redis)?;")]
+        /// x.extend([1, 2, 3])?;
+        /// assert_eq!((x.get(0)?, x.get(-1)?, x.get(3)?), (Some(1), Some(3), None));
+        /// # x.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+        pub fn get(&self, i: isize) -> Result<Option<T>> {
+            self.core.redis.run(self.core.get(i))
+        }
+
+        /// Replaces the element at `i`; [`Error::IndexOutOfRange`] when there is none.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        #[doc = concat!("let x: pottery::", stringify!($ty), "<u8> = pottery::", stringify!($ty), "::random(&redis)?;")]
+        /// x.extend([1, 2, 3])?;
+        /// x.set(-1, 9)?;
+        /// assert_eq!(x.get(2)?, Some(9));
+        /// assert!(matches!(x.set(5, 0), Err(pottery::Error::IndexOutOfRange { index: 5, .. })));
+        /// # x.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+        pub fn set(&self, i: isize, v: T) -> Result<()> {
+            if self.core.redis.run(self.core.set(i, &v)?)? {
+                Ok(())
+            } else {
+                Err(self.core.out_of_range(i))
+            }
+        }
+
+        /// Removes and returns the element at `i` (Python's `pop(i)`), atomically;
+        /// [`Error::IndexOutOfRange`] when there is none.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        #[doc = concat!("let x: pottery::", stringify!($ty), "<u8> = pottery::", stringify!($ty), "::random(&redis)?;")]
+        /// x.extend([1, 2, 3])?;
+        /// assert_eq!(x.remove(1)?, 2);
+        /// assert_eq!(x.len()?, 2);
+        /// # x.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+        pub fn remove(&self, i: isize) -> Result<T> {
+            self.core
+                .redis
+                .run(self.core.remove_at(i))?
+                .ok_or_else(|| self.core.out_of_range(i))
+        }
+
+        /// Removes the first element equal to `v` (by encoding); `true` if one was found.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        #[doc = concat!("let x: pottery::", stringify!($ty), "<u8> = pottery::", stringify!($ty), "::random(&redis)?;")]
+        /// x.extend([1, 2, 1])?;
+        /// assert!(x.remove_value(&1)?);
+        /// assert_eq!(x.to_vec()?, [2, 1]);
+        /// # x.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+        pub fn remove_value<Q: Serialize + ?Sized>(&self, v: &Q) -> Result<bool>
+        where
+            T: std::borrow::Borrow<Q>,
+        {
+            self.core.redis.run(self.core.remove_value(v)?)
+        }
+
+        /// The elements in a Python-style slice (`1..3`, `-2..`, `..=4`), in one `LRANGE`.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        #[doc = concat!("let x: pottery::", stringify!($ty), "<u8> = pottery::", stringify!($ty), "::random(&redis)?;")]
+        /// x.extend([1, 2, 3, 4])?;
+        /// assert_eq!(x.slice(1..3)?, [2, 3]);
+        /// assert_eq!(x.slice(-2..)?, [3, 4]);
+        /// assert_eq!(x.slice(..-1)?, [1, 2, 3]);
+        /// # x.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+        pub fn slice(&self, range: impl RangeBounds<isize>) -> Result<Vec<T>> {
+            self.core.redis.run(self.core.slice(range))
+        }
+
+        /// The position of the first element equal to `v` (`LPOS`).
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        #[doc = concat!("let x: pottery::", stringify!($ty), "<u8> = pottery::", stringify!($ty), "::random(&redis)?;")]
+        /// x.extend([5, 6, 6])?;
+        /// assert_eq!(x.index_of(&6)?, Some(1));
+        /// assert_eq!(x.index_of(&7)?, None);
+        /// # x.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+        pub fn index_of<Q: Serialize + ?Sized>(&self, v: &Q) -> Result<Option<usize>>
+        where
+            T: std::borrow::Borrow<Q>,
+        {
+            self.core.redis.run(self.core.index_of(v)?)
+        }
+
+        /// Whether an element equals `v` (`LPOS`).
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        #[doc = concat!("let x: pottery::", stringify!($ty), "<u8> = pottery::", stringify!($ty), "::random(&redis)?;")]
+        /// x.extend([5])?;
+        /// assert!(x.contains(&5)?);
+        /// # x.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+        pub fn contains<Q: Serialize + ?Sized>(&self, v: &Q) -> Result<bool>
+        where
+            T: std::borrow::Borrow<Q>,
+        {
+            Ok(self.index_of(v)?.is_some())
+        }
+
+        /// How many elements (`LLEN`).
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        #[doc = concat!("let x: pottery::", stringify!($ty), "<u8> = pottery::", stringify!($ty), "::random(&redis)?;")]
+        /// assert_eq!(x.len()?, 0);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+        pub fn len(&self) -> Result<usize> {
+            self.core.redis.run(self.core.len())
+        }
+
+        /// Whether there are no elements.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        #[doc = concat!("let x: pottery::", stringify!($ty), "<u8> = pottery::", stringify!($ty), "::random(&redis)?;")]
+        /// assert!(x.is_empty()?);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+        pub fn is_empty(&self) -> Result<bool> {
+            Ok(self.len()? == 0)
+        }
+
+        /// Deletes the list (`UNLINK`).
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        #[doc = concat!("let x: pottery::", stringify!($ty), "<u8> = pottery::", stringify!($ty), "::random(&redis)?;")]
+        /// x.extend([1])?;
+        /// x.clear()?;
+        /// assert!(x.is_empty()?);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+        pub fn clear(&self) -> Result<()> {
+            self.core.redis.run(self.core.clear())
+        }
+
+        /// Streams the elements front to back by `LRANGE` pages (no snapshot: concurrent
+        /// changes shift positions).
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        #[doc = concat!("let x: pottery::", stringify!($ty), "<u32> = pottery::", stringify!($ty), "::random(&redis)?;")]
+        /// x.extend(0..1000)?;
+        /// assert_eq!(x.iter().map(|e| e.unwrap()).sum::<u32>(), 499500);
+        /// # x.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+        pub fn iter(&self) -> impl Iterator<Item = Result<T>> + '_ {
+            let mut pages = Pages::new();
+            std::iter::from_fn(move || {
+                if pages.needs_page() {
+                    let page = self.core.redis.run(self.core.range(pages.next, pages.next + PAGE - 1));
+                    if let Err(e) = pages.accept(page) {
+                        return Some(Err(e));
+                    }
+                }
+                pages.page.pop_front().map(Ok)
+            })
+        }
+    };
+}
+
+impl<T: Serialize + DeserializeOwned> RedisList<T> {
+    /// Attaches to the list at `key` (no I/O).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let l: pottery::RedisList<String> = pottery::RedisList::new(&redis, "names");
+    /// # let _ = l;
+    /// ```
+    pub fn new(redis: &Redis, key: impl Into<String>) -> Self {
+        RedisList {
+            core: Core::new(redis, key.into(), None),
+        }
+    }
+
+    /// Creates the list holding `values`, atomically, or fails with [`Error::KeyExists`].
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # pottery::RedisList::<u8>::new(&redis, "l-create").clear()?;
+    /// let l = pottery::RedisList::create(&redis, "l-create", [1u8, 2])?;
+    /// assert!(pottery::RedisList::create(&redis, "l-create", [3u8]).is_err());
+    /// # l.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn create(
+        redis: &Redis,
+        key: impl Into<String>,
+        values: impl IntoIterator<Item = T>,
+    ) -> Result<Self> {
+        let l = RedisList::new(redis, key);
+        redis.run(l.core.create(values)?)?;
+        Ok(l)
+    }
+
+    /// Attaches to a fresh `pottery:<uuid4>` key.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let l: pottery::RedisList<u8> = pottery::RedisList::random(&redis)?;
+    /// assert!(l.key().starts_with("pottery:"));
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn random(redis: &Redis) -> Result<Self> {
+        Ok(RedisList::new(redis, super::random_key(redis)?))
+    }
+
+    /// The async twin.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let l: pottery::RedisList<u8> = pottery::RedisList::new(&redis, "k");
+    /// assert_eq!(l.to_async().key(), "k");
+    /// ```
+    pub fn to_async(&self) -> aio::RedisList<T> {
+        aio::RedisList {
+            core: self.core.clone(),
+        }
+    }
+
+    /// Appends `v` (`RPUSH`); returns the new length.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let l: pottery::RedisList<u8> = pottery::RedisList::random(&redis)?;
+    /// assert_eq!(l.push(7)?, 1);
+    /// # l.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn push(&self, v: T) -> Result<usize> {
+        self.core.redis.run(self.core.push("R", [v])?)
+    }
+
+    /// Removes and returns the last element (`RPOP`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let l: pottery::RedisList<u8> = pottery::RedisList::random(&redis)?;
+    /// l.extend([1, 2])?;
+    /// assert_eq!(l.pop()?, Some(2));
+    /// # l.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn pop(&self) -> Result<Option<T>> {
+        self.core.redis.run(self.core.pop("R"))
+    }
+
+    /// Appends every value in one `RPUSH` (none: nothing sent); returns the new length.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let l: pottery::RedisList<u8> = pottery::RedisList::random(&redis)?;
+    /// assert_eq!(l.extend([1, 2, 3])?, 3);
+    /// assert_eq!(l.extend(Vec::new())?, 3);
+    /// # l.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn extend(&self, values: impl IntoIterator<Item = T>) -> Result<usize> {
+        self.core.redis.run(self.core.push("R", values)?)
+    }
+
+    /// Inserts `v` before position `i` with Python's `list.insert` semantics for every `i`
+    /// (negative counts from the end; past either end clamps), atomically.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let l: pottery::RedisList<u8> = pottery::RedisList::random(&redis)?;
+    /// l.extend([9, 16, 25])?;
+    /// l.insert(-1, 4)?;   // pottery would push to the front here; Python inserts before 25
+    /// assert_eq!(l.to_vec()?, [9, 16, 4, 25]);
+    /// l.insert(100, 0)?;
+    /// assert_eq!(l.get(-1)?, Some(0));
+    /// # l.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn insert(&self, i: isize, v: T) -> Result<()> {
+        self.core.redis.run(self.core.insert(i, &v)?).map(drop)
+    }
+
+    /// Every element in one `LRANGE`.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let l: pottery::RedisList<u8> = pottery::RedisList::random(&redis)?;
+    /// l.extend([1, 2])?;
+    /// assert_eq!(l.to_vec()?, [1, 2]);
+    /// # l.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn to_vec(&self) -> Result<Vec<T>> {
+        self.core.redis.run(self.core.range(0, -1))
+    }
+
+    /// Sorts in place, atomically: numbers numerically, strings by code point (as Python
+    /// compares `str`), equal elements keep their order. Other or mixed elements are an error
+    /// and leave the list unchanged.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let l: pottery::RedisList<f64> = pottery::RedisList::random(&redis)?;
+    /// l.extend([3.5, -1.0, 2.0])?;
+    /// l.sort()?;
+    /// assert_eq!(l.to_vec()?, [-1.0, 2.0, 3.5]);
+    /// # l.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn sort(&self) -> Result<()> {
+        self.core.redis.run(self.core.reorder("sort"))
+    }
+
+    /// Reverses in place, atomically.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let l: pottery::RedisList<u8> = pottery::RedisList::random(&redis)?;
+    /// l.extend([1, 2, 3])?;
+    /// l.reverse()?;
+    /// assert_eq!(l.to_vec()?, [3, 2, 1]);
+    /// # l.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn reverse(&self) -> Result<()> {
+        self.core.redis.run(self.core.reorder("reverse"))
+    }
+
+    common_sync!(RedisList);
+}
+
+impl<T: Serialize + DeserializeOwned> RedisDeque<T> {
+    /// Attaches to the list at `key` as an unbounded deque (no I/O).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let d: pottery::RedisDeque<u8> = pottery::RedisDeque::new(&redis, "jobs");
+    /// assert_eq!(d.maxlen(), None);
+    /// ```
+    pub fn new(redis: &Redis, key: impl Into<String>) -> Self {
+        RedisDeque {
+            core: Core::new(redis, key.into(), None),
+        }
+    }
+
+    /// Attaches as a deque of at most `maxlen` elements; [`Error::MaxLenExceeded`] if the list
+    /// is already longer (one `LLEN`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let long: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
+    /// long.extend([1, 2, 3])?;
+    /// assert!(matches!(pottery::RedisDeque::<u8>::with_maxlen(&redis, long.key(), 2),
+    ///                  Err(pottery::Error::MaxLenExceeded { maxlen: 2, len: 3, .. })));
+    /// let ok = pottery::RedisDeque::<u8>::with_maxlen(&redis, long.key(), 3)?;
+    /// assert_eq!(ok.maxlen(), Some(3));
+    /// # long.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn with_maxlen(redis: &Redis, key: impl Into<String>, maxlen: usize) -> Result<Self> {
+        let d = RedisDeque {
+            core: Core::new(redis, key.into(), Some(maxlen)),
+        };
+        let len = redis.run(d.core.len())?;
+        if len > maxlen {
+            return Err(d.core.full(len));
+        }
+        Ok(d)
+    }
+
+    /// Creates the deque holding `values` (the last `maxlen` of them when bounded),
+    /// atomically, or fails with [`Error::KeyExists`].
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # pottery::RedisDeque::<u8>::new(&redis, "d-create").clear()?;
+    /// let d = pottery::RedisDeque::create(&redis, "d-create", [1u8, 2, 3], Some(2))?;
+    /// assert_eq!(d.to_vec_deque()?, [2, 3]);
+    /// # d.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn create(
+        redis: &Redis,
+        key: impl Into<String>,
+        values: impl IntoIterator<Item = T>,
+        maxlen: Option<usize>,
+    ) -> Result<Self> {
+        let d = RedisDeque {
+            core: Core::new(redis, key.into(), maxlen),
+        };
+        redis.run(d.core.create(values)?)?;
+        Ok(d)
+    }
+
+    /// Attaches to a fresh `pottery:<uuid4>` key, unbounded.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
+    /// assert!(d.key().starts_with("pottery:"));
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn random(redis: &Redis) -> Result<Self> {
+        Ok(RedisDeque::new(redis, super::random_key(redis)?))
+    }
+
+    /// The maximum length, if bounded.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
+    /// assert_eq!(d.maxlen(), None);
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn maxlen(&self) -> Option<usize> {
+        self.core.maxlen
+    }
+
+    /// The async twin (same maxlen).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::new(&redis, "k");
+    /// assert_eq!(d.to_async().key(), "k");
+    /// ```
+    pub fn to_async(&self) -> aio::RedisDeque<T> {
+        aio::RedisDeque {
+            core: self.core.clone(),
+        }
+    }
+
+    /// Appends at the back, trimming the front to maxlen in the same step; returns the length.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
+    /// d.push_back(1)?;
+    /// assert_eq!(d.back()?, Some(1));
+    /// # d.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn push_back(&self, v: T) -> Result<usize> {
+        self.core.redis.run(self.core.push("R", [v])?)
+    }
+
+    /// Prepends at the front, trimming the back to maxlen in the same step.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
+    /// d.push_front(1)?;
+    /// d.push_front(2)?;
+    /// assert_eq!(d.front()?, Some(2));
+    /// # d.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn push_front(&self, v: T) -> Result<usize> {
+        self.core.redis.run(self.core.push("L", [v])?)
+    }
+
+    /// Removes and returns the back element (`RPOP`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
+    /// d.extend([1, 2])?;
+    /// assert_eq!(d.pop_back()?, Some(2));
+    /// # d.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn pop_back(&self) -> Result<Option<T>> {
+        self.core.redis.run(self.core.pop("R"))
+    }
+
+    /// Removes and returns the front element (`LPOP`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
+    /// d.extend([1, 2])?;
+    /// assert_eq!(d.pop_front()?, Some(1));
+    /// # d.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn pop_front(&self) -> Result<Option<T>> {
+        self.core.redis.run(self.core.pop("L"))
+    }
+
+    /// The front element (`LINDEX 0`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
+    /// assert_eq!(d.front()?, None);
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn front(&self) -> Result<Option<T>> {
+        self.get(0)
+    }
+
+    /// The back element (`LINDEX -1`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
+    /// assert_eq!(d.back()?, None);
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn back(&self) -> Result<Option<T>> {
+        self.get(-1)
+    }
+
+    /// Appends every value at the back in one atomic step (trimming to maxlen).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDeque<char> = pottery::RedisDeque::random(&redis)?;
+    /// d.extend("abc".chars())?;
+    /// assert_eq!(d.to_vec_deque()?, ['a', 'b', 'c']);
+    /// # d.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn extend(&self, values: impl IntoIterator<Item = T>) -> Result<usize> {
+        self.core.redis.run(self.core.push("R", values)?)
+    }
+
+    /// Prepends every value, one after the other, like Python's `extendleft`: `"abc"` gives
+    /// `c, b, a`.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDeque<char> = pottery::RedisDeque::random(&redis)?;
+    /// d.extend_front("abc".chars())?;
+    /// assert_eq!(d.to_vec_deque()?, ['c', 'b', 'a']);
+    /// # d.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn extend_front(&self, values: impl IntoIterator<Item = T>) -> Result<usize> {
+        self.core.redis.run(self.core.push("L", values)?)
+    }
+
+    /// Rotates `n` steps to the right (negative: left), for any `n`, atomically.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
+    /// d.extend([1, 2, 3])?;
+    /// d.rotate(4)?;   // pottery leaves [1, 2, 3] here (its issue #849)
+    /// assert_eq!(d.to_vec_deque()?, [3, 1, 2]);
+    /// d.rotate(-1)?;
+    /// assert_eq!(d.to_vec_deque()?, [1, 2, 3]);
+    /// # d.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn rotate(&self, n: isize) -> Result<()> {
+        self.core.redis.run(self.core.rotate(n))
+    }
+
+    /// Inserts `v` before position `i` (Python semantics, as [`RedisList::insert`]);
+    /// [`Error::MaxLenExceeded`] when the deque is full.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # pottery::RedisDeque::<u8>::new(&redis, "d-insert").clear()?;
+    /// let d = pottery::RedisDeque::create(&redis, "d-insert", [1u8, 3], Some(3))?;
+    /// d.insert(1, 2)?;
+    /// assert_eq!(d.to_vec_deque()?, [1, 2, 3]);
+    /// assert!(matches!(d.insert(0, 0), Err(pottery::Error::MaxLenExceeded { .. })));
+    /// # d.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn insert(&self, i: isize, v: T) -> Result<()> {
+        match self.core.redis.run(self.core.insert(i, &v)?)? {
+            Some(_) => Ok(()),
+            None => Err(self.core.full(self.core.maxlen.unwrap_or(0))),
+        }
+    }
+
+    /// Every element in one `LRANGE`.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
+    /// d.extend([1, 2])?;
+    /// assert_eq!(d.to_vec_deque()?, [1, 2]);
+    /// # d.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn to_vec_deque(&self) -> Result<VecDeque<T>> {
+        Ok(self.core.redis.run(self.core.range(0, -1))?.into())
+    }
+
+    common_sync!(RedisDeque);
+}
+
+/// The async twins: [`aio::RedisList`](crate::aio::RedisList) and
+/// [`aio::RedisDeque`](crate::aio::RedisDeque).
+pub mod aio {
+    use super::*;
+    use futures_util::Stream;
+
+    /// Async [`RedisList`](crate::RedisList): the same methods as `async fn`s.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let l: pottery::aio::RedisList<u8> = pottery::aio::RedisList::random(&redis).await?;
+    /// l.extend([9, 16, 25]).await?;
+    /// l.insert(-1, 4).await?;
+    /// assert_eq!(l.to_vec().await?, [9, 16, 4, 25]);
+    /// assert_eq!(l.remove(0).await?, 9);
+    /// l.clear().await?;
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
+    pub struct RedisList<T> {
+        pub(super) core: Core<T>,
+    }
+
+    /// Async [`RedisDeque`](crate::RedisDeque): the same methods as `async fn`s.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let d: pottery::aio::RedisDeque<u8> = pottery::aio::RedisDeque::random(&redis).await?;
+    /// let d = pottery::aio::RedisDeque::with_maxlen(&redis, d.key(), 2).await?;
+    /// d.extend([1, 2, 3]).await?;
+    /// assert_eq!(d.to_vec_deque().await?, [2, 3]);
+    /// d.clear().await?;
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
+    pub struct RedisDeque<T> {
+        pub(super) core: Core<T>,
+    }
+
+    crate::collections::shell_impls!(RedisList<T>, "aio::RedisList");
+    crate::collections::shell_impls!(RedisDeque<T>, "aio::RedisDeque");
+
+    macro_rules! common_async {
+        () => {
+            /// The Redis key.
+            pub fn key(&self) -> &str {
+                &self.core.key
+            }
+
+            /// See [`crate::RedisList::get`].
+            pub async fn get(&self, i: isize) -> Result<Option<T>> {
+                self.core.redis.run_async(self.core.get(i)).await
+            }
+
+            /// See [`crate::RedisList::set`].
+            pub async fn set(&self, i: isize, v: T) -> Result<()> {
+                if self.core.redis.run_async(self.core.set(i, &v)?).await? {
+                    Ok(())
+                } else {
+                    Err(self.core.out_of_range(i))
+                }
+            }
+
+            /// See [`crate::RedisList::remove`].
+            pub async fn remove(&self, i: isize) -> Result<T> {
+                self.core
+                    .redis
+                    .run_async(self.core.remove_at(i))
+                    .await?
+                    .ok_or_else(|| self.core.out_of_range(i))
+            }
+
+            /// See [`crate::RedisList::remove_value`].
+            pub async fn remove_value<Q: Serialize + ?Sized>(&self, v: &Q) -> Result<bool>
+            where
+                T: std::borrow::Borrow<Q>,
+            {
+                self.core.redis.run_async(self.core.remove_value(v)?).await
+            }
+
+            /// See [`crate::RedisList::slice`].
+            pub async fn slice(&self, range: impl RangeBounds<isize>) -> Result<Vec<T>> {
+                self.core.redis.run_async(self.core.slice(range)).await
+            }
+
+            /// See [`crate::RedisList::index_of`].
+            pub async fn index_of<Q: Serialize + ?Sized>(&self, v: &Q) -> Result<Option<usize>>
+            where
+                T: std::borrow::Borrow<Q>,
+            {
+                self.core.redis.run_async(self.core.index_of(v)?).await
+            }
+
+            /// See [`crate::RedisList::contains`].
+            pub async fn contains<Q: Serialize + ?Sized>(&self, v: &Q) -> Result<bool>
+            where
+                T: std::borrow::Borrow<Q>,
+            {
+                Ok(self.index_of(v).await?.is_some())
+            }
+
+            /// See [`crate::RedisList::len`].
+            pub async fn len(&self) -> Result<usize> {
+                self.core.redis.run_async(self.core.len()).await
+            }
+
+            /// See [`crate::RedisList::is_empty`].
+            pub async fn is_empty(&self) -> Result<bool> {
+                Ok(self.len().await? == 0)
+            }
+
+            /// See [`crate::RedisList::clear`].
+            pub async fn clear(&self) -> Result<()> {
+                self.core.redis.run_async(self.core.clear()).await
+            }
+
+            /// See [`crate::RedisList::iter`]; a `Stream`.
+            pub fn iter(&self) -> impl Stream<Item = Result<T>> + Send + '_ {
+                futures_util::stream::unfold(Pages::new(), move |mut pages| async move {
+                    if pages.needs_page() {
+                        let page = self
+                            .core
+                            .redis
+                            .run_async(self.core.range(pages.next, pages.next + PAGE - 1))
+                            .await;
+                        if let Err(e) = pages.accept(page) {
+                            return Some((Err(e), pages));
+                        }
+                    }
+                    let item = pages.page.pop_front()?;
+                    Some((Ok(item), pages))
+                })
+            }
+        };
+    }
+
+    impl<T: Serialize + DeserializeOwned + Send> RedisList<T> {
+        /// Attaches to the list at `key` (no I/O).
+        pub fn new(redis: &Redis, key: impl Into<String>) -> Self {
+            RedisList {
+                core: Core::new(redis, key.into(), None),
+            }
+        }
+
+        /// See [`crate::RedisList::create`].
+        pub async fn create(
+            redis: &Redis,
+            key: impl Into<String>,
+            values: impl IntoIterator<Item = T>,
+        ) -> Result<Self> {
+            let l = RedisList::new(redis, key);
+            redis.run_async(l.core.create(values)?).await?;
+            Ok(l)
+        }
+
+        /// Attaches to a fresh `pottery:<uuid4>` key.
+        pub async fn random(redis: &Redis) -> Result<Self> {
+            Ok(RedisList::new(
+                redis,
+                crate::collections::random_key_async(redis).await?,
+            ))
+        }
+
+        /// The blocking twin.
+        pub fn to_blocking(&self) -> crate::RedisList<T> {
+            crate::RedisList {
+                core: self.core.clone(),
+            }
+        }
+
+        /// See [`crate::RedisList::push`].
+        pub async fn push(&self, v: T) -> Result<usize> {
+            self.core.redis.run_async(self.core.push("R", [v])?).await
+        }
+
+        /// See [`crate::RedisList::pop`].
+        pub async fn pop(&self) -> Result<Option<T>> {
+            self.core.redis.run_async(self.core.pop("R")).await
+        }
+
+        /// See [`crate::RedisList::extend`].
+        pub async fn extend(&self, values: impl IntoIterator<Item = T>) -> Result<usize> {
+            self.core
+                .redis
+                .run_async(self.core.push("R", values)?)
+                .await
+        }
+
+        /// See [`crate::RedisList::insert`].
+        pub async fn insert(&self, i: isize, v: T) -> Result<()> {
+            self.core
+                .redis
+                .run_async(self.core.insert(i, &v)?)
+                .await
+                .map(drop)
+        }
+
+        /// See [`crate::RedisList::to_vec`].
+        pub async fn to_vec(&self) -> Result<Vec<T>> {
+            self.core.redis.run_async(self.core.range(0, -1)).await
+        }
+
+        /// See [`crate::RedisList::sort`].
+        pub async fn sort(&self) -> Result<()> {
+            self.core.redis.run_async(self.core.reorder("sort")).await
+        }
+
+        /// See [`crate::RedisList::reverse`].
+        pub async fn reverse(&self) -> Result<()> {
+            self.core
+                .redis
+                .run_async(self.core.reorder("reverse"))
+                .await
+        }
+
+        common_async!();
+    }
+
+    impl<T: Serialize + DeserializeOwned + Send> RedisDeque<T> {
+        /// Attaches as an unbounded deque (no I/O).
+        pub fn new(redis: &Redis, key: impl Into<String>) -> Self {
+            RedisDeque {
+                core: Core::new(redis, key.into(), None),
+            }
+        }
+
+        /// See [`crate::RedisDeque::with_maxlen`].
+        pub async fn with_maxlen(
+            redis: &Redis,
+            key: impl Into<String>,
+            maxlen: usize,
+        ) -> Result<Self> {
+            let d = RedisDeque {
+                core: Core::new(redis, key.into(), Some(maxlen)),
+            };
+            let len = redis.run_async(d.core.len()).await?;
+            if len > maxlen {
+                return Err(d.core.full(len));
+            }
+            Ok(d)
+        }
+
+        /// See [`crate::RedisDeque::create`].
+        pub async fn create(
+            redis: &Redis,
+            key: impl Into<String>,
+            values: impl IntoIterator<Item = T>,
+            maxlen: Option<usize>,
+        ) -> Result<Self> {
+            let d = RedisDeque {
+                core: Core::new(redis, key.into(), maxlen),
+            };
+            redis.run_async(d.core.create(values)?).await?;
+            Ok(d)
+        }
+
+        /// Attaches to a fresh `pottery:<uuid4>` key, unbounded.
+        pub async fn random(redis: &Redis) -> Result<Self> {
+            Ok(RedisDeque::new(
+                redis,
+                crate::collections::random_key_async(redis).await?,
+            ))
+        }
+
+        /// The maximum length, if bounded.
+        pub fn maxlen(&self) -> Option<usize> {
+            self.core.maxlen
+        }
+
+        /// The blocking twin (same maxlen).
+        pub fn to_blocking(&self) -> crate::RedisDeque<T> {
+            crate::RedisDeque {
+                core: self.core.clone(),
+            }
+        }
+
+        /// See [`crate::RedisDeque::push_back`].
+        pub async fn push_back(&self, v: T) -> Result<usize> {
+            self.core.redis.run_async(self.core.push("R", [v])?).await
+        }
+
+        /// See [`crate::RedisDeque::push_front`].
+        pub async fn push_front(&self, v: T) -> Result<usize> {
+            self.core.redis.run_async(self.core.push("L", [v])?).await
+        }
+
+        /// See [`crate::RedisDeque::pop_back`].
+        pub async fn pop_back(&self) -> Result<Option<T>> {
+            self.core.redis.run_async(self.core.pop("R")).await
+        }
+
+        /// See [`crate::RedisDeque::pop_front`].
+        pub async fn pop_front(&self) -> Result<Option<T>> {
+            self.core.redis.run_async(self.core.pop("L")).await
+        }
+
+        /// See [`crate::RedisDeque::front`].
+        pub async fn front(&self) -> Result<Option<T>> {
+            self.get(0).await
+        }
+
+        /// See [`crate::RedisDeque::back`].
+        pub async fn back(&self) -> Result<Option<T>> {
+            self.get(-1).await
+        }
+
+        /// See [`crate::RedisDeque::extend`].
+        pub async fn extend(&self, values: impl IntoIterator<Item = T>) -> Result<usize> {
+            self.core
+                .redis
+                .run_async(self.core.push("R", values)?)
+                .await
+        }
+
+        /// See [`crate::RedisDeque::extend_front`].
+        pub async fn extend_front(&self, values: impl IntoIterator<Item = T>) -> Result<usize> {
+            self.core
+                .redis
+                .run_async(self.core.push("L", values)?)
+                .await
+        }
+
+        /// See [`crate::RedisDeque::rotate`].
+        pub async fn rotate(&self, n: isize) -> Result<()> {
+            self.core.redis.run_async(self.core.rotate(n)).await
+        }
+
+        /// See [`crate::RedisDeque::insert`].
+        pub async fn insert(&self, i: isize, v: T) -> Result<()> {
+            match self.core.redis.run_async(self.core.insert(i, &v)?).await? {
+                Some(_) => Ok(()),
+                None => Err(self.core.full(self.core.maxlen.unwrap_or(0))),
+            }
+        }
+
+        /// See [`crate::RedisDeque::to_vec_deque`].
+        pub async fn to_vec_deque(&self) -> Result<VecDeque<T>> {
+            Ok(self
+                .core
+                .redis
+                .run_async(self.core.range(0, -1))
+                .await?
+                .into())
+        }
+
+        common_async!();
+    }
+}
