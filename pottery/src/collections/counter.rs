@@ -122,7 +122,7 @@ fn combine<K: Eq + Hash>(
 
 fn most_common<K>(counts: HashMap<K, i64>, n: Option<usize>) -> Vec<(K, i64)> {
     let mut all: Vec<(K, i64)> = counts.into_iter().collect();
-    all.sort_by(|a, b| b.1.cmp(&a.1));
+    all.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
     if let Some(n) = n {
         all.truncate(n);
     }
