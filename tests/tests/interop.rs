@@ -200,3 +200,126 @@ async fn async_twin_interoperates_too() {
     );
     d.clear().await.unwrap();
 }
+
+const PY_COLLECTIONS: &str = r#"
+from pottery import RedisSet, RedisList, RedisDeque, RedisCounter
+k = args['key']
+"#;
+
+#[test]
+fn sets_lists_deques_counters_both_ways_and_byte_identical() {
+    use pottery::{RedisCounter, RedisDeque, RedisList, RedisSet};
+    let server = shared_server();
+    let redis = server.redis();
+    let py = unique_key("py-coll");
+    let rs = unique_key("rs-coll");
+
+    // Python writes; Rust reads.
+    let code = format!(
+        "{PY_PRELUDE}{PY_COLLECTIONS}
+RedisSet(['a', 1, 2.5, None, 'é'], redis=redis, key=k + ':set')
+RedisList([1, 'two', [3], {{'four': 4}}, 0, 0], redis=redis, key=k + ':list')
+RedisDeque('abc', maxlen=5, redis=redis, key=k + ':deque').appendleft('z')
+RedisCounter('abracadabra', redis=redis, key=k + ':counter')
+print('ok')"
+    );
+    assert_eq!(
+        run_python(&code, &server.url(), &json!({"key": py}).to_string()).trim(),
+        "ok"
+    );
+    let set: RedisSet<serde_json::Value> = RedisSet::new(&redis, format!("{py}:set"));
+    let want: std::collections::HashSet<String> = ["\"a\"", "1", "2.5", "null", "\"\\u00e9\""]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut conn0 = redis.connection().unwrap();
+    let got: std::collections::HashSet<String> = conn0.smembers(set.key()).unwrap();
+    assert_eq!(got, want);
+    assert!(set.contains(&json!("é")).unwrap());
+    assert!(set.contains(&json!(2.5)).unwrap());
+    let list: RedisList<serde_json::Value> = RedisList::new(&redis, format!("{py}:list"));
+    assert_eq!(
+        list.to_vec().unwrap(),
+        [
+            json!(1),
+            json!("two"),
+            json!([3]),
+            json!({"four": 4}),
+            json!(0),
+            json!(0)
+        ]
+    );
+    let deque: RedisDeque<String> =
+        RedisDeque::with_maxlen(&redis, format!("{py}:deque"), 5).unwrap();
+    assert_eq!(deque.to_vec_deque().unwrap(), ["z", "a", "b", "c"]);
+    let counter: RedisCounter<String> = RedisCounter::new(&redis, format!("{py}:counter"));
+    assert_eq!(counter.get("a").unwrap(), 5);
+    assert_eq!(
+        counter.most_common(Some(1)).unwrap(),
+        [("a".to_string(), 5)]
+    );
+
+    // Rust writes the same data; the bytes are the same.
+    let rset: RedisSet<serde_json::Value> = RedisSet::new(&redis, format!("{rs}:set"));
+    rset.extend([json!("a"), json!(1), json!(2.5), json!(null), json!("é")])
+        .unwrap();
+    let rlist: RedisList<serde_json::Value> = RedisList::new(&redis, format!("{rs}:list"));
+    rlist
+        .extend([
+            json!(1),
+            json!("two"),
+            json!([3]),
+            json!({"four": 4}),
+            json!(0),
+            json!(0),
+        ])
+        .unwrap();
+    let rdeque: RedisDeque<String> =
+        RedisDeque::with_maxlen(&redis, format!("{rs}:deque"), 5).unwrap();
+    rdeque.extend(["a", "b", "c"].map(String::from)).unwrap();
+    rdeque.push_front("z".into()).unwrap();
+    let rcounter: RedisCounter<String> = RedisCounter::new(&redis, format!("{rs}:counter"));
+    rcounter
+        .update("abracadabra".chars().map(String::from))
+        .unwrap();
+    let mut conn = redis.connection().unwrap();
+    let smembers = |conn: &mut pottery::PooledConnection,
+                    k: String|
+     -> std::collections::HashSet<Vec<u8>> { conn.smembers(k).unwrap() };
+    assert_eq!(
+        smembers(&mut conn, format!("{py}:set")),
+        smembers(&mut conn, format!("{rs}:set"))
+    );
+    for suffix in ["list", "deque"] {
+        let a: Vec<Vec<u8>> = conn.lrange(format!("{py}:{suffix}"), 0, -1).unwrap();
+        let b: Vec<Vec<u8>> = conn.lrange(format!("{rs}:{suffix}"), 0, -1).unwrap();
+        assert_eq!(a, b, "{suffix}");
+    }
+    let a: HashMap<Vec<u8>, Vec<u8>> = conn.hgetall(format!("{py}:counter")).unwrap();
+    let b: HashMap<Vec<u8>, Vec<u8>> = conn.hgetall(format!("{rs}:counter")).unwrap();
+    assert_eq!(a, b);
+
+    // Python reads what Rust wrote, and sees Rust's later changes.
+    rlist.insert(-1, json!("inserted")).unwrap();
+    rcounter.incr("z", 3).unwrap();
+    let check = format!(
+        "{PY_PRELUDE}{PY_COLLECTIONS}
+assert RedisSet(redis=redis, key=k + ':set').to_set() == {{'a', 1, 2.5, None, 'é'}}
+assert RedisList(redis=redis, key=k + ':list').to_list() == [1, 'two', [3], {{'four': 4}}, 0, 'inserted', 0]
+assert list(RedisDeque(redis=redis, key=k + ':deque', maxlen=5)) == ['z', 'a', 'b', 'c']
+c = RedisCounter(redis=redis, key=k + ':counter')
+assert c['a'] == 5 and c['z'] == 3, c.to_counter()
+c['a'] += 1
+print('ok')"
+    );
+    assert_eq!(
+        run_python(&check, &server.url(), &json!({"key": rs}).to_string()).trim(),
+        "ok"
+    );
+    assert_eq!(rcounter.get("a").unwrap(), 6);
+    for base in [&py, &rs] {
+        for suffix in ["set", "list", "deque", "counter"] {
+            let _: () = conn.del(format!("{base}:{suffix}")).unwrap();
+        }
+    }
+}
