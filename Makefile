@@ -13,7 +13,7 @@ POTTERY_PY_VERSION := 3.0.1
 export POTTERY_PYTHON := $(PY)
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test bench deps redis venv lint
+.PHONY: demo test bench deps redis venv lint examples
 
 deps: redis venv
 
@@ -35,14 +35,15 @@ $(VENV)/.pottery-$(POTTERY_PY_VERSION):
 	touch $@
 
 demo: redis
-	@dir=$$(mktemp -d); \
-	port=$$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
-	redis-server --port $$port --bind 127.0.0.1 --save '' --appendonly no --dir $$dir \
-	  --logfile $$dir/redis.log --daemonize yes --pidfile $$dir/redis.pid; \
-	trap 'kill $$(cat $$dir/redis.pid) 2>/dev/null || true; rm -rf $$dir' EXIT; \
-	for i in $$(seq 200); do redis-cli -p $$port ping >/dev/null 2>&1 && break; sleep 0.05; done; \
-	echo "== throwaway redis-server on port $$port"; \
-	REDIS_URL=redis://127.0.0.1:$$port/0 cargo run -q --example tour
+	.ci/with-redis cargo run -q --example tour
+
+# Every example, each against a throwaway server (they are the README's sections).
+examples: redis
+	cargo build -q -p pottery-examples --examples
+	for e in tour dicts sets lists counters deques; do \
+	  .ci/with-redis cargo run -q -p pottery-examples --example $$e >/dev/null || exit 1; \
+	  echo "example $$e: ok"; \
+	done
 
 lint:
 	cargo fmt --all -- --check
@@ -51,6 +52,7 @@ lint:
 test: deps lint
 	mkdir -p target
 	cargo test --workspace --all-features 2>&1 | tee target/test.log
+	$(MAKE) --no-print-directory examples
 	QUICK=1 $(MAKE) --no-print-directory bench
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "all tests: %d passed, %d failed\n", p, f }' target/test.log
 

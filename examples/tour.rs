@@ -2,7 +2,7 @@
 //!
 //! `make demo` starts a throwaway redis-server and runs this against it.
 
-use pottery::{Redis, RedisDict};
+use pottery::{Redis, RedisCounter, RedisDeque, RedisDict, RedisList, RedisSet};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -66,8 +66,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok::<_, pottery::Error>(())
     })?;
 
+    println!("\n== RedisSet, RedisList, RedisCounter, RedisDeque");
+    let set: RedisSet<u32> = RedisSet::random(&redis)?;
+    set.extend([1, 2, 3])?;
+    println!("set ∪ [3, 4] = {:?}", set.union([3, 4])?);
+    let list: RedisList<i64> = RedisList::random(&redis)?;
+    list.extend([9, 16, 25])?;
+    list.insert(-1, 4)?;
+    println!("list.insert(-1, 4) -> {:?}", list.to_vec()?);
+    let counter: RedisCounter<char> = RedisCounter::random(&redis)?;
+    counter.update("abracadabra".chars())?;
+    println!("most common letters: {:?}", counter.most_common(Some(2))?);
+    let deque: RedisDeque<u32> =
+        RedisDeque::with_maxlen(&redis, list.key().to_owned() + ":deque", 3)?;
+    deque.extend(1..=5)?;
+    println!(
+        "deque(maxlen=3) after extend(1..=5): {:?}",
+        deque.to_vec_deque()?
+    );
+
     tel.clear()?;
     users.clear()?;
+    set.clear()?;
+    list.clear()?;
+    counter.clear()?;
+    deque.clear()?;
     println!("\ncleaned up; bye");
     Ok(())
 }

@@ -422,7 +422,7 @@ macro_rules! common_sync {
         #[doc = concat!("let x: pottery::", stringify!($ty), "<u8> = pottery::", stringify!($ty), "::random(&redis)?;")]
         /// x.extend([1, 2, 1])?;
         /// assert!(x.remove_value(&1)?);
-        /// assert_eq!(x.to_vec()?, [2, 1]);
+        /// assert_eq!(x.slice(..)?, [2, 1]);
         /// # x.clear()?;
         /// # Ok::<(), pottery::Error>(())
         /// ```
