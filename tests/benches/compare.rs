@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use pottery::testing::RedisServer;
-use pottery::{Redis, RedisDict};
+use pottery::{Redis, RedisCounter, RedisDeque, RedisDict, RedisList, RedisSet};
 use redis::Commands;
 
 struct Row {
@@ -47,48 +47,78 @@ fn compare(n: usize, rounds: usize, contenders: &mut [&mut dyn FnMut(usize)]) ->
 }
 
 const PY_BENCH: &str = r#"
-import os, sys, time
+import json, os, sys, time
 from redis import Redis
-from pottery import RedisDict
+from pottery import RedisDict, RedisList, RedisDeque, RedisCounter, RedisSet
 n = int(sys.argv[1])
 redis = Redis.from_url(os.environ['REDIS_URL'])
-d = RedisDict(redis=redis, key='bench:py')
+
+def rate(f):
+    t = time.perf_counter()
+    f()
+    return n / (time.perf_counter() - t)
+
+out = {}
+d = RedisDict(redis=redis, key='bench:py:dict'); d.clear()
+def dict_insert():
+    for i in range(n): d['k%d' % (i % 1000)] = i
+def dict_get():
+    for i in range(n): d['k%d' % (i % 1000)]
+out['dict insert'] = rate(dict_insert)
+out['dict get'] = rate(dict_get)
 d.clear()
-t = time.perf_counter()
-for i in range(n):
-    d['k%d' % (i % 1000)] = i
-insert = n / (time.perf_counter() - t)
-t = time.perf_counter()
-for i in range(n):
-    d['k%d' % (i % 1000)]
-get = n / (time.perf_counter() - t)
-d.clear()
-print(insert, get)
+l = RedisList(redis=redis, key='bench:py:list'); l.clear(); l.extend(range(1000))
+def list_get():
+    for i in range(n): l[i % 1000]
+out['list get(i)'] = rate(list_get)
+l.clear()
+q = RedisDeque(redis=redis, key='bench:py:deque', maxlen=100); q.clear()
+def deque_push():
+    for i in range(n): q.append(i)
+out['deque push_back (maxlen)'] = rate(deque_push)
+q.clear()
+c = RedisCounter(redis=redis, key='bench:py:counter'); c.clear()
+def counter_incr():
+    for i in range(n): c['k%d' % (i % 100)] += 1
+out['counter incr'] = rate(counter_incr)
+c.clear()
+st = RedisSet(redis=redis, key='bench:py:set'); st.clear()
+def set_add():
+    for i in range(n): st.add(i)
+out['set add'] = rate(set_add)
+st.clear()
+print(json.dumps(out))
 "#;
 
-/// Python pottery's dict insert and get rates, if the venv is there.
-fn python_rates(url: &str, n: usize) -> Option<(f64, f64)> {
-    let python = std::env::var("POTTERY_PYTHON").ok().or_else(|| {
+/// Python pottery's rate for each workload, if the venv is there.
+fn python_rates(url: &str, n: usize) -> std::collections::HashMap<String, f64> {
+    let Some(python) = std::env::var("POTTERY_PYTHON").ok().or_else(|| {
         let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python");
         std::path::Path::new(p).exists().then(|| p.to_owned())
-    })?;
-    let out = Command::new(python)
+    }) else {
+        return Default::default();
+    };
+    let out = match Command::new(python)
         .arg("-c")
         .arg(PY_BENCH)
         .arg(n.to_string())
         .env("REDIS_URL", url)
         .output()
-        .ok()?;
-    if !out.status.success() {
-        eprintln!(
-            "python bench failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        return None;
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut it = text.split_whitespace().filter_map(|x| x.parse().ok());
-    Some((it.next()?, it.next()?))
+    {
+        Ok(out) if out.status.success() => out,
+        Ok(out) => {
+            eprintln!(
+                "python bench failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return Default::default();
+        }
+        Err(e) => {
+            eprintln!("python bench failed: {e}");
+            return Default::default();
+        }
+    };
+    serde_json::from_slice(&out.stdout).unwrap_or_default()
 }
 
 fn main() {
@@ -123,12 +153,11 @@ fn main() {
             },
         ],
     );
-    let py = python_rates(&url, n);
     rows.push(Row {
         name: "dict insert",
         ours: r[0],
         raw: r[1],
-        python: py.map(|p| p.0),
+        python: None,
     });
 
     let r = compare(
@@ -153,8 +182,128 @@ fn main() {
         name: "dict get",
         ours: r[0],
         raw: r[1],
-        python: py.map(|p| p.1),
+        python: None,
     });
+
+    // list get(i) on 1,000 elements: LINDEX.
+    let list: RedisList<i64> = RedisList::new(&redis, "bench:rs:list");
+    list.clear().unwrap();
+    list.extend(0..1000).unwrap();
+    let r = compare(
+        n,
+        rounds,
+        &mut [
+            &mut |n| {
+                for i in 0..n {
+                    black_box(list.get((i % 1000) as isize).unwrap());
+                }
+            },
+            &mut |n| {
+                for i in 0..n {
+                    let v: Option<Vec<u8>> = raw.lindex(list.key(), (i % 1000) as isize).unwrap();
+                    black_box(v);
+                }
+            },
+        ],
+    );
+    rows.push(Row {
+        name: "list get(i)",
+        ours: r[0],
+        raw: r[1],
+        python: None,
+    });
+    list.clear().unwrap();
+
+    // deque push_back with maxlen 100: one Lua call vs a raw RPUSH + LTRIM pipeline.
+    let deque: RedisDeque<i64> = RedisDeque::with_maxlen(&redis, "bench:rs:deque", 100).unwrap();
+    let r = compare(
+        n,
+        rounds,
+        &mut [
+            &mut |n| {
+                for i in 0..n {
+                    black_box(deque.push_back(i as i64).unwrap());
+                }
+            },
+            &mut |n| {
+                for i in 0..n {
+                    let _: () = redis::pipe()
+                        .rpush("bench:raw:deque", i)
+                        .ignore()
+                        .ltrim("bench:raw:deque", -100, -1)
+                        .ignore()
+                        .query(&mut raw)
+                        .unwrap();
+                }
+            },
+        ],
+    );
+    rows.push(Row {
+        name: "deque push_back (maxlen)",
+        ours: r[0],
+        raw: r[1],
+        python: None,
+    });
+    deque.clear().unwrap();
+
+    // counter incr: HINCRBY both ways.
+    let counter: RedisCounter<String> = RedisCounter::new(&redis, "bench:rs:counter");
+    let r = compare(
+        n,
+        rounds,
+        &mut [
+            &mut |n| {
+                for i in 0..n {
+                    black_box(counter.incr(&format!("k{}", i % 100), 1).unwrap());
+                }
+            },
+            &mut |n| {
+                for i in 0..n {
+                    let v: i64 = raw
+                        .hincr("bench:raw:counter", format!("\"k{}\"", i % 100), 1)
+                        .unwrap();
+                    black_box(v);
+                }
+            },
+        ],
+    );
+    rows.push(Row {
+        name: "counter incr",
+        ours: r[0],
+        raw: r[1],
+        python: None,
+    });
+    counter.clear().unwrap();
+
+    // set add: SADD.
+    let set: RedisSet<i64> = RedisSet::new(&redis, "bench:rs:set");
+    let r = compare(
+        n,
+        rounds,
+        &mut [
+            &mut |n| {
+                for i in 0..n {
+                    black_box(set.insert(i as i64).unwrap());
+                }
+            },
+            &mut |n| {
+                for i in 0..n {
+                    let v: i64 = raw.sadd("bench:raw:set", i).unwrap();
+                    black_box(v);
+                }
+            },
+        ],
+    );
+    rows.push(Row {
+        name: "set add",
+        ours: r[0],
+        raw: r[1],
+        python: None,
+    });
+    set.clear().unwrap();
+    let _: () = raw
+        .del(&["bench:raw:deque", "bench:raw:counter", "bench:raw:set"])
+        .unwrap();
 
     // Async: one task, sequential awaits, on the multiplexed connection.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -202,12 +351,17 @@ fn main() {
     dict.clear().unwrap();
     let _: () = raw.del(raw_key).unwrap();
 
+    let py = python_rates(&url, n);
+    for row in &mut rows {
+        row.python = py.get(row.name).copied();
+    }
+
     println!(
         "\npottery-rs benchmark ({}; {n} ops x {rounds} rounds, median; redis-server on loopback)",
         if quick { "QUICK" } else { "full" }
     );
     println!(
-        "{:<16} {:>12} {:>12} {:>8} {:>12} {:>8}",
+        "{:<26} {:>12} {:>12} {:>8} {:>12} {:>8}",
         "workload", "pottery-rs/s", "raw/s", "rs/raw", "pottery-py/s", "rs/py"
     );
     for row in &rows {
@@ -216,7 +370,7 @@ fn main() {
             .python
             .map_or("-".to_owned(), |p| format!("{:.2}x", row.ours / p));
         println!(
-            "{:<16} {:>12.0} {:>12.0} {:>7.2}x {:>12} {:>8}",
+            "{:<26} {:>12.0} {:>12.0} {:>7.2}x {:>12} {:>8}",
             row.name,
             row.ours,
             row.raw,
