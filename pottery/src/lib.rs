@@ -5,7 +5,9 @@ pub mod codec;
 mod collections;
 mod error;
 mod op;
+mod primitives;
 mod redis;
+mod rt;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -15,6 +17,8 @@ pub use crate::collections::dict::{self, RedisDict};
 pub use crate::collections::list::{self, RedisDeque, RedisList};
 pub use crate::collections::set::{self, IntoSetOperand, RedisSet};
 pub use crate::error::{Error, Result};
+pub use crate::primitives::nextid::{self, NextId};
+pub use crate::primitives::redlock::{self, Redlock, RedlockGuard, WatchdogGuard, synchronize};
 pub use crate::redis::{
     AsyncConnection, DEFAULT_URL, PooledConnection, Redis, RedisBuilder, default_redis,
     set_default_redis,
@@ -36,6 +40,8 @@ pub mod aio {
     pub use crate::collections::dict::aio::RedisDict;
     pub use crate::collections::list::aio::{RedisDeque, RedisList};
     pub use crate::collections::set::aio::RedisSet;
+    pub use crate::primitives::nextid::aio::NextId;
+    pub use crate::primitives::redlock::aio::{Redlock, RedlockGuard, WatchdogGuard, synchronize};
 }
 
 /// The procedural macros (`#[redis_cache]`, `#[synchronize]`, `#[timed]`,

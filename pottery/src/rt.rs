@@ -1,0 +1,47 @@
+//! The runtime behind pottery's blocking distributed primitives.
+//!
+//! Quorum operations send one request to every master at once and finish as soon as a majority
+//! has answered. That logic is written once, as async code; the blocking types run it on a
+//! small internal Tokio runtime (two I/O threads, started on first use), so a blocking caller
+//! pays the slowest *needed* master's latency, not the sum.
+
+use std::future::Future;
+use std::sync::LazyLock;
+
+static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("pottery-io")
+        .enable_all()
+        .build()
+        .expect("cannot start pottery's I/O runtime")
+});
+
+/// Runs `future` to completion from blocking code. Inside an async context (where blocking the
+/// thread on a runtime would panic) it runs on a scoped helper thread instead.
+pub(crate) fn block_on<F>(future: F) -> F::Output
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    if tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::scope(|s| {
+            s.spawn(|| RUNTIME.block_on(future))
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    } else {
+        RUNTIME.block_on(future)
+    }
+}
+
+/// Runs `future` in the background: on the caller's runtime if there is one, else on ours.
+pub(crate) fn spawn<F>(future: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => drop(handle.spawn(future)),
+        Err(_) => drop(RUNTIME.spawn(future)),
+    }
+}
