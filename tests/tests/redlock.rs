@@ -1,0 +1,455 @@
+//! Redlock, synchronize and NextId on five independent masters: exclusion, interop with
+//! Python pottery 3.0.1, faults.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use pottery::testing::Masters;
+use pottery::{Error, NextId, Redlock};
+use pottery_tests::{poll, run_python, unique_key};
+use redis::Commands;
+use serde_json::json;
+
+fn five() -> Masters {
+    Masters::start(5).unwrap()
+}
+
+#[test]
+fn mutual_exclusion_8_threads() {
+    let masters = five();
+    let data = masters.servers[0].redis();
+    let key = unique_key("counter");
+    let lock_key = unique_key("lock");
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            let lock = Redlock::new(&lock_key, masters.handles());
+            let (data, key) = (data.clone(), key.clone());
+            s.spawn(move || {
+                let mut conn = data.connection().unwrap();
+                for _ in 0..250 {
+                    let _guard = lock.lock().unwrap();
+                    // An unprotected read-modify-write: only the lock keeps it exact.
+                    let n: i64 = conn.get::<_, Option<i64>>(&key).unwrap().unwrap_or(0);
+                    let _: () = conn.set(&key, n + 1).unwrap();
+                }
+            });
+        }
+    });
+    let mut conn = data.connection().unwrap();
+    assert_eq!(conn.get::<_, i64>(&key).unwrap(), 2000);
+}
+
+#[test]
+fn lock_api_and_pottery_semantics() {
+    let masters = five();
+    let lock = Redlock::new("printer", masters.handles());
+    assert_eq!(lock.key(), "redlock:printer");
+    assert_eq!(lock.locked().unwrap(), Duration::ZERO);
+    assert!(matches!(
+        lock.release(),
+        Err(Error::ReleaseUnlockedLock { .. })
+    ));
+    assert!(matches!(
+        lock.extend(),
+        Err(Error::ExtendUnlockedLock { .. })
+    ));
+    assert!(
+        lock.acquire_timeout(Duration::ZERO).unwrap(),
+        "zero timeout still tries once"
+    );
+    let left = lock.locked().unwrap();
+    assert!(
+        left > Duration::from_secs(9) && left <= Duration::from_secs(10),
+        "{left:?}"
+    );
+    // The wire contract: redlock:<key> holds a uuid4 with a PX lease on every master.
+    for server in &masters.servers {
+        let mut conn = server.redis().connection().unwrap();
+        let v: String = conn.get("redlock:printer").unwrap();
+        assert_eq!(v.len(), 36);
+        let pttl: i64 = conn.pttl("redlock:printer").unwrap();
+        assert!(pttl > 0 && pttl <= 10_000);
+    }
+    let other = Redlock::new("printer", masters.handles());
+    assert!(!other.try_acquire().unwrap());
+    assert!(!other.acquire_timeout(Duration::from_millis(300)).unwrap());
+    for _ in 0..3 {
+        lock.extend().unwrap();
+    }
+    assert!(matches!(
+        lock.extend(),
+        Err(Error::TooManyExtensions { .. })
+    ));
+    lock.release().unwrap();
+    assert!(matches!(
+        lock.release(),
+        Err(Error::ReleaseUnlockedLock { .. })
+    ));
+    // lock(): non-blocking context manager fails with QuorumNotAchieved while held elsewhere.
+    let _held = other.lock().unwrap();
+    let impatient = Redlock::new("printer", masters.handles()).context_manager_blocking(false);
+    assert!(matches!(
+        impatient.lock(),
+        Err(Error::QuorumNotAchieved { .. })
+    ));
+    let timed = Redlock::new("printer", masters.handles())
+        .context_manager_timeout(Some(Duration::from_millis(200)));
+    assert!(matches!(timed.lock(), Err(Error::QuorumNotAchieved { .. })));
+    drop(_held);
+    assert!(
+        impatient.lock().is_ok(),
+        "the dropped guard released the lock"
+    );
+}
+
+#[test]
+fn lease_expiry() {
+    let masters = five();
+    let lock = Redlock::new(&unique_key("short"), masters.handles())
+        .auto_release_time(Duration::from_millis(200));
+    assert!(lock.try_acquire().unwrap());
+    assert!(lock.locked().unwrap() > Duration::ZERO);
+    assert!(poll(5, || lock.locked().unwrap() == Duration::ZERO));
+    assert!(matches!(
+        lock.release(),
+        Err(Error::ReleaseUnlockedLock { .. })
+    ));
+    let guard = lock.lock().unwrap();
+    assert!(poll(5, || lock.locked().unwrap() == Duration::ZERO));
+    assert!(matches!(
+        guard.release(),
+        Err(Error::ReleaseUnlockedLock { .. })
+    ));
+}
+
+#[test]
+fn watchdog_keeps_and_reports_loss() {
+    let masters = five();
+    let key = unique_key("watched");
+    let lock = Redlock::new(&key, masters.handles())
+        .auto_release_time(Duration::from_millis(300))
+        .unlimited_extensions();
+    let guard = lock.lock_with_watchdog().unwrap();
+    // Hold for more than three leases; the watchdog must keep it.
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(!guard.lost());
+    assert!(lock.locked().unwrap() > Duration::ZERO);
+    assert!(!Redlock::new(&key, masters.handles()).try_acquire().unwrap());
+    for server in &masters.servers {
+        server.cli(["FLUSHALL"]).unwrap();
+    }
+    assert!(
+        poll(5, || guard.lost()),
+        "the watchdog noticed the lost lease"
+    );
+    drop(guard);
+    // With a cap, the lease runs out after the last extension and is reported lost.
+    let capped = Redlock::new(&unique_key("capped"), masters.handles())
+        .auto_release_time(Duration::from_millis(150))
+        .num_extensions(1);
+    let g = capped.lock_with_watchdog().unwrap();
+    assert!(poll(5, || g.lost()));
+}
+
+#[test]
+fn fencing_tokens_strictly_increase_across_clients() {
+    let masters = five();
+    let key = unique_key("fenced");
+    let seen = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            let lock = Redlock::new(&key, masters.handles());
+            let seen = &seen;
+            s.spawn(move || {
+                for _ in 0..20 {
+                    let token = lock.acquire_with_token().unwrap();
+                    seen.lock().unwrap().push(token);
+                    lock.release().unwrap();
+                }
+            });
+        }
+    });
+    let seen = seen.into_inner().unwrap();
+    assert_eq!(seen.len(), 60);
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+}
+
+#[test]
+fn two_masters_down_is_fine_three_is_not() {
+    let mut masters = five();
+    let handles = masters.handles();
+    masters.servers[0].stop();
+    masters.servers[1].stop();
+    let lock = Redlock::new(&unique_key("faulty"), handles.clone());
+    assert!(lock.try_acquire().unwrap());
+    lock.extend().unwrap();
+    assert!(lock.locked().unwrap() > Duration::ZERO);
+    lock.release().unwrap();
+    let ids = NextId::new(&unique_key("ids"), handles.clone());
+    assert_eq!(ids.next_id().unwrap(), 1);
+    assert_eq!(ids.next_id().unwrap(), 2);
+
+    masters.servers[2].stop();
+    let started = Instant::now();
+    assert!(!lock.try_acquire().unwrap());
+    assert!(matches!(
+        ids.next_id(),
+        Err(Error::QuorumNotAchieved { .. })
+    ));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "bounded, not hung"
+    );
+    let strict = Redlock::new(&unique_key("strict"), handles.clone()).raise_on_redis_errors(true);
+    match strict.try_acquire() {
+        Err(Error::QuorumIsImpossible {
+            errors, masters, ..
+        }) => {
+            assert_eq!(errors.len(), 3);
+            assert_eq!(masters.len(), 5);
+        }
+        other => panic!("{other:?}"),
+    }
+    let strict_ids = NextId::new(&unique_key("ids"), handles).raise_on_redis_errors(true);
+    assert!(matches!(
+        strict_ids.next_id(),
+        Err(Error::QuorumIsImpossible { .. })
+    ));
+}
+
+#[test]
+fn a_hung_master_costs_at_most_its_timeout() {
+    let masters = five();
+    let lock = Redlock::new(&unique_key("hung"), masters.handles())
+        .master_timeout(Duration::from_millis(300));
+    assert!(lock.try_acquire().unwrap());
+    lock.release().unwrap();
+    masters.servers[4].pause();
+    let started = Instant::now();
+    assert!(lock.try_acquire().unwrap(), "four of five answer");
+    lock.release().unwrap();
+    let ids = NextId::new(&unique_key("hung-ids"), masters.handles())
+        .master_timeout(Duration::from_millis(300));
+    assert_eq!(ids.next_id().unwrap(), 1);
+    masters.servers[4].resume();
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn next_id_threads_unique_and_increasing() {
+    let masters = five();
+    let ids = NextId::new(&unique_key("threads"), masters.handles());
+    let all: Vec<Vec<u64>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let ids = ids.clone();
+                s.spawn(move || (0..500).map(|_| ids.next_id().unwrap()).collect::<Vec<_>>())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for mine in &all {
+        assert!(mine.windows(2).all(|w| w[0] < w[1]));
+    }
+    let unique: HashSet<u64> = all.iter().flatten().copied().collect();
+    assert_eq!(unique.len(), 2000);
+    // Separate instances (as separate processes would be) interleave too.
+    let other = NextId::new(
+        ids.key().strip_prefix("nextid:").unwrap(),
+        masters.handles(),
+    );
+    let a = ids.next_id().unwrap();
+    let b = other.next_id().unwrap();
+    assert!(b > a);
+    ids.reset().unwrap();
+    assert_eq!(other.next_id().unwrap(), 1);
+}
+
+const PY_MASTERS: &str = r#"
+import json, sys, time
+from redis import Redis
+from pottery import Redlock, NextID
+args = json.loads(sys.stdin.read())
+masters = frozenset(Redis.from_url(u) for u in args['urls'])
+"#;
+
+#[test]
+fn python_and_rust_exclude_each_other_and_share_ids() {
+    let masters = five();
+    let urls: Vec<String> = masters.servers.iter().map(|s| s.url()).collect();
+    let key = unique_key("shared");
+    let rust = Redlock::new(&key, masters.handles());
+    assert!(rust.try_acquire().unwrap());
+    let code = format!(
+        "{PY_MASTERS}
+lock = Redlock(key=args['key'], masters=masters)
+held_by_rust = not lock.acquire(blocking=False)
+print(json.dumps(held_by_rust))"
+    );
+    let stdin = json!({"urls": urls, "key": key}).to_string();
+    assert_eq!(run_python(&code, &urls[0], &stdin).trim(), "true");
+    rust.release().unwrap();
+    // Python holds it; Rust sees that, then gets it once Python releases.
+    let code = format!(
+        "{PY_MASTERS}
+lock = Redlock(key=args['key'], masters=masters, auto_release_time=30)
+assert lock.acquire(blocking=False)
+print('held', flush=True)
+sys.stdout.flush()
+time.sleep(0.5)
+lock.release()
+print('released')"
+    );
+    let child = {
+        use std::io::Write;
+        let mut c = std::process::Command::new(pottery_tests::python())
+            .arg("-c")
+            .arg(&code)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        c
+    };
+    let mut out = std::io::BufReader::new(child.stdout.unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), "held");
+    assert!(!rust.try_acquire().unwrap(), "Python holds the lock");
+    assert!(
+        rust.acquire_timeout(Duration::from_secs(20)).unwrap(),
+        "free once Python releases"
+    );
+    rust.release().unwrap();
+
+    // A counter incremented by both languages under the lock loses nothing.
+    let counter = unique_key("both");
+    let code = format!(
+        "{PY_MASTERS}
+data = Redis.from_url(args['urls'][0])
+for _ in range(100):
+    with Redlock(key=args['key'], masters=masters):
+        n = int(data.get(args['counter']) or 0)
+        data.set(args['counter'], n + 1)
+print('done')"
+    );
+    let stdin = json!({"urls": urls, "key": key, "counter": counter}).to_string();
+    let data = masters.servers[0].redis();
+    std::thread::scope(|s| {
+        s.spawn(|| assert_eq!(run_python(&code, &urls[0], &stdin).trim(), "done"));
+        s.spawn(|| {
+            let lock = Redlock::new(&key, masters.handles());
+            let mut conn = data.connection().unwrap();
+            for _ in 0..100 {
+                let _g = lock.lock().unwrap();
+                let n: i64 = conn.get::<_, Option<i64>>(&counter).unwrap().unwrap_or(0);
+                let _: () = conn.set(&counter, n + 1).unwrap();
+            }
+        });
+    });
+    let mut conn = data.connection().unwrap();
+    assert_eq!(conn.get::<_, i64>(&counter).unwrap(), 200);
+
+    // NextId: alternating Python and Rust calls give one increasing sequence.
+    let ids_key = unique_key("ids");
+    let ids = NextId::new(&ids_key, masters.handles());
+    let code = format!(
+        "{PY_MASTERS}
+ids = NextID(key=args['key'], masters=masters)
+print(next(ids))"
+    );
+    let stdin = json!({"urls": urls, "key": ids_key}).to_string();
+    let mut sequence = Vec::new();
+    for _ in 0..5 {
+        sequence.push(ids.next_id().unwrap());
+        sequence.push(
+            run_python(&code, &urls[0], &stdin)
+                .trim()
+                .parse::<u64>()
+                .unwrap(),
+        );
+    }
+    assert_eq!(sequence, (1..=10).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_twins() {
+    let masters = five();
+    let key = unique_key("async");
+    let lock = pottery::aio::Redlock::new(&key, masters.handles());
+    let guard = lock.lock().await.unwrap();
+    assert!(lock.locked().await.unwrap() > Duration::ZERO);
+    assert!(
+        !pottery::aio::Redlock::new(&key, masters.handles())
+            .try_acquire()
+            .await
+            .unwrap()
+    );
+    lock.extend().await.unwrap();
+    guard.release().await.unwrap();
+    assert!(lock.acquire_timeout(Duration::ZERO).await.unwrap());
+    lock.release().await.unwrap();
+    // A dropped async guard releases through a spawned task.
+    drop(lock.lock().await.unwrap());
+    let other = pottery::aio::Redlock::new(&key, masters.handles());
+    assert!(other.acquire_timeout(Duration::from_secs(5)).await.unwrap());
+    other.release().await.unwrap();
+    let t1 = lock.acquire_with_token().await.unwrap();
+    lock.release().await.unwrap();
+    let t2 = lock.acquire_with_token().await.unwrap();
+    assert!(t2 > t1);
+    lock.release().await.unwrap();
+    let wd = pottery::aio::Redlock::new(&key, masters.handles())
+        .auto_release_time(Duration::from_millis(300))
+        .unlimited_extensions();
+    let g = wd.lock_with_watchdog().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(!g.lost());
+    assert!(wd.locked().await.unwrap() > Duration::ZERO);
+    g.release().await.unwrap();
+    let n = pottery::aio::synchronize(&key, masters.handles(), |l| l, || async { 5 })
+        .await
+        .unwrap();
+    assert_eq!(n, 5);
+    let ids = pottery::aio::NextId::new(&unique_key("aids"), masters.handles());
+    let a = ids.next_id().await.unwrap();
+    let b = ids.next_id().await.unwrap();
+    assert_eq!((a, b), (1, 2));
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let ids = ids.clone();
+            tokio::spawn(async move { ids.next_id().await.unwrap() })
+        })
+        .collect();
+    let mut got = HashSet::new();
+    for t in tasks {
+        assert!(got.insert(t.await.unwrap()));
+    }
+    assert_eq!(got.len(), 16);
+    ids.reset().await.unwrap();
+    assert_eq!(ids.next_id().await.unwrap(), 1);
+}
+
+#[test]
+fn synchronize_runs_under_the_lock_or_not_at_all() {
+    let masters = five();
+    let key = unique_key("sync");
+    assert_eq!(
+        pottery::synchronize(&key, masters.handles(), |l| l, || 1 + 1).unwrap(),
+        2
+    );
+    let holder = Redlock::new(&key, masters.handles());
+    assert!(holder.try_acquire().unwrap());
+    let mut ran = false;
+    let r = pottery::synchronize(
+        &key,
+        masters.handles(),
+        |l| l.context_manager_blocking(false),
+        || ran = true,
+    );
+    assert!(matches!(r, Err(Error::QuorumNotAchieved { .. })));
+    assert!(!ran);
+    holder.release().unwrap();
+}
