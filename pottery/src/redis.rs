@@ -53,7 +53,7 @@ struct Inner {
 }
 
 /// How many runtimes' async connections a handle keeps (the oldest goes first).
-const MAX_RUNTIMES: usize = 8;
+const MAX_RUNTIMES: usize = 64;
 
 // One per handle, behind an Arc: the size difference does not matter.
 #[allow(clippy::large_enum_variant)]

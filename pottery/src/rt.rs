@@ -2,8 +2,9 @@
 //!
 //! Quorum operations send one request to every master at once and finish as soon as a majority
 //! has answered. That logic is written once, as async code; the blocking types run it on a
-//! small internal Tokio runtime (two I/O threads, started on first use), so a blocking caller
-//! pays the slowest *needed* master's latency, not the sum.
+//! single-threaded Tokio runtime owned by the calling thread, so a blocking caller pays the
+//! slowest *needed* master's latency, not the sum, and no hop to another thread. Background
+//! work (an async guard's release on drop) goes to a small shared runtime.
 
 use std::future::Future;
 use std::sync::LazyLock;
@@ -17,22 +18,35 @@ static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
         .expect("cannot start pottery's I/O runtime")
 });
 
-/// Runs `future` to completion from blocking code. Inside an async context (where blocking the
-/// thread on a runtime would panic) it runs on a scoped helper thread instead.
+thread_local! {
+    static LOCAL: std::cell::OnceCell<tokio::runtime::Runtime> = const { std::cell::OnceCell::new() };
+}
+
+/// Runs `future` to completion from blocking code, on this thread's own runtime. Inside an
+/// async context (where blocking the thread on a runtime would panic) it runs on a scoped helper
+/// thread and the shared runtime instead.
 pub(crate) fn block_on<F>(future: F) -> F::Output
 where
     F: Future + Send,
     F::Output: Send,
 {
     if tokio::runtime::Handle::try_current().is_ok() {
-        std::thread::scope(|s| {
+        return std::thread::scope(|s| {
             s.spawn(|| RUNTIME.block_on(future))
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
-    } else {
-        RUNTIME.block_on(future)
+        });
     }
+    LOCAL.with(|local| {
+        local
+            .get_or_init(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("cannot start a thread-local runtime")
+            })
+            .block_on(future)
+    })
 }
 
 /// Runs `future` in the background: on the caller's runtime if there is one, else on ours.

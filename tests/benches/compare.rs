@@ -16,7 +16,7 @@ use redis::Commands;
 struct Row {
     name: &'static str,
     ours: f64,
-    raw: f64,
+    raw: Option<f64>,
     python: Option<f64>,
 }
 
@@ -121,6 +121,60 @@ fn python_rates(url: &str, n: usize) -> std::collections::HashMap<String, f64> {
     serde_json::from_slice(&out.stdout).unwrap_or_default()
 }
 
+const PY_PRIMITIVES: &str = r#"
+import json, sys, time
+from redis import Redis
+from pottery import Redlock, NextID
+n = int(sys.argv[1])
+urls = json.loads(sys.argv[2])
+out = {}
+for label, count in (('1 master', 1), ('5 masters', 5)):
+    masters = frozenset(Redis.from_url(u) for u in urls[:count])
+    lock = Redlock(key='bench-py', masters=masters)
+    t = time.perf_counter()
+    for _ in range(n):
+        assert lock.acquire(blocking=False)
+        lock.release()
+    out['redlock acquire+release, ' + label] = n / (time.perf_counter() - t)
+    ids = NextID(key='bench-py', masters=masters)
+    t = time.perf_counter()
+    for _ in range(n):
+        next(ids)
+    out['next_id, ' + label] = n / (time.perf_counter() - t)
+print(json.dumps(out))
+"#;
+
+/// Python pottery's Redlock and NextID rates on the same masters.
+fn python_primitive_rates(urls: &[String], n: usize) -> std::collections::HashMap<String, f64> {
+    let Some(python) = std::env::var("POTTERY_PYTHON").ok().or_else(|| {
+        let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python");
+        std::path::Path::new(p).exists().then(|| p.to_owned())
+    }) else {
+        return Default::default();
+    };
+    let urls = serde_json::to_string(urls).unwrap_or_default();
+    match Command::new(python)
+        .arg("-c")
+        .arg(PY_PRIMITIVES)
+        .arg(n.to_string())
+        .arg(urls)
+        .output()
+    {
+        Ok(out) if out.status.success() => serde_json::from_slice(&out.stdout).unwrap_or_default(),
+        Ok(out) => {
+            eprintln!(
+                "python primitives bench failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Default::default()
+        }
+        Err(e) => {
+            eprintln!("python primitives bench failed: {e}");
+            Default::default()
+        }
+    }
+}
+
 fn main() {
     let quick = std::env::var("QUICK").is_ok_and(|v| v != "0" && !v.is_empty());
     let (n, rounds) = if quick { (2_000, 3) } else { (20_000, 5) };
@@ -156,7 +210,7 @@ fn main() {
     rows.push(Row {
         name: "dict insert",
         ours: r[0],
-        raw: r[1],
+        raw: Some(r[1]),
         python: None,
     });
 
@@ -181,7 +235,7 @@ fn main() {
     rows.push(Row {
         name: "dict get",
         ours: r[0],
-        raw: r[1],
+        raw: Some(r[1]),
         python: None,
     });
 
@@ -209,7 +263,7 @@ fn main() {
     rows.push(Row {
         name: "list get(i)",
         ours: r[0],
-        raw: r[1],
+        raw: Some(r[1]),
         python: None,
     });
     list.clear().unwrap();
@@ -241,7 +295,7 @@ fn main() {
     rows.push(Row {
         name: "deque push_back (maxlen)",
         ours: r[0],
-        raw: r[1],
+        raw: Some(r[1]),
         python: None,
     });
     deque.clear().unwrap();
@@ -270,7 +324,7 @@ fn main() {
     rows.push(Row {
         name: "counter incr",
         ours: r[0],
-        raw: r[1],
+        raw: Some(r[1]),
         python: None,
     });
     counter.clear().unwrap();
@@ -297,7 +351,7 @@ fn main() {
     rows.push(Row {
         name: "set add",
         ours: r[0],
-        raw: r[1],
+        raw: Some(r[1]),
         python: None,
     });
     set.clear().unwrap();
@@ -344,16 +398,90 @@ fn main() {
     rows.push(Row {
         name: "async dict get",
         ours: r[0],
-        raw: r[1],
+        raw: Some(r[1]),
         python: None,
     });
 
     dict.clear().unwrap();
     let _: () = raw.del(raw_key).unwrap();
 
+    // Distributed primitives: one and five masters.
+    let masters = pottery::testing::Masters::start(5).expect("start five masters");
+    let urls: Vec<String> = masters.servers.iter().map(|s| s.url()).collect();
+    let pn = if quick { 300 } else { 3000 };
+    for (label, count) in [("1 master", 1usize), ("5 masters", 5)] {
+        let handles: Vec<Redis> = masters.handles().into_iter().take(count).collect();
+        let lock = pottery::Redlock::new("bench", handles.clone());
+        let r = compare(
+            pn,
+            rounds,
+            &mut [&mut |n| {
+                for _ in 0..n {
+                    assert!(lock.try_acquire().unwrap());
+                    lock.release().unwrap();
+                }
+            }],
+        );
+        rows.push(Row {
+            name: if count == 1 {
+                "redlock acquire+release, 1 master"
+            } else {
+                "redlock acquire+release, 5 masters"
+            },
+            ours: r[0],
+            raw: None,
+            python: None,
+        });
+        let ids = pottery::NextId::new("bench", handles.clone());
+        let r = compare(
+            pn,
+            rounds,
+            &mut [&mut |n| {
+                for _ in 0..n {
+                    black_box(ids.next_id().unwrap());
+                }
+            }],
+        );
+        rows.push(Row {
+            name: if count == 1 {
+                "next_id, 1 master"
+            } else {
+                "next_id, 5 masters"
+            },
+            ours: r[0],
+            raw: None,
+            python: None,
+        });
+        let _ = label;
+    }
+    let ids = pottery::NextId::new("bench-threads", masters.handles());
+    let r = compare(
+        pn * 4,
+        rounds,
+        &mut [&mut |n| {
+            std::thread::scope(|s| {
+                for _ in 0..8 {
+                    let ids = ids.clone();
+                    s.spawn(move || {
+                        for _ in 0..n / 8 {
+                            black_box(ids.next_id().unwrap());
+                        }
+                    });
+                }
+            });
+        }],
+    );
+    rows.push(Row {
+        name: "next_id, 8 threads, 5 masters",
+        ours: r[0],
+        raw: None,
+        python: None,
+    });
+    let py_prims = python_primitive_rates(&urls, pn / 3);
+
     let py = python_rates(&url, n);
     for row in &mut rows {
-        row.python = py.get(row.name).copied();
+        row.python = py.get(row.name).or_else(|| py_prims.get(row.name)).copied();
     }
 
     println!(
@@ -361,7 +489,7 @@ fn main() {
         if quick { "QUICK" } else { "full" }
     );
     println!(
-        "{:<26} {:>12} {:>12} {:>8} {:>12} {:>8}",
+        "{:<36} {:>12} {:>12} {:>8} {:>12} {:>8}",
         "workload", "pottery-rs/s", "raw/s", "rs/raw", "pottery-py/s", "rs/py"
     );
     for row in &rows {
@@ -369,14 +497,13 @@ fn main() {
         let vs_py = row
             .python
             .map_or("-".to_owned(), |p| format!("{:.2}x", row.ours / p));
+        let raw = row.raw.map_or("-".to_owned(), |r| format!("{r:.0}"));
+        let vs_raw = row
+            .raw
+            .map_or("-".to_owned(), |r| format!("{:.2}x", row.ours / r));
         println!(
-            "{:<26} {:>12.0} {:>12.0} {:>7.2}x {:>12} {:>8}",
-            row.name,
-            row.ours,
-            row.raw,
-            row.ours / row.raw,
-            py,
-            vs_py
+            "{:<36} {:>12.0} {:>12} {:>8} {:>12} {:>8}",
+            row.name, row.ours, raw, vs_raw, py, vs_py
         );
     }
 }
