@@ -412,16 +412,44 @@ fn main() {
     for (label, count) in [("1 master", 1usize), ("5 masters", 5)] {
         let handles: Vec<Redis> = masters.handles().into_iter().take(count).collect();
         let lock = pottery::Redlock::new("bench", handles.clone());
+        // Raw floor with one master: the same two round trips issued by hand (SET NX PX,
+        // then a compare-and-delete script) on a plain sync connection.
+        let release = redis::Script::new(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+        );
+        let mut first = masters.servers[0].redis().connection().unwrap();
         let r = compare(
             pn,
             rounds,
-            &mut [&mut |n| {
-                for _ in 0..n {
-                    assert!(lock.try_acquire().unwrap());
-                    lock.release().unwrap();
-                }
-            }],
+            &mut [
+                &mut |n| {
+                    for _ in 0..n {
+                        assert!(lock.try_acquire().unwrap());
+                        lock.release().unwrap();
+                    }
+                },
+                &mut |n| {
+                    for i in 0..n {
+                        let token = format!("raw-{i}");
+                        let ok: Option<String> = redis::cmd("SET")
+                            .arg("redlock:bench-raw")
+                            .arg(&token)
+                            .arg("PX")
+                            .arg(10_000)
+                            .arg("NX")
+                            .query(&mut first)
+                            .unwrap();
+                        assert!(ok.is_some());
+                        let _: i64 = release
+                            .key("redlock:bench-raw")
+                            .arg(&token)
+                            .invoke(&mut first)
+                            .unwrap();
+                    }
+                },
+            ],
         );
+        let raw = (count == 1).then_some(r[1]);
         rows.push(Row {
             name: if count == 1 {
                 "redlock acquire+release, 1 master"
@@ -429,7 +457,7 @@ fn main() {
                 "redlock acquire+release, 5 masters"
             },
             ours: r[0],
-            raw: None,
+            raw,
             python: None,
         });
         let ids = pottery::NextId::new("bench", handles.clone());

@@ -2,6 +2,7 @@
 //! pottery's `NextID` (antirez's algorithm), with in-process group commit.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use crate::redis::Redis;
 use crate::rt;
 
 script!(SET_ID, "nextid_set.lua");
+script!(ADVANCE, "nextid_advance.lua");
 
 /// Key prefix, as pottery.
 pub const KEY_PREFIX: &str = "nextid";
@@ -60,6 +62,10 @@ pub(crate) struct Core {
     master_timeout: Duration,
     raise_on_redis_errors: bool,
     waiting: Mutex<Waiting>,
+    /// The last id this process stored on a majority (0: none yet). A round first tries to
+    /// compare-and-set from it directly — one round trip instead of two — and falls back to
+    /// pottery's GET-then-set when another process has moved on.
+    last: AtomicU64,
 }
 
 impl Core {
@@ -84,6 +90,14 @@ impl Core {
     /// One try of pottery's algorithm for `k` ids at once: the largest current value among a
     /// majority, then a compare-and-set of `current + k` on a majority. Returns the first id.
     async fn round(&self, k: u64) -> Result<Option<u64>> {
+        let cached = self.last.load(Ordering::SeqCst);
+        if cached > 0 {
+            let (set, last) = self.compare_and_set(cached, k, true).await?;
+            if set.yes.len() >= quorum(self.masters.len()) {
+                self.last.store(last, Ordering::SeqCst);
+                return Ok(Some(cached + 1));
+            }
+        }
         let n = self.masters.len();
         let got = fan_out(
             &self.masters,
@@ -102,8 +116,35 @@ impl Core {
             return Ok(None);
         }
         let current = got.yes.iter().copied().max().unwrap_or(0);
+        let (set, last) = self.compare_and_set(current, k, false).await?;
+        if set.yes.len() >= quorum(n) {
+            self.last.store(last, Ordering::SeqCst);
+            return Ok(Some(current + 1));
+        }
+        self.check_masters_up(&set)?;
+        Ok(None)
+    }
+
+    /// Stores `current + k` on every master where the value is smaller (pottery's script), or
+    /// with `exact` only where it is exactly `current` (the fast path).
+    async fn compare_and_set(
+        &self,
+        current: u64,
+        k: u64,
+        exact: bool,
+    ) -> Result<(Fanout<Option<u64>>, u64)> {
         let last = current.checked_add(k).ok_or_else(|| self.not_achieved())?;
-        let arg = last.to_string().into_bytes();
+        let (script, args) = if exact {
+            (
+                &ADVANCE,
+                vec![
+                    current.to_string().into_bytes(),
+                    last.to_string().into_bytes(),
+                ],
+            )
+        } else {
+            (&SET_ID, vec![last.to_string().into_bytes()])
+        };
         let set = fan_out(
             &self.masters,
             self.master_timeout,
@@ -111,21 +152,17 @@ impl Core {
                 Op::eval(
                     &self.key,
                     STRING,
-                    &SET_ID,
+                    script,
                     vec![self.key.clone().into_bytes()],
-                    vec![arg.clone()],
+                    args.clone(),
                     set_reply,
                 )
             },
             |v| *v == Some(last),
-            Some(quorum(n)),
+            Some(quorum(self.masters.len())),
         )
         .await;
-        if set.yes.len() >= quorum(n) {
-            return Ok(Some(current + 1));
-        }
-        self.check_masters_up(&set)?;
-        Ok(None)
+        Ok((set, last))
     }
 
     /// `k` ids, trying `num_tries` times with a jittered, growing pause between tries.
@@ -184,6 +221,7 @@ impl Core {
     }
 
     async fn reset(&self) -> Result<()> {
+        self.last.store(0, Ordering::SeqCst);
         let fanout = fan_out(
             &self.masters,
             self.master_timeout,
@@ -231,6 +269,7 @@ macro_rules! builder_methods {
                 master_timeout: shared.master_timeout,
                 raise_on_redis_errors: shared.raise_on_redis_errors,
                 waiting: Mutex::new(Waiting::default()),
+                last: AtomicU64::new(0),
             });
             f(&mut core);
             Self {
@@ -253,6 +292,7 @@ fn new_core(key: &str, masters: impl IntoIterator<Item = Redis>) -> Core {
         master_timeout: Duration::from_millis(500),
         raise_on_redis_errors: false,
         waiting: Mutex::new(Waiting::default()),
+        last: AtomicU64::new(0),
     }
 }
 
@@ -261,8 +301,11 @@ fn new_core(key: &str, masters: impl IntoIterator<Item = Redis>) -> Core {
 /// The last id lives in `nextid:<key>` (default key `current`, so `nextid:current`) on every
 /// master as a decimal string. An id is the largest value a majority holds, plus one, stored
 /// on a majority with a compare-and-set: unique and increasing across every process using the
-/// key (Python ones included), with possible gaps. Threads of one process that ask at the same
-/// time share one round, which keeps throughput up under contention.
+/// key (Python ones included), with possible gaps. Two additions keep it fast: threads of one
+/// process that ask at the same time share one round (one compare-and-set hands out one id
+/// per waiting caller), and a process that issued the last id advances from it directly when a
+/// majority still holds exactly that value — one round trip instead of two — falling back to
+/// pottery's GET-then-set round as soon as another process (or a reset) has moved the value.
 ///
 /// ```
 /// # let redis = pottery::testing::doctest_redis();
