@@ -113,6 +113,14 @@ pub enum Error {
         /// The masters, passwords redacted.
         masters: Vec<String>,
     },
+    /// One command must reach two keys (a `PFMERGE`, say) that live on different servers or,
+    /// on a cluster, in different slots. Put them on one server, or give them one `{hash tag}`.
+    CrossSlot {
+        /// The key the operation is about.
+        key: String,
+        /// The key it cannot reach in the same command.
+        other: String,
+    },
     /// A connection URL or option is invalid. The message never contains a password.
     Config {
         /// What is wrong.
@@ -139,7 +147,8 @@ impl Error {
             | Error::QuorumIsImpossible { key, .. }
             | Error::TooManyExtensions { key, .. }
             | Error::ExtendUnlockedLock { key, .. }
-            | Error::ReleaseUnlockedLock { key, .. } => Some(key),
+            | Error::ReleaseUnlockedLock { key, .. }
+            | Error::CrossSlot { key, .. } => Some(key),
             Error::Redis { key, .. } => key.as_deref(),
             Error::Config { .. } => None,
         }
@@ -228,6 +237,11 @@ impl fmt::Display for Error {
             Error::ReleaseUnlockedLock { key, .. } => {
                 write!(f, "cannot release the lock `{key}`: it is not held")
             }
+            Error::CrossSlot { key, other } => write!(
+                f,
+                "keys `{key}` and `{other}` are not on one server and cluster slot, so one \
+                 command cannot reach both"
+            ),
             Error::Config { message } => write!(f, "invalid configuration: {message}"),
         }
     }

@@ -6,10 +6,12 @@ mod collections;
 mod error;
 mod op;
 mod primitives;
+mod probabilistic;
 mod redis;
 mod rt;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod timer;
 
 pub use crate::collections::RANDOM_KEY_PREFIX;
 pub use crate::collections::counter::{self, RedisCounter};
@@ -19,10 +21,13 @@ pub use crate::collections::set::{self, IntoSetOperand, RedisSet};
 pub use crate::error::{Error, Result};
 pub use crate::primitives::nextid::{self, NextId};
 pub use crate::primitives::redlock::{self, Redlock, RedlockGuard, WatchdogGuard, synchronize};
+pub use crate::probabilistic::bloom::{self, BloomFilter};
+pub use crate::probabilistic::hyperloglog::{self, HyperLogLog};
 pub use crate::redis::{
     AsyncConnection, DEFAULT_URL, PooledConnection, Redis, RedisBuilder, default_redis,
     set_default_redis,
 };
+pub use crate::timer::{ContextTimer, TimerError, TimerScope};
 
 /// The async twins of pottery's structures: the same names and methods, as `async fn`s, on
 /// the [`Redis`] handle's multiplexed connection (Tokio).
@@ -42,6 +47,8 @@ pub mod aio {
     pub use crate::collections::set::aio::RedisSet;
     pub use crate::primitives::nextid::aio::NextId;
     pub use crate::primitives::redlock::aio::{Redlock, RedlockGuard, WatchdogGuard, synchronize};
+    pub use crate::probabilistic::bloom::aio::BloomFilter;
+    pub use crate::probabilistic::hyperloglog::aio::HyperLogLog;
 }
 
 /// The procedural macros (`#[redis_cache]`, `#[synchronize]`, `#[timed]`,

@@ -79,18 +79,24 @@ pub(crate) enum Req {
 /// pointer: plans capture nothing, so they cost no allocation.
 pub(crate) type DecodeFn<T> = fn(&str, Value) -> Result<T>;
 
+/// A decoder that needs data of the plan's own (a Bloom filter's `k`, say).
+pub(crate) type DecodeWith<'k, T> = Box<dyn FnOnce(&str, Value) -> Result<T> + Send + 'k>;
+
 /// How the result is made.
-pub(crate) enum Decode<T> {
+pub(crate) enum Decode<'k, T> {
     /// From the reply.
     Reply(DecodeFn<T>),
+    /// From the reply, with data captured by the plan.
+    With(DecodeWith<'k, T>),
     /// Known in advance (with [`Req::Nothing`]).
     Ready(T),
 }
 
-impl<T> Decode<T> {
+impl<T> Decode<'_, T> {
     fn apply(self, key: &str, value: Value) -> Result<T> {
         match self {
             Decode::Reply(f) => f(key, value),
+            Decode::With(f) => f(key, value),
             Decode::Ready(t) => Ok(t),
         }
     }
@@ -103,7 +109,7 @@ pub(crate) struct Op<'k, T> {
     /// The Redis type the key must hold (for `WrongType` errors).
     pub expected: &'static str,
     pub req: Req,
-    pub decode: Decode<T>,
+    pub decode: Decode<'k, T>,
 }
 
 impl<'k, T> Op<'k, T> {
@@ -113,6 +119,21 @@ impl<'k, T> Op<'k, T> {
             expected,
             req: Req::Cmd(cmd),
             decode: Decode::Reply(decode),
+        }
+    }
+
+    /// [`Op::cmd`] with a decoder that captures data.
+    pub(crate) fn cmd_with(
+        key: &'k str,
+        expected: &'static str,
+        cmd: Cmd,
+        decode: impl FnOnce(&str, Value) -> Result<T> + Send + 'k,
+    ) -> Self {
+        Op {
+            key,
+            expected,
+            req: Req::Cmd(cmd),
+            decode: Decode::With(Box::new(decode)),
         }
     }
 

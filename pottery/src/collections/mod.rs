@@ -131,6 +131,26 @@ pub(crate) fn random_candidate() -> String {
     format!("{RANDOM_KEY_PREFIX}{}", uuid::Uuid::new_v4())
 }
 
+/// A key in the same cluster slot as `key`, unique to this call (`pottery:scratch:{tag}:<uuid4>`),
+/// for scripts that need a scratch key beside the one they work on.
+pub(crate) fn scratch_key(key: &str) -> String {
+    let id = uuid::Uuid::new_v4();
+    let tag = match hash_tag(key.as_bytes()) {
+        Some(tag) => String::from_utf8_lossy(tag).into_owned(),
+        // No usable tag, and no braces to get in the way: the whole key is the tag.
+        None if !key.contains(['{', '}']) => key.to_owned(),
+        // Braces but no usable tag (rare): find a brace-free tag that hashes to the same slot.
+        None => {
+            let want = slot(key.as_bytes());
+            (0u32..)
+                .map(|n| format!("s{n}"))
+                .find(|t| slot(t.as_bytes()) == want)
+                .unwrap_or_default()
+        }
+    };
+    format!("{RANDOM_KEY_PREFIX}scratch:{{{tag}}}:{id}")
+}
+
 /// A key no one uses yet: `pottery:<uuid4>`, checked with EXISTS (three tries, as pottery).
 pub(crate) fn random_key(redis: &Redis) -> Result<String> {
     let mut last = String::new();
@@ -245,15 +265,17 @@ impl Scan {
     }
 }
 
+/// The `{hash tag}` of a key, if it has a non-empty one: what Redis Cluster hashes instead of
+/// the whole key.
+pub(crate) fn hash_tag(key: &[u8]) -> Option<&[u8]> {
+    let open = key.iter().position(|b| *b == b'{')?;
+    let len = key[open + 1..].iter().position(|b| *b == b'}')?;
+    (len > 0).then(|| &key[open + 1..open + 1 + len])
+}
+
 /// The Redis Cluster slot of a key (CRC16/XMODEM of the key or its `{hash tag}`, mod 16384).
 pub(crate) fn slot(key: &[u8]) -> u16 {
-    let mut k = key;
-    if let Some(open) = key.iter().position(|b| *b == b'{')
-        && let Some(len) = key[open + 1..].iter().position(|b| *b == b'}')
-        && len > 0
-    {
-        k = &key[open + 1..open + 1 + len];
-    }
+    let k = hash_tag(key).unwrap_or(key);
     let mut crc: u16 = 0;
     for byte in k {
         crc ^= u16::from(*byte) << 8;
@@ -338,4 +360,28 @@ pub(crate) fn members(key: &str, value: Value) -> Result<Vec<Vec<u8>>> {
         .into_iter()
         .map(|v| bulk(key, v).map(Option::unwrap_or_default))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{hash_tag, scratch_key, slot};
+
+    #[test]
+    fn scratch_keys_share_the_slot() {
+        for key in [
+            "plain", "{tag}x", "a{b}c{d}", "a}b", "{}x", "x{", "{{}x}", "é{ü}",
+        ] {
+            let scratch = scratch_key(key);
+            assert_eq!(
+                slot(scratch.as_bytes()),
+                slot(key.as_bytes()),
+                "{key} -> {scratch}"
+            );
+            assert!(scratch.starts_with("pottery:scratch:{"));
+            assert_ne!(scratch, scratch_key(key), "unique per call");
+        }
+        assert_eq!(hash_tag(b"{user1000}.following"), Some(&b"user1000"[..]));
+        assert_eq!(hash_tag(b"foo{}{bar}"), None);
+        assert_eq!(slot(b"123456789"), 12739);
+    }
 }

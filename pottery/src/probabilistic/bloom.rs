@@ -1,0 +1,702 @@
+//! `BloomFilter`: pottery's Bloom filter, bit for bit, at one round trip per call.
+
+use std::borrow::Borrow;
+use std::marker::PhantomData;
+
+use redis::Value;
+use serde::Serialize;
+
+use super::murmur::murmur3_x86_32;
+use crate::collections::{encode, int, unexpected};
+use crate::error::{Error, Result};
+use crate::op::Op;
+use crate::redis::Redis;
+
+const STRING: &str = "string";
+
+/// The number of bits `m` of a filter sized for `num_elements` at `false_positives`, by
+/// pottery's formula: `ceil(-n ln p / (ln 2)²)`.
+fn size_for(num_elements: u64, false_positives: f64) -> u64 {
+    let ln2 = std::f64::consts::LN_2;
+    ((-(num_elements as f64) * false_positives.ln()) / (ln2 * ln2)).ceil() as u64
+}
+
+/// The number of hash functions `k`, by pottery's formula: `ceil(m / n · ln 2)`.
+fn hashes_for(size: u64, num_elements: u64) -> u32 {
+    ((size as f64 / num_elements as f64) * std::f64::consts::LN_2).ceil() as u32
+}
+
+/// The plans of a Bloom filter; shared by the blocking and the async shells.
+pub(crate) struct Core<T> {
+    pub(crate) redis: Redis,
+    pub(crate) key: String,
+    num_elements: u64,
+    false_positives: f64,
+    size: u64,
+    num_hashes: u32,
+    _types: PhantomData<fn(T)>,
+}
+
+impl<T> Clone for Core<T> {
+    fn clone(&self) -> Self {
+        Core {
+            redis: self.redis.clone(),
+            key: self.key.clone(),
+            num_elements: self.num_elements,
+            false_positives: self.false_positives,
+            size: self.size,
+            num_hashes: self.num_hashes,
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<T> Core<T> {
+    fn new(redis: &Redis, key: String, num_elements: u64, false_positives: f64) -> Result<Self> {
+        if num_elements == 0 || !(false_positives > 0.0 && false_positives < 1.0) {
+            return Err(Error::Config {
+                message: format!(
+                    "Bloom filter `{key}`: num_elements must be at least 1 and false_positives \
+                     strictly between 0 and 1 (got {num_elements} and {false_positives})"
+                ),
+            });
+        }
+        let size = size_for(num_elements, false_positives);
+        // Bit offsets above 2^32 - 1 are beyond what Redis strings hold (512 MiB).
+        if size > u64::from(u32::MAX) {
+            return Err(Error::Config {
+                message: format!(
+                    "Bloom filter `{key}` would need {size} bits, more than a Redis string holds"
+                ),
+            });
+        }
+        Ok(Core {
+            redis: redis.clone(),
+            key,
+            num_elements,
+            false_positives,
+            size,
+            num_hashes: hashes_for(size, num_elements),
+            _types: PhantomData,
+        })
+    }
+
+    /// The bit offsets of one encoded value: signed MurmurHash3 with seeds `0..k`, floor-modulo
+    /// `m` (Python's `%`), exactly as pottery computes them.
+    fn offsets<'a>(&'a self, encoded: &'a [u8]) -> impl Iterator<Item = u64> + 'a {
+        let m = self.size as i64;
+        (0..self.num_hashes).map(move |seed| {
+            // rem_euclid of a positive modulus is Python's floor-modulo.
+            i64::from(murmur3_x86_32(encoded, seed)).rem_euclid(m) as u64
+        })
+    }
+
+    fn bitfield<Q: Serialize + ?Sized>(
+        &self,
+        command: &str,
+        sub: &[&str],
+        values: impl IntoIterator<Item = impl Borrow<Q>>,
+    ) -> Result<(redis::Cmd, usize)> {
+        let mut cmd = redis::cmd(command);
+        cmd.arg(&self.key);
+        let mut count = 0;
+        for v in values {
+            let encoded = encode(&self.key, v.borrow())?;
+            for offset in self.offsets(&encoded) {
+                cmd.arg(sub).arg(offset);
+                if command == "BITFIELD" {
+                    cmd.arg(1);
+                }
+            }
+            count += 1;
+        }
+        Ok((cmd, count))
+    }
+
+    /// `BITFIELD key SET u1 off 1 …` for every bit of every value: atomic, one command. The
+    /// reply holds each bit's old value; a value was certainly new if one of its bits was 0.
+    fn update<Q: Serialize + ?Sized>(
+        &self,
+        values: impl IntoIterator<Item = impl Borrow<Q>>,
+    ) -> Result<Op<'_, usize>> {
+        let (cmd, count) = self.bitfield("BITFIELD", &["SET", "u1"], values)?;
+        if count == 0 {
+            return Ok(Op::ready(&self.key, 0));
+        }
+        let k = self.num_hashes as usize;
+        Ok(Op::cmd_with(&self.key, STRING, cmd, move |key, v| {
+            Ok(chunked_bits(key, v, k)?
+                .into_iter()
+                .filter(|all_set| !all_set)
+                .count())
+        }))
+    }
+
+    /// `BITFIELD_RO key GET u1 off …`: read-only, one command for any number of values.
+    fn contains_many<Q: Serialize + ?Sized>(
+        &self,
+        values: impl IntoIterator<Item = impl Borrow<Q>>,
+    ) -> Result<Op<'_, Vec<bool>>> {
+        let (cmd, count) = self.bitfield("BITFIELD_RO", &["GET", "u1"], values)?;
+        if count == 0 {
+            return Ok(Op::ready(&self.key, Vec::new()));
+        }
+        let k = self.num_hashes as usize;
+        Ok(Op::cmd_with(&self.key, STRING, cmd, move |key, v| {
+            chunked_bits(key, v, k)
+        }))
+    }
+
+    /// pottery's estimate `floor(-m / k · ln(1 - X / m))` with `X = BITCOUNT`.
+    fn len(&self) -> Op<'_, usize> {
+        let mut cmd = redis::cmd("BITCOUNT");
+        cmd.arg(&self.key);
+        let (m, k) = (self.size as f64, f64::from(self.num_hashes));
+        Op::cmd_with(&self.key, STRING, cmd, move |key, v| {
+            // Bits past m (written by someone else) cannot be ours: count at most m.
+            let set = (int(key, v)?.max(0) as f64).min(m);
+            Ok(estimate(m, k, set))
+        })
+    }
+
+    fn clear(&self) -> Op<'_, ()> {
+        let mut cmd = redis::cmd("UNLINK");
+        cmd.arg(&self.key);
+        Op::cmd(&self.key, STRING, cmd, |_, _| Ok(()))
+    }
+}
+
+/// The estimate of how many values set `set` of `m` bits with `k` hashes. A saturated filter
+/// (every bit set) saturates: `usize::MAX`, as Rust's saturating arithmetic does, instead of
+/// pottery's `ValueError` from `log(0)`.
+fn estimate(m: f64, k: f64, set: f64) -> usize {
+    // `as` saturates: +inf becomes usize::MAX, and the result is never negative.
+    (-m / k * (1.0 - set / m).ln()).floor() as usize
+}
+
+/// Groups a BITFIELD reply by `k` (one group per value): whether all of a group's bits are 1.
+fn chunked_bits(key: &str, value: Value, k: usize) -> Result<Vec<bool>> {
+    let Value::Array(bits) = value else {
+        return Err(unexpected(key, "an array of bits", &value));
+    };
+    let bits = bits
+        .into_iter()
+        .map(|b| int(key, b))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(bits.chunks(k).map(|c| c.iter().all(|b| *b == 1)).collect())
+}
+
+/// A Bloom filter in a Redis string, bit-compatible with Python pottery's `BloomFilter`.
+///
+/// A Bloom filter answers "have I seen this value?" with no false negatives and a tunable rate
+/// of false positives, in `size()` bits whatever the values. pottery-rs sets exactly the bits
+/// pottery sets (signed MurmurHash3 x86_32 of the value's JSON with seeds `0..k`, floor-modulo
+/// `m`), so a Python process and a Rust process configured with the same `num_elements` and
+/// `false_positives` share one filter. Those two numbers are not stored in Redis: every user of
+/// a filter must configure them alike.
+///
+/// Every call is one round trip: `add`/`update` are one `BITFIELD … SET` (atomic, for any
+/// number of values) and `contains`/`contains_many` one `BITFIELD_RO … GET`.
+///
+/// ```
+/// use pottery::{BloomFilter, Redis};
+///
+/// let redis = Redis::from_env()?;
+/// # let redis = pottery::testing::doctest_redis();
+/// let dilberts: BloomFilter<&str> = BloomFilter::new(&redis, "dilberts-doc", 100, 0.01)?;
+/// # dilberts.clear()?;
+/// assert_eq!((dilberts.size(), dilberts.num_hashes()), (959, 7));
+/// dilberts.add("rajiv")?;
+/// dilberts.update(["raj", "dan"])?;
+/// assert!(dilberts.contains("rajiv")?);
+/// assert!(!dilberts.contains("luis")?);
+/// assert_eq!(dilberts.contains_many(["dan", "eric"])?, [true, false]);
+/// assert_eq!(dilberts.len()?, 3);
+/// # dilberts.clear()?;
+/// # Ok::<(), pottery::Error>(())
+/// ```
+pub struct BloomFilter<T> {
+    core: Core<T>,
+}
+
+crate::collections::shell_impls!(BloomFilter<T>, "BloomFilter");
+
+impl<T: Serialize> BloomFilter<T> {
+    /// Attaches to the filter at `key`, sized for `num_elements` values at a
+    /// `false_positives` rate (no I/O). [`Error::Config`] if `num_elements` is 0, the rate is
+    /// not strictly between 0 and 1, or the filter would not fit in a Redis string.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let f: pottery::BloomFilter<u64> = pottery::BloomFilter::new(&redis, "seen", 1_000_000, 0.001)?;
+    /// assert_eq!((f.size(), f.num_hashes()), (14_377_588, 10));
+    /// assert!(pottery::BloomFilter::<u64>::new(&redis, "seen", 10, 1.5).is_err());
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn new(
+        redis: &Redis,
+        key: impl Into<String>,
+        num_elements: u64,
+        false_positives: f64,
+    ) -> Result<Self> {
+        Ok(BloomFilter {
+            core: Core::new(redis, key.into(), num_elements, false_positives)?,
+        })
+    }
+
+    /// Attaches to a fresh `pottery:<uuid4>` key (not deleted on drop: call `clear`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let f: pottery::BloomFilter<u64> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
+    /// assert!(f.key().starts_with("pottery:"));
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn random(redis: &Redis, num_elements: u64, false_positives: f64) -> Result<Self> {
+        let key = crate::collections::random_key(redis)?;
+        BloomFilter::new(redis, key, num_elements, false_positives)
+    }
+
+    /// The Redis key.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let f: pottery::BloomFilter<u64> = pottery::BloomFilter::new(&redis, "k", 100, 0.01)?;
+    /// assert_eq!(f.key(), "k");
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn key(&self) -> &str {
+        &self.core.key
+    }
+
+    /// The number of bits, `m` (pottery's `size()`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let f: pottery::BloomFilter<u64> = pottery::BloomFilter::new(&redis, "k", 1000, 0.1)?;
+    /// assert_eq!(f.size(), 4793);
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn size(&self) -> u64 {
+        self.core.size
+    }
+
+    /// The number of hash functions, `k` (pottery's `num_hashes()`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let f: pottery::BloomFilter<u64> = pottery::BloomFilter::new(&redis, "k", 1000, 0.1)?;
+    /// assert_eq!(f.num_hashes(), 4);
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn num_hashes(&self) -> u32 {
+        self.core.num_hashes
+    }
+
+    /// The capacity and false-positive rate the filter was sized for.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let f: pottery::BloomFilter<u64> = pottery::BloomFilter::new(&redis, "k", 1000, 0.1)?;
+    /// assert_eq!(f.params(), (1000, 0.1));
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn params(&self) -> (u64, f64) {
+        (self.core.num_elements, self.core.false_positives)
+    }
+
+    /// The bit offsets `v` sets: what pottery computes for the same value and parameters.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let f: pottery::BloomFilter<&str> = pottery::BloomFilter::new(&redis, "k", 100, 0.01)?;
+    /// assert_eq!(f.offsets("rajiv")?, [183, 319, 787, 585, 8, 471, 711]);
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn offsets<Q>(&self, v: &Q) -> Result<Vec<u64>>
+    where
+        T: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        let encoded = encode(&self.core.key, v)?;
+        Ok(self.core.offsets(&encoded).collect())
+    }
+
+    /// The async twin on the same key, handle and parameters.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let f: pottery::BloomFilter<u64> = pottery::BloomFilter::new(&redis, "k", 100, 0.01)?;
+    /// assert_eq!(f.to_async().size(), f.size());
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn to_async(&self) -> aio::BloomFilter<T> {
+        aio::BloomFilter {
+            core: self.core.clone(),
+        }
+    }
+
+    /// Adds `v`; `true` if it was certainly not in the filter before (one of its bits was 0).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let f: pottery::BloomFilter<&str> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
+    /// assert!(f.add("rajiv")?);
+    /// assert!(!f.add("rajiv")?);
+    /// # f.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn add<Q>(&self, v: &Q) -> Result<bool>
+    where
+        T: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        Ok(self.core.redis.run(self.core.update::<Q>([v])?)? == 1)
+    }
+
+    /// Adds every value in one atomic round trip; returns how many were certainly new.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let f: pottery::BloomFilter<u32> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
+    /// assert_eq!(f.update(0..50)?, 50);
+    /// assert_eq!(f.update(0..50)?, 0);
+    /// # f.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn update(&self, values: impl IntoIterator<Item = T>) -> Result<usize> {
+        self.core.redis.run(self.core.update::<T>(values)?)
+    }
+
+    /// Whether `v` may be in the filter (`false` means certainly not).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let f: pottery::BloomFilter<String> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
+    /// f.add("raj")?;
+    /// assert!(f.contains("raj")?);
+    /// # f.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn contains<Q>(&self, v: &Q) -> Result<bool>
+    where
+        T: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        let found = self.core.redis.run(self.core.contains_many::<Q>([v])?)?;
+        Ok(found.first().copied().unwrap_or(false))
+    }
+
+    /// [`contains`](Self::contains) for many values, in order, in one round trip.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let f: pottery::BloomFilter<u32> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
+    /// f.update([1, 2])?;
+    /// assert_eq!(f.contains_many([2, 1, 99])?, [true, true, false]);
+    /// # f.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn contains_many<Q>(&self, values: impl IntoIterator<Item = Q>) -> Result<Vec<bool>>
+    where
+        Q: Serialize,
+    {
+        self.core.redis.run(self.core.contains_many::<Q>(values)?)
+    }
+
+    /// pottery's estimate of how many distinct values were added (one `BITCOUNT`). A saturated
+    /// filter (every bit set) gives `usize::MAX`, not an error.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let f: pottery::BloomFilter<u32> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
+    /// f.update(0..10)?;
+    /// assert!((9..=11).contains(&f.len()?)); // an estimate
+    /// # f.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn len(&self) -> Result<usize> {
+        self.core.redis.run(self.core.len())
+    }
+
+    /// Whether no bit is set.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let f: pottery::BloomFilter<u32> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
+    /// assert!(f.is_empty()?);
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Deletes the filter (`UNLINK`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let f: pottery::BloomFilter<u32> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
+    /// f.add(&1)?;
+    /// f.clear()?;
+    /// assert!(!f.contains(&1)?);
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn clear(&self) -> Result<()> {
+        self.core.redis.run(self.core.clear())
+    }
+}
+
+/// The async twin: [`aio::BloomFilter`](crate::aio::BloomFilter).
+pub mod aio {
+    use super::*;
+
+    /// Async [`BloomFilter`](crate::BloomFilter): the same methods, as `async fn`s.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let f: pottery::aio::BloomFilter<&str> =
+    ///     pottery::aio::BloomFilter::new(&redis, "dilberts-async-doc", 100, 0.01)?;
+    /// # f.clear().await?;
+    /// f.update(["rajiv", "raj"]).await?;
+    /// assert_eq!(f.contains_many(["raj", "dan"]).await?, [true, false]);
+    /// # f.clear().await?;
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
+    pub struct BloomFilter<T> {
+        pub(super) core: Core<T>,
+    }
+
+    crate::collections::shell_impls!(BloomFilter<T>, "aio::BloomFilter");
+
+    impl<T: Serialize> BloomFilter<T> {
+        /// See [`crate::BloomFilter::new`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "k", 100, 0.01)?;
+        /// assert_eq!(f.size(), 959);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+        pub fn new(
+            redis: &Redis,
+            key: impl Into<String>,
+            num_elements: u64,
+            false_positives: f64,
+        ) -> Result<Self> {
+            Ok(BloomFilter {
+                core: Core::new(redis, key.into(), num_elements, false_positives)?,
+            })
+        }
+
+        /// The Redis key.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "k", 100, 0.01)?;
+        /// assert_eq!(f.key(), "k");
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+        pub fn key(&self) -> &str {
+            &self.core.key
+        }
+
+        /// The number of bits, `m`.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "k", 100, 0.01)?;
+        /// assert_eq!(f.size(), 959);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+        pub fn size(&self) -> u64 {
+            self.core.size
+        }
+
+        /// The number of hash functions, `k`.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "k", 100, 0.01)?;
+        /// assert_eq!(f.num_hashes(), 7);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+        pub fn num_hashes(&self) -> u32 {
+            self.core.num_hashes
+        }
+
+        /// The blocking twin.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "k", 100, 0.01)?;
+        /// assert_eq!(f.to_blocking().key(), "k");
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+        pub fn to_blocking(&self) -> crate::BloomFilter<T> {
+            crate::BloomFilter {
+                core: self.core.clone(),
+            }
+        }
+
+        /// Adds `v`; `true` if it was certainly new.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "bf-add-async", 100, 0.01)?;
+        /// # f.clear().await?;
+        /// assert!(f.add(&7).await?);
+        /// # f.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn add<Q>(&self, v: &Q) -> Result<bool>
+        where
+            T: Borrow<Q>,
+            Q: Serialize + ?Sized,
+        {
+            Ok(self
+                .core
+                .redis
+                .run_async(self.core.update::<Q>([v])?)
+                .await?
+                == 1)
+        }
+
+        /// Adds every value in one atomic round trip; returns how many were certainly new.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "bf-upd-async", 100, 0.01)?;
+        /// # f.clear().await?;
+        /// assert_eq!(f.update([1, 2, 3]).await?, 3);
+        /// # f.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn update(&self, values: impl IntoIterator<Item = T>) -> Result<usize> {
+            self.core
+                .redis
+                .run_async(self.core.update::<T>(values)?)
+                .await
+        }
+
+        /// Whether `v` may be in the filter.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "bf-has-async", 100, 0.01)?;
+        /// # f.clear().await?;
+        /// assert!(!f.contains(&1).await?);
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn contains<Q>(&self, v: &Q) -> Result<bool>
+        where
+            T: Borrow<Q>,
+            Q: Serialize + ?Sized,
+        {
+            let found = self
+                .core
+                .redis
+                .run_async(self.core.contains_many::<Q>([v])?)
+                .await?;
+            Ok(found.first().copied().unwrap_or(false))
+        }
+
+        /// [`contains`](Self::contains) for many values, in one round trip.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "bf-many-async", 100, 0.01)?;
+        /// # f.clear().await?;
+        /// f.add(&1).await?;
+        /// assert_eq!(f.contains_many([1, 2]).await?, [true, false]);
+        /// # f.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn contains_many<Q>(
+            &self,
+            values: impl IntoIterator<Item = Q>,
+        ) -> Result<Vec<bool>>
+        where
+            Q: Serialize,
+        {
+            self.core
+                .redis
+                .run_async(self.core.contains_many::<Q>(values)?)
+                .await
+        }
+
+        /// pottery's estimate of the number of values added.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "bf-len-async", 100, 0.01)?;
+        /// # f.clear().await?;
+        /// f.update([1, 2]).await?;
+        /// assert_eq!(f.len().await?, 2);
+        /// # f.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn len(&self) -> Result<usize> {
+            self.core.redis.run_async(self.core.len()).await
+        }
+
+        /// Whether no bit is set.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "bf-empty-async", 100, 0.01)?;
+        /// # f.clear().await?;
+        /// assert!(f.is_empty().await?);
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn is_empty(&self) -> Result<bool> {
+            Ok(self.len().await? == 0)
+        }
+
+        /// Deletes the filter.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "bf-clear-async", 100, 0.01)?;
+        /// f.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn clear(&self) -> Result<()> {
+            self.core.redis.run_async(self.core.clear()).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{estimate, hashes_for, size_for};
+
+    #[test]
+    fn pottery_sizes() {
+        for (n, p, m, k) in [
+            (100, 0.1, 480, 4),
+            (1000, 0.1, 4793, 4),
+            (100, 0.01, 959, 7),
+            (1000, 0.01, 9586, 7),
+            (1000, 0.001, 14378, 10),
+            (5000, 0.01, 47926, 7),
+            (1_000_000, 0.001, 14_377_588, 10),
+        ] {
+            assert_eq!(size_for(n, p), m, "m for ({n}, {p})");
+            assert_eq!(hashes_for(m, n), k, "k for ({n}, {p})");
+        }
+    }
+
+    #[test]
+    fn estimate_saturates() {
+        assert_eq!(estimate(959.0, 7.0, 0.0), 0);
+        assert_eq!(estimate(959.0, 7.0, 959.0), usize::MAX);
+    }
+}
