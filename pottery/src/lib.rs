@@ -1,6 +1,7 @@
 #![doc = include_str!("../../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod cache;
 pub mod codec;
 mod collections;
 mod error;
@@ -13,6 +14,8 @@ mod rt;
 pub mod testing;
 mod timer;
 
+pub use crate::cache::ordered_dict::{self, CachedOrderedDict};
+pub use crate::cache::redis_cache::{self, CacheInfo, RedisCache};
 pub use crate::collections::RANDOM_KEY_PREFIX;
 pub use crate::collections::counter::{self, RedisCounter};
 pub use crate::collections::dict::{self, RedisDict};
@@ -41,6 +44,8 @@ pub use crate::timer::{ContextTimer, TimerError, TimerScope};
 /// # Ok::<(), pottery::Error>(()) }).unwrap();
 /// ```
 pub mod aio {
+    pub use crate::cache::ordered_dict::aio::CachedOrderedDict;
+    pub use crate::cache::redis_cache::aio::RedisCache;
     pub use crate::collections::counter::aio::RedisCounter;
     pub use crate::collections::dict::aio::RedisDict;
     pub use crate::collections::list::aio::{RedisDeque, RedisList};

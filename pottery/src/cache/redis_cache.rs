@@ -1,0 +1,675 @@
+//! `RedisCache`: memoisation in a Redis hash, the runtime behind `#[redis_cache]`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use once_cell::sync::Lazy;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{DEFAULT_TIMEOUT, timeout_ms};
+use crate::collections::{Async, Blocking, Runner, block_on_ready, bulk, decode, encode, int};
+use crate::error::{Error, Result};
+use crate::op::{Op, script};
+use crate::redis::Redis;
+
+script!(CACHE_GET, "cache_get.lua");
+script!(CACHE_SET, "cache_set.lua");
+
+const HASH: &str = "hash";
+
+/// How long a cache leaves Redis alone after failing to reach it.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// What a cache has seen: pottery's `CacheInfo`.
+///
+/// `hits` and `misses` count this process's calls through this cache (as pottery's do);
+/// `currsize` is how many entries the Redis hash holds now, from every process; `maxsize` is
+/// always `None` (entries leave by the sliding timeout, not by size).
+///
+/// ```
+/// let info = pottery::CacheInfo::default();
+/// assert_eq!((info.hits, info.misses, info.maxsize, info.currsize), (0, 0, None, 0));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheInfo {
+    /// Calls answered from the cache.
+    pub hits: u64,
+    /// Calls that ran the function (including those made while Redis was unreachable).
+    pub misses: u64,
+    /// Always `None`: the cache has no size limit.
+    pub maxsize: Option<usize>,
+    /// Entries in the Redis hash.
+    pub currsize: usize,
+}
+
+/// Counters shared by the clones of one cache.
+#[derive(Default)]
+struct Stats {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    /// Until when (ns since [`EPOCH`]) Redis is left alone after a connection failure.
+    down_until: AtomicU64,
+}
+
+static EPOCH: Lazy<Instant> = Lazy::new(Instant::now);
+
+fn now_ns() -> u64 {
+    u64::try_from(EPOCH.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Whether an error says the server could not be reached (as opposed to a reply).
+fn unreachable(e: &Error) -> bool {
+    match e {
+        Error::Redis { source, .. } => {
+            source.is_io_error()
+                || source.is_timeout()
+                || source.is_connection_dropped()
+                || source.is_connection_refusal()
+        }
+        _ => false,
+    }
+}
+
+/// The plans and the memoising algorithm, shared by the blocking and the async shells.
+#[derive(Clone)]
+pub(crate) struct Core {
+    pub(crate) redis: Redis,
+    pub(crate) key: String,
+    timeout_ms: u64,
+    strict: bool,
+    retry_after: Duration,
+    stats: Arc<Stats>,
+}
+
+impl Core {
+    fn new(redis: &Redis, key: String) -> Self {
+        Core {
+            redis: redis.clone(),
+            key,
+            timeout_ms: timeout_ms(Some(DEFAULT_TIMEOUT)),
+            strict: false,
+            retry_after: DEFAULT_RETRY_AFTER,
+            stats: Arc::default(),
+        }
+    }
+
+    fn lookup(&self, field: Vec<u8>) -> Op<'_, Option<Vec<u8>>> {
+        Op::eval(
+            &self.key,
+            HASH,
+            &CACHE_GET,
+            vec![self.key.clone().into_bytes()],
+            vec![field, self.timeout_ms.to_string().into_bytes()],
+            bulk,
+        )
+    }
+
+    fn store(&self, field: Vec<u8>, value: Vec<u8>) -> Op<'_, ()> {
+        Op::eval(
+            &self.key,
+            HASH,
+            &CACHE_SET,
+            vec![self.key.clone().into_bytes()],
+            vec![self.timeout_ms.to_string().into_bytes(), field, value],
+            |_, _| Ok(()),
+        )
+    }
+
+    fn len(&self) -> Op<'_, usize> {
+        let mut cmd = redis::cmd("HLEN");
+        cmd.arg(&self.key);
+        Op::cmd(&self.key, HASH, cmd, |key, v| {
+            Ok(usize::try_from(int(key, v)?).unwrap_or(0))
+        })
+    }
+
+    fn clear(&self) -> Op<'_, ()> {
+        let mut cmd = redis::cmd("UNLINK");
+        cmd.arg(&self.key);
+        Op::cmd(&self.key, HASH, cmd, |_, _| Ok(()))
+    }
+
+    fn reset(&self) {
+        self.stats.hits.store(0, Ordering::Relaxed);
+        self.stats.misses.store(0, Ordering::Relaxed);
+        self.stats.down_until.store(0, Ordering::Relaxed);
+    }
+
+    fn info(&self, currsize: usize) -> CacheInfo {
+        CacheInfo {
+            hits: self.stats.hits.load(Ordering::Relaxed),
+            misses: self.stats.misses.load(Ordering::Relaxed),
+            maxsize: None,
+            currsize,
+        }
+    }
+
+    fn reachable(&self) -> bool {
+        now_ns() >= self.stats.down_until.load(Ordering::Relaxed)
+    }
+
+    /// Deals with a failure of the cache (not of the function): an error in strict mode;
+    /// otherwise a warning, and a pause before Redis is tried again if it was unreachable.
+    fn fallback(&self, what: &str, e: Error) -> Result<()> {
+        if self.strict {
+            return Err(e);
+        }
+        if unreachable(&e) {
+            let until = now_ns()
+                .saturating_add(u64::try_from(self.retry_after.as_nanos()).unwrap_or(u64::MAX));
+            self.stats.down_until.store(until, Ordering::Relaxed);
+        }
+        tracing::warn!(key = %self.key, error = %e, "pottery cache: {what}; calling the function");
+        Ok(())
+    }
+
+    /// Stores `value` at `field`; failures go through [`Core::fallback`].
+    async fn save<R: Runner, V: Serialize>(
+        &self,
+        runner: &R,
+        field: Vec<u8>,
+        value: &V,
+    ) -> Result<()> {
+        let encoded = match encode(&self.key, value) {
+            Ok(v) => v,
+            Err(e) => return self.fallback("the result does not encode", e),
+        };
+        if !self.reachable() {
+            return Ok(());
+        }
+        match runner.run(&self.redis, self.store(field, encoded)).await {
+            Ok(()) => Ok(()),
+            Err(e) => self.fallback("cannot store the result", e),
+        }
+    }
+
+    /// The memoising call: one round trip on a hit (lookup and sliding expiry in one script),
+    /// two on a miss. Redis failures and undecodable entries fall back to calling `f`.
+    pub(crate) async fn get_or_compute<R, A, V, F, Fut>(
+        &self,
+        runner: &R,
+        args: &A,
+        f: F,
+    ) -> Result<V>
+    where
+        R: Runner,
+        A: Serialize + ?Sized,
+        V: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = V>,
+    {
+        let field = match encode(&self.key, args) {
+            Ok(field) => field,
+            Err(e) => {
+                self.fallback("the arguments do not encode", e)?;
+                self.stats.misses.fetch_add(1, Ordering::Relaxed);
+                return Ok(f().await);
+            }
+        };
+        if self.reachable() {
+            match runner.run(&self.redis, self.lookup(field.clone())).await {
+                Ok(Some(bytes)) => match decode(&self.key, &bytes) {
+                    Ok(v) => {
+                        self.stats.hits.fetch_add(1, Ordering::Relaxed);
+                        return Ok(v);
+                    }
+                    // Overwritten below with the fresh result.
+                    Err(e) => self.fallback("a cached value does not decode", e)?,
+                },
+                Ok(None) => {}
+                Err(e) => self.fallback("cannot read the cache", e)?,
+            }
+        }
+        self.stats.misses.fetch_add(1, Ordering::Relaxed);
+        let value = f().await;
+        self.save(runner, field, &value).await?;
+        Ok(value)
+    }
+
+    /// Calls `f` and stores its result, counting neither a hit nor a miss.
+    pub(crate) async fn bypass<R, A, V, F, Fut>(&self, runner: &R, args: &A, f: F) -> Result<V>
+    where
+        R: Runner,
+        A: Serialize + ?Sized,
+        V: Serialize,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = V>,
+    {
+        let value = f().await;
+        match encode(&self.key, args) {
+            Ok(field) => self.save(runner, field, &value).await?,
+            Err(e) => self.fallback("the arguments do not encode", e)?,
+        }
+        Ok(value)
+    }
+}
+
+/// Memoises a function's results in a Redis hash shared by every process that uses the same
+/// key: Python pottery's `redis_cache`, and the runtime behind `#[redis_cache]`.
+///
+/// * The hash field is the arguments' JSON (pass them as a tuple: `(a, b)` is stored as
+///   `[a, b]`), so it is the same in every process and language, and two different arguments
+///   never share an entry. (Python pottery's fields are CPython `hash()` values, which collide —
+///   `f(-1)` and `f(-2)` share one — and change per process for strings; its entries cannot
+///   be shared with pottery-rs, and this is on purpose.)
+/// * The whole hash expires `timeout` after the last hit, miss or bypass (default 60 s, a
+///   sliding `PEXPIRE` sent in the same script as the lookup or the store).
+/// * A hit is one round trip; a miss is two (the lookup, then the store).
+/// * **The cache never makes the function fail.** When Redis cannot be reached, or a stored
+///   value does not decode as the function's result type, the function is called and its
+///   value returned (and stored, in the second case), with a `tracing` warning. After a
+///   connection failure the cache leaves Redis alone for [`retry_after`](Self::retry_after)
+///   (1 s), so a dead server does not add a timeout to every call. With
+///   [`strict(true)`](Self::strict) those failures are errors instead.
+///
+/// Clones share the hit and miss counters.
+///
+/// ```
+/// use pottery::{Redis, RedisCache};
+///
+/// let redis = Redis::from_env()?;
+/// # let redis = pottery::testing::doctest_redis();
+/// let cache = RedisCache::new(&redis, "expensive-function-cache-doc");
+/// # cache.clear()?;
+/// fn expensive_function(n: u64) -> u64 { n * n }
+///
+/// let n = 5;
+/// assert_eq!(cache.get_or_compute(&(n,), || expensive_function(n))?, 25); // a miss: computed
+/// assert_eq!(cache.get_or_compute(&(n,), || -> u64 { unreachable!() })?, 25); // a hit: from Redis
+/// let info = cache.info()?;
+/// assert_eq!((info.hits, info.misses, info.currsize), (1, 1, 1));
+/// # cache.clear()?;
+/// # Ok::<(), pottery::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct RedisCache {
+    core: Core,
+}
+
+impl std::fmt::Debug for RedisCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisCache")
+            .field("key", &self.core.key)
+            .field("redis", &self.core.redis.shown())
+            .field("timeout_ms", &self.core.timeout_ms)
+            .finish()
+    }
+}
+
+impl RedisCache {
+    /// A cache in the hash at `key` (no I/O), with the default 60 s sliding timeout.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let cache = pottery::RedisCache::new(&redis, "prices");
+    /// assert_eq!(cache.key(), "prices");
+    /// ```
+    pub fn new(redis: &Redis, key: impl Into<String>) -> Self {
+        RedisCache {
+            core: Core::new(redis, key.into()),
+        }
+    }
+
+    /// A cache at a fresh `pottery:<uuid4>` key (pottery's `redis_cache(key=None)`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let cache = pottery::RedisCache::random(&redis)?;
+    /// assert!(cache.key().starts_with("pottery:"));
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn random(redis: &Redis) -> Result<Self> {
+        Ok(RedisCache::new(
+            redis,
+            crate::collections::random_key(redis)?,
+        ))
+    }
+
+    /// Sets the sliding timeout: the hash expires this long after its last use. `None` (or
+    /// zero) keeps it forever.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let forever = pottery::RedisCache::new(&redis, "k").timeout(None);
+    /// let short = pottery::RedisCache::new(&redis, "k").timeout(Some(std::time::Duration::from_secs(5)));
+    /// assert_eq!(short.get_timeout(), Some(std::time::Duration::from_secs(5)));
+    /// assert_eq!(forever.get_timeout(), None);
+    /// ```
+    #[must_use]
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.core.timeout_ms = timeout_ms(timeout);
+        self
+    }
+
+    /// The sliding timeout.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// assert_eq!(pottery::RedisCache::new(&redis, "k").get_timeout(), Some(std::time::Duration::from_secs(60)));
+    /// ```
+    pub fn get_timeout(&self) -> Option<Duration> {
+        (self.core.timeout_ms > 0).then(|| Duration::from_millis(self.core.timeout_ms))
+    }
+
+    /// Makes cache failures (Redis unreachable, an undecodable entry, arguments or a result
+    /// that do not encode) errors instead of falling back to the function. Off by default.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let cache = pottery::RedisCache::new(&redis, "k").strict(true);
+    /// # let _ = cache;
+    /// ```
+    #[must_use]
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.core.strict = strict;
+        self
+    }
+
+    /// How long the cache leaves Redis alone after failing to reach it (default 1 s); the
+    /// function is simply called meanwhile.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let cache = pottery::RedisCache::new(&redis, "k").retry_after(std::time::Duration::from_millis(200));
+    /// # let _ = cache;
+    /// ```
+    #[must_use]
+    pub fn retry_after(mut self, pause: Duration) -> Self {
+        self.core.retry_after = pause;
+        self
+    }
+
+    /// The Redis key.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// assert_eq!(pottery::RedisCache::new(&redis, "k").key(), "k");
+    /// ```
+    pub fn key(&self) -> &str {
+        &self.core.key
+    }
+
+    /// The async twin, sharing this cache's counters.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let cache = pottery::RedisCache::new(&redis, "k");
+    /// assert_eq!(cache.to_async().key(), "k");
+    /// ```
+    pub fn to_async(&self) -> aio::RedisCache {
+        aio::RedisCache {
+            core: self.core.clone(),
+        }
+    }
+
+    /// The cached result for `args`, or `f()`'s, stored for next time.
+    ///
+    /// `Err` only in [`strict`](Self::strict) mode; otherwise cache failures fall back to `f`.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let cache = pottery::RedisCache::random(&redis)?;
+    /// let greeting = cache.get_or_compute(&("ada", 36), || format!("hello ada, 36"))?;
+    /// assert_eq!(greeting, "hello ada, 36");
+    /// # cache.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn get_or_compute<A, V>(&self, args: &A, f: impl FnOnce() -> V) -> Result<V>
+    where
+        A: Serialize + ?Sized,
+        V: Serialize + DeserializeOwned,
+    {
+        block_on_ready(
+            self.core
+                .get_or_compute(&Blocking, args, || std::future::ready(f())),
+        )
+    }
+
+    /// Calls `f` and stores its result for `args`, counting neither a hit nor a miss
+    /// (pottery's `__bypass__`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let cache = pottery::RedisCache::random(&redis)?;
+    /// cache.bypass(&(1,), || 10)?;
+    /// assert_eq!(cache.get_or_compute(&(1,), || 99)?, 10);
+    /// # cache.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn bypass<A, V>(&self, args: &A, f: impl FnOnce() -> V) -> Result<V>
+    where
+        A: Serialize + ?Sized,
+        V: Serialize,
+    {
+        block_on_ready(
+            self.core
+                .bypass(&Blocking, args, || std::future::ready(f())),
+        )
+    }
+
+    /// Hits and misses of this process, and the entries in Redis (one `HLEN`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let cache = pottery::RedisCache::random(&redis)?;
+    /// assert_eq!(cache.info()?, pottery::CacheInfo::default());
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn info(&self) -> Result<CacheInfo> {
+        let currsize = self.core.redis.run(self.core.len())?;
+        Ok(self.core.info(currsize))
+    }
+
+    /// Deletes every entry (`UNLINK`) and resets the counters.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let cache = pottery::RedisCache::random(&redis)?;
+    /// cache.get_or_compute(&(1,), || 1)?;
+    /// cache.clear()?;
+    /// assert_eq!(cache.info()?, pottery::CacheInfo::default());
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn clear(&self) -> Result<()> {
+        self.core.reset();
+        self.core.redis.run(self.core.clear())
+    }
+}
+
+/// The async twin: [`aio::RedisCache`](crate::aio::RedisCache).
+pub mod aio {
+    use super::*;
+
+    /// Async [`RedisCache`](crate::RedisCache): the function is an `async` closure.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let cache = pottery::aio::RedisCache::new(&redis, "async-cache-doc");
+    /// # cache.clear().await?;
+    /// let v: u64 = cache.get_or_compute(&(3,), || async { 3 * 3 }).await?;
+    /// assert_eq!(v, 9);
+    /// assert_eq!(cache.info().await?.misses, 1);
+    /// # cache.clear().await?;
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
+    #[derive(Clone)]
+    pub struct RedisCache {
+        pub(super) core: Core,
+    }
+
+    impl std::fmt::Debug for RedisCache {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("aio::RedisCache")
+                .field("key", &self.core.key)
+                .field("redis", &self.core.redis.shown())
+                .field("timeout_ms", &self.core.timeout_ms)
+                .finish()
+        }
+    }
+
+    impl RedisCache {
+        /// See [`crate::RedisCache::new`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// assert_eq!(pottery::aio::RedisCache::new(&redis, "k").key(), "k");
+        /// ```
+        pub fn new(redis: &Redis, key: impl Into<String>) -> Self {
+            RedisCache {
+                core: Core::new(redis, key.into()),
+            }
+        }
+
+        /// See [`crate::RedisCache::random`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// let cache = pottery::aio::RedisCache::random(&redis).await?;
+        /// assert!(cache.key().starts_with("pottery:"));
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn random(redis: &Redis) -> Result<Self> {
+            Ok(RedisCache::new(
+                redis,
+                crate::collections::random_key_async(redis).await?,
+            ))
+        }
+
+        /// See [`crate::RedisCache::timeout`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// let c = pottery::aio::RedisCache::new(&redis, "k").timeout(None);
+        /// # let _ = c;
+        /// ```
+        #[must_use]
+        pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
+            self.core.timeout_ms = timeout_ms(timeout);
+            self
+        }
+
+        /// See [`crate::RedisCache::strict`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// let c = pottery::aio::RedisCache::new(&redis, "k").strict(true);
+        /// # let _ = c;
+        /// ```
+        #[must_use]
+        pub fn strict(mut self, strict: bool) -> Self {
+            self.core.strict = strict;
+            self
+        }
+
+        /// See [`crate::RedisCache::retry_after`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// let c = pottery::aio::RedisCache::new(&redis, "k").retry_after(std::time::Duration::ZERO);
+        /// # let _ = c;
+        /// ```
+        #[must_use]
+        pub fn retry_after(mut self, pause: Duration) -> Self {
+            self.core.retry_after = pause;
+            self
+        }
+
+        /// The Redis key.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// assert_eq!(pottery::aio::RedisCache::new(&redis, "k").key(), "k");
+        /// ```
+        pub fn key(&self) -> &str {
+            &self.core.key
+        }
+
+        /// The blocking twin, sharing this cache's counters.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// assert_eq!(pottery::aio::RedisCache::new(&redis, "k").to_blocking().key(), "k");
+        /// ```
+        pub fn to_blocking(&self) -> crate::RedisCache {
+            crate::RedisCache {
+                core: self.core.clone(),
+            }
+        }
+
+        /// See [`crate::RedisCache::get_or_compute`]; `f` returns a future.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let cache = pottery::aio::RedisCache::new(&redis, "async-goc-doc");
+        /// # cache.clear().await?;
+        /// let v: String = cache.get_or_compute(&("x",), || async { "y".to_string() }).await?;
+        /// assert_eq!(v, "y");
+        /// # cache.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn get_or_compute<A, V, F, Fut>(&self, args: &A, f: F) -> Result<V>
+        where
+            A: Serialize + ?Sized,
+            V: Serialize + DeserializeOwned,
+            F: FnOnce() -> Fut,
+            Fut: Future<Output = V>,
+        {
+            self.core.get_or_compute(&Async, args, f).await
+        }
+
+        /// See [`crate::RedisCache::bypass`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let cache = pottery::aio::RedisCache::new(&redis, "async-bypass-doc");
+        /// assert_eq!(cache.bypass(&(1,), || async { 2 }).await?, 2);
+        /// # cache.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn bypass<A, V, F, Fut>(&self, args: &A, f: F) -> Result<V>
+        where
+            A: Serialize + ?Sized,
+            V: Serialize,
+            F: FnOnce() -> Fut,
+            Fut: Future<Output = V>,
+        {
+            self.core.bypass(&Async, args, f).await
+        }
+
+        /// See [`crate::RedisCache::info`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let cache = pottery::aio::RedisCache::new(&redis, "async-info-doc");
+        /// # cache.clear().await?;
+        /// assert_eq!(cache.info().await?.currsize, 0);
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn info(&self) -> Result<CacheInfo> {
+            let currsize = self.core.redis.run_async(self.core.len()).await?;
+            Ok(self.core.info(currsize))
+        }
+
+        /// See [`crate::RedisCache::clear`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let cache = pottery::aio::RedisCache::new(&redis, "async-clear-doc");
+        /// cache.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn clear(&self) -> Result<()> {
+            self.core.reset();
+            self.core.redis.run_async(self.core.clear()).await
+        }
+    }
+}
