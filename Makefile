@@ -40,7 +40,8 @@ demo: redis
 # Every example, each against a throwaway server (they are the README's sections).
 examples: redis
 	cargo build -q -p pottery-examples --examples
-	for e in tour dicts sets lists counters deques redlock synchronize nextid; do \
+	for e in tour dicts sets lists counters deques redlock synchronize nextid \
+	         redis_cache cached_ordered_dict bloom hyperloglog timer; do \
 	  .ci/with-redis cargo run -q -p pottery-examples --example $$e >/dev/null || exit 1; \
 	  echo "example $$e: ok"; \
 	done

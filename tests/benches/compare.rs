@@ -20,6 +20,28 @@ struct Row {
     python: Option<f64>,
 }
 
+/// Pins the calling thread (and the threads and processes it starts afterwards) to one CPU.
+///
+/// The servers are started pinned to CPU 0 and the clients then run on CPU 1: on a 2-core
+/// machine an unpinned run lets the scheduler put client and server on one core (a round trip
+/// becomes a context switch, ~8 µs) or on two (a cross-core wake-up, ~55 µs) as it pleases,
+/// which moves single-command rates by 2–7× between runs. Pinned, every contender pays the
+/// same cross-core round trip, as it would over a network.
+fn pin(cpu: usize) {
+    // Not available_parallelism(): it follows the affinity mask, so it says 1 once pinned.
+    // SAFETY: sysconf has no preconditions.
+    if unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) } < 2 {
+        return;
+    }
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes within it; pid 0 is the
+    // calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
 /// Ops per second of `f(n)`, which performs `n` operations.
 fn rate(n: usize, f: &mut dyn FnMut(usize)) -> f64 {
     let start = Instant::now();
@@ -87,6 +109,30 @@ def set_add():
     for i in range(n): st.add(i)
 out['set add'] = rate(set_add)
 st.clear()
+from pottery import redis_cache, BloomFilter, HyperLogLog
+@redis_cache(redis=redis, key='bench:py:cache')
+def cached(x):
+    return x * 2
+for i in range(100): cached(i)
+def cache_hit():
+    for i in range(n): cached(i % 100)
+out['redis_cache hit'] = rate(cache_hit)
+cached.cache_clear()
+bf = BloomFilter(num_elements=1000000, false_positives=0.001, redis=redis, key='bench:py:bloom'); bf.clear()
+def bloom_add():
+    for i in range(n): bf.add('v%d' % (i % 1000))
+def bloom_contains():
+    for i in range(n): ('v%d' % (i % 1000)) in bf
+out['bloom add'] = rate(bloom_add)
+out['bloom contains'] = rate(bloom_contains)
+bf.clear()
+hll = HyperLogLog(redis=redis, key='bench:py:hll')
+values = list(range(100000))
+hn = max(2, n // 1000)
+t = time.perf_counter()
+for _ in range(hn): hll.update(values)
+out['HLL update of 100,000'] = hn / (time.perf_counter() - t)
+hll.clear()
 print(json.dumps(out))
 "#;
 
@@ -178,7 +224,10 @@ fn python_primitive_rates(urls: &[String], n: usize) -> std::collections::HashMa
 fn main() {
     let quick = std::env::var("QUICK").is_ok_and(|v| v != "0" && !v.is_empty());
     let (n, rounds) = if quick { (2_000, 3) } else { (20_000, 5) };
+    pin(0);
     let server = RedisServer::start().expect("start redis-server");
+    let masters = pottery::testing::Masters::start(5).expect("start five masters");
+    pin(1);
     let url = server.url();
     let redis: Redis = server.redis();
     let client = redis::Client::open(url.as_str()).unwrap();
@@ -355,6 +404,148 @@ fn main() {
         python: None,
     });
     set.clear().unwrap();
+
+    // redis_cache hit: one script (HGET + sliding PEXPIRE) vs a raw HGET of the same field.
+    let cache = pottery::RedisCache::new(&redis, "bench:rs:cache");
+    cache.clear().unwrap();
+    for i in 0..100u64 {
+        cache.get_or_compute(&(i,), || i * 2).unwrap();
+    }
+    let fields: Vec<String> = (0..100).map(|i| format!("[{i}]")).collect();
+    let r = compare(
+        n,
+        rounds,
+        &mut [
+            &mut |n| {
+                for i in 0..n {
+                    let arg = ((i % 100) as u64,);
+                    black_box(
+                        cache
+                            .get_or_compute(&arg, || -> u64 { unreachable!("a hit") })
+                            .unwrap(),
+                    );
+                }
+            },
+            &mut |n| {
+                for i in 0..n {
+                    let v: Option<Vec<u8>> = raw.hget("bench:rs:cache", &fields[i % 100]).unwrap();
+                    black_box(v);
+                }
+            },
+        ],
+    );
+    rows.push(Row {
+        name: "redis_cache hit",
+        ours: r[0],
+        raw: Some(r[1]),
+        python: None,
+    });
+    cache.clear().unwrap();
+
+    // Bloom add / contains: one BITFIELD (SET or GET of k bits) each; raw gets the offsets
+    // precomputed.
+    let bloom: pottery::BloomFilter<String> =
+        pottery::BloomFilter::new(&redis, "bench:rs:bloom", 1_000_000, 0.001).unwrap();
+    bloom.clear().unwrap();
+    let names: Vec<String> = (0..1000).map(|i| format!("v{i}")).collect();
+    let offsets: Vec<Vec<u64>> = names.iter().map(|v| bloom.offsets(v).unwrap()).collect();
+    let raw_bitfield = |conn: &mut redis::Connection, sub: &str, i: usize| {
+        let mut cmd = redis::cmd(if sub == "SET" {
+            "BITFIELD"
+        } else {
+            "BITFIELD_RO"
+        });
+        cmd.arg("bench:raw:bloom");
+        for off in &offsets[i % 1000] {
+            cmd.arg(sub).arg("u1").arg(*off);
+            if sub == "SET" {
+                cmd.arg(1);
+            }
+        }
+        let v: Vec<i64> = cmd.query(conn).unwrap();
+        black_box(v);
+    };
+    let r = compare(
+        n,
+        rounds,
+        &mut [
+            &mut |n| {
+                for i in 0..n {
+                    black_box(bloom.add(names[i % 1000].as_str()).unwrap());
+                }
+            },
+            &mut |n| {
+                for i in 0..n {
+                    raw_bitfield(&mut raw, "SET", i);
+                }
+            },
+        ],
+    );
+    rows.push(Row {
+        name: "bloom add",
+        ours: r[0],
+        raw: Some(r[1]),
+        python: None,
+    });
+    let r = compare(
+        n,
+        rounds,
+        &mut [
+            &mut |n| {
+                for i in 0..n {
+                    black_box(bloom.contains(names[i % 1000].as_str()).unwrap());
+                }
+            },
+            &mut |n| {
+                for i in 0..n {
+                    raw_bitfield(&mut raw, "GET", i);
+                }
+            },
+        ],
+    );
+    rows.push(Row {
+        name: "bloom contains",
+        ours: r[0],
+        raw: Some(r[1]),
+        python: None,
+    });
+    bloom.clear().unwrap();
+
+    // HyperLogLog update of 100,000 values: one PFADD each way (raw formats the integers
+    // itself, as redis-rs does for any integer argument).
+    let hll: pottery::HyperLogLog<u64> = pottery::HyperLogLog::new(&redis, "bench:rs:hll");
+    let numbers: Vec<u64> = (0..100_000).collect();
+    let hn = if quick { 6 } else { 30 };
+    let r = compare(
+        hn,
+        rounds,
+        &mut [
+            &mut |n| {
+                for _ in 0..n {
+                    black_box(hll.update(0..100_000u64).unwrap());
+                }
+            },
+            &mut |n| {
+                for _ in 0..n {
+                    let v: i64 = redis::cmd("PFADD")
+                        .arg("bench:raw:hll")
+                        .arg(&numbers)
+                        .query(&mut raw)
+                        .unwrap();
+                    black_box(v);
+                }
+            },
+        ],
+    );
+    rows.push(Row {
+        name: "HLL update of 100,000",
+        ours: r[0],
+        raw: Some(r[1]),
+        python: None,
+    });
+    hll.clear().unwrap();
+    let _: () = raw.del(&["bench:raw:bloom", "bench:raw:hll"]).unwrap();
+
     let _: () = raw
         .del(&["bench:raw:deque", "bench:raw:counter", "bench:raw:set"])
         .unwrap();
@@ -406,7 +597,6 @@ fn main() {
     let _: () = raw.del(raw_key).unwrap();
 
     // Distributed primitives: one and five masters.
-    let masters = pottery::testing::Masters::start(5).expect("start five masters");
     let urls: Vec<String> = masters.servers.iter().map(|s| s.url()).collect();
     let pn = if quick { 300 } else { 3000 };
     for (label, count) in [("1 master", 1usize), ("5 masters", 5)] {

@@ -107,6 +107,15 @@ pub fn encode<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, CodecEr
     Ok(out)
 }
 
+/// [`encode`] into `out`, replacing what it held: lets bulk calls reuse one buffer.
+pub(crate) fn encode_into<T: serde::Serialize + ?Sized>(
+    value: &T,
+    out: &mut String,
+) -> Result<(), CodecError> {
+    out.clear();
+    value.serialize(ser::Ser { out })
+}
+
 /// Like [`encode`], returning the UTF-8 (in fact ASCII) bytes that go on the wire.
 ///
 /// ```

@@ -64,11 +64,11 @@ impl<'a> ser::Serializer for Ser<'a> {
         self.serialize_i64(v.into())
     }
     fn serialize_i64(self, v: i64) -> Result<()> {
-        let _ = write!(self.out, "{v}");
+        self.out.push_str(itoa::Buffer::new().format(v));
         Ok(())
     }
     fn serialize_i128(self, v: i128) -> Result<()> {
-        let _ = write!(self.out, "{v}");
+        self.out.push_str(itoa::Buffer::new().format(v));
         Ok(())
     }
     fn serialize_u8(self, v: u8) -> Result<()> {
@@ -81,11 +81,11 @@ impl<'a> ser::Serializer for Ser<'a> {
         self.serialize_u64(v.into())
     }
     fn serialize_u64(self, v: u64) -> Result<()> {
-        let _ = write!(self.out, "{v}");
+        self.out.push_str(itoa::Buffer::new().format(v));
         Ok(())
     }
     fn serialize_u128(self, v: u128) -> Result<()> {
-        let _ = write!(self.out, "{v}");
+        self.out.push_str(itoa::Buffer::new().format(v));
         Ok(())
     }
     fn serialize_f32(self, v: f32) -> Result<()> {

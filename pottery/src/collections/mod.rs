@@ -79,6 +79,15 @@ pub(crate) fn encode<T: serde::Serialize + ?Sized>(key: &str, value: &T) -> Resu
     codec::encode_bytes(value).map_err(|e| Error::codec(key, e))
 }
 
+/// Encodes one value into a reused buffer (bulk calls).
+pub(crate) fn encode_into<T: serde::Serialize + ?Sized>(
+    key: &str,
+    value: &T,
+    out: &mut String,
+) -> Result<()> {
+    codec::encode_into(value, out).map_err(|e| Error::codec(key, e))
+}
+
 /// Decodes an optional bulk reply.
 pub(crate) fn decode_opt<T: DeserializeOwned>(key: &str, value: Value) -> Result<Option<T>> {
     bulk(key, value)?.map(|b| decode(key, &b)).transpose()

@@ -7,7 +7,7 @@ use redis::Value;
 use serde::Serialize;
 
 use super::murmur::murmur3_x86_32;
-use crate::collections::{encode, int, unexpected};
+use crate::collections::{encode, encode_into, int, unexpected};
 use crate::error::{Error, Result};
 use crate::op::Op;
 use crate::redis::Redis;
@@ -100,9 +100,10 @@ impl<T> Core<T> {
         let mut cmd = redis::cmd(command);
         cmd.arg(&self.key);
         let mut count = 0;
+        let mut buf = String::new();
         for v in values {
-            let encoded = encode(&self.key, v.borrow())?;
-            for offset in self.offsets(&encoded) {
+            encode_into(&self.key, v.borrow(), &mut buf)?;
+            for offset in self.offsets(buf.as_bytes()) {
                 cmd.arg(sub).arg(offset);
                 if command == "BITFIELD" {
                     cmd.arg(1);

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use redis::Value;
 use serde::Serialize;
 
-use crate::collections::{encode, int, same_place, scratch_key, unexpected};
+use crate::collections::{encode, encode_into, int, same_place, scratch_key, unexpected};
 use crate::error::{Error, Result};
 use crate::op::{Op, script};
 use crate::redis::Redis;
@@ -58,7 +58,12 @@ impl<T> Core<T> {
         values: impl IntoIterator<Item = impl Borrow<Q>>,
     ) -> Result<Op<'_, bool>> {
         let mut cmd = redis::cmd("PFADD");
-        cmd.arg(&self.key).arg(self.encoded::<Q>(values)?);
+        cmd.arg(&self.key);
+        let mut buf = String::new();
+        for v in values {
+            encode_into(&self.key, v.borrow(), &mut buf)?;
+            cmd.arg(buf.as_bytes());
+        }
         Ok(Op::cmd(&self.key, HLL, cmd, |key, v| Ok(int(key, v)? == 1)))
     }
 
