@@ -1,12 +1,14 @@
 #![doc = include_str!("../../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod cache;
+pub(crate) mod cache;
 pub mod codec;
 mod collections;
 mod error;
 mod op;
 mod primitives;
+#[doc(hidden)]
+pub mod private;
 mod probabilistic;
 mod redis;
 mod rt;
@@ -56,7 +58,4 @@ pub mod aio {
     pub use crate::probabilistic::hyperloglog::aio::HyperLogLog;
 }
 
-/// The procedural macros (`#[redis_cache]`, `#[synchronize]`, `#[timed]`,
-/// `#[derive(RedisBacked)]`) live in `pottery-macros` and are re-exported here as they land.
-#[doc(hidden)]
-pub use pottery_macros as __macros;
+pub use pottery_macros::{redis_cache, synchronize, timed};

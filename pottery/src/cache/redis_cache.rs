@@ -167,7 +167,7 @@ impl Core {
     }
 
     /// Stores `value` at `field`; failures go through [`Core::fallback`].
-    async fn save<R: Runner, V: Serialize>(
+    pub(crate) async fn save<R: Runner, V: Serialize>(
         &self,
         runner: &R,
         field: Vec<u8>,
@@ -201,7 +201,25 @@ impl Core {
         F: FnOnce() -> Fut,
         Fut: Future<Output = V>,
     {
-        let field = match encode(&self.key, args) {
+        self.get_or_compute_field(runner, encode(&self.key, args), f)
+            .await
+    }
+
+    /// [`Core::get_or_compute`] with the arguments already encoded (the macro encodes them
+    /// before moving them into the function).
+    pub(crate) async fn get_or_compute_field<R, V, F, Fut>(
+        &self,
+        runner: &R,
+        field: Result<Vec<u8>>,
+        f: F,
+    ) -> Result<V>
+    where
+        R: Runner,
+        V: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = V>,
+    {
+        let field = match field {
             Ok(field) => field,
             Err(e) => {
                 self.fallback("the arguments do not encode", e)?;
@@ -209,14 +227,29 @@ impl Core {
                 return Ok(f().await);
             }
         };
+        if let Some(v) = self.fetch(runner, &field).await? {
+            return Ok(v);
+        }
+        let value = f().await;
+        self.save(runner, field, &value).await?;
+        Ok(value)
+    }
+
+    /// The lookup half of a memoised call: the cached value (a hit), or `None` (a miss); each
+    /// counted. Failures go through [`Core::fallback`] and count as misses.
+    pub(crate) async fn fetch<R: Runner, V: DeserializeOwned>(
+        &self,
+        runner: &R,
+        field: &[u8],
+    ) -> Result<Option<V>> {
         if self.reachable() {
-            match runner.run(&self.redis, self.lookup(field.clone())).await {
+            match runner.run(&self.redis, self.lookup(field.to_vec())).await {
                 Ok(Some(bytes)) => match decode(&self.key, &bytes) {
                     Ok(v) => {
                         self.stats.hits.fetch_add(1, Ordering::Relaxed);
-                        return Ok(v);
+                        return Ok(Some(v));
                     }
-                    // Overwritten below with the fresh result.
+                    // Overwritten with the fresh result by the store that follows.
                     Err(e) => self.fallback("a cached value does not decode", e)?,
                 },
                 Ok(None) => {}
@@ -224,9 +257,7 @@ impl Core {
             }
         }
         self.stats.misses.fetch_add(1, Ordering::Relaxed);
-        let value = f().await;
-        self.save(runner, field, &value).await?;
-        Ok(value)
+        Ok(None)
     }
 
     /// Calls `f` and stores its result, counting neither a hit nor a miss.
@@ -426,6 +457,16 @@ impl RedisCache {
             self.core
                 .get_or_compute(&Blocking, args, || std::future::ready(f())),
         )
+    }
+
+    /// For `#[redis_cache]`: the hash field for `args`.
+    #[doc(hidden)]
+    pub fn encode_args<A: Serialize + ?Sized>(&self, args: &A) -> Result<Vec<u8>> {
+        encode(&self.core.key, args)
+    }
+
+    pub(crate) fn core(&self) -> &Core {
+        &self.core
     }
 
     /// Calls `f` and stores its result for `args`, counting neither a hit nor a miss

@@ -1,0 +1,91 @@
+//! What the attribute macros share: reading the function they are put on.
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::quote;
+use syn::spanned::Spanned;
+use syn::{FnArg, ItemFn, Pat, PatType, Signature};
+
+/// The function's plain arguments: their names and types. Errors (spanned on the user's code)
+/// for `self` and for patterns other than a name.
+pub(crate) fn plain_args(
+    sig: &Signature,
+    macro_name: &str,
+) -> syn::Result<Vec<(Ident, syn::Type)>> {
+    let mut out = Vec::new();
+    for arg in &sig.inputs {
+        match arg {
+            FnArg::Receiver(r) => {
+                return Err(syn::Error::new(
+                    r.span(),
+                    format!(
+                        "#[{macro_name}] works on free functions, not methods: put the work in a \
+                         function that takes what it needs from `self`"
+                    ),
+                ));
+            }
+            FnArg::Typed(PatType { pat, ty, .. }) => match pat.as_ref() {
+                Pat::Ident(p) if p.subpat.is_none() => {
+                    out.push((p.ident.clone(), ty.as_ref().clone()))
+                }
+                other => {
+                    return Err(syn::Error::new(
+                        other.span(),
+                        format!(
+                            "#[{macro_name}] needs every argument to be a plain name, like `n: u64`"
+                        ),
+                    ));
+                }
+            },
+        }
+    }
+    Ok(out)
+}
+
+/// Refuses generic functions, naming the macro.
+pub(crate) fn no_generics(sig: &Signature, macro_name: &str, why: &str) -> syn::Result<()> {
+    if sig.generics.params.is_empty() {
+        Ok(())
+    } else {
+        Err(syn::Error::new(
+            sig.generics.span(),
+            format!("#[{macro_name}] does not support generic functions: {why}"),
+        ))
+    }
+}
+
+/// The inner function: the user's function, unchanged but for its name and visibility.
+pub(crate) fn inner_fn(item: &ItemFn, name: &Ident) -> TokenStream {
+    let mut inner = item.clone();
+    inner.sig.ident = name.clone();
+    inner.vis = syn::Visibility::Inherited;
+    inner.attrs.retain(|a| !a.path().is_ident("doc"));
+    quote!(#[allow(clippy::too_many_arguments)] #inner)
+}
+
+/// The signature the wrapper shows: the user's, with `mut` dropped from argument names (the
+/// wrapper only passes them on).
+pub(crate) fn outer_sig(sig: &Signature) -> Signature {
+    let mut sig = sig.clone();
+    for arg in sig.inputs.iter_mut() {
+        if let FnArg::Typed(PatType { pat, .. }) = arg
+            && let Pat::Ident(p) = pat.as_mut()
+        {
+            p.mutability = None;
+            p.by_ref = None;
+        }
+    }
+    sig
+}
+
+/// A hidden name derived from the function's.
+pub(crate) fn hidden(prefix: &str, name: &Ident) -> Ident {
+    Ident::new(&format!("__pottery_{prefix}_{name}"), Span::mixed_site())
+}
+
+/// An error at `span` for an attribute argument this macro does not know.
+pub(crate) fn unknown(span: Span, macro_name: &str, known: &str) -> syn::Error {
+    syn::Error::new(
+        span,
+        format!("unknown argument to #[{macro_name}]; it takes {known}"),
+    )
+}

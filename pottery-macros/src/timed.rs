@@ -1,0 +1,45 @@
+//! `#[timed]`: a timer started at the top of the body, reporting when dropped.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::{ItemFn, LitStr, Path};
+
+use crate::common::unknown;
+
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let mut item: ItemFn = syn::parse2(item)?;
+    let mut name: Option<LitStr> = None;
+    let mut callback: Option<Path> = None;
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("name") {
+            name = Some(meta.value()?.parse()?);
+            Ok(())
+        } else if meta.path.is_ident("callback") {
+            callback = Some(meta.value()?.parse()?);
+            Ok(())
+        } else {
+            Err(unknown(
+                meta.path.span(),
+                "timed",
+                "`name = \"...\"` and `callback = path::to::function`",
+            ))
+        }
+    });
+    syn::parse::Parser::parse2(parser, args)?;
+    let name =
+        name.unwrap_or_else(|| LitStr::new(&item.sig.ident.to_string(), item.sig.ident.span()));
+    let callback = match callback {
+        // Coerced here, so a callback of the wrong type is reported at the user's path.
+        Some(path) => {
+            quote!(::core::option::Option::Some(#path as fn(&'static str, ::core::time::Duration)))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let stmt: syn::Stmt = syn::parse_quote! {
+        let __pottery_timed = ::pottery::private::Timed::start(#name, #callback);
+    };
+    item.block.stmts.insert(0, stmt);
+    Ok(quote!(#item))
+}
+
+use syn::spanned::Spanned;

@@ -1,0 +1,185 @@
+//! Support for the code pottery's macros generate. Not a public API: it may change in any
+//! release.
+
+use std::time::Duration;
+
+use crate::cache::redis_cache::RedisCache;
+use crate::error::Result;
+use crate::redis::Redis;
+use crate::timer::ContextTimer;
+
+pub use serde;
+
+/// What `redis = …` may be: a handle, a reference to one, or a `Result` of one.
+pub trait IntoRedis {
+    /// The handle.
+    fn into_redis(self) -> Result<Redis>;
+}
+
+impl IntoRedis for Redis {
+    fn into_redis(self) -> Result<Redis> {
+        Ok(self)
+    }
+}
+
+impl IntoRedis for &Redis {
+    fn into_redis(self) -> Result<Redis> {
+        Ok(self.clone())
+    }
+}
+
+impl IntoRedis for Result<Redis> {
+    fn into_redis(self) -> Result<Redis> {
+        self
+    }
+}
+
+/// The cache of a `#[redis_cache]` function, made once. `None` when no handle could be made
+/// (a bad `REDIS_URL`, say): the function then runs uncached, with a warning.
+pub fn make_cache(
+    function: &str,
+    key: Option<&str>,
+    redis: Result<Redis>,
+    timeout: Option<Duration>,
+) -> Option<RedisCache> {
+    let made = redis.and_then(|redis| {
+        let cache = match key {
+            Some(key) => RedisCache::new(&redis, key),
+            None => RedisCache::random(&redis)?,
+        };
+        Ok(cache.timeout(timeout))
+    });
+    match made {
+        Ok(cache) => Some(cache),
+        Err(e) => {
+            tracing::warn!(function, error = %e, "pottery cache: no Redis handle; the function runs uncached");
+            None
+        }
+    }
+}
+
+/// Logs a cache failure of a `#[redis_cache]` function (in non-strict mode there are none).
+pub fn cache_failed(function: &str, e: &crate::Error) {
+    tracing::warn!(function, error = %e, "pottery cache: failed; the function ran uncached");
+}
+
+/// Times a `#[timed]` call: made at its start, reports when dropped (however the call ends).
+pub struct Timed {
+    name: &'static str,
+    callback: Option<fn(&'static str, Duration)>,
+    timer: ContextTimer,
+}
+
+impl Timed {
+    /// Starts timing.
+    pub fn start(name: &'static str, callback: Option<fn(&'static str, Duration)>) -> Timed {
+        Timed {
+            name,
+            callback,
+            timer: ContextTimer::started(),
+        }
+    }
+}
+
+impl Drop for Timed {
+    fn drop(&mut self) {
+        let _ = self.timer.stop();
+        let elapsed = self.timer.elapsed_duration().unwrap_or_default();
+        tracing::info!(
+            target: "pottery::timed",
+            function = self.name,
+            elapsed_ms = self.timer.elapsed().unwrap_or_default(),
+            "timed"
+        );
+        if let Some(callback) = self.callback {
+            callback(self.name, elapsed);
+        }
+    }
+}
+
+/// The field of a `#[redis_cache]` call; `None` (with a warning) when the arguments do not
+/// encode or there is no cache: the call then runs uncached.
+pub fn cache_field<A: serde::Serialize + ?Sized>(
+    function: &str,
+    cache: Option<&RedisCache>,
+    args: &A,
+) -> Option<Vec<u8>> {
+    let cache = cache?;
+    match cache.encode_args(args) {
+        Ok(field) => Some(field),
+        Err(e) => {
+            cache_failed(function, &e);
+            None
+        }
+    }
+}
+
+/// The lookup of a `#[redis_cache]` call: `Some` on a hit. Never fails: cache trouble is a
+/// warning and a miss.
+pub fn cache_lookup<V: serde::de::DeserializeOwned>(
+    function: &str,
+    cache: Option<&RedisCache>,
+    field: Option<&[u8]>,
+) -> Option<V> {
+    let (cache, field) = (cache?, field?);
+    let fetched = crate::collections::block_on_ready(
+        cache.core().fetch(&crate::collections::Blocking, field),
+    );
+    fetched.unwrap_or_else(|e| {
+        cache_failed(function, &e);
+        None
+    })
+}
+
+/// The store of a `#[redis_cache]` call after a miss or a bypass. Never fails.
+pub fn cache_store<V: serde::Serialize>(
+    function: &str,
+    cache: Option<&RedisCache>,
+    field: Option<Vec<u8>>,
+    value: &V,
+) {
+    let (Some(cache), Some(field)) = (cache, field) else {
+        return;
+    };
+    let saved = crate::collections::block_on_ready(cache.core().save(
+        &crate::collections::Blocking,
+        field,
+        value,
+    ));
+    if let Err(e) = saved {
+        cache_failed(function, &e);
+    }
+}
+
+/// Async [`cache_lookup`].
+pub async fn cache_lookup_async<V: serde::de::DeserializeOwned>(
+    function: &str,
+    cache: Option<&RedisCache>,
+    field: Option<&[u8]>,
+) -> Option<V> {
+    let (cache, field) = (cache?, field?);
+    let fetched = cache.core().fetch(&crate::collections::Async, field).await;
+    fetched.unwrap_or_else(|e| {
+        cache_failed(function, &e);
+        None
+    })
+}
+
+/// Async [`cache_store`].
+pub async fn cache_store_async<V: serde::Serialize>(
+    function: &str,
+    cache: Option<&RedisCache>,
+    field: Option<Vec<u8>>,
+    value: &V,
+) {
+    let (Some(cache), Some(field)) = (cache, field) else {
+        return;
+    };
+    let saved = cache
+        .core()
+        .save(&crate::collections::Async, field, value)
+        .await;
+    if let Err(e) = saved {
+        cache_failed(function, &e);
+    }
+}
