@@ -121,6 +121,16 @@ impl<T> Core<T> {
         Ok(keys)
     }
 
+    /// This key and `others`, for a `PFMERGE`, once checked to be reachable by one command.
+    fn sources<'a>(&self, others: impl IntoIterator<Item = &'a Core<T>>) -> Result<Vec<String>>
+    where
+        T: 'a,
+    {
+        let mut sources = vec![self.key.clone()];
+        sources.extend(self.reachable(others)?);
+        Ok(sources)
+    }
+
     /// `PFMERGE dest sources…`.
     fn merge_into<'s>(&'s self, dest: &'s str, sources: Vec<String>) -> Op<'s, ()> {
         let mut cmd = redis::cmd("PFMERGE");
@@ -335,8 +345,7 @@ impl<T: Serialize> HyperLogLog<T> {
     where
         T: 'a,
     {
-        let mut sources = vec![self.core.key.clone()];
-        sources.extend(self.core.reachable(others.into_iter().map(|o| &o.core))?);
+        let sources = self.core.sources(others.into_iter().map(|o| &o.core))?;
         self.core
             .redis
             .run(self.core.merge_into(&self.core.key, sources))
@@ -367,8 +376,7 @@ impl<T: Serialize> HyperLogLog<T> {
         T: 'a,
     {
         let out = HyperLogLog::new(&self.core.redis, dest);
-        let mut sources = vec![self.core.key.clone()];
-        sources.extend(self.core.reachable(others.into_iter().map(|o| &o.core))?);
+        let sources = self.core.sources(others.into_iter().map(|o| &o.core))?;
         self.core.reachable([&out.core])?;
         self.core
             .redis
@@ -607,8 +615,7 @@ pub mod aio {
         where
             T: 'a,
         {
-            let mut sources = vec![self.core.key.clone()];
-            sources.extend(self.core.reachable(others.into_iter().map(|o| &o.core))?);
+            let sources = self.core.sources(others.into_iter().map(|o| &o.core))?;
             self.core
                 .redis
                 .run_async(self.core.merge_into(&self.core.key, sources))
@@ -637,8 +644,7 @@ pub mod aio {
             T: 'a,
         {
             let out = HyperLogLog::new(&self.core.redis, dest);
-            let mut sources = vec![self.core.key.clone()];
-            sources.extend(self.core.reachable(others.into_iter().map(|o| &o.core))?);
+            let sources = self.core.sources(others.into_iter().map(|o| &o.core))?;
             self.core.reachable([&out.core])?;
             self.core
                 .redis
