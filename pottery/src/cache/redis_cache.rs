@@ -594,6 +594,17 @@ pub mod aio {
             self
         }
 
+        /// See [`crate::RedisCache::get_timeout`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// let c = pottery::aio::RedisCache::new(&redis, "k").timeout(None);
+        /// assert_eq!(c.get_timeout(), None);
+        /// ```
+        pub fn get_timeout(&self) -> Option<Duration> {
+            (self.core.timeout_ms > 0).then(|| Duration::from_millis(self.core.timeout_ms))
+        }
+
         /// See [`crate::RedisCache::strict`].
         ///
         /// ```
