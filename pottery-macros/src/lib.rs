@@ -1,5 +1,5 @@
 //! Procedural macros for [pottery](https://docs.rs/pottery): `#[redis_cache]`,
-//! `#[synchronize]` and `#[timed]`.
+//! `#[synchronize]`, `#[timed]` and `#[derive(RedisBacked)]`.
 //!
 //! Use them through the `pottery` crate, which re-exports them
 //! (`use pottery::{redis_cache, synchronize, timed};`); this crate only holds the compiler
@@ -7,6 +7,7 @@
 
 use proc_macro::TokenStream;
 
+mod backed;
 mod common;
 mod redis_cache;
 mod synchronize;
@@ -35,6 +36,15 @@ pub fn synchronize(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn timed(args: TokenStream, item: TokenStream) -> TokenStream {
     timed::expand(args.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Stores a struct with named fields as a Redis hash and makes its typed handle. See the
+/// `pottery` crate's documentation of `RedisBacked`.
+#[proc_macro_derive(RedisBacked, attributes(redis))]
+pub fn derive_redis_backed(item: TokenStream) -> TokenStream {
+    backed::expand(item.into())
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

@@ -121,6 +121,14 @@ pub enum Error {
         /// The key it cannot reach in the same command.
         other: String,
     },
+    /// A struct field is missing from the hash it is loaded from
+    /// (see [`RedisBacked`](crate::RedisBacked)).
+    MissingField {
+        /// The key.
+        key: String,
+        /// The stored name of the field.
+        field: String,
+    },
     /// A connection URL or option is invalid. The message never contains a password.
     Config {
         /// What is wrong.
@@ -148,7 +156,8 @@ impl Error {
             | Error::TooManyExtensions { key, .. }
             | Error::ExtendUnlockedLock { key, .. }
             | Error::ReleaseUnlockedLock { key, .. }
-            | Error::CrossSlot { key, .. } => Some(key),
+            | Error::CrossSlot { key, .. }
+            | Error::MissingField { key, .. } => Some(key),
             Error::Redis { key, .. } => key.as_deref(),
             Error::Config { .. } => None,
         }
@@ -242,6 +251,9 @@ impl fmt::Display for Error {
                 "keys `{key}` and `{other}` are not on one server and cluster slot, so one \
                  command cannot reach both"
             ),
+            Error::MissingField { key, field } => {
+                write!(f, "the hash at key `{key}` has no field `{field}`")
+            }
             Error::Config { message } => write!(f, "invalid configuration: {message}"),
         }
     }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod backed;
 pub(crate) mod cache;
 pub mod codec;
 mod collections;
@@ -16,6 +17,7 @@ mod rt;
 pub mod testing;
 mod timer;
 
+pub use crate::backed::RedisBacked;
 pub use crate::cache::ordered_dict::{self, CachedOrderedDict};
 pub use crate::cache::redis_cache::{self, CacheInfo, RedisCache};
 pub use crate::collections::RANDOM_KEY_PREFIX;
@@ -58,4 +60,4 @@ pub mod aio {
     pub use crate::probabilistic::hyperloglog::aio::HyperLogLog;
 }
 
-pub use pottery_macros::{redis_cache, synchronize, timed};
+pub use pottery_macros::{RedisBacked, redis_cache, synchronize, timed};

@@ -153,6 +153,23 @@ impl<'k, T> Op<'k, T> {
         }
     }
 
+    /// [`Op::eval`] with a decoder that captures data.
+    pub(crate) fn eval_with(
+        key: &'k str,
+        expected: &'static str,
+        script: &'static Script,
+        keys: Vec<Vec<u8>>,
+        args: Vec<Vec<u8>>,
+        decode: impl FnOnce(&str, Value) -> Result<T> + Send + 'k,
+    ) -> Self {
+        Op {
+            key,
+            expected,
+            req: Req::Eval { script, keys, args },
+            decode: Decode::With(Box::new(decode)),
+        }
+    }
+
     pub(crate) fn ready(key: &'k str, value: T) -> Self {
         Op {
             key,

@@ -10,6 +10,8 @@ use crate::timer::ContextTimer;
 
 pub use serde;
 
+pub use crate::backed::{FieldReader, FieldWriter, HandleCore, save_owned_async};
+
 /// What `redis = …` may be: a handle, a reference to one, or a `Result` of one.
 pub trait IntoRedis {
     /// The handle.

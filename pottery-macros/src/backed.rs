@@ -1,0 +1,566 @@
+//! `#[derive(RedisBacked)]`: a struct with named fields stored as a Redis hash, plus a typed
+//! handle (`<Struct>Handle`) that reads and writes one field per round trip.
+
+use std::collections::BTreeSet;
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Data, DeriveInput, Fields, Ident, LitStr, Path, Type};
+
+/// What a field's `#[redis(...)]` says.
+struct Field {
+    ident: Ident,
+    ty: Type,
+    /// The stored name.
+    name: String,
+    skip: bool,
+    /// `#[redis(default)]` (`None` inside) or `#[redis(default = path)]`.
+    default: Option<Option<Path>>,
+}
+
+/// `Option<T>` → `T`.
+fn option_inner(ty: &Type) -> Option<&Type> {
+    let Type::Path(p) = ty else { return None };
+    if p.qself.is_some() {
+        return None;
+    }
+    let last = p.path.segments.last()?;
+    if last.ident != "Option" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first() {
+        Some(syn::GenericArgument::Type(t)) if args.args.len() == 1 => Some(t),
+        _ => None,
+    }
+}
+
+fn single_ident(ty: &Type) -> Option<&Ident> {
+    match ty {
+        Type::Path(p) if p.qself.is_none() && p.path.segments.len() == 1 => {
+            let seg = &p.path.segments[0];
+            seg.arguments.is_none().then_some(&seg.ident)
+        }
+        _ => None,
+    }
+}
+
+/// Integer types `HINCRBY` serves.
+fn is_integer(ty: &Type) -> bool {
+    single_ident(ty).is_some_and(|i| {
+        [
+            "i8", "i16", "i32", "i64", "isize", "u8", "u16", "u32", "u64", "usize",
+        ]
+        .iter()
+        .any(|n| i == n)
+    })
+}
+
+fn is_string(ty: &Type) -> bool {
+    single_ident(ty).is_some_and(|i| i == "String")
+}
+
+fn parse_field(f: &syn::Field) -> syn::Result<Field> {
+    let ident = f.ident.clone().expect("named field");
+    let mut rename: Option<LitStr> = None;
+    let mut skip: Option<Span> = None;
+    let mut default: Option<Option<Path>> = None;
+    for attr in f.attrs.iter().filter(|a| a.path().is_ident("redis")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("rename") {
+                if rename.is_some() {
+                    return Err(meta.error("`rename` given twice"));
+                }
+                let lit: LitStr = meta.value()?.parse()?;
+                if lit.value().is_empty() {
+                    return Err(syn::Error::new(lit.span(), "a field name cannot be empty"));
+                }
+                rename = Some(lit);
+            } else if meta.path.is_ident("skip") {
+                skip = Some(meta.path.span());
+            } else if meta.path.is_ident("default") {
+                default = Some(if meta.input.peek(syn::Token![=]) {
+                    Some(meta.value()?.parse()?)
+                } else {
+                    None
+                });
+            } else if meta.path.is_ident("key") {
+                return Err(meta.error(
+                    "`key` goes on the struct, not on a field: #[redis(key = \"user:{id}\")]",
+                ));
+            } else {
+                return Err(meta.error(
+                    "unknown field attribute; #[redis(...)] on a field takes \
+                     `rename = \"...\"`, `skip`, `default` and `default = path::to::fn`",
+                ));
+            }
+            Ok(())
+        })?;
+    }
+    if let (Some(span), Some(r)) = (skip, &rename) {
+        let mut e = syn::Error::new(span, "a skipped field is not stored: it cannot be renamed");
+        e.combine(syn::Error::new(r.span(), "this rename"));
+        return Err(e);
+    }
+    Ok(Field {
+        name: rename.map_or_else(|| unraw(&ident), |r| r.value()),
+        ident,
+        ty: f.ty.clone(),
+        skip: skip.is_some(),
+        default,
+    })
+}
+
+/// The field's name without `r#`.
+fn unraw(ident: &Ident) -> String {
+    let s = ident.to_string();
+    s.strip_prefix("r#").map(str::to_owned).unwrap_or(s)
+}
+
+/// `"user:{id}"` → (`"user:{}"`, [`id`]), checking the names against the fields.
+fn parse_template(lit: &LitStr, fields: &[Field]) -> syn::Result<(String, Vec<Ident>)> {
+    let text = lit.value();
+    let mut format = String::new();
+    let mut names: Vec<Ident> = Vec::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                format.push_str("{{");
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                format.push_str("}}");
+            }
+            '{' => {
+                let mut name = String::new();
+                loop {
+                    match chars.next() {
+                        Some('}') => break,
+                        Some(c) => name.push(c),
+                        None => {
+                            return Err(syn::Error::new(
+                                lit.span(),
+                                "unclosed `{` in the key template (write `{{` for a brace)",
+                            ));
+                        }
+                    }
+                }
+                let name = name.trim();
+                let Some(field) = fields.iter().find(|f| unraw(&f.ident) == name) else {
+                    let known: Vec<String> = fields.iter().map(|f| unraw(&f.ident)).collect();
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        format!(
+                            "the key template names `{{{name}}}`, but the struct has no field \
+                             `{name}` (its fields: {})",
+                            known.join(", ")
+                        ),
+                    ));
+                };
+                format.push_str("{}");
+                names.push(field.ident.clone());
+            }
+            '}' => {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    "unmatched `}` in the key template (write `}}` for a brace)",
+                ));
+            }
+            c => format.push(c),
+        }
+    }
+    if names.is_empty() {
+        return Err(syn::Error::new(
+            lit.span(),
+            "the key template names no field: write one as `{field}`, as in \"user:{id}\"",
+        ));
+    }
+    Ok((format, names))
+}
+
+pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
+    let input: DeriveInput = syn::parse2(input)?;
+    let fields = match &input.data {
+        Data::Struct(s) => match &s.fields {
+            Fields::Named(named) => &named.named,
+            Fields::Unnamed(u) => {
+                return Err(syn::Error::new(
+                    u.span(),
+                    "#[derive(RedisBacked)] needs named fields: each field is a hash field \
+                     named after it, and tuple fields have no names",
+                ));
+            }
+            Fields::Unit => {
+                return Err(syn::Error::new(
+                    input.ident.span(),
+                    "#[derive(RedisBacked)] needs a struct with named fields; a unit struct \
+                     has nothing to store",
+                ));
+            }
+        },
+        Data::Enum(e) => {
+            return Err(syn::Error::new(
+                e.enum_token.span(),
+                "#[derive(RedisBacked)] works on structs with named fields, not enums: a \
+                 hash has one fixed set of fields",
+            ));
+        }
+        Data::Union(u) => {
+            return Err(syn::Error::new(
+                u.union_token.span(),
+                "#[derive(RedisBacked)] works on structs with named fields, not unions",
+            ));
+        }
+    };
+    if !input.generics.params.is_empty() {
+        return Err(syn::Error::new(
+            input.generics.span(),
+            "#[derive(RedisBacked)] does not support generic structs",
+        ));
+    }
+
+    let mut key: Option<LitStr> = None;
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("redis")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("key") {
+                if key.is_some() {
+                    return Err(meta.error("`key` given twice"));
+                }
+                key = Some(meta.value()?.parse()?);
+                Ok(())
+            } else {
+                Err(meta.error(
+                    "unknown struct attribute; #[redis(...)] on the struct takes \
+                     `key = \"prefix:{field}\"`",
+                ))
+            }
+        })?;
+    }
+
+    let fields: Vec<Field> = fields.iter().map(parse_field).collect::<syn::Result<_>>()?;
+    let stored: Vec<&Field> = fields.iter().filter(|f| !f.skip).collect();
+    if stored.is_empty() {
+        return Err(syn::Error::new(
+            input.ident.span(),
+            "#[derive(RedisBacked)]: every field is skipped, so there is nothing to store",
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    for f in &stored {
+        if !seen.insert(f.name.clone()) {
+            return Err(syn::Error::new(
+                f.ident.span(),
+                format!("two fields are stored under the name `{}`", f.name),
+            ));
+        }
+    }
+
+    let ident = &input.ident;
+    let vis = &input.vis;
+    let handle = format_ident!("{}Handle", ident);
+    let redis_ty = quote!(::pottery::Redis);
+    let result = quote!(::pottery::Result);
+
+    // The trait: FIELDS, write and read.
+    let names = stored.iter().map(|f| &f.name);
+    let writes = stored.iter().map(|f| {
+        let (id, name, ty) = (&f.ident, &f.name, &f.ty);
+        quote_spanned!(ty.span()=> out.field(#name, &self.#id)?;)
+    });
+    let reads = fields.iter().map(|f| {
+        let (id, name, ty) = (&f.ident, &f.name, &f.ty);
+        let value = if f.skip {
+            quote_spanned!(ty.span()=> ::core::default::Default::default())
+        } else {
+            match (&f.default, option_inner(ty)) {
+                (Some(Some(path)), _) => quote_spanned!(ty.span()=> fields.or_else(#name, #path)?),
+                (Some(None), _) => quote_spanned!(ty.span()=>
+                    fields.or_else(#name, ::core::default::Default::default)?),
+                (None, Some(_)) => quote_spanned!(ty.span()=>
+                    fields.or_else(#name, || ::core::option::Option::None)?),
+                (None, None) => quote_spanned!(ty.span()=> fields.required(#name)?),
+            }
+        };
+        quote!(#id: #value)
+    });
+
+    // The handle's methods, checked for clashes.
+    let mut methods: BTreeSet<String> = ["redis_key", "redis", "load", "save", "delete", "exists"]
+        .iter()
+        .flat_map(|m| [m.to_string(), format!("{m}_async")])
+        .collect();
+    let mut field_methods = Vec::new();
+    for f in &stored {
+        let (id, name, ty) = (&f.ident, &f.name, &f.ty);
+        let base = unraw(id);
+        let get_async = format_ident!("{}_async", base);
+        let set = format_ident!("set_{}", base);
+        let set_async = format_ident!("set_{}_async", base);
+        let mut mine = vec![
+            base.clone(),
+            get_async.to_string(),
+            set.to_string(),
+            set_async.to_string(),
+        ];
+        let (out_ty, get, doc_get) = match (&f.default, option_inner(ty)) {
+            (Some(default), _) => {
+                let default = match default {
+                    Some(path) => quote!(#path),
+                    None => quote!(::core::default::Default::default),
+                };
+                (
+                    quote!(#ty),
+                    quote!(.map(|v| v.unwrap_or_else(#default))),
+                    format!("The field `{name}` (`HGET`); its default when it is missing."),
+                )
+            }
+            (None, Some(inner)) => (
+                quote!(::core::option::Option<#inner>),
+                quote!(.map(::core::option::Option::flatten)),
+                format!("The field `{name}` (`HGET`); `None` when it is missing or null."),
+            ),
+            (None, None) => (
+                quote!(::core::option::Option<#ty>),
+                quote!(),
+                format!("The field `{name}` (`HGET`); `None` when it (or the hash) is missing."),
+            ),
+        };
+        let doc_get_async = format!("[`Self::{base}`], async.");
+        let doc_set = format!("Sets the field `{name}` (one `HSET`).");
+        let doc_set_async = format!("[`Self::{set}`], async.");
+        let mut m = quote! {
+            #[doc = #doc_get]
+            #vis fn #id(&self) -> #result<#out_ty> {
+                self.core.get::<#ty>(#name) #get
+            }
+            #[doc = #doc_get_async]
+            #vis async fn #get_async(&self) -> #result<#out_ty> {
+                self.core.get_async::<#ty>(#name).await #get
+            }
+            #[doc = #doc_set]
+            #vis fn #set(&self, value: impl ::core::convert::Into<#ty>) -> #result<()> {
+                let value: #ty = value.into();
+                self.core.set(#name, &value)
+            }
+            #[doc = #doc_set_async]
+            #vis async fn #set_async(&self, value: impl ::core::convert::Into<#ty>) -> #result<()> {
+                let value: #ty = value.into();
+                self.core.set_async(#name, &value).await
+            }
+        };
+        if is_integer(ty) {
+            let incr = format_ident!("incr_{}", base);
+            let incr_async = format_ident!("incr_{}_async", base);
+            mine.push(incr.to_string());
+            mine.push(incr_async.to_string());
+            let doc_incr = format!(
+                "Adds `by` (negative to subtract) to the field `{name}` on the server, atomically, \
+                 and returns the new value: one `HINCRBY` (a script around it for types \
+                 narrower than `i64`, so a result outside the field's type is refused with \
+                 nothing written). A missing field counts as 0."
+            );
+            let doc_incr_async = format!("[`Self::{incr}`], async.");
+            m.extend(quote! {
+                #[doc = #doc_incr]
+                #vis fn #incr(&self, by: i64) -> #result<#ty> {
+                    self.core.incr(#name, by)
+                }
+                #[doc = #doc_incr_async]
+                #vis async fn #incr_async(&self, by: i64) -> #result<#ty> {
+                    self.core.incr_async(#name, by).await
+                }
+            });
+        }
+        for name in mine {
+            if !methods.insert(name.clone()) {
+                return Err(syn::Error::new(
+                    id.span(),
+                    format!(
+                        "this field's accessors would clash with `{handle}::{name}`; rename the \
+                         Rust field (a `#[redis(rename = \"...\")]` keeps the stored name)"
+                    ),
+                ));
+            }
+        }
+        field_methods.push(m);
+    }
+
+    let struct_doc_handle = format!(
+        "A handle on one `{ident}` stored at a key: one round trip per field read or write, \
+         without loading the struct."
+    );
+    let handle_doc = format!(
+        "A typed handle on a `{ident}` stored as a Redis hash (made by `{ident}::handle`): a \
+         getter per stored field (`HGET`), `set_<field>` (`HSET`) and, for integer fields, \
+         `incr_<field>` (`HINCRBY`) — one round trip each — plus `_async` forms of all of them."
+    );
+
+    // The key template, if any.
+    let keyed = match &key {
+        None => quote!(),
+        Some(lit) => {
+            let (format, used) = parse_template(lit, &fields)?;
+            let mut params = Vec::new();
+            let mut args = Vec::new();
+            let mut from_self = Vec::new();
+            let mut seen = BTreeSet::new();
+            for id in &used {
+                if !seen.insert(id.to_string()) {
+                    continue;
+                }
+                let f = fields.iter().find(|f| &f.ident == id).expect("checked");
+                let ty = &f.ty;
+                let ty = if is_string(ty) {
+                    quote!(&str)
+                } else {
+                    quote!(&#ty)
+                };
+                params.push(quote!(#id: #ty));
+                args.push(quote!(#id));
+                from_self.push(quote!(&self.#id));
+            }
+            let template = lit.value();
+            let redis = Ident::new("redis", Span::mixed_site());
+            let doc_key_for = format!("The key of the `{ident}` with these fields: `{template}`.");
+            quote! {
+                #[automatically_derived]
+                impl #ident {
+                    #[doc = #doc_key_for]
+                    #vis fn key_for(#(#params),*) -> ::std::string::String {
+                        ::std::format!(#format, #(#used),*)
+                    }
+                    /// This value's key, from its fields and the `#[redis(key = ...)]` template.
+                    #vis fn redis_key(&self) -> ::std::string::String {
+                        Self::key_for(#(#from_self),*)
+                    }
+                    /// [`RedisBacked::save`](::pottery::RedisBacked::save) at this value's own key.
+                    #vis fn save_keyed(&self, #redis: &#redis_ty) -> #result<()> {
+                        <Self as ::pottery::RedisBacked>::save(self, #redis, &self.redis_key())
+                    }
+                    /// [`Self::save_keyed`], async.
+                    #vis fn save_keyed_async<'a>(&self, #redis: &'a #redis_ty)
+                        -> impl ::core::future::Future<Output = #result<()>> + ::core::marker::Send + 'a
+                    {
+                        ::pottery::private::save_owned_async(self, #redis, self.redis_key())
+                    }
+                    /// [`RedisBacked::load`](::pottery::RedisBacked::load) from the key these fields make.
+                    #vis fn load_keyed(#redis: &#redis_ty, #(#params),*) -> #result<::core::option::Option<Self>> {
+                        <Self as ::pottery::RedisBacked>::load(#redis, &Self::key_for(#(#args),*))
+                    }
+                    /// [`Self::load_keyed`], async.
+                    #vis async fn load_keyed_async(#redis: &#redis_ty, #(#params),*) -> #result<::core::option::Option<Self>> {
+                        let key = Self::key_for(#(#args),*);
+                        <Self as ::pottery::RedisBacked>::load_async(#redis, &key).await
+                    }
+                    /// [`RedisBacked::delete`](::pottery::RedisBacked::delete) of the key these fields make.
+                    #vis fn delete_keyed(#redis: &#redis_ty, #(#params),*) -> #result<bool> {
+                        <Self as ::pottery::RedisBacked>::delete(#redis, &Self::key_for(#(#args),*))
+                    }
+                    /// [`Self::delete_keyed`], async.
+                    #vis async fn delete_keyed_async(#redis: &#redis_ty, #(#params),*) -> #result<bool> {
+                        let key = Self::key_for(#(#args),*);
+                        <Self as ::pottery::RedisBacked>::delete_async(#redis, &key).await
+                    }
+                    /// [`RedisBacked::exists`](::pottery::RedisBacked::exists) of the key these fields make.
+                    #vis fn exists_keyed(#redis: &#redis_ty, #(#params),*) -> #result<bool> {
+                        <Self as ::pottery::RedisBacked>::exists(#redis, &Self::key_for(#(#args),*))
+                    }
+                    /// [`Self::exists_keyed`], async.
+                    #vis async fn exists_keyed_async(#redis: &#redis_ty, #(#params),*) -> #result<bool> {
+                        let key = Self::key_for(#(#args),*);
+                        <Self as ::pottery::RedisBacked>::exists_async(#redis, &key).await
+                    }
+                    /// A handle on the key these fields make.
+                    #vis fn handle_keyed(#redis: &#redis_ty, #(#params),*) -> #handle {
+                        Self::handle(#redis, Self::key_for(#(#args),*))
+                    }
+                }
+            }
+        }
+    };
+
+    let redis = Ident::new("redis", Span::mixed_site());
+    Ok(quote! {
+        #[automatically_derived]
+        impl ::pottery::RedisBacked for #ident {
+            const FIELDS: &'static [&'static str] = &[#(#names),*];
+
+            fn __pottery_write(&self, out: &mut ::pottery::private::FieldWriter<'_>) -> #result<()> {
+                #(#writes)*
+                ::core::result::Result::Ok(())
+            }
+
+            fn __pottery_read(fields: &mut ::pottery::private::FieldReader<'_>) -> #result<Self> {
+                ::core::result::Result::Ok(Self { #(#reads),* })
+            }
+        }
+
+        #[automatically_derived]
+        impl #ident {
+            #[doc = #struct_doc_handle]
+            #vis fn handle(#redis: &#redis_ty, key: impl ::core::convert::Into<::std::string::String>) -> #handle {
+                #handle { core: ::pottery::private::HandleCore::new(#redis, key.into()) }
+            }
+        }
+
+        #keyed
+
+        #[doc = #handle_doc]
+        #[derive(Clone, Debug)]
+        #vis struct #handle {
+            core: ::pottery::private::HandleCore,
+        }
+
+        #[automatically_derived]
+        impl #handle {
+            /// The key.
+            #vis fn redis_key(&self) -> &str {
+                self.core.key()
+            }
+            /// The Redis handle.
+            #vis fn redis(&self) -> &#redis_ty {
+                self.core.redis()
+            }
+            /// Loads the whole struct (one `HGETALL`).
+            #vis fn load(&self) -> #result<::core::option::Option<#ident>> {
+                <#ident as ::pottery::RedisBacked>::load(self.core.redis(), self.core.key())
+            }
+            /// [`Self::load`], async.
+            #vis async fn load_async(&self) -> #result<::core::option::Option<#ident>> {
+                <#ident as ::pottery::RedisBacked>::load_async(self.core.redis(), self.core.key()).await
+            }
+            /// Saves a whole struct here (one `HSET`).
+            #vis fn save(&self, value: &#ident) -> #result<()> {
+                <#ident as ::pottery::RedisBacked>::save(value, self.core.redis(), self.core.key())
+            }
+            /// [`Self::save`], async.
+            #vis fn save_async<'a>(&'a self, value: &#ident)
+                -> impl ::core::future::Future<Output = #result<()>> + ::core::marker::Send + 'a
+            {
+                ::pottery::private::save_owned_async(value, self.core.redis(), self.core.key().to_owned())
+            }
+            /// Deletes the key; whether it existed.
+            #vis fn delete(&self) -> #result<bool> {
+                <#ident as ::pottery::RedisBacked>::delete(self.core.redis(), self.core.key())
+            }
+            /// [`Self::delete`], async.
+            #vis async fn delete_async(&self) -> #result<bool> {
+                <#ident as ::pottery::RedisBacked>::delete_async(self.core.redis(), self.core.key()).await
+            }
+            /// Whether the key exists.
+            #vis fn exists(&self) -> #result<bool> {
+                <#ident as ::pottery::RedisBacked>::exists(self.core.redis(), self.core.key())
+            }
+            /// [`Self::exists`], async.
+            #vis async fn exists_async(&self) -> #result<bool> {
+                <#ident as ::pottery::RedisBacked>::exists_async(self.core.redis(), self.core.key()).await
+            }
+            #(#field_methods)*
+        }
+    })
+}
