@@ -333,24 +333,30 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         let doc_get_async = format!("[`Self::{base}`], async.");
         let doc_set = format!("Sets the field `{name}` (one `HSET`).");
         let doc_set_async = format!("[`Self::{set}`], async.");
+        // Trait errors (a field type that is not Serialize, say) point at the field's type.
+        let span = ty.span();
+        let get_body = quote_spanned!(span=> self.core.get::<#ty>(#name) #get);
+        let get_async_body = quote_spanned!(span=> self.core.get_async::<#ty>(#name).await #get);
+        let set_body = quote_spanned!(span=> self.core.set(#name, &value));
+        let set_async_body = quote_spanned!(span=> self.core.set_async(#name, &value).await);
         let mut m = quote! {
             #[doc = #doc_get]
             #vis fn #id(&self) -> #result<#out_ty> {
-                self.core.get::<#ty>(#name) #get
+                #get_body
             }
             #[doc = #doc_get_async]
             #vis async fn #get_async(&self) -> #result<#out_ty> {
-                self.core.get_async::<#ty>(#name).await #get
+                #get_async_body
             }
             #[doc = #doc_set]
             #vis fn #set(&self, value: impl ::core::convert::Into<#ty>) -> #result<()> {
                 let value: #ty = value.into();
-                self.core.set(#name, &value)
+                #set_body
             }
             #[doc = #doc_set_async]
             #vis async fn #set_async(&self, value: impl ::core::convert::Into<#ty>) -> #result<()> {
                 let value: #ty = value.into();
-                self.core.set_async(#name, &value).await
+                #set_async_body
             }
         };
         if is_integer(ty) {

@@ -97,6 +97,11 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
         ))
     });
     let cvis = companion_vis(vis);
+    // Arguments that do not serialize are reported at their types.
+    let arg_checks: Vec<_> = arguments
+        .iter()
+        .map(|(_, t)| quote_spanned!(t.span()=> ::pottery::private::cache_argument::<#t>();))
+        .collect();
     let args_tuple = if names.is_empty() {
         quote!([(); 0])
     } else {
@@ -167,6 +172,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
             }
 
             pub(super) #asyncness fn __call(#(#typed),*) -> #ret {
+                #(#arg_checks)*
                 let __cache = cache();
                 let __field = ::pottery::private::cache_field(#name_str, __cache, &#args_tuple);
                 if let ::core::option::Option::Some(__hit) = #lookup {

@@ -59,8 +59,8 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     };
     let sig = &item.sig;
     let arguments = plain_args(sig, "synchronize")?;
-    match &sig.output {
-        ReturnType::Type(_, ty) if is_result(ty) => {}
+    let ret_span = match &sig.output {
+        ReturnType::Type(_, ty) if is_result(ty) => ty.span(),
         ReturnType::Type(_, ty) => {
             return Err(syn::Error::new(
                 ty.span(),
@@ -75,7 +75,10 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
                  `E: From<pottery::Error>`: not getting the lock is returned as an `Err`",
             ));
         }
-    }
+    };
+    // An error type without `From<pottery::Error>` is reported at the return type.
+    let lock_failed = quote_spanned!(ret_span=>
+        ::core::result::Result::Err(::core::convert::From::from(__e)));
     let names: Vec<_> = arguments.iter().map(|(n, _)| n).collect();
     let inner_name = hidden("synchronized", &sig.ident);
     let inner = inner_fn(&item, &inner_name);
@@ -87,7 +90,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
         None => quote!(match ::pottery::default_redis() {
             ::core::result::Result::Ok(__r) => ::std::vec![__r],
             ::core::result::Result::Err(__e) =>
-                return ::core::result::Result::Err(::core::convert::From::from(__e)),
+                return #lock_failed,
         }),
     };
     let mut configure = quote!(__lock);
@@ -106,19 +109,22 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
         quote! {
             match ::pottery::aio::synchronize(#key, #masters, |__lock| #configure, || #inner_name(#(#names),*)).await {
                 ::core::result::Result::Ok(__out) => __out,
-                ::core::result::Result::Err(__e) => ::core::result::Result::Err(::core::convert::From::from(__e)),
+                ::core::result::Result::Err(__e) => #lock_failed,
             }
         }
     } else {
         quote! {
             match ::pottery::synchronize(#key, #masters, |__lock| #configure, || #inner_name(#(#names),*)) {
                 ::core::result::Result::Ok(__out) => __out,
-                ::core::result::Result::Err(__e) => ::core::result::Result::Err(::core::convert::From::from(__e)),
+                ::core::result::Result::Err(__e) => #lock_failed,
             }
         }
     };
     Ok(quote! {
         #(#attrs)*
+        // `From::from` is spanned on the user's return type (for a clear error); when the
+        // error type is pottery's own, the conversion is the identity.
+        #[allow(clippy::useless_conversion)]
         #vis #outer {
             #inner
             #body

@@ -1,7 +1,7 @@
 //! `#[timed]`: a timer started at the top of the body, reporting when dropped.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, quote_spanned};
 use syn::{ItemFn, LitStr, Path};
 
 use crate::common::unknown;
@@ -31,7 +31,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     let callback = match callback {
         // Coerced here, so a callback of the wrong type is reported at the user's path.
         Some(path) => {
-            quote!(::core::option::Option::Some(#path as fn(&'static str, ::core::time::Duration)))
+            quote_spanned!(path.span()=> ::core::option::Option::Some(#path as fn(&'static str, ::core::time::Duration)))
         }
         None => quote!(::core::option::Option::None),
     };

@@ -99,6 +99,10 @@ impl Drop for Timed {
     }
 }
 
+/// Nothing at run time: makes a `#[redis_cache]` argument that does not serialize an error at
+/// the argument's type.
+pub fn cache_argument<A: serde::Serialize + ?Sized>() {}
+
 /// The field of a `#[redis_cache]` call; `None` (with a warning) when the arguments do not
 /// encode or there is no cache: the call then runs uncached.
 pub fn cache_field<A: serde::Serialize + ?Sized>(

@@ -1,0 +1,9 @@
+use pottery::RedisBacked;
+
+#[derive(RedisBacked)]
+struct Job {
+    id: u64,
+    load: f64,
+}
+
+fn main() {}

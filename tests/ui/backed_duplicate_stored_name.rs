@@ -1,0 +1,10 @@
+use pottery::RedisBacked;
+
+#[derive(RedisBacked)]
+struct User {
+    name: String,
+    #[redis(rename = "name")]
+    nickname: String,
+}
+
+fn main() {}

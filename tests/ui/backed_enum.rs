@@ -1,0 +1,9 @@
+use pottery::RedisBacked;
+
+#[derive(RedisBacked)]
+enum Shape {
+    Circle { r: f64 },
+    Square { side: f64 },
+}
+
+fn main() {}

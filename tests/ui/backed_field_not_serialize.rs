@@ -1,0 +1,11 @@
+use pottery::RedisBacked;
+
+struct Opaque;
+
+#[derive(RedisBacked)]
+struct User {
+    id: u64,
+    secret: Opaque,
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use pottery::RedisBacked;
+
+#[derive(RedisBacked)]
+struct Wrapper<T> {
+    value: T,
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use pottery::RedisBacked;
+
+#[derive(RedisBacked)]
+#[redis(key = "the-user")]
+struct User {
+    id: u64,
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use pottery::RedisBacked;
+
+#[derive(RedisBacked)]
+struct User {
+    #[redis(key = "user:{id}")]
+    id: u64,
+}
+
+fn main() {}

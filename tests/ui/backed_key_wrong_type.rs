@@ -1,0 +1,9 @@
+use pottery::RedisBacked;
+
+#[derive(RedisBacked)]
+#[redis(key = 42)]
+struct User {
+    id: u64,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use pottery::RedisBacked;
+
+#[derive(RedisBacked)]
+struct Nothing;
+
+fn main() {}

@@ -1,0 +1,9 @@
+use pottery::RedisBacked;
+
+#[derive(RedisBacked)]
+#[redis(prefix = "user:")]
+struct User {
+    name: String,
+}
+
+fn main() {}

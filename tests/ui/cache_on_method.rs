@@ -1,0 +1,12 @@
+use pottery::redis_cache;
+
+struct Calculator;
+
+impl Calculator {
+    #[redis_cache(key = "squares")]
+    fn square(&self, n: u64) -> u64 {
+        n * n
+    }
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use pottery::redis_cache;
+
+#[redis_cache(key = "squares", ttl = 5)]
+fn square(n: u64) -> u64 {
+    n * n
+}
+
+fn main() {}

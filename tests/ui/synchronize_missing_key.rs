@@ -1,0 +1,8 @@
+use pottery::synchronize;
+
+#[synchronize]
+fn work() -> Result<(), pottery::Error> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use pottery::timed;
+
+#[timed(label = "work")]
+fn work() {}
+
+fn main() {}
