@@ -38,7 +38,10 @@ async fn main() -> Result<(), pottery::Error> {
 
     // The same, async.
     println!("async name: {:?}", handle.name_async().await?);
-    println!("async load: {:?}", User::load_keyed_async(&redis, &42).await?);
+    println!(
+        "async load: {:?}",
+        User::load_keyed_async(&redis, &42).await?
+    );
     assert!(User::delete_keyed_async(&redis, &42).await?);
     Ok(())
 }
