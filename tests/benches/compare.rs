@@ -1,10 +1,14 @@
-//! `make bench`: pottery-rs against raw redis-rs (and Python pottery 3.0.1) on the same
-//! throwaway server, in the same run. `QUICK=1` runs a short version (part of `make test`).
+//! `make bench`: pottery-rs against raw redis-rs and Python pottery 3.0.1 on the same
+//! throwaway servers, in the same run. `QUICK=1` runs a short version (part of `make test`).
 //!
-//! Each workload is one client thread issuing operations back to back; rounds of the
-//! contenders are interleaved and the median round is reported, so drift on the machine
-//! affects all of them alike.
+//! Each workload is one client thread issuing operations back to back unless its name says
+//! otherwise; rounds of the contenders are interleaved and the median round is reported, so
+//! drift on the machine affects all of them alike. Round trips per operation are counted on
+//! the servers (`INFO stats` → `total_reads_processed`, summed over every server involved)
+//! over a separate pass of each contender. A full run writes `docs/bench.json` and
+//! `docs/bench.svg`; a QUICK run writes `target/bench-quick.json` only.
 
+use std::collections::HashMap;
 use std::hint::black_box;
 use std::process::Command;
 use std::time::Instant;
@@ -13,11 +17,91 @@ use pottery::testing::RedisServer;
 use pottery::{Redis, RedisCounter, RedisDeque, RedisDict, RedisList, RedisSet};
 use redis::Commands;
 
+#[derive(Default)]
 struct Row {
-    name: &'static str,
+    name: String,
+    /// What the rates count: `ops/s` or `items/s`.
+    unit: &'static str,
     ours: f64,
     raw: Option<f64>,
     python: Option<f64>,
+    /// Round trips (server reads) per operation: pottery-rs, raw, Python.
+    trips: [Option<f64>; 3],
+    /// Peak RSS of the client process during the workload, MiB: pottery-rs, Python.
+    rss_mib: [Option<f64>; 2],
+}
+
+impl Row {
+    fn new(name: &str, r: &[(f64, f64)]) -> Row {
+        Row {
+            name: name.to_owned(),
+            unit: "ops/s",
+            ours: r[0].0,
+            raw: r.get(1).map(|x| x.0),
+            trips: [Some(r[0].1), r.get(1).map(|x| x.1), None],
+            ..Row::default()
+        }
+    }
+}
+
+/// Counts the reads of the servers a workload talks to.
+struct Probe {
+    conns: Vec<redis::Connection>,
+}
+
+impl Probe {
+    fn new(urls: &[String]) -> Probe {
+        Probe {
+            conns: urls
+                .iter()
+                .map(|u| {
+                    redis::Client::open(u.as_str())
+                        .unwrap()
+                        .get_connection()
+                        .unwrap()
+                })
+                .collect(),
+        }
+    }
+
+    fn reads(&mut self) -> u64 {
+        self.conns
+            .iter_mut()
+            .map(|c| {
+                let info: String = redis::cmd("INFO").arg("stats").query(c).unwrap();
+                info.lines()
+                    .find_map(|l| l.strip_prefix("total_reads_processed:"))
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .unwrap_or(0)
+            })
+            .sum()
+    }
+
+    /// Server reads per operation of `f(ops)`, not counting the probe's own INFO.
+    fn per_op(&mut self, ops: usize, f: &mut dyn FnMut(usize)) -> f64 {
+        let before = self.reads();
+        f(ops);
+        let after = self.reads();
+        after.saturating_sub(before + self.conns.len() as u64) as f64 / ops as f64
+    }
+}
+
+fn reset_peak_rss() {
+    // Linux: writing 5 resets VmHWM to the current RSS.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
 }
 
 /// Pins the calling thread (and the threads and processes it starts afterwards) to one CPU.
@@ -54,8 +138,15 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Runs the contenders in interleaved rounds; returns the median rate of each.
-fn compare(n: usize, rounds: usize, contenders: &mut [&mut dyn FnMut(usize)]) -> Vec<f64> {
+/// Runs the contenders in interleaved rounds; returns the median rate of each, and its round
+/// trips per operation counted by `probe` over a separate pass of `trip_ops` operations.
+fn compare_with(
+    probe: &mut Probe,
+    n: usize,
+    rounds: usize,
+    trip_ops: usize,
+    contenders: &mut [&mut dyn FnMut(usize)],
+) -> Vec<(f64, f64)> {
     let mut rates = vec![Vec::new(); contenders.len()];
     for f in contenders.iter_mut() {
         f(n / 10 + 1); // warm-up: connections, script cache
@@ -65,165 +156,205 @@ fn compare(n: usize, rounds: usize, contenders: &mut [&mut dyn FnMut(usize)]) ->
             rates[i].push(rate(n, *f));
         }
     }
-    rates.into_iter().map(median).collect()
+    let trips: Vec<f64> = contenders
+        .iter_mut()
+        .map(|f| probe.per_op(trip_ops, *f))
+        .collect();
+    rates.into_iter().map(median).zip(trips).collect()
 }
 
-const PY_BENCH: &str = r#"
-import json, os, sys, time
+fn compare(
+    probe: &mut Probe,
+    n: usize,
+    rounds: usize,
+    contenders: &mut [&mut dyn FnMut(usize)],
+) -> Vec<(f64, f64)> {
+    compare_with(probe, n, rounds, (n / 10).clamp(1, 200), contenders)
+}
+
+/// What the Python side measured: rates, round trips per op, peak RSS (MiB), by row name.
+#[derive(Default, serde::Deserialize)]
+struct PyResults {
+    rates: HashMap<String, f64>,
+    trips: HashMap<String, f64>,
+    rss: HashMap<String, f64>,
+}
+
+/// The Python prelude: measuring helpers shared by both scripts. `servers` are the clients
+/// whose reads are counted.
+const PY_PRELUDE: &str = r#"
+import json, os, sys, time, warnings
+warnings.simplefilter('ignore')
 from redis import Redis
-from pottery import RedisDict, RedisList, RedisDeque, RedisCounter, RedisSet
-n = int(sys.argv[1])
-redis = Redis.from_url(os.environ['REDIS_URL'])
-
-def rate(f):
+rates, trips, rss = {}, {}, {}
+servers = []
+def reads():
+    return sum(s.info('stats')['total_reads_processed'] for s in servers)
+def measure(name, f, count, items=1, warm=True, trip_ops=None):
+    if warm:
+        f(max(1, count // 10))
     t = time.perf_counter()
-    f()
-    return n / (time.perf_counter() - t)
+    f(count)
+    rates[name] = count * items / (time.perf_counter() - t)
+    m = trip_ops or max(1, min(count, 200))
+    b = reads()
+    f(m)
+    trips[name] = (reads() - b - len(servers)) / (m * items)
+def reset_peak():
+    try:
+        with open('/proc/self/clear_refs', 'w') as fh: fh.write('5')
+    except OSError:
+        pass
+def peak_mib():
+    with open('/proc/self/status') as fh:
+        for line in fh:
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1]) / 1024
+"#;
 
-out = {}
+const PY_BENCH: &str = r#"
+from pottery import RedisDict, RedisList, RedisDeque, RedisCounter, RedisSet
+from pottery import redis_cache, BloomFilter, HyperLogLog
+n, it_n = int(sys.argv[1]), int(sys.argv[2])
+redis = Redis.from_url(os.environ['REDIS_URL'])
+servers.append(redis)
 d = RedisDict(redis=redis, key='bench:py:dict'); d.clear()
-def dict_insert():
-    for i in range(n): d['k%d' % (i % 1000)] = i
-def dict_get():
-    for i in range(n): d['k%d' % (i % 1000)]
-out['dict insert'] = rate(dict_insert)
-out['dict get'] = rate(dict_get)
+def dict_insert(k):
+    for i in range(k): d['k%d' % (i % 1000)] = i
+def dict_get(k):
+    for i in range(k): d['k%d' % (i % 1000)]
+measure('dict insert', dict_insert, n)
+measure('dict get', dict_get, n)
 d.clear()
+batch = {'k%d' % i: i for i in range(10000)}
+def dict_extend(k):
+    for _ in range(k): d.update(batch)
+measure('dict extend of 10,000', dict_extend, max(3, n // 200))
+d.clear()
+big = RedisDict(redis=redis, key='bench:py:iter'); big.clear()
+for start in range(0, it_n, 10000):
+    big.update({'k%d' % i: i for i in range(start, min(it_n, start + 10000))})
+def dict_iter(k):
+    for _ in range(k):
+        for kv in big.items(): pass
+reset_peak()
+measure('dict iteration over %d' % it_n, dict_iter, 1, items=it_n, warm=False, trip_ops=1)
+rss['dict iteration over %d' % it_n] = peak_mib()
+big.clear()
 l = RedisList(redis=redis, key='bench:py:list'); l.clear(); l.extend(range(1000))
-def list_get():
-    for i in range(n): l[i % 1000]
-out['list get(i)'] = rate(list_get)
+def list_get(k):
+    for i in range(k): l[i % 1000]
+measure('list get(i)', list_get, n)
 l.clear()
 q = RedisDeque(redis=redis, key='bench:py:deque', maxlen=100); q.clear()
-def deque_push():
-    for i in range(n): q.append(i)
-out['deque push_back (maxlen)'] = rate(deque_push)
+def deque_push(k):
+    for i in range(k): q.append(i)
+measure('deque push_back (maxlen)', deque_push, n)
 q.clear()
 c = RedisCounter(redis=redis, key='bench:py:counter'); c.clear()
-def counter_incr():
-    for i in range(n): c['k%d' % (i % 100)] += 1
-out['counter incr'] = rate(counter_incr)
+def counter_incr(k):
+    for i in range(k): c['k%d' % (i % 100)] += 1
+measure('counter incr', counter_incr, n)
 c.clear()
 st = RedisSet(redis=redis, key='bench:py:set'); st.clear()
-def set_add():
-    for i in range(n): st.add(i)
-out['set add'] = rate(set_add)
+def set_add(k):
+    for i in range(k): st.add(i)
+measure('set add', set_add, n)
+probe = list(range(0, 200, 2))
+def set_contains_many(k):
+    for _ in range(k): list(st.contains_many(*probe))
+measure('set contains_many(100)', set_contains_many, n)
 st.clear()
-from pottery import redis_cache, BloomFilter, HyperLogLog
 @redis_cache(redis=redis, key='bench:py:cache')
 def cached(x):
     return x * 2
 for i in range(100): cached(i)
-def cache_hit():
-    for i in range(n): cached(i % 100)
-out['redis_cache hit'] = rate(cache_hit)
+def cache_hit(k):
+    for i in range(k): cached(i % 100)
+measure('redis_cache hit', cache_hit, n)
 cached.cache_clear()
 bf = BloomFilter(num_elements=1000000, false_positives=0.001, redis=redis, key='bench:py:bloom'); bf.clear()
-def bloom_add():
-    for i in range(n): bf.add('v%d' % (i % 1000))
-def bloom_contains():
-    for i in range(n): ('v%d' % (i % 1000)) in bf
-out['bloom add'] = rate(bloom_add)
-out['bloom contains'] = rate(bloom_contains)
+def bloom_add(k):
+    for i in range(k): bf.add('v%d' % (i % 1000))
+def bloom_contains(k):
+    for i in range(k): ('v%d' % (i % 1000)) in bf
+measure('bloom add', bloom_add, n)
+measure('bloom contains', bloom_contains, n)
 bf.clear()
 hll = HyperLogLog(redis=redis, key='bench:py:hll')
 values = list(range(100000))
-hn = max(2, n // 1000)
-t = time.perf_counter()
-for _ in range(hn): hll.update(values)
-out['HLL update of 100,000'] = hn / (time.perf_counter() - t)
+def hll_update(k):
+    for _ in range(k): hll.update(values)
+measure('HLL update of 100,000', hll_update, max(2, n // 1000), trip_ops=1)
 hll.clear()
-print(json.dumps(out))
+print(json.dumps({'rates': rates, 'trips': trips, 'rss': rss}))
 "#;
 
-/// Python pottery's rate for each workload, if the venv is there.
-fn python_rates(url: &str, n: usize) -> std::collections::HashMap<String, f64> {
-    let Some(python) = std::env::var("POTTERY_PYTHON").ok().or_else(|| {
+const PY_PRIMITIVES: &str = r#"
+from pottery import Redlock, NextID
+n = int(sys.argv[1])
+urls = json.loads(sys.argv[2])
+servers.extend(Redis.from_url(u) for u in urls)
+for label, count in (('1 master', 1), ('5 masters', 5)):
+    masters = frozenset(Redis.from_url(u) for u in urls[:count])
+    lock = Redlock(key='bench-py', masters=masters)
+    def cycle(k):
+        for _ in range(k):
+            assert lock.acquire(blocking=False)
+            lock.release()
+    measure('redlock acquire+release, ' + label, cycle, n, trip_ops=20)
+    ids = NextID(key='bench-py', masters=masters)
+    def draw(k):
+        for _ in range(k): next(ids)
+    measure('next_id, ' + label, draw, n, trip_ops=20)
+print(json.dumps({'rates': rates, 'trips': trips, 'rss': rss}))
+"#;
+
+fn venv_python() -> Option<String> {
+    std::env::var("POTTERY_PYTHON").ok().or_else(|| {
         let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python");
         std::path::Path::new(p).exists().then(|| p.to_owned())
-    }) else {
-        return Default::default();
+    })
+}
+
+/// Runs a Python bench script (pinned like us, as the affinity is inherited); empty results
+/// when there is no venv or the script fails (it says why on stderr).
+fn run_python(script: &str, args: &[String], url: &str) -> PyResults {
+    let Some(python) = venv_python() else {
+        eprintln!("no Python venv: the pottery-py columns stay empty (run `make venv`)");
+        return PyResults::default();
     };
-    let out = match Command::new(python)
+    let code = format!("{PY_PRELUDE}{script}");
+    match Command::new(python)
         .arg("-c")
-        .arg(PY_BENCH)
-        .arg(n.to_string())
+        .arg(code)
+        .args(args)
         .env("REDIS_URL", url)
         .output()
     {
-        Ok(out) if out.status.success() => out,
+        Ok(out) if out.status.success() => {
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+                eprintln!("python bench printed no results: {e}");
+                PyResults::default()
+            })
+        }
         Ok(out) => {
             eprintln!(
                 "python bench failed: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
-            return Default::default();
+            PyResults::default()
         }
         Err(e) => {
             eprintln!("python bench failed: {e}");
-            return Default::default();
-        }
-    };
-    serde_json::from_slice(&out.stdout).unwrap_or_default()
-}
-
-const PY_PRIMITIVES: &str = r#"
-import json, sys, time
-from redis import Redis
-from pottery import Redlock, NextID
-n = int(sys.argv[1])
-urls = json.loads(sys.argv[2])
-out = {}
-for label, count in (('1 master', 1), ('5 masters', 5)):
-    masters = frozenset(Redis.from_url(u) for u in urls[:count])
-    lock = Redlock(key='bench-py', masters=masters)
-    t = time.perf_counter()
-    for _ in range(n):
-        assert lock.acquire(blocking=False)
-        lock.release()
-    out['redlock acquire+release, ' + label] = n / (time.perf_counter() - t)
-    ids = NextID(key='bench-py', masters=masters)
-    t = time.perf_counter()
-    for _ in range(n):
-        next(ids)
-    out['next_id, ' + label] = n / (time.perf_counter() - t)
-print(json.dumps(out))
-"#;
-
-/// Python pottery's Redlock and NextID rates on the same masters.
-fn python_primitive_rates(urls: &[String], n: usize) -> std::collections::HashMap<String, f64> {
-    let Some(python) = std::env::var("POTTERY_PYTHON").ok().or_else(|| {
-        let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python");
-        std::path::Path::new(p).exists().then(|| p.to_owned())
-    }) else {
-        return Default::default();
-    };
-    let urls = serde_json::to_string(urls).unwrap_or_default();
-    match Command::new(python)
-        .arg("-c")
-        .arg(PY_PRIMITIVES)
-        .arg(n.to_string())
-        .arg(urls)
-        .output()
-    {
-        Ok(out) if out.status.success() => serde_json::from_slice(&out.stdout).unwrap_or_default(),
-        Ok(out) => {
-            eprintln!(
-                "python primitives bench failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            Default::default()
-        }
-        Err(e) => {
-            eprintln!("python primitives bench failed: {e}");
-            Default::default()
+            PyResults::default()
         }
     }
 }
 
 fn main() {
     let quick = std::env::var("QUICK").is_ok_and(|v| v != "0" && !v.is_empty());
-    let (n, rounds) = if quick { (2_000, 3) } else { (20_000, 5) };
+    let (n, rounds) = if quick { (1_000, 3) } else { (10_000, 5) };
     pin(0);
     let server = RedisServer::start().expect("start redis-server");
     let masters = pottery::testing::Masters::start(5).expect("start five masters");
@@ -233,12 +364,16 @@ fn main() {
     let client = redis::Client::open(url.as_str()).unwrap();
     let mut raw = client.get_connection().unwrap();
     let mut rows = Vec::new();
+    let mut probe = Probe::new(std::slice::from_ref(&url));
+    // Entries iterated in the dict-iteration row (Python does one HGET per entry there).
+    let it_n: usize = if quick { 10_000 } else { 100_000 };
 
     let dict: RedisDict<String, i64> = RedisDict::new(&redis, "bench:rs");
     let raw_key = "bench:raw";
 
     // dict insert: pottery's insert (returns the old value, atomically) vs a bare HSET.
     let r = compare(
+        &mut probe,
         n,
         rounds,
         &mut [
@@ -256,14 +391,10 @@ fn main() {
             },
         ],
     );
-    rows.push(Row {
-        name: "dict insert",
-        ours: r[0],
-        raw: Some(r[1]),
-        python: None,
-    });
+    rows.push(Row::new("dict insert", &r));
 
     let r = compare(
+        &mut probe,
         n,
         rounds,
         &mut [
@@ -281,11 +412,42 @@ fn main() {
             },
         ],
     );
+    rows.push(Row::new("dict get", &r));
+
+    // dict extend of 10,000 items: one HSET of 10,000 pairs each way.
+    let batch: Vec<(String, i64)> = (0..10_000).map(|i| (format!("k{i}"), i)).collect();
+    let en = if quick { 10 } else { 100 };
+    let r = compare_with(
+        &mut probe,
+        en,
+        rounds,
+        2,
+        &mut [
+            &mut |n| {
+                for _ in 0..n {
+                    dict.extend(batch.iter().cloned()).unwrap();
+                }
+            },
+            &mut |n| {
+                for _ in 0..n {
+                    // The same JSON, formatted by hand.
+                    let pairs: Vec<(String, i64)> = batch
+                        .iter()
+                        .map(|(k, v)| (format!("\"{k}\""), *v))
+                        .collect();
+                    let _: () = raw.hset_multiple("bench:raw:extend", &pairs).unwrap();
+                }
+            },
+        ],
+    );
+    rows.push(Row::new("dict extend of 10,000", &r));
+    let _: () = raw.del("bench:raw:extend").unwrap();
+
+    // dict iteration: HSCAN pages each way (pottery decodes every entry).
+    let (it_row, it_rss) = iteration(&redis, &mut raw, &mut probe, it_n, rounds);
     rows.push(Row {
-        name: "dict get",
-        ours: r[0],
-        raw: Some(r[1]),
-        python: None,
+        rss_mib: [Some(it_rss), None],
+        ..it_row
     });
 
     // list get(i) on 1,000 elements: LINDEX.
@@ -293,6 +455,7 @@ fn main() {
     list.clear().unwrap();
     list.extend(0..1000).unwrap();
     let r = compare(
+        &mut probe,
         n,
         rounds,
         &mut [
@@ -309,17 +472,13 @@ fn main() {
             },
         ],
     );
-    rows.push(Row {
-        name: "list get(i)",
-        ours: r[0],
-        raw: Some(r[1]),
-        python: None,
-    });
+    rows.push(Row::new("list get(i)", &r));
     list.clear().unwrap();
 
     // deque push_back with maxlen 100: one Lua call vs a raw RPUSH + LTRIM pipeline.
     let deque: RedisDeque<i64> = RedisDeque::with_maxlen(&redis, "bench:rs:deque", 100).unwrap();
     let r = compare(
+        &mut probe,
         n,
         rounds,
         &mut [
@@ -341,17 +500,13 @@ fn main() {
             },
         ],
     );
-    rows.push(Row {
-        name: "deque push_back (maxlen)",
-        ours: r[0],
-        raw: Some(r[1]),
-        python: None,
-    });
+    rows.push(Row::new("deque push_back (maxlen)", &r));
     deque.clear().unwrap();
 
     // counter incr: HINCRBY both ways.
     let counter: RedisCounter<String> = RedisCounter::new(&redis, "bench:rs:counter");
     let r = compare(
+        &mut probe,
         n,
         rounds,
         &mut [
@@ -370,17 +525,13 @@ fn main() {
             },
         ],
     );
-    rows.push(Row {
-        name: "counter incr",
-        ours: r[0],
-        raw: Some(r[1]),
-        python: None,
-    });
+    rows.push(Row::new("counter incr", &r));
     counter.clear().unwrap();
 
     // set add: SADD.
     let set: RedisSet<i64> = RedisSet::new(&redis, "bench:rs:set");
     let r = compare(
+        &mut probe,
         n,
         rounds,
         &mut [
@@ -397,12 +548,35 @@ fn main() {
             },
         ],
     );
-    rows.push(Row {
-        name: "set add",
-        ours: r[0],
-        raw: Some(r[1]),
-        python: None,
-    });
+    rows.push(Row::new("set add", &r));
+
+    // set contains_many(100): one SMISMEMBER each way.
+    let probe_values: Vec<i64> = (0..200).step_by(2).collect();
+    let raw_members: Vec<String> = probe_values.iter().map(|v| v.to_string()).collect();
+    let _: () = raw.sadd("bench:raw:set", &raw_members).unwrap();
+    let r = compare(
+        &mut probe,
+        n,
+        rounds,
+        &mut [
+            &mut |n| {
+                for _ in 0..n {
+                    black_box(set.contains_many(probe_values.iter()).unwrap());
+                }
+            },
+            &mut |n| {
+                for _ in 0..n {
+                    let v: Vec<bool> = redis::cmd("SMISMEMBER")
+                        .arg("bench:raw:set")
+                        .arg(&raw_members)
+                        .query(&mut raw)
+                        .unwrap();
+                    black_box(v);
+                }
+            },
+        ],
+    );
+    rows.push(Row::new("set contains_many(100)", &r));
     set.clear().unwrap();
 
     // redis_cache hit: one script (HGET + sliding PEXPIRE) vs a raw HGET of the same field.
@@ -413,6 +587,7 @@ fn main() {
     }
     let fields: Vec<String> = (0..100).map(|i| format!("[{i}]")).collect();
     let r = compare(
+        &mut probe,
         n,
         rounds,
         &mut [
@@ -434,12 +609,7 @@ fn main() {
             },
         ],
     );
-    rows.push(Row {
-        name: "redis_cache hit",
-        ours: r[0],
-        raw: Some(r[1]),
-        python: None,
-    });
+    rows.push(Row::new("redis_cache hit", &r));
     cache.clear().unwrap();
 
     // Bloom add / contains: one BITFIELD (SET or GET of k bits) each; raw gets the offsets
@@ -466,6 +636,7 @@ fn main() {
         black_box(v);
     };
     let r = compare(
+        &mut probe,
         n,
         rounds,
         &mut [
@@ -481,13 +652,9 @@ fn main() {
             },
         ],
     );
-    rows.push(Row {
-        name: "bloom add",
-        ours: r[0],
-        raw: Some(r[1]),
-        python: None,
-    });
+    rows.push(Row::new("bloom add", &r));
     let r = compare(
+        &mut probe,
         n,
         rounds,
         &mut [
@@ -503,12 +670,7 @@ fn main() {
             },
         ],
     );
-    rows.push(Row {
-        name: "bloom contains",
-        ours: r[0],
-        raw: Some(r[1]),
-        python: None,
-    });
+    rows.push(Row::new("bloom contains", &r));
     bloom.clear().unwrap();
 
     // HyperLogLog update of 100,000 values: one PFADD each way (raw formats the integers
@@ -516,9 +678,11 @@ fn main() {
     let hll: pottery::HyperLogLog<u64> = pottery::HyperLogLog::new(&redis, "bench:rs:hll");
     let numbers: Vec<u64> = (0..100_000).collect();
     let hn = if quick { 6 } else { 30 };
-    let r = compare(
+    let r = compare_with(
+        &mut probe,
         hn,
         rounds,
+        1,
         &mut [
             &mut |n| {
                 for _ in 0..n {
@@ -537,12 +701,7 @@ fn main() {
             },
         ],
     );
-    rows.push(Row {
-        name: "HLL update of 100,000",
-        ours: r[0],
-        raw: Some(r[1]),
-        python: None,
-    });
+    rows.push(Row::new("HLL update of 100,000", &r));
     hll.clear().unwrap();
     let _: () = raw.del(&["bench:raw:bloom", "bench:raw:hll"]).unwrap();
 
@@ -560,6 +719,7 @@ fn main() {
         .block_on(client.get_multiplexed_async_connection())
         .unwrap();
     let r = compare(
+        &mut probe,
         n,
         rounds,
         &mut [
@@ -586,72 +746,174 @@ fn main() {
             },
         ],
     );
-    rows.push(Row {
-        name: "async dict get",
-        ours: r[0],
-        raw: Some(r[1]),
-        python: None,
-    });
+    rows.push(Row::new("async dict get", &r));
+
+    // 64 concurrent tasks on one multiplexed connection (redis-rs pipelines their commands).
+    let tasks = 64;
+    let r = compare(
+        &mut probe,
+        n * 4,
+        rounds,
+        &mut [
+            &mut |n| {
+                rt.block_on(futures_util::future::join_all((0..tasks).map(|t| {
+                    let adict = adict.clone();
+                    async move {
+                        for i in 0..n / tasks {
+                            black_box(
+                                adict
+                                    .get(&format!("k{}", (i * tasks + t) % 1000))
+                                    .await
+                                    .unwrap(),
+                            );
+                        }
+                    }
+                })));
+            },
+            &mut |n| {
+                rt.block_on(futures_util::future::join_all((0..tasks).map(|t| {
+                    let mut araw = araw.clone();
+                    async move {
+                        for i in 0..n / tasks {
+                            let v: Option<Vec<u8>> = redis::AsyncCommands::hget(
+                                &mut araw,
+                                raw_key,
+                                format!("\"k{}\"", (i * tasks + t) % 1000),
+                            )
+                            .await
+                            .unwrap();
+                            black_box(v);
+                        }
+                    }
+                })));
+            },
+        ],
+    );
+    rows.push(Row::new("async dict get, 64 tasks", &r));
+    let r = compare(
+        &mut probe,
+        n * 4,
+        rounds,
+        &mut [
+            &mut |n| {
+                rt.block_on(futures_util::future::join_all((0..tasks).map(|t| {
+                    let adict = adict.clone();
+                    async move {
+                        for i in 0..n / tasks {
+                            let k = format!("k{}", (i * tasks + t) % 1000);
+                            black_box(adict.insert(k, i as i64).await.unwrap());
+                        }
+                    }
+                })));
+            },
+            &mut |n| {
+                rt.block_on(futures_util::future::join_all((0..tasks).map(|t| {
+                    let mut araw = araw.clone();
+                    async move {
+                        for i in 0..n / tasks {
+                            let _: () = redis::AsyncCommands::hset(
+                                &mut araw,
+                                raw_key,
+                                format!("\"k{}\"", (i * tasks + t) % 1000),
+                                i as i64,
+                            )
+                            .await
+                            .unwrap();
+                        }
+                    }
+                })));
+            },
+        ],
+    );
+    rows.push(Row::new("async dict insert, 64 tasks", &r));
+    let r = compare(
+        &mut probe,
+        n * 4,
+        rounds,
+        &mut [
+            &mut |n| {
+                rt.block_on(futures_util::future::join_all((0..tasks).map(|t| {
+                    let adict = adict.clone();
+                    async move {
+                        for i in 0..n / tasks {
+                            let k = format!("k{}", (i * tasks + t) % 1000);
+                            adict.set(k, i as i64).await.unwrap();
+                        }
+                    }
+                })));
+            },
+            &mut |n| {
+                rt.block_on(futures_util::future::join_all((0..tasks).map(|t| {
+                    let mut araw = araw.clone();
+                    async move {
+                        for i in 0..n / tasks {
+                            let _: () = redis::AsyncCommands::hset(
+                                &mut araw,
+                                raw_key,
+                                format!("\"k{}\"", (i * tasks + t) % 1000),
+                                i as i64,
+                            )
+                            .await
+                            .unwrap();
+                        }
+                    }
+                })));
+            },
+        ],
+    );
+    rows.push(Row::new("async dict set, 64 tasks", &r));
 
     dict.clear().unwrap();
     let _: () = raw.del(raw_key).unwrap();
 
-    // Distributed primitives: one and five masters.
+    // Distributed primitives: one and five masters; round trips summed over the masters.
     let urls: Vec<String> = masters.servers.iter().map(|s| s.url()).collect();
+    let mut mprobe = Probe::new(&urls);
     let pn = if quick { 300 } else { 3000 };
-    for (label, count) in [("1 master", 1usize), ("5 masters", 5)] {
+    let release = redis::Script::new(
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+    );
+    for count in [1usize, 5] {
+        let label = if count == 1 { "1 master" } else { "5 masters" };
         let handles: Vec<Redis> = masters.handles().into_iter().take(count).collect();
         let lock = pottery::Redlock::new("bench", handles.clone());
         // Raw floor with one master: the same two round trips issued by hand (SET NX PX,
         // then a compare-and-delete script) on a plain sync connection.
-        let release = redis::Script::new(
-            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-        );
         let mut first = masters.servers[0].redis().connection().unwrap();
-        let r = compare(
-            pn,
-            rounds,
-            &mut [
-                &mut |n| {
-                    for _ in 0..n {
-                        assert!(lock.try_acquire().unwrap());
-                        lock.release().unwrap();
-                    }
-                },
-                &mut |n| {
-                    for i in 0..n {
-                        let token = format!("raw-{i}");
-                        let ok: Option<String> = redis::cmd("SET")
-                            .arg("redlock:bench-raw")
-                            .arg(&token)
-                            .arg("PX")
-                            .arg(10_000)
-                            .arg("NX")
-                            .query(&mut first)
-                            .unwrap();
-                        assert!(ok.is_some());
-                        let _: i64 = release
-                            .key("redlock:bench-raw")
-                            .arg(&token)
-                            .invoke(&mut first)
-                            .unwrap();
-                    }
-                },
-            ],
-        );
-        let raw = (count == 1).then_some(r[1]);
-        rows.push(Row {
-            name: if count == 1 {
-                "redlock acquire+release, 1 master"
-            } else {
-                "redlock acquire+release, 5 masters"
-            },
-            ours: r[0],
-            raw,
-            python: None,
-        });
+        let mut ours = |n: usize| {
+            for _ in 0..n {
+                assert!(lock.try_acquire().unwrap());
+                lock.release().unwrap();
+            }
+        };
+        let mut by_hand = |n: usize| {
+            for i in 0..n {
+                let token = format!("raw-{i}");
+                let ok: Option<String> = redis::cmd("SET")
+                    .arg("redlock:bench-raw")
+                    .arg(&token)
+                    .arg("PX")
+                    .arg(10_000)
+                    .arg("NX")
+                    .query(&mut first)
+                    .unwrap();
+                assert!(ok.is_some());
+                let _: i64 = release
+                    .key("redlock:bench-raw")
+                    .arg(&token)
+                    .invoke(&mut first)
+                    .unwrap();
+            }
+        };
+        let r = if count == 1 {
+            compare(&mut mprobe, pn, rounds, &mut [&mut ours, &mut by_hand])
+        } else {
+            compare(&mut mprobe, pn, rounds, &mut [&mut ours])
+        };
+        rows.push(Row::new(&format!("redlock acquire+release, {label}"), &r));
         let ids = pottery::NextId::new("bench", handles.clone());
         let r = compare(
+            &mut mprobe,
             pn,
             rounds,
             &mut [&mut |n| {
@@ -660,20 +922,11 @@ fn main() {
                 }
             }],
         );
-        rows.push(Row {
-            name: if count == 1 {
-                "next_id, 1 master"
-            } else {
-                "next_id, 5 masters"
-            },
-            ours: r[0],
-            raw: None,
-            python: None,
-        });
-        let _ = label;
+        rows.push(Row::new(&format!("next_id, {label}"), &r));
     }
     let ids = pottery::NextId::new("bench-threads", masters.handles());
     let r = compare(
+        &mut mprobe,
         pn * 4,
         rounds,
         &mut [&mut |n| {
@@ -689,39 +942,355 @@ fn main() {
             });
         }],
     );
-    rows.push(Row {
-        name: "next_id, 8 threads, 5 masters",
-        ours: r[0],
-        raw: None,
-        python: None,
-    });
-    let py_prims = python_primitive_rates(&urls, pn / 3);
+    rows.push(Row::new("next_id, 8 threads, 5 masters", &r));
 
-    let py = python_rates(&url, n);
-    for row in &mut rows {
-        row.python = py.get(row.name).or_else(|| py_prims.get(row.name)).copied();
+    // Async Redlock: 64 tasks, each cycling its own lock on the five masters.
+    let locks: Vec<pottery::aio::Redlock> = (0..tasks)
+        .map(|t| pottery::aio::Redlock::new(&format!("bench-async-{t}"), masters.handles()))
+        .collect();
+    let r = compare(
+        &mut mprobe,
+        pn * 4,
+        rounds,
+        &mut [&mut |n| {
+            rt.block_on(futures_util::future::join_all(locks.iter().map(
+                |lock| async move {
+                    for _ in 0..n / tasks {
+                        assert!(lock.try_acquire().await.unwrap());
+                        lock.release().await.unwrap();
+                    }
+                },
+            )));
+        }],
+    );
+    rows.push(Row::new("async redlock, 64 tasks, 5 masters", &r));
+
+    // A million entries iterated with a bounded footprint (full runs only: filling takes time).
+    if !quick {
+        let (row, rss) = iteration(&redis, &mut raw, &mut probe, 1_000_000, 1);
+        rows.push(Row {
+            rss_mib: [Some(rss), None],
+            raw: None,
+            trips: [row.trips[0], None, None],
+            ..row
+        });
     }
 
+    let py_prims = run_python(
+        PY_PRIMITIVES,
+        &[(pn / 3).to_string(), serde_json::to_string(&urls).unwrap()],
+        &url,
+    );
+    let py = run_python(PY_BENCH, &[n.to_string(), it_n.to_string()], &url);
+    for row in &mut rows {
+        for r in [&py, &py_prims] {
+            if let Some(v) = r.rates.get(&row.name) {
+                row.python = Some(*v);
+                row.trips[2] = r.trips.get(&row.name).copied();
+                row.rss_mib[1] = r.rss.get(&row.name).copied();
+            }
+        }
+    }
+    report(&rows, quick, n, rounds);
+}
+
+/// Fills a dict of `size` entries (in HSETs of 10,000) and iterates it: pottery-rs's `iter`
+/// against raw HSCAN pages of the same size. Returns the row (items/s, round trips per item)
+/// and pottery-rs's peak RSS during its iterations.
+fn iteration(
+    redis: &Redis,
+    raw: &mut redis::Connection,
+    probe: &mut Probe,
+    size: usize,
+    rounds: usize,
+) -> (Row, f64) {
+    let key = format!("bench:iter:{size}");
+    let big: RedisDict<String, i64> = RedisDict::new(redis, key.clone());
+    big.clear().unwrap();
+    for start in (0..size).step_by(10_000) {
+        big.extend((start..(start + 10_000).min(size)).map(|i| (format!("k{i}"), i as i64)))
+            .unwrap();
+    }
+    let mut peak: f64 = 0.0;
+    let mut ours = |k: usize| {
+        reset_peak_rss();
+        for _ in 0..k {
+            let mut count = 0usize;
+            for entry in big.iter() {
+                black_box(entry.unwrap());
+                count += 1;
+            }
+            assert_eq!(count, size);
+        }
+        peak = peak.max(peak_rss_mib().unwrap_or(0.0));
+    };
+    let mut by_hand = |k: usize| {
+        for _ in 0..k {
+            let mut cursor = 0u64;
+            let mut count = 0usize;
+            loop {
+                let (next, page): (u64, Vec<(Vec<u8>, Vec<u8>)>) = redis::cmd("HSCAN")
+                    .arg(&key)
+                    .arg(cursor)
+                    .arg("COUNT")
+                    .arg(512)
+                    .query(raw)
+                    .unwrap();
+                count += page.len();
+                black_box(page);
+                cursor = next;
+                if cursor == 0 {
+                    break;
+                }
+            }
+            assert!(count >= size);
+        }
+    };
+    let r = compare_with(probe, 1, rounds, 1, &mut [&mut ours, &mut by_hand]);
+    big.clear().unwrap();
+    let per_item: Vec<(f64, f64)> = r
+        .iter()
+        .map(|(rate, trips)| (rate * size as f64, trips / size as f64))
+        .collect();
+    let mut row = Row::new(&format!("dict iteration over {size}"), &per_item);
+    row.unit = "items/s";
+    (row, peak)
+}
+
+fn fmt_opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
+    v.map_or("-".to_owned(), f)
+}
+
+fn fmt_trips(t: f64) -> String {
+    if t >= 10.0 || t == t.round() {
+        format!("{t:.0}")
+    } else if t >= 0.1 {
+        format!("{t:.2}")
+    } else {
+        format!("{t:.4}")
+    }
+}
+
+/// Prints the table; writes the JSON (and, for a full run, the chart) under `docs/`.
+fn report(rows: &[Row], quick: bool, n: usize, rounds: usize) {
+    let mode = if quick {
+        "QUICK=1 make bench"
+    } else {
+        "make bench"
+    };
     println!(
-        "\npottery-rs benchmark ({}; {n} ops x {rounds} rounds, median; redis-server on loopback)",
-        if quick { "QUICK" } else { "full" }
+        "\npottery-rs benchmark ({mode}; {n} ops x {rounds} rounds, median; redis-server on loopback, servers on CPU 0, clients on CPU 1)"
     );
     println!(
-        "{:<36} {:>12} {:>12} {:>8} {:>12} {:>8}",
-        "workload", "pottery-rs/s", "raw/s", "rs/raw", "pottery-py/s", "rs/py"
+        "{:<40} {:>12} {:>12} {:>12} {:>7} {:>7} {:>12}  {:>6} {:>6} {:>6}  {:>6} {:>6}",
+        "workload",
+        "unit",
+        "pottery-rs",
+        "raw",
+        "rs/raw",
+        "rs/py",
+        "pottery-py",
+        "rt rs",
+        "rt raw",
+        "rt py",
+        "MiB rs",
+        "MiB py"
     );
-    for row in &rows {
-        let py = row.python.map_or("-".to_owned(), |p| format!("{p:.0}"));
-        let vs_py = row
-            .python
-            .map_or("-".to_owned(), |p| format!("{:.2}x", row.ours / p));
-        let raw = row.raw.map_or("-".to_owned(), |r| format!("{r:.0}"));
-        let vs_raw = row
-            .raw
-            .map_or("-".to_owned(), |r| format!("{:.2}x", row.ours / r));
+    for row in rows {
         println!(
-            "{:<36} {:>12.0} {:>12} {:>8} {:>12} {:>8}",
-            row.name, row.ours, raw, vs_raw, py, vs_py
+            "{:<40} {:>12} {:>12.0} {:>12} {:>7} {:>7} {:>12}  {:>6} {:>6} {:>6}  {:>6} {:>6}",
+            row.name,
+            row.unit,
+            row.ours,
+            fmt_opt(row.raw, |r| format!("{r:.0}")),
+            fmt_opt(row.raw, |r| format!("{:.2}x", row.ours / r)),
+            fmt_opt(row.python, |p| format!("{:.2}x", row.ours / p)),
+            fmt_opt(row.python, |p| format!("{p:.0}")),
+            fmt_opt(row.trips[0], fmt_trips),
+            fmt_opt(row.trips[1], fmt_trips),
+            fmt_opt(row.trips[2], fmt_trips),
+            fmt_opt(row.rss_mib[0], |m| format!("{m:.1}")),
+            fmt_opt(row.rss_mib[1], |m| format!("{m:.1}")),
         );
     }
+    println!(
+        "rt = round trips per operation (per item for iterations), counted as server reads, summed over the masters"
+    );
+
+    let json = serde_json::json!({
+        "date": shell(&["date", "-u", "+%Y-%m-%d"]),
+        "command": mode,
+        "machine": machine(),
+        "ops_per_round": n,
+        "rounds": rounds,
+        "rows": rows.iter().map(|r| serde_json::json!({
+            "workload": r.name,
+            "unit": r.unit,
+            "pottery_rs": r.ours,
+            "raw_redis_rs": r.raw,
+            "pottery_py": r.python,
+            "rs_over_raw": r.raw.map(|x| r.ours / x),
+            "rs_over_py": r.python.map(|x| r.ours / x),
+            "round_trips_rs": r.trips[0],
+            "round_trips_raw": r.trips[1],
+            "round_trips_py": r.trips[2],
+            "peak_rss_mib_rs": r.rss_mib[0],
+            "peak_rss_mib_py": r.rss_mib[1],
+        })).collect::<Vec<_>>(),
+    });
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let (json_path, svg_path) = if quick {
+        (root.join("target/bench-quick.json"), None)
+    } else {
+        (
+            root.join("docs/bench.json"),
+            Some(root.join("docs/bench.svg")),
+        )
+    };
+    if let Some(dir) = json_path.parent() {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    std::fs::write(
+        &json_path,
+        serde_json::to_string_pretty(&json).unwrap() + "\n",
+    )
+    .unwrap();
+    println!("wrote {}", json_path.display());
+    if let Some(svg_path) = svg_path {
+        std::fs::write(&svg_path, chart(rows, &json)).unwrap();
+        println!("wrote {}", svg_path.display());
+    }
+}
+
+fn shell(args: &[&str]) -> String {
+    Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn machine() -> serde_json::Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_default();
+    let cores = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    let python = venv_python()
+        .map(|p| {
+            shell(&[
+                &p,
+                "-c",
+                "import sys, pottery; print(sys.version.split()[0], pottery.__version__)",
+            ])
+        })
+        .unwrap_or_default();
+    serde_json::json!({
+        "cpu": cpu,
+        "cores": cores,
+        "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
+        "redis_server": shell(&["redis-server", "--version"]),
+        "rustc": shell(&["rustc", "--version"]),
+        "python_and_pottery": python,
+    })
+}
+
+/// A horizontal bar chart of the rates (log scale), three bars per workload.
+fn chart(rows: &[Row], meta: &serde_json::Value) -> String {
+    use std::fmt::Write;
+    let (left, width, bar, gap, top) = (300.0, 560.0, 7.0, 9.0, 70.0);
+    let group = 3.0 * bar + gap;
+    let height = top + group * rows.len() as f64 + 60.0;
+    let max = rows
+        .iter()
+        .flat_map(|r| [Some(r.ours), r.raw, r.python])
+        .flatten()
+        .fold(1.0f64, f64::max);
+    let decades = max.log10().ceil().max(1.0);
+    let x = |v: f64| left + width * (v.max(1.0).log10() / decades);
+    let mut svg = String::new();
+    let total_w = left + width + 90.0;
+    let _ = writeln!(
+        svg,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{height}" font-family="sans-serif" font-size="11">"##
+    );
+    let _ = writeln!(svg, r##"<rect width="100%" height="100%" fill="white"/>"##);
+    let _ = writeln!(
+        svg,
+        r##"<text x="10" y="20" font-size="14" font-weight="bold">pottery-rs vs raw redis-rs vs Python pottery 3.0.1 (rate, log scale; higher is better)</text>"##
+    );
+    let _ = writeln!(
+        svg,
+        r##"<text x="10" y="38" fill="#555">{} — `{}` — {} ({} cores)</text>"##,
+        meta["date"].as_str().unwrap_or(""),
+        meta["command"].as_str().unwrap_or(""),
+        meta["machine"]["cpu"].as_str().unwrap_or(""),
+        meta["machine"]["cores"],
+    );
+    let colors = [
+        ("#1f77b4", "pottery-rs"),
+        ("#999999", "raw redis-rs"),
+        ("#ff7f0e", "pottery-py"),
+    ];
+    for (i, (c, label)) in colors.iter().enumerate() {
+        let lx = left + i as f64 * 150.0;
+        let _ = writeln!(
+            svg,
+            r##"<rect x="{lx}" y="48" width="12" height="10" fill="{c}"/><text x="{}" y="57">{label}</text>"##,
+            lx + 16.0
+        );
+    }
+    for d in 0..=decades as i32 {
+        let v = 10f64.powi(d);
+        let gx = x(v);
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{gx}" y1="{top}" x2="{gx}" y2="{}" stroke="#ddd"/><text x="{gx}" y="{}" text-anchor="middle" fill="#555">1e{d}</text>"##,
+            height - 45.0,
+            height - 32.0
+        );
+    }
+    for (i, row) in rows.iter().enumerate() {
+        let y0 = top + i as f64 * group;
+        let unit = if row.unit == "items/s" {
+            " (items/s)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            svg,
+            r##"<text x="{}" y="{}" text-anchor="end">{}{unit}</text>"##,
+            left - 6.0,
+            y0 + 1.5 * bar + 4.0,
+            row.name
+        );
+        for (j, v) in [Some(row.ours), row.raw, row.python]
+            .into_iter()
+            .enumerate()
+        {
+            let Some(v) = v else { continue };
+            let y = y0 + j as f64 * bar;
+            let _ = writeln!(
+                svg,
+                r##"<rect x="{left}" y="{y}" width="{:.1}" height="{}" fill="{}"/><text x="{:.1}" y="{}" font-size="8" fill="#333">{v:.0}</text>"##,
+                (x(v) - left).max(0.5),
+                bar - 1.0,
+                colors[j].0,
+                x(v) + 3.0,
+                y + bar - 1.5
+            );
+        }
+    }
+    let _ = writeln!(
+        svg,
+        r##"<text x="10" y="{}" fill="#555">ops/s unless marked; one client thread unless the name says; servers pinned to CPU 0, clients to CPU 1</text>"##,
+        height - 10.0
+    );
+    svg.push_str("</svg>\n");
+    svg
 }

@@ -258,3 +258,47 @@ async fn async_tasks_insert_without_losing_any() {
         d.clear().await.unwrap();
     }
 }
+
+#[test]
+fn set_writes_what_insert_writes_without_reading() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for (kind, redis) in targets() {
+        let a: RedisDict<String, Person> = RedisDict::new(&redis, unique_key("dict-set-a"));
+        let b: RedisDict<String, Person> = RedisDict::new(&redis, unique_key("dict-set-b"));
+        let p = Person {
+            name: "Zoë".into(),
+            age: 3,
+            tags: vec!["x".into()],
+        };
+        a.insert("k".into(), p.clone()).unwrap();
+        b.set("k".into(), p.clone()).unwrap();
+        let mut con = redis.connection().unwrap();
+        let raw_a: Vec<u8> = con.hget(a.key(), "\"k\"").unwrap();
+        let raw_b: Vec<u8> = con.hget(b.key(), "\"k\"").unwrap();
+        assert_eq!(raw_a, raw_b, "{kind}: same bytes");
+        b.set(
+            "k".into(),
+            Person {
+                age: 4,
+                ..p.clone()
+            },
+        )
+        .unwrap();
+        assert_eq!(b.get("k").unwrap().unwrap().age, 4);
+        let ab = b.to_async();
+        rt.block_on(async {
+            ab.set("j".into(), p.clone()).await.unwrap();
+            assert_eq!(ab.get("j").await.unwrap(), Some(p.clone()));
+        });
+        assert_eq!(b.len().unwrap(), 2);
+        // On a key of another type: a typed error, nothing written.
+        a.clear().unwrap();
+        let _: i64 = con.rpush(a.key(), 1).unwrap();
+        assert!(matches!(
+            a.set("k".into(), p.clone()),
+            Err(Error::WrongType { .. })
+        ));
+        let _: () = con.del(a.key()).unwrap();
+        b.clear().unwrap();
+    }
+}
