@@ -1029,7 +1029,7 @@ fn iteration(
             let mut cursor = 0u64;
             let mut count = 0usize;
             loop {
-                let (next, page): (u64, Vec<(Vec<u8>, Vec<u8>)>) = redis::cmd("HSCAN")
+                let (next, page): ScanPage = redis::cmd("HSCAN")
                     .arg(&key)
                     .arg(cursor)
                     .arg("COUNT")
@@ -1056,6 +1056,9 @@ fn iteration(
     row.unit = "items/s";
     (row, peak)
 }
+
+/// An HSCAN reply: the next cursor and the page's field-value pairs.
+type ScanPage = (u64, Vec<(Vec<u8>, Vec<u8>)>);
 
 fn fmt_opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
     v.map_or("-".to_owned(), f)
