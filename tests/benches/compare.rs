@@ -238,8 +238,8 @@ def dict_iter(k):
     for _ in range(k):
         for kv in big.items(): pass
 reset_peak()
-measure('dict iteration over %d' % it_n, dict_iter, 1, items=it_n, warm=False, trip_ops=1)
-rss['dict iteration over %d' % it_n] = peak_mib()
+measure('dict iteration over {:,}'.format(it_n), dict_iter, 1, items=it_n, warm=False, trip_ops=1)
+rss['dict iteration over {:,}'.format(it_n)] = peak_mib()
 big.clear()
 l = RedisList(redis=redis, key='bench:py:list'); l.clear(); l.extend(range(1000))
 def list_get(k):
@@ -351,6 +351,10 @@ fn run_python(script: &str, args: &[String], url: &str) -> PyResults {
         }
     }
 }
+
+/// The compare-and-delete a raw Redlock release sends.
+const RELEASE_SRC: &str =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
 fn main() {
     let quick = std::env::var("QUICK").is_ok_and(|v| v != "0" && !v.is_empty());
@@ -870,9 +874,7 @@ fn main() {
     let urls: Vec<String> = masters.servers.iter().map(|s| s.url()).collect();
     let mut mprobe = Probe::new(&urls);
     let pn = if quick { 300 } else { 3000 };
-    let release = redis::Script::new(
-        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-    );
+    let release = redis::Script::new(RELEASE_SRC);
     for count in [1usize, 5] {
         let label = if count == 1 { "1 master" } else { "5 masters" };
         let handles: Vec<Redis> = masters.handles().into_iter().take(count).collect();
@@ -905,10 +907,56 @@ fn main() {
                     .unwrap();
             }
         };
+        // Raw floor with five masters: the same two round trips fanned out by hand — each
+        // command written to every master before any reply is read.
+        let mut fan: Vec<redis::Connection> = masters
+            .servers
+            .iter()
+            .map(|s| {
+                redis::Client::open(s.url())
+                    .unwrap()
+                    .get_connection()
+                    .unwrap()
+            })
+            .collect();
+        let release_sha = release.get_hash().to_owned();
+        for c in fan.iter_mut() {
+            let _: String = redis::cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(RELEASE_SRC)
+                .query(c)
+                .unwrap();
+        }
+        let mut fanned = |n: usize| {
+            for i in 0..n {
+                let token = format!("raw-{i}");
+                let set = redis::cmd("SET")
+                    .arg("redlock:bench-fan")
+                    .arg(&token)
+                    .arg("PX")
+                    .arg(10_000)
+                    .arg("NX")
+                    .get_packed_command();
+                let del = redis::cmd("EVALSHA")
+                    .arg(&release_sha)
+                    .arg(1)
+                    .arg("redlock:bench-fan")
+                    .arg(&token)
+                    .get_packed_command();
+                for packed in [set, del] {
+                    for c in fan.iter_mut() {
+                        c.send_packed_command(&packed).unwrap();
+                    }
+                    for c in fan.iter_mut() {
+                        black_box(c.recv_response().unwrap());
+                    }
+                }
+            }
+        };
         let r = if count == 1 {
             compare(&mut mprobe, pn, rounds, &mut [&mut ours, &mut by_hand])
         } else {
-            compare(&mut mprobe, pn, rounds, &mut [&mut ours])
+            compare(&mut mprobe, pn, rounds, &mut [&mut ours, &mut fanned])
         };
         rows.push(Row::new(&format!("redlock acquire+release, {label}"), &r));
         let ids = pottery::NextId::new("bench", handles.clone());
@@ -1052,13 +1100,29 @@ fn iteration(
         .iter()
         .map(|(rate, trips)| (rate * size as f64, trips / size as f64))
         .collect();
-    let mut row = Row::new(&format!("dict iteration over {size}"), &per_item);
+    let mut row = Row::new(
+        &format!("dict iteration over {}", thousands(size)),
+        &per_item,
+    );
     row.unit = "items/s";
     (row, peak)
 }
 
 /// An HSCAN reply: the next cursor and the page's field-value pairs.
 type ScanPage = (u64, Vec<(Vec<u8>, Vec<u8>)>);
+
+/// 100000 → "100,000".
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
 
 fn fmt_opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
     v.map_or("-".to_owned(), f)
@@ -1162,7 +1226,43 @@ fn report(rows: &[Row], quick: bool, n: usize, rounds: usize) {
     if let Some(svg_path) = svg_path {
         std::fs::write(&svg_path, chart(rows, &json)).unwrap();
         println!("wrote {}", svg_path.display());
+        let md_path = root.join("docs/bench.md");
+        std::fs::write(&md_path, markdown(rows)).unwrap();
+        println!("wrote {}", md_path.display());
     }
+}
+
+/// The table as Markdown (pasted into the README's performance section).
+fn markdown(rows: &[Row]) -> String {
+    let rate = |v: f64| thousands(v.round() as usize);
+    let mut out = String::from(
+        "| workload | pottery-rs | raw redis-rs | rs / raw | pottery-py | rs / py | round trips rs / raw / py |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        let unit = if r.unit == "items/s" { " items/s" } else { "" };
+        let trips = r
+            .trips
+            .iter()
+            .map(|t| fmt_opt(*t, fmt_trips))
+            .collect::<Vec<_>>()
+            .join(" / ");
+        let rss = match r.rss_mib {
+            [Some(a), Some(b)] => format!(" (peak RSS {a:.1} MiB vs {b:.1} MiB)"),
+            [Some(a), None] => format!(" (peak RSS {a:.1} MiB)"),
+            _ => String::new(),
+        };
+        out.push_str(&format!(
+            "| {}{rss} | {}{unit} | {} | {} | {} | {} | {trips} |\n",
+            r.name,
+            rate(r.ours),
+            fmt_opt(r.raw, rate),
+            fmt_opt(r.raw, |x| format!("{:.2}×", r.ours / x)),
+            fmt_opt(r.python, rate),
+            fmt_opt(r.python, |x| format!("{:.2}×", r.ours / x)),
+        ));
+    }
+    out
 }
 
 fn shell(args: &[&str]) -> String {
@@ -1189,7 +1289,7 @@ fn machine() -> serde_json::Value {
             shell(&[
                 &p,
                 "-c",
-                "import sys, pottery; print(sys.version.split()[0], pottery.__version__)",
+                "import sys, importlib.metadata as m; print('Python', sys.version.split()[0], 'pottery', m.version('pottery'))",
             ])
         })
         .unwrap_or_default();
