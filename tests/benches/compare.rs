@@ -754,79 +754,55 @@ fn main() {
 
     // 64 concurrent tasks on one multiplexed connection (redis-rs pipelines their commands).
     let tasks = 64;
+    let key_of = |j: usize| format!("k{}", j % 1000);
+    let adict = &adict;
+    let field_of = |j: usize| format!("\"k{}\"", j % 1000);
     let r = compare(
         &mut probe,
         n * 4,
         rounds,
         &mut [
             &mut |n| {
-                rt.block_on(futures_util::future::join_all((0..tasks).map(|t| {
-                    let adict = adict.clone();
-                    async move {
-                        for i in 0..n / tasks {
-                            black_box(
-                                adict
-                                    .get(&format!("k{}", (i * tasks + t) % 1000))
-                                    .await
-                                    .unwrap(),
-                            );
-                        }
-                    }
-                })));
+                in_tasks(&rt, tasks, n, |j| async move {
+                    black_box(adict.get(&key_of(j)).await.unwrap());
+                })
             },
             &mut |n| {
-                rt.block_on(futures_util::future::join_all((0..tasks).map(|t| {
-                    let mut araw = araw.clone();
+                in_tasks(&rt, tasks, n, |j| {
+                    let mut c = araw.clone();
                     async move {
-                        for i in 0..n / tasks {
-                            let v: Option<Vec<u8>> = redis::AsyncCommands::hget(
-                                &mut araw,
-                                raw_key,
-                                format!("\"k{}\"", (i * tasks + t) % 1000),
-                            )
-                            .await
-                            .unwrap();
-                            black_box(v);
-                        }
+                        let v: Option<Vec<u8>> =
+                            redis::AsyncCommands::hget(&mut c, raw_key, field_of(j))
+                                .await
+                                .unwrap();
+                        black_box(v);
                     }
-                })));
+                })
             },
         ],
     );
     rows.push(Row::new("async dict get, 64 tasks", &r));
+    let raw_hset = |n: usize| {
+        in_tasks(&rt, tasks, n, |j| {
+            let mut c = araw.clone();
+            async move {
+                let _: () = redis::AsyncCommands::hset(&mut c, raw_key, field_of(j), j as i64)
+                    .await
+                    .unwrap();
+            }
+        })
+    };
     let r = compare(
         &mut probe,
         n * 4,
         rounds,
         &mut [
             &mut |n| {
-                rt.block_on(futures_util::future::join_all((0..tasks).map(|t| {
-                    let adict = adict.clone();
-                    async move {
-                        for i in 0..n / tasks {
-                            let k = format!("k{}", (i * tasks + t) % 1000);
-                            black_box(adict.insert(k, i as i64).await.unwrap());
-                        }
-                    }
-                })));
+                in_tasks(&rt, tasks, n, |j| async move {
+                    black_box(adict.insert(key_of(j), j as i64).await.unwrap());
+                })
             },
-            &mut |n| {
-                rt.block_on(futures_util::future::join_all((0..tasks).map(|t| {
-                    let mut araw = araw.clone();
-                    async move {
-                        for i in 0..n / tasks {
-                            let _: () = redis::AsyncCommands::hset(
-                                &mut araw,
-                                raw_key,
-                                format!("\"k{}\"", (i * tasks + t) % 1000),
-                                i as i64,
-                            )
-                            .await
-                            .unwrap();
-                        }
-                    }
-                })));
-            },
+            &mut |n| raw_hset(n),
         ],
     );
     rows.push(Row::new("async dict insert, 64 tasks", &r));
@@ -836,33 +812,11 @@ fn main() {
         rounds,
         &mut [
             &mut |n| {
-                rt.block_on(futures_util::future::join_all((0..tasks).map(|t| {
-                    let adict = adict.clone();
-                    async move {
-                        for i in 0..n / tasks {
-                            let k = format!("k{}", (i * tasks + t) % 1000);
-                            adict.set(k, i as i64).await.unwrap();
-                        }
-                    }
-                })));
+                in_tasks(&rt, tasks, n, |j| async move {
+                    adict.set(key_of(j), j as i64).await.unwrap();
+                })
             },
-            &mut |n| {
-                rt.block_on(futures_util::future::join_all((0..tasks).map(|t| {
-                    let mut araw = araw.clone();
-                    async move {
-                        for i in 0..n / tasks {
-                            let _: () = redis::AsyncCommands::hset(
-                                &mut araw,
-                                raw_key,
-                                format!("\"k{}\"", (i * tasks + t) % 1000),
-                                i as i64,
-                            )
-                            .await
-                            .unwrap();
-                        }
-                    }
-                })));
-            },
+            &mut |n| raw_hset(n),
         ],
     );
     rows.push(Row::new("async dict set, 64 tasks", &r));
@@ -1040,6 +994,22 @@ fn main() {
         }
     }
     report(&rows, quick, n, rounds);
+}
+
+/// Runs `n` operations as `tasks` concurrent tasks on `rt`; `op(j)` is the `j`-th operation.
+fn in_tasks<F, Fut>(rt: &tokio::runtime::Runtime, tasks: usize, n: usize, op: F)
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let op = &op;
+    rt.block_on(futures_util::future::join_all((0..tasks).map(
+        |t| async move {
+            for i in 0..n / tasks {
+                op(i * tasks + t).await;
+            }
+        },
+    )));
 }
 
 /// Fills a dict of `size` entries (in HSETs of 10,000) and iterates it: pottery-rs's `iter`
