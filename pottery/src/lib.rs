@@ -60,4 +60,89 @@ pub mod aio {
     pub use crate::probabilistic::hyperloglog::aio::HyperLogLog;
 }
 
-pub use pottery_macros::{RedisBacked, redis_cache, synchronize, timed};
+/// Derives [`RedisBacked`](trait@RedisBacked): the struct is stored as a Redis hash, and gets a
+/// typed `<Struct>Handle` with one-round-trip field getters, `set_<field>` and `incr_<field>`.
+/// Attributes: `#[redis(key = "prefix:{field}")]` on the struct; `#[redis(rename = "...")]`,
+/// `#[redis(skip)]`, `#[redis(default)]` and `#[redis(default = path)]` on fields. See the
+/// crate documentation's "Structs as hashes" section.
+///
+/// ```
+/// use pottery::RedisBacked;
+///
+/// #[derive(RedisBacked, Debug, PartialEq)]
+/// #[redis(key = "doc-point:{name}")]
+/// struct Point { name: String, x: i64, y: i64 }
+///
+/// # let redis = pottery::testing::doctest_redis();
+/// let p = Point { name: "a".into(), x: 1, y: 2 };
+/// p.save_keyed(&redis)?;
+/// let handle = Point::handle_keyed(&redis, "a");
+/// assert_eq!(handle.incr_x(10)?, 11);
+/// assert_eq!(Point::load_keyed(&redis, "a")?, Some(Point { x: 11, ..p }));
+/// # Point::delete_keyed(&redis, "a")?;
+/// # Ok::<(), pottery::Error>(())
+/// ```
+pub use pottery_macros::RedisBacked;
+
+/// Memoises a function (or `async fn`) in a Redis hash shared by every process using the same
+/// key, with companions in a module of the function's name. See the crate documentation's
+/// "redis_cache" section.
+///
+/// ```
+/// use pottery::redis_cache;
+///
+/// #[redis_cache(key = "doc-squares", redis = pottery::testing::doctest_redis())]
+/// fn square(n: u64) -> u64 {
+///     n * n
+/// }
+///
+/// fn main() -> pottery::Result<()> {
+///     square::cache_clear()?;
+///     assert_eq!(square(12), 144); // computed
+///     assert_eq!(square(12), 144); // from Redis
+///     assert_eq!(square::cache_info()?.hits, 1);
+///     square::cache_clear()
+/// }
+/// ```
+pub use pottery_macros::redis_cache;
+
+/// Runs every call of a function (or `async fn`) under a fresh [`Redlock`]; the function returns
+/// `Result<T, E>` with `E: From<pottery::Error>`. See the crate documentation's "synchronize"
+/// section.
+///
+/// ```
+/// use pottery::synchronize;
+///
+/// #[synchronize(key = "doc-printer", masters = [pottery::testing::doctest_redis()])]
+/// fn print(pages: u32) -> Result<u32, pottery::Error> {
+///     Ok(pages)
+/// }
+///
+/// fn main() {
+///     assert_eq!(print(2).unwrap(), 2);
+/// }
+/// ```
+pub use pottery_macros::synchronize;
+
+/// Times every call of a function (or `async fn`) with a [`ContextTimer`]: a `tracing` event
+/// and, with `callback = path`, a call of `path(name, elapsed)`. See the crate documentation's
+/// "#[timed]" section.
+///
+/// ```
+/// use pottery::timed;
+///
+/// fn report(name: &'static str, took: std::time::Duration) {
+///     assert_eq!(name, "work");
+///     assert!(took < std::time::Duration::from_secs(5));
+/// }
+///
+/// #[timed(callback = report)]
+/// fn work() -> u32 {
+///     7
+/// }
+///
+/// fn main() {
+///     assert_eq!(work(), 7);
+/// }
+/// ```
+pub use pottery_macros::timed;

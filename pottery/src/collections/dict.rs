@@ -225,7 +225,7 @@ where
     }
 
     /// Creates the hash at `key` holding `items`, atomically, failing with
-    /// [`Error::KeyExists`] if the key already exists (pottery's init-with-data).
+    /// [`Error::KeyExists`](crate::Error::KeyExists) if the key already exists (pottery's init-with-data).
     ///
     /// ```
     /// # let redis = pottery::testing::doctest_redis();
@@ -605,7 +605,7 @@ pub mod aio {
             }
         }
 
-        /// Creates the hash atomically, or fails with [`Error::KeyExists`].
+        /// Creates the hash atomically, or fails with [`Error::KeyExists`](crate::Error::KeyExists).
         ///
         /// ```
         /// # let redis = pottery::testing::doctest_redis();

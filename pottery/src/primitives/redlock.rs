@@ -995,7 +995,7 @@ pub mod aio {
         }
     }
 
-    /// Async [`synchronize`](crate::synchronize): runs the future `f()` under a fresh lock.
+    /// Async [`synchronize`](crate::synchronize()): runs the future `f()` under a fresh lock.
     ///
     /// ```
     /// # let redis = pottery::testing::doctest_redis();
