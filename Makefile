@@ -49,6 +49,7 @@ examples: redis
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --all-features -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc -q --workspace --no-deps --all-features
 
 test: deps lint
 	mkdir -p target

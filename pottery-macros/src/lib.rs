@@ -13,7 +13,7 @@ mod redis_cache;
 mod synchronize;
 mod timed;
 
-/// Memoises a function in Redis with [`pottery::RedisCache`]. See the `pottery` crate's
+/// Memoises a function in Redis with `pottery::RedisCache`. See the `pottery` crate's
 /// documentation of `redis_cache`.
 #[proc_macro_attribute]
 pub fn redis_cache(args: TokenStream, item: TokenStream) -> TokenStream {
