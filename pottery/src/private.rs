@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::cache::redis_cache::RedisCache;
+use crate::collections::{Async, Blocking, Runner, block_on_ready};
 use crate::error::Result;
 use crate::redis::Redis;
 use crate::timer::ContextTimer;
@@ -120,6 +121,38 @@ pub fn cache_field<A: serde::Serialize + ?Sized>(
     }
 }
 
+/// The lookup of a `#[redis_cache]` call, on either runner: `Some` on a hit. Never fails:
+/// cache trouble is a warning and a miss.
+async fn lookup<R: Runner, V: serde::de::DeserializeOwned>(
+    runner: &R,
+    function: &str,
+    cache: Option<&RedisCache>,
+    field: Option<&[u8]>,
+) -> Option<V> {
+    let (cache, field) = (cache?, field?);
+    cache.core().fetch(runner, field).await.unwrap_or_else(|e| {
+        cache_failed(function, &e);
+        None
+    })
+}
+
+/// The store of a `#[redis_cache]` call after a miss or a bypass, on either runner. Never
+/// fails.
+async fn store<R: Runner, V: serde::Serialize>(
+    runner: &R,
+    function: &str,
+    cache: Option<&RedisCache>,
+    field: Option<Vec<u8>>,
+    value: &V,
+) {
+    let (Some(cache), Some(field)) = (cache, field) else {
+        return;
+    };
+    if let Err(e) = cache.core().save(runner, field, value).await {
+        cache_failed(function, &e);
+    }
+}
+
 /// The lookup of a `#[redis_cache]` call: `Some` on a hit. Never fails: cache trouble is a
 /// warning and a miss.
 pub fn cache_lookup<V: serde::de::DeserializeOwned>(
@@ -127,14 +160,7 @@ pub fn cache_lookup<V: serde::de::DeserializeOwned>(
     cache: Option<&RedisCache>,
     field: Option<&[u8]>,
 ) -> Option<V> {
-    let (cache, field) = (cache?, field?);
-    let fetched = crate::collections::block_on_ready(
-        cache.core().fetch(&crate::collections::Blocking, field),
-    );
-    fetched.unwrap_or_else(|e| {
-        cache_failed(function, &e);
-        None
-    })
+    block_on_ready(lookup(&Blocking, function, cache, field))
 }
 
 /// The store of a `#[redis_cache]` call after a miss or a bypass. Never fails.
@@ -144,17 +170,7 @@ pub fn cache_store<V: serde::Serialize>(
     field: Option<Vec<u8>>,
     value: &V,
 ) {
-    let (Some(cache), Some(field)) = (cache, field) else {
-        return;
-    };
-    let saved = crate::collections::block_on_ready(cache.core().save(
-        &crate::collections::Blocking,
-        field,
-        value,
-    ));
-    if let Err(e) = saved {
-        cache_failed(function, &e);
-    }
+    block_on_ready(store(&Blocking, function, cache, field, value))
 }
 
 /// Async [`cache_lookup`].
@@ -163,12 +179,7 @@ pub async fn cache_lookup_async<V: serde::de::DeserializeOwned>(
     cache: Option<&RedisCache>,
     field: Option<&[u8]>,
 ) -> Option<V> {
-    let (cache, field) = (cache?, field?);
-    let fetched = cache.core().fetch(&crate::collections::Async, field).await;
-    fetched.unwrap_or_else(|e| {
-        cache_failed(function, &e);
-        None
-    })
+    lookup(&Async, function, cache, field).await
 }
 
 /// Async [`cache_store`].
@@ -178,14 +189,5 @@ pub async fn cache_store_async<V: serde::Serialize>(
     field: Option<Vec<u8>>,
     value: &V,
 ) {
-    let (Some(cache), Some(field)) = (cache, field) else {
-        return;
-    };
-    let saved = cache
-        .core()
-        .save(&crate::collections::Async, field, value)
-        .await;
-    if let Err(e) = saved {
-        cache_failed(function, &e);
-    }
+    store(&Async, function, cache, field, value).await
 }

@@ -163,6 +163,27 @@ fn compare_with(
     rates.into_iter().map(median).zip(trips).collect()
 }
 
+/// Times pottery-rs against raw redis-rs on a workload of single operations (`f(i)` is the
+/// `i`-th), and makes its row.
+fn row_pair(
+    probe: &mut Probe,
+    n: usize,
+    rounds: usize,
+    name: &str,
+    mut ours: impl FnMut(usize),
+    mut raw: impl FnMut(usize),
+) -> Row {
+    let r = compare(
+        probe,
+        n,
+        rounds,
+        &mut [&mut |n| (0..n).for_each(&mut ours), &mut |n| {
+            (0..n).for_each(&mut raw)
+        }],
+    );
+    Row::new(name, &r)
+}
+
 fn compare(
     probe: &mut Probe,
     n: usize,
@@ -376,47 +397,34 @@ fn main() {
     let raw_key = "bench:raw";
 
     // dict insert: pottery's insert (returns the old value, atomically) vs a bare HSET.
-    let r = compare(
+    rows.push(row_pair(
         &mut probe,
         n,
         rounds,
-        &mut [
-            &mut |n| {
-                for i in 0..n {
-                    black_box(dict.insert(format!("k{}", i % 1000), i as i64).unwrap());
-                }
-            },
-            &mut |n| {
-                for i in 0..n {
-                    let _: () = raw
-                        .hset(raw_key, format!("\"k{}\"", i % 1000), i as i64)
-                        .unwrap();
-                }
-            },
-        ],
-    );
-    rows.push(Row::new("dict insert", &r));
+        "dict insert",
+        |i| {
+            black_box(dict.insert(format!("k{}", i % 1000), i as i64).unwrap());
+        },
+        |i| {
+            let _: () = raw
+                .hset(raw_key, format!("\"k{}\"", i % 1000), i as i64)
+                .unwrap();
+        },
+    ));
 
-    let r = compare(
+    rows.push(row_pair(
         &mut probe,
         n,
         rounds,
-        &mut [
-            &mut |n| {
-                for i in 0..n {
-                    black_box(dict.get(&format!("k{}", i % 1000)).unwrap());
-                }
-            },
-            &mut |n| {
-                for i in 0..n {
-                    let v: Option<Vec<u8>> =
-                        raw.hget(raw_key, format!("\"k{}\"", i % 1000)).unwrap();
-                    black_box(v);
-                }
-            },
-        ],
-    );
-    rows.push(Row::new("dict get", &r));
+        "dict get",
+        |i| {
+            black_box(dict.get(&format!("k{}", i % 1000)).unwrap());
+        },
+        |i| {
+            let v: Option<Vec<u8>> = raw.hget(raw_key, format!("\"k{}\"", i % 1000)).unwrap();
+            black_box(v);
+        },
+    ));
 
     // dict extend of 10,000 items: one HSET of 10,000 pairs each way.
     let batch: Vec<(String, i64)> = (0..10_000).map(|i| (format!("k{i}"), i)).collect();
@@ -458,129 +466,99 @@ fn main() {
     let list: RedisList<i64> = RedisList::new(&redis, "bench:rs:list");
     list.clear().unwrap();
     list.extend(0..1000).unwrap();
-    let r = compare(
+    rows.push(row_pair(
         &mut probe,
         n,
         rounds,
-        &mut [
-            &mut |n| {
-                for i in 0..n {
-                    black_box(list.get((i % 1000) as isize).unwrap());
-                }
-            },
-            &mut |n| {
-                for i in 0..n {
-                    let v: Option<Vec<u8>> = raw.lindex(list.key(), (i % 1000) as isize).unwrap();
-                    black_box(v);
-                }
-            },
-        ],
-    );
-    rows.push(Row::new("list get(i)", &r));
+        "list get(i)",
+        |i| {
+            black_box(list.get((i % 1000) as isize).unwrap());
+        },
+        |i| {
+            let v: Option<Vec<u8>> = raw.lindex(list.key(), (i % 1000) as isize).unwrap();
+            black_box(v);
+        },
+    ));
     list.clear().unwrap();
 
     // deque push_back with maxlen 100: one Lua call vs a raw RPUSH + LTRIM pipeline.
     let deque: RedisDeque<i64> = RedisDeque::with_maxlen(&redis, "bench:rs:deque", 100).unwrap();
-    let r = compare(
+    rows.push(row_pair(
         &mut probe,
         n,
         rounds,
-        &mut [
-            &mut |n| {
-                for i in 0..n {
-                    black_box(deque.push_back(i as i64).unwrap());
-                }
-            },
-            &mut |n| {
-                for i in 0..n {
-                    let _: () = redis::pipe()
-                        .rpush("bench:raw:deque", i)
-                        .ignore()
-                        .ltrim("bench:raw:deque", -100, -1)
-                        .ignore()
-                        .query(&mut raw)
-                        .unwrap();
-                }
-            },
-        ],
-    );
-    rows.push(Row::new("deque push_back (maxlen)", &r));
+        "deque push_back (maxlen)",
+        |i| {
+            black_box(deque.push_back(i as i64).unwrap());
+        },
+        |i| {
+            let _: () = redis::pipe()
+                .rpush("bench:raw:deque", i)
+                .ignore()
+                .ltrim("bench:raw:deque", -100, -1)
+                .ignore()
+                .query(&mut raw)
+                .unwrap();
+        },
+    ));
     deque.clear().unwrap();
 
     // counter incr: HINCRBY both ways.
     let counter: RedisCounter<String> = RedisCounter::new(&redis, "bench:rs:counter");
-    let r = compare(
+    rows.push(row_pair(
         &mut probe,
         n,
         rounds,
-        &mut [
-            &mut |n| {
-                for i in 0..n {
-                    black_box(counter.incr(&format!("k{}", i % 100), 1).unwrap());
-                }
-            },
-            &mut |n| {
-                for i in 0..n {
-                    let v: i64 = raw
-                        .hincr("bench:raw:counter", format!("\"k{}\"", i % 100), 1)
-                        .unwrap();
-                    black_box(v);
-                }
-            },
-        ],
-    );
-    rows.push(Row::new("counter incr", &r));
+        "counter incr",
+        |i| {
+            black_box(counter.incr(&format!("k{}", i % 100), 1).unwrap());
+        },
+        |i| {
+            let v: i64 = raw
+                .hincr("bench:raw:counter", format!("\"k{}\"", i % 100), 1)
+                .unwrap();
+            black_box(v);
+        },
+    ));
     counter.clear().unwrap();
 
     // set add: SADD.
     let set: RedisSet<i64> = RedisSet::new(&redis, "bench:rs:set");
-    let r = compare(
+    rows.push(row_pair(
         &mut probe,
         n,
         rounds,
-        &mut [
-            &mut |n| {
-                for i in 0..n {
-                    black_box(set.insert(i as i64).unwrap());
-                }
-            },
-            &mut |n| {
-                for i in 0..n {
-                    let v: i64 = raw.sadd("bench:raw:set", i).unwrap();
-                    black_box(v);
-                }
-            },
-        ],
-    );
-    rows.push(Row::new("set add", &r));
+        "set add",
+        |i| {
+            black_box(set.insert(i as i64).unwrap());
+        },
+        |i| {
+            let v: i64 = raw.sadd("bench:raw:set", i).unwrap();
+            black_box(v);
+        },
+    ));
 
     // set contains_many(100): one SMISMEMBER each way.
     let probe_values: Vec<i64> = (0..200).step_by(2).collect();
     let raw_members: Vec<String> = probe_values.iter().map(|v| v.to_string()).collect();
     let _: () = raw.sadd("bench:raw:set", &raw_members).unwrap();
-    let r = compare(
+    rows.push(row_pair(
         &mut probe,
         n,
         rounds,
-        &mut [
-            &mut |n| {
-                for _ in 0..n {
-                    black_box(set.contains_many(probe_values.iter()).unwrap());
-                }
-            },
-            &mut |n| {
-                for _ in 0..n {
-                    let v: Vec<bool> = redis::cmd("SMISMEMBER")
-                        .arg("bench:raw:set")
-                        .arg(&raw_members)
-                        .query(&mut raw)
-                        .unwrap();
-                    black_box(v);
-                }
-            },
-        ],
-    );
-    rows.push(Row::new("set contains_many(100)", &r));
+        "set contains_many(100)",
+        |_| {
+            black_box(set.contains_many(probe_values.iter()).unwrap());
+        },
+        |_| {
+            let v: Vec<bool> = redis::cmd("SMISMEMBER")
+                .arg("bench:raw:set")
+                .arg(&raw_members)
+                .query(&mut raw)
+                .unwrap();
+            black_box(v);
+        },
+    ));
     set.clear().unwrap();
 
     // redis_cache hit: one script (HGET + sliding PEXPIRE) vs a raw HGET of the same field.
@@ -590,30 +568,24 @@ fn main() {
         cache.get_or_compute(&(i,), || i * 2).unwrap();
     }
     let fields: Vec<String> = (0..100).map(|i| format!("[{i}]")).collect();
-    let r = compare(
+    rows.push(row_pair(
         &mut probe,
         n,
         rounds,
-        &mut [
-            &mut |n| {
-                for i in 0..n {
-                    let arg = ((i % 100) as u64,);
-                    black_box(
-                        cache
-                            .get_or_compute(&arg, || -> u64 { unreachable!("a hit") })
-                            .unwrap(),
-                    );
-                }
-            },
-            &mut |n| {
-                for i in 0..n {
-                    let v: Option<Vec<u8>> = raw.hget("bench:rs:cache", &fields[i % 100]).unwrap();
-                    black_box(v);
-                }
-            },
-        ],
-    );
-    rows.push(Row::new("redis_cache hit", &r));
+        "redis_cache hit",
+        |i| {
+            let arg = ((i % 100) as u64,);
+            black_box(
+                cache
+                    .get_or_compute(&arg, || -> u64 { unreachable!("a hit") })
+                    .unwrap(),
+            );
+        },
+        |i| {
+            let v: Option<Vec<u8>> = raw.hget("bench:rs:cache", &fields[i % 100]).unwrap();
+            black_box(v);
+        },
+    ));
     cache.clear().unwrap();
 
     // Bloom add / contains: one BITFIELD (SET or GET of k bits) each; raw gets the offsets
@@ -639,42 +611,30 @@ fn main() {
         let v: Vec<i64> = cmd.query(conn).unwrap();
         black_box(v);
     };
-    let r = compare(
+    rows.push(row_pair(
         &mut probe,
         n,
         rounds,
-        &mut [
-            &mut |n| {
-                for i in 0..n {
-                    black_box(bloom.add(names[i % 1000].as_str()).unwrap());
-                }
-            },
-            &mut |n| {
-                for i in 0..n {
-                    raw_bitfield(&mut raw, "SET", i);
-                }
-            },
-        ],
-    );
-    rows.push(Row::new("bloom add", &r));
-    let r = compare(
+        "bloom add",
+        |i| {
+            black_box(bloom.add(names[i % 1000].as_str()).unwrap());
+        },
+        |i| {
+            raw_bitfield(&mut raw, "SET", i);
+        },
+    ));
+    rows.push(row_pair(
         &mut probe,
         n,
         rounds,
-        &mut [
-            &mut |n| {
-                for i in 0..n {
-                    black_box(bloom.contains(names[i % 1000].as_str()).unwrap());
-                }
-            },
-            &mut |n| {
-                for i in 0..n {
-                    raw_bitfield(&mut raw, "GET", i);
-                }
-            },
-        ],
-    );
-    rows.push(Row::new("bloom contains", &r));
+        "bloom contains",
+        |i| {
+            black_box(bloom.contains(names[i % 1000].as_str()).unwrap());
+        },
+        |i| {
+            raw_bitfield(&mut raw, "GET", i);
+        },
+    ));
     bloom.clear().unwrap();
 
     // HyperLogLog update of 100,000 values: one PFADD each way (raw formats the integers
