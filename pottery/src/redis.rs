@@ -579,6 +579,15 @@ impl Redis {
             .map(|(_, conn)| AsyncConnection(conn.clone()))
     }
 
+    /// A new pub/sub connection to this server (`None` for a cluster handle, whose
+    /// notifications pottery does not follow).
+    pub(crate) async fn pubsub_async(&self) -> Option<RedisResult<redis::aio::PubSub>> {
+        match &self.inner.target {
+            Target::Single(client) => Some(client.get_async_pubsub().await),
+            Target::Cluster(_) => None,
+        }
+    }
+
     pub(crate) fn shown(&self) -> &str {
         &self.inner.shown
     }

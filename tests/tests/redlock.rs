@@ -144,7 +144,7 @@ fn watchdog_keeps_and_reports_loss() {
     // Hold for more than three leases; the watchdog must keep it.
     std::thread::sleep(Duration::from_millis(2000));
     assert!(!guard.lost());
-    assert!(lock.locked().unwrap() > Duration::ZERO);
+    assert!(guard.locked().unwrap() > Duration::ZERO);
     assert!(!Redlock::new(&key, masters.handles()).try_acquire().unwrap());
     for server in &masters.servers {
         server.cli(["FLUSHALL"]).unwrap();
@@ -196,7 +196,7 @@ fn two_masters_down_is_fine_three_is_not() {
     lock.extend().unwrap();
     assert!(lock.locked().unwrap() > Duration::ZERO);
     lock.release().unwrap();
-    let ids = NextId::new(&unique_key("ids"), handles.clone());
+    let ids = NextId::new(&unique_key("ids"), handles.clone()).timeout(Duration::from_secs(1));
     assert_eq!(ids.next_id().unwrap(), 1);
     assert_eq!(ids.next_id().unwrap(), 2);
 
@@ -392,14 +392,18 @@ async fn async_twins() {
     let key = unique_key("async");
     let lock = pottery::aio::Redlock::new(&key, masters.handles());
     let guard = lock.lock().await.unwrap();
-    assert!(lock.locked().await.unwrap() > Duration::ZERO);
+    assert!(guard.locked().await.unwrap() > Duration::ZERO);
     assert!(
         !pottery::aio::Redlock::new(&key, masters.handles())
             .try_acquire()
             .await
             .unwrap()
     );
-    lock.extend().await.unwrap();
+    guard.extend().await.unwrap();
+    assert!(
+        lock.extend().await.is_err(),
+        "the instance itself holds nothing"
+    );
     guard.release().await.unwrap();
     assert!(lock.acquire_timeout(Duration::ZERO).await.unwrap());
     lock.release().await.unwrap();
@@ -419,7 +423,7 @@ async fn async_twins() {
     let g = wd.lock_with_watchdog().await.unwrap();
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert!(!g.lost());
-    assert!(wd.locked().await.unwrap() > Duration::ZERO);
+    assert!(g.locked().await.unwrap() > Duration::ZERO);
     g.release().await.unwrap();
     let n = pottery::aio::synchronize(&key, masters.handles(), |l| l, || async { 5 })
         .await

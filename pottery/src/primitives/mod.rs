@@ -1,4 +1,11 @@
 //! Distributed primitives over N independent masters: Redlock and NextId.
+//!
+//! Both send one request to every master at once and decide as soon as the replies settle the
+//! question (a majority agreed, or a majority can no longer agree). Errors are sorted in two
+//! kinds: *transient* ones (refused, timed out, dropped, loading, failing over), after which a
+//! later try may succeed, and *permanent* ones (authentication, `NOPERM`, a database out of
+//! range, corrupt data), which no amount of waiting repairs and which are reported at once
+//! when they make a majority impossible.
 
 pub mod nextid;
 pub mod redlock;
@@ -7,7 +14,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use redis::RedisError;
+use redis::{ErrorKind, RedisError, ServerErrorKind};
 
 use crate::error::Error;
 use crate::op::Op;
@@ -15,10 +22,35 @@ use crate::redis::Redis;
 
 /// What a fan-out to every master brought back.
 pub(crate) struct Fanout<T> {
-    /// Replies that counted as a "yes".
-    pub(crate) yes: Vec<T>,
+    /// The replies, in the order they came.
+    pub(crate) replies: Vec<T>,
     /// Masters that failed: refused, timed out, or answered an error.
-    pub(crate) errors: Vec<RedisError>,
+    pub(crate) errors: Vec<Error>,
+    /// Masters whose reply was not waited for.
+    pub(crate) pending: usize,
+}
+
+impl<T> Fanout<T> {
+    /// How many replies satisfy `f`.
+    pub(crate) fn count(&self, f: impl Fn(&T) -> bool) -> usize {
+        self.replies.iter().filter(|r| f(r)).count()
+    }
+
+    /// The first permanent error, if the permanent errors alone leave fewer than `quorum`
+    /// masters able to say yes.
+    pub(crate) fn permanent_failure(&mut self, n: usize, quorum: usize) -> Option<Error> {
+        let permanent = self.errors.iter().filter(|e| !is_transient(e)).count();
+        if permanent > 0 && n - permanent < quorum {
+            let i = self.errors.iter().position(|e| !is_transient(e))?;
+            return Some(self.errors.swap_remove(i));
+        }
+        None
+    }
+
+    /// Whether the failed masters alone make a majority impossible.
+    pub(crate) fn unreachable(&self, n: usize, quorum: usize) -> bool {
+        n - self.errors.len() < quorum
+    }
 }
 
 /// The majority of `n`: more than half.
@@ -26,57 +58,117 @@ pub(crate) fn quorum(n: usize) -> usize {
     n / 2 + 1
 }
 
-fn as_redis_error(master: &Redis, e: Error) -> RedisError {
+/// Whether a later try may succeed where this error failed.
+pub(crate) fn is_transient(e: &Error) -> bool {
     match e {
-        Error::Redis { source, .. } => source,
-        other => RedisError::from((
-            redis::ErrorKind::Client,
-            "master failed",
-            format!("{master:?}: {other}"),
-        )),
+        Error::Redis { source, .. } => transient(source),
+        _ => false,
+    }
+}
+
+fn transient(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || matches!(
+            e.kind(),
+            ErrorKind::ClusterConnectionNotFound
+                | ErrorKind::Server(
+                    ServerErrorKind::BusyLoading
+                        | ServerErrorKind::TryAgain
+                        | ServerErrorKind::ClusterDown
+                        | ServerErrorKind::MasterDown
+                        | ServerErrorKind::ReadOnly
+                        | ServerErrorKind::Moved
+                        | ServerErrorKind::Ask
+                )
+        )
+        || e.code() == Some("BUSY")
+}
+
+/// The redis-rs error inside `e`, for [`Error::QuorumIsImpossible`]'s list.
+pub(crate) fn as_redis_error(e: &Error) -> RedisError {
+    match e {
+        Error::Redis { source, .. } => source.clone(),
+        other => RedisError::from((ErrorKind::Client, "master failed", other.to_string())),
+    }
+}
+
+/// A copy of `e` for the other callers of a shared round (errors are not `Clone`).
+pub(crate) fn echo(e: &Error) -> Error {
+    match e {
+        Error::Redis { key, source } => Error::Redis {
+            key: key.clone(),
+            source: source.clone(),
+        },
+        Error::Codec { key, source } => Error::Codec {
+            key: key.clone(),
+            source: source.clone(),
+        },
+        Error::QuorumNotAchieved { key, masters } => Error::QuorumNotAchieved {
+            key: key.clone(),
+            masters: masters.clone(),
+        },
+        Error::QuorumIsImpossible {
+            key,
+            masters,
+            errors,
+        } => Error::QuorumIsImpossible {
+            key: key.clone(),
+            masters: masters.clone(),
+            errors: errors.clone(),
+        },
+        Error::Config { message } => Error::Config {
+            message: message.clone(),
+        },
+        other => Error::Config {
+            message: other.to_string(),
+        },
     }
 }
 
 /// Sends `op(master)` to every master at once, each bounded by `timeout`, and collects replies
-/// until `stop_after` of them count as "yes" (or all have answered). Requests still in flight
+/// until `settled` says the outcome is known (or all have answered). Requests still in flight
 /// at that point have been written already; their replies are not waited for.
-pub(crate) async fn fan_out<'a, T, F, A>(
+pub(crate) async fn fan_out<'a, T, F, S>(
     masters: &'a [Redis],
     timeout: Duration,
     op: F,
-    accept: A,
-    stop_after: Option<usize>,
+    mut settled: S,
 ) -> Fanout<T>
 where
     T: Send + 'a,
     F: Fn(&'a Redis) -> Op<'a, T>,
-    A: Fn(&T) -> bool,
+    S: FnMut(&Fanout<T>) -> bool,
 {
     let mut pending: FuturesUnordered<_> = masters
         .iter()
         .map(|m| {
             let op = op(m);
-            async move { (m, tokio::time::timeout(timeout, m.run_async(op)).await) }
+            let key = op.key;
+            async move { (m, key, tokio::time::timeout(timeout, m.run_async(op)).await) }
         })
         .collect();
     let mut out = Fanout {
-        yes: Vec::new(),
+        replies: Vec::new(),
         errors: Vec::new(),
+        pending: masters.len(),
     };
-    while let Some((master, reply)) = pending.next().await {
+    while let Some((master, key, reply)) = pending.next().await {
+        out.pending -= 1;
         match reply {
-            Ok(Ok(v)) => {
-                if accept(&v) {
-                    out.yes.push(v);
-                }
-            }
-            Ok(Err(e)) => out.errors.push(as_redis_error(master, e)),
-            Err(_) => out.errors.push(RedisError::from(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("{master:?} did not answer within {timeout:?}"),
-            ))),
+            Ok(Ok(v)) => out.replies.push(v),
+            Ok(Err(e)) => out.errors.push(e),
+            Err(_) => out.errors.push(Error::Redis {
+                key: Some(key.to_owned()),
+                source: RedisError::from(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("{master:?} did not answer within {timeout:?}"),
+                )),
+            }),
         }
-        if stop_after.is_some_and(|n| out.yes.len() >= n) {
+        if out.pending > 0 && settled(&out) {
             break;
         }
     }

@@ -1,44 +1,113 @@
 //! Redlock: a distributed lock over N independent Redis masters, wire-compatible with
 //! pottery's `Redlock` (and so with any Python process locking the same key).
+//!
+//! # Shape
+//! A [`Redlock`] is a description of a lock — key, masters, settings — that any number of
+//! threads and tasks share (in a `static`, an `Arc`, or as clones). Each successful attempt makes
+//! a *lease* (its own uuid, extension count, fencing token, local validity estimate) owned by
+//! the guard it returns; the guard's `release`, `extend` and `locked` act on that lease alone,
+//! with compare-and-act scripts keyed by its uuid, so a stale guard can never free or prolong
+//! somebody else's lease, and a failed attempt never touches anybody's lease.
+//!
+//! # Waiting
+//! Waiters of one process on one key (whatever instance they use) line up in a local FIFO:
+//! only the head contends with other processes, and a local release hands over directly. The
+//! head waits for the holder's release, which the release script publishes on a channel named
+//! after the key (one pub/sub connection per master during the wait), for the holder's
+//! remaining lease (returned by the failed attempt), or at most a random 50–200 ms (a Python
+//! pottery holder publishes nothing, and pottery itself polls every 0–200 ms).
+//!
+//! # Cancellation
+//! Dropping an acquiring future at any await point gives back whatever a master granted: the
+//! attempt owns a drop guard that releases its uuid in the background, on the caller's runtime
+//! (so the release travels on the same connections, behind the attempt's own commands).
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
+use futures_util::stream::SelectAll;
 use rand::Rng;
 use redis::Value;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-use super::{Fanout, fan_out, names, quorum};
+use super::{Fanout, as_redis_error, fan_out, names, quorum};
+use crate::codec::CodecError;
 use crate::error::{Error, Result};
 use crate::op::{Op, script};
 use crate::redis::Redis;
 use crate::rt;
 
+script!(ACQUIRE, "redlock_acquire.lua");
+script!(ACQUIRE_FENCED, "redlock_acquire_fenced.lua");
 script!(LOCKED, "redlock_locked.lua");
 script!(EXTEND, "redlock_extend.lua");
 script!(RELEASE, "redlock_release.lua");
-script!(ACQUIRE_FENCED, "redlock_acquire_fenced.lua");
 script!(FENCE_RAISE, "fence_raise.lua");
 
 /// Key prefix, as pottery.
 pub const KEY_PREFIX: &str = "redlock";
 const STRING: &str = "string";
 const CLOCK_DRIFT_FACTOR: f64 = 0.01;
-const RETRY_DELAY_MS: u64 = 200;
+/// The shortest lease that leaves room for pottery's drift and a round trip.
+const MIN_LEASE: Duration = Duration::from_millis(10);
+/// The longest lease (Redis takes any `PX`, but a lease of more than 49 days is a mistake).
+const MAX_LEASE_MS: u64 = u32::MAX as u64;
+/// The polling fallback while waiting: a random pause in this range (milliseconds).
+const POLL_MS: (u64, u64) = (50, 200);
+
+fn lock_mutex<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 fn int_reply(key: &str, v: Value) -> Result<i64> {
     crate::collections::int(key, v)
 }
 
-/// What one holder knows of its lease.
-#[derive(Default)]
-struct Holding {
-    uuid: String,
-    extensions: u32,
-    token: Option<u64>,
+/// A master's answer to an acquire attempt.
+enum Reply {
+    /// Granted; the fence counter's value for a fenced attempt.
+    Granted(i64),
+    /// Held by somebody else for this many more milliseconds.
+    Held(i64),
 }
 
+fn attempt_reply(key: &str, v: Value) -> Result<Reply> {
+    let pair = match v {
+        Value::Array(items) if items.len() == 2 => {
+            let mut it = items.into_iter();
+            (
+                int_reply(key, it.next().unwrap_or(Value::Nil))?,
+                int_reply(key, it.next().unwrap_or(Value::Nil))?,
+            )
+        }
+        other => {
+            return Err(Error::codec(
+                key,
+                CodecError::new(format!("unexpected reply to a lock attempt: {other:?}")),
+            ));
+        }
+    };
+    match pair {
+        (1, fence) => Ok(Reply::Granted(fence)),
+        (_, -1) => Err(Error::codec(
+            key,
+            CodecError::new(
+                "the lock key exists with no expiry, which no Redlock holder writes: it is not a \
+                 lease (delete it)",
+            ),
+        )),
+        (_, pttl) => Ok(Reply::Held(pttl)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The description
+
+#[derive(Clone)]
 pub(crate) struct Core {
     key: String,
     fence_key: String,
@@ -49,7 +118,8 @@ pub(crate) struct Core {
     timeout: Option<Duration>,
     raise_on_redis_errors: bool,
     master_timeout: Duration,
-    holding: Mutex<Holding>,
+    unreachable_timeout: Duration,
+    local: Arc<Local>,
 }
 
 impl Core {
@@ -62,12 +132,61 @@ impl Core {
         self.ttl.mul_f64(CLOCK_DRIFT_FACTOR) + Duration::from_millis(2)
     }
 
-    fn holding(&self) -> std::sync::MutexGuard<'_, Holding> {
-        self.holding.lock().unwrap_or_else(|p| p.into_inner())
+    fn n(&self) -> usize {
+        self.masters.len()
     }
 
-    fn uuid(&self) -> String {
-        self.holding().uuid.clone()
+    fn q(&self) -> usize {
+        quorum(self.n())
+    }
+
+    /// Settings that can never work are refused before any I/O.
+    fn check(&self) -> Result<()> {
+        let problem = if self.masters.is_empty() {
+            Some("no masters".to_owned())
+        } else if self.ttl < MIN_LEASE || self.ttl_ms() > MAX_LEASE_MS {
+            Some(format!(
+                "auto_release_time {:?} is outside {MIN_LEASE:?} ..= {MAX_LEASE_MS} ms",
+                self.ttl
+            ))
+        } else if self.master_timeout.is_zero() {
+            Some("master_timeout is zero".to_owned())
+        } else {
+            None
+        };
+        match problem {
+            Some(p) => Err(Error::Config {
+                message: format!("Redlock `{}`: {p}", self.key),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn not_achieved(&self) -> Error {
+        Error::QuorumNotAchieved {
+            key: self.key.clone(),
+            masters: names(&self.masters),
+        }
+    }
+
+    fn impossible(&self, errors: &[Error]) -> Error {
+        Error::QuorumIsImpossible {
+            key: self.key.clone(),
+            masters: names(&self.masters),
+            errors: errors.iter().map(as_redis_error).collect(),
+        }
+    }
+
+    /// `QuorumIsImpossible` when asked for and more than half the masters failed; a
+    /// permanent error (authentication, `NOPERM`…) whenever it rules out a majority.
+    fn check_masters_up<T>(&self, fanout: &mut Fanout<T>) -> Result<()> {
+        if let Some(e) = fanout.permanent_failure(self.n(), self.q()) {
+            return Err(e);
+        }
+        if self.raise_on_redis_errors && fanout.errors.len() > self.n() / 2 {
+            return Err(self.impossible(&fanout.errors));
+        }
+        Ok(())
     }
 
     fn script_op<'a>(
@@ -85,311 +204,749 @@ impl Core {
         )
     }
 
-    /// `QuorumIsImpossible` when asked for and more than half the masters failed.
-    fn check_masters_up<T>(&self, fanout: &Fanout<T>) -> Result<()> {
-        if self.raise_on_redis_errors && fanout.errors.len() > self.masters.len() / 2 {
-            return Err(Error::QuorumIsImpossible {
-                key: self.key.clone(),
-                masters: names(&self.masters),
-                errors: fanout.errors.clone(),
-            });
-        }
-        Ok(())
-    }
-
-    /// One attempt: SET NX PX on every master at once, done at quorum. With `fenced`, the
-    /// fencing script runs instead and the token is kept.
-    async fn attempt(&self, fenced: bool) -> Result<bool> {
-        let uuid = uuid::Uuid::new_v4().to_string();
-        {
-            let mut h = self.holding();
-            h.uuid = uuid.clone();
-            h.extensions = 0;
-            h.token = None;
-        }
-        let started = Instant::now();
-        let n = self.masters.len();
-        let ttl_ms = self.ttl_ms().to_string();
-        let fanout = if fenced {
-            fan_out(
-                &self.masters,
-                self.master_timeout,
-                |_| {
-                    Op::eval(
-                        &self.key,
-                        STRING,
-                        &ACQUIRE_FENCED,
-                        vec![
-                            self.key.clone().into_bytes(),
-                            self.fence_key.clone().into_bytes(),
-                        ],
-                        vec![uuid.clone().into_bytes(), ttl_ms.clone().into_bytes()],
-                        int_reply,
-                    )
-                },
-                |fence| *fence > 0,
-                Some(quorum(n)),
-            )
-            .await
-        } else {
-            fan_out(
-                &self.masters,
-                self.master_timeout,
-                |_| {
-                    let mut cmd = redis::cmd("SET");
-                    cmd.arg(&self.key)
-                        .arg(&uuid)
-                        .arg("PX")
-                        .arg(&ttl_ms)
-                        .arg("NX");
-                    Op::cmd(&self.key, STRING, cmd, |_, v| {
-                        Ok(if matches!(v, Value::Okay) { 1 } else { 0 })
-                    })
-                },
-                |ok| *ok == 1,
-                Some(quorum(n)),
-            )
-            .await
-        };
-        if fanout.yes.len() >= quorum(n) {
-            let validity = self.ttl.saturating_sub(self.drift() + started.elapsed());
-            if !validity.is_zero() {
-                if fenced {
-                    let token = fanout.yes.iter().copied().max().unwrap_or(0);
-                    // Raise the quorum's fences to the token, so that any later acquisition
-                    // (whose majority meets this one) gets a larger number.
-                    let floor = token.to_string().into_bytes();
-                    let raised = fan_out(
-                        &self.masters,
-                        self.master_timeout,
-                        |_| {
-                            Op::eval(
-                                &self.fence_key,
-                                STRING,
-                                &FENCE_RAISE,
-                                vec![self.fence_key.clone().into_bytes()],
-                                vec![floor.clone()],
-                                int_reply,
-                            )
-                        },
-                        |v| *v >= token,
-                        Some(quorum(n)),
-                    )
-                    .await;
-                    if raised.yes.len() < quorum(n) {
-                        let _ = self.release_as(&uuid).await;
-                        self.check_masters_up(&raised)?;
-                        return Ok(false);
-                    }
-                    self.holding().token = u64::try_from(token).ok();
-                }
-                return Ok(true);
-            }
-        }
-        // Undo partial locks; a failure there changes nothing for the caller.
-        let _ = self.release_as(&uuid).await;
-        self.check_masters_up(&fanout)?;
-        Ok(false)
-    }
-
-    async fn release_as(&self, uuid: &str) -> Fanout<i64> {
+    /// Runs a compare-by-uuid script on every master; settled at a majority of `yes` or when
+    /// a majority can no longer say yes.
+    async fn for_uuid(
+        &self,
+        script: &'static crate::op::Script,
+        args: Vec<Vec<u8>>,
+        yes: fn(&i64) -> bool,
+    ) -> Fanout<i64> {
+        let (n, q) = (self.n(), self.q());
         fan_out(
             &self.masters,
             self.master_timeout,
-            |_| self.script_op(&RELEASE, vec![uuid.as_bytes().to_vec()]),
-            |deleted| *deleted == 1,
-            Some(quorum(self.masters.len())),
+            |_| self.script_op(script, args.clone()),
+            |f| {
+                let y = f.count(yes);
+                y >= q || f.replies.len() - y + f.errors.len() > n - q
+            },
         )
         .await
     }
 
-    async fn acquire_within(&self, timeout: Option<Duration>, fenced: bool) -> Result<bool> {
-        let started = Instant::now();
-        loop {
-            if self.attempt(fenced).await? {
-                return Ok(true);
-            }
-            if timeout.is_some_and(|t| started.elapsed() >= t) {
-                return Ok(false);
-            }
-            let mut delay = Duration::from_millis(rand::rng().random_range(0..=RETRY_DELAY_MS));
-            if let Some(t) = timeout {
-                delay = delay.min(t.saturating_sub(started.elapsed()));
-            }
-            tokio::time::sleep(delay).await;
-        }
+    async fn release_as(&self, uuid: &str) -> Fanout<i64> {
+        self.for_uuid(&RELEASE, vec![uuid.as_bytes().to_vec()], |d| *d == 1)
+            .await
     }
 
-    /// What `lock()` does: the context-manager settings.
-    async fn lock_attempt(&self) -> Result<()> {
-        let acquired = if self.blocking {
-            self.acquire_within(self.timeout, false).await?
+    fn wait_mode(&self) -> Wait {
+        if self.blocking {
+            Wait::For(self.timeout)
         } else {
-            self.attempt(false).await?
-        };
-        if acquired {
-            Ok(())
-        } else {
-            Err(Error::QuorumNotAchieved {
-                key: self.key.clone(),
-                masters: names(&self.masters),
-            })
+            Wait::Once
         }
     }
-
-    async fn locked(&self) -> Result<Duration> {
-        let uuid = self.uuid();
-        if uuid.is_empty() {
-            return Ok(Duration::ZERO);
-        }
-        let started = Instant::now();
-        let fanout = fan_out(
-            &self.masters,
-            self.master_timeout,
-            |_| self.script_op(&LOCKED, vec![uuid.clone().into_bytes()]),
-            |pttl| *pttl > 0,
-            Some(quorum(self.masters.len())),
-        )
-        .await;
-        if fanout.yes.len() >= quorum(self.masters.len()) {
-            let least = fanout.yes.iter().copied().min().unwrap_or(0);
-            let least = Duration::from_millis(u64::try_from(least).unwrap_or(0));
-            return Ok(least.saturating_sub(self.drift() + started.elapsed()));
-        }
-        self.check_masters_up(&fanout)?;
-        Ok(Duration::ZERO)
-    }
-
-    async fn extend(&self) -> Result<()> {
-        let uuid = {
-            let h = self.holding();
-            if self.num_extensions.is_some_and(|max| h.extensions >= max) {
-                return Err(Error::TooManyExtensions {
-                    key: self.key.clone(),
-                    masters: names(&self.masters),
-                });
-            }
-            h.uuid.clone()
-        };
-        let ttl_ms = self.ttl_ms().to_string().into_bytes();
-        let fanout = fan_out(
-            &self.masters,
-            self.master_timeout,
-            |_| self.script_op(&EXTEND, vec![uuid.clone().into_bytes(), ttl_ms.clone()]),
-            |extended| *extended == 1,
-            Some(quorum(self.masters.len())),
-        )
-        .await;
-        if !uuid.is_empty() && fanout.yes.len() >= quorum(self.masters.len()) {
-            self.holding().extensions += 1;
-            return Ok(());
-        }
-        self.check_masters_up(&fanout)?;
-        Err(Error::ExtendUnlockedLock {
-            key: self.key.clone(),
-            masters: names(&self.masters),
-        })
-    }
-
-    async fn release(&self) -> Result<()> {
-        let uuid = self.uuid();
-        let fanout = self.release_as(&uuid).await;
-        if !uuid.is_empty() && fanout.yes.len() >= quorum(self.masters.len()) {
-            let mut h = self.holding();
-            if h.uuid == uuid {
-                *h = Holding::default();
-            }
-            return Ok(());
-        }
-        self.check_masters_up(&fanout)?;
-        Err(Error::ReleaseUnlockedLock {
-            key: self.key.clone(),
-            masters: names(&self.masters),
-        })
-    }
-}
-
-/// Settings shared by the blocking and the async lock, set with chainable methods named as in
-/// pottery.
-macro_rules! builder_methods {
-    () => {
-        /// How long a lease lasts before it frees itself (default 10 s, as pottery).
-        pub fn auto_release_time(self, ttl: Duration) -> Self {
-            self.with(|c| c.ttl = ttl)
-        }
-
-        /// How many times a holder may [`extend`](Self::extend) one lease (default 3).
-        pub fn num_extensions(self, n: u32) -> Self {
-            self.with(|c| c.num_extensions = Some(n))
-        }
-
-        /// No limit on extensions (for long jobs under a watchdog).
-        pub fn unlimited_extensions(self) -> Self {
-            self.with(|c| c.num_extensions = None)
-        }
-
-        /// Whether `lock()` waits for the lock (default true) or tries once.
-        pub fn context_manager_blocking(self, blocking: bool) -> Self {
-            self.with(|c| c.blocking = blocking)
-        }
-
-        /// How long a blocking `lock()` waits (default: forever).
-        pub fn context_manager_timeout(self, timeout: Option<Duration>) -> Self {
-            self.with(|c| c.timeout = timeout)
-        }
-
-        /// Fail with [`Error::QuorumIsImpossible`] when more than half the masters fail,
-        /// instead of answering "not acquired" (default false, as pottery).
-        pub fn raise_on_redis_errors(self, raise: bool) -> Self {
-            self.with(|c| c.raise_on_redis_errors = raise)
-        }
-
-        /// How long one master may take to answer before it counts as a "no" (default 500 ms,
-        /// well under the lease).
-        pub fn master_timeout(self, timeout: Duration) -> Self {
-            self.with(|c| c.master_timeout = timeout)
-        }
-
-        fn with(self, f: impl FnOnce(&mut Core)) -> Self {
-            let mut core = Arc::try_unwrap(self.core).unwrap_or_else(|shared| Core {
-                key: shared.key.clone(),
-                fence_key: shared.fence_key.clone(),
-                masters: shared.masters.clone(),
-                ttl: shared.ttl,
-                num_extensions: shared.num_extensions,
-                blocking: shared.blocking,
-                timeout: shared.timeout,
-                raise_on_redis_errors: shared.raise_on_redis_errors,
-                master_timeout: shared.master_timeout,
-                holding: Mutex::new(Holding::default()),
-            });
-            f(&mut core);
-            Self {
-                core: Arc::new(core),
-            }
-        }
-
-        /// The Redis key: `redlock:<key>`.
-        pub fn key(&self) -> &str {
-            &self.core.key
-        }
-    };
 }
 
 fn new_core(key: &str, masters: impl IntoIterator<Item = Redis>) -> Core {
     let key = format!("{KEY_PREFIX}:{key}");
+    let masters: Vec<Redis> = masters.into_iter().collect();
     Core {
         fence_key: format!("{{{key}}}:fence"),
+        local: local_for(&key, &masters),
         key,
-        masters: masters.into_iter().collect(),
+        masters,
         ttl: Duration::from_secs(10),
         num_extensions: Some(3),
         blocking: true,
         timeout: None,
         raise_on_redis_errors: false,
         master_timeout: Duration::from_millis(500),
-        holding: Mutex::new(Holding::default()),
+        unreachable_timeout: Duration::from_secs(5),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The local line: one per key and set of masters in this process
+
+/// Waiters of this process on one lock. The semaphore's single permit is the "turn": its
+/// owner is the one local caller that contends with other processes (or holds the lease), and
+/// the semaphore queues the others in FIFO order.
+struct Local {
+    turn: Arc<Semaphore>,
+    /// When the turn's owner's lease ends (local estimate), while it holds one. A waiter that
+    /// sees it pass stops waiting for the turn and contends anyway: a guard kept past its lease
+    /// does not block the process.
+    held_until: Mutex<Option<Instant>>,
+    changed: Notify,
+}
+
+static LOCALS: LazyLock<Mutex<HashMap<String, Weak<Local>>>> = LazyLock::new(Default::default);
+
+fn local_for(key: &str, masters: &[Redis]) -> Arc<Local> {
+    let id = format!("{key}\n{}", names(masters).join("\n"));
+    let mut map = lock_mutex(&LOCALS);
+    if let Some(local) = map.get(&id).and_then(Weak::upgrade) {
+        return local;
+    }
+    if map.len() >= 64 && map.len().is_power_of_two() {
+        map.retain(|_, w| w.strong_count() > 0);
+    }
+    let local = Arc::new(Local {
+        turn: Arc::new(Semaphore::new(1)),
+        held_until: Mutex::new(None),
+        changed: Notify::new(),
+    });
+    map.insert(id, Arc::downgrade(&local));
+    local
+}
+
+enum Turn {
+    Mine(OwnedSemaphorePermit),
+    /// The owner's lease ran out while it kept the turn.
+    Overrun,
+    TimedOut,
+}
+
+impl Local {
+    fn overrun(&self) -> bool {
+        lock_mutex(&self.held_until).is_some_and(|u| u <= Instant::now())
+    }
+
+    fn set_held_until(&self, until: Option<Instant>) {
+        *lock_mutex(&self.held_until) = until;
+        self.changed.notify_waiters();
+    }
+
+    /// The turn now, `Some(None)` when its owner overran its lease, `None` when it is taken.
+    fn try_turn(&self) -> Option<Option<OwnedSemaphorePermit>> {
+        match Arc::clone(&self.turn).try_acquire_owned() {
+            Ok(p) => Some(Some(p)),
+            Err(_) if self.overrun() => Some(None),
+            Err(_) => None,
+        }
+    }
+
+    async fn wait_turn(&self, deadline: Option<Instant>) -> Turn {
+        let acquire = Arc::clone(&self.turn).acquire_owned();
+        tokio::pin!(acquire);
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let until = *lock_mutex(&self.held_until);
+            tokio::select! {
+                biased;
+                permit = &mut acquire => {
+                    return match permit {
+                        Ok(p) => Turn::Mine(p),
+                        Err(_) => Turn::Overrun,
+                    };
+                }
+                _ = sleep_until(until) => {
+                    if self.overrun() {
+                        return Turn::Overrun;
+                    }
+                }
+                _ = &mut changed => {}
+                _ = sleep_until(deadline) => return Turn::TimedOut,
+            }
+        }
+    }
+}
+
+/// Sleeps until `at`, or forever for `None`.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One lease
+
+/// One holder's lease: everything that belongs to it and to nobody else.
+pub(crate) struct Lease {
+    core: Arc<Core>,
+    uuid: String,
+    token: Option<u64>,
+    extensions: AtomicU32,
+    /// Local estimate of when the lease ends (already less pottery's drift).
+    until: Mutex<Instant>,
+    /// The local turn, when this lease was taken with it.
+    turn: Mutex<Option<OwnedSemaphorePermit>>,
+}
+
+impl Lease {
+    fn new(
+        core: &Arc<Core>,
+        uuid: String,
+        token: Option<u64>,
+        until: Instant,
+        turn: Option<OwnedSemaphorePermit>,
+    ) -> Lease {
+        if turn.is_some() {
+            core.local.set_held_until(Some(until));
+        }
+        Lease {
+            core: Arc::clone(core),
+            uuid,
+            token,
+            extensions: AtomicU32::new(0),
+            until: Mutex::new(until),
+            turn: Mutex::new(turn),
+        }
+    }
+
+    fn give_back_turn(&self) {
+        if let Some(permit) = lock_mutex(&self.turn).take() {
+            self.core.local.set_held_until(None);
+            drop(permit);
+        }
+    }
+
+    /// The remaining validity by pottery's formula: the smallest remaining TTL in the quorum,
+    /// minus drift and the time asking took.
+    async fn locked(&self) -> Result<Duration> {
+        let core = &self.core;
+        let started = Instant::now();
+        let mut fanout = core
+            .for_uuid(&LOCKED, vec![self.uuid.clone().into_bytes()], |p| *p > 0)
+            .await;
+        if fanout.count(|p| *p > 0) >= core.q() {
+            let least = fanout.replies.iter().copied().filter(|p| *p > 0).min();
+            let least =
+                Duration::from_millis(least.and_then(|l| u64::try_from(l).ok()).unwrap_or(0));
+            return Ok(least.saturating_sub(core.drift() + started.elapsed()));
+        }
+        core.check_masters_up(&mut fanout)?;
+        Ok(Duration::ZERO)
+    }
+
+    async fn extend(&self) -> Result<()> {
+        let core = &self.core;
+        let done = self.extensions.load(Ordering::SeqCst);
+        if core.num_extensions.is_some_and(|max| done >= max) {
+            return Err(Error::TooManyExtensions {
+                key: core.key.clone(),
+                masters: names(&core.masters),
+            });
+        }
+        let started = Instant::now();
+        let args = vec![
+            self.uuid.clone().into_bytes(),
+            core.ttl_ms().to_string().into_bytes(),
+        ];
+        let mut fanout = core.for_uuid(&EXTEND, args, |e| *e == 1).await;
+        if fanout.count(|e| *e == 1) >= core.q() {
+            self.extensions.fetch_add(1, Ordering::SeqCst);
+            let until = started + core.ttl.saturating_sub(core.drift());
+            *lock_mutex(&self.until) = until;
+            if lock_mutex(&self.turn).is_some() {
+                core.local.set_held_until(Some(until));
+            }
+            return Ok(());
+        }
+        core.check_masters_up(&mut fanout)?;
+        Err(Error::ExtendUnlockedLock {
+            key: core.key.clone(),
+            masters: names(&core.masters),
+        })
+    }
+
+    async fn release(&self) -> Result<()> {
+        let core = &self.core;
+        let mut fanout = core.release_as(&self.uuid).await;
+        self.give_back_turn();
+        if fanout.count(|d| *d == 1) >= core.q() {
+            return Ok(());
+        }
+        core.check_masters_up(&mut fanout)?;
+        Err(Error::ReleaseUnlockedLock {
+            key: core.key.clone(),
+            masters: names(&core.masters),
+        })
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.give_back_turn();
+    }
+}
+
+impl fmt::Debug for Lease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lease")
+            .field("key", &self.core.key)
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Acquiring
+
+/// Gives back, in the background, what masters may have granted to an attempt whose future
+/// was dropped before it finished.
+struct Undo {
+    core: Arc<Core>,
+    uuid: Option<String>,
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if let Some(uuid) = self.uuid.take() {
+            let core = Arc::clone(&self.core);
+            rt::spawn(async move {
+                let _ = core.release_as(&uuid).await;
+            });
+        }
+    }
+}
+
+enum Outcome {
+    Acquired {
+        uuid: String,
+        token: Option<u64>,
+        until: Instant,
+    },
+    /// Held elsewhere; the earliest a holder's lease runs out, if known.
+    Held(Option<Duration>),
+    /// Too many masters failed (transiently) for a majority.
+    Unreachable(Vec<Error>),
+}
+
+/// One attempt: the acquire script on every master at once, done when a majority said yes
+/// or can no longer say it.
+async fn attempt(core: &Arc<Core>, fenced: bool) -> Result<Outcome> {
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let mut undo = Undo {
+        core: Arc::clone(core),
+        uuid: Some(uuid.clone()),
+    };
+    let started = Instant::now();
+    let (n, q) = (core.n(), core.q());
+    let (script, keys) = if fenced {
+        (
+            &ACQUIRE_FENCED,
+            vec![
+                core.key.clone().into_bytes(),
+                core.fence_key.clone().into_bytes(),
+            ],
+        )
+    } else {
+        (&ACQUIRE, vec![core.key.clone().into_bytes()])
+    };
+    let args = vec![
+        uuid.clone().into_bytes(),
+        core.ttl_ms().to_string().into_bytes(),
+    ];
+    let granted = |r: &Reply| matches!(r, Reply::Granted(_));
+    let mut fanout = fan_out(
+        &core.masters,
+        core.master_timeout,
+        |_| {
+            Op::eval(
+                &core.key,
+                STRING,
+                script,
+                keys.clone(),
+                args.clone(),
+                attempt_reply,
+            )
+        },
+        |f| {
+            let y = f.count(granted);
+            y >= q || f.replies.len() - y + f.errors.len() > n - q
+        },
+    )
+    .await;
+    if fanout.count(granted) >= q {
+        let validity = core.ttl.saturating_sub(core.drift() + started.elapsed());
+        if !validity.is_zero() {
+            let token = if fenced {
+                raise_fences(core, &fanout).await?
+            } else {
+                Some(None)
+            };
+            if let Some(token) = token {
+                undo.uuid = None;
+                return Ok(Outcome::Acquired {
+                    uuid,
+                    token,
+                    until: started + validity,
+                });
+            }
+        }
+    }
+    // Not acquired: give back what was granted (or may still be, by masters not waited for).
+    if fanout.count(granted) > 0 || fanout.pending > 0 || !fanout.errors.is_empty() {
+        let _ = core.release_as(&uuid).await;
+    }
+    undo.uuid = None;
+    if let Some(e) = fanout.permanent_failure(n, q) {
+        return Err(e);
+    }
+    if fanout.unreachable(n, q) {
+        return Ok(Outcome::Unreachable(fanout.errors));
+    }
+    let wait = fanout
+        .replies
+        .iter()
+        .filter_map(|r| match r {
+            Reply::Held(p) if *p >= 0 => u64::try_from(*p).ok(),
+            _ => None,
+        })
+        .min()
+        .map(Duration::from_millis);
+    Ok(Outcome::Held(wait))
+}
+
+/// The fencing token of a granted fenced attempt: the largest counter in the quorum, written
+/// back to a majority so that the majority of any later acquisition sees it. `None` when the
+/// raise did not reach a majority.
+async fn raise_fences(core: &Core, granted: &Fanout<Reply>) -> Result<Option<Option<u64>>> {
+    let token = granted
+        .replies
+        .iter()
+        .filter_map(|r| match r {
+            Reply::Granted(f) => Some(*f),
+            Reply::Held(_) => None,
+        })
+        .max()
+        .unwrap_or(0);
+    let (n, q) = (core.n(), core.q());
+    let floor = token.to_string().into_bytes();
+    let mut raised = fan_out(
+        &core.masters,
+        core.master_timeout,
+        |_| {
+            Op::eval(
+                &core.fence_key,
+                STRING,
+                &FENCE_RAISE,
+                vec![core.fence_key.clone().into_bytes()],
+                vec![floor.clone()],
+                int_reply,
+            )
+        },
+        |f| {
+            let y = f.count(|v| *v >= token);
+            y >= q || f.replies.len() - y + f.errors.len() > n - q
+        },
+    )
+    .await;
+    if raised.count(|v| *v >= token) >= q {
+        return Ok(Some(u64::try_from(token).ok()));
+    }
+    if let Some(e) = raised.permanent_failure(n, q) {
+        return Err(e);
+    }
+    Ok(None)
+}
+
+#[derive(Clone, Copy)]
+enum Wait {
+    /// One attempt.
+    Once,
+    /// Until acquired, or for at most this long.
+    For(Option<Duration>),
+}
+
+/// Takes a lease: waits for this process's turn, then attempts, waking on releases, on the
+/// holder's expiry and on the polling fallback, until acquired or out of time.
+async fn acquire(core: &Arc<Core>, wait: Wait, fenced: bool) -> Result<Option<Lease>> {
+    core.check()?;
+    let started = Instant::now();
+    let deadline = match wait {
+        Wait::Once => None,
+        Wait::For(t) => t.map(|t| started + t),
+    };
+    let turn = match wait {
+        Wait::Once => match core.local.try_turn() {
+            Some(turn) => turn,
+            None => return Ok(None),
+        },
+        Wait::For(_) => match core.local.wait_turn(deadline).await {
+            Turn::Mine(p) => Some(p),
+            Turn::Overrun => None,
+            Turn::TimedOut => return Ok(None),
+        },
+    };
+    let mut wakeups: Option<Wakeups> = None;
+    let mut unreachable_since: Option<Instant> = None;
+    loop {
+        let hint = match attempt(core, fenced).await? {
+            Outcome::Acquired { uuid, token, until } => {
+                return Ok(Some(Lease::new(core, uuid, token, until, turn)));
+            }
+            Outcome::Held(hint) => {
+                unreachable_since = None;
+                hint
+            }
+            Outcome::Unreachable(errors) => {
+                let since = *unreachable_since.get_or_insert_with(Instant::now);
+                if core.raise_on_redis_errors
+                    || (matches!(wait, Wait::For(_)) && since.elapsed() >= core.unreachable_timeout)
+                {
+                    return Err(core.impossible(&errors));
+                }
+                None
+            }
+        };
+        let now = Instant::now();
+        if matches!(wait, Wait::Once) || deadline.is_some_and(|d| now >= d) {
+            return Ok(None);
+        }
+        if wakeups.is_none() && unreachable_since.is_none() {
+            // Listen for releases first, then look again: a release in between is not missed.
+            wakeups = Some(Wakeups::subscribe(core).await);
+            continue;
+        }
+        let mut pause = Duration::from_millis(rand::rng().random_range(POLL_MS.0..=POLL_MS.1));
+        if let Some(h) = hint {
+            pause = pause.min(h + Duration::from_millis(1));
+        }
+        if let Some(d) = deadline {
+            pause = pause.min(d.saturating_duration_since(now));
+        }
+        match &mut wakeups {
+            Some(w) => w.wait(pause).await,
+            None => tokio::time::sleep(pause).await,
+        }
+    }
+}
+
+/// Release notifications from every master that can send them.
+struct Wakeups {
+    streams: SelectAll<redis::aio::PubSubStream>,
+}
+
+impl Wakeups {
+    async fn subscribe(core: &Core) -> Wakeups {
+        let subscriptions = core.masters.iter().map(|m| async move {
+            let subscribed = async {
+                let mut pubsub = m.pubsub_async().await?.ok()?;
+                pubsub.subscribe(&core.key).await.ok()?;
+                Some(pubsub.into_on_message())
+            };
+            tokio::time::timeout(core.master_timeout, subscribed)
+                .await
+                .ok()
+                .flatten()
+        });
+        let streams = futures_util::future::join_all(subscriptions).await;
+        Wakeups {
+            streams: futures_util::stream::select_all(streams.into_iter().flatten()),
+        }
+    }
+
+    /// Until a release is announced or `pause` has passed.
+    async fn wait(&mut self, pause: Duration) {
+        if self.streams.is_empty() {
+            tokio::time::sleep(pause).await;
+            return;
+        }
+        if let Ok(None) = tokio::time::timeout(pause, self.streams.next()).await {
+            // Every subscription closed: poll only.
+            tokio::time::sleep(pause).await;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The watchdog
+
+#[derive(Default)]
+struct Watch {
+    stop: AtomicBool,
+    lost: AtomicBool,
+    wake: Notify,
+}
+
+impl Watch {
+    fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+}
+
+/// Extends the lease every third of its length until told to stop; marks it lost when an
+/// extension fails or when the last allowed extension runs out.
+async fn watchdog(lease: Arc<Lease>, watch: Arc<Watch>) {
+    let period = lease.core.ttl / 3;
+    loop {
+        let _ = tokio::time::timeout(period, watch.wake.notified()).await;
+        if watch.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        match lease.extend().await {
+            Ok(()) => {}
+            Err(Error::TooManyExtensions { .. }) => {
+                // No more extensions: the lease ends when it ends.
+                let left = lock_mutex(&lease.until).saturating_duration_since(Instant::now());
+                let _ = tokio::time::timeout(left, watch.wake.notified()).await;
+                if !watch.stop.load(Ordering::SeqCst) {
+                    watch.lost.store(true, Ordering::SeqCst);
+                }
+                return;
+            }
+            Err(_) => {
+                watch.lost.store(true, Ordering::SeqCst);
+                return;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The public types
+
+/// The lease a lock instance holds through pottery's imperative calls (`acquire` … `release`).
+type Slot = Arc<Mutex<Option<Arc<Lease>>>>;
+
+/// Settings shared by the blocking and the async lock, set with chainable methods named as in
+/// pottery.
+macro_rules! builder_methods {
+    () => {
+        /// How long a lease lasts before it frees itself (default 10 s, as pottery). Between
+        /// 10 ms and 2³² ms; anything else makes every call fail with [`Error::Config`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// let lock = pottery::Redlock::new("doc-ttl", [redis])
+        ///     .auto_release_time(std::time::Duration::from_secs(2));
+        /// # let _ = lock;
+        /// ```
+        pub fn auto_release_time(self, ttl: Duration) -> Self {
+            self.with(|c| c.ttl = ttl)
+        }
+
+        /// How many times a holder may extend one lease (default 3).
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// let lock = pottery::Redlock::new("doc-n-ext", [redis]).num_extensions(10);
+        /// # let _ = lock;
+        /// ```
+        pub fn num_extensions(self, n: u32) -> Self {
+            self.with(|c| c.num_extensions = Some(n))
+        }
+
+        /// No limit on extensions (for long jobs under a watchdog).
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// let lock = pottery::Redlock::new("doc-unlimited", [redis]).unlimited_extensions();
+        /// # let _ = lock;
+        /// ```
+        pub fn unlimited_extensions(self) -> Self {
+            self.with(|c| c.num_extensions = None)
+        }
+
+        /// Whether `lock()` waits for the lock (default true) or tries once.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// let lock = pottery::Redlock::new("doc-nb", [redis]).context_manager_blocking(false);
+        /// # let _ = lock;
+        /// ```
+        pub fn context_manager_blocking(self, blocking: bool) -> Self {
+            self.with(|c| c.blocking = blocking)
+        }
+
+        /// How long a blocking `lock()` waits (default: forever).
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// let lock = pottery::Redlock::new("doc-cm-timeout", [redis])
+        ///     .context_manager_timeout(Some(std::time::Duration::from_secs(1)));
+        /// # let _ = lock;
+        /// ```
+        pub fn context_manager_timeout(self, timeout: Option<Duration>) -> Self {
+            self.with(|c| c.timeout = timeout)
+        }
+
+        /// Fail with [`Error::QuorumIsImpossible`] as soon as more than half the masters fail,
+        /// instead of answering "not acquired" (default false, as pottery).
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// let lock = pottery::Redlock::new("doc-raise", [redis]).raise_on_redis_errors(true);
+        /// # let _ = lock;
+        /// ```
+        pub fn raise_on_redis_errors(self, raise: bool) -> Self {
+            self.with(|c| c.raise_on_redis_errors = raise)
+        }
+
+        /// How long one master may take to answer before it counts as failed (default
+        /// 500 ms, well under the lease).
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// let lock = pottery::Redlock::new("doc-mt", [redis])
+        ///     .master_timeout(std::time::Duration::from_millis(200));
+        /// # let _ = lock;
+        /// ```
+        pub fn master_timeout(self, timeout: Duration) -> Self {
+            self.with(|c| c.master_timeout = timeout)
+        }
+
+        /// How long a waiting call goes on while too many masters are unreachable for a
+        /// majority (default 5 s); then it fails with [`Error::QuorumIsImpossible`]. Errors
+        /// that waiting cannot mend (authentication, `NOPERM`, a database out of range, a
+        /// corrupt lock key) fail at once.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// let lock = pottery::Redlock::new("doc-unreachable", [redis])
+        ///     .unreachable_timeout(std::time::Duration::from_secs(1));
+        /// # let _ = lock;
+        /// ```
+        pub fn unreachable_timeout(self, timeout: Duration) -> Self {
+            self.with(|c| c.unreachable_timeout = timeout)
+        }
+
+        fn with(mut self, f: impl FnOnce(&mut Core)) -> Self {
+            f(Arc::make_mut(&mut self.core));
+            self
+        }
+
+        /// The Redis key: `redlock:<key>`.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// assert_eq!(pottery::Redlock::new("printer", [redis]).key(), "redlock:printer");
+        /// ```
+        pub fn key(&self) -> &str {
+            &self.core.key
+        }
+
+        fn slot(&self) -> Option<Arc<Lease>> {
+            lock_mutex(&self.held).clone()
+        }
+
+        fn hold(&self, lease: Option<Lease>) -> bool {
+            match lease {
+                Some(lease) => {
+                    *lock_mutex(&self.held) = Some(Arc::new(lease));
+                    true
+                }
+                None => false,
+            }
+        }
+
+        fn take_slot(&self) -> Option<Arc<Lease>> {
+            lock_mutex(&self.held).take()
+        }
+
+        fn extend_unlocked(&self) -> Error {
+            Error::ExtendUnlockedLock {
+                key: self.core.key.clone(),
+                masters: names(&self.core.masters),
+            }
+        }
+
+        fn release_unlocked(&self) -> Error {
+            Error::ReleaseUnlockedLock {
+                key: self.core.key.clone(),
+                masters: names(&self.core.masters),
+            }
+        }
+    };
 }
 
 /// A distributed lock over one or many independent Redis masters: pottery's `Redlock`.
@@ -397,28 +954,54 @@ fn new_core(key: &str, masters: impl IntoIterator<Item = Redis>) -> Core {
 /// Same wire contract as pottery — key `redlock:<key>`, a fresh uuid4 per attempt,
 /// `SET NX PX`, compare-then-act Lua for `locked`/`extend`/`release`, a majority quorum and
 /// pottery's drift (1 % of the lease + 2 ms) — so Rust and Python processes exclude each other.
-/// Requests go to every master at once and each call returns as soon as a majority answered.
+///
+/// **Share one instance.** A `Redlock` is a description (key, masters, settings): keep one in a
+/// `static` or an `Arc` and call [`lock`](Self::lock) from any number of threads; each guard
+/// owns its lease, and releases, extends and reports on that lease only. Waiters in one process
+/// queue in order and are handed the lock as the holder releases; across processes they are
+/// woken by the release (published by the release script), by the holder's expiry, or by a
+/// 50–200 ms poll (for Python holders, whose release publishes nothing).
 ///
 /// ```
+/// use std::sync::Arc;
 /// use std::time::Duration;
 /// use pottery::Redlock;
 ///
-/// # let masters = pottery::testing::doctest_redis();
-/// let printer = Redlock::new("printer", [masters]).auto_release_time(Duration::from_secs(5));
-/// {
-///     let _guard = printer.lock()?;   // released when the guard drops
-///     assert!(printer.locked()? > Duration::ZERO);
+/// # let redis = pottery::testing::doctest_redis();
+/// let printer = Arc::new(Redlock::new("doc-printer", [redis]).auto_release_time(Duration::from_secs(5)));
+/// let workers: Vec<_> = (0..4)
+///     .map(|_| {
+///         let printer = Arc::clone(&printer);
+///         std::thread::spawn(move || -> pottery::Result<()> {
+///             let guard = printer.lock()?;        // waits its turn
+///             assert!(guard.locked()? > Duration::ZERO);
+///             guard.release()                     // or let it drop
+///         })
+///     })
+///     .collect();
+/// for w in workers {
+///     w.join().unwrap()?;
 /// }
-/// assert_eq!(printer.locked()?, Duration::ZERO);
-///
-/// assert!(printer.try_acquire()?);
-/// printer.extend()?;
-/// printer.release()?;
 /// # Ok::<(), pottery::Error>(())
 /// ```
-#[derive(Clone)]
+///
+/// pottery's imperative calls ([`acquire`](Self::acquire), [`extend`](Self::extend),
+/// [`locked`](Self::locked), [`release`](Self::release)) are here too, with pottery's meaning:
+/// one holder per instance, whose lease the instance keeps. A clone is a new instance (with its
+/// own imperative lease); [`to_async`](Self::to_async) shares it.
 pub struct Redlock {
     core: Arc<Core>,
+    held: Slot,
+}
+
+/// A new instance: same key, masters and settings, no lease of its own.
+impl Clone for Redlock {
+    fn clone(&self) -> Self {
+        Redlock {
+            core: Arc::clone(&self.core),
+            held: Slot::default(),
+        }
+    }
 }
 
 impl fmt::Debug for Redlock {
@@ -441,12 +1024,13 @@ impl Redlock {
     pub fn new(key: &str, masters: impl IntoIterator<Item = Redis>) -> Self {
         Redlock {
             core: Arc::new(new_core(key, masters)),
+            held: Slot::default(),
         }
     }
 
     builder_methods!();
 
-    /// The async twin, sharing this lock's state (a lease taken by one is held by both).
+    /// The async twin, sharing this instance's imperative lease.
     ///
     /// ```
     /// # let redis = pottery::testing::doctest_redis();
@@ -456,121 +1040,13 @@ impl Redlock {
     pub fn to_async(&self) -> aio::Redlock {
         aio::Redlock {
             core: Arc::clone(&self.core),
+            held: Arc::clone(&self.held),
         }
-    }
-
-    /// Waits until the lock is acquired (retrying after 0–200 ms).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let lock = pottery::Redlock::new("doc-acquire", [redis]);
-    /// assert!(lock.acquire()?);
-    /// # lock.release()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn acquire(&self) -> Result<bool> {
-        rt::block_on(self.core.acquire_within(None, false))
-    }
-
-    /// One attempt; `true` if it got the lock.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let lock = pottery::Redlock::new("doc-try", [redis]);
-    /// assert!(lock.try_acquire()?);
-    /// assert!(!lock.try_acquire()?);   // not re-entrant, as in pottery
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn try_acquire(&self) -> Result<bool> {
-        rt::block_on(self.core.attempt(false))
-    }
-
-    /// Retries until `timeout` has passed; at least one attempt even for zero (pottery makes
-    /// none).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let lock = pottery::Redlock::new("doc-timeout", [redis]);
-    /// assert!(lock.acquire_timeout(std::time::Duration::ZERO)?);
-    /// # lock.release()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool> {
-        rt::block_on(self.core.acquire_within(Some(timeout), false))
-    }
-
-    /// Waits for the lock and returns a fencing token: a number larger than the token of
-    /// every earlier acquisition of this key, by any client that also uses tokens.
-    ///
-    /// Each master counts successful acquisitions in `{redlock:<key>}:fence`; the token is the
-    /// largest count in the quorum, written back to a majority before it is returned, so the
-    /// majority of any later acquisition sees it. Guarantees hold while masters keep their
-    /// data (a master restarted without persistence forgets its count) and while each holder
-    /// finishes within its lease. Hand the token to the resource you protect and have it refuse
-    /// smaller ones: that, not the lock alone, stops a paused holder whose lease expired.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let lock = pottery::Redlock::new("doc-fence", [redis]);
-    /// let first = lock.acquire_with_token()?;
-    /// lock.release()?;
-    /// let second = lock.acquire_with_token()?;
-    /// assert!(second > first);
-    /// # lock.release()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn acquire_with_token(&self) -> Result<u64> {
-        rt::block_on(async {
-            self.core.acquire_within(None, true).await?;
-            Ok(self.core.holding().token.unwrap_or(0))
-        })
-    }
-
-    /// The remaining validity of this holder's lease (zero when it holds none), by pottery's
-    /// formula: the smallest remaining TTL in the quorum, minus drift and the time asking took.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let lock = pottery::Redlock::new("doc-locked", [redis]);
-    /// assert_eq!(lock.locked()?, std::time::Duration::ZERO);
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn locked(&self) -> Result<Duration> {
-        rt::block_on(self.core.locked())
-    }
-
-    /// Resets the lease to the full `auto_release_time`; [`Error::TooManyExtensions`] past
-    /// `num_extensions`, [`Error::ExtendUnlockedLock`] when not held.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// let lock = pottery::Redlock::new("doc-extend", [redis]).num_extensions(1);
-    /// lock.acquire()?;
-    /// lock.extend()?;
-    /// assert!(matches!(lock.extend(), Err(pottery::Error::TooManyExtensions { .. })));
-    /// # lock.release()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn extend(&self) -> Result<()> {
-        rt::block_on(self.core.extend())
-    }
-
-    /// Releases the lock; [`Error::ReleaseUnlockedLock`] when this holder has no lease (never
-    /// acquired, released already, or expired).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let lock = pottery::Redlock::new("doc-release", [redis]);
-    /// assert!(matches!(lock.release(), Err(pottery::Error::ReleaseUnlockedLock { .. })));
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn release(&self) -> Result<()> {
-        rt::block_on(self.core.release())
     }
 
     /// Takes the lock as pottery's `with redlock:` does (honouring
     /// `context_manager_blocking` / `context_manager_timeout`), or fails with
-    /// [`Error::QuorumNotAchieved`]. The guard releases on drop.
+    /// [`Error::QuorumNotAchieved`]. The guard owns the lease and releases it on drop.
     ///
     /// ```
     /// # let redis = pottery::testing::doctest_redis();
@@ -580,10 +1056,37 @@ impl Redlock {
     /// # Ok::<(), pottery::Error>(())
     /// ```
     pub fn lock(&self) -> Result<RedlockGuard> {
-        rt::block_on(self.core.lock_attempt())?;
-        Ok(RedlockGuard {
-            lock: Some(self.clone()),
-        })
+        self.guarded(false)
+    }
+
+    /// [`lock`](Self::lock), with a fencing token on the guard ([`RedlockGuard::token`]): a
+    /// number larger than the token of every earlier fenced acquisition of this key.
+    ///
+    /// Each master counts successful acquisitions in `{redlock:<key>}:fence`; the token is the
+    /// largest count in the quorum, written back to a majority before it is returned, so the
+    /// majority of any later acquisition sees it. Guarantees hold while masters keep their
+    /// data (a master restarted without persistence forgets its count). Hand the token to the
+    /// resource you protect and have it refuse smaller ones: that, not the lock alone, stops a
+    /// paused holder whose lease expired.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let lock = pottery::Redlock::new("doc-fenced", [redis]);
+    /// let first = lock.lock_fenced()?;
+    /// let t1 = first.token().unwrap();
+    /// first.release()?;
+    /// assert!(lock.lock_fenced()?.token().unwrap() > t1);
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn lock_fenced(&self) -> Result<RedlockGuard> {
+        self.guarded(true)
+    }
+
+    fn guarded(&self, fenced: bool) -> Result<RedlockGuard> {
+        match rt::block_on(acquire(&self.core, self.core.wait_mode(), fenced))? {
+            Some(lease) => Ok(RedlockGuard::new(lease)),
+            None => Err(self.core.not_achieved()),
+        }
     }
 
     /// Like [`lock`](Self::lock), and keeps the lease alive from a background thread that
@@ -600,66 +1103,151 @@ impl Redlock {
     /// let guard = lock.lock_with_watchdog()?;
     /// std::thread::sleep(Duration::from_millis(700));
     /// assert!(!guard.lost());
-    /// assert!(lock.locked()? > Duration::ZERO);
+    /// assert!(guard.locked()? > Duration::ZERO);
     /// drop(guard);
     /// # Ok::<(), pottery::Error>(())
     /// ```
     pub fn lock_with_watchdog(&self) -> Result<WatchdogGuard> {
         let guard = self.lock()?;
         let watch = Arc::new(Watch::default());
-        let (core, w) = (Arc::clone(&self.core), Arc::clone(&watch));
+        let (lease, w) = (Arc::clone(&guard.lease), Arc::clone(&watch));
         let thread = std::thread::Builder::new()
             .name("pottery-redlock-watchdog".into())
-            .spawn(move || rt::block_on(watchdog(core, w)))
+            .spawn(move || rt::block_on(watchdog(lease, w)))
             .map_err(|e| Error::Config {
                 message: format!("cannot start the watchdog thread: {e}"),
             })?;
         Ok(WatchdogGuard {
-            guard: Some(guard),
+            guard,
             watch,
             thread: Some(thread),
         })
     }
-}
 
-#[derive(Default)]
-struct Watch {
-    stop: AtomicBool,
-    lost: AtomicBool,
-    wake: tokio::sync::Notify,
-}
+    /// pottery's `acquire()`: waits until this instance holds the lock. Not re-entrant: a
+    /// second call while the instance holds a lease waits for that lease to run out.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let lock = pottery::Redlock::new("doc-acquire", [redis]);
+    /// assert!(lock.acquire()?);
+    /// # lock.release()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn acquire(&self) -> Result<bool> {
+        Ok(self.hold(rt::block_on(acquire(&self.core, Wait::For(None), false))?))
+    }
 
-/// Extends every third of the lease until told to stop; marks the lease lost when an extension
-/// fails or when the last allowed extension runs out.
-async fn watchdog(core: Arc<Core>, watch: Arc<Watch>) {
-    let period = core.ttl / 3;
-    let mut expires = Instant::now() + core.ttl;
-    loop {
-        let _ = tokio::time::timeout(period, watch.wake.notified()).await;
-        if watch.stop.load(Ordering::SeqCst) {
-            return;
+    /// One attempt; `true` if this instance got the lock.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let lock = pottery::Redlock::new("doc-try", [redis]);
+    /// assert!(lock.try_acquire()?);
+    /// assert!(!lock.try_acquire()?);   // not re-entrant, as in pottery
+    /// # lock.release()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn try_acquire(&self) -> Result<bool> {
+        Ok(self.hold(rt::block_on(acquire(&self.core, Wait::Once, false))?))
+    }
+
+    /// Retries until `timeout` has passed; at least one attempt even for zero (pottery makes
+    /// none).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let lock = pottery::Redlock::new("doc-timeout", [redis]);
+    /// assert!(lock.acquire_timeout(std::time::Duration::ZERO)?);
+    /// # lock.release()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool> {
+        let wait = Wait::For(Some(timeout));
+        Ok(self.hold(rt::block_on(acquire(&self.core, wait, false))?))
+    }
+
+    /// [`lock_fenced`](Self::lock_fenced) in pottery's imperative form: this instance holds
+    /// the lease, and the token is returned ([`Error::QuorumNotAchieved`] when
+    /// `context_manager_blocking` / `context_manager_timeout` ran out).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let lock = pottery::Redlock::new("doc-fence", [redis]);
+    /// let first = lock.acquire_with_token()?;
+    /// lock.release()?;
+    /// let second = lock.acquire_with_token()?;
+    /// assert!(second > first);
+    /// # lock.release()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn acquire_with_token(&self) -> Result<u64> {
+        match rt::block_on(acquire(&self.core, self.core.wait_mode(), true))? {
+            Some(lease) => {
+                let token = lease.token.unwrap_or(0);
+                self.hold(Some(lease));
+                Ok(token)
+            }
+            None => Err(self.core.not_achieved()),
         }
-        match core.extend().await {
-            Ok(()) => expires = Instant::now() + core.ttl,
-            Err(Error::TooManyExtensions { .. }) => {
-                // No more extensions: the lease ends when it ends.
-                let left = expires.saturating_duration_since(Instant::now());
-                let _ = tokio::time::timeout(left, watch.wake.notified()).await;
-                if !watch.stop.load(Ordering::SeqCst) {
-                    watch.lost.store(true, Ordering::SeqCst);
-                }
-                return;
-            }
-            Err(_) => {
-                watch.lost.store(true, Ordering::SeqCst);
-                return;
-            }
+    }
+
+    /// The remaining validity of this instance's imperative lease (zero when it holds none),
+    /// by pottery's formula: the smallest remaining TTL in the quorum, minus drift and the time
+    /// asking took. A guard reports its own with [`RedlockGuard::locked`].
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let lock = pottery::Redlock::new("doc-locked", [redis]);
+    /// assert_eq!(lock.locked()?, std::time::Duration::ZERO);
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn locked(&self) -> Result<Duration> {
+        match self.slot() {
+            Some(lease) => rt::block_on(lease.locked()),
+            None => Ok(Duration::ZERO),
+        }
+    }
+
+    /// Resets this instance's imperative lease to the full `auto_release_time`;
+    /// [`Error::TooManyExtensions`] past `num_extensions`, [`Error::ExtendUnlockedLock`] when
+    /// not held.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let lock = pottery::Redlock::new("doc-extend", [redis]).num_extensions(1);
+    /// lock.acquire()?;
+    /// lock.extend()?;
+    /// assert!(matches!(lock.extend(), Err(pottery::Error::TooManyExtensions { .. })));
+    /// # lock.release()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn extend(&self) -> Result<()> {
+        match self.slot() {
+            Some(lease) => rt::block_on(lease.extend()),
+            None => Err(self.extend_unlocked()),
+        }
+    }
+
+    /// Releases this instance's imperative lease; [`Error::ReleaseUnlockedLock`] when it holds
+    /// none (never acquired, released already, or expired).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let lock = pottery::Redlock::new("doc-release", [redis]);
+    /// assert!(matches!(lock.release(), Err(pottery::Error::ReleaseUnlockedLock { .. })));
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn release(&self) -> Result<()> {
+        match self.take_slot() {
+            Some(lease) => rt::block_on(lease.release()),
+            None => Err(self.release_unlocked()),
         }
     }
 }
 
-/// Holds a [`Redlock`] until dropped (best effort) or [`release`](Self::release)d (reporting
-/// errors).
+/// Owns one lease of a [`Redlock`] and releases it when dropped (best effort) or
+/// [`release`](Self::release)d (reporting errors).
 ///
 /// ```
 /// # let redis = pottery::testing::doctest_redis();
@@ -672,19 +1260,28 @@ async fn watchdog(core: Arc<Core>, watch: Arc<Watch>) {
 /// ```
 #[must_use = "the lock is released when the guard is dropped"]
 pub struct RedlockGuard {
-    lock: Option<Redlock>,
+    lease: Arc<Lease>,
+    armed: bool,
 }
 
 impl fmt::Debug for RedlockGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedlockGuard")
-            .field("lock", &self.lock)
+            .field("lease", &self.lease)
             .finish()
     }
 }
 
 impl RedlockGuard {
-    /// Releases now, reporting [`Error::ReleaseUnlockedLock`] if the lease was lost.
+    fn new(lease: Lease) -> Self {
+        RedlockGuard {
+            lease: Arc::new(lease),
+            armed: true,
+        }
+    }
+
+    /// Releases now, reporting [`Error::ReleaseUnlockedLock`] if the lease was lost (expired,
+    /// or taken over after expiry): another holder's lease is never touched.
     ///
     /// ```
     /// # let redis = pottery::testing::doctest_redis();
@@ -693,17 +1290,55 @@ impl RedlockGuard {
     /// # Ok::<(), pottery::Error>(())
     /// ```
     pub fn release(mut self) -> Result<()> {
-        match self.lock.take() {
-            Some(lock) => lock.release(),
-            None => Ok(()),
-        }
+        self.armed = false;
+        rt::block_on(self.lease.release())
+    }
+
+    /// This lease's remaining validity (zero once lost).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let lock = pottery::Redlock::new("doc-guard-locked", [redis]);
+    /// let guard = lock.lock()?;
+    /// assert!(guard.locked()? > std::time::Duration::ZERO);
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn locked(&self) -> Result<Duration> {
+        rt::block_on(self.lease.locked())
+    }
+
+    /// Resets this lease to the full `auto_release_time` ([`Error::TooManyExtensions`] past
+    /// `num_extensions`, [`Error::ExtendUnlockedLock`] once lost).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let lock = pottery::Redlock::new("doc-guard-extend", [redis]);
+    /// let guard = lock.lock()?;
+    /// guard.extend()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn extend(&self) -> Result<()> {
+        rt::block_on(self.lease.extend())
+    }
+
+    /// The fencing token, for a guard from [`Redlock::lock_fenced`].
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let lock = pottery::Redlock::new("doc-guard-token", [redis]);
+    /// assert_eq!(lock.lock()?.token(), None);
+    /// assert!(lock.lock_fenced()?.token().is_some());
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn token(&self) -> Option<u64> {
+        self.lease.token
     }
 }
 
 impl Drop for RedlockGuard {
     fn drop(&mut self) {
-        if let Some(lock) = self.lock.take() {
-            let _ = lock.release();
+        if self.armed {
+            let _ = rt::block_on(self.lease.release());
         }
     }
 }
@@ -720,7 +1355,7 @@ impl Drop for RedlockGuard {
 /// ```
 #[must_use = "the lock is released when the guard is dropped"]
 pub struct WatchdogGuard {
-    guard: Option<RedlockGuard>,
+    guard: RedlockGuard,
     watch: Arc<Watch>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -749,9 +1384,33 @@ impl WatchdogGuard {
         self.watch.lost.load(Ordering::SeqCst)
     }
 
+    /// This lease's remaining validity.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let lock = pottery::Redlock::new("doc-wd-locked", [redis]);
+    /// let guard = lock.lock_with_watchdog()?;
+    /// assert!(guard.locked()? > std::time::Duration::ZERO);
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn locked(&self) -> Result<Duration> {
+        self.guard.locked()
+    }
+
+    /// The fencing token (`None`: watchdog guards are not fenced).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let lock = pottery::Redlock::new("doc-wd-token", [redis]);
+    /// assert_eq!(lock.lock_with_watchdog()?.token(), None);
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn token(&self) -> Option<u64> {
+        self.guard.token()
+    }
+
     fn stop(&mut self) {
-        self.watch.stop.store(true, Ordering::SeqCst);
-        self.watch.wake.notify_one();
+        self.watch.stop();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -767,24 +1426,24 @@ impl WatchdogGuard {
     /// ```
     pub fn release(mut self) -> Result<()> {
         self.stop();
-        match self.guard.take() {
-            Some(g) => g.release(),
-            None => Ok(()),
-        }
+        self.guard.armed = false;
+        rt::block_on(self.guard.lease.release())
     }
 }
 
 impl Drop for WatchdogGuard {
     fn drop(&mut self) {
+        // Stop extending before the inner guard releases.
         self.stop();
     }
 }
 
-/// Runs `f` while holding a fresh [`Redlock`] on `key`: pottery's `@synchronize` as a
+/// Runs `f` while holding a lease of a [`Redlock`] on `key`: pottery's `@synchronize` as a
 /// function. Failing to get the lock is `Err(QuorumNotAchieved)` and `f` does not run.
 ///
 /// `configure` sets up the lock (for example its `auto_release_time`, or
-/// `context_manager_blocking(false)` to try once); pass `|l| l` for pottery's defaults.
+/// `context_manager_blocking(false)` to try once); pass `|l| l` for pottery's defaults. Callers
+/// of one key in this process queue in order, whatever lock instance they use.
 ///
 /// ```
 /// # let redis = pottery::testing::doctest_redis();
@@ -817,23 +1476,41 @@ pub fn synchronize<T>(
 pub mod aio {
     use super::*;
 
-    /// Async [`Redlock`](crate::Redlock): the same API with `async fn`s. Its guard releases on
-    /// drop through a spawned task, and has an explicit async `release()`.
+    /// Async [`Redlock`](crate::Redlock): the same API with `async fn`s, every future `Send`
+    /// (and `'static` on an owned clone), safe to drop at any await point: an attempt
+    /// cancelled midway gives back what it was granted.
     ///
     /// ```
     /// # let redis = pottery::testing::doctest_redis();
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let lock = pottery::aio::Redlock::new("doc-async", [redis]);
-    /// let guard = lock.lock().await?;
-    /// assert!(lock.locked().await? > std::time::Duration::ZERO);
-    /// guard.release().await?;
-    /// assert!(lock.try_acquire().await?);
-    /// lock.release().await?;
+    /// let tasks: Vec<_> = (0..8)
+    ///     .map(|_| {
+    ///         let lock = lock.clone();
+    ///         tokio::spawn(async move {
+    ///             let guard = lock.lock().await?;
+    ///             guard.release().await
+    ///         })
+    ///     })
+    ///     .collect();
+    /// for t in tasks {
+    ///     t.await.unwrap()?;
+    /// }
     /// # Ok::<(), pottery::Error>(()) }).unwrap();
     /// ```
-    #[derive(Clone)]
     pub struct Redlock {
         pub(super) core: Arc<Core>,
+        pub(super) held: Slot,
+    }
+
+    /// A new instance: same key, masters and settings, no lease of its own.
+    impl Clone for Redlock {
+        fn clone(&self) -> Self {
+            Redlock {
+                core: Arc::clone(&self.core),
+                held: Slot::default(),
+            }
+        }
     }
 
     impl fmt::Debug for Redlock {
@@ -847,116 +1524,324 @@ pub mod aio {
 
     impl Redlock {
         /// A lock on `redlock:<key>` over these masters (no I/O).
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// let lock = pottery::aio::Redlock::new("printer", [redis]);
+        /// assert_eq!(lock.key(), "redlock:printer");
+        /// ```
         pub fn new(key: &str, masters: impl IntoIterator<Item = Redis>) -> Self {
             Redlock {
                 core: Arc::new(new_core(key, masters)),
+                held: Slot::default(),
             }
         }
 
         builder_methods!();
 
-        /// The blocking twin, sharing this lock's state.
+        /// The blocking twin, sharing this instance's imperative lease.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// let lock = pottery::aio::Redlock::new("printer", [redis]);
+        /// assert_eq!(lock.to_blocking().key(), lock.key());
+        /// ```
         pub fn to_blocking(&self) -> crate::Redlock {
             crate::Redlock {
                 core: Arc::clone(&self.core),
+                held: Arc::clone(&self.held),
             }
         }
 
-        /// See [`crate::Redlock::acquire`].
-        pub async fn acquire(&self) -> Result<bool> {
-            self.core.acquire_within(None, false).await
-        }
-
-        /// See [`crate::Redlock::try_acquire`].
-        pub async fn try_acquire(&self) -> Result<bool> {
-            self.core.attempt(false).await
-        }
-
-        /// See [`crate::Redlock::acquire_timeout`].
-        pub async fn acquire_timeout(&self, timeout: Duration) -> Result<bool> {
-            self.core.acquire_within(Some(timeout), false).await
-        }
-
-        /// See [`crate::Redlock::acquire_with_token`].
-        pub async fn acquire_with_token(&self) -> Result<u64> {
-            self.core.acquire_within(None, true).await?;
-            Ok(self.core.holding().token.unwrap_or(0))
-        }
-
-        /// See [`crate::Redlock::locked`].
-        pub async fn locked(&self) -> Result<Duration> {
-            self.core.locked().await
-        }
-
-        /// See [`crate::Redlock::extend`].
-        pub async fn extend(&self) -> Result<()> {
-            self.core.extend().await
-        }
-
-        /// See [`crate::Redlock::release`].
-        pub async fn release(&self) -> Result<()> {
-            self.core.release().await
-        }
-
         /// See [`crate::Redlock::lock`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let lock = pottery::aio::Redlock::new("doc-alock", [redis]);
+        /// let guard = lock.lock().await?;
+        /// guard.release().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
         pub async fn lock(&self) -> Result<RedlockGuard> {
-            self.core.lock_attempt().await?;
-            Ok(RedlockGuard {
-                lock: Some(self.clone()),
-            })
+            self.guarded(false).await
+        }
+
+        /// See [`crate::Redlock::lock_fenced`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let lock = pottery::aio::Redlock::new("doc-alock-fenced", [redis]);
+        /// let guard = lock.lock_fenced().await?;
+        /// assert!(guard.token().is_some());
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn lock_fenced(&self) -> Result<RedlockGuard> {
+            self.guarded(true).await
+        }
+
+        async fn guarded(&self, fenced: bool) -> Result<RedlockGuard> {
+            match acquire(&self.core, self.core.wait_mode(), fenced).await? {
+                Some(lease) => Ok(RedlockGuard {
+                    lease: Some(Arc::new(lease)),
+                }),
+                None => Err(self.core.not_achieved()),
+            }
         }
 
         /// See [`crate::Redlock::lock_with_watchdog`]; the extender is a Tokio task.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let lock = pottery::aio::Redlock::new("doc-awd", [redis]);
+        /// let guard = lock.lock_with_watchdog().await?;
+        /// assert!(!guard.lost());
+        /// guard.release().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
         pub async fn lock_with_watchdog(&self) -> Result<WatchdogGuard> {
             let guard = self.lock().await?;
             let watch = Arc::new(Watch::default());
-            let task = tokio::spawn(watchdog(Arc::clone(&self.core), Arc::clone(&watch)));
-            Ok(WatchdogGuard {
-                guard: Some(guard),
-                watch,
-                task,
-            })
+            let lease = guard
+                .lease
+                .clone()
+                .ok_or_else(|| self.core.not_achieved())?;
+            let task = tokio::spawn(watchdog(lease, Arc::clone(&watch)));
+            Ok(WatchdogGuard { guard, watch, task })
+        }
+
+        /// See [`crate::Redlock::acquire`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let lock = pottery::aio::Redlock::new("doc-aacquire", [redis]);
+        /// assert!(lock.acquire().await?);
+        /// lock.release().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn acquire(&self) -> Result<bool> {
+            Ok(self.hold(acquire(&self.core, Wait::For(None), false).await?))
+        }
+
+        /// See [`crate::Redlock::try_acquire`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let lock = pottery::aio::Redlock::new("doc-atry", [redis]);
+        /// assert!(lock.try_acquire().await?);
+        /// lock.release().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn try_acquire(&self) -> Result<bool> {
+            Ok(self.hold(acquire(&self.core, Wait::Once, false).await?))
+        }
+
+        /// See [`crate::Redlock::acquire_timeout`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let lock = pottery::aio::Redlock::new("doc-atimeout", [redis]);
+        /// assert!(lock.acquire_timeout(std::time::Duration::from_secs(1)).await?);
+        /// lock.release().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn acquire_timeout(&self, timeout: Duration) -> Result<bool> {
+            let wait = Wait::For(Some(timeout));
+            Ok(self.hold(acquire(&self.core, wait, false).await?))
+        }
+
+        /// See [`crate::Redlock::acquire_with_token`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let lock = pottery::aio::Redlock::new("doc-atoken", [redis]);
+        /// let token = lock.acquire_with_token().await?;
+        /// assert!(token >= 1);
+        /// lock.release().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn acquire_with_token(&self) -> Result<u64> {
+            match acquire(&self.core, self.core.wait_mode(), true).await? {
+                Some(lease) => {
+                    let token = lease.token.unwrap_or(0);
+                    self.hold(Some(lease));
+                    Ok(token)
+                }
+                None => Err(self.core.not_achieved()),
+            }
+        }
+
+        /// See [`crate::Redlock::locked`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let lock = pottery::aio::Redlock::new("doc-alocked", [redis]);
+        /// assert_eq!(lock.locked().await?, std::time::Duration::ZERO);
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn locked(&self) -> Result<Duration> {
+            match self.slot() {
+                Some(lease) => lease.locked().await,
+                None => Ok(Duration::ZERO),
+            }
+        }
+
+        /// See [`crate::Redlock::extend`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let lock = pottery::aio::Redlock::new("doc-aextend", [redis]);
+        /// lock.acquire().await?;
+        /// lock.extend().await?;
+        /// # lock.release().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn extend(&self) -> Result<()> {
+            match self.slot() {
+                Some(lease) => lease.extend().await,
+                None => Err(self.extend_unlocked()),
+            }
+        }
+
+        /// See [`crate::Redlock::release`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let lock = pottery::aio::Redlock::new("doc-arelease", [redis]);
+        /// assert!(lock.release().await.is_err());
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn release(&self) -> Result<()> {
+            match self.take_slot() {
+                Some(lease) => lease.release().await,
+                None => Err(self.release_unlocked()),
+            }
         }
     }
 
-    /// Async [`RedlockGuard`](crate::RedlockGuard): dropping it releases through a spawned task.
+    /// Async [`RedlockGuard`](crate::RedlockGuard): owns one lease; dropping it releases the
+    /// lease through a spawned task.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let lock = pottery::aio::Redlock::new("doc-aguard", [redis]);
+    /// let guard: pottery::aio::RedlockGuard = lock.lock().await?;
+    /// assert!(guard.locked().await? > std::time::Duration::ZERO);
+    /// guard.release().await?;
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
     #[must_use = "the lock is released when the guard is dropped"]
     pub struct RedlockGuard {
-        lock: Option<Redlock>,
+        lease: Option<Arc<Lease>>,
     }
 
     impl fmt::Debug for RedlockGuard {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.debug_struct("aio::RedlockGuard")
-                .field("lock", &self.lock)
+                .field("lease", &self.lease)
                 .finish()
         }
     }
 
     impl RedlockGuard {
-        /// Releases now, reporting errors.
+        fn lease(&self) -> Result<&Arc<Lease>> {
+            self.lease.as_ref().ok_or_else(|| Error::Config {
+                message: "the guard was released".into(),
+            })
+        }
+
+        /// Releases now, reporting errors; see [`crate::RedlockGuard::release`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let lock = pottery::aio::Redlock::new("doc-aguard-release", [redis]);
+        /// lock.lock().await?.release().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
         pub async fn release(mut self) -> Result<()> {
-            match self.lock.take() {
-                Some(lock) => lock.release().await,
+            match self.lease.take() {
+                Some(lease) => lease.release().await,
                 None => Ok(()),
             }
+        }
+
+        /// See [`crate::RedlockGuard::locked`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let lock = pottery::aio::Redlock::new("doc-aguard-locked", [redis]);
+        /// let guard = lock.lock().await?;
+        /// assert!(guard.locked().await? > std::time::Duration::ZERO);
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn locked(&self) -> Result<Duration> {
+            self.lease()?.locked().await
+        }
+
+        /// See [`crate::RedlockGuard::extend`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let lock = pottery::aio::Redlock::new("doc-aguard-extend", [redis]);
+        /// let guard = lock.lock().await?;
+        /// guard.extend().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn extend(&self) -> Result<()> {
+            self.lease()?.extend().await
+        }
+
+        /// See [`crate::RedlockGuard::token`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let lock = pottery::aio::Redlock::new("doc-aguard-token", [redis]);
+        /// assert_eq!(lock.lock().await?.token(), None);
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub fn token(&self) -> Option<u64> {
+            self.lease.as_ref().and_then(|l| l.token)
         }
     }
 
     impl Drop for RedlockGuard {
         fn drop(&mut self) {
-            if let Some(lock) = self.lock.take() {
+            if let Some(lease) = self.lease.take() {
                 rt::spawn(async move {
-                    let _ = lock.release().await;
+                    let _ = lease.release().await;
                 });
             }
         }
     }
 
     /// Async [`WatchdogGuard`](crate::WatchdogGuard).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let lock = pottery::aio::Redlock::new("doc-awd-guard", [redis]);
+    /// let guard: pottery::aio::WatchdogGuard = lock.lock_with_watchdog().await?;
+    /// assert!(guard.locked().await? > std::time::Duration::ZERO);
+    /// guard.release().await?;
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
     #[must_use = "the lock is released when the guard is dropped"]
     pub struct WatchdogGuard {
-        guard: Option<RedlockGuard>,
+        guard: RedlockGuard,
         watch: Arc<Watch>,
         task: tokio::task::JoinHandle<()>,
     }
@@ -964,6 +1849,7 @@ pub mod aio {
     impl fmt::Debug for WatchdogGuard {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.debug_struct("aio::WatchdogGuard")
+                .field("guard", &self.guard)
                 .field("lost", &self.lost())
                 .finish()
         }
@@ -971,17 +1857,59 @@ pub mod aio {
 
     impl WatchdogGuard {
         /// See [`crate::WatchdogGuard::lost`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let lock = pottery::aio::Redlock::new("doc-awd-lost", [redis]);
+        /// assert!(!lock.lock_with_watchdog().await?.lost());
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
         pub fn lost(&self) -> bool {
             self.watch.lost.load(Ordering::SeqCst)
         }
 
+        /// See [`crate::WatchdogGuard::locked`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let lock = pottery::aio::Redlock::new("doc-awd-locked", [redis]);
+        /// let guard = lock.lock_with_watchdog().await?;
+        /// assert!(guard.locked().await? > std::time::Duration::ZERO);
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn locked(&self) -> Result<Duration> {
+            self.guard.locked().await
+        }
+
+        /// See [`crate::WatchdogGuard::token`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let lock = pottery::aio::Redlock::new("doc-awd-token", [redis]);
+        /// assert_eq!(lock.lock_with_watchdog().await?.token(), None);
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub fn token(&self) -> Option<u64> {
+            self.guard.token()
+        }
+
         /// Stops the watchdog and releases, reporting errors.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let lock = pottery::aio::Redlock::new("doc-awd-release", [redis]);
+        /// lock.lock_with_watchdog().await?.release().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
         pub async fn release(mut self) -> Result<()> {
-            self.watch.stop.store(true, Ordering::SeqCst);
-            self.watch.wake.notify_one();
+            self.watch.stop();
             self.task.abort();
-            match self.guard.take() {
-                Some(g) => g.release().await,
+            match self.guard.lease.take() {
+                Some(lease) => lease.release().await,
                 None => Ok(()),
             }
         }
@@ -989,13 +1917,13 @@ pub mod aio {
 
     impl Drop for WatchdogGuard {
         fn drop(&mut self) {
-            self.watch.stop.store(true, Ordering::SeqCst);
-            self.watch.wake.notify_one();
+            self.watch.stop();
             self.task.abort();
         }
     }
 
-    /// Async [`synchronize`](crate::synchronize()): runs the future `f()` under a fresh lock.
+    /// Async [`synchronize`](crate::synchronize()): runs the future `f()` under a lease of a
+    /// lock on `key`.
     ///
     /// ```
     /// # let redis = pottery::testing::doctest_redis();
