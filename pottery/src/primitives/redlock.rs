@@ -58,6 +58,8 @@ const MIN_LEASE: Duration = Duration::from_millis(10);
 const MAX_LEASE_MS: u64 = u32::MAX as u64;
 /// The polling fallback while waiting: a random pause in this range (milliseconds).
 const POLL_MS: (u64, u64) = (50, 200);
+/// How often a local waiter looks whether the turn's owner overran its lease.
+const OVERRUN_CHECK: Duration = Duration::from_millis(250);
 
 fn lock_mutex<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -269,7 +271,6 @@ struct Local {
     /// sees it pass stops waiting for the turn and contends anyway: a guard kept past its lease
     /// does not block the process.
     held_until: Mutex<Option<Instant>>,
-    changed: Notify,
 }
 
 static LOCALS: LazyLock<Mutex<HashMap<String, Weak<Local>>>> = LazyLock::new(Default::default);
@@ -286,7 +287,6 @@ fn local_for(key: &str, masters: &[Redis]) -> Arc<Local> {
     let local = Arc::new(Local {
         turn: Arc::new(Semaphore::new(1)),
         held_until: Mutex::new(None),
-        changed: Notify::new(),
     });
     map.insert(id, Arc::downgrade(&local));
     local
@@ -306,7 +306,6 @@ impl Local {
 
     fn set_held_until(&self, until: Option<Instant>) {
         *lock_mutex(&self.held_until) = until;
-        self.changed.notify_waiters();
     }
 
     /// The turn now, `Some(None)` when its owner overran its lease, `None` when it is taken.
@@ -322,10 +321,11 @@ impl Local {
         let acquire = Arc::clone(&self.turn).acquire_owned();
         tokio::pin!(acquire);
         loop {
-            let changed = self.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            let until = *lock_mutex(&self.held_until);
+            // Look at the owner's lease when it should end, and at least every 250 ms (it may
+            // not have one yet, or may have extended it): cheaper than waking every waiter at
+            // each change.
+            let recheck = Instant::now() + OVERRUN_CHECK;
+            let at = lock_mutex(&self.held_until).map_or(recheck, |u| u.min(recheck));
             tokio::select! {
                 biased;
                 permit = &mut acquire => {
@@ -334,12 +334,11 @@ impl Local {
                         Err(_) => Turn::Overrun,
                     };
                 }
-                _ = sleep_until(until) => {
+                _ = tokio::time::sleep_until(at.into()) => {
                     if self.overrun() {
                         return Turn::Overrun;
                     }
                 }
-                _ = &mut changed => {}
                 _ = sleep_until(deadline) => return Turn::TimedOut,
             }
         }
