@@ -7,6 +7,7 @@
 //! thin shells over the same plans and cannot drift apart.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use redis::{Cmd, RedisResult, Value};
 
@@ -188,14 +189,21 @@ impl Redis {
     /// Runs `op` on a pooled blocking connection: one round trip (two the first time a script
     /// meets a server that does not know it yet).
     pub(crate) fn run<T>(&self, op: Op<'_, T>) -> Result<T> {
+        self.run_within(op, None)
+    }
+
+    /// [`Redis::run`] with replies bounded by `timeout` rather than the handle's response
+    /// timeout.
+    pub(crate) fn run_within<T>(&self, op: Op<'_, T>, timeout: Option<Duration>) -> Result<T> {
+        let connect = || match timeout {
+            Some(t) => self.connection_within(t),
+            None => self.connection(),
+        };
         let reply: RedisResult<Value> = match &op.req {
             Req::Nothing => Ok(Value::Nil),
-            Req::Cmd(cmd) => self
-                .connection()
-                .map_err(|e| rekey(e, op.key))?
-                .pipe_query(cmd),
+            Req::Cmd(cmd) => connect().map_err(|e| rekey(e, op.key))?.pipe_query(cmd),
             Req::Eval { script, keys, args } => {
-                let mut conn = self.connection().map_err(|e| rekey(e, op.key))?;
+                let mut conn = connect().map_err(|e| rekey(e, op.key))?;
                 match conn.pipe_query(&script.command(true, keys, args)) {
                     Err(e) if is_noscript(&e) => {
                         conn.pipe_query(&script.command(false, keys, args))

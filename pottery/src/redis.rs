@@ -490,11 +490,27 @@ impl Redis {
             Some(conn) => conn,
             None => self.connect_sync()?,
         };
-        Ok(PooledConnection {
+        let mut conn = PooledConnection {
             conn: Some(conn),
             inner: Arc::clone(&self.inner),
             broken: false,
-        })
+        };
+        conn.set_timeouts(self.inner.opts.response_timeout)?;
+        Ok(conn)
+    }
+
+    /// A pooled connection whose replies may take at most `timeout` (never more than the
+    /// handle's response timeout); the pool gets it back with its usual timeouts.
+    pub(crate) fn connection_within(&self, timeout: Duration) -> Result<PooledConnection> {
+        let mut conn = self.connection()?;
+        let t = Some(
+            self.inner
+                .opts
+                .response_timeout
+                .map_or(timeout, |r| r.min(timeout)),
+        );
+        conn.set_timeouts(t)?;
+        Ok(conn)
     }
 
     fn connect_sync(&self) -> Result<SyncConn> {
@@ -508,7 +524,7 @@ impl Redis {
                 conn.set_read_timeout(opts.response_timeout).map_err(fail)?;
                 conn.set_write_timeout(opts.response_timeout)
                     .map_err(fail)?;
-                Ok(SyncConn::Single(conn))
+                Ok(SyncConn::Single(conn, opts.response_timeout))
             }
             Target::Cluster(client) => Ok(SyncConn::Cluster(Box::new(
                 client.get_connection().map_err(fail)?,
@@ -600,20 +616,21 @@ impl fmt::Debug for Redis {
 }
 
 enum SyncConn {
-    Single(redis::Connection),
+    /// A connection and the read/write timeout its socket has now.
+    Single(redis::Connection, Option<Duration>),
     Cluster(Box<redis::cluster::ClusterConnection>),
 }
 
 impl SyncConn {
     fn as_dyn(&mut self) -> &mut dyn ConnectionLike {
         match self {
-            SyncConn::Single(c) => c,
+            SyncConn::Single(c, _) => c,
             SyncConn::Cluster(c) => c.as_mut(),
         }
     }
     fn is_open(&self) -> bool {
         match self {
-            SyncConn::Single(c) => c.is_open(),
+            SyncConn::Single(c, _) => c.is_open(),
             SyncConn::Cluster(c) => c.is_open(),
         }
     }
@@ -657,6 +674,22 @@ impl PooledConnection {
         }
     }
 
+    /// Gives the socket these read/write timeouts, unless it has them already (a pooled
+    /// connection keeps the last ones set: no system call when they do not change).
+    fn set_timeouts(&mut self, t: Option<Duration>) -> Result<()> {
+        if let Some(SyncConn::Single(c, current)) = &mut self.conn
+            && *current != t
+        {
+            let set = c.set_read_timeout(t).and_then(|()| c.set_write_timeout(t));
+            if let Err(source) = set {
+                self.broken = true;
+                return Err(Error::Redis { key: None, source });
+            }
+            *current = t;
+        }
+        Ok(())
+    }
+
     fn note<T>(&mut self, r: RedisResult<T>) -> RedisResult<T> {
         if let Err(e) = &r
             && poisons(e)
@@ -687,14 +720,14 @@ impl ConnectionLike for PooledConnection {
     }
     fn get_db(&self) -> i64 {
         match &self.conn {
-            Some(SyncConn::Single(c)) => c.get_db(),
+            Some(SyncConn::Single(c, _)) => c.get_db(),
             Some(SyncConn::Cluster(c)) => c.get_db(),
             None => 0,
         }
     }
     fn supports_pipelining(&self) -> bool {
         match &self.conn {
-            Some(SyncConn::Single(c)) => c.supports_pipelining(),
+            Some(SyncConn::Single(c, _)) => c.supports_pipelining(),
             Some(SyncConn::Cluster(c)) => c.supports_pipelining(),
             None => false,
         }

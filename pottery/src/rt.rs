@@ -20,6 +20,28 @@ static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
 
 thread_local! {
     static LOCAL: std::cell::OnceCell<tokio::runtime::Runtime> = const { std::cell::OnceCell::new() };
+    static IN_LOCAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this code runs inside [`block_on`] on the calling thread's own runtime: a blocking
+/// call of a blocking shell, where a synchronous round trip costs nobody anything.
+pub(crate) fn in_blocking_shell() -> bool {
+    IN_LOCAL.with(std::cell::Cell::get)
+}
+
+/// Sets [`IN_LOCAL`] for the duration of a `block_on`, and restores it after (even on panic).
+struct InLocal(bool);
+
+impl InLocal {
+    fn enter() -> InLocal {
+        InLocal(IN_LOCAL.with(|c| c.replace(true)))
+    }
+}
+
+impl Drop for InLocal {
+    fn drop(&mut self) {
+        IN_LOCAL.with(|c| c.set(self.0));
+    }
 }
 
 /// Runs `future` to completion from blocking code, on this thread's own runtime. Inside an
@@ -37,6 +59,7 @@ where
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         });
     }
+    let _inside = InLocal::enter();
     LOCAL.with(|local| {
         local
             .get_or_init(|| {

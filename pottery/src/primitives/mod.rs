@@ -129,8 +129,10 @@ pub(crate) fn echo(e: &Error) -> Error {
 }
 
 /// Sends `op(master)` to every master at once, each bounded by `timeout`, and collects replies
-/// until `settled` says the outcome is known (or all have answered). Requests still in flight
-/// at that point have been written already; their replies are not waited for.
+/// until `settled` says the outcome is known (or all have answered). Requests still pending
+/// at that point may or may not reach their master (redis-rs does not write a queued request
+/// whose caller stopped waiting): settle early only where either is fine, and wait for every
+/// master where a write must land everywhere (giving a lease back).
 pub(crate) async fn fan_out<'a, T, F, S>(
     masters: &'a [Redis],
     timeout: Duration,
@@ -142,6 +144,23 @@ where
     F: Fn(&'a Redis) -> Op<'a, T>,
     S: FnMut(&Fanout<T>) -> bool,
 {
+    // One master under a blocking call: a plain synchronous round trip on a pooled
+    // connection, without the async machinery (nothing else could run meanwhile anyway).
+    if let [master] = masters
+        && !master.is_cluster()
+        && crate::rt::in_blocking_shell()
+    {
+        let mut out = Fanout {
+            replies: Vec::new(),
+            errors: Vec::new(),
+            pending: 0,
+        };
+        match master.run_within(op(master), Some(timeout)) {
+            Ok(v) => out.replies.push(v),
+            Err(e) => out.errors.push(e),
+        }
+        return out;
+    }
     let mut pending: FuturesUnordered<_> = masters
         .iter()
         .map(|m| {

@@ -206,13 +206,17 @@ impl Core {
         )
     }
 
-    /// Runs a compare-by-uuid script on every master; settled at a majority of `yes` or when
-    /// a majority can no longer say yes.
+    /// Runs a compare-by-uuid script on every master. A read (`wait_all` false) is settled at
+    /// a majority of `yes`, or when a majority can no longer say yes. A write waits for every
+    /// master (each for at most `master_timeout`): a request left behind once a majority
+    /// answered might never be written (redis-rs drops a queued request whose caller stopped
+    /// waiting), and that master would keep a lease that was given back, or lose one early.
     async fn for_uuid(
         &self,
         script: &'static crate::op::Script,
         args: Vec<Vec<u8>>,
         yes: fn(&i64) -> bool,
+        wait_all: bool,
     ) -> Fanout<i64> {
         let (n, q) = (self.n(), self.q());
         fan_out(
@@ -221,14 +225,15 @@ impl Core {
             |_| self.script_op(script, args.clone()),
             |f| {
                 let y = f.count(yes);
-                y >= q || f.replies.len() - y + f.errors.len() > n - q
+                !wait_all && (y >= q || f.replies.len() - y + f.errors.len() > n - q)
             },
         )
         .await
     }
 
+    /// Gives back `uuid`'s lease on every master.
     async fn release_as(&self, uuid: &str) -> Fanout<i64> {
-        self.for_uuid(&RELEASE, vec![uuid.as_bytes().to_vec()], |d| *d == 1)
+        self.for_uuid(&RELEASE, vec![uuid.as_bytes().to_vec()], |d| *d == 1, true)
             .await
     }
 
@@ -318,6 +323,9 @@ impl Local {
     }
 
     async fn wait_turn(&self, deadline: Option<Instant>) -> Turn {
+        if let Ok(p) = Arc::clone(&self.turn).try_acquire_owned() {
+            return Turn::Mine(p);
+        }
         let acquire = Arc::clone(&self.turn).acquire_owned();
         tokio::pin!(acquire);
         loop {
@@ -402,7 +410,12 @@ impl Lease {
         let core = &self.core;
         let started = Instant::now();
         let mut fanout = core
-            .for_uuid(&LOCKED, vec![self.uuid.clone().into_bytes()], |p| *p > 0)
+            .for_uuid(
+                &LOCKED,
+                vec![self.uuid.clone().into_bytes()],
+                |p| *p > 0,
+                false,
+            )
             .await;
         if fanout.count(|p| *p > 0) >= core.q() {
             let least = fanout.replies.iter().copied().filter(|p| *p > 0).min();
@@ -428,7 +441,7 @@ impl Lease {
             self.uuid.clone().into_bytes(),
             core.ttl_ms().to_string().into_bytes(),
         ];
-        let mut fanout = core.for_uuid(&EXTEND, args, |e| *e == 1).await;
+        let mut fanout = core.for_uuid(&EXTEND, args, |e| *e == 1, true).await;
         if fanout.count(|e| *e == 1) >= core.q() {
             self.extensions.fetch_add(1, Ordering::SeqCst);
             let until = started + core.ttl.saturating_sub(core.drift());
@@ -553,6 +566,11 @@ async fn attempt(core: &Arc<Core>, fenced: bool) -> Result<Outcome> {
         },
     )
     .await;
+    fanout.errors = fanout
+        .errors
+        .into_iter()
+        .map(|e| corrupt_fence(core, e))
+        .collect();
     if fanout.count(granted) >= q {
         let validity = core.ttl.saturating_sub(core.drift() + started.elapsed());
         if !validity.is_zero() {
@@ -592,6 +610,17 @@ async fn attempt(core: &Arc<Core>, fenced: bool) -> Result<Outcome> {
         .min()
         .map(Duration::from_millis);
     Ok(Outcome::Held(wait))
+}
+
+/// The fenced acquire script's refusal of a corrupt fence counter, as a codec error naming it.
+fn corrupt_fence(core: &Core, e: Error) -> Error {
+    match &e {
+        Error::Redis { source, .. } if source.code() == Some("CORRUPT") => Error::codec(
+            &core.fence_key,
+            CodecError::new("the fence counter is not a decimal number (delete it)"),
+        ),
+        _ => e,
+    }
 }
 
 /// The fencing token of a granted fenced attempt: the largest counter in the quorum, written
@@ -914,8 +943,10 @@ macro_rules! builder_methods {
             &self.core.key
         }
 
-        fn slot(&self) -> Option<Arc<Lease>> {
-            lock_mutex(&self.held).clone()
+        /// The imperative lease, once the settings are known to be usable.
+        fn slot(&self) -> Result<Option<Arc<Lease>>> {
+            self.core.check()?;
+            Ok(lock_mutex(&self.held).clone())
         }
 
         fn hold(&self, lease: Option<Lease>) -> bool {
@@ -928,8 +959,9 @@ macro_rules! builder_methods {
             }
         }
 
-        fn take_slot(&self) -> Option<Arc<Lease>> {
-            lock_mutex(&self.held).take()
+        fn take_slot(&self) -> Result<Option<Arc<Lease>>> {
+            self.core.check()?;
+            Ok(lock_mutex(&self.held).take())
         }
 
         fn extend_unlocked(&self) -> Error {
@@ -1202,7 +1234,7 @@ impl Redlock {
     /// # Ok::<(), pottery::Error>(())
     /// ```
     pub fn locked(&self) -> Result<Duration> {
-        match self.slot() {
+        match self.slot()? {
             Some(lease) => rt::block_on(lease.locked()),
             None => Ok(Duration::ZERO),
         }
@@ -1222,7 +1254,7 @@ impl Redlock {
     /// # Ok::<(), pottery::Error>(())
     /// ```
     pub fn extend(&self) -> Result<()> {
-        match self.slot() {
+        match self.slot()? {
             Some(lease) => rt::block_on(lease.extend()),
             None => Err(self.extend_unlocked()),
         }
@@ -1238,7 +1270,7 @@ impl Redlock {
     /// # Ok::<(), pottery::Error>(())
     /// ```
     pub fn release(&self) -> Result<()> {
-        match self.take_slot() {
+        match self.take_slot()? {
             Some(lease) => rt::block_on(lease.release()),
             None => Err(self.release_unlocked()),
         }
@@ -1686,7 +1718,7 @@ pub mod aio {
         /// # Ok::<(), pottery::Error>(()) }).unwrap();
         /// ```
         pub async fn locked(&self) -> Result<Duration> {
-            match self.slot() {
+            match self.slot()? {
                 Some(lease) => lease.locked().await,
                 None => Ok(Duration::ZERO),
             }
@@ -1704,7 +1736,7 @@ pub mod aio {
         /// # Ok::<(), pottery::Error>(()) }).unwrap();
         /// ```
         pub async fn extend(&self) -> Result<()> {
-            match self.slot() {
+            match self.slot()? {
                 Some(lease) => lease.extend().await,
                 None => Err(self.extend_unlocked()),
             }
@@ -1720,7 +1752,7 @@ pub mod aio {
         /// # Ok::<(), pottery::Error>(()) }).unwrap();
         /// ```
         pub async fn release(&self) -> Result<()> {
-            match self.take_slot() {
+            match self.take_slot()? {
                 Some(lease) => lease.release().await,
                 None => Err(self.release_unlocked()),
             }
