@@ -314,23 +314,26 @@ pub(crate) fn same_place(keys: &[(&Redis, &str)]) -> bool {
 /// Runs plans, blocking or async: multi-step algorithms are written once, as `async` code
 /// generic over the runner, and the blocking shell drives them with [`block_on_ready`].
 pub(crate) trait Runner: Sync {
-    fn run<'k, T: Send + 'k>(
-        &self,
-        redis: &Redis,
-        op: Op<'k, T>,
-    ) -> impl Future<Output = Result<T>> + Send;
+    /// The future is boxed: an `impl Future` capturing the plan's lifetime here makes the
+    /// callers' futures fail to prove `Send` when they are spawned (rustc issue #100013), and
+    /// one allocation per round trip costs nothing measurable.
+    fn run<'a, 'k: 'a, T: Send + 'k>(&'a self, redis: &'a Redis, op: Op<'k, T>)
+    -> RunFuture<'a, T>;
 }
+
+/// What a [`Runner`] returns.
+pub(crate) type RunFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
 
 /// Runs plans on blocking connections; its futures are ready when first polled.
 pub(crate) struct Blocking;
 
 impl Runner for Blocking {
-    fn run<'k, T: Send + 'k>(
-        &self,
-        redis: &Redis,
+    fn run<'a, 'k: 'a, T: Send + 'k>(
+        &'a self,
+        redis: &'a Redis,
         op: Op<'k, T>,
-    ) -> impl Future<Output = Result<T>> + Send {
-        std::future::ready(redis.run(op))
+    ) -> RunFuture<'a, T> {
+        Box::pin(std::future::ready(redis.run(op)))
     }
 }
 
@@ -338,12 +341,12 @@ impl Runner for Blocking {
 pub(crate) struct Async;
 
 impl Runner for Async {
-    fn run<'k, T: Send + 'k>(
-        &self,
-        redis: &Redis,
+    fn run<'a, 'k: 'a, T: Send + 'k>(
+        &'a self,
+        redis: &'a Redis,
         op: Op<'k, T>,
-    ) -> impl Future<Output = Result<T>> + Send {
-        redis.run_async(op)
+    ) -> RunFuture<'a, T> {
+        Box::pin(redis.run_async(op))
     }
 }
 
