@@ -5,23 +5,37 @@ use quote::quote;
 use syn::spanned::Spanned;
 use syn::{FnArg, ItemFn, Pat, PatType, Signature};
 
-/// The function's plain arguments: their names and types. Errors (spanned on the user's code)
-/// for `self` and for patterns other than a name.
-pub(crate) fn plain_args(
+/// How a function takes `self`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Receiver {
+    /// A free function (or an associated function without `self`).
+    None,
+    /// `&self` or `self`: supported.
+    Shared,
+}
+
+/// The function's receiver and plain arguments (names and types). Errors (spanned on the
+/// user's code) for `&mut self` and for patterns other than a name.
+pub(crate) fn receiver_and_args(
     sig: &Signature,
     macro_name: &str,
-) -> syn::Result<Vec<(Ident, syn::Type)>> {
+) -> syn::Result<(Receiver, Vec<(Ident, syn::Type)>)> {
+    let mut receiver = Receiver::None;
     let mut out = Vec::new();
     for arg in &sig.inputs {
         match arg {
             FnArg::Receiver(r) => {
-                return Err(syn::Error::new(
-                    r.span(),
-                    format!(
-                        "#[{macro_name}] works on free functions, not methods: put the work in a \
-                         function that takes what it needs from `self`"
-                    ),
-                ));
+                if r.mutability.is_some() && r.reference.is_some() {
+                    return Err(syn::Error::new(
+                        r.span(),
+                        format!(
+                            "#[{macro_name}] does not support `&mut self`: the call may run \
+                             concurrently with others on shared state; take `&self` (with \
+                             interior mutability) instead"
+                        ),
+                    ));
+                }
+                receiver = Receiver::Shared;
             }
             FnArg::Typed(PatType { pat, ty, .. }) => match pat.as_ref() {
                 Pat::Ident(p) if p.subpat.is_none() => {
@@ -38,7 +52,17 @@ pub(crate) fn plain_args(
             },
         }
     }
-    Ok(out)
+    Ok((receiver, out))
+}
+
+/// Whether `tokens` mention `self` or one of `names` (then an expression must be evaluated
+/// per call, inside the function).
+pub(crate) fn mentions(tokens: &TokenStream, names: &[&Ident]) -> bool {
+    tokens.clone().into_iter().any(|t| match t {
+        proc_macro2::TokenTree::Ident(i) => i == "self" || names.iter().any(|n| i == **n),
+        proc_macro2::TokenTree::Group(g) => mentions(&g.stream(), names),
+        _ => false,
+    })
 }
 
 /// Refuses generic functions, naming the macro.

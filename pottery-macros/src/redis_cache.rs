@@ -1,12 +1,23 @@
-//! `#[redis_cache]`: the function, memoised through a `RedisCache` made once, with companions
-//! in a module of the same name.
+//! `#[redis_cache]`: the function, memoised through a `RedisCache`.
+//!
+//! Two shapes. A free function whose `key` and `redis` do not mention its arguments gets a
+//! cache made once and a companion module of the same name (`cache_info`, `cache_clear`,
+//! `bypass`, `wrapped`). A method (`&self`), or a function whose `key` / `redis` mention
+//! `self` or an argument, has its body wrapped in place and the cache made per call from
+//! those expressions (a literal key and a `redis` that mentions neither are still made once).
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{Expr, ItemFn, LitInt, LitStr, ReturnType, Visibility};
+use syn::{
+    Expr, GenericArgument, Ident, ItemFn, LitBool, LitInt, PathArguments, ReturnType, Type,
+    Visibility,
+};
 
-use crate::common::{hidden, inner_fn, no_generics, outer_sig, plain_args, unknown};
+use crate::common::{
+    Receiver, hidden, inner_fn, mentions, no_generics, outer_sig, receiver_and_args, unknown,
+};
 
 /// The visibility of the companions: as visible as the function.
 fn companion_vis(vis: &Visibility) -> TokenStream {
@@ -19,16 +30,66 @@ fn companion_vis(vis: &Visibility) -> TokenStream {
     }
 }
 
+/// `Name<A, ..>`'s last path segment name and type arguments.
+fn generic_of<'t>(ty: &'t Type, name: &str) -> Option<Vec<&'t Type>> {
+    let Type::Path(p) = ty else { return None };
+    let last = p.path.segments.last()?;
+    if last.ident != name {
+        return None;
+    }
+    match &last.arguments {
+        PathArguments::AngleBracketed(a) => Some(
+            a.args
+                .iter()
+                .filter_map(|g| match g {
+                    GenericArgument::Type(t) => Some(t),
+                    _ => None,
+                })
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// Which part of the result is stored, from the return type as written: `Ok` of a `Result`,
+/// `Some` of an `Option` (unless `cache_none`), both for `Result<Option<T>, E>`, else all.
+fn policy(ret: &Type, cache_none: bool) -> TokenStream {
+    let is_option = |t: &Type| generic_of(t, "Option").is_some_and(|a| a.len() == 1);
+    if let Some(args) = generic_of(ret, "Result")
+        && !args.is_empty()
+    {
+        if !cache_none && is_option(args[0]) {
+            return quote!(::pottery::private::OkSome);
+        }
+        return quote!(::pottery::private::OkOnly);
+    }
+    if !cache_none && is_option(ret) {
+        return quote!(::pottery::private::SomeOnly);
+    }
+    quote!(::pottery::private::Whole)
+}
+
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let item: ItemFn = syn::parse2(item)?;
-    let mut key: Option<LitStr> = None;
+    let mut key: Option<Expr> = None;
     let mut redis: Option<Expr> = None;
     let mut timeout: Option<TokenStream> = None;
+    let mut cache_none = false;
+    let mut skip: Vec<Ident> = Vec::new();
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("key") {
             key = Some(meta.value()?.parse()?);
         } else if meta.path.is_ident("redis") {
             redis = Some(meta.value()?.parse()?);
+        } else if meta.path.is_ident("cache_none") {
+            let b: LitBool = meta.value()?.parse()?;
+            cache_none = b.value;
+        } else if meta.path.is_ident("skip") {
+            let value = meta.value()?;
+            let content;
+            syn::bracketed!(content in value);
+            let names = content.parse_terminated(Ident::parse_any, syn::Token![,])?;
+            skip.extend(names);
         } else if meta.path.is_ident("timeout") {
             let value = meta.value()?;
             if value.peek(syn::Ident) {
@@ -51,7 +112,8 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
             return Err(unknown(
                 meta.path.span(),
                 "redis_cache",
-                "`key = \"...\"`, `redis = <expr>` and `timeout = <seconds> | none`",
+                "`key = <&str expr>`, `redis = <expr>`, `timeout = <seconds> | none`, \
+                 `cache_none = <bool>` and `skip = [<argument>, ..]`",
             ));
         }
         Ok(())
@@ -64,7 +126,15 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
         "redis_cache",
         "every instantiation would share one cache whose entries have different types",
     )?;
-    let arguments = plain_args(sig, "redis_cache")?;
+    let (receiver, arguments) = receiver_and_args(sig, "redis_cache")?;
+    for s in &skip {
+        if !arguments.iter().any(|(n, _)| n == s) {
+            return Err(syn::Error::new(
+                s.span(),
+                format!("`skip` names `{s}`, which is not an argument of this function"),
+            ));
+        }
+    }
     let ret = match &sig.output {
         ReturnType::Type(_, ty) => ty.as_ref().clone(),
         ReturnType::Default => {
@@ -76,18 +146,36 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     };
     let name = &sig.ident;
     let name_str = name.to_string();
-    let vis = &item.vis;
-    let attrs: Vec<_> = item.attrs.iter().collect();
-    let inner_name = hidden("cached", name);
-    let inner = inner_fn(&item, &inner_name);
-    let outer = outer_sig(sig);
-    let names: Vec<_> = arguments.iter().map(|(n, _)| n).collect();
-    let typed: Vec<_> = arguments.iter().map(|(n, t)| quote!(#n: #t)).collect();
-    let key = match &key {
-        Some(k) => quote!(::core::option::Option::Some(#k)),
-        None => quote!(::core::option::Option::None),
+    let all_names: Vec<&Ident> = arguments.iter().map(|(n, _)| n).collect();
+    let per_call = receiver == Receiver::Shared
+        || key
+            .as_ref()
+            .is_some_and(|k| mentions(&quote!(#k), &all_names))
+        || redis
+            .as_ref()
+            .is_some_and(|r| mentions(&quote!(#r), &all_names));
+    let entry: Vec<_> = arguments
+        .iter()
+        .filter(|(n, _)| !skip.contains(n))
+        .collect();
+    // Arguments that do not serialize are reported at their types.
+    let arg_checks: Vec<_> = entry
+        .iter()
+        .map(|(_, t)| quote_spanned!(t.span()=> ::pottery::private::cache_argument::<#t>();))
+        .collect();
+    let entry_names: Vec<_> = entry.iter().map(|(n, _)| n).collect();
+    let args_tuple = if entry_names.is_empty() {
+        quote!([(); 0])
+    } else {
+        quote!((#(&#entry_names,)*))
     };
-    let redis = match &redis {
+    let key_tokens = |k: &Option<Expr>, fallback: TokenStream| match k {
+        Some(k) => quote_spanned!(k.span()=> ::core::option::Option::Some(
+            ::core::convert::AsRef::<str>::as_ref(&#k)
+        )),
+        None => fallback,
+    };
+    let redis_tokens = match &redis {
         Some(e) => quote_spanned!(e.span()=> ::pottery::private::IntoRedis::into_redis(#e)),
         None => quote!(::pottery::default_redis()),
     };
@@ -96,29 +184,91 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
             ::core::time::Duration::from_secs(60)
         ))
     });
-    let cvis = companion_vis(vis);
-    // Arguments that do not serialize are reported at their types.
-    let arg_checks: Vec<_> = arguments
-        .iter()
-        .map(|(_, t)| quote_spanned!(t.span()=> ::pottery::private::cache_argument::<#t>();))
-        .collect();
-    let args_tuple = if names.is_empty() {
-        quote!([(); 0])
-    } else {
-        quote!((#(&#names,)*))
-    };
     // Errors about the return type's traits point at the user's return type.
+    let policy = policy(&ret, cache_none);
     let ret_span = ret.span();
-    let (lookup, store, call) = if sig.asyncness.is_some() {
+    let policy = quote_spanned!(ret_span=> #policy);
+    let is_async = sig.asyncness.is_some();
+
+    if per_call {
+        // In place: the body runs as a closure (or an async block) inside the wrapper.
+        let make_once = !key
+            .as_ref()
+            .is_some_and(|k| mentions(&quote!(#k), &all_names))
+            && !redis
+                .as_ref()
+                .is_some_and(|r| mentions(&quote!(#r), &all_names));
+        // Without a key, a per-call cache still needs a stable one: the function's path.
+        let default_key = quote!(::core::option::Option::Some(::core::concat!(
+            ::core::module_path!(), "::", #name_str
+        )));
+        let key_expr = key_tokens(&key, default_key);
+        let make =
+            quote!(::pottery::private::make_cache(#name_str, #key_expr, #redis_tokens, #timeout));
+        let setup = if make_once {
+            quote! {
+                static __POTTERY_CACHE: ::std::sync::OnceLock<::core::option::Option<::pottery::RedisCache>> =
+                    ::std::sync::OnceLock::new();
+                let __cache = __POTTERY_CACHE.get_or_init(|| #make).as_ref();
+            }
+        } else {
+            quote! {
+                let __cache_made = #make;
+                let __cache = __cache_made.as_ref();
+            }
+        };
+        let body = &item.block;
+        let attrs = &item.attrs;
+        let vis = &item.vis;
+        let call = if is_async {
+            quote_spanned!(ret_span=> ::pottery::private::cached_async::<#policy, #ret, _>(
+                #name_str, __cache, __field, move || async move #body
+            ).await)
+        } else {
+            quote_spanned!(ret_span=> ::pottery::private::cached::<#policy, #ret>(
+                #name_str, __cache, __field, move || -> #ret #body
+            ))
+        };
+        let outer = outer_sig(sig);
+        return Ok(quote! {
+            #(#attrs)*
+            #[allow(clippy::redundant_closure_call)]
+            #vis #outer {
+                #(#arg_checks)*
+                #setup
+                let __field = ::pottery::private::cache_field(#name_str, __cache, &#args_tuple);
+                #call
+            }
+        });
+    }
+
+    let vis = &item.vis;
+    let attrs: Vec<_> = item.attrs.iter().collect();
+    let inner_name = hidden("cached", name);
+    let inner = inner_fn(&item, &inner_name);
+    let outer = outer_sig(sig);
+    let names: Vec<_> = arguments.iter().map(|(n, _)| n).collect();
+    let typed: Vec<_> = arguments.iter().map(|(n, t)| quote!(#n: #t)).collect();
+    let key = key_tokens(&key, quote!(::core::option::Option::None));
+    let cvis = companion_vis(vis);
+    let (memo, bypass, call) = if is_async {
         (
-            quote_spanned!(ret_span=> ::pottery::private::cache_lookup_async::<#ret>(#name_str, __cache, __field.as_deref()).await),
-            quote!(::pottery::private::cache_store_async(#name_str, __cache, __field, &__value).await),
+            quote_spanned!(ret_span=> ::pottery::private::cached_async::<#policy, #ret, _>(
+                #name_str, __cache, __field, move || super::#inner_name(#(#names),*)
+            ).await),
+            quote_spanned!(ret_span=> ::pottery::private::cached_bypass_async::<#policy, #ret, _>(
+                #name_str, __cache, __field, move || super::#inner_name(#(#names),*)
+            ).await),
             quote!(super::#inner_name(#(#names),*).await),
         )
     } else {
         (
-            quote_spanned!(ret_span=> ::pottery::private::cache_lookup::<#ret>(#name_str, __cache, __field.as_deref())),
-            quote!(::pottery::private::cache_store(#name_str, __cache, __field, &__value)),
+            quote_spanned!(ret_span=> ::pottery::private::cached::<#policy, #ret>(
+                #name_str, __cache, __field, move || super::#inner_name(#(#names),*)
+            )),
+            quote_spanned!(ret_span=> ::pottery::private::cached_bypass::<#policy, #ret>(
+                #name_str, __cache, __field, move || super::#inner_name(#(#names),*)
+            )),
             quote!(super::#inner_name(#(#names),*)),
         )
     };
@@ -129,6 +279,25 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
          counting nothing) and `wrapped` (the function without the cache). Made by \
          `#[redis_cache]`."
     );
+    let async_companions = is_async.then(|| {
+        quote! {
+            /// [`cache_info`] without blocking the runtime.
+            #cvis async fn cache_info_async() -> ::pottery::Result<::pottery::CacheInfo> {
+                match cache() {
+                    ::core::option::Option::Some(c) => c.to_async().info().await,
+                    ::core::option::Option::None => ::core::result::Result::Ok(::core::default::Default::default()),
+                }
+            }
+
+            /// [`cache_clear`] without blocking the runtime.
+            #cvis async fn cache_clear_async() -> ::pottery::Result<()> {
+                match cache() {
+                    ::core::option::Option::Some(c) => c.to_async().clear().await,
+                    ::core::option::Option::None => ::core::result::Result::Ok(()),
+                }
+            }
+        }
+    });
 
     Ok(quote! {
         #(#attrs)*
@@ -150,7 +319,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
                 static CACHE: ::std::sync::OnceLock<::core::option::Option<::pottery::RedisCache>> =
                     ::std::sync::OnceLock::new();
                 CACHE
-                    .get_or_init(|| ::pottery::private::make_cache(#name_str, #key, #redis, #timeout))
+                    .get_or_init(|| ::pottery::private::make_cache(#name_str, #key, #redis_tokens, #timeout))
                     .as_ref()
             }
 
@@ -171,16 +340,13 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
                 }
             }
 
+            #async_companions
+
             pub(super) #asyncness fn __call(#(#typed),*) -> #ret {
                 #(#arg_checks)*
                 let __cache = cache();
                 let __field = ::pottery::private::cache_field(#name_str, __cache, &#args_tuple);
-                if let ::core::option::Option::Some(__hit) = #lookup {
-                    return __hit;
-                }
-                let __value: #ret = #call;
-                #store;
-                __value
+                #memo
             }
 
             /// Calls the function and stores its result, counting neither a hit nor a miss
@@ -188,9 +354,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
             #cvis #asyncness fn bypass(#(#typed),*) -> #ret {
                 let __cache = cache();
                 let __field = ::pottery::private::cache_field(#name_str, __cache, &#args_tuple);
-                let __value: #ret = #call;
-                #store;
-                __value
+                #bypass
             }
 
             /// The function without the cache (pottery's `__wrapped__`).

@@ -1,11 +1,13 @@
-//! `#[synchronize]`: every call runs under a fresh Redlock.
+//! `#[synchronize]`: every call runs under a lease of a Redlock. The lock is made once when
+//! its `key` and `masters` mention neither `self` nor an argument, else per call (a lock per
+//! account: `key = format!("account:{id}")`).
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Expr, ItemFn, Lit, LitBool, LitInt, LitStr, ReturnType, Type};
+use syn::{Expr, Ident, ItemFn, Lit, LitBool, LitInt, ReturnType, Type};
 
-use crate::common::{hidden, inner_fn, outer_sig, plain_args, unknown};
+use crate::common::{mentions, outer_sig, receiver_and_args, unknown};
 
 /// Whether the type is spelled `Result<..>` (std's, `io::Result`, `anyhow::Result`, …).
 fn is_result(ty: &Type) -> bool {
@@ -17,7 +19,7 @@ fn is_result(ty: &Type) -> bool {
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let item: ItemFn = syn::parse2(item)?;
-    let mut key: Option<LitStr> = None;
+    let mut key: Option<Expr> = None;
     let mut masters: Option<Expr> = None;
     let mut ttl_ms: Option<LitInt> = None;
     let mut blocking: Option<LitBool> = None;
@@ -44,7 +46,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
             return Err(unknown(
                 meta.path.span(),
                 "synchronize",
-                "`key = \"...\"`, `masters = <expr>`, `auto_release_time = <ms>`, \
+                "`key = <&str expr>`, `masters = <expr>`, `auto_release_time = <ms>`, \
                  `blocking = <bool>` and `timeout = <seconds>`",
             ));
         }
@@ -54,13 +56,14 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     let Some(key) = key else {
         return Err(syn::Error::new(
             proc_macro2::Span::call_site(),
-            "#[synchronize] needs a lock name: #[synchronize(key = \"...\")]",
+            "#[synchronize] needs a lock name: #[synchronize(key = \"...\")], or an expression \
+             such as `key = format!(\"account:{id}\")`",
         ));
     };
     let sig = &item.sig;
-    let arguments = plain_args(sig, "synchronize")?;
-    let ret_span = match &sig.output {
-        ReturnType::Type(_, ty) if is_result(ty) => ty.span(),
+    let (_, arguments) = receiver_and_args(sig, "synchronize")?;
+    let ret = match &sig.output {
+        ReturnType::Type(_, ty) if is_result(ty) => ty.as_ref().clone(),
         ReturnType::Type(_, ty) => {
             return Err(syn::Error::new(
                 ty.span(),
@@ -76,23 +79,23 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
             ));
         }
     };
+    let ret_span = ret.span();
     // An error type without `From<pottery::Error>` is reported at the return type.
     let lock_failed = quote_spanned!(ret_span=>
         ::core::result::Result::Err(::core::convert::From::from(__e)));
-    let names: Vec<_> = arguments.iter().map(|(n, _)| n).collect();
-    let inner_name = hidden("synchronized", &sig.ident);
-    let inner = inner_fn(&item, &inner_name);
-    let outer = outer_sig(sig);
+    let names: Vec<&Ident> = arguments.iter().map(|(n, _)| n).collect();
+    let per_call = mentions(&quote!(#key), &names)
+        || masters
+            .as_ref()
+            .is_some_and(|m| mentions(&quote!(#m), &names));
     let vis = &item.vis;
     let attrs: Vec<_> = item.attrs.iter().collect();
+    let outer = outer_sig(sig);
     let masters = match &masters {
         Some(e) => quote_spanned!(e.span()=> #e),
-        None => quote!(match ::pottery::default_redis() {
-            ::core::result::Result::Ok(__r) => ::std::vec![__r],
-            ::core::result::Result::Err(__e) =>
-                return #lock_failed,
-        }),
+        None => quote!(::pottery::private::default_masters()),
     };
+    let key = quote_spanned!(key.span()=> ::core::convert::AsRef::<str>::as_ref(&#key));
     let mut configure = quote!(__lock);
     if let Some(ms) = &ttl_ms {
         configure = quote!(#configure.auto_release_time(::core::time::Duration::from_millis(#ms)));
@@ -105,29 +108,41 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
             ::core::time::Duration::from_secs_f64(#t as f64)
         )));
     }
-    let body = if sig.asyncness.is_some() {
-        quote! {
-            match ::pottery::aio::synchronize(#key, #masters, |__lock| #configure, || #inner_name(#(#names),*)).await {
-                ::core::result::Result::Ok(__out) => __out,
-                ::core::result::Result::Err(__e) => #lock_failed,
-            }
-        }
+    let is_async = sig.asyncness.is_some();
+    let lock_type = if is_async {
+        quote!(::pottery::aio::Redlock)
+    } else {
+        quote!(::pottery::Redlock)
+    };
+    let make = quote!({
+        let __lock = #lock_type::new(#key, #masters);
+        #configure
+    });
+    let setup = if per_call {
+        quote!(let __lock = &#make;)
     } else {
         quote! {
-            match ::pottery::synchronize(#key, #masters, |__lock| #configure, || #inner_name(#(#names),*)) {
-                ::core::result::Result::Ok(__out) => __out,
-                ::core::result::Result::Err(__e) => #lock_failed,
-            }
+            static __POTTERY_LOCK: ::std::sync::OnceLock<#lock_type> = ::std::sync::OnceLock::new();
+            let __lock = __POTTERY_LOCK.get_or_init(|| #make);
         }
+    };
+    let body = &item.block;
+    let run = if is_async {
+        quote!(::pottery::private::synchronized_async(__lock, move || async move #body).await)
+    } else {
+        quote!(::pottery::private::synchronized(__lock, move || -> #ret #body))
     };
     Ok(quote! {
         #(#attrs)*
         // `From::from` is spanned on the user's return type (for a clear error); when the
         // error type is pottery's own, the conversion is the identity.
-        #[allow(clippy::useless_conversion)]
+        #[allow(clippy::useless_conversion, clippy::redundant_closure_call)]
         #vis #outer {
-            #inner
-            #body
+            #setup
+            match #run {
+                ::core::result::Result::Ok(__out) => __out,
+                ::core::result::Result::Err(__e) => #lock_failed,
+            }
         }
     })
 }

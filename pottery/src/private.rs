@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use crate::cache::redis_cache::RedisCache;
-use crate::collections::{Async, Blocking, Runner, block_on_ready};
+pub use crate::cache::redis_cache::{Memo, OkOnly, OkSome, SomeOnly, Store, Whole};
+use crate::collections::{Async, Blocking, block_on_ready};
 use crate::error::Result;
 use crate::redis::Redis;
 use crate::timer::ContextTimer;
@@ -121,73 +122,175 @@ pub fn cache_field<A: serde::Serialize + ?Sized>(
     }
 }
 
-/// The lookup of a `#[redis_cache]` call, on either runner: `Some` on a hit. Never fails:
-/// cache trouble is a warning and a miss.
-async fn lookup<R: Runner, V: serde::de::DeserializeOwned>(
-    runner: &R,
-    function: &str,
-    cache: Option<&RedisCache>,
-    field: Option<&[u8]>,
-) -> Option<V> {
-    let (cache, field) = (cache?, field?);
-    cache.core().fetch(runner, field).await.unwrap_or_else(|e| {
-        cache_failed(function, &e);
-        None
-    })
-}
-
-/// The store of a `#[redis_cache]` call after a miss or a bypass, on either runner. Never
-/// fails.
-async fn store<R: Runner, V: serde::Serialize>(
-    runner: &R,
+/// A `#[redis_cache]` call: the cached result on a hit, else `f()` (stored as the policy `P`
+/// says). Never fails: cache trouble is a warning and a call of `f`.
+pub fn cached<P, Out>(
     function: &str,
     cache: Option<&RedisCache>,
     field: Option<Vec<u8>>,
-    value: &V,
-) {
+    f: impl FnOnce() -> Out,
+) -> Out
+where
+    P: Memo<Out>,
+    P::Stored: serde::de::DeserializeOwned,
+{
     let (Some(cache), Some(field)) = (cache, field) else {
-        return;
+        return f();
     };
-    if let Err(e) = cache.core().save(runner, field, value).await {
-        cache_failed(function, &e);
+    let mut f = Some(f);
+    let memo = cache
+        .core()
+        .memo::<Blocking, P, Out, _, _>(&Blocking, Ok(field), || {
+            std::future::ready(match f.take() {
+                Some(f) => f(),
+                None => computed_and_lost(),
+            })
+        });
+    match block_on_ready(memo) {
+        Ok(out) => out,
+        Err(e) => {
+            cache_failed(function, &e);
+            match f {
+                Some(f) => f(),
+                None => computed_and_lost(),
+            }
+        }
     }
 }
 
-/// The lookup of a `#[redis_cache]` call: `Some` on a hit. Never fails: cache trouble is a
-/// warning and a miss.
-pub fn cache_lookup<V: serde::de::DeserializeOwned>(
-    function: &str,
-    cache: Option<&RedisCache>,
-    field: Option<&[u8]>,
-) -> Option<V> {
-    block_on_ready(lookup(&Blocking, function, cache, field))
+/// `memo` calls its computation at most once, and a cache the macros make is never strict,
+/// so nothing after the computation can fail: a computed value is never lost.
+fn computed_and_lost() -> ! {
+    unreachable!("pottery cache: a computed value was dropped")
 }
 
-/// The store of a `#[redis_cache]` call after a miss or a bypass. Never fails.
-pub fn cache_store<V: serde::Serialize>(
+/// Async [`cached`].
+pub async fn cached_async<P, Out, Fut>(
     function: &str,
     cache: Option<&RedisCache>,
     field: Option<Vec<u8>>,
-    value: &V,
-) {
-    block_on_ready(store(&Blocking, function, cache, field, value))
+    f: impl FnOnce() -> Fut,
+) -> Out
+where
+    P: Memo<Out>,
+    P::Stored: serde::de::DeserializeOwned,
+    Fut: std::future::Future<Output = Out>,
+{
+    let (Some(cache), Some(field)) = (cache, field) else {
+        return f().await;
+    };
+    let mut f = Some(f);
+    let memo = cache
+        .core()
+        .memo::<Async, P, Out, _, _>(&Async, Ok(field), || {
+            let f = f.take();
+            async move {
+                match f {
+                    Some(f) => f().await,
+                    None => computed_and_lost(),
+                }
+            }
+        })
+        .await;
+    match memo {
+        Ok(out) => out,
+        Err(e) => {
+            cache_failed(function, &e);
+            match f {
+                Some(f) => f().await,
+                None => computed_and_lost(),
+            }
+        }
+    }
 }
 
-/// Async [`cache_lookup`].
-pub async fn cache_lookup_async<V: serde::de::DeserializeOwned>(
-    function: &str,
-    cache: Option<&RedisCache>,
-    field: Option<&[u8]>,
-) -> Option<V> {
-    lookup(&Async, function, cache, field).await
-}
-
-/// Async [`cache_store`].
-pub async fn cache_store_async<V: serde::Serialize>(
+/// A `#[redis_cache]` bypass: calls `f` and stores its result as `P` says, counting neither a
+/// hit nor a miss. Never fails.
+pub fn cached_bypass<P: Store<Out>, Out>(
     function: &str,
     cache: Option<&RedisCache>,
     field: Option<Vec<u8>>,
-    value: &V,
-) {
-    store(&Async, function, cache, field, value).await
+    f: impl FnOnce() -> Out,
+) -> Out {
+    let out = f();
+    if let (Some(cache), Some(field)) = (cache, field)
+        && let Some(stored) = P::stored(&out)
+        && let Err(e) = block_on_ready(cache.core().save(&Blocking, field, stored))
+    {
+        cache_failed(function, &e);
+    }
+    out
+}
+
+/// Async [`cached_bypass`].
+pub async fn cached_bypass_async<P: Store<Out>, Out, Fut>(
+    function: &str,
+    cache: Option<&RedisCache>,
+    field: Option<Vec<u8>>,
+    f: impl FnOnce() -> Fut,
+) -> Out
+where
+    Fut: std::future::Future<Output = Out>,
+{
+    let out = f().await;
+    if let (Some(cache), Some(field)) = (cache, field)
+        && let Some(stored) = P::stored(&out)
+        && let Err(e) = cache.core().save(&Async, field, stored).await
+    {
+        cache_failed(function, &e);
+    }
+    out
+}
+
+/// The masters of a `#[synchronize]` without `masters = …`: `[default_redis()]`, or none (with
+/// a warning) when no handle can be made — the lock then fails with a configuration error.
+pub fn default_masters() -> Vec<Redis> {
+    match crate::redis::default_redis() {
+        Ok(redis) => vec![redis],
+        Err(e) => {
+            tracing::warn!(error = %e, "pottery synchronize: no Redis handle");
+            Vec::new()
+        }
+    }
+}
+
+/// A `#[synchronize]` call: `f` under a lease of `lock`, released when it returns (or
+/// panics).
+pub fn synchronized<T>(lock: &crate::Redlock, f: impl FnOnce() -> T) -> Result<T> {
+    let started = std::time::Instant::now();
+    let guard = lock.lock()?;
+    let waited = started.elapsed();
+    let out = f();
+    tracing::info!(
+        key = lock.key(),
+        waited_ms = waited.as_millis() as u64,
+        held_ms = (started.elapsed() - waited).as_millis() as u64,
+        "synchronize"
+    );
+    drop(guard);
+    Ok(out)
+}
+
+/// Async [`synchronized`]; a lease that expired before the body finished is a warning.
+pub async fn synchronized_async<T, Fut>(
+    lock: &crate::aio::Redlock,
+    f: impl FnOnce() -> Fut,
+) -> Result<T>
+where
+    Fut: std::future::Future<Output = T>,
+{
+    let guard = lock.lock().await?;
+    let out = f().await;
+    if let Err(e) = guard.release().await {
+        match e {
+            crate::Error::ReleaseUnlockedLock { .. } => {
+                tracing::warn!(
+                    key = lock.key(),
+                    "lease expired before synchronize finished"
+                );
+            }
+            other => return Err(other),
+        }
+    }
+    Ok(out)
 }

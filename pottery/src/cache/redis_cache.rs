@@ -1,8 +1,9 @@
 //! `RedisCache`: memoisation in a Redis hash, the runtime behind `#[redis_cache]`.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use once_cell::sync::Lazy;
@@ -201,23 +202,28 @@ impl Core {
         F: FnOnce() -> Fut,
         Fut: Future<Output = V>,
     {
-        self.get_or_compute_field(runner, encode(&self.key, args), f)
+        self.memo::<R, Whole, V, F, Fut>(runner, encode(&self.key, args), f)
             .await
     }
 
-    /// [`Core::get_or_compute`] with the arguments already encoded (the macro encodes them
-    /// before moving them into the function).
-    pub(crate) async fn get_or_compute_field<R, V, F, Fut>(
+    /// The memoising call under a [`Memo`] policy (which part of the result is stored), with
+    /// the arguments already encoded.
+    ///
+    /// Callers in this process that miss one entry at once compute it once: the first leads,
+    /// the others wait for it and read what it stored; when it stored nothing (an `Err`, a
+    /// panic, a dropped future) the next one computes.
+    pub(crate) async fn memo<R, P, Out, F, Fut>(
         &self,
         runner: &R,
         field: Result<Vec<u8>>,
         f: F,
-    ) -> Result<V>
+    ) -> Result<Out>
     where
         R: Runner,
-        V: Serialize + DeserializeOwned,
+        P: Memo<Out>,
+        P::Stored: DeserializeOwned,
         F: FnOnce() -> Fut,
-        Fut: Future<Output = V>,
+        Fut: Future<Output = Out>,
     {
         let field = match field {
             Ok(field) => field,
@@ -227,37 +233,67 @@ impl Core {
                 return Ok(f().await);
             }
         };
-        if let Some(v) = self.fetch(runner, &field).await? {
-            return Ok(v);
+        let mut f = Some(f);
+        loop {
+            let lead = match self.lookup_state::<R, P::Stored>(runner, &field).await? {
+                Lookup::Hit(v) => {
+                    self.stats.hits.fetch_add(1, Ordering::Relaxed);
+                    return Ok(P::hit(v));
+                }
+                // Redis is not answering: no point in lining up for it.
+                Lookup::Unavailable => None,
+                Lookup::Miss => match Flight::join(self.flight_id(&field)) {
+                    Joined::Lead(lead) => Some(lead),
+                    Joined::Follow(flight) => {
+                        flight.wait::<R>().await;
+                        continue;
+                    }
+                },
+            };
+            let Some(f) = f.take() else {
+                unreachable!("the computation runs once: every path after it returns")
+            };
+            self.stats.misses.fetch_add(1, Ordering::Relaxed);
+            let out = f().await;
+            if let Some(stored) = P::stored(&out) {
+                self.save(runner, field, stored).await?;
+            }
+            drop(lead);
+            return Ok(out);
         }
-        let value = f().await;
-        self.save(runner, field, &value).await?;
-        Ok(value)
     }
 
-    /// The lookup half of a memoised call: the cached value (a hit), or `None` (a miss); each
-    /// counted. Failures go through [`Core::fallback`] and count as misses.
-    pub(crate) async fn fetch<R: Runner, V: DeserializeOwned>(
+    fn flight_id(&self, field: &[u8]) -> FlightId {
+        (
+            self.redis.shown().to_owned(),
+            self.key.clone(),
+            field.to_vec(),
+        )
+    }
+
+    /// The lookup half of a memoised call: a hit, a miss, or Redis not answering. Failures go
+    /// through [`Core::fallback`]. (The caller counts: a hit, or a miss when it computes.)
+    async fn lookup_state<R: Runner, V: DeserializeOwned>(
         &self,
         runner: &R,
         field: &[u8],
-    ) -> Result<Option<V>> {
+    ) -> Result<Lookup<V>> {
+        let mut state = Lookup::Unavailable;
         if self.reachable() {
             match runner.run(&self.redis, self.lookup(field.to_vec())).await {
                 Ok(Some(bytes)) => match decode(&self.key, &bytes) {
-                    Ok(v) => {
-                        self.stats.hits.fetch_add(1, Ordering::Relaxed);
-                        return Ok(Some(v));
-                    }
+                    Ok(v) => return Ok(Lookup::Hit(v)),
                     // Overwritten with the fresh result by the store that follows.
-                    Err(e) => self.fallback("a cached value does not decode", e)?,
+                    Err(e) => {
+                        self.fallback("a cached value does not decode", e)?;
+                        state = Lookup::Miss;
+                    }
                 },
-                Ok(None) => {}
+                Ok(None) => state = Lookup::Miss,
                 Err(e) => self.fallback("cannot read the cache", e)?,
             }
         }
-        self.stats.misses.fetch_add(1, Ordering::Relaxed);
-        Ok(None)
+        Ok(state)
     }
 
     /// Calls `f` and stores its result, counting neither a hit nor a miss.
@@ -269,12 +305,205 @@ impl Core {
         F: FnOnce() -> Fut,
         Fut: Future<Output = V>,
     {
-        let value = f().await;
-        match encode(&self.key, args) {
-            Ok(field) => self.save(runner, field, &value).await?,
+        self.bypass_field::<R, AsIs, V, F, Fut>(runner, encode(&self.key, args), f)
+            .await
+    }
+
+    /// [`Core::bypass`] under a [`Memo`] policy, with the arguments already encoded.
+    pub(crate) async fn bypass_field<R, P, Out, F, Fut>(
+        &self,
+        runner: &R,
+        field: Result<Vec<u8>>,
+        f: F,
+    ) -> Result<Out>
+    where
+        R: Runner,
+        P: Store<Out>,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Out>,
+    {
+        let out = f().await;
+        match field {
+            Ok(field) => {
+                if let Some(stored) = P::stored(&out) {
+                    self.save(runner, field, stored).await?;
+                }
+            }
             Err(e) => self.fallback("the arguments do not encode", e)?,
         }
-        Ok(value)
+        Ok(out)
+    }
+}
+
+/// What a lookup found.
+enum Lookup<V> {
+    Hit(V),
+    /// Redis answered: no entry (or one that does not decode).
+    Miss,
+    /// Redis did not answer (or is being left alone after failing).
+    Unavailable,
+}
+
+/// Which part of a function's result a cache stores. Used by `#[redis_cache]` (which picks the
+/// policy from the return type) and by [`RedisCache::get_or_try_compute`].
+#[doc(hidden)]
+pub trait Store<Out> {
+    /// What is stored.
+    type Stored: Serialize;
+    /// The part to store, if any.
+    fn stored(out: &Out) -> Option<&Self::Stored>;
+}
+
+/// A [`Store`] policy that can also turn a stored value back into a result.
+#[doc(hidden)]
+pub trait Memo<Out>: Store<Out> {
+    /// The result for a hit.
+    fn hit(v: Self::Stored) -> Out;
+}
+
+/// The whole result is stored (any type; what pottery does).
+#[doc(hidden)]
+pub struct Whole;
+/// For bypass: the whole result, which needs only `Serialize`.
+#[doc(hidden)]
+pub struct AsIs;
+/// `Option<T>`: `Some` is stored, `None` is not.
+#[doc(hidden)]
+pub struct SomeOnly;
+/// `Result<T, E>`: `Ok` is stored, `Err` is not (and `E` needs no trait).
+#[doc(hidden)]
+pub struct OkOnly;
+/// `Result<Option<T>, E>`: `Ok(Some)` is stored.
+#[doc(hidden)]
+pub struct OkSome;
+
+impl<V: Serialize> Store<V> for AsIs {
+    type Stored = V;
+    fn stored(out: &V) -> Option<&V> {
+        Some(out)
+    }
+}
+
+impl<V: Serialize + DeserializeOwned> Store<V> for Whole {
+    type Stored = V;
+    fn stored(out: &V) -> Option<&V> {
+        Some(out)
+    }
+}
+impl<V: Serialize + DeserializeOwned> Memo<V> for Whole {
+    fn hit(v: V) -> V {
+        v
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Store<Option<T>> for SomeOnly {
+    type Stored = T;
+    fn stored(out: &Option<T>) -> Option<&T> {
+        out.as_ref()
+    }
+}
+impl<T: Serialize + DeserializeOwned> Memo<Option<T>> for SomeOnly {
+    fn hit(v: T) -> Option<T> {
+        Some(v)
+    }
+}
+
+impl<T: Serialize + DeserializeOwned, E> Store<std::result::Result<T, E>> for OkOnly {
+    type Stored = T;
+    fn stored(out: &std::result::Result<T, E>) -> Option<&T> {
+        out.as_ref().ok()
+    }
+}
+impl<T: Serialize + DeserializeOwned, E> Memo<std::result::Result<T, E>> for OkOnly {
+    fn hit(v: T) -> std::result::Result<T, E> {
+        Ok(v)
+    }
+}
+
+impl<T: Serialize + DeserializeOwned, E> Store<std::result::Result<Option<T>, E>> for OkSome {
+    type Stored = T;
+    fn stored(out: &std::result::Result<Option<T>, E>) -> Option<&T> {
+        out.as_ref().ok().and_then(Option::as_ref)
+    }
+}
+impl<T: Serialize + DeserializeOwned, E> Memo<std::result::Result<Option<T>, E>> for OkSome {
+    fn hit(v: T) -> std::result::Result<Option<T>, E> {
+        Ok(Some(v))
+    }
+}
+
+/// One cache entry of one server, for the in-process single flight.
+type FlightId = (String, String, Vec<u8>);
+
+static FLIGHTS: Lazy<Mutex<HashMap<FlightId, Arc<Flight>>>> = Lazy::new(Default::default);
+
+/// A computation of one missing entry in this process, that other callers wait for.
+#[derive(Default)]
+struct Flight {
+    done: Mutex<bool>,
+    landed: Condvar,
+    notify: tokio::sync::Notify,
+}
+
+enum Joined {
+    /// Compute; the flight ends when this is dropped (however the computation ends).
+    Lead(Leading),
+    /// Somebody else computes: wait, then look again.
+    Follow(Arc<Flight>),
+}
+
+struct Leading {
+    id: Option<FlightId>,
+    flight: Arc<Flight>,
+}
+
+impl Drop for Leading {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            FLIGHTS
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+        }
+        *self.flight.done.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.flight.landed.notify_all();
+        self.flight.notify.notify_waiters();
+    }
+}
+
+impl Flight {
+    fn join(id: FlightId) -> Joined {
+        let mut flights = FLIGHTS.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(flight) = flights.get(&id) {
+            return Joined::Follow(Arc::clone(flight));
+        }
+        let flight = Arc::new(Flight::default());
+        flights.insert(id.clone(), Arc::clone(&flight));
+        Joined::Lead(Leading {
+            id: Some(id),
+            flight,
+        })
+    }
+
+    fn is_done(&self) -> bool {
+        *self.done.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Until the leader is done: blocking the thread for a blocking runner, else awaiting.
+    async fn wait<R: Runner>(&self) {
+        if R::BLOCKING {
+            let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+            while !*done {
+                done = self.landed.wait(done).unwrap_or_else(|p| p.into_inner());
+            }
+            return;
+        }
+        let notified = self.notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if !self.is_done() {
+            notified.await;
+        }
     }
 }
 
@@ -457,6 +686,40 @@ impl RedisCache {
             self.core
                 .get_or_compute(&Blocking, args, || std::future::ready(f())),
         )
+    }
+
+    /// [`get_or_compute`](Self::get_or_compute) for a fallible function: only `Ok` values
+    /// are stored; an `Err` is returned as it is, stored nowhere, and the next call computes
+    /// again. `E` needs no trait. The outer `Result` is the cache's own (an error only in
+    /// [`strict`](Self::strict) mode).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let cache = pottery::RedisCache::random(&redis)?;
+    /// let failed: Result<u32, std::io::Error> =
+    ///     cache.get_or_try_compute(&(7,), || Err(std::io::Error::other("db down")))?;
+    /// assert!(failed.is_err());                          // not stored
+    /// let loaded = cache.get_or_try_compute(&(7,), || Ok::<_, std::io::Error>(49))?;
+    /// assert_eq!(loaded.unwrap(), 49);                   // computed, and stored
+    /// let cached = cache.get_or_try_compute(&(7,), || Err::<u32, _>(std::io::Error::other("unused")))?;
+    /// assert_eq!(cached.unwrap(), 49);                   // a hit
+    /// # cache.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn get_or_try_compute<A, V, E>(
+        &self,
+        args: &A,
+        f: impl FnOnce() -> std::result::Result<V, E>,
+    ) -> Result<std::result::Result<V, E>>
+    where
+        A: Serialize + ?Sized,
+        V: Serialize + DeserializeOwned,
+    {
+        block_on_ready(self.core.memo::<Blocking, OkOnly, _, _, _>(
+            &Blocking,
+            encode(&self.core.key, args),
+            || std::future::ready(f()),
+        ))
     }
 
     /// For `#[redis_cache]`: the hash field for `args`.
@@ -673,6 +936,37 @@ pub mod aio {
             Fut: Future<Output = V>,
         {
             self.core.get_or_compute(&Async, args, f).await
+        }
+
+        /// See [`crate::RedisCache::get_or_try_compute`]; `f` returns a future.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let cache = pottery::aio::RedisCache::random(&redis).await?;
+        /// let r = cache
+        ///     .get_or_try_compute(&(1,), || async { Err::<u32, _>(std::io::Error::other("down")) })
+        ///     .await?;
+        /// assert!(r.is_err());
+        /// let r = cache.get_or_try_compute(&(1,), || async { Ok::<u32, std::io::Error>(2) }).await?;
+        /// assert_eq!(r.unwrap(), 2);
+        /// # cache.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn get_or_try_compute<A, V, E, F, Fut>(
+            &self,
+            args: &A,
+            f: F,
+        ) -> Result<std::result::Result<V, E>>
+        where
+            A: Serialize + ?Sized,
+            V: Serialize + DeserializeOwned,
+            F: FnOnce() -> Fut,
+            Fut: Future<Output = std::result::Result<V, E>>,
+        {
+            self.core
+                .memo::<Async, OkOnly, _, _, _>(&Async, encode(&self.core.key, args), f)
+                .await
         }
 
         /// See [`crate::RedisCache::bypass`].

@@ -314,6 +314,9 @@ pub(crate) fn same_place(keys: &[(&Redis, &str)]) -> bool {
 /// Runs plans, blocking or async: multi-step algorithms are written once, as `async` code
 /// generic over the runner, and the blocking shell drives them with [`block_on_ready`].
 pub(crate) trait Runner: Sync {
+    /// Whether waiting must block the thread (its futures are polled without a runtime).
+    const BLOCKING: bool;
+
     /// The future is boxed: an `impl Future` capturing the plan's lifetime here makes the
     /// callers' futures fail to prove `Send` when they are spawned (rustc issue #100013), and
     /// one allocation per round trip costs nothing measurable.
@@ -328,6 +331,8 @@ pub(crate) type RunFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = Result<
 pub(crate) struct Blocking;
 
 impl Runner for Blocking {
+    const BLOCKING: bool = true;
+
     fn run<'a, 'k: 'a, T: Send + 'k>(
         &'a self,
         redis: &'a Redis,
@@ -341,6 +346,8 @@ impl Runner for Blocking {
 pub(crate) struct Async;
 
 impl Runner for Async {
+    const BLOCKING: bool = false;
+
     fn run<'a, 'k: 'a, T: Send + 'k>(
         &'a self,
         redis: &'a Redis,
