@@ -4,7 +4,7 @@ struct Calculator;
 
 impl Calculator {
     #[redis_cache(key = "squares")]
-    fn square(&self, n: u64) -> u64 {
+    fn square(&mut self, n: u64) -> u64 {
         n * n
     }
 }
