@@ -269,5 +269,24 @@ impl std::error::Error for Error {
     }
 }
 
+/// A redis-rs error from a raw command (on [`Redis::connection`](crate::Redis::connection), say)
+/// becomes [`Error::Redis`] with no key, so `?` works in functions returning
+/// `pottery::Result`.
+///
+/// ```
+/// # let redis = pottery::testing::doctest_redis();
+/// fn visits(redis: &pottery::Redis) -> pottery::Result<i64> {
+///     let mut conn = redis.connection()?;
+///     Ok(redis::cmd("INCR").arg("doc-visits").query(&mut conn)?)
+/// }
+/// assert!(visits(&redis)? >= 1);
+/// # Ok::<(), pottery::Error>(())
+/// ```
+impl From<redis::RedisError> for Error {
+    fn from(source: redis::RedisError) -> Self {
+        Error::Redis { key: None, source }
+    }
+}
+
 /// `Result<T, pottery::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

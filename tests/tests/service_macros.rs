@@ -1,0 +1,365 @@
+//! The attributes in the shapes services use them (issue 13): fallible functions, methods on
+//! an app state, per-call lock keys and caches, one computation per cold entry.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use pottery::testing::RedisServer;
+use pottery::{Redis, redis_cache, synchronize};
+use pottery_tests::unique_key;
+use redis::Commands;
+
+/// An error type with no serde at all.
+#[derive(Debug)]
+enum LoadError {
+    NotFound(u64),
+    Db(#[allow(dead_code)] std::io::Error),
+}
+
+impl From<pottery::Error> for LoadError {
+    fn from(e: pottery::Error) -> Self {
+        LoadError::Db(std::io::Error::other(e.to_string()))
+    }
+}
+
+static IO_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[redis_cache(redis = pottery::testing::doctest_redis(), key = "svc:io-result")]
+fn io_result(id: u64) -> Result<u64, std::io::Error> {
+    IO_CALLS.fetch_add(1, Ordering::SeqCst);
+    if id == 0 {
+        Err(std::io::Error::other("no such user"))
+    } else {
+        Ok(id * 10)
+    }
+}
+
+static ENUM_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[redis_cache(redis = pottery::testing::doctest_redis(), key = "svc:enum-result")]
+fn enum_result(id: u64) -> Result<Option<String>, LoadError> {
+    ENUM_CALLS.fetch_add(1, Ordering::SeqCst);
+    match id {
+        0 => Err(LoadError::NotFound(id)),
+        1 => Ok(None),
+        _ => Ok(Some(format!("user-{id}"))),
+    }
+}
+
+static OPT_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[redis_cache(redis = pottery::testing::doctest_redis(), key = "svc:option")]
+fn option_value(id: u64) -> Option<u64> {
+    OPT_CALLS.fetch_add(1, Ordering::SeqCst);
+    (id > 0).then_some(id)
+}
+
+static NONE_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[redis_cache(redis = pottery::testing::doctest_redis(), key = "svc:option-none", cache_none = true)]
+fn option_cache_none(id: u64) -> Option<u64> {
+    NONE_CALLS.fetch_add(1, Ordering::SeqCst);
+    (id > 0).then_some(id)
+}
+
+/// `Ok` is stored and `Err` is not, whatever the error type (none of them serializes);
+/// `None` is not stored unless `cache_none`.
+#[test]
+fn results_store_ok_and_options_store_some() {
+    io_result::cache_clear().unwrap();
+    assert!(io_result(0).is_err());
+    assert!(io_result(0).is_err());
+    assert_eq!(
+        IO_CALLS.load(Ordering::SeqCst),
+        2,
+        "an Err is never served from the cache"
+    );
+    assert_eq!(io_result(4).unwrap(), 40);
+    assert_eq!(io_result(4).unwrap(), 40);
+    assert_eq!(IO_CALLS.load(Ordering::SeqCst), 3, "an Ok is");
+    assert_eq!(io_result::cache_info().unwrap().currsize, 1);
+
+    enum_result::cache_clear().unwrap();
+    assert!(matches!(enum_result(0), Err(LoadError::NotFound(0))));
+    assert!(matches!(enum_result(0), Err(LoadError::NotFound(0))));
+    assert_eq!(enum_result(1).unwrap(), None);
+    assert_eq!(enum_result(1).unwrap(), None);
+    assert_eq!(enum_result(2).unwrap().as_deref(), Some("user-2"));
+    assert_eq!(enum_result(2).unwrap().as_deref(), Some("user-2"));
+    assert_eq!(
+        ENUM_CALLS.load(Ordering::SeqCst),
+        5,
+        "Err and Ok(None) recomputed"
+    );
+    assert_eq!(enum_result::cache_info().unwrap().currsize, 1);
+
+    option_value::cache_clear().unwrap();
+    assert_eq!(option_value(0), None);
+    assert_eq!(option_value(0), None);
+    assert_eq!(option_value(3), Some(3));
+    assert_eq!(option_value(3), Some(3));
+    assert_eq!(OPT_CALLS.load(Ordering::SeqCst), 3);
+
+    option_cache_none::cache_clear().unwrap();
+    assert_eq!(option_cache_none(0), None);
+    assert_eq!(option_cache_none(0), None);
+    assert_eq!(
+        NONE_CALLS.load(Ordering::SeqCst),
+        1,
+        "cache_none stores None too"
+    );
+}
+
+/// An app state with its own server and tenant: the cache and the lock live where it says.
+struct AppState {
+    redis: Redis,
+    tenant: String,
+    loads: AtomicUsize,
+}
+
+impl AppState {
+    #[redis_cache(redis = self.redis.clone(), key = format!("svc:{}:users", self.tenant))]
+    fn user(&self, id: u64) -> Result<String, std::io::Error> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        Ok(format!("{}-user-{id}", self.tenant))
+    }
+
+    #[redis_cache(redis = &self.redis, key = format!("svc:{}:async-users", self.tenant))]
+    async fn user_async(&self, id: u64) -> Result<String, std::io::Error> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        Ok(format!("{}-async-{id}", self.tenant))
+    }
+
+    #[redis_cache(redis = self.redis.clone(), key = "svc:skip", skip = [conn])]
+    fn with_client(&self, conn: &Redis, id: u64) -> u64 {
+        let _ = conn;
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        id + 1
+    }
+
+    #[synchronize(key = format!("{}:account:{id}", self.tenant), masters = [self.redis.clone()])]
+    fn pay(&self, id: u64, counter: &str) -> Result<(), pottery::Error> {
+        let mut conn = self.redis.connection()?;
+        // An unprotected read-modify-write: only the per-account lock keeps it exact.
+        let n: i64 = conn.get::<_, Option<i64>>(counter)?.unwrap_or(0);
+        std::thread::sleep(Duration::from_micros(200));
+        let _: () = conn.set(counter, n + 1)?;
+        Ok(())
+    }
+
+    #[synchronize(key = format!("{}:async-account:{id}", self.tenant), masters = [self.redis.clone()])]
+    async fn pay_async(&self, id: u64, counter: String) -> Result<(), LoadError> {
+        let mut conn = self.redis.async_connection().await?;
+        let n: Option<i64> = redis::cmd("GET")
+            .arg(&counter)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| LoadError::Db(std::io::Error::other(e)))?;
+        let _: () = redis::cmd("SET")
+            .arg(&counter)
+            .arg(n.unwrap_or(0) + 1)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| LoadError::Db(std::io::Error::other(e)))?;
+        let _ = id;
+        Ok(())
+    }
+}
+
+fn app(server: &RedisServer, tenant: &str) -> AppState {
+    AppState {
+        redis: server.redis(),
+        tenant: tenant.to_owned(),
+        loads: AtomicUsize::new(0),
+    }
+}
+
+/// `&self` methods, sync and async, with per-call `redis` and `key`: two app states on two
+/// servers keep separate caches; `self` is never part of an entry.
+#[test]
+fn methods_on_app_states_use_their_own_server_and_key() {
+    let (s1, s2) = (RedisServer::start().unwrap(), RedisServer::start().unwrap());
+    let (a, b) = (app(&s1, "acme"), app(&s2, "globex"));
+    assert_eq!(a.user(1).unwrap(), "acme-user-1");
+    assert_eq!(a.user(1).unwrap(), "acme-user-1");
+    assert_eq!(b.user(1).unwrap(), "globex-user-1");
+    assert_eq!(a.loads.load(Ordering::SeqCst), 1);
+    assert_eq!(b.loads.load(Ordering::SeqCst), 1);
+    assert_eq!(s1.cli(["HLEN", "svc:acme:users"]).unwrap().trim(), "1");
+    assert_eq!(s1.cli(["EXISTS", "svc:globex:users"]).unwrap().trim(), "0");
+    assert_eq!(s2.cli(["HLEN", "svc:globex:users"]).unwrap().trim(), "1");
+    // The entry is the arguments alone, as in pottery: `[1]`.
+    assert_eq!(s1.cli(["HKEYS", "svc:acme:users"]).unwrap().trim(), "[1]");
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        assert_eq!(a.user_async(2).await.unwrap(), "acme-async-2");
+        assert_eq!(a.user_async(2).await.unwrap(), "acme-async-2");
+    });
+    assert_eq!(a.loads.load(Ordering::SeqCst), 2);
+
+    // A skipped argument needs no Serialize and is not in the entry.
+    assert_eq!(a.with_client(&s1.redis(), 5), 6);
+    assert_eq!(a.with_client(&s2.redis(), 5), 6);
+    assert_eq!(a.loads.load(Ordering::SeqCst), 3);
+    assert_eq!(s1.cli(["HKEYS", "svc:skip"]).unwrap().trim(), "[5]");
+}
+
+/// `#[synchronize(key = format!("account:{id}"))]` on a method: one account is exclusive
+/// (an unprotected read-modify-write stays exact under 8 threads) while accounts run side by
+/// side; the async form too.
+#[test]
+fn a_lock_per_account() {
+    let server = RedisServer::start().unwrap();
+    let state = Arc::new(app(&server, "bank"));
+    let counters = [unique_key("acct-1"), unique_key("acct-2")];
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let state = &state;
+            let counter = &counters[t % 2];
+            s.spawn(move || {
+                for _ in 0..40 {
+                    state.pay((t % 2) as u64, counter).unwrap();
+                }
+            });
+        }
+    });
+    let mut conn = server.redis().connection().unwrap();
+    for c in &counters {
+        assert_eq!(conn.get::<_, i64>(c).unwrap(), 160, "{c}");
+    }
+    // Two accounts hold their locks at the same time.
+    let a = pottery::Redlock::new("bank:account:0", [server.redis()]);
+    let b = pottery::Redlock::new("bank:account:1", [server.redis()]);
+    let (ga, gb) = (a.lock().unwrap(), b.lock().unwrap());
+    drop((ga, gb));
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let counter = unique_key("async-acct");
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                let (state, counter) = (Arc::clone(&state), counter.clone());
+                tokio::spawn(async move {
+                    for _ in 0..5 {
+                        state.pay_async(7, counter.clone()).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    assert_eq!(conn.get::<_, i64>(&counter).unwrap(), 160);
+}
+
+static STAMPEDE_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[redis_cache(redis = pottery::testing::doctest_redis(), key = "svc:stampede")]
+fn slow_square(n: u64) -> u64 {
+    STAMPEDE_CALLS.fetch_add(1, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(150));
+    n * n
+}
+
+#[redis_cache(redis = pottery::testing::doctest_redis(), key = "svc:stampede")]
+async fn slow_square_async(n: u64) -> u64 {
+    STAMPEDE_CALLS.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    n * n
+}
+
+/// 8 threads and 8 tasks on one cold entry: one computation, and everybody gets its value.
+#[test]
+fn a_cold_entry_is_computed_once() {
+    slow_square::cache_clear().unwrap();
+    let n = rand::random::<u32>() as u64;
+    let barrier = Arc::new(Barrier::new(9));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let got: Vec<u64> = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let barrier = Arc::clone(&barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    slow_square(n)
+                })
+            })
+            .collect();
+        barrier.wait();
+        let tasks: Vec<_> = (0..8).map(|_| rt.spawn(slow_square_async(n))).collect();
+        let mut got: Vec<u64> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        got.extend(rt.block_on(async {
+            let mut v = Vec::new();
+            for t in tasks {
+                v.push(t.await.unwrap());
+            }
+            v
+        }));
+        got
+    });
+    assert_eq!(got.len(), 16);
+    assert!(got.iter().all(|v| *v == n * n));
+    assert_eq!(
+        STAMPEDE_CALLS.load(Ordering::SeqCst),
+        1,
+        "one computation for 16 callers"
+    );
+}
+
+static PANICS: AtomicUsize = AtomicUsize::new(0);
+
+#[redis_cache(redis = pottery::testing::doctest_redis(), key = "svc:panicky")]
+fn panics_first(n: u64) -> u64 {
+    if PANICS.fetch_add(1, Ordering::SeqCst) == 0 {
+        std::thread::sleep(Duration::from_millis(100));
+        panic!("the first computation fails");
+    }
+    n + 1
+}
+
+/// A computation that panics does not leave the callers waiting for it stuck: the next one
+/// computes.
+#[test]
+fn a_panicking_computation_lets_the_next_caller_compute() {
+    panics_first::cache_clear().unwrap();
+    let n = rand::random::<u32>() as u64;
+    std::thread::scope(|s| {
+        let first = s.spawn(move || std::panic::catch_unwind(|| panics_first(n)));
+        std::thread::sleep(Duration::from_millis(20));
+        let waiters: Vec<_> = (0..4).map(|_| s.spawn(move || panics_first(n))).collect();
+        assert!(first.join().unwrap().is_err());
+        for w in waiters {
+            assert_eq!(w.join().unwrap(), n + 1);
+        }
+    });
+}
+
+/// `RedisCache::get_or_try_compute` by hand: the same rule as the attribute.
+#[test]
+fn get_or_try_compute_stores_ok_only() {
+    let redis = pottery::testing::doctest_redis();
+    let cache = pottery::RedisCache::new(&redis, unique_key("try-compute"));
+    let e: Result<u8, LoadError> = cache
+        .get_or_try_compute(&(1,), || Err(LoadError::NotFound(1)))
+        .unwrap();
+    assert!(e.is_err());
+    assert_eq!(cache.info().unwrap().currsize, 0);
+    let v: Result<u8, LoadError> = cache.get_or_try_compute(&(1,), || Ok(9)).unwrap();
+    assert_eq!(v.unwrap(), 9);
+    let v: Result<u8, LoadError> = cache
+        .get_or_try_compute(&(1,), || Err(LoadError::NotFound(1)))
+        .unwrap();
+    assert_eq!(v.unwrap(), 9, "served from the cache");
+    cache.clear().unwrap();
+}
