@@ -84,9 +84,11 @@ pub mod aio {
 /// ```
 pub use pottery_macros::RedisBacked;
 
-/// Memoises a function (or `async fn`) in a Redis hash shared by every process using the same
-/// key, with companions in a module of the function's name. See the crate documentation's
-/// "redis_cache" section.
+/// Memoises a function, an `async fn` or a `&self` method in a Redis hash shared by every
+/// process using the same key: only `Ok` / `Some` results are stored, `key` and `redis` may be
+/// expressions of `self` and the arguments, and concurrent misses of one entry compute once.
+/// Free functions get companions in a module of the function's name. See the crate
+/// documentation's "redis_cache" section.
 ///
 /// ```
 /// use pottery::redis_cache;
@@ -106,9 +108,10 @@ pub use pottery_macros::RedisBacked;
 /// ```
 pub use pottery_macros::redis_cache;
 
-/// Runs every call of a function (or `async fn`) under a fresh [`Redlock`]; the function returns
-/// `Result<T, E>` with `E: From<pottery::Error>`. See the crate documentation's "synchronize"
-/// section.
+/// Runs every call of a function, an `async fn` or a `&self` method under a lease of a
+/// [`Redlock`] (a lock per call's `key` expression, such as `format!("account:{id}")`); the
+/// function returns `Result<T, E>` with `E: From<pottery::Error>`. See the crate documentation's
+/// "synchronize" section.
 ///
 /// ```
 /// use pottery::synchronize;
