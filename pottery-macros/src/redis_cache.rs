@@ -75,12 +75,19 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     let mut redis: Option<Expr> = None;
     let mut timeout: Option<TokenStream> = None;
     let mut cache_none = false;
+    let mut ttl: Option<TokenStream> = None;
     let mut skip: Vec<Ident> = Vec::new();
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("key") {
             key = Some(meta.value()?.parse()?);
         } else if meta.path.is_ident("redis") {
             redis = Some(meta.value()?.parse()?);
+        } else if meta.path.is_ident("ttl") {
+            let secs: LitInt = meta.value()?.parse()?;
+            let n: u64 = secs.base10_parse()?;
+            ttl = Some(quote!(::core::option::Option::Some(
+                ::core::time::Duration::from_secs(#n)
+            )));
         } else if meta.path.is_ident("cache_none") {
             let b: LitBool = meta.value()?.parse()?;
             cache_none = b.value;
@@ -113,7 +120,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
                 meta.path.span(),
                 "redis_cache",
                 "`key = <&str expr>`, `redis = <expr>`, `timeout = <seconds> | none`, \
-                 `cache_none = <bool>` and `skip = [<argument>, ..]`",
+                 `ttl = <seconds>`, `cache_none = <bool>` and `skip = [<argument>, ..]`",
             ));
         }
         Ok(())
@@ -184,6 +191,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
             ::core::time::Duration::from_secs(60)
         ))
     });
+    let ttl = ttl.unwrap_or_else(|| quote!(::core::option::Option::None));
     // Errors about the return type's traits point at the user's return type.
     let policy = policy(&ret, cache_none);
     let ret_span = ret.span();
@@ -203,8 +211,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
             ::core::module_path!(), "::", #name_str
         )));
         let key_expr = key_tokens(&key, default_key);
-        let make =
-            quote!(::pottery::private::make_cache(#name_str, #key_expr, #redis_tokens, #timeout));
+        let make = quote!(::pottery::private::make_cache(#name_str, #key_expr, #redis_tokens, #timeout, #ttl));
         let setup = if make_once {
             quote! {
                 static __POTTERY_CACHE: ::std::sync::OnceLock<::core::option::Option<::pottery::RedisCache>> =
@@ -319,7 +326,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
                 static CACHE: ::std::sync::OnceLock<::core::option::Option<::pottery::RedisCache>> =
                     ::std::sync::OnceLock::new();
                 CACHE
-                    .get_or_init(|| ::pottery::private::make_cache(#name_str, #key, #redis_tokens, #timeout))
+                    .get_or_init(|| ::pottery::private::make_cache(#name_str, #key, #redis_tokens, #timeout, #ttl))
                     .as_ref()
             }
 

@@ -12,7 +12,7 @@ use crate::timer::ContextTimer;
 
 pub use serde;
 
-pub use crate::backed::{FieldReader, FieldWriter, HandleCore, save_owned_async};
+pub use crate::backed::{FieldReader, FieldWriter, HandleCore, Tracked, save_owned_async};
 
 /// What `redis = …` may be: a handle, a reference to one, or a `Result` of one.
 pub trait IntoRedis {
@@ -45,13 +45,14 @@ pub fn make_cache(
     key: Option<&str>,
     redis: Result<Redis>,
     timeout: Option<Duration>,
+    ttl: Option<Duration>,
 ) -> Option<RedisCache> {
     let made = redis.and_then(|redis| {
         let cache = match key {
             Some(key) => RedisCache::new(&redis, key),
             None => RedisCache::random(&redis)?,
         };
-        Ok(cache.timeout(timeout))
+        Ok(cache.timeout(timeout).ttl(ttl))
     });
     match made {
         Ok(cache) => Some(cache),

@@ -363,3 +363,36 @@ fn get_or_try_compute_stores_ok_only() {
     assert_eq!(v.unwrap(), 9, "served from the cache");
     cache.clear().unwrap();
 }
+
+static TTL_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[redis_cache(redis = pottery::testing::doctest_redis(), key = "svc:ttl", ttl = 1)]
+fn price(item: u64) -> u64 {
+    TTL_CALLS.fetch_add(1, Ordering::SeqCst) as u64 + item
+}
+
+/// `ttl = 1` under a call every 100 ms: the entry expires a second after it was stored, hits
+/// notwithstanding, and is computed again; the hash's sliding timeout still applies.
+#[test]
+fn entries_expire_on_their_own() {
+    price::cache_clear().unwrap();
+    let started = std::time::Instant::now();
+    let mut seen = std::collections::BTreeSet::new();
+    while started.elapsed() < Duration::from_millis(2500) {
+        seen.insert(price(1));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let computed = TTL_CALLS.load(Ordering::SeqCst);
+    // Computed at the start and again after each expiry: at least twice, and never more often
+    // than once a second (so at most four times in 2.5 s).
+    assert!((2..=4).contains(&computed), "computed {computed} times");
+    assert_eq!(seen.len(), computed);
+    // The stored form keeps the deadline with the value.
+    let mut conn = pottery::testing::doctest_redis().connection().unwrap();
+    let raw: Vec<String> = conn.hvals("svc:ttl").unwrap();
+    assert!(raw.iter().all(|v| {
+        v.split_once('|')
+            .is_some_and(|(d, _)| d.parse::<u64>().is_ok())
+    }));
+    price::cache_clear().unwrap();
+}

@@ -18,6 +18,8 @@ use crate::redis::Redis;
 
 script!(CACHE_GET, "cache_get.lua");
 script!(CACHE_SET, "cache_set.lua");
+script!(CACHE_GET_TTL, "cache_get_ttl.lua");
+script!(CACHE_SET_TTL, "cache_set_ttl.lua");
 
 const HASH: &str = "hash";
 
@@ -80,6 +82,8 @@ pub(crate) struct Core {
     pub(crate) redis: Redis,
     pub(crate) key: String,
     timeout_ms: u64,
+    /// Each entry's own time to live (0: entries live as long as the hash).
+    ttl_ms: u64,
     strict: bool,
     retry_after: Duration,
     stats: Arc<Stats>,
@@ -91,6 +95,7 @@ impl Core {
             redis: redis.clone(),
             key,
             timeout_ms: timeout_ms(Some(DEFAULT_TIMEOUT)),
+            ttl_ms: 0,
             strict: false,
             retry_after: DEFAULT_RETRY_AFTER,
             stats: Arc::default(),
@@ -101,7 +106,11 @@ impl Core {
         Op::eval(
             &self.key,
             HASH,
-            &CACHE_GET,
+            if self.ttl_ms > 0 {
+                &CACHE_GET_TTL
+            } else {
+                &CACHE_GET
+            },
             vec![self.key.clone().into_bytes()],
             vec![field, self.timeout_ms.to_string().into_bytes()],
             bulk,
@@ -109,6 +118,21 @@ impl Core {
     }
 
     fn store(&self, field: Vec<u8>, value: Vec<u8>) -> Op<'_, ()> {
+        if self.ttl_ms > 0 {
+            return Op::eval(
+                &self.key,
+                HASH,
+                &CACHE_SET_TTL,
+                vec![self.key.clone().into_bytes()],
+                vec![
+                    self.timeout_ms.to_string().into_bytes(),
+                    field,
+                    self.ttl_ms.to_string().into_bytes(),
+                    value,
+                ],
+                |_, _| Ok(()),
+            );
+        }
         Op::eval(
             &self.key,
             HASH,
@@ -604,6 +628,24 @@ impl RedisCache {
         self
     }
 
+    /// Gives each entry its own time to live: it expires `ttl` after it was stored, however
+    /// busy the hash is (a hit never extends it), and is then computed again. The deadline
+    /// is kept with the value (`<deadline ms>|<value>`, by the server's clock) and checked by
+    /// the lookup script, which deletes an expired entry: a hit stays one round trip. The
+    /// hash's own sliding [`timeout`](Self::timeout) still applies. `None` (the default):
+    /// entries live as long as the hash, as in pottery.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let fresh = pottery::RedisCache::new(&redis, "prices").ttl(Some(std::time::Duration::from_secs(30)));
+    /// # let _ = fresh;
+    /// ```
+    #[must_use]
+    pub fn ttl(mut self, ttl: Option<Duration>) -> Self {
+        self.core.ttl_ms = ttl.map_or(0, |t| timeout_ms(Some(t)).max(1));
+        self
+    }
+
     /// The sliding timeout.
     ///
     /// ```
@@ -842,6 +884,19 @@ pub mod aio {
                 redis,
                 crate::collections::random_key_async(redis).await?,
             ))
+        }
+
+        /// See [`crate::RedisCache::ttl`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// let c = pottery::aio::RedisCache::new(&redis, "k").ttl(Some(std::time::Duration::from_secs(5)));
+        /// # let _ = c;
+        /// ```
+        #[must_use]
+        pub fn ttl(mut self, ttl: Option<Duration>) -> Self {
+            self.core.ttl_ms = ttl.map_or(0, |t| timeout_ms(Some(t)).max(1));
+            self
         }
 
         /// See [`crate::RedisCache::timeout`].
