@@ -1,5 +1,5 @@
-//! README "Structs as hashes": `#[derive(RedisBacked)]`, read and written field by field.
-//! Runs against $REDIS_URL.
+//! README "Structs as hashes": `#[derive(RedisBacked)]`, read and written field by field, and
+//! changed safely beside other writers (a tracked save, an update). Runs against $REDIS_URL.
 
 use pottery::{Redis, RedisBacked};
 
@@ -36,12 +36,32 @@ async fn main() -> Result<(), pottery::Error> {
     println!("visits: {:?}", handle.visits()?);
     println!("loaded: {:?}", User::load_keyed(&redis, &42)?);
 
+    // Change a loaded value: save writes only what changed, so a visit counted meanwhile stays.
+    let mut user = User::load_tracked_keyed(&redis, &42)?.expect("saved above");
+    handle.incr_visits(1)?;
+    user.tags.push("poetry".into());
+    user.save()?;
+    println!("after a tracked save: {:?}", User::load_keyed(&redis, &42)?);
+
+    // Or read-modify-write in one call, retried if another process changed the same fields.
+    let tags = User::update_keyed(&redis, &42, |u| {
+        u.tags.push("engines".into());
+        u.tags.len()
+    })?;
+    println!("tags after update: {tags:?}");
+
     // The same, async.
     println!("async name: {:?}", handle.name_async().await?);
     println!(
         "async load: {:?}",
         User::load_keyed_async(&redis, &42).await?
     );
+    let visits = User::update_keyed_async(&redis, &42, |u| {
+        u.visits += 10;
+        u.visits
+    })
+    .await?;
+    println!("async update: visits = {visits:?}");
     assert!(User::delete_keyed_async(&redis, &42).await?);
     Ok(())
 }

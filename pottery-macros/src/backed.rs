@@ -290,10 +290,19 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     });
 
     // The handle's methods, checked for clashes.
-    let mut methods: BTreeSet<String> = ["redis_key", "redis", "load", "save", "delete", "exists"]
-        .iter()
-        .flat_map(|m| [m.to_string(), format!("{m}_async")])
-        .collect();
+    let mut methods: BTreeSet<String> = [
+        "redis_key",
+        "redis",
+        "load",
+        "load_tracked",
+        "update",
+        "save",
+        "delete",
+        "exists",
+    ]
+    .iter()
+    .flat_map(|m| [m.to_string(), format!("{m}_async")])
+    .collect();
     let mut field_methods = Vec::new();
     for f in &stored {
         let (id, name, ty) = (&f.ident, &f.name, &f.ty);
@@ -403,7 +412,9 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     let handle_doc = format!(
         "A typed handle on a `{ident}` stored as a Redis hash (made by `{ident}::handle`): a \
          getter per stored field (`HGET`), `set_<field>` (`HSET`) and, for integer fields, \
-         `incr_<field>` (`HINCRBY`) — one round trip each — plus `_async` forms of all of them."
+         `incr_<field>` (`HINCRBY`) — one round trip each — and the whole-struct `load`, \
+         `load_tracked`, `update`, `save`, `delete` and `exists` on its key, plus `_async` \
+         forms of all of them."
     );
 
     // The key template, if any.
@@ -432,6 +443,8 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
             }
             let template = lit.value();
             let redis = Ident::new("redis", Span::mixed_site());
+            let change = Ident::new("change", Span::mixed_site());
+            let out = Ident::new("O", Span::mixed_site());
             let doc_key_for = format!("The key of the `{ident}` with these fields: `{template}`.");
             quote! {
                 #[automatically_derived]
@@ -481,6 +494,24 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
                         let key = Self::key_for(#(#args),*);
                         <Self as ::pottery::RedisBacked>::exists_async(#redis, &key).await
                     }
+                    /// [`RedisBacked::load_tracked`](::pottery::RedisBacked::load_tracked) from the key these fields make.
+                    #vis fn load_tracked_keyed(#redis: &#redis_ty, #(#params),*) -> #result<::core::option::Option<::pottery::private::Tracked<Self>>> {
+                        <Self as ::pottery::RedisBacked>::load_tracked(#redis, &Self::key_for(#(#args),*))
+                    }
+                    /// [`Self::load_tracked_keyed`], async.
+                    #vis async fn load_tracked_keyed_async(#redis: &#redis_ty, #(#params),*) -> #result<::core::option::Option<::pottery::private::Tracked<Self>>> {
+                        let key = Self::key_for(#(#args),*);
+                        <Self as ::pottery::RedisBacked>::load_tracked_async(#redis, &key).await
+                    }
+                    /// [`RedisBacked::update`](::pottery::RedisBacked::update) of the struct at the key these fields make.
+                    #vis fn update_keyed<#out>(#redis: &#redis_ty, #(#params,)* #change: impl ::core::ops::FnMut(&mut Self) -> #out) -> #result<::core::option::Option<#out>> {
+                        <Self as ::pottery::RedisBacked>::update(#redis, &Self::key_for(#(#args),*), #change)
+                    }
+                    /// [`Self::update_keyed`], async.
+                    #vis async fn update_keyed_async<#out: ::core::marker::Send>(#redis: &#redis_ty, #(#params,)* #change: impl ::core::ops::FnMut(&mut Self) -> #out + ::core::marker::Send) -> #result<::core::option::Option<#out>> {
+                        let key = Self::key_for(#(#args),*);
+                        <Self as ::pottery::RedisBacked>::update_async(#redis, &key, #change).await
+                    }
                     /// A handle on the key these fields make.
                     #vis fn handle_keyed(#redis: &#redis_ty, #(#params),*) -> #handle {
                         Self::handle(#redis, Self::key_for(#(#args),*))
@@ -491,6 +522,8 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     };
 
     let redis = Ident::new("redis", Span::mixed_site());
+    let change = Ident::new("change", Span::mixed_site());
+    let out = Ident::new("O", Span::mixed_site());
     Ok(quote! {
         #[automatically_derived]
         impl ::pottery::RedisBacked for #ident {
@@ -540,7 +573,28 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
             #vis async fn load_async(&self) -> #result<::core::option::Option<#ident>> {
                 <#ident as ::pottery::RedisBacked>::load_async(self.core.redis(), self.core.key()).await
             }
-            /// Saves a whole struct here (one `HSET`).
+            /// [`RedisBacked::load_tracked`](::pottery::RedisBacked::load_tracked) here: the
+            /// struct, remembering what it was loaded as, so its `save()` writes only the
+            /// fields you changed.
+            #vis fn load_tracked(&self) -> #result<::core::option::Option<::pottery::private::Tracked<#ident>>> {
+                <#ident as ::pottery::RedisBacked>::load_tracked(self.core.redis(), self.core.key())
+            }
+            /// [`Self::load_tracked`], async.
+            #vis async fn load_tracked_async(&self) -> #result<::core::option::Option<::pottery::private::Tracked<#ident>>> {
+                <#ident as ::pottery::RedisBacked>::load_tracked_async(self.core.redis(), self.core.key()).await
+            }
+            /// [`RedisBacked::update`](::pottery::RedisBacked::update) here: changes the stored
+            /// struct with `change`, writing the fields it changed only if nobody changed them
+            /// meanwhile (else it runs again on fresh data); `None` when the key does not exist.
+            #vis fn update<#out>(&self, #change: impl ::core::ops::FnMut(&mut #ident) -> #out) -> #result<::core::option::Option<#out>> {
+                <#ident as ::pottery::RedisBacked>::update(self.core.redis(), self.core.key(), #change)
+            }
+            /// [`Self::update`], async.
+            #vis async fn update_async<#out: ::core::marker::Send>(&self, #change: impl ::core::ops::FnMut(&mut #ident) -> #out + ::core::marker::Send) -> #result<::core::option::Option<#out>> {
+                <#ident as ::pottery::RedisBacked>::update_async(self.core.redis(), self.core.key(), #change).await
+            }
+            /// Saves a whole struct here (one `HSET` of every field: see
+            /// [`RedisBacked::save`](::pottery::RedisBacked::save)).
             #vis fn save(&self, value: &#ident) -> #result<()> {
                 <#ident as ::pottery::RedisBacked>::save(value, self.core.redis(), self.core.key())
             }
