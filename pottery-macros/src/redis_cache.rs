@@ -76,6 +76,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     let mut timeout: Option<TokenStream> = None;
     let mut cache_none = false;
     let mut ttl: Option<TokenStream> = None;
+    let mut single_flight = false;
     let mut skip: Vec<Ident> = Vec::new();
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("key") {
@@ -88,6 +89,9 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
             ttl = Some(quote!(::core::option::Option::Some(
                 ::core::time::Duration::from_secs(#n)
             )));
+        } else if meta.path.is_ident("single_flight") {
+            let b: LitBool = meta.value()?.parse()?;
+            single_flight = b.value;
         } else if meta.path.is_ident("cache_none") {
             let b: LitBool = meta.value()?.parse()?;
             cache_none = b.value;
@@ -120,7 +124,8 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
                 meta.path.span(),
                 "redis_cache",
                 "`key = <&str expr>`, `redis = <expr>`, `timeout = <seconds> | none`, \
-                 `ttl = <seconds>`, `cache_none = <bool>` and `skip = [<argument>, ..]`",
+                 `ttl = <seconds>`, `single_flight = <bool>`, `cache_none = <bool>` and \
+                 `skip = [<argument>, ..]`",
             ));
         }
         Ok(())
@@ -192,6 +197,13 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
         ))
     });
     let ttl = ttl.unwrap_or_else(|| quote!(::core::option::Option::None));
+    let single_flight = if single_flight {
+        quote!(::core::option::Option::Some(
+            ::core::time::Duration::from_secs(10)
+        ))
+    } else {
+        quote!(::core::option::Option::None)
+    };
     // Errors about the return type's traits point at the user's return type.
     let policy = policy(&ret, cache_none);
     let ret_span = ret.span();
@@ -211,7 +223,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
             ::core::module_path!(), "::", #name_str
         )));
         let key_expr = key_tokens(&key, default_key);
-        let make = quote!(::pottery::private::make_cache(#name_str, #key_expr, #redis_tokens, #timeout, #ttl));
+        let make = quote!(::pottery::private::make_cache(#name_str, #key_expr, #redis_tokens, #timeout, #ttl, #single_flight));
         let setup = if make_once {
             quote! {
                 static __POTTERY_CACHE: ::std::sync::OnceLock<::core::option::Option<::pottery::RedisCache>> =
@@ -326,7 +338,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
                 static CACHE: ::std::sync::OnceLock<::core::option::Option<::pottery::RedisCache>> =
                     ::std::sync::OnceLock::new();
                 CACHE
-                    .get_or_init(|| ::pottery::private::make_cache(#name_str, #key, #redis_tokens, #timeout, #ttl))
+                    .get_or_init(|| ::pottery::private::make_cache(#name_str, #key, #redis_tokens, #timeout, #ttl, #single_flight))
                     .as_ref()
             }
 

@@ -46,13 +46,14 @@ pub fn make_cache(
     redis: Result<Redis>,
     timeout: Option<Duration>,
     ttl: Option<Duration>,
+    single_flight: Option<Duration>,
 ) -> Option<RedisCache> {
     let made = redis.and_then(|redis| {
         let cache = match key {
             Some(key) => RedisCache::new(&redis, key),
             None => RedisCache::random(&redis)?,
         };
-        Ok(cache.timeout(timeout).ttl(ttl))
+        Ok(cache.timeout(timeout).ttl(ttl).single_flight(single_flight))
     });
     match made {
         Ok(cache) => Some(cache),

@@ -396,3 +396,54 @@ fn entries_expire_on_their_own() {
     }));
     price::cache_clear().unwrap();
 }
+
+static REPORTS: AtomicUsize = AtomicUsize::new(0);
+
+struct Reporter {
+    redis: Redis,
+}
+
+impl Reporter {
+    #[redis_cache(redis = &self.redis, key = "svc:reports", single_flight = true)]
+    fn report(&self, day: u64) -> Result<String, std::io::Error> {
+        REPORTS.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(200));
+        Ok(format!("report {day}"))
+    }
+}
+
+/// `single_flight = true`: two "processes" (two handles whose in-process flights are separate:
+/// the same server under two URLs) × 4 threads miss one entry at once and compute it once.
+#[test]
+fn single_flight_across_processes() {
+    let server = RedisServer::start().unwrap();
+    let urls = [server.url(), format!("redis://127.0.0.1:{}", server.port())];
+    let reporters: Vec<Reporter> = (0..8)
+        .map(|t| Reporter {
+            redis: Redis::from_url(&urls[t % 2]).unwrap(),
+        })
+        .collect();
+    let day = rand::random::<u32>() as u64;
+    let barrier = Barrier::new(8);
+    let got: Vec<String> = std::thread::scope(|s| {
+        let threads: Vec<_> = reporters
+            .into_iter()
+            .map(|reporter| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    reporter.report(day).unwrap()
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert!(got.iter().all(|r| *r == format!("report {day}")));
+    assert_eq!(REPORTS.load(Ordering::SeqCst), 1, "one computation in all");
+    // The lease is given back once the value is stored.
+    assert!(pottery_tests::poll(5, || server
+        .cli(["EXISTS", &format!("svc:reports:flight:[{day}]")])
+        .unwrap()
+        .trim()
+        == "0"));
+}

@@ -20,6 +20,7 @@ script!(CACHE_GET, "cache_get.lua");
 script!(CACHE_SET, "cache_set.lua");
 script!(CACHE_GET_TTL, "cache_get_ttl.lua");
 script!(CACHE_SET_TTL, "cache_set_ttl.lua");
+script!(FLIGHT_RELEASE, "cache_flight_release.lua");
 
 const HASH: &str = "hash";
 
@@ -84,6 +85,9 @@ pub(crate) struct Core {
     timeout_ms: u64,
     /// Each entry's own time to live (0: entries live as long as the hash).
     ttl_ms: u64,
+    /// Cross-process single flight: how long one process may hold an entry's computation
+    /// lease, and others wait for its value (`None`: off).
+    single_flight: Option<Duration>,
     strict: bool,
     retry_after: Duration,
     stats: Arc<Stats>,
@@ -96,6 +100,7 @@ impl Core {
             key,
             timeout_ms: timeout_ms(Some(DEFAULT_TIMEOUT)),
             ttl_ms: 0,
+            single_flight: None,
             strict: false,
             retry_after: DEFAULT_RETRY_AFTER,
             stats: Arc::default(),
@@ -274,16 +279,97 @@ impl Core {
                     }
                 },
             };
+            let mut lease = None;
+            if let (Some(bound), Some(_)) = (self.single_flight, &lead) {
+                match self
+                    .other_processes::<R, P::Stored>(runner, &field, bound)
+                    .await
+                {
+                    Remote::Stored(v) => {
+                        self.stats.hits.fetch_add(1, Ordering::Relaxed);
+                        return Ok(P::hit(v));
+                    }
+                    Remote::Mine(uuid) => lease = Some(uuid),
+                    Remote::Anyway => {}
+                }
+            }
             let Some(f) = f.take() else {
                 unreachable!("the computation runs once: every path after it returns")
             };
             self.stats.misses.fetch_add(1, Ordering::Relaxed);
             let out = f().await;
             if let Some(stored) = P::stored(&out) {
-                self.save(runner, field, stored).await?;
+                self.save(runner, field.clone(), stored).await?;
+            }
+            if let Some(uuid) = lease {
+                let release = self.flight_release(&field, uuid);
+                let _ = runner.run(&self.redis, release).await;
             }
             drop(lead);
             return Ok(out);
+        }
+    }
+
+    /// The key of an entry's cross-process computation lease.
+    fn flight_key(&self, field: &[u8]) -> String {
+        format!("{}:flight:{}", self.key, String::from_utf8_lossy(field))
+    }
+
+    fn flight_release(&self, field: &[u8], uuid: String) -> Op<'_, ()> {
+        Op::eval(
+            &self.key,
+            "string",
+            &FLIGHT_RELEASE,
+            vec![self.flight_key(field).into_bytes()],
+            vec![uuid.into_bytes()],
+            |_, _| Ok(()),
+        )
+    }
+
+    /// With single flight across processes: takes the entry's computation lease, or waits
+    /// (polling, from 5 ms up to 50 ms apart) for the process holding it to store the value —
+    /// at most `bound`, after which this process computes too.
+    async fn other_processes<R: Runner, V: DeserializeOwned>(
+        &self,
+        runner: &R,
+        field: &[u8],
+        bound: Duration,
+    ) -> Remote<V> {
+        let deadline = Instant::now() + bound;
+        let lease_key = self.flight_key(field);
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(&lease_key)
+                .arg(&uuid)
+                .arg("NX")
+                .arg("PX")
+                .arg(u64::try_from(bound.as_millis()).unwrap_or(u64::MAX).max(1));
+            let take = Op::cmd(&self.key, "string", cmd, |_, v| {
+                Ok(matches!(v, redis::Value::Okay))
+            });
+            match runner.run(&self.redis, take).await {
+                Ok(true) => return Remote::Mine(uuid),
+                Ok(false) => {}
+                Err(_) => return Remote::Anyway,
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Remote::Anyway;
+            }
+            let pause_now = pause.min(deadline - now);
+            if R::BLOCKING {
+                std::thread::sleep(pause_now);
+            } else {
+                tokio::time::sleep(pause_now).await;
+            }
+            pause = (pause * 2).min(Duration::from_millis(50));
+            match self.lookup_state::<R, V>(runner, field).await {
+                Ok(Lookup::Hit(v)) => return Remote::Stored(v),
+                Ok(Lookup::Miss) => {}
+                Ok(Lookup::Unavailable) | Err(_) => return Remote::Anyway,
+            }
         }
     }
 
@@ -357,6 +443,16 @@ impl Core {
         }
         Ok(out)
     }
+}
+
+/// What other processes did about a missing entry.
+enum Remote<V> {
+    /// One of them stored it meanwhile.
+    Stored(V),
+    /// This process holds the computation lease (its uuid).
+    Mine(String),
+    /// Compute without a lease (waited long enough, or Redis failed).
+    Anyway,
 }
 
 /// What a lookup found.
@@ -646,6 +742,25 @@ impl RedisCache {
         self
     }
 
+    /// One computation per missing entry across processes too (within one process it always
+    /// is): the first caller to miss takes a short lease on the entry in Redis
+    /// (`<key>:flight:<field>`, `bound` long) and computes; callers in other processes wait for
+    /// the value it stores, polling, for at most `bound`, then compute themselves. A computation
+    /// that fails or stores nothing frees the lease (or it expires) and the next caller
+    /// computes. `None` (the default): off.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let reports = pottery::RedisCache::new(&redis, "reports")
+    ///     .single_flight(Some(std::time::Duration::from_secs(10)));
+    /// # let _ = reports;
+    /// ```
+    #[must_use]
+    pub fn single_flight(mut self, bound: Option<Duration>) -> Self {
+        self.core.single_flight = bound;
+        self
+    }
+
     /// The sliding timeout.
     ///
     /// ```
@@ -884,6 +999,20 @@ pub mod aio {
                 redis,
                 crate::collections::random_key_async(redis).await?,
             ))
+        }
+
+        /// See [`crate::RedisCache::single_flight`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// let c = pottery::aio::RedisCache::new(&redis, "k")
+        ///     .single_flight(Some(std::time::Duration::from_secs(5)));
+        /// # let _ = c;
+        /// ```
+        #[must_use]
+        pub fn single_flight(mut self, bound: Option<Duration>) -> Self {
+            self.core.single_flight = bound;
+            self
         }
 
         /// See [`crate::RedisCache::ttl`].
