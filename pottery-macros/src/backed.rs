@@ -495,11 +495,11 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
                         <Self as ::pottery::RedisBacked>::exists_async(#redis, &key).await
                     }
                     /// [`RedisBacked::load_tracked`](::pottery::RedisBacked::load_tracked) from the key these fields make.
-                    #vis fn load_tracked_keyed(#redis: &#redis_ty, #(#params),*) -> #result<::core::option::Option<::pottery::private::Tracked<Self>>> {
+                    #vis fn load_tracked_keyed(#redis: &#redis_ty, #(#params),*) -> #result<::core::option::Option<::pottery::Tracked<Self>>> {
                         <Self as ::pottery::RedisBacked>::load_tracked(#redis, &Self::key_for(#(#args),*))
                     }
                     /// [`Self::load_tracked_keyed`], async.
-                    #vis async fn load_tracked_keyed_async(#redis: &#redis_ty, #(#params),*) -> #result<::core::option::Option<::pottery::private::Tracked<Self>>> {
+                    #vis async fn load_tracked_keyed_async(#redis: &#redis_ty, #(#params),*) -> #result<::core::option::Option<::pottery::Tracked<Self>>> {
                         let key = Self::key_for(#(#args),*);
                         <Self as ::pottery::RedisBacked>::load_tracked_async(#redis, &key).await
                     }
@@ -576,11 +576,11 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
             /// [`RedisBacked::load_tracked`](::pottery::RedisBacked::load_tracked) here: the
             /// struct, remembering what it was loaded as, so its `save()` writes only the
             /// fields you changed.
-            #vis fn load_tracked(&self) -> #result<::core::option::Option<::pottery::private::Tracked<#ident>>> {
+            #vis fn load_tracked(&self) -> #result<::core::option::Option<::pottery::Tracked<#ident>>> {
                 <#ident as ::pottery::RedisBacked>::load_tracked(self.core.redis(), self.core.key())
             }
             /// [`Self::load_tracked`], async.
-            #vis async fn load_tracked_async(&self) -> #result<::core::option::Option<::pottery::private::Tracked<#ident>>> {
+            #vis async fn load_tracked_async(&self) -> #result<::core::option::Option<::pottery::Tracked<#ident>>> {
                 <#ident as ::pottery::RedisBacked>::load_tracked_async(self.core.redis(), self.core.key()).await
             }
             /// [`RedisBacked::update`](::pottery::RedisBacked::update) here: changes the stored

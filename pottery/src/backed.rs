@@ -202,7 +202,7 @@ pub trait RedisBacked: Sized {
     /// now, and `change` runs again on that (so it must be callable more than once, and
     /// should have no other effects); further conflicts pause a few random milliseconds and
     /// reload. After 16 tries that all met a concurrent change, it gives up with an error
-    /// naming the key, having written nothing.
+    /// naming the key, having written nothing ([`Error::Conflict`]).
     ///
     /// Updates of one key from this process (through any handle on the same server) take
     /// turns, first come first served, so they never make each other retry: only writers in
@@ -546,7 +546,7 @@ impl<T: RedisBacked> Tracked<T> {
     ///
     /// ```
     /// # use pottery::RedisBacked;
-    /// # use pottery::private::Tracked;
+    /// use pottery::Tracked;
     /// #[derive(RedisBacked)]
     /// struct Point { x: i64, y: i64 }
     /// # let redis = pottery::testing::doctest_redis();
@@ -684,7 +684,7 @@ impl<T: RedisBacked> Tracked<T> {
     ///
     /// ```
     /// # use pottery::RedisBacked;
-    /// # use pottery::private::Tracked;
+    /// use pottery::Tracked;
     /// #[derive(RedisBacked)]
     /// struct Point { x: i64, #[redis(rename = "why")] y: i64 }
     /// # let redis = pottery::testing::doctest_redis();
@@ -719,7 +719,7 @@ impl<T> Tracked<T> {
     ///
     /// ```
     /// # use pottery::RedisBacked;
-    /// # use pottery::private::Tracked;
+    /// use pottery::Tracked;
     /// #[derive(RedisBacked)]
     /// struct Point { x: i64, y: i64 }
     /// # let redis = pottery::testing::doctest_redis();
@@ -738,7 +738,7 @@ impl<T> Tracked<T> {
     ///
     /// ```
     /// # use pottery::RedisBacked;
-    /// # use pottery::private::Tracked;
+    /// use pottery::Tracked;
     /// #[derive(RedisBacked, Debug, PartialEq)]
     /// struct Point { x: i64, y: i64 }
     /// # let redis = pottery::testing::doctest_redis();
@@ -949,16 +949,9 @@ async fn update_with<R: Runner, T: RedisBacked, O>(
 
 /// Every try of an update met a concurrent change of the fields it changes.
 fn update_conflict(key: &str, tries: u32) -> Error {
-    Error::Redis {
-        key: Some(key.to_owned()),
-        source: redis::RedisError::from((
-            redis::ErrorKind::Client,
-            "update gave up",
-            format!(
-                "{tries} tries each found a field it changes changed by another writer; \
-                 nothing was written"
-            ),
-        )),
+    Error::Conflict {
+        key: key.to_owned(),
+        tries,
     }
 }
 

@@ -129,6 +129,14 @@ pub enum Error {
         /// The stored name of the field.
         field: String,
     },
+    /// [`RedisBacked::update`](crate::RedisBacked::update) gave up: every try found a field
+    /// it changes changed by another writer meanwhile. Nothing was written.
+    Conflict {
+        /// The key.
+        key: String,
+        /// How many times the update ran and met a conflict.
+        tries: u32,
+    },
     /// A connection URL or option is invalid. The message never contains a password.
     Config {
         /// What is wrong.
@@ -157,7 +165,8 @@ impl Error {
             | Error::ExtendUnlockedLock { key, .. }
             | Error::ReleaseUnlockedLock { key, .. }
             | Error::CrossSlot { key, .. }
-            | Error::MissingField { key, .. } => Some(key),
+            | Error::MissingField { key, .. }
+            | Error::Conflict { key, .. } => Some(key),
             Error::Redis { key, .. } => key.as_deref(),
             Error::Config { .. } => None,
         }
@@ -254,6 +263,11 @@ impl fmt::Display for Error {
             Error::MissingField { key, field } => {
                 write!(f, "the hash at key `{key}` has no field `{field}`")
             }
+            Error::Conflict { key, tries } => write!(
+                f,
+                "the update of `{key}` gave up: each of its {tries} tries found a field it \
+                 changes changed by another writer; nothing was written"
+            ),
             Error::Config { message } => write!(f, "invalid configuration: {message}"),
         }
     }

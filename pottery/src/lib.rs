@@ -17,7 +17,7 @@ mod rt;
 pub mod testing;
 mod timer;
 
-pub use crate::backed::RedisBacked;
+pub use crate::backed::{RedisBacked, Tracked};
 pub use crate::cache::ordered_dict::{self, CachedOrderedDict};
 pub use crate::cache::redis_cache::{self, CacheInfo, RedisCache};
 pub use crate::collections::RANDOM_KEY_PREFIX;

@@ -1167,7 +1167,7 @@ const PROCESS_UPDATES: usize = 25;
 
 /// Whether an error is `update` giving up after conflicting tries.
 fn is_conflict(e: &Error) -> bool {
-    e.to_string().contains("update gave up")
+    matches!(e, Error::Conflict { tries: 16, .. })
 }
 
 /// Updates from several processes at once: they do not share a line, so the compare-and-set
