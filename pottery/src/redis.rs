@@ -480,6 +480,13 @@ impl Redis {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn connection(&self) -> Result<PooledConnection> {
+        let mut conn = self.pooled()?;
+        conn.set_timeouts(self.inner.opts.response_timeout)?;
+        Ok(conn)
+    }
+
+    /// A connection from the pool (or a new one), with whatever timeouts it has.
+    fn pooled(&self) -> Result<PooledConnection> {
         let pooled = self
             .inner
             .idle
@@ -490,19 +497,17 @@ impl Redis {
             Some(conn) => conn,
             None => self.connect_sync()?,
         };
-        let mut conn = PooledConnection {
+        Ok(PooledConnection {
             conn: Some(conn),
             inner: Arc::clone(&self.inner),
             broken: false,
-        };
-        conn.set_timeouts(self.inner.opts.response_timeout)?;
-        Ok(conn)
+        })
     }
 
     /// A pooled connection whose replies may take at most `timeout` (never more than the
-    /// handle's response timeout); the pool gets it back with its usual timeouts.
+    /// handle's response timeout). Its socket keeps these timeouts until a call wants others.
     pub(crate) fn connection_within(&self, timeout: Duration) -> Result<PooledConnection> {
-        let mut conn = self.connection()?;
+        let mut conn = self.pooled()?;
         let t = Some(
             self.inner
                 .opts

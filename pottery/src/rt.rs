@@ -61,14 +61,24 @@ where
     }
     let _inside = InLocal::enter();
     LOCAL.with(|local| {
-        local
-            .get_or_init(|| {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("cannot start a thread-local runtime")
-            })
-            .block_on(future)
+        let runtime = local.get_or_init(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("cannot start a thread-local runtime")
+        });
+        // Most blocking calls finish in one poll (a single master answers synchronously):
+        // poll once inside the runtime's context, and start the runtime only if that is
+        // not enough. Futures take the new waker at their next poll.
+        let mut future = std::pin::pin!(future);
+        {
+            let _context = runtime.enter();
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                return out;
+            }
+        }
+        runtime.block_on(future)
     })
 }
 

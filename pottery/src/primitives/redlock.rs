@@ -523,7 +523,20 @@ enum Outcome {
 
 /// One attempt: the acquire script on every master at once, done when a majority said yes
 /// or can no longer say it.
-async fn attempt(core: &Arc<Core>, fenced: bool) -> Result<Outcome> {
+/// How an attempt asks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ask {
+    /// pottery's plain `SET NX PX`: the cheapest, and all an uncontended lock needs.
+    Plain,
+    /// The acquire script: on a "no", the holder's remaining lease (and a lock key with no
+    /// expiry is reported as corrupt).
+    Script,
+    /// The fenced acquire script.
+    Fenced,
+}
+
+async fn attempt(core: &Arc<Core>, ask: Ask) -> Result<Outcome> {
+    let fenced = ask == Ask::Fenced;
     let uuid = uuid::Uuid::new_v4().to_string();
     let mut undo = Undo {
         core: Arc::clone(core),
@@ -547,10 +560,27 @@ async fn attempt(core: &Arc<Core>, fenced: bool) -> Result<Outcome> {
         core.ttl_ms().to_string().into_bytes(),
     ];
     let granted = |r: &Reply| matches!(r, Reply::Granted(_));
+    let ttl_ms = core.ttl_ms().to_string();
     let mut fanout = fan_out(
         &core.masters,
         core.master_timeout,
         |_| {
+            if ask == Ask::Plain {
+                let mut cmd = redis::cmd("SET");
+                cmd.arg(&core.key)
+                    .arg(&uuid)
+                    .arg("PX")
+                    .arg(&ttl_ms)
+                    .arg("NX");
+                return Op::cmd(&core.key, STRING, cmd, |_, v| {
+                    // The holder's remaining lease is unknown (-2: no hint).
+                    Ok(if matches!(v, Value::Okay) {
+                        Reply::Granted(0)
+                    } else {
+                        Reply::Held(-2)
+                    })
+                });
+            }
             Op::eval(
                 &core.key,
                 STRING,
@@ -677,6 +707,15 @@ enum Wait {
 /// Takes a lease: waits for this process's turn, then attempts, waking on releases, on the
 /// holder's expiry and on the polling fallback, until acquired or out of time.
 async fn acquire(core: &Arc<Core>, wait: Wait, fenced: bool) -> Result<Option<Lease>> {
+    // The first attempt of a waiting call is pottery's plain SET NX PX; later ones use the
+    // script, which says how long the holder has left and reports a corrupt lock key. A
+    // single attempt uses the script, so that a corrupt key is reported rather than taken
+    // for a holder.
+    let mut ask = match (fenced, wait) {
+        (true, _) => Ask::Fenced,
+        (false, Wait::Once) => Ask::Script,
+        (false, Wait::For(_)) => Ask::Plain,
+    };
     core.check()?;
     let started = Instant::now();
     let deadline = match wait {
@@ -697,7 +736,11 @@ async fn acquire(core: &Arc<Core>, wait: Wait, fenced: bool) -> Result<Option<Le
     let mut wakeups: Option<Wakeups> = None;
     let mut unreachable_since: Option<Instant> = None;
     loop {
-        let hint = match attempt(core, fenced).await? {
+        let outcome = attempt(core, ask).await?;
+        if ask == Ask::Plain {
+            ask = Ask::Script;
+        }
+        let hint = match outcome {
             Outcome::Acquired { uuid, token, until } => {
                 return Ok(Some(Lease::new(core, uuid, token, until, turn)));
             }
