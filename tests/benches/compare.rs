@@ -7,11 +7,17 @@
 //! the servers (`INFO stats` → `total_reads_processed`, summed over every server involved)
 //! over a separate pass of each contender. A full run writes `docs/bench.json` and
 //! `docs/bench.svg`; a QUICK run writes `target/bench-quick.json` only.
+//!
+//! A second, smaller table measures contention (issue 12): several workers on one lock or one
+//! id sequence for a fixed duration, with handoffs or ids per second, the wait for the lock
+//! (p50/p99), the spread of acquisitions over the workers, failed calls, and the same run's
+//! one-worker rate.
 
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::process::Command;
-use std::time::Instant;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
 
 use pottery::testing::RedisServer;
 use pottery::{Redis, RedisCounter, RedisDeque, RedisDict, RedisList, RedisSet};
@@ -41,6 +47,195 @@ impl Row {
             trips: [Some(r[0].1), r.get(1).map(|x| x.1), None],
             ..Row::default()
         }
+    }
+}
+
+/// One row of the contention table: `workers` threads or tasks on one lock (or one id
+/// sequence) for a fixed duration. Python's rows come from its script with the same fields.
+#[derive(Default, Clone, serde::Deserialize)]
+#[serde(default)]
+struct Contention {
+    name: String,
+    /// `pottery-rs` or `pottery-py`.
+    client: String,
+    /// `handoffs/s` or `ids/s`.
+    unit: String,
+    workers: usize,
+    /// Wall time of the contended run, from the start signal until every worker stopped.
+    secs: f64,
+    /// Successful acquisitions (or ids) per second over `secs`, all workers together.
+    rate: f64,
+    /// One worker alone, same loop, same run (shorter).
+    uncontended: Option<f64>,
+    /// Time from calling `lock()` to holding the guard, milliseconds.
+    p50_ms: Option<f64>,
+    p99_ms: Option<f64>,
+    /// Fewest and most successful calls of one worker.
+    min: Option<u64>,
+    max: Option<u64>,
+    /// Calls that returned an error (counted, not retried by the bench).
+    failed: u64,
+    /// Server reads per successful call over the contended run, summed over the masters.
+    trips: Option<f64>,
+}
+
+/// What one worker of a fixed-duration run did.
+#[derive(Default)]
+struct Worker {
+    done: u64,
+    failed: u64,
+    /// Waits for the lock, milliseconds (empty for id draws).
+    waits: Vec<f64>,
+}
+
+/// A fixed-duration run: every worker's tally, the wall time, and the servers' reads.
+struct Run {
+    workers: Vec<Worker>,
+    secs: f64,
+    reads: u64,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.workers.iter().map(|w| w.done).sum::<u64>() as f64 / self.secs
+    }
+
+    /// The contention row of this run, `alone` being the same loop's one-worker run.
+    fn row(&self, name: &str, unit: &str, alone: Option<&Run>) -> Contention {
+        let done: u64 = self.workers.iter().map(|w| w.done).sum();
+        let mut waits: Vec<f64> = self.workers.iter().flat_map(|w| w.waits.clone()).collect();
+        waits.sort_by(|a, b| a.total_cmp(b));
+        Contention {
+            name: name.to_owned(),
+            client: "pottery-rs".to_owned(),
+            unit: unit.to_owned(),
+            workers: self.workers.len(),
+            secs: self.secs,
+            rate: self.rate(),
+            uncontended: alone.map(Run::rate),
+            p50_ms: percentile(&waits, 0.50),
+            p99_ms: percentile(&waits, 0.99),
+            min: self.workers.iter().map(|w| w.done).min(),
+            max: self.workers.iter().map(|w| w.done).max(),
+            failed: self.workers.iter().map(|w| w.failed).sum(),
+            trips: (done > 0).then(|| self.reads as f64 / done as f64),
+        }
+    }
+}
+
+/// The `q` quantile of sorted values (nearest rank; the Python side computes it alike).
+fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
+    let last = sorted.len().checked_sub(1)?;
+    Some(sorted[((last as f64) * q).round() as usize])
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Runs `op(worker)` back to back on `threads` threads for `dur`. Each thread makes one
+/// warm-up call first (its runtime, its connections); the servers' reads are counted from the
+/// start signal to the end. `op` returns the wait to record, if any; an error counts as a
+/// failed call.
+fn on_threads(
+    probe: &mut Probe,
+    threads: usize,
+    dur: Duration,
+    op: &(dyn Fn(usize) -> pottery::Result<Option<Duration>> + Sync),
+) -> Run {
+    let barrier = Barrier::new(threads + 1);
+    let barrier = &barrier;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    let _ = op(t);
+                    barrier.wait(); // warmed up
+                    barrier.wait(); // go
+                    let end = Instant::now() + dur;
+                    let mut w = Worker::default();
+                    while Instant::now() < end {
+                        match op(t) {
+                            Ok(wait) => {
+                                w.done += 1;
+                                w.waits.extend(wait.map(millis));
+                            }
+                            Err(_) => w.failed += 1,
+                        }
+                    }
+                    w
+                })
+            })
+            .collect();
+        barrier.wait();
+        let before = probe.reads();
+        barrier.wait();
+        let start = Instant::now();
+        let workers: Vec<Worker> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let secs = start.elapsed().as_secs_f64();
+        let reads = probe
+            .reads()
+            .saturating_sub(before + probe.conns.len() as u64);
+        Run {
+            workers,
+            secs,
+            reads,
+        }
+    })
+}
+
+/// `tasks` tokio tasks on clones of one async lock, each looping `lock().await` and dropping
+/// the guard for `dur`. The dropped guards release in the background; one last acquisition
+/// after the run waits for the final release (and is counted in the reads, a rounding error).
+fn on_tasks(
+    rt: &tokio::runtime::Runtime,
+    probe: &mut Probe,
+    tasks: usize,
+    dur: Duration,
+    lock: &pottery::aio::Redlock,
+) -> Run {
+    let drain = || {
+        rt.block_on(async { lock.lock().await.unwrap().release().await.unwrap() });
+    };
+    drain(); // warm-up: connections, scripts
+    let before = probe.reads();
+    let (workers, secs) = rt.block_on(async {
+        let start = Instant::now();
+        let end = start + dur;
+        let handles: Vec<_> = (0..tasks)
+            .map(|_| {
+                let lock = lock.clone();
+                tokio::spawn(async move {
+                    let mut w = Worker::default();
+                    while Instant::now() < end {
+                        let t = Instant::now();
+                        match lock.lock().await {
+                            Ok(g) => {
+                                w.waits.push(millis(t.elapsed()));
+                                drop(g);
+                                w.done += 1;
+                            }
+                            Err(_) => w.failed += 1,
+                        }
+                    }
+                    w
+                })
+            })
+            .collect();
+        let mut workers = Vec::new();
+        for h in handles {
+            workers.push(h.await.unwrap());
+        }
+        (workers, start.elapsed().as_secs_f64())
+    });
+    drain();
+    let reads = probe
+        .reads()
+        .saturating_sub(before + probe.conns.len() as u64);
+    Run {
+        workers,
+        secs,
+        reads,
     }
 }
 
@@ -199,6 +394,9 @@ struct PyResults {
     rates: HashMap<String, f64>,
     trips: HashMap<String, f64>,
     rss: HashMap<String, f64>,
+    /// Rows of the contention table (PY_PRIMITIVES only).
+    #[serde(default)]
+    contention: Vec<Contention>,
 }
 
 /// The Python prelude: measuring helpers shared by both scripts. `servers` are the clients
@@ -328,7 +526,77 @@ for label, count in (('1 master', 1), ('5 masters', 5)):
     def draw(k):
         for _ in range(k): next(ids)
     measure('next_id, ' + label, draw, n, trip_ops=20)
-print(json.dumps({'rates': rates, 'trips': trips, 'rss': rss}))
+
+# Contention (the second table): `dur` seconds per run, `short` for the one-worker run.
+import threading
+from pottery import PrimitiveError
+dur, short = float(sys.argv[3]), float(sys.argv[4])
+contention = []
+def pct(v, q):
+    return v[int(round((len(v) - 1) * q))] if v else None
+def on_threads(threads, secs, make_op):
+    # make_op(i) -> op(); op() returns the wait to record (or None) and raises on failure.
+    ops = [make_op(i) for i in range(threads)]
+    for op in ops:
+        try: op()
+        except PrimitiveError: pass
+    tally = [[0, 0, []] for _ in range(threads)]
+    barrier = threading.Barrier(threads + 1)
+    def work(i):
+        op, t = ops[i], tally[i]
+        barrier.wait()
+        end = time.perf_counter() + secs
+        while time.perf_counter() < end:
+            try:
+                w = op()
+            except PrimitiveError:
+                t[1] += 1
+                continue
+            t[0] += 1
+            if w is not None: t[2].append(w * 1e3)
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    for w in workers: w.start()
+    b = reads()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for w in workers: w.join()
+    took = time.perf_counter() - t0
+    rd = reads() - b - len(servers)
+    done = sum(t[0] for t in tally)
+    waits = sorted(x for t in tally for x in t[2])
+    return {'client': 'pottery-py', 'workers': threads, 'secs': took, 'rate': done / took,
+            'p50_ms': pct(waits, 0.50), 'p99_ms': pct(waits, 0.99),
+            'min': min(t[0] for t in tally), 'max': max(t[0] for t in tally),
+            'failed': sum(t[1] for t in tally), 'trips': rd / done if done else None}
+for label, count in (('1 master', 1), ('5 masters', 5)):
+    masters = frozenset(Redis.from_url(u) for u in urls[:count])
+    key = 'bench-py-contend-%d' % count
+    # One Redlock per thread: pottery's instances are not thread-safe.
+    def lock_op(i):
+        lock = Redlock(key=key, masters=masters)
+        def op():
+            t = time.perf_counter()
+            with lock:
+                w = time.perf_counter() - t
+            return w
+        return op
+    alone = on_threads(1, short, lock_op)
+    row = on_threads(8, dur, lock_op)
+    row.update(name='redlock handoffs, 8 threads, ' + label, unit='handoffs/s',
+               uncontended=alone['rate'])
+    contention.append(row)
+masters = frozenset(Redis.from_url(u) for u in urls)
+def id_op(i):
+    ids = NextID(key='bench-py-contend', masters=masters)
+    def op():
+        next(ids)
+    return op
+alone = on_threads(1, short, id_op)
+row = on_threads(8, dur, id_op)
+row.update(name='next_id, 8 threads, 8 handles, 5 masters', unit='ids/s',
+           uncontended=alone['rate'], p50_ms=None, p99_ms=None)
+contention.append(row)
+print(json.dumps({'rates': rates, 'trips': trips, 'rss': rss, 'contention': contention}))
 "#;
 
 fn venv_python() -> Option<String> {
@@ -927,6 +1195,69 @@ fn main() {
     );
     rows.push(Row::new("async redlock, 64 tasks, 5 masters", &r));
 
+    // Contention (issue 12), the second table: fixed-duration runs of many workers on ONE lock
+    // (one `Arc<Redlock>` for threads, clones of one `aio::Redlock` for tasks) or one id
+    // sequence, each next to the same loop with one worker.
+    let dur = Duration::from_secs(if quick { 1 } else { 4 });
+    let short = dur / 4;
+    let mut contention = Vec::new();
+    for count in [1usize, 5] {
+        let label = if count == 1 { "1 master" } else { "5 masters" };
+        let handles: Vec<Redis> = masters.handles().into_iter().take(count).collect();
+        let lock = Arc::new(pottery::Redlock::new(
+            &format!("bench-contend-{count}"),
+            handles.clone(),
+        ));
+        let cycle = |_: usize| {
+            let t = Instant::now();
+            let g = lock.lock()?;
+            let wait = t.elapsed();
+            drop(g);
+            Ok(Some(wait))
+        };
+        let alone = on_threads(&mut mprobe, 1, short, &cycle);
+        let run = on_threads(&mut mprobe, 8, dur, &cycle);
+        contention.push(run.row(
+            &format!("redlock handoffs, 8 threads, {label}"),
+            "handoffs/s",
+            Some(&alone),
+        ));
+        let alock = pottery::aio::Redlock::new(&format!("bench-contend-async-{count}"), handles);
+        let alone = on_tasks(&rt, &mut mprobe, 1, short, &alock);
+        let run = on_tasks(&rt, &mut mprobe, tasks, dur, &alock);
+        contention.push(run.row(
+            &format!("async redlock handoffs, {tasks} tasks, {label}"),
+            "handoffs/s",
+            Some(&alone),
+        ));
+    }
+    // NextId on five masters: one handle shared by 8 threads (its callers share rounds), then
+    // 8 independent handles, one per thread, that contend like 8 processes would.
+    let shared = pottery::NextId::new("bench-contend-shared", masters.handles());
+    let draw = |ids: &pottery::NextId| {
+        ids.next_id().map(|id| {
+            black_box(id);
+            None
+        })
+    };
+    let alone = on_threads(&mut mprobe, 1, short, &|_| draw(&shared));
+    let run = on_threads(&mut mprobe, 8, dur, &|_| draw(&shared));
+    contention.push(run.row(
+        "next_id, 8 threads, 1 shared handle, 5 masters",
+        "ids/s",
+        Some(&alone),
+    ));
+    let own: Vec<pottery::NextId> = (0..8)
+        .map(|_| pottery::NextId::new("bench-contend-own", masters.handles()))
+        .collect();
+    let alone = on_threads(&mut mprobe, 1, short, &|t| draw(&own[t]));
+    let run = on_threads(&mut mprobe, 8, dur, &|t| draw(&own[t]));
+    contention.push(run.row(
+        "next_id, 8 threads, 8 handles, 5 masters",
+        "ids/s",
+        Some(&alone),
+    ));
+
     // A million entries iterated with a bounded footprint (full runs only: filling takes time).
     if !quick {
         let (row, rss) = iteration(&redis, &mut raw, &mut probe, 1_000_000, 1);
@@ -940,7 +1271,12 @@ fn main() {
 
     let py_prims = run_python(
         PY_PRIMITIVES,
-        &[(pn / 3).to_string(), serde_json::to_string(&urls).unwrap()],
+        &[
+            (pn / 3).to_string(),
+            serde_json::to_string(&urls).unwrap(),
+            dur.as_secs_f64().to_string(),
+            short.as_secs_f64().to_string(),
+        ],
         &url,
     );
     let py = run_python(PY_BENCH, &[n.to_string(), it_n.to_string()], &url);
@@ -953,7 +1289,20 @@ fn main() {
             }
         }
     }
-    report(&rows, quick, n, rounds);
+    // Each Python row goes after ours of the same name.
+    let mut table = Vec::new();
+    for row in contention {
+        let name = row.name.clone();
+        table.push(row);
+        table.extend(
+            py_prims
+                .contention
+                .iter()
+                .filter(|p| p.name == name)
+                .cloned(),
+        );
+    }
+    report(&rows, &table, dur, quick, n, rounds);
 }
 
 /// Runs `n` operations as `tasks` concurrent tasks on `rt`; `op(j)` is the `j`-th operation.
@@ -1068,8 +1417,15 @@ fn fmt_trips(t: f64) -> String {
     }
 }
 
-/// Prints the table; writes the JSON (and, for a full run, the chart) under `docs/`.
-fn report(rows: &[Row], quick: bool, n: usize, rounds: usize) {
+/// Prints the tables; writes the JSON (and, for a full run, the chart) under `docs/`.
+fn report(
+    rows: &[Row],
+    contention: &[Contention],
+    dur: Duration,
+    quick: bool,
+    n: usize,
+    rounds: usize,
+) {
     let mode = if quick {
         "QUICK=1 make bench"
     } else {
@@ -1113,6 +1469,7 @@ fn report(rows: &[Row], quick: bool, n: usize, rounds: usize) {
     println!(
         "rt = round trips per operation (per item for iterations), counted as server reads, summed over the masters"
     );
+    print_contention(contention, dur);
 
     let json = serde_json::json!({
         "date": shell(&["date", "-u", "+%Y-%m-%d"]),
@@ -1133,6 +1490,23 @@ fn report(rows: &[Row], quick: bool, n: usize, rounds: usize) {
             "round_trips_py": r.trips[2],
             "peak_rss_mib_rs": r.rss_mib[0],
             "peak_rss_mib_py": r.rss_mib[1],
+        })).collect::<Vec<_>>(),
+        "contention_seconds": dur.as_secs_f64(),
+        "contention": contention.iter().map(|c| serde_json::json!({
+            "workload": c.name,
+            "client": c.client,
+            "unit": c.unit,
+            "workers": c.workers,
+            "seconds": c.secs,
+            "rate": c.rate,
+            "uncontended_rate": c.uncontended,
+            "rate_over_uncontended": c.uncontended.map(|u| c.rate / u),
+            "wait_p50_ms": c.p50_ms,
+            "wait_p99_ms": c.p99_ms,
+            "min_per_worker": c.min,
+            "max_per_worker": c.max,
+            "failed_calls": c.failed,
+            "round_trips": c.trips,
         })).collect::<Vec<_>>(),
     });
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -1157,9 +1531,98 @@ fn report(rows: &[Row], quick: bool, n: usize, rounds: usize) {
         std::fs::write(&svg_path, chart(rows, &json)).unwrap();
         println!("wrote {}", svg_path.display());
         let md_path = root.join("docs/bench.md");
-        std::fs::write(&md_path, markdown(rows)).unwrap();
+        std::fs::write(
+            &md_path,
+            markdown(rows) + "\n" + &contention_markdown(contention),
+        )
+        .unwrap();
         println!("wrote {}", md_path.display());
     }
+}
+
+/// The contention table's cells for one row: rate, one-worker rate, ratio, p50, p99, min,
+/// max, failed, round trips.
+fn contention_cells(c: &Contention) -> [String; 9] {
+    let ms = |v: f64| {
+        if v >= 100.0 {
+            format!("{v:.0}")
+        } else {
+            format!("{v:.2}")
+        }
+    };
+    [
+        format!("{:.0}", c.rate),
+        fmt_opt(c.uncontended, |u| format!("{u:.0}")),
+        fmt_opt(c.uncontended, |u| format!("{:.2}x", c.rate / u)),
+        fmt_opt(c.p50_ms, ms),
+        fmt_opt(c.p99_ms, ms),
+        c.min.map_or("-".to_owned(), |v| v.to_string()),
+        c.max.map_or("-".to_owned(), |v| v.to_string()),
+        c.failed.to_string(),
+        fmt_opt(c.trips, fmt_trips),
+    ]
+}
+
+const CONTENTION_NOTE: &str = "Fixed-duration runs; workers start together after one warm-up call each. rate = successful \
+calls per second, all workers together; alone = the same loop with one worker; wait = lock() \
+to guard; min/max = successful calls of the least and most served worker; rt = server reads \
+per successful call, summed over the masters. pottery-rs threads share ONE Redlock (Arc) and \
+tasks clones of ONE aio::Redlock; pottery-py runs one Redlock per thread (its instances are not \
+thread-safe), `with lock: pass`. NextId '8 handles' = one independent handle per thread \
+(pottery-py: one NextID per thread, num_tries=3).";
+
+fn print_contention(table: &[Contention], dur: Duration) {
+    println!(
+        "\ncontention ({} s per run; alone = one worker, same loop, {} s)",
+        dur.as_secs_f64(),
+        dur.as_secs_f64() / 4.0
+    );
+    println!(
+        "{:<46} {:<10} {:>10} {:>10} {:>8} {:>7} {:>8} {:>8} {:>6} {:>6} {:>6} {:>6}",
+        "workload",
+        "client",
+        "unit",
+        "rate",
+        "alone",
+        "ratio",
+        "p50 ms",
+        "p99 ms",
+        "min",
+        "max",
+        "failed",
+        "rt"
+    );
+    for c in table {
+        let [rate, alone, ratio, p50, p99, min, max, failed, trips] = contention_cells(c);
+        println!(
+            "{:<46} {:<10} {:>10} {rate:>10} {alone:>8} {ratio:>7} {p50:>8} {p99:>8} {min:>6} {max:>6} {failed:>6} {trips:>6}",
+            c.name, c.client, c.unit
+        );
+    }
+    println!("{CONTENTION_NOTE}");
+}
+
+fn contention_markdown(table: &[Contention]) -> String {
+    let mut out = String::from(
+        "| contention | client | rate | alone | ratio | wait p50 ms | wait p99 ms | min / max per worker | failed | round trips |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for c in table {
+        let [_, _, ratio, p50, p99, min, max, failed, trips] = contention_cells(c);
+        let rate = thousands(c.rate.round() as usize);
+        let alone = fmt_opt(c.uncontended, |u| thousands(u.round() as usize));
+        out.push_str(&format!(
+            "| {} | {} | {rate} {} | {alone} | {} | {p50} | {p99} | {min} / {max} | {failed} | {trips} |\n",
+            c.name,
+            c.client,
+            c.unit,
+            ratio.replace('x', "×"),
+        ));
+    }
+    out.push('\n');
+    out.push_str(CONTENTION_NOTE);
+    out.push('\n');
+    out
 }
 
 /// The table as Markdown (pasted into the README's performance section).
