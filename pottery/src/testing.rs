@@ -133,6 +133,7 @@ fn make_tls(dir: &Path) -> io::Result<TlsFiles> {
 #[derive(Clone, Debug, Default)]
 #[must_use]
 pub struct ServerBuilder {
+    binary: Option<String>,
     password: Option<String>,
     acl_user: Option<(String, String)>,
     tls: bool,
@@ -141,6 +142,18 @@ pub struct ServerBuilder {
 }
 
 impl ServerBuilder {
+    /// Run this server binary instead of `$REDIS_SERVER` or `redis-server` (a `valkey-server`,
+    /// say).
+    ///
+    /// ```
+    /// let b = pottery::testing::RedisServer::builder().binary("/usr/bin/redis-server");
+    /// # let _ = b;
+    /// ```
+    pub fn binary(mut self, path: impl Into<String>) -> Self {
+        self.binary = Some(path.into());
+        self
+    }
+
     /// Require this password for the default user (`requirepass`).
     ///
     /// ```
@@ -294,7 +307,8 @@ impl RedisServer {
     }
 
     fn command(&self) -> Command {
-        let mut cmd = Command::new(server_binary());
+        let binary = self.options.binary.clone().unwrap_or_else(server_binary);
+        let mut cmd = Command::new(binary);
         let dir = self.dir.path();
         cmd.arg("--bind").arg("127.0.0.1");
         match &self.tls {

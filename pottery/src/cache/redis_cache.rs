@@ -725,9 +725,11 @@ impl RedisCache {
     }
 
     /// Gives each entry its own time to live: it expires `ttl` after it was stored, however
-    /// busy the hash is (a hit never extends it), and is then computed again. The deadline
-    /// is kept with the value (`<deadline ms>|<value>`, by the server's clock) and checked by
-    /// the lookup script, which deletes an expired entry: a hit stays one round trip. The
+    /// busy the hash is (a hit never extends it), and is then computed again. Where the
+    /// server expires hash fields (`HPEXPIRE`: Redis ≥ 7.4, Valkey ≥ 9.0) the store script
+    /// sets a field TTL and the value is stored as it is; elsewhere the deadline is kept with
+    /// the value (`<deadline ms>|<value>`, by the server's clock) and checked by the lookup
+    /// script, which deletes an expired entry. Either way a hit stays one round trip. The
     /// hash's own sliding [`timeout`](Self::timeout) still applies. `None` (the default):
     /// entries live as long as the hash, as in pottery.
     ///
