@@ -256,43 +256,4 @@ pub fn default_masters() -> Vec<Redis> {
     }
 }
 
-/// A `#[synchronize]` call: `f` under a lease of `lock`, released when it returns (or
-/// panics).
-pub fn synchronized<T>(lock: &crate::Redlock, f: impl FnOnce() -> T) -> Result<T> {
-    let started = std::time::Instant::now();
-    let guard = lock.lock()?;
-    let waited = started.elapsed();
-    let out = f();
-    tracing::info!(
-        key = lock.key(),
-        waited_ms = waited.as_millis() as u64,
-        held_ms = (started.elapsed() - waited).as_millis() as u64,
-        "synchronize"
-    );
-    drop(guard);
-    Ok(out)
-}
-
-/// Async [`synchronized`]; a lease that expired before the body finished is a warning.
-pub async fn synchronized_async<T, Fut>(
-    lock: &crate::aio::Redlock,
-    f: impl FnOnce() -> Fut,
-) -> Result<T>
-where
-    Fut: std::future::Future<Output = T>,
-{
-    let guard = lock.lock().await?;
-    let out = f().await;
-    if let Err(e) = guard.release().await {
-        match e {
-            crate::Error::ReleaseUnlockedLock { .. } => {
-                tracing::warn!(
-                    key = lock.key(),
-                    "lease expired before synchronize finished"
-                );
-            }
-            other => return Err(other),
-        }
-    }
-    Ok(out)
-}
+pub use crate::primitives::redlock::{synchronized, synchronized_async};

@@ -1531,7 +1531,13 @@ pub fn synchronize<T>(
     configure: impl FnOnce(Redlock) -> Redlock,
     f: impl FnOnce() -> T,
 ) -> Result<T> {
-    let lock = configure(Redlock::new(key, masters));
+    synchronized(&configure(Redlock::new(key, masters)), f)
+}
+
+/// `f` under a lease of `lock`, released when it returns (or panics): [`synchronize`] and
+/// `#[synchronize]` without making the lock.
+#[doc(hidden)]
+pub fn synchronized<T>(lock: &Redlock, f: impl FnOnce() -> T) -> Result<T> {
     let started = Instant::now();
     let guard = lock.lock()?;
     let waited = started.elapsed();
@@ -1543,6 +1549,28 @@ pub fn synchronize<T>(
         "synchronize"
     );
     drop(guard);
+    Ok(out)
+}
+
+/// Async [`synchronized`]; a lease that expired before the body finished is a warning.
+#[doc(hidden)]
+pub async fn synchronized_async<T, Fut>(lock: &aio::Redlock, f: impl FnOnce() -> Fut) -> Result<T>
+where
+    Fut: std::future::Future<Output = T>,
+{
+    let guard = lock.lock().await?;
+    let out = f().await;
+    guard.release().await.or_else(|e| match e {
+        // The body ran; a lease that expired meanwhile is worth a warning, not a failure.
+        Error::ReleaseUnlockedLock { .. } => {
+            tracing::warn!(
+                key = lock.key(),
+                "lease expired before synchronize finished"
+            );
+            Ok(())
+        }
+        other => Err(other),
+    })?;
     Ok(out)
 }
 
@@ -2015,20 +2043,6 @@ pub mod aio {
     where
         Fut: std::future::Future<Output = T>,
     {
-        let lock = configure(Redlock::new(key, masters));
-        let guard = lock.lock().await?;
-        let out = f().await;
-        guard.release().await.or_else(|e| match e {
-            // The body ran; a lease that expired meanwhile is worth a warning, not a failure.
-            Error::ReleaseUnlockedLock { .. } => {
-                tracing::warn!(
-                    key = lock.key(),
-                    "lease expired before synchronize finished"
-                );
-                Ok(())
-            }
-            other => Err(other),
-        })?;
-        Ok(out)
+        super::synchronized_async(&configure(Redlock::new(key, masters)), f).await
     }
 }
