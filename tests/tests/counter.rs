@@ -169,3 +169,27 @@ async fn every_method_async() {
         );
     }
 }
+
+#[test]
+fn a_total_that_does_not_fit_an_i64_is_an_error_not_a_wrapped_value() {
+    for (kind, redis) in targets() {
+        let key = unique_key("total-overflow");
+        let c: RedisCounter<String> = RedisCounter::new(&redis, key.clone());
+        c.incr("a", i64::MAX).unwrap();
+        c.incr("b", i64::MAX).unwrap();
+        let err = c.total().unwrap_err();
+        assert!(matches!(err, Error::Codec { .. }), "{kind}: {err}");
+        assert_eq!(err.key(), Some(key.as_str()));
+        assert!(err.to_string().contains("does not fit"), "{err}");
+        // Large counts that cancel out are fine: the sum is exact.
+        c.set("c".into(), i64::MIN).unwrap();
+        c.set("d".into(), i64::MIN).unwrap();
+        assert_eq!(c.total().unwrap(), -2, "{kind}");
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        c.remove("c").unwrap();
+        c.remove("d").unwrap();
+        let err = rt.block_on(c.to_async().total()).unwrap_err();
+        assert!(matches!(err, Error::Codec { .. }), "{kind}: {err}");
+        c.clear().unwrap();
+    }
+}

@@ -10,7 +10,8 @@ use serde::de::DeserializeOwned;
 
 use super::dict::Core;
 use super::{Async, Blocking, Runner, Scan, block_on_ready, encode, int};
-use crate::error::Result;
+use crate::codec::CodecError;
+use crate::error::{Error, Result};
 use crate::op::{Op, script};
 use crate::redis::Redis;
 
@@ -127,6 +128,21 @@ fn most_common<K>(counts: HashMap<K, i64>, n: Option<usize>) -> Vec<(K, i64)> {
         all.truncate(n);
     }
     all
+}
+
+/// The exact sum of the counts, or a [`Error::Codec`] when it does not fit an `i64` (never a
+/// wrapped or saturated value). The sum is taken in `i128`, which cannot overflow for any
+/// number of fields a hash can hold.
+fn total<'a>(key: &str, counts: impl IntoIterator<Item = &'a i64>) -> Result<i64> {
+    let sum: i128 = counts.into_iter().map(|n| i128::from(*n)).sum();
+    i64::try_from(sum).map_err(|_| {
+        Error::codec(
+            key,
+            CodecError::new(format!(
+                "the total of the counts, {sum}, does not fit an i64"
+            )),
+        )
+    })
 }
 
 fn elements<K: Clone>(counts: HashMap<K, i64>) -> Vec<K> {
@@ -457,7 +473,8 @@ impl<K: Serialize + DeserializeOwned> RedisCounter<K> {
         Ok(elements(self.to_hash_map()?))
     }
 
-    /// The sum of all counts.
+    /// The sum of all counts, exact: [`Error::Codec`](crate::Error::Codec) when it does not fit
+    /// an `i64` (Python's `total()` returns an unbounded int; we never return a wrapped one).
     ///
     /// ```
     /// # let redis = pottery::testing::doctest_redis();
@@ -471,7 +488,7 @@ impl<K: Serialize + DeserializeOwned> RedisCounter<K> {
     where
         K: Eq + Hash,
     {
-        Ok(self.to_hash_map()?.values().sum())
+        total(&self.core.key, self.to_hash_map()?.values())
     }
 
     /// Streams `(key, count)` with `HSCAN`.
@@ -760,7 +777,7 @@ pub mod aio {
         where
             K: Eq + Hash,
         {
-            Ok(self.to_hash_map().await?.values().sum())
+            total(&self.core.key, self.to_hash_map().await?.values())
         }
 
         /// See [`crate::RedisCounter::iter`]; a `Stream`.
