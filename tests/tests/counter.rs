@@ -193,3 +193,66 @@ fn a_total_that_does_not_fit_an_i64_is_an_error_not_a_wrapped_value() {
         c.clear().unwrap();
     }
 }
+
+#[test]
+fn an_update_that_would_overflow_or_meets_a_non_canonical_count_writes_nothing() {
+    for (kind, redis) in targets() {
+        let key = unique_key("update-overflow");
+        let c: RedisCounter<String> = RedisCounter::new(&redis, key.clone());
+        c.set("a".into(), i64::MAX).unwrap();
+        let err = c
+            .update_counts([("c".to_string(), 5), ("a".to_string(), 1)])
+            .unwrap_err();
+        assert_eq!(err.key(), Some(key.as_str()), "{kind}: {err}");
+        assert!(err.to_string().contains("nothing was written"), "{err}");
+        assert_eq!(c.get("c").unwrap(), 0, "{kind}: c must not be written");
+        assert_eq!(c.get("a").unwrap(), i64::MAX);
+        // The same at the low end, and through subtract.
+        c.set("m".into(), i64::MIN + 1).unwrap();
+        let err = c
+            .subtract_counts([("c".to_string(), 1), ("m".to_string(), 2)])
+            .unwrap_err();
+        assert!(err.to_string().contains("nothing was written"), "{err}");
+        assert_eq!(c.get("c").unwrap(), 0, "{kind}");
+        // Exactly reaching the bounds is fine.
+        c.subtract_counts([("m".to_string(), 1)]).unwrap();
+        assert_eq!(c.get("m").unwrap(), i64::MIN);
+        c.update_counts([("a".to_string(), -1), ("a".to_string(), 1)])
+            .unwrap();
+        assert_eq!(c.get("a").unwrap(), i64::MAX);
+        // Repeats that merge past i64 are refused before anything is sent.
+        let err = c
+            .update_counts([("c".to_string(), i64::MAX), ("c".to_string(), 1)])
+            .unwrap_err();
+        assert!(err.to_string().contains("nothing was written"), "{err}");
+        assert!(c.subtract_counts([("c".to_string(), i64::MIN)]).is_err());
+        assert_eq!(c.get("c").unwrap(), 0, "{kind}");
+        // A stored `007` is not a count HINCRBY accepts: refused up front.
+        let mut conn = redis.connection().unwrap();
+        let _: () = conn.hset(&key, "\"z\"", "007").unwrap();
+        let err = c
+            .update_counts([("c".to_string(), 5), ("z".to_string(), 1)])
+            .unwrap_err();
+        assert!(err.to_string().contains("nothing was written"), "{err}");
+        assert_eq!(c.get("c").unwrap(), 0, "{kind}");
+        for bad in ["-0", "+1", " 1", "9223372036854775808", "1e3", ""] {
+            let _: () = conn.hset(&key, "\"z\"", bad).unwrap();
+            assert!(
+                c.update_counts([("c".to_string(), 5), ("z".to_string(), 1)])
+                    .is_err(),
+                "{kind}: {bad:?} accepted"
+            );
+            assert_eq!(c.get("c").unwrap(), 0, "{kind}: {bad:?}");
+        }
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let err = rt
+            .block_on(
+                c.to_async()
+                    .update_counts([("c".to_string(), 5), ("a".to_string(), 1)]),
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("nothing was written"), "{err}");
+        assert_eq!(c.get("c").unwrap(), 0, "{kind}");
+        c.clear().unwrap();
+    }
+}

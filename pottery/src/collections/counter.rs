@@ -5,11 +5,12 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 
+use redis::Value;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::dict::Core;
-use super::{Async, Blocking, Runner, Scan, block_on_ready, encode, int};
+use super::{Async, Blocking, Runner, Scan, block_on_ready, bulk, encode, int, unexpected};
 use crate::codec::CodecError;
 use crate::error::{Error, Result};
 use crate::op::{Op, script};
@@ -31,14 +32,31 @@ impl<K: Serialize + DeserializeOwned> Core<K, i64> {
         counts: impl IntoIterator<Item = (K, i64)>,
         sign: i64,
     ) -> Result<Op<'_, ()>> {
-        // Merge repeats first, so each field gets one HINCRBY.
+        // Merge repeats first, so each field gets one HINCRBY. A merged or negated count that
+        // leaves i64 is refused here, before anything is sent.
+        let key = &self.key;
+        let too_big = |what: &str| {
+            Error::codec(
+                key,
+                CodecError::new(format!("{what} does not fit an i64; nothing was written")),
+            )
+        };
         let mut merged: Vec<(Vec<u8>, i64)> = Vec::new();
         let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
         for (k, n) in counts {
-            let field = encode(&self.key, &k)?;
-            let delta = n.saturating_mul(sign);
+            let field = encode(key, &k)?;
+            let delta = n
+                .checked_mul(sign)
+                .ok_or_else(|| too_big(&format!("the negated count {n}")))?;
             match index.get(&field) {
-                Some(&i) => merged[i].1 = merged[i].1.saturating_add(delta),
+                Some(&i) => {
+                    merged[i].1 = merged[i].1.checked_add(delta).ok_or_else(|| {
+                        too_big(&format!(
+                            "the sum of the counts given for {}",
+                            String::from_utf8_lossy(&field)
+                        ))
+                    })?
+                }
                 None => {
                     index.insert(field.clone(), merged.len());
                     merged.push((field, delta));
@@ -46,20 +64,50 @@ impl<K: Serialize + DeserializeOwned> Core<K, i64> {
             }
         }
         if merged.is_empty() {
-            return Ok(Op::ready(&self.key, ()));
+            return Ok(Op::ready(key, ()));
         }
         let args = merged
             .into_iter()
             .flat_map(|(f, n)| [f, n.to_string().into_bytes()])
             .collect();
         Ok(Op::eval(
-            &self.key,
+            key,
             HASH,
             &COUNTER_UPDATE,
-            vec![self.key.clone().into_bytes()],
+            vec![key.clone().into_bytes()],
             args,
-            |_, _| Ok(()),
+            counter_update_reply,
         ))
+    }
+}
+
+/// The reply of `counter_update.lua`: `{1}`, or `{0, field, stored value, reason}` when it
+/// refused the update and wrote nothing.
+fn counter_update_reply(key: &str, v: Value) -> Result<()> {
+    let Value::Array(parts) = &v else {
+        return Err(unexpected(key, "a counter update reply", &v));
+    };
+    match parts.as_slice() {
+        [Value::Int(1)] => Ok(()),
+        [Value::Int(0), field, stored, reason] => {
+            let text = |v: &Value| {
+                Ok::<_, Error>(
+                    String::from_utf8_lossy(&bulk(key, v.clone())?.unwrap_or_default())
+                        .into_owned(),
+                )
+            };
+            let (field, stored, reason) = (text(field)?, text(stored)?, text(reason)?);
+            let why = if reason == "overflow" {
+                format!("adding to the count {stored} of field {field} would leave i64")
+            } else {
+                format!("the count of field {field} is {stored:?}, not a decimal i64")
+            };
+            Err(Error::codec(
+                key,
+                CodecError::new(format!("{why}; nothing was written")),
+            ))
+        }
+        _ => Err(unexpected(key, "a counter update reply", &v)),
     }
 }
 
@@ -160,7 +208,9 @@ fn elements<K: Clone>(counts: HashMap<K, i64>) -> Vec<K> {
 ///
 /// Unlike pottery, every update is atomic and correct on existing keys: `incr` is one
 /// `HINCRBY`; `update`/`subtract` are one Lua call that adds all counts or none (pottery reads,
-/// then writes, and double-counts iterable updates on existing keys).
+/// then writes, and double-counts iterable updates on existing keys). A count that would leave
+/// `i64`, or a stored value that is not a decimal `i64`, fails the whole call with
+/// [`Error::Codec`](crate::Error::Codec) before anything is written.
 ///
 /// ```
 /// use pottery::{Redis, RedisCounter};
@@ -317,7 +367,23 @@ impl<K: Serialize + DeserializeOwned> RedisCounter<K> {
         self.update_counts(elements.into_iter().map(|k| (k, 1)))
     }
 
-    /// Adds these counts (Python's `update(mapping)`), atomically.
+    /// Adds these counts (Python's `update(mapping)`), atomically: all of them or none.
+    ///
+    /// Every field is checked in the script before the first write: when a stored count is not
+    /// a decimal `i64` (say `007`, written by another client) or a sum would leave `i64`, the
+    /// call fails with [`Error::Codec`](crate::Error::Codec), whose message ends "nothing was
+    /// written", and no count changed. (Python has unbounded ints; Redis counts are `i64`.)
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
+    /// c.set("full".to_string(), i64::MAX)?;
+    /// let err = c.update_counts([("new".to_string(), 1), ("full".to_string(), 1)]).unwrap_err();
+    /// assert!(err.to_string().ends_with("nothing was written"));
+    /// assert_eq!(c.get("new")?, 0);
+    /// # c.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
     ///
     /// ```
     /// # let redis = pottery::testing::doctest_redis();
@@ -345,7 +411,8 @@ impl<K: Serialize + DeserializeOwned> RedisCounter<K> {
         self.subtract_counts(elements.into_iter().map(|k| (k, 1)))
     }
 
-    /// Subtracts these counts (Python's `subtract(mapping)`), atomically.
+    /// Subtracts these counts (Python's `subtract(mapping)`), atomically: all of them or none,
+    /// checked as [`update_counts`](Self::update_counts) does.
     ///
     /// ```
     /// # let redis = pottery::testing::doctest_redis();
