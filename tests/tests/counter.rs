@@ -256,3 +256,54 @@ fn an_update_that_would_overflow_or_meets_a_non_canonical_count_writes_nothing()
         c.clear().unwrap();
     }
 }
+
+#[test]
+fn most_common_breaks_ties_in_scan_order_as_python_does() {
+    for (kind, redis) in targets() {
+        for size in [5usize, 300] {
+            let key = unique_key("ties");
+            let c: RedisCounter<String> = RedisCounter::new(&redis, key.clone());
+            // Every count ties but one.
+            let counts: Vec<(String, i64)> = (0..size)
+                .map(|i| (format!("k{i}"), if i == size / 2 { 2 } else { 1 }))
+                .collect();
+            c.update_counts(counts).unwrap();
+            // The order Python's Counter(self) reads them in: HSCAN from cursor 0.
+            let scanned: Vec<String> = c.iter().map(|r| r.unwrap().0).collect();
+            let top = c.most_common(Some(4)).unwrap();
+            let want: Vec<(String, i64)> = std::iter::once((format!("k{}", size / 2), 2))
+                .chain(
+                    scanned
+                        .iter()
+                        .filter(|k| **k != format!("k{}", size / 2))
+                        .take(3)
+                        .map(|k| (k.clone(), 1)),
+                )
+                .collect();
+            assert_eq!(top, want, "{kind}, {size} keys");
+            if kind == "single" {
+                // And the keys Python pottery 3.0.1 picks from the same hash.
+                let py = pottery_tests::run_python(
+                    "import json, os, sys\n\
+                     from redis import Redis\n\
+                     from pottery import RedisCounter\n\
+                     r = Redis.from_url(os.environ['REDIS_URL'])\n\
+                     c = RedisCounter(redis=r, key=sys.stdin.read())\n\
+                     print(json.dumps(c.most_common(4)))",
+                    &pottery::testing::shared_server().url(),
+                    &key,
+                );
+                let py: Vec<(String, i64)> = serde_json::from_str(py.trim()).unwrap();
+                assert_eq!(top, py, "{size} keys: Python picks the same keys");
+            }
+            let all = c.most_common(None).unwrap();
+            assert_eq!(all.len(), size);
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            assert_eq!(
+                rt.block_on(c.to_async().most_common(Some(4))).unwrap(),
+                want
+            );
+            c.clear().unwrap();
+        }
+    }
+}

@@ -10,13 +10,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::dict::Core;
-use super::{Async, Blocking, Runner, Scan, block_on_ready, bulk, encode, int, unexpected};
+use super::{Async, Blocking, Runner, Scan, block_on_ready, bulk, decode, encode, int, unexpected};
 use crate::codec::CodecError;
 use crate::error::{Error, Result};
 use crate::op::{Op, script};
 use crate::redis::Redis;
 
 script!(COUNTER_UPDATE, "counter_update.lua");
+script!(COUNTER_SCAN, "counter_scan.lua");
 
 const HASH: &str = "hash";
 
@@ -78,6 +79,32 @@ impl<K: Serialize + DeserializeOwned> Core<K, i64> {
             args,
             counter_update_reply,
         ))
+    }
+}
+
+impl<K: Serialize + DeserializeOwned> Core<K, i64> {
+    /// Every count in HSCAN order (Python's reading order), as one snapshot.
+    fn scan_ordered(&self) -> Op<'_, Vec<(K, i64)>> {
+        Op::eval(
+            &self.key,
+            HASH,
+            &COUNTER_SCAN,
+            vec![self.key.clone().into_bytes()],
+            Vec::new(),
+            |key, v| {
+                let Value::Array(items) = v else {
+                    return Err(unexpected(key, "field-value pairs", &v));
+                };
+                let mut out = Vec::with_capacity(items.len() / 2);
+                let mut it = items.into_iter();
+                while let (Some(f), Some(n)) = (it.next(), it.next()) {
+                    let f = bulk(key, f)?.unwrap_or_default();
+                    let n = bulk(key, n)?.unwrap_or_default();
+                    out.push((decode(key, &f)?, decode(key, &n)?));
+                }
+                Ok(out)
+            },
+        )
     }
 }
 
@@ -169,8 +196,8 @@ fn combine<K: Eq + Hash>(
     out
 }
 
-fn most_common<K>(counts: HashMap<K, i64>, n: Option<usize>) -> Vec<(K, i64)> {
-    let mut all: Vec<(K, i64)> = counts.into_iter().collect();
+/// Most common first; ties keep the order read (a stable sort, as Python's `most_common`).
+fn most_common<K>(mut all: Vec<(K, i64)>, n: Option<usize>) -> Vec<(K, i64)> {
     all.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
     if let Some(n) = n {
         all.truncate(n);
@@ -503,6 +530,11 @@ impl<K: Serialize + DeserializeOwned> RedisCounter<K> {
 
     /// The `n` most common keys and their counts, most common first (all when `None`).
     ///
+    /// Equal counts keep the order in which `HSCAN` returns the keys (the order of
+    /// [`iter`](Self::iter)), which is the order Python's `Counter(counter).most_common`
+    /// keeps, so the two pick the same keys when ties straddle the cut. One round trip (a
+    /// script that runs the scan), one snapshot.
+    ///
     /// ```
     /// # let redis = pottery::testing::doctest_redis();
     /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
@@ -518,7 +550,10 @@ impl<K: Serialize + DeserializeOwned> RedisCounter<K> {
     where
         K: Eq + Hash,
     {
-        Ok(most_common(self.to_hash_map()?, n))
+        Ok(most_common(
+            self.core.redis.run(self.core.scan_ordered())?,
+            n,
+        ))
     }
 
     /// Each key repeated as many times as its count (non-positive counts give none).
@@ -828,7 +863,10 @@ pub mod aio {
         where
             K: Eq + Hash,
         {
-            Ok(most_common(self.to_hash_map().await?, n))
+            Ok(most_common(
+                self.core.redis.run_async(self.core.scan_ordered()).await?,
+                n,
+            ))
         }
 
         /// See [`crate::RedisCounter::elements`].
