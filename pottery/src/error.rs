@@ -142,6 +142,35 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A write **was applied**, but the value it replaced or removed (the old value of
+    /// `dict.insert`, the element of `remove`, `pop`, `pop_front`…) is not pottery JSON of the
+    /// expected type, for example because another client wrote it. Its bytes are in `raw`, so
+    /// nothing is lost: log them, or write them back.
+    ///
+    /// (Checking decodability inside the script, before writing, cannot be done for every Rust
+    /// type in Lua, so these operations write and then report.)
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// use redis::Commands;
+    ///
+    /// let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+    /// let _: () = redis.connection()?.hset(d.key(), "\"n\"", "not json")?;
+    /// match d.remove("n") {
+    ///     Err(pottery::Error::UndecodableAfterWrite { raw, .. }) => assert_eq!(raw, b"not json"),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// assert_eq!(d.get("n")?, None); // removed, as the error says
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    UndecodableAfterWrite {
+        /// The key.
+        key: String,
+        /// The bytes that were replaced or removed.
+        raw: Vec<u8>,
+        /// Why they do not decode.
+        source: CodecError,
+    },
 }
 
 impl Error {
@@ -166,7 +195,8 @@ impl Error {
             | Error::ReleaseUnlockedLock { key, .. }
             | Error::CrossSlot { key, .. }
             | Error::MissingField { key, .. }
-            | Error::Conflict { key, .. } => Some(key),
+            | Error::Conflict { key, .. }
+            | Error::UndecodableAfterWrite { key, .. } => Some(key),
             Error::Redis { key, .. } => key.as_deref(),
             Error::Config { .. } => None,
         }
@@ -269,6 +299,12 @@ impl fmt::Display for Error {
                  changes changed by another writer; nothing was written"
             ),
             Error::Config { message } => write!(f, "invalid configuration: {message}"),
+            Error::UndecodableAfterWrite { key, raw, source } => write!(
+                f,
+                "the write at key `{key}` was applied, but the {} byte(s) it replaced or \
+                 removed do not decode: {source} (the bytes are in the error)",
+                raw.len()
+            ),
         }
     }
 }
@@ -277,7 +313,9 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Redis { source, .. } => Some(source),
-            Error::Codec { source, .. } => Some(source),
+            Error::Codec { source, .. } | Error::UndecodableAfterWrite { source, .. } => {
+                Some(source)
+            }
             _ => None,
         }
     }

@@ -302,3 +302,37 @@ fn set_writes_what_insert_writes_without_reading() {
         b.clear().unwrap();
     }
 }
+
+#[test]
+fn a_write_over_undecodable_data_says_it_was_applied_and_keeps_the_bytes() {
+    for (kind, redis) in targets() {
+        let key = unique_key("undecodable-write");
+        let d: RedisDict<String, i64> = RedisDict::new(&redis, key.clone());
+        let mut conn = redis.connection().unwrap();
+        let _: () = conn.hset(&key, "\"k\"", "not json").unwrap();
+        match d.insert("k".into(), 7) {
+            Err(Error::UndecodableAfterWrite { key: k, raw, .. }) => {
+                assert_eq!(k, key, "{kind}");
+                assert_eq!(raw, b"not json");
+            }
+            other => panic!("{kind}: {other:?}"),
+        }
+        assert_eq!(
+            d.get("k").unwrap(),
+            Some(7),
+            "the write happened, as reported"
+        );
+        let _: () = conn.hset(&key, "\"k\"", "\"text\"").unwrap();
+        match d.remove("k") {
+            Err(Error::UndecodableAfterWrite { raw, .. }) => assert_eq!(raw, b"\"text\""),
+            other => panic!("{kind}: {other:?}"),
+        }
+        assert_eq!(d.get("k").unwrap(), None, "removed, as reported");
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let _: () = conn.hset(&key, "\"k\"", "1.5").unwrap();
+        let err = rt.block_on(d.to_async().insert("k".into(), 8)).unwrap_err();
+        assert!(err.to_string().contains("was applied"), "{kind}: {err}");
+        assert_eq!(err.key(), Some(key.as_str()));
+        d.clear().unwrap();
+    }
+}

@@ -400,3 +400,39 @@ async fn async_twins() {
         );
     }
 }
+
+#[test]
+fn a_removal_of_undecodable_data_says_it_was_applied_and_keeps_the_bytes() {
+    for (kind, redis) in targets() {
+        let key = unique_key("undecodable-list");
+        let mut conn = redis.connection().unwrap();
+        let l: RedisList<i64> = RedisList::new(&redis, key.clone());
+        let q: RedisDeque<i64> = RedisDeque::new(&redis, key.clone());
+        let _: () = conn
+            .rpush(&key, &["1", "bad1", "bad2", "bad3", "bad4"])
+            .unwrap();
+        let raw = |r: Result<_, Error>| match r {
+            Err(Error::UndecodableAfterWrite { key: k, raw, .. }) => {
+                assert_eq!(k, key, "{kind}");
+                raw
+            }
+            other => panic!("{kind}: {other:?}"),
+        };
+        assert_eq!(raw(l.remove(1).map(|_| ())), b"bad1");
+        assert_eq!(raw(l.pop().map(|_| ())), b"bad4");
+        assert_eq!(raw(q.pop_back().map(|_| ())), b"bad3");
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        assert_eq!(
+            raw(rt.block_on(l.to_async().remove(1)).map(|_| ())),
+            b"bad2"
+        );
+        let _: () = conn.lpush(&key, "bad0").unwrap();
+        assert_eq!(raw(q.pop_front().map(|_| ())), b"bad0");
+        assert_eq!(
+            l.to_vec().unwrap(),
+            [1],
+            "each removal happened, as reported"
+        );
+        l.clear().unwrap();
+    }
+}

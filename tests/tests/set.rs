@@ -223,3 +223,26 @@ async fn every_method_async() {
         );
     }
 }
+
+#[test]
+fn a_pop_of_undecodable_data_says_it_was_applied_and_keeps_the_bytes() {
+    for (kind, redis) in targets() {
+        let key = unique_key("undecodable-set");
+        let mut conn = redis.connection().unwrap();
+        let _: () = conn.sadd(&key, "bad").unwrap();
+        let s: RedisSet<i64> = RedisSet::new(&redis, key.clone());
+        match s.pop() {
+            Err(Error::UndecodableAfterWrite { key: k, raw, .. }) => {
+                assert_eq!((k, raw), (key.clone(), b"bad".to_vec()), "{kind}");
+            }
+            other => panic!("{kind}: {other:?}"),
+        }
+        assert!(s.is_empty().unwrap(), "popped, as reported");
+        let _: () = conn.sadd(&key, "bad").unwrap();
+        let err = tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(s.to_async().pop())
+            .unwrap_err();
+        assert!(err.to_string().contains("was applied"), "{kind}: {err}");
+    }
+}

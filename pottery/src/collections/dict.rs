@@ -83,7 +83,7 @@ where
             &HASH_INSERT,
             vec![self.key.clone().into_bytes()],
             args,
-            decode_opt,
+            super::decode_written,
         ))
     }
 
@@ -107,7 +107,7 @@ where
             &HASH_REMOVE,
             vec![self.key.clone().into_bytes()],
             args,
-            decode_opt,
+            super::decode_written,
         ))
     }
 
@@ -301,6 +301,11 @@ where
 
     /// Sets `k` to `v`, returning the previous value (atomically, one round trip).
     ///
+    /// When the previous value is not pottery JSON of type `V` (another client wrote it), the
+    /// write still happened: the error is
+    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
+    /// carries the raw bytes.
+    ///
     /// ```
     /// # let redis = pottery::testing::doctest_redis();
     /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
@@ -350,6 +355,11 @@ where
     }
 
     /// Removes `k`, returning its value if it was there (atomically, one round trip).
+    ///
+    /// When the removed value is not pottery JSON of type `V` (another client wrote it), the
+    /// write still happened: the error is
+    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
+    /// carries the raw bytes.
     ///
     /// ```
     /// # let redis = pottery::testing::doctest_redis();

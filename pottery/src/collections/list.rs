@@ -141,7 +141,7 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
             &self.key,
             LIST,
             self.cmd(if side == "L" { "LPOP" } else { "RPOP" }),
-            decode_opt,
+            super::decode_written,
         )
     }
 
@@ -188,7 +188,7 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
             &LIST_REMOVE_AT,
             self.keys(),
             args,
-            decode_opt,
+            super::decode_written,
         )
     }
 
@@ -398,6 +398,11 @@ macro_rules! common_sync {
 
         /// Removes and returns the element at `i` (Python's `pop(i)`), atomically;
         /// [`Error::IndexOutOfRange`] when there is none.
+        ///
+        /// When the removed element is not pottery JSON of type `T` (another client wrote it), the
+        /// write still happened: the error is
+        /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
+        /// carries the raw bytes.
         ///
         /// ```
         /// # let redis = pottery::testing::doctest_redis();
@@ -621,6 +626,11 @@ impl<T: Serialize + DeserializeOwned> RedisList<T> {
     }
 
     /// Removes and returns the last element (`RPOP`).
+    ///
+    /// When the removed element is not pottery JSON of type `T` (another client wrote it), the
+    /// write still happened: the error is
+    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
+    /// carries the raw bytes.
     ///
     /// ```
     /// # let redis = pottery::testing::doctest_redis();
@@ -846,6 +856,11 @@ impl<T: Serialize + DeserializeOwned> RedisDeque<T> {
 
     /// Removes and returns the back element (`RPOP`).
     ///
+    /// When the removed element is not pottery JSON of type `T` (another client wrote it), the
+    /// write still happened: the error is
+    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
+    /// carries the raw bytes.
+    ///
     /// ```
     /// # let redis = pottery::testing::doctest_redis();
     /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
@@ -859,6 +874,11 @@ impl<T: Serialize + DeserializeOwned> RedisDeque<T> {
     }
 
     /// Removes and returns the front element (`LPOP`).
+    ///
+    /// When the removed element is not pottery JSON of type `T` (another client wrote it), the
+    /// write still happened: the error is
+    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
+    /// carries the raw bytes.
     ///
     /// ```
     /// # let redis = pottery::testing::doctest_redis();

@@ -93,6 +93,23 @@ pub(crate) fn decode_opt<T: DeserializeOwned>(key: &str, value: Value) -> Result
     bulk(key, value)?.map(|b| decode(key, &b)).transpose()
 }
 
+/// Decodes the optional bulk reply of a write that has already been applied (the value it
+/// replaced or removed): bytes that do not decode are [`Error::UndecodableAfterWrite`], which
+/// says so and keeps them.
+pub(crate) fn decode_written<T: DeserializeOwned>(key: &str, value: Value) -> Result<Option<T>> {
+    match bulk(key, value)? {
+        None => Ok(None),
+        Some(raw) => match codec::decode(&raw) {
+            Ok(v) => Ok(Some(v)),
+            Err(source) => Err(Error::UndecodableAfterWrite {
+                key: key.to_owned(),
+                raw,
+                source,
+            }),
+        },
+    }
+}
+
 /// An integer reply.
 pub(crate) fn int(key: &str, value: Value) -> Result<i64> {
     match value {

@@ -9,8 +9,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    Async, Blocking, Runner, Scan, block_on_ready, create_op, decode, decode_opt, encode, int,
-    members, same_place, scan_page,
+    Async, Blocking, Runner, Scan, block_on_ready, create_op, decode, encode, int, members,
+    same_place, scan_page,
 };
 use crate::codec::CodecError;
 use crate::error::{Error, Result};
@@ -368,7 +368,7 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
     }
 
     fn pop(&self) -> Op<'_, Option<T>> {
-        Op::cmd(&self.key, SET, self.cmd("SPOP"), decode_opt)
+        Op::cmd(&self.key, SET, self.cmd("SPOP"), super::decode_written)
     }
 }
 
@@ -546,6 +546,11 @@ impl<T: Serialize + DeserializeOwned> RedisSet<T> {
     }
 
     /// Removes and returns an arbitrary member (`SPOP`).
+    ///
+    /// When the removed member is not pottery JSON of type `T` (another client wrote it), the
+    /// write still happened: the error is
+    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
+    /// carries the raw bytes.
     ///
     /// ```
     /// # let redis = pottery::testing::doctest_redis();
