@@ -12,16 +12,72 @@
 //! id sequence for a fixed duration, with handoffs or ids per second, the wait for the lock
 //! (p50/p99), the spread of acquisitions over the workers, failed calls, and the same run's
 //! one-worker rate.
+//!
+//! A third table measures a cache stampede (issue 13): 64 tasks call one cold `#[redis_cache]`
+//! entry at once whose computation takes 50 ms, with the computations performed and the time
+//! until every task has the value, in one process and across 64 handles that stand for 64
+//! processes (with and without `single_flight`).
 
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::process::Command;
-use std::sync::{Arc, Barrier};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
 use pottery::testing::RedisServer;
-use pottery::{Redis, RedisCounter, RedisDeque, RedisDict, RedisList, RedisSet};
+use pottery::{Redis, RedisCounter, RedisDeque, RedisDict, RedisList, RedisSet, redis_cache};
 use redis::Commands;
+
+/// The bench server's handle, for the `#[redis_cache]` functions below (set first in `main`).
+static BENCH_REDIS: OnceLock<Redis> = OnceLock::new();
+
+fn bench_redis() -> Redis {
+    BENCH_REDIS.get().expect("set in main").clone()
+}
+
+/// Calls of the cached functions' bodies (hit rows: must not move while measuring).
+static USER_LOADS: AtomicUsize = AtomicUsize::new(0);
+
+/// A free `#[redis_cache]` function: the cache is made once.
+#[redis_cache(redis = bench_redis(), key = "bench:rs:users")]
+fn load_user(id: u64) -> Result<u64, std::io::Error> {
+    USER_LOADS.fetch_add(1, Ordering::Relaxed);
+    Ok(id * 2)
+}
+
+/// App state with a per-call `redis` and `key` (evaluated on every call).
+struct Tenant {
+    redis: Redis,
+    tenant: String,
+}
+
+impl Tenant {
+    #[redis_cache(redis = &self.redis, key = format!("bench:{}:users", self.tenant))]
+    fn user(&self, id: u64) -> Result<u64, std::io::Error> {
+        USER_LOADS.fetch_add(1, Ordering::Relaxed);
+        Ok(id * 2)
+    }
+}
+
+/// How long a stampede's computation takes.
+const STAMPEDE_COMPUTE: Duration = Duration::from_millis(50);
+
+/// Computations performed in the current stampede round.
+static COMPUTATIONS: AtomicUsize = AtomicUsize::new(0);
+
+/// The stampede's computation: counted, 50 ms, and the entry's value is the entry itself.
+async fn slow(entry: u64) -> u64 {
+    COMPUTATIONS.fetch_add(1, Ordering::Relaxed);
+    tokio::time::sleep(STAMPEDE_COMPUTE).await;
+    entry
+}
+
+/// The stampede's function in one process (its in-process single flight is always on).
+#[redis_cache(redis = bench_redis(), key = "bench:rs:stampede")]
+async fn slow_report(entry: u64) -> u64 {
+    slow(entry).await
+}
 
 #[derive(Default)]
 struct Row {
@@ -35,6 +91,9 @@ struct Row {
     trips: [Option<f64>; 3],
     /// Peak RSS of the client process during the workload, MiB: pottery-rs, Python.
     rss_mib: [Option<f64>; 2],
+    /// Another pottery-rs workload measured in the same rounds, and its rate: this row's
+    /// target is a ratio to it rather than to raw redis-rs.
+    vs: Option<(String, f64)>,
 }
 
 impl Row {
@@ -239,6 +298,98 @@ fn on_tasks(
     }
 }
 
+/// One row of the stampede table: what each round of `tasks` simultaneous calls of one cold
+/// entry did.
+struct Stampede {
+    name: String,
+    tasks: usize,
+    /// Computations performed, per round.
+    computations: Vec<usize>,
+    /// Milliseconds from the first call until every task had the value, per round.
+    all_ms: Vec<f64>,
+    /// Server reads, per round (every task together; commands pipelined on one connection
+    /// may arrive in one read).
+    reads: Vec<u64>,
+    /// Commands the server processed, per round (every task together).
+    commands: Vec<u64>,
+}
+
+impl Stampede {
+    /// The median, fewest and most computations of a round.
+    fn computations(&self) -> (f64, usize, usize) {
+        let v: Vec<f64> = self.computations.iter().map(|&c| c as f64).collect();
+        let min = self.computations.iter().copied().min().unwrap_or(0);
+        let max = self.computations.iter().copied().max().unwrap_or(0);
+        (median(v), min, max)
+    }
+
+    /// The median, fastest and slowest time until every task had the value, ms.
+    fn all_ms(&self) -> (f64, f64, f64) {
+        let min = self.all_ms.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = self.all_ms.iter().copied().fold(0.0, f64::max);
+        (median(self.all_ms.clone()), min, max)
+    }
+
+    fn reads(&self) -> f64 {
+        median(self.reads.iter().map(|&r| r as f64).collect())
+    }
+
+    fn commands(&self) -> f64 {
+        median(self.commands.iter().map(|&r| r as f64).collect())
+    }
+}
+
+/// A cache stampede: each round, `tasks` tokio tasks start at once on `call(entry, task)` for
+/// a fresh entry (`next_entry` counts entries across every stampede of the run, so none is
+/// ever warm) and must all get the entry back. One unrecorded warm-up round first
+/// (connections, scripts), then `rounds` recorded ones.
+#[allow(clippy::too_many_arguments)]
+fn stampede<F, Fut>(
+    rt: &tokio::runtime::Runtime,
+    probe: &mut Probe,
+    name: &str,
+    tasks: usize,
+    rounds: usize,
+    next_entry: &mut u64,
+    call: F,
+) -> Stampede
+where
+    F: Fn(u64, usize) -> Fut,
+    Fut: std::future::Future<Output = u64> + Send + 'static,
+{
+    let mut row = Stampede {
+        name: name.to_owned(),
+        tasks,
+        computations: Vec::new(),
+        all_ms: Vec::new(),
+        reads: Vec::new(),
+        commands: Vec::new(),
+    };
+    for round in 0..=rounds {
+        let entry = *next_entry;
+        *next_entry += 1;
+        COMPUTATIONS.store(0, Ordering::Relaxed);
+        let before = probe.counts();
+        let took = rt.block_on(async {
+            let start = Instant::now();
+            let handles: Vec<_> = (0..tasks).map(|t| tokio::spawn(call(entry, t))).collect();
+            for h in handles {
+                assert_eq!(h.await.unwrap(), entry, "{name}: a task got another value");
+            }
+            start.elapsed()
+        });
+        let after = probe.counts();
+        let own = probe.conns.len() as u64; // the first INFO of each server
+        if round > 0 {
+            row.computations.push(COMPUTATIONS.load(Ordering::Relaxed));
+            row.all_ms.push(millis(took));
+            row.reads.push(after[0].saturating_sub(before[0] + own));
+            row.commands.push(after[1].saturating_sub(before[1] + own));
+        }
+    }
+    row
+}
+
 /// Counts the reads of the servers a workload talks to.
 struct Probe {
     conns: Vec<redis::Connection>,
@@ -260,16 +411,26 @@ impl Probe {
     }
 
     fn reads(&mut self) -> u64 {
-        self.conns
-            .iter_mut()
-            .map(|c| {
-                let info: String = redis::cmd("INFO").arg("stats").query(c).unwrap();
-                info.lines()
-                    .find_map(|l| l.strip_prefix("total_reads_processed:"))
+        self.counts()[0]
+    }
+
+    /// Reads and commands processed, summed over the servers (one INFO each).
+    fn counts(&mut self) -> [u64; 2] {
+        let mut sum = [0; 2];
+        for c in self.conns.iter_mut() {
+            let info: String = redis::cmd("INFO").arg("stats").query(c).unwrap();
+            for (i, name) in ["total_reads_processed:", "total_commands_processed:"]
+                .iter()
+                .enumerate()
+            {
+                sum[i] += info
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
                     .and_then(|v| v.trim().parse::<u64>().ok())
-                    .unwrap_or(0)
-            })
-            .sum()
+                    .unwrap_or(0);
+            }
+        }
+        sum
     }
 
     /// Server reads per operation of `f(ops)`, not counting the probe's own INFO.
@@ -654,6 +815,7 @@ fn main() {
     pin(1);
     let url = server.url();
     let redis: Redis = server.redis();
+    BENCH_REDIS.set(redis.clone()).expect("set once");
     let client = redis::Client::open(url.as_str()).unwrap();
     let mut raw = client.get_connection().unwrap();
     let mut rows = Vec::new();
@@ -855,6 +1017,88 @@ fn main() {
         },
     ));
     cache.clear().unwrap();
+
+    // redis_cache hit with a per-entry ttl: the lookup script also checks the deadline kept
+    // with the value (`<deadline ms>|<json>`) — still one round trip — vs a raw HGET of the
+    // same field. (The ttl outlives the row by far: every call must stay a hit.)
+    let ttl_cache =
+        pottery::RedisCache::new(&redis, "bench:rs:cache:ttl").ttl(Some(Duration::from_secs(600)));
+    ttl_cache.clear().unwrap();
+    for i in 0..100u64 {
+        ttl_cache.get_or_compute(&(i,), || i * 2).unwrap();
+    }
+    rows.push(row_pair(
+        &mut probe,
+        n,
+        rounds,
+        "redis_cache hit, ttl",
+        |i| {
+            let arg = ((i % 100) as u64,);
+            black_box(
+                ttl_cache
+                    .get_or_compute(&arg, || -> u64 { unreachable!("a hit") })
+                    .unwrap(),
+            );
+        },
+        |i| {
+            let v: Option<Vec<u8>> = raw.hget("bench:rs:cache:ttl", &fields[i % 100]).unwrap();
+            black_box(v);
+        },
+    ));
+    ttl_cache.clear().unwrap();
+
+    // #[redis_cache] hits in the same rounds: a `&self` method whose `redis` and `key`
+    // (`format!("bench:{}:users", self.tenant)`) are evaluated on every call, the free
+    // function (cache made once), and a raw HGET of the method's field.
+    let tenant = Tenant {
+        redis: redis.clone(),
+        tenant: "acme".to_owned(),
+    };
+    let tenant_cache = pottery::RedisCache::new(&redis, "bench:acme:users");
+    tenant_cache.clear().unwrap();
+    load_user::cache_clear().unwrap();
+    for id in 0..100u64 {
+        tenant.user(id).unwrap();
+        load_user(id).unwrap();
+    }
+    let loads = USER_LOADS.load(Ordering::Relaxed);
+    let r = compare(
+        &mut probe,
+        n,
+        rounds,
+        &mut [
+            &mut |n| {
+                for i in 0..n {
+                    black_box(tenant.user((i % 100) as u64).unwrap());
+                }
+            },
+            &mut |n| {
+                for i in 0..n {
+                    black_box(load_user((i % 100) as u64).unwrap());
+                }
+            },
+            &mut |n| {
+                for i in 0..n {
+                    let v: Option<Vec<u8>> =
+                        raw.hget("bench:acme:users", &fields[i % 100]).unwrap();
+                    black_box(v);
+                }
+            },
+        ],
+    );
+    assert_eq!(
+        USER_LOADS.load(Ordering::Relaxed),
+        loads,
+        "every call a hit"
+    );
+    let fn_row = "redis_cache hit, #[redis_cache] fn";
+    rows.push(Row::new(fn_row, &[r[1], r[2]]));
+    rows.push(Row {
+        vs: Some((fn_row.to_owned(), r[1].0)),
+        ..Row::new("redis_cache hit, method, per-call key", &[r[0], r[2]])
+    });
+    tenant_cache.clear().unwrap();
+    load_user::cache_clear().unwrap();
 
     // Bloom add / contains: one BITFIELD (SET or GET of k bits) each; raw gets the offsets
     // precomputed.
@@ -1258,6 +1502,66 @@ fn main() {
         Some(&alone),
     ));
 
+    // Cache stampede (issue 13), the third table: 64 tasks call one cold entry at once; the
+    // computation sleeps 50 ms. In one process, the `#[redis_cache]` function computes once
+    // (in-process single flight is always on); its `wrapped` function is the same stampede
+    // without a cache. Then 64 handles, each on its own URL of the same server (`?client=i`,
+    // so each has its own in-process flights) stand for 64 processes: `aio::RedisCache` on
+    // each, without and with `single_flight` (the attribute's 10 s bound).
+    let stampede_rounds = if quick { 5 } else { 11 };
+    let mut next_entry = 0u64;
+    let mut stampedes = Vec::new();
+    stampedes.push(stampede(
+        &rt,
+        &mut probe,
+        &format!("#[redis_cache] async fn, {tasks} tasks, 1 process"),
+        tasks,
+        stampede_rounds,
+        &mut next_entry,
+        |entry, _| slow_report(entry),
+    ));
+    stampedes.push(stampede(
+        &rt,
+        &mut probe,
+        &format!("no cache (wrapped), {tasks} tasks"),
+        tasks,
+        stampede_rounds,
+        &mut next_entry,
+        |entry, _| slow_report::wrapped(entry),
+    ));
+    slow_report::cache_clear().unwrap();
+    let handles: Vec<Redis> = (0..tasks)
+        .map(|t| Redis::from_url(&format!("{url}?client={t}")).unwrap())
+        .collect();
+    for (label, bound) in [
+        ("single_flight off", None),
+        ("single_flight on", Some(Duration::from_secs(10))),
+    ] {
+        let key = format!("bench:rs:stampede:{}", label.replace(' ', "-"));
+        let caches: Vec<pottery::aio::RedisCache> = handles
+            .iter()
+            .map(|h| pottery::aio::RedisCache::new(h, key.as_str()).single_flight(bound))
+            .collect();
+        stampedes.push(stampede(
+            &rt,
+            &mut probe,
+            &format!("aio::RedisCache, {tasks} handles, {label}"),
+            tasks,
+            stampede_rounds,
+            &mut next_entry,
+            |entry, t| {
+                let cache = caches[t].clone();
+                async move {
+                    cache
+                        .get_or_compute(&(entry,), || slow(entry))
+                        .await
+                        .unwrap()
+                }
+            },
+        ));
+        rt.block_on(caches[0].clear()).unwrap();
+    }
+
     // A million entries iterated with a bounded footprint (full runs only: filling takes time).
     if !quick {
         let (row, rss) = iteration(&redis, &mut raw, &mut probe, 1_000_000, 1);
@@ -1302,7 +1606,7 @@ fn main() {
                 .cloned(),
         );
     }
-    report(&rows, &table, dur, quick, n, rounds);
+    report(&rows, &table, &stampedes, dur, quick, n, rounds);
 }
 
 /// Runs `n` operations as `tasks` concurrent tasks on `rt`; `op(j)` is the `j`-th operation.
@@ -1418,9 +1722,11 @@ fn fmt_trips(t: f64) -> String {
 }
 
 /// Prints the tables; writes the JSON (and, for a full run, the chart) under `docs/`.
+#[allow(clippy::too_many_arguments)]
 fn report(
     rows: &[Row],
     contention: &[Contention],
+    stampedes: &[Stampede],
     dur: Duration,
     quick: bool,
     n: usize,
@@ -1469,7 +1775,17 @@ fn report(
     println!(
         "rt = round trips per operation (per item for iterations), counted as server reads, summed over the masters"
     );
+    for row in rows {
+        if let Some((other, rate)) = &row.vs {
+            println!(
+                "{}: {:.2}x {other} (same rounds)",
+                row.name,
+                row.ours / rate
+            );
+        }
+    }
     print_contention(contention, dur);
+    print_stampedes(stampedes);
 
     let json = serde_json::json!({
         "date": shell(&["date", "-u", "+%Y-%m-%d"]),
@@ -1490,6 +1806,8 @@ fn report(
             "round_trips_py": r.trips[2],
             "peak_rss_mib_rs": r.rss_mib[0],
             "peak_rss_mib_py": r.rss_mib[1],
+            "compared_to": r.vs.as_ref().map(|v| &v.0),
+            "rs_over_compared": r.vs.as_ref().map(|v| r.ours / v.1),
         })).collect::<Vec<_>>(),
         "contention_seconds": dur.as_secs_f64(),
         "contention": contention.iter().map(|c| serde_json::json!({
@@ -1508,6 +1826,27 @@ fn report(
             "failed_calls": c.failed,
             "round_trips": c.trips,
         })).collect::<Vec<_>>(),
+        "stampede_compute_ms": millis(STAMPEDE_COMPUTE),
+        "stampede": stampedes.iter().map(|s| {
+            let (c, cmin, cmax) = s.computations();
+            let (ms, msmin, msmax) = s.all_ms();
+            serde_json::json!({
+                "workload": s.name,
+                "client": "pottery-rs",
+                "tasks": s.tasks,
+                "rounds": s.all_ms.len(),
+                "computations_median": c,
+                "computations_min": cmin,
+                "computations_max": cmax,
+                "all_have_value_ms_median": ms,
+                "all_have_value_ms_min": msmin,
+                "all_have_value_ms_max": msmax,
+                "server_reads_per_round": s.reads(),
+                "commands_per_round": s.commands(),
+                "computations_per_round": s.computations,
+                "all_have_value_ms_per_round": s.all_ms,
+            })
+        }).collect::<Vec<_>>(),
     });
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let (json_path, svg_path) = if quick {
@@ -1533,7 +1872,11 @@ fn report(
         let md_path = root.join("docs/bench.md");
         std::fs::write(
             &md_path,
-            markdown(rows) + "\n" + &contention_markdown(contention),
+            markdown(rows)
+                + "\n"
+                + &contention_markdown(contention)
+                + "\n"
+                + &stampede_markdown(stampedes),
         )
         .unwrap();
         println!("wrote {}", md_path.display());
@@ -1625,6 +1968,62 @@ fn contention_markdown(table: &[Contention]) -> String {
     out
 }
 
+const STAMPEDE_NOTE: &str = "Each round, every task is spawned at once on a fresh (cold) entry; \
+computations = times the 50 ms function ran; all have it = from the first call until the last \
+task had the value; cmds / reads = commands and socket reads the server processed per round, all \
+tasks together (commands pipelined on one connection can share a read). '1 process' = one \
+#[redis_cache] function (in-process single flight is always on); '64 handles' = one Redis \
+handle per task on its own URL of the same server, as 64 processes would be, without and with \
+single_flight (a lease in Redis; the others poll for the value, 5 ms doubling to 50 ms apart).";
+
+fn print_stampedes(table: &[Stampede]) {
+    let Some(first) = table.first() else { return };
+    println!(
+        "\nstampede ({} tasks call one cold entry at once; the computation takes {} ms; median of {} rounds)",
+        first.tasks,
+        millis(STAMPEDE_COMPUTE),
+        first.all_ms.len()
+    );
+    println!(
+        "{:<46} {:>12} {:>9} {:>14} {:>13} {:>6} {:>6}",
+        "workload", "computations", "(min-max)", "all have it ms", "(min-max)", "cmds", "reads"
+    );
+    for s in table {
+        let (c, cmin, cmax) = s.computations();
+        let (ms, msmin, msmax) = s.all_ms();
+        println!(
+            "{:<46} {c:>12.0} {:>9} {ms:>14.1} {:>13} {:>6.0} {:>6.0}",
+            s.name,
+            format!("{cmin}-{cmax}"),
+            format!("{msmin:.0}-{msmax:.0}"),
+            s.commands(),
+            s.reads(),
+        );
+    }
+    println!("{STAMPEDE_NOTE}");
+}
+
+fn stampede_markdown(table: &[Stampede]) -> String {
+    let mut out = String::from(
+        "| stampede | computations (min–max) | ms until all have the value (min–max) | commands / server reads per round |\n\
+         |---|---:|---:|---:|\n",
+    );
+    for s in table {
+        let (c, cmin, cmax) = s.computations();
+        let (ms, msmin, msmax) = s.all_ms();
+        out.push_str(&format!(
+            "| {} | {c:.0} ({cmin}–{cmax}) | {ms:.1} ({msmin:.0}–{msmax:.0}) | {:.0} / {:.0} |\n",
+            s.name,
+            s.commands(),
+            s.reads()
+        ));
+    }
+    out.push('\n');
+    out.push_str(STAMPEDE_NOTE);
+    out.push('\n');
+    out
+}
+
 /// The table as Markdown (pasted into the README's performance section).
 fn markdown(rows: &[Row]) -> String {
     let rate = |v: f64| thousands(v.round() as usize);
@@ -1654,6 +2053,15 @@ fn markdown(rows: &[Row]) -> String {
             fmt_opt(r.python, rate),
             fmt_opt(r.python, |x| format!("{:.2}×", r.ours / x)),
         ));
+    }
+    for r in rows {
+        if let Some((other, rate)) = &r.vs {
+            out.push_str(&format!(
+                "\n{}: {:.2}× {other} (same rounds)\n",
+                r.name,
+                r.ours / rate
+            ));
+        }
     }
     out
 }

@@ -221,7 +221,7 @@ fn every_async_future_is_send_and_static() {
                 aio::CachedOrderedDict::<String, i64>::new(&r, "o", ["a".to_owned()]).await?;
             o.insert("a".into(), 1).await?;
             o.extend([("b".to_owned(), 2)]).await?;
-            o.setdefault("c".into(), 3).await.map(|v| *v)
+            o.setdefault("c".into(), 3).await.copied()
         }
     });
     let cache = aio::RedisCache::new(&redis, "k");

@@ -442,7 +442,7 @@ fn single_flight_across_processes() {
     assert_eq!(REPORTS.load(Ordering::SeqCst), 1, "one computation in all");
     // The lease is given back once the value is stored.
     assert!(pottery_tests::poll(5, || server
-        .cli(["EXISTS", &format!("svc:reports:flight:[{day}]")])
+        .cli(["EXISTS", &format!("{{svc:reports}}:flight:[{day}]")])
         .unwrap()
         .trim()
         == "0"));

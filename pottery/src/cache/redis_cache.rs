@@ -21,6 +21,7 @@ script!(CACHE_SET, "cache_set.lua");
 script!(CACHE_GET_TTL, "cache_get_ttl.lua");
 script!(CACHE_SET_TTL, "cache_set_ttl.lua");
 script!(FLIGHT_RELEASE, "cache_flight_release.lua");
+script!(FLIGHT_TAKE, "cache_flight_take.lua");
 
 const HASH: &str = "hash";
 
@@ -310,9 +311,20 @@ impl Core {
         }
     }
 
-    /// The key of an entry's cross-process computation lease.
+    /// The key of an entry's cross-process computation lease, in the hash's cluster slot: the
+    /// hash's own `{tag}` if it has one, else the hash key as the tag.
     fn flight_key(&self, field: &[u8]) -> String {
-        format!("{}:flight:{}", self.key, String::from_utf8_lossy(field))
+        let field = String::from_utf8_lossy(field);
+        let tagged = self.key.find('{').is_some_and(|open| {
+            self.key[open + 1..]
+                .find('}')
+                .is_some_and(|close| close > 0)
+        });
+        if tagged {
+            format!("{}:flight:{field}", self.key)
+        } else {
+            format!("{{{}}}:flight:{field}", self.key)
+        }
     }
 
     fn flight_release(&self, field: &[u8], uuid: String) -> Op<'_, ()> {
@@ -339,19 +351,34 @@ impl Core {
         let lease_key = self.flight_key(field);
         let uuid = uuid::Uuid::new_v4().to_string();
         let mut pause = Duration::from_millis(5);
+        let lease_ms = u64::try_from(bound.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1)
+            .to_string();
         loop {
-            let mut cmd = redis::cmd("SET");
-            cmd.arg(&lease_key)
-                .arg(&uuid)
-                .arg("NX")
-                .arg("PX")
-                .arg(u64::try_from(bound.as_millis()).unwrap_or(u64::MAX).max(1));
-            let take = Op::cmd(&self.key, "string", cmd, |_, v| {
-                Ok(matches!(v, redis::Value::Okay))
-            });
+            let take = Op::eval(
+                &self.key,
+                HASH,
+                &FLIGHT_TAKE,
+                vec![
+                    self.key.clone().into_bytes(),
+                    lease_key.clone().into_bytes(),
+                ],
+                vec![
+                    field.to_vec(),
+                    uuid.clone().into_bytes(),
+                    lease_ms.clone().into_bytes(),
+                ],
+                int,
+            );
             match runner.run(&self.redis, take).await {
-                Ok(true) => return Remote::Mine(uuid),
-                Ok(false) => {}
+                Ok(1) => return Remote::Mine(uuid),
+                Ok(2) => match self.lookup_state::<R, V>(runner, field).await {
+                    Ok(Lookup::Hit(v)) => return Remote::Stored(v),
+                    // There, but expired or undecodable: compute (and overwrite it).
+                    Ok(Lookup::Miss | Lookup::Unavailable) | Err(_) => return Remote::Anyway,
+                },
+                Ok(_) => {}
                 Err(_) => return Remote::Anyway,
             }
             let now = Instant::now();
@@ -365,11 +392,6 @@ impl Core {
                 tokio::time::sleep(pause_now).await;
             }
             pause = (pause * 2).min(Duration::from_millis(50));
-            match self.lookup_state::<R, V>(runner, field).await {
-                Ok(Lookup::Hit(v)) => return Remote::Stored(v),
-                Ok(Lookup::Miss) => {}
-                Ok(Lookup::Unavailable) | Err(_) => return Remote::Anyway,
-            }
         }
     }
 
