@@ -119,7 +119,9 @@ impl fmt::Debug for RedisBuilder {
 }
 
 impl RedisBuilder {
-    /// How long connecting may take (default 5 s).
+    /// How long connecting may take, handshake (TLS, `AUTH`, `SELECT`) included (default 5 s).
+    /// A call that has to connect first takes at most this plus its response timeout. Zero is
+    /// refused by [`build`](Self::build) with [`Error::Config`].
     ///
     /// ```
     /// # use std::time::Duration;
@@ -132,6 +134,7 @@ impl RedisBuilder {
     }
 
     /// How long one reply may take before the call fails (default 10 s; `None` waits forever).
+    /// `Some(Duration::ZERO)` is refused by [`build`](Self::build) with [`Error::Config`].
     ///
     /// ```
     /// # use std::time::Duration;
@@ -183,12 +186,26 @@ impl RedisBuilder {
         self
     }
 
-    /// Builds the handle. No I/O happens here; a bad URL is an [`Error::Config`].
+    /// Builds the handle. No I/O happens here; a bad URL or a zero timeout is an
+    /// [`Error::Config`].
     ///
     /// ```
+    /// # use std::time::Duration;
     /// assert!(pottery::Redis::builder("nonsense://x").build().is_err());
+    /// let zero = pottery::Redis::builder("redis://127.0.0.1").connection_timeout(Duration::ZERO);
+    /// assert!(matches!(zero.build(), Err(pottery::Error::Config { .. })));
     /// ```
     pub fn build(self) -> Result<Redis> {
+        if self.opts.connection_timeout.is_zero() {
+            return Err(Error::Config {
+                message: "the connection timeout must be more than zero".into(),
+            });
+        }
+        if self.opts.response_timeout.is_some_and(|t| t.is_zero()) {
+            return Err(Error::Config {
+                message: "the response timeout must be more than zero (None waits forever)".into(),
+            });
+        }
         ensure_crypto_provider();
         let shown = if self.cluster {
             format!(
@@ -523,8 +540,21 @@ impl Redis {
         let fail = |source: RedisError| Error::Redis { key: None, source };
         match &self.inner.target {
             Target::Single(client) => {
-                let conn = client
-                    .get_connection_with_timeout(opts.connection_timeout)
+                // redis-rs bounds the TCP connect and then *each* reply of the handshake
+                // pipeline by the connection timeout, so a server that accepts and never
+                // answers would take it once per handshake command. Leave out the cosmetic
+                // `CLIENT SETINFO` pair (two replies) and split the timeout between the
+                // commands that remain (`AUTH`/`HELLO`, `SELECT`), so connecting takes at most
+                // the connection timeout in all.
+                let info = client.get_connection_info().clone();
+                let settings = info.redis_settings().clone().set_skip_set_lib_name();
+                let handshake = u32::from(
+                    settings.password().is_some()
+                        || settings.protocol() != redis::ProtocolVersion::RESP2,
+                ) + u32::from(settings.db() != 0);
+                let per_step = opts.connection_timeout / handshake.max(1);
+                let conn = redis::Client::open(info.set_redis_settings(settings))
+                    .and_then(|c| c.get_connection_with_timeout(per_step))
                     .map_err(fail)?;
                 conn.set_read_timeout(opts.response_timeout).map_err(fail)?;
                 conn.set_write_timeout(opts.response_timeout)
@@ -571,7 +601,10 @@ impl Redis {
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(inner.opts.connection_timeout))
                     .set_response_timeout(inner.opts.response_timeout)
-                    .set_number_of_retries(2)
+                    // One attempt per connect: retries would multiply the connection
+                    // timeout a call can take. After a failure, the next call (or the
+                    // manager's own reconnect) tries again.
+                    .set_number_of_retries(0)
                     .set_min_delay(Duration::from_millis(50))
                     .set_max_delay(Duration::from_secs(1));
                 ConnectionManager::new_with_config(client.clone(), config)
