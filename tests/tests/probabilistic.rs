@@ -143,7 +143,9 @@ fn bloom_saturated_and_wrong_type() {
     let f: BloomFilter<u8> = BloomFilter::new(&redis, key.clone(), 100, 0.01).unwrap();
     let mut conn = redis.connection().unwrap();
     let _: () = conn.set(&key, vec![0xffu8; 200]).unwrap();
-    assert_eq!(f.len().unwrap(), usize::MAX);
+    // Every bit set: the largest estimate 959 bits and 7 hashes can tell apart (the one for
+    // 958 bits set, floor(959 / 7 * ln 959) = 940), not usize::MAX.
+    assert_eq!(f.len().unwrap(), 940);
     assert!(f.contains(&1).unwrap());
     let _: () = conn.del(&key).unwrap();
     let _: () = conn.hset(&key, "a", "b").unwrap();
@@ -459,4 +461,25 @@ fn context_timer_as_pottery() {
     for (e, m) in messages {
         assert_eq!(e.to_string(), m);
     }
+}
+
+#[test]
+fn bloom_refuses_rates_its_sizing_cannot_deliver() {
+    let redis = shared_server().redis();
+    for p in [0.9999999999999999, 0.9, 0.5000001] {
+        match BloomFilter::<u8>::new(&redis, "unused", 100, p) {
+            Err(Error::Config { message }) => assert!(message.contains("0.5"), "{message}"),
+            other => panic!("{p}: {other:?}"),
+        }
+        assert!(pottery::aio::BloomFilter::<u8>::new(&redis, "unused", 100, p).is_err());
+    }
+    let half: BloomFilter<u8> = BloomFilter::new(&redis, "unused", 100, 0.5).unwrap();
+    assert_eq!((half.size(), half.num_hashes()), (145, 2), "pottery's sizes");
+    // A saturated small filter still reports a finite, bounded estimate.
+    let key = unique_key("bloom-half-full");
+    let f: BloomFilter<u8> = BloomFilter::new(&redis, key.clone(), 100, 0.5).unwrap();
+    f.update(0..=255).unwrap();
+    let len = f.len().unwrap();
+    assert!(len < 1000, "{len}");
+    f.clear().unwrap();
 }

@@ -61,6 +61,17 @@ impl<T> Core<T> {
                 ),
             });
         }
+        // Above 1/2 the formulas call for fewer than one hash function; rounded up to one,
+        // the filter delivers a worse rate than asked (0.99 for 0.9), and near 1 it is a
+        // single bit that answers "yes" to everything.
+        if false_positives > 0.5 {
+            return Err(Error::Config {
+                message: format!(
+                    "Bloom filter `{key}`: a false_positives rate above 0.5 cannot be delivered \
+                     (the sizing calls for fewer than one hash function); got {false_positives}"
+                ),
+            });
+        }
         let size = size_for(num_elements, false_positives);
         // Bit offsets above 2^32 - 1 are beyond what Redis strings hold (512 MiB).
         if size > u64::from(u32::MAX) {
@@ -155,7 +166,9 @@ impl<T> Core<T> {
         let (m, k) = (self.size as f64, f64::from(self.num_hashes));
         Op::cmd_with(&self.key, STRING, cmd, move |key, v| {
             // Bits past m (written by someone else) cannot be ours: count at most m.
-            let set = (int(key, v)?.max(0) as f64).min(m);
+            // A full filter saturates at the estimate for m - 1 bits set: the largest count
+            // its bits can tell apart (the exact estimate would be infinite).
+            let set = (int(key, v)?.max(0) as f64).min(m - 1.0);
             Ok(estimate(m, k, set))
         })
     }
@@ -167,11 +180,11 @@ impl<T> Core<T> {
     }
 }
 
-/// The estimate of how many values set `set` of `m` bits with `k` hashes. A saturated filter
-/// (every bit set) saturates: `usize::MAX`, as Rust's saturating arithmetic does, instead of
-/// pottery's `ValueError` from `log(0)`.
+/// The estimate of how many values set `set` of `m` bits with `k` hashes. Callers pass at most
+/// `m - 1` bits, so a saturated filter gives `floor(m / k · ln m)` instead of pottery's
+/// `ValueError` from `log(0)`.
 fn estimate(m: f64, k: f64, set: f64) -> usize {
-    // `as` saturates: +inf becomes usize::MAX, and the result is never negative.
+    // `as` saturates, and the result is never negative.
     (-m / k * (1.0 - set / m).ln()).floor() as usize
 }
 
@@ -225,7 +238,9 @@ crate::collections::shell_impls!(BloomFilter<T>, "BloomFilter");
 impl<T: Serialize> BloomFilter<T> {
     /// Attaches to the filter at `key`, sized for `num_elements` values at a
     /// `false_positives` rate (no I/O). [`Error::Config`] if `num_elements` is 0, the rate is
-    /// not strictly between 0 and 1, or the filter would not fit in a Redis string.
+    /// not more than 0 and at most 0.5, or the filter would not fit in a Redis string. (Above
+    /// 0.5 pottery's formulas ask for less than one hash function: the filter would deliver a
+    /// worse rate than asked, and near 1 it is one bit that answers "yes" to everything.)
     ///
     /// ```
     /// # let redis = pottery::testing::doctest_redis();
@@ -406,7 +421,10 @@ impl<T: Serialize> BloomFilter<T> {
     }
 
     /// pottery's estimate of how many distinct values were added (one `BITCOUNT`). A saturated
-    /// filter (every bit set) gives `usize::MAX`, not an error.
+    /// filter (every bit set) gives the largest estimate its bits can tell apart,
+    /// `floor(m / k · ln m)` (the one for `m - 1` bits set): at least that many values went in,
+    /// and [`contains`](Self::contains) now answers `true` for everything. pottery raises
+    /// `ValueError` there; an earlier pottery-rs returned `usize::MAX`.
     ///
     /// ```
     /// # let redis = pottery::testing::doctest_redis();
@@ -698,6 +716,6 @@ mod tests {
     #[test]
     fn estimate_saturates() {
         assert_eq!(estimate(959.0, 7.0, 0.0), 0);
-        assert_eq!(estimate(959.0, 7.0, 959.0), usize::MAX);
+        assert_eq!(estimate(959.0, 7.0, 958.0), 940);
     }
 }
