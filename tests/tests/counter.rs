@@ -307,3 +307,24 @@ fn most_common_breaks_ties_in_scan_order_as_python_does() {
         }
     }
 }
+
+#[test]
+fn elements_of_counts_too_large_to_hold_is_an_error_not_a_hang() {
+    for (kind, redis) in targets() {
+        let c: RedisCounter<u64> = RedisCounter::new(&redis, unique_key("huge-elements"));
+        c.update_counts([(u64::MAX >> 1, 1 << 40), (7, 2)]).unwrap();
+        let start = std::time::Instant::now();
+        let err = c.elements().unwrap_err();
+        assert!(matches!(err, Error::Codec { .. }), "{kind}: {err}");
+        assert!(err.to_string().contains("1099511627778"), "{err}");
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        assert!(rt.block_on(c.to_async().elements()).is_err());
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "{kind}"
+        );
+        c.set(u64::MAX >> 1, -3).unwrap();
+        assert_eq!(c.elements().unwrap(), [7, 7], "{kind}");
+        c.clear().unwrap();
+    }
+}

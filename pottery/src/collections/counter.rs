@@ -220,14 +220,28 @@ fn total<'a>(key: &str, counts: impl IntoIterator<Item = &'a i64>) -> Result<i64
     })
 }
 
-fn elements<K: Clone>(counts: HashMap<K, i64>) -> Vec<K> {
+/// Each key repeated by its count, or a [`Error::Codec`] when that many elements cannot be held
+/// in memory (counts go up to 2^63 − 1: a count of 2^40 would otherwise fill memory for hours).
+fn elements<K: Clone>(key: &str, counts: Vec<(K, i64)>) -> Result<Vec<K>> {
+    let total: i128 = counts.iter().map(|(_, n)| i128::from((*n).max(0))).sum();
     let mut out = Vec::new();
+    let room = usize::try_from(total)
+        .ok()
+        .and_then(|n| out.try_reserve_exact(n).ok());
+    if room.is_none() {
+        return Err(Error::codec(
+            key,
+            CodecError::new(format!(
+                "the counts add up to {total} elements, more than can be held in memory"
+            )),
+        ));
+    }
     for (k, n) in counts {
         for _ in 0..n.max(0) {
             out.push(k.clone());
         }
     }
-    out
+    Ok(out)
 }
 
 /// A Redis hash of counts: Python's `Counter`, as pottery's `RedisCounter` stores it (field =
@@ -556,7 +570,10 @@ impl<K: Serialize + DeserializeOwned> RedisCounter<K> {
         ))
     }
 
-    /// Each key repeated as many times as its count (non-positive counts give none).
+    /// Each key repeated as many times as its count (non-positive counts give none), keys in
+    /// the order `HSCAN` returns them, as Python's `elements()` over a pottery counter.
+    /// [`Error::Codec`](crate::Error::Codec) when the counts add up to more elements than
+    /// memory can hold (the space is reserved before anything is copied).
     ///
     /// ```
     /// # let redis = pottery::testing::doctest_redis();
@@ -572,7 +589,10 @@ impl<K: Serialize + DeserializeOwned> RedisCounter<K> {
     where
         K: Eq + Hash + Clone,
     {
-        Ok(elements(self.to_hash_map()?))
+        elements(
+            &self.core.key,
+            self.core.redis.run(self.core.scan_ordered())?,
+        )
     }
 
     /// The sum of all counts, exact: [`Error::Codec`](crate::Error::Codec) when it does not fit
@@ -874,7 +894,10 @@ pub mod aio {
         where
             K: Eq + Hash + Clone,
         {
-            Ok(elements(self.to_hash_map().await?))
+            elements(
+                &self.core.key,
+                self.core.redis.run_async(self.core.scan_ordered()).await?,
+            )
         }
 
         /// See [`crate::RedisCounter::total`].
