@@ -244,10 +244,11 @@ macro_rules! collect {
 // ---------------------------------------------------------------------------------------------
 // Values
 
-/// Strings at the edges: empty, JSON look-alikes, unicode, emoji, NUL, quotes; few enough that
+/// Strings at the edges: empty, JSON look-alikes, unicode (either side of the surrogates, so
+/// code point order and UTF-16 order differ), emoji, NUL, quotes; few enough that
 /// keys and values repeat, plus arbitrary short strings of any chars.
 fn text() -> impl Strategy<Value = String> {
-    const EDGE: [&str; 18] = [
+    const EDGE: [&str; 21] = [
         "",
         "1",
         "1.0",
@@ -259,6 +260,9 @@ fn text() -> impl Strategy<Value = String> {
         "b",
         "é",
         "😀",
+        "\u{e000}",
+        "\u{ffff}",
+        "\u{10ffff}",
         "\"",
         "\\",
         " ",
