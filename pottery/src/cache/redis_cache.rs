@@ -339,7 +339,8 @@ impl Core {
     }
 
     /// With single flight across processes: takes the entry's computation lease, or waits
-    /// (polling, from 5 ms up to 50 ms apart) for the process holding it to store the value —
+    /// (polling, 2 ms growing to 10 ms apart, 50 ms after a second) for the process holding it
+    /// to store the value —
     /// at most `bound`, after which this process computes too.
     async fn other_processes<R: Runner, V: DeserializeOwned>(
         &self,
@@ -350,7 +351,8 @@ impl Core {
         let deadline = Instant::now() + bound;
         let lease_key = self.flight_key(field);
         let uuid = uuid::Uuid::new_v4().to_string();
-        let mut pause = Duration::from_millis(5);
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(2);
         let lease_ms = u64::try_from(bound.as_millis())
             .unwrap_or(u64::MAX)
             .max(1)
@@ -391,7 +393,14 @@ impl Core {
             } else {
                 tokio::time::sleep(pause_now).await;
             }
-            pause = (pause * 2).min(Duration::from_millis(50));
+            // Look often while a computation is likely to finish (10 ms apart for the first
+            // second), then back off to 50 ms.
+            let cap = if started.elapsed() < Duration::from_secs(1) {
+                10
+            } else {
+                50
+            };
+            pause = pause.mul_f64(1.5).min(Duration::from_millis(cap));
         }
     }
 
