@@ -330,31 +330,18 @@ fn start_bound() -> impl Strategy<Value = Bound<isize>> {
     prop_oneof![Just(Bound::Unbounded), index().prop_map(Bound::Included)]
 }
 
-/// The end of a slice: `..b`, `..=b` or `..`. `..isize::MIN` is left out of the default run: it
-/// is a known discrepancy (see `known_slice_to_excluded_isize_min`).
+/// The end of a slice: `..b`, `..=b` or `..` (`..isize::MIN` included: it once panicked).
 fn end_bound() -> impl Strategy<Value = Bound<isize>> {
-    let known = known_bugs();
     prop_oneof![
         Just(Bound::Unbounded),
         index().prop_map(Bound::Included),
-        index()
-            .prop_filter("known discrepancy", move |b| known || *b != isize::MIN)
-            .prop_map(Bound::Excluded),
+        index().prop_map(Bound::Excluded),
     ]
 }
 
-/// Deque rotations: the indices, without `|n| > 2^53` in the default run (a known discrepancy,
-/// see `known_rotate_beyond_2_pow_53`).
+/// Deque rotations: the indices (`|n| > 2^53` included: they once rotated by a rounded amount).
 fn rotation() -> impl Strategy<Value = isize> {
-    let known = known_bugs();
-    index().prop_filter("known discrepancy", move |n| {
-        known || n.unsigned_abs() <= 1 << 53
-    })
-}
-
-/// Whether to generate the inputs of known discrepancies too (`POTTERY_MODEL_KNOWN_BUGS=1`).
-fn known_bugs() -> bool {
-    std::env::var_os("POTTERY_MODEL_KNOWN_BUGS").is_some()
+    index()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1529,22 +1516,19 @@ fn replay_deque(ops: &[SeqOp]) {
     }
 }
 
+/// Found by this suite: `deque_rotate.lua` read n as a Lua double, so `|n| > 2^53` rotated by a
+/// rounded amount (`[ExtendFront(["", "1"]), Rotate(2^53 + 1)]` left `["1", ""]`).
 #[test]
-#[ignore = "known discrepancy (issue 14): [ExtendFront([\"\", \"1\"]), Rotate(9007199254740993)] \
-            leaves [\"1\", \"\"], Python's deque.rotate gives [\"\", \"1\"]: deque_rotate.lua reads n \
-            as a Lua double, so any |n| > 2^53 rotates by a rounded amount"]
-fn known_rotate_beyond_2_pow_53() {
+fn rotate_beyond_2_pow_53() {
     replay_deque(&[
         SeqOp::ExtendFront(vec![String::new(), "1".into()]),
         SeqOp::Rotate((1 << 53) + 1),
     ]);
 }
 
+/// Found by this suite: `lrange_bounds` computed `isize::MIN - 1` (a panic in debug builds, the
+/// whole list in release builds); Python's `l[:-huge]` is `[]`.
 #[test]
-#[ignore = "known discrepancy (issue 14): [Slice(Unbounded, Excluded(isize::MIN))] panics with \
-            'attempt to subtract with overflow' in lrange_bounds (list.rs) in a debug build and \
-            returns the whole list in a release build (b - 1 wraps to isize::MAX); Python's \
-            l[:-huge] is []"]
-fn known_slice_to_excluded_isize_min() {
+fn slice_to_excluded_isize_min() {
     replay_list(&[SeqOp::Slice(Bound::Unbounded, Bound::Excluded(isize::MIN))]);
 }

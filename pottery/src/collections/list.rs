@@ -47,7 +47,8 @@ fn lrange_bounds(range: &impl RangeBounds<isize>) -> Option<(isize, isize)> {
     let stop = match range.end_bound() {
         Bound::Included(&b) => b,
         Bound::Excluded(&0) => return None,
-        Bound::Excluded(&b) => b - 1,
+        // An end excluded at isize::MIN is before any element: empty.
+        Bound::Excluded(&b) => b.checked_sub(1)?,
         Bound::Unbounded => -1,
     };
     Some((start, stop))

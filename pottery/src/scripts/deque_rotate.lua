@@ -3,7 +3,17 @@
 local key = KEYS[1]
 local len = redis.call('LLEN', key)
 if len == 0 then return 0 end
-local k = tonumber(ARGV[1]) % len  -- Lua's % is floored: always in [0, len)
+-- n mod len, exactly for any 64-bit n (a Lua number is a double: 2^53 + 1 would round), from
+-- its decimal digits; a negative n rotates left, that is right by len - (|n| mod len).
+local digits = ARGV[1]
+local negative = string.sub(digits, 1, 1) == '-'
+if negative then digits = string.sub(digits, 2) end
+local r = 0
+for i = 1, #digits do
+  r = (r * 10 + string.byte(digits, i) - 48) % len
+end
+local k = r
+if negative then k = (len - r) % len end
 if k == 0 then return len end
 local function push(cmd, items)
   for j = 1, #items, 1000 do
