@@ -92,3 +92,13 @@ where
         Err(_) => drop(RUNTIME.spawn(future)),
     }
 }
+
+/// Runs `future` on pottery's own runtime, whatever the caller's: for tasks that must outlive
+/// the caller's runtime (a shared pub/sub connection's driver, say).
+pub(crate) fn spawn_global<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    RUNTIME.spawn(future)
+}

@@ -469,3 +469,40 @@ fn synchronize_runs_under_the_lock_or_not_at_all() {
     assert!(!ran);
     holder.release().unwrap();
 }
+
+/// Waiters of other processes are woken by the release's message: the waiter subscribes to the
+/// key's channel (on one connection shared by the process) while it waits, gets the lock once
+/// the holder releases, and unsubscribes. (Two URLs of one server make two local queues, as
+/// two processes would have.)
+#[test]
+fn cross_process_waiters_listen_for_the_release() {
+    let server = pottery::testing::RedisServer::start().unwrap();
+    let key = unique_key("pubsub");
+    let channel = format!("redlock:{key}");
+    let numsub = || {
+        let out = server.cli(["PUBSUB", "NUMSUB", &channel]).unwrap();
+        out.lines()
+            .nth(1)
+            .unwrap_or("0")
+            .trim()
+            .parse::<i64>()
+            .unwrap_or(-1)
+    };
+    let holder = Redlock::new(&key, [server.redis()]);
+    let other = pottery::Redis::from_url(&format!("redis://127.0.0.1:{}", server.port())).unwrap();
+    let waiter = Redlock::new(&key, [other]);
+    let guard = holder.lock().unwrap();
+    std::thread::scope(|s| {
+        let w = s.spawn(|| waiter.lock().map(drop));
+        assert!(
+            poll(5, || numsub() == 1),
+            "the waiter listens while it waits"
+        );
+        guard.release().unwrap();
+        w.join().unwrap().unwrap();
+    });
+    assert!(
+        poll(5, || numsub() == 0),
+        "and stops listening once it has the lock"
+    );
+}

@@ -13,7 +13,8 @@
 //! Waiters of one process on one key (whatever instance they use) line up in a local FIFO:
 //! only the head contends with other processes, and a local release hands over directly. The
 //! head waits for the holder's release, which the release script publishes on a channel named
-//! after the key (one pub/sub connection per master during the wait), for the holder's
+//! after the key (through one pub/sub connection per master shared by the whole process), for
+//! the holder's
 //! remaining lease (returned by the failed attempt), or at most a random 50–200 ms (a Python
 //! pottery holder publishes nothing, and pottery itself polls every 0–200 ms).
 //!
@@ -24,12 +25,11 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use futures_util::stream::SelectAll;
 use rand::Rng;
 use redis::Value;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
@@ -736,6 +736,7 @@ async fn acquire(core: &Arc<Core>, wait: Wait, fenced: bool) -> Result<Option<Le
     let mut wakeups: Option<Wakeups> = None;
     let mut unreachable_since: Option<Instant> = None;
     loop {
+        let marks = wakeups.as_ref().map(Wakeups::marks);
         let outcome = attempt(core, ask).await?;
         if ask == Ask::Plain {
             ask = Ask::Script;
@@ -774,47 +775,218 @@ async fn acquire(core: &Arc<Core>, wait: Wait, fenced: bool) -> Result<Option<Le
         if let Some(d) = deadline {
             pause = pause.min(d.saturating_duration_since(now));
         }
-        match &mut wakeups {
-            Some(w) => w.wait(pause).await,
-            None => tokio::time::sleep(pause).await,
+        match (&wakeups, &marks) {
+            (Some(w), Some(marks)) => w.wait(marks, pause).await,
+            _ => tokio::time::sleep(pause).await,
         }
     }
 }
 
-/// Release notifications from every master that can send them.
+/// Release notifications from every master that can send them, through the process's shared
+/// subscriber connections.
 struct Wakeups {
-    streams: SelectAll<redis::aio::PubSubStream>,
+    listening: Vec<Listening>,
 }
 
 impl Wakeups {
     async fn subscribe(core: &Core) -> Wakeups {
-        let subscriptions = core.masters.iter().map(|m| async move {
+        let listens = core.masters.iter().map(|m| async move {
             let subscribed = async {
-                let mut pubsub = m.pubsub_async().await?.ok()?;
-                pubsub.subscribe(&core.key).await.ok()?;
-                Some(pubsub.into_on_message())
+                let subscriber = Subscriber::of(m).await?;
+                Some(subscriber.listen(&core.key).await)
             };
             tokio::time::timeout(core.master_timeout, subscribed)
                 .await
                 .ok()
                 .flatten()
         });
-        let streams = futures_util::future::join_all(subscriptions).await;
+        let listening = futures_util::future::join_all(listens).await;
         Wakeups {
-            streams: futures_util::stream::select_all(streams.into_iter().flatten()),
+            listening: listening.into_iter().flatten().collect(),
         }
     }
 
-    /// Until a release is announced or `pause` has passed.
-    async fn wait(&mut self, pause: Duration) {
-        if self.streams.is_empty() {
+    /// How many releases each channel has seen so far (taken before an attempt).
+    fn marks(&self) -> Vec<u64> {
+        self.listening
+            .iter()
+            .map(|l| l.channel.fired.load(Ordering::SeqCst))
+            .collect()
+    }
+
+    /// Until a release is announced after `marks` were taken, or `pause` has passed.
+    async fn wait(&self, marks: &[u64], pause: Duration) {
+        let fired = || {
+            self.listening
+                .iter()
+                .zip(marks)
+                .any(|(l, m)| l.channel.fired.load(Ordering::SeqCst) != *m)
+        };
+        if self.listening.is_empty() {
             tokio::time::sleep(pause).await;
             return;
         }
-        if let Ok(None) = tokio::time::timeout(pause, self.streams.next()).await {
-            // Every subscription closed: poll only.
-            tokio::time::sleep(pause).await;
+        let mut notified: Vec<_> = self
+            .listening
+            .iter()
+            .map(|l| Box::pin(l.channel.notify.notified()))
+            .collect();
+        for n in &mut notified {
+            n.as_mut().enable();
         }
+        if fired() {
+            return;
+        }
+        let _ = tokio::time::timeout(pause, futures_util::future::select_all(notified)).await;
+    }
+}
+
+/// One pub/sub connection per master in this process, shared by every waiter on every key:
+/// waiting costs no connection of its own. Its driver and dispatcher run on pottery's runtime;
+/// when the connection drops, every channel is woken (the waiters look, and poll) and the next
+/// waiter connects anew.
+struct Subscriber {
+    sink: redis::aio::PubSubSink,
+    channels: Mutex<HashMap<String, Arc<Channel>>>,
+    /// Serialises SUBSCRIBE and UNSUBSCRIBE.
+    ops: tokio::sync::Mutex<()>,
+    alive: AtomicBool,
+}
+
+/// One channel (one lock key) of a [`Subscriber`].
+#[derive(Default)]
+struct Channel {
+    /// Releases seen: a waiter that compares it before and after an attempt misses none.
+    fired: AtomicU64,
+    notify: Notify,
+    listeners: AtomicUsize,
+    subscribed: AtomicBool,
+}
+
+static SUBSCRIBERS: LazyLock<Mutex<HashMap<String, Arc<Subscriber>>>> =
+    LazyLock::new(Default::default);
+
+impl Subscriber {
+    /// The shared subscriber of `master`, connecting it if needed; `None` for a cluster handle
+    /// or when it cannot connect (the waiters poll).
+    async fn of(master: &Redis) -> Option<Arc<Subscriber>> {
+        let id = format!("{master:?}");
+        if let Some(s) = lock_mutex(&SUBSCRIBERS).get(&id)
+            && s.alive.load(Ordering::SeqCst)
+        {
+            return Some(Arc::clone(s));
+        }
+        let connect = {
+            let master = master.clone();
+            rt::spawn_global(async move { master.pubsub_async().await })
+        };
+        let pubsub = connect.await.ok()??.ok()?;
+        let (sink, stream) = pubsub.split();
+        let made = Arc::new(Subscriber {
+            sink,
+            channels: Mutex::default(),
+            ops: tokio::sync::Mutex::new(()),
+            alive: AtomicBool::new(true),
+        });
+        let mut all = lock_mutex(&SUBSCRIBERS);
+        if let Some(s) = all.get(&id)
+            && s.alive.load(Ordering::SeqCst)
+        {
+            // Another waiter connected meanwhile: use that one (ours closes as it drops).
+            return Some(Arc::clone(s));
+        }
+        all.insert(id.clone(), Arc::clone(&made));
+        drop(all);
+        rt::spawn_global(dispatch(id, Arc::downgrade(&made), stream));
+        Some(made)
+    }
+
+    /// Starts listening on `key`'s channel (subscribing if nobody here listens yet).
+    async fn listen(self: &Arc<Self>, key: &str) -> Listening {
+        let channel = {
+            let mut channels = lock_mutex(&self.channels);
+            let channel = Arc::clone(channels.entry(key.to_owned()).or_default());
+            channel.listeners.fetch_add(1, Ordering::SeqCst);
+            channel
+        };
+        let listening = Listening {
+            subscriber: Arc::clone(self),
+            channel: Arc::clone(&channel),
+            key: key.to_owned(),
+        };
+        let _ops = self.ops.lock().await;
+        if !channel.subscribed.load(Ordering::SeqCst)
+            && self.sink.clone().subscribe(key).await.is_ok()
+        {
+            channel.subscribed.store(true, Ordering::SeqCst);
+        }
+        listening
+    }
+}
+
+/// Delivers the messages of one subscriber connection to its channels, until it drops.
+async fn dispatch(id: String, subscriber: Weak<Subscriber>, mut stream: redis::aio::PubSubStream) {
+    while let Some(msg) = stream.next().await {
+        let Some(s) = subscriber.upgrade() else {
+            return;
+        };
+        let channel = lock_mutex(&s.channels).get(msg.get_channel_name()).cloned();
+        if let Some(channel) = channel {
+            channel.fired.fetch_add(1, Ordering::SeqCst);
+            channel.notify.notify_waiters();
+        }
+    }
+    // The connection dropped: wake everybody (they look again, and poll), and let the next
+    // waiter connect anew.
+    if let Some(s) = subscriber.upgrade() {
+        s.alive.store(false, Ordering::SeqCst);
+        let mut all = lock_mutex(&SUBSCRIBERS);
+        if all.get(&id).is_some_and(|current| Arc::ptr_eq(current, &s)) {
+            all.remove(&id);
+        }
+        drop(all);
+        for channel in lock_mutex(&s.channels).values() {
+            channel.fired.fetch_add(1, Ordering::SeqCst);
+            channel.notify.notify_waiters();
+        }
+    }
+}
+
+/// A waiter's interest in one channel; the last one to go unsubscribes (in the background).
+struct Listening {
+    subscriber: Arc<Subscriber>,
+    channel: Arc<Channel>,
+    key: String,
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        if self.channel.listeners.fetch_sub(1, Ordering::SeqCst) != 1 {
+            return;
+        }
+        let (subscriber, channel, key) = (
+            Arc::clone(&self.subscriber),
+            Arc::clone(&self.channel),
+            std::mem::take(&mut self.key),
+        );
+        rt::spawn_global(async move {
+            let _ops = subscriber.ops.lock().await;
+            {
+                let mut channels = lock_mutex(&subscriber.channels);
+                if channel.listeners.load(Ordering::SeqCst) != 0 {
+                    return;
+                }
+                if channels
+                    .get(&key)
+                    .is_some_and(|current| Arc::ptr_eq(current, &channel))
+                {
+                    channels.remove(&key);
+                }
+            }
+            if channel.subscribed.swap(false, Ordering::SeqCst) {
+                let _ = subscriber.sink.clone().unsubscribe(&key).await;
+            }
+        });
     }
 }
 
