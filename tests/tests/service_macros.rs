@@ -447,3 +447,105 @@ fn single_flight_across_processes() {
         .trim()
         == "0"));
 }
+
+const CHILD_URL: &str = "POTTERY_SINGLE_FLIGHT_URL";
+const CHILD_DAY: &str = "POTTERY_SINGLE_FLIGHT_DAY";
+const CHILD_START: &str = "POTTERY_SINGLE_FLIGHT_START_MS";
+
+struct Ledger {
+    redis: Redis,
+}
+
+impl Ledger {
+    /// Counts its computations in Redis, so that two processes can be checked together.
+    #[redis_cache(redis = &self.redis, key = "svc:ledger", single_flight = true)]
+    fn close(&self, day: u64) -> Result<String, std::io::Error> {
+        let mut conn = self.redis.connection().map_err(std::io::Error::other)?;
+        let _: i64 = conn
+            .incr(format!("svc:ledger:computed:{day}"), 1)
+            .map_err(std::io::Error::other)?;
+        std::thread::sleep(Duration::from_millis(200));
+        Ok(format!("closed {day}"))
+    }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// 4 threads of this process close one day at a given instant.
+fn close_from_four_threads(url: &str, day: u64, start_ms: u64) -> Vec<String> {
+    let ledger = Ledger {
+        redis: Redis::from_url(url).unwrap(),
+    };
+    std::thread::sleep(Duration::from_millis(start_ms.saturating_sub(unix_ms())));
+    std::thread::scope(|s| {
+        let threads: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| ledger.close(day).unwrap()))
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    })
+}
+
+/// The other process of `single_flight_across_two_os_processes` (a no-op when run alone).
+#[test]
+fn single_flight_child() {
+    let (Ok(url), Ok(day), Ok(start)) = (
+        std::env::var(CHILD_URL),
+        std::env::var(CHILD_DAY),
+        std::env::var(CHILD_START),
+    ) else {
+        return;
+    };
+    let got = close_from_four_threads(&url, day.parse().unwrap(), start.parse().unwrap());
+    for g in got {
+        println!("CLOSED {g}");
+    }
+}
+
+/// `single_flight = true` across two real processes × 4 threads each, on one cold entry: one
+/// computation in all (counted in Redis), and all eight callers get its value.
+#[test]
+fn single_flight_across_two_os_processes() {
+    let server = RedisServer::start().unwrap();
+    let day = rand::random::<u32>() as u64;
+    let start = unix_ms() + 700;
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "single_flight_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_URL, server.url())
+        .env(CHILD_DAY, day.to_string())
+        .env(CHILD_START, start.to_string())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mine = close_from_four_threads(&server.url(), day, start);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let theirs: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        // libtest may print "test … " on the same line before the first result.
+        .filter_map(|l| l.find("CLOSED ").map(|i| l[i + 7..].to_owned()))
+        .collect();
+    assert_eq!(theirs.len(), 4, "the child reported its four results");
+    assert!(
+        mine.iter()
+            .chain(&theirs)
+            .all(|r| *r == format!("closed {day}"))
+    );
+    let computed = server
+        .cli(["GET", &format!("svc:ledger:computed:{day}")])
+        .unwrap();
+    assert_eq!(
+        computed.trim(),
+        "1",
+        "one computation across both processes"
+    );
+}
