@@ -121,7 +121,9 @@ impl fmt::Debug for RedisBuilder {
 impl RedisBuilder {
     /// How long connecting may take, handshake (TLS, `AUTH`, `SELECT`) included (default 5 s).
     /// A call that has to connect first takes at most this plus its response timeout. Zero is
-    /// refused by [`build`](Self::build) with [`Error::Config`].
+    /// refused by [`build`](Self::build) with [`Error::Config`]. (A blocking call on a
+    /// cluster with an unresponsive node may take about twice that: it reconnects to every
+    /// node and retries once, which is how MOVED and ASK redirects are followed.)
     ///
     /// ```
     /// # use std::time::Duration;
@@ -239,8 +241,22 @@ impl RedisBuilder {
                     message: "a cluster needs at least one node URL".into(),
                 });
             }
+            // redis-rs retries a cluster command 16 times by default, with waits growing to
+            // minutes: a call to a paused node took 8.7 s (each retry waiting the response
+            // timeout again) and the next one slept for many minutes. One retry keeps MOVED and
+            // ASK redirects working; short waits keep the call within its timeouts.
+            // Each node's handshake waits for two `CLIENT SETINFO` replies (and `AUTH`'s with
+            // a password), each bounded by the connection timeout: split it between them.
+            let auth = self.nodes.iter().any(|n| {
+                redis::IntoConnectionInfo::into_connection_info(n.as_str())
+                    .is_ok_and(|i| i.redis_settings().password().is_some())
+            });
+            let per_step = self.opts.connection_timeout / (2 + u32::from(auth));
             let mut b = ClusterClientBuilder::new(self.nodes.iter().map(String::as_str))
-                .connection_timeout(self.opts.connection_timeout);
+                .connection_timeout(per_step)
+                .retries(1)
+                .min_retry_wait(10)
+                .max_retry_wait(100);
             if let Some(t) = self.opts.response_timeout {
                 b = b.response_timeout(t);
             }
