@@ -336,3 +336,45 @@ fn a_write_over_undecodable_data_says_it_was_applied_and_keeps_the_bytes() {
         d.clear().unwrap();
     }
 }
+
+#[test]
+fn setdefault_pop_and_popitem_as_in_python() {
+    for (kind, redis) in targets() {
+        let key = unique_key("setdefault");
+        let d: RedisDict<String, i64> = RedisDict::new(&redis, key.clone());
+        assert_eq!(d.setdefault("a".into(), 1).unwrap(), 1, "{kind}");
+        assert_eq!(d.setdefault("a".into(), 2).unwrap(), 1);
+        assert_eq!(d.get("a").unwrap(), Some(1));
+        assert_eq!(d.pop("a", 7).unwrap(), 1);
+        assert_eq!(d.pop("a", 7).unwrap(), 7);
+        assert_eq!(d.popitem().unwrap(), None);
+        d.extend((0..300).map(|i| (format!("k{i}"), i))).unwrap();
+        // pottery pops next(iter(d)): the first entry HSCAN returns.
+        let first = d.iter().next().unwrap().unwrap();
+        assert_eq!(d.popitem().unwrap(), Some(first.clone()), "{kind}");
+        assert!(!d.contains_key(&first.0).unwrap());
+        assert_eq!(d.len().unwrap(), 299);
+        let mut conn = redis.connection().unwrap();
+        let _: () = conn.del(&key).unwrap();
+        let _: () = conn.hset(&key, "\"bad\"", "nope").unwrap();
+        assert!(matches!(
+            d.setdefault("bad".into(), 3),
+            Err(Error::Codec { .. })
+        ));
+        let raw: String = conn.hget(&key, "\"bad\"").unwrap();
+        assert_eq!(raw, "nope", "nothing written");
+        match d.popitem() {
+            Err(Error::UndecodableAfterWrite { raw, .. }) => assert_eq!(raw, b"nope"),
+            other => panic!("{kind}: {other:?}"),
+        }
+        assert!(d.is_empty().unwrap());
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let a = d.to_async();
+        rt.block_on(async {
+            assert_eq!(a.setdefault("x".into(), 5).await.unwrap(), 5);
+            assert_eq!(a.setdefault("x".into(), 6).await.unwrap(), 5);
+            assert_eq!(a.popitem().await.unwrap(), Some(("x".to_string(), 5)));
+            assert_eq!(a.pop("x", -1).await.unwrap(), -1);
+        });
+    }
+}

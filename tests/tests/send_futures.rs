@@ -89,6 +89,9 @@ fn every_async_future_is_send_and_static() {
     send!(d => d.set("a".into(), 1));
     send!(d => d.get("a"));
     send!(d => d.remove("a"));
+    send!(d => d.pop("a", 0));
+    send!(d => d.setdefault("a".into(), 1));
+    send!(d => d.popitem());
     send!(d => d.contains_key("a"));
     send!(d => d.len());
     send!(d => d.is_empty());

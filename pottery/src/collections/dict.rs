@@ -17,6 +17,8 @@ use crate::redis::Redis;
 
 script!(HASH_INSERT, "hash_insert.lua");
 script!(HASH_REMOVE, "hash_remove.lua");
+script!(HASH_SETDEFAULT, "hash_setdefault.lua");
+script!(HASH_POPITEM, "hash_popitem.lua");
 
 const HASH: &str = "hash";
 /// Fields asked for per HSCAN page.
@@ -109,6 +111,52 @@ where
             args,
             super::decode_written,
         ))
+    }
+
+    pub(crate) fn setdefault(&self, k: &K, default: &V) -> Result<Op<'_, V>> {
+        let args = vec![self.field(k)?, encode(&self.key, default)?];
+        Ok(Op::eval(
+            &self.key,
+            HASH,
+            &HASH_SETDEFAULT,
+            vec![self.key.clone().into_bytes()],
+            args,
+            |key, v| {
+                let bad = |v: &Value| super::unexpected(key, "[flag, value]", v);
+                let Value::Array(parts) = &v else {
+                    return Err(bad(&v));
+                };
+                match parts.as_slice() {
+                    [Value::Int(_), value] => {
+                        let raw = super::bulk(key, value.clone())?.ok_or_else(|| bad(&v))?;
+                        decode(key, &raw)
+                    }
+                    _ => Err(bad(&v)),
+                }
+            },
+        ))
+    }
+
+    pub(crate) fn popitem(&self) -> Op<'_, Option<(K, V)>> {
+        Op::eval(
+            &self.key,
+            HASH,
+            &HASH_POPITEM,
+            vec![self.key.clone().into_bytes()],
+            Vec::new(),
+            |key, v| {
+                let parts = match v {
+                    Value::Nil => return Ok(None),
+                    Value::Array(parts) if parts.len() == 2 => parts,
+                    other => return Err(super::unexpected(key, "[field, value] or nil", &other)),
+                };
+                let mut it = parts.into_iter();
+                let (f, v) = (it.next(), it.next());
+                let f = super::decode_written(key, f.unwrap_or(Value::Nil))?;
+                let v = super::decode_written(key, v.unwrap_or(Value::Nil))?;
+                Ok(f.zip(v))
+            },
+        )
     }
 
     pub(crate) fn contains_key<Q: Serialize + ?Sized>(&self, k: &Q) -> Result<Op<'_, bool>> {
@@ -375,6 +423,64 @@ where
         Q: Serialize + ?Sized,
     {
         self.core.redis.run(self.core.remove(k)?)
+    }
+
+    /// Python's `pop(k, default)`: removes `k` and returns its value, or `default` when it was
+    /// absent (one round trip, as [`remove`](Self::remove), whose errors it shares).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+    /// d.insert("a".into(), 1)?;
+    /// assert_eq!(d.pop("a", 0)?, 1);
+    /// assert_eq!(d.pop("a", 0)?, 0);
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn pop<Q>(&self, k: &Q, default: V) -> Result<V>
+    where
+        K: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        Ok(self.remove(k)?.unwrap_or(default))
+    }
+
+    /// Python's `setdefault(k, default)`: the value at `k`, after storing `default` there if
+    /// it had none (atomically: `HSETNX` and `HGET` in one script, one round trip).
+    ///
+    /// When the value already there does not decode, nothing was written and the error is
+    /// [`Error::Codec`](crate::Error::Codec).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+    /// assert_eq!(d.setdefault("a".into(), 1)?, 1);
+    /// assert_eq!(d.setdefault("a".into(), 2)?, 1);
+    /// assert_eq!(d.get("a")?, Some(1));
+    /// # d.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn setdefault(&self, k: K, default: V) -> Result<V> {
+        self.core.redis.run(self.core.setdefault(&k, &default)?)
+    }
+
+    /// Python pottery's `popitem()`: removes one entry and returns it, `None` when the dict is
+    /// empty. The entry is the first `HSCAN` returns, as in pottery; the read and the delete
+    /// are one script (pottery takes three round trips, not atomically).
+    ///
+    /// When the entry does not decode, it was removed all the same: the error is
+    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), with the bytes
+    /// of the part (field or value) that failed.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+    /// d.insert("a".into(), 1)?;
+    /// assert_eq!(d.popitem()?, Some(("a".to_string(), 1)));
+    /// assert_eq!(d.popitem()?, None);
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn popitem(&self) -> Result<Option<(K, V)>> {
+        self.core.redis.run(self.core.popitem())
     }
 
     /// Whether `k` is present (`HEXISTS`).
@@ -750,6 +856,56 @@ pub mod aio {
             Q: Serialize + ?Sized,
         {
             self.core.redis.run_async(self.core.remove(k)?).await
+        }
+
+        /// See [`crate::RedisDict::pop`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// assert_eq!(d.pop("a", -1).await?, -1);
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn pop<Q>(&self, k: &Q, default: V) -> Result<V>
+        where
+            K: Borrow<Q>,
+            Q: Serialize + ?Sized,
+        {
+            Ok(self.remove(k).await?.unwrap_or(default))
+        }
+
+        /// See [`crate::RedisDict::setdefault`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// assert_eq!(d.setdefault("a".into(), 1).await?, 1);
+        /// assert_eq!(d.setdefault("a".into(), 2).await?, 1);
+        /// # d.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn setdefault(&self, k: K, default: V) -> Result<V> {
+            self.core
+                .redis
+                .run_async(self.core.setdefault(&k, &default)?)
+                .await
+        }
+
+        /// See [`crate::RedisDict::popitem`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// d.insert("a".into(), 1).await?;
+        /// assert_eq!(d.popitem().await?, Some(("a".to_string(), 1)));
+        /// assert_eq!(d.popitem().await?, None);
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn popitem(&self) -> Result<Option<(K, V)>> {
+            self.core.redis.run_async(self.core.popitem()).await
         }
 
         /// Whether `k` is present.
