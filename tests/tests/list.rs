@@ -436,3 +436,31 @@ fn a_removal_of_undecodable_data_says_it_was_applied_and_keeps_the_bytes() {
         l.clear().unwrap();
     }
 }
+
+#[test]
+fn count_and_slices_with_a_step_as_in_python() {
+    for (kind, redis) in targets() {
+        let l: RedisList<i64> = RedisList::new(&redis, unique_key("count-step"));
+        let q: RedisDeque<i64> = RedisDeque::new(&redis, l.key());
+        assert_eq!(l.count(&1).unwrap(), 0, "{kind}");
+        assert_eq!(l.slice_step(.., 2).unwrap(), Vec::<i64>::new());
+        let v: Vec<i64> = vec![1, 2, 1, 3, 1, 4, 5, 1];
+        l.extend(v.clone()).unwrap();
+        assert_eq!(l.count(&1).unwrap(), 4);
+        assert_eq!(q.count(&5).unwrap(), 1);
+        // Python: v[::2], v[1::3], v[-5:-1:2], v[2:100:4], v[5:2:1]
+        assert_eq!(l.slice_step(.., 2).unwrap(), [1, 1, 1, 5]);
+        assert_eq!(l.slice_step(1.., 3).unwrap(), [2, 1, 1]);
+        assert_eq!(l.slice_step(-5..-1, 2).unwrap(), [3, 4]);
+        assert_eq!(l.slice_step(2..100, 4).unwrap(), [1, 5]);
+        let (from, to) = (5, 2);
+        assert_eq!(l.slice_step(from..to, 1).unwrap(), Vec::<i64>::new());
+        assert_eq!(q.slice_step(..=3, 1).unwrap(), [1, 2, 1, 3]);
+        assert!(matches!(l.slice_step(.., 0), Err(Error::Config { .. })));
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let a = l.to_async();
+        assert_eq!(rt.block_on(a.count(&1)).unwrap(), 4);
+        assert_eq!(rt.block_on(a.slice_step(.., 3)).unwrap(), [1, 3, 5]);
+        l.clear().unwrap();
+    }
+}

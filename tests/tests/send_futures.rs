@@ -144,6 +144,8 @@ fn every_async_future_is_send_and_static() {
     send!(l => l.pop());
     send!(l => l.extend(["a".to_owned()]));
     send!(l => l.insert(0, "a".into()));
+    send!(l => l.count("a"));
+    send!(l => l.slice_step(.., 2));
     send!(l => l.to_vec());
     send!(l => l.sort());
     send!(l => l.reverse());

@@ -221,6 +221,38 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
         }))
     }
 
+    fn count<Q: Serialize + ?Sized>(&self, v: &Q) -> Result<Op<'_, usize>> {
+        let mut cmd = self.cmd("LPOS");
+        cmd.arg(encode(&self.key, v)?).arg("COUNT").arg(0);
+        Ok(Op::cmd(&self.key, LIST, cmd, |key, v| match v {
+            Value::Array(positions) => Ok(positions.len()),
+            Value::Nil => Ok(0),
+            other => Err(super::unexpected(key, "an array of positions", &other)),
+        }))
+    }
+
+    /// Python's `list[start:stop:step]` for a positive step: one `LRANGE`, every `step`-th
+    /// element kept.
+    fn slice_step(&self, range: impl RangeBounds<isize>, step: usize) -> Result<Op<'_, Vec<T>>> {
+        if step == 0 {
+            return Err(crate::error::Error::Config {
+                message: format!(
+                    "slice step of the list at key `{}` cannot be zero",
+                    self.key
+                ),
+            });
+        }
+        let Some((start, stop)) = lrange_bounds(&range) else {
+            return Ok(Op::ready(&self.key, Vec::new()));
+        };
+        let mut cmd = self.cmd("LRANGE");
+        cmd.arg(start).arg(stop);
+        Ok(Op::cmd_with(&self.key, LIST, cmd, move |key, v| {
+            let raw = members(key, v)?;
+            raw.iter().step_by(step).map(|m| decode(key, m)).collect()
+        }))
+    }
+
     fn reorder(&self, how: &str) -> Op<'_, ()> {
         let args = vec![how.as_bytes().to_vec()];
         Op::eval(&self.key, LIST, &LIST_REORDER, self.keys(), args, |_, _| {
@@ -471,6 +503,44 @@ macro_rules! common_sync {
             T: std::borrow::Borrow<Q>,
         {
             self.core.redis.run(self.core.index_of(v)?)
+        }
+
+        /// How many elements equal `v` (by encoding), as Python's `list.count`: one
+        /// `LPOS … COUNT 0`.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        #[doc = concat!("let x: pottery::", stringify!($ty), "<u8> = pottery::", stringify!($ty), "::random(&redis)?;")]
+        /// x.extend([5, 6, 6])?;
+        /// assert_eq!(x.count(&6)?, 2);
+        /// assert_eq!(x.count(&7)?, 0);
+        /// # x.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+        pub fn count<Q: Serialize + ?Sized>(&self, v: &Q) -> Result<usize>
+        where
+            T: std::borrow::Borrow<Q>,
+        {
+            self.core.redis.run(self.core.count(v)?)
+        }
+
+        /// Python's `x[start:stop:step]` for a positive `step` (`x[::2]` is
+        /// `slice_step(.., 2)`): the slice as [`slice`](Self::slice) reads it, one `LRANGE`,
+        /// keeping every `step`-th element. A zero step is
+        /// [`Error::Config`](crate::Error::Config), where Python raises `ValueError`.
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        #[doc = concat!("let x: pottery::", stringify!($ty), "<u8> = pottery::", stringify!($ty), "::random(&redis)?;")]
+        /// x.extend([0, 1, 2, 3, 4, 5])?;
+        /// assert_eq!(x.slice_step(.., 2)?, [0, 2, 4]);
+        /// assert_eq!(x.slice_step(1..-1, 3)?, [1, 4]);
+        /// assert!(x.slice_step(.., 0).is_err());
+        /// # x.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+        pub fn slice_step(&self, range: impl RangeBounds<isize>, step: usize) -> Result<Vec<T>> {
+            self.core.redis.run(self.core.slice_step(range, step)?)
         }
 
         /// Whether an element equals `v` (`LPOS`).
@@ -1091,6 +1161,46 @@ pub mod aio {
                 T: std::borrow::Borrow<Q>,
             {
                 self.core.redis.run_async(self.core.index_of(v)?).await
+            }
+
+            /// See [`crate::RedisList::count`].
+            ///
+            /// ```
+            /// # let redis = pottery::testing::doctest_redis();
+            /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+            /// let x: pottery::aio::RedisList<u8> = pottery::aio::RedisList::random(&redis).await?;
+            /// x.extend([5, 6, 6]).await?;
+            /// assert_eq!(x.count(&6).await?, 2);
+            /// # x.clear().await?;
+            /// # Ok::<(), pottery::Error>(()) }).unwrap();
+            /// ```
+            pub async fn count<Q: Serialize + ?Sized>(&self, v: &Q) -> Result<usize>
+            where
+                T: std::borrow::Borrow<Q>,
+            {
+                self.core.redis.run_async(self.core.count(v)?).await
+            }
+
+            /// See [`crate::RedisList::slice_step`].
+            ///
+            /// ```
+            /// # let redis = pottery::testing::doctest_redis();
+            /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+            /// let x: pottery::aio::RedisList<u8> = pottery::aio::RedisList::random(&redis).await?;
+            /// x.extend([0, 1, 2, 3]).await?;
+            /// assert_eq!(x.slice_step(.., 2).await?, [0, 2]);
+            /// # x.clear().await?;
+            /// # Ok::<(), pottery::Error>(()) }).unwrap();
+            /// ```
+            pub async fn slice_step(
+                &self,
+                range: impl RangeBounds<isize>,
+                step: usize,
+            ) -> Result<Vec<T>> {
+                self.core
+                    .redis
+                    .run_async(self.core.slice_step(range, step)?)
+                    .await
             }
 
             /// See [`crate::RedisList::contains`].
