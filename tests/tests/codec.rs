@@ -357,10 +357,7 @@ impl G {
                 items.sort_by_key(|(k, _)| *k);
                 G::Dict(items.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
             }
-            // Beyond 64 bits a self-describing target gets a float (exact only for i128/u128).
-            G::Int(i) if i64::try_from(*i).is_err() && u64::try_from(*i).is_err() => {
-                G::Float(*i as f64)
-            }
+            // Beyond 64 bits too, a dynamic type that takes an i128 gets the exact value.
             other => other.clone(),
         }
     }
@@ -551,4 +548,48 @@ fn typed_round_trips() {
             m
         );
     }
+}
+
+#[test]
+fn integers_beyond_64_bits_are_exact_or_an_error_never_rounded() {
+    // What Python pottery writes for 2**64, 2**70, -(2**63)-1 and 2**127.
+    for (text, exact) in [
+        ("18446744073709551616", 1i128 << 64),
+        ("1180591620717411303424", 1i128 << 70),
+        ("-9223372036854775809", -(1i128 << 63) - 1),
+    ] {
+        assert_eq!(decode::<i128>(text.as_bytes()).unwrap(), exact);
+        // A dynamic type that takes i128 keeps it, and writes back the same bytes.
+        let g: G = decode(text.as_bytes()).unwrap();
+        assert!(g.same(&G::Int(exact)), "{text}: {g:?}");
+        assert_eq!(encode(&g).unwrap(), text);
+        // serde_json::Value cannot hold it: an error, not 1.8446744073709552e+19.
+        let err = decode::<serde_json::Value>(text.as_bytes()).unwrap_err();
+        assert!(err.message().contains("out of range"), "{err}");
+        let err = decode::<Vec<serde_json::Value>>(format!("[1, {text}]").as_bytes());
+        assert!(err.is_err());
+    }
+    let max: u128 = decode(b"340282366920938463463374607431768211455").unwrap();
+    assert_eq!(
+        encode(&max).unwrap(),
+        "340282366920938463463374607431768211455"
+    );
+    assert!(decode::<serde_json::Value>(b"340282366920938463463374607431768211455").is_err());
+    // Floats take them only when exact.
+    assert_eq!(
+        decode::<f64>(b"18446744073709551616").unwrap(),
+        2f64.powi(64)
+    );
+    assert!(decode::<f64>(b"18446744073709551617").is_err());
+    assert!(decode::<f64>(b"170141183460469231731687303715884105727").is_err());
+    assert!(decode::<f32>(b"340282366920938463463374607431768211455").is_err());
+    // Up to 64 bits nothing changes.
+    assert_eq!(
+        decode::<serde_json::Value>(b"18446744073709551615").unwrap(),
+        serde_json::json!(u64::MAX)
+    );
+    assert_eq!(
+        decode::<serde_json::Value>(b"-9223372036854775808").unwrap(),
+        serde_json::json!(i64::MIN)
+    );
 }

@@ -272,16 +272,18 @@ impl<'de> de::Deserializer<'de> for Node {
         match self {
             Node::Null => visitor.visit_unit(),
             Node::Bool(b) => visitor.visit_bool(b),
-            // Beyond 64 bits, a self-describing target (serde_json::Value, untagged enums…) gets
-            // a float, as serde_json gives; i128/u128 targets get the exact value below.
+            // Beyond 64 bits a self-describing target gets the exact value as an i128/u128:
+            // kept by targets that take one, an error for those that cannot hold it
+            // (serde_json::Value, untagged enums), never a rounded float whose bytes would
+            // differ when written back.
             Node::Int(i) => match i64::try_from(i) {
                 Ok(i) => visitor.visit_i64(i),
                 Err(_) => match u64::try_from(i) {
                     Ok(u) => visitor.visit_u64(u),
-                    Err(_) => visitor.visit_f64(i as f64),
+                    Err(_) => visitor.visit_i128(i),
                 },
             },
-            Node::UInt(u) => visitor.visit_f64(u as f64),
+            Node::UInt(u) => visitor.visit_u128(u),
             Node::Float(f) => visitor.visit_f64(f),
             Node::Str(s) => visitor.visit_string(s),
             Node::Array(items) => {
@@ -314,6 +316,40 @@ impl<'de> de::Deserializer<'de> for Node {
 
     fn deserialize_u128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         self.deserialize_i128(visitor)
+    }
+
+    /// A float target takes an integer beyond 64 bits only when the float holds it exactly
+    /// (`2**64` does, `2**64 + 1` does not).
+    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        let inexact = |text: String| {
+            Err(CodecError::new(format!(
+                "integer {text} does not fit a float exactly"
+            )))
+        };
+        match self {
+            Node::Int(i) if i64::try_from(i).is_err() && u64::try_from(i).is_err() => {
+                let f = i as f64;
+                // `as` saturates: 2^127 would come back as i128::MAX, hence the guard.
+                if f as i128 == i && f != 2f64.powi(127) {
+                    visitor.visit_f64(f)
+                } else {
+                    inexact(i.to_string())
+                }
+            }
+            Node::UInt(u) => {
+                let f = u as f64;
+                if f as u128 == u && f != 2f64.powi(128) {
+                    visitor.visit_f64(f)
+                } else {
+                    inexact(u.to_string())
+                }
+            }
+            other => other.deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.deserialize_f64(visitor)
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
@@ -350,7 +386,7 @@ impl<'de> de::Deserializer<'de> for Node {
     }
 
     forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 u8 u16 u32 u64 f32 f64 char str string
+        bool i8 i16 i32 i64 u8 u16 u32 u64 char str string
         bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier ignored_any
     }
 }

@@ -128,6 +128,21 @@ pub fn encode_bytes<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, 
 
 /// Decodes JSON as Python's `json.loads` reads it (`NaN`, `Infinity` and `-Infinity` included).
 ///
+/// Integers beyond 64 bits (Python writes `2**64` as `18446744073709551616`) decode exactly
+/// into `i128`/`u128`, and into a dynamic type whose visitor takes `visit_i128`/`visit_u128`.
+/// A target that cannot hold them exactly gets an error, never a rounded value whose bytes
+/// would differ when written back: `serde_json::Value` (without serde_json's
+/// `arbitrary_precision`), untagged enums, and floats unless the float is exact.
+///
+/// ```
+/// use pottery::codec::decode;
+/// assert_eq!(decode::<u128>(b"18446744073709551616")?, 1 << 64);
+/// assert!(decode::<serde_json::Value>(b"18446744073709551616").is_err());
+/// assert_eq!(decode::<f64>(b"18446744073709551616")?, 2f64.powi(64));
+/// assert!(decode::<f64>(b"18446744073709551617").is_err());
+/// # Ok::<(), pottery::codec::CodecError>(())
+/// ```
+///
 /// ```
 /// let v: Vec<f64> = pottery::codec::decode(b"[1, 2.5, NaN]")?;
 /// assert_eq!(v[..2], [1.0, 2.5]);
