@@ -474,7 +474,11 @@ fn bloom_refuses_rates_its_sizing_cannot_deliver() {
         assert!(pottery::aio::BloomFilter::<u8>::new(&redis, "unused", 100, p).is_err());
     }
     let half: BloomFilter<u8> = BloomFilter::new(&redis, "unused", 100, 0.5).unwrap();
-    assert_eq!((half.size(), half.num_hashes()), (145, 2), "pottery's sizes");
+    assert_eq!(
+        (half.size(), half.num_hashes()),
+        (145, 2),
+        "pottery's sizes"
+    );
     // A saturated small filter still reports a finite, bounded estimate.
     let key = unique_key("bloom-half-full");
     let f: BloomFilter<u8> = BloomFilter::new(&redis, key.clone(), 100, 0.5).unwrap();
