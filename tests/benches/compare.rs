@@ -1091,7 +1091,7 @@ fn main() {
         loads,
         "every call a hit"
     );
-    let fn_row = "redis_cache hit, #[redis_cache] fn";
+    let fn_row = "redis_cache hit, attribute fn";
     rows.push(Row::new(fn_row, &[r[1], r[2]]));
     rows.push(Row {
         vs: Some((fn_row.to_owned(), r[1].0)),
@@ -1513,7 +1513,7 @@ fn main() {
     stampedes.push(stampede(
         &rt,
         &mut probe,
-        &format!("#[redis_cache] async fn, {tasks} tasks, 1 process"),
+        &format!("attribute async fn, {tasks} tasks, 1 process"),
         tasks,
         stampede_rounds,
         &mut next_entry,
