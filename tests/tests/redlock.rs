@@ -63,14 +63,20 @@ fn lock_api_and_pottery_semantics() {
         left > Duration::from_secs(9) && left <= Duration::from_secs(10),
         "{left:?}"
     );
-    // The wire contract: redlock:<key> holds a uuid4 with a PX lease on every master.
+    // The wire contract: redlock:<key> holds a uuid4 with a PX lease on a majority of the
+    // masters (the acquire returns at a majority; a slower master's SET may never be sent).
+    let mut holding = 0;
     for server in &masters.servers {
         let mut conn = server.redis().connection().unwrap();
-        let v: String = conn.get("redlock:printer").unwrap();
+        let Some(v) = conn.get::<_, Option<String>>("redlock:printer").unwrap() else {
+            continue;
+        };
         assert_eq!(v.len(), 36);
         let pttl: i64 = conn.pttl("redlock:printer").unwrap();
         assert!(pttl > 0 && pttl <= 10_000);
+        holding += 1;
     }
+    assert!(holding >= 3, "{holding} of 5");
     let other = Redlock::new("printer", masters.handles());
     assert!(!other.try_acquire().unwrap());
     assert!(!other.acquire_timeout(Duration::from_millis(300)).unwrap());
