@@ -140,12 +140,12 @@ fn unencodable_maps_are_errors_not_panics() {
 
 #[test]
 fn decoder_reads_python_and_other_json() {
-    let v: Vec<f64> = decode(b"[NaN, Infinity, -Infinity, 1e400, 1, -0.0]").unwrap();
+    let v: Vec<f64> = decode(b"[NaN, Infinity, -Infinity, 1, -0.0]").unwrap();
     assert!(v[0].is_nan());
-    assert_eq!(
-        v[1..],
-        [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, 1.0, -0.0]
-    );
+    assert_eq!(v[1..], [f64::INFINITY, f64::NEG_INFINITY, 1.0, -0.0]);
+    // Python reads 1e400 as inf and writes it back as Infinity: an error here, never a
+    // replaced value (pottery::codec::Value keeps it).
+    assert!(decode::<Vec<f64>>(b"[1e400]").is_err());
     let m: HashMap<i64, String> = decode(br#"{"-1": "c", "10": "a"}"#).unwrap();
     assert_eq!(m[&10], "a");
     let b: HashMap<bool, u8> = decode(br#"{"true": 1}"#).unwrap();
@@ -165,8 +165,11 @@ fn decoder_reads_python_and_other_json() {
     );
     let big: u128 = decode(b"340282366920938463463374607431768211455").unwrap();
     assert_eq!(big, u128::MAX);
-    let huge: f64 = decode(b"1000000000000000000000000000000000000000").unwrap();
-    assert_eq!(huge, 1e39);
+    // 10**39 has no exact float (it would be rounded); 2**200 has one.
+    assert!(decode::<f64>(b"1000000000000000000000000000000000000000").is_err());
+    let huge: f64 =
+        decode(b"1606938044258990275541962092341162602522202993782792835301376").unwrap();
+    assert_eq!(huge, 2f64.powi(200));
     let n: f64 = decode(b"3").unwrap();
     assert_eq!(n, 3.0);
     let any: serde_json::Value = decode(br#"{"a": [1, "x", null, true]}"#).unwrap();
@@ -592,4 +595,66 @@ fn integers_beyond_64_bits_are_exact_or_an_error_never_rounded() {
         decode::<serde_json::Value>(b"-9223372036854775808").unwrap(),
         serde_json::json!(i64::MIN)
     );
+}
+
+#[test]
+fn every_number_python_writes_keeps_its_bytes_through_codec_value() {
+    use pottery::codec::Value;
+    // What Python's json.dumps writes for nan, inf, -inf, 2**64, -(2**63)-1, 2**127, 2**200
+    // (and 1e400, which other writers produce), alone and nested.
+    let two_200 = "1606938044258990275541962092341162602522202993782792835301376";
+    let cases = [
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "18446744073709551616",
+        "-9223372036854775809",
+        "170141183460469231731687303715884105728",
+        "340282366920938463463374607431768211455",
+        two_200,
+        "1e400",
+        "-1e400",
+        "1.0",
+        "-0.0",
+        "1e+16",
+        "[1, 1.0, true, \"1\", null, NaN, {\"a\": [Infinity]}]",
+        "{\"a\": -2, \"big\": 1606938044258990275541962092341162602522202993782792835301376, \"\\u00e9\": 1}",
+    ];
+    for text in cases {
+        let v: Value = decode(text.as_bytes()).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(encode(&v).unwrap(), text, "{v:?}");
+    }
+    let v: Value = decode(two_200.as_bytes()).unwrap();
+    assert_eq!(v, Value::Number(two_200.into()));
+    assert_eq!(decode::<Value>(b"-5").unwrap(), Value::Int(-5));
+    assert!(matches!(decode::<Value>(b"NaN").unwrap(), Value::Float(f) if f.is_nan()));
+    // serde_json::Value would read NaN and the infinities as null: an error names them.
+    for text in ["NaN", "Infinity", "[1, -Infinity]", "{\"a\": NaN}"] {
+        let err = decode::<serde_json::Value>(text.as_bytes()).unwrap_err();
+        assert!(err.message().contains("serde_json::Value"), "{text}: {err}");
+    }
+    // Numbers beyond every Rust number type: an error for typed targets, never a rounding.
+    for text in ["1000000000000000000000000000000000000001", "1e400"] {
+        assert!(decode::<f64>(text.as_bytes()).is_err(), "{text}");
+    }
+    for text in [two_200, "1e400"] {
+        assert!(decode::<i128>(text.as_bytes()).is_err(), "{text}");
+        assert!(
+            decode::<serde_json::Value>(text.as_bytes()).is_err(),
+            "{text}"
+        );
+    }
+    // f64 and self-describing types of the user's own still take NaN and the infinities.
+    assert!(decode::<f64>(b"NaN").unwrap().is_nan());
+    assert_eq!(decode::<f64>(b"-Infinity").unwrap(), f64::NEG_INFINITY);
+    #[derive(Deserialize, Debug)]
+    #[serde(untagged)]
+    enum Num {
+        I(i64),
+        F(f64),
+    }
+    assert!(matches!(decode::<Num>(b"NaN").unwrap(), Num::F(f) if f.is_nan()));
+    assert!(matches!(decode::<Num>(b"7").unwrap(), Num::I(7)));
+    // A Value::Number that is not a number is refused when encoded.
+    assert!(encode(&Value::Number("1; DROP".into())).is_err());
 }

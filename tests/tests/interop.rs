@@ -330,3 +330,46 @@ print('ok')"
         }
     }
 }
+
+#[test]
+fn numbers_beyond_rust_types_round_trip_through_codec_value() {
+    use pottery::codec::Value;
+    let server = shared_server();
+    let key = unique_key("py-numbers");
+    let code = format!(
+        "{PY_PRELUDE}\nRedisDict({{'nan': float('nan'), 'inf': float('inf'), 2**200: -(2**70), \
+         'big': [2**64, -(2**63) - 1, 2**127], 'x': 1.0}}, redis=redis, key=args['key'])\nprint('ok')"
+    );
+    let url = server.url();
+    assert_eq!(
+        run_python(&code, &url, &json!({"key": key}).to_string()).trim(),
+        "ok"
+    );
+    let mut conn = server.redis().connection().unwrap();
+    let before: HashMap<Vec<u8>, Vec<u8>> = conn.hgetall(&key).unwrap();
+    let d: RedisDict<Value, Value> = RedisDict::new(&server.redis(), key.clone());
+    let all: Vec<(Value, Value)> = d.iter().collect::<Result<_, _>>().unwrap();
+    assert_eq!(all.len(), 5);
+    // serde_json::Value refuses them rather than reading null or a rounded float.
+    let json_view: RedisDict<String, serde_json::Value> =
+        RedisDict::new(&server.redis(), key.clone());
+    assert!(json_view.get("nan").is_err());
+    // Written back under a new key: the same fields and values, byte for byte.
+    let copy_key = unique_key("py-numbers-copy");
+    let copy: RedisDict<Value, Value> = RedisDict::new(&server.redis(), copy_key.clone());
+    copy.extend(all).unwrap();
+    let after: HashMap<Vec<u8>, Vec<u8>> = conn.hgetall(&copy_key).unwrap();
+    assert_eq!(after, before);
+    // And Python reads the copy as it wrote the original.
+    let check = format!(
+        "{PY_PRELUDE}\nd = RedisDict(redis=redis, key=args['key']).to_dict()\n\
+         assert d[2**200] == -(2**70) and d['big'] == [2**64, -(2**63) - 1, 2**127], d\n\
+         assert math.isnan(d['nan']) and d['inf'] == math.inf and d['x'] == 1.0\nprint('ok')"
+    );
+    assert_eq!(
+        run_python(&check, &url, &json!({"key": copy_key}).to_string()).trim(),
+        "ok"
+    );
+    d.clear().unwrap();
+    copy.clear().unwrap();
+}

@@ -16,6 +16,9 @@ pub(crate) enum Node {
     Int(i128),
     UInt(u128),
     Float(f64),
+    /// A number no Rust number type holds: an integer beyond 128 bits, or a float beyond
+    /// `f64`'s range (`1e400`). Kept as written.
+    Huge(String),
     Str(String),
     Array(Vec<Node>),
     Object(Vec<(String, Node)>),
@@ -132,10 +135,14 @@ impl Parser<'_> {
             if let Ok(u) = text.parse::<u128>() {
                 return Ok(Node::UInt(u));
             }
+            return Ok(Node::Huge(text.to_owned()));
         }
-        text.parse::<f64>()
-            .map(Node::Float)
-            .map_err(|_| self.err("invalid number"))
+        match text.parse::<f64>() {
+            // Python reads `1e400` as `inf`, and writes it back as `Infinity`: a different value.
+            Ok(f) if f.is_infinite() => Ok(Node::Huge(text.to_owned())),
+            Ok(f) => Ok(Node::Float(f)),
+            Err(_) => Err(self.err("invalid number")),
+        }
     }
 
     fn hex4(&mut self) -> Result<u16> {
@@ -284,7 +291,21 @@ impl<'de> de::Deserializer<'de> for Node {
                 },
             },
             Node::UInt(u) => visitor.visit_u128(u),
+            // serde_json::Value cannot hold NaN or an infinity: it would read `null`, and
+            // write that back. (Recognised by what its visitor expects; other self-describing
+            // targets — untagged enums, a type of your own — get the float.)
+            Node::Float(f) if !f.is_finite() && expects_json_value(&visitor) => {
+                Err(CodecError::new(format!(
+                    "{} cannot be held by serde_json::Value (it would read as null); decode it \
+                     into f64 or pottery::codec::Value",
+                    python_float(f)
+                )))
+            }
             Node::Float(f) => visitor.visit_f64(f),
+            Node::Huge(text) => Err(CodecError::new(format!(
+                "number {text} does not fit any Rust number type; decode it into \
+                 pottery::codec::Value to keep it"
+            ))),
             Node::Str(s) => visitor.visit_string(s),
             Node::Array(items) => {
                 let len = items.len();
@@ -344,6 +365,16 @@ impl<'de> de::Deserializer<'de> for Node {
                     inexact(u.to_string())
                 }
             }
+            // NaN and the infinities are f64 values: exact.
+            Node::Float(f) => visitor.visit_f64(f),
+            // An integer beyond 128 bits: taken when the float holds it exactly (`2**200`).
+            Node::Huge(text) => match text.parse::<f64>() {
+                Ok(f) if f.is_finite() && format!("{f:.0}") == text => visitor.visit_f64(f),
+                Ok(f) if f.is_finite() => inexact(text),
+                _ => Err(CodecError::new(format!(
+                    "number {text} is out of the range of a float"
+                ))),
+            },
             other => other.deserialize_any(visitor),
         }
     }
@@ -361,9 +392,12 @@ impl<'de> de::Deserializer<'de> for Node {
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(
         self,
-        _: &'static str,
+        name: &'static str,
         visitor: V,
     ) -> Result<V::Value> {
+        if name == super::value::VALUE_TOKEN {
+            return visitor.visit_newtype_struct(Faithful(self));
+        }
         visitor.visit_newtype_struct(self)
     }
 
@@ -388,6 +422,54 @@ impl<'de> de::Deserializer<'de> for Node {
     forward_to_deserialize_any! {
         bool i8 i16 i32 i64 u8 u16 u32 u64 char str string
         bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier ignored_any
+    }
+}
+
+/// Whether `visitor` is serde_json's `Value` visitor (known by what it expects).
+fn expects_json_value<'de, V: Visitor<'de>>(visitor: &V) -> bool {
+    struct Expecting<'a, V>(&'a V);
+    impl<'de, V: Visitor<'de>> std::fmt::Display for Expecting<'_, V> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            self.0.expecting(f)
+        }
+    }
+    Expecting(visitor).to_string() == "any valid JSON value"
+}
+
+/// Python's spelling of a non-finite float.
+fn python_float(f: f64) -> &'static str {
+    if f.is_nan() {
+        "NaN"
+    } else if f > 0.0 {
+        "Infinity"
+    } else {
+        "-Infinity"
+    }
+}
+
+/// A node read by [`pottery::codec::Value`](super::Value), which keeps every number exactly:
+/// integers as `i128` (`visit_i128`), NaN and the infinities as floats, and numbers no Rust type
+/// holds as their text (`visit_enum` with the text as a unit variant: nothing else this
+/// deserializer produces calls it from `deserialize_any`).
+struct Faithful(Node);
+
+impl<'de> de::Deserializer<'de> for Faithful {
+    type Error = CodecError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.0 {
+            Node::Int(i) => visitor.visit_i128(i),
+            Node::UInt(u) => visitor.visit_enum(u.to_string().into_deserializer()),
+            Node::Huge(text) => visitor.visit_enum(text.into_deserializer()),
+            Node::Float(f) => visitor.visit_f64(f),
+            other => other.deserialize_any(visitor),
+        }
+    }
+
+    forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map struct
+        enum identifier ignored_any
     }
 }
 

@@ -37,6 +37,9 @@
 mod de;
 mod float;
 mod ser;
+mod value;
+
+pub use value::Value;
 
 use std::fmt;
 
@@ -130,9 +133,21 @@ pub fn encode_bytes<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, 
 ///
 /// Integers beyond 64 bits (Python writes `2**64` as `18446744073709551616`) decode exactly
 /// into `i128`/`u128`, and into a dynamic type whose visitor takes `visit_i128`/`visit_u128`.
-/// A target that cannot hold them exactly gets an error, never a rounded value whose bytes
-/// would differ when written back: `serde_json::Value` (without serde_json's
-/// `arbitrary_precision`), untagged enums, and floats unless the float is exact.
+/// A target that cannot hold a value exactly gets an error, never a rounded or replaced value
+/// whose bytes would differ when written back:
+///
+/// | stored by Python | `f64` | `i64`, `u64` | `i128`, `u128` | [`Value`] | `serde_json::Value` |
+/// |---|---|---|---|---|---|
+/// | `NaN`, `Infinity` | exact | error | error | exact | error (it would read `null`) |
+/// | `2**64` | exact (a power of two) | error | exact | exact | error |
+/// | `2**64 + 1` | error | error | exact | exact | error |
+/// | `2**200`, `1e400` | error | error | error | exact (as text) | error |
+///
+/// Other self-describing targets (untagged enums, a dynamic type of your own) get NaN and the
+/// infinities as `f64`, integers beyond 64 bits through `visit_i128`/`visit_u128`, and an error
+/// for numbers beyond 128 bits.
+///
+/// [`Value`] is the dynamic type that keeps everything.
 ///
 /// ```
 /// use pottery::codec::decode;
@@ -140,6 +155,8 @@ pub fn encode_bytes<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, 
 /// assert!(decode::<serde_json::Value>(b"18446744073709551616").is_err());
 /// assert_eq!(decode::<f64>(b"18446744073709551616")?, 2f64.powi(64));
 /// assert!(decode::<f64>(b"18446744073709551617").is_err());
+/// assert!(decode::<f64>(b"1e400").is_err());
+/// assert!(decode::<serde_json::Value>(b"NaN").is_err());
 /// # Ok::<(), pottery::codec::CodecError>(())
 /// ```
 ///

@@ -127,7 +127,22 @@ impl<'a> ser::Serializer for Ser<'a> {
     fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<()> {
         self.serialize_str(variant)
     }
-    fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _: &'static str, v: &T) -> Result<()> {
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        name: &'static str,
+        v: &T,
+    ) -> Result<()> {
+        if name == super::value::NUMBER_TOKEN {
+            // A number kept as text by `pottery::codec::Value`: written as it was read.
+            let mut quoted = String::new();
+            v.serialize(Ser { out: &mut quoted })?;
+            let text = quoted.trim_matches('"');
+            if !super::value::is_number_text(text) {
+                return Err(CodecError::new(format!("{text:?} is not a JSON number")));
+            }
+            self.out.push_str(text);
+            return Ok(());
+        }
         v.serialize(self)
     }
     fn serialize_newtype_variant<T: ?Sized + Serialize>(
