@@ -31,9 +31,9 @@ pub(crate) const NUMBER_TOKEN: &str = "$pottery::codec::Number";
 /// ```
 /// use pottery::codec::{decode, encode, Value};
 ///
-/// let stored = br#"{"big": 1267650600228229401496703205376, "nan": NaN, "n": [1, 1.0, true]}"#;
+/// let stored = br#"{"big": 1606938044258990275541962092341162602522202993782792835301376, "nan": NaN, "n": [1, 1.0, true]}"#;
 /// let v: Value = decode(stored)?;
-/// assert_eq!(v["big"], Value::Number("1267650600228229401496703205376".into()));
+/// assert_eq!(v["big"], Value::Number("1606938044258990275541962092341162602522202993782792835301376".into()));
 /// assert!(matches!(v["nan"], Value::Float(f) if f.is_nan()));
 /// assert_eq!(v["n"][0], Value::Int(1));
 /// assert_eq!(encode(&v)?.as_bytes(), stored);
