@@ -31,7 +31,7 @@ pub(crate) const NUMBER_TOKEN: &str = "$pottery::codec::Number";
 /// ```
 /// use pottery::codec::{decode, encode, Value};
 ///
-/// let stored = br#"{"big": 1606938044258990275541962092341162602522202993782792835301376, "nan": NaN, "n": [1, 1.0, true]}"#;
+/// let stored = br#"{"big": 1606938044258990275541962092341162602522202993782792835301376, "n": [1, 1.0, true], "nan": NaN}"#;
 /// let v: Value = decode(stored)?;
 /// assert_eq!(v["big"], Value::Number("1606938044258990275541962092341162602522202993782792835301376".into()));
 /// assert!(matches!(v["nan"], Value::Float(f) if f.is_nan()));
