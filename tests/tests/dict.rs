@@ -378,3 +378,79 @@ fn setdefault_pop_and_popitem_as_in_python() {
         });
     }
 }
+
+#[test]
+fn entry_modifications_from_8_threads_lose_nothing() {
+    for (kind, redis) in targets() {
+        let d: RedisDict<String, i64> = RedisDict::new(&redis, unique_key("dict-entry"));
+        let d = std::sync::Arc::new(d);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                let d = &d;
+                s.spawn(move || {
+                    for _ in 0..40 {
+                        d.entry("n".into())
+                            .and_modify(|n| *n += 1)
+                            .or_insert(1)
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(d.get("n").unwrap(), Some(320), "{kind}");
+        // Without a modifier: the first default stays.
+        assert_eq!(d.entry("m".into()).or_insert(5).unwrap(), 5);
+        assert_eq!(d.entry("m".into()).or_insert(6).unwrap(), 5);
+        let mut called = false;
+        assert_eq!(
+            d.entry("m".into())
+                .or_insert_with(|| {
+                    called = true;
+                    7
+                })
+                .unwrap(),
+            5
+        );
+        assert!(!called, "the default is computed only for an absent field");
+        assert_eq!(d.entry("z".into()).or_default().unwrap(), 0);
+        assert_eq!(d.entry("z".into()).key(), "z");
+        // Data another client wrote that does not decode: an error, and nothing written.
+        let mut conn = redis.connection().unwrap();
+        let _: () = conn.hset(d.key(), "\"bad\"", "not json").unwrap();
+        let err = d
+            .entry("bad".into())
+            .and_modify(|n| *n += 1)
+            .or_insert(1)
+            .unwrap_err();
+        assert!(matches!(err, Error::Codec { .. }), "{err:?}");
+        let raw: Vec<u8> = conn.hget(d.key(), "\"bad\"").unwrap();
+        assert_eq!(raw, b"not json");
+        d.clear().unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entry_modifications_from_64_spawned_tasks_lose_nothing() {
+    for (kind, redis) in targets() {
+        let d: pottery::aio::RedisDict<String, Vec<u32>> =
+            pottery::aio::RedisDict::new(&redis, unique_key("dict-entry-async"));
+        let tasks: Vec<_> = (0..64u32)
+            .map(|i| {
+                let d = d.clone();
+                tokio::spawn(async move {
+                    d.entry("seen".into())
+                        .and_modify(move |v| v.push(i))
+                        .or_insert_with(move || vec![i])
+                        .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let mut seen = d.get("seen").await.unwrap().unwrap();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..64).collect::<Vec<_>>(), "{kind}");
+        d.clear().await.unwrap();
+    }
+}

@@ -19,6 +19,7 @@ script!(HASH_INSERT, "hash_insert.lua");
 script!(HASH_REMOVE, "hash_remove.lua");
 script!(HASH_SETDEFAULT, "hash_setdefault.lua");
 script!(HASH_POPITEM, "hash_popitem.lua");
+script!(HASH_CAS, "hash_cas.lua");
 
 const HASH: &str = "hash";
 /// Fields asked for per HSCAN page.
@@ -223,6 +224,277 @@ where
         let mut cmd = self.cmd("HSCAN");
         cmd.arg(cursor).arg("COUNT").arg(PAGE);
         Op::cmd(&self.key, HASH, cmd, scan_page)
+    }
+}
+
+/// What a step of an entry operation saw.
+pub(crate) enum Seen {
+    /// The field is absent.
+    Absent,
+    /// The field holds these bytes.
+    Present(Vec<u8>),
+    /// Our write went in.
+    Stored,
+}
+
+/// A modifier given to `and_modify`.
+type Modify<'a, V> = Box<dyn FnMut(&mut V) + Send + 'a>;
+/// The default of `or_insert_with`, computed at most once.
+type MakeDefault<'a, V> = Box<dyn FnOnce() -> V + Send + 'a>;
+
+/// The entry API's algorithm, written once as a state machine that the blocking and async
+/// shells drive: an optimistic compare-and-set loop. Without a modifier it is one round trip
+/// (the `setdefault` script); with one, a read and a compare-and-set, repeated only when
+/// another client changed the field in between (each repeat means someone else's write went
+/// in, so the loop always makes progress).
+pub(crate) struct EntryPlan<'a, K, V> {
+    core: &'a Core<K, V>,
+    field: Vec<u8>,
+    modify: Option<Modify<'a, V>>,
+    default: Option<MakeDefault<'a, V>>,
+    /// The default, encoded (once computed).
+    default_bytes: Option<Vec<u8>>,
+    /// The value our pending write stores.
+    pending: Option<V>,
+    /// Whether the default is costly to make: then read first, and make it only if absent.
+    lazy: bool,
+}
+
+fn seen_reply(key: &str, v: Value) -> Result<Seen> {
+    let bad = |v: &Value| super::unexpected(key, "[flag, value?]", v);
+    match v {
+        Value::Nil => Ok(Seen::Absent),
+        Value::BulkString(b) => Ok(Seen::Present(b)),
+        Value::Array(parts) => match parts.as_slice() {
+            [Value::Int(1), ..] => Ok(Seen::Stored),
+            [Value::Int(0)] => Ok(Seen::Absent),
+            [Value::Int(0), value] => match super::bulk(key, value.clone())? {
+                Some(b) => Ok(Seen::Present(b)),
+                None => Ok(Seen::Absent),
+            },
+            _ => Err(bad(&Value::Array(parts))),
+        },
+        other => Err(bad(&other)),
+    }
+}
+
+impl<'a, K, V> EntryPlan<'a, K, V>
+where
+    K: Serialize + DeserializeOwned,
+    V: Serialize + DeserializeOwned,
+{
+    pub(crate) fn new(core: &'a Core<K, V>, k: &K) -> Result<Self> {
+        Ok(EntryPlan {
+            core,
+            field: core.field(k)?,
+            modify: None,
+            default: None,
+            default_bytes: None,
+            pending: None,
+            lazy: false,
+        })
+    }
+
+    pub(crate) fn and_modify(mut self, f: impl FnMut(&mut V) + Send + 'a) -> Self {
+        self.modify = Some(Box::new(f));
+        self
+    }
+
+    /// The default: a value at hand (`lazy` false: sent at once with `HSETNX`), or one to make
+    /// only if the field turns out absent (`lazy` true: read first).
+    pub(crate) fn or_insert_with(mut self, f: impl FnOnce() -> V + Send + 'a, lazy: bool) -> Self {
+        self.default = Some(Box::new(f));
+        self.lazy = lazy;
+        self
+    }
+
+    /// The first request: a plain read when there is a modifier or a lazy default, else the
+    /// insert-if-absent.
+    pub(crate) fn first(&mut self) -> Result<Op<'a, Seen>> {
+        if self.modify.is_some() || self.lazy {
+            let mut cmd = self.core.cmd("HGET");
+            cmd.arg(&self.field);
+            return Ok(Op::cmd(&self.core.key, HASH, cmd, seen_reply));
+        }
+        self.insert_default()
+    }
+
+    fn insert_default(&mut self) -> Result<Op<'a, Seen>> {
+        let core = self.core;
+        let bytes = match &self.default_bytes {
+            Some(b) => b.clone(),
+            None => {
+                let make = self.default.take().ok_or_else(|| crate::Error::Config {
+                    message: "an entry needs a default".into(),
+                })?;
+                let b = encode(&core.key, &make())?;
+                self.default_bytes = Some(b.clone());
+                b
+            }
+        };
+        self.pending = Some(decode(&core.key, &bytes)?);
+        Ok(Op::eval(
+            &core.key,
+            HASH,
+            &HASH_SETDEFAULT,
+            vec![core.key.clone().into_bytes()],
+            vec![self.field.clone(), bytes],
+            seen_reply,
+        ))
+    }
+
+    /// The next request after `seen`, or `None` when done (the value is then in [`Self::done`]).
+    pub(crate) fn next(&mut self, seen: Seen) -> Result<Option<Op<'a, Seen>>> {
+        let core = self.core;
+        match seen {
+            Seen::Stored => Ok(None),
+            Seen::Absent => self.insert_default().map(Some),
+            Seen::Present(old) => {
+                let mut value: V = decode(&core.key, &old)?;
+                let Some(modify) = self.modify.as_mut() else {
+                    self.pending = Some(value);
+                    return Ok(None);
+                };
+                modify(&mut value);
+                let new = encode(&core.key, &value)?;
+                self.pending = Some(value);
+                Ok(Some(Op::eval(
+                    &core.key,
+                    HASH,
+                    &HASH_CAS,
+                    vec![core.key.clone().into_bytes()],
+                    vec![self.field.clone(), old, new],
+                    seen_reply,
+                )))
+            }
+        }
+    }
+
+    /// The value the entry holds now.
+    pub(crate) fn done(self) -> Result<V> {
+        self.pending
+            .ok_or_else(|| super::unexpected(&self.core.key, "an entry value", &Value::Nil))
+    }
+}
+
+/// A field of a [`RedisDict`], for in-place manipulation: `HashMap::entry`'s shape, over
+/// Redis. Made by [`RedisDict::entry`]; nothing is sent until `or_insert`, `or_insert_with` or
+/// `or_default`.
+///
+/// It is safe against other clients: the default goes in only if the field is still absent
+/// (`HSETNX`), and a modification is a compare-and-set that is retried on the value another
+/// client wrote meanwhile — so `and_modify(|n| *n += 1)` from many processes loses no
+/// increment. (For plain integers, [`RedisCounter`](crate::RedisCounter) does that in one
+/// round trip.)
+///
+/// ```
+/// # let redis = pottery::testing::doctest_redis();
+/// # let d: pottery::RedisDict<String, Vec<String>> = pottery::RedisDict::random(&redis)?;
+/// d.entry("fruit".into()).or_default()?;
+/// let now = d.entry("fruit".into()).and_modify(|v| v.push("fig".into())).or_default()?;
+/// assert_eq!(now, ["fig"]);
+/// # d.clear()?;
+/// # Ok::<(), pottery::Error>(())
+/// ```
+#[must_use = "an entry does nothing until or_insert, or_insert_with or or_default"]
+pub struct Entry<'a, K, V> {
+    plan: Result<EntryPlan<'a, K, V>>,
+    key: K,
+}
+
+impl<'a, K, V> Entry<'a, K, V>
+where
+    K: Serialize + DeserializeOwned,
+    V: Serialize + DeserializeOwned,
+{
+    /// The entry's key.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::new(&redis, "k");
+    /// assert_eq!(d.entry("a".into()).key(), "a");
+    /// ```
+    pub fn key(&self) -> &K {
+        &self.key
+    }
+
+    /// Applies `f` to the value if the field has one, when the entry is resolved (and again
+    /// to the newer value if another client changed it in between).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+    /// assert_eq!(d.entry("hits".into()).and_modify(|n| *n += 1).or_insert(1)?, 1);
+    /// assert_eq!(d.entry("hits".into()).and_modify(|n| *n += 1).or_insert(1)?, 2);
+    /// # d.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn and_modify(self, f: impl FnMut(&mut V) + Send + 'a) -> Self {
+        Entry {
+            plan: self.plan.map(|p| p.and_modify(f)),
+            key: self.key,
+        }
+    }
+
+    /// The value at the key (modified by [`and_modify`](Self::and_modify) if it had one),
+    /// after storing `default` there if it had none. Without a modifier this is
+    /// [`RedisDict::setdefault`]: one round trip.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+    /// assert_eq!(d.entry("a".into()).or_insert(3)?, 3);
+    /// assert_eq!(d.entry("a".into()).or_insert(4)?, 3);
+    /// # d.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn or_insert(self, default: V) -> Result<V>
+    where
+        V: Send + 'a,
+    {
+        self.resolve(move || default, false)
+    }
+
+    /// [`or_insert`](Self::or_insert) with a default computed only if the field is absent.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDict<String, String> = pottery::RedisDict::random(&redis)?;
+    /// assert_eq!(d.entry("a".into()).or_insert_with(|| "x".repeat(3))?, "xxx");
+    /// # d.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn or_insert_with(self, default: impl FnOnce() -> V + Send + 'a) -> Result<V> {
+        self.resolve(default, true)
+    }
+
+    fn resolve(self, default: impl FnOnce() -> V + Send + 'a, lazy: bool) -> Result<V> {
+        let mut plan = self.plan?.or_insert_with(default, lazy);
+        let redis = &plan.core.redis;
+        let mut op = plan.first()?;
+        loop {
+            let seen = redis.run(op)?;
+            match plan.next(seen)? {
+                Some(next) => op = next,
+                None => return plan.done(),
+            }
+        }
+    }
+
+    /// [`or_insert`](Self::or_insert) with `V::default()`.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDict<String, u32> = pottery::RedisDict::random(&redis)?;
+    /// assert_eq!(d.entry("a".into()).or_default()?, 0);
+    /// # d.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn or_default(self) -> Result<V>
+    where
+        V: Default,
+    {
+        self.resolve(V::default, false)
     }
 }
 
@@ -463,6 +735,25 @@ where
         self.core.redis.run(self.core.setdefault(&k, &default)?)
     }
 
+    /// The field at `k`, for in-place manipulation (`HashMap::entry`'s shape); see [`Entry`].
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let words: pottery::RedisDict<String, u64> = pottery::RedisDict::random(&redis)?;
+    /// for w in ["a", "b", "a"] {
+    ///     words.entry(w.into()).and_modify(|n| *n += 1).or_insert(1)?;
+    /// }
+    /// assert_eq!(words.get("a")?, Some(2));
+    /// # words.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn entry(&self, k: K) -> Entry<'_, K, V> {
+        Entry {
+            plan: EntryPlan::new(&self.core, &k),
+            key: k,
+        }
+    }
+
     /// Python pottery's `popitem()`: removes one entry and returns it, `None` when the dict is
     /// empty. The entry is the first `HSCAN` returns, as in pottery; the read and the delete
     /// are one script (pottery takes three round trips, not atomically).
@@ -682,6 +973,120 @@ pub mod aio {
     use super::*;
     use futures_util::Stream;
 
+    /// Async [`dict::Entry`](crate::dict::Entry): the same algorithm, resolved with `.await`.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let d: pottery::aio::RedisDict<String, Vec<u8>> = pottery::aio::RedisDict::random(&redis).await?;
+    /// let e = d.entry("k".into());
+    /// assert_eq!(e.key(), "k");
+    /// assert_eq!(e.and_modify(|v| v.push(1)).or_default().await?, Vec::<u8>::new());
+    /// # d.clear().await?;
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
+    #[must_use = "an entry does nothing until or_insert, or_insert_with or or_default is awaited"]
+    pub struct Entry<'a, K, V> {
+        pub(super) plan: Result<EntryPlan<'a, K, V>>,
+        pub(super) key: K,
+    }
+
+    impl<'a, K, V> Entry<'a, K, V>
+    where
+        K: Serialize + DeserializeOwned,
+        V: Serialize + DeserializeOwned,
+    {
+        /// See [`crate::dict::Entry::key`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::new(&redis, "k");
+        /// assert_eq!(d.entry("a".into()).key(), "a");
+        /// ```
+        pub fn key(&self) -> &K {
+            &self.key
+        }
+
+        /// See [`crate::dict::Entry::and_modify`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// d.insert("a".into(), 1).await?;
+        /// assert_eq!(d.entry("a".into()).and_modify(|n| *n += 1).or_insert(0).await?, 2);
+        /// # d.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub fn and_modify(self, f: impl FnMut(&mut V) + Send + 'a) -> Self {
+            Entry {
+                plan: self.plan.map(|p| p.and_modify(f)),
+                key: self.key,
+            }
+        }
+
+        /// See [`crate::dict::Entry::or_insert`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// assert_eq!(d.entry("a".into()).or_insert(3).await?, 3);
+        /// # d.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn or_insert(self, default: V) -> Result<V>
+        where
+            V: Send + 'a,
+        {
+            self.resolve(move || default, false).await
+        }
+
+        /// See [`crate::dict::Entry::or_insert_with`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// assert_eq!(d.entry("a".into()).or_insert_with(|| 6 * 7).await?, 42);
+        /// # d.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn or_insert_with(self, default: impl FnOnce() -> V + Send + 'a) -> Result<V> {
+            self.resolve(default, true).await
+        }
+
+        async fn resolve(self, default: impl FnOnce() -> V + Send + 'a, lazy: bool) -> Result<V> {
+            let mut plan = self.plan?.or_insert_with(default, lazy);
+            let redis = plan.core.redis.clone();
+            let mut op = plan.first()?;
+            loop {
+                let seen = redis.run_async(op).await?;
+                match plan.next(seen)? {
+                    Some(next) => op = next,
+                    None => return plan.done(),
+                }
+            }
+        }
+
+        /// See [`crate::dict::Entry::or_default`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// assert_eq!(d.entry("a".into()).or_default().await?, 0);
+        /// # d.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn or_default(self) -> Result<V>
+        where
+            V: Default + Send + 'a,
+        {
+            self.resolve(V::default, false).await
+        }
+    }
+
     /// Async [`RedisDict`](crate::RedisDict): the same methods, as `async fn`s, running the
     /// same plans on the handle's multiplexed connection.
     ///
@@ -891,6 +1296,24 @@ pub mod aio {
                 .redis
                 .run_async(self.core.setdefault(&k, &default)?)
                 .await
+        }
+
+        /// See [`crate::RedisDict::entry`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// assert_eq!(d.entry("n".into()).and_modify(|n| *n *= 2).or_insert(1).await?, 1);
+        /// assert_eq!(d.entry("n".into()).and_modify(|n| *n *= 2).or_insert(1).await?, 2);
+        /// # d.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub fn entry(&self, k: K) -> Entry<'_, K, V> {
+            Entry {
+                plan: EntryPlan::new(&self.core, &k),
+                key: k,
+            }
         }
 
         /// See [`crate::RedisDict::popitem`].
