@@ -464,3 +464,70 @@ fn count_and_slices_with_a_step_as_in_python() {
         l.clear().unwrap();
     }
 }
+
+#[test]
+fn slices_with_any_step_match_python_on_400_cases() {
+    use rand::prelude::*;
+    let mut rng = StdRng::seed_from_u64(11);
+    let pick = |rng: &mut StdRng| -> Option<isize> {
+        match rng.random_range(0..10) {
+            0 => None,
+            1 => Some(*[isize::MIN, isize::MAX, -1000, 1000].choose(rng).unwrap()),
+            _ => Some(rng.random_range(-15i64..=15) as isize),
+        }
+    };
+    let cases: Vec<(usize, Option<isize>, Option<isize>, isize)> = (0..400)
+        .map(|_| {
+            let step = *[-5, -3, -2, -1, -1, 1, 2, 3, -7, 7]
+                .choose(&mut rng)
+                .unwrap();
+            (
+                rng.random_range(0..12),
+                pick(&mut rng),
+                pick(&mut rng),
+                step,
+            )
+        })
+        .collect();
+    let input: String = cases
+        .iter()
+        .map(|(n, a, b, s)| format!("{}\n", serde_json::json!([n, a, b, s])))
+        .collect();
+    let code = "import json, sys\nfor line in sys.stdin:\n    n, a, b, s = json.loads(line)\n    print(json.dumps(list(range(n))[a:b:s]))";
+    let python = pottery_tests::run_python(code, "redis://127.0.0.1:1/0", &input);
+    let want: Vec<Vec<i64>> = python
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(want.len(), cases.len());
+    for (kind, redis) in targets() {
+        let key = unique_key("slice-step");
+        let lists: Vec<RedisList<i64>> = (0..12)
+            .map(|n| {
+                let l = RedisList::new(&redis, format!("{{{key}}}:{n}"));
+                l.extend(0..n as i64).unwrap();
+                l
+            })
+            .collect();
+        for ((n, a, b, s), want) in cases.iter().zip(&want) {
+            let range = (
+                a.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Included),
+                b.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded),
+            );
+            let got = lists[*n].slice_step(range, *s).unwrap();
+            assert_eq!(&got, want, "{kind}: list(range({n}))[{a:?}:{b:?}:{s}]");
+        }
+        // An inclusive end is the element itself, whichever way the slice runs.
+        assert_eq!(lists[6].slice_step(4..=1, -1).unwrap(), [4, 3, 2, 1]);
+        assert_eq!(lists[6].slice_step(..=0, -2).unwrap(), [5, 3, 1]);
+        assert_eq!(lists[6].slice_step(..=-1, 2).unwrap(), [0, 2, 4]);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        assert_eq!(
+            rt.block_on(lists[5].to_async().slice_step(.., -2)).unwrap(),
+            [4, 2, 0]
+        );
+        for l in lists {
+            l.clear().unwrap();
+        }
+    }
+}

@@ -21,6 +21,7 @@ use crate::redis::Redis;
 script!(LIST_INSERT, "list_insert.lua");
 script!(LIST_REMOVE_AT, "list_remove_at.lua");
 script!(LIST_SET, "list_set.lua");
+script!(LIST_SLICE, "list_slice.lua");
 script!(LIST_REORDER, "list_reorder.lua");
 script!(DEQUE_PUSH, "deque_push.lua");
 script!(DEQUE_ROTATE, "deque_rotate.lua");
@@ -231,9 +232,10 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
         }))
     }
 
-    /// Python's `list[start:stop:step]` for a positive step: one `LRANGE`, every `step`-th
-    /// element kept.
-    fn slice_step(&self, range: impl RangeBounds<isize>, step: usize) -> Result<Op<'_, Vec<T>>> {
+    /// Python's `list[start:stop:step]`: for a positive step one `LRANGE`, every `step`-th
+    /// element kept; for a negative one a script that applies CPython's `slice.indices` rules
+    /// (it needs the length) and walks back from `start`.
+    fn slice_step(&self, range: impl RangeBounds<isize>, step: isize) -> Result<Op<'_, Vec<T>>> {
         if step == 0 {
             return Err(crate::error::Error::Config {
                 message: format!(
@@ -242,9 +244,38 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
                 ),
             });
         }
+        if step < 0 {
+            let (start, start_excluded) = match range.start_bound() {
+                Bound::Included(a) => (a.to_string(), false),
+                Bound::Excluded(a) => (a.to_string(), true),
+                Bound::Unbounded => (String::new(), false),
+            };
+            let (stop, stop_included) = match range.end_bound() {
+                Bound::Included(b) => (b.to_string(), true),
+                Bound::Excluded(b) => (b.to_string(), false),
+                Bound::Unbounded => (String::new(), false),
+            };
+            let flag = |b: bool| if b { b"1".to_vec() } else { b"0".to_vec() };
+            let args = vec![
+                start.into_bytes(),
+                stop.into_bytes(),
+                flag(stop_included),
+                flag(start_excluded),
+                step.to_string().into_bytes(),
+            ];
+            return Ok(Op::eval(
+                &self.key,
+                LIST,
+                &LIST_SLICE,
+                self.keys(),
+                args,
+                decode_list,
+            ));
+        }
         let Some((start, stop)) = lrange_bounds(&range) else {
             return Ok(Op::ready(&self.key, Vec::new()));
         };
+        let step = step.unsigned_abs();
         let mut cmd = self.cmd("LRANGE");
         cmd.arg(start).arg(stop);
         Ok(Op::cmd_with(&self.key, LIST, cmd, move |key, v| {
@@ -524,10 +555,13 @@ macro_rules! common_sync {
             self.core.redis.run(self.core.count(v)?)
         }
 
-        /// Python's `x[start:stop:step]` for a positive `step` (`x[::2]` is
-        /// `slice_step(.., 2)`): the slice as [`slice`](Self::slice) reads it, one `LRANGE`,
-        /// keeping every `step`-th element. A zero step is
-        /// [`Error::Config`](crate::Error::Config), where Python raises `ValueError`.
+        /// Python's `x[start:stop:step]`: `x[::2]` is `slice_step(.., 2)`, `x[::-1]` is
+        /// `slice_step(.., -1)`, `x[4:1:-2]` is `slice_step(4..1, -2)`. The range's start is
+        /// Python's `start` and its end Python's `stop` (excluded, or included with `..=`),
+        /// negative indices counting from the end; with a negative step the slice runs from
+        /// `start` down, as in Python. One round trip (`LRANGE`, or a script for a negative
+        /// step, which needs the length). A zero step is [`Error::Config`](crate::Error::Config),
+        /// where Python raises `ValueError`.
         ///
         /// ```
         /// # let redis = pottery::testing::doctest_redis();
@@ -535,11 +569,14 @@ macro_rules! common_sync {
         /// x.extend([0, 1, 2, 3, 4, 5])?;
         /// assert_eq!(x.slice_step(.., 2)?, [0, 2, 4]);
         /// assert_eq!(x.slice_step(1..-1, 3)?, [1, 4]);
+        /// assert_eq!(x.slice_step(.., -1)?, [5, 4, 3, 2, 1, 0]);
+        /// assert_eq!(x.slice_step(4..1, -2)?, [4, 2]);
+        /// assert_eq!(x.slice_step(-2.., -3)?, [4, 1]);
         /// assert!(x.slice_step(.., 0).is_err());
         /// # x.clear()?;
         /// # Ok::<(), pottery::Error>(())
         /// ```
-        pub fn slice_step(&self, range: impl RangeBounds<isize>, step: usize) -> Result<Vec<T>> {
+        pub fn slice_step(&self, range: impl RangeBounds<isize>, step: isize) -> Result<Vec<T>> {
             self.core.redis.run(self.core.slice_step(range, step)?)
         }
 
@@ -1195,7 +1232,7 @@ pub mod aio {
             pub async fn slice_step(
                 &self,
                 range: impl RangeBounds<isize>,
-                step: usize,
+                step: isize,
             ) -> Result<Vec<T>> {
                 self.core
                     .redis
