@@ -518,7 +518,15 @@ fn slices_with_any_step_match_python_on_400_cases() {
             assert_eq!(&got, want, "{kind}: list(range({n}))[{a:?}:{b:?}:{s}]");
         }
         // An inclusive end is the element itself, whichever way the slice runs.
-        assert_eq!(lists[6].slice_step(4..=1, -1).unwrap(), [4, 3, 2, 1]);
+        assert_eq!(
+            lists[6]
+                .slice_step(
+                    (std::ops::Bound::Included(4), std::ops::Bound::Included(1)),
+                    -1
+                )
+                .unwrap(),
+            [4, 3, 2, 1]
+        );
         assert_eq!(lists[6].slice_step(..=0, -2).unwrap(), [5, 3, 1]);
         assert_eq!(lists[6].slice_step(..=-1, 2).unwrap(), [0, 2, 4]);
         let rt = tokio::runtime::Runtime::new().unwrap();

@@ -556,12 +556,14 @@ macro_rules! common_sync {
         }
 
         /// Python's `x[start:stop:step]`: `x[::2]` is `slice_step(.., 2)`, `x[::-1]` is
-        /// `slice_step(.., -1)`, `x[4:1:-2]` is `slice_step(4..1, -2)`. The range's start is
+        /// `slice_step(.., -1)`, `x[4::-2]` is `slice_step(4.., -2)`. The range's start is
         /// Python's `start` and its end Python's `stop` (excluded, or included with `..=`),
         /// negative indices counting from the end; with a negative step the slice runs from
         /// `start` down, as in Python. One round trip (`LRANGE`, or a script for a negative
         /// step, which needs the length). A zero step is [`Error::Config`](crate::Error::Config),
-        /// where Python raises `ValueError`.
+        /// where Python raises `ValueError`. For `x[4:1:-2]`, where a literal `4..1` would trip
+        /// clippy's `reversed_empty_ranges`, give the bounds as a pair:
+        /// `slice_step((Bound::Included(4), Bound::Excluded(1)), -2)`.
         ///
         /// ```
         /// # let redis = pottery::testing::doctest_redis();
@@ -570,7 +572,9 @@ macro_rules! common_sync {
         /// assert_eq!(x.slice_step(.., 2)?, [0, 2, 4]);
         /// assert_eq!(x.slice_step(1..-1, 3)?, [1, 4]);
         /// assert_eq!(x.slice_step(.., -1)?, [5, 4, 3, 2, 1, 0]);
-        /// assert_eq!(x.slice_step(4..1, -2)?, [4, 2]);
+        /// assert_eq!(x.slice_step(4.., -2)?, [4, 2, 0]);
+        /// use std::ops::Bound::{Excluded, Included};
+        /// assert_eq!(x.slice_step((Included(4), Excluded(1)), -2)?, [4, 2]);
         /// assert_eq!(x.slice_step(-2.., -3)?, [4, 1]);
         /// assert!(x.slice_step(.., 0).is_err());
         /// # x.clear()?;
