@@ -202,6 +202,26 @@ impl Error {
         }
     }
 
+    /// Whether the server did not answer (or a connection could not be made) within the
+    /// configured timeout: the operation may or may not have been applied.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap(); // accepts, never answers
+    /// let url = format!("redis://{}", listener.local_addr().unwrap());
+    /// let redis = pottery::Redis::builder(&url)
+    ///     .connection_timeout(Duration::from_millis(200))
+    ///     .response_timeout(Some(Duration::from_millis(200)))
+    ///     .build()?;
+    /// let err = redis.ping().unwrap_err();
+    /// assert!(err.is_timeout(), "{err}");
+    /// assert!(err.to_string().contains("timed out"), "{err}");
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Redis { source, .. } if source.is_timeout())
+    }
+
     /// Wraps a redis-rs error, recognising `WRONGTYPE` replies.
     pub(crate) fn redis(key: &str, expected: &'static str, source: redis::RedisError) -> Error {
         if source.code() == Some("WRONGTYPE") {
@@ -232,6 +252,21 @@ impl fmt::Display for Error {
                 f,
                 "no free random key after {tries} tries (the last one tried was `{key}`)"
             ),
+            // A blocking socket's timeout reads as the OS's "Resource temporarily unavailable
+            // (os error 11)": say what it means.
+            Error::Redis {
+                key: Some(key),
+                source,
+            } if source.is_timeout() => write!(
+                f,
+                "redis error on key `{key}`: timed out waiting for the server ({source})"
+            ),
+            Error::Redis { key: None, source } if source.is_timeout() => {
+                write!(
+                    f,
+                    "redis error: timed out waiting for the server ({source})"
+                )
+            }
             Error::Redis {
                 key: Some(key),
                 source,
