@@ -496,7 +496,7 @@ pub fn save_owned_async<'a, T: RedisBacked>(
     async move { redis.run_async(save_args_op(&key, args?)).await }
 }
 
-script!(BACKED_SAVE, "backed_save.lua");
+script!(BACKED_SAVE, "backed_save.lua", Idempotent);
 
 /// A struct loaded with [`RedisBacked::load_tracked`]: the value, plus each stored field's
 /// encoding as loaded, so that [`Tracked::save`] writes only the fields you changed.
@@ -786,7 +786,7 @@ fn tracked_save_op(key: &str, args: Vec<Vec<u8>>) -> Op<'_, ()> {
     Op::eval(key, HASH, &BACKED_SAVE, keys, args, |_, _| Ok(()))
 }
 
-script!(BACKED_UPDATE, "backed_update.lua");
+script!(BACKED_UPDATE, "backed_update.lua", Once);
 
 /// How many times [`RedisBacked::update`] tries before giving up.
 const UPDATE_TRIES: u32 = 16;
@@ -1028,7 +1028,7 @@ fn set_op<'k, Q: Serialize + ?Sized>(key: &'k str, name: &str, value: &Q) -> Res
     Ok(Op::cmd(key, HASH, cmd, |_, _| Ok(())))
 }
 
-script!(BACKED_INCR, "backed_incr.lua");
+script!(BACKED_INCR, "backed_incr.lua", Once);
 
 /// Integer field types: their range, when narrower than `HINCRBY`'s (i64).
 #[doc(hidden)]

@@ -171,6 +171,40 @@ pub enum Error {
         /// Why they do not decode.
         source: CodecError,
     },
+    /// The connection failed after a write that must not be applied twice (an increment, a
+    /// push, a pop…) was sent: the server may or may not have applied it, so it was not
+    /// retried. Read the data to find out. Idempotent writes and reads are retried instead
+    /// (see [`RedisBuilder::retry_timeout`](crate::RedisBuilder::retry_timeout)).
+    ///
+    /// ```
+    /// let err = pottery::Error::MaybeApplied {
+    ///     key: "hits".into(),
+    ///     source: redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+    /// };
+    /// assert!(err.to_string().contains("may or may not have been applied"));
+    /// ```
+    MaybeApplied {
+        /// The key.
+        key: String,
+        /// How the connection failed.
+        source: redis::RedisError,
+    },
+    /// A write was applied on the master, but fewer replicas than
+    /// [`RedisBuilder::durable_writes`](crate::RedisBuilder::durable_writes) asks for
+    /// confirmed it in time: it may be lost if the master fails over now.
+    ///
+    /// ```
+    /// let err = pottery::Error::NotDurable { key: "tel".into(), acked: 0, wanted: 1 };
+    /// assert!(err.to_string().contains("0 of 1 replicas"));
+    /// ```
+    NotDurable {
+        /// The key.
+        key: String,
+        /// How many replicas confirmed the write.
+        acked: usize,
+        /// How many were asked for.
+        wanted: usize,
+    },
 }
 
 impl Error {
@@ -196,7 +230,9 @@ impl Error {
             | Error::CrossSlot { key, .. }
             | Error::MissingField { key, .. }
             | Error::Conflict { key, .. }
-            | Error::UndecodableAfterWrite { key, .. } => Some(key),
+            | Error::UndecodableAfterWrite { key, .. }
+            | Error::MaybeApplied { key, .. }
+            | Error::NotDurable { key, .. } => Some(key),
             Error::Redis { key, .. } => key.as_deref(),
             Error::Config { .. } => None,
         }
@@ -340,6 +376,17 @@ impl fmt::Display for Error {
                  removed do not decode: {source} (the bytes are in the error)",
                 raw.len()
             ),
+            Error::MaybeApplied { key, source } => write!(
+                f,
+                "the connection failed after the write on key `{key}` was sent: it may or may \
+                 not have been applied, and is not retried since it must not be applied twice \
+                 ({source})"
+            ),
+            Error::NotDurable { key, acked, wanted } => write!(
+                f,
+                "the write on key `{key}` was applied on the master, but only {acked} of \
+                 {wanted} replicas confirmed it in time"
+            ),
         }
     }
 }
@@ -347,7 +394,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Redis { source, .. } => Some(source),
+            Error::Redis { source, .. } | Error::MaybeApplied { source, .. } => Some(source),
             Error::Codec { source, .. } | Error::UndecodableAfterWrite { source, .. } => {
                 Some(source)
             }

@@ -20,13 +20,15 @@ use crate::redis::Redis;
 pub(crate) struct Script {
     src: &'static str,
     sha: OnceLock<String>,
+    repeat: Repeat,
 }
 
 impl Script {
-    pub(crate) const fn new(src: &'static str) -> Script {
+    pub(crate) const fn new(src: &'static str, repeat: Repeat) -> Script {
         Script {
             src,
             sha: OnceLock::new(),
+            repeat,
         }
     }
 
@@ -50,15 +52,81 @@ impl Script {
     }
 }
 
-/// Defines a `static` [`Script`] from a file under `src/scripts/`.
+/// Defines a `static` [`Script`] from a file under `src/scripts/`, with its [`Repeat`] class.
 macro_rules! script {
-    ($name:ident, $file:literal) => {
-        static $name: $crate::op::Script = $crate::op::Script::new(include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/src/scripts/",
-            $file
-        )));
+    ($name:ident, $file:literal, $repeat:ident) => {
+        static $name: $crate::op::Script = $crate::op::Script::new(
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/scripts/", $file)),
+            $crate::op::Repeat::$repeat,
+        );
     };
+}
+
+/// What may be done with an operation whose outcome is unknown (the connection broke after
+/// it was sent). Every command and script pottery sends has one; see [`command_class`] and the
+/// `script!` definitions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Repeat {
+    /// Changes nothing stored: retried; never waits for replicas.
+    Read,
+    /// A write whose effect is the same applied once or twice (`HSET` of a value, `SADD`,
+    /// `DEL`…): retried.
+    Idempotent,
+    /// A write that must not be applied twice (`HINCRBY`, pushes, pops, the scripts that
+    /// return an old value): retried only when it was certainly not executed.
+    Once,
+}
+
+/// The class of a command, by its name (and, for a few, its arguments). Anything not listed
+/// is [`Repeat::Once`]: an unknown command is never repeated.
+pub(crate) fn command_class(cmd: &Cmd) -> Repeat {
+    let mut args = cmd.args_iter().map(|a| match a {
+        redis::Arg::Simple(b) => b,
+        _ => b"",
+    });
+    let name = args.next().unwrap_or(b"").to_ascii_uppercase();
+    match name.as_slice() {
+        b"GET" | b"HGET" | b"HMGET" | b"HGETALL" | b"HEXISTS" | b"HLEN" | b"HSCAN" | b"HKEYS"
+        | b"HVALS" | b"HSTRLEN" | b"SCARD" | b"SISMEMBER" | b"SMISMEMBER" | b"SMEMBERS"
+        | b"SSCAN" | b"SUNION" | b"SINTER" | b"SDIFF" | b"SRANDMEMBER" | b"LRANGE" | b"LINDEX"
+        | b"LLEN" | b"LPOS" | b"EXISTS" | b"TYPE" | b"TTL" | b"PTTL" | b"PFCOUNT" | b"GETBIT"
+        | b"BITCOUNT" | b"BITPOS" | b"PING" | b"ECHO" | b"SCAN" | b"DBSIZE" | b"STRLEN"
+        | b"BITFIELD_RO" => Repeat::Read,
+        // Setting bits (a Bloom filter's add) is idempotent; incrementing them is not.
+        b"BITFIELD" => {
+            if args.any(|a| a.eq_ignore_ascii_case(b"INCRBY")) {
+                Repeat::Once
+            } else {
+                Repeat::Idempotent
+            }
+        }
+        // Set to a value, delete, expire: the same state however often. (Their replies may
+        // differ on a repeat: a retried SADD may say the member was already there.)
+        b"HSET" | b"HMSET" | b"HDEL" | b"SADD" | b"SREM" | b"DEL" | b"UNLINK" | b"EXPIRE"
+        | b"PEXPIRE" | b"PERSIST" | b"LSET" | b"SETBIT" | b"PFADD" | b"PFMERGE"
+        | b"SUNIONSTORE" | b"SINTERSTORE" | b"HSETNX" | b"SETNX" => Repeat::Idempotent,
+        // dest = dest - others is the same twice; dest = a - dest is not.
+        b"SDIFFSTORE" => {
+            let (dest, first) = (args.next(), args.next());
+            if dest.is_some() && dest == first {
+                Repeat::Idempotent
+            } else {
+                Repeat::Once
+            }
+        }
+        // A plain SET is idempotent; with NX, XX or GET its reply depends on what was there.
+        b"SET" => {
+            let conditional = args
+                .skip(2)
+                .any(|a| matches!(a.to_ascii_uppercase().as_slice(), b"NX" | b"XX" | b"GET"));
+            if conditional {
+                Repeat::Once
+            } else {
+                Repeat::Idempotent
+            }
+        }
+        _ => Repeat::Once,
+    }
 }
 pub(crate) use script;
 
@@ -111,6 +179,26 @@ pub(crate) struct Op<'k, T> {
     pub expected: &'static str,
     pub req: Req,
     pub decode: Decode<'k, T>,
+    /// Whether failures are retried (see [`Redis::run`]); off for callers with a fallback
+    /// better than waiting, such as a non-strict cache.
+    pub retries: bool,
+}
+
+impl<T> Op<'_, T> {
+    /// The operation's class, from its command or script.
+    pub(crate) fn repeat(&self) -> Repeat {
+        match &self.req {
+            Req::Nothing => Repeat::Read,
+            Req::Cmd(cmd) => command_class(cmd),
+            Req::Eval { script, .. } => script.repeat,
+        }
+    }
+
+    /// The same operation, tried once: a failure is returned at once rather than retried.
+    pub(crate) fn without_retries(mut self) -> Self {
+        self.retries = false;
+        self
+    }
 }
 
 impl<'k, T> Op<'k, T> {
@@ -120,6 +208,7 @@ impl<'k, T> Op<'k, T> {
             expected,
             req: Req::Cmd(cmd),
             decode: Decode::Reply(decode),
+            retries: true,
         }
     }
 
@@ -135,6 +224,7 @@ impl<'k, T> Op<'k, T> {
             expected,
             req: Req::Cmd(cmd),
             decode: Decode::With(Box::new(decode)),
+            retries: true,
         }
     }
 
@@ -151,6 +241,7 @@ impl<'k, T> Op<'k, T> {
             expected,
             req: Req::Eval { script, keys, args },
             decode: Decode::Reply(decode),
+            retries: true,
         }
     }
 
@@ -168,6 +259,7 @@ impl<'k, T> Op<'k, T> {
             expected,
             req: Req::Eval { script, keys, args },
             decode: Decode::With(Box::new(decode)),
+            retries: true,
         }
     }
 
@@ -177,6 +269,7 @@ impl<'k, T> Op<'k, T> {
             expected: "",
             req: Req::Nothing,
             decode: Decode::Ready(value),
+            retries: true,
         }
     }
 }
@@ -185,81 +278,309 @@ fn is_noscript(e: &redis::RedisError) -> bool {
     e.code() == Some("NOSCRIPT")
 }
 
+/// Why an attempt failed, as far as retrying is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    /// The request was certainly not executed: any operation may be retried.
+    NotExecuted,
+    /// The connection broke after the request was sent: only reads and idempotent writes may
+    /// be retried.
+    Unknown,
+    /// Not a failover: the error is the answer (a timeout included: the response timeout is
+    /// the caller's bound on waiting).
+    Final,
+}
+
+fn outcome(e: &redis::RedisError, connecting: bool) -> Outcome {
+    use redis::{ErrorKind, ServerErrorKind};
+    if e.is_timeout() {
+        return Outcome::Final;
+    }
+    if connecting || e.is_connection_refusal() {
+        return if e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() {
+            Outcome::NotExecuted
+        } else {
+            Outcome::Final
+        };
+    }
+    match e.kind() {
+        // The server refused the request without running it.
+        ErrorKind::Server(
+            ServerErrorKind::BusyLoading
+            | ServerErrorKind::TryAgain
+            | ServerErrorKind::ClusterDown
+            | ServerErrorKind::MasterDown
+            | ServerErrorKind::ReadOnly,
+        ) => Outcome::NotExecuted,
+        ErrorKind::ClusterConnectionNotFound => Outcome::NotExecuted,
+        _ if e.code() == Some("NOREPLICAS") || e.code() == Some("BUSY") => Outcome::NotExecuted,
+        _ if e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() => {
+            Outcome::Unknown
+        }
+        _ => Outcome::Final,
+    }
+}
+
+/// An attempt's failure: the error, and whether it happened while connecting (before
+/// anything was sent).
+struct Failed {
+    error: redis::RedisError,
+    connecting: bool,
+}
+
+/// Why an attempt returned no reply.
+enum Failure {
+    /// The server or the connection failed: maybe retried.
+    Failed(Failed),
+    /// Anything else (no Tokio runtime, say): returned as it is.
+    Other(Error),
+}
+
+impl From<Failed> for Failure {
+    fn from(f: Failed) -> Failure {
+        Failure::Failed(f)
+    }
+}
+
+/// The retry policy of one call: until a deadline, with waits growing from 25 ms to 500 ms.
+struct Retry {
+    deadline: Option<std::time::Instant>,
+    attempt: u32,
+}
+
+impl Retry {
+    fn new(window: Duration) -> Retry {
+        Retry {
+            deadline: (!window.is_zero()).then(|| std::time::Instant::now() + window),
+            attempt: 0,
+        }
+    }
+
+    /// How long to wait before the next attempt, or `None` to give up with the error (turned
+    /// into [`Error::MaybeApplied`] for a write that must not be repeated).
+    fn next(&mut self, op: Repeat, f: &Failed) -> std::result::Result<Duration, bool> {
+        match outcome(&f.error, f.connecting) {
+            Outcome::Final => return Err(false),
+            Outcome::Unknown if op == Repeat::Once => return Err(true),
+            Outcome::Unknown | Outcome::NotExecuted => {}
+        }
+        let Some(deadline) = self.deadline else {
+            return Err(false);
+        };
+        let base = Duration::from_millis(25) * 2u32.saturating_pow(self.attempt.min(5));
+        let wait = base.min(Duration::from_millis(500));
+        // ±25 % jitter, so that many callers do not retry in step.
+        let wait = wait.mul_f64(0.75 + rand::random::<f64>() * 0.5);
+        self.attempt += 1;
+        let now = std::time::Instant::now();
+        if now + wait >= deadline {
+            return Err(false);
+        }
+        tracing::debug!(attempt = self.attempt, ?wait, error = %f.error, "retrying");
+        Ok(wait)
+    }
+}
+
+/// The error a failed call returns.
+fn final_error<T>(op: &Op<'_, T>, f: Failed, maybe_applied: bool) -> Error {
+    if maybe_applied {
+        return Error::MaybeApplied {
+            key: op.key.to_owned(),
+            source: f.error,
+        };
+    }
+    Error::redis(op.key, op.expected, f.error)
+}
+
+/// The reply of a write sent with `WAIT replicas timeout` behind it: the write's own reply,
+/// or [`Error::NotDurable`] when fewer replicas confirmed it.
+fn durable_reply(key: &str, wanted: usize, mut replies: Vec<Value>) -> Result<Value> {
+    let acked = match replies.pop() {
+        Some(Value::Int(n)) => usize::try_from(n).unwrap_or(0),
+        other => {
+            return Err(crate::collections::unexpected(
+                key,
+                "the reply to WAIT",
+                &other.unwrap_or(Value::Nil),
+            ));
+        }
+    };
+    let reply = replies.pop().unwrap_or(Value::Nil);
+    if acked < wanted {
+        return Err(Error::NotDurable {
+            key: key.to_owned(),
+            acked,
+            wanted,
+        });
+    }
+    Ok(reply)
+}
+
+/// The request as sent: the command alone, or a pipeline of it and `WAIT` for a durable write.
+fn with_wait(
+    cmd: Cmd,
+    durable: Option<(usize, Duration)>,
+) -> std::result::Result<Cmd, redis::Pipeline> {
+    match durable {
+        None => Ok(cmd),
+        Some((replicas, timeout)) => {
+            let mut pipe = redis::pipe();
+            pipe.add_command(cmd);
+            pipe.cmd("WAIT").arg(replicas).arg(
+                u64::try_from(timeout.as_millis())
+                    .unwrap_or(u64::MAX)
+                    .max(1),
+            );
+            Err(pipe)
+        }
+    }
+}
+
 impl Redis {
     /// Runs `op` on a pooled blocking connection: one round trip (two the first time a script
-    /// meets a server that does not know it yet).
+    /// meets a server that does not know it yet), retried through failovers (see
+    /// [`RedisBuilder::retry_timeout`](crate::RedisBuilder::retry_timeout)).
     pub(crate) fn run<T>(&self, op: Op<'_, T>) -> Result<T> {
         self.run_within(op, None)
     }
 
     /// [`Redis::run`] with replies bounded by `timeout` rather than the handle's response
-    /// timeout.
+    /// timeout; such a call (a quorum primitive's, which has its own deadlines) is not retried.
     pub(crate) fn run_within<T>(&self, op: Op<'_, T>, timeout: Option<Duration>) -> Result<T> {
-        let connect = || match timeout {
+        let repeat = op.repeat();
+        let durable = self.durable().filter(|_| repeat != Repeat::Read);
+        let mut retry = Retry::new(match timeout {
+            Some(_) => Duration::ZERO,
+            None if op.retries => self.retry_timeout(),
+            None => Duration::ZERO,
+        });
+        loop {
+            match self.attempt_sync(&op, timeout, durable) {
+                Ok(reply) => {
+                    let value = match durable {
+                        Some((wanted, _)) => durable_reply(op.key, wanted, reply)?,
+                        None => reply.into_iter().next().unwrap_or(Value::Nil),
+                    };
+                    return op.decode.apply(op.key, value);
+                }
+                Err(Failure::Other(e)) => return Err(e),
+                Err(Failure::Failed(f)) => match retry.next(repeat, &f) {
+                    Ok(wait) => std::thread::sleep(wait),
+                    Err(maybe_applied) => return Err(final_error(&op, f, maybe_applied)),
+                },
+            }
+        }
+    }
+
+    /// One attempt: the reply (with `WAIT`'s behind it for a durable write).
+    fn attempt_sync<T>(
+        &self,
+        op: &Op<'_, T>,
+        timeout: Option<Duration>,
+        durable: Option<(usize, Duration)>,
+    ) -> std::result::Result<Vec<Value>, Failure> {
+        let sent = |error| Failed {
+            error,
+            connecting: false,
+        };
+        if let Req::Nothing = op.req {
+            return Ok(vec![Value::Nil, Value::Int(i64::MAX)]);
+        }
+        let mut conn = match timeout {
             Some(t) => self.connection_within(t),
             None => self.connection(),
-        };
-        let reply: RedisResult<Value> = match &op.req {
-            Req::Nothing => Ok(Value::Nil),
-            Req::Cmd(cmd) => connect().map_err(|e| rekey(e, op.key))?.pipe_query(cmd),
-            Req::Eval { script, keys, args } => {
-                let mut conn = connect().map_err(|e| rekey(e, op.key))?;
-                match conn.pipe_query(&script.command(true, keys, args)) {
-                    Err(e) if is_noscript(&e) => {
-                        conn.pipe_query(&script.command(false, keys, args))
-                    }
-                    other => other,
-                }
+        }
+        .map_err(|e| match e {
+            Error::Redis { source, .. } => Failure::Failed(Failed {
+                error: source,
+                connecting: true,
+            }),
+            other => Failure::Other(other),
+        })?;
+        let mut query = |cmd: Cmd| -> RedisResult<Vec<Value>> {
+            match with_wait(cmd, durable) {
+                Ok(cmd) => conn.pipe_query(&cmd).map(|v| vec![v]),
+                Err(pipe) => pipe.query(&mut conn),
             }
         };
-        let value = reply.map_err(|e| Error::redis(op.key, op.expected, e))?;
-        op.decode.apply(op.key, value)
+        match &op.req {
+            Req::Nothing => unreachable!("answered above"),
+            Req::Cmd(cmd) => query(cmd.clone()).map_err(|e| sent(e).into()),
+            Req::Eval { script, keys, args } => match query(script.command(true, keys, args)) {
+                Err(e) if is_noscript(&e) => query(script.command(false, keys, args)),
+                other => other,
+            }
+            .map_err(|e| sent(e).into()),
+        }
     }
 
-    /// Runs `op` on the shared async connection.
+    /// Runs `op` on the shared async connection, retried through failovers like
+    /// [`Redis::run`].
     pub(crate) async fn run_async<T>(&self, op: Op<'_, T>) -> Result<T> {
-        let reply: RedisResult<Value> = match &op.req {
-            Req::Nothing => Ok(Value::Nil),
-            Req::Cmd(cmd) => {
-                let mut conn = self
-                    .async_connection()
-                    .await
-                    .map_err(|e| rekey(e, op.key))?;
-                cmd.query_async(&mut conn).await
-            }
-            Req::Eval { script, keys, args } => {
-                let mut conn = self
-                    .async_connection()
-                    .await
-                    .map_err(|e| rekey(e, op.key))?;
-                match script
-                    .command(true, keys, args)
-                    .query_async(&mut conn)
-                    .await
-                {
-                    Err(e) if is_noscript(&e) => {
-                        script
-                            .command(false, keys, args)
-                            .query_async(&mut conn)
-                            .await
-                    }
-                    other => other,
+        let repeat = op.repeat();
+        let durable = self.durable().filter(|_| repeat != Repeat::Read);
+        let mut retry = Retry::new(if op.retries {
+            self.retry_timeout()
+        } else {
+            Duration::ZERO
+        });
+        loop {
+            match self.attempt_async(&op.req, durable).await {
+                Ok(reply) => {
+                    let value = match durable {
+                        Some((wanted, _)) => durable_reply(op.key, wanted, reply)?,
+                        None => reply.into_iter().next().unwrap_or(Value::Nil),
+                    };
+                    return op.decode.apply(op.key, value);
                 }
+                Err(Failure::Other(e)) => return Err(e),
+                Err(Failure::Failed(f)) => match retry.next(repeat, &f) {
+                    Ok(wait) => tokio::time::sleep(wait).await,
+                    Err(maybe_applied) => return Err(final_error(&op, f, maybe_applied)),
+                },
             }
-        };
-        let value = reply.map_err(|e| Error::redis(op.key, op.expected, e))?;
-        op.decode.apply(op.key, value)
+        }
     }
-}
 
-/// Attaches the key to a connection error.
-fn rekey(e: Error, key: &str) -> Error {
-    match e {
-        Error::Redis { key: None, source } => Error::Redis {
-            key: Some(key.to_owned()),
-            source,
-        },
-        other => other,
+    /// One attempt (given the request only: the decoder need not be `Sync`).
+    async fn attempt_async(
+        &self,
+        req: &Req,
+        durable: Option<(usize, Duration)>,
+    ) -> std::result::Result<Vec<Value>, Failure> {
+        if let Req::Nothing = req {
+            return Ok(vec![Value::Nil, Value::Int(i64::MAX)]);
+        }
+        let mut conn = self.async_connection().await.map_err(|e| match e {
+            Error::Redis { source, .. } => Failure::Failed(Failed {
+                error: source,
+                connecting: true,
+            }),
+            other => Failure::Other(other),
+        })?;
+        let sent = |error| Failed {
+            error,
+            connecting: false,
+        };
+        let cmd = match req {
+            Req::Nothing => unreachable!("answered above"),
+            Req::Cmd(cmd) => cmd.clone(),
+            Req::Eval { script, keys, args } => script.command(true, keys, args),
+        };
+        let first = match with_wait(cmd, durable) {
+            Ok(cmd) => cmd.query_async(&mut conn).await.map(|v| vec![v]),
+            Err(pipe) => pipe.query_async(&mut conn).await,
+        };
+        match (req, first) {
+            (Req::Eval { script, keys, args }, Err(e)) if is_noscript(&e) => {
+                match with_wait(script.command(false, keys, args), durable) {
+                    Ok(cmd) => cmd.query_async(&mut conn).await.map(|v| vec![v]),
+                    Err(pipe) => pipe.query_async(&mut conn).await,
+                }
+                .map_err(|e| sent(e).into())
+            }
+            (_, r) => r.map_err(|e| sent(e).into()),
+        }
     }
 }
 
@@ -270,5 +591,114 @@ trait PipeQuery {
 impl<C: redis::ConnectionLike> PipeQuery for C {
     fn pipe_query(&mut self, cmd: &Cmd) -> RedisResult<Value> {
         cmd.query(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn class(args: &[&str]) -> Repeat {
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        command_class(&cmd)
+    }
+
+    #[test]
+    fn commands_are_classed_by_what_a_repeat_would_do() {
+        for read in [
+            &["HGET", "k", "f"][..],
+            &["LRANGE", "k", "0", "-1"],
+            &["BITFIELD_RO", "k"],
+        ] {
+            assert_eq!(class(read), Repeat::Read, "{read:?}");
+        }
+        for same in [
+            &["HSET", "k", "f", "v"][..],
+            &["SADD", "k", "m"],
+            &["DEL", "k"],
+            &["SET", "k", "v", "PX", "10"],
+            &["SDIFFSTORE", "k", "k", "o"],
+            &["BITFIELD", "k", "SET", "u1", "3", "1"],
+            &["sunionstore", "d", "a", "d"],
+        ] {
+            assert_eq!(class(same), Repeat::Idempotent, "{same:?}");
+        }
+        for once in [
+            &["HINCRBY", "k", "f", "1"][..],
+            &["RPUSH", "k", "v"],
+            &["LPOP", "k"],
+            &["SPOP", "k"],
+            &["SET", "k", "v", "NX", "PX", "10"],
+            &["SET", "k", "v", "get"],
+            &["SDIFFSTORE", "d", "a", "d"],
+            &["BITFIELD", "k", "INCRBY", "u8", "0", "1"],
+            &["LTRIM", "k", "1", "-1"],
+            &["SOMETHING", "new"],
+        ] {
+            assert_eq!(class(once), Repeat::Once, "{once:?}");
+        }
+    }
+
+    fn failed(error: redis::RedisError, connecting: bool) -> Failed {
+        Failed { error, connecting }
+    }
+
+    #[test]
+    fn only_writes_that_may_repeat_are_retried_after_an_unknown_outcome() {
+        let reset =
+            || redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        let refused =
+            || redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        let timeout =
+            || redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
+        let loading = || {
+            redis::RedisError::from((
+                redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading),
+                "LOADING",
+            ))
+        };
+        let window = Duration::from_secs(60);
+        // Sent, connection reset: unknown outcome.
+        assert!(
+            Retry::new(window)
+                .next(Repeat::Idempotent, &failed(reset(), false))
+                .is_ok()
+        );
+        assert!(
+            Retry::new(window)
+                .next(Repeat::Read, &failed(reset(), false))
+                .is_ok()
+        );
+        assert_eq!(
+            Retry::new(window).next(Repeat::Once, &failed(reset(), false)),
+            Err(true)
+        );
+        // Refused, or failed while connecting, or LOADING: certainly not executed.
+        for op in [Repeat::Once, Repeat::Idempotent] {
+            assert!(
+                Retry::new(window)
+                    .next(op, &failed(refused(), false))
+                    .is_ok()
+            );
+            assert!(Retry::new(window).next(op, &failed(reset(), true)).is_ok());
+            assert!(
+                Retry::new(window)
+                    .next(op, &failed(loading(), false))
+                    .is_ok()
+            );
+            // A timeout is the answer (the caller's bound), for every class.
+            assert_eq!(
+                Retry::new(window).next(op, &failed(timeout(), false)),
+                Err(false)
+            );
+        }
+        // Retries off.
+        assert_eq!(
+            Retry::new(Duration::ZERO).next(Repeat::Read, &failed(refused(), false)),
+            Err(false)
+        );
     }
 }

@@ -67,6 +67,8 @@ struct Options {
     connection_timeout: Duration,
     response_timeout: Option<Duration>,
     max_idle: usize,
+    retry_timeout: Duration,
+    durable: Option<(usize, Duration)>,
 }
 
 impl Default for Options {
@@ -75,6 +77,8 @@ impl Default for Options {
             connection_timeout: Duration::from_secs(5),
             response_timeout: Some(Duration::from_secs(10)),
             max_idle: 16,
+            retry_timeout: Duration::from_secs(10),
+            durable: None,
         }
     }
 }
@@ -148,6 +152,51 @@ impl RedisBuilder {
         self
     }
 
+    /// How long an operation keeps retrying while the server cannot take it — a refused
+    /// connection (a restart, a master that died and is being replaced), a cluster or a
+    /// Sentinel group failing over (`CLUSTERDOWN`, `TRYAGAIN`, `READONLY`, `MASTERDOWN`), a
+    /// server still `LOADING` its data — so that callers see latency, not errors (default
+    /// 10 s; `Duration::ZERO` turns retries off). Waits between attempts grow from 25 ms to
+    /// 500 ms.
+    ///
+    /// A retry never applies a write twice. Every operation has a class, documented in the
+    /// crate docs ("Failovers and retries"): a *read* or an *idempotent* write (`HSET` of a
+    /// value, `SADD`, `DEL`, …) is retried whenever its outcome is unknown (the connection
+    /// broke after the request was sent); any other write (`HINCRBY`, pushes, pops, the
+    /// scripts that return an old value) only when it was certainly not executed, and
+    /// otherwise fails with [`Error::MaybeApplied`]. A call that waits its full response
+    /// timeout for a reply is not retried: it fails with a timeout
+    /// ([`Error::is_timeout`]), whose outcome is unknown too.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let b = pottery::Redis::builder("redis://127.0.0.1").retry_timeout(Duration::from_secs(30));
+    /// # let _ = b;
+    /// ```
+    pub fn retry_timeout(mut self, timeout: Duration) -> Self {
+        self.opts.retry_timeout = timeout;
+        self
+    }
+
+    /// Durable writes: every write returns only after `replicas` replicas acknowledged it
+    /// (`WAIT`, sent in the same round trip as the write), waiting at most `timeout` for them;
+    /// so an acknowledged write survives the failover of its master. When fewer replicas
+    /// confirm in time the call fails with [`Error::NotDurable`] — the write *was* applied on
+    /// the master, and may be lost if it fails over now. Reads are unaffected. `replicas == 0`
+    /// turns it off (the default). A zero `timeout` would wait forever and is refused by
+    /// [`build`](Self::build).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let b = pottery::Redis::builder("redis://127.0.0.1")
+    ///     .durable_writes(1, Duration::from_millis(500));
+    /// # let _ = b;
+    /// ```
+    pub fn durable_writes(mut self, replicas: usize, timeout: Duration) -> Self {
+        self.opts.durable = (replicas > 0).then_some((replicas, timeout));
+        self
+    }
+
     /// How many idle blocking connections to keep for reuse (default 16). More threads than
     /// this still work; the extra connections are closed after use.
     ///
@@ -206,6 +255,13 @@ impl RedisBuilder {
         if self.opts.response_timeout.is_some_and(|t| t.is_zero()) {
             return Err(Error::Config {
                 message: "the response timeout must be more than zero (None waits forever)".into(),
+            });
+        }
+        if self.opts.durable.is_some_and(|(_, t)| t.is_zero()) {
+            return Err(Error::Config {
+                message: "the durable-writes timeout must be more than zero (WAIT 0 waits \
+                          forever)"
+                    .into(),
             });
         }
         ensure_crypto_provider();
@@ -660,6 +716,17 @@ impl Redis {
 
     pub(crate) fn shown(&self) -> &str {
         &self.inner.shown
+    }
+
+    /// How long operations keep retrying (see [`RedisBuilder::retry_timeout`]).
+    pub(crate) fn retry_timeout(&self) -> Duration {
+        self.inner.opts.retry_timeout
+    }
+
+    /// Replicas every write waits for, and for how long (see
+    /// [`RedisBuilder::durable_writes`]).
+    pub(crate) fn durable(&self) -> Option<(usize, Duration)> {
+        self.inner.opts.durable
     }
 }
 

@@ -15,9 +15,9 @@ use crate::error::Result;
 use crate::op::{Op, script};
 use crate::redis::Redis;
 
-script!(CACHE_LOAD, "cache_load.lua");
-script!(CACHE_SET, "cache_set.lua");
-script!(CACHE_SETDEFAULT, "cache_setdefault.lua");
+script!(CACHE_LOAD, "cache_load.lua", Idempotent);
+script!(CACHE_SET, "cache_set.lua", Idempotent);
+script!(CACHE_SETDEFAULT, "cache_setdefault.lua", Idempotent);
 
 const HASH: &str = "hash";
 

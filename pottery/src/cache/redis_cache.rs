@@ -16,12 +16,12 @@ use crate::error::{Error, Result};
 use crate::op::{Op, script};
 use crate::redis::Redis;
 
-script!(CACHE_GET, "cache_get.lua");
-script!(CACHE_SET, "cache_set.lua");
-script!(CACHE_GET_TTL, "cache_get_ttl.lua");
-script!(CACHE_SET_TTL, "cache_set_ttl.lua");
-script!(FLIGHT_RELEASE, "cache_flight_release.lua");
-script!(FLIGHT_TAKE, "cache_flight_take.lua");
+script!(CACHE_GET, "cache_get.lua", Idempotent);
+script!(CACHE_SET, "cache_set.lua", Idempotent);
+script!(CACHE_GET_TTL, "cache_get_ttl.lua", Idempotent);
+script!(CACHE_SET_TTL, "cache_set_ttl.lua", Idempotent);
+script!(FLIGHT_RELEASE, "cache_flight_release.lua", Once);
+script!(FLIGHT_TAKE, "cache_flight_take.lua", Once);
 
 const HASH: &str = "hash";
 
@@ -68,7 +68,7 @@ fn now_ns() -> u64 {
 /// Whether an error says the server could not be reached (as opposed to a reply).
 fn unreachable(e: &Error) -> bool {
     match e {
-        Error::Redis { source, .. } => {
+        Error::Redis { source, .. } | Error::MaybeApplied { source, .. } => {
             source.is_io_error()
                 || source.is_timeout()
                 || source.is_connection_dropped()
@@ -178,6 +178,16 @@ impl Core {
         }
     }
 
+    /// A lookup or store of the memoising call: tried once unless the cache is strict, since
+    /// calling the function beats waiting out a failover (see [`Core::fallback`]).
+    fn tried<'k, T>(&self, op: Op<'k, T>) -> Op<'k, T> {
+        if self.strict {
+            op
+        } else {
+            op.without_retries()
+        }
+    }
+
     fn reachable(&self) -> bool {
         now_ns() >= self.stats.down_until.load(Ordering::Relaxed)
     }
@@ -211,7 +221,10 @@ impl Core {
         if !self.reachable() {
             return Ok(());
         }
-        match runner.run(&self.redis, self.store(field, encoded)).await {
+        match runner
+            .run(&self.redis, self.tried(self.store(field, encoded)))
+            .await
+        {
             Ok(()) => Ok(()),
             Err(e) => self.fallback("cannot store the result", e),
         }
@@ -304,7 +317,7 @@ impl Core {
             }
             if let Some(uuid) = lease {
                 let release = self.flight_release(&field, uuid);
-                let _ = runner.run(&self.redis, release).await;
+                let _ = runner.run(&self.redis, self.tried(release)).await;
             }
             drop(lead);
             return Ok(out);
@@ -373,7 +386,7 @@ impl Core {
                 ],
                 int,
             );
-            match runner.run(&self.redis, take).await {
+            match runner.run(&self.redis, self.tried(take)).await {
                 Ok(1) => return Remote::Mine(uuid),
                 Ok(2) => match self.lookup_state::<R, V>(runner, field).await {
                     Ok(Lookup::Hit(v)) => return Remote::Stored(v),
@@ -421,7 +434,10 @@ impl Core {
     ) -> Result<Lookup<V>> {
         let mut state = Lookup::Unavailable;
         if self.reachable() {
-            match runner.run(&self.redis, self.lookup(field.to_vec())).await {
+            match runner
+                .run(&self.redis, self.tried(self.lookup(field.to_vec())))
+                .await
+            {
                 Ok(Some(bytes)) => match decode(&self.key, &bytes) {
                     Ok(v) => return Ok(Lookup::Hit(v)),
                     // Overwritten with the fresh result by the store that follows.
@@ -673,8 +689,11 @@ impl Flight {
 ///   value does not decode as the function's result type, the function is called and its
 ///   value returned (and stored, in the second case), with a `tracing` warning. After a
 ///   connection failure the cache leaves Redis alone for [`retry_after`](Self::retry_after)
-///   (1 s), so a dead server does not add a timeout to every call. With
-///   [`strict(true)`](Self::strict) those failures are errors instead.
+///   (1 s), so a dead server does not add a timeout to every call; and the cache's lookups
+///   and stores are tried once, not retried through a failover like other operations
+///   ([`RedisBuilder::retry_timeout`](crate::RedisBuilder::retry_timeout)): calling the
+///   function beats waiting. With [`strict(true)`](Self::strict) those failures are errors
+///   instead, after the handle's retries.
 ///
 /// Clones share the hit and miss counters.
 ///

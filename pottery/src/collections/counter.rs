@@ -16,8 +16,8 @@ use crate::error::{Error, Result};
 use crate::op::{Op, script};
 use crate::redis::Redis;
 
-script!(COUNTER_UPDATE, "counter_update.lua");
-script!(COUNTER_SCAN, "counter_scan.lua");
+script!(COUNTER_UPDATE, "counter_update.lua", Once);
+script!(COUNTER_SCAN, "counter_scan.lua", Read);
 
 const HASH: &str = "hash";
 

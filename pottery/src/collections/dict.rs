@@ -15,11 +15,11 @@ use crate::error::Result;
 use crate::op::{Op, script};
 use crate::redis::Redis;
 
-script!(HASH_INSERT, "hash_insert.lua");
-script!(HASH_REMOVE, "hash_remove.lua");
-script!(HASH_SETDEFAULT, "hash_setdefault.lua");
-script!(HASH_POPITEM, "hash_popitem.lua");
-script!(HASH_CAS, "hash_cas.lua");
+script!(HASH_INSERT, "hash_insert.lua", Once);
+script!(HASH_REMOVE, "hash_remove.lua", Once);
+script!(HASH_SETDEFAULT, "hash_setdefault.lua", Idempotent);
+script!(HASH_POPITEM, "hash_popitem.lua", Once);
+script!(HASH_CAS, "hash_cas.lua", Once);
 
 const HASH: &str = "hash";
 /// Fields asked for per HSCAN page.

@@ -18,13 +18,13 @@ use crate::error::{Error, Result};
 use crate::op::{Op, script};
 use crate::redis::Redis;
 
-script!(LIST_INSERT, "list_insert.lua");
-script!(LIST_REMOVE_AT, "list_remove_at.lua");
-script!(LIST_SET, "list_set.lua");
-script!(LIST_SLICE, "list_slice.lua");
-script!(LIST_REORDER, "list_reorder.lua");
-script!(DEQUE_PUSH, "deque_push.lua");
-script!(DEQUE_ROTATE, "deque_rotate.lua");
+script!(LIST_INSERT, "list_insert.lua", Once);
+script!(LIST_REMOVE_AT, "list_remove_at.lua", Once);
+script!(LIST_SET, "list_set.lua", Idempotent);
+script!(LIST_SLICE, "list_slice.lua", Read);
+script!(LIST_REORDER, "list_reorder.lua", Once);
+script!(DEQUE_PUSH, "deque_push.lua", Once);
+script!(DEQUE_ROTATE, "deque_rotate.lua", Once);
 
 const LIST: &str = "list";
 /// Elements fetched per LRANGE page while iterating.

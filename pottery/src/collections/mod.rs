@@ -233,7 +233,7 @@ pub(crate) fn create_op<'k>(
     )
 }
 
-crate::op::script!(CREATE, "create.lua");
+crate::op::script!(CREATE, "create.lua", Once);
 
 /// A SCAN-family iteration in progress: the page being handed out and where the scan stands.
 pub(crate) struct Scan {

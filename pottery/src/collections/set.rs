@@ -17,9 +17,9 @@ use crate::error::{Error, Result};
 use crate::op::{Op, script};
 use crate::redis::Redis;
 
-script!(SET_COMPARE, "set_compare.lua");
-script!(SET_SYMDIFF, "set_symdiff.lua");
-script!(REPLACE_SET, "replace_set.lua");
+script!(SET_COMPARE, "set_compare.lua", Read);
+script!(SET_SYMDIFF, "set_symdiff.lua", Once);
+script!(REPLACE_SET, "replace_set.lua", Idempotent);
 
 const SET: &str = "set";
 const PAGE: usize = 512;

@@ -61,7 +61,8 @@ pub(crate) fn quorum(n: usize) -> usize {
 /// Whether a later try may succeed where this error failed.
 pub(crate) fn is_transient(e: &Error) -> bool {
     match e {
-        Error::Redis { source, .. } => transient(source),
+        Error::Redis { source, .. } | Error::MaybeApplied { source, .. } => transient(source),
+        Error::NotDurable { .. } => true,
         _ => false,
     }
 }
@@ -90,7 +91,7 @@ fn transient(e: &RedisError) -> bool {
 /// The redis-rs error inside `e`, for [`Error::QuorumIsImpossible`]'s list.
 pub(crate) fn as_redis_error(e: &Error) -> RedisError {
     match e {
-        Error::Redis { source, .. } => source.clone(),
+        Error::Redis { source, .. } | Error::MaybeApplied { source, .. } => source.clone(),
         other => RedisError::from((ErrorKind::Client, "master failed", other.to_string())),
     }
 }
@@ -105,6 +106,15 @@ pub(crate) fn echo(e: &Error) -> Error {
         Error::Codec { key, source } => Error::Codec {
             key: key.clone(),
             source: source.clone(),
+        },
+        Error::MaybeApplied { key, source } => Error::MaybeApplied {
+            key: key.clone(),
+            source: source.clone(),
+        },
+        Error::NotDurable { key, acked, wanted } => Error::NotDurable {
+            key: key.clone(),
+            acked: *acked,
+            wanted: *wanted,
         },
         Error::QuorumNotAchieved { key, masters } => Error::QuorumNotAchieved {
             key: key.clone(),

@@ -42,7 +42,7 @@ use crate::op::{Op, script};
 use crate::redis::Redis;
 use crate::rt;
 
-script!(CLAIM, "nextid_claim.lua");
+script!(CLAIM, "nextid_claim.lua", Once);
 
 /// Key prefix, as pottery.
 pub const KEY_PREFIX: &str = "nextid";

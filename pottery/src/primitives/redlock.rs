@@ -41,12 +41,12 @@ use crate::op::{Op, script};
 use crate::redis::Redis;
 use crate::rt;
 
-script!(ACQUIRE, "redlock_acquire.lua");
-script!(ACQUIRE_FENCED, "redlock_acquire_fenced.lua");
-script!(LOCKED, "redlock_locked.lua");
-script!(EXTEND, "redlock_extend.lua");
-script!(RELEASE, "redlock_release.lua");
-script!(FENCE_RAISE, "fence_raise.lua");
+script!(ACQUIRE, "redlock_acquire.lua", Once);
+script!(ACQUIRE_FENCED, "redlock_acquire_fenced.lua", Once);
+script!(LOCKED, "redlock_locked.lua", Read);
+script!(EXTEND, "redlock_extend.lua", Idempotent);
+script!(RELEASE, "redlock_release.lua", Once);
+script!(FENCE_RAISE, "fence_raise.lua", Idempotent);
 
 /// Key prefix, as pottery.
 pub const KEY_PREFIX: &str = "redlock";

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::op::{Op, script};
 use crate::redis::Redis;
 
-script!(HLL_CONTAINS, "hll_contains.lua");
+script!(HLL_CONTAINS, "hll_contains.lua", Read);
 
 const HLL: &str = "HyperLogLog";
 
