@@ -56,7 +56,7 @@ pub enum Value {
     /// A number no Rust number type holds, as written (`2**200`, `1e400`).
     Number(String),
     /// A string.
-    String(String),
+    Str(String),
     /// An array (Python's list or tuple).
     Array(Vec<Value>),
     /// An object (Python's dict; its keys are strings in JSON).
@@ -132,7 +132,7 @@ impl Serialize for Value {
             },
             Value::Float(f) => s.serialize_f64(*f),
             Value::Number(text) => s.serialize_newtype_struct(NUMBER_TOKEN, text),
-            Value::String(text) => s.serialize_str(text),
+            Value::Str(text) => s.serialize_str(text),
             Value::Array(items) => items.serialize(s),
             Value::Object(members) => members.serialize(s),
         }
@@ -184,10 +184,10 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::Float(f))
     }
     fn visit_str<E>(self, s: &str) -> Result<Value, E> {
-        Ok(Value::String(s.to_owned()))
+        Ok(Value::Str(s.to_owned()))
     }
     fn visit_string<E>(self, s: String) -> Result<Value, E> {
-        Ok(Value::String(s))
+        Ok(Value::Str(s))
     }
     fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
