@@ -414,7 +414,8 @@ impl RedisServer {
         self.port
     }
 
-    /// Its URL, with the credentials it was configured with.
+    /// Its URL, with the credentials it was configured with (and `?protocol=resp3` when
+    /// `$POTTERY_TEST_PROTOCOL` is `resp3`).
     ///
     /// ```
     /// # let server = pottery::testing::RedisServer::start()?;
@@ -432,7 +433,11 @@ impl RedisServer {
             (None, Some(pw)) => format!(":{pw}@"),
             (None, None) => String::new(),
         };
-        format!("{scheme}://{auth}127.0.0.1:{}/0", self.port)
+        format!(
+            "{scheme}://{auth}127.0.0.1:{}/0{}",
+            self.port,
+            protocol_query()
+        )
     }
 
     /// The TLS material, for a TLS server.
@@ -689,6 +694,16 @@ impl RedisCluster {
     pub fn redis(&self) -> Redis {
         Redis::cluster(self.urls()).expect("the test cluster's URLs are valid")
     }
+}
+
+/// `?protocol=resp3` when `$POTTERY_TEST_PROTOCOL` is `resp3`: then every test handle speaks
+/// RESP3 (`make test` runs the integration suite that way once), else nothing (RESP2).
+fn protocol_query() -> &'static str {
+    static QUERY: OnceLock<&'static str> = OnceLock::new();
+    QUERY.get_or_init(|| match std::env::var("POTTERY_TEST_PROTOCOL").as_deref() {
+        Ok("resp3") => "?protocol=resp3",
+        _ => "",
+    })
 }
 
 /// One server shared by the whole test process, started on first use and killed when the
