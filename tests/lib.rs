@@ -80,3 +80,5 @@ pub fn poll(secs: u64, mut check: impl FnMut() -> bool) -> bool {
     }
     check()
 }
+
+pub mod failover;
