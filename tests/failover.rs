@@ -54,13 +54,16 @@ pub fn run(redis: &Redis, key: &str, kill_and_wait: impl FnOnce()) -> FailoverRe
     let stop = Arc::new(AtomicBool::new(false));
     let recovered_at: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
     let acked: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::new(Mutex::new(Vec::new()));
-    let after = |at: &Mutex<Option<Instant>>, t: Instant| {
-        at.lock().unwrap().is_some_and(|r| t >= r)
-    };
+    let after =
+        |at: &Mutex<Option<Instant>>, t: Instant| at.lock().unwrap().is_some_and(|r| t >= r);
 
     let writer = {
-        let (dict, stop, acked, recovered_at) =
-            (dict.clone(), stop.clone(), acked.clone(), recovered_at.clone());
+        let (dict, stop, acked, recovered_at) = (
+            dict.clone(),
+            stop.clone(),
+            acked.clone(),
+            recovered_at.clone(),
+        );
         std::thread::spawn(move || {
             let mut r = FailoverReport::default();
             let mut last_ok = Instant::now();
@@ -147,7 +150,12 @@ pub fn run(redis: &Redis, key: &str, kill_and_wait: impl FnOnce()) -> FailoverRe
     // Both recover: at least 50 acknowledged writes and 20 reads after the failover.
     let acked_after = || {
         let r = recovered_at.lock().unwrap().unwrap();
-        acked.lock().unwrap().iter().filter(|(_, t)| *t >= r).count()
+        acked
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, t)| *t >= r)
+            .count()
     };
     let deadline = Instant::now() + RECOVERY;
     while acked_after() < 50 && Instant::now() < deadline {
@@ -159,7 +167,9 @@ pub fn run(redis: &Redis, key: &str, kill_and_wait: impl FnOnce()) -> FailoverRe
     let w = writer.join().unwrap();
     let rd = reader.join().unwrap();
 
-    let stored = dict.to_hash_map().expect("reading back after the failover works");
+    let stored = dict
+        .to_hash_map()
+        .expect("reading back after the failover works");
     let recovered = recovered_at.lock().unwrap().unwrap();
     let mut lost = 0;
     let mut lost_after_recovery = 0;

@@ -136,7 +136,10 @@ impl fmt::Debug for SentinelOptions {
         let user = |a: &Option<Credentials>| a.as_ref().map(|(u, _)| u.clone().unwrap_or_default());
         f.debug_struct("SentinelOptions")
             .field("sentinel_user", &user(&self.sentinel_auth))
-            .field("sentinel_password", &self.sentinel_auth.as_ref().map(|_| "***"))
+            .field(
+                "sentinel_password",
+                &self.sentinel_auth.as_ref().map(|_| "***"),
+            )
             .field("master_user", &user(&self.master_auth))
             .field("master_password", &self.master_auth.as_ref().map(|_| "***"))
             .field("db", &self.db)
@@ -460,7 +463,8 @@ fn sentinel_client(
     opts: &SentinelOptions,
     certs: Option<redis::TlsCertificates>,
 ) -> RedisResult<SentinelClient> {
-    let invalid = |message: &'static str| RedisError::from((redis::ErrorKind::InvalidClientConfig, message));
+    let invalid =
+        |message: &'static str| RedisError::from((redis::ErrorKind::InvalidClientConfig, message));
     if urls.is_empty() {
         return Err(invalid("a Sentinel handle needs at least one sentinel URL"));
     }
@@ -469,15 +473,17 @@ fn sentinel_client(
         .map(|u| redis::IntoConnectionInfo::into_connection_info(u.as_str()))
         .collect::<RedisResult<Vec<_>>>()?;
     if infos.iter().any(|i| i.redis_settings().db() != 0) {
-        return Err(invalid("sentinel URLs name no database (use .db(n) for the master's)"));
+        return Err(invalid(
+            "sentinel URLs name no database (use .db(n) for the master's)",
+        ));
     }
     let tls_sentinels = infos
         .iter()
         .any(|i| matches!(i.addr(), redis::ConnectionAddr::TcpTls { .. }));
     // The protocol in the sentinel URLs (`?protocol=resp3`) is used for the master too.
-    let protocol = infos
-        .first()
-        .map_or(redis::ProtocolVersion::RESP2, |i| i.redis_settings().protocol());
+    let protocol = infos.first().map_or(redis::ProtocolVersion::RESP2, |i| {
+        i.redis_settings().protocol()
+    });
     let mut b = SentinelClientBuilder::new(
         infos.iter().map(|i| i.addr().clone()),
         name,
@@ -1066,12 +1072,10 @@ impl Redis {
         match &self.inner.target {
             Target::Single(client) => Some(client.get_async_pubsub().await),
             Target::Cluster(_) => None,
-            Target::Sentinel(t) => Some(
-                match t.master(self.inner.opts.connection_timeout).await {
-                    Ok((_, client)) => client.get_async_pubsub().await,
-                    Err(e) => Err(e),
-                },
-            ),
+            Target::Sentinel(t) => Some(match t.master(self.inner.opts.connection_timeout).await {
+                Ok((_, client)) => client.get_async_pubsub().await,
+                Err(e) => Err(e),
+            }),
         }
     }
 

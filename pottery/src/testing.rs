@@ -1008,7 +1008,9 @@ impl RedisCluster {
                     .iter()
                     .find(|(mid, ..)| mid == master_id)
                     .and_then(|(_, mport, ..)| index_of_port(*mport))
-                    .ok_or_else(|| io::Error::other(format!("replica {port} of unknown {master_id}")))?;
+                    .ok_or_else(|| {
+                        io::Error::other(format!("replica {port} of unknown {master_id}"))
+                    })?;
                 ClusterRole::Replica { master }
             } else {
                 ClusterRole::Master
@@ -1558,26 +1560,30 @@ impl SentinelGroup {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn wait_for_failover(&self, timeout: Duration) -> io::Result<usize> {
-        poll_until(Instant::now() + timeout, "the sentinels to fail over", || {
-            let mut named = None;
-            for sentinel in self.sentinels.iter().filter(|s| s.is_running()) {
-                let index = self.named_by(sentinel).map_err(|e| e.to_string())?;
-                if named.is_some_and(|n| n != index) {
-                    return Err("the sentinels disagree".to_owned());
+        poll_until(
+            Instant::now() + timeout,
+            "the sentinels to fail over",
+            || {
+                let mut named = None;
+                for sentinel in self.sentinels.iter().filter(|s| s.is_running()) {
+                    let index = self.named_by(sentinel).map_err(|e| e.to_string())?;
+                    if named.is_some_and(|n| n != index) {
+                        return Err("the sentinels disagree".to_owned());
+                    }
+                    named = Some(index);
                 }
-                named = Some(index);
-            }
-            let index = named.ok_or("no sentinel is running")?;
-            let server = &self.servers[index];
-            if !server.is_running() {
-                return Err(format!("the sentinels still name dead server {index}"));
-            }
-            let role = server.cli(["ROLE"]).map_err(|e| e.to_string())?;
-            if role.lines().next().map(str::trim) != Some("master") {
-                return Err(format!("server {index} is not master yet"));
-            }
-            Ok(index)
-        })
+                let index = named.ok_or("no sentinel is running")?;
+                let server = &self.servers[index];
+                if !server.is_running() {
+                    return Err(format!("the sentinels still name dead server {index}"));
+                }
+                let role = server.cli(["ROLE"]).map_err(|e| e.to_string())?;
+                if role.lines().next().map(str::trim) != Some("master") {
+                    return Err(format!("server {index} is not master yet"));
+                }
+                Ok(index)
+            },
+        )
     }
 }
 

@@ -57,7 +57,9 @@ fn structures_redlock_and_nextid_work_through_a_sentinel_handle() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn structures_redlock_and_nextid_work_through_a_sentinel_handle_async() {
-    let redis = tokio::task::spawn_blocking(|| group().redis()).await.unwrap();
+    let redis = tokio::task::spawn_blocking(|| group().redis())
+        .await
+        .unwrap();
     redis.ping_async().await.unwrap();
 
     let dict: aio::RedisDict<String, i64> = aio::RedisDict::new(&redis, unique_key("sa-dict"));
@@ -107,10 +109,7 @@ fn sentinel_and_master_credentials() {
     let dict: RedisDict<String, i64> = RedisDict::new(&redis, unique_key("auth"));
     dict.insert("k".into(), 1).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    assert_eq!(
-        runtime.block_on(dict.to_async().get("k")).unwrap(),
-        Some(1)
-    );
+    assert_eq!(runtime.block_on(dict.to_async().get("k")).unwrap(), Some(1));
     // The sentinel password in the URLs works as well as the builder's.
     let in_urls: Vec<String> = group
         .sentinel_urls()
