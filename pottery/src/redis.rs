@@ -433,9 +433,9 @@ impl RedisBuilder {
                 Target::Cluster(b.build().map_err(config_error)?)
             }
             Kind::Sentinel(name) => {
-                let client = sentinel_client(&self.nodes, name, &self.sentinel, certs)
+                let target = sentinel_target(&self.nodes, name, &self.sentinel, certs)
                     .map_err(config_error)?;
-                Target::Sentinel(Arc::new(SentinelTarget::new(client)))
+                Target::Sentinel(Arc::new(target))
             }
             Kind::Single => {
                 let url = self
@@ -454,15 +454,15 @@ impl RedisBuilder {
     }
 }
 
-/// redis-rs's Sentinel client for these sentinel URLs and settings: it asks the sentinels for
-/// the master named `name`, checks with `ROLE` that the node is a master, and gives a client
-/// for it.
-fn sentinel_client(
+/// A Sentinel target for these sentinel URLs and settings: redis-rs's Sentinel client (it asks
+/// the sentinels for the master named `name`, checks with `ROLE` that the node is a master, and
+/// gives a client for it), and what the `+switch-master` watch needs.
+fn sentinel_target(
     urls: &[String],
     name: &str,
     opts: &SentinelOptions,
     certs: Option<redis::TlsCertificates>,
-) -> RedisResult<SentinelClient> {
+) -> RedisResult<SentinelTarget> {
     let invalid =
         |message: &'static str| RedisError::from((redis::ErrorKind::InvalidClientConfig, message));
     if urls.is_empty() {
@@ -492,6 +492,10 @@ fn sentinel_client(
     .set_client_to_sentinel_protocol(protocol)
     .set_client_to_redis_protocol(protocol)
     .set_client_to_redis_db(opts.db);
+    let mut sentinel_settings = redis::RedisConnectionInfo::default().set_protocol(protocol);
+    let mut master_settings = redis::RedisConnectionInfo::default()
+        .set_protocol(protocol)
+        .set_db(opts.db);
     // Credentials for the sentinels: the builder's, else the first URL that has a password.
     let from_url = infos.iter().find_map(|i| {
         let s = i.redis_settings();
@@ -500,14 +504,18 @@ fn sentinel_client(
     });
     if let Some((user, pw)) = opts.sentinel_auth.clone().or(from_url) {
         if let Some(user) = user {
+            sentinel_settings = sentinel_settings.set_username(&user);
             b = b.set_client_to_sentinel_username(user);
         }
+        sentinel_settings = sentinel_settings.set_password(&pw);
         b = b.set_client_to_sentinel_password(pw);
     }
     if let Some((user, pw)) = &opts.master_auth {
         if let Some(user) = user {
+            master_settings = master_settings.set_username(user);
             b = b.set_client_to_redis_username(user);
         }
+        master_settings = master_settings.set_password(pw);
         b = b.set_client_to_redis_password(pw);
     }
     if tls_sentinels && let Some(certs) = &certs {
@@ -519,39 +527,75 @@ fn sentinel_client(
         } else {
             redis::TlsMode::Secure
         });
-        if let Some(certs) = certs {
-            b = b.set_client_to_redis_certificates(certs);
+        if let Some(certs) = &certs {
+            b = b.set_client_to_redis_certificates(certs.clone());
         }
     }
-    b.build()
+    let sentinels = infos
+        .into_iter()
+        .map(|info| {
+            let tls = matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. });
+            let info = info.set_redis_settings(sentinel_settings.clone());
+            match (&certs, tls) {
+                (Some(certs), true) => redis::Client::build_with_tls(info, certs.clone()),
+                _ => redis::Client::open(info),
+            }
+        })
+        .collect::<RedisResult<Vec<_>>>()?;
+    Ok(SentinelTarget {
+        name: name.to_owned(),
+        lookup: tokio::sync::Mutex::new(b.build()?),
+        master: Mutex::new(Master::default()),
+        sentinels,
+        master_settings,
+        master_tls: opts.master_tls,
+        certs: certs.filter(|_| opts.master_tls.is_some()),
+        watching: AtomicBool::new(false),
+    })
 }
 
-/// A Sentinel handle's way to its master: redis-rs's Sentinel client, and the master it last
-/// found. Connections remember which lookup (`generation`) they came from; one that fails
+/// A Sentinel handle's way to its master: redis-rs's Sentinel client, the master it last
+/// found, and a watch of the sentinels' `+switch-master` announcements.
+///
+/// Connections remember which master (`generation`) they were made to. One that fails
 /// (refused, dropped, timed out) or answers `READONLY` (its node is a replica now) forgets that
-/// master, so the next connection asks the sentinels again.
+/// master, so the next connection asks the sentinels again. And when a sentinel announces a
+/// new master, the handle takes it at once: its idle connections to the old one are dropped
+/// and new ones go to the new master, even while the old master still runs and accepts writes
+/// (after a manual failover it does, until the sentinels turn it into a replica).
 struct SentinelTarget {
+    name: String,
     /// Lookups, one at a time. They run on pottery's own runtime (the client caches async
     /// connections to the sentinels, whose driver tasks must outlive any caller's runtime).
     lookup: tokio::sync::Mutex<SentinelClient>,
     master: Mutex<Master>,
+    /// Clients for the sentinels (credentials and TLS applied), for the watch.
+    sentinels: Vec<redis::Client>,
+    /// How to reach a master at an address a sentinel announces.
+    master_settings: redis::RedisConnectionInfo,
+    master_tls: Option<bool>,
+    certs: Option<redis::TlsCertificates>,
+    /// Whether the watch has been started (by the first lookup).
+    watching: AtomicBool,
 }
 
 #[derive(Default)]
 struct Master {
-    /// Bumped by every lookup.
+    /// Bumped whenever the master changes (a lookup, an announcement).
     generation: u64,
     client: Option<redis::Client>,
 }
 
-impl SentinelTarget {
-    fn new(client: SentinelClient) -> SentinelTarget {
-        SentinelTarget {
-            lookup: tokio::sync::Mutex::new(client),
-            master: Mutex::new(Master::default()),
-        }
+/// The host and port a client connects to.
+fn address_of(client: &redis::Client) -> Option<(String, u16)> {
+    match client.get_connection_info().addr() {
+        redis::ConnectionAddr::Tcp(host, port)
+        | redis::ConnectionAddr::TcpTls { host, port, .. } => Some((host.clone(), *port)),
+        _ => None,
     }
+}
 
+impl SentinelTarget {
     fn current(&self) -> Option<(u64, redis::Client)> {
         let m = self.master.lock().unwrap_or_else(|p| p.into_inner());
         m.client.clone().map(|c| (m.generation, c))
@@ -564,17 +608,51 @@ impl SentinelTarget {
             .generation
     }
 
-    /// Forgets the master found by lookup `generation` (a later lookup's is kept).
+    /// Forgets the master that connections of `generation` go to (a newer one is kept).
     fn forget(&self, generation: u64) {
         let mut m = self.master.lock().unwrap_or_else(|p| p.into_inner());
         if m.generation == generation && m.client.is_some() {
-            tracing::debug!("forgetting the master found by sentinel lookup {generation}");
+            tracing::debug!(master = %self.name, "forgetting the master (generation {generation})");
             m.client = None;
         }
     }
 
+    /// A sentinel announced `host:port` as the new master.
+    fn switch_to(&self, host: &str, port: u16) {
+        let addr = match self.master_tls {
+            None => redis::ConnectionAddr::Tcp(host.to_owned(), port),
+            Some(insecure) => redis::ConnectionAddr::TcpTls {
+                host: host.to_owned(),
+                port,
+                insecure,
+                tls_params: None,
+            },
+        };
+        let info = match redis::IntoConnectionInfo::into_connection_info(addr) {
+            Ok(info) => info.set_redis_settings(self.master_settings.clone()),
+            Err(_) => return,
+        };
+        let client = match &self.certs {
+            Some(certs) => redis::Client::build_with_tls(info, certs.clone()),
+            None => redis::Client::open(info),
+        };
+        let mut m = self.master.lock().unwrap_or_else(|p| p.into_inner());
+        if m.client.as_ref().and_then(address_of) == Some((host.to_owned(), port)) {
+            return; // known already (every sentinel announces it)
+        }
+        tracing::debug!(master = %self.name, "a sentinel announced the new master {host}:{port}");
+        m.generation += 1;
+        // On a client that cannot be made, fall back to asking the sentinels.
+        m.client = client.ok();
+    }
+
     /// The master, asking the sentinels (within `within`) unless it is known.
     async fn master(self: &Arc<Self>, within: Duration) -> RedisResult<(u64, redis::Client)> {
+        if !self.watching.swap(true, Ordering::Relaxed) {
+            drop(crate::rt::spawn_global(watch_switches(Arc::downgrade(
+                self,
+            ))));
+        }
         if let Some(found) = self.current() {
             return Ok(found);
         }
@@ -586,8 +664,15 @@ impl SentinelTarget {
                 if let Some(found) = me.current() {
                     return Ok(found);
                 }
+                let before = me.generation();
                 let client = sentinels.async_get_client().await?;
                 let mut m = me.master.lock().unwrap_or_else(|p| p.into_inner());
+                if m.generation != before
+                    && let Some(announced) = &m.client
+                {
+                    // A sentinel announced a new master meanwhile: newer than this answer.
+                    return Ok((m.generation, announced.clone()));
+                }
                 m.generation += 1;
                 m.client = Some(client.clone());
                 Ok((m.generation, client))
@@ -611,6 +696,58 @@ impl SentinelTarget {
     /// looked up again.
     fn stale(e: &RedisError) -> bool {
         poisons(e) || is_readonly(e)
+    }
+}
+
+/// Follows every sentinel's `+switch-master` channel (as Jedis does) while the handle lives,
+/// and switches the handle to each new master of its name announced there. A sentinel that
+/// cannot be reached is tried again every second.
+async fn watch_switches(target: std::sync::Weak<SentinelTarget>) {
+    let Some(t) = target.upgrade() else { return };
+    let sentinels = t.sentinels.clone();
+    drop(t);
+    let watches = sentinels.into_iter().map(|sentinel| {
+        let target = target.clone();
+        async move {
+            while target.strong_count() > 0 {
+                watch_one(&target, &sentinel).await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    });
+    futures_util::future::join_all(watches).await;
+}
+
+/// One sentinel's `+switch-master` messages, until its connection drops or the handle goes.
+async fn watch_one(target: &std::sync::Weak<SentinelTarget>, sentinel: &redis::Client) {
+    use futures_util::StreamExt;
+    let connect = async {
+        let mut pubsub = sentinel.get_async_pubsub().await?;
+        pubsub.subscribe("+switch-master").await?;
+        Ok::<_, RedisError>(pubsub)
+    };
+    let Ok(Ok(pubsub)) = tokio::time::timeout(Duration::from_secs(5), connect).await else {
+        return;
+    };
+    let mut messages = pubsub.into_on_message();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(1), messages.next()).await {
+            Err(_) if target.strong_count() == 0 => return,
+            Err(_) => {}
+            Ok(None) => return,
+            Ok(Some(msg)) => {
+                let Some(t) = target.upgrade() else { return };
+                // "<name> <old ip> <old port> <new ip> <new port>"
+                let payload: String = msg.get_payload().unwrap_or_default();
+                let fields: Vec<&str> = payload.split_whitespace().collect();
+                if let [name, _, _, host, port] = fields[..]
+                    && name == t.name
+                    && let Ok(port) = port.parse::<u16>()
+                {
+                    t.switch_to(host, port);
+                }
+            }
+        }
     }
 }
 

@@ -1344,6 +1344,7 @@ impl SentinelBuilder {
             sentinels,
             master_name: self.master_name.clone(),
             password: self.password.clone(),
+            former_master: None,
         };
         let others = (group.sentinels.len() - 1).to_string();
         let replicas = self.replicas.to_string();
@@ -1397,6 +1398,9 @@ pub struct SentinelGroup {
     sentinels: Vec<RedisServer>,
     master_name: String,
     password: Option<String>,
+    /// The master before the last [`SentinelGroup::kill_master`] or
+    /// [`SentinelGroup::manual_failover`].
+    former_master: Option<usize>,
 }
 
 impl SentinelGroup {
@@ -1544,12 +1548,46 @@ impl SentinelGroup {
     pub fn kill_master(&mut self) -> io::Result<usize> {
         let index = self.master_index()?;
         self.servers[index].stop();
+        self.former_master = Some(index);
         Ok(index)
     }
 
-    /// Waits (polling, at most `timeout`) until every running sentinel names a running
-    /// server as master and that server says `ROLE` master; returns its index in
-    /// [`servers`](Self::servers).
+    /// Asks a sentinel for a failover while the master runs (`SENTINEL FAILOVER`): a replica
+    /// is promoted and the old master, still up, is turned into its replica a little later.
+    /// Returns the old master's index in [`servers`](Self::servers); see
+    /// [`wait_for_failover`](Self::wait_for_failover).
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// let mut group = pottery::testing::SentinelGroup::start()?;
+    /// let old = group.manual_failover()?;
+    /// let new = group.wait_for_failover(Duration::from_secs(30))?;
+    /// assert_ne!(old, new);
+    /// assert!(group.servers()[old].is_running());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn manual_failover(&mut self) -> io::Result<usize> {
+        let index = self.master_index()?;
+        let sentinel = self
+            .sentinels
+            .iter()
+            .find(|s| s.is_running())
+            .ok_or_else(|| io::Error::other("no sentinel is running"))?;
+        let reply = sentinel.cli(["SENTINEL", "FAILOVER", &self.master_name])?;
+        if !reply.trim().eq_ignore_ascii_case("ok") {
+            return Err(io::Error::other(format!(
+                "SENTINEL FAILOVER: {}",
+                reply.trim()
+            )));
+        }
+        self.former_master = Some(index);
+        Ok(index)
+    }
+
+    /// Waits (polling, at most `timeout`) until every running sentinel names the same
+    /// running server as master — another than the one [`kill_master`](Self::kill_master)
+    /// killed or [`manual_failover`](Self::manual_failover) demoted — and that server says
+    /// `ROLE` master; returns its index in [`servers`](Self::servers).
     ///
     /// ```no_run
     /// # use std::time::Duration;
@@ -1574,8 +1612,8 @@ impl SentinelGroup {
                 }
                 let index = named.ok_or("no sentinel is running")?;
                 let server = &self.servers[index];
-                if !server.is_running() {
-                    return Err(format!("the sentinels still name dead server {index}"));
+                if !server.is_running() || self.former_master == Some(index) {
+                    return Err(format!("the sentinels still name the old master {index}"));
                 }
                 let role = server.cli(["ROLE"]).map_err(|e| e.to_string())?;
                 if role.lines().next().map(str::trim) != Some("master") {

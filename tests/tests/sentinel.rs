@@ -190,3 +190,39 @@ fn the_handle_follows_a_sentinel_failover() {
     assert!(report.reads_after_recovery >= 1, "{report:#?}");
     assert_eq!(report.lost_after_recovery, 0, "{report:#?}");
 }
+
+#[test]
+fn the_handle_follows_a_manual_failover_to_the_new_master() {
+    // The old master stays up and keeps accepting writes until the sentinels turn it into a
+    // replica, seconds later: the handle must move to the new master when the sentinels
+    // announce it (`+switch-master`), not when the old one starts refusing writes.
+    let mut group = SentinelGroup::start().unwrap();
+    let redis = Redis::sentinel_builder(group.sentinel_urls(), group.master_name())
+        .connection_timeout(Duration::from_secs(1))
+        .response_timeout(Some(Duration::from_secs(2)))
+        .build()
+        .unwrap();
+    let key = unique_key("manual");
+    let mut old = None;
+    let mut new = None;
+    let report = failover::run(&redis, &key, || {
+        old = Some(group.manual_failover().unwrap());
+        new = Some(group.wait_for_failover(Duration::from_secs(30)).unwrap());
+    });
+    eprintln!("manual sentinel failover: {report:#?}");
+    assert_ne!(old, new);
+    assert!(group.servers()[old.unwrap()].is_running());
+    assert!(report.writes_after_recovery >= 50, "{report:#?}");
+    assert_eq!(report.lost_after_recovery, 0, "{report:#?}");
+    // Blocking and async writes land on the new master, while the old one still runs.
+    let on_new: RedisDict<String, i64> =
+        RedisDict::new(&group.servers()[new.unwrap()].redis(), &key);
+    let dict: RedisDict<String, i64> = RedisDict::new(&redis, &key);
+    dict.insert("blocking".into(), 1).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime
+        .block_on(dict.to_async().insert("async".into(), 2))
+        .unwrap();
+    assert_eq!(on_new.get("blocking").unwrap(), Some(1));
+    assert_eq!(on_new.get("async").unwrap(), Some(2));
+}
