@@ -934,9 +934,14 @@ impl Redis {
     /// until the first operation, which asks the sentinels (in order) for the master, checks
     /// with `ROLE` that it is one, and connects.
     ///
-    /// After a failover the handle finds the new master by itself: a connection that fails or
-    /// is answered `READONLY` (a demoted master) is dropped, and the next call asks the
-    /// sentinels again. The calls made while the master is down fail (they are not retried).
+    /// After a failover the handle finds the new master by itself. It follows every
+    /// sentinel's `+switch-master` announcements (a background task on pottery's runtime, one
+    /// pub/sub connection per sentinel, ending soon after the last clone of the handle is
+    /// dropped): when a new master is announced, idle connections to the old one are dropped
+    /// and new ones go to the new master, even if the old master still runs. And a connection
+    /// that fails or is answered `READONLY` (a demoted master) is dropped, and the next call
+    /// asks the sentinels again. The calls made while the master is down fail (they are not
+    /// retried).
     /// For passwords, a database, TLS to the master or timeouts, use
     /// [`Redis::sentinel_builder`].
     ///

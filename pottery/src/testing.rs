@@ -142,6 +142,9 @@ pub struct ServerBuilder {
     node_timeout: Option<Duration>,
     /// Run as a sentinel with this configuration file's contents.
     sentinel_conf: Option<String>,
+    /// TLS material shared with other servers (a [`SentinelGroup`]'s), instead of this
+    /// server's own.
+    shared_tls: Option<TlsFiles>,
     args: Vec<String>,
 }
 
@@ -239,10 +242,10 @@ impl ServerBuilder {
             // Sentinel rewrites its configuration file, so it lives with the server.
             std::fs::write(dir.path().join("sentinel.conf"), conf)?;
         }
-        let tls = if self.tls {
-            Some(make_tls(dir.path())?)
-        } else {
-            None
+        let tls = match (&self.shared_tls, self.tls) {
+            (Some(shared), _) => Some(shared.clone()),
+            (None, true) => Some(make_tls(dir.path())?),
+            (None, false) => None,
         };
         let mut server = RedisServer {
             child: None,
@@ -1180,6 +1183,7 @@ pub struct SentinelBuilder {
     down_after: Duration,
     failover_timeout: Duration,
     password: Option<String>,
+    tls: bool,
     binary: Option<String>,
 }
 
@@ -1193,6 +1197,7 @@ impl Default for SentinelBuilder {
             down_after: Duration::from_millis(1000),
             failover_timeout: Duration::from_millis(3000),
             password: None,
+            tls: false,
             binary: None,
         }
     }
@@ -1258,6 +1263,19 @@ impl SentinelBuilder {
         self
     }
 
+    /// Serve TLS only, everywhere: the master and replicas (`tls-replication yes`) and the
+    /// sentinels, with one CA (in [`SentinelGroup::tls`]) and a certificate for `127.0.0.1`
+    /// and `localhost`. [`SentinelGroup::redis`] connects with TLS and trusts the CA.
+    ///
+    /// ```
+    /// let b = pottery::testing::SentinelGroup::builder().tls();
+    /// # let _ = b;
+    /// ```
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+
     /// Run this server binary (for the servers and the sentinels) instead of `$REDIS_SERVER`
     /// or `redis-server`.
     ///
@@ -1270,14 +1288,24 @@ impl SentinelBuilder {
         self
     }
 
-    fn server(&self) -> ServerBuilder {
+    /// A server (or, with `sentinel_conf`, a sentinel) of the group.
+    fn server(&self, tls: Option<&TlsFiles>, sentinel_conf: Option<&str>) -> ServerBuilder {
         let mut b = RedisServer::builder();
         if let Some(binary) = &self.binary {
             b = b.binary(binary.clone());
         }
         if let Some(pw) = &self.password {
-            b = b.password(pw).args(["--masterauth", pw]);
+            b = b.password(pw);
+            if sentinel_conf.is_none() {
+                b = b.args(["--masterauth", pw]);
+            }
         }
+        if let Some(tls) = tls {
+            b.shared_tls = Some(tls.clone());
+            // Replicas reach their master, and sentinels everything, over TLS.
+            b = b.args(["--tls-replication", "yes"]);
+        }
+        b.sentinel_conf = sentinel_conf.map(str::to_owned);
         b
     }
 
@@ -1291,12 +1319,22 @@ impl SentinelBuilder {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn start(self) -> io::Result<SentinelGroup> {
-        let master = self.server().start()?;
+        let tls_dir = if self.tls {
+            Some(
+                tempfile::Builder::new()
+                    .prefix("pottery-sentinel-tls-")
+                    .tempdir()?,
+            )
+        } else {
+            None
+        };
+        let tls = tls_dir.as_ref().map(|d| make_tls(d.path())).transpose()?;
+        let master = self.server(tls.as_ref(), None).start()?;
         let mut servers = vec![master];
         for _ in 0..self.replicas {
             let port = servers[0].port().to_string();
             let replica = self
-                .server()
+                .server(tls.as_ref(), None)
                 .args(["--replicaof", "127.0.0.1", port.as_str()])
                 .start()?;
             servers.push(replica);
@@ -1327,17 +1365,7 @@ impl SentinelBuilder {
             conf.push_str(&format!("sentinel sentinel-pass {pw}\n"));
         }
         let sentinels = (0..self.sentinels)
-            .map(|_| {
-                let mut b = RedisServer::builder();
-                if let Some(binary) = &self.binary {
-                    b = b.binary(binary.clone());
-                }
-                if let Some(pw) = &self.password {
-                    b = b.password(pw);
-                }
-                b.sentinel_conf = Some(conf.clone());
-                b.start()
-            })
+            .map(|_| self.server(tls.as_ref(), Some(&conf)).start())
             .collect::<io::Result<Vec<_>>>()?;
         let group = SentinelGroup {
             servers,
@@ -1345,6 +1373,8 @@ impl SentinelBuilder {
             master_name: self.master_name.clone(),
             password: self.password.clone(),
             former_master: None,
+            tls,
+            _tls_dir: tls_dir,
         };
         let others = (group.sentinels.len() - 1).to_string();
         let replicas = self.replicas.to_string();
@@ -1401,6 +1431,9 @@ pub struct SentinelGroup {
     /// The master before the last [`SentinelGroup::kill_master`] or
     /// [`SentinelGroup::manual_failover`].
     former_master: Option<usize>,
+    tls: Option<TlsFiles>,
+    /// Where the shared TLS material lives (after the servers in drop order).
+    _tls_dir: Option<tempfile::TempDir>,
 }
 
 impl SentinelGroup {
@@ -1436,10 +1469,27 @@ impl SentinelGroup {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn sentinel_urls(&self) -> Vec<String> {
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
         self.sentinels
             .iter()
-            .map(|s| format!("redis://127.0.0.1:{}", s.port()))
+            .map(|s| format!("{scheme}://127.0.0.1:{}", s.port()))
             .collect()
+    }
+
+    /// The TLS material (one CA for the whole group), for a group started with
+    /// [`SentinelBuilder::tls`].
+    ///
+    /// ```no_run
+    /// let group = pottery::testing::SentinelGroup::builder().tls().start()?;
+    /// assert!(group.tls().unwrap().ca_pem.starts_with(b"-----BEGIN CERTIFICATE-----"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tls(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref()
     }
 
     /// The name the sentinels know the master by.
@@ -1519,7 +1569,8 @@ impl SentinelGroup {
             .ok_or_else(|| io::Error::other(format!("the sentinel names unknown port {port}")))
     }
 
-    /// A new [`Redis::sentinel`] handle on the group (with its password, if it has one).
+    /// A new [`Redis::sentinel`] handle on the group (with its password and TLS, if it has
+    /// them).
     ///
     /// ```no_run
     /// # let group = pottery::testing::SentinelGroup::start()?;
@@ -1532,6 +1583,9 @@ impl SentinelGroup {
         let mut b = Redis::sentinel_builder(self.sentinel_urls(), &self.master_name);
         if let Some(pw) = &self.password {
             b = b.sentinel_password(pw).master_password(pw);
+        }
+        if let Some(tls) = &self.tls {
+            b = b.master_tls().tls_root_cert(tls.ca_pem.clone());
         }
         b.build().expect("the sentinel group's URLs are valid")
     }

