@@ -6,7 +6,10 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use pottery::testing::SentinelGroup;
-use pottery::{Error, NextId, Redis, RedisCounter, RedisDict, RedisList, RedisSet, Redlock, aio};
+use pottery::{
+    BloomFilter, Error, HyperLogLog, NextId, Redis, RedisCache, RedisCounter, RedisDeque,
+    RedisDict, RedisList, RedisSet, Redlock, aio,
+};
 use pottery_tests::{failover, unique_key};
 
 fn group() -> &'static SentinelGroup {
@@ -34,6 +37,23 @@ fn structures_redlock_and_nextid_work_through_a_sentinel_handle() {
 
     let counter: RedisCounter<String> = RedisCounter::new(&redis, unique_key("s-counter"));
     assert_eq!(counter.incr("x", 2).unwrap(), 2);
+
+    let deque: RedisDeque<i64> = RedisDeque::new(&redis, unique_key("s-deque"));
+    deque.push_front(1).unwrap();
+    assert_eq!(deque.pop_back().unwrap(), Some(1));
+
+    let bloom: BloomFilter<u64> =
+        BloomFilter::new(&redis, unique_key("s-bloom"), 1000, 0.01).unwrap();
+    bloom.add(&7).unwrap();
+    assert!(bloom.contains(&7).unwrap());
+
+    let hll: HyperLogLog<u64> = HyperLogLog::new(&redis, unique_key("s-hll"));
+    hll.add(&7).unwrap();
+    assert_eq!(hll.len().unwrap(), 1);
+
+    let cache = RedisCache::new(&redis, unique_key("s-cache"));
+    assert_eq!(cache.get_or_compute(&1, || 2).unwrap(), 2);
+    assert_eq!(cache.get_or_compute(&1, || 3).unwrap(), 2);
 
     // A waiter is woken by the holder's release (pub/sub on the master the sentinels name).
     let key = unique_key("s-lock");
