@@ -272,3 +272,30 @@ fn sentinels_and_master_over_tls() {
         .unwrap();
     assert!(untrusting.ping().is_err());
 }
+
+#[test]
+fn resp3_from_the_sentinel_urls() {
+    // `?protocol=resp3` in the sentinel URLs is used for the sentinels and the master.
+    let urls: Vec<String> = group()
+        .sentinel_urls()
+        .iter()
+        .map(|u| format!("{u}?protocol=resp3"))
+        .collect();
+    let redis = Redis::sentinel(&urls, group().master_name()).unwrap();
+    let dict: RedisDict<String, i64> = RedisDict::new(&redis, unique_key("resp3"));
+    dict.insert("k".into(), 1).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    assert_eq!(runtime.block_on(dict.to_async().get("k")).unwrap(), Some(1));
+    let mut conn = redis.connection().unwrap();
+    let hello: redis::Value = redis::cmd("HELLO").query(&mut conn).unwrap();
+    // A map reply: RESP3 (RESP2 would give a flat array).
+    assert!(matches!(hello, redis::Value::Map(_)), "{hello:?}");
+    let key = unique_key("resp3-lock");
+    let lock = Redlock::new(&key, [redis.clone()]);
+    let guard = lock.lock().unwrap();
+    let other = Redlock::new(&key, [redis.clone()]);
+    assert!(!other.acquire_timeout(Duration::from_millis(200)).unwrap());
+    guard.release().unwrap();
+    assert!(other.acquire_timeout(Duration::from_secs(5)).unwrap());
+    other.release().unwrap();
+}
