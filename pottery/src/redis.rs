@@ -16,7 +16,8 @@ use crate::error::{Error, Result};
 /// The default `REDIS_URL`, as in Python pottery.
 pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379/0";
 
-/// A handle on one Redis server or one Redis Cluster.
+/// A handle on one Redis server, one Redis Cluster, or the master that Redis Sentinel names
+/// ([`Redis::sentinel`]).
 ///
 /// Cheap to clone (an `Arc`), `Send + Sync`, and creating one does no I/O: the first operation
 /// connects. Blocking code borrows a connection from a small pool per call, so many threads work
@@ -82,7 +83,9 @@ impl Default for Options {
     }
 }
 
-/// Configures a [`Redis`] handle: timeouts, pool size and TLS material.
+/// Configures a [`Redis`] handle: timeouts, pool size and TLS material, and for a Sentinel
+/// handle ([`Redis::sentinel_builder`]) the sentinels' and the master's credentials, the
+/// master's database and whether it serves TLS.
 ///
 /// ```
 /// use std::time::Duration;
