@@ -1556,6 +1556,27 @@ impl SentinelGroup {
         Ok(&self.servers[self.master_index()?])
     }
 
+    /// The running servers other than the master: its replicas (and, right after a failover,
+    /// perhaps an old master the sentinels have yet to turn into one).
+    ///
+    /// ```no_run
+    /// # let group = pottery::testing::SentinelGroup::start()?;
+    /// let replicas = group.replicas()?;
+    /// assert_eq!(replicas.len(), 1);
+    /// assert!(replicas[0].cli(["ROLE"])?.starts_with("slave"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn replicas(&self) -> io::Result<Vec<&RedisServer>> {
+        let master = self.master_index()?;
+        Ok(self
+            .servers
+            .iter()
+            .enumerate()
+            .filter(|&(i, s)| i != master && s.is_running())
+            .map(|(_, s)| s)
+            .collect())
+    }
+
     fn named_by(&self, sentinel: &RedisServer) -> io::Result<usize> {
         let reply = sentinel.cli(["SENTINEL", "GET-MASTER-ADDR-BY-NAME", &self.master_name])?;
         let port = reply

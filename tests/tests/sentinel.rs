@@ -69,10 +69,17 @@ fn structures_redlock_and_nextid_work_through_a_sentinel_handle() {
     let (a, b) = (ids.next_id().unwrap(), ids.next_id().unwrap());
     assert!(b > a);
 
-    // The data really is on the master the sentinels name.
+    // The data really is on the master the sentinels name, and reaches its replica.
     let master = group().master().unwrap().redis();
     let same: RedisDict<String, i64> = RedisDict::new(&master, dict.key());
     assert_eq!(same.get("jack").unwrap(), Some(4098));
+    let replicas = group().replicas().unwrap();
+    assert_eq!(replicas.len(), 1);
+    assert!(pottery_tests::poll(10, || {
+        replicas[0]
+            .cli(["HGET", dict.key(), "\"jack\""])
+            .is_ok_and(|v| v.trim() == "4098")
+    }));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
