@@ -83,3 +83,5 @@ pub fn poll(secs: u64, mut check: impl FnMut() -> bool) -> bool {
     }
     check()
 }
+
+pub mod failover;

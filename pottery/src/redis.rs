@@ -1,12 +1,14 @@
 //! The `Redis` handle: where pottery's structures live, and the connections that reach it.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use once_cell::sync::OnceCell as SyncOnceCell;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{ConnectionLike, RedisError, RedisFuture, RedisResult, Value};
 
 use crate::error::{Error, Result};
@@ -14,7 +16,8 @@ use crate::error::{Error, Result};
 /// The default `REDIS_URL`, as in Python pottery.
 pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379/0";
 
-/// A handle on one Redis server or one Redis Cluster.
+/// A handle on one Redis server, one Redis Cluster, or the master that Redis Sentinel names
+/// ([`Redis::sentinel`]).
 ///
 /// Cheap to clone (an `Arc`), `Send + Sync`, and creating one does no I/O: the first operation
 /// connects. Blocking code borrows a connection from a small pool per call, so many threads work
@@ -60,6 +63,7 @@ const MAX_RUNTIMES: usize = 64;
 enum Target {
     Single(redis::Client),
     Cluster(ClusterClient),
+    Sentinel(Arc<SentinelTarget>),
 }
 
 #[derive(Clone, Debug)]
@@ -83,7 +87,9 @@ impl Default for Options {
     }
 }
 
-/// Configures a [`Redis`] handle: timeouts, pool size and TLS material.
+/// Configures a [`Redis`] handle: timeouts, pool size and TLS material, and for a Sentinel
+/// handle ([`Redis::sentinel_builder`]) the sentinels' and the master's credentials, the
+/// master's database and whether it serves TLS.
 ///
 /// ```
 /// use std::time::Duration;
@@ -101,10 +107,52 @@ impl Default for Options {
 #[must_use]
 pub struct RedisBuilder {
     nodes: Vec<String>,
-    cluster: bool,
+    kind: Kind,
     opts: Options,
     root_cert: Option<Vec<u8>>,
     client_cert: Option<(Vec<u8>, Vec<u8>)>,
+    sentinel: SentinelOptions,
+}
+
+/// What a builder's URLs point at.
+#[derive(Clone, Debug, PartialEq)]
+enum Kind {
+    Single,
+    Cluster,
+    /// Sentinels, watching the master of this name.
+    Sentinel(String),
+}
+
+/// A user name (`None`: the default user) and a password.
+type Credentials = (Option<String>, String);
+
+/// The settings only a Sentinel handle has.
+#[derive(Clone, Default)]
+struct SentinelOptions {
+    /// Set by a `sentinel_*`/`master_*`/`db` method, for the error on a non-Sentinel builder.
+    touched: Option<&'static str>,
+    sentinel_auth: Option<Credentials>,
+    master_auth: Option<Credentials>,
+    db: i64,
+    /// `Some(insecure)`: the master serves TLS.
+    master_tls: Option<bool>,
+}
+
+impl fmt::Debug for SentinelOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let user = |a: &Option<Credentials>| a.as_ref().map(|(u, _)| u.clone().unwrap_or_default());
+        f.debug_struct("SentinelOptions")
+            .field("sentinel_user", &user(&self.sentinel_auth))
+            .field(
+                "sentinel_password",
+                &self.sentinel_auth.as_ref().map(|_| "***"),
+            )
+            .field("master_user", &user(&self.master_auth))
+            .field("master_password", &self.master_auth.as_ref().map(|_| "***"))
+            .field("db", &self.db)
+            .field("master_tls", &self.master_tls)
+            .finish()
+    }
 }
 
 impl fmt::Debug for RedisBuilder {
@@ -114,10 +162,11 @@ impl fmt::Debug for RedisBuilder {
                 "nodes",
                 &self.nodes.iter().map(|n| redact(n)).collect::<Vec<_>>(),
             )
-            .field("cluster", &self.cluster)
+            .field("kind", &self.kind)
             .field("options", &self.opts)
             .field("root_cert", &self.root_cert.is_some())
             .field("client_cert", &self.client_cert.is_some())
+            .field("sentinel", &self.sentinel)
             .finish()
     }
 }
@@ -237,6 +286,107 @@ impl RedisBuilder {
         self
     }
 
+    /// Log in to the sentinels with this password, as the default user (Sentinel's own
+    /// `requirepass`). Credentials in the sentinel URLs work too; this overrides them.
+    /// Sentinel handles only: on another builder, [`build`](Self::build) returns
+    /// [`Error::Config`].
+    ///
+    /// ```
+    /// let b = pottery::Redis::sentinel_builder(["redis://127.0.0.1:26379"], "mymaster")
+    ///     .sentinel_password("sentinel-secret");
+    /// # let _ = b;
+    /// ```
+    pub fn sentinel_password(mut self, password: &str) -> Self {
+        self.sentinel.touched = Some("sentinel_password");
+        self.sentinel.sentinel_auth = Some((None, password.to_owned()));
+        self
+    }
+
+    /// Log in to the sentinels as this ACL user. Sentinel handles only.
+    ///
+    /// ```
+    /// let b = pottery::Redis::sentinel_builder(["redis://127.0.0.1:26379"], "mymaster")
+    ///     .sentinel_user("watcher", "pw");
+    /// # let _ = b;
+    /// ```
+    pub fn sentinel_user(mut self, user: &str, password: &str) -> Self {
+        self.sentinel.touched = Some("sentinel_user");
+        self.sentinel.sentinel_auth = Some((Some(user.to_owned()), password.to_owned()));
+        self
+    }
+
+    /// Log in to the master with this password, as the default user (`requirepass`). Sentinel
+    /// handles only (a plain handle takes the password in its URL).
+    ///
+    /// ```
+    /// let b = pottery::Redis::sentinel_builder(["redis://127.0.0.1:26379"], "mymaster")
+    ///     .master_password("s3cret");
+    /// # let _ = b;
+    /// ```
+    pub fn master_password(mut self, password: &str) -> Self {
+        self.sentinel.touched = Some("master_password");
+        self.sentinel.master_auth = Some((None, password.to_owned()));
+        self
+    }
+
+    /// Log in to the master as this ACL user. Sentinel handles only.
+    ///
+    /// ```
+    /// let b = pottery::Redis::sentinel_builder(["redis://127.0.0.1:26379"], "mymaster")
+    ///     .master_user("alice", "wonderland");
+    /// # let _ = b;
+    /// ```
+    pub fn master_user(mut self, user: &str, password: &str) -> Self {
+        self.sentinel.touched = Some("master_user");
+        self.sentinel.master_auth = Some((Some(user.to_owned()), password.to_owned()));
+        self
+    }
+
+    /// Use this database on the master (default 0). Sentinel handles only (a plain handle
+    /// takes it in its URL, `redis://host/3`).
+    ///
+    /// ```
+    /// let b = pottery::Redis::sentinel_builder(["redis://127.0.0.1:26379"], "mymaster").db(3);
+    /// # let _ = b;
+    /// ```
+    pub fn db(mut self, db: i64) -> Self {
+        self.sentinel.touched = Some("db");
+        self.sentinel.db = db;
+        self
+    }
+
+    /// The master (and whichever replica becomes master) serves TLS: connect with TLS and
+    /// check its certificate against [`tls_root_cert`](Self::tls_root_cert), or the system's
+    /// roots. Whether the *sentinels* use TLS is said by their URLs (`rediss://`). Sentinel
+    /// handles only.
+    ///
+    /// ```
+    /// # fn ca_pem() -> Vec<u8> { Vec::new() }
+    /// let b = pottery::Redis::sentinel_builder(["rediss://127.0.0.1:26379"], "mymaster")
+    ///     .master_tls()
+    ///     .tls_root_cert(ca_pem());
+    /// # let _ = b;
+    /// ```
+    pub fn master_tls(mut self) -> Self {
+        self.sentinel.touched = Some("master_tls");
+        self.sentinel.master_tls = Some(false);
+        self
+    }
+
+    /// Like [`master_tls`](Self::master_tls), without checking the master's certificate
+    /// (for tests and private networks only). Sentinel handles only.
+    ///
+    /// ```
+    /// let b = pottery::Redis::sentinel_builder(["redis://127.0.0.1:26379"], "mymaster")
+    ///     .master_tls_insecure();
+    /// # let _ = b;
+    /// ```
+    pub fn master_tls_insecure(mut self) -> Self {
+        self.sentinel.touched = Some("master_tls_insecure");
+        self.sentinel.master_tls = Some(true);
+        self
+    }
+
     /// Builds the handle. No I/O happens here; a bad URL or a zero timeout is an
     /// [`Error::Config`].
     ///
@@ -245,6 +395,8 @@ impl RedisBuilder {
     /// assert!(pottery::Redis::builder("nonsense://x").build().is_err());
     /// let zero = pottery::Redis::builder("redis://127.0.0.1").connection_timeout(Duration::ZERO);
     /// assert!(matches!(zero.build(), Err(pottery::Error::Config { .. })));
+    /// let misplaced = pottery::Redis::builder("redis://127.0.0.1").master_password("pw");
+    /// assert!(matches!(misplaced.build(), Err(pottery::Error::Config { .. })));
     /// ```
     pub fn build(self) -> Result<Redis> {
         if self.opts.connection_timeout.is_zero() {
@@ -264,21 +416,37 @@ impl RedisBuilder {
                     .into(),
             });
         }
+        if let (Some(option), Kind::Single | Kind::Cluster) = (self.sentinel.touched, &self.kind) {
+            return Err(Error::Config {
+                message: format!(
+                    "`{option}` is a Sentinel setting: use Redis::sentinel_builder (a plain or \
+                     cluster handle takes credentials and the database in its URLs)"
+                ),
+            });
+        }
         ensure_crypto_provider();
-        let shown = if self.cluster {
-            format!(
-                "cluster[{}]",
-                self.nodes
-                    .iter()
-                    .map(|n| redact(n))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        } else {
-            redact(self.nodes.first().map(String::as_str).unwrap_or(""))
+        let shown_nodes = || {
+            self.nodes
+                .iter()
+                .map(|n| redact(n))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
+        let shown = match &self.kind {
+            Kind::Cluster => format!("cluster[{}]", shown_nodes()),
+            Kind::Sentinel(name) => format!("sentinel[{}]/{name}", shown_nodes()),
+            Kind::Single => redact(self.nodes.first().map(String::as_str).unwrap_or("")),
+        };
+        let mut secrets = self.nodes.clone();
+        for (_, pw) in [&self.sentinel.sentinel_auth, &self.sentinel.master_auth]
+            .into_iter()
+            .flatten()
+        {
+            // In the form `scrub` reads: a URL whose password is this one.
+            secrets.push(format!("redis://:{pw}@x"));
+        }
         let config_error = |e: RedisError| Error::Config {
-            message: format!("{shown}: {}", scrub(&e.to_string(), &self.nodes)),
+            message: format!("{shown}: {}", scrub(&e.to_string(), &secrets)),
         };
         let certs = (self.root_cert.is_some() || self.client_cert.is_some()).then(|| {
             redis::TlsCertificates {
@@ -291,49 +459,362 @@ impl RedisBuilder {
                 root_cert: self.root_cert.clone(),
             }
         });
-        let target = if self.cluster {
-            if self.nodes.is_empty() {
-                return Err(Error::Config {
-                    message: "a cluster needs at least one node URL".into(),
+        let target = match &self.kind {
+            Kind::Cluster => {
+                if self.nodes.is_empty() {
+                    return Err(Error::Config {
+                        message: "a cluster needs at least one node URL".into(),
+                    });
+                }
+                // redis-rs retries a cluster command 16 times by default, with waits growing
+                // to minutes: a call to a paused node took 8.7 s (each retry waiting the
+                // response timeout again) and the next one slept for many minutes. One retry
+                // keeps MOVED and ASK redirects working; short waits keep the call within its
+                // timeouts. Each node's handshake waits for two `CLIENT SETINFO` replies (and
+                // `AUTH`'s with a password), each bounded by the connection timeout: split it
+                // between them.
+                let auth = self.nodes.iter().any(|n| {
+                    redis::IntoConnectionInfo::into_connection_info(n.as_str())
+                        .is_ok_and(|i| i.redis_settings().password().is_some())
                 });
+                let per_step = self.opts.connection_timeout / (2 + u32::from(auth));
+                let mut b = ClusterClientBuilder::new(self.nodes.iter().map(String::as_str))
+                    .connection_timeout(per_step)
+                    .retries(1)
+                    .min_retry_wait(10)
+                    .max_retry_wait(100);
+                if let Some(t) = self.opts.response_timeout {
+                    b = b.response_timeout(t);
+                }
+                if let Some(certs) = certs {
+                    b = b.certs(certs);
+                }
+                Target::Cluster(b.build().map_err(config_error)?)
             }
-            // redis-rs retries a cluster command 16 times by default, with waits growing to
-            // minutes: a call to a paused node took 8.7 s (each retry waiting the response
-            // timeout again) and the next one slept for many minutes. One retry keeps MOVED and
-            // ASK redirects working; short waits keep the call within its timeouts.
-            // Each node's handshake waits for two `CLIENT SETINFO` replies (and `AUTH`'s with
-            // a password), each bounded by the connection timeout: split it between them.
-            let auth = self.nodes.iter().any(|n| {
-                redis::IntoConnectionInfo::into_connection_info(n.as_str())
-                    .is_ok_and(|i| i.redis_settings().password().is_some())
-            });
-            let per_step = self.opts.connection_timeout / (2 + u32::from(auth));
-            let mut b = ClusterClientBuilder::new(self.nodes.iter().map(String::as_str))
-                .connection_timeout(per_step)
-                .retries(1)
-                .min_retry_wait(10)
-                .max_retry_wait(100);
-            if let Some(t) = self.opts.response_timeout {
-                b = b.response_timeout(t);
+            Kind::Sentinel(name) => {
+                let target = sentinel_target(&self.nodes, name, &self.sentinel, certs)
+                    .map_err(config_error)?;
+                Target::Sentinel(Arc::new(target))
             }
-            if let Some(certs) = certs {
-                b = b.certs(certs);
+            Kind::Single => {
+                let url = self
+                    .nodes
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or(DEFAULT_URL);
+                let client = match certs {
+                    Some(certs) => redis::Client::build_with_tls(url, certs),
+                    None => redis::Client::open(url),
+                };
+                Target::Single(client.map_err(config_error)?)
             }
-            Target::Cluster(b.build().map_err(config_error)?)
-        } else {
-            let url = self
-                .nodes
-                .first()
-                .map(String::as_str)
-                .unwrap_or(DEFAULT_URL);
-            let client = match certs {
-                Some(certs) => redis::Client::build_with_tls(url, certs),
-                None => redis::Client::open(url),
-            };
-            Target::Single(client.map_err(config_error)?)
         };
         Ok(Redis::from_target(target, shown, self.opts))
     }
+}
+
+/// A Sentinel target for these sentinel URLs and settings: redis-rs's Sentinel client (it asks
+/// the sentinels for the master named `name`, checks with `ROLE` that the node is a master, and
+/// gives a client for it), and what the `+switch-master` watch needs.
+fn sentinel_target(
+    urls: &[String],
+    name: &str,
+    opts: &SentinelOptions,
+    certs: Option<redis::TlsCertificates>,
+) -> RedisResult<SentinelTarget> {
+    let invalid =
+        |message: &'static str| RedisError::from((redis::ErrorKind::InvalidClientConfig, message));
+    if urls.is_empty() {
+        return Err(invalid("a Sentinel handle needs at least one sentinel URL"));
+    }
+    let infos = urls
+        .iter()
+        .map(|u| redis::IntoConnectionInfo::into_connection_info(u.as_str()))
+        .collect::<RedisResult<Vec<_>>>()?;
+    if infos.iter().any(|i| i.redis_settings().db() != 0) {
+        return Err(invalid(
+            "sentinel URLs name no database (use .db(n) for the master's)",
+        ));
+    }
+    let tls_sentinels = infos
+        .iter()
+        .any(|i| matches!(i.addr(), redis::ConnectionAddr::TcpTls { .. }));
+    // The protocol in the sentinel URLs (`?protocol=resp3`) is used for the master too.
+    let protocol = infos.first().map_or(redis::ProtocolVersion::RESP2, |i| {
+        i.redis_settings().protocol()
+    });
+    let mut b = SentinelClientBuilder::new(
+        infos.iter().map(|i| i.addr().clone()),
+        name,
+        SentinelServerType::Master,
+    )?
+    .set_client_to_sentinel_protocol(protocol)
+    .set_client_to_redis_protocol(protocol)
+    .set_client_to_redis_db(opts.db);
+    let mut sentinel_settings = redis::RedisConnectionInfo::default().set_protocol(protocol);
+    let mut master_settings = redis::RedisConnectionInfo::default()
+        .set_protocol(protocol)
+        .set_db(opts.db);
+    // Credentials for the sentinels: the builder's, else the first URL that has a password.
+    let from_url = infos.iter().find_map(|i| {
+        let s = i.redis_settings();
+        s.password()
+            .map(|pw| (s.username().map(str::to_owned), pw.to_owned()))
+    });
+    if let Some((user, pw)) = opts.sentinel_auth.clone().or(from_url) {
+        if let Some(user) = user {
+            sentinel_settings = sentinel_settings.set_username(&user);
+            b = b.set_client_to_sentinel_username(user);
+        }
+        sentinel_settings = sentinel_settings.set_password(&pw);
+        b = b.set_client_to_sentinel_password(pw);
+    }
+    if let Some((user, pw)) = &opts.master_auth {
+        if let Some(user) = user {
+            master_settings = master_settings.set_username(user);
+            b = b.set_client_to_redis_username(user);
+        }
+        master_settings = master_settings.set_password(pw);
+        b = b.set_client_to_redis_password(pw);
+    }
+    if tls_sentinels && let Some(certs) = &certs {
+        b = b.set_client_to_sentinel_certificates(certs.clone());
+    }
+    if let Some(insecure) = opts.master_tls {
+        b = b.set_client_to_redis_tls_mode(if insecure {
+            redis::TlsMode::Insecure
+        } else {
+            redis::TlsMode::Secure
+        });
+        if let Some(certs) = &certs {
+            b = b.set_client_to_redis_certificates(certs.clone());
+        }
+    }
+    let sentinels = infos
+        .into_iter()
+        .map(|info| {
+            let tls = matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. });
+            let info = info.set_redis_settings(sentinel_settings.clone());
+            match (&certs, tls) {
+                (Some(certs), true) => redis::Client::build_with_tls(info, certs.clone()),
+                _ => redis::Client::open(info),
+            }
+        })
+        .collect::<RedisResult<Vec<_>>>()?;
+    Ok(SentinelTarget {
+        name: name.to_owned(),
+        lookup: tokio::sync::Mutex::new(b.build()?),
+        master: Mutex::new(Master::default()),
+        sentinels,
+        master_settings,
+        master_tls: opts.master_tls,
+        certs: certs.filter(|_| opts.master_tls.is_some()),
+        watching: AtomicBool::new(false),
+    })
+}
+
+/// A Sentinel handle's way to its master: redis-rs's Sentinel client, the master it last
+/// found, and a watch of the sentinels' `+switch-master` announcements.
+///
+/// Connections remember which master (`generation`) they were made to. One that fails
+/// (refused, dropped, timed out) or answers `READONLY` (its node is a replica now) forgets that
+/// master, so the next connection asks the sentinels again. And when a sentinel announces a
+/// new master, the handle takes it at once: its idle connections to the old one are dropped
+/// and new ones go to the new master, even while the old master still runs and accepts writes
+/// (after a manual failover it does, until the sentinels turn it into a replica).
+struct SentinelTarget {
+    name: String,
+    /// Lookups, one at a time. They run on pottery's own runtime (the client caches async
+    /// connections to the sentinels, whose driver tasks must outlive any caller's runtime).
+    lookup: tokio::sync::Mutex<SentinelClient>,
+    master: Mutex<Master>,
+    /// Clients for the sentinels (credentials and TLS applied), for the watch.
+    sentinels: Vec<redis::Client>,
+    /// How to reach a master at an address a sentinel announces.
+    master_settings: redis::RedisConnectionInfo,
+    master_tls: Option<bool>,
+    certs: Option<redis::TlsCertificates>,
+    /// Whether the watch has been started (by the first lookup).
+    watching: AtomicBool,
+}
+
+#[derive(Default)]
+struct Master {
+    /// Bumped whenever the master changes (a lookup, an announcement).
+    generation: u64,
+    client: Option<redis::Client>,
+}
+
+/// The host and port a client connects to.
+fn address_of(client: &redis::Client) -> Option<(String, u16)> {
+    match client.get_connection_info().addr() {
+        redis::ConnectionAddr::Tcp(host, port)
+        | redis::ConnectionAddr::TcpTls { host, port, .. } => Some((host.clone(), *port)),
+        _ => None,
+    }
+}
+
+impl SentinelTarget {
+    fn current(&self) -> Option<(u64, redis::Client)> {
+        let m = self.master.lock().unwrap_or_else(|p| p.into_inner());
+        m.client.clone().map(|c| (m.generation, c))
+    }
+
+    fn generation(&self) -> u64 {
+        self.master
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .generation
+    }
+
+    /// Forgets the master that connections of `generation` go to (a newer one is kept).
+    fn forget(&self, generation: u64) {
+        let mut m = self.master.lock().unwrap_or_else(|p| p.into_inner());
+        if m.generation == generation && m.client.is_some() {
+            tracing::debug!(master = %self.name, "forgetting the master (generation {generation})");
+            m.client = None;
+        }
+    }
+
+    /// A sentinel announced `host:port` as the new master.
+    fn switch_to(&self, host: &str, port: u16) {
+        let addr = match self.master_tls {
+            None => redis::ConnectionAddr::Tcp(host.to_owned(), port),
+            Some(insecure) => redis::ConnectionAddr::TcpTls {
+                host: host.to_owned(),
+                port,
+                insecure,
+                tls_params: None,
+            },
+        };
+        let info = match redis::IntoConnectionInfo::into_connection_info(addr) {
+            Ok(info) => info.set_redis_settings(self.master_settings.clone()),
+            Err(_) => return,
+        };
+        let client = match &self.certs {
+            Some(certs) => redis::Client::build_with_tls(info, certs.clone()),
+            None => redis::Client::open(info),
+        };
+        let mut m = self.master.lock().unwrap_or_else(|p| p.into_inner());
+        if m.client.as_ref().and_then(address_of) == Some((host.to_owned(), port)) {
+            return; // known already (every sentinel announces it)
+        }
+        tracing::debug!(master = %self.name, "a sentinel announced the new master {host}:{port}");
+        m.generation += 1;
+        // On a client that cannot be made, fall back to asking the sentinels.
+        m.client = client.ok();
+    }
+
+    /// The master, asking the sentinels (within `within`) unless it is known.
+    async fn master(self: &Arc<Self>, within: Duration) -> RedisResult<(u64, redis::Client)> {
+        if !self.watching.swap(true, Ordering::Relaxed) {
+            drop(crate::rt::spawn_global(watch_switches(Arc::downgrade(
+                self,
+            ))));
+        }
+        if let Some(found) = self.current() {
+            return Ok(found);
+        }
+        let me = Arc::clone(self);
+        let lookup = crate::rt::spawn_global(async move {
+            let found = tokio::time::timeout(within, async {
+                let mut sentinels = me.lookup.lock().await;
+                // Another caller may have found it while this one waited.
+                if let Some(found) = me.current() {
+                    return Ok(found);
+                }
+                let before = me.generation();
+                let client = sentinels.async_get_client().await?;
+                let mut m = me.master.lock().unwrap_or_else(|p| p.into_inner());
+                if m.generation != before
+                    && let Some(announced) = &m.client
+                {
+                    // A sentinel announced a new master meanwhile: newer than this answer.
+                    return Ok((m.generation, announced.clone()));
+                }
+                m.generation += 1;
+                m.client = Some(client.clone());
+                Ok((m.generation, client))
+            })
+            .await;
+            found.unwrap_or_else(|_| {
+                Err(RedisError::from(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the sentinels did not name a reachable master in time",
+                )))
+            })
+        });
+        lookup.await.unwrap_or_else(|e| {
+            Err(RedisError::from(std::io::Error::other(format!(
+                "sentinel lookup failed: {e}"
+            ))))
+        })
+    }
+
+    /// Whether a connection to the master that saw `e` should be dropped and the master
+    /// looked up again.
+    fn stale(e: &RedisError) -> bool {
+        poisons(e) || is_readonly(e)
+    }
+}
+
+/// Follows every sentinel's `+switch-master` channel (as Jedis does) while the handle lives,
+/// and switches the handle to each new master of its name announced there. A sentinel that
+/// cannot be reached is tried again every second.
+async fn watch_switches(target: std::sync::Weak<SentinelTarget>) {
+    let Some(t) = target.upgrade() else { return };
+    let sentinels = t.sentinels.clone();
+    drop(t);
+    let watches = sentinels.into_iter().map(|sentinel| {
+        let target = target.clone();
+        async move {
+            while target.strong_count() > 0 {
+                watch_one(&target, &sentinel).await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    });
+    futures_util::future::join_all(watches).await;
+}
+
+/// One sentinel's `+switch-master` messages, until its connection drops or the handle goes.
+async fn watch_one(target: &std::sync::Weak<SentinelTarget>, sentinel: &redis::Client) {
+    use futures_util::StreamExt;
+    let connect = async {
+        let mut pubsub = sentinel.get_async_pubsub().await?;
+        pubsub.subscribe("+switch-master").await?;
+        Ok::<_, RedisError>(pubsub)
+    };
+    let Ok(Ok(pubsub)) = tokio::time::timeout(Duration::from_secs(5), connect).await else {
+        return;
+    };
+    let mut messages = pubsub.into_on_message();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(1), messages.next()).await {
+            Err(_) if target.strong_count() == 0 => return,
+            Err(_) => {}
+            Ok(None) => return,
+            Ok(Some(msg)) => {
+                let Some(t) = target.upgrade() else { return };
+                // "<name> <old ip> <old port> <new ip> <new port>"
+                let payload: String = msg.get_payload().unwrap_or_default();
+                let fields: Vec<&str> = payload.split_whitespace().collect();
+                if let [name, _, _, host, port] = fields[..]
+                    && name == t.name
+                    && let Ok(port) = port.parse::<u16>()
+                {
+                    t.switch_to(host, port);
+                }
+            }
+        }
+    }
+}
+
+/// `READONLY`: the node is a replica (a demoted master, after a failover).
+fn is_readonly(e: &RedisError) -> bool {
+    e.code() == Some("READONLY")
+        || e.detail()
+            .is_some_and(|d| d.contains("READONLY You can't write"))
 }
 
 fn ensure_crypto_provider() {
@@ -477,10 +958,11 @@ impl Redis {
     pub fn builder(url: &str) -> RedisBuilder {
         RedisBuilder {
             nodes: vec![url.to_owned()],
-            cluster: false,
+            kind: Kind::Single,
             opts: Options::default(),
             root_cert: None,
             client_cert: None,
+            sentinel: SentinelOptions::default(),
         }
     }
 
@@ -498,11 +980,91 @@ impl Redis {
     {
         RedisBuilder {
             nodes: nodes.into_iter().map(|n| n.as_ref().to_owned()).collect(),
-            cluster: true,
+            kind: Kind::Cluster,
             opts: Options::default(),
             root_cert: None,
             client_cert: None,
+            sentinel: SentinelOptions::default(),
         }
+    }
+
+    /// A handle on the master that Redis Sentinel names `master_name`, given one or more
+    /// sentinels' URLs (`redis://[user:password@]host:port`, `rediss://…` for TLS). No I/O
+    /// until the first operation, which asks the sentinels (in order) for the master, checks
+    /// with `ROLE` that it is one, and connects.
+    ///
+    /// After a failover the handle finds the new master by itself. It follows every
+    /// sentinel's `+switch-master` announcements (a background task on pottery's runtime, one
+    /// pub/sub connection per sentinel, ending soon after the last clone of the handle is
+    /// dropped): when a new master is announced, idle connections to the old one are dropped
+    /// and new ones go to the new master, even if the old master still runs. And a connection
+    /// that fails or is answered `READONLY` (a demoted master) is dropped, and the next call
+    /// asks the sentinels again. The calls made while the master is down fail (they are not
+    /// retried).
+    /// For passwords, a database, TLS to the master or timeouts, use
+    /// [`Redis::sentinel_builder`].
+    ///
+    /// ```
+    /// let redis = pottery::Redis::sentinel(
+    ///     ["redis://127.0.0.1:26379", "redis://127.0.0.1:26380", "redis://127.0.0.1:26381"],
+    ///     "mymaster",
+    /// )?;
+    /// assert!(redis.is_sentinel());
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn sentinel<I, S>(sentinels: I, master_name: &str) -> Result<Redis>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Redis::sentinel_builder(sentinels, master_name).build()
+    }
+
+    /// Starts configuring a Sentinel handle (see [`Redis::sentinel`]): credentials for the
+    /// sentinels and for the master, the master's database and TLS, and the usual timeouts.
+    /// Asking the sentinels for the master is bounded by the connection timeout, and so is
+    /// connecting to it; a call that has to do both takes at most twice that plus its response
+    /// timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let redis = pottery::Redis::sentinel_builder(["redis://127.0.0.1:26379"], "mymaster")
+    ///     .sentinel_password("sentinel-secret")
+    ///     .master_user("app", "app-secret")
+    ///     .db(2)
+    ///     .connection_timeout(Duration::from_secs(1))
+    ///     .build()?;
+    /// assert_eq!(format!("{redis:?}"), "Redis(sentinel[redis://127.0.0.1:26379]/mymaster)");
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn sentinel_builder<I, S>(sentinels: I, master_name: &str) -> RedisBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        RedisBuilder {
+            nodes: sentinels
+                .into_iter()
+                .map(|n| n.as_ref().to_owned())
+                .collect(),
+            kind: Kind::Sentinel(master_name.to_owned()),
+            opts: Options::default(),
+            root_cert: None,
+            client_cert: None,
+            sentinel: SentinelOptions::default(),
+        }
+    }
+
+    /// Whether this handle finds its master through Redis Sentinel.
+    ///
+    /// ```
+    /// assert!(!pottery::Redis::from_url("redis://127.0.0.1")?.is_sentinel());
+    /// assert!(pottery::Redis::sentinel(["redis://127.0.0.1:26379"], "mymaster")?.is_sentinel());
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn is_sentinel(&self) -> bool {
+        matches!(self.inner.target, Target::Sentinel(_))
     }
 
     /// Whether this handle talks to a Redis Cluster.
@@ -576,12 +1138,15 @@ impl Redis {
 
     /// A connection from the pool (or a new one), with whatever timeouts it has.
     fn pooled(&self) -> Result<PooledConnection> {
-        let pooled = self
-            .inner
-            .idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop();
+        let pooled = {
+            let mut idle = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner());
+            if let Target::Sentinel(t) = &self.inner.target {
+                // Connections to a master found by an earlier lookup: it may be a replica now.
+                let generation = t.generation();
+                idle.retain(|c| c.generation() == generation);
+            }
+            idle.pop()
+        };
         let conn = match pooled {
             Some(conn) => conn,
             None => self.connect_sync()?,
@@ -611,31 +1176,15 @@ impl Redis {
         let opts = &self.inner.opts;
         let fail = |source: RedisError| Error::Redis { key: None, source };
         match &self.inner.target {
-            Target::Single(client) => {
-                // redis-rs bounds the TCP connect and then *each* reply of the handshake
-                // pipeline by the connection timeout, so a server that accepts and never
-                // answers would take it once per handshake command. Leave out the cosmetic
-                // `CLIENT SETINFO` pair (two replies) and split the timeout between the
-                // commands that remain (`AUTH`/`HELLO`, `SELECT`), so connecting takes at most
-                // the connection timeout in all.
-                let info = client.get_connection_info().clone();
-                let settings = info.redis_settings().clone().set_skip_set_lib_name();
-                let handshake = u32::from(
-                    settings.password().is_some()
-                        || settings.protocol() != redis::ProtocolVersion::RESP2,
-                ) + u32::from(settings.db() != 0);
-                let per_step = opts.connection_timeout / handshake.max(1);
-                let conn = redis::Client::open(info.set_redis_settings(settings))
-                    .and_then(|c| c.get_connection_with_timeout(per_step))
-                    .map_err(fail)?;
-                conn.set_read_timeout(opts.response_timeout).map_err(fail)?;
-                conn.set_write_timeout(opts.response_timeout)
-                    .map_err(fail)?;
-                Ok(SyncConn::Single(conn, opts.response_timeout))
-            }
+            Target::Single(client) => connect_single(client, opts, 0),
             Target::Cluster(client) => Ok(SyncConn::Cluster(Box::new(
                 client.get_connection().map_err(fail)?,
             ))),
+            Target::Sentinel(t) => {
+                let (generation, client) =
+                    crate::rt::block_on(t.master(opts.connection_timeout)).map_err(fail)?;
+                connect_single(&client, opts, generation).inspect_err(|_| t.forget(generation))
+            }
         }
     }
 
@@ -687,9 +1236,11 @@ impl Redis {
                 .get_async_connection()
                 .await
                 .map(|c| AsyncConn::Cluster(Box::new(c))),
+            Target::Sentinel(t) => connect_sentinel_async(t, &inner.opts).await,
         }
         .map_err(|source| Error::Redis { key: None, source })?;
         let mut cache = inner.aio.lock().unwrap_or_else(|p| p.into_inner());
+        cache.retain(|(id, _)| *id != runtime);
         if cache.len() >= MAX_RUNTIMES {
             cache.remove(0);
         }
@@ -698,7 +1249,18 @@ impl Redis {
     }
 
     fn cached_async(&self, runtime: tokio::runtime::Id) -> Option<AsyncConnection> {
-        let cache = self.inner.aio.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = self.inner.aio.lock().unwrap_or_else(|p| p.into_inner());
+        if let Target::Sentinel(t) = &self.inner.target {
+            // A Sentinel handle's connection that failed, or that goes to a master an earlier
+            // lookup found, is replaced: the next one goes to the master the sentinels name.
+            let generation = t.generation();
+            cache.retain(|(_, conn)| match conn {
+                AsyncConn::Sentinel(c) => {
+                    !c.watch.dead.load(Ordering::Relaxed) && c.watch.generation == generation
+                }
+                _ => true,
+            });
+        }
         cache
             .iter()
             .find(|(id, _)| *id == runtime)
@@ -711,6 +1273,10 @@ impl Redis {
         match &self.inner.target {
             Target::Single(client) => Some(client.get_async_pubsub().await),
             Target::Cluster(_) => None,
+            Target::Sentinel(t) => Some(match t.master(self.inner.opts.connection_timeout).await {
+                Ok((_, client)) => client.get_async_pubsub().await,
+                Err(e) => Err(e),
+            }),
         }
     }
 
@@ -736,23 +1302,53 @@ impl fmt::Debug for Redis {
     }
 }
 
+/// A blocking connection to one server, its handshake within the connection timeout.
+fn connect_single(client: &redis::Client, opts: &Options, generation: u64) -> Result<SyncConn> {
+    let fail = |source: RedisError| Error::Redis { key: None, source };
+    // redis-rs bounds the TCP connect and then *each* reply of the handshake pipeline by the
+    // connection timeout, so a server that accepts and never answers would take it once per
+    // handshake command. Leave out the cosmetic `CLIENT SETINFO` pair (two replies) and split
+    // the timeout between the commands that remain (`AUTH`/`HELLO`, `SELECT`), so connecting
+    // takes at most the connection timeout in all.
+    let info = client.get_connection_info().clone();
+    let settings = info.redis_settings().clone().set_skip_set_lib_name();
+    let handshake = u32::from(
+        settings.password().is_some() || settings.protocol() != redis::ProtocolVersion::RESP2,
+    ) + u32::from(settings.db() != 0);
+    let per_step = opts.connection_timeout / handshake.max(1);
+    let conn = redis::Client::open(info.set_redis_settings(settings))
+        .and_then(|c| c.get_connection_with_timeout(per_step))
+        .map_err(fail)?;
+    conn.set_read_timeout(opts.response_timeout).map_err(fail)?;
+    conn.set_write_timeout(opts.response_timeout)
+        .map_err(fail)?;
+    Ok(SyncConn::Single(conn, opts.response_timeout, generation))
+}
+
 enum SyncConn {
-    /// A connection and the read/write timeout its socket has now.
-    Single(redis::Connection, Option<Duration>),
+    /// A connection, the read/write timeout its socket has now, and (for a Sentinel handle)
+    /// the lookup that found its server.
+    Single(redis::Connection, Option<Duration>, u64),
     Cluster(Box<redis::cluster::ClusterConnection>),
 }
 
 impl SyncConn {
     fn as_dyn(&mut self) -> &mut dyn ConnectionLike {
         match self {
-            SyncConn::Single(c, _) => c,
+            SyncConn::Single(c, _, _) => c,
             SyncConn::Cluster(c) => c.as_mut(),
         }
     }
     fn is_open(&self) -> bool {
         match self {
-            SyncConn::Single(c, _) => c.is_open(),
+            SyncConn::Single(c, _, _) => c.is_open(),
             SyncConn::Cluster(c) => c.is_open(),
+        }
+    }
+    fn generation(&self) -> u64 {
+        match self {
+            SyncConn::Single(_, _, generation) => *generation,
+            SyncConn::Cluster(_) => 0,
         }
     }
 }
@@ -798,7 +1394,7 @@ impl PooledConnection {
     /// Gives the socket these read/write timeouts, unless it has them already (a pooled
     /// connection keeps the last ones set: no system call when they do not change).
     fn set_timeouts(&mut self, t: Option<Duration>) -> Result<()> {
-        if let Some(SyncConn::Single(c, current)) = &mut self.conn
+        if let Some(SyncConn::Single(c, current, _)) = &mut self.conn
             && *current != t
         {
             let set = c.set_read_timeout(t).and_then(|()| c.set_write_timeout(t));
@@ -812,10 +1408,17 @@ impl PooledConnection {
     }
 
     fn note<T>(&mut self, r: RedisResult<T>) -> RedisResult<T> {
-        if let Err(e) = &r
-            && poisons(e)
-        {
-            self.broken = true;
+        if let Err(e) = &r {
+            if let Target::Sentinel(t) = &self.inner.target {
+                if SentinelTarget::stale(e) {
+                    self.broken = true;
+                    if let Some(c) = &self.conn {
+                        t.forget(c.generation());
+                    }
+                }
+            } else if poisons(e) {
+                self.broken = true;
+            }
         }
         r
     }
@@ -841,14 +1444,14 @@ impl ConnectionLike for PooledConnection {
     }
     fn get_db(&self) -> i64 {
         match &self.conn {
-            Some(SyncConn::Single(c, _)) => c.get_db(),
+            Some(SyncConn::Single(c, _, _)) => c.get_db(),
             Some(SyncConn::Cluster(c)) => c.get_db(),
             None => 0,
         }
     }
     fn supports_pipelining(&self) -> bool {
         match &self.conn {
-            Some(SyncConn::Single(c, _)) => c.supports_pipelining(),
+            Some(SyncConn::Single(c, _, _)) => c.supports_pipelining(),
             Some(SyncConn::Cluster(c)) => c.supports_pipelining(),
             None => false,
         }
@@ -881,6 +1484,62 @@ impl Drop for PooledConnection {
 enum AsyncConn {
     Single(ConnectionManager),
     Cluster(Box<redis::cluster_async::ClusterConnection>),
+    Sentinel(SentinelConn),
+}
+
+/// A multiplexed connection to the master a Sentinel lookup found. It does not reconnect by
+/// itself (it would reconnect to the same, maybe demoted, node): once a call on it fails or
+/// is answered `READONLY`, it is marked dead, the master is forgotten, and the handle makes a
+/// new connection to the master the sentinels name next.
+#[derive(Clone)]
+struct SentinelConn {
+    conn: MultiplexedConnection,
+    watch: Arc<ConnWatch>,
+}
+
+struct ConnWatch {
+    dead: AtomicBool,
+    generation: u64,
+    target: Arc<SentinelTarget>,
+}
+
+impl ConnWatch {
+    fn saw<T>(&self, r: &RedisResult<T>) {
+        if let Err(e) = r
+            && SentinelTarget::stale(e)
+        {
+            self.dead.store(true, Ordering::Relaxed);
+            self.target.forget(self.generation);
+        }
+    }
+}
+
+/// A new async connection to the master of a Sentinel handle.
+async fn connect_sentinel_async(
+    target: &Arc<SentinelTarget>,
+    opts: &Options,
+) -> RedisResult<AsyncConn> {
+    let (generation, client) = target.master(opts.connection_timeout).await?;
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(opts.connection_timeout))
+        .set_response_timeout(opts.response_timeout);
+    match client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+    {
+        Ok(conn) => Ok(AsyncConn::Sentinel(SentinelConn {
+            conn,
+            watch: Arc::new(ConnWatch {
+                dead: AtomicBool::new(false),
+                generation,
+                target: Arc::clone(target),
+            }),
+        })),
+        Err(e) => {
+            target.forget(generation);
+            Err(e)
+        }
+    }
 }
 
 /// The async connection of a [`Redis`] handle (multiplexed, reconnecting); implements
@@ -903,6 +1562,7 @@ impl fmt::Debug for AsyncConnection {
         f.write_str(match self.0 {
             AsyncConn::Single(_) => "AsyncConnection(single)",
             AsyncConn::Cluster(_) => "AsyncConnection(cluster)",
+            AsyncConn::Sentinel(_) => "AsyncConnection(sentinel)",
         })
     }
 }
@@ -912,6 +1572,15 @@ impl redis::aio::ConnectionLike for AsyncConnection {
         match &mut self.0 {
             AsyncConn::Single(c) => c.req_packed_command(cmd),
             AsyncConn::Cluster(c) => c.req_packed_command(cmd),
+            AsyncConn::Sentinel(c) => {
+                let watch = Arc::clone(&c.watch);
+                let reply = c.conn.req_packed_command(cmd);
+                Box::pin(async move {
+                    let r = reply.await;
+                    watch.saw(&r);
+                    r
+                })
+            }
         }
     }
     fn req_packed_commands<'a>(
@@ -923,12 +1592,22 @@ impl redis::aio::ConnectionLike for AsyncConnection {
         match &mut self.0 {
             AsyncConn::Single(c) => c.req_packed_commands(pipeline, offset, count),
             AsyncConn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            AsyncConn::Sentinel(c) => {
+                let watch = Arc::clone(&c.watch);
+                let reply = c.conn.req_packed_commands(pipeline, offset, count);
+                Box::pin(async move {
+                    let r = reply.await;
+                    watch.saw(&r);
+                    r
+                })
+            }
         }
     }
     fn get_db(&self) -> i64 {
         match &self.0 {
             AsyncConn::Single(c) => c.get_db(),
             AsyncConn::Cluster(c) => c.get_db(),
+            AsyncConn::Sentinel(c) => c.conn.get_db(),
         }
     }
 }

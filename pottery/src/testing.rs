@@ -6,7 +6,8 @@
 //!
 //! Kinds: a plain server ([`RedisServer::start`]), one with a password or an ACL user, one with
 //! TLS and certificates made on the spot ([`ServerBuilder`]), N independent masters
-//! ([`Masters`]) and a Redis Cluster ([`RedisCluster`]). `redis-server` and `redis-cli` are
+//! ([`Masters`]), a Redis Cluster with or without replicas ([`RedisCluster`]) and a
+//! Sentinel-managed master with a replica and three sentinels ([`SentinelGroup`]). `redis-server` and `redis-cli` are
 //! taken from `$PATH`, or from `$REDIS_SERVER` / `$REDIS_CLI`.
 //!
 //! ```
@@ -138,6 +139,12 @@ pub struct ServerBuilder {
     acl_user: Option<(String, String)>,
     tls: bool,
     cluster: bool,
+    node_timeout: Option<Duration>,
+    /// Run as a sentinel with this configuration file's contents.
+    sentinel_conf: Option<String>,
+    /// TLS material shared with other servers (a [`SentinelGroup`]'s), instead of this
+    /// server's own.
+    shared_tls: Option<TlsFiles>,
     args: Vec<String>,
 }
 
@@ -231,10 +238,14 @@ impl ServerBuilder {
         let dir = tempfile::Builder::new()
             .prefix("pottery-redis-")
             .tempdir()?;
-        let tls = if self.tls {
-            Some(make_tls(dir.path())?)
-        } else {
-            None
+        if let Some(conf) = &self.sentinel_conf {
+            // Sentinel rewrites its configuration file, so it lives with the server.
+            std::fs::write(dir.path().join("sentinel.conf"), conf)?;
+        }
+        let tls = match (&self.shared_tls, self.tls) {
+            (Some(shared), _) => Some(shared.clone()),
+            (None, true) => Some(make_tls(dir.path())?),
+            (None, false) => None,
         };
         let mut server = RedisServer {
             child: None,
@@ -310,6 +321,10 @@ impl RedisServer {
         let binary = self.options.binary.clone().unwrap_or_else(server_binary);
         let mut cmd = Command::new(binary);
         let dir = self.dir.path();
+        if self.options.sentinel_conf.is_some() {
+            // The configuration file must come first.
+            cmd.arg(dir.join("sentinel.conf")).arg("--sentinel");
+        }
         cmd.arg("--bind").arg("127.0.0.1");
         match &self.tls {
             Some(tls) => {
@@ -349,7 +364,9 @@ impl RedisServer {
         if self.options.cluster {
             cmd.arg("--cluster-enabled").arg("yes");
             cmd.arg("--cluster-config-file").arg(dir.join("nodes.conf"));
-            cmd.arg("--cluster-node-timeout").arg("5000");
+            let timeout = self.options.node_timeout.unwrap_or(Duration::from_secs(5));
+            cmd.arg("--cluster-node-timeout")
+                .arg(timeout.as_millis().max(1).to_string());
         }
         cmd.args(&self.options.args);
         cmd.stdin(Stdio::null())
@@ -373,7 +390,13 @@ impl RedisServer {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
-            if log.contains("Ready to accept connections") {
+            // A sentinel says it monitors its master instead of being ready.
+            let ready = if self.options.sentinel_conf.is_some() {
+                log.contains("+monitor master")
+            } else {
+                log.contains("Ready to accept connections")
+            };
+            if ready {
                 self.child = Some(child);
                 return Ok(());
             }
@@ -464,6 +487,19 @@ impl RedisServer {
             b = b.tls_root_cert(tls.ca_pem.clone());
         }
         b.build().expect("the test server's URL is valid")
+    }
+
+    /// Whether the process runs (it has been neither [`stop`](Self::stop)ped nor dropped).
+    ///
+    /// ```
+    /// # let mut server = pottery::testing::RedisServer::start()?;
+    /// assert!(server.is_running());
+    /// server.stop();
+    /// assert!(!server.is_running());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
     }
 
     /// Kills the server (SIGKILL), as a crash would.
@@ -611,38 +647,121 @@ impl Masters {
     }
 }
 
-/// A Redis Cluster of N masters (no replicas), made with `redis-cli --cluster create`.
+/// Options for a [`RedisCluster`]: how many masters, how many replicas each, the
+/// `cluster-node-timeout`.
 ///
 /// ```no_run
-/// let cluster = pottery::testing::RedisCluster::start(3)?;
-/// cluster.redis().ping()?;
+/// use std::time::Duration;
+///
+/// let cluster = pottery::testing::RedisCluster::builder()
+///     .masters(3)
+///     .replicas_per_master(1)
+///     .node_timeout(Duration::from_millis(2000))
+///     .start()?;
+/// assert_eq!(cluster.nodes.len(), 6);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug)]
-pub struct RedisCluster {
-    /// The nodes.
-    pub nodes: Vec<RedisServer>,
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct ClusterBuilder {
+    masters: usize,
+    replicas_per_master: usize,
+    node_timeout: Duration,
+    binary: Option<String>,
 }
 
-impl RedisCluster {
-    /// Starts `n` (at least 3) cluster nodes, joins them, and waits for `cluster_state:ok` on
-    /// every node.
+impl Default for ClusterBuilder {
+    fn default() -> Self {
+        ClusterBuilder {
+            masters: 3,
+            replicas_per_master: 0,
+            node_timeout: Duration::from_secs(5),
+            binary: None,
+        }
+    }
+}
+
+impl ClusterBuilder {
+    /// How many masters (default 3; at least 3).
+    ///
+    /// ```
+    /// let b = pottery::testing::RedisCluster::builder().masters(5);
+    /// # let _ = b;
+    /// ```
+    pub fn masters(mut self, n: usize) -> Self {
+        self.masters = n;
+        self
+    }
+
+    /// How many replicas follow each master (default 0).
+    ///
+    /// ```
+    /// let b = pottery::testing::RedisCluster::builder().replicas_per_master(1);
+    /// # let _ = b;
+    /// ```
+    pub fn replicas_per_master(mut self, n: usize) -> Self {
+        self.replicas_per_master = n;
+        self
+    }
+
+    /// `cluster-node-timeout` (default 5 s): how long a node may be unreachable before the
+    /// cluster fails it over. A failover takes about this plus a second or two.
+    ///
+    /// ```
+    /// let b = pottery::testing::RedisCluster::builder().node_timeout(std::time::Duration::from_secs(2));
+    /// # let _ = b;
+    /// ```
+    pub fn node_timeout(mut self, timeout: Duration) -> Self {
+        self.node_timeout = timeout;
+        self
+    }
+
+    /// Run this server binary instead of `$REDIS_SERVER` or `redis-server`.
+    ///
+    /// ```
+    /// let b = pottery::testing::RedisCluster::builder().binary("/usr/bin/redis-server");
+    /// # let _ = b;
+    /// ```
+    pub fn binary(mut self, path: impl Into<String>) -> Self {
+        self.binary = Some(path.into());
+        self
+    }
+
+    /// Starts the nodes, joins them with `redis-cli --cluster create`, and waits until every
+    /// node reports `cluster_state:ok` with all slots covered and every replica has synced
+    /// with its master.
     ///
     /// ```no_run
-    /// let cluster = pottery::testing::RedisCluster::start(3)?;
-    /// assert_eq!(cluster.nodes.len(), 3);
+    /// let cluster = pottery::testing::RedisCluster::builder().replicas_per_master(1).start()?;
+    /// cluster.redis().ping()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn start(n: usize) -> io::Result<RedisCluster> {
-        let nodes = (0..n)
-            .map(|_| RedisServer::builder().cluster_node().start())
+    pub fn start(self) -> io::Result<RedisCluster> {
+        if self.masters < 3 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a Redis Cluster needs at least 3 masters",
+            ));
+        }
+        let total = self.masters * (1 + self.replicas_per_master);
+        let nodes = (0..total)
+            .map(|_| {
+                let mut b = RedisServer::builder().cluster_node();
+                b.node_timeout = Some(self.node_timeout);
+                if let Some(binary) = &self.binary {
+                    b = b.binary(binary.clone());
+                }
+                b.start()
+            })
             .collect::<io::Result<Vec<_>>>()?;
         let mut cmd = Command::new(cli_binary());
         cmd.arg("--cluster").arg("create");
         for node in &nodes {
             cmd.arg(format!("127.0.0.1:{}", node.port()));
         }
-        cmd.arg("--cluster-replicas").arg("0").arg("--cluster-yes");
+        cmd.arg("--cluster-replicas")
+            .arg(self.replicas_per_master.to_string())
+            .arg("--cluster-yes");
         let out = cmd
             .stdin(Stdio::null())
             .output()
@@ -654,23 +773,163 @@ impl RedisCluster {
                 String::from_utf8_lossy(&out.stderr)
             )));
         }
+        let cluster = RedisCluster {
+            nodes,
+            node_timeout: self.node_timeout,
+        };
         let deadline = Instant::now() + START_TIMEOUT;
-        for node in &nodes {
-            loop {
+        poll_until(deadline, "the cluster to be ready", || {
+            for node in &cluster.nodes {
                 let info = node.cli(["CLUSTER", "INFO"]).unwrap_or_default();
-                if info.contains("cluster_state:ok") && info.contains("cluster_slots_ok:16384") {
-                    break;
+                if !(info.contains("cluster_state:ok") && info.contains("cluster_slots_ok:16384")) {
+                    return Err(format!("node {}: {}", node.port(), info.trim()));
                 }
-                if Instant::now() > deadline {
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("cluster did not reach cluster_state:ok: {info}"),
-                    ));
+                let known = info_field(&info, "cluster_known_nodes");
+                if known != Some(total.to_string().as_str()) {
+                    return Err(format!("node {} knows {known:?} nodes", node.port()));
                 }
-                std::thread::sleep(Duration::from_millis(20));
             }
+            let topology = cluster.topology().map_err(|e| e.to_string())?;
+            let replicas = topology
+                .iter()
+                .filter(|n| matches!(n.role, ClusterRole::Replica { .. }))
+                .count();
+            if replicas != self.masters * self.replicas_per_master {
+                return Err(format!("{replicas} replicas so far"));
+            }
+            for node in &topology {
+                if let ClusterRole::Replica { .. } = node.role {
+                    let info = cluster.nodes[node.index]
+                        .cli(["INFO", "replication"])
+                        .unwrap_or_default();
+                    if info_field(&info, "master_link_status") != Some("up") {
+                        return Err(format!("replica {} has not synced", node.port));
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        Ok(cluster)
+    }
+}
+
+/// Polls `check` every 20 ms until it is `Ok` or `deadline` passes (then a `TimedOut` error
+/// that says what was awaited and the last reason it was not yet so).
+fn poll_until<T>(
+    deadline: Instant,
+    what: &str,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> io::Result<T> {
+    loop {
+        match check() {
+            Ok(v) => return Ok(v),
+            Err(why) if Instant::now() > deadline => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("timed out waiting for {what}: {why}"),
+                ));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
         }
-        Ok(RedisCluster { nodes })
+    }
+}
+
+/// The value of `field:value` in an `INFO`-style reply.
+fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
+    info.lines().find_map(|line| {
+        line.trim()
+            .strip_prefix(field)
+            .and_then(|rest| rest.strip_prefix(':'))
+    })
+}
+
+/// A node of a [`RedisCluster`] as the cluster sees it (see [`RedisCluster::topology`]).
+///
+/// ```no_run
+/// use pottery::testing::{ClusterRole, RedisCluster};
+///
+/// let cluster = RedisCluster::builder().replicas_per_master(1).start()?;
+/// for node in cluster.topology()? {
+///     match node.role {
+///         ClusterRole::Master => assert!(!node.slots.is_empty()),
+///         ClusterRole::Replica { master } => assert_ne!(master, node.index),
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClusterNode {
+    /// Its position in [`RedisCluster::nodes`].
+    pub index: usize,
+    /// Its cluster node id.
+    pub id: String,
+    /// Its port.
+    pub port: u16,
+    /// Master, or replica of which node.
+    pub role: ClusterRole,
+    /// The slot ranges it serves (inclusive; empty for a replica).
+    pub slots: Vec<(u16, u16)>,
+    /// Whether the cluster has flagged it failed (`fail`).
+    pub failed: bool,
+}
+
+/// A cluster node's role.
+///
+/// ```
+/// use pottery::testing::ClusterRole;
+/// let role = ClusterRole::Replica { master: 0 };
+/// assert_ne!(role, ClusterRole::Master);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClusterRole {
+    /// A master.
+    Master,
+    /// A replica of the node at this index of [`RedisCluster::nodes`].
+    Replica {
+        /// The index of the master it follows.
+        master: usize,
+    },
+}
+
+/// A Redis Cluster, with or without replicas, made with `redis-cli --cluster create`. Its
+/// nodes are killed when it is dropped.
+///
+/// ```no_run
+/// let cluster = pottery::testing::RedisCluster::start(3)?;
+/// cluster.redis().ping()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct RedisCluster {
+    /// The nodes: the first [`ClusterBuilder::masters`] of them start as masters.
+    pub nodes: Vec<RedisServer>,
+    node_timeout: Duration,
+}
+
+impl RedisCluster {
+    /// Starts `n` (at least 3) masters without replicas, joins them, and waits for
+    /// `cluster_state:ok` on every node. The same as
+    /// `RedisCluster::builder().masters(n).start()`.
+    ///
+    /// ```no_run
+    /// let cluster = pottery::testing::RedisCluster::start(3)?;
+    /// assert_eq!(cluster.nodes.len(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn start(n: usize) -> io::Result<RedisCluster> {
+        ClusterBuilder::default().masters(n).start()
+    }
+
+    /// Options for a cluster with replicas, a shorter node timeout…
+    ///
+    /// ```no_run
+    /// let cluster = pottery::testing::RedisCluster::builder().replicas_per_master(1).start()?;
+    /// assert_eq!(cluster.nodes.len(), 6);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn builder() -> ClusterBuilder {
+        ClusterBuilder::default()
     }
 
     /// The nodes' URLs.
@@ -693,6 +952,756 @@ impl RedisCluster {
     /// ```
     pub fn redis(&self) -> Redis {
         Redis::cluster(self.urls()).expect("the test cluster's URLs are valid")
+    }
+
+    /// The cluster's view of its nodes (`CLUSTER NODES`, asked of the first running node that
+    /// answers), in the order of [`nodes`](Self::nodes). A node may see a failover a little
+    /// later than another; [`wait_for_failover`](Self::wait_for_failover) waits until all
+    /// agree.
+    ///
+    /// ```no_run
+    /// let cluster = pottery::testing::RedisCluster::builder().replicas_per_master(1).start()?;
+    /// let masters = cluster.topology()?.iter().filter(|n| n.role == pottery::testing::ClusterRole::Master).count();
+    /// assert_eq!(masters, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn topology(&self) -> io::Result<Vec<ClusterNode>> {
+        let mut last_error = io::Error::other("no cluster node is running");
+        for node in self.nodes.iter().filter(|n| n.is_running()) {
+            match node.cli(["CLUSTER", "NODES"]) {
+                Ok(text) => return self.parse_nodes(&text),
+                Err(e) => last_error = e,
+            }
+        }
+        Err(last_error)
+    }
+
+    fn parse_nodes(&self, text: &str) -> io::Result<Vec<ClusterNode>> {
+        let bad = |line: &str| io::Error::other(format!("unexpected CLUSTER NODES line: {line}"));
+        // id, port, flags, master id, slots
+        let mut rows = Vec::new();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() < 8 {
+                return Err(bad(line));
+            }
+            let port = fields[1]
+                .split(['@', ','])
+                .next()
+                .and_then(|a| a.rsplit_once(':'))
+                .and_then(|(_, p)| p.parse::<u16>().ok())
+                .ok_or_else(|| bad(line))?;
+            let mut slots = Vec::new();
+            for range in &fields[8..] {
+                if range.starts_with('[') {
+                    continue; // a slot being migrated
+                }
+                let (lo, hi) = range.split_once('-').unwrap_or((range, range));
+                match (lo.parse::<u16>(), hi.parse::<u16>()) {
+                    (Ok(lo), Ok(hi)) => slots.push((lo, hi)),
+                    _ => return Err(bad(line)),
+                }
+            }
+            rows.push((fields[0], port, fields[2], fields[3], slots));
+        }
+        let index_of_port = |port: u16| self.nodes.iter().position(|n| n.port() == port);
+        let mut out = Vec::new();
+        for (id, port, flags, master_id, slots) in &rows {
+            let Some(index) = index_of_port(*port) else {
+                continue; // not one of ours (cannot happen in a cluster we made)
+            };
+            let flags: Vec<&str> = flags.split(',').collect();
+            let role = if flags.contains(&"slave") {
+                let master = rows
+                    .iter()
+                    .find(|(mid, ..)| mid == master_id)
+                    .and_then(|(_, mport, ..)| index_of_port(*mport))
+                    .ok_or_else(|| {
+                        io::Error::other(format!("replica {port} of unknown {master_id}"))
+                    })?;
+                ClusterRole::Replica { master }
+            } else {
+                ClusterRole::Master
+            };
+            out.push(ClusterNode {
+                index,
+                id: (*id).to_owned(),
+                port: *port,
+                role,
+                slots: slots.clone(),
+                failed: flags.contains(&"fail"),
+            });
+        }
+        out.sort_by_key(|n| n.index);
+        Ok(out)
+    }
+
+    /// The index in [`nodes`](Self::nodes) of the master serving `key`'s slot now.
+    ///
+    /// ```no_run
+    /// let cluster = pottery::testing::RedisCluster::builder().replicas_per_master(1).start()?;
+    /// let owner = cluster.master_for_key("users")?;
+    /// assert_eq!(cluster.topology()?[owner].role, pottery::testing::ClusterRole::Master);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn master_for_key(&self, key: &str) -> io::Result<usize> {
+        let slot = key_slot(key.as_bytes());
+        self.topology()?
+            .into_iter()
+            .find(|n| {
+                n.role == ClusterRole::Master
+                    && !n.failed
+                    && n.slots.iter().any(|&(lo, hi)| (lo..=hi).contains(&slot))
+            })
+            .map(|n| n.index)
+            .ok_or_else(|| io::Error::other(format!("no master serves slot {slot}")))
+    }
+
+    /// Kills node `index` (SIGKILL), as a crash would. Its replica takes over after about the
+    /// node timeout; see [`wait_for_failover`](Self::wait_for_failover).
+    ///
+    /// ```no_run
+    /// let mut cluster = pottery::testing::RedisCluster::builder().replicas_per_master(1).start()?;
+    /// let owner = cluster.master_for_key("users")?;
+    /// cluster.kill_node(owner);
+    /// assert!(!cluster.nodes[owner].is_running());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn kill_node(&mut self, index: usize) {
+        self.nodes[index].stop();
+    }
+
+    /// Waits (polling, at most `timeout`) until every running node reports
+    /// `cluster_state:ok` and sees every slot served by a running master that is not
+    /// flagged failed: after [`kill_node`](Self::kill_node) of a master, until its replica
+    /// has been promoted everywhere. Returns how long it waited.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    ///
+    /// let mut cluster = pottery::testing::RedisCluster::builder()
+    ///     .replicas_per_master(1)
+    ///     .node_timeout(Duration::from_secs(1))
+    ///     .start()?;
+    /// let owner = cluster.master_for_key("users")?;
+    /// cluster.kill_node(owner);
+    /// cluster.wait_for_failover(Duration::from_secs(20))?;
+    /// assert_ne!(cluster.master_for_key("users")?, owner);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_for_failover(&self, timeout: Duration) -> io::Result<Duration> {
+        let started = Instant::now();
+        poll_until(started + timeout, "the cluster to fail over", || {
+            for node in self.nodes.iter().filter(|n| n.is_running()) {
+                let info = node.cli(["CLUSTER", "INFO"]).map_err(|e| e.to_string())?;
+                if info_field(&info, "cluster_state") != Some("ok") {
+                    return Err(format!("node {}: cluster_state not ok", node.port()));
+                }
+                let view = node
+                    .cli(["CLUSTER", "NODES"])
+                    .map_err(|e| e.to_string())
+                    .and_then(|t| self.parse_nodes(&t).map_err(|e| e.to_string()))?;
+                let mut covered = 0usize;
+                for n in &view {
+                    if n.role == ClusterRole::Master && !n.slots.is_empty() {
+                        if n.failed || !self.nodes[n.index].is_running() {
+                            return Err(format!(
+                                "node {} still sees dead master {} serving slots",
+                                node.port(),
+                                n.port
+                            ));
+                        }
+                        covered += n
+                            .slots
+                            .iter()
+                            .map(|&(lo, hi)| usize::from(hi - lo) + 1)
+                            .sum::<usize>();
+                    }
+                }
+                if covered != 16384 {
+                    return Err(format!("node {} sees {covered} slots served", node.port()));
+                }
+            }
+            Ok(started.elapsed())
+        })
+    }
+
+    /// The configured `cluster-node-timeout`.
+    ///
+    /// ```no_run
+    /// # let cluster = pottery::testing::RedisCluster::start(3)?;
+    /// assert_eq!(cluster.node_timeout(), std::time::Duration::from_secs(5));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn node_timeout(&self) -> Duration {
+        self.node_timeout
+    }
+}
+
+/// The cluster slot of a key (CRC16 of the key, or of its `{hash tag}`, mod 16384).
+fn key_slot(key: &[u8]) -> u16 {
+    let tagged = key
+        .iter()
+        .position(|&b| b == b'{')
+        .and_then(|open| {
+            let rest = &key[open + 1..];
+            rest.iter()
+                .position(|&b| b == b'}')
+                .filter(|&close| close > 0)
+                .map(|close| &rest[..close])
+        })
+        .unwrap_or(key);
+    let mut crc: u16 = 0;
+    for &byte in tagged {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16384
+}
+
+/// Options for a [`SentinelGroup`].
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// let group = pottery::testing::SentinelGroup::builder()
+///     .master_name("orders")
+///     .password("pw")
+///     .down_after(Duration::from_millis(1000))
+///     .start()?;
+/// assert_eq!(group.master_name(), "orders");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct SentinelBuilder {
+    master_name: String,
+    replicas: usize,
+    sentinels: usize,
+    quorum: usize,
+    down_after: Duration,
+    failover_timeout: Duration,
+    password: Option<String>,
+    tls: bool,
+    binary: Option<String>,
+}
+
+impl Default for SentinelBuilder {
+    fn default() -> Self {
+        SentinelBuilder {
+            master_name: "mymaster".to_owned(),
+            replicas: 1,
+            sentinels: 3,
+            quorum: 2,
+            down_after: Duration::from_millis(1000),
+            failover_timeout: Duration::from_millis(3000),
+            password: None,
+            tls: false,
+            binary: None,
+        }
+    }
+}
+
+impl SentinelBuilder {
+    /// The name the sentinels know the master by (default `mymaster`).
+    ///
+    /// ```
+    /// let b = pottery::testing::SentinelGroup::builder().master_name("orders");
+    /// # let _ = b;
+    /// ```
+    pub fn master_name(mut self, name: &str) -> Self {
+        self.master_name = name.to_owned();
+        self
+    }
+
+    /// How many replicas follow the master (default 1).
+    ///
+    /// ```
+    /// let b = pottery::testing::SentinelGroup::builder().replicas(2);
+    /// # let _ = b;
+    /// ```
+    pub fn replicas(mut self, n: usize) -> Self {
+        self.replicas = n;
+        self
+    }
+
+    /// `down-after-milliseconds` (default 1 s): how long the master may be unreachable
+    /// before a sentinel thinks it down.
+    ///
+    /// ```
+    /// let b = pottery::testing::SentinelGroup::builder().down_after(std::time::Duration::from_millis(500));
+    /// # let _ = b;
+    /// ```
+    pub fn down_after(mut self, timeout: Duration) -> Self {
+        self.down_after = timeout;
+        self
+    }
+
+    /// `failover-timeout` (default 3 s): how long a failover step may take, and (twice it)
+    /// how long before a failed attempt is tried again.
+    ///
+    /// ```
+    /// let b = pottery::testing::SentinelGroup::builder().failover_timeout(std::time::Duration::from_secs(5));
+    /// # let _ = b;
+    /// ```
+    pub fn failover_timeout(mut self, timeout: Duration) -> Self {
+        self.failover_timeout = timeout;
+        self
+    }
+
+    /// One password for everything: the master and replicas (`requirepass`, `masterauth`)
+    /// and the sentinels (`requirepass`, `sentinel auth-pass`, `sentinel sentinel-pass`).
+    /// [`SentinelGroup::redis`] passes it on.
+    ///
+    /// ```
+    /// let b = pottery::testing::SentinelGroup::builder().password("pw");
+    /// # let _ = b;
+    /// ```
+    pub fn password(mut self, password: &str) -> Self {
+        self.password = Some(password.to_owned());
+        self
+    }
+
+    /// Serve TLS only, everywhere: the master and replicas (`tls-replication yes`) and the
+    /// sentinels, with one CA (in [`SentinelGroup::tls`]) and a certificate for `127.0.0.1`
+    /// and `localhost`. [`SentinelGroup::redis`] connects with TLS and trusts the CA.
+    ///
+    /// ```
+    /// let b = pottery::testing::SentinelGroup::builder().tls();
+    /// # let _ = b;
+    /// ```
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+
+    /// Run this server binary (for the servers and the sentinels) instead of `$REDIS_SERVER`
+    /// or `redis-server`.
+    ///
+    /// ```
+    /// let b = pottery::testing::SentinelGroup::builder().binary("/usr/bin/redis-server");
+    /// # let _ = b;
+    /// ```
+    pub fn binary(mut self, path: impl Into<String>) -> Self {
+        self.binary = Some(path.into());
+        self
+    }
+
+    /// A server (or, with `sentinel_conf`, a sentinel) of the group.
+    fn server(&self, tls: Option<&TlsFiles>, sentinel_conf: Option<&str>) -> ServerBuilder {
+        let mut b = RedisServer::builder();
+        if let Some(binary) = &self.binary {
+            b = b.binary(binary.clone());
+        }
+        if let Some(pw) = &self.password {
+            b = b.password(pw);
+            if sentinel_conf.is_none() {
+                b = b.args(["--masterauth", pw]);
+            }
+        }
+        if let Some(tls) = tls {
+            b.shared_tls = Some(tls.clone());
+            // Replicas reach their master, and sentinels everything, over TLS.
+            b = b.args(["--tls-replication", "yes"]);
+        }
+        b.sentinel_conf = sentinel_conf.map(str::to_owned);
+        b
+    }
+
+    /// Starts the master, its replicas (waiting until they have synced) and three sentinels
+    /// (`redis-server <conf> --sentinel`, quorum 2), and waits until every sentinel knows the
+    /// replicas and the other sentinels, so that a failover can be agreed on.
+    ///
+    /// ```no_run
+    /// let group = pottery::testing::SentinelGroup::builder().start()?;
+    /// group.redis().ping()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn start(self) -> io::Result<SentinelGroup> {
+        let tls_dir = if self.tls {
+            Some(
+                tempfile::Builder::new()
+                    .prefix("pottery-sentinel-tls-")
+                    .tempdir()?,
+            )
+        } else {
+            None
+        };
+        let tls = tls_dir.as_ref().map(|d| make_tls(d.path())).transpose()?;
+        let master = self.server(tls.as_ref(), None).start()?;
+        let mut servers = vec![master];
+        for _ in 0..self.replicas {
+            let port = servers[0].port().to_string();
+            let replica = self
+                .server(tls.as_ref(), None)
+                .args(["--replicaof", "127.0.0.1", port.as_str()])
+                .start()?;
+            servers.push(replica);
+        }
+        let deadline = Instant::now() + START_TIMEOUT;
+        for replica in &servers[1..] {
+            poll_until(deadline, "the replica to sync", || {
+                let info = replica.cli(["INFO", "replication"]).unwrap_or_default();
+                match info_field(&info, "master_link_status") {
+                    Some("up") => Ok(()),
+                    other => Err(format!("master_link_status {other:?}")),
+                }
+            })?;
+        }
+        let name = &self.master_name;
+        let mut conf = format!(
+            "sentinel monitor {name} 127.0.0.1 {} {}\n\
+             sentinel down-after-milliseconds {name} {}\n\
+             sentinel failover-timeout {name} {}\n\
+             sentinel parallel-syncs {name} 1\n",
+            servers[0].port(),
+            self.quorum,
+            self.down_after.as_millis().max(1),
+            self.failover_timeout.as_millis().max(1),
+        );
+        if let Some(pw) = &self.password {
+            conf.push_str(&format!("sentinel auth-pass {name} {pw}\n"));
+            conf.push_str(&format!("sentinel sentinel-pass {pw}\n"));
+        }
+        let sentinels = (0..self.sentinels)
+            .map(|_| self.server(tls.as_ref(), Some(&conf)).start())
+            .collect::<io::Result<Vec<_>>>()?;
+        let group = SentinelGroup {
+            servers,
+            sentinels,
+            master_name: self.master_name.clone(),
+            password: self.password.clone(),
+            former_master: None,
+            tls,
+            _tls_dir: tls_dir,
+        };
+        let others = (group.sentinels.len() - 1).to_string();
+        let replicas = self.replicas.to_string();
+        poll_until(deadline, "the sentinels to know each other", || {
+            for sentinel in &group.sentinels {
+                let info = sentinel
+                    .cli(["SENTINEL", "MASTER", name])
+                    .map_err(|e| e.to_string())?;
+                let fields: Vec<&str> = info.lines().map(str::trim).collect();
+                let value = |key: &str| {
+                    fields
+                        .chunks(2)
+                        .find(|kv| kv.first() == Some(&key))
+                        .and_then(|kv| kv.get(1).copied())
+                };
+                if value("num-other-sentinels") != Some(others.as_str())
+                    || value("num-slaves") != Some(replicas.as_str())
+                {
+                    return Err(format!(
+                        "sentinel {} knows {:?} sentinels and {:?} replicas",
+                        sentinel.port(),
+                        value("num-other-sentinels"),
+                        value("num-slaves")
+                    ));
+                }
+            }
+            Ok(())
+        })?;
+        Ok(group)
+    }
+}
+
+/// A Sentinel-managed master: a master, its replica(s) and three sentinels (quorum 2, a
+/// master thought down after 1 s), all killed on drop. Fails over in a few seconds when the
+/// master is killed.
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// let mut group = pottery::testing::SentinelGroup::start()?;
+/// let redis = group.redis(); // a Redis::sentinel handle
+/// redis.ping()?;
+/// let old = group.kill_master()?;
+/// let new = group.wait_for_failover(Duration::from_secs(30))?;
+/// assert_ne!(old, new);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct SentinelGroup {
+    servers: Vec<RedisServer>,
+    sentinels: Vec<RedisServer>,
+    master_name: String,
+    password: Option<String>,
+    /// The master before the last [`SentinelGroup::kill_master`] or
+    /// [`SentinelGroup::manual_failover`].
+    former_master: Option<usize>,
+    tls: Option<TlsFiles>,
+    /// Where the shared TLS material lives (after the servers in drop order).
+    _tls_dir: Option<tempfile::TempDir>,
+}
+
+impl SentinelGroup {
+    /// Starts a master, one replica and three sentinels with the defaults of
+    /// [`SentinelBuilder`].
+    ///
+    /// ```no_run
+    /// let group = pottery::testing::SentinelGroup::start()?;
+    /// assert_eq!(group.sentinel_urls().len(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn start() -> io::Result<SentinelGroup> {
+        SentinelBuilder::default().start()
+    }
+
+    /// Options: the master's name, a password, the timeouts…
+    ///
+    /// ```no_run
+    /// let group = pottery::testing::SentinelGroup::builder().master_name("orders").start()?;
+    /// # let _ = group;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn builder() -> SentinelBuilder {
+        SentinelBuilder::default()
+    }
+
+    /// The sentinels' URLs (without credentials: give a password with
+    /// [`crate::RedisBuilder::sentinel_password`]).
+    ///
+    /// ```no_run
+    /// # let group = pottery::testing::SentinelGroup::start()?;
+    /// assert!(group.sentinel_urls()[0].starts_with("redis://127.0.0.1:"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sentinel_urls(&self) -> Vec<String> {
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        self.sentinels
+            .iter()
+            .map(|s| format!("{scheme}://127.0.0.1:{}", s.port()))
+            .collect()
+    }
+
+    /// The TLS material (one CA for the whole group), for a group started with
+    /// [`SentinelBuilder::tls`].
+    ///
+    /// ```no_run
+    /// let group = pottery::testing::SentinelGroup::builder().tls().start()?;
+    /// assert!(group.tls().unwrap().ca_pem.starts_with(b"-----BEGIN CERTIFICATE-----"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tls(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref()
+    }
+
+    /// The name the sentinels know the master by.
+    ///
+    /// ```no_run
+    /// # let group = pottery::testing::SentinelGroup::start()?;
+    /// assert_eq!(group.master_name(), "mymaster");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn master_name(&self) -> &str {
+        &self.master_name
+    }
+
+    /// The data servers: the first started as master, the others as its replicas (which is
+    /// master now says [`master_index`](Self::master_index)).
+    ///
+    /// ```no_run
+    /// # let group = pottery::testing::SentinelGroup::start()?;
+    /// assert_eq!(group.servers().len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn servers(&self) -> &[RedisServer] {
+        &self.servers
+    }
+
+    /// The sentinel processes.
+    ///
+    /// ```no_run
+    /// # let group = pottery::testing::SentinelGroup::start()?;
+    /// assert_eq!(group.sentinels().len(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sentinels(&self) -> &[RedisServer] {
+        &self.sentinels
+    }
+
+    /// The index in [`servers`](Self::servers) of the master, as the first running sentinel
+    /// that answers names it.
+    ///
+    /// ```no_run
+    /// # let group = pottery::testing::SentinelGroup::start()?;
+    /// assert_eq!(group.master_index()?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn master_index(&self) -> io::Result<usize> {
+        let mut last_error = io::Error::other("no sentinel is running");
+        for sentinel in self.sentinels.iter().filter(|s| s.is_running()) {
+            match self.named_by(sentinel) {
+                Ok(index) => return Ok(index),
+                Err(e) => last_error = e,
+            }
+        }
+        Err(last_error)
+    }
+
+    /// The master's server (see [`master_index`](Self::master_index)).
+    ///
+    /// ```no_run
+    /// # let group = pottery::testing::SentinelGroup::start()?;
+    /// group.master()?.redis().ping()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn master(&self) -> io::Result<&RedisServer> {
+        Ok(&self.servers[self.master_index()?])
+    }
+
+    /// The running servers other than the master: its replicas (and, right after a failover,
+    /// perhaps an old master the sentinels have yet to turn into one).
+    ///
+    /// ```no_run
+    /// # let group = pottery::testing::SentinelGroup::start()?;
+    /// let replicas = group.replicas()?;
+    /// assert_eq!(replicas.len(), 1);
+    /// assert!(replicas[0].cli(["ROLE"])?.starts_with("slave"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn replicas(&self) -> io::Result<Vec<&RedisServer>> {
+        let master = self.master_index()?;
+        Ok(self
+            .servers
+            .iter()
+            .enumerate()
+            .filter(|&(i, s)| i != master && s.is_running())
+            .map(|(_, s)| s)
+            .collect())
+    }
+
+    fn named_by(&self, sentinel: &RedisServer) -> io::Result<usize> {
+        let reply = sentinel.cli(["SENTINEL", "GET-MASTER-ADDR-BY-NAME", &self.master_name])?;
+        let port = reply
+            .lines()
+            .nth(1)
+            .and_then(|p| p.trim().parse::<u16>().ok())
+            .ok_or_else(|| io::Error::other(format!("unexpected sentinel reply: {reply}")))?;
+        self.servers
+            .iter()
+            .position(|s| s.port() == port)
+            .ok_or_else(|| io::Error::other(format!("the sentinel names unknown port {port}")))
+    }
+
+    /// A new [`Redis::sentinel`] handle on the group (with its password and TLS, if it has
+    /// them).
+    ///
+    /// ```no_run
+    /// # let group = pottery::testing::SentinelGroup::start()?;
+    /// let redis = group.redis();
+    /// assert!(redis.is_sentinel());
+    /// redis.ping()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn redis(&self) -> Redis {
+        let mut b = Redis::sentinel_builder(self.sentinel_urls(), &self.master_name);
+        if let Some(pw) = &self.password {
+            b = b.sentinel_password(pw).master_password(pw);
+        }
+        if let Some(tls) = &self.tls {
+            b = b.master_tls().tls_root_cert(tls.ca_pem.clone());
+        }
+        b.build().expect("the sentinel group's URLs are valid")
+    }
+
+    /// Kills the master (SIGKILL), as a crash would; returns its index in
+    /// [`servers`](Self::servers).
+    ///
+    /// ```no_run
+    /// let mut group = pottery::testing::SentinelGroup::start()?;
+    /// let old = group.kill_master()?;
+    /// assert!(!group.servers()[old].is_running());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn kill_master(&mut self) -> io::Result<usize> {
+        let index = self.master_index()?;
+        self.servers[index].stop();
+        self.former_master = Some(index);
+        Ok(index)
+    }
+
+    /// Asks a sentinel for a failover while the master runs (`SENTINEL FAILOVER`): a replica
+    /// is promoted and the old master, still up, is turned into its replica a little later.
+    /// Returns the old master's index in [`servers`](Self::servers); see
+    /// [`wait_for_failover`](Self::wait_for_failover).
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// let mut group = pottery::testing::SentinelGroup::start()?;
+    /// let old = group.manual_failover()?;
+    /// let new = group.wait_for_failover(Duration::from_secs(30))?;
+    /// assert_ne!(old, new);
+    /// assert!(group.servers()[old].is_running());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn manual_failover(&mut self) -> io::Result<usize> {
+        let index = self.master_index()?;
+        let sentinel = self
+            .sentinels
+            .iter()
+            .find(|s| s.is_running())
+            .ok_or_else(|| io::Error::other("no sentinel is running"))?;
+        let reply = sentinel.cli(["SENTINEL", "FAILOVER", &self.master_name])?;
+        if !reply.trim().eq_ignore_ascii_case("ok") {
+            return Err(io::Error::other(format!(
+                "SENTINEL FAILOVER: {}",
+                reply.trim()
+            )));
+        }
+        self.former_master = Some(index);
+        Ok(index)
+    }
+
+    /// Waits (polling, at most `timeout`) until every running sentinel names the same
+    /// running server as master — another than the one [`kill_master`](Self::kill_master)
+    /// killed or [`manual_failover`](Self::manual_failover) demoted — and that server says
+    /// `ROLE` master; returns its index in [`servers`](Self::servers).
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// let mut group = pottery::testing::SentinelGroup::start()?;
+    /// group.kill_master()?;
+    /// let new = group.wait_for_failover(Duration::from_secs(30))?;
+    /// assert!(group.servers()[new].is_running());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_for_failover(&self, timeout: Duration) -> io::Result<usize> {
+        poll_until(
+            Instant::now() + timeout,
+            "the sentinels to fail over",
+            || {
+                let mut named = None;
+                for sentinel in self.sentinels.iter().filter(|s| s.is_running()) {
+                    let index = self.named_by(sentinel).map_err(|e| e.to_string())?;
+                    if named.is_some_and(|n| n != index) {
+                        return Err("the sentinels disagree".to_owned());
+                    }
+                    named = Some(index);
+                }
+                let index = named.ok_or("no sentinel is running")?;
+                let server = &self.servers[index];
+                if !server.is_running() || self.former_master == Some(index) {
+                    return Err(format!("the sentinels still name the old master {index}"));
+                }
+                let role = server.cli(["ROLE"]).map_err(|e| e.to_string())?;
+                if role.lines().next().map(str::trim) != Some("master") {
+                    return Err(format!("server {index} is not master yet"));
+                }
+                Ok(index)
+            },
+        )
     }
 }
 

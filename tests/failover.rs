@@ -1,0 +1,195 @@
+//! A failover under load, measured: a writer thread and an async reader task run through one
+//! handle while the caller kills the master; afterwards every acknowledged write is read back.
+//! Used by `tests/sentinel.rs` and `tests/cluster_failover.rs`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pottery::{Redis, RedisDict, aio};
+
+/// What one run saw.
+#[derive(Debug, Default)]
+pub struct FailoverReport {
+    /// How long the kill-and-wait step took (from the kill to the cluster or sentinels
+    /// agreeing on the new master).
+    pub failover: Duration,
+    /// Writes acknowledged, in all.
+    pub writes_acked: usize,
+    /// Write calls that returned an error.
+    pub write_errors: usize,
+    /// The first such error.
+    pub first_write_error: Option<String>,
+    /// Writes acknowledged after the failover was complete.
+    pub writes_after_recovery: usize,
+    /// Read calls that succeeded / failed, and reads after the failover was complete.
+    pub reads_ok: usize,
+    /// Read calls that returned an error.
+    pub read_errors: usize,
+    /// The first such error.
+    pub first_read_error: Option<String>,
+    /// Reads that succeeded after the failover was complete.
+    pub reads_after_recovery: usize,
+    /// Acknowledged writes missing when read back.
+    pub lost: usize,
+    /// Of those, writes acknowledged after the failover was complete (must be 0).
+    pub lost_after_recovery: usize,
+    /// The longest time between two successful writes / reads: what a caller would wait for
+    /// a success by retrying.
+    pub longest_write_gap: Duration,
+    /// See `longest_write_gap`.
+    pub longest_read_gap: Duration,
+}
+
+/// How long to wait, after a failover, for the writer and the reader to succeed again.
+const RECOVERY: Duration = Duration::from_secs(20);
+
+/// Runs the writer (blocking `RedisDict` inserts of i -> i) and the reader (async `len` and
+/// `get` of the latest key) on `redis`, calls `kill_and_wait` (which kills the master and
+/// waits for the failover), waits until both succeed again, and reads every acknowledged
+/// write back.
+pub fn run(redis: &Redis, key: &str, kill_and_wait: impl FnOnce()) -> FailoverReport {
+    let dict: RedisDict<u64, u64> = RedisDict::new(redis, key);
+    dict.insert(u64::MAX, 0).expect("the first write works");
+    let stop = Arc::new(AtomicBool::new(false));
+    let recovered_at: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+    let acked: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::new(Mutex::new(Vec::new()));
+    let after =
+        |at: &Mutex<Option<Instant>>, t: Instant| at.lock().unwrap().is_some_and(|r| t >= r);
+
+    let writer = {
+        let (dict, stop, acked, recovered_at) = (
+            dict.clone(),
+            stop.clone(),
+            acked.clone(),
+            recovered_at.clone(),
+        );
+        std::thread::spawn(move || {
+            let mut r = FailoverReport::default();
+            let mut last_ok = Instant::now();
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                match dict.insert(i, i) {
+                    Ok(_) => {
+                        let now = Instant::now();
+                        r.longest_write_gap = r.longest_write_gap.max(now - last_ok);
+                        last_ok = now;
+                        acked.lock().unwrap().push((i, now));
+                        r.writes_acked += 1;
+                        if after(&recovered_at, now) {
+                            r.writes_after_recovery += 1;
+                        }
+                    }
+                    Err(e) => {
+                        r.write_errors += 1;
+                        r.first_write_error.get_or_insert_with(|| e.to_string());
+                        // Without this, a refused connection fails in microseconds and the
+                        // count says more about the loop than about the handle.
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
+                i += 1;
+            }
+            r
+        })
+    };
+
+    let reader = {
+        let (dict, stop, acked, recovered_at) = (
+            dict.to_async(),
+            stop.clone(),
+            acked.clone(),
+            recovered_at.clone(),
+        );
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let task = tokio::spawn(async move {
+                    let dict: aio::RedisDict<u64, u64> = dict;
+                    let mut r = FailoverReport::default();
+                    let mut last_ok = Instant::now();
+                    while !stop.load(Ordering::Relaxed) {
+                        let latest = acked.lock().unwrap().last().map(|&(i, _)| i);
+                        let read = match latest {
+                            Some(i) if r.reads_ok % 2 == 0 => dict.get(&i).await.map(drop),
+                            _ => dict.len().await.map(drop),
+                        };
+                        match read {
+                            Ok(()) => {
+                                let now = Instant::now();
+                                r.longest_read_gap = r.longest_read_gap.max(now - last_ok);
+                                last_ok = now;
+                                r.reads_ok += 1;
+                                if after(&recovered_at, now) {
+                                    r.reads_after_recovery += 1;
+                                }
+                            }
+                            Err(e) => {
+                                r.read_errors += 1;
+                                r.first_read_error.get_or_insert_with(|| e.to_string());
+                            }
+                        }
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    r
+                });
+                task.await.unwrap()
+            })
+        })
+    };
+
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    kill_and_wait();
+    let failover = started.elapsed();
+    *recovered_at.lock().unwrap() = Some(Instant::now());
+    // Both recover: at least 50 acknowledged writes and 20 reads after the failover.
+    let acked_after = || {
+        let r = recovered_at.lock().unwrap().unwrap();
+        acked
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, t)| *t >= r)
+            .count()
+    };
+    let deadline = Instant::now() + RECOVERY;
+    while acked_after() < 50 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The reader gets its own bounded chance (it sleeps 5 ms between reads).
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let w = writer.join().unwrap();
+    let rd = reader.join().unwrap();
+
+    let stored = dict
+        .to_hash_map()
+        .expect("reading back after the failover works");
+    let recovered = recovered_at.lock().unwrap().unwrap();
+    let mut lost = 0;
+    let mut lost_after_recovery = 0;
+    for &(i, t) in acked.lock().unwrap().iter() {
+        if stored.get(&i) != Some(&i) {
+            lost += 1;
+            if t >= recovered {
+                lost_after_recovery += 1;
+            }
+        }
+    }
+    FailoverReport {
+        failover,
+        lost,
+        lost_after_recovery,
+        reads_ok: rd.reads_ok,
+        read_errors: rd.read_errors,
+        first_read_error: rd.first_read_error,
+        reads_after_recovery: rd.reads_after_recovery,
+        longest_read_gap: rd.longest_read_gap,
+        ..w
+    }
+}
