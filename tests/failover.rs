@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pottery::{Redis, RedisDict, aio};
+use pottery::{Error, Redis, RedisCounter, RedisDict, aio};
 
 /// What one run saw.
 #[derive(Debug, Default)]
@@ -16,8 +16,17 @@ pub struct FailoverReport {
     pub failover: Duration,
     /// Writes acknowledged, in all.
     pub writes_acked: usize,
-    /// Write calls that returned an error.
+    /// Idempotent write calls (dict `set`) that returned an error: 0 with retries.
     pub write_errors: usize,
+    /// Counter increments (a write that must not repeat) acknowledged.
+    pub incrs_acked: usize,
+    /// Increments that failed with `Error::MaybeApplied` (in flight when the master died).
+    pub incrs_maybe_applied: usize,
+    /// Increments that failed otherwise: 0 with retries.
+    pub incr_errors: usize,
+    /// The counter's value at the end: between `incrs_acked` and that plus
+    /// `incrs_maybe_applied` when nothing was applied twice (and nothing acknowledged lost).
+    pub counter: i64,
     /// The first such error.
     pub first_write_error: Option<String>,
     /// Writes acknowledged after the failover was complete.
@@ -44,12 +53,15 @@ pub struct FailoverReport {
 /// How long to wait, after a failover, for the writer and the reader to succeed again.
 const RECOVERY: Duration = Duration::from_secs(20);
 
-/// Runs the writer (blocking `RedisDict` inserts of i -> i) and the reader (async `len` and
-/// `get` of the latest key) on `redis`, calls `kill_and_wait` (which kills the master and
+/// Runs the writer (blocking `RedisDict` sets of i -> i, an idempotent write, each followed by
+/// a counter increment, a write that must not repeat) and the reader (async `len` and `get` of
+/// the latest key) on `redis`, calls `kill_and_wait` (which kills the master and
 /// waits for the failover), waits until both succeed again, and reads every acknowledged
 /// write back.
 pub fn run(redis: &Redis, key: &str, kill_and_wait: impl FnOnce()) -> FailoverReport {
     let dict: RedisDict<u64, u64> = RedisDict::new(redis, key);
+    // In the dict's slot, so that the same master owns both.
+    let counter: RedisCounter<String> = RedisCounter::new(redis, format!("{{{key}}}:n"));
     dict.insert(u64::MAX, 0).expect("the first write works");
     let stop = Arc::new(AtomicBool::new(false));
     let recovered_at: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
@@ -58,8 +70,9 @@ pub fn run(redis: &Redis, key: &str, kill_and_wait: impl FnOnce()) -> FailoverRe
         |at: &Mutex<Option<Instant>>, t: Instant| at.lock().unwrap().is_some_and(|r| t >= r);
 
     let writer = {
-        let (dict, stop, acked, recovered_at) = (
+        let (dict, counter, stop, acked, recovered_at) = (
             dict.clone(),
+            counter.clone(),
             stop.clone(),
             acked.clone(),
             recovered_at.clone(),
@@ -69,8 +82,8 @@ pub fn run(redis: &Redis, key: &str, kill_and_wait: impl FnOnce()) -> FailoverRe
             let mut last_ok = Instant::now();
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                match dict.insert(i, i) {
-                    Ok(_) => {
+                match dict.set(i, i) {
+                    Ok(()) => {
                         let now = Instant::now();
                         r.longest_write_gap = r.longest_write_gap.max(now - last_ok);
                         last_ok = now;
@@ -85,6 +98,15 @@ pub fn run(redis: &Redis, key: &str, kill_and_wait: impl FnOnce()) -> FailoverRe
                         r.first_write_error.get_or_insert_with(|| e.to_string());
                         // Without this, a refused connection fails in microseconds and the
                         // count says more about the loop than about the handle.
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
+                match counter.incr("n", 1) {
+                    Ok(_) => r.incrs_acked += 1,
+                    Err(Error::MaybeApplied { .. }) => r.incrs_maybe_applied += 1,
+                    Err(e) => {
+                        r.incr_errors += 1;
+                        r.first_write_error.get_or_insert_with(|| e.to_string());
                         std::thread::sleep(Duration::from_millis(10));
                     }
                 }
@@ -181,8 +203,10 @@ pub fn run(redis: &Redis, key: &str, kill_and_wait: impl FnOnce()) -> FailoverRe
             }
         }
     }
+    let counter = counter.get("n").expect("reading the counter back works");
     FailoverReport {
         failover,
+        counter,
         lost,
         lost_after_recovery,
         reads_ok: rd.reads_ok,
@@ -191,5 +215,25 @@ pub fn run(redis: &Redis, key: &str, kill_and_wait: impl FnOnce()) -> FailoverRe
         reads_after_recovery: rd.reads_after_recovery,
         longest_read_gap: rd.longest_read_gap,
         ..w
+    }
+}
+
+impl FailoverReport {
+    /// What a failover must look like with retries on: no error from reads or idempotent
+    /// writes, at most one increment in flight at the kill reported as maybe applied, none
+    /// applied twice, and nothing acknowledged after recovery lost.
+    pub fn assert_invisible(&self) {
+        assert_eq!(self.write_errors, 0, "{self:#?}");
+        assert_eq!(self.read_errors, 0, "{self:#?}");
+        assert_eq!(self.incr_errors, 0, "{self:#?}");
+        assert!(self.incrs_maybe_applied <= 1, "{self:#?}");
+        assert!(self.writes_after_recovery >= 50, "{self:#?}");
+        assert!(self.reads_after_recovery >= 1, "{self:#?}");
+        assert_eq!(self.lost_after_recovery, 0, "{self:#?}");
+        let counter = u64::try_from(self.counter).unwrap_or(0) as usize;
+        assert!(
+            counter <= self.incrs_acked + self.incrs_maybe_applied,
+            "an increment was applied twice: {self:#?}"
+        );
     }
 }

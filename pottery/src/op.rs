@@ -292,26 +292,36 @@ enum Outcome {
 }
 
 fn outcome(e: &redis::RedisError, connecting: bool) -> Outcome {
-    use redis::{ErrorKind, ServerErrorKind};
+    use redis::ErrorKind;
     if e.is_timeout() {
         return Outcome::Final;
     }
-    if connecting || e.is_connection_refusal() {
-        return if e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() {
-            Outcome::NotExecuted
-        } else {
-            Outcome::Final
+    if e.is_connection_refusal() {
+        return Outcome::NotExecuted;
+    }
+    if connecting {
+        // Nothing was sent. A master the sentinels cannot name yet (a failover under way), a
+        // server still loading, a refused or reset connection: worth another try. Wrong
+        // credentials or settings are not.
+        return match e.kind() {
+            ErrorKind::AuthenticationFailed
+            | ErrorKind::InvalidClientConfig
+            | ErrorKind::EmptySentinelList
+            | ErrorKind::RESP3NotSupported
+            | ErrorKind::Parse
+            | ErrorKind::Client => Outcome::Final,
+            ErrorKind::Server(kind) if !transient_server_error(kind) => Outcome::Final,
+            _ => Outcome::NotExecuted,
         };
     }
     match e.kind() {
-        // The server refused the request without running it.
-        ErrorKind::Server(
-            ServerErrorKind::BusyLoading
-            | ServerErrorKind::TryAgain
-            | ServerErrorKind::ClusterDown
-            | ServerErrorKind::MasterDown
-            | ServerErrorKind::ReadOnly,
-        ) => Outcome::NotExecuted,
+        ErrorKind::MasterNameNotFoundBySentinel | ErrorKind::NoValidReplicasFoundBySentinel => {
+            Outcome::NotExecuted
+        }
+        // The server refused the request without running it (a MOVED or ASK here is a
+        // redirect redis-rs did not follow: its one retry was spent, and it refreshed its
+        // slots).
+        ErrorKind::Server(kind) if transient_server_error(kind) => Outcome::NotExecuted,
         ErrorKind::ClusterConnectionNotFound => Outcome::NotExecuted,
         _ if e.code() == Some("NOREPLICAS") || e.code() == Some("BUSY") => Outcome::NotExecuted,
         _ if e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() => {
@@ -319,6 +329,21 @@ fn outcome(e: &redis::RedisError, connecting: bool) -> Outcome {
         }
         _ => Outcome::Final,
     }
+}
+
+/// Server errors that say "not now" rather than "no".
+fn transient_server_error(kind: redis::ServerErrorKind) -> bool {
+    use redis::ServerErrorKind;
+    matches!(
+        kind,
+        ServerErrorKind::BusyLoading
+            | ServerErrorKind::TryAgain
+            | ServerErrorKind::ClusterDown
+            | ServerErrorKind::MasterDown
+            | ServerErrorKind::ReadOnly
+            | ServerErrorKind::Moved
+            | ServerErrorKind::Ask
+    )
 }
 
 /// An attempt's failure: the error, and whether it happened while connecting (before
@@ -449,6 +474,7 @@ impl Redis {
     pub(crate) fn run_within<T>(&self, op: Op<'_, T>, timeout: Option<Duration>) -> Result<T> {
         let repeat = op.repeat();
         let durable = self.durable().filter(|_| repeat != Repeat::Read);
+
         let mut retry = Retry::new(match timeout {
             Some(_) => Duration::ZERO,
             None if op.retries => self.retry_timeout(),
@@ -497,10 +523,20 @@ impl Redis {
             }),
             other => Failure::Other(other),
         })?;
+        let cluster = self.is_cluster();
         let mut query = |cmd: Cmd| -> RedisResult<Vec<Value>> {
-            match with_wait(cmd, durable) {
-                Ok(cmd) => conn.pipe_query(&cmd).map(|v| vec![v]),
-                Err(pipe) => pipe.query(&mut conn),
+            match (durable, cluster) {
+                // redis-rs's blocking cluster connection sends no pipelines: the WAIT follows
+                // on the same connection to the key's master (a second round trip).
+                (Some((replicas, timeout)), true) => {
+                    let reply = conn.pipe_query(&cmd)?;
+                    let acked = conn.wait_for_replicas(op.key, replicas, timeout)?;
+                    Ok(vec![reply, acked])
+                }
+                _ => match with_wait(cmd, durable) {
+                    Ok(cmd) => conn.pipe_query(&cmd).map(|v| vec![v]),
+                    Err(pipe) => pipe.query(&mut conn),
+                },
             }
         };
         match &op.req {

@@ -1407,6 +1407,34 @@ impl PooledConnection {
         Ok(())
     }
 
+    /// `WAIT replicas timeout` on this connection, on a cluster at the master of `key`'s slot
+    /// (where the write before it went).
+    pub(crate) fn wait_for_replicas(
+        &mut self,
+        key: &str,
+        replicas: usize,
+        timeout: Duration,
+    ) -> RedisResult<Value> {
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(replicas).arg(
+            u64::try_from(timeout.as_millis())
+                .unwrap_or(u64::MAX)
+                .max(1),
+        );
+        let r = match self.conn.as_mut() {
+            Some(SyncConn::Cluster(c)) => {
+                use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+                let route = Route::with_key(key.as_bytes(), SlotAddr::Master);
+                c.route_command(
+                    &wait,
+                    RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route)),
+                )
+            }
+            _ => wait.query(self),
+        };
+        self.note(r)
+    }
+
     fn note<T>(&mut self, r: RedisResult<T>) -> RedisResult<T> {
         if let Err(e) = &r {
             if let Target::Sentinel(t) = &self.inner.target {

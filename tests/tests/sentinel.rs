@@ -213,9 +213,7 @@ fn the_handle_follows_a_sentinel_failover() {
         assert_ne!(Some(new), killed);
     });
     eprintln!("sentinel failover: {report:#?}");
-    assert!(report.writes_after_recovery >= 50, "{report:#?}");
-    assert!(report.reads_after_recovery >= 1, "{report:#?}");
-    assert_eq!(report.lost_after_recovery, 0, "{report:#?}");
+    report.assert_invisible();
 }
 
 #[test]
@@ -223,10 +221,15 @@ fn the_handle_follows_a_manual_failover_to_the_new_master() {
     // The old master stays up and keeps accepting writes until the sentinels turn it into a
     // replica, seconds later: the handle must move to the new master when the sentinels
     // announce it (`+switch-master`), not when the old one starts refusing writes.
+    // Durable writes: without them about a second of acknowledged writes went to the old
+    // master after the replica took over, and were silently lost (measured: 10,803–13,609).
+    // With them such a write is an Error::NotDurable (the old master has no replica left to
+    // confirm it), and nothing acknowledged is lost.
     let mut group = SentinelGroup::start().unwrap();
     let redis = Redis::sentinel_builder(group.sentinel_urls(), group.master_name())
         .connection_timeout(Duration::from_secs(1))
         .response_timeout(Some(Duration::from_secs(2)))
+        .durable_writes(1, Duration::from_millis(500))
         .build()
         .unwrap();
     let key = unique_key("manual");
@@ -240,7 +243,7 @@ fn the_handle_follows_a_manual_failover_to_the_new_master() {
     assert_ne!(old, new);
     assert!(group.servers()[old.unwrap()].is_running());
     assert!(report.writes_after_recovery >= 50, "{report:#?}");
-    assert_eq!(report.lost_after_recovery, 0, "{report:#?}");
+    assert_eq!(report.lost, 0, "{report:#?}");
     // Blocking and async writes land on the new master, while the old one still runs.
     let on_new: RedisDict<String, i64> =
         RedisDict::new(&group.servers()[new.unwrap()].redis(), &key);
