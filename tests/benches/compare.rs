@@ -856,6 +856,68 @@ fn main() {
         },
     ));
 
+    // Durable writes (issue 15): the same dict set on a master with one replica, without and
+    // with `durable_writes(1, ..)` (WAIT 1 pipelined behind the write); raw redis-rs sends
+    // the same commands (HSET, and HSET + WAIT in one pipeline).
+    {
+        pin(0);
+        let master = RedisServer::start().expect("start a replicated master");
+        let replica = RedisServer::builder()
+            .args(["--replicaof", "127.0.0.1", &master.port().to_string()])
+            .start()
+            .expect("start its replica");
+        pin(1);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !replica
+            .cli(["INFO", "replication"])
+            .is_ok_and(|i| i.contains("master_link_status:up"))
+        {
+            assert!(Instant::now() < deadline, "the replica did not connect");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let murl = master.url();
+        let mut rprobe = Probe::new(std::slice::from_ref(&murl));
+        let plain: RedisDict<String, i64> = RedisDict::new(&master.redis(), "bench:rs:durable");
+        let durable_handle = Redis::builder(&murl)
+            .durable_writes(1, Duration::from_secs(1))
+            .build()
+            .unwrap();
+        let durable: RedisDict<String, i64> = RedisDict::new(&durable_handle, "bench:rs:durable");
+        let mut mraw = redis::Client::open(murl.as_str())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        rows.push(row_pair(
+            &mut rprobe,
+            n,
+            rounds,
+            "dict set, master with a replica",
+            |i| plain.set(format!("k{}", i % 1000), i as i64).unwrap(),
+            |i| {
+                let _: () = mraw
+                    .hset("bench:raw:durable", format!("\"k{}\"", i % 1000), i as i64)
+                    .unwrap();
+            },
+        ));
+        rows.push(row_pair(
+            &mut rprobe,
+            n,
+            rounds,
+            "dict set, durable (WAIT 1)",
+            |i| durable.set(format!("k{}", i % 1000), i as i64).unwrap(),
+            |i| {
+                let (_, acked): ((), i64) = redis::pipe()
+                    .hset("bench:raw:durable", format!("\"k{}\"", i % 1000), i as i64)
+                    .cmd("WAIT")
+                    .arg(1)
+                    .arg(1000)
+                    .query(&mut mraw)
+                    .unwrap();
+                assert_eq!(acked, 1);
+            },
+        ));
+    }
+
     // dict extend of 10,000 items: one HSET of 10,000 pairs each way.
     let batch: Vec<(String, i64)> = (0..10_000).map(|i| (format!("k{i}"), i)).collect();
     let en = if quick { 10 } else { 100 };
@@ -1572,6 +1634,41 @@ fn main() {
         });
     }
 
+    // Failovers (issue 15, full runs only): a cluster of 3 masters + 3 replicas
+    // (`cluster-node-timeout 2000`); a writer thread (an idempotent dict set, then a counter
+    // increment, which must not repeat) and an async reader through one handle while the
+    // master owning the keys is SIGKILLed. With the default retries, and with them off (what
+    // callers saw before).
+    let mut failovers = Vec::new();
+    if !quick {
+        for (label, retry) in [
+            ("retries on (default 10 s)", Duration::from_secs(10)),
+            ("retries off", Duration::ZERO),
+        ] {
+            let mut cluster = pottery::testing::RedisCluster::builder()
+                .masters(3)
+                .replicas_per_master(1)
+                .node_timeout(Duration::from_millis(2000))
+                .start()
+                .expect("start a cluster with replicas");
+            let handle = Redis::cluster_builder(cluster.urls())
+                .connection_timeout(Duration::from_secs(1))
+                .response_timeout(Some(Duration::from_secs(2)))
+                .retry_timeout(retry)
+                .build()
+                .unwrap();
+            let key = format!("bench:failover:{}", rand::random::<u64>());
+            let owner = cluster.master_for_key(&key).unwrap();
+            let report = pottery_tests::failover::run(&handle, &key, || {
+                cluster.kill_node(owner);
+                cluster
+                    .wait_for_failover(Duration::from_secs(30))
+                    .expect("the cluster fails over");
+            });
+            failovers.push((label, report));
+        }
+    }
+
     let py_prims = run_python(
         PY_PRIMITIVES,
         &[
@@ -1605,7 +1702,7 @@ fn main() {
                 .cloned(),
         );
     }
-    report(&rows, &table, &stampedes, dur, quick, n, rounds);
+    report(&rows, &table, &stampedes, &failovers, dur, quick, n, rounds);
 }
 
 /// Runs `n` operations as `tasks` concurrent tasks on `rt`; `op(j)` is the `j`-th operation.
@@ -1722,10 +1819,12 @@ fn fmt_trips(t: f64) -> String {
 
 /// Prints the tables; writes the JSON (and, for a full run, the chart) under `docs/`.
 #[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments)]
 fn report(
     rows: &[Row],
     contention: &[Contention],
     stampedes: &[Stampede],
+    failovers: &[(&str, pottery_tests::failover::FailoverReport)],
     dur: Duration,
     quick: bool,
     n: usize,
@@ -1785,6 +1884,9 @@ fn report(
     }
     print_contention(contention, dur);
     print_stampedes(stampedes);
+    if !failovers.is_empty() {
+        print!("{}", failover_markdown(failovers));
+    }
 
     let json = serde_json::json!({
         "date": shell(&["date", "-u", "+%Y-%m-%d"]),
@@ -1824,6 +1926,19 @@ fn report(
             "max_per_worker": c.max,
             "failed_calls": c.failed,
             "round_trips": c.trips,
+        })).collect::<Vec<_>>(),
+        "failover": failovers.iter().map(|(label, f)| serde_json::json!({
+            "workload": "cluster 3+3 failover, cluster-node-timeout 2000",
+            "retries": label,
+            "failover_ms": millis(f.failover),
+            "longest_write_wait_ms": millis(f.longest_write_gap),
+            "longest_read_wait_ms": millis(f.longest_read_gap),
+            "set_errors": f.write_errors,
+            "read_errors": f.read_errors,
+            "incr_errors": f.incr_errors,
+            "incr_maybe_applied": f.incrs_maybe_applied,
+            "writes_acked": f.writes_acked,
+            "acked_writes_lost": f.lost,
         })).collect::<Vec<_>>(),
         "stampede_compute_ms": millis(STAMPEDE_COMPUTE),
         "stampede": stampedes.iter().map(|s| {
@@ -1875,11 +1990,39 @@ fn report(
                 + "\n"
                 + &contention_markdown(contention)
                 + "\n"
-                + &stampede_markdown(stampedes),
+                + &stampede_markdown(stampedes)
+                + "\n"
+                + &failover_markdown(failovers),
         )
         .unwrap();
         println!("wrote {}", md_path.display());
     }
+}
+
+/// The failover table: what callers saw while a cluster master was replaced.
+fn failover_markdown(failovers: &[(&str, pottery_tests::failover::FailoverReport)]) -> String {
+    let mut out = String::from(
+        "Cluster failover (3 masters + 3 replicas, `cluster-node-timeout 2000`, the keys' master \
+         SIGKILLed under a writer thread and an async reader on one handle):\n\n\
+         | retries | kill to new master | longest write wait | longest read wait | set errors | \
+         read errors | incr errors | incr maybe applied | acked writes lost |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+    );
+    for (label, f) in failovers {
+        out += &format!(
+            "| {label} | {:.1} s | {:.1} s | {:.1} s | {} | {} | {} | {} | {} of {} |\n",
+            f.failover.as_secs_f64(),
+            f.longest_write_gap.as_secs_f64(),
+            f.longest_read_gap.as_secs_f64(),
+            f.write_errors,
+            f.read_errors,
+            f.incr_errors,
+            f.incrs_maybe_applied,
+            f.lost,
+            f.writes_acked,
+        );
+    }
+    out
 }
 
 /// The contention table's cells for one row: rate, one-worker rate, ratio, p50, p99, min,
