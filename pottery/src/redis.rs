@@ -1,6 +1,7 @@
 //! The `Redis` handle: where pottery's structures live, and the connections that reach it.
 
 use std::fmt;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -50,6 +51,10 @@ struct Inner {
     /// that made it, and dies with it.
     aio: Mutex<Vec<(tokio::runtime::Id, AsyncConn)>>,
     aio_init: tokio::sync::Mutex<()>,
+    /// Async connection attempts finished so far, and the last one's failure (with its
+    /// runtime and number), which callers that queued behind that attempt share.
+    aio_attempts: std::sync::atomic::AtomicU64,
+    aio_failure: Mutex<Option<(tokio::runtime::Id, u64, RedisError)>>,
 }
 
 /// How many runtimes' async connections a handle keeps (the oldest goes first).
@@ -336,6 +341,8 @@ impl Redis {
                 idle: Mutex::new(Vec::new()),
                 aio: Mutex::new(Vec::new()),
                 aio_init: tokio::sync::Mutex::new(()),
+                aio_attempts: std::sync::atomic::AtomicU64::new(0),
+                aio_failure: Mutex::new(None),
             }),
         }
     }
@@ -607,11 +614,25 @@ impl Redis {
             return Ok(conn);
         }
         // One connection per runtime, even when many tasks ask at once.
-        let _making = self.inner.aio_init.lock().await;
+        let inner = &self.inner;
+        let seen = inner.aio_attempts.load(Ordering::SeqCst);
+        let _making = inner.aio_init.lock().await;
         if let Some(conn) = self.cached_async(runtime) {
             return Ok(conn);
         }
-        let inner = &self.inner;
+        // An attempt for this runtime failed while we queued behind it: share its error
+        // instead of trying again. (Each attempt may take the whole connection timeout: a
+        // hundred callers queued on an unresponsive server took a hundred timeouts, one
+        // after another.)
+        if let Some((rt, n, e)) = &*inner.aio_failure.lock().unwrap_or_else(|p| p.into_inner())
+            && *rt == runtime
+            && *n > seen
+        {
+            return Err(Error::Redis {
+                key: None,
+                source: e.clone(),
+            });
+        }
         let conn = match &inner.target {
             Target::Single(client) => {
                 let config = ConnectionManagerConfig::new()
@@ -631,8 +652,13 @@ impl Redis {
                 .get_async_connection()
                 .await
                 .map(|c| AsyncConn::Cluster(Box::new(c))),
-        }
-        .map_err(|source| Error::Redis { key: None, source })?;
+        };
+        let n = inner.aio_attempts.fetch_add(1, Ordering::SeqCst) + 1;
+        let conn = conn.map_err(|source| {
+            *inner.aio_failure.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((runtime, n, source.clone()));
+            Error::Redis { key: None, source }
+        })?;
         let mut cache = inner.aio.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= MAX_RUNTIMES {
             cache.remove(0);
