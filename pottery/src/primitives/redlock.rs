@@ -502,9 +502,16 @@ impl Drop for Undo {
     fn drop(&mut self) {
         if let Some(uuid) = self.uuid.take() {
             let core = Arc::clone(&self.core);
-            rt::spawn(async move {
+            let release = async move {
                 let _ = core.release_as(&uuid).await;
-            });
+            };
+            // A blocking call's own runtime runs only while that thread is in a pottery
+            // call: give the release to pottery's runtime instead.
+            if rt::in_blocking_shell() {
+                drop(rt::spawn_global(release));
+            } else {
+                rt::spawn(release);
+            }
         }
     }
 }
@@ -619,11 +626,17 @@ async fn attempt(core: &Arc<Core>, ask: Ask) -> Result<Outcome> {
             }
         }
     }
-    // Not acquired: give back what was granted (or may still be, by masters not waited for).
-    if fanout.count(granted) > 0 || fanout.pending > 0 || !fanout.errors.is_empty() {
+    // Not acquired: give back what was granted, before the next attempt (or waiter) needs it.
+    // What only masters that failed or were not waited for may have granted is given back in
+    // the background, as `undo` drops: they are likely unreachable, and waiting for them
+    // again would double the time a failed attempt takes (measured: a `try_acquire` on an
+    // unresponsive master took two master timeouts).
+    if fanout.count(granted) > 0 {
         let _ = core.release_as(&uuid).await;
+        undo.uuid = None;
+    } else if fanout.pending == 0 && fanout.errors.is_empty() {
+        undo.uuid = None;
     }
-    undo.uuid = None;
     if let Some(e) = fanout.permanent_failure(n, q) {
         return Err(e);
     }
