@@ -46,8 +46,9 @@ const LEASE: Duration = Duration::from_secs(1);
 const ONE_TRIP: Duration = CONNECT.saturating_add(RESPONSE);
 /// One quorum request to the masters (connecting included).
 const ONE_MASTER_TRIP: Duration = CONNECT.saturating_add(MASTER);
-/// One Redlock attempt: the request, then giving back what may have been granted.
-const ATTEMPT: Duration = ONE_MASTER_TRIP.saturating_mul(2);
+/// One Redlock attempt (what masters that failed may have granted is given back in the
+/// background).
+const ATTEMPT: Duration = ONE_MASTER_TRIP;
 
 type Outcome = Result<String, Error>;
 type BoxFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
@@ -71,6 +72,8 @@ enum Expect {
     NotAcquired,
     /// `Ok`: a non-strict cache calls the function when Redis fails.
     Fallback,
+    /// `Ok`: a call that reports nothing (dropping a guard).
+    Done,
 }
 
 impl Expect {
@@ -93,7 +96,7 @@ impl Expect {
             }
             (Expect::NotAcquired, Ok(v)) => v == "false",
             (Expect::NotAcquired, Err(Error::Redis { key, .. })) => key.is_some(),
-            (Expect::Fallback, Ok(_)) => true,
+            (Expect::Fallback | Expect::Done, Ok(_)) => true,
             _ => false,
         }
     }
@@ -104,6 +107,8 @@ struct Call {
     name: String,
     expect: Expect,
     bound: Duration,
+    /// How many times in a row the call runs (once for a call that consumes a guard).
+    repeat: u32,
     blocking: Box<dyn Fn() -> Outcome + Send + Sync>,
     aio: Box<dyn Fn() -> BoxFuture + Send + Sync>,
 }
@@ -120,12 +125,47 @@ where
         name: name.to_owned(),
         expect,
         bound,
+        repeat: 2,
         blocking: Box::new(move || blocking().map(|v| format!("{v:?}"))),
         aio: Box::new(move || {
             let f = aio();
             Box::pin(async move { f.await.map(|v| format!("{v:?}")) })
         }),
     }
+}
+
+/// A call that consumes what it acts on (a guard): it runs once.
+fn call_once<T, U, B, A, F>(
+    name: &str,
+    expect: Expect,
+    bound: Duration,
+    blocking: B,
+    aio: A,
+) -> Call
+where
+    T: Debug,
+    U: Debug,
+    B: FnOnce() -> pottery::Result<T> + Send + 'static,
+    A: FnOnce() -> F + Send + 'static,
+    F: Future<Output = pottery::Result<U>> + Send + 'static,
+{
+    let blocking = Mutex::new(Some(blocking));
+    let aio = Mutex::new(Some(aio));
+    let mut c = call(
+        name,
+        expect,
+        bound,
+        move || {
+            (blocking
+                .lock()
+                .unwrap()
+                .take()
+                .expect("a once call runs once"))()
+        },
+        move || (aio.lock().unwrap().take().expect("a once call runs once"))(),
+    );
+    c.repeat = 1;
+    c
 }
 
 /// A check that a structure works (blocking and async), for after the server is back.
@@ -193,8 +233,9 @@ struct Point {
 }
 
 /// Every structure's calls on `redis`. With `prepared`, the server works now (it is a real
-/// one, about to fail): leases and local caches that the calls act on are taken first.
-fn table(redis: &Redis, prepared: bool) -> Vec<Call> {
+/// one, about to fail): leases, guards and local caches that the calls act on are taken first
+/// (the async ones on the runtime given, where the calls will run).
+fn table(redis: &Redis, prepared: Option<&tokio::runtime::Runtime>) -> Vec<Call> {
     let mut calls = Vec::new();
     let r = redis.clone();
     calls.push(call(
@@ -597,7 +638,7 @@ fn probabilistic_calls(redis: &Redis, calls: &mut Vec<Call>) {
     );
 }
 
-fn cache_calls(redis: &Redis, prepared: bool, calls: &mut Vec<Call>) {
+fn cache_calls(redis: &Redis, prepared: Option<&tokio::runtime::Runtime>, calls: &mut Vec<Call>) {
     let c = || RedisCache::new(redis, unique_key("faults-cache"));
     let e = Expect::Redis;
     op!(
@@ -658,10 +699,9 @@ fn cache_calls(redis: &Redis, prepared: bool, calls: &mut Vec<Call>) {
             }
         },
     ));
-    if prepared {
+    if let Some(rt) = prepared {
         let key = unique_key("faults-cod");
         let d = Mutex::new(CachedOrderedDict::<u8, u8>::new(redis, &key, [1, 2]).unwrap());
-        let rt = tokio::runtime::Runtime::new().unwrap();
         let ad = Arc::new(tokio::sync::Mutex::new(
             rt.block_on(pottery::aio::CachedOrderedDict::<u8, u8>::new(
                 redis,
@@ -683,7 +723,7 @@ fn cache_calls(redis: &Redis, prepared: bool, calls: &mut Vec<Call>) {
     }
 }
 
-fn redlock_calls(redis: &Redis, prepared: bool, calls: &mut Vec<Call>) {
+fn redlock_calls(redis: &Redis, prepared: Option<&tokio::runtime::Runtime>, calls: &mut Vec<Call>) {
     let lock = |raise: bool| {
         Redlock::new(&unique_key("faults-lock"), [redis.clone()])
             .auto_release_time(LEASE)
@@ -741,7 +781,8 @@ fn redlock_calls(redis: &Redis, prepared: bool, calls: &mut Vec<Call>) {
         |s| s.lock_fenced().map(drop),
         |s| s.lock_fenced().await.map(drop)
     );
-    if prepared {
+    if let Some(rt) = prepared {
+        guard_calls(&lock, rt, calls);
         let held = |raise| {
             let l = lock(raise);
             assert!(l.acquire().unwrap());
@@ -786,6 +827,77 @@ fn redlock_calls(redis: &Redis, prepared: bool, calls: &mut Vec<Call>) {
             |s| s.release().await
         );
     }
+}
+
+/// Guards taken before the fault: released, asked, or dropped during it.
+fn guard_calls(
+    lock: &dyn Fn(bool) -> Redlock,
+    rt: &tokio::runtime::Runtime,
+    calls: &mut Vec<Call>,
+) {
+    let trip = ONE_MASTER_TRIP + MARGIN;
+    // A watchdog guard stops its watchdog first, which may be extending the lease.
+    let two_trips = ONE_MASTER_TRIP + ONE_MASTER_TRIP + MARGIN;
+    let u = Expect::Unlocked;
+    let guard = || lock(true).lock().unwrap();
+    let aguard = || rt.block_on(lock(true).to_async().lock()).unwrap();
+    let (g, a) = (guard(), aguard());
+    calls.push(call_once(
+        "RedlockGuard::release",
+        u,
+        trip,
+        move || g.release(),
+        move || a.release(),
+    ));
+    let (g, a) = (guard(), aguard());
+    calls.push(call_once(
+        "drop(RedlockGuard)",
+        Expect::Done,
+        trip,
+        move || {
+            drop(g);
+            Ok(())
+        },
+        move || {
+            drop(a);
+            std::future::ready(Ok(()))
+        },
+    ));
+    let watched = || lock(true).lock_with_watchdog().unwrap();
+    let awatched = || {
+        rt.block_on(lock(true).to_async().lock_with_watchdog())
+            .unwrap()
+    };
+    let (g, a) = (watched(), awatched());
+    calls.push(call_once(
+        "WatchdogGuard::release",
+        u,
+        two_trips,
+        move || g.release(),
+        move || a.release(),
+    ));
+    let (g, a) = (watched(), awatched());
+    calls.push(call_once(
+        "WatchdogGuard::locked",
+        u,
+        trip,
+        move || g.locked(),
+        move || async move { a.locked().await },
+    ));
+    let (g, a) = (watched(), awatched());
+    calls.push(call_once(
+        "drop(WatchdogGuard)",
+        Expect::Done,
+        two_trips,
+        move || {
+            drop(g);
+            Ok(())
+        },
+        move || {
+            drop(a);
+            std::future::ready(Ok(()))
+        },
+    ));
 }
 
 fn nextid_calls(redis: &Redis, calls: &mut Vec<Call>) {
@@ -1055,7 +1167,7 @@ fn exercise(fault: &str, calls: Vec<Call>, rt: &tokio::runtime::Runtime) {
         for call in &calls {
             let record = &record;
             scope.spawn(move || {
-                for _ in 0..2 {
+                for _ in 0..call.repeat {
                     let start = Instant::now();
                     let out = std::panic::catch_unwind(AssertUnwindSafe(|| (call.blocking)()));
                     record(call, "blocking", start.elapsed(), out.map_err(panic_text));
@@ -1065,7 +1177,7 @@ fn exercise(fault: &str, calls: Vec<Call>, rt: &tokio::runtime::Runtime) {
         scope.spawn(|| {
             rt.block_on(futures_util::future::join_all(calls.iter().map(
                 |call| async {
-                    for _ in 0..2 {
+                    for _ in 0..call.repeat {
                         let start = Instant::now();
                         let out = AssertUnwindSafe((call.aio)()).catch_unwind().await;
                         record(call, "async", start.elapsed(), out.map_err(panic_text));
@@ -1075,6 +1187,14 @@ fn exercise(fault: &str, calls: Vec<Call>, rt: &tokio::runtime::Runtime) {
         });
     });
     let runs = runs.into_inner().unwrap();
+    if std::env::var_os("POTTERY_FAULTS_VERBOSE").is_some() {
+        for r in &runs {
+            eprintln!(
+                "  {fault} {} {} {:.2?} {:?}",
+                r.mode, r.name, r.took, r.outcome
+            );
+        }
+    }
     let mut failures = Vec::new();
     for run in &runs {
         let ok = match &run.outcome {
@@ -1102,9 +1222,14 @@ fn exercise(fault: &str, calls: Vec<Call>, rt: &tokio::runtime::Runtime) {
                         .total_cmp(&(b.took.as_secs_f64() / b.bound.as_secs_f64()))
                 })
                 .unwrap_or(longest);
+            let said = match &longest.outcome {
+                Ok(Err(e)) => e.to_string(),
+                Ok(Ok(v)) => format!("Ok({v})"),
+                Err(panic) => format!("panic: {panic}"),
+            };
             eprintln!(
-                "fault {fault:<22} {mode:<8}: {} calls; longest {} {:.2?} (bound {:.2?}); \
-                 closest to its bound {} {:.2?} of {:.2?}",
+                "fault {fault:<22} {mode:<8}: {} calls; longest {} {:.2?} (bound {:.2?}): \
+                 {said:.90}; closest to its bound {} {:.2?} of {:.2?}",
                 runs.iter().filter(|r| r.mode == mode).count(),
                 longest.name,
                 longest.took,
@@ -1154,48 +1279,50 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn all_calls(handles: &[Redis], prepared: bool) -> Vec<Call> {
+fn all_calls(handles: &[Redis], prepared: Option<&tokio::runtime::Runtime>) -> Vec<Call> {
     handles.iter().flat_map(|h| table(h, prepared)).collect()
+}
+
+/// The handles a fake server is tried on: [`handles`], and a cluster handle whose one seed
+/// node it is. A blocking cluster call may reconnect and retry once (see
+/// `RedisBuilder::connection_timeout`): its calls get one more round trip.
+fn fake_calls(url: &str) -> Vec<Call> {
+    let cluster = Redis::cluster_builder([url])
+        .connection_timeout(CONNECT)
+        .response_timeout(Some(RESPONSE))
+        .build()
+        .unwrap();
+    let mut calls = all_calls(&handles(url), None);
+    calls.extend(table(&cluster, None).into_iter().map(|mut c| {
+        c.name = format!("cluster {}", c.name);
+        c.bound += ONE_TRIP;
+        c
+    }));
+    calls
 }
 
 #[test]
 fn a_server_that_never_answers() {
     let server = FaultyServer::start(Misbehaviour::Silent).unwrap();
-    exercise(
-        "silent",
-        all_calls(&handles(&server.url()), false),
-        &runtime(),
-    );
+    exercise("silent", fake_calls(&server.url()), &runtime());
 }
 
 #[test]
 fn a_server_that_answers_garbage() {
     let server = FaultyServer::garbage().unwrap();
-    exercise(
-        "garbage",
-        all_calls(&handles(&server.url()), false),
-        &runtime(),
-    );
+    exercise("garbage", fake_calls(&server.url()), &runtime());
 }
 
 #[test]
 fn an_http_server() {
     let server = FaultyServer::http().unwrap();
-    exercise(
-        "http",
-        all_calls(&handles(&server.url()), false),
-        &runtime(),
-    );
+    exercise("http", fake_calls(&server.url()), &runtime());
 }
 
 #[test]
 fn a_refused_port() {
     let port = RefusedPort::new().unwrap();
-    exercise(
-        "refused",
-        all_calls(&handles(&port.url()), false),
-        &runtime(),
-    );
+    exercise("refused", fake_calls(&port.url()), &runtime());
 }
 
 #[test]
@@ -1206,7 +1333,7 @@ fn a_paused_server_and_the_same_handles_after_it_resumes() {
     let checks: Vec<Check> = handles.iter().flat_map(checks).collect();
     // Every handle has working connections (blocking and async) before the pause.
     recovers("paused (before)", &checks, &rt);
-    let calls = all_calls(&handles, true);
+    let calls = all_calls(&handles, Some(&rt));
     server.pause();
     exercise("paused (SIGSTOP)", calls, &rt);
     server.resume();
@@ -1220,7 +1347,7 @@ fn a_restarted_server_and_the_same_handles_after_it_restarts() {
     let rt = runtime();
     let checks: Vec<Check> = handles.iter().flat_map(checks).collect();
     recovers("restarted (before)", &checks, &rt);
-    let calls = all_calls(&handles, true);
+    let calls = all_calls(&handles, Some(&rt));
     server.stop();
     exercise("stopped (killed)", calls, &rt);
     server.restart().unwrap();
