@@ -578,7 +578,13 @@ impl Redis {
                 let per_step = opts.connection_timeout / handshake.max(1);
                 let conn = redis::Client::open(info.set_redis_settings(settings))
                     .and_then(|c| c.get_connection_with_timeout(per_step))
-                    .map_err(fail)?;
+                    .map_err(|e| {
+                        fail(name_timeout(
+                            e,
+                            Some(per_step),
+                            "connecting (with its handshake) took too long: no reply",
+                        ))
+                    })?;
                 conn.set_read_timeout(opts.response_timeout).map_err(fail)?;
                 conn.set_write_timeout(opts.response_timeout)
                     .map_err(fail)?;
@@ -739,6 +745,31 @@ impl fmt::Debug for PooledConnection {
     }
 }
 
+/// A blocking socket read or write that ran into its timeout fails with `WouldBlock`, which
+/// reads "Resource temporarily unavailable (os error 11)": say what happened instead (still an
+/// I/O timeout error, so `is_timeout` and `is_io_error` hold).
+fn name_timeout(e: RedisError, waited: Option<Duration>, what: &str) -> RedisError {
+    use std::error::Error as _;
+    type Shared = Arc<dyn std::error::Error + Send + Sync>;
+    let would_block = e
+        .source()
+        .and_then(|s| {
+            s.downcast_ref::<std::io::Error>().or_else(|| {
+                s.downcast_ref::<Shared>()
+                    .and_then(|a| a.downcast_ref::<std::io::Error>())
+            })
+        })
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::WouldBlock);
+    if !would_block {
+        return e;
+    }
+    let message = match waited {
+        Some(t) => format!("timed out: {what} within {t:?}"),
+        None => format!("timed out: {what}"),
+    };
+    RedisError::from(std::io::Error::new(std::io::ErrorKind::TimedOut, message))
+}
+
 /// Whether a connection that saw this error must not be reused: the socket is gone, or a
 /// reply may still be in flight after a timeout.
 fn poisons(e: &RedisError) -> bool {
@@ -776,7 +807,11 @@ impl PooledConnection {
         {
             self.broken = true;
         }
-        r
+        let waited = match &self.conn {
+            Some(SyncConn::Single(_, t)) => *t,
+            _ => None,
+        };
+        r.map_err(|e| name_timeout(e, waited, "no reply"))
     }
 }
 
@@ -925,6 +960,22 @@ pub fn set_default_redis(redis: Redis) -> std::result::Result<(), Redis> {
 #[cfg(test)]
 mod tests {
     use super::{redact, scrub};
+
+    #[test]
+    fn a_read_timeout_says_so() {
+        let eagain = redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::WouldBlock));
+        let named = super::name_timeout(
+            eagain,
+            Some(std::time::Duration::from_millis(400)),
+            "no reply",
+        );
+        assert_eq!(named.to_string(), "timed out: no reply within 400ms");
+        assert!(named.is_timeout() && named.is_io_error());
+        let other =
+            redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        let kept = super::name_timeout(other, None, "no reply");
+        assert!(kept.is_connection_refusal());
+    }
 
     #[test]
     fn redaction() {
