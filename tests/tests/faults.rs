@@ -1125,7 +1125,14 @@ fn count_panics() {
     HOOK.call_once(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            PANICS.fetch_add(1, Ordering::SeqCst);
+            // Not a failing test's own assertion (its thread is named after the test): a
+            // panic in a call (a worker thread of ours, unnamed) or in pottery's threads and
+            // tasks.
+            let thread = std::thread::current();
+            let name = thread.name().unwrap_or("");
+            if name.is_empty() || name.starts_with("pottery") || name.starts_with("tokio") {
+                PANICS.fetch_add(1, Ordering::SeqCst);
+            }
             default(info);
         }));
     });
@@ -1198,6 +1205,14 @@ fn exercise(fault: &str, calls: Vec<Call>, rt: &tokio::runtime::Runtime) {
     let mut failures = Vec::new();
     for run in &runs {
         let ok = match &run.outcome {
+            // A timeout says so (a blocking socket's EAGAIN read "Resource temporarily
+            // unavailable (os error 11)"). redis-rs's blocking cluster client puts that text
+            // in its own message, which pottery does not rewrite.
+            Ok(Err(e))
+                if !run.name.starts_with("cluster ") && e.to_string().contains("(os error 11)") =>
+            {
+                false
+            }
             Ok(outcome) => run.expect.accepts(outcome),
             Err(_) => false,
         };
