@@ -1524,3 +1524,120 @@ fn tls_against_a_plaintext_server_fails_within_the_timeouts() {
         "{took:?} {r:?}"
     );
 }
+
+/// Quorum primitives over three masters, one or two of them faulty: a majority of healthy
+/// masters answers at their pace (the faulty one is not waited for, except by a release,
+/// which must reach every master and waits at most `master_timeout`); a majority of faulty
+/// ones fails within the bounds. Blocking and async, a waiter on a held lock included.
+#[test]
+fn quorum_primitives_with_faulty_masters() {
+    count_panics();
+    let (a, b) = (RedisServer::start().unwrap(), RedisServer::start().unwrap());
+    let silent = FaultyServer::silent().unwrap();
+    let garbage = FaultyServer::garbage().unwrap();
+    let refused = RefusedPort::new().unwrap();
+    let rt = runtime();
+    let healthy = [handle(&a.url()), handle(&b.url())];
+    let mut worst = Duration::ZERO;
+    for (name, bad) in [
+        ("silent", silent.url()),
+        ("garbage", garbage.url()),
+        ("refused", refused.url()),
+    ] {
+        let bad = handle(&bad);
+        // A majority is healthy: everything works, and fast (one round trip to the healthy
+        // ones), but giving back waits for the faulty master (at most `master_timeout`).
+        let masters = [healthy[0].clone(), healthy[1].clone(), bad.clone()];
+        let lock = Redlock::new(&unique_key("mixed"), masters.clone())
+            .auto_release_time(LEASE)
+            .master_timeout(MASTER)
+            .unreachable_timeout(UNREACHABLE);
+        let start = Instant::now();
+        let guard = lock.lock().unwrap();
+        let took_lock = start.elapsed();
+        // Another caller waits for it: a waiter listens for the release on every master,
+        // the faulty one included.
+        let waiter = Redlock::new(&lock.key()["redlock:".len()..], masters.clone())
+            .auto_release_time(LEASE)
+            .master_timeout(MASTER)
+            .context_manager_timeout(Some(Duration::from_millis(300)));
+        let start = Instant::now();
+        let waited = waiter.lock();
+        let took_wait = start.elapsed();
+        assert!(
+            matches!(waited, Err(Error::QuorumNotAchieved { .. })),
+            "{name}: {waited:?}"
+        );
+        let start = Instant::now();
+        guard.release().unwrap();
+        let took_release = start.elapsed();
+        let alock = lock.to_async();
+        let start = Instant::now();
+        let aguard = rt.block_on(alock.lock()).unwrap();
+        let took_alock = start.elapsed();
+        rt.block_on(aguard.release()).unwrap();
+        let ids = NextId::new(&unique_key("mixed"), masters.clone()).master_timeout(MASTER);
+        let start = Instant::now();
+        let id = ids.next_id().unwrap();
+        let aid = rt.block_on(ids.to_async().next_id()).unwrap();
+        let took_ids = start.elapsed();
+        assert!(aid > id);
+        eprintln!(
+            "fault {:<22} 2 healthy + 1 {name}: lock {took_lock:.2?}, a waiter's 300 ms wait \
+             {took_wait:.2?}, release {took_release:.2?}, async lock {took_alock:.2?}, \
+             2 ids {took_ids:.2?}",
+            "quorum, one faulty"
+        );
+        for (what, took, bound) in [
+            ("lock", took_lock, ONE_TRIP + MARGIN),
+            (
+                "wait",
+                took_wait,
+                Duration::from_millis(300) + ONE_MASTER_TRIP + MARGIN,
+            ),
+            ("release", took_release, ONE_MASTER_TRIP + MARGIN),
+            ("async lock", took_alock, ONE_TRIP + MARGIN),
+            ("ids", took_ids, 2 * ONE_MASTER_TRIP + MARGIN),
+        ] {
+            worst = worst.max(took);
+            assert!(
+                took < bound,
+                "{name}: {what} took {took:?} (bound {bound:?})"
+            );
+        }
+        // A majority is faulty: typed errors within the bounds.
+        let masters = [healthy[0].clone(), bad.clone(), bad.clone()];
+        let lock = Redlock::new(&unique_key("mixed"), masters.clone())
+            .auto_release_time(LEASE)
+            .master_timeout(MASTER)
+            .unreachable_timeout(UNREACHABLE);
+        let bound = ATTEMPT + UNREACHABLE + POLL + ATTEMPT + MARGIN;
+        let start = Instant::now();
+        let r = lock.lock().map(drop);
+        let took = start.elapsed();
+        assert!(Expect::Quorum.accepts(&r.map(|()| String::new())), "{name}");
+        assert!(took < bound, "{name}: lock took {took:?}");
+        let start = Instant::now();
+        let r = rt.block_on(lock.to_async().lock()).map(drop);
+        let took_async = start.elapsed();
+        assert!(Expect::Quorum.accepts(&r.map(|()| String::new())), "{name}");
+        assert!(took_async < bound, "{name}: async lock took {took_async:?}");
+        let ids = NextId::new(&unique_key("mixed"), masters)
+            .master_timeout(MASTER)
+            .timeout(NEXTID);
+        let start = Instant::now();
+        let r = ids.next_id();
+        let took_ids = start.elapsed();
+        assert!(Expect::Quorum.accepts(&r.map(|v| v.to_string())), "{name}");
+        assert!(
+            took_ids < NEXTID + ONE_MASTER_TRIP + MARGIN,
+            "{name}: {took_ids:?}"
+        );
+        eprintln!(
+            "fault {:<22} 1 healthy + 2 {name}: lock {took:.2?}, async lock {took_async:.2?} \
+             (bound {bound:.2?}), next_id {took_ids:.2?}",
+            "quorum, two faulty"
+        );
+    }
+    assert_eq!(PANICS.load(Ordering::SeqCst), 0, "something panicked");
+}
