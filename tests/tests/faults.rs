@@ -960,6 +960,21 @@ fn backed_calls(redis: &Redis, calls: &mut Vec<Call>) {
         },
     ));
     let name = unique_key("faults-point");
+    let (h, h2) = (
+        Point::handle_keyed(redis, &name),
+        Arc::new(Point::handle_keyed(redis, &name)),
+    );
+    calls.push(call(
+        "RedisBacked handle incr_x",
+        Expect::Redis,
+        OP,
+        move || h.incr_x(1),
+        move || {
+            let h = Arc::clone(&h2);
+            async move { h.incr_x_async(1).await }
+        },
+    ));
+    let name = unique_key("faults-point");
     let (r, r2) = (redis.clone(), redis.clone());
     let n2 = name.clone();
     calls.push(call(
@@ -972,6 +987,57 @@ fn backed_calls(redis: &Redis, calls: &mut Vec<Call>) {
             async move { Point::load_keyed_async(&r, &n).await }
         },
     ));
+}
+
+/// A `#[redis_cache]` free function (its cache made once, with companions) on a
+/// process-wide server that never answers.
+fn silent_redis() -> Redis {
+    static SILENT: std::sync::OnceLock<(FaultyServer, Redis)> = std::sync::OnceLock::new();
+    SILENT
+        .get_or_init(|| {
+            let server = FaultyServer::silent().unwrap();
+            let redis = handle(&server.url());
+            (server, redis)
+        })
+        .1
+        .clone()
+}
+
+#[redis_cache(key = "faults-free-fn", redis = silent_redis())]
+fn free_square(n: u64) -> u64 {
+    n * n
+}
+
+#[redis_cache(key = "faults-free-async-fn", redis = silent_redis())]
+async fn free_cube(n: u64) -> u64 {
+    n * n * n
+}
+
+/// The free `#[redis_cache]` functions and their companions, on [`silent_redis`].
+fn free_fn_calls() -> Vec<Call> {
+    vec![
+        call(
+            "#[redis_cache] free fn",
+            Expect::Fallback,
+            OP,
+            || Ok(free_square(5)),
+            || async { Ok(free_cube(2).await) },
+        ),
+        call(
+            "#[redis_cache] cache_info",
+            Expect::Redis,
+            OP,
+            free_square::cache_info,
+            free_cube::cache_info_async,
+        ),
+        call(
+            "#[redis_cache] cache_clear",
+            Expect::Redis,
+            OP,
+            free_square::cache_clear,
+            free_cube::cache_clear_async,
+        ),
+    ]
 }
 
 /// One structure per kind on `redis`, checked with a call that must succeed.
@@ -1319,7 +1385,11 @@ fn fake_calls(url: &str) -> Vec<Call> {
 #[test]
 fn a_server_that_never_answers() {
     let server = FaultyServer::start(Misbehaviour::Silent).unwrap();
-    exercise("silent", fake_calls(&server.url()), &runtime());
+    let calls = fake_calls(&server.url())
+        .into_iter()
+        .chain(free_fn_calls())
+        .collect();
+    exercise("silent", calls, &runtime());
 }
 
 #[test]
