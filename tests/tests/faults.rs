@@ -876,13 +876,17 @@ fn guard_calls(
         move || g.release(),
         move || a.release(),
     ));
-    let (g, a) = (watched(), awatched());
-    calls.push(call_once(
+    // Kept by the closures (dropped with the table, after the calls were timed).
+    let (g, a) = (Arc::new(watched()), Arc::new(awatched()));
+    calls.push(call(
         "WatchdogGuard::locked",
         u,
         trip,
         move || g.locked(),
-        move || async move { a.locked().await },
+        move || {
+            let a = Arc::clone(&a);
+            async move { a.locked().await }
+        },
     ));
     let (g, a) = (watched(), awatched());
     calls.push(call_once(
