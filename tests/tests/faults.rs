@@ -7,7 +7,14 @@
 //! The suite is one table: for each structure, a list of calls (a blocking closure and its
 //! async twin, the error it must end in and its time bound). Each fault runs the whole table
 //! at once (blocking calls in threads, async ones as tasks on one runtime), every call twice in
-//! a row, on two handles: a plain URL and one whose connection has a handshake (`SELECT`).
+//! a row, on two handles: a plain URL and one whose connection has a handshake (`SELECT`), and,
+//! for the fake servers, on a cluster handle too. On a real server, guards and leases taken
+//! before the fault are released, asked and dropped during it. Apart from the table: Redlock
+//! and NextId over masters of which one or two are faulty, a paused cluster node, `rediss://`
+//! against a plaintext server, and the builder's refusal of zero timeouts.
+//!
+//! Each fault prints its longest call per mode against its bound
+//! (`cargo test --test faults -- --nocapture`); `POTTERY_FAULTS_VERBOSE=1` prints every call.
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -77,10 +84,13 @@ enum Expect {
 }
 
 impl Expect {
-    fn accepts(self, outcome: &Outcome) -> bool {
+    /// Whether `outcome` is as expected; `answers`: the fault answers bytes that are not
+    /// RESP (garbage, HTTP), an error no retry mends, which the quorum primitives report as
+    /// it is (`Error::Redis` naming the key) rather than as a missing quorum.
+    fn accepts(self, outcome: &Outcome, answers: bool) -> bool {
         let quorum = |e: &Error| match e {
             Error::QuorumIsImpossible { .. } | Error::QuorumNotAchieved { .. } => true,
-            Error::Redis { key, .. } => key.is_some(),
+            Error::Redis { key, .. } => answers && key.is_some(),
             _ => false,
         };
         match (self, outcome) {
@@ -95,7 +105,7 @@ impl Expect {
                     )
             }
             (Expect::NotAcquired, Ok(v)) => v == "false",
-            (Expect::NotAcquired, Err(Error::Redis { key, .. })) => key.is_some(),
+            (Expect::NotAcquired, Err(Error::Redis { key, .. })) => answers && key.is_some(),
             (Expect::Fallback | Expect::Done, Ok(_)) => true,
             _ => false,
         }
@@ -1221,7 +1231,7 @@ struct Run {
 /// Runs every call of `calls` twice in a row, blocking (a thread per call) and async (a task
 /// per call on one runtime) at once; asserts each ended as expected within its bound and that
 /// nothing panicked; prints the longest call per mode against its bound.
-fn exercise(fault: &str, calls: Vec<Call>, rt: &tokio::runtime::Runtime) {
+fn exercise(fault: &str, answers: bool, calls: Vec<Call>, rt: &tokio::runtime::Runtime) {
     count_panics();
     let runs = Mutex::new(Vec::new());
     let record = |call: &Call, mode, took, outcome| {
@@ -1283,7 +1293,7 @@ fn exercise(fault: &str, calls: Vec<Call>, rt: &tokio::runtime::Runtime) {
             {
                 false
             }
-            Ok(outcome) => run.expect.accepts(outcome),
+            Ok(outcome) => run.expect.accepts(outcome, answers),
             Err(_) => false,
         };
         if !ok || run.took > run.bound {
@@ -1393,25 +1403,25 @@ fn a_server_that_never_answers() {
         .into_iter()
         .chain(free_fn_calls())
         .collect();
-    exercise("silent", calls, &runtime());
+    exercise("silent", false, calls, &runtime());
 }
 
 #[test]
 fn a_server_that_answers_garbage() {
     let server = FaultyServer::garbage().unwrap();
-    exercise("garbage", fake_calls(&server.url()), &runtime());
+    exercise("garbage", true, fake_calls(&server.url()), &runtime());
 }
 
 #[test]
 fn an_http_server() {
     let server = FaultyServer::http().unwrap();
-    exercise("http", fake_calls(&server.url()), &runtime());
+    exercise("http", true, fake_calls(&server.url()), &runtime());
 }
 
 #[test]
 fn a_refused_port() {
     let port = RefusedPort::new().unwrap();
-    exercise("refused", fake_calls(&port.url()), &runtime());
+    exercise("refused", false, fake_calls(&port.url()), &runtime());
 }
 
 #[test]
@@ -1424,7 +1434,7 @@ fn a_paused_server_and_the_same_handles_after_it_resumes() {
     recovers("paused (before)", &checks, &rt);
     let calls = all_calls(&handles, Some(&rt));
     server.pause();
-    exercise("paused (SIGSTOP)", calls, &rt);
+    exercise("paused (SIGSTOP)", false, calls, &rt);
     server.resume();
     recovers("paused (SIGSTOP)", &checks, &rt);
 }
@@ -1438,7 +1448,7 @@ fn a_restarted_server_and_the_same_handles_after_it_restarts() {
     recovers("restarted (before)", &checks, &rt);
     let calls = all_calls(&handles, Some(&rt));
     server.stop();
-    exercise("stopped (killed)", calls, &rt);
+    exercise("stopped (killed)", false, calls, &rt);
     server.restart().unwrap();
     recovers("restarted", &checks, &rt);
 }
@@ -1689,12 +1699,20 @@ fn quorum_primitives_with_faulty_masters() {
         let start = Instant::now();
         let r = lock.lock().map(drop);
         let took = start.elapsed();
-        assert!(Expect::Quorum.accepts(&r.map(|()| String::new())), "{name}");
+        let shown = format!("{r:?}");
+        assert!(
+            Expect::Quorum.accepts(&r.map(|()| String::new()), name == "garbage"),
+            "{name}: {shown}"
+        );
         assert!(took < bound, "{name}: lock took {took:?}");
         let start = Instant::now();
         let r = rt.block_on(lock.to_async().lock()).map(drop);
         let took_async = start.elapsed();
-        assert!(Expect::Quorum.accepts(&r.map(|()| String::new())), "{name}");
+        let shown = format!("{r:?}");
+        assert!(
+            Expect::Quorum.accepts(&r.map(|()| String::new()), name == "garbage"),
+            "{name}: {shown}"
+        );
         assert!(took_async < bound, "{name}: async lock took {took_async:?}");
         let ids = NextId::new(&unique_key("mixed"), masters)
             .master_timeout(MASTER)
@@ -1702,7 +1720,11 @@ fn quorum_primitives_with_faulty_masters() {
         let start = Instant::now();
         let r = ids.next_id();
         let took_ids = start.elapsed();
-        assert!(Expect::Quorum.accepts(&r.map(|v| v.to_string())), "{name}");
+        let shown = format!("{r:?}");
+        assert!(
+            Expect::Quorum.accepts(&r.map(|v| v.to_string()), name == "garbage"),
+            "{name}: {shown}"
+        );
         assert!(
             took_ids < NEXTID + ONE_MASTER_TRIP + MARGIN,
             "{name}: {took_ids:?}"
