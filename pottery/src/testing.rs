@@ -813,16 +813,22 @@ impl FaultyServer {
         use std::sync::atomic::Ordering;
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
+        // Polled, so that dropping the server stops the acceptor whatever state it is in.
+        listener.set_nonblocking(true)?;
         let shared = std::sync::Arc::new(FaultyShared::default());
         let s = std::sync::Arc::clone(&shared);
         let acceptor = std::thread::Builder::new()
             .name("pottery-faulty-server".into())
             .spawn(move || {
-                for stream in listener.incoming() {
-                    if s.stop.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    let Ok(stream) = stream else { continue };
+                while !s.stop.load(Ordering::SeqCst) {
+                    let stream = match listener.accept() {
+                        Ok((stream, _)) => stream,
+                        Err(_) => {
+                            std::thread::sleep(Duration::from_millis(2));
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nonblocking(false);
                     s.accepted.fetch_add(1, Ordering::SeqCst);
                     if let Ok(kept) = stream.try_clone() {
                         lock(&s.streams).push(kept);
@@ -995,11 +1001,6 @@ impl Drop for FaultyServer {
     fn drop(&mut self) {
         use std::sync::atomic::Ordering;
         self.shared.stop.store(true, Ordering::SeqCst);
-        // Wake the acceptor with a connection of our own.
-        let _ = std::net::TcpStream::connect_timeout(
-            &std::net::SocketAddr::from(([127, 0, 0, 1], self.port)),
-            Duration::from_secs(1),
-        );
         if let Some(acceptor) = self.acceptor.take() {
             let _ = acceptor.join();
         }
