@@ -791,6 +791,37 @@ fn redlock_calls(redis: &Redis, prepared: Option<&tokio::runtime::Runtime>, call
         |s| s.lock_fenced().map(drop),
         |s| s.lock_fenced().await.map(drop)
     );
+    // pottery's @synchronize as a function: the body never runs.
+    let (r, r2) = (redis.clone(), redis.clone());
+    let configure = |l: Redlock| {
+        l.auto_release_time(LEASE)
+            .master_timeout(MASTER)
+            .unreachable_timeout(UNREACHABLE)
+    };
+    let aconfigure = |l: pottery::aio::Redlock| {
+        l.auto_release_time(LEASE)
+            .master_timeout(MASTER)
+            .unreachable_timeout(UNREACHABLE)
+    };
+    calls.push(call(
+        "synchronize",
+        q,
+        waiting,
+        move || {
+            pottery::synchronize(&unique_key("faults-sync"), [r.clone()], configure, || {
+                panic!("the body ran without the lock")
+            })
+        },
+        move || {
+            let r = r2.clone();
+            async move {
+                pottery::aio::synchronize(&unique_key("faults-sync"), [r], aconfigure, || async {
+                    panic!("the body ran without the lock")
+                })
+                .await
+            }
+        },
+    ));
     if let Some(rt) = prepared {
         guard_calls(&lock, rt, calls);
         let held = |raise| {
