@@ -293,11 +293,13 @@ impl fmt::Display for Error {
             Error::Redis {
                 key: Some(key),
                 source,
-            } if source.is_timeout() => write!(
+            } if source.is_timeout() && !says_timed_out(source) => write!(
                 f,
                 "redis error on key `{key}`: timed out waiting for the server ({source})"
             ),
-            Error::Redis { key: None, source } if source.is_timeout() => {
+            Error::Redis { key: None, source }
+                if source.is_timeout() && !says_timed_out(source) =>
+            {
                 write!(
                     f,
                     "redis error: timed out waiting for the server ({source})"
@@ -389,6 +391,11 @@ impl fmt::Display for Error {
             ),
         }
     }
+}
+
+/// Whether the error's own text already says it is a timeout.
+fn says_timed_out(e: &redis::RedisError) -> bool {
+    e.to_string().contains("timed out")
 }
 
 impl std::error::Error for Error {

@@ -53,6 +53,10 @@ struct Inner {
     /// that made it, and dies with it.
     aio: Mutex<Vec<(tokio::runtime::Id, AsyncConn)>>,
     aio_init: tokio::sync::Mutex<()>,
+    /// Async connection attempts finished so far, and the last one's failure (with its
+    /// runtime and number), which callers that queued behind that attempt share.
+    aio_attempts: std::sync::atomic::AtomicU64,
+    aio_failure: Mutex<Option<(tokio::runtime::Id, u64, RedisError)>>,
 }
 
 /// How many runtimes' async connections a handle keeps (the oldest goes first).
@@ -873,6 +877,8 @@ impl Redis {
                 idle: Mutex::new(Vec::new()),
                 aio: Mutex::new(Vec::new()),
                 aio_init: tokio::sync::Mutex::new(()),
+                aio_attempts: std::sync::atomic::AtomicU64::new(0),
+                aio_failure: Mutex::new(None),
             }),
         }
     }
@@ -1212,11 +1218,25 @@ impl Redis {
             return Ok(conn);
         }
         // One connection per runtime, even when many tasks ask at once.
-        let _making = self.inner.aio_init.lock().await;
+        let inner = &self.inner;
+        let seen = inner.aio_attempts.load(Ordering::SeqCst);
+        let _making = inner.aio_init.lock().await;
         if let Some(conn) = self.cached_async(runtime) {
             return Ok(conn);
         }
-        let inner = &self.inner;
+        // An attempt for this runtime failed while we queued behind it: share its error
+        // instead of trying again. (Each attempt may take the whole connection timeout: a
+        // hundred callers queued on an unresponsive server took a hundred timeouts, one
+        // after another.)
+        if let Some((rt, n, e)) = &*inner.aio_failure.lock().unwrap_or_else(|p| p.into_inner())
+            && *rt == runtime
+            && *n > seen
+        {
+            return Err(Error::Redis {
+                key: None,
+                source: e.clone(),
+            });
+        }
         let conn = match &inner.target {
             Target::Single(client) => {
                 let config = ConnectionManagerConfig::new()
@@ -1237,8 +1257,13 @@ impl Redis {
                 .await
                 .map(|c| AsyncConn::Cluster(Box::new(c))),
             Target::Sentinel(t) => connect_sentinel_async(t, &inner.opts).await,
-        }
-        .map_err(|source| Error::Redis { key: None, source })?;
+        };
+        let n = inner.aio_attempts.fetch_add(1, Ordering::SeqCst) + 1;
+        let conn = conn.map_err(|source| {
+            *inner.aio_failure.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((runtime, n, source.clone()));
+            Error::Redis { key: None, source }
+        })?;
         let mut cache = inner.aio.lock().unwrap_or_else(|p| p.into_inner());
         cache.retain(|(id, _)| *id != runtime);
         if cache.len() >= MAX_RUNTIMES {
@@ -1318,7 +1343,13 @@ fn connect_single(client: &redis::Client, opts: &Options, generation: u64) -> Re
     let per_step = opts.connection_timeout / handshake.max(1);
     let conn = redis::Client::open(info.set_redis_settings(settings))
         .and_then(|c| c.get_connection_with_timeout(per_step))
-        .map_err(fail)?;
+        .map_err(|e| {
+            fail(name_timeout(
+                e,
+                Some(per_step),
+                "connecting (with its handshake) took too long: no reply",
+            ))
+        })?;
     conn.set_read_timeout(opts.response_timeout).map_err(fail)?;
     conn.set_write_timeout(opts.response_timeout)
         .map_err(fail)?;
@@ -1374,6 +1405,31 @@ impl fmt::Debug for PooledConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PooledConnection({})", self.inner.shown)
     }
+}
+
+/// A blocking socket read or write that ran into its timeout fails with `WouldBlock`, which
+/// reads "Resource temporarily unavailable (os error 11)": say what happened instead (still an
+/// I/O timeout error, so `is_timeout` and `is_io_error` hold).
+fn name_timeout(e: RedisError, waited: Option<Duration>, what: &str) -> RedisError {
+    use std::error::Error as _;
+    type Shared = Arc<dyn std::error::Error + Send + Sync>;
+    let would_block = e
+        .source()
+        .and_then(|s| {
+            s.downcast_ref::<std::io::Error>().or_else(|| {
+                s.downcast_ref::<Shared>()
+                    .and_then(|a| a.downcast_ref::<std::io::Error>())
+            })
+        })
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::WouldBlock);
+    if !would_block {
+        return e;
+    }
+    let message = match waited {
+        Some(t) => format!("timed out: {what} within {t:?}"),
+        None => format!("timed out: {what}"),
+    };
+    RedisError::from(std::io::Error::new(std::io::ErrorKind::TimedOut, message))
 }
 
 /// Whether a connection that saw this error must not be reused: the socket is gone, or a
@@ -1448,7 +1504,11 @@ impl PooledConnection {
                 self.broken = true;
             }
         }
-        r
+        let waited = match &self.conn {
+            Some(SyncConn::Single(_, t, _)) => *t,
+            _ => None,
+        };
+        r.map_err(|e| name_timeout(e, waited, "no reply"))
     }
 }
 
@@ -1673,6 +1733,22 @@ pub fn set_default_redis(redis: Redis) -> std::result::Result<(), Redis> {
 #[cfg(test)]
 mod tests {
     use super::{redact, scrub};
+
+    #[test]
+    fn a_read_timeout_says_so() {
+        let eagain = redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::WouldBlock));
+        let named = super::name_timeout(
+            eagain,
+            Some(std::time::Duration::from_millis(400)),
+            "no reply",
+        );
+        assert_eq!(named.to_string(), "timed out: no reply within 400ms");
+        assert!(named.is_timeout() && named.is_io_error());
+        let other =
+            redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        let kept = super::name_timeout(other, None, "no reply");
+        assert!(kept.is_connection_refusal());
+    }
 
     #[test]
     fn redaction() {

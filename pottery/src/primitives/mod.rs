@@ -24,6 +24,8 @@ use crate::redis::Redis;
 pub(crate) struct Fanout<T> {
     /// The replies, in the order they came.
     pub(crate) replies: Vec<T>,
+    /// For each reply, the index of the master that sent it.
+    pub(crate) from: Vec<usize>,
     /// Masters that failed: refused, timed out, or answered an error.
     pub(crate) errors: Vec<Error>,
     /// Masters whose reply was not waited for.
@@ -162,32 +164,48 @@ where
     {
         let mut out = Fanout {
             replies: Vec::new(),
+            from: Vec::new(),
             errors: Vec::new(),
             pending: 0,
         };
         match master.run_within(op(master), Some(timeout)) {
-            Ok(v) => out.replies.push(v),
+            Ok(v) => {
+                out.replies.push(v);
+                out.from.push(0);
+            }
             Err(e) => out.errors.push(e),
         }
         return out;
     }
     let mut pending: FuturesUnordered<_> = masters
         .iter()
-        .map(|m| {
+        .enumerate()
+        .map(|(i, m)| {
             let op = op(m);
             let key = op.key;
-            async move { (m, key, tokio::time::timeout(timeout, m.run_async(op)).await) }
+            async move {
+                (
+                    i,
+                    m,
+                    key,
+                    tokio::time::timeout(timeout, m.run_async(op)).await,
+                )
+            }
         })
         .collect();
     let mut out = Fanout {
         replies: Vec::new(),
+        from: Vec::new(),
         errors: Vec::new(),
         pending: masters.len(),
     };
-    while let Some((master, key, reply)) = pending.next().await {
+    while let Some((i, master, key, reply)) = pending.next().await {
         out.pending -= 1;
         match reply {
-            Ok(Ok(v)) => out.replies.push(v),
+            Ok(Ok(v)) => {
+                out.replies.push(v);
+                out.from.push(i);
+            }
             Ok(Err(e)) => out.errors.push(e),
             Err(_) => out.errors.push(Error::Redis {
                 key: Some(key.to_owned()),
