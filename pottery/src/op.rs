@@ -194,7 +194,9 @@ impl<T> Op<'_, T> {
         }
     }
 
-    /// The same operation, tried once: a failure is returned at once rather than retried.
+    /// The same operation, tried once: a failure is returned as it is, neither retried nor
+    /// turned into [`Error::MaybeApplied`] (for callers with rules of their own, such as the
+    /// quorum primitives, or a fallback better than waiting, such as a non-strict cache).
     pub(crate) fn without_retries(mut self) -> Self {
         self.retries = false;
         self
@@ -492,7 +494,9 @@ impl Redis {
                 Err(Failure::Other(e)) => return Err(e),
                 Err(Failure::Failed(f)) => match retry.next(repeat, &f) {
                     Ok(wait) => std::thread::sleep(wait),
-                    Err(maybe_applied) => return Err(final_error(&op, f, maybe_applied)),
+                    Err(maybe_applied) => {
+                        return Err(final_error(&op, f, maybe_applied && op.retries));
+                    }
                 },
             }
         }
@@ -572,7 +576,9 @@ impl Redis {
                 Err(Failure::Other(e)) => return Err(e),
                 Err(Failure::Failed(f)) => match retry.next(repeat, &f) {
                     Ok(wait) => tokio::time::sleep(wait).await,
-                    Err(maybe_applied) => return Err(final_error(&op, f, maybe_applied)),
+                    Err(maybe_applied) => {
+                        return Err(final_error(&op, f, maybe_applied && op.retries));
+                    }
                 },
             }
         }

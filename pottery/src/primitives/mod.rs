@@ -168,7 +168,7 @@ where
             errors: Vec::new(),
             pending: 0,
         };
-        match master.run_within(op(master), Some(timeout)) {
+        match master.run_within(op(master).without_retries(), Some(timeout)) {
             Ok(v) => {
                 out.replies.push(v);
                 out.from.push(0);
@@ -181,7 +181,8 @@ where
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            let op = op(m);
+            // The quorum rules retry (and give back) on their own.
+            let op = op(m).without_retries();
             let key = op.key;
             async move {
                 (
