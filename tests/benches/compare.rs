@@ -1819,7 +1819,6 @@ fn fmt_trips(t: f64) -> String {
 
 /// Prints the tables; writes the JSON (and, for a full run, the chart) under `docs/`.
 #[allow(clippy::too_many_arguments)]
-#[allow(clippy::too_many_arguments)]
 fn report(
     rows: &[Row],
     contention: &[Contention],
