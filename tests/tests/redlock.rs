@@ -328,6 +328,8 @@ print('released')"
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
+        // redis-py reads `protocol=3`, not redis-rs's `protocol=resp3` (the RESP3 test run).
+        let stdin = stdin.replace("?protocol=resp3", "");
         c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
         c
     };
