@@ -534,7 +534,12 @@ impl Redis {
                 // on the same connection to the key's master (a second round trip).
                 (Some((replicas, timeout)), true) => {
                     let reply = conn.pipe_query(&cmd)?;
-                    let acked = conn.wait_for_replicas(op.key, replicas, timeout)?;
+                    // The write is applied: from here on a failure must not make it look
+                    // unsent (a retry would apply it twice). A WAIT that fails confirms no
+                    // replica: Error::NotDurable.
+                    let acked = conn
+                        .wait_for_replicas(op.key, replicas, timeout)
+                        .unwrap_or(Value::Int(0));
                     Ok(vec![reply, acked])
                 }
                 _ => match with_wait(cmd, durable) {
@@ -575,7 +580,13 @@ impl Redis {
                 }
                 Err(Failure::Other(e)) => return Err(e),
                 Err(Failure::Failed(f)) => match retry.next(repeat, &f) {
-                    Ok(wait) => tokio::time::sleep(wait).await,
+                    Ok(wait) => {
+                        // A cluster connection that saw a redirect or a dead node is replaced
+                        // (a fresh one reads the slots anew): pottery follows redirects itself,
+                        // since redis-rs's own retries may send a write twice.
+                        self.forget_async_cluster_connection();
+                        tokio::time::sleep(wait).await
+                    }
                     Err(maybe_applied) => {
                         return Err(final_error(&op, f, maybe_applied && op.retries));
                     }

@@ -179,8 +179,9 @@ impl RedisBuilder {
     /// How long connecting may take, handshake (TLS, `AUTH`, `SELECT`) included (default 5 s).
     /// A call that has to connect first takes at most this plus its response timeout. Zero is
     /// refused by [`build`](Self::build) with [`Error::Config`]. (A blocking call on a
-    /// cluster with an unresponsive node may take about twice that: it reconnects to every
-    /// node and retries once, which is how MOVED and ASK redirects are followed.)
+    /// cluster with an unresponsive node may take about twice that: a new cluster connection
+    /// connects to every node. Redirects and failovers are followed within
+    /// [`retry_timeout`](Self::retry_timeout).)
     ///
     /// ```
     /// # use std::time::Duration;
@@ -472,9 +473,11 @@ impl RedisBuilder {
                 }
                 // redis-rs retries a cluster command 16 times by default, with waits growing
                 // to minutes: a call to a paused node took 8.7 s (each retry waiting the
-                // response timeout again) and the next one slept for many minutes. One retry
-                // keeps MOVED and ASK redirects working; short waits keep the call within its
-                // timeouts. Each node's handshake waits for two `CLIENT SETINFO` replies (and
+                // response timeout again) and the next one slept for many minutes. And its
+                // retries resend a command after a connection error, so a write that must not
+                // repeat (HINCRBY) was applied twice in a failover test. No retries here:
+                // pottery's own (see `op.rs`) follow redirects and failovers by each
+                // operation's class, on a fresh connection that reads the slots anew. Each node's handshake waits for two `CLIENT SETINFO` replies (and
                 // `AUTH`'s with a password), each bounded by the connection timeout: split it
                 // between them.
                 let auth = self.nodes.iter().any(|n| {
@@ -484,7 +487,7 @@ impl RedisBuilder {
                 let per_step = self.opts.connection_timeout / (2 + u32::from(auth));
                 let mut b = ClusterClientBuilder::new(self.nodes.iter().map(String::as_str))
                     .connection_timeout(per_step)
-                    .retries(1)
+                    .retries(0)
                     .min_retry_wait(10)
                     .max_retry_wait(100);
                 if let Some(t) = self.opts.response_timeout {
@@ -1292,6 +1295,19 @@ impl Redis {
             .map(|(_, conn)| AsyncConnection(conn.clone()))
     }
 
+    /// Drops this runtime's async cluster connection (no-op for other handles): after a
+    /// redirect or a dead node the next call makes a new one, which reads the slots anew.
+    pub(crate) fn forget_async_cluster_connection(&self) {
+        if !matches!(self.inner.target, Target::Cluster(_)) {
+            return;
+        }
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let runtime = handle.id();
+            let mut cache = self.inner.aio.lock().unwrap_or_else(|p| p.into_inner());
+            cache.retain(|(id, _)| *id != runtime);
+        }
+    }
+
     /// A new pub/sub connection to this server (`None` for a cluster handle, whose
     /// notifications pottery does not follow).
     pub(crate) async fn pubsub_async(&self) -> Option<RedisResult<redis::aio::PubSub>> {
@@ -1435,7 +1451,24 @@ fn name_timeout(e: RedisError, waited: Option<Duration>, what: &str) -> RedisErr
 /// Whether a connection that saw this error must not be reused: the socket is gone, or a
 /// reply may still be in flight after a timeout.
 fn poisons(e: &RedisError) -> bool {
-    e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_unrecoverable_error()
+    use redis::{ErrorKind, ServerErrorKind};
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_unrecoverable_error()
+        // A cluster connection with a stale slot map: the next one reads the slots anew.
+        || matches!(
+            e.kind(),
+            ErrorKind::ClusterConnectionNotFound
+                | ErrorKind::Server(
+                    ServerErrorKind::Moved
+                        | ServerErrorKind::Ask
+                        | ServerErrorKind::TryAgain
+                        | ServerErrorKind::ClusterDown
+                        | ServerErrorKind::MasterDown
+                        | ServerErrorKind::ReadOnly
+                )
+        )
 }
 
 impl PooledConnection {
