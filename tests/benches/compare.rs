@@ -2113,7 +2113,7 @@ const STAMPEDE_NOTE: &str = "Each round, every task is spawned at once on a fres
 computations = times the 50 ms function ran; all have it = from the first call until the last \
 task had the value; cmds / reads = commands and socket reads the server processed per round, all \
 tasks together (commands pipelined on one connection can share a read). '1 process' = one \
-#[redis_cache] function (in-process single flight is always on); '64 handles' = one Redis \
+`#[redis_cache]` function (in-process single flight is always on); '64 handles' = one Redis \
 handle per task on its own URL of the same server, as 64 processes would be, without and with \
 single_flight (a lease in Redis; the others poll for the value, 2 ms growing to 10 ms apart).";
 
