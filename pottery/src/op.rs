@@ -194,6 +194,15 @@ impl<T> Op<'_, T> {
         }
     }
 
+    /// The result, from the reply (and for a durable write the reply to its `WAIT`).
+    fn finish(self, durable: Option<(usize, Duration)>, reply: Vec<Value>) -> Result<T> {
+        let value = match durable {
+            Some((wanted, _)) => durable_reply(self.key, wanted, reply)?,
+            None => reply.into_iter().next().unwrap_or(Value::Nil),
+        };
+        self.decode.apply(self.key, value)
+    }
+
     /// The same operation, tried once: a failure is returned as it is, neither retried nor
     /// turned into [`Error::MaybeApplied`] (for callers with rules of their own, such as the
     /// quorum primitives, or a fallback better than waiting, such as a non-strict cache).
@@ -334,7 +343,7 @@ fn outcome(e: &redis::RedisError, connecting: bool) -> Outcome {
 }
 
 /// Server errors that say "not now" rather than "no".
-fn transient_server_error(kind: redis::ServerErrorKind) -> bool {
+pub(crate) fn transient_server_error(kind: redis::ServerErrorKind) -> bool {
     use redis::ServerErrorKind;
     matches!(
         kind,
@@ -405,6 +414,19 @@ impl Retry {
         }
         tracing::debug!(attempt = self.attempt, ?wait, error = %f.error, "retrying");
         Ok(wait)
+    }
+}
+
+impl Retry {
+    /// How long to wait before trying `op` again after `failure`, or the error the call
+    /// returns.
+    fn after<T>(&mut self, op: &Op<'_, T>, failure: Failure) -> Result<Duration> {
+        match failure {
+            Failure::Other(e) => Err(e),
+            Failure::Failed(f) => self
+                .next(op.repeat(), &f)
+                .map_err(|maybe_applied| final_error(op, f, maybe_applied && op.retries)),
+        }
     }
 }
 
@@ -484,20 +506,8 @@ impl Redis {
         });
         loop {
             match self.attempt_sync(&op, timeout, durable) {
-                Ok(reply) => {
-                    let value = match durable {
-                        Some((wanted, _)) => durable_reply(op.key, wanted, reply)?,
-                        None => reply.into_iter().next().unwrap_or(Value::Nil),
-                    };
-                    return op.decode.apply(op.key, value);
-                }
-                Err(Failure::Other(e)) => return Err(e),
-                Err(Failure::Failed(f)) => match retry.next(repeat, &f) {
-                    Ok(wait) => std::thread::sleep(wait),
-                    Err(maybe_applied) => {
-                        return Err(final_error(&op, f, maybe_applied && op.retries));
-                    }
-                },
+                Ok(reply) => return op.finish(durable, reply),
+                Err(failure) => std::thread::sleep(retry.after(&op, failure)?),
             }
         }
     }
@@ -571,26 +581,15 @@ impl Redis {
         });
         loop {
             match self.attempt_async(&op.req, durable).await {
-                Ok(reply) => {
-                    let value = match durable {
-                        Some((wanted, _)) => durable_reply(op.key, wanted, reply)?,
-                        None => reply.into_iter().next().unwrap_or(Value::Nil),
-                    };
-                    return op.decode.apply(op.key, value);
+                Ok(reply) => return op.finish(durable, reply),
+                Err(failure) => {
+                    let wait = retry.after(&op, failure)?;
+                    // A cluster connection that saw a redirect or a dead node is replaced (a
+                    // fresh one reads the slots anew): pottery follows redirects itself, since
+                    // redis-rs's own retries may send a write twice.
+                    self.forget_async_cluster_connection();
+                    tokio::time::sleep(wait).await;
                 }
-                Err(Failure::Other(e)) => return Err(e),
-                Err(Failure::Failed(f)) => match retry.next(repeat, &f) {
-                    Ok(wait) => {
-                        // A cluster connection that saw a redirect or a dead node is replaced
-                        // (a fresh one reads the slots anew): pottery follows redirects itself,
-                        // since redis-rs's own retries may send a write twice.
-                        self.forget_async_cluster_connection();
-                        tokio::time::sleep(wait).await
-                    }
-                    Err(maybe_applied) => {
-                        return Err(final_error(&op, f, maybe_applied && op.retries));
-                    }
-                },
             }
         }
     }
