@@ -636,3 +636,76 @@ fn a_batch_is_one_round_trip() {
         }
     }
 }
+
+#[test]
+fn a_durable_batch_waits_once_for_its_writes() {
+    // The shared server has no replica: writes are applied, but not durable.
+    let server = pottery::testing::shared_server();
+    let durable = Redis::builder(&server.url())
+        .durable_writes(1, std::time::Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let d: RedisDict<String, i64> = RedisDict::new(&durable, unique_key("durable"));
+    for transaction in [false, true] {
+        let b = if transaction {
+            Batch::transaction(&durable)
+        } else {
+            Batch::new(&durable)
+        };
+        let written = b.on(&d).set("a".into(), 1);
+        let read = b.on(&d).get("a");
+        b.execute().unwrap();
+        assert!(
+            matches!(
+                written.get(),
+                Err(Error::NotDurable {
+                    acked: 0,
+                    wanted: 1,
+                    ..
+                })
+            ),
+            "{transaction}"
+        );
+        assert_eq!(read.get().unwrap(), Some(1), "reads are not waited for");
+        // A batch of reads sends no WAIT.
+        let b = Batch::new(&durable);
+        let read = b.on(&d).get("a");
+        b.execute().unwrap();
+        assert_eq!(read.get().unwrap(), Some(1));
+    }
+    d.clear().ok();
+}
+
+#[test]
+fn a_broken_connection_fails_writes_that_must_not_repeat_as_maybe_applied() {
+    use pottery::testing::{FaultyServer, Misbehaviour};
+    let server = FaultyServer::start(Misbehaviour::Garbage).unwrap();
+    let redis = Redis::builder(&server.url())
+        .retry_timeout(std::time::Duration::from_millis(300))
+        .response_timeout(Some(std::time::Duration::from_secs(2)))
+        .build()
+        .unwrap();
+    let d: RedisDict<String, i64> = RedisDict::new(&redis, "k");
+    // An insert must not be applied twice: not retried, and MaybeApplied.
+    let b = Batch::new(&redis);
+    let inserted = b.on(&d).insert("a".into(), 1);
+    let read = b.on(&d).get("a");
+    let err = b.execute().unwrap_err();
+    assert!(matches!(err, Error::MaybeApplied { .. }), "{err}");
+    assert!(matches!(inserted.get(), Err(Error::MaybeApplied { .. })));
+    assert!(matches!(read.get(), Err(Error::Redis { .. })));
+    // Reads and idempotent writes are retried (until the retry timeout), then fail plainly.
+    let started = std::time::Instant::now();
+    let b = Batch::new(&redis);
+    let set = b.on(&d).set("a".into(), 1);
+    let read = b.on(&d).get("a");
+    let err = b.execute().unwrap_err();
+    assert!(matches!(err, Error::Redis { .. }), "{err}");
+    assert!(matches!(set.get(), Err(Error::Redis { .. })));
+    assert!(matches!(read.get(), Err(Error::Redis { .. })));
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(100),
+        "retried: {:?}",
+        started.elapsed()
+    );
+}
