@@ -356,9 +356,29 @@ fn transactions_are_seen_all_or_nothing() {
                     })
                 })
                 .collect();
+            // And one async mover, on aio twins.
+            let async_mover = s.spawn(|| {
+                let (a, b) = (a.to_async(), b.to_async());
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    for i in 0..300 {
+                        let by = if i % 4 == 0 { 11 } else { -3 };
+                        let tx = pottery::aio::Batch::transaction(&redis);
+                        let from = tx.on(&a).incr("n", -by);
+                        let to = tx.on(&b).incr("n", by);
+                        tx.execute().await.unwrap();
+                        from.get().unwrap();
+                        to.get().unwrap();
+                    }
+                });
+            });
             for m in movers {
                 m.join().unwrap();
             }
+            async_mover.join().unwrap();
             stop.store(true, Ordering::Relaxed);
             reader.join().unwrap()
         });
