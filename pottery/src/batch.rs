@@ -241,10 +241,12 @@ impl<T> Pending<T> {
     }
 }
 
-/// A structure whose operations can be queued in a [`Batch`] or an [`aio::Batch`]: the
-/// dicts, sets, lists, deques and counters, Bloom filters and HyperLogLogs, blocking and
-/// async alike. [`Batch::on`] gives its view (`dict::DictOps` for a dict, and so on), whose
-/// methods queue the structure's operations.
+/// A structure whose operations can be queued in a [`Batch`] or an [`aio::Batch`], blocking
+/// and async alike. [`Batch::on`] gives its view, whose methods queue the structure's
+/// operations: [`DictOps`](crate::dict::DictOps), [`SetOps`](crate::set::SetOps),
+/// [`ListOps`](crate::list::ListOps), [`DequeOps`](crate::list::DequeOps),
+/// [`CounterOps`](crate::counter::CounterOps), [`BloomOps`](crate::bloom::BloomOps) and
+/// [`HyperLogLogOps`](crate::hyperloglog::HyperLogLogOps).
 ///
 /// Redlock and NextId are not batchable: their operations are quorum rounds across several
 /// masters with rules of their own (deadlines, give-backs), not one request to one server.
