@@ -1068,3 +1068,163 @@ pub mod aio {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(resp: &str) -> Value {
+        redis::parse_redis_value(resp.as_bytes()).expect("a RESP reply")
+    }
+
+    /// `n` queued `HLEN`s (reads) and `HINCRBY`s (writes that must not repeat), and their
+    /// pending results.
+    fn queued<'a>(queue: &Queue<'a>, keys: &'a [String]) -> Vec<Pending<i64>> {
+        keys.iter()
+            .enumerate()
+            .map(|(i, key)| {
+                let mut cmd = redis::cmd(if i % 2 == 0 { "HLEN" } else { "HINCRBY" });
+                cmd.arg(key.as_str());
+                if i % 2 == 1 {
+                    cmd.arg("f").arg(1);
+                }
+                queue.push(
+                    &queue.redis,
+                    Ok(Op::cmd(key, "hash", cmd, crate::collections::int)),
+                )
+            })
+            .collect()
+    }
+
+    fn setup() -> (Redis, Vec<String>) {
+        let redis = Redis::from_url("redis://127.0.0.1:1").expect("a URL");
+        (redis, vec!["a".into(), "b".into(), "c".into()])
+    }
+
+    #[test]
+    fn each_operation_gets_its_own_reply_and_errors_stay_its_own() {
+        let (redis, keys) = setup();
+        let queue = Queue::new(&redis);
+        let pending = queued(&queue, &keys);
+        let (_, mut ops) = queue.take();
+        let (_, layout) = pipeline(&mut ops, false, None);
+        assert_eq!(layout.count, 3);
+        let replies = vec![
+            reply(":3\r\n"),
+            reply("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            reply(":7\r\n"),
+        ];
+        assert!(refused(&replies, &layout, ops.len()).is_none());
+        distribute(ops, replies, &layout);
+        let mut results = pending.into_iter().map(Pending::get);
+        assert_eq!(results.next().unwrap().unwrap(), 3);
+        assert!(matches!(
+            results.next().unwrap(),
+            Err(Error::WrongType { ref key, .. }) if key == "b"
+        ));
+        assert_eq!(results.next().unwrap().unwrap(), 7);
+    }
+
+    #[test]
+    fn a_refused_transaction_gives_each_operation_its_refusal() {
+        let (redis, keys) = setup();
+        let queue = Queue::new(&redis);
+        let pending = queued(&queue, &keys);
+        let (_, mut ops) = queue.take();
+        let (_, layout) = pipeline(&mut ops, true, None);
+        assert_eq!(layout.count, 5, "MULTI, 3 ops, EXEC");
+        let replies = vec![
+            reply("+OK\r\n"),
+            reply("+QUEUED\r\n"),
+            reply("-ERR wrong number of arguments for 'hincrby' command\r\n"),
+            reply("+QUEUED\r\n"),
+            reply("-EXECABORT Transaction discarded because of previous errors.\r\n"),
+        ];
+        distribute(ops, replies, &layout);
+        let results: Vec<_> = pending.into_iter().map(Pending::get).collect();
+        let text = |r: &Result<i64>| r.as_ref().unwrap_err().to_string();
+        assert!(
+            text(&results[0]).contains("discarded"),
+            "{}",
+            text(&results[0])
+        );
+        assert!(
+            text(&results[1]).contains("wrong number"),
+            "{}",
+            text(&results[1])
+        );
+        assert!(text(&results[2]).contains("discarded"));
+    }
+
+    #[test]
+    fn a_durable_batch_fails_only_its_writes_when_too_few_replicas_confirm() {
+        let (redis, keys) = setup();
+        let queue = Queue::new(&redis);
+        let pending = queued(&queue, &keys);
+        let (_, mut ops) = queue.take();
+        let (_, layout) = pipeline(&mut ops, false, Some((2, Duration::from_millis(10))));
+        assert_eq!(layout.count, 4, "3 ops, WAIT");
+        let replies = vec![
+            reply(":1\r\n"),
+            reply(":2\r\n"),
+            reply(":3\r\n"),
+            reply(":1\r\n"),
+        ];
+        distribute(ops, replies, &layout);
+        let results: Vec<_> = pending.into_iter().map(Pending::get).collect();
+        assert_eq!(*results[0].as_ref().unwrap(), 1, "a read is not waited for");
+        assert!(matches!(
+            results[1],
+            Err(Error::NotDurable {
+                acked: 1,
+                wanted: 2,
+                ..
+            })
+        ));
+        assert_eq!(*results[2].as_ref().unwrap(), 3);
+    }
+
+    crate::op::script!(TEST_SCRIPT, "hash_insert.lua", Once);
+
+    #[test]
+    fn each_script_is_loaded_once_at_the_head_before_multi() {
+        let (redis, keys) = setup();
+        let queue = Queue::new(&redis);
+        for key in &keys {
+            let op = Op::eval(
+                key,
+                "hash",
+                &TEST_SCRIPT,
+                vec![key.clone().into_bytes()],
+                vec![b"f".to_vec(), b"1".to_vec()],
+                crate::collections::decode_written::<i64>,
+            );
+            let _ = queue.push(&redis, Ok(op));
+        }
+        let (_, mut ops) = queue.take();
+        let (pipe, layout) = pipeline(&mut ops, true, None);
+        assert_eq!((layout.scripts, layout.count), (1, 1 + 1 + 3 + 1));
+        let packed = String::from_utf8_lossy(&pipe.get_packed_pipeline()).into_owned();
+        let load = packed.find("SCRIPT").expect("a SCRIPT LOAD");
+        let multi = packed.find("MULTI").expect("a MULTI");
+        assert!(load < multi);
+        assert_eq!(packed.matches("EVALSHA").count(), 3);
+        assert_eq!(packed.matches("SCRIPT").count(), 1);
+    }
+
+    #[test]
+    fn a_group_refused_whole_is_retried() {
+        let (redis, keys) = setup();
+        let queue = Queue::new(&redis);
+        let _pending = queued(&queue, &keys);
+        let (_, mut ops) = queue.take();
+        let (pipe, layout) = pipeline(&mut ops, false, None);
+        assert_eq!(pipe.len(), 3);
+        let moved = || reply("-MOVED 3999 127.0.0.1:6381\r\n");
+        let replies = vec![moved(), moved(), moved()];
+        assert!(refused(&replies, &layout, ops.len()).is_some());
+        let replies = vec![moved(), reply(":1\r\n"), moved()];
+        assert!(refused(&replies, &layout, ops.len()).is_none());
+        assert_eq!(class(&ops), Repeat::Once);
+    }
+}
