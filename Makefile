@@ -44,7 +44,7 @@ demo: redis
 examples: redis
 	cargo build -q -p pottery-examples --examples
 	for e in tour dicts sets lists counters deques redlock synchronize nextid \
-	         redis_cache cached_ordered_dict bloom hyperloglog timer attributes backed; do \
+	         redis_cache cached_ordered_dict bloom hyperloglog timer attributes backed batches; do \
 	  .ci/with-redis cargo run -q -p pottery-examples --example $$e >/dev/null || exit 1; \
 	  echo "example $$e: ok"; \
 	done
@@ -69,7 +69,7 @@ test: deps lint
 	POTTERY_TEST_PROTOCOL=resp3 cargo test -p pottery-tests --all-features \
 	  --test dict --test set --test list --test counter --test model --test interop \
 	  --test cache --test backed --test probabilistic --test redlock --test shared_primitives \
-	  --test macros --test service_macros --test codec 2>&1 | tee -a target/test.log
+	  --test macros --test service_macros --test codec --test batch 2>&1 | tee -a target/test.log
 	$(MAKE) --no-print-directory examples
 	QUICK=1 $(MAKE) --no-print-directory bench
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "all tests: %d passed, %d failed\n", p, f }' target/test.log

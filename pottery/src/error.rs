@@ -205,6 +205,24 @@ pub enum Error {
         /// How many were asked for.
         wanted: usize,
     },
+    /// The result of an operation queued in a [`Batch`](crate::Batch) was asked for before
+    /// the batch ran: it was not executed yet, the batch was dropped without
+    /// [`execute`](crate::Batch::execute), or `execute` failed before sending it.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let d: pottery::RedisDict<String, i64> = pottery::RedisDict::new(&redis, "doc-never");
+    /// let batch = pottery::Batch::new(&redis);
+    /// let old = batch.on(&d).insert("a".into(), 1);
+    /// drop(batch);
+    /// assert!(matches!(old.get(), Err(pottery::Error::NotExecuted { .. })));
+    /// assert_eq!(d.get("a")?, None);
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    NotExecuted {
+        /// The key of the operation.
+        key: String,
+    },
 }
 
 impl Error {
@@ -232,7 +250,8 @@ impl Error {
             | Error::Conflict { key, .. }
             | Error::UndecodableAfterWrite { key, .. }
             | Error::MaybeApplied { key, .. }
-            | Error::NotDurable { key, .. } => Some(key),
+            | Error::NotDurable { key, .. }
+            | Error::NotExecuted { key } => Some(key),
             Error::Redis { key, .. } => key.as_deref(),
             Error::Config { .. } => None,
         }
@@ -388,6 +407,11 @@ impl fmt::Display for Error {
                 f,
                 "the write on key `{key}` was applied on the master, but only {acked} of \
                  {wanted} replicas confirmed it in time"
+            ),
+            Error::NotExecuted { key } => write!(
+                f,
+                "the operation on key `{key}` is in a batch that has not run (not executed \
+                 yet, dropped, or its execute failed before sending it)"
             ),
         }
     }

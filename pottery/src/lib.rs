@@ -2,6 +2,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backed;
+mod batch;
 pub(crate) mod cache;
 pub mod codec;
 mod collections;
@@ -18,6 +19,7 @@ pub mod testing;
 mod timer;
 
 pub use crate::backed::{RedisBacked, Tracked};
+pub use crate::batch::{Batch, Batchable, Pending};
 pub use crate::cache::ordered_dict::{self, CachedOrderedDict};
 pub use crate::cache::redis_cache::{self, CacheInfo, RedisCache};
 pub use crate::collections::RANDOM_KEY_PREFIX;
@@ -48,6 +50,7 @@ pub use crate::timer::{ContextTimer, TimerError, TimerScope};
 /// # Ok::<(), pottery::Error>(()) }).unwrap();
 /// ```
 pub mod aio {
+    pub use crate::batch::aio::Batch;
     pub use crate::cache::ordered_dict::aio::CachedOrderedDict;
     pub use crate::cache::redis_cache::aio::RedisCache;
     pub use crate::collections::counter::aio::RedisCounter;

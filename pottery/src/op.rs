@@ -32,12 +32,17 @@ impl Script {
         }
     }
 
-    fn sha(&self) -> &str {
+    pub(crate) fn sha(&self) -> &str {
         self.sha
             .get_or_init(|| redis::Script::new(self.src).get_hash().to_owned())
     }
 
-    fn command(&self, by_sha: bool, keys: &[Vec<u8>], args: &[Vec<u8>]) -> Cmd {
+    /// The script's source (for `SCRIPT LOAD`).
+    pub(crate) fn source(&self) -> &'static str {
+        self.src
+    }
+
+    pub(crate) fn command(&self, by_sha: bool, keys: &[Vec<u8>], args: &[Vec<u8>]) -> Cmd {
         let mut cmd = if by_sha {
             let mut c = redis::cmd("EVALSHA");
             c.arg(self.sha());
@@ -162,7 +167,7 @@ pub(crate) enum Decode<'k, T> {
 }
 
 impl<T> Decode<'_, T> {
-    fn apply(self, key: &str, value: Value) -> Result<T> {
+    pub(crate) fn apply(self, key: &str, value: Value) -> Result<T> {
         match self {
             Decode::Reply(f) => f(key, value),
             Decode::With(f) => f(key, value),
@@ -209,6 +214,29 @@ impl<T> Op<'_, T> {
     pub(crate) fn without_retries(mut self) -> Self {
         self.retries = false;
         self
+    }
+}
+
+impl<'k, T: Send + 'k> Op<'k, T> {
+    /// The same request, its result passed through `f` (a shell's last step, such as a
+    /// counter's missing field read as 0), for surfaces that run the op elsewhere (a batch).
+    pub(crate) fn and_then<U>(self, f: impl FnOnce(T) -> Result<U> + Send + 'k) -> Op<'k, U> {
+        let Op {
+            key,
+            expected,
+            req,
+            decode,
+            retries,
+        } = self;
+        Op {
+            key,
+            expected,
+            req,
+            decode: Decode::With(Box::new(
+                move |key: &str, v: Value| f(decode.apply(key, v)?),
+            )),
+            retries,
+        }
     }
 }
 
@@ -342,6 +370,12 @@ fn outcome(e: &redis::RedisError, connecting: bool) -> Outcome {
     }
 }
 
+/// Whether a server's error reply says the command was refused without running (a failover
+/// under way), so that it may be sent again whatever its class.
+pub(crate) fn not_executed(e: &redis::RedisError) -> bool {
+    outcome(e, false) == Outcome::NotExecuted
+}
+
 /// Server errors that say "not now" rather than "no".
 pub(crate) fn transient_server_error(kind: redis::ServerErrorKind) -> bool {
     use redis::ServerErrorKind;
@@ -359,13 +393,13 @@ pub(crate) fn transient_server_error(kind: redis::ServerErrorKind) -> bool {
 
 /// An attempt's failure: the error, and whether it happened while connecting (before
 /// anything was sent).
-struct Failed {
-    error: redis::RedisError,
-    connecting: bool,
+pub(crate) struct Failed {
+    pub(crate) error: redis::RedisError,
+    pub(crate) connecting: bool,
 }
 
 /// Why an attempt returned no reply.
-enum Failure {
+pub(crate) enum Failure {
     /// The server or the connection failed: maybe retried.
     Failed(Failed),
     /// Anything else (no Tokio runtime, say): returned as it is.
@@ -378,14 +412,35 @@ impl From<Failed> for Failure {
     }
 }
 
+impl Failure {
+    /// A failure to get a connection: nothing was sent.
+    pub(crate) fn connecting(e: Error) -> Failure {
+        match e {
+            Error::Redis { source, .. } => Failure::Failed(Failed {
+                error: source,
+                connecting: true,
+            }),
+            other => Failure::Other(other),
+        }
+    }
+
+    /// A failure after the request was (maybe) sent.
+    pub(crate) fn sent(error: redis::RedisError) -> Failure {
+        Failure::Failed(Failed {
+            error,
+            connecting: false,
+        })
+    }
+}
+
 /// The retry policy of one call: until a deadline, with waits growing from 25 ms to 500 ms.
-struct Retry {
+pub(crate) struct Retry {
     deadline: Option<std::time::Instant>,
     attempt: u32,
 }
 
 impl Retry {
-    fn new(window: Duration) -> Retry {
+    pub(crate) fn new(window: Duration) -> Retry {
         Retry {
             deadline: (!window.is_zero()).then(|| std::time::Instant::now() + window),
             attempt: 0,
@@ -394,7 +449,7 @@ impl Retry {
 
     /// How long to wait before the next attempt, or `None` to give up with the error (turned
     /// into [`Error::MaybeApplied`] for a write that must not be repeated).
-    fn next(&mut self, op: Repeat, f: &Failed) -> std::result::Result<Duration, bool> {
+    pub(crate) fn next(&mut self, op: Repeat, f: &Failed) -> std::result::Result<Duration, bool> {
         match outcome(&f.error, f.connecting) {
             Outcome::Final => return Err(false),
             Outcome::Unknown if op == Repeat::Once => return Err(true),
@@ -475,14 +530,21 @@ fn with_wait(
         Some((replicas, timeout)) => {
             let mut pipe = redis::pipe();
             pipe.add_command(cmd);
-            pipe.cmd("WAIT").arg(replicas).arg(
-                u64::try_from(timeout.as_millis())
-                    .unwrap_or(u64::MAX)
-                    .max(1),
-            );
+            pipe.add_command(wait_command(replicas, timeout));
             Err(pipe)
         }
     }
+}
+
+/// `WAIT replicas timeout` (at least 1 ms: 0 would wait forever).
+pub(crate) fn wait_command(replicas: usize, timeout: Duration) -> Cmd {
+    let mut wait = redis::cmd("WAIT");
+    wait.arg(replicas).arg(
+        u64::try_from(timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1),
+    );
+    wait
 }
 
 impl Redis {
@@ -530,13 +592,7 @@ impl Redis {
             Some(t) => self.connection_within(t),
             None => self.connection(),
         }
-        .map_err(|e| match e {
-            Error::Redis { source, .. } => Failure::Failed(Failed {
-                error: source,
-                connecting: true,
-            }),
-            other => Failure::Other(other),
-        })?;
+        .map_err(Failure::connecting)?;
         let cluster = self.is_cluster();
         let mut query = |cmd: Cmd| -> RedisResult<Vec<Value>> {
             match (durable, cluster) {
@@ -603,13 +659,7 @@ impl Redis {
         if let Req::Nothing = req {
             return Ok(vec![Value::Nil, Value::Int(i64::MAX)]);
         }
-        let mut conn = self.async_connection().await.map_err(|e| match e {
-            Error::Redis { source, .. } => Failure::Failed(Failed {
-                error: source,
-                connecting: true,
-            }),
-            other => Failure::Other(other),
-        })?;
+        let mut conn = self.async_connection().await.map_err(Failure::connecting)?;
         let sent = |error| Failed {
             error,
             connecting: false,

@@ -1688,6 +1688,27 @@ impl fmt::Debug for AsyncConnection {
     }
 }
 
+impl AsyncConnection {
+    /// Sends a pipeline and returns its `count` replies, server errors among them as values
+    /// (a batch's). On a cluster it goes to the master of `slot`: every command of the
+    /// pipeline must be in that slot.
+    pub(crate) async fn send_pipeline(
+        &mut self,
+        pipe: &redis::Pipeline,
+        count: usize,
+        slot: Option<u16>,
+    ) -> RedisResult<Vec<Value>> {
+        match (&mut self.0, slot) {
+            (AsyncConn::Cluster(c), Some(slot)) => {
+                use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
+                let route = SingleNodeRoutingInfo::SpecificNode(Route::new(slot, SlotAddr::Master));
+                c.route_pipeline(pipe.clone(), 0, count, route).await
+            }
+            _ => redis::aio::ConnectionLike::req_packed_commands(self, pipe, 0, count).await,
+        }
+    }
+}
+
 impl redis::aio::ConnectionLike for AsyncConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, Value> {
         match &mut self.0 {

@@ -1247,6 +1247,158 @@ fn main() {
         .del(&["bench:raw:deque", "bench:raw:counter", "bench:raw:set"])
         .unwrap();
 
+    // Batches (issue 16): 100 mixed operations (20 each of dict insert, set insert, counter
+    // incr, list push and Bloom add) as one batch, as one transaction and one by one; raw
+    // redis-rs sends the same commands in one pipe() (the insert as EVALSHA of pottery's
+    // script; BITFIELD SET with the offsets precomputed), and in a second row a bare HSET for
+    // the insert: pipelined, the server's script time shows (as in "async dict insert, 64
+    // tasks").
+    {
+        let bd: RedisDict<String, i64> = RedisDict::new(&redis, "bench:rs:batch:dict");
+        let bs: RedisSet<String> = RedisSet::new(&redis, "bench:rs:batch:set");
+        let bc: RedisCounter<String> = RedisCounter::new(&redis, "bench:rs:batch:counter");
+        let bl: RedisList<i64> = RedisList::new(&redis, "bench:rs:batch:list");
+        let bb: pottery::BloomFilter<String> =
+            pottery::BloomFilter::new(&redis, "bench:rs:batch:bloom", 1_000_000, 0.001).unwrap();
+        let keys: Vec<String> = (0..1000).map(|i| format!("k{i}")).collect();
+        let offsets: Vec<Vec<u64>> = keys.iter().map(|k| bb.offsets(k).unwrap()).collect();
+        // Raw redis-rs: one pipe() per 100 operations; the dict insert as a bare HSET, or
+        // (`lua`) as the EVALSHA of pottery's own script, the very commands a batch sends.
+        let insert_sha =
+            redis::Script::new(include_str!("../../pottery/src/scripts/hash_insert.lua"))
+                .get_hash()
+                .to_owned();
+        let mut raw_lua = client.get_connection().unwrap();
+        let _: String = redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(include_str!("../../pottery/src/scripts/hash_insert.lua"))
+            .query(&mut raw_lua)
+            .unwrap();
+        let raw_mixed = |conn: &mut redis::Connection, n: usize, lua: bool| {
+            for u in 0..n / 100 {
+                let mut pipe = redis::pipe();
+                for j in 0..20 {
+                    let idx = (u * 20 + j) % 1000;
+                    let k = format!("\"{}\"", keys[idx]);
+                    if lua {
+                        pipe.cmd("EVALSHA")
+                            .arg(&insert_sha)
+                            .arg(1)
+                            .arg("bench:raw:batch:dict")
+                            .arg(&k)
+                            .arg(j);
+                    } else {
+                        pipe.hset("bench:raw:batch:dict", &k, j);
+                    }
+                    pipe.sadd("bench:raw:batch:set", &k)
+                        .hincr("bench:raw:batch:counter", &k, 1)
+                        .rpush("bench:raw:batch:list", j);
+                    let mut bits = redis::cmd("BITFIELD");
+                    bits.arg("bench:raw:batch:bloom");
+                    for o in &offsets[idx] {
+                        bits.arg("SET").arg("u1").arg(*o).arg(1);
+                    }
+                    pipe.add_command(bits);
+                }
+                let v: Vec<redis::Value> = pipe.query(conn).unwrap();
+                black_box(v);
+            }
+        };
+        macro_rules! run_batch {
+            ($b:expr, $u:expr) => {{
+                let b = $b;
+                let mut olds = Vec::with_capacity(20);
+                let mut added = Vec::with_capacity(20);
+                let mut counts = Vec::with_capacity(20);
+                let mut lens = Vec::with_capacity(20);
+                let mut seen = Vec::with_capacity(20);
+                for j in 0..20 {
+                    let k = &keys[($u * 20 + j) % 1000];
+                    olds.push(b.on(&bd).insert(k.clone(), j as i64));
+                    added.push(b.on(&bs).insert(k.clone()));
+                    counts.push(b.on(&bc).incr(k, 1));
+                    lens.push(b.on(&bl).push(j as i64));
+                    seen.push(b.on(&bb).add(k));
+                }
+                b.execute().unwrap();
+                for p in olds {
+                    black_box(p.get().unwrap());
+                }
+                for p in added {
+                    black_box(p.get().unwrap());
+                }
+                for p in counts {
+                    black_box(p.get().unwrap());
+                }
+                for p in lens {
+                    black_box(p.get().unwrap());
+                }
+                for p in seen {
+                    black_box(p.get().unwrap());
+                }
+            }};
+        }
+        let r = compare(
+            &mut probe,
+            n,
+            rounds,
+            &mut [
+                &mut |n| {
+                    for u in 0..n / 100 {
+                        run_batch!(pottery::Batch::new(&redis), u);
+                    }
+                },
+                &mut |n| {
+                    for u in 0..n / 100 {
+                        run_batch!(pottery::Batch::transaction(&redis), u);
+                    }
+                },
+                &mut |n| {
+                    for i in 0..n / 5 {
+                        let k = &keys[i % 1000];
+                        black_box(bd.insert(k.clone(), i as i64).unwrap());
+                        black_box(bs.insert(k.clone()).unwrap());
+                        black_box(bc.incr(k, 1).unwrap());
+                        black_box(bl.push(i as i64).unwrap());
+                        black_box(bb.add(k).unwrap());
+                    }
+                },
+                &mut |n| raw_mixed(&mut raw, n, false),
+                &mut |n| raw_mixed(&mut raw_lua, n, true),
+            ],
+        );
+        let batch_row = "batch of 100 mixed ops";
+        let by_one = "100 mixed ops one by one";
+        // Raw: the same commands (EVALSHA for the insert); a second row against raw HSET.
+        rows.push(Row {
+            vs: Some((by_one.to_owned(), r[2].0)),
+            ..Row::new(batch_row, &[r[0], r[4]])
+        });
+        rows.push(Row::new(
+            "batch of 100 mixed ops, raw with HSET",
+            &[r[0], r[3]],
+        ));
+        rows.push(Row {
+            vs: Some((batch_row.to_owned(), r[0].0)),
+            ..Row::new("transaction of 100 mixed ops", &[r[1], r[4]])
+        });
+        rows.push(Row::new(by_one, &[r[2]]));
+        bd.clear().unwrap();
+        bs.clear().unwrap();
+        bc.clear().unwrap();
+        bl.clear().unwrap();
+        bb.clear().unwrap();
+        let _: () = raw
+            .del(&[
+                "bench:raw:batch:dict",
+                "bench:raw:batch:set",
+                "bench:raw:batch:counter",
+                "bench:raw:batch:list",
+                "bench:raw:batch:bloom",
+            ])
+            .unwrap();
+    }
+
     // Async: one task, sequential awaits, on the multiplexed connection.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

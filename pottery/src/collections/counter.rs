@@ -108,6 +108,56 @@ impl<K: Serialize + DeserializeOwned> Core<K, i64> {
     }
 }
 
+crate::batch::batch_ops! {
+    /// A counter's operations in a [`Batch`](crate::Batch) or an
+    /// [`aio::Batch`](crate::aio::Batch): each queues the plan of the [`RedisCounter`] method
+    /// of the same name and gives its result in a [`Pending`](crate::Pending).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
+    /// let batch = pottery::Batch::new(&redis);
+    /// let n = batch.on(&c).incr("hits", 2);
+    /// let none = batch.on(&c).get("misses");
+    /// batch.execute()?;
+    /// assert_eq!((n.get()?, none.get()?), (2, 0));
+    /// # c.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    CounterOps<K> on Core<K, i64>, for [RedisCounter<K>, aio::RedisCounter<K>]
+        where [K: Serialize + DeserializeOwned + Send];
+
+    /// Queues [`RedisCounter::get`]: 0 when absent.
+    fn get<Q>(k: &Q) -> i64 where [K: Borrow<Q>, Q: Serialize + ?Sized]
+        = |core| Ok(core.get(k)?.and_then(|n| Ok(n.unwrap_or(0))));
+    /// Queues [`RedisCounter::set`].
+    fn set(k: K, n: i64) -> () = |core| core.extend([(k, n)]);
+    /// Queues [`RedisCounter::incr`]: the new count.
+    fn incr<Q>(k: &Q, by: i64) -> i64 where [K: Borrow<Q>, Q: Serialize + ?Sized]
+        = |core| core.incr(k, by);
+    /// Queues [`RedisCounter::update`].
+    fn update(elements: impl IntoIterator<Item = K>) -> ()
+        = |core| core.add_counts(elements.into_iter().map(|k| (k, 1)), 1);
+    /// Queues [`RedisCounter::update_counts`].
+    fn update_counts(counts: impl IntoIterator<Item = (K, i64)>) -> ()
+        = |core| core.add_counts(counts, 1);
+    /// Queues [`RedisCounter::subtract`].
+    fn subtract(elements: impl IntoIterator<Item = K>) -> ()
+        = |core| core.add_counts(elements.into_iter().map(|k| (k, 1)), -1);
+    /// Queues [`RedisCounter::subtract_counts`].
+    fn subtract_counts(counts: impl IntoIterator<Item = (K, i64)>) -> ()
+        = |core| core.add_counts(counts, -1);
+    /// Queues [`RedisCounter::remove`]: the count removed, if any.
+    fn remove<Q>(k: &Q) -> Option<i64> where [K: Borrow<Q>, Q: Serialize + ?Sized]
+        = |core| core.remove(k);
+    /// Queues [`RedisCounter::len`].
+    fn len() -> usize = |core| core.len();
+    /// Queues [`RedisCounter::to_hash_map`].
+    fn to_hash_map() -> HashMap<K, i64> where [K: Eq + Hash] = |core| core.to_hash_map();
+    /// Queues [`RedisCounter::clear`].
+    fn clear() -> () = |core| core.clear();
+}
+
 /// The reply of `counter_update.lua`: `{1}`, or `{0, field, stored value, reason}` when it
 /// refused the update and wrote nothing.
 fn counter_update_reply(key: &str, v: Value) -> Result<()> {

@@ -102,6 +102,27 @@ where
         Ok(Op::cmd(&self.key, HASH, cmd, decode_opt))
     }
 
+    pub(crate) fn get_many<Q: Serialize>(
+        &self,
+        keys: impl IntoIterator<Item = Q>,
+    ) -> Result<Op<'_, Vec<Option<V>>>> {
+        let mut cmd = self.cmd("HMGET");
+        let mut buf = String::new();
+        let mut empty = true;
+        for k in keys {
+            super::encode_into(&self.key, &k, &mut buf)?;
+            cmd.arg(buf.as_bytes());
+            empty = false;
+        }
+        if empty {
+            return Ok(Op::ready(&self.key, Vec::new()));
+        }
+        Ok(Op::cmd(&self.key, HASH, cmd, |key, v| match v {
+            Value::Array(items) => items.into_iter().map(|i| decode_opt(key, i)).collect(),
+            other => Err(super::unexpected(key, "an array of values", &other)),
+        }))
+    }
+
     pub(crate) fn remove<Q: Serialize + ?Sized>(&self, k: &Q) -> Result<Op<'_, Option<V>>> {
         let args = vec![self.field(k)?];
         Ok(Op::eval(
@@ -225,6 +246,57 @@ where
         cmd.arg(cursor).arg("COUNT").arg(PAGE);
         Op::cmd(&self.key, HASH, cmd, scan_page)
     }
+}
+
+crate::batch::batch_ops! {
+    /// A dict's operations in a [`Batch`](crate::Batch) or an [`aio::Batch`](crate::aio::Batch)
+    /// (from [`Batch::on`](crate::Batch::on)): each queues the plan of the
+    /// [`RedisDict`] method of the same name and gives its result, when the batch ran, in a
+    /// [`Pending`](crate::Pending).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+    /// let batch = pottery::Batch::new(&redis);
+    /// let ops = batch.on(&d);
+    /// let old = ops.insert("a".into(), 1);
+    /// let both = ops.get_many(["a", "b"]);
+    /// batch.execute()?;
+    /// assert_eq!(old.get()?, None);
+    /// assert_eq!(both.get()?, [Some(1), None]);
+    /// # d.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    DictOps<K, V> on Core<K, V>, for [RedisDict<K, V>, aio::RedisDict<K, V>]
+        where [K: Serialize + DeserializeOwned + Send, V: Serialize + DeserializeOwned + Send];
+
+    /// Queues [`RedisDict::insert`]: the value replaced, if any.
+    fn insert(k: K, v: V) -> Option<V> = |core| core.insert(&k, &v);
+    /// Queues [`RedisDict::set`].
+    fn set(k: K, v: V) -> () = |core| core.set(&k, &v);
+    /// Queues [`RedisDict::get`].
+    fn get<Q>(k: &Q) -> Option<V> where [K: Borrow<Q>, Q: Serialize + ?Sized] = |core| core.get(k);
+    /// Queues [`RedisDict::get_many`].
+    fn get_many<Q>(keys: impl IntoIterator<Item = Q>) -> Vec<Option<V>> where [Q: Serialize]
+        = |core| core.get_many(keys);
+    /// Queues [`RedisDict::remove`]: the value removed, if any.
+    fn remove<Q>(k: &Q) -> Option<V> where [K: Borrow<Q>, Q: Serialize + ?Sized]
+        = |core| core.remove(k);
+    /// Queues [`RedisDict::setdefault`]: the value the field holds after it.
+    fn setdefault(k: K, default: V) -> V = |core| core.setdefault(&k, &default);
+    /// Queues [`RedisDict::popitem`].
+    fn popitem() -> Option<(K, V)> = |core| core.popitem();
+    /// Queues [`RedisDict::contains_key`].
+    fn contains_key<Q>(k: &Q) -> bool where [K: Borrow<Q>, Q: Serialize + ?Sized]
+        = |core| core.contains_key(k);
+    /// Queues [`RedisDict::len`].
+    fn len() -> usize = |core| core.len();
+    /// Queues [`RedisDict::extend`].
+    fn extend(items: impl IntoIterator<Item = (K, V)>) -> () = |core| core.extend(items);
+    /// Queues [`RedisDict::to_hash_map`].
+    fn to_hash_map() -> HashMap<K, V> where [K: Eq + Hash] = |core| core.to_hash_map();
+    /// Queues [`RedisDict::clear`].
+    fn clear() -> () = |core| core.clear();
 }
 
 /// What a step of an entry operation saw.
@@ -672,6 +744,25 @@ where
         Q: Serialize + ?Sized,
     {
         self.core.redis.run(self.core.get(k)?)
+    }
+
+    /// The values of several keys in one round trip (`HMGET`), in the order asked, `None`
+    /// for the absent ones.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+    /// d.insert("a".into(), 1)?;
+    /// d.insert("c".into(), 3)?;
+    /// assert_eq!(d.get_many(["a", "b", "c"])?, [Some(1), None, Some(3)]);
+    /// # d.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn get_many<Q: Serialize>(
+        &self,
+        keys: impl IntoIterator<Item = Q>,
+    ) -> Result<Vec<Option<V>>> {
+        self.core.redis.run(self.core.get_many(keys)?)
     }
 
     /// Removes `k`, returning its value if it was there (atomically, one round trip).
@@ -1243,6 +1334,24 @@ pub mod aio {
             Q: Serialize + ?Sized,
         {
             self.core.redis.run_async(self.core.get(k)?).await
+        }
+
+        /// See [`crate::RedisDict::get_many`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// d.insert("a".into(), 1).await?;
+        /// assert_eq!(d.get_many(["a", "b"]).await?, [Some(1), None]);
+        /// # d.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn get_many<Q: Serialize>(
+            &self,
+            keys: impl IntoIterator<Item = Q>,
+        ) -> Result<Vec<Option<V>>> {
+            self.core.redis.run_async(self.core.get_many(keys)?).await
         }
 
         /// Removes `k`, returning its value (atomic, one round trip).

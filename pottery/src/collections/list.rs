@@ -358,6 +358,99 @@ impl<T> Pages<T> {
     }
 }
 
+crate::batch::batch_ops! {
+    /// A list's operations in a [`Batch`](crate::Batch) or an
+    /// [`aio::Batch`](crate::aio::Batch): each queues the plan of the [`RedisList`] method of
+    /// the same name and gives its result in a [`Pending`](crate::Pending).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let l: pottery::RedisList<u32> = pottery::RedisList::random(&redis)?;
+    /// let batch = pottery::Batch::new(&redis);
+    /// let len = batch.on(&l).extend([1, 2, 3]);
+    /// let last = batch.on(&l).pop();
+    /// let all = batch.on(&l).to_vec();
+    /// batch.execute()?;
+    /// assert_eq!((len.get()?, last.get()?, all.get()?), (3, Some(3), vec![1, 2]));
+    /// # l.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    ListOps<T> on Core<T>, for [RedisList<T>, aio::RedisList<T>]
+        where [T: Serialize + DeserializeOwned + Send];
+
+    /// Queues [`RedisList::push`]: the new length.
+    fn push(v: T) -> usize = |core| core.push("R", [v]);
+    /// Queues [`RedisList::pop`].
+    fn pop() -> Option<T> = |core| core.pop("R");
+    /// Queues [`RedisList::extend`]: the new length.
+    fn extend(values: impl IntoIterator<Item = T>) -> usize = |core| core.push("R", values);
+    /// Queues [`RedisList::get`].
+    fn get(i: isize) -> Option<T> = |core| core.get(i);
+    /// Queues [`RedisList::set`]: [`Error::IndexOutOfRange`] past either end.
+    fn set(i: isize, v: T) -> ()
+        = |core| Ok(core.set(i, &v)?.and_then(move |ok| if ok { Ok(()) } else { Err(core.out_of_range(i)) }));
+    /// Queues [`RedisList::insert`].
+    fn insert(i: isize, v: T) -> () = |core| Ok(core.insert(i, &v)?.and_then(|_| Ok(())));
+    /// Queues [`RedisList::remove`]: [`Error::IndexOutOfRange`] past either end.
+    fn remove(i: isize) -> T
+        = |core| core.remove_at(i).and_then(move |v| v.ok_or_else(|| core.out_of_range(i)));
+    /// Queues [`RedisList::len`].
+    fn len() -> usize = |core| core.len();
+    /// Queues [`RedisList::to_vec`].
+    fn to_vec() -> Vec<T> = |core| core.range(0, -1);
+    /// Queues [`RedisList::clear`].
+    fn clear() -> () = |core| core.clear();
+}
+
+crate::batch::batch_ops! {
+    /// A deque's operations in a [`Batch`](crate::Batch) or an
+    /// [`aio::Batch`](crate::aio::Batch): each queues the plan of the [`RedisDeque`] method of
+    /// the same name (trimming to the deque's `maxlen`) and gives its result in a
+    /// [`Pending`](crate::Pending).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # pottery::RedisDeque::<u32>::new(&redis, "doc-deque-batch").clear()?;
+    /// let d: pottery::RedisDeque<u32> = pottery::RedisDeque::with_maxlen(&redis, "doc-deque-batch", 2)?;
+    /// let batch = pottery::Batch::new(&redis);
+    /// batch.on(&d).extend([1, 2, 3]);
+    /// let front = batch.on(&d).pop_front();
+    /// batch.execute()?;
+    /// assert_eq!(front.get()?, Some(2));
+    /// # d.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    DequeOps<T> on Core<T>, for [RedisDeque<T>, aio::RedisDeque<T>]
+        where [T: Serialize + DeserializeOwned + Send];
+
+    /// Queues [`RedisDeque::push_back`]: the new length.
+    fn push_back(v: T) -> usize = |core| core.push("R", [v]);
+    /// Queues [`RedisDeque::push_front`]: the new length.
+    fn push_front(v: T) -> usize = |core| core.push("L", [v]);
+    /// Queues [`RedisDeque::pop_back`].
+    fn pop_back() -> Option<T> = |core| core.pop("R");
+    /// Queues [`RedisDeque::pop_front`].
+    fn pop_front() -> Option<T> = |core| core.pop("L");
+    /// Queues [`RedisDeque::front`].
+    fn front() -> Option<T> = |core| core.get(0);
+    /// Queues [`RedisDeque::back`].
+    fn back() -> Option<T> = |core| core.get(-1);
+    /// Queues [`RedisDeque::extend`]: the new length.
+    fn extend(values: impl IntoIterator<Item = T>) -> usize = |core| core.push("R", values);
+    /// Queues [`RedisDeque::extend_front`]: the new length.
+    fn extend_front(values: impl IntoIterator<Item = T>) -> usize = |core| core.push("L", values);
+    /// Queues [`RedisDeque::rotate`].
+    fn rotate(n: isize) -> () = |core| core.rotate(n);
+    /// Queues [`RedisDeque::get`].
+    fn get(i: isize) -> Option<T> = |core| core.get(i);
+    /// Queues [`RedisDeque::len`].
+    fn len() -> usize = |core| core.len();
+    /// Queues [`RedisDeque::to_vec_deque`].
+    fn to_vec_deque() -> VecDeque<T> = |core| core.range(0, -1).and_then(|v| Ok(v.into()));
+    /// Queues [`RedisDeque::clear`].
+    fn clear() -> () = |core| core.clear();
+}
+
 /// A Redis list seen as a `Vec<T>`: Python pottery's `RedisList`.
 ///
 /// Indexes are `isize`, negative ones counting from the end as in Python. Elements are

@@ -379,6 +379,51 @@ fn decode_set<T: DeserializeOwned + Eq + Hash>(
     raw.iter().map(|m| decode(key, m)).collect()
 }
 
+crate::batch::batch_ops! {
+    /// A set's operations in a [`Batch`](crate::Batch) or an [`aio::Batch`](crate::aio::Batch):
+    /// each queues the plan of the [`RedisSet`] method of the same name and gives its result
+    /// in a [`Pending`](crate::Pending).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+    /// let batch = pottery::Batch::new(&redis);
+    /// let added = batch.on(&s).insert(1);
+    /// let again = batch.on(&s).insert(1);
+    /// let found = batch.on(&s).contains_many([1, 2]);
+    /// batch.execute()?;
+    /// assert_eq!((added.get()?, again.get()?), (true, false));
+    /// assert_eq!(found.get()?, [true, false]);
+    /// # s.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    SetOps<T> on Core<T>, for [RedisSet<T>, aio::RedisSet<T>]
+        where [T: Serialize + DeserializeOwned + Send];
+
+    /// Queues [`RedisSet::insert`]: whether the member was new.
+    fn insert(v: T) -> bool = |core| core.one("SADD", &v);
+    /// Queues [`RedisSet::remove`]: whether the member was there.
+    fn remove<Q>(v: &Q) -> bool where [T: std::borrow::Borrow<Q>, Q: Serialize + ?Sized]
+        = |core| core.one("SREM", v);
+    /// Queues [`RedisSet::contains`].
+    fn contains<Q>(v: &Q) -> bool where [T: std::borrow::Borrow<Q>, Q: Serialize + ?Sized]
+        = |core| core.one("SISMEMBER", v);
+    /// Queues [`RedisSet::contains_many`].
+    fn contains_many<Q>(values: impl IntoIterator<Item = Q>) -> Vec<bool> where [Q: Serialize]
+        = |core| Ok(core.contains_many(core.encode_all(values)?));
+    /// Queues [`RedisSet::pop`].
+    fn pop() -> Option<T> = |core| core.pop();
+    /// Queues [`RedisSet::extend`]: how many members were new.
+    fn extend(values: impl IntoIterator<Item = T>) -> usize = |core| core.extend(values);
+    /// Queues [`RedisSet::len`].
+    fn len() -> usize = |core| core.len();
+    /// Queues [`RedisSet::to_hash_set`].
+    fn to_hash_set() -> HashSet<T> where [T: Eq + Hash]
+        = |core| core.smembers().and_then(move |raw| decode_set(&core.key, raw));
+    /// Queues [`RedisSet::clear`].
+    fn clear() -> () = |core| core.clear();
+}
+
 /// A Redis set seen as a `HashSet<T>`: Python pottery's `RedisSet`.
 ///
 /// Members are `codec::encode(v)`, as pottery stores them, so identity is by encoding: `1`,

@@ -200,6 +200,43 @@ fn chunked_bits(key: &str, value: Value, k: usize) -> Result<Vec<bool>> {
     Ok(bits.chunks(k).map(|c| c.iter().all(|b| *b == 1)).collect())
 }
 
+crate::batch::batch_ops! {
+    /// A Bloom filter's operations in a [`Batch`](crate::Batch) or an
+    /// [`aio::Batch`](crate::aio::Batch): each queues the plan of the [`BloomFilter`] method
+    /// of the same name and gives its result in a [`Pending`](crate::Pending).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let f: pottery::BloomFilter<String> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
+    /// let batch = pottery::Batch::new(&redis);
+    /// let new = batch.on(&f).add("raj");
+    /// let seen = batch.on(&f).contains("raj");
+    /// batch.execute()?;
+    /// assert!(new.get()? && seen.get()?);
+    /// # f.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    BloomOps<T> on Core<T>, for [BloomFilter<T>, aio::BloomFilter<T>] where [T: Serialize];
+
+    /// Queues [`BloomFilter::add`]: whether `v` was certainly new.
+    fn add<Q>(v: &Q) -> bool where [T: Borrow<Q>, Q: Serialize + ?Sized]
+        = |core| Ok(core.update::<Q>([v])?.and_then(|n| Ok(n == 1)));
+    /// Queues [`BloomFilter::update`]: how many values were certainly new.
+    fn update(values: impl IntoIterator<Item = T>) -> usize = |core| core.update::<T>(values);
+    /// Queues [`BloomFilter::contains`].
+    fn contains<Q>(v: &Q) -> bool where [T: Borrow<Q>, Q: Serialize + ?Sized]
+        = |core| Ok(core
+            .contains_many::<Q>([v])?
+            .and_then(|found| Ok(found.first().copied().unwrap_or(false))));
+    /// Queues [`BloomFilter::contains_many`].
+    fn contains_many<Q>(values: impl IntoIterator<Item = Q>) -> Vec<bool> where [Q: Serialize]
+        = |core| core.contains_many::<Q>(values);
+    /// Queues [`BloomFilter::len`].
+    fn len() -> usize = |core| core.len();
+    /// Queues [`BloomFilter::clear`].
+    fn clear() -> () = |core| core.clear();
+}
+
 /// A Bloom filter in a Redis string, bit-compatible with Python pottery's `BloomFilter`.
 ///
 /// A Bloom filter answers "have I seen this value?" with no false negatives and a tunable rate

@@ -154,6 +154,45 @@ impl<T> Core<T> {
     }
 }
 
+crate::batch::batch_ops! {
+    /// A HyperLogLog's operations in a [`Batch`](crate::Batch) or an
+    /// [`aio::Batch`](crate::aio::Batch): each queues the plan of the [`HyperLogLog`] method
+    /// of the same name and gives its result in a [`Pending`](crate::Pending).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let h: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
+    /// let batch = pottery::Batch::new(&redis);
+    /// batch.on(&h).update([1, 2, 3]);
+    /// let n = batch.on(&h).len();
+    /// let found = batch.on(&h).contains_many([1, 4]);
+    /// batch.execute()?;
+    /// assert_eq!(n.get()?, 3);
+    /// assert_eq!(found.get()?, [true, false]);
+    /// # h.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    HyperLogLogOps<T> on Core<T>, for [HyperLogLog<T>, aio::HyperLogLog<T>] where [T: Serialize];
+
+    /// Queues [`HyperLogLog::add`]: whether the estimate changed.
+    fn add<Q>(v: &Q) -> bool where [T: Borrow<Q>, Q: Serialize + ?Sized]
+        = |core| core.update::<Q>([v]);
+    /// Queues [`HyperLogLog::update`]: whether the estimate changed.
+    fn update(values: impl IntoIterator<Item = T>) -> bool = |core| core.update::<T>(values);
+    /// Queues [`HyperLogLog::len`].
+    fn len() -> usize = |core| core.len();
+    /// Queues [`HyperLogLog::contains`].
+    fn contains<Q>(v: &Q) -> bool where [T: Borrow<Q>, Q: Serialize + ?Sized]
+        = |core| Ok(core
+            .contains_many::<Q>([v])?
+            .and_then(|found| Ok(found.first().copied().unwrap_or(false))));
+    /// Queues [`HyperLogLog::contains_many`].
+    fn contains_many<Q>(values: impl IntoIterator<Item = Q>) -> Vec<bool> where [Q: Serialize]
+        = |core| core.contains_many::<Q>(values);
+    /// Queues [`HyperLogLog::clear`].
+    fn clear() -> () = |core| core.clear();
+}
+
 /// A HyperLogLog: the approximate number of distinct values added, in at most 12 KiB,
 /// compatible with Python pottery's `HyperLogLog` (values are `PFADD`ed as their JSON).
 ///

@@ -1,0 +1,1230 @@
+//! Batches and transactions: operations of many structures sent in one round trip, each with
+//! its own typed result.
+//!
+//! A batch queues [`Op`]s — the very plans the blocking and async shells run — and sends them
+//! together: one pipeline per server (on a cluster, one per hash slot, all sent at once), with
+//! every Lua script the batch needs loaded by `SCRIPT LOAD` at the head of the same pipeline,
+//! so a server that lost its script cache runs every operation exactly once. Each structure
+//! lists its batchable operations once, in a [`batch_ops!`] table next to its `Core`; the
+//! table produces its view type (`DictOps`, `SetOps`…), and the view queues the structure's
+//! own plans, so a batched operation cannot answer differently from the same call made alone.
+//!
+//! The planning, the sending and the distribution of the replies are written once (below);
+//! [`Batch::execute`] and [`aio::Batch::execute`] differ only in how they send (a pooled
+//! blocking connection, or the shared async one).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::Value;
+
+use crate::error::{Error, Result};
+use crate::op::{Failed, Failure, Op, Repeat, Req, Retry, Script};
+use crate::redis::Redis;
+
+/// Hands a reply (or the error that replaced it) to a queued operation's decoder and its
+/// [`Pending`].
+type Deliver<'a> = Box<dyn FnOnce(Result<Value>) + Send + 'a>;
+
+/// An operation waiting in a batch.
+struct Queued<'a> {
+    key: &'a str,
+    expected: &'static str,
+    req: Req,
+    repeat: Repeat,
+    retries: bool,
+    deliver: Deliver<'a>,
+}
+
+impl Queued<'_> {
+    /// The keys the request names (a script's keys, else the operation's key).
+    fn keys(&self) -> Vec<&[u8]> {
+        match &self.req {
+            Req::Eval { keys, .. } if !keys.is_empty() => keys.iter().map(Vec::as_slice).collect(),
+            _ => vec![self.key.as_bytes()],
+        }
+    }
+
+    fn fail(self, e: Error) {
+        (self.deliver)(Err(e));
+    }
+}
+
+/// The queue of a batch: where the per-structure views put their operations. (Public only to
+/// appear in [`Batchable`]'s signature; it cannot be named outside pottery.)
+pub struct Queue<'a> {
+    redis: Redis,
+    ops: Mutex<Vec<Queued<'a>>>,
+}
+
+impl std::fmt::Debug for Queue<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("redis", &self.redis.shown())
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl<'a> Queue<'a> {
+    fn new(redis: &Redis) -> Self {
+        Queue {
+            redis: redis.clone(),
+            ops: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ops.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Queues `op` of a structure on `owner`; an op that could not be made (a value that does
+    /// not encode, say) or that needs no request is answered at once.
+    pub(crate) fn push<T: Send + 'a>(&self, owner: &Redis, op: Result<Op<'a, T>>) -> Pending<T> {
+        let op = match op {
+            Ok(op) => op,
+            Err(e) => {
+                let key = e.key().unwrap_or_default().to_owned();
+                return Pending::ready(key, Err(e));
+            }
+        };
+        let pending = Pending::new(op.key);
+        if !(owner.same_handle(&self.redis) || owner.shown() == self.redis.shown()) {
+            pending.fill(Err(Error::Config {
+                message: format!(
+                    "the structure at key `{}` lives on {}, and the batch sends to {}",
+                    op.key,
+                    owner.shown(),
+                    self.redis.shown()
+                ),
+            }));
+            return pending;
+        }
+        let repeat = op.repeat();
+        let Op {
+            key,
+            expected,
+            req,
+            decode,
+            retries,
+        } = op;
+        if let Req::Nothing = req {
+            pending.fill(decode.apply(key, Value::Nil));
+            return pending;
+        }
+        let slot = Arc::clone(&pending.slot);
+        let deliver: Deliver<'a> = Box::new(move |reply: Result<Value>| {
+            let result = reply.and_then(|v| decode.apply(key, v));
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+        });
+        self.ops
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Queued {
+                key,
+                expected,
+                req,
+                repeat,
+                retries,
+                deliver,
+            });
+        pending
+    }
+
+    fn take(self) -> (Redis, Vec<Queued<'a>>) {
+        (
+            self.redis,
+            self.ops.into_inner().unwrap_or_else(|p| p.into_inner()),
+        )
+    }
+}
+
+/// The result of one operation queued in a [`Batch`] or an [`aio::Batch`], filled when the
+/// batch runs: the same `Result<T>` the operation's own method returns when called alone.
+///
+/// ```
+/// # let redis = pottery::testing::doctest_redis();
+/// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+/// let batch = pottery::Batch::new(&redis);
+/// let old = batch.on(&d).insert("a".into(), 1);
+/// let len = batch.on(&d).len();
+/// batch.execute()?;
+/// assert_eq!(old.get()?, None);
+/// assert_eq!(len.get()?, 1);
+/// # d.clear()?;
+/// # Ok::<(), pottery::Error>(())
+/// ```
+///
+/// A `Pending` may be dropped unread: its operation still runs, and its error, if any, is
+/// ignored.
+pub struct Pending<T> {
+    key: String,
+    slot: Arc<Mutex<Option<Result<T>>>>,
+}
+
+impl<T> std::fmt::Debug for Pending<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("key", &self.key)
+            .field("ready", &self.is_ready())
+            .finish()
+    }
+}
+
+impl<T> Pending<T> {
+    fn new(key: &str) -> Self {
+        Pending {
+            key: key.to_owned(),
+            slot: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    fn ready(key: String, result: Result<T>) -> Self {
+        Pending {
+            key,
+            slot: Arc::new(Mutex::new(Some(result))),
+        }
+    }
+
+    fn fill(&self, result: Result<T>) {
+        *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+    }
+
+    /// The operation's result. Before the batch ran (or when it was dropped, or its
+    /// `execute` failed before sending the operation) it is [`Error::NotExecuted`].
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+    /// let batch = pottery::Batch::new(&redis);
+    /// let added = batch.on(&s).insert(7);
+    /// batch.execute()?;
+    /// assert!(added.get()?);
+    /// # s.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn get(self) -> Result<T> {
+        let taken = self.slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+        taken.unwrap_or_else(|| Err(Error::NotExecuted { key: self.key }))
+    }
+
+    /// Whether the result is there (the batch ran, or the operation was answered without
+    /// asking the server — an empty `extend`, a value that does not encode).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+    /// let batch = pottery::Batch::new(&redis);
+    /// let len = batch.on(&d).len();
+    /// assert!(!len.is_ready());
+    /// batch.execute()?;
+    /// assert!(len.is_ready());
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn is_ready(&self) -> bool {
+        self.slot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    /// The key of the operation.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let d: pottery::RedisDict<String, i64> = pottery::RedisDict::new(&redis, "doc-prices");
+    /// let batch = pottery::Batch::new(&redis);
+    /// assert_eq!(batch.on(&d).len().key(), "doc-prices");
+    /// ```
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// A structure whose operations can be queued in a [`Batch`] or an [`aio::Batch`], blocking
+/// and async alike. [`Batch::on`] gives its view, whose methods queue the structure's
+/// operations: [`DictOps`](crate::dict::DictOps), [`SetOps`](crate::set::SetOps),
+/// [`ListOps`](crate::list::ListOps), [`DequeOps`](crate::list::DequeOps),
+/// [`CounterOps`](crate::counter::CounterOps), [`BloomOps`](crate::bloom::BloomOps) and
+/// [`HyperLogLogOps`](crate::hyperloglog::HyperLogLogOps).
+///
+/// Redlock and NextId are not batchable: their operations are quorum rounds across several
+/// masters with rules of their own (deadlines, give-backs), not one request to one server.
+///
+/// ```
+/// fn queue_len<'q, 'a>(batch: &'q pottery::Batch<'a>, d: &'a pottery::RedisDict<String, i64>)
+///     -> pottery::Pending<usize> {
+///     batch.on(d).len()
+/// }
+/// # let redis = pottery::testing::doctest_redis();
+/// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+/// # let batch = pottery::Batch::new(&redis);
+/// # let n = queue_len(&batch, &d);
+/// # batch.execute()?;
+/// # assert_eq!(n.get()?, 0);
+/// # Ok::<(), pottery::Error>(())
+/// ```
+pub trait Batchable: Sealed {
+    /// The structure's view in a batch: one method per batchable operation, each returning a
+    /// [`Pending`] result.
+    type Ops<'q, 'a>
+    where
+        Self: 'a,
+        'a: 'q;
+
+    /// The view of this structure on `queue` (use [`Batch::on`]).
+    #[doc(hidden)]
+    fn queue_on<'q, 'a>(&'a self, queue: &'q Queue<'a>) -> Self::Ops<'q, 'a>;
+}
+
+/// Seals [`Batchable`]: only pottery's structures are batchable.
+pub trait Sealed {}
+
+/// A structure's conversion of a `Core` op builder's result, infallible (`Op`) or not
+/// (`Result<Op>`), for [`batch_ops!`].
+pub(crate) trait IntoOp<'a, T> {
+    fn into_op(self) -> Result<Op<'a, T>>;
+}
+
+impl<'a, T> IntoOp<'a, T> for Op<'a, T> {
+    fn into_op(self) -> Result<Op<'a, T>> {
+        Ok(self)
+    }
+}
+
+impl<'a, T> IntoOp<'a, T> for Result<Op<'a, T>> {
+    fn into_op(self) -> Result<Op<'a, T>> {
+        self
+    }
+}
+
+/// The batch surface of a structure, from one table of its operations: each entry names the
+/// method, its arguments, its result type and the `Core` op it queues (the very plan the
+/// blocking and async methods of the same name run). It produces the view type and the
+/// [`Batchable`] impls of the listed shells.
+///
+/// ```text
+/// batch_ops! {
+///     /// docs of the view
+///     DictOps<K, V> on Core<K, V>, for [RedisDict<K, V>, aio::RedisDict<K, V>]
+///         where [K: Serialize + DeserializeOwned + Send, V: Serialize + DeserializeOwned + Send];
+///     /// docs of the method
+///     fn insert(k: K, v: V) -> Option<V> = |core| core.insert(&k, &v);
+/// }
+/// ```
+macro_rules! batch_ops {
+    // The `Batchable` impl of one shell.
+    (@shell $shell:ty, $view:ident, [$($g:ident),*], [$($bound:tt)*]) => {
+        impl<$($g),*> $crate::batch::Sealed for $shell {}
+
+        impl<$($g),*> $crate::batch::Batchable for $shell
+        where
+            $($bound)*
+        {
+            type Ops<'q, 'a> = $view<'q, 'a, $($g),*> where Self: 'a, 'a: 'q;
+
+            fn queue_on<'q, 'a>(&'a self, queue: &'q $crate::batch::Queue<'a>) -> Self::Ops<'q, 'a> {
+                $view { queue, core: &self.core }
+            }
+        }
+    };
+    (
+        $(#[$vmeta:meta])*
+        $view:ident<$($g:ident),*> on $core:ty, for [$blocking:ty, $aio:ty] where [$($bound:tt)*];
+        $(
+            $(#[$doc:meta])*
+            fn $name:ident $(<$($mg:ident),*>)? ($($arg:ident: $aty:ty),* $(,)?) -> $out:ty
+                $(where [$($mb:tt)*])?
+                = |$c:ident| $op:expr;
+        )*
+    ) => {
+        $(#[$vmeta])*
+        pub struct $view<'q, 'a, $($g),*> {
+            queue: &'q $crate::batch::Queue<'a>,
+            core: &'a $core,
+        }
+
+        impl<$($g),*> std::fmt::Debug for $view<'_, '_, $($g),*> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($view))
+                    .field("key", &self.core.key)
+                    .finish()
+            }
+        }
+
+        impl<'q, 'a, $($g),*> $view<'q, 'a, $($g),*>
+        where
+            $($bound)*
+        {
+            $(
+                $(#[$doc])*
+                pub fn $name $(<$($mg),*>)? (&self, $($arg: $aty),*) -> $crate::batch::Pending<$out>
+                $(where $($mb)*)?
+                {
+                    let $c: &'a $core = self.core;
+                    #[allow(clippy::redundant_closure_call)]
+                    let op = (|| -> $crate::error::Result<$crate::op::Op<'a, $out>> {
+                        $crate::batch::IntoOp::into_op($op)
+                    })();
+                    self.queue.push(&self.core.redis, op)
+                }
+            )*
+        }
+
+        $crate::batch::batch_ops!(@shell $blocking, $view, [$($g),*], [$($bound)*]);
+        $crate::batch::batch_ops!(@shell $aio, $view, [$($g),*], [$($bound)*]);
+    };
+}
+pub(crate) use batch_ops;
+
+/// How a batch is sent.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// On a pooled blocking connection (a cluster's groups on the async connection, driven
+    /// by the calling thread: redis-rs's blocking cluster connection sends no pipelines).
+    Blocking,
+    /// On the shared async connection.
+    Async,
+}
+
+/// The operations sent to one server (on a cluster: to one slot's master).
+struct Group<'a> {
+    slot: Option<u16>,
+    ops: Vec<Queued<'a>>,
+}
+
+/// Runs a batch: the one implementation behind both `execute`s.
+async fn execute(queue: Queue<'_>, atomic: bool, via: Via) -> Result<()> {
+    let (redis, ops) = queue.take();
+    if ops.is_empty() {
+        return Ok(());
+    }
+    let mut groups = plan(&redis, ops, atomic)?;
+    if groups.len() == 1 {
+        let group = groups.remove(0);
+        return run_group(&redis, group, atomic, via).await;
+    }
+    let results = futures_util::future::join_all(
+        groups
+            .into_iter()
+            .map(|g| run_group(&redis, g, atomic, via)),
+    )
+    .await;
+    results.into_iter().collect()
+}
+
+/// Splits the operations by where they go: one group on a single server; on a cluster one
+/// per slot (in the order of their first operation), or for a transaction one group whose
+/// keys must all share a slot.
+fn plan<'a>(redis: &Redis, ops: Vec<Queued<'a>>, atomic: bool) -> Result<Vec<Group<'a>>> {
+    if !redis.is_cluster() {
+        return Ok(vec![Group { slot: None, ops }]);
+    }
+    let slot_of = crate::collections::slot;
+    if atomic {
+        let first = ops[0].key;
+        let first_slot = slot_of(first.as_bytes());
+        let other = ops.iter().find_map(|q| {
+            q.keys()
+                .into_iter()
+                .find(|k| slot_of(k) != first_slot)
+                .map(|k| String::from_utf8_lossy(k).into_owned())
+        });
+        if let Some(other) = other {
+            for q in ops {
+                let e = Error::CrossSlot {
+                    key: q.key.to_owned(),
+                    other: other.clone(),
+                };
+                q.fail(e);
+            }
+            return Err(Error::CrossSlot {
+                key: first.to_owned(),
+                other,
+            });
+        }
+        return Ok(vec![Group {
+            slot: Some(first_slot),
+            ops,
+        }]);
+    }
+    let mut groups: Vec<Group<'a>> = Vec::new();
+    for q in ops {
+        let slot = slot_of(q.keys()[0]);
+        match groups.iter_mut().find(|g| g.slot == Some(slot)) {
+            Some(g) => g.ops.push(q),
+            None => groups.push(Group {
+                slot: Some(slot),
+                ops: vec![q],
+            }),
+        }
+    }
+    Ok(groups)
+}
+
+/// Where each reply of a group's pipeline is.
+struct Layout {
+    /// `SCRIPT LOAD`s first.
+    scripts: usize,
+    /// `MULTI` … `EXEC` around the operations.
+    atomic: bool,
+    /// `WAIT` last.
+    wait: Option<usize>,
+    /// How many replies in all.
+    count: usize,
+}
+
+/// The pipeline of a group: `SCRIPT LOAD` of each distinct script, then the operations
+/// (inside `MULTI`/`EXEC` for a transaction), then `WAIT` for a durable handle's writes.
+/// The requests are moved into the pipeline.
+fn pipeline(
+    ops: &mut [Queued<'_>],
+    atomic: bool,
+    durable: Option<(usize, Duration)>,
+) -> (redis::Pipeline, Layout) {
+    let mut pipe = redis::pipe();
+    let mut scripts: Vec<&'static Script> = Vec::new();
+    for q in ops.iter() {
+        if let Req::Eval { script, .. } = &q.req
+            && !scripts.iter().any(|s| std::ptr::eq(*s, *script))
+        {
+            scripts.push(script);
+            pipe.cmd("SCRIPT").arg("LOAD").arg(script.source());
+        }
+    }
+    if atomic {
+        pipe.cmd("MULTI");
+    }
+    for q in ops.iter_mut() {
+        match std::mem::replace(&mut q.req, Req::Nothing) {
+            Req::Cmd(cmd) => pipe.add_command(cmd),
+            Req::Eval { script, keys, args } => {
+                pipe.add_command(script.command(true, &keys, &args))
+            }
+            // Answered when queued.
+            Req::Nothing => pipe.cmd("PING"),
+        };
+    }
+    if atomic {
+        pipe.cmd("EXEC");
+    }
+    let wait = durable.map(|(replicas, timeout)| {
+        pipe.add_command(crate::op::wait_command(replicas, timeout));
+        replicas
+    });
+    let layout = Layout {
+        scripts: scripts.len(),
+        atomic,
+        wait,
+        count: scripts.len() + ops.len() + 2 * usize::from(atomic) + usize::from(wait.is_some()),
+    };
+    (pipe, layout)
+}
+
+/// The class of a group: its least repeatable operation's.
+fn class(ops: &[Queued<'_>]) -> Repeat {
+    if ops.iter().any(|q| q.repeat == Repeat::Once) {
+        Repeat::Once
+    } else if ops.iter().any(|q| q.repeat == Repeat::Idempotent) {
+        Repeat::Idempotent
+    } else {
+        Repeat::Read
+    }
+}
+
+/// Sends one group, retried through failovers as its class allows (see `Retry`), and hands
+/// each operation its reply.
+async fn run_group(redis: &Redis, group: Group<'_>, atomic: bool, via: Via) -> Result<()> {
+    let Group { slot, mut ops } = group;
+    let class = class(&ops);
+    let durable = redis.durable().filter(|_| class != Repeat::Read);
+    let retries = ops.iter().all(|q| q.retries);
+    let (pipe, layout) = pipeline(&mut ops, atomic, durable);
+    let mut retry = Retry::new(if retries {
+        redis.retry_timeout()
+    } else {
+        Duration::ZERO
+    });
+    loop {
+        match send(redis, via, &pipe, layout.count, slot).await {
+            Ok(replies) => {
+                // Refused whole (a failover under way): retried like a single operation.
+                if let Some(error) = refused(&replies, &layout, ops.len()) {
+                    let f = Failed {
+                        error,
+                        connecting: false,
+                    };
+                    if let Ok(wait) = retry.next(class, &f) {
+                        sleep(via, wait).await;
+                        continue;
+                    }
+                }
+                distribute(ops, replies, &layout);
+                return Ok(());
+            }
+            Err(Failure::Other(e)) => {
+                for q in ops {
+                    q.fail(crate::primitives::echo(&e));
+                }
+                return Err(e);
+            }
+            Err(Failure::Failed(f)) => match retry.next(class, &f) {
+                Ok(wait) => sleep(via, wait).await,
+                Err(maybe_applied) => return Err(fail_all(ops, f, maybe_applied && retries)),
+            },
+        }
+    }
+}
+
+/// Waits before a retry: a blocking batch blocks its thread, as a blocking call does.
+async fn sleep(via: Via, wait: Duration) {
+    match via {
+        Via::Blocking => std::thread::sleep(wait),
+        Via::Async => tokio::time::sleep(wait).await,
+    }
+}
+
+/// The error when the server refused every operation of a group without running any of them
+/// (`MOVED`, `TRYAGAIN`, `LOADING`, `READONLY`… during a failover: a group is one server's,
+/// one slot's on a cluster, so they come all together).
+fn refused(replies: &[Value], layout: &Layout, n: usize) -> Option<redis::RedisError> {
+    let start = layout.scripts + usize::from(layout.atomic);
+    let mut first = None;
+    for v in replies.get(start..start + n)? {
+        let Value::ServerError(e) = v else {
+            return None;
+        };
+        let e = redis::RedisError::from(e.clone());
+        if !crate::op::not_executed(&e) {
+            return None;
+        }
+        first.get_or_insert(e);
+    }
+    first
+}
+
+/// Every operation of a group whose connection failed gets the error: a write that must not
+/// repeat, sent when the connection broke, [`Error::MaybeApplied`]; the others the
+/// connection's error. Returns the batch's error.
+fn fail_all(ops: Vec<Queued<'_>>, f: Failed, maybe_applied: bool) -> Error {
+    let once = ops
+        .iter()
+        .find(|q| q.repeat == Repeat::Once)
+        .map(|q| q.key.to_owned());
+    for q in ops {
+        let e = if maybe_applied && q.repeat == Repeat::Once {
+            Error::MaybeApplied {
+                key: q.key.to_owned(),
+                source: f.error.clone(),
+            }
+        } else {
+            Error::redis(q.key, q.expected, f.error.clone())
+        };
+        q.fail(e);
+    }
+    match once {
+        Some(key) if maybe_applied => Error::MaybeApplied {
+            key,
+            source: f.error,
+        },
+        _ => Error::Redis {
+            key: None,
+            source: f.error,
+        },
+    }
+}
+
+/// One attempt at sending a group's pipeline.
+async fn send(
+    redis: &Redis,
+    via: Via,
+    pipe: &redis::Pipeline,
+    count: usize,
+    slot: Option<u16>,
+) -> std::result::Result<Vec<Value>, Failure> {
+    if via == Via::Blocking && !redis.is_cluster() {
+        use redis::ConnectionLike;
+        let mut conn = redis.connection().map_err(Failure::connecting)?;
+        return conn
+            .req_packed_commands(&pipe.get_packed_pipeline(), 0, count)
+            .map_err(Failure::sent);
+    }
+    let mut conn = redis
+        .async_connection()
+        .await
+        .map_err(Failure::connecting)?;
+    conn.send_pipeline(pipe, count, slot)
+        .await
+        .map_err(Failure::sent)
+}
+
+/// A reply as the operation's result: a server error (`WRONGTYPE`…) is that operation's
+/// error only.
+fn own_reply(q: &Queued<'_>, v: Value) -> Result<Value> {
+    match v {
+        Value::ServerError(e) => Err(Error::redis(q.key, q.expected, e.into())),
+        v => Ok(v),
+    }
+}
+
+/// Hands each operation of a group its reply.
+fn distribute(ops: Vec<Queued<'_>>, replies: Vec<Value>, layout: &Layout) {
+    let mut replies = replies.into_iter();
+    // The WAIT reply, last: how many replicas have the writes.
+    let acked = layout.wait.map(|wanted| {
+        let last = replies.next_back().unwrap_or(Value::Nil);
+        (wanted, last)
+    });
+    let mut replies = replies.skip(layout.scripts);
+    let n = ops.len();
+    // Each operation's reply; `None` when a transaction did not run (EXEC's reply says why).
+    let mut exec = Value::Nil;
+    let own: Vec<Option<Value>> = if layout.atomic {
+        let _multi = replies.next();
+        let queued: Vec<Value> = replies.by_ref().take(n).collect();
+        match replies.next().unwrap_or(Value::Nil) {
+            Value::Array(results) if results.len() == n => results.into_iter().map(Some).collect(),
+            // Refused (EXECABORT: a command was refused when queued) or discarded: nothing
+            // ran. Each operation gets its own refusal, or the EXEC's.
+            other => {
+                exec = other;
+                queued
+                    .into_iter()
+                    .map(|q| matches!(q, Value::ServerError(_)).then_some(q))
+                    .collect()
+            }
+        }
+    } else {
+        replies.take(n).map(Some).collect()
+    };
+    let mut own = own.into_iter();
+    for q in ops {
+        let mut result = match own.next() {
+            Some(Some(v)) => own_reply(&q, v),
+            Some(None) | None => match &exec {
+                Value::ServerError(e) => Err(Error::redis(q.key, q.expected, e.clone().into())),
+                other => Err(crate::collections::unexpected(
+                    q.key,
+                    "the reply to EXEC",
+                    other,
+                )),
+            },
+        };
+        if let (Some((wanted, wait)), true) = (&acked, q.repeat != Repeat::Read)
+            && result.is_ok()
+        {
+            match wait {
+                Value::Int(n) if usize::try_from(*n).unwrap_or(0) >= *wanted => {}
+                Value::Int(n) => {
+                    result = Err(Error::NotDurable {
+                        key: q.key.to_owned(),
+                        acked: usize::try_from(*n).unwrap_or(0),
+                        wanted: *wanted,
+                    })
+                }
+                other => {
+                    result = Err(crate::collections::unexpected(
+                        q.key,
+                        "the reply to WAIT",
+                        other,
+                    ))
+                }
+            }
+        }
+        (q.deliver)(result);
+    }
+}
+
+/// Operations of any of pottery's structures on one [`Redis`] handle, sent together when
+/// [`execute`](Batch::execute) is called: one write and one round trip per server (on a
+/// cluster, one pipeline per hash slot, all sent at once), each operation with its own typed
+/// result in a [`Pending`].
+///
+/// * [`Batch::new`] pipelines: other clients may see some of the writes before others.
+///   [`Batch::transaction`] wraps them in `MULTI`/`EXEC`: other clients see all of them or
+///   none, and the reads in it see one moment. On a cluster a transaction's keys must all be
+///   in one hash slot (give them one `{hash tag}`); otherwise `execute` fails with
+///   [`Error::CrossSlot`] before anything is sent.
+/// * Each result is the one the operation gives when called alone, errors included: a key
+///   of the wrong type or data that does not decode fails that operation's [`Pending`] only.
+///   (In a transaction, as in Redis, the other operations still apply.) `execute` itself
+///   fails only when the connection does.
+/// * Lua-backed operations work in batches: the scripts are loaded (`SCRIPT LOAD`) at the
+///   head of the same pipeline, so a server that lost its script cache neither runs an
+///   operation twice nor skips one.
+/// * Retries through failovers follow the operations' classes (see the crate documentation's
+///   "Failovers, retries and durable writes"): a batch is sent again only when every
+///   operation in it is a read or an idempotent write, or when it was certainly not executed.
+///   A batch that fails after sending gives [`Error::MaybeApplied`] to its writes that must
+///   not repeat. With [`durable_writes`](crate::RedisBuilder::durable_writes), a batch with
+///   writes ends with one `WAIT`, and its writes fail with [`Error::NotDurable`] if too few
+///   replicas confirmed them.
+/// * [`Redlock`](crate::Redlock) and [`NextId`](crate::NextId) are not batchable: they are
+///   quorum rounds across masters with rules of their own.
+///
+/// The borrow checker keeps the structures alive until the batch ran; an empty batch does no
+/// I/O.
+///
+/// ```
+/// use pottery::{Batch, RedisCounter, RedisDict, RedisList, RedisSet};
+/// # let redis = pottery::testing::doctest_redis();
+/// let users: RedisDict<String, String> = RedisDict::new(&redis, "doc-batch-users");
+/// let online: RedisSet<String> = RedisSet::new(&redis, "doc-batch-online");
+/// let hits: RedisCounter<String> = RedisCounter::new(&redis, "doc-batch-hits");
+/// let feed: RedisList<String> = RedisList::new(&redis, "doc-batch-feed");
+/// # users.clear()?; online.clear()?; hits.clear()?; feed.clear()?;
+///
+/// let batch = Batch::new(&redis);
+/// let old = batch.on(&users).insert("ada".into(), "Ada".into());
+/// let added = batch.on(&online).insert("ada".into());
+/// let n = batch.on(&hits).incr("ada", 1);
+/// let len = batch.on(&feed).push("ada joined".into());
+/// batch.execute()?; // one round trip
+///
+/// assert_eq!(old.get()?, None);
+/// assert!(added.get()?);
+/// assert_eq!(n.get()?, 1);
+/// assert_eq!(len.get()?, 1);
+/// # users.clear()?; online.clear()?; hits.clear()?; feed.clear()?;
+/// # Ok::<(), pottery::Error>(())
+/// ```
+pub struct Batch<'a> {
+    queue: Queue<'a>,
+    atomic: bool,
+    cluster: bool,
+}
+
+impl std::fmt::Debug for Batch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("redis", &self.queue.redis.shown())
+            .field("transaction", &self.atomic)
+            .field("len", &self.queue.len())
+            .finish()
+    }
+}
+
+impl<'a> Batch<'a> {
+    /// An empty batch on `redis` (pipelined, not atomic).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let batch = pottery::Batch::new(&redis);
+    /// assert!(batch.is_empty());
+    /// batch.execute()?; // nothing to send: no I/O
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn new(redis: &Redis) -> Self {
+        Batch {
+            queue: Queue::new(redis),
+            atomic: false,
+            cluster: redis.is_cluster(),
+        }
+    }
+
+    /// An empty transaction on `redis`: its operations run in `MULTI`/`EXEC`, so other
+    /// clients see all of its writes or none. On a cluster all its keys must be in one slot.
+    ///
+    /// ```
+    /// use pottery::{Batch, RedisCounter};
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let stock: RedisCounter<String> = RedisCounter::new(&redis, "{shop}:doc-stock");
+    /// let sold: RedisCounter<String> = RedisCounter::new(&redis, "{shop}:doc-sold");
+    /// # stock.clear()?; sold.clear()?;
+    /// stock.set("apple".into(), 5)?;
+    /// let tx = Batch::transaction(&redis);
+    /// let left = tx.on(&stock).incr("apple", -1);
+    /// tx.on(&sold).incr("apple", 1);
+    /// tx.execute()?;
+    /// assert_eq!(left.get()?, 4);
+    /// assert_eq!(sold.get("apple")?, 1);
+    /// # stock.clear()?; sold.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn transaction(redis: &Redis) -> Self {
+        Batch {
+            queue: Queue::new(redis),
+            atomic: true,
+            cluster: redis.is_cluster(),
+        }
+    }
+
+    /// The view of `structure` in this batch: its methods queue its operations and return
+    /// their [`Pending`] results. The structure must be on this batch's handle (else the
+    /// operations fail with [`Error::Config`]).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+    /// let batch = pottery::Batch::new(&redis);
+    /// let dict = batch.on(&d);
+    /// dict.set("a".into(), 1);
+    /// let a = dict.get("a");
+    /// batch.execute()?;
+    /// assert_eq!(a.get()?, Some(1));
+    /// # d.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn on<'q, S>(&'q self, structure: &'a S) -> S::Ops<'q, 'a>
+    where
+        S: Batchable + 'a,
+        'a: 'q,
+    {
+        structure.queue_on(&self.queue)
+    }
+
+    /// How many operations wait to be sent.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+    /// let batch = pottery::Batch::new(&redis);
+    /// let _len = batch.on(&d).len();
+    /// assert_eq!(batch.len(), 1);
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Whether no operation waits to be sent.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// assert!(pottery::Batch::new(&redis).is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether this is a transaction (`MULTI`/`EXEC`).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// assert!(pottery::Batch::transaction(&redis).is_transaction());
+    /// assert!(!pottery::Batch::new(&redis).is_transaction());
+    /// ```
+    pub fn is_transaction(&self) -> bool {
+        self.atomic
+    }
+
+    /// Sends every queued operation and fills their [`Pending`] results. Fails only when the
+    /// connection does (or, for a transaction on a cluster, with [`Error::CrossSlot`] before
+    /// sending anything); the operations then hold the error too.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+    /// let batch = pottery::Batch::new(&redis);
+    /// let old = batch.on(&d).insert("a".into(), 1);
+    /// batch.execute()?;
+    /// assert_eq!(old.get()?, None);
+    /// # d.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn execute(self) -> Result<()> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let run = execute(self.queue, self.atomic, Via::Blocking);
+        if self.cluster {
+            // The cluster's groups go out at once on the async connection.
+            crate::rt::block_on(run)
+        } else {
+            // One group on a blocking connection: the future never waits.
+            crate::collections::block_on_ready(run)
+        }
+    }
+}
+
+/// The async [`Batch`].
+pub mod aio {
+    use super::*;
+
+    /// Async [`Batch`](crate::Batch): the same queue, views and results; only
+    /// [`execute`](Batch::execute) is an `async fn`, on the handle's async connection.
+    ///
+    /// ```
+    /// use pottery::aio::{Batch, RedisDict, RedisSet};
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let d: RedisDict<String, i64> = RedisDict::random(&redis).await?;
+    /// let s: RedisSet<String> = RedisSet::random(&redis).await?;
+    /// let batch = Batch::new(&redis);
+    /// let old = batch.on(&d).insert("a".into(), 1);
+    /// let added = batch.on(&s).insert("a".into());
+    /// batch.execute().await?;
+    /// assert_eq!(old.get()?, None);
+    /// assert!(added.get()?);
+    /// # d.clear().await?; s.clear().await?;
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
+    pub struct Batch<'a> {
+        queue: Queue<'a>,
+        atomic: bool,
+    }
+
+    impl std::fmt::Debug for Batch<'_> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("aio::Batch")
+                .field("redis", &self.queue.redis.shown())
+                .field("transaction", &self.atomic)
+                .field("len", &self.queue.len())
+                .finish()
+        }
+    }
+
+    impl<'a> Batch<'a> {
+        /// See [`crate::Batch::new`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// assert!(pottery::aio::Batch::new(&redis).is_empty());
+        /// ```
+        pub fn new(redis: &Redis) -> Self {
+            Batch {
+                queue: Queue::new(redis),
+                atomic: false,
+            }
+        }
+
+        /// See [`crate::Batch::transaction`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// assert!(pottery::aio::Batch::transaction(&redis).is_transaction());
+        /// ```
+        pub fn transaction(redis: &Redis) -> Self {
+            Batch {
+                queue: Queue::new(redis),
+                atomic: true,
+            }
+        }
+
+        /// See [`crate::Batch::on`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// let c: pottery::aio::RedisCounter<String> = pottery::aio::RedisCounter::new(&redis, "doc-aio-on");
+        /// let batch = pottery::aio::Batch::new(&redis);
+        /// let _n = batch.on(&c).get("x");
+        /// assert_eq!(batch.len(), 1);
+        /// ```
+        pub fn on<'q, S>(&'q self, structure: &'a S) -> S::Ops<'q, 'a>
+        where
+            S: Batchable + 'a,
+            'a: 'q,
+        {
+            structure.queue_on(&self.queue)
+        }
+
+        /// See [`crate::Batch::len`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// assert_eq!(pottery::aio::Batch::new(&redis).len(), 0);
+        /// ```
+        pub fn len(&self) -> usize {
+            self.queue.len()
+        }
+
+        /// See [`crate::Batch::is_empty`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// assert!(pottery::aio::Batch::new(&redis).is_empty());
+        /// ```
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+
+        /// See [`crate::Batch::is_transaction`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// assert!(!pottery::aio::Batch::new(&redis).is_transaction());
+        /// ```
+        pub fn is_transaction(&self) -> bool {
+            self.atomic
+        }
+
+        /// See [`crate::Batch::execute`].
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// let s: pottery::aio::RedisSet<u32> = pottery::aio::RedisSet::random(&redis).await?;
+        /// let tx = pottery::aio::Batch::transaction(&redis);
+        /// let added = tx.on(&s).insert(1);
+        /// let len = tx.on(&s).len();
+        /// tx.execute().await?;
+        /// assert!(added.get()?);
+        /// assert_eq!(len.get()?, 1);
+        /// # s.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+        pub async fn execute(self) -> Result<()> {
+            super::execute(self.queue, self.atomic, Via::Async).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(resp: &str) -> Value {
+        redis::parse_redis_value(resp.as_bytes()).expect("a RESP reply")
+    }
+
+    /// `n` queued `HLEN`s (reads) and `HINCRBY`s (writes that must not repeat), and their
+    /// pending results.
+    fn queued<'a>(queue: &Queue<'a>, keys: &'a [String]) -> Vec<Pending<i64>> {
+        keys.iter()
+            .enumerate()
+            .map(|(i, key)| {
+                let mut cmd = redis::cmd(if i % 2 == 0 { "HLEN" } else { "HINCRBY" });
+                cmd.arg(key.as_str());
+                if i % 2 == 1 {
+                    cmd.arg("f").arg(1);
+                }
+                queue.push(
+                    &queue.redis,
+                    Ok(Op::cmd(key, "hash", cmd, crate::collections::int)),
+                )
+            })
+            .collect()
+    }
+
+    fn setup() -> (Redis, Vec<String>) {
+        let redis = Redis::from_url("redis://127.0.0.1:1").expect("a URL");
+        (redis, vec!["a".into(), "b".into(), "c".into()])
+    }
+
+    #[test]
+    fn each_operation_gets_its_own_reply_and_errors_stay_its_own() {
+        let (redis, keys) = setup();
+        let queue = Queue::new(&redis);
+        let pending = queued(&queue, &keys);
+        let (_, mut ops) = queue.take();
+        let (_, layout) = pipeline(&mut ops, false, None);
+        assert_eq!(layout.count, 3);
+        let replies = vec![
+            reply(":3\r\n"),
+            reply("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            reply(":7\r\n"),
+        ];
+        assert!(refused(&replies, &layout, ops.len()).is_none());
+        distribute(ops, replies, &layout);
+        let mut results = pending.into_iter().map(Pending::get);
+        assert_eq!(results.next().unwrap().unwrap(), 3);
+        assert!(matches!(
+            results.next().unwrap(),
+            Err(Error::WrongType { ref key, .. }) if key == "b"
+        ));
+        assert_eq!(results.next().unwrap().unwrap(), 7);
+    }
+
+    #[test]
+    fn a_refused_transaction_gives_each_operation_its_refusal() {
+        let (redis, keys) = setup();
+        let queue = Queue::new(&redis);
+        let pending = queued(&queue, &keys);
+        let (_, mut ops) = queue.take();
+        let (_, layout) = pipeline(&mut ops, true, None);
+        assert_eq!(layout.count, 5, "MULTI, 3 ops, EXEC");
+        let replies = vec![
+            reply("+OK\r\n"),
+            reply("+QUEUED\r\n"),
+            reply("-ERR wrong number of arguments for 'hincrby' command\r\n"),
+            reply("+QUEUED\r\n"),
+            reply("-EXECABORT Transaction discarded because of previous errors.\r\n"),
+        ];
+        distribute(ops, replies, &layout);
+        let results: Vec<_> = pending.into_iter().map(Pending::get).collect();
+        let text = |r: &Result<i64>| r.as_ref().unwrap_err().to_string();
+        assert!(
+            text(&results[0]).contains("discarded"),
+            "{}",
+            text(&results[0])
+        );
+        assert!(
+            text(&results[1]).contains("wrong number"),
+            "{}",
+            text(&results[1])
+        );
+        assert!(text(&results[2]).contains("discarded"));
+    }
+
+    #[test]
+    fn a_durable_batch_fails_only_its_writes_when_too_few_replicas_confirm() {
+        let (redis, keys) = setup();
+        let queue = Queue::new(&redis);
+        let pending = queued(&queue, &keys);
+        let (_, mut ops) = queue.take();
+        let (_, layout) = pipeline(&mut ops, false, Some((2, Duration::from_millis(10))));
+        assert_eq!(layout.count, 4, "3 ops, WAIT");
+        let replies = vec![
+            reply(":1\r\n"),
+            reply(":2\r\n"),
+            reply(":3\r\n"),
+            reply(":1\r\n"),
+        ];
+        distribute(ops, replies, &layout);
+        let results: Vec<_> = pending.into_iter().map(Pending::get).collect();
+        assert_eq!(*results[0].as_ref().unwrap(), 1, "a read is not waited for");
+        assert!(matches!(
+            results[1],
+            Err(Error::NotDurable {
+                acked: 1,
+                wanted: 2,
+                ..
+            })
+        ));
+        assert_eq!(*results[2].as_ref().unwrap(), 3);
+    }
+
+    crate::op::script!(TEST_SCRIPT, "hash_insert.lua", Once);
+
+    #[test]
+    fn each_script_is_loaded_once_at_the_head_before_multi() {
+        let (redis, keys) = setup();
+        let queue = Queue::new(&redis);
+        for key in &keys {
+            let op = Op::eval(
+                key,
+                "hash",
+                &TEST_SCRIPT,
+                vec![key.clone().into_bytes()],
+                vec![b"f".to_vec(), b"1".to_vec()],
+                crate::collections::decode_written::<i64>,
+            );
+            let _ = queue.push(&redis, Ok(op));
+        }
+        let (_, mut ops) = queue.take();
+        let (pipe, layout) = pipeline(&mut ops, true, None);
+        assert_eq!((layout.scripts, layout.count), (1, 1 + 1 + 3 + 1));
+        let packed = String::from_utf8_lossy(&pipe.get_packed_pipeline()).into_owned();
+        let load = packed.find("SCRIPT").expect("a SCRIPT LOAD");
+        let multi = packed.find("MULTI").expect("a MULTI");
+        assert!(load < multi);
+        assert_eq!(packed.matches("EVALSHA").count(), 3);
+        assert_eq!(packed.matches("SCRIPT").count(), 1);
+    }
+
+    #[test]
+    fn a_group_refused_whole_is_retried() {
+        let (redis, keys) = setup();
+        let queue = Queue::new(&redis);
+        let _pending = queued(&queue, &keys);
+        let (_, mut ops) = queue.take();
+        let (pipe, layout) = pipeline(&mut ops, false, None);
+        assert_eq!(pipe.len(), 3);
+        let moved = || reply("-MOVED 3999 127.0.0.1:6381\r\n");
+        let replies = vec![moved(), moved(), moved()];
+        assert!(refused(&replies, &layout, ops.len()).is_some());
+        let replies = vec![moved(), reply(":1\r\n"), moved()];
+        assert!(refused(&replies, &layout, ops.len()).is_none());
+        assert_eq!(class(&ops), Repeat::Once);
+    }
+}
