@@ -1504,12 +1504,7 @@ impl PooledConnection {
         replicas: usize,
         timeout: Duration,
     ) -> RedisResult<Value> {
-        let mut wait = redis::cmd("WAIT");
-        wait.arg(replicas).arg(
-            u64::try_from(timeout.as_millis())
-                .unwrap_or(u64::MAX)
-                .max(1),
-        );
+        let wait = crate::op::wait_command(replicas, timeout);
         let r = match self.conn.as_mut() {
             Some(SyncConn::Cluster(c)) => {
                 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
