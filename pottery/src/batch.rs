@@ -5,7 +5,7 @@
 //! together: one pipeline per server (on a cluster, one per hash slot, all sent at once), with
 //! every Lua script the batch needs loaded by `SCRIPT LOAD` at the head of the same pipeline,
 //! so a server that lost its script cache runs every operation exactly once. Each structure
-//! lists its batchable operations once, in a [`batch_ops!`] table next to its `Core`; the
+//! lists its operations once, in an `ops!` table next to its `Core` (see `surface.rs`); the
 //! table produces its view type (`DictOps`, `SetOps`…), and the view queues the structure's
 //! own plans, so a batched operation cannot answer differently from the same call made alone.
 //!
@@ -281,7 +281,7 @@ pub trait Batchable: Sealed {
 pub trait Sealed {}
 
 /// A structure's conversion of a `Core` op builder's result, infallible (`Op`) or not
-/// (`Result<Op>`), for [`batch_ops!`].
+/// (`Result<Op>`), for the `ops!` tables.
 pub(crate) trait IntoOp<'a, T> {
     fn into_op(self) -> Result<Op<'a, T>>;
 }
@@ -297,85 +297,6 @@ impl<'a, T> IntoOp<'a, T> for Result<Op<'a, T>> {
         self
     }
 }
-
-/// The batch surface of a structure, from one table of its operations: each entry names the
-/// method, its arguments, its result type and the `Core` op it queues (the very plan the
-/// blocking and async methods of the same name run). It produces the view type and the
-/// [`Batchable`] impls of the listed shells.
-///
-/// ```text
-/// batch_ops! {
-///     /// docs of the view
-///     DictOps<K, V> on Core<K, V>, for [RedisDict<K, V>, aio::RedisDict<K, V>]
-///         where [K: Serialize + DeserializeOwned + Send, V: Serialize + DeserializeOwned + Send];
-///     /// docs of the method
-///     fn insert(k: K, v: V) -> Option<V> = |core| core.insert(&k, &v);
-/// }
-/// ```
-macro_rules! batch_ops {
-    // The `Batchable` impl of one shell.
-    (@shell $shell:ty, $view:ident, [$($g:ident),*], [$($bound:tt)*]) => {
-        impl<$($g),*> $crate::batch::Sealed for $shell {}
-
-        impl<$($g),*> $crate::batch::Batchable for $shell
-        where
-            $($bound)*
-        {
-            type Ops<'q, 'a> = $view<'q, 'a, $($g),*> where Self: 'a, 'a: 'q;
-
-            fn queue_on<'q, 'a>(&'a self, queue: &'q $crate::batch::Queue<'a>) -> Self::Ops<'q, 'a> {
-                $view { queue, core: &self.core }
-            }
-        }
-    };
-    (
-        $(#[$vmeta:meta])*
-        $view:ident<$($g:ident),*> on $core:ty, for [$blocking:ty, $aio:ty] where [$($bound:tt)*];
-        $(
-            $(#[$doc:meta])*
-            fn $name:ident $(<$($mg:ident),*>)? ($($arg:ident: $aty:ty),* $(,)?) -> $out:ty
-                $(where [$($mb:tt)*])?
-                = |$c:ident| $op:expr;
-        )*
-    ) => {
-        $(#[$vmeta])*
-        pub struct $view<'q, 'a, $($g),*> {
-            queue: &'q $crate::batch::Queue<'a>,
-            core: &'a $core,
-        }
-
-        impl<$($g),*> std::fmt::Debug for $view<'_, '_, $($g),*> {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.debug_struct(stringify!($view))
-                    .field("key", &self.core.key)
-                    .finish()
-            }
-        }
-
-        impl<'q, 'a, $($g),*> $view<'q, 'a, $($g),*>
-        where
-            $($bound)*
-        {
-            $(
-                $(#[$doc])*
-                pub fn $name $(<$($mg),*>)? (&self, $($arg: $aty),*) -> $crate::batch::Pending<$out>
-                $(where $($mb)*)?
-                {
-                    let $c: &'a $core = self.core;
-                    #[allow(clippy::redundant_closure_call)]
-                    let op = (|| -> $crate::error::Result<$crate::op::Op<'a, $out>> {
-                        $crate::batch::IntoOp::into_op($op)
-                    })();
-                    self.queue.push(&self.core.redis, op)
-                }
-            )*
-        }
-
-        $crate::batch::batch_ops!(@shell $blocking, $view, [$($g),*], [$($bound)*]);
-        $crate::batch::batch_ops!(@shell $aio, $view, [$($g),*], [$($bound)*]);
-    };
-}
-pub(crate) use batch_ops;
 
 /// How a batch is sent.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -14,6 +14,7 @@ pub mod private;
 mod probabilistic;
 mod redis;
 mod rt;
+mod surface;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod timer;

@@ -108,7 +108,7 @@ impl<K: Serialize + DeserializeOwned> Core<K, i64> {
     }
 }
 
-crate::batch::batch_ops! {
+crate::surface::views! {
     /// A counter's operations in a [`Batch`](crate::Batch) or an
     /// [`aio::Batch`](crate::aio::Batch): each queues the plan of the [`RedisCounter`] method
     /// of the same name and gives its result in a [`Pending`](crate::Pending).
@@ -124,38 +124,180 @@ crate::batch::batch_ops! {
     /// # c.clear()?;
     /// # Ok::<(), pottery::Error>(())
     /// ```
-    CounterOps<K> on Core<K, i64>, for [RedisCounter<K>, aio::RedisCounter<K>]
+    CounterOps<K> on Core<K, i64>, for [RedisCounter, aio::RedisCounter]
         where [K: Serialize + DeserializeOwned + Send];
+}
 
-    /// Queues [`RedisCounter::get`]: 0 when absent.
+crate::surface::ops! {
+    Core<K, i64>, [K] where [K: Serialize + DeserializeOwned]
+        batch where [K: Serialize + DeserializeOwned + Send]
+        for [CounterOps, RedisCounter, aio::RedisCounter];
+
+    /// The count of `k`; 0 when absent (`HGET`).
     fn get<Q>(k: &Q) -> i64 where [K: Borrow<Q>, Q: Serialize + ?Sized]
-        = |core| Ok(core.get(k)?.and_then(|n| Ok(n.unwrap_or(0))));
-    /// Queues [`RedisCounter::set`].
-    fn set(k: K, n: i64) -> () = |core| core.extend([(k, n)]);
-    /// Queues [`RedisCounter::incr`]: the new count.
+        = |core| Ok(core.get(k)?.and_then(|n| Ok(n.unwrap_or(0)))),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
+        /// assert_eq!(c.get("nobody")?, 0);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Sets the count of `k` (`HSET`; 0 keeps the field, as in pottery).
+    fn set(k: K, n: i64) -> () = |core| core.extend([(k, n)]),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
+        /// c.set("x".into(), 5)?;
+        /// assert_eq!(c.get("x")?, 5);
+        /// # c.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Adds `by` to the count of `k` and returns the new count (`HINCRBY`, atomic).
     fn incr<Q>(k: &Q, by: i64) -> i64 where [K: Borrow<Q>, Q: Serialize + ?Sized]
-        = |core| core.incr(k, by);
-    /// Queues [`RedisCounter::update`].
+        = |core| core.incr(k, by),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
+        /// assert_eq!(c.incr("x", 1)?, 1);
+        /// assert_eq!(c.incr("x", -3)?, -2);
+        /// # c.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Counts each element once more (Python's `update(iterable)`), atomically.
     fn update(elements: impl IntoIterator<Item = K>) -> ()
-        = |core| core.add_counts(elements.into_iter().map(|k| (k, 1)), 1);
-    /// Queues [`RedisCounter::update_counts`].
+        = |core| core.add_counts(elements.into_iter().map(|k| (k, 1)), 1),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+        /// c.update("abca".chars())?;
+        /// c.update("a".chars())?;
+        /// assert_eq!(c.get(&'a')?, 3);
+        /// # c.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Adds these counts (Python's `update(mapping)`), atomically: all of them or none.
+    ///
+    /// Every field is checked in the script before the first write: when a stored count is not
+    /// a decimal `i64` (say `007`, written by another client) or a sum would leave `i64`, the
+    /// call fails with [`Error::Codec`](crate::Error::Codec), whose message ends "nothing was
+    /// written", and no count changed. (Python has unbounded ints; Redis counts are `i64`.)
     fn update_counts(counts: impl IntoIterator<Item = (K, i64)>) -> ()
-        = |core| core.add_counts(counts, 1);
-    /// Queues [`RedisCounter::subtract`].
+        = |core| core.add_counts(counts, 1),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
+        /// c.set("full".to_string(), i64::MAX)?;
+        /// let err = c.update_counts([("new".to_string(), 1), ("full".to_string(), 1)]).unwrap_err();
+        /// assert!(err.to_string().ends_with("nothing was written"));
+        /// assert_eq!(c.get("new")?, 0);
+        /// # c.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
+        /// c.update_counts([("a".to_string(), 2), ("b".to_string(), 5)])?;
+        /// assert_eq!(c.get("b")?, 5);
+        /// # c.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Counts each element once less (Python's `subtract(iterable)`), atomically.
     fn subtract(elements: impl IntoIterator<Item = K>) -> ()
-        = |core| core.add_counts(elements.into_iter().map(|k| (k, 1)), -1);
-    /// Queues [`RedisCounter::subtract_counts`].
+        = |core| core.add_counts(elements.into_iter().map(|k| (k, 1)), -1),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+        /// c.subtract("aab".chars())?;
+        /// assert_eq!(c.get(&'a')?, -2);
+        /// # c.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Subtracts these counts (Python's `subtract(mapping)`), atomically: all of them or none,
+    /// checked as [`update_counts`](Self::update_counts) does.
     fn subtract_counts(counts: impl IntoIterator<Item = (K, i64)>) -> ()
-        = |core| core.add_counts(counts, -1);
-    /// Queues [`RedisCounter::remove`]: the count removed, if any.
+        = |core| core.add_counts(counts, -1),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
+        /// c.subtract_counts([("a".to_string(), 2)])?;
+        /// assert_eq!(c.get("a")?, -2);
+        /// # c.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Removes `k`, returning its count if it had one.
     fn remove<Q>(k: &Q) -> Option<i64> where [K: Borrow<Q>, Q: Serialize + ?Sized]
-        = |core| core.remove(k);
-    /// Queues [`RedisCounter::len`].
-    fn len() -> usize = |core| core.len();
-    /// Queues [`RedisCounter::to_hash_map`].
-    fn to_hash_map() -> HashMap<K, i64> where [K: Eq + Hash] = |core| core.to_hash_map();
-    /// Queues [`RedisCounter::clear`].
-    fn clear() -> () = |core| core.clear();
+        = |core| core.remove(k),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
+        /// c.incr("a", 4)?;
+        /// assert_eq!(c.remove("a")?, Some(4));
+        /// assert_eq!(c.remove("a")?, None);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// How many distinct keys (`HLEN`).
+    fn len() -> usize = |core| core.len(),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+        /// c.update("aab".chars())?;
+        /// assert_eq!(c.len()?, 2);
+        /// # c.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Every count, in one `HGETALL`.
+    fn to_hash_map() -> HashMap<K, i64> where [K: Eq + Hash] = |core| core.to_hash_map(),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+        /// c.update("aab".chars())?;
+        /// assert_eq!(c.to_hash_map()?, [('a', 2), ('b', 1)].into());
+        /// # c.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Deletes the counter (`UNLINK`).
+    fn clear() -> () = |core| core.clear(),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+        /// c.update("a".chars())?;
+        /// c.clear()?;
+        /// assert!(c.is_empty()?);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
 }
 
 /// The reply of `counter_update.lua`: `{1}`, or `{0, field, stored value, reason}` when it
@@ -395,160 +537,6 @@ impl<K: Serialize + DeserializeOwned> RedisCounter<K> {
         }
     }
 
-    /// The count of `k`; 0 when absent (`HGET`).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
-    /// assert_eq!(c.get("nobody")?, 0);
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn get<Q>(&self, k: &Q) -> Result<i64>
-    where
-        K: Borrow<Q>,
-        Q: Serialize + ?Sized,
-    {
-        Ok(self.core.redis.run(self.core.get(k)?)?.unwrap_or(0))
-    }
-
-    /// Sets the count of `k` (`HSET`; 0 keeps the field, as in pottery).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
-    /// c.set("x".into(), 5)?;
-    /// assert_eq!(c.get("x")?, 5);
-    /// # c.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn set(&self, k: K, n: i64) -> Result<()> {
-        self.core.redis.run(self.core.extend([(k, n)])?)
-    }
-
-    /// Adds `by` to the count of `k` and returns the new count (`HINCRBY`, atomic).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
-    /// assert_eq!(c.incr("x", 1)?, 1);
-    /// assert_eq!(c.incr("x", -3)?, -2);
-    /// # c.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn incr<Q>(&self, k: &Q, by: i64) -> Result<i64>
-    where
-        K: Borrow<Q>,
-        Q: Serialize + ?Sized,
-    {
-        self.core.redis.run(self.core.incr(k, by)?)
-    }
-
-    /// Counts each element once more (Python's `update(iterable)`), atomically.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
-    /// c.update("abca".chars())?;
-    /// c.update("a".chars())?;
-    /// assert_eq!(c.get(&'a')?, 3);
-    /// # c.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn update(&self, elements: impl IntoIterator<Item = K>) -> Result<()> {
-        self.update_counts(elements.into_iter().map(|k| (k, 1)))
-    }
-
-    /// Adds these counts (Python's `update(mapping)`), atomically: all of them or none.
-    ///
-    /// Every field is checked in the script before the first write: when a stored count is not
-    /// a decimal `i64` (say `007`, written by another client) or a sum would leave `i64`, the
-    /// call fails with [`Error::Codec`](crate::Error::Codec), whose message ends "nothing was
-    /// written", and no count changed. (Python has unbounded ints; Redis counts are `i64`.)
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
-    /// c.set("full".to_string(), i64::MAX)?;
-    /// let err = c.update_counts([("new".to_string(), 1), ("full".to_string(), 1)]).unwrap_err();
-    /// assert!(err.to_string().ends_with("nothing was written"));
-    /// assert_eq!(c.get("new")?, 0);
-    /// # c.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
-    /// c.update_counts([("a".to_string(), 2), ("b".to_string(), 5)])?;
-    /// assert_eq!(c.get("b")?, 5);
-    /// # c.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn update_counts(&self, counts: impl IntoIterator<Item = (K, i64)>) -> Result<()> {
-        self.core.redis.run(self.core.add_counts(counts, 1)?)
-    }
-
-    /// Counts each element once less (Python's `subtract(iterable)`), atomically.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
-    /// c.subtract("aab".chars())?;
-    /// assert_eq!(c.get(&'a')?, -2);
-    /// # c.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn subtract(&self, elements: impl IntoIterator<Item = K>) -> Result<()> {
-        self.subtract_counts(elements.into_iter().map(|k| (k, 1)))
-    }
-
-    /// Subtracts these counts (Python's `subtract(mapping)`), atomically: all of them or none,
-    /// checked as [`update_counts`](Self::update_counts) does.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
-    /// c.subtract_counts([("a".to_string(), 2)])?;
-    /// assert_eq!(c.get("a")?, -2);
-    /// # c.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn subtract_counts(&self, counts: impl IntoIterator<Item = (K, i64)>) -> Result<()> {
-        self.core.redis.run(self.core.add_counts(counts, -1)?)
-    }
-
-    /// Removes `k`, returning its count if it had one.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
-    /// c.incr("a", 4)?;
-    /// assert_eq!(c.remove("a")?, Some(4));
-    /// assert_eq!(c.remove("a")?, None);
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn remove<Q>(&self, k: &Q) -> Result<Option<i64>>
-    where
-        K: Borrow<Q>,
-        Q: Serialize + ?Sized,
-    {
-        self.core.redis.run(self.core.remove(k)?)
-    }
-
-    /// How many distinct keys (`HLEN`).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
-    /// c.update("aab".chars())?;
-    /// assert_eq!(c.len()?, 2);
-    /// # c.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn len(&self) -> Result<usize> {
-        self.core.redis.run(self.core.len())
-    }
-
     /// Whether no key is counted.
     ///
     /// ```
@@ -559,37 +547,6 @@ impl<K: Serialize + DeserializeOwned> RedisCounter<K> {
     /// ```
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
-    }
-
-    /// Deletes the counter (`UNLINK`).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
-    /// c.update("a".chars())?;
-    /// c.clear()?;
-    /// assert!(c.is_empty()?);
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn clear(&self) -> Result<()> {
-        self.core.redis.run(self.core.clear())
-    }
-
-    /// Every count, in one `HGETALL`.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
-    /// c.update("aab".chars())?;
-    /// assert_eq!(c.to_hash_map()?, [('a', 2), ('b', 1)].into());
-    /// # c.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn to_hash_map(&self) -> Result<HashMap<K, i64>>
-    where
-        K: Eq + Hash,
-    {
-        self.core.redis.run(self.core.to_hash_map())
     }
 
     /// The `n` most common keys and their counts, most common first (all when `None`).
@@ -834,98 +791,9 @@ pub mod aio {
             }
         }
 
-        /// See [`crate::RedisCounter::get`].
-        pub async fn get<Q>(&self, k: &Q) -> Result<i64>
-        where
-            K: Borrow<Q>,
-            Q: Serialize + ?Sized,
-        {
-            Ok(self
-                .core
-                .redis
-                .run_async(self.core.get(k)?)
-                .await?
-                .unwrap_or(0))
-        }
-
-        /// See [`crate::RedisCounter::set`].
-        pub async fn set(&self, k: K, n: i64) -> Result<()> {
-            self.core.redis.run_async(self.core.extend([(k, n)])?).await
-        }
-
-        /// See [`crate::RedisCounter::incr`].
-        pub async fn incr<Q>(&self, k: &Q, by: i64) -> Result<i64>
-        where
-            K: Borrow<Q>,
-            Q: Serialize + ?Sized,
-        {
-            self.core.redis.run_async(self.core.incr(k, by)?).await
-        }
-
-        /// See [`crate::RedisCounter::update`].
-        pub async fn update(&self, elements: impl IntoIterator<Item = K>) -> Result<()> {
-            self.update_counts(elements.into_iter().map(|k| (k, 1)))
-                .await
-        }
-
-        /// See [`crate::RedisCounter::update_counts`].
-        pub async fn update_counts(
-            &self,
-            counts: impl IntoIterator<Item = (K, i64)>,
-        ) -> Result<()> {
-            self.core
-                .redis
-                .run_async(self.core.add_counts(counts, 1)?)
-                .await
-        }
-
-        /// See [`crate::RedisCounter::subtract`].
-        pub async fn subtract(&self, elements: impl IntoIterator<Item = K>) -> Result<()> {
-            self.subtract_counts(elements.into_iter().map(|k| (k, 1)))
-                .await
-        }
-
-        /// See [`crate::RedisCounter::subtract_counts`].
-        pub async fn subtract_counts(
-            &self,
-            counts: impl IntoIterator<Item = (K, i64)>,
-        ) -> Result<()> {
-            self.core
-                .redis
-                .run_async(self.core.add_counts(counts, -1)?)
-                .await
-        }
-
-        /// See [`crate::RedisCounter::remove`].
-        pub async fn remove<Q>(&self, k: &Q) -> Result<Option<i64>>
-        where
-            K: Borrow<Q>,
-            Q: Serialize + ?Sized,
-        {
-            self.core.redis.run_async(self.core.remove(k)?).await
-        }
-
-        /// See [`crate::RedisCounter::len`].
-        pub async fn len(&self) -> Result<usize> {
-            self.core.redis.run_async(self.core.len()).await
-        }
-
         /// See [`crate::RedisCounter::is_empty`].
         pub async fn is_empty(&self) -> Result<bool> {
             Ok(self.len().await? == 0)
-        }
-
-        /// See [`crate::RedisCounter::clear`].
-        pub async fn clear(&self) -> Result<()> {
-            self.core.redis.run_async(self.core.clear()).await
-        }
-
-        /// See [`crate::RedisCounter::to_hash_map`].
-        pub async fn to_hash_map(&self) -> Result<HashMap<K, i64>>
-        where
-            K: Eq + Hash,
-        {
-            self.core.redis.run_async(self.core.to_hash_map()).await
         }
 
         /// See [`crate::RedisCounter::most_common`].

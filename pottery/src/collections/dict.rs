@@ -248,7 +248,7 @@ where
     }
 }
 
-crate::batch::batch_ops! {
+crate::surface::views! {
     /// A dict's operations in a [`Batch`](crate::Batch) or an [`aio::Batch`](crate::aio::Batch)
     /// (from [`Batch::on`](crate::Batch::on)): each queues the plan of the
     /// [`RedisDict`] method of the same name and gives its result, when the batch ran, in a
@@ -267,36 +267,326 @@ crate::batch::batch_ops! {
     /// # d.clear()?;
     /// # Ok::<(), pottery::Error>(())
     /// ```
-    DictOps<K, V> on Core<K, V>, for [RedisDict<K, V>, aio::RedisDict<K, V>]
+    DictOps<K, V> on Core<K, V>, for [RedisDict, aio::RedisDict]
         where [K: Serialize + DeserializeOwned + Send, V: Serialize + DeserializeOwned + Send];
+}
 
-    /// Queues [`RedisDict::insert`]: the value replaced, if any.
-    fn insert(k: K, v: V) -> Option<V> = |core| core.insert(&k, &v);
-    /// Queues [`RedisDict::set`].
-    fn set(k: K, v: V) -> () = |core| core.set(&k, &v);
-    /// Queues [`RedisDict::get`].
-    fn get<Q>(k: &Q) -> Option<V> where [K: Borrow<Q>, Q: Serialize + ?Sized] = |core| core.get(k);
-    /// Queues [`RedisDict::get_many`].
+crate::surface::ops! {
+    Core<K, V>, [K, V] where [K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned]
+        batch where [K: Serialize + DeserializeOwned + Send, V: Serialize + DeserializeOwned + Send]
+        for [DictOps, RedisDict, aio::RedisDict];
+
+    /// Sets `k` to `v`, returning the previous value (atomically, one round trip).
+    ///
+    /// When the previous value is not pottery JSON of type `V` (another client wrote it), the
+    /// write still happened: the error is
+    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
+    /// carries the raw bytes.
+    fn insert(k: K, v: V) -> Option<V> = |core| core.insert(&k, &v),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        /// assert_eq!(d.insert("a".into(), 1)?, None);
+        /// assert_eq!(d.insert("a".into(), 2)?, Some(1));
+        /// # d.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// assert_eq!(d.insert("a".into(), 1).await?, None);
+        /// assert_eq!(d.insert("a".into(), 2).await?, Some(1));
+        /// # d.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
+
+    /// Sets `k` to `v` without reading the previous value: one plain `HSET`, which is what
+    /// Python pottery's `d[k] = v` sends. Cheaper than [`insert`](Self::insert) for the server
+    /// (no script), which shows when many clients write at once.
+    fn set(k: K, v: V) -> () = |core| core.set(&k, &v),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        /// d.set("a".into(), 1)?;
+        /// d.set("a".into(), 2)?;
+        /// assert_eq!(d.get("a")?, Some(2));
+        /// # d.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// d.set("a".into(), 1).await?;
+        /// assert_eq!(d.get("a").await?, Some(1));
+        /// # d.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
+
+    /// The value at `k`, if any. Takes borrowed keys: `get("jack")` on a `RedisDict<String, _>`.
+    fn get<Q>(k: &Q) -> Option<V> where [K: Borrow<Q>, Q: Serialize + ?Sized] = |core| core.get(k),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        /// d.insert("a".into(), 1)?;
+        /// assert_eq!(d.get("a")?, Some(1));
+        /// assert_eq!(d.get("b")?, None);
+        /// # d.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// assert_eq!(d.get("nobody").await?, None);
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
+
+    /// The values of several keys in one round trip (`HMGET`), in the order asked, `None`
+    /// for the absent ones.
     fn get_many<Q>(keys: impl IntoIterator<Item = Q>) -> Vec<Option<V>> where [Q: Serialize]
-        = |core| core.get_many(keys);
-    /// Queues [`RedisDict::remove`]: the value removed, if any.
+        = |core| core.get_many(keys),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        /// d.insert("a".into(), 1)?;
+        /// d.insert("c".into(), 3)?;
+        /// assert_eq!(d.get_many(["a", "b", "c"])?, [Some(1), None, Some(3)]);
+        /// # d.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// d.insert("a".into(), 1).await?;
+        /// assert_eq!(d.get_many(["a", "b"]).await?, [Some(1), None]);
+        /// # d.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
+
+    /// Removes `k`, returning its value if it was there (atomically, one round trip).
+    ///
+    /// When the removed value is not pottery JSON of type `V` (another client wrote it), the
+    /// write still happened: the error is
+    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
+    /// carries the raw bytes.
     fn remove<Q>(k: &Q) -> Option<V> where [K: Borrow<Q>, Q: Serialize + ?Sized]
-        = |core| core.remove(k);
-    /// Queues [`RedisDict::setdefault`]: the value the field holds after it.
-    fn setdefault(k: K, default: V) -> V = |core| core.setdefault(&k, &default);
-    /// Queues [`RedisDict::popitem`].
-    fn popitem() -> Option<(K, V)> = |core| core.popitem();
-    /// Queues [`RedisDict::contains_key`].
+        = |core| core.remove(k),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        /// d.insert("a".into(), 1)?;
+        /// assert_eq!(d.remove("a")?, Some(1));
+        /// assert_eq!(d.remove("a")?, None);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// d.insert("a".into(), 1).await?;
+        /// assert_eq!(d.remove("a").await?, Some(1));
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
+
+    /// Python's `setdefault(k, default)`: the value at `k`, after storing `default` there if
+    /// it had none (atomically: `HSETNX` and `HGET` in one script, one round trip).
+    ///
+    /// When the value already there does not decode, nothing was written and the error is
+    /// [`Error::Codec`](crate::Error::Codec).
+    fn setdefault(k: K, default: V) -> V = |core| core.setdefault(&k, &default),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        /// assert_eq!(d.setdefault("a".into(), 1)?, 1);
+        /// assert_eq!(d.setdefault("a".into(), 2)?, 1);
+        /// assert_eq!(d.get("a")?, Some(1));
+        /// # d.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// assert_eq!(d.setdefault("a".into(), 1).await?, 1);
+        /// assert_eq!(d.setdefault("a".into(), 2).await?, 1);
+        /// # d.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
+
+    /// Python pottery's `popitem()`: removes one entry and returns it, `None` when the dict is
+    /// empty. The entry is the first `HSCAN` returns, as in pottery; the read and the delete
+    /// are one script (pottery takes three round trips, not atomically).
+    ///
+    /// When the entry does not decode, it was removed all the same: the error is
+    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), with the bytes
+    /// of the part (field or value) that failed.
+    fn popitem() -> Option<(K, V)> = |core| core.popitem(),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        /// d.insert("a".into(), 1)?;
+        /// assert_eq!(d.popitem()?, Some(("a".to_string(), 1)));
+        /// assert_eq!(d.popitem()?, None);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// d.insert("a".into(), 1).await?;
+        /// assert_eq!(d.popitem().await?, Some(("a".to_string(), 1)));
+        /// assert_eq!(d.popitem().await?, None);
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
+
+    /// Whether `k` is present (`HEXISTS`).
     fn contains_key<Q>(k: &Q) -> bool where [K: Borrow<Q>, Q: Serialize + ?Sized]
-        = |core| core.contains_key(k);
-    /// Queues [`RedisDict::len`].
-    fn len() -> usize = |core| core.len();
-    /// Queues [`RedisDict::extend`].
-    fn extend(items: impl IntoIterator<Item = (K, V)>) -> () = |core| core.extend(items);
-    /// Queues [`RedisDict::to_hash_map`].
-    fn to_hash_map() -> HashMap<K, V> where [K: Eq + Hash] = |core| core.to_hash_map();
-    /// Queues [`RedisDict::clear`].
-    fn clear() -> () = |core| core.clear();
+        = |core| core.contains_key(k),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        /// d.insert("a".into(), 1)?;
+        /// assert!(d.contains_key("a")?);
+        /// assert!(!d.contains_key("b")?);
+        /// # d.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// assert!(!d.contains_key("a").await?);
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
+
+    /// How many entries (`HLEN`).
+    fn len() -> usize = |core| core.len(),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        /// assert_eq!(d.len()?, 0);
+        /// d.insert("a".into(), 1)?;
+        /// assert_eq!(d.len()?, 1);
+        /// # d.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// assert_eq!(d.len().await?, 0);
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
+
+    /// Inserts every pair with one `HSET`, whatever their number; nothing is sent for none.
+    fn extend(items: impl IntoIterator<Item = (K, V)>) -> () = |core| core.extend(items),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        /// d.extend([("a".to_string(), 1), ("b".to_string(), 2)])?;
+        /// d.extend(Vec::new())?;
+        /// assert_eq!(d.len()?, 2);
+        /// # d.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// d.extend([("a".to_string(), 1), ("b".to_string(), 2)]).await?;
+        /// assert_eq!(d.len().await?, 2);
+        /// # d.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
+
+    /// All entries in one `HGETALL`: an atomic snapshot.
+    fn to_hash_map() -> HashMap<K, V> where [K: Eq + Hash] = |core| core.to_hash_map(),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        /// d.extend([("a".to_string(), 1)])?;
+        /// assert_eq!(d.to_hash_map()?, [("a".to_string(), 1)].into());
+        /// # d.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// d.insert("a".into(), 1).await?;
+        /// assert_eq!(d.to_hash_map().await?.len(), 1);
+        /// # d.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
+
+    /// Deletes the hash (`UNLINK`).
+    fn clear() -> () = |core| core.clear(),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        /// d.insert("a".into(), 1)?;
+        /// d.clear()?;
+        /// assert!(d.is_empty()?);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// d.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
 }
 
 /// What a step of an entry operation saw.
@@ -691,103 +981,6 @@ where
         }
     }
 
-    /// Sets `k` to `v`, returning the previous value (atomically, one round trip).
-    ///
-    /// When the previous value is not pottery JSON of type `V` (another client wrote it), the
-    /// write still happened: the error is
-    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
-    /// carries the raw bytes.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
-    /// assert_eq!(d.insert("a".into(), 1)?, None);
-    /// assert_eq!(d.insert("a".into(), 2)?, Some(1));
-    /// # d.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn insert(&self, k: K, v: V) -> Result<Option<V>> {
-        self.core.redis.run(self.core.insert(&k, &v)?)
-    }
-
-    /// Sets `k` to `v` without reading the previous value: one plain `HSET`, which is what
-    /// Python pottery's `d[k] = v` sends. Cheaper than [`insert`](Self::insert) for the server
-    /// (no script), which shows when many clients write at once.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
-    /// d.set("a".into(), 1)?;
-    /// d.set("a".into(), 2)?;
-    /// assert_eq!(d.get("a")?, Some(2));
-    /// # d.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn set(&self, k: K, v: V) -> Result<()> {
-        self.core.redis.run(self.core.set(&k, &v)?)
-    }
-
-    /// The value at `k`, if any. Takes borrowed keys: `get("jack")` on a `RedisDict<String, _>`.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
-    /// d.insert("a".into(), 1)?;
-    /// assert_eq!(d.get("a")?, Some(1));
-    /// assert_eq!(d.get("b")?, None);
-    /// # d.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn get<Q>(&self, k: &Q) -> Result<Option<V>>
-    where
-        K: Borrow<Q>,
-        Q: Serialize + ?Sized,
-    {
-        self.core.redis.run(self.core.get(k)?)
-    }
-
-    /// The values of several keys in one round trip (`HMGET`), in the order asked, `None`
-    /// for the absent ones.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
-    /// d.insert("a".into(), 1)?;
-    /// d.insert("c".into(), 3)?;
-    /// assert_eq!(d.get_many(["a", "b", "c"])?, [Some(1), None, Some(3)]);
-    /// # d.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn get_many<Q: Serialize>(
-        &self,
-        keys: impl IntoIterator<Item = Q>,
-    ) -> Result<Vec<Option<V>>> {
-        self.core.redis.run(self.core.get_many(keys)?)
-    }
-
-    /// Removes `k`, returning its value if it was there (atomically, one round trip).
-    ///
-    /// When the removed value is not pottery JSON of type `V` (another client wrote it), the
-    /// write still happened: the error is
-    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
-    /// carries the raw bytes.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
-    /// d.insert("a".into(), 1)?;
-    /// assert_eq!(d.remove("a")?, Some(1));
-    /// assert_eq!(d.remove("a")?, None);
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn remove<Q>(&self, k: &Q) -> Result<Option<V>>
-    where
-        K: Borrow<Q>,
-        Q: Serialize + ?Sized,
-    {
-        self.core.redis.run(self.core.remove(k)?)
-    }
-
     /// Python's `pop(k, default)`: removes `k` and returns its value, or `default` when it was
     /// absent (one round trip, as [`remove`](Self::remove), whose errors it shares).
     ///
@@ -805,25 +998,6 @@ where
         Q: Serialize + ?Sized,
     {
         Ok(self.remove(k)?.unwrap_or(default))
-    }
-
-    /// Python's `setdefault(k, default)`: the value at `k`, after storing `default` there if
-    /// it had none (atomically: `HSETNX` and `HGET` in one script, one round trip).
-    ///
-    /// When the value already there does not decode, nothing was written and the error is
-    /// [`Error::Codec`](crate::Error::Codec).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
-    /// assert_eq!(d.setdefault("a".into(), 1)?, 1);
-    /// assert_eq!(d.setdefault("a".into(), 2)?, 1);
-    /// assert_eq!(d.get("a")?, Some(1));
-    /// # d.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn setdefault(&self, k: K, default: V) -> Result<V> {
-        self.core.redis.run(self.core.setdefault(&k, &default)?)
     }
 
     /// The field at `k`, for in-place manipulation (`HashMap::entry`'s shape); see [`Entry`].
@@ -845,60 +1019,6 @@ where
         }
     }
 
-    /// Python pottery's `popitem()`: removes one entry and returns it, `None` when the dict is
-    /// empty. The entry is the first `HSCAN` returns, as in pottery; the read and the delete
-    /// are one script (pottery takes three round trips, not atomically).
-    ///
-    /// When the entry does not decode, it was removed all the same: the error is
-    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), with the bytes
-    /// of the part (field or value) that failed.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
-    /// d.insert("a".into(), 1)?;
-    /// assert_eq!(d.popitem()?, Some(("a".to_string(), 1)));
-    /// assert_eq!(d.popitem()?, None);
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn popitem(&self) -> Result<Option<(K, V)>> {
-        self.core.redis.run(self.core.popitem())
-    }
-
-    /// Whether `k` is present (`HEXISTS`).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
-    /// d.insert("a".into(), 1)?;
-    /// assert!(d.contains_key("a")?);
-    /// assert!(!d.contains_key("b")?);
-    /// # d.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn contains_key<Q>(&self, k: &Q) -> Result<bool>
-    where
-        K: Borrow<Q>,
-        Q: Serialize + ?Sized,
-    {
-        self.core.redis.run(self.core.contains_key(k)?)
-    }
-
-    /// How many entries (`HLEN`).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
-    /// assert_eq!(d.len()?, 0);
-    /// d.insert("a".into(), 1)?;
-    /// assert_eq!(d.len()?, 1);
-    /// # d.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn len(&self) -> Result<usize> {
-        self.core.redis.run(self.core.len())
-    }
-
     /// Whether the dict has no entries (a missing key is an empty dict).
     ///
     /// ```
@@ -909,52 +1029,6 @@ where
     /// ```
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
-    }
-
-    /// Inserts every pair with one `HSET`, whatever their number; nothing is sent for none.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
-    /// d.extend([("a".to_string(), 1), ("b".to_string(), 2)])?;
-    /// d.extend(Vec::new())?;
-    /// assert_eq!(d.len()?, 2);
-    /// # d.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn extend(&self, items: impl IntoIterator<Item = (K, V)>) -> Result<()> {
-        self.core.redis.run(self.core.extend(items)?)
-    }
-
-    /// All entries in one `HGETALL`: an atomic snapshot.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
-    /// d.extend([("a".to_string(), 1)])?;
-    /// assert_eq!(d.to_hash_map()?, [("a".to_string(), 1)].into());
-    /// # d.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn to_hash_map(&self) -> Result<HashMap<K, V>>
-    where
-        K: Eq + Hash,
-    {
-        self.core.redis.run(self.core.to_hash_map())
-    }
-
-    /// Deletes the hash (`UNLINK`).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
-    /// d.insert("a".into(), 1)?;
-    /// d.clear()?;
-    /// assert!(d.is_empty()?);
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn clear(&self) -> Result<()> {
-        self.core.redis.run(self.core.clear())
     }
 
     /// Streams the entries with `HSCAN`, one page in memory at a time.
@@ -1288,90 +1362,6 @@ pub mod aio {
             }
         }
 
-        /// Sets `k` to `v`, returning the previous value (atomic, one round trip).
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
-        /// assert_eq!(d.insert("a".into(), 1).await?, None);
-        /// assert_eq!(d.insert("a".into(), 2).await?, Some(1));
-        /// # d.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn insert(&self, k: K, v: V) -> Result<Option<V>> {
-            self.core.redis.run_async(self.core.insert(&k, &v)?).await
-        }
-
-        /// Sets `k` to `v` without reading the previous value: one plain `HSET` (see the
-        /// blocking [`set`](crate::RedisDict::set)).
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
-        /// d.set("a".into(), 1).await?;
-        /// assert_eq!(d.get("a").await?, Some(1));
-        /// # d.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn set(&self, k: K, v: V) -> Result<()> {
-            self.core.redis.run_async(self.core.set(&k, &v)?).await
-        }
-
-        /// The value at `k`, if any.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
-        /// assert_eq!(d.get("nobody").await?, None);
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn get<Q>(&self, k: &Q) -> Result<Option<V>>
-        where
-            K: Borrow<Q>,
-            Q: Serialize + ?Sized,
-        {
-            self.core.redis.run_async(self.core.get(k)?).await
-        }
-
-        /// See [`crate::RedisDict::get_many`].
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
-        /// d.insert("a".into(), 1).await?;
-        /// assert_eq!(d.get_many(["a", "b"]).await?, [Some(1), None]);
-        /// # d.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn get_many<Q: Serialize>(
-            &self,
-            keys: impl IntoIterator<Item = Q>,
-        ) -> Result<Vec<Option<V>>> {
-            self.core.redis.run_async(self.core.get_many(keys)?).await
-        }
-
-        /// Removes `k`, returning its value (atomic, one round trip).
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
-        /// d.insert("a".into(), 1).await?;
-        /// assert_eq!(d.remove("a").await?, Some(1));
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn remove<Q>(&self, k: &Q) -> Result<Option<V>>
-        where
-            K: Borrow<Q>,
-            Q: Serialize + ?Sized,
-        {
-            self.core.redis.run_async(self.core.remove(k)?).await
-        }
-
         /// See [`crate::RedisDict::pop`].
         ///
         /// ```
@@ -1387,24 +1377,6 @@ pub mod aio {
             Q: Serialize + ?Sized,
         {
             Ok(self.remove(k).await?.unwrap_or(default))
-        }
-
-        /// See [`crate::RedisDict::setdefault`].
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
-        /// assert_eq!(d.setdefault("a".into(), 1).await?, 1);
-        /// assert_eq!(d.setdefault("a".into(), 2).await?, 1);
-        /// # d.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn setdefault(&self, k: K, default: V) -> Result<V> {
-            self.core
-                .redis
-                .run_async(self.core.setdefault(&k, &default)?)
-                .await
         }
 
         /// See [`crate::RedisDict::entry`].
@@ -1425,51 +1397,6 @@ pub mod aio {
             }
         }
 
-        /// See [`crate::RedisDict::popitem`].
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
-        /// d.insert("a".into(), 1).await?;
-        /// assert_eq!(d.popitem().await?, Some(("a".to_string(), 1)));
-        /// assert_eq!(d.popitem().await?, None);
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn popitem(&self) -> Result<Option<(K, V)>> {
-            self.core.redis.run_async(self.core.popitem()).await
-        }
-
-        /// Whether `k` is present.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
-        /// assert!(!d.contains_key("a").await?);
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn contains_key<Q>(&self, k: &Q) -> Result<bool>
-        where
-            K: Borrow<Q>,
-            Q: Serialize + ?Sized,
-        {
-            self.core.redis.run_async(self.core.contains_key(k)?).await
-        }
-
-        /// How many entries.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
-        /// assert_eq!(d.len().await?, 0);
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn len(&self) -> Result<usize> {
-            self.core.redis.run_async(self.core.len()).await
-        }
-
         /// Whether the dict has no entries.
         ///
         /// ```
@@ -1481,52 +1408,6 @@ pub mod aio {
         /// ```
         pub async fn is_empty(&self) -> Result<bool> {
             Ok(self.len().await? == 0)
-        }
-
-        /// Inserts every pair with one `HSET`; nothing is sent for none.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
-        /// d.extend([("a".to_string(), 1), ("b".to_string(), 2)]).await?;
-        /// assert_eq!(d.len().await?, 2);
-        /// # d.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn extend(&self, items: impl IntoIterator<Item = (K, V)>) -> Result<()> {
-            self.core.redis.run_async(self.core.extend(items)?).await
-        }
-
-        /// All entries in one `HGETALL`.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
-        /// d.insert("a".into(), 1).await?;
-        /// assert_eq!(d.to_hash_map().await?.len(), 1);
-        /// # d.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn to_hash_map(&self) -> Result<HashMap<K, V>>
-        where
-            K: Eq + Hash,
-        {
-            self.core.redis.run_async(self.core.to_hash_map()).await
-        }
-
-        /// Deletes the hash.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
-        /// d.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn clear(&self) -> Result<()> {
-            self.core.redis.run_async(self.core.clear()).await
         }
 
         /// Streams the entries with `HSCAN`, one page in memory at a time (see

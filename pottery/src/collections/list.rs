@@ -358,7 +358,7 @@ impl<T> Pages<T> {
     }
 }
 
-crate::batch::batch_ops! {
+crate::surface::views! {
     /// A list's operations in a [`Batch`](crate::Batch) or an
     /// [`aio::Batch`](crate::aio::Batch): each queues the plan of the [`RedisList`] method of
     /// the same name and gives its result in a [`Pending`](crate::Pending).
@@ -375,34 +375,11 @@ crate::batch::batch_ops! {
     /// # l.clear()?;
     /// # Ok::<(), pottery::Error>(())
     /// ```
-    ListOps<T> on Core<T>, for [RedisList<T>, aio::RedisList<T>]
+    ListOps<T> on Core<T>, for [RedisList, aio::RedisList]
         where [T: Serialize + DeserializeOwned + Send];
-
-    /// Queues [`RedisList::push`]: the new length.
-    fn push(v: T) -> usize = |core| core.push("R", [v]);
-    /// Queues [`RedisList::pop`].
-    fn pop() -> Option<T> = |core| core.pop("R");
-    /// Queues [`RedisList::extend`]: the new length.
-    fn extend(values: impl IntoIterator<Item = T>) -> usize = |core| core.push("R", values);
-    /// Queues [`RedisList::get`].
-    fn get(i: isize) -> Option<T> = |core| core.get(i);
-    /// Queues [`RedisList::set`]: [`Error::IndexOutOfRange`] past either end.
-    fn set(i: isize, v: T) -> ()
-        = |core| Ok(core.set(i, &v)?.and_then(move |ok| if ok { Ok(()) } else { Err(core.out_of_range(i)) }));
-    /// Queues [`RedisList::insert`].
-    fn insert(i: isize, v: T) -> () = |core| Ok(core.insert(i, &v)?.and_then(|_| Ok(())));
-    /// Queues [`RedisList::remove`]: [`Error::IndexOutOfRange`] past either end.
-    fn remove(i: isize) -> T
-        = |core| core.remove_at(i).and_then(move |v| v.ok_or_else(|| core.out_of_range(i)));
-    /// Queues [`RedisList::len`].
-    fn len() -> usize = |core| core.len();
-    /// Queues [`RedisList::to_vec`].
-    fn to_vec() -> Vec<T> = |core| core.range(0, -1);
-    /// Queues [`RedisList::clear`].
-    fn clear() -> () = |core| core.clear();
 }
 
-crate::batch::batch_ops! {
+crate::surface::views! {
     /// A deque's operations in a [`Batch`](crate::Batch) or an
     /// [`aio::Batch`](crate::aio::Batch): each queues the plan of the [`RedisDeque`] method of
     /// the same name (trimming to the deque's `maxlen`) and gives its result in a
@@ -420,35 +397,498 @@ crate::batch::batch_ops! {
     /// # d.clear()?;
     /// # Ok::<(), pottery::Error>(())
     /// ```
-    DequeOps<T> on Core<T>, for [RedisDeque<T>, aio::RedisDeque<T>]
+    DequeOps<T> on Core<T>, for [RedisDeque, aio::RedisDeque]
         where [T: Serialize + DeserializeOwned + Send];
+}
 
-    /// Queues [`RedisDeque::push_back`]: the new length.
-    fn push_back(v: T) -> usize = |core| core.push("R", [v]);
-    /// Queues [`RedisDeque::push_front`]: the new length.
-    fn push_front(v: T) -> usize = |core| core.push("L", [v]);
-    /// Queues [`RedisDeque::pop_back`].
-    fn pop_back() -> Option<T> = |core| core.pop("R");
-    /// Queues [`RedisDeque::pop_front`].
-    fn pop_front() -> Option<T> = |core| core.pop("L");
-    /// Queues [`RedisDeque::front`].
-    fn front() -> Option<T> = |core| core.get(0);
-    /// Queues [`RedisDeque::back`].
-    fn back() -> Option<T> = |core| core.get(-1);
-    /// Queues [`RedisDeque::extend`]: the new length.
-    fn extend(values: impl IntoIterator<Item = T>) -> usize = |core| core.push("R", values);
-    /// Queues [`RedisDeque::extend_front`]: the new length.
-    fn extend_front(values: impl IntoIterator<Item = T>) -> usize = |core| core.push("L", values);
-    /// Queues [`RedisDeque::rotate`].
-    fn rotate(n: isize) -> () = |core| core.rotate(n);
-    /// Queues [`RedisDeque::get`].
-    fn get(i: isize) -> Option<T> = |core| core.get(i);
-    /// Queues [`RedisDeque::len`].
-    fn len() -> usize = |core| core.len();
-    /// Queues [`RedisDeque::to_vec_deque`].
-    fn to_vec_deque() -> VecDeque<T> = |core| core.range(0, -1).and_then(|v| Ok(v.into()));
-    /// Queues [`RedisDeque::clear`].
-    fn clear() -> () = |core| core.clear();
+crate::surface::ops! {
+    Core<T>, [T] where [T: Serialize + DeserializeOwned + Send]
+        batch where [T: Serialize + DeserializeOwned + Send]
+        for [ListOps, RedisList, aio::RedisList], [DequeOps, RedisDeque, aio::RedisDeque];
+
+    /// The element at `i` (negative counts from the end), in one `LINDEX`.
+    fn get(i: isize) -> Option<T>
+        = |core| core.get(i),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let x: This<u8> = This::random(&redis)?;
+        /// x.extend([1, 2, 3])?;
+        /// assert_eq!((x.get(0)?, x.get(-1)?, x.get(3)?), (Some(1), Some(3), None));
+        /// # x.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Replaces the element at `i`; [`Error::IndexOutOfRange`] when there is none.
+    fn set(i: isize, v: T) -> ()
+        = |core| Ok(core.set(i, &v)?.and_then(move |ok| if ok { Ok(()) } else { Err(core.out_of_range(i)) })),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let x: This<u8> = This::random(&redis)?;
+        /// x.extend([1, 2, 3])?;
+        /// x.set(-1, 9)?;
+        /// assert_eq!(x.get(2)?, Some(9));
+        /// assert!(matches!(x.set(5, 0), Err(pottery::Error::IndexOutOfRange { index: 5, .. })));
+        /// # x.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Removes and returns the element at `i` (Python's `pop(i)`), atomically;
+    /// [`Error::IndexOutOfRange`] when there is none.
+    ///
+    /// When the removed element is not pottery JSON of type `T` (another client wrote it), the
+    /// write still happened: the error is
+    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
+    /// carries the raw bytes.
+    fn remove(i: isize) -> T
+        = |core| core.remove_at(i).and_then(move |v| v.ok_or_else(|| core.out_of_range(i))),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let x: This<u8> = This::random(&redis)?;
+        /// x.extend([1, 2, 3])?;
+        /// assert_eq!(x.remove(1)?, 2);
+        /// assert_eq!(x.len()?, 2);
+        /// # x.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Removes the first element equal to `v` (by encoding); `true` if one was found.
+    fn remove_value<Q>(v: &Q) -> bool where [T: std::borrow::Borrow<Q>, Q: Serialize + ?Sized]
+        = |core| core.remove_value(v),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let x: This<u8> = This::random(&redis)?;
+        /// x.extend([1, 2, 1])?;
+        /// assert!(x.remove_value(&1)?);
+        /// assert_eq!(x.slice(..)?, [2, 1]);
+        /// # x.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// The elements in a Python-style slice (`1..3`, `-2..`, `..=4`), in one `LRANGE`.
+    fn slice(range: impl RangeBounds<isize>) -> Vec<T>
+        = |core| core.slice(range),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let x: This<u8> = This::random(&redis)?;
+        /// x.extend([1, 2, 3, 4])?;
+        /// assert_eq!(x.slice(1..3)?, [2, 3]);
+        /// assert_eq!(x.slice(-2..)?, [3, 4]);
+        /// assert_eq!(x.slice(..-1)?, [1, 2, 3]);
+        /// # x.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// The position of the first element equal to `v` (`LPOS`).
+    fn index_of<Q>(v: &Q) -> Option<usize> where [T: std::borrow::Borrow<Q>, Q: Serialize + ?Sized]
+        = |core| core.index_of(v),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let x: This<u8> = This::random(&redis)?;
+        /// x.extend([5, 6, 6])?;
+        /// assert_eq!(x.index_of(&6)?, Some(1));
+        /// assert_eq!(x.index_of(&7)?, None);
+        /// # x.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// How many elements equal `v` (by encoding), as Python's `list.count`: one
+    /// `LPOS … COUNT 0`.
+    fn count<Q>(v: &Q) -> usize where [T: std::borrow::Borrow<Q>, Q: Serialize + ?Sized]
+        = |core| core.count(v),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let x: This<u8> = This::random(&redis)?;
+        /// x.extend([5, 6, 6])?;
+        /// assert_eq!(x.count(&6)?, 2);
+        /// assert_eq!(x.count(&7)?, 0);
+        /// # x.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Python's `x[start:stop:step]`: `x[::2]` is `slice_step(.., 2)`, `x[::-1]` is
+    /// `slice_step(.., -1)`, `x[4::-2]` is `slice_step(4.., -2)`. The range's start is
+    /// Python's `start` and its end Python's `stop` (excluded, or included with `..=`),
+    /// negative indices counting from the end; with a negative step the slice runs from
+    /// `start` down, as in Python. One round trip (`LRANGE`, or a script for a negative
+    /// step, which needs the length). A zero step is [`Error::Config`](crate::Error::Config),
+    /// where Python raises `ValueError`. For `x[4:1:-2]`, where a literal `4..1` would trip
+    /// clippy's `reversed_empty_ranges`, give the bounds as a pair:
+    /// `slice_step((Bound::Included(4), Bound::Excluded(1)), -2)`.
+    fn slice_step(range: impl RangeBounds<isize>, step: isize) -> Vec<T>
+        = |core| core.slice_step(range, step),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let x: This<u8> = This::random(&redis)?;
+        /// x.extend([0, 1, 2, 3, 4, 5])?;
+        /// assert_eq!(x.slice_step(.., 2)?, [0, 2, 4]);
+        /// assert_eq!(x.slice_step(1..-1, 3)?, [1, 4]);
+        /// assert_eq!(x.slice_step(.., -1)?, [5, 4, 3, 2, 1, 0]);
+        /// assert_eq!(x.slice_step(4.., -2)?, [4, 2, 0]);
+        /// use std::ops::Bound::{Excluded, Included};
+        /// assert_eq!(x.slice_step((Included(4), Excluded(1)), -2)?, [4, 2]);
+        /// assert_eq!(x.slice_step(-2.., -3)?, [4, 1]);
+        /// assert!(x.slice_step(.., 0).is_err());
+        /// # x.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Whether an element equals `v` (`LPOS`).
+    fn contains<Q>(v: &Q) -> bool where [T: std::borrow::Borrow<Q>, Q: Serialize + ?Sized]
+        = |core| Ok(core.index_of(v)?.and_then(|i| Ok(i.is_some()))),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let x: This<u8> = This::random(&redis)?;
+        /// x.extend([5])?;
+        /// assert!(x.contains(&5)?);
+        /// # x.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// How many elements (`LLEN`).
+    fn len() -> usize
+        = |core| core.len(),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let x: This<u8> = This::random(&redis)?;
+        /// assert_eq!(x.len()?, 0);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Whether there are no elements.
+    fn is_empty() -> bool
+        = |core| core.len().and_then(|n| Ok(n == 0)),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let x: This<u8> = This::random(&redis)?;
+        /// assert!(x.is_empty()?);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Deletes the list (`UNLINK`).
+    fn clear() -> ()
+        = |core| core.clear(),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let x: This<u8> = This::random(&redis)?;
+        /// x.extend([1])?;
+        /// x.clear()?;
+        /// assert!(x.is_empty()?);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+}
+
+crate::surface::ops! {
+    Core<T>, [T] where [T: Serialize + DeserializeOwned + Send]
+        batch where [T: Serialize + DeserializeOwned + Send]
+        for [ListOps, RedisList, aio::RedisList];
+
+    /// Appends `v` (`RPUSH`); returns the new length.
+    fn push(v: T) -> usize
+        = |core| core.push("R", [v]),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let l: pottery::RedisList<u8> = pottery::RedisList::random(&redis)?;
+        /// assert_eq!(l.push(7)?, 1);
+        /// # l.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Removes and returns the last element (`RPOP`).
+    ///
+    /// When the removed element is not pottery JSON of type `T` (another client wrote it), the
+    /// write still happened: the error is
+    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
+    /// carries the raw bytes.
+    fn pop() -> Option<T>
+        = |core| core.pop("R"),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let l: pottery::RedisList<u8> = pottery::RedisList::random(&redis)?;
+        /// l.extend([1, 2])?;
+        /// assert_eq!(l.pop()?, Some(2));
+        /// # l.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Appends every value in one `RPUSH` (none: nothing sent); returns the new length.
+    fn extend(values: impl IntoIterator<Item = T>) -> usize
+        = |core| core.push("R", values),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let l: pottery::RedisList<u8> = pottery::RedisList::random(&redis)?;
+        /// assert_eq!(l.extend([1, 2, 3])?, 3);
+        /// assert_eq!(l.extend(Vec::new())?, 3);
+        /// # l.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Inserts `v` before position `i` with Python's `list.insert` semantics for every `i`
+    /// (negative counts from the end; past either end clamps), atomically.
+    fn insert(i: isize, v: T) -> ()
+        = |core| Ok(core.insert(i, &v)?.and_then(|_| Ok(()))),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let l: pottery::RedisList<u8> = pottery::RedisList::random(&redis)?;
+        /// l.extend([9, 16, 25])?;
+        /// l.insert(-1, 4)?;   // pottery would push to the front here; Python inserts before 25
+        /// assert_eq!(l.to_vec()?, [9, 16, 4, 25]);
+        /// l.insert(100, 0)?;
+        /// assert_eq!(l.get(-1)?, Some(0));
+        /// # l.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Every element in one `LRANGE`.
+    fn to_vec() -> Vec<T>
+        = |core| core.range(0, -1),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let l: pottery::RedisList<u8> = pottery::RedisList::random(&redis)?;
+        /// l.extend([1, 2])?;
+        /// assert_eq!(l.to_vec()?, [1, 2]);
+        /// # l.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Sorts in place, atomically: numbers numerically, strings by code point (as Python
+    /// compares `str`), equal elements keep their order. Other or mixed elements are an error
+    /// and leave the list unchanged.
+    fn sort() -> ()
+        = |core| core.reorder("sort"),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let l: pottery::RedisList<f64> = pottery::RedisList::random(&redis)?;
+        /// l.extend([3.5, -1.0, 2.0])?;
+        /// l.sort()?;
+        /// assert_eq!(l.to_vec()?, [-1.0, 2.0, 3.5]);
+        /// # l.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Reverses in place, atomically.
+    fn reverse() -> ()
+        = |core| core.reorder("reverse"),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let l: pottery::RedisList<u8> = pottery::RedisList::random(&redis)?;
+        /// l.extend([1, 2, 3])?;
+        /// l.reverse()?;
+        /// assert_eq!(l.to_vec()?, [3, 2, 1]);
+        /// # l.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+}
+
+crate::surface::ops! {
+    Core<T>, [T] where [T: Serialize + DeserializeOwned + Send]
+        batch where [T: Serialize + DeserializeOwned + Send]
+        for [DequeOps, RedisDeque, aio::RedisDeque];
+
+    /// Appends at the back, trimming the front to maxlen in the same step; returns the length.
+    fn push_back(v: T) -> usize
+        = |core| core.push("R", [v]),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
+        /// d.push_back(1)?;
+        /// assert_eq!(d.back()?, Some(1));
+        /// # d.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Prepends at the front, trimming the back to maxlen in the same step.
+    fn push_front(v: T) -> usize
+        = |core| core.push("L", [v]),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
+        /// d.push_front(1)?;
+        /// d.push_front(2)?;
+        /// assert_eq!(d.front()?, Some(2));
+        /// # d.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Removes and returns the back element (`RPOP`).
+    ///
+    /// When the removed element is not pottery JSON of type `T` (another client wrote it), the
+    /// write still happened: the error is
+    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
+    /// carries the raw bytes.
+    fn pop_back() -> Option<T>
+        = |core| core.pop("R"),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
+        /// d.extend([1, 2])?;
+        /// assert_eq!(d.pop_back()?, Some(2));
+        /// # d.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Removes and returns the front element (`LPOP`).
+    ///
+    /// When the removed element is not pottery JSON of type `T` (another client wrote it), the
+    /// write still happened: the error is
+    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
+    /// carries the raw bytes.
+    fn pop_front() -> Option<T>
+        = |core| core.pop("L"),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
+        /// d.extend([1, 2])?;
+        /// assert_eq!(d.pop_front()?, Some(1));
+        /// # d.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// The front element (`LINDEX 0`).
+    fn front() -> Option<T>
+        = |core| core.get(0),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
+        /// assert_eq!(d.front()?, None);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// The back element (`LINDEX -1`).
+    fn back() -> Option<T>
+        = |core| core.get(-1),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
+        /// assert_eq!(d.back()?, None);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Appends every value at the back in one atomic step (trimming to maxlen).
+    fn extend(values: impl IntoIterator<Item = T>) -> usize
+        = |core| core.push("R", values),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let d: pottery::RedisDeque<char> = pottery::RedisDeque::random(&redis)?;
+        /// d.extend("abc".chars())?;
+        /// assert_eq!(d.to_vec_deque()?, ['a', 'b', 'c']);
+        /// # d.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Prepends every value, one after the other, like Python's `extendleft`: `"abc"` gives
+    /// `c, b, a`.
+    fn extend_front(values: impl IntoIterator<Item = T>) -> usize
+        = |core| core.push("L", values),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let d: pottery::RedisDeque<char> = pottery::RedisDeque::random(&redis)?;
+        /// d.extend_front("abc".chars())?;
+        /// assert_eq!(d.to_vec_deque()?, ['c', 'b', 'a']);
+        /// # d.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Rotates `n` steps to the right (negative: left), for any `n`, atomically.
+    fn rotate(n: isize) -> ()
+        = |core| core.rotate(n),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
+        /// d.extend([1, 2, 3])?;
+        /// d.rotate(4)?;   // pottery leaves [1, 2, 3] here (its issue #849)
+        /// assert_eq!(d.to_vec_deque()?, [3, 1, 2]);
+        /// d.rotate(-1)?;
+        /// assert_eq!(d.to_vec_deque()?, [1, 2, 3]);
+        /// # d.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Inserts `v` before position `i` (Python semantics, as [`RedisList::insert`]);
+    /// [`Error::MaxLenExceeded`] when the deque is full.
+    fn insert(i: isize, v: T) -> ()
+        = |core| Ok(core.insert(i, &v)?.and_then(move |r| match r { Some(_) => Ok(()), None => Err(core.full(core.maxlen.unwrap_or(0))) })),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # pottery::RedisDeque::<u8>::new(&redis, "d-insert").clear()?;
+        /// let d = pottery::RedisDeque::create(&redis, "d-insert", [1u8, 3], Some(3))?;
+        /// d.insert(1, 2)?;
+        /// assert_eq!(d.to_vec_deque()?, [1, 2, 3]);
+        /// assert!(matches!(d.insert(0, 0), Err(pottery::Error::MaxLenExceeded { .. })));
+        /// # d.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Every element in one `LRANGE`.
+    fn to_vec_deque() -> VecDeque<T>
+        = |core| core.range(0, -1).and_then(|v| Ok(v.into())),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
+        /// d.extend([1, 2])?;
+        /// assert_eq!(d.to_vec_deque()?, [1, 2]);
+        /// # d.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
 }
 
 /// A Redis list seen as a `Vec<T>`: Python pottery's `RedisList`.
@@ -517,219 +957,6 @@ macro_rules! common_sync {
         /// ```
         pub fn key(&self) -> &str {
             &self.core.key
-        }
-
-        /// The element at `i` (negative counts from the end), in one `LINDEX`.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        #[doc = concat!("let x: pottery::", stringify!($ty), "<u8> = pottery::", stringify!($ty), "::random(&redis)?;")]
-        /// x.extend([1, 2, 3])?;
-        /// assert_eq!((x.get(0)?, x.get(-1)?, x.get(3)?), (Some(1), Some(3), None));
-        /// # x.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-        pub fn get(&self, i: isize) -> Result<Option<T>> {
-            self.core.redis.run(self.core.get(i))
-        }
-
-        /// Replaces the element at `i`; [`Error::IndexOutOfRange`] when there is none.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        #[doc = concat!("let x: pottery::", stringify!($ty), "<u8> = pottery::", stringify!($ty), "::random(&redis)?;")]
-        /// x.extend([1, 2, 3])?;
-        /// x.set(-1, 9)?;
-        /// assert_eq!(x.get(2)?, Some(9));
-        /// assert!(matches!(x.set(5, 0), Err(pottery::Error::IndexOutOfRange { index: 5, .. })));
-        /// # x.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-        pub fn set(&self, i: isize, v: T) -> Result<()> {
-            if self.core.redis.run(self.core.set(i, &v)?)? {
-                Ok(())
-            } else {
-                Err(self.core.out_of_range(i))
-            }
-        }
-
-        /// Removes and returns the element at `i` (Python's `pop(i)`), atomically;
-        /// [`Error::IndexOutOfRange`] when there is none.
-        ///
-        /// When the removed element is not pottery JSON of type `T` (another client wrote it), the
-        /// write still happened: the error is
-        /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
-        /// carries the raw bytes.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        #[doc = concat!("let x: pottery::", stringify!($ty), "<u8> = pottery::", stringify!($ty), "::random(&redis)?;")]
-        /// x.extend([1, 2, 3])?;
-        /// assert_eq!(x.remove(1)?, 2);
-        /// assert_eq!(x.len()?, 2);
-        /// # x.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-        pub fn remove(&self, i: isize) -> Result<T> {
-            self.core
-                .redis
-                .run(self.core.remove_at(i))?
-                .ok_or_else(|| self.core.out_of_range(i))
-        }
-
-        /// Removes the first element equal to `v` (by encoding); `true` if one was found.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        #[doc = concat!("let x: pottery::", stringify!($ty), "<u8> = pottery::", stringify!($ty), "::random(&redis)?;")]
-        /// x.extend([1, 2, 1])?;
-        /// assert!(x.remove_value(&1)?);
-        /// assert_eq!(x.slice(..)?, [2, 1]);
-        /// # x.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-        pub fn remove_value<Q: Serialize + ?Sized>(&self, v: &Q) -> Result<bool>
-        where
-            T: std::borrow::Borrow<Q>,
-        {
-            self.core.redis.run(self.core.remove_value(v)?)
-        }
-
-        /// The elements in a Python-style slice (`1..3`, `-2..`, `..=4`), in one `LRANGE`.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        #[doc = concat!("let x: pottery::", stringify!($ty), "<u8> = pottery::", stringify!($ty), "::random(&redis)?;")]
-        /// x.extend([1, 2, 3, 4])?;
-        /// assert_eq!(x.slice(1..3)?, [2, 3]);
-        /// assert_eq!(x.slice(-2..)?, [3, 4]);
-        /// assert_eq!(x.slice(..-1)?, [1, 2, 3]);
-        /// # x.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-        pub fn slice(&self, range: impl RangeBounds<isize>) -> Result<Vec<T>> {
-            self.core.redis.run(self.core.slice(range))
-        }
-
-        /// The position of the first element equal to `v` (`LPOS`).
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        #[doc = concat!("let x: pottery::", stringify!($ty), "<u8> = pottery::", stringify!($ty), "::random(&redis)?;")]
-        /// x.extend([5, 6, 6])?;
-        /// assert_eq!(x.index_of(&6)?, Some(1));
-        /// assert_eq!(x.index_of(&7)?, None);
-        /// # x.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-        pub fn index_of<Q: Serialize + ?Sized>(&self, v: &Q) -> Result<Option<usize>>
-        where
-            T: std::borrow::Borrow<Q>,
-        {
-            self.core.redis.run(self.core.index_of(v)?)
-        }
-
-        /// How many elements equal `v` (by encoding), as Python's `list.count`: one
-        /// `LPOS … COUNT 0`.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        #[doc = concat!("let x: pottery::", stringify!($ty), "<u8> = pottery::", stringify!($ty), "::random(&redis)?;")]
-        /// x.extend([5, 6, 6])?;
-        /// assert_eq!(x.count(&6)?, 2);
-        /// assert_eq!(x.count(&7)?, 0);
-        /// # x.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-        pub fn count<Q: Serialize + ?Sized>(&self, v: &Q) -> Result<usize>
-        where
-            T: std::borrow::Borrow<Q>,
-        {
-            self.core.redis.run(self.core.count(v)?)
-        }
-
-        /// Python's `x[start:stop:step]`: `x[::2]` is `slice_step(.., 2)`, `x[::-1]` is
-        /// `slice_step(.., -1)`, `x[4::-2]` is `slice_step(4.., -2)`. The range's start is
-        /// Python's `start` and its end Python's `stop` (excluded, or included with `..=`),
-        /// negative indices counting from the end; with a negative step the slice runs from
-        /// `start` down, as in Python. One round trip (`LRANGE`, or a script for a negative
-        /// step, which needs the length). A zero step is [`Error::Config`](crate::Error::Config),
-        /// where Python raises `ValueError`. For `x[4:1:-2]`, where a literal `4..1` would trip
-        /// clippy's `reversed_empty_ranges`, give the bounds as a pair:
-        /// `slice_step((Bound::Included(4), Bound::Excluded(1)), -2)`.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        #[doc = concat!("let x: pottery::", stringify!($ty), "<u8> = pottery::", stringify!($ty), "::random(&redis)?;")]
-        /// x.extend([0, 1, 2, 3, 4, 5])?;
-        /// assert_eq!(x.slice_step(.., 2)?, [0, 2, 4]);
-        /// assert_eq!(x.slice_step(1..-1, 3)?, [1, 4]);
-        /// assert_eq!(x.slice_step(.., -1)?, [5, 4, 3, 2, 1, 0]);
-        /// assert_eq!(x.slice_step(4.., -2)?, [4, 2, 0]);
-        /// use std::ops::Bound::{Excluded, Included};
-        /// assert_eq!(x.slice_step((Included(4), Excluded(1)), -2)?, [4, 2]);
-        /// assert_eq!(x.slice_step(-2.., -3)?, [4, 1]);
-        /// assert!(x.slice_step(.., 0).is_err());
-        /// # x.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-        pub fn slice_step(&self, range: impl RangeBounds<isize>, step: isize) -> Result<Vec<T>> {
-            self.core.redis.run(self.core.slice_step(range, step)?)
-        }
-
-        /// Whether an element equals `v` (`LPOS`).
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        #[doc = concat!("let x: pottery::", stringify!($ty), "<u8> = pottery::", stringify!($ty), "::random(&redis)?;")]
-        /// x.extend([5])?;
-        /// assert!(x.contains(&5)?);
-        /// # x.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-        pub fn contains<Q: Serialize + ?Sized>(&self, v: &Q) -> Result<bool>
-        where
-            T: std::borrow::Borrow<Q>,
-        {
-            Ok(self.index_of(v)?.is_some())
-        }
-
-        /// How many elements (`LLEN`).
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        #[doc = concat!("let x: pottery::", stringify!($ty), "<u8> = pottery::", stringify!($ty), "::random(&redis)?;")]
-        /// assert_eq!(x.len()?, 0);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-        pub fn len(&self) -> Result<usize> {
-            self.core.redis.run(self.core.len())
-        }
-
-        /// Whether there are no elements.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        #[doc = concat!("let x: pottery::", stringify!($ty), "<u8> = pottery::", stringify!($ty), "::random(&redis)?;")]
-        /// assert!(x.is_empty()?);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-        pub fn is_empty(&self) -> Result<bool> {
-            Ok(self.len()? == 0)
-        }
-
-        /// Deletes the list (`UNLINK`).
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        #[doc = concat!("let x: pottery::", stringify!($ty), "<u8> = pottery::", stringify!($ty), "::random(&redis)?;")]
-        /// x.extend([1])?;
-        /// x.clear()?;
-        /// assert!(x.is_empty()?);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-        pub fn clear(&self) -> Result<()> {
-            self.core.redis.run(self.core.clear())
         }
 
         /// Streams the elements front to back by `LRANGE` pages (no snapshot: concurrent
@@ -815,116 +1042,6 @@ impl<T: Serialize + DeserializeOwned> RedisList<T> {
         aio::RedisList {
             core: self.core.clone(),
         }
-    }
-
-    /// Appends `v` (`RPUSH`); returns the new length.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let l: pottery::RedisList<u8> = pottery::RedisList::random(&redis)?;
-    /// assert_eq!(l.push(7)?, 1);
-    /// # l.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn push(&self, v: T) -> Result<usize> {
-        self.core.redis.run(self.core.push("R", [v])?)
-    }
-
-    /// Removes and returns the last element (`RPOP`).
-    ///
-    /// When the removed element is not pottery JSON of type `T` (another client wrote it), the
-    /// write still happened: the error is
-    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
-    /// carries the raw bytes.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let l: pottery::RedisList<u8> = pottery::RedisList::random(&redis)?;
-    /// l.extend([1, 2])?;
-    /// assert_eq!(l.pop()?, Some(2));
-    /// # l.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn pop(&self) -> Result<Option<T>> {
-        self.core.redis.run(self.core.pop("R"))
-    }
-
-    /// Appends every value in one `RPUSH` (none: nothing sent); returns the new length.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let l: pottery::RedisList<u8> = pottery::RedisList::random(&redis)?;
-    /// assert_eq!(l.extend([1, 2, 3])?, 3);
-    /// assert_eq!(l.extend(Vec::new())?, 3);
-    /// # l.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn extend(&self, values: impl IntoIterator<Item = T>) -> Result<usize> {
-        self.core.redis.run(self.core.push("R", values)?)
-    }
-
-    /// Inserts `v` before position `i` with Python's `list.insert` semantics for every `i`
-    /// (negative counts from the end; past either end clamps), atomically.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let l: pottery::RedisList<u8> = pottery::RedisList::random(&redis)?;
-    /// l.extend([9, 16, 25])?;
-    /// l.insert(-1, 4)?;   // pottery would push to the front here; Python inserts before 25
-    /// assert_eq!(l.to_vec()?, [9, 16, 4, 25]);
-    /// l.insert(100, 0)?;
-    /// assert_eq!(l.get(-1)?, Some(0));
-    /// # l.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn insert(&self, i: isize, v: T) -> Result<()> {
-        self.core.redis.run(self.core.insert(i, &v)?).map(drop)
-    }
-
-    /// Every element in one `LRANGE`.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let l: pottery::RedisList<u8> = pottery::RedisList::random(&redis)?;
-    /// l.extend([1, 2])?;
-    /// assert_eq!(l.to_vec()?, [1, 2]);
-    /// # l.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn to_vec(&self) -> Result<Vec<T>> {
-        self.core.redis.run(self.core.range(0, -1))
-    }
-
-    /// Sorts in place, atomically: numbers numerically, strings by code point (as Python
-    /// compares `str`), equal elements keep their order. Other or mixed elements are an error
-    /// and leave the list unchanged.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let l: pottery::RedisList<f64> = pottery::RedisList::random(&redis)?;
-    /// l.extend([3.5, -1.0, 2.0])?;
-    /// l.sort()?;
-    /// assert_eq!(l.to_vec()?, [-1.0, 2.0, 3.5]);
-    /// # l.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn sort(&self) -> Result<()> {
-        self.core.redis.run(self.core.reorder("sort"))
-    }
-
-    /// Reverses in place, atomically.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let l: pottery::RedisList<u8> = pottery::RedisList::random(&redis)?;
-    /// l.extend([1, 2, 3])?;
-    /// l.reverse()?;
-    /// assert_eq!(l.to_vec()?, [3, 2, 1]);
-    /// # l.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn reverse(&self) -> Result<()> {
-        self.core.redis.run(self.core.reorder("reverse"))
     }
 
     common_sync!(RedisList);
@@ -1030,177 +1147,6 @@ impl<T: Serialize + DeserializeOwned> RedisDeque<T> {
         }
     }
 
-    /// Appends at the back, trimming the front to maxlen in the same step; returns the length.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
-    /// d.push_back(1)?;
-    /// assert_eq!(d.back()?, Some(1));
-    /// # d.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn push_back(&self, v: T) -> Result<usize> {
-        self.core.redis.run(self.core.push("R", [v])?)
-    }
-
-    /// Prepends at the front, trimming the back to maxlen in the same step.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
-    /// d.push_front(1)?;
-    /// d.push_front(2)?;
-    /// assert_eq!(d.front()?, Some(2));
-    /// # d.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn push_front(&self, v: T) -> Result<usize> {
-        self.core.redis.run(self.core.push("L", [v])?)
-    }
-
-    /// Removes and returns the back element (`RPOP`).
-    ///
-    /// When the removed element is not pottery JSON of type `T` (another client wrote it), the
-    /// write still happened: the error is
-    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
-    /// carries the raw bytes.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
-    /// d.extend([1, 2])?;
-    /// assert_eq!(d.pop_back()?, Some(2));
-    /// # d.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn pop_back(&self) -> Result<Option<T>> {
-        self.core.redis.run(self.core.pop("R"))
-    }
-
-    /// Removes and returns the front element (`LPOP`).
-    ///
-    /// When the removed element is not pottery JSON of type `T` (another client wrote it), the
-    /// write still happened: the error is
-    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
-    /// carries the raw bytes.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
-    /// d.extend([1, 2])?;
-    /// assert_eq!(d.pop_front()?, Some(1));
-    /// # d.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn pop_front(&self) -> Result<Option<T>> {
-        self.core.redis.run(self.core.pop("L"))
-    }
-
-    /// The front element (`LINDEX 0`).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
-    /// assert_eq!(d.front()?, None);
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn front(&self) -> Result<Option<T>> {
-        self.get(0)
-    }
-
-    /// The back element (`LINDEX -1`).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
-    /// assert_eq!(d.back()?, None);
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn back(&self) -> Result<Option<T>> {
-        self.get(-1)
-    }
-
-    /// Appends every value at the back in one atomic step (trimming to maxlen).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDeque<char> = pottery::RedisDeque::random(&redis)?;
-    /// d.extend("abc".chars())?;
-    /// assert_eq!(d.to_vec_deque()?, ['a', 'b', 'c']);
-    /// # d.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn extend(&self, values: impl IntoIterator<Item = T>) -> Result<usize> {
-        self.core.redis.run(self.core.push("R", values)?)
-    }
-
-    /// Prepends every value, one after the other, like Python's `extendleft`: `"abc"` gives
-    /// `c, b, a`.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDeque<char> = pottery::RedisDeque::random(&redis)?;
-    /// d.extend_front("abc".chars())?;
-    /// assert_eq!(d.to_vec_deque()?, ['c', 'b', 'a']);
-    /// # d.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn extend_front(&self, values: impl IntoIterator<Item = T>) -> Result<usize> {
-        self.core.redis.run(self.core.push("L", values)?)
-    }
-
-    /// Rotates `n` steps to the right (negative: left), for any `n`, atomically.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
-    /// d.extend([1, 2, 3])?;
-    /// d.rotate(4)?;   // pottery leaves [1, 2, 3] here (its issue #849)
-    /// assert_eq!(d.to_vec_deque()?, [3, 1, 2]);
-    /// d.rotate(-1)?;
-    /// assert_eq!(d.to_vec_deque()?, [1, 2, 3]);
-    /// # d.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn rotate(&self, n: isize) -> Result<()> {
-        self.core.redis.run(self.core.rotate(n))
-    }
-
-    /// Inserts `v` before position `i` (Python semantics, as [`RedisList::insert`]);
-    /// [`Error::MaxLenExceeded`] when the deque is full.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # pottery::RedisDeque::<u8>::new(&redis, "d-insert").clear()?;
-    /// let d = pottery::RedisDeque::create(&redis, "d-insert", [1u8, 3], Some(3))?;
-    /// d.insert(1, 2)?;
-    /// assert_eq!(d.to_vec_deque()?, [1, 2, 3]);
-    /// assert!(matches!(d.insert(0, 0), Err(pottery::Error::MaxLenExceeded { .. })));
-    /// # d.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn insert(&self, i: isize, v: T) -> Result<()> {
-        match self.core.redis.run(self.core.insert(i, &v)?)? {
-            Some(_) => Ok(()),
-            None => Err(self.core.full(self.core.maxlen.unwrap_or(0))),
-        }
-    }
-
-    /// Every element in one `LRANGE`.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
-    /// d.extend([1, 2])?;
-    /// assert_eq!(d.to_vec_deque()?, [1, 2]);
-    /// # d.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn to_vec_deque(&self) -> Result<VecDeque<T>> {
-        Ok(self.core.redis.run(self.core.range(0, -1))?.into())
-    }
-
     common_sync!(RedisDeque);
 }
 
@@ -1251,113 +1197,6 @@ pub mod aio {
             /// The Redis key.
             pub fn key(&self) -> &str {
                 &self.core.key
-            }
-
-            /// See [`crate::RedisList::get`].
-            pub async fn get(&self, i: isize) -> Result<Option<T>> {
-                self.core.redis.run_async(self.core.get(i)).await
-            }
-
-            /// See [`crate::RedisList::set`].
-            pub async fn set(&self, i: isize, v: T) -> Result<()> {
-                if self.core.redis.run_async(self.core.set(i, &v)?).await? {
-                    Ok(())
-                } else {
-                    Err(self.core.out_of_range(i))
-                }
-            }
-
-            /// See [`crate::RedisList::remove`].
-            pub async fn remove(&self, i: isize) -> Result<T> {
-                self.core
-                    .redis
-                    .run_async(self.core.remove_at(i))
-                    .await?
-                    .ok_or_else(|| self.core.out_of_range(i))
-            }
-
-            /// See [`crate::RedisList::remove_value`].
-            pub async fn remove_value<Q: Serialize + ?Sized>(&self, v: &Q) -> Result<bool>
-            where
-                T: std::borrow::Borrow<Q>,
-            {
-                self.core.redis.run_async(self.core.remove_value(v)?).await
-            }
-
-            /// See [`crate::RedisList::slice`].
-            pub async fn slice(&self, range: impl RangeBounds<isize>) -> Result<Vec<T>> {
-                self.core.redis.run_async(self.core.slice(range)).await
-            }
-
-            /// See [`crate::RedisList::index_of`].
-            pub async fn index_of<Q: Serialize + ?Sized>(&self, v: &Q) -> Result<Option<usize>>
-            where
-                T: std::borrow::Borrow<Q>,
-            {
-                self.core.redis.run_async(self.core.index_of(v)?).await
-            }
-
-            /// See [`crate::RedisList::count`].
-            ///
-            /// ```
-            /// # let redis = pottery::testing::doctest_redis();
-            /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-            /// let x: pottery::aio::RedisList<u8> = pottery::aio::RedisList::random(&redis).await?;
-            /// x.extend([5, 6, 6]).await?;
-            /// assert_eq!(x.count(&6).await?, 2);
-            /// # x.clear().await?;
-            /// # Ok::<(), pottery::Error>(()) }).unwrap();
-            /// ```
-            pub async fn count<Q: Serialize + ?Sized>(&self, v: &Q) -> Result<usize>
-            where
-                T: std::borrow::Borrow<Q>,
-            {
-                self.core.redis.run_async(self.core.count(v)?).await
-            }
-
-            /// See [`crate::RedisList::slice_step`].
-            ///
-            /// ```
-            /// # let redis = pottery::testing::doctest_redis();
-            /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-            /// let x: pottery::aio::RedisList<u8> = pottery::aio::RedisList::random(&redis).await?;
-            /// x.extend([0, 1, 2, 3]).await?;
-            /// assert_eq!(x.slice_step(.., 2).await?, [0, 2]);
-            /// # x.clear().await?;
-            /// # Ok::<(), pottery::Error>(()) }).unwrap();
-            /// ```
-            pub async fn slice_step(
-                &self,
-                range: impl RangeBounds<isize>,
-                step: isize,
-            ) -> Result<Vec<T>> {
-                self.core
-                    .redis
-                    .run_async(self.core.slice_step(range, step)?)
-                    .await
-            }
-
-            /// See [`crate::RedisList::contains`].
-            pub async fn contains<Q: Serialize + ?Sized>(&self, v: &Q) -> Result<bool>
-            where
-                T: std::borrow::Borrow<Q>,
-            {
-                Ok(self.index_of(v).await?.is_some())
-            }
-
-            /// See [`crate::RedisList::len`].
-            pub async fn len(&self) -> Result<usize> {
-                self.core.redis.run_async(self.core.len()).await
-            }
-
-            /// See [`crate::RedisList::is_empty`].
-            pub async fn is_empty(&self) -> Result<bool> {
-                Ok(self.len().await? == 0)
-            }
-
-            /// See [`crate::RedisList::clear`].
-            pub async fn clear(&self) -> Result<()> {
-                self.core.redis.run_async(self.core.clear()).await
             }
 
             /// See [`crate::RedisList::iter`]; a `Stream`.
@@ -1412,51 +1251,6 @@ pub mod aio {
             crate::RedisList {
                 core: self.core.clone(),
             }
-        }
-
-        /// See [`crate::RedisList::push`].
-        pub async fn push(&self, v: T) -> Result<usize> {
-            self.core.redis.run_async(self.core.push("R", [v])?).await
-        }
-
-        /// See [`crate::RedisList::pop`].
-        pub async fn pop(&self) -> Result<Option<T>> {
-            self.core.redis.run_async(self.core.pop("R")).await
-        }
-
-        /// See [`crate::RedisList::extend`].
-        pub async fn extend(&self, values: impl IntoIterator<Item = T>) -> Result<usize> {
-            self.core
-                .redis
-                .run_async(self.core.push("R", values)?)
-                .await
-        }
-
-        /// See [`crate::RedisList::insert`].
-        pub async fn insert(&self, i: isize, v: T) -> Result<()> {
-            self.core
-                .redis
-                .run_async(self.core.insert(i, &v)?)
-                .await
-                .map(drop)
-        }
-
-        /// See [`crate::RedisList::to_vec`].
-        pub async fn to_vec(&self) -> Result<Vec<T>> {
-            self.core.redis.run_async(self.core.range(0, -1)).await
-        }
-
-        /// See [`crate::RedisList::sort`].
-        pub async fn sort(&self) -> Result<()> {
-            self.core.redis.run_async(self.core.reorder("sort")).await
-        }
-
-        /// See [`crate::RedisList::reverse`].
-        pub async fn reverse(&self) -> Result<()> {
-            self.core
-                .redis
-                .run_async(self.core.reorder("reverse"))
-                .await
         }
 
         common_async!();
@@ -1518,75 +1312,6 @@ pub mod aio {
             crate::RedisDeque {
                 core: self.core.clone(),
             }
-        }
-
-        /// See [`crate::RedisDeque::push_back`].
-        pub async fn push_back(&self, v: T) -> Result<usize> {
-            self.core.redis.run_async(self.core.push("R", [v])?).await
-        }
-
-        /// See [`crate::RedisDeque::push_front`].
-        pub async fn push_front(&self, v: T) -> Result<usize> {
-            self.core.redis.run_async(self.core.push("L", [v])?).await
-        }
-
-        /// See [`crate::RedisDeque::pop_back`].
-        pub async fn pop_back(&self) -> Result<Option<T>> {
-            self.core.redis.run_async(self.core.pop("R")).await
-        }
-
-        /// See [`crate::RedisDeque::pop_front`].
-        pub async fn pop_front(&self) -> Result<Option<T>> {
-            self.core.redis.run_async(self.core.pop("L")).await
-        }
-
-        /// See [`crate::RedisDeque::front`].
-        pub async fn front(&self) -> Result<Option<T>> {
-            self.get(0).await
-        }
-
-        /// See [`crate::RedisDeque::back`].
-        pub async fn back(&self) -> Result<Option<T>> {
-            self.get(-1).await
-        }
-
-        /// See [`crate::RedisDeque::extend`].
-        pub async fn extend(&self, values: impl IntoIterator<Item = T>) -> Result<usize> {
-            self.core
-                .redis
-                .run_async(self.core.push("R", values)?)
-                .await
-        }
-
-        /// See [`crate::RedisDeque::extend_front`].
-        pub async fn extend_front(&self, values: impl IntoIterator<Item = T>) -> Result<usize> {
-            self.core
-                .redis
-                .run_async(self.core.push("L", values)?)
-                .await
-        }
-
-        /// See [`crate::RedisDeque::rotate`].
-        pub async fn rotate(&self, n: isize) -> Result<()> {
-            self.core.redis.run_async(self.core.rotate(n)).await
-        }
-
-        /// See [`crate::RedisDeque::insert`].
-        pub async fn insert(&self, i: isize, v: T) -> Result<()> {
-            match self.core.redis.run_async(self.core.insert(i, &v)?).await? {
-                Some(_) => Ok(()),
-                None => Err(self.core.full(self.core.maxlen.unwrap_or(0))),
-            }
-        }
-
-        /// See [`crate::RedisDeque::to_vec_deque`].
-        pub async fn to_vec_deque(&self) -> Result<VecDeque<T>> {
-            Ok(self
-                .core
-                .redis
-                .run_async(self.core.range(0, -1))
-                .await?
-                .into())
         }
 
         common_async!();

@@ -379,7 +379,7 @@ fn decode_set<T: DeserializeOwned + Eq + Hash>(
     raw.iter().map(|m| decode(key, m)).collect()
 }
 
-crate::batch::batch_ops! {
+crate::surface::views! {
     /// A set's operations in a [`Batch`](crate::Batch) or an [`aio::Batch`](crate::aio::Batch):
     /// each queues the plan of the [`RedisSet`] method of the same name and gives its result
     /// in a [`Pending`](crate::Pending).
@@ -397,31 +397,138 @@ crate::batch::batch_ops! {
     /// # s.clear()?;
     /// # Ok::<(), pottery::Error>(())
     /// ```
-    SetOps<T> on Core<T>, for [RedisSet<T>, aio::RedisSet<T>]
+    SetOps<T> on Core<T>, for [RedisSet, aio::RedisSet]
         where [T: Serialize + DeserializeOwned + Send];
+}
 
-    /// Queues [`RedisSet::insert`]: whether the member was new.
-    fn insert(v: T) -> bool = |core| core.one("SADD", &v);
-    /// Queues [`RedisSet::remove`]: whether the member was there.
+crate::surface::ops! {
+    Core<T>, [T] where [T: Serialize + DeserializeOwned]
+        batch where [T: Serialize + DeserializeOwned + Send]
+        for [SetOps, RedisSet, aio::RedisSet];
+
+    /// Adds `v`; `true` if it was not there (`SADD`).
+    fn insert(v: T) -> bool = |core| core.one("SADD", &v),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// assert!(s.insert(1)?);
+        /// assert!(!s.insert(1)?);
+        /// # s.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Removes `v`; `true` if it was there (`SREM`).
     fn remove<Q>(v: &Q) -> bool where [T: std::borrow::Borrow<Q>, Q: Serialize + ?Sized]
-        = |core| core.one("SREM", v);
-    /// Queues [`RedisSet::contains`].
+        = |core| core.one("SREM", v),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let s: pottery::RedisSet<String> = pottery::RedisSet::random(&redis)?;
+        /// s.insert("a".into())?;
+        /// assert!(s.remove("a")?);
+        /// assert!(!s.remove("a")?);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Whether `v` is a member (`SISMEMBER`).
     fn contains<Q>(v: &Q) -> bool where [T: std::borrow::Borrow<Q>, Q: Serialize + ?Sized]
-        = |core| core.one("SISMEMBER", v);
-    /// Queues [`RedisSet::contains_many`].
+        = |core| core.one("SISMEMBER", v),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let s: pottery::RedisSet<String> = pottery::RedisSet::random(&redis)?;
+        /// s.insert("a".into())?;
+        /// assert!(s.contains("a")?);
+        /// # s.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Membership of each value, in order, in one `SMISMEMBER`.
     fn contains_many<Q>(values: impl IntoIterator<Item = Q>) -> Vec<bool> where [Q: Serialize]
-        = |core| Ok(core.contains_many(core.encode_all(values)?));
-    /// Queues [`RedisSet::pop`].
-    fn pop() -> Option<T> = |core| core.pop();
-    /// Queues [`RedisSet::extend`]: how many members were new.
-    fn extend(values: impl IntoIterator<Item = T>) -> usize = |core| core.extend(values);
-    /// Queues [`RedisSet::len`].
-    fn len() -> usize = |core| core.len();
-    /// Queues [`RedisSet::to_hash_set`].
+        = |core| Ok(core.contains_many(core.encode_all(values)?)),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// s.extend([1, 2])?;
+        /// assert_eq!(s.contains_many([2, 3, 1])?, [true, false, true]);
+        /// # s.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Removes and returns an arbitrary member (`SPOP`).
+    ///
+    /// When the removed member is not pottery JSON of type `T` (another client wrote it), the
+    /// write still happened: the error is
+    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
+    /// carries the raw bytes.
+    fn pop() -> Option<T> = |core| core.pop(),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// s.insert(7)?;
+        /// assert_eq!(s.pop()?, Some(7));
+        /// assert_eq!(s.pop()?, None);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Adds every value in one `SADD` (none: no I/O); returns how many were new.
+    fn extend(values: impl IntoIterator<Item = T>) -> usize = |core| core.extend(values),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// assert_eq!(s.extend([1, 2, 2, 3])?, 3);
+        /// assert_eq!(s.extend(Vec::new())?, 0);
+        /// # s.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// How many members (`SCARD`).
+    fn len() -> usize = |core| core.len(),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// assert_eq!(s.len()?, 0);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Every member in one `SMEMBERS`.
     fn to_hash_set() -> HashSet<T> where [T: Eq + Hash]
-        = |core| core.smembers().and_then(move |raw| decode_set(&core.key, raw));
-    /// Queues [`RedisSet::clear`].
-    fn clear() -> () = |core| core.clear();
+        = |core| core.smembers().and_then(move |raw| decode_set(&core.key, raw)),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// s.extend([1, 2])?;
+        /// assert_eq!(s.to_hash_set()?, [1, 2].into());
+        /// # s.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Deletes the set (`UNLINK`).
+    fn clear() -> () = |core| core.clear(),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// s.insert(1)?;
+        /// s.clear()?;
+        /// assert!(s.is_empty()?);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
 }
 
 /// A Redis set seen as a `HashSet<T>`: Python pottery's `RedisSet`.
@@ -522,119 +629,6 @@ impl<T: Serialize + DeserializeOwned> RedisSet<T> {
         }
     }
 
-    /// Adds `v`; `true` if it was not there (`SADD`).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
-    /// assert!(s.insert(1)?);
-    /// assert!(!s.insert(1)?);
-    /// # s.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn insert(&self, v: T) -> Result<bool> {
-        self.core.redis.run(self.core.one("SADD", &v)?)
-    }
-
-    /// Removes `v`; `true` if it was there (`SREM`).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let s: pottery::RedisSet<String> = pottery::RedisSet::random(&redis)?;
-    /// s.insert("a".into())?;
-    /// assert!(s.remove("a")?);
-    /// assert!(!s.remove("a")?);
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn remove<Q>(&self, v: &Q) -> Result<bool>
-    where
-        T: std::borrow::Borrow<Q>,
-        Q: Serialize + ?Sized,
-    {
-        self.core.redis.run(self.core.one("SREM", v)?)
-    }
-
-    /// Whether `v` is a member (`SISMEMBER`).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let s: pottery::RedisSet<String> = pottery::RedisSet::random(&redis)?;
-    /// s.insert("a".into())?;
-    /// assert!(s.contains("a")?);
-    /// # s.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn contains<Q>(&self, v: &Q) -> Result<bool>
-    where
-        T: std::borrow::Borrow<Q>,
-        Q: Serialize + ?Sized,
-    {
-        self.core.redis.run(self.core.one("SISMEMBER", v)?)
-    }
-
-    /// Membership of each value, in order, in one `SMISMEMBER`.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
-    /// s.extend([1, 2])?;
-    /// assert_eq!(s.contains_many([2, 3, 1])?, [true, false, true]);
-    /// # s.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn contains_many<Q: Serialize>(
-        &self,
-        values: impl IntoIterator<Item = Q>,
-    ) -> Result<Vec<bool>> {
-        let encoded = self.core.encode_all(values)?;
-        self.core.redis.run(self.core.contains_many(encoded))
-    }
-
-    /// Removes and returns an arbitrary member (`SPOP`).
-    ///
-    /// When the removed member is not pottery JSON of type `T` (another client wrote it), the
-    /// write still happened: the error is
-    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
-    /// carries the raw bytes.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
-    /// s.insert(7)?;
-    /// assert_eq!(s.pop()?, Some(7));
-    /// assert_eq!(s.pop()?, None);
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn pop(&self) -> Result<Option<T>> {
-        self.core.redis.run(self.core.pop())
-    }
-
-    /// Adds every value in one `SADD` (none: no I/O); returns how many were new.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
-    /// assert_eq!(s.extend([1, 2, 2, 3])?, 3);
-    /// assert_eq!(s.extend(Vec::new())?, 0);
-    /// # s.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn extend(&self, values: impl IntoIterator<Item = T>) -> Result<usize> {
-        self.core.redis.run(self.core.extend(values)?)
-    }
-
-    /// How many members (`SCARD`).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
-    /// assert_eq!(s.len()?, 0);
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn len(&self) -> Result<usize> {
-        self.core.redis.run(self.core.len())
-    }
-
     /// Whether the set is empty (a missing key is an empty set).
     ///
     /// ```
@@ -645,38 +639,6 @@ impl<T: Serialize + DeserializeOwned> RedisSet<T> {
     /// ```
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
-    }
-
-    /// Deletes the set (`UNLINK`).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
-    /// s.insert(1)?;
-    /// s.clear()?;
-    /// assert!(s.is_empty()?);
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn clear(&self) -> Result<()> {
-        self.core.redis.run(self.core.clear())
-    }
-
-    /// Every member in one `SMEMBERS`.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
-    /// s.extend([1, 2])?;
-    /// assert_eq!(s.to_hash_set()?, [1, 2].into());
-    /// # s.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn to_hash_set(&self) -> Result<std::collections::HashSet<T>>
-    where
-        T: Eq + Hash,
-    {
-        let raw = self.core.redis.run(self.core.smembers())?;
-        decode_set(&self.core.key, raw)
     }
 
     /// Streams the members with `SSCAN`, one page in memory at a time (SCAN semantics: no
@@ -995,76 +957,9 @@ pub mod aio {
             }
         }
 
-        /// See [`crate::RedisSet::insert`].
-        pub async fn insert(&self, v: T) -> Result<bool> {
-            self.core.redis.run_async(self.core.one("SADD", &v)?).await
-        }
-
-        /// See [`crate::RedisSet::remove`].
-        pub async fn remove<Q>(&self, v: &Q) -> Result<bool>
-        where
-            T: std::borrow::Borrow<Q>,
-            Q: Serialize + ?Sized,
-        {
-            self.core.redis.run_async(self.core.one("SREM", v)?).await
-        }
-
-        /// See [`crate::RedisSet::contains`].
-        pub async fn contains<Q>(&self, v: &Q) -> Result<bool>
-        where
-            T: std::borrow::Borrow<Q>,
-            Q: Serialize + ?Sized,
-        {
-            self.core
-                .redis
-                .run_async(self.core.one("SISMEMBER", v)?)
-                .await
-        }
-
-        /// See [`crate::RedisSet::contains_many`].
-        pub async fn contains_many<Q: Serialize>(
-            &self,
-            values: impl IntoIterator<Item = Q>,
-        ) -> Result<Vec<bool>> {
-            let encoded = self.core.encode_all(values)?;
-            self.core
-                .redis
-                .run_async(self.core.contains_many(encoded))
-                .await
-        }
-
-        /// See [`crate::RedisSet::pop`].
-        pub async fn pop(&self) -> Result<Option<T>> {
-            self.core.redis.run_async(self.core.pop()).await
-        }
-
-        /// See [`crate::RedisSet::extend`].
-        pub async fn extend(&self, values: impl IntoIterator<Item = T>) -> Result<usize> {
-            self.core.redis.run_async(self.core.extend(values)?).await
-        }
-
-        /// See [`crate::RedisSet::len`].
-        pub async fn len(&self) -> Result<usize> {
-            self.core.redis.run_async(self.core.len()).await
-        }
-
         /// See [`crate::RedisSet::is_empty`].
         pub async fn is_empty(&self) -> Result<bool> {
             Ok(self.len().await? == 0)
-        }
-
-        /// See [`crate::RedisSet::clear`].
-        pub async fn clear(&self) -> Result<()> {
-            self.core.redis.run_async(self.core.clear()).await
-        }
-
-        /// See [`crate::RedisSet::to_hash_set`].
-        pub async fn to_hash_set(&self) -> Result<HashSet<T>>
-        where
-            T: Eq + Hash,
-        {
-            let raw = self.core.redis.run_async(self.core.smembers()).await?;
-            decode_set(&self.core.key, raw)
         }
 
         /// See [`crate::RedisSet::iter`]; a `Stream`.

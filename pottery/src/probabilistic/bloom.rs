@@ -200,7 +200,7 @@ fn chunked_bits(key: &str, value: Value, k: usize) -> Result<Vec<bool>> {
     Ok(bits.chunks(k).map(|c| c.iter().all(|b| *b == 1)).collect())
 }
 
-crate::batch::batch_ops! {
+crate::surface::views! {
     /// A Bloom filter's operations in a [`Batch`](crate::Batch) or an
     /// [`aio::Batch`](crate::aio::Batch): each queues the plan of the [`BloomFilter`] method
     /// of the same name and gives its result in a [`Pending`](crate::Pending).
@@ -216,25 +216,166 @@ crate::batch::batch_ops! {
     /// # f.clear()?;
     /// # Ok::<(), pottery::Error>(())
     /// ```
-    BloomOps<T> on Core<T>, for [BloomFilter<T>, aio::BloomFilter<T>] where [T: Serialize];
+    BloomOps<T> on Core<T>, for [BloomFilter, aio::BloomFilter]
+        where [T: Serialize];
+}
 
-    /// Queues [`BloomFilter::add`]: whether `v` was certainly new.
+crate::surface::ops! {
+    Core<T>, [T] where [T: Serialize]
+        batch where [T: Serialize]
+        for [BloomOps, BloomFilter, aio::BloomFilter];
+
+    /// Adds `v`; `true` if it was certainly not in the filter before (one of its bits was 0).
     fn add<Q>(v: &Q) -> bool where [T: Borrow<Q>, Q: Serialize + ?Sized]
-        = |core| Ok(core.update::<Q>([v])?.and_then(|n| Ok(n == 1)));
-    /// Queues [`BloomFilter::update`]: how many values were certainly new.
-    fn update(values: impl IntoIterator<Item = T>) -> usize = |core| core.update::<T>(values);
-    /// Queues [`BloomFilter::contains`].
+        = |core| Ok(core.update::<Q>([v])?.and_then(|n| Ok(n == 1))),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let f: pottery::BloomFilter<&str> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
+        /// assert!(f.add("rajiv")?);
+        /// assert!(!f.add("rajiv")?);
+        /// # f.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "bf-add-async", 100, 0.01)?;
+        /// # f.clear().await?;
+        /// assert!(f.add(&7).await?);
+        /// # f.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
+
+    /// Adds every value in one atomic round trip; returns how many were certainly new.
+    fn update(values: impl IntoIterator<Item = T>) -> usize = |core| core.update::<T>(values),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let f: pottery::BloomFilter<u32> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
+        /// assert_eq!(f.update(0..50)?, 50);
+        /// assert_eq!(f.update(0..50)?, 0);
+        /// # f.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "bf-upd-async", 100, 0.01)?;
+        /// # f.clear().await?;
+        /// assert_eq!(f.update([1, 2, 3]).await?, 3);
+        /// # f.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
+
+    /// Whether `v` may be in the filter (`false` means certainly not).
     fn contains<Q>(v: &Q) -> bool where [T: Borrow<Q>, Q: Serialize + ?Sized]
         = |core| Ok(core
             .contains_many::<Q>([v])?
-            .and_then(|found| Ok(found.first().copied().unwrap_or(false))));
-    /// Queues [`BloomFilter::contains_many`].
+            .and_then(|found| Ok(found.first().copied().unwrap_or(false)))),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let f: pottery::BloomFilter<String> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
+        /// f.add("raj")?;
+        /// assert!(f.contains("raj")?);
+        /// # f.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "bf-has-async", 100, 0.01)?;
+        /// # f.clear().await?;
+        /// assert!(!f.contains(&1).await?);
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
+
+    /// [`contains`](Self::contains) for many values, in order, in one round trip.
     fn contains_many<Q>(values: impl IntoIterator<Item = Q>) -> Vec<bool> where [Q: Serialize]
-        = |core| core.contains_many::<Q>(values);
-    /// Queues [`BloomFilter::len`].
-    fn len() -> usize = |core| core.len();
-    /// Queues [`BloomFilter::clear`].
-    fn clear() -> () = |core| core.clear();
+        = |core| core.contains_many::<Q>(values),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let f: pottery::BloomFilter<u32> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
+        /// f.update([1, 2])?;
+        /// assert_eq!(f.contains_many([2, 1, 99])?, [true, true, false]);
+        /// # f.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "bf-many-async", 100, 0.01)?;
+        /// # f.clear().await?;
+        /// f.add(&1).await?;
+        /// assert_eq!(f.contains_many([1, 2]).await?, [true, false]);
+        /// # f.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
+
+    /// pottery's estimate of how many distinct values were added (one `BITCOUNT`). A saturated
+    /// filter (every bit set) gives the largest estimate its bits can tell apart,
+    /// `floor(m / k · ln m)` (the one for `m - 1` bits set): at least that many values went in,
+    /// and [`contains`](Self::contains) now answers `true` for everything. pottery raises
+    /// `ValueError` there; an earlier pottery-rs returned `usize::MAX`.
+    fn len() -> usize = |core| core.len(),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let f: pottery::BloomFilter<u32> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
+        /// f.update(0..10)?;
+        /// assert!((9..=11).contains(&f.len()?)); // an estimate
+        /// # f.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "bf-len-async", 100, 0.01)?;
+        /// # f.clear().await?;
+        /// f.update([1, 2]).await?;
+        /// assert_eq!(f.len().await?, 2);
+        /// # f.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
+
+    /// Deletes the filter (`UNLINK`).
+    fn clear() -> () = |core| core.clear(),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let f: pottery::BloomFilter<u32> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
+        /// f.add(&1)?;
+        /// f.clear()?;
+        /// assert!(!f.contains(&1)?);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "bf-clear-async", 100, 0.01)?;
+        /// f.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
 }
 
 /// A Bloom filter in a Redis string, bit-compatible with Python pottery's `BloomFilter`.
@@ -389,92 +530,6 @@ impl<T: Serialize> BloomFilter<T> {
         }
     }
 
-    /// Adds `v`; `true` if it was certainly not in the filter before (one of its bits was 0).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let f: pottery::BloomFilter<&str> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
-    /// assert!(f.add("rajiv")?);
-    /// assert!(!f.add("rajiv")?);
-    /// # f.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn add<Q>(&self, v: &Q) -> Result<bool>
-    where
-        T: Borrow<Q>,
-        Q: Serialize + ?Sized,
-    {
-        Ok(self.core.redis.run(self.core.update::<Q>([v])?)? == 1)
-    }
-
-    /// Adds every value in one atomic round trip; returns how many were certainly new.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let f: pottery::BloomFilter<u32> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
-    /// assert_eq!(f.update(0..50)?, 50);
-    /// assert_eq!(f.update(0..50)?, 0);
-    /// # f.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn update(&self, values: impl IntoIterator<Item = T>) -> Result<usize> {
-        self.core.redis.run(self.core.update::<T>(values)?)
-    }
-
-    /// Whether `v` may be in the filter (`false` means certainly not).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let f: pottery::BloomFilter<String> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
-    /// f.add("raj")?;
-    /// assert!(f.contains("raj")?);
-    /// # f.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn contains<Q>(&self, v: &Q) -> Result<bool>
-    where
-        T: Borrow<Q>,
-        Q: Serialize + ?Sized,
-    {
-        let found = self.core.redis.run(self.core.contains_many::<Q>([v])?)?;
-        Ok(found.first().copied().unwrap_or(false))
-    }
-
-    /// [`contains`](Self::contains) for many values, in order, in one round trip.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let f: pottery::BloomFilter<u32> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
-    /// f.update([1, 2])?;
-    /// assert_eq!(f.contains_many([2, 1, 99])?, [true, true, false]);
-    /// # f.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn contains_many<Q>(&self, values: impl IntoIterator<Item = Q>) -> Result<Vec<bool>>
-    where
-        Q: Serialize,
-    {
-        self.core.redis.run(self.core.contains_many::<Q>(values)?)
-    }
-
-    /// pottery's estimate of how many distinct values were added (one `BITCOUNT`). A saturated
-    /// filter (every bit set) gives the largest estimate its bits can tell apart,
-    /// `floor(m / k · ln m)` (the one for `m - 1` bits set): at least that many values went in,
-    /// and [`contains`](Self::contains) now answers `true` for everything. pottery raises
-    /// `ValueError` there; an earlier pottery-rs returned `usize::MAX`.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let f: pottery::BloomFilter<u32> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
-    /// f.update(0..10)?;
-    /// assert!((9..=11).contains(&f.len()?)); // an estimate
-    /// # f.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn len(&self) -> Result<usize> {
-        self.core.redis.run(self.core.len())
-    }
-
     /// Whether no bit is set.
     ///
     /// ```
@@ -485,20 +540,6 @@ impl<T: Serialize> BloomFilter<T> {
     /// ```
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
-    }
-
-    /// Deletes the filter (`UNLINK`).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let f: pottery::BloomFilter<u32> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
-    /// f.add(&1)?;
-    /// f.clear()?;
-    /// assert!(!f.contains(&1)?);
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn clear(&self) -> Result<()> {
-        self.core.redis.run(self.core.clear())
     }
 }
 
@@ -595,112 +636,6 @@ pub mod aio {
             }
         }
 
-        /// Adds `v`; `true` if it was certainly new.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "bf-add-async", 100, 0.01)?;
-        /// # f.clear().await?;
-        /// assert!(f.add(&7).await?);
-        /// # f.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn add<Q>(&self, v: &Q) -> Result<bool>
-        where
-            T: Borrow<Q>,
-            Q: Serialize + ?Sized,
-        {
-            Ok(self
-                .core
-                .redis
-                .run_async(self.core.update::<Q>([v])?)
-                .await?
-                == 1)
-        }
-
-        /// Adds every value in one atomic round trip; returns how many were certainly new.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "bf-upd-async", 100, 0.01)?;
-        /// # f.clear().await?;
-        /// assert_eq!(f.update([1, 2, 3]).await?, 3);
-        /// # f.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn update(&self, values: impl IntoIterator<Item = T>) -> Result<usize> {
-            self.core
-                .redis
-                .run_async(self.core.update::<T>(values)?)
-                .await
-        }
-
-        /// Whether `v` may be in the filter.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "bf-has-async", 100, 0.01)?;
-        /// # f.clear().await?;
-        /// assert!(!f.contains(&1).await?);
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn contains<Q>(&self, v: &Q) -> Result<bool>
-        where
-            T: Borrow<Q>,
-            Q: Serialize + ?Sized,
-        {
-            let found = self
-                .core
-                .redis
-                .run_async(self.core.contains_many::<Q>([v])?)
-                .await?;
-            Ok(found.first().copied().unwrap_or(false))
-        }
-
-        /// [`contains`](Self::contains) for many values, in one round trip.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "bf-many-async", 100, 0.01)?;
-        /// # f.clear().await?;
-        /// f.add(&1).await?;
-        /// assert_eq!(f.contains_many([1, 2]).await?, [true, false]);
-        /// # f.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn contains_many<Q>(
-            &self,
-            values: impl IntoIterator<Item = Q>,
-        ) -> Result<Vec<bool>>
-        where
-            Q: Serialize,
-        {
-            self.core
-                .redis
-                .run_async(self.core.contains_many::<Q>(values)?)
-                .await
-        }
-
-        /// pottery's estimate of the number of values added.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "bf-len-async", 100, 0.01)?;
-        /// # f.clear().await?;
-        /// f.update([1, 2]).await?;
-        /// assert_eq!(f.len().await?, 2);
-        /// # f.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn len(&self) -> Result<usize> {
-            self.core.redis.run_async(self.core.len()).await
-        }
-
         /// Whether no bit is set.
         ///
         /// ```
@@ -713,19 +648,6 @@ pub mod aio {
         /// ```
         pub async fn is_empty(&self) -> Result<bool> {
             Ok(self.len().await? == 0)
-        }
-
-        /// Deletes the filter.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "bf-clear-async", 100, 0.01)?;
-        /// f.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn clear(&self) -> Result<()> {
-            self.core.redis.run_async(self.core.clear()).await
         }
     }
 }

@@ -154,7 +154,7 @@ impl<T> Core<T> {
     }
 }
 
-crate::batch::batch_ops! {
+crate::surface::views! {
     /// A HyperLogLog's operations in a [`Batch`](crate::Batch) or an
     /// [`aio::Batch`](crate::aio::Batch): each queues the plan of the [`HyperLogLog`] method
     /// of the same name and gives its result in a [`Pending`](crate::Pending).
@@ -172,25 +172,159 @@ crate::batch::batch_ops! {
     /// # h.clear()?;
     /// # Ok::<(), pottery::Error>(())
     /// ```
-    HyperLogLogOps<T> on Core<T>, for [HyperLogLog<T>, aio::HyperLogLog<T>] where [T: Serialize];
+    HyperLogLogOps<T> on Core<T>, for [HyperLogLog, aio::HyperLogLog]
+        where [T: Serialize];
+}
 
-    /// Queues [`HyperLogLog::add`]: whether the estimate changed.
+crate::surface::ops! {
+    Core<T>, [T] where [T: Serialize]
+        batch where [T: Serialize]
+        for [HyperLogLogOps, HyperLogLog, aio::HyperLogLog];
+
+    /// Adds `v` (`PFADD`); `true` if the estimate may have changed.
     fn add<Q>(v: &Q) -> bool where [T: Borrow<Q>, Q: Serialize + ?Sized]
-        = |core| core.update::<Q>([v]);
-    /// Queues [`HyperLogLog::update`]: whether the estimate changed.
-    fn update(values: impl IntoIterator<Item = T>) -> bool = |core| core.update::<T>(values);
-    /// Queues [`HyperLogLog::len`].
-    fn len() -> usize = |core| core.len();
-    /// Queues [`HyperLogLog::contains`].
+        = |core| core.update::<Q>([v]),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let h: pottery::HyperLogLog<&str> = pottery::HyperLogLog::random(&redis)?;
+        /// assert!(h.add("a")?);
+        /// assert!(!h.add("a")?);
+        /// # h.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let h: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-add-async");
+        /// # h.clear().await?;
+        /// assert!(h.add(&1).await?);
+        /// # h.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
+
+    /// Adds every value with one `PFADD`; `true` if the estimate may have changed.
+    fn update(values: impl IntoIterator<Item = T>) -> bool = |core| core.update::<T>(values),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let h: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
+        /// h.update(0..1000)?;
+        /// assert!((990..=1010).contains(&h.len()?));
+        /// # h.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let h: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-upd-async");
+        /// # h.clear().await?;
+        /// assert!(h.update([1, 2]).await?);
+        /// # h.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
+
+    /// The estimated number of distinct values (`PFCOUNT`).
+    fn len() -> usize = |core| core.len(),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let h: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
+        /// assert_eq!(h.len()?, 0);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let h: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-len-async");
+        /// # h.clear().await?;
+        /// assert_eq!(h.len().await?, 0);
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
+
+    /// Whether `v` may have been added (`false` means certainly not). Atomic, one round trip,
+    /// no key left behind.
     fn contains<Q>(v: &Q) -> bool where [T: Borrow<Q>, Q: Serialize + ?Sized]
         = |core| Ok(core
             .contains_many::<Q>([v])?
-            .and_then(|found| Ok(found.first().copied().unwrap_or(false))));
-    /// Queues [`HyperLogLog::contains_many`].
+            .and_then(|found| Ok(found.first().copied().unwrap_or(false)))),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let h: pottery::HyperLogLog<String> = pottery::HyperLogLog::random(&redis)?;
+        /// h.add("a")?;
+        /// assert!(h.contains("a")?);
+        /// # h.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let h: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-has-async");
+        /// # h.clear().await?;
+        /// assert!(!h.contains(&1).await?);
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
+
+    /// [`contains`](Self::contains) for many values, in order, in one round trip.
     fn contains_many<Q>(values: impl IntoIterator<Item = Q>) -> Vec<bool> where [Q: Serialize]
-        = |core| core.contains_many::<Q>(values);
-    /// Queues [`HyperLogLog::clear`].
-    fn clear() -> () = |core| core.clear();
+        = |core| core.contains_many::<Q>(values),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let h: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
+        /// h.update([1, 2])?;
+        /// assert_eq!(h.contains_many([1, 3, 2])?, [true, false, true]);
+        /// # h.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let h: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-many-async");
+        /// # h.clear().await?;
+        /// h.add(&1).await?;
+        /// assert_eq!(h.contains_many([1, 2]).await?, [true, false]);
+        /// # h.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
+
+    /// Deletes the HyperLogLog (`UNLINK`).
+    fn clear() -> () = |core| core.clear(),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let h: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
+        /// h.add(&1)?;
+        /// h.clear()?;
+        /// assert_eq!(h.len()?, 0);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let h: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-clear-async");
+        /// h.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
 }
 
 /// A HyperLogLog: the approximate number of distinct values added, in at most 12 KiB,
@@ -273,50 +407,6 @@ impl<T: Serialize> HyperLogLog<T> {
         }
     }
 
-    /// Adds `v` (`PFADD`); `true` if the estimate may have changed.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let h: pottery::HyperLogLog<&str> = pottery::HyperLogLog::random(&redis)?;
-    /// assert!(h.add("a")?);
-    /// assert!(!h.add("a")?);
-    /// # h.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn add<Q>(&self, v: &Q) -> Result<bool>
-    where
-        T: Borrow<Q>,
-        Q: Serialize + ?Sized,
-    {
-        self.core.redis.run(self.core.update::<Q>([v])?)
-    }
-
-    /// Adds every value with one `PFADD`; `true` if the estimate may have changed.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let h: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
-    /// h.update(0..1000)?;
-    /// assert!((990..=1010).contains(&h.len()?));
-    /// # h.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn update(&self, values: impl IntoIterator<Item = T>) -> Result<bool> {
-        self.core.redis.run(self.core.update::<T>(values)?)
-    }
-
-    /// The estimated number of distinct values (`PFCOUNT`).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let h: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
-    /// assert_eq!(h.len()?, 0);
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn len(&self) -> Result<usize> {
-        self.core.redis.run(self.core.len())
-    }
-
     /// Whether nothing was added.
     ///
     /// ```
@@ -327,43 +417,6 @@ impl<T: Serialize> HyperLogLog<T> {
     /// ```
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
-    }
-
-    /// Whether `v` may have been added (`false` means certainly not). Atomic, one round trip,
-    /// no key left behind.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let h: pottery::HyperLogLog<String> = pottery::HyperLogLog::random(&redis)?;
-    /// h.add("a")?;
-    /// assert!(h.contains("a")?);
-    /// # h.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn contains<Q>(&self, v: &Q) -> Result<bool>
-    where
-        T: Borrow<Q>,
-        Q: Serialize + ?Sized,
-    {
-        let found = self.core.redis.run(self.core.contains_many::<Q>([v])?)?;
-        Ok(found.first().copied().unwrap_or(false))
-    }
-
-    /// [`contains`](Self::contains) for many values, in order, in one round trip.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let h: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
-    /// h.update([1, 2])?;
-    /// assert_eq!(h.contains_many([1, 3, 2])?, [true, false, true]);
-    /// # h.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn contains_many<Q: Serialize>(
-        &self,
-        values: impl IntoIterator<Item = Q>,
-    ) -> Result<Vec<bool>> {
-        self.core.redis.run(self.core.contains_many::<Q>(values)?)
     }
 
     /// Merges `others` into this HyperLogLog (`PFMERGE`, one round trip). They must be on the
@@ -445,20 +498,6 @@ impl<T: Serialize> HyperLogLog<T> {
         let others = self.core.reachable(others.into_iter().map(|o| &o.core))?;
         self.core.redis.run(self.core.union_len(others))
     }
-
-    /// Deletes the HyperLogLog (`UNLINK`).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let h: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
-    /// h.add(&1)?;
-    /// h.clear()?;
-    /// assert_eq!(h.len()?, 0);
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn clear(&self) -> Result<()> {
-        self.core.redis.run(self.core.clear())
-    }
 }
 
 /// The async twin: [`aio::HyperLogLog`](crate::aio::HyperLogLog).
@@ -522,57 +561,6 @@ pub mod aio {
             }
         }
 
-        /// Adds `v`; `true` if the estimate may have changed.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let h: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-add-async");
-        /// # h.clear().await?;
-        /// assert!(h.add(&1).await?);
-        /// # h.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn add<Q>(&self, v: &Q) -> Result<bool>
-        where
-            T: Borrow<Q>,
-            Q: Serialize + ?Sized,
-        {
-            self.core.redis.run_async(self.core.update::<Q>([v])?).await
-        }
-
-        /// Adds every value with one `PFADD`.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let h: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-upd-async");
-        /// # h.clear().await?;
-        /// assert!(h.update([1, 2]).await?);
-        /// # h.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn update(&self, values: impl IntoIterator<Item = T>) -> Result<bool> {
-            self.core
-                .redis
-                .run_async(self.core.update::<T>(values)?)
-                .await
-        }
-
-        /// The estimated number of distinct values.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let h: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-len-async");
-        /// # h.clear().await?;
-        /// assert_eq!(h.len().await?, 0);
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn len(&self) -> Result<usize> {
-            self.core.redis.run_async(self.core.len()).await
-        }
-
         /// Whether nothing was added.
         ///
         /// ```
@@ -585,51 +573,6 @@ pub mod aio {
         /// ```
         pub async fn is_empty(&self) -> Result<bool> {
             Ok(self.len().await? == 0)
-        }
-
-        /// Whether `v` may have been added.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let h: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-has-async");
-        /// # h.clear().await?;
-        /// assert!(!h.contains(&1).await?);
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn contains<Q>(&self, v: &Q) -> Result<bool>
-        where
-            T: Borrow<Q>,
-            Q: Serialize + ?Sized,
-        {
-            let found = self
-                .core
-                .redis
-                .run_async(self.core.contains_many::<Q>([v])?)
-                .await?;
-            Ok(found.first().copied().unwrap_or(false))
-        }
-
-        /// [`contains`](Self::contains) for many values, in one round trip.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let h: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-many-async");
-        /// # h.clear().await?;
-        /// h.add(&1).await?;
-        /// assert_eq!(h.contains_many([1, 2]).await?, [true, false]);
-        /// # h.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn contains_many<Q: Serialize>(
-            &self,
-            values: impl IntoIterator<Item = Q>,
-        ) -> Result<Vec<bool>> {
-            self.core
-                .redis
-                .run_async(self.core.contains_many::<Q>(values)?)
-                .await
         }
 
         /// Merges `others` into this HyperLogLog (see [`crate::HyperLogLog::merge`]).
@@ -713,19 +656,6 @@ pub mod aio {
         {
             let others = self.core.reachable(others.into_iter().map(|o| &o.core))?;
             self.core.redis.run_async(self.core.union_len(others)).await
-        }
-
-        /// Deletes the HyperLogLog.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let h: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-clear-async");
-        /// h.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn clear(&self) -> Result<()> {
-            self.core.redis.run_async(self.core.clear()).await
         }
     }
 }
