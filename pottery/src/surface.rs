@@ -198,3 +198,99 @@ macro_rules! ops {
     };
 }
 pub(crate) use ops;
+
+/// A table of operations made of several steps (plans run one after another by a `Runner`,
+/// such as a set algebra over two servers): each entry is defined once and produces the
+/// blocking and the async method; these are not batchable. The entries read as in [`ops!`],
+/// but the body is a future over the core and a runner `r`:
+///
+/// ```text
+/// steps! {
+///     Core<T>, [T] where [T: Serialize + DeserializeOwned + Send] for [RedisSet, aio::RedisSet];
+///
+///     /// `self ∪ other`.
+///     fn union<'a>(other: impl IntoSetOperand<'a, T>) -> HashSet<T> where [T: Eq + Hash]
+///         = |core, r| core.algebra_decoded(r, Algebra::Union, other.into_operand()),
+///     example { /// ``` … }
+///     aio { /// ``` … };
+/// }
+/// ```
+macro_rules! steps {
+    (
+        $core:ty, [$($g:ident),*] where [$($bound:tt)*] for $([$($target:tt)*]),+ ;
+        $($entries:tt)*
+    ) => {
+        $crate::surface::steps!(@targets [$core, [$($g),*], [$($bound)*]]
+            { $($entries)* } $([$($target)*])+);
+    };
+    (@targets [$($common:tt)*] { $($entries:tt)* }) => {};
+    (@targets [$($common:tt)*] { $($entries:tt)* } [$($target:tt)*] $($rest:tt)*) => {
+        $crate::surface::steps!(@one [$($common)*] [$($target)*] $($entries)*);
+        $crate::surface::steps!(@targets [$($common)*] { $($entries)* } $($rest)*);
+    };
+    (
+        @one [$core:ty, [$($g:ident),*], [$($bound:tt)*]]
+            [$blocking:ident, $aio_mod:ident::$aio:ident]
+        $(
+            $(#[$doc:meta])*
+            fn $name:ident $(<$($mg:tt),*>)? ($($arg:ident: $aty:ty),* $(,)?) -> $out:ty
+                $(where [$($mb:tt)*])?
+                = |$c:ident, $r:ident| $body:expr,
+            example { #[$bfence:meta] $(#[$bex:meta])* }
+            $(aio { #[$afence:meta] $(#[$aex:meta])* })?
+            ;
+        )*
+    ) => {
+        impl<$($g),*> $blocking<$($g),*>
+        where
+            $($bound)*
+        {
+            $(
+                $(#[$doc])*
+                ///
+                #[$bfence]
+                #[doc = concat!(
+                    "# #[allow(unused_imports)] use pottery::", stringify!($blocking), " as This;"
+                )]
+                $(#[$bex])*
+                pub fn $name $(<$($mg),*>)? (&self, $($arg: $aty),*) -> $crate::error::Result<$out>
+                $(where $($mb)*)?
+                {
+                    let $c: &$core = &self.core;
+                    let $r = &$crate::collections::Blocking;
+                    $crate::collections::block_on_ready($body)
+                }
+            )*
+        }
+
+        impl<$($g),*> $aio_mod::$aio<$($g),*>
+        where
+            $($bound)*
+        {
+            $(
+                $(#[$doc])*
+                ///
+                #[doc = concat!(
+                    "The async form of [`", stringify!($blocking), "::", stringify!($name),
+                    "`]: the same steps (one definition), awaited."
+                )]
+                $(
+                    #[$afence]
+                    #[doc = concat!(
+                        "# #[allow(unused_imports)] use pottery::", stringify!($aio_mod), "::",
+                        stringify!($aio), " as This;"
+                    )]
+                    $(#[$aex])*
+                )?
+                pub async fn $name $(<$($mg),*>)? (&self, $($arg: $aty),*) -> $crate::error::Result<$out>
+                $(where $($mb)*)?
+                {
+                    let $c: &$core = &self.core;
+                    let $r = &$crate::collections::Async;
+                    $body.await
+                }
+            )*
+        }
+    };
+}
+pub(crate) use steps;

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::dict::Core;
-use super::{Async, Blocking, Runner, Scan, block_on_ready, bulk, decode, encode, int, unexpected};
+use super::{Runner, Scan, bulk, decode, encode, int, unexpected};
 use crate::codec::CodecError;
 use crate::error::{Error, Result};
 use crate::op::{Op, script};
@@ -129,7 +129,7 @@ crate::surface::views! {
 }
 
 crate::surface::ops! {
-    Core<K, i64>, [K] where [K: Serialize + DeserializeOwned]
+    Core<K, i64>, [K] where [K: Serialize + DeserializeOwned + Send]
         batch where [K: Serialize + DeserializeOwned + Send]
         for [CounterOps, RedisCounter, aio::RedisCounter];
 
@@ -295,6 +295,151 @@ crate::surface::ops! {
         /// c.update("a".chars())?;
         /// c.clear()?;
         /// assert!(c.is_empty()?);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Whether no key is counted.
+    fn is_empty() -> bool
+        = |core| core.len().and_then(|n| Ok(n == 0)),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+        /// assert!(c.is_empty()?);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// The `n` most common keys and their counts, most common first (all when `None`).
+    ///
+    /// Equal counts keep the order in which `HSCAN` returns the keys (the order of
+    /// [`iter`](Self::iter)), which is the order Python's `Counter(counter).most_common`
+    /// keeps, so the two pick the same keys when ties straddle the cut. One round trip (a
+    /// script that runs the scan), one snapshot.
+    fn most_common(n: Option<usize>) -> Vec<(K, i64)> where [K: Eq + Hash]
+        = |core| core.scan_ordered().and_then(move |all| Ok(most_common(all, n))),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+        /// c.update("abracadabra".chars())?;
+        /// assert_eq!(c.most_common(Some(1))?, [('a', 5)]);
+        /// let top3 = c.most_common(Some(3))?;
+        /// assert_eq!(top3.iter().map(|(_, n)| *n).collect::<Vec<_>>(), [5, 2, 2]); // b and r tie
+        /// assert_eq!(c.most_common(None)?.len(), 5);
+        /// # c.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Each key repeated as many times as its count (non-positive counts give none), keys in
+    /// the order `HSCAN` returns them, as Python's `elements()` over a pottery counter.
+    /// [`Error::Codec`](crate::Error::Codec) when the counts add up to more elements than
+    /// memory can hold (the space is reserved before anything is copied).
+    fn elements() -> Vec<K> where [K: Eq + Hash + Clone]
+        = |core| core.scan_ordered().and_then(move |all| elements(&core.key, all)),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+        /// c.update("aab".chars())?;
+        /// let mut e = c.elements()?;
+        /// e.sort();
+        /// assert_eq!(e, ['a', 'a', 'b']);
+        /// # c.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// The sum of all counts, exact: [`Error::Codec`](crate::Error::Codec) when it does not fit
+    /// an `i64` (Python's `total()` returns an unbounded int; we never return a wrapped one).
+    fn total() -> i64 where [K: Eq + Hash]
+        = |core| core.to_hash_map().and_then(move |all| total(&core.key, all.values())),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+        /// c.update("aab".chars())?;
+        /// assert_eq!(c.total()?, 3);
+        /// # c.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+}
+
+crate::surface::steps! {
+    Core<K, i64>, [K] where [K: Serialize + DeserializeOwned + Send]
+        for [RedisCounter, aio::RedisCounter];
+
+    /// `self + other`, keeping positive counts (Python's `Counter.__add__`).
+    fn add(other: &Self) -> HashMap<K, i64> where [K: Eq + Hash]
+        = |core, r| async move {
+            both(r, core, &other.core).await.map(|(a, b)| combine(Combine::Add, a, b))
+        },
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let a: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+        /// # let b: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+        /// a.update("aab".chars())?;
+        /// b.update_counts([('a', 1), ('b', -5)])?;
+        /// assert_eq!(a.add(&b)?, [('a', 3)].into());
+        /// # a.clear()?; b.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// `self - other`, keeping positive counts (Python's `Counter.__sub__`).
+    fn sub(other: &Self) -> HashMap<K, i64> where [K: Eq + Hash]
+        = |core, r| async move {
+            both(r, core, &other.core).await.map(|(a, b)| combine(Combine::Sub, a, b))
+        },
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let a: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+        /// # let b: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+        /// a.update("aab".chars())?;
+        /// b.update("a".chars())?;
+        /// assert_eq!(a.sub(&b)?, [('a', 1), ('b', 1)].into());
+        /// # a.clear()?; b.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// The larger count of each key, keeping positive counts (Python's `Counter.__or__`).
+    fn union(other: &Self) -> HashMap<K, i64> where [K: Eq + Hash]
+        = |core, r| async move {
+            both(r, core, &other.core).await.map(|(a, b)| combine(Combine::Union, a, b))
+        },
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let a: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+        /// # let b: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+        /// a.update("aab".chars())?;
+        /// b.update("bbc".chars())?;
+        /// assert_eq!(a.union(&b)?, [('a', 2), ('b', 2), ('c', 1)].into());
+        /// # a.clear()?; b.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// The smaller count of each key, keeping positive counts (Python's `Counter.__and__`).
+    fn intersection(other: &Self) -> HashMap<K, i64> where [K: Eq + Hash]
+        = |core, r| async move {
+            both(r, core, &other.core).await.map(|(a, b)| combine(Combine::Intersection, a, b))
+        },
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let a: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+        /// # let b: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+        /// a.update("aab".chars())?;
+        /// b.update("bbc".chars())?;
+        /// assert_eq!(a.intersection(&b)?, [('b', 1)].into());
+        /// # a.clear()?; b.clear()?;
         /// # Ok::<(), pottery::Error>(())
         /// ```
     };
@@ -537,89 +682,6 @@ impl<K: Serialize + DeserializeOwned> RedisCounter<K> {
         }
     }
 
-    /// Whether no key is counted.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
-    /// assert!(c.is_empty()?);
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn is_empty(&self) -> Result<bool> {
-        Ok(self.len()? == 0)
-    }
-
-    /// The `n` most common keys and their counts, most common first (all when `None`).
-    ///
-    /// Equal counts keep the order in which `HSCAN` returns the keys (the order of
-    /// [`iter`](Self::iter)), which is the order Python's `Counter(counter).most_common`
-    /// keeps, so the two pick the same keys when ties straddle the cut. One round trip (a
-    /// script that runs the scan), one snapshot.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
-    /// c.update("abracadabra".chars())?;
-    /// assert_eq!(c.most_common(Some(1))?, [('a', 5)]);
-    /// let top3 = c.most_common(Some(3))?;
-    /// assert_eq!(top3.iter().map(|(_, n)| *n).collect::<Vec<_>>(), [5, 2, 2]); // b and r tie
-    /// assert_eq!(c.most_common(None)?.len(), 5);
-    /// # c.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn most_common(&self, n: Option<usize>) -> Result<Vec<(K, i64)>>
-    where
-        K: Eq + Hash,
-    {
-        Ok(most_common(
-            self.core.redis.run(self.core.scan_ordered())?,
-            n,
-        ))
-    }
-
-    /// Each key repeated as many times as its count (non-positive counts give none), keys in
-    /// the order `HSCAN` returns them, as Python's `elements()` over a pottery counter.
-    /// [`Error::Codec`](crate::Error::Codec) when the counts add up to more elements than
-    /// memory can hold (the space is reserved before anything is copied).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
-    /// c.update("aab".chars())?;
-    /// let mut e = c.elements()?;
-    /// e.sort();
-    /// assert_eq!(e, ['a', 'a', 'b']);
-    /// # c.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn elements(&self) -> Result<Vec<K>>
-    where
-        K: Eq + Hash + Clone,
-    {
-        elements(
-            &self.core.key,
-            self.core.redis.run(self.core.scan_ordered())?,
-        )
-    }
-
-    /// The sum of all counts, exact: [`Error::Codec`](crate::Error::Codec) when it does not fit
-    /// an `i64` (Python's `total()` returns an unbounded int; we never return a wrapped one).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
-    /// c.update("aab".chars())?;
-    /// assert_eq!(c.total()?, 3);
-    /// # c.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn total(&self) -> Result<i64>
-    where
-        K: Eq + Hash,
-    {
-        total(&self.core.key, self.to_hash_map()?.values())
-    }
-
     /// Streams `(key, count)` with `HSCAN`.
     ///
     /// ```
@@ -641,90 +703,6 @@ impl<K: Serialize + DeserializeOwned> RedisCounter<K> {
             }
             scan.next_pair(&self.core.key)
         })
-    }
-
-    fn combine(&self, op: Combine, other: &RedisCounter<K>) -> Result<HashMap<K, i64>>
-    where
-        K: Eq + Hash + Send,
-    {
-        let (mine, theirs) = block_on_ready(both(&Blocking, &self.core, &other.core))?;
-        Ok(combine(op, mine, theirs))
-    }
-
-    /// `self + other`, keeping positive counts (Python's `Counter.__add__`).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let a: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
-    /// # let b: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
-    /// a.update("aab".chars())?;
-    /// b.update_counts([('a', 1), ('b', -5)])?;
-    /// assert_eq!(a.add(&b)?, [('a', 3)].into());
-    /// # a.clear()?; b.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn add(&self, other: &RedisCounter<K>) -> Result<HashMap<K, i64>>
-    where
-        K: Eq + Hash + Send,
-    {
-        self.combine(Combine::Add, other)
-    }
-
-    /// `self - other`, keeping positive counts (Python's `Counter.__sub__`).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let a: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
-    /// # let b: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
-    /// a.update("aab".chars())?;
-    /// b.update("a".chars())?;
-    /// assert_eq!(a.sub(&b)?, [('a', 1), ('b', 1)].into());
-    /// # a.clear()?; b.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn sub(&self, other: &RedisCounter<K>) -> Result<HashMap<K, i64>>
-    where
-        K: Eq + Hash + Send,
-    {
-        self.combine(Combine::Sub, other)
-    }
-
-    /// The larger count of each key, keeping positive counts (Python's `Counter.__or__`).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let a: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
-    /// # let b: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
-    /// a.update("aab".chars())?;
-    /// b.update("bbc".chars())?;
-    /// assert_eq!(a.union(&b)?, [('a', 2), ('b', 2), ('c', 1)].into());
-    /// # a.clear()?; b.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn union(&self, other: &RedisCounter<K>) -> Result<HashMap<K, i64>>
-    where
-        K: Eq + Hash + Send,
-    {
-        self.combine(Combine::Union, other)
-    }
-
-    /// The smaller count of each key, keeping positive counts (Python's `Counter.__and__`).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let a: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
-    /// # let b: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
-    /// a.update("aab".chars())?;
-    /// b.update("bbc".chars())?;
-    /// assert_eq!(a.intersection(&b)?, [('b', 1)].into());
-    /// # a.clear()?; b.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn intersection(&self, other: &RedisCounter<K>) -> Result<HashMap<K, i64>>
-    where
-        K: Eq + Hash + Send,
-    {
-        self.combine(Combine::Intersection, other)
     }
 }
 
@@ -791,41 +769,6 @@ pub mod aio {
             }
         }
 
-        /// See [`crate::RedisCounter::is_empty`].
-        pub async fn is_empty(&self) -> Result<bool> {
-            Ok(self.len().await? == 0)
-        }
-
-        /// See [`crate::RedisCounter::most_common`].
-        pub async fn most_common(&self, n: Option<usize>) -> Result<Vec<(K, i64)>>
-        where
-            K: Eq + Hash,
-        {
-            Ok(most_common(
-                self.core.redis.run_async(self.core.scan_ordered()).await?,
-                n,
-            ))
-        }
-
-        /// See [`crate::RedisCounter::elements`].
-        pub async fn elements(&self) -> Result<Vec<K>>
-        where
-            K: Eq + Hash + Clone,
-        {
-            elements(
-                &self.core.key,
-                self.core.redis.run_async(self.core.scan_ordered()).await?,
-            )
-        }
-
-        /// See [`crate::RedisCounter::total`].
-        pub async fn total(&self) -> Result<i64>
-        where
-            K: Eq + Hash,
-        {
-            total(&self.core.key, self.to_hash_map().await?.values())
-        }
-
         /// See [`crate::RedisCounter::iter`]; a `Stream`.
         pub fn iter(&self) -> impl Stream<Item = Result<(K, i64)>> + Send + '_ {
             futures_util::stream::unfold(Scan::new(2), move |mut scan| async move {
@@ -838,46 +781,6 @@ pub mod aio {
                 let item = scan.next_pair(&self.core.key)?;
                 Some((item, scan))
             })
-        }
-
-        async fn combine(&self, op: Combine, other: &RedisCounter<K>) -> Result<HashMap<K, i64>>
-        where
-            K: Eq + Hash,
-        {
-            let (mine, theirs) = both(&Async, &self.core, &other.core).await?;
-            Ok(combine(op, mine, theirs))
-        }
-
-        /// See [`crate::RedisCounter::add`].
-        pub async fn add(&self, other: &RedisCounter<K>) -> Result<HashMap<K, i64>>
-        where
-            K: Eq + Hash,
-        {
-            self.combine(Combine::Add, other).await
-        }
-
-        /// See [`crate::RedisCounter::sub`].
-        pub async fn sub(&self, other: &RedisCounter<K>) -> Result<HashMap<K, i64>>
-        where
-            K: Eq + Hash,
-        {
-            self.combine(Combine::Sub, other).await
-        }
-
-        /// See [`crate::RedisCounter::union`].
-        pub async fn union(&self, other: &RedisCounter<K>) -> Result<HashMap<K, i64>>
-        where
-            K: Eq + Hash,
-        {
-            self.combine(Combine::Union, other).await
-        }
-
-        /// See [`crate::RedisCounter::intersection`].
-        pub async fn intersection(&self, other: &RedisCounter<K>) -> Result<HashMap<K, i64>>
-        where
-            K: Eq + Hash,
-        {
-            self.combine(Combine::Intersection, other).await
         }
     }
 }

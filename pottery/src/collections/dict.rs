@@ -272,7 +272,7 @@ crate::surface::views! {
 }
 
 crate::surface::ops! {
-    Core<K, V>, [K, V] where [K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned]
+    Core<K, V>, [K, V] where [K: Serialize + DeserializeOwned + Send, V: Serialize + DeserializeOwned + Send]
         batch where [K: Serialize + DeserializeOwned + Send, V: Serialize + DeserializeOwned + Send]
         for [DictOps, RedisDict, aio::RedisDict];
 
@@ -584,6 +584,51 @@ crate::surface::ops! {
         /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
         /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
         /// d.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
+
+    /// Python's `pop(k, default)`: removes `k` and returns its value, or `default` when it was
+    /// absent (one round trip, as [`remove`](Self::remove), whose errors it shares).
+    fn pop<Q>(k: &Q, default: V) -> V where [K: Borrow<Q>, Q: Serialize + ?Sized]
+        = |core| Ok(core.remove(k)?.and_then(move |v| Ok(v.unwrap_or(default)))),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        /// d.insert("a".into(), 1)?;
+        /// assert_eq!(d.pop("a", 0)?, 1);
+        /// assert_eq!(d.pop("a", 0)?, 0);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// assert_eq!(d.pop("a", -1).await?, -1);
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
+
+    /// Whether the dict has no entries (a missing key is an empty dict).
+    fn is_empty() -> bool
+        = |core| core.len().and_then(|n| Ok(n == 0)),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        /// assert!(d.is_empty()?);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        /// assert!(d.is_empty().await?);
         /// # Ok::<(), pottery::Error>(()) }).unwrap();
         /// ```
     };
@@ -981,25 +1026,6 @@ where
         }
     }
 
-    /// Python's `pop(k, default)`: removes `k` and returns its value, or `default` when it was
-    /// absent (one round trip, as [`remove`](Self::remove), whose errors it shares).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
-    /// d.insert("a".into(), 1)?;
-    /// assert_eq!(d.pop("a", 0)?, 1);
-    /// assert_eq!(d.pop("a", 0)?, 0);
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn pop<Q>(&self, k: &Q, default: V) -> Result<V>
-    where
-        K: Borrow<Q>,
-        Q: Serialize + ?Sized,
-    {
-        Ok(self.remove(k)?.unwrap_or(default))
-    }
-
     /// The field at `k`, for in-place manipulation (`HashMap::entry`'s shape); see [`Entry`].
     ///
     /// ```
@@ -1017,18 +1043,6 @@ where
             plan: EntryPlan::new(&self.core, &k),
             key: k,
         }
-    }
-
-    /// Whether the dict has no entries (a missing key is an empty dict).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
-    /// assert!(d.is_empty()?);
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn is_empty(&self) -> Result<bool> {
-        Ok(self.len()? == 0)
     }
 
     /// Streams the entries with `HSCAN`, one page in memory at a time.
@@ -1362,23 +1376,6 @@ pub mod aio {
             }
         }
 
-        /// See [`crate::RedisDict::pop`].
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
-        /// assert_eq!(d.pop("a", -1).await?, -1);
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn pop<Q>(&self, k: &Q, default: V) -> Result<V>
-        where
-            K: Borrow<Q>,
-            Q: Serialize + ?Sized,
-        {
-            Ok(self.remove(k).await?.unwrap_or(default))
-        }
-
         /// See [`crate::RedisDict::entry`].
         ///
         /// ```
@@ -1395,19 +1392,6 @@ pub mod aio {
                 plan: EntryPlan::new(&self.core, &k),
                 key: k,
             }
-        }
-
-        /// Whether the dict has no entries.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
-        /// assert!(d.is_empty().await?);
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn is_empty(&self) -> Result<bool> {
-            Ok(self.len().await? == 0)
         }
 
         /// Streams the entries with `HSCAN`, one page in memory at a time (see

@@ -8,10 +8,7 @@ use redis::Value;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{
-    Async, Blocking, Runner, Scan, block_on_ready, create_op, decode, encode, int, members,
-    same_place, scan_page,
-};
+use super::{Runner, Scan, create_op, decode, encode, int, members, same_place, scan_page};
 use crate::codec::CodecError;
 use crate::error::{Error, Result};
 use crate::op::{Op, script};
@@ -402,7 +399,7 @@ crate::surface::views! {
 }
 
 crate::surface::ops! {
-    Core<T>, [T] where [T: Serialize + DeserializeOwned]
+    Core<T>, [T] where [T: Serialize + DeserializeOwned + Send]
         batch where [T: Serialize + DeserializeOwned + Send]
         for [SetOps, RedisSet, aio::RedisSet];
 
@@ -529,6 +526,193 @@ crate::surface::ops! {
         /// # Ok::<(), pottery::Error>(())
         /// ```
     };
+
+    /// Whether the set is empty (a missing key is an empty set).
+    fn is_empty() -> bool
+        = |core| core.len().and_then(|n| Ok(n == 0)),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// assert!(s.is_empty()?);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+}
+
+crate::surface::steps! {
+    Core<T>, [T] where [T: Serialize + DeserializeOwned + Send]
+        for [RedisSet, aio::RedisSet];
+
+    /// `self ∪ other`: one `SUNION` when `other` is a `RedisSet` that one command can reach
+    /// (same server; on a cluster, same slot — use `{hash tags}`), else computed here.
+    fn union<'a>(other: impl IntoSetOperand<'a, T>) -> HashSet<T> where [T: Eq + Hash]
+        = |core, r| async move {
+            decode_set(&core.key, core.algebra(r, Algebra::Union, other.into_operand()).await?)
+        },
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// s.extend([1, 2])?;
+        /// assert_eq!(s.union([2, 3])?, [1, 2, 3].into());
+        /// # s.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// `self ∩ other` (`SINTER`; with plain values one `SMISMEMBER`).
+    fn intersection<'a>(other: impl IntoSetOperand<'a, T>) -> HashSet<T> where [T: Eq + Hash]
+        = |core, r| async move {
+            decode_set(&core.key, core.algebra(r, Algebra::Intersection, other.into_operand()).await?)
+        },
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// s.extend([1, 2])?;
+        /// assert_eq!(s.intersection([2, 3])?, [2].into());
+        /// # s.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// `self − other` (`SDIFF`).
+    fn difference<'a>(other: impl IntoSetOperand<'a, T>) -> HashSet<T> where [T: Eq + Hash]
+        = |core, r| async move {
+            decode_set(&core.key, core.algebra(r, Algebra::Difference, other.into_operand()).await?)
+        },
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// s.extend([1, 2])?;
+        /// assert_eq!(s.difference([2, 3])?, [1].into());
+        /// # s.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// `(self − other) ∪ (other − self)` (one Lua call when one command can reach both).
+    fn symmetric_difference<'a>(other: impl IntoSetOperand<'a, T>) -> HashSet<T> where [T: Eq + Hash]
+        = |core, r| async move {
+            decode_set(&core.key, core.algebra(r, Algebra::SymmetricDifference, other.into_operand()).await?)
+        },
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// s.extend([1, 2])?;
+        /// assert_eq!(s.symmetric_difference([2, 3])?, [1, 3].into());
+        /// # s.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Writes `self ∪ other` into `dest`, replacing it atomically; returns its size.
+    /// One `SUNIONSTORE` when one command can reach all three keys.
+    fn union_store<'a>(other: impl IntoSetOperand<'a, T>, dest: &Self) -> usize
+        = |core, r| core.algebra_store(r, Algebra::Union, other.into_operand(), &dest.core),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let a: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// # let dest: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// a.extend([1, 2])?;
+        /// assert_eq!(a.union_store([3], &dest)?, 3);
+        /// assert_eq!(dest.to_hash_set()?, [1, 2, 3].into());
+        /// # a.clear()?; dest.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Writes `self ∩ other` into `dest` (see [`union_store`](Self::union_store)).
+    fn intersection_store<'a>(other: impl IntoSetOperand<'a, T>, dest: &Self) -> usize
+        = |core, r| core.algebra_store(r, Algebra::Intersection, other.into_operand(), &dest.core),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let a: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// # let dest: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// a.extend([1, 2])?;
+        /// assert_eq!(a.intersection_store([2, 3], &dest)?, 1);
+        /// # a.clear()?; dest.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Writes `self − other` into `dest` (see [`union_store`](Self::union_store)).
+    fn difference_store<'a>(other: impl IntoSetOperand<'a, T>, dest: &Self) -> usize
+        = |core, r| core.algebra_store(r, Algebra::Difference, other.into_operand(), &dest.core),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let a: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// # let dest: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// a.extend([1, 2])?;
+        /// assert_eq!(a.difference_store([2, 3], &dest)?, 1);
+        /// # a.clear()?; dest.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Writes the symmetric difference into `dest` (see [`union_store`](Self::union_store)).
+    fn symmetric_difference_store<'a>(other: impl IntoSetOperand<'a, T>, dest: &Self) -> usize
+        = |core, r| core.algebra_store(r, Algebra::SymmetricDifference, other.into_operand(), &dest.core),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let a: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// # let dest: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// a.extend([1, 2])?;
+        /// assert_eq!(a.symmetric_difference_store([2, 3], &dest)?, 2);
+        /// # a.clear()?; dest.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Whether every member of `self` is in `other`.
+    fn is_subset<'a>(other: impl IntoSetOperand<'a, T>) -> bool
+        = |core, r| async move { Ok(core.compare(r, other.into_operand()).await?.0 == 0) },
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// s.extend([1, 2])?;
+        /// assert!(s.is_subset([1, 2, 3])?);
+        /// assert!(!s.is_subset([1])?);
+        /// # s.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Whether every member of `other` is in `self`.
+    fn is_superset<'a>(other: impl IntoSetOperand<'a, T>) -> bool
+        = |core, r| async move { Ok(core.compare(r, other.into_operand()).await?.1 == 0) },
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// s.extend([1, 2])?;
+        /// assert!(s.is_superset([1])?);
+        /// # s.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
+
+    /// Whether `self` and `other` share no member.
+    fn is_disjoint<'a>(other: impl IntoSetOperand<'a, T>) -> bool
+        = |core, r| async move { Ok(core.compare(r, other.into_operand()).await?.2 == 0) },
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// s.extend([1, 2])?;
+        /// assert!(s.is_disjoint([3])?);
+        /// # s.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    };
 }
 
 /// A Redis set seen as a `HashSet<T>`: Python pottery's `RedisSet`.
@@ -629,18 +813,6 @@ impl<T: Serialize + DeserializeOwned> RedisSet<T> {
         }
     }
 
-    /// Whether the set is empty (a missing key is an empty set).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
-    /// assert!(s.is_empty()?);
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn is_empty(&self) -> Result<bool> {
-        Ok(self.len()? == 0)
-    }
-
     /// Streams the members with `SSCAN`, one page in memory at a time (SCAN semantics: no
     /// snapshot, rare repeats while Redis resizes the set).
     ///
@@ -664,224 +836,6 @@ impl<T: Serialize + DeserializeOwned> RedisSet<T> {
             }
             scan.next_one(&self.core.key)
         })
-    }
-
-    /// `self ∪ other`: one `SUNION` when `other` is a `RedisSet` that one command can reach
-    /// (same server; on a cluster, same slot — use `{hash tags}`), else computed here.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
-    /// s.extend([1, 2])?;
-    /// assert_eq!(s.union([2, 3])?, [1, 2, 3].into());
-    /// # s.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn union<'a>(&self, other: impl IntoSetOperand<'a, T>) -> Result<HashSet<T>>
-    where
-        T: Eq + Hash,
-    {
-        self.algebra(Algebra::Union, other.into_operand())
-    }
-
-    /// `self ∩ other` (`SINTER`; with plain values one `SMISMEMBER`).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
-    /// s.extend([1, 2])?;
-    /// assert_eq!(s.intersection([2, 3])?, [2].into());
-    /// # s.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn intersection<'a>(&self, other: impl IntoSetOperand<'a, T>) -> Result<HashSet<T>>
-    where
-        T: Eq + Hash,
-    {
-        self.algebra(Algebra::Intersection, other.into_operand())
-    }
-
-    /// `self − other` (`SDIFF`).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
-    /// s.extend([1, 2])?;
-    /// assert_eq!(s.difference([2, 3])?, [1].into());
-    /// # s.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn difference<'a>(&self, other: impl IntoSetOperand<'a, T>) -> Result<HashSet<T>>
-    where
-        T: Eq + Hash,
-    {
-        self.algebra(Algebra::Difference, other.into_operand())
-    }
-
-    /// `(self − other) ∪ (other − self)` (one Lua call when one command can reach both).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
-    /// s.extend([1, 2])?;
-    /// assert_eq!(s.symmetric_difference([2, 3])?, [1, 3].into());
-    /// # s.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn symmetric_difference<'a>(&self, other: impl IntoSetOperand<'a, T>) -> Result<HashSet<T>>
-    where
-        T: Eq + Hash,
-    {
-        self.algebra(Algebra::SymmetricDifference, other.into_operand())
-    }
-
-    fn algebra(&self, op: Algebra, other: Operand<'_>) -> Result<HashSet<T>>
-    where
-        T: Eq + Hash,
-    {
-        let raw = block_on_ready(self.core.algebra(&Blocking, op, other))?;
-        decode_set(&self.core.key, raw)
-    }
-
-    /// Writes `self ∪ other` into `dest`, replacing it atomically; returns its size.
-    /// One `SUNIONSTORE` when one command can reach all three keys.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let a: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
-    /// # let dest: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
-    /// a.extend([1, 2])?;
-    /// assert_eq!(a.union_store([3], &dest)?, 3);
-    /// assert_eq!(dest.to_hash_set()?, [1, 2, 3].into());
-    /// # a.clear()?; dest.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn union_store<'a>(
-        &self,
-        other: impl IntoSetOperand<'a, T>,
-        dest: &RedisSet<T>,
-    ) -> Result<usize> {
-        block_on_ready(self.core.algebra_store(
-            &Blocking,
-            Algebra::Union,
-            other.into_operand(),
-            &dest.core,
-        ))
-    }
-
-    /// Writes `self ∩ other` into `dest` (see [`union_store`](Self::union_store)).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let a: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
-    /// # let dest: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
-    /// a.extend([1, 2])?;
-    /// assert_eq!(a.intersection_store([2, 3], &dest)?, 1);
-    /// # a.clear()?; dest.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn intersection_store<'a>(
-        &self,
-        other: impl IntoSetOperand<'a, T>,
-        dest: &RedisSet<T>,
-    ) -> Result<usize> {
-        block_on_ready(self.core.algebra_store(
-            &Blocking,
-            Algebra::Intersection,
-            other.into_operand(),
-            &dest.core,
-        ))
-    }
-
-    /// Writes `self − other` into `dest` (see [`union_store`](Self::union_store)).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let a: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
-    /// # let dest: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
-    /// a.extend([1, 2])?;
-    /// assert_eq!(a.difference_store([2, 3], &dest)?, 1);
-    /// # a.clear()?; dest.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn difference_store<'a>(
-        &self,
-        other: impl IntoSetOperand<'a, T>,
-        dest: &RedisSet<T>,
-    ) -> Result<usize> {
-        block_on_ready(self.core.algebra_store(
-            &Blocking,
-            Algebra::Difference,
-            other.into_operand(),
-            &dest.core,
-        ))
-    }
-
-    /// Writes the symmetric difference into `dest` (see [`union_store`](Self::union_store)).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let a: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
-    /// # let dest: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
-    /// a.extend([1, 2])?;
-    /// assert_eq!(a.symmetric_difference_store([2, 3], &dest)?, 2);
-    /// # a.clear()?; dest.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn symmetric_difference_store<'a>(
-        &self,
-        other: impl IntoSetOperand<'a, T>,
-        dest: &RedisSet<T>,
-    ) -> Result<usize> {
-        block_on_ready(self.core.algebra_store(
-            &Blocking,
-            Algebra::SymmetricDifference,
-            other.into_operand(),
-            &dest.core,
-        ))
-    }
-
-    /// Whether every member of `self` is in `other`.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
-    /// s.extend([1, 2])?;
-    /// assert!(s.is_subset([1, 2, 3])?);
-    /// assert!(!s.is_subset([1])?);
-    /// # s.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn is_subset<'a>(&self, other: impl IntoSetOperand<'a, T>) -> Result<bool> {
-        Ok(block_on_ready(self.core.compare(&Blocking, other.into_operand()))?.0 == 0)
-    }
-
-    /// Whether every member of `other` is in `self`.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
-    /// s.extend([1, 2])?;
-    /// assert!(s.is_superset([1])?);
-    /// # s.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn is_superset<'a>(&self, other: impl IntoSetOperand<'a, T>) -> Result<bool> {
-        Ok(block_on_ready(self.core.compare(&Blocking, other.into_operand()))?.1 == 0)
-    }
-
-    /// Whether `self` and `other` share no member.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
-    /// s.extend([1, 2])?;
-    /// assert!(s.is_disjoint([3])?);
-    /// # s.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn is_disjoint<'a>(&self, other: impl IntoSetOperand<'a, T>) -> Result<bool> {
-        Ok(block_on_ready(self.core.compare(&Blocking, other.into_operand()))?.2 == 0)
     }
 }
 
@@ -957,11 +911,6 @@ pub mod aio {
             }
         }
 
-        /// See [`crate::RedisSet::is_empty`].
-        pub async fn is_empty(&self) -> Result<bool> {
-            Ok(self.len().await? == 0)
-        }
-
         /// See [`crate::RedisSet::iter`]; a `Stream`.
         pub fn iter(&self) -> impl Stream<Item = Result<T>> + Send + '_ {
             futures_util::stream::unfold(Scan::new(1), move |mut scan| async move {
@@ -974,129 +923,6 @@ pub mod aio {
                 let item = scan.next_one(&self.core.key)?;
                 Some((item, scan))
             })
-        }
-
-        async fn algebra(&self, op: Algebra, other: Operand<'_>) -> Result<HashSet<T>>
-        where
-            T: Eq + Hash,
-        {
-            let raw = self.core.algebra(&Async, op, other).await?;
-            decode_set(&self.core.key, raw)
-        }
-
-        /// See [`crate::RedisSet::union`].
-        pub async fn union<'a>(&self, other: impl IntoSetOperand<'a, T>) -> Result<HashSet<T>>
-        where
-            T: Eq + Hash,
-        {
-            self.algebra(Algebra::Union, other.into_operand()).await
-        }
-
-        /// See [`crate::RedisSet::intersection`].
-        pub async fn intersection<'a>(
-            &self,
-            other: impl IntoSetOperand<'a, T>,
-        ) -> Result<HashSet<T>>
-        where
-            T: Eq + Hash,
-        {
-            self.algebra(Algebra::Intersection, other.into_operand())
-                .await
-        }
-
-        /// See [`crate::RedisSet::difference`].
-        pub async fn difference<'a>(&self, other: impl IntoSetOperand<'a, T>) -> Result<HashSet<T>>
-        where
-            T: Eq + Hash,
-        {
-            self.algebra(Algebra::Difference, other.into_operand())
-                .await
-        }
-
-        /// See [`crate::RedisSet::symmetric_difference`].
-        pub async fn symmetric_difference<'a>(
-            &self,
-            other: impl IntoSetOperand<'a, T>,
-        ) -> Result<HashSet<T>>
-        where
-            T: Eq + Hash,
-        {
-            self.algebra(Algebra::SymmetricDifference, other.into_operand())
-                .await
-        }
-
-        /// See [`crate::RedisSet::union_store`].
-        pub async fn union_store<'a>(
-            &self,
-            other: impl IntoSetOperand<'a, T>,
-            dest: &RedisSet<T>,
-        ) -> Result<usize> {
-            self.core
-                .algebra_store(&Async, Algebra::Union, other.into_operand(), &dest.core)
-                .await
-        }
-
-        /// See [`crate::RedisSet::intersection_store`].
-        pub async fn intersection_store<'a>(
-            &self,
-            other: impl IntoSetOperand<'a, T>,
-            dest: &RedisSet<T>,
-        ) -> Result<usize> {
-            self.core
-                .algebra_store(
-                    &Async,
-                    Algebra::Intersection,
-                    other.into_operand(),
-                    &dest.core,
-                )
-                .await
-        }
-
-        /// See [`crate::RedisSet::difference_store`].
-        pub async fn difference_store<'a>(
-            &self,
-            other: impl IntoSetOperand<'a, T>,
-            dest: &RedisSet<T>,
-        ) -> Result<usize> {
-            self.core
-                .algebra_store(
-                    &Async,
-                    Algebra::Difference,
-                    other.into_operand(),
-                    &dest.core,
-                )
-                .await
-        }
-
-        /// See [`crate::RedisSet::symmetric_difference_store`].
-        pub async fn symmetric_difference_store<'a>(
-            &self,
-            other: impl IntoSetOperand<'a, T>,
-            dest: &RedisSet<T>,
-        ) -> Result<usize> {
-            self.core
-                .algebra_store(
-                    &Async,
-                    Algebra::SymmetricDifference,
-                    other.into_operand(),
-                    &dest.core,
-                )
-                .await
-        }
-
-        /// See [`crate::RedisSet::is_subset`].
-        pub async fn is_subset<'a>(&self, other: impl IntoSetOperand<'a, T>) -> Result<bool> {
-            Ok(self.core.compare(&Async, other.into_operand()).await?.0 == 0)
-        }
-
-        /// See [`crate::RedisSet::is_superset`].
-        pub async fn is_superset<'a>(&self, other: impl IntoSetOperand<'a, T>) -> Result<bool> {
-            Ok(self.core.compare(&Async, other.into_operand()).await?.1 == 0)
-        }
-
-        /// See [`crate::RedisSet::is_disjoint`].
-        pub async fn is_disjoint<'a>(&self, other: impl IntoSetOperand<'a, T>) -> Result<bool> {
-            Ok(self.core.compare(&Async, other.into_operand()).await?.2 == 0)
         }
     }
 }

@@ -376,6 +376,28 @@ crate::surface::ops! {
         /// # Ok::<(), pottery::Error>(()) }).unwrap();
         /// ```
     };
+
+    /// Whether no bit is set.
+    fn is_empty() -> bool
+        = |core| core.len().and_then(|n| Ok(n == 0)),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let f: pottery::BloomFilter<u32> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
+        /// assert!(f.is_empty()?);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "bf-empty-async", 100, 0.01)?;
+        /// # f.clear().await?;
+        /// assert!(f.is_empty().await?);
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
 }
 
 /// A Bloom filter in a Redis string, bit-compatible with Python pottery's `BloomFilter`.
@@ -529,18 +551,6 @@ impl<T: Serialize> BloomFilter<T> {
             core: self.core.clone(),
         }
     }
-
-    /// Whether no bit is set.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let f: pottery::BloomFilter<u32> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
-    /// assert!(f.is_empty()?);
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn is_empty(&self) -> Result<bool> {
-        Ok(self.len()? == 0)
-    }
 }
 
 /// The async twin: [`aio::BloomFilter`](crate::aio::BloomFilter).
@@ -634,20 +644,6 @@ pub mod aio {
             crate::BloomFilter {
                 core: self.core.clone(),
             }
-        }
-
-        /// Whether no bit is set.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "bf-empty-async", 100, 0.01)?;
-        /// # f.clear().await?;
-        /// assert!(f.is_empty().await?);
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn is_empty(&self) -> Result<bool> {
-            Ok(self.len().await? == 0)
         }
     }
 }

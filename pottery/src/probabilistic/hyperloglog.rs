@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use redis::Value;
 use serde::Serialize;
 
-use crate::collections::{encode, encode_into, int, same_place, scratch_key, unexpected};
+use crate::collections::{Runner, encode, encode_into, int, same_place, scratch_key, unexpected};
 use crate::error::{Error, Result};
 use crate::op::{Op, script};
 use crate::redis::Redis;
@@ -325,6 +325,138 @@ crate::surface::ops! {
         /// # Ok::<(), pottery::Error>(()) }).unwrap();
         /// ```
     };
+
+    /// Whether nothing was added.
+    fn is_empty() -> bool
+        = |core| core.len().and_then(|n| Ok(n == 0)),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let h: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
+        /// assert!(h.is_empty()?);
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let h: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-empty-async");
+        /// # h.clear().await?;
+        /// assert!(h.is_empty().await?);
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
+}
+
+crate::surface::steps! {
+    Core<T>, [T] where [T: Serialize] for [HyperLogLog, aio::HyperLogLog];
+
+    /// Merges `others` into this HyperLogLog (`PFMERGE`, one round trip). They must be on the
+    /// same server and, on a cluster, in the same slot; otherwise [`Error::CrossSlot`].
+    fn merge<'a>(others: impl IntoIterator<Item = &'a Self>) -> () where [T: 'a, Self: 'a]
+        = |core, r| async move {
+            let sources = core.sources(others.into_iter().map(|o| &o.core))?;
+            r.run(&core.redis, core.merge_into(&core.key, sources)).await
+        },
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let a: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
+        /// # let b: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
+        /// a.update([1, 2])?;
+        /// b.update([2, 3])?;
+        /// a.merge([&b])?;
+        /// assert_eq!(a.len()?, 3);
+        /// # a.clear()?; b.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let a: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-ma-async");
+        /// # let b: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-mb-async");
+        /// # a.clear().await?; b.clear().await?;
+        /// a.add(&1).await?;
+        /// b.add(&2).await?;
+        /// a.merge([&b]).await?;
+        /// assert_eq!(a.len().await?, 2);
+        /// # a.clear().await?; b.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
+
+    /// Stores the union of this HyperLogLog and `others` at `dest` (`PFMERGE`, one round trip;
+    /// `dest` keeps what it had too) and returns it. Same placement rule as
+    /// [`merge`](Self::merge).
+    fn union<'a>(others: impl IntoIterator<Item = &'a Self>, dest: impl Into<String>) -> Self where [T: 'a, Self: 'a]
+        = |core, r| async move {
+            let out = Self::new(&core.redis, dest);
+            let sources = core.sources(others.into_iter().map(|o| &o.core))?;
+            core.reachable([&out.core])?;
+            r.run(&core.redis, core.merge_into(&out.core.key, sources)).await?;
+            Ok(out)
+        },
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let a: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
+        /// # let b: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
+        /// a.update([1, 2])?;
+        /// b.update([2, 3])?;
+        /// let both = a.union([&b], "both-doc")?;
+        /// assert_eq!(both.len()?, 3);
+        /// assert_eq!(a.len()?, 2);
+        /// # a.clear()?; b.clear()?; both.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let a: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-ua-async");
+        /// # a.clear().await?;
+        /// a.add(&1).await?;
+        /// let copy = a.union([], "hll-ub-async").await?;
+        /// assert_eq!(copy.len().await?, 1);
+        /// # a.clear().await?; copy.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
+
+    /// The estimated size of the union with `others`, writing nothing (`PFCOUNT k1 k2 …`).
+    fn union_len<'a>(others: impl IntoIterator<Item = &'a Self>) -> usize where [T: 'a, Self: 'a]
+        = |core, r| async move {
+            let others = core.reachable(others.into_iter().map(|o| &o.core))?;
+            r.run(&core.redis, core.union_len(others)).await
+        },
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let a: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
+        /// # let b: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
+        /// a.update([1, 2])?;
+        /// b.update([2, 3])?;
+        /// assert_eq!(a.union_len([&b])?, 3);
+        /// # a.clear()?; b.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let a: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-la-async");
+        /// # a.clear().await?;
+        /// a.add(&1).await?;
+        /// assert_eq!(a.union_len([]).await?, 1);
+        /// # a.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
 }
 
 /// A HyperLogLog: the approximate number of distinct values added, in at most 12 KiB,
@@ -406,98 +538,6 @@ impl<T: Serialize> HyperLogLog<T> {
             core: self.core.clone(),
         }
     }
-
-    /// Whether nothing was added.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let h: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
-    /// assert!(h.is_empty()?);
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn is_empty(&self) -> Result<bool> {
-        Ok(self.len()? == 0)
-    }
-
-    /// Merges `others` into this HyperLogLog (`PFMERGE`, one round trip). They must be on the
-    /// same server and, on a cluster, in the same slot; otherwise [`Error::CrossSlot`].
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let a: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
-    /// # let b: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
-    /// a.update([1, 2])?;
-    /// b.update([2, 3])?;
-    /// a.merge([&b])?;
-    /// assert_eq!(a.len()?, 3);
-    /// # a.clear()?; b.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn merge<'a>(&self, others: impl IntoIterator<Item = &'a HyperLogLog<T>>) -> Result<()>
-    where
-        T: 'a,
-    {
-        let sources = self.core.sources(others.into_iter().map(|o| &o.core))?;
-        self.core
-            .redis
-            .run(self.core.merge_into(&self.core.key, sources))
-    }
-
-    /// Stores the union of this HyperLogLog and `others` at `dest` (`PFMERGE`, one round trip;
-    /// `dest` keeps what it had too) and returns it. Same placement rule as
-    /// [`merge`](Self::merge).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let a: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
-    /// # let b: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
-    /// a.update([1, 2])?;
-    /// b.update([2, 3])?;
-    /// let both = a.union([&b], "both-doc")?;
-    /// assert_eq!(both.len()?, 3);
-    /// assert_eq!(a.len()?, 2);
-    /// # a.clear()?; b.clear()?; both.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn union<'a>(
-        &self,
-        others: impl IntoIterator<Item = &'a HyperLogLog<T>>,
-        dest: impl Into<String>,
-    ) -> Result<HyperLogLog<T>>
-    where
-        T: 'a,
-    {
-        let out = HyperLogLog::new(&self.core.redis, dest);
-        let sources = self.core.sources(others.into_iter().map(|o| &o.core))?;
-        self.core.reachable([&out.core])?;
-        self.core
-            .redis
-            .run(self.core.merge_into(&out.core.key, sources))?;
-        Ok(out)
-    }
-
-    /// The estimated size of the union with `others`, writing nothing (`PFCOUNT k1 k2 …`).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let a: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
-    /// # let b: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
-    /// a.update([1, 2])?;
-    /// b.update([2, 3])?;
-    /// assert_eq!(a.union_len([&b])?, 3);
-    /// # a.clear()?; b.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn union_len<'a>(
-        &self,
-        others: impl IntoIterator<Item = &'a HyperLogLog<T>>,
-    ) -> Result<usize>
-    where
-        T: 'a,
-    {
-        let others = self.core.reachable(others.into_iter().map(|o| &o.core))?;
-        self.core.redis.run(self.core.union_len(others))
-    }
 }
 
 /// The async twin: [`aio::HyperLogLog`](crate::aio::HyperLogLog).
@@ -559,103 +599,6 @@ pub mod aio {
             crate::HyperLogLog {
                 core: self.core.clone(),
             }
-        }
-
-        /// Whether nothing was added.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let h: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-empty-async");
-        /// # h.clear().await?;
-        /// assert!(h.is_empty().await?);
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn is_empty(&self) -> Result<bool> {
-            Ok(self.len().await? == 0)
-        }
-
-        /// Merges `others` into this HyperLogLog (see [`crate::HyperLogLog::merge`]).
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let a: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-ma-async");
-        /// # let b: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-mb-async");
-        /// # a.clear().await?; b.clear().await?;
-        /// a.add(&1).await?;
-        /// b.add(&2).await?;
-        /// a.merge([&b]).await?;
-        /// assert_eq!(a.len().await?, 2);
-        /// # a.clear().await?; b.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn merge<'a>(
-            &self,
-            others: impl IntoIterator<Item = &'a HyperLogLog<T>>,
-        ) -> Result<()>
-        where
-            T: 'a,
-        {
-            let sources = self.core.sources(others.into_iter().map(|o| &o.core))?;
-            self.core
-                .redis
-                .run_async(self.core.merge_into(&self.core.key, sources))
-                .await
-        }
-
-        /// Stores the union at `dest` (see [`crate::HyperLogLog::union`]).
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let a: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-ua-async");
-        /// # a.clear().await?;
-        /// a.add(&1).await?;
-        /// let copy = a.union([], "hll-ub-async").await?;
-        /// assert_eq!(copy.len().await?, 1);
-        /// # a.clear().await?; copy.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn union<'a>(
-            &self,
-            others: impl IntoIterator<Item = &'a HyperLogLog<T>>,
-            dest: impl Into<String>,
-        ) -> Result<HyperLogLog<T>>
-        where
-            T: 'a,
-        {
-            let out = HyperLogLog::new(&self.core.redis, dest);
-            let sources = self.core.sources(others.into_iter().map(|o| &o.core))?;
-            self.core.reachable([&out.core])?;
-            self.core
-                .redis
-                .run_async(self.core.merge_into(&out.core.key, sources))
-                .await?;
-            Ok(out)
-        }
-
-        /// The estimated size of the union, writing nothing.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let a: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-la-async");
-        /// # a.clear().await?;
-        /// a.add(&1).await?;
-        /// assert_eq!(a.union_len([]).await?, 1);
-        /// # a.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn union_len<'a>(
-            &self,
-            others: impl IntoIterator<Item = &'a HyperLogLog<T>>,
-        ) -> Result<usize>
-        where
-            T: 'a,
-        {
-            let others = self.core.reachable(others.into_iter().map(|o| &o.core))?;
-            self.core.redis.run_async(self.core.union_len(others)).await
         }
     }
 }
