@@ -40,7 +40,9 @@ pub use crate::redis::{
 pub use crate::timer::{ContextTimer, TimerError, TimerScope};
 
 /// The async twins of pottery's structures: the same names and methods, as `async fn`s, on
-/// the [`Redis`] handle's multiplexed connection (Tokio).
+/// the [`Redis`] handle's multiplexed connection (Tokio). A structure's blocking, async and
+/// batch methods are produced from one table of its operations, so the three take the same
+/// arguments, send the same requests and decode the same way.
 ///
 /// ```
 /// # let redis = pottery::testing::doctest_redis();

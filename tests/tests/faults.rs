@@ -1606,9 +1606,12 @@ fn a_paused_cluster_node_fails_calls_within_the_timeouts_and_works_again() {
     );
     assert!(worst_async < bound, "async call took {worst_async:?}");
     cluster.nodes[0].resume();
+    // The other nodes may have marked the paused one failed; the cluster takes a gossip round
+    // or two to agree it is back, longer when this 2-core machine runs the other fault tests
+    // beside this one (seen: more than 10 s once, in a full `cargo test --workspace`).
     for d in &dicts {
-        assert!(pottery_tests::poll(10, || d.get("a").ok() == Some(Some(1))));
-        assert!(pottery_tests::poll(10, || {
+        assert!(pottery_tests::poll(30, || d.get("a").ok() == Some(Some(1))));
+        assert!(pottery_tests::poll(30, || {
             rt.block_on(d.to_async().get("a")).ok() == Some(Some(1))
         }));
     }
