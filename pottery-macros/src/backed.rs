@@ -304,6 +304,7 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     .flat_map(|m| [m.to_string(), format!("{m}_async")])
     .collect();
     let mut field_methods = Vec::new();
+    let mut batch_methods = Vec::new();
     for f in &stored {
         let (id, name, ty) = (&f.ident, &f.name, &f.ty);
         let base = unraw(id);
@@ -316,7 +317,11 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
             set.to_string(),
             set_async.to_string(),
         ];
-        let (out_ty, get, doc_get) = match (&f.default, option_inner(ty)) {
+        // Trait errors (a field type that is not Serialize, say) point at the field's type.
+        let span = ty.span();
+        // `then`: what the getter makes of `HGET`'s `Option<#ty>`, as a function (for the
+        // batch view, which queues the same plan).
+        let (out_ty, get, then, doc_get) = match (&f.default, option_inner(ty)) {
             (Some(default), _) => {
                 let default = match default {
                     Some(path) => quote!(#path),
@@ -325,25 +330,39 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
                 (
                     quote!(#ty),
                     quote!(.map(|v| v.unwrap_or_else(#default))),
+                    quote!(|v: ::core::option::Option<#ty>| v.unwrap_or_else(#default)),
                     format!("The field `{name}` (`HGET`); its default when it is missing."),
                 )
             }
             (None, Some(inner)) => (
                 quote!(::core::option::Option<#inner>),
                 quote!(.map(::core::option::Option::flatten)),
+                quote!(::core::option::Option::flatten),
                 format!("The field `{name}` (`HGET`); `None` when it is missing or null."),
             ),
             (None, None) => (
                 quote!(::core::option::Option<#ty>),
                 quote!(),
+                quote!(|v: ::core::option::Option<#ty>| v),
                 format!("The field `{name}` (`HGET`); `None` when it (or the hash) is missing."),
             ),
         };
+        let doc_queued_get = format!("Queues [`{handle}::{base}`].");
+        let doc_queued_set = format!("Queues [`{handle}::{set}`].");
+        batch_methods.push(quote_spanned! {span=>
+            #[doc = #doc_queued_get]
+            #vis fn #id(&self) -> ::pottery::Pending<#out_ty> {
+                self.core.get::<#ty, #out_ty>(#name, #then)
+            }
+            #[doc = #doc_queued_set]
+            #vis fn #set(&self, value: impl ::core::convert::Into<#ty>) -> ::pottery::Pending<()> {
+                let value: #ty = value.into();
+                self.core.set(#name, &value)
+            }
+        });
         let doc_get_async = format!("[`Self::{base}`], async.");
         let doc_set = format!("Sets the field `{name}` (one `HSET`).");
         let doc_set_async = format!("[`Self::{set}`], async.");
-        // Trait errors (a field type that is not Serialize, say) point at the field's type.
-        let span = ty.span();
         let get_body = quote_spanned!(span=> self.core.get::<#ty>(#name) #get);
         let get_async_body = quote_spanned!(span=> self.core.get_async::<#ty>(#name).await #get);
         let set_body = quote_spanned!(span=> self.core.set(#name, &value));
@@ -380,6 +399,13 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
                  nothing written). A missing field counts as 0."
             );
             let doc_incr_async = format!("[`Self::{incr}`], async.");
+            let doc_queued_incr = format!("Queues [`{handle}::{incr}`].");
+            batch_methods.push(quote! {
+                #[doc = #doc_queued_incr]
+                #vis fn #incr(&self, by: i64) -> ::pottery::Pending<#ty> {
+                    self.core.incr(#name, by)
+                }
+            });
             m.extend(quote! {
                 #[doc = #doc_incr]
                 #vis fn #incr(&self, by: i64) -> #result<#ty> {
@@ -416,6 +442,18 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
          `load_tracked`, `update`, `save`, `delete` and `exists` on its key, plus `_async` \
          forms of all of them."
     );
+
+    // The handle's batch view.
+    let ops = format_ident!("{}Ops", handle);
+    let ops_doc = format!(
+        "`{handle}`'s operations in a `pottery::Batch` (from `batch.on(&handle)`): each queues \
+         the plan of the handle's method of the same name and gives its result in a \
+         `pottery::Pending` once the batch ran."
+    );
+    let doc_queued_load = format!("Queues [`{handle}::load`].");
+    let doc_queued_save = format!("Queues [`{handle}::save`].");
+    let doc_queued_delete = format!("Queues [`{handle}::delete`].");
+    let doc_queued_exists = format!("Queues [`{handle}::exists`].");
 
     // The key template, if any.
     let keyed = match &key {
@@ -621,6 +659,45 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
                 <#ident as ::pottery::RedisBacked>::exists_async(self.core.redis(), self.core.key()).await
             }
             #(#field_methods)*
+        }
+
+        #[doc = #ops_doc]
+        #[derive(Debug)]
+        #vis struct #ops<'q, 'a> {
+            core: ::pottery::private::HandleOps<'q, 'a>,
+        }
+
+        #[automatically_derived]
+        impl ::pottery::private::Sealed for #handle {}
+
+        #[automatically_derived]
+        impl ::pottery::Batchable for #handle {
+            type Ops<'q, 'a> = #ops<'q, 'a> where Self: 'a, 'a: 'q;
+
+            fn queue_on<'q, 'a>(&'a self, queue: &'q ::pottery::private::Queue<'a>) -> Self::Ops<'q, 'a> {
+                #ops { core: ::pottery::private::HandleOps::new(queue, &self.core) }
+            }
+        }
+
+        #[automatically_derived]
+        impl<'q, 'a> #ops<'q, 'a> {
+            #[doc = #doc_queued_load]
+            #vis fn load(&self) -> ::pottery::Pending<::core::option::Option<#ident>> {
+                self.core.load::<#ident>()
+            }
+            #[doc = #doc_queued_save]
+            #vis fn save(&self, value: &#ident) -> ::pottery::Pending<()> {
+                self.core.save(value)
+            }
+            #[doc = #doc_queued_delete]
+            #vis fn delete(&self) -> ::pottery::Pending<bool> {
+                self.core.delete()
+            }
+            #[doc = #doc_queued_exists]
+            #vis fn exists(&self) -> ::pottery::Pending<bool> {
+                self.core.exists()
+            }
+            #(#batch_methods)*
         }
     })
 }

@@ -13,6 +13,8 @@ use rand::Rng;
 use redis::Value;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+use crate::batch::Pending;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::codec::{self, CodecError};
@@ -1163,5 +1165,76 @@ impl HandleCore {
     /// [`HandleCore::incr`], async.
     pub async fn incr_async<T: IncrField>(&self, name: &str, by: i64) -> Result<T> {
         self.redis.run_async(incr_op(&self.key, name, by)?).await
+    }
+}
+
+/// What a derived `…HandleOps` batch view holds and calls: the one-field and whole-struct
+/// operations of a handle, queued in a [`Batch`](crate::Batch) from the very plans its
+/// blocking and async methods run.
+#[doc(hidden)]
+pub struct HandleOps<'q, 'a> {
+    queue: &'q crate::batch::Queue<'a>,
+    core: &'a HandleCore,
+}
+
+impl fmt::Debug for HandleOps<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandleOps")
+            .field("key", &self.core.key)
+            .finish()
+    }
+}
+
+impl<'q, 'a> HandleOps<'q, 'a> {
+    /// The view of `core` on `queue`.
+    pub fn new(queue: &'q crate::batch::Queue<'a>, core: &'a HandleCore) -> Self {
+        HandleOps { queue, core }
+    }
+
+    /// `HGET`, its result passed through `then` (a field's default, say).
+    pub fn get<T, U>(&self, name: &'static str, then: fn(Option<T>) -> U) -> Pending<U>
+    where
+        T: DeserializeOwned + Send + 'a,
+        U: Send + 'a,
+    {
+        let op = get_op::<T>(&self.core.key, name).map(|op| op.and_then(move |v| Ok(then(v))));
+        self.queue.push(&self.core.redis, op)
+    }
+
+    /// `HSET` of one field.
+    pub fn set<Q: Serialize + ?Sized>(&self, name: &str, value: &Q) -> Pending<()> {
+        self.queue
+            .push(&self.core.redis, set_op(&self.core.key, name, value))
+    }
+
+    /// `HINCRBY`: the new value.
+    pub fn incr<T: IncrField + 'a>(&self, name: &'static str, by: i64) -> Pending<T> {
+        self.queue
+            .push(&self.core.redis, incr_op(&self.core.key, name, by))
+    }
+
+    /// [`RedisBacked::save`] on the handle's key.
+    pub fn save<T: RedisBacked>(&self, value: &T) -> Pending<()> {
+        self.queue
+            .push(&self.core.redis, save_op(value, &self.core.key))
+    }
+
+    /// [`RedisBacked::load`] from the handle's key.
+    pub fn load<T: RedisBacked + Send + 'a>(&self) -> Pending<Option<T>> {
+        let op = load_op(&self.core.key)
+            .and_then(|pairs| pairs.map(|p| read(&self.core.key, p)).transpose());
+        self.queue.push(&self.core.redis, Ok(op))
+    }
+
+    /// [`RedisBacked::delete`] of the handle's key.
+    pub fn delete(&self) -> Pending<bool> {
+        self.queue
+            .push(&self.core.redis, Ok(delete_op(&self.core.key)))
+    }
+
+    /// [`RedisBacked::exists`] of the handle's key.
+    pub fn exists(&self) -> Pending<bool> {
+        self.queue
+            .push(&self.core.redis, Ok(exists_op(&self.core.key)))
     }
 }

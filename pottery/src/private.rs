@@ -12,7 +12,10 @@ use crate::timer::ContextTimer;
 
 pub use serde;
 
-pub use crate::backed::{FieldReader, FieldWriter, HandleCore, Tracked, save_owned_async};
+pub use crate::backed::{
+    FieldReader, FieldWriter, HandleCore, HandleOps, Tracked, save_owned_async,
+};
+pub use crate::batch::{Queue, Sealed};
 
 /// What `redis = …` may be: a handle, a reference to one, or a `Result` of one.
 pub trait IntoRedis {

@@ -8,14 +8,35 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use pottery::{
-    Batch, BloomFilter, Error, HyperLogLog, Pending, Redis, RedisCounter, RedisDeque, RedisDict,
-    RedisList, RedisSet,
+    Batch, BloomFilter, Error, HyperLogLog, Pending, Redis, RedisBacked, RedisCache, RedisCounter,
+    RedisDeque, RedisDict, RedisList, RedisSet,
 };
 use pottery_tests::{run_python, targets, unique_key};
 use redis::Commands;
 
+/// A `#[derive(RedisBacked)]` struct, for its handle's operations in batches.
+#[derive(RedisBacked, Debug, PartialEq)]
+struct Player {
+    name: String,
+    visits: i64,
+    #[redis(default)]
+    tags: Vec<String>,
+    nick: Option<String>,
+}
+
+fn ada() -> Player {
+    Player {
+        name: "Ada".into(),
+        visits: 1,
+        tags: vec!["early".into()],
+        nick: None,
+    }
+}
+
 /// One of each batchable structure, on keys of their own (with `tag`, all in one slot).
 struct World {
+    cache: RedisCache,
+    player: PlayerHandle,
     dict: RedisDict<String, i64>,
     set: RedisSet<String>,
     list: RedisList<u32>,
@@ -36,6 +57,8 @@ impl World {
             }
         };
         World {
+            cache: RedisCache::new(redis, key("cache")),
+            player: Player::handle(redis, key("player")),
             dict: RedisDict::new(redis, key("dict")),
             set: RedisSet::new(redis, key("set")),
             list: RedisList::new(redis, key("list")),
@@ -47,6 +70,8 @@ impl World {
     }
 
     fn clear(&self) {
+        self.cache.clear().unwrap();
+        self.player.delete().unwrap();
         self.dict.clear().unwrap();
         self.set.clear().unwrap();
         self.list.clear().unwrap();
@@ -130,6 +155,18 @@ macro_rules! queue_mixed {
             show(b.on(&w.hll).contains("y")),
             show(b.on(&w.hll).contains_many(["x", "nope"])),
             show(b.on(&w.hll).len()),
+            show(b.on(&w.cache).store(&(1,), "one")),
+            show(b.on(&w.cache).get::<_, String>(&(1,))),
+            show(b.on(&w.cache).get::<_, String>(&(2,))),
+            show(b.on(&w.player).exists()),
+            show(b.on(&w.player).save(&ada())),
+            show(b.on(&w.player).visits()),
+            show(b.on(&w.player).incr_visits(5)),
+            show(b.on(&w.player).set_nick(Some("ada".to_string()))),
+            show(b.on(&w.player).nick()),
+            show(b.on(&w.player).tags()),
+            show(b.on(&w.player).load()),
+            show(b.on(&w.player).exists()),
         ]
     }};
 }
@@ -190,6 +227,18 @@ fn direct_mixed(w: &World) -> Vec<String> {
         shown(w.hll.contains("y")),
         shown(w.hll.contains_many(["x", "nope"])),
         shown(w.hll.len()),
+        shown(w.cache.store(&(1,), "one")),
+        shown(w.cache.get::<_, String>(&(1,))),
+        shown(w.cache.get::<_, String>(&(2,))),
+        shown(w.player.exists()),
+        shown(w.player.save(&ada())),
+        shown(w.player.visits()),
+        shown(w.player.incr_visits(5)),
+        shown(w.player.set_nick(Some("ada".to_string()))),
+        shown(w.player.nick()),
+        shown(w.player.tags()),
+        shown(w.player.load()),
+        shown(w.player.exists()),
     ]
 }
 
@@ -202,16 +251,20 @@ fn state(w: &World) -> String {
     let mut counter: Vec<_> = w.counter.to_hash_map().unwrap().into_iter().collect();
     counter.sort();
     format!(
-        "{dict:?} {set:?} {:?} {:?} {counter:?} {} {}",
+        "{dict:?} {set:?} {:?} {:?} {counter:?} {} {} {:?} {:?}",
         w.list.to_vec().unwrap(),
         w.deque.to_vec_deque().unwrap(),
         w.bloom.len().unwrap(),
-        w.hll.len().unwrap()
+        w.hll.len().unwrap(),
+        w.cache.get::<_, String>(&(1,)).unwrap(),
+        w.player.load().unwrap(),
     )
 }
 
-/// The async twins of a world's structures.
+/// The async twins of a world's structures (a derived handle serves both).
 struct AioWorld {
+    cache: pottery::aio::RedisCache,
+    player: PlayerHandle,
     dict: pottery::aio::RedisDict<String, i64>,
     set: pottery::aio::RedisSet<String>,
     list: pottery::aio::RedisList<u32>,
@@ -224,6 +277,8 @@ struct AioWorld {
 impl AioWorld {
     fn of(w: &World) -> AioWorld {
         AioWorld {
+            cache: w.cache.to_async(),
+            player: w.player.clone(),
             dict: w.dict.to_async(),
             set: w.set.to_async(),
             list: w.list.to_async(),
@@ -638,7 +693,7 @@ fn a_batch_is_one_round_trip() {
                     got
                 })
             };
-            // The probe's INFO is one read; the batch (scripts loaded, 53 operations) is one
+            // The probe's INFO is one read; the batch (scripts loaded, 65 operations) is one
             // write the server may read in two chunks, and a first async call connects.
             let used = reads(&mut probe) - before - 1;
             let most = if round == 0 && !blocking && !transaction {
@@ -650,7 +705,7 @@ fn a_batch_is_one_round_trip() {
                 (1..=most).contains(&used),
                 "round {round}, transaction {transaction}, blocking {blocking}: {used} reads"
             );
-            assert_eq!(results.len(), 53);
+            assert_eq!(results.len(), 65);
             results.into_iter().for_each(|f| drop(f()));
             w.clear();
         }

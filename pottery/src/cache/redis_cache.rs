@@ -992,6 +992,91 @@ impl RedisCache {
     }
 }
 
+crate::surface::views! {
+    /// A cache's plain reads and writes in a [`Batch`](crate::Batch) or an
+    /// [`aio::Batch`](crate::aio::Batch) (from [`Batch::on`](crate::Batch::on)): warm a
+    /// cache with many entries, or read many at once, in one round trip.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let cache = pottery::RedisCache::random(&redis)?;
+    /// let batch = pottery::Batch::new(&redis);
+    /// for n in 1..=3u64 {
+    ///     batch.on(&cache).store(&(n,), &(n * n));
+    /// }
+    /// let nine = batch.on(&cache).get::<_, u64>(&(3,));
+    /// batch.execute()?;
+    /// assert_eq!(nine.get()?, Some(9));
+    /// assert_eq!(cache.get_or_compute(&(2,), || 0u64)?, 4); // a hit: stored by the batch
+    /// # cache.clear()?;
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    CacheOps<> on Core, for [RedisCache, aio::RedisCache] where [];
+}
+
+crate::surface::ops! {
+    Core, [] where [] batch where [] for [CacheOps, RedisCache, aio::RedisCache];
+
+    /// The value stored for `args`, if any: what [`get_or_compute`](Self::get_or_compute)
+    /// would return on a hit, read without computing anything and without counting a hit or a
+    /// miss in [`info`](Self::info). Like a hit, it restarts the entry's sliding timeout.
+    /// `V` is the type the function returns (for [`get_or_try_compute`](Self::get_or_try_compute),
+    /// the type inside `Ok`).
+    fn get<A, V>(args: &A) -> Option<V>
+        where [A: Serialize + ?Sized, V: DeserializeOwned + Send + 'static]
+        = |core| Ok(core
+            .lookup(encode(&core.key, args)?)
+            .and_then(move |raw| raw.map(|b| decode(&core.key, &b)).transpose())),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let cache = pottery::RedisCache::random(&redis)?;
+        /// assert_eq!(cache.get::<_, u64>(&(5,))?, None);
+        /// cache.get_or_compute(&(5,), || 25u64)?;
+        /// assert_eq!(cache.get::<_, u64>(&(5,))?, Some(25));
+        /// # cache.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let cache = pottery::aio::RedisCache::random(&redis).await?;
+        /// assert_eq!(cache.get::<_, u64>(&(5,)).await?, None);
+        /// # cache.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
+
+    /// Stores `value` as the result for `args`, replacing any (what
+    /// [`bypass`](Self::bypass) does with a value at hand): the entry then lives as a
+    /// computed one would, with the cache's timeout and time to live.
+    fn store<A, V>(args: &A, value: &V) -> () where [A: Serialize + ?Sized, V: Serialize + ?Sized]
+        = |core| Ok(core.store(encode(&core.key, args)?, encode(&core.key, value)?)),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let cache = pottery::RedisCache::random(&redis)?;
+        /// cache.store(&(5,), &25u64)?;
+        /// assert_eq!(cache.get_or_compute(&(5,), || -> u64 { unreachable!() })?, 25);
+        /// # cache.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let cache = pottery::aio::RedisCache::random(&redis).await?;
+        /// cache.store(&(5,), &25u64).await?;
+        /// assert_eq!(cache.get::<_, u64>(&(5,)).await?, Some(25));
+        /// # cache.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
+}
+
 /// The async twin: [`aio::RedisCache`](crate::aio::RedisCache).
 pub mod aio {
     use super::*;
