@@ -2,7 +2,7 @@
 //! its own typed result.
 //!
 //! A batch queues [`Op`]s — the very plans the blocking and async shells run — and sends them
-//! together: one pipeline per server (on a cluster, one per hash slot, all sent at once), with
+//! together: one pipeline per server (on a cluster, one per master, all sent at once), with
 //! every Lua script the batch needs loaded by `SCRIPT LOAD` at the head of the same pipeline,
 //! so a server that lost its script cache runs every operation exactly once. Each structure
 //! lists its operations once, in an `ops!` table next to its `Core` (see `surface.rs`); the
@@ -308,38 +308,103 @@ enum Via {
     Async,
 }
 
-/// The operations sent to one server (on a cluster: to one slot's master).
+/// The operations sent to one server (on a cluster: to one master, routed by the slot of
+/// the first; `owner` is that master's index in the slot map, `None` when the group is one
+/// slot's).
 struct Group<'a> {
     slot: Option<u16>,
+    owner: Option<u16>,
+    /// The master's address, when the group is a master's: sent on a direct connection.
+    addr: Option<String>,
     ops: Vec<Queued<'a>>,
 }
 
+/// Operations a cluster master refused without running them (their slot moved since the
+/// slot map was read), with its refusal: sent again, each to its slot's master.
+type Moved<'a> = Vec<(Queued<'a>, redis::RedisError)>;
+
 /// Runs a batch: the one implementation behind both `execute`s.
 async fn execute(queue: Queue<'_>, atomic: bool, via: Via) -> Result<()> {
-    let (redis, ops) = queue.take();
+    let (redis, mut ops) = queue.take();
     if ops.is_empty() {
         return Ok(());
     }
-    let mut groups = plan(&redis, ops, atomic)?;
-    if groups.len() == 1 {
-        let group = groups.remove(0);
-        return run_group(&redis, group, atomic, via).await;
+    // On a cluster a pipeline goes to each master that owns some of the keys; operations
+    // whose slot moved meanwhile come back refused, and go again to their slot's master.
+    let mut owners = if atomic {
+        None
+    } else {
+        redis.slot_owners().await
+    };
+    let mut retry = Retry::new(redis.retry_timeout());
+    loop {
+        let groups = plan(&redis, ops, atomic, owners.as_deref())?;
+        let results = futures_util::future::join_all(
+            groups
+                .into_iter()
+                .map(|g| run_group(&redis, g, atomic, via)),
+        )
+        .await;
+        let mut moved = Vec::new();
+        let mut failed = None;
+        for r in results {
+            match r {
+                Ok(m) => moved.extend(m),
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        if moved.is_empty() {
+            return failed.map_or(Ok(()), Err);
+        }
+        if let Some(e) = failed {
+            for (q, _) in moved {
+                q.fail(crate::primitives::echo(&e));
+            }
+            return Err(e);
+        }
+        redis.forget_slot_owners();
+        redis.forget_async_cluster_connection();
+        let f = Failed {
+            error: moved[0].1.clone(),
+            connecting: false,
+        };
+        match retry.next(Repeat::Read, &f) {
+            Ok(wait) => {
+                sleep(via, wait).await;
+                owners = redis.slot_owners().await;
+            }
+            // Still moving when the retry window closed: each such operation fails with
+            // its refusal (nothing of it ran); the others have their results.
+            Err(_) => {
+                for (q, e) in moved {
+                    let e = Error::redis(q.key, q.expected, e);
+                    q.fail(e);
+                }
+                return Ok(());
+            }
+        }
+        ops = moved.into_iter().map(|(q, _)| q).collect();
     }
-    let results = futures_util::future::join_all(
-        groups
-            .into_iter()
-            .map(|g| run_group(&redis, g, atomic, via)),
-    )
-    .await;
-    results.into_iter().collect()
 }
 
 /// Splits the operations by where they go: one group on a single server; on a cluster one
-/// per slot (in the order of their first operation), or for a transaction one group whose
-/// keys must all share a slot.
-fn plan<'a>(redis: &Redis, ops: Vec<Queued<'a>>, atomic: bool) -> Result<Vec<Group<'a>>> {
+/// per master (by `owners`, the slot map) or, without a map, one per slot, in the order of
+/// their first operation; for a transaction one group whose keys must all share a slot.
+fn plan<'a>(
+    redis: &Redis,
+    ops: Vec<Queued<'a>>,
+    atomic: bool,
+    owners: Option<&crate::redis::SlotOwners>,
+) -> Result<Vec<Group<'a>>> {
     if !redis.is_cluster() {
-        return Ok(vec![Group { slot: None, ops }]);
+        return Ok(vec![Group {
+            slot: None,
+            owner: None,
+            addr: None,
+            ops,
+        }]);
     }
     let slot_of = crate::collections::slot;
     if atomic {
@@ -366,16 +431,27 @@ fn plan<'a>(redis: &Redis, ops: Vec<Queued<'a>>, atomic: bool) -> Result<Vec<Gro
         }
         return Ok(vec![Group {
             slot: Some(first_slot),
+            owner: None,
+            addr: None,
             ops,
         }]);
     }
     let mut groups: Vec<Group<'a>> = Vec::new();
     for q in ops {
         let slot = slot_of(q.keys()[0]);
-        match groups.iter_mut().find(|g| g.slot == Some(slot)) {
+        let owner = owners.and_then(|o| o.owner(slot));
+        let addr = owner.and_then(|i| owners?.address(i)).map(str::to_owned);
+        let owner = owner.filter(|_| addr.is_some());
+        let same = |g: &&mut Group<'a>| match owner {
+            Some(_) => g.owner == owner,
+            None => g.owner.is_none() && g.slot == Some(slot),
+        };
+        match groups.iter_mut().find(same) {
             Some(g) => g.ops.push(q),
             None => groups.push(Group {
                 slot: Some(slot),
+                owner,
+                addr,
                 ops: vec![q],
             }),
         }
@@ -397,11 +473,13 @@ struct Layout {
 
 /// The pipeline of a group: `SCRIPT LOAD` of each distinct script, then the operations
 /// (inside `MULTI`/`EXEC` for a transaction), then `WAIT` for a durable handle's writes.
-/// The requests are moved into the pipeline.
+/// The requests are moved into the pipeline, or copied when they may have to go again
+/// (`keep`: a cluster's operations whose slot moved).
 fn pipeline(
     ops: &mut [Queued<'_>],
     atomic: bool,
     durable: Option<(usize, Duration)>,
+    keep: bool,
 ) -> (redis::Pipeline, Layout) {
     let mut pipe = redis::pipe();
     let mut scripts: Vec<&'static Script> = Vec::new();
@@ -417,11 +495,13 @@ fn pipeline(
         pipe.cmd("MULTI");
     }
     for q in ops.iter_mut() {
-        match std::mem::replace(&mut q.req, Req::Nothing) {
-            Req::Cmd(cmd) => pipe.add_command(cmd),
-            Req::Eval { script, keys, args } => {
-                pipe.add_command(script.command(true, &keys, &args))
-            }
+        match &q.req {
+            Req::Cmd(cmd) if keep => pipe.add_command(cmd.clone()),
+            Req::Cmd(_) => match std::mem::replace(&mut q.req, Req::Nothing) {
+                Req::Cmd(cmd) => pipe.add_command(cmd),
+                _ => unreachable!("matched as a command"),
+            },
+            Req::Eval { script, keys, args } => pipe.add_command(script.command(true, keys, args)),
             // Answered when queued.
             Req::Nothing => pipe.cmd("PING"),
         };
@@ -454,34 +534,45 @@ fn class(ops: &[Queued<'_>]) -> Repeat {
 }
 
 /// Sends one group, retried through failovers as its class allows (see `Retry`), and hands
-/// each operation its reply.
-async fn run_group(redis: &Redis, group: Group<'_>, atomic: bool, via: Via) -> Result<()> {
-    let Group { slot, mut ops } = group;
+/// each operation its reply; returns the operations a cluster master refused because their
+/// slot moved (see [`execute`]).
+async fn run_group<'a>(
+    redis: &Redis,
+    group: Group<'a>,
+    atomic: bool,
+    via: Via,
+) -> Result<Moved<'a>> {
+    let Group {
+        slot, addr, ops, ..
+    } = group;
+    let mut ops = ops;
     let class = class(&ops);
     let durable = redis.durable().filter(|_| class != Repeat::Read);
     let retries = ops.iter().all(|q| q.retries);
-    let (pipe, layout) = pipeline(&mut ops, atomic, durable);
+    let reroute = redis.is_cluster() && !atomic;
+    let (pipe, layout) = pipeline(&mut ops, atomic, durable, reroute);
     let mut retry = Retry::new(if retries {
         redis.retry_timeout()
     } else {
         Duration::ZERO
     });
     loop {
-        match send(redis, via, &pipe, layout.count, slot).await {
+        match send(redis, via, &pipe, layout.count, slot, addr.as_deref()).await {
             Ok(replies) => {
-                // Refused whole (a failover under way): retried like a single operation.
-                if let Some(error) = refused(&replies, &layout, ops.len()) {
+                // Refused whole (a failover under way): retried like a single operation. (On
+                // a cluster, the refused operations go again by slot, from `execute`.)
+                if !reroute && let Some(error) = refused(&replies, &layout, ops.len()) {
                     let f = Failed {
                         error,
                         connecting: false,
                     };
                     if let Ok(wait) = retry.next(class, &f) {
+                        redis.forget_async_cluster_connection();
                         sleep(via, wait).await;
                         continue;
                     }
                 }
-                distribute(ops, replies, &layout);
-                return Ok(());
+                return Ok(distribute(ops, replies, &layout, reroute));
             }
             Err(Failure::Other(e)) => {
                 for q in ops {
@@ -555,14 +646,31 @@ fn fail_all(ops: Vec<Queued<'_>>, f: Failed, maybe_applied: bool) -> Error {
     }
 }
 
-/// One attempt at sending a group's pipeline.
+/// One attempt at sending a group's pipeline (a cluster master's on a direct connection to
+/// `addr`).
 async fn send(
     redis: &Redis,
     via: Via,
     pipe: &redis::Pipeline,
     count: usize,
     slot: Option<u16>,
+    addr: Option<&str>,
 ) -> std::result::Result<Vec<Value>, Failure> {
+    if let Some(addr) = addr {
+        use redis::aio::ConnectionLike;
+        let mut conn = redis.node_connection(addr).await.map_err(|error| {
+            Failure::Failed(Failed {
+                error,
+                connecting: true,
+            })
+        })?;
+        return conn.req_packed_commands(pipe, 0, count).await.map_err(|e| {
+            if crate::redis::poisons(&e) {
+                redis.forget_node_connection(addr);
+            }
+            Failure::sent(e)
+        });
+    }
     if via == Via::Blocking && !redis.is_cluster() {
         use redis::ConnectionLike;
         let mut conn = redis.connection().map_err(Failure::connecting)?;
@@ -588,8 +696,15 @@ fn own_reply(q: &Queued<'_>, v: Value) -> Result<Value> {
     }
 }
 
-/// Hands each operation of a group its reply.
-fn distribute(ops: Vec<Queued<'_>>, replies: Vec<Value>, layout: &Layout) {
+/// Hands each operation of a group its reply, except, with `reroute`, to those a cluster
+/// master refused without running them (a slot that moved, a failover): those are returned.
+fn distribute<'a>(
+    ops: Vec<Queued<'a>>,
+    replies: Vec<Value>,
+    layout: &Layout,
+    reroute: bool,
+) -> Moved<'a> {
+    let mut moved = Vec::new();
     let mut replies = replies.into_iter();
     // The WAIT reply, last: how many replicas have the writes.
     let acked = layout.wait.map(|wanted| {
@@ -620,7 +735,18 @@ fn distribute(ops: Vec<Queued<'_>>, replies: Vec<Value>, layout: &Layout) {
     };
     let mut own = own.into_iter();
     for q in ops {
-        let mut result = match own.next() {
+        let reply = own.next();
+        if reroute
+            && q.retries
+            && let Some(Some(Value::ServerError(e))) = &reply
+        {
+            let e = redis::RedisError::from(e.clone());
+            if crate::op::not_executed(&e) {
+                moved.push((q, e));
+                continue;
+            }
+        }
+        let mut result = match reply {
             Some(Some(v)) => own_reply(&q, v),
             Some(None) | None => match &exec {
                 Value::ServerError(e) => Err(Error::redis(q.key, q.expected, e.clone().into())),
@@ -654,11 +780,12 @@ fn distribute(ops: Vec<Queued<'_>>, replies: Vec<Value>, layout: &Layout) {
         }
         (q.deliver)(result);
     }
+    moved
 }
 
 /// Operations of any of pottery's structures on one [`Redis`] handle, sent together when
 /// [`execute`](Batch::execute) is called: one write and one round trip per server (on a
-/// cluster, one pipeline per hash slot, all sent at once), each operation with its own typed
+/// cluster, one pipeline per master, all sent at once), each operation with its own typed
 /// result in a [`Pending`].
 ///
 /// * [`Batch::new`] pipelines: other clients may see some of the writes before others.
@@ -1028,7 +1155,7 @@ mod tests {
         let queue = Queue::new(&redis);
         let pending = queued(&queue, &keys);
         let (_, mut ops) = queue.take();
-        let (_, layout) = pipeline(&mut ops, false, None);
+        let (_, layout) = pipeline(&mut ops, false, None, false);
         assert_eq!(layout.count, 3);
         let replies = vec![
             reply(":3\r\n"),
@@ -1036,7 +1163,7 @@ mod tests {
             reply(":7\r\n"),
         ];
         assert!(refused(&replies, &layout, ops.len()).is_none());
-        distribute(ops, replies, &layout);
+        distribute(ops, replies, &layout, false);
         let mut results = pending.into_iter().map(Pending::get);
         assert_eq!(results.next().unwrap().unwrap(), 3);
         assert!(matches!(
@@ -1047,12 +1174,39 @@ mod tests {
     }
 
     #[test]
+    fn a_moved_operation_comes_back_and_the_others_get_their_replies() {
+        let (redis, keys) = setup();
+        let queue = Queue::new(&redis);
+        let pending = queued(&queue, &keys);
+        let (_, mut ops) = queue.take();
+        let (_, layout) = pipeline(&mut ops, false, None, true);
+        let replies = vec![
+            reply(":3\r\n"),
+            reply("-MOVED 3999 127.0.0.1:7001\r\n"),
+            reply(":7\r\n"),
+        ];
+        let moved = distribute(ops, replies, &layout, true);
+        assert_eq!(moved.len(), 1);
+        assert_eq!(moved[0].0.key, "b");
+        assert!(
+            matches!(&moved[0].0.req, Req::Cmd(_)),
+            "kept, to be sent again"
+        );
+        let mut results = pending.into_iter();
+        assert_eq!(results.next().unwrap().get().unwrap(), 3);
+        let b = results.next().unwrap();
+        assert_eq!(results.next().unwrap().get().unwrap(), 7);
+        drop(moved);
+        drop(b);
+    }
+
+    #[test]
     fn a_refused_transaction_gives_each_operation_its_refusal() {
         let (redis, keys) = setup();
         let queue = Queue::new(&redis);
         let pending = queued(&queue, &keys);
         let (_, mut ops) = queue.take();
-        let (_, layout) = pipeline(&mut ops, true, None);
+        let (_, layout) = pipeline(&mut ops, true, None, false);
         assert_eq!(layout.count, 5, "MULTI, 3 ops, EXEC");
         let replies = vec![
             reply("+OK\r\n"),
@@ -1061,7 +1215,7 @@ mod tests {
             reply("+QUEUED\r\n"),
             reply("-EXECABORT Transaction discarded because of previous errors.\r\n"),
         ];
-        distribute(ops, replies, &layout);
+        distribute(ops, replies, &layout, false);
         let results: Vec<_> = pending.into_iter().map(Pending::get).collect();
         let text = |r: &Result<i64>| r.as_ref().unwrap_err().to_string();
         assert!(
@@ -1083,7 +1237,7 @@ mod tests {
         let queue = Queue::new(&redis);
         let pending = queued(&queue, &keys);
         let (_, mut ops) = queue.take();
-        let (_, layout) = pipeline(&mut ops, false, Some((2, Duration::from_millis(10))));
+        let (_, layout) = pipeline(&mut ops, false, Some((2, Duration::from_millis(10))), false);
         assert_eq!(layout.count, 4, "3 ops, WAIT");
         let replies = vec![
             reply(":1\r\n"),
@@ -1091,7 +1245,7 @@ mod tests {
             reply(":3\r\n"),
             reply(":1\r\n"),
         ];
-        distribute(ops, replies, &layout);
+        distribute(ops, replies, &layout, false);
         let results: Vec<_> = pending.into_iter().map(Pending::get).collect();
         assert_eq!(*results[0].as_ref().unwrap(), 1, "a read is not waited for");
         assert!(matches!(
@@ -1123,7 +1277,7 @@ mod tests {
             let _ = queue.push(&redis, Ok(op));
         }
         let (_, mut ops) = queue.take();
-        let (pipe, layout) = pipeline(&mut ops, true, None);
+        let (pipe, layout) = pipeline(&mut ops, true, None, false);
         assert_eq!((layout.scripts, layout.count), (1, 1 + 1 + 3 + 1));
         let packed = String::from_utf8_lossy(&pipe.get_packed_pipeline()).into_owned();
         let load = packed.find("SCRIPT").expect("a SCRIPT LOAD");
@@ -1139,7 +1293,7 @@ mod tests {
         let queue = Queue::new(&redis);
         let _pending = queued(&queue, &keys);
         let (_, mut ops) = queue.take();
-        let (pipe, layout) = pipeline(&mut ops, false, None);
+        let (pipe, layout) = pipeline(&mut ops, false, None, false);
         assert_eq!(pipe.len(), 3);
         let moved = || reply("-MOVED 3999 127.0.0.1:6381\r\n");
         let replies = vec![moved(), moved(), moved()];

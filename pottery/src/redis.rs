@@ -57,6 +57,121 @@ struct Inner {
     /// runtime and number), which callers that queued behind that attempt share.
     aio_attempts: std::sync::atomic::AtomicU64,
     aio_failure: Mutex<Option<(tokio::runtime::Id, u64, RedisError)>>,
+    /// On a cluster: which master owns each slot, as last read (for batches, which send one
+    /// pipeline per master); dropped when a batch meets a slot that moved.
+    slot_owners: Mutex<Option<Arc<SlotOwners>>>,
+    /// On a cluster: direct connections to masters (for batches), per runtime and address.
+    nodes_aio: Mutex<
+        Vec<(
+            tokio::runtime::Id,
+            String,
+            redis::aio::MultiplexedConnection,
+        )>,
+    >,
+}
+
+/// How to reach one node of a cluster directly: the first node's settings (credentials, TLS,
+/// protocol), at another address.
+struct NodeTemplate {
+    info: redis::ConnectionInfo,
+    certs: Option<redis::TlsCertificates>,
+}
+
+impl NodeTemplate {
+    /// A client of the node at `addr` (`host:port`).
+    fn client(&self, addr: &str) -> RedisResult<redis::Client> {
+        let bad = || {
+            RedisError::from((
+                redis::ErrorKind::Client,
+                "not a node address",
+                addr.to_owned(),
+            ))
+        };
+        let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        let host = host.to_owned();
+        let to = match self.info.addr() {
+            redis::ConnectionAddr::TcpTls {
+                insecure,
+                tls_params,
+                ..
+            } => redis::ConnectionAddr::TcpTls {
+                host,
+                port,
+                insecure: *insecure,
+                tls_params: tls_params.clone(),
+            },
+            _ => redis::ConnectionAddr::Tcp(host, port),
+        };
+        let info = self.info.clone().set_addr(to);
+        match &self.certs {
+            Some(certs) => redis::Client::build_with_tls(info, certs.clone()),
+            None => redis::Client::open(info),
+        }
+    }
+}
+
+/// Which master owns each hash slot, as `CLUSTER SLOTS` said: an index per distinct master,
+/// and their addresses.
+pub(crate) struct SlotOwners(Vec<u16>, Vec<String>);
+
+impl SlotOwners {
+    /// Nobody (a slot `CLUSTER SLOTS` did not list).
+    const NOBODY: u16 = u16::MAX;
+
+    /// The address (`host:port`) of the master of index `owner`.
+    pub(crate) fn address(&self, owner: u16) -> Option<&str> {
+        self.1.get(usize::from(owner)).map(String::as_str)
+    }
+
+    /// The index of the master that owns `slot`, if known.
+    pub(crate) fn owner(&self, slot: u16) -> Option<u16> {
+        self.0
+            .get(usize::from(slot))
+            .copied()
+            .filter(|o| *o != Self::NOBODY)
+    }
+
+    /// From a `CLUSTER SLOTS` reply: `[[start, end, [host, port, ..], replicas..], ..]`.
+    fn parse(reply: &Value) -> Option<SlotOwners> {
+        let Value::Array(ranges) = reply else {
+            return None;
+        };
+        let mut owners = vec![Self::NOBODY; 16384];
+        let mut masters: Vec<String> = Vec::new();
+        for range in ranges {
+            let Value::Array(parts) = range else {
+                return None;
+            };
+            let (Some(Value::Int(start)), Some(Value::Int(end)), Some(Value::Array(master))) =
+                (parts.first(), parts.get(1), parts.get(2))
+            else {
+                return None;
+            };
+            let host = match master.first()? {
+                Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+                Value::SimpleString(s) => s.clone(),
+                _ => return None,
+            };
+            let Some(Value::Int(port)) = master.get(1) else {
+                return None;
+            };
+            let name = format!("{host}:{port}");
+            let index = match masters.iter().position(|m| *m == name) {
+                Some(i) => i,
+                None => {
+                    masters.push(name);
+                    masters.len() - 1
+                }
+            };
+            let index = u16::try_from(index).ok()?;
+            let (start, end) = (usize::try_from(*start).ok()?, usize::try_from(*end).ok()?);
+            for slot in owners.get_mut(start..=end)? {
+                *slot = index;
+            }
+        }
+        Some(SlotOwners(owners, masters))
+    }
 }
 
 /// How many runtimes' async connections a handle keeps (the oldest goes first).
@@ -66,7 +181,7 @@ const MAX_RUNTIMES: usize = 64;
 #[allow(clippy::large_enum_variant)]
 enum Target {
     Single(redis::Client),
-    Cluster(ClusterClient),
+    Cluster(ClusterClient, Box<NodeTemplate>),
     Sentinel(Arc<SentinelTarget>),
 }
 
@@ -493,10 +608,16 @@ impl RedisBuilder {
                 if let Some(t) = self.opts.response_timeout {
                     b = b.response_timeout(t);
                 }
+                let first = redis::IntoConnectionInfo::into_connection_info(self.nodes[0].as_str())
+                    .map_err(config_error)?;
+                let template = NodeTemplate {
+                    info: first,
+                    certs: certs.clone(),
+                };
                 if let Some(certs) = certs {
                     b = b.certs(certs);
                 }
-                Target::Cluster(b.build().map_err(config_error)?)
+                Target::Cluster(b.build().map_err(config_error)?, Box::new(template))
             }
             Kind::Sentinel(name) => {
                 let target = sentinel_target(&self.nodes, name, &self.sentinel, certs)
@@ -882,6 +1003,8 @@ impl Redis {
                 aio_init: tokio::sync::Mutex::new(()),
                 aio_attempts: std::sync::atomic::AtomicU64::new(0),
                 aio_failure: Mutex::new(None),
+                slot_owners: Mutex::new(None),
+                nodes_aio: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -1083,7 +1206,7 @@ impl Redis {
     /// # Ok::<(), pottery::Error>(())
     /// ```
     pub fn is_cluster(&self) -> bool {
-        matches!(self.inner.target, Target::Cluster(_))
+        matches!(self.inner.target, Target::Cluster(..))
     }
 
     /// Whether two handles are the same handle (clones of one another).
@@ -1186,7 +1309,7 @@ impl Redis {
         let fail = |source: RedisError| Error::Redis { key: None, source };
         match &self.inner.target {
             Target::Single(client) => connect_single(client, opts, 0),
-            Target::Cluster(client) => Ok(SyncConn::Cluster(Box::new(
+            Target::Cluster(client, _) => Ok(SyncConn::Cluster(Box::new(
                 client.get_connection().map_err(fail)?,
             ))),
             Target::Sentinel(t) => {
@@ -1255,7 +1378,7 @@ impl Redis {
                     .await
                     .map(AsyncConn::Single)
             }
-            Target::Cluster(client) => client
+            Target::Cluster(client, _) => client
                 .get_async_connection()
                 .await
                 .map(|c| AsyncConn::Cluster(Box::new(c))),
@@ -1297,8 +1420,102 @@ impl Redis {
 
     /// Drops this runtime's async cluster connection (no-op for other handles): after a
     /// redirect or a dead node the next call makes a new one, which reads the slots anew.
+    /// On a cluster, which master owns each slot (read once with `CLUSTER SLOTS`, then kept
+    /// until [`forget_slot_owners`](Self::forget_slot_owners)); `None` elsewhere, or when
+    /// the map cannot be read (a batch then sends one pipeline per slot).
+    pub(crate) async fn slot_owners(&self) -> Option<Arc<SlotOwners>> {
+        if !self.is_cluster() {
+            return None;
+        }
+        let known = self
+            .inner
+            .slot_owners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if known.is_some() {
+            return known;
+        }
+        let mut conn = self.async_connection().await.ok()?;
+        let owners = Arc::new(SlotOwners::parse(&conn.cluster_slots().await.ok()?)?);
+        *self
+            .inner
+            .slot_owners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&owners));
+        Some(owners)
+    }
+
+    /// A direct connection to the cluster node at `addr` (`host:port`, as `CLUSTER SLOTS`
+    /// names it), with the handle's credentials, TLS and timeouts: a batch sends a master's
+    /// pipeline on it, and sees each reply as it is (redis-rs's cluster connection turns a
+    /// pipeline with one `MOVED` in it into one error, losing the other replies).
+    pub(crate) async fn node_connection(
+        &self,
+        addr: &str,
+    ) -> RedisResult<redis::aio::MultiplexedConnection> {
+        let Target::Cluster(_, template) = &self.inner.target else {
+            return Err(RedisError::from((
+                redis::ErrorKind::Client,
+                "not a cluster handle",
+            )));
+        };
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| RedisError::from((redis::ErrorKind::Client, "no Tokio runtime")))?
+            .id();
+        if let Some((_, _, conn)) = self
+            .inner
+            .nodes_aio
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|(rt, a, _)| *rt == runtime && a == addr)
+        {
+            return Ok(conn.clone());
+        }
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.inner.opts.connection_timeout))
+            .set_response_timeout(self.inner.opts.response_timeout);
+        let conn = template
+            .client(addr)?
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        let mut cache = self
+            .inner
+            .nodes_aio
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        cache.retain(|(rt, a, _)| !(*rt == runtime && a == addr));
+        if cache.len() >= MAX_RUNTIMES * 4 {
+            cache.remove(0);
+        }
+        cache.push((runtime, addr.to_owned(), conn.clone()));
+        Ok(conn)
+    }
+
+    /// Drops the direct connection to `addr` (after it failed) for this runtime.
+    pub(crate) fn forget_node_connection(&self, addr: &str) {
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let runtime = handle.id();
+            self.inner
+                .nodes_aio
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|(rt, a, _)| !(*rt == runtime && a == addr));
+        }
+    }
+
+    /// Drops the slot map: the next batch reads it anew.
+    pub(crate) fn forget_slot_owners(&self) {
+        *self
+            .inner
+            .slot_owners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
     pub(crate) fn forget_async_cluster_connection(&self) {
-        if !matches!(self.inner.target, Target::Cluster(_)) {
+        if !matches!(self.inner.target, Target::Cluster(..)) {
             return;
         }
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
@@ -1313,7 +1530,7 @@ impl Redis {
     pub(crate) async fn pubsub_async(&self) -> Option<RedisResult<redis::aio::PubSub>> {
         match &self.inner.target {
             Target::Single(client) => Some(client.get_async_pubsub().await),
-            Target::Cluster(_) => None,
+            Target::Cluster(..) => None,
             Target::Sentinel(t) => Some(match t.master(self.inner.opts.connection_timeout).await {
                 Ok((_, client)) => client.get_async_pubsub().await,
                 Err(e) => Err(e),
@@ -1450,7 +1667,7 @@ fn name_timeout(e: RedisError, waited: Option<Duration>, what: &str) -> RedisErr
 
 /// Whether a connection that saw this error must not be reused: the socket is gone, or a
 /// reply may still be in flight after a timeout.
-fn poisons(e: &RedisError) -> bool {
+pub(crate) fn poisons(e: &RedisError) -> bool {
     use redis::{ErrorKind, ServerErrorKind};
     e.is_io_error()
         || e.is_timeout()
@@ -1684,6 +1901,23 @@ impl fmt::Debug for AsyncConnection {
 }
 
 impl AsyncConnection {
+    /// `CLUSTER SLOTS`, from any node of a cluster.
+    async fn cluster_slots(&mut self) -> RedisResult<Value> {
+        match &mut self.0 {
+            AsyncConn::Cluster(c) => {
+                use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+                let mut cmd = redis::cmd("CLUSTER");
+                cmd.arg("SLOTS");
+                c.route_command(cmd, RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random))
+                    .await
+            }
+            _ => Err(RedisError::from((
+                redis::ErrorKind::Client,
+                "not a cluster connection",
+            ))),
+        }
+    }
+
     /// Sends a pipeline and returns its `count` replies, server errors among them as values
     /// (a batch's). On a cluster it goes to the master of `slot`: every command of the
     /// pipeline must be in that slot.

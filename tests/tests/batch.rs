@@ -784,3 +784,183 @@ fn a_broken_connection_fails_writes_that_must_not_repeat_as_maybe_applied() {
         started.elapsed()
     );
 }
+
+/// `SCRIPT LOAD`s a server has run: one per distinct script per pipeline a batch sends.
+fn script_loads(probe: &mut redis::Connection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("commandstats").query(probe).unwrap();
+    info.lines()
+        .filter(|l| l.starts_with("cmdstat_script|load:") || l.starts_with("cmdstat_script:"))
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+#[test]
+fn a_cluster_batch_is_one_pipeline_per_master() {
+    let cluster = pottery::testing::RedisCluster::start(3).unwrap();
+    let redis = cluster.redis();
+    let mut probes: Vec<redis::Connection> = cluster
+        .urls()
+        .iter()
+        .map(|u| {
+            redis::Client::open(u.as_str())
+                .unwrap()
+                .get_connection()
+                .unwrap()
+        })
+        .collect();
+    // 120 keys: about 120 slots, on all three masters.
+    let dicts: Vec<RedisDict<String, i64>> = (0..120)
+        .map(|i| RedisDict::new(&redis, unique_key(&format!("per-master-{i}"))))
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for round in 0..4i64 {
+        let before: u64 = probes.iter_mut().map(script_loads).sum();
+        let old: Vec<Pending<Option<i64>>> = if round % 2 == 0 {
+            let b = Batch::new(&redis);
+            let old = dicts
+                .iter()
+                .map(|d| b.on(d).insert("n".into(), round))
+                .collect();
+            b.execute().unwrap();
+            old
+        } else {
+            rt.block_on(async {
+                let b = pottery::aio::Batch::new(&redis);
+                let old = dicts
+                    .iter()
+                    .map(|d| b.on(d).insert("n".into(), round))
+                    .collect();
+                b.execute().await.unwrap();
+                old
+            })
+        };
+        let want = (round > 0).then_some(round - 1);
+        for p in old {
+            assert_eq!(p.get().unwrap(), want, "round {round}");
+        }
+        // `insert` is a script: each pipeline loads it once.
+        let loads = probes.iter_mut().map(script_loads).sum::<u64>() - before;
+        assert_eq!(
+            loads, 3,
+            "round {round}: {loads} pipelines for 120 slots on 3 masters"
+        );
+    }
+    for d in &dicts {
+        assert_eq!(d.get("n").unwrap(), Some(3));
+    }
+}
+
+/// The node ids of a cluster, the owner of `slot` first.
+fn owner_first(probe: &mut redis::Connection, slot: u16) -> Vec<String> {
+    let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(probe).unwrap();
+    let mut masters: Vec<(bool, String)> = nodes
+        .lines()
+        .filter(|l| l.contains("master"))
+        .map(|l| {
+            let parts: Vec<&str> = l.split_whitespace().collect();
+            let owns = parts[8..].iter().any(|r| {
+                let (a, b) = r.split_once('-').unwrap_or((r, r));
+                matches!((a.parse::<u16>(), b.parse::<u16>()), (Ok(a), Ok(b)) if a <= slot && slot <= b)
+            });
+            (owns, parts[0].to_string())
+        })
+        .collect();
+    masters.sort_by_key(|(owns, _)| !owns);
+    masters.into_iter().map(|(_, id)| id).collect()
+}
+
+#[test]
+fn a_cluster_batch_follows_a_slot_that_moved() {
+    let cluster = pottery::testing::RedisCluster::start(3).unwrap();
+    let redis = cluster.redis();
+    let mut probes: Vec<redis::Connection> = cluster
+        .urls()
+        .iter()
+        .map(|u| {
+            redis::Client::open(u.as_str())
+                .unwrap()
+                .get_connection()
+                .unwrap()
+        })
+        .collect();
+    let others: Vec<RedisDict<String, i64>> = (0..30)
+        .map(|i| RedisDict::new(&redis, unique_key(&format!("still-{i}"))))
+        .collect();
+    let key = unique_key("moving");
+    let moving: RedisDict<String, i64> = RedisDict::new(&redis, key.clone());
+    // A batch reads the slot map.
+    let b = Batch::new(&redis);
+    for d in &others {
+        b.on(d).set("n".into(), 1);
+    }
+    b.execute().unwrap();
+    // Then the (empty) slot of `key` moves to another master, on every node.
+    let slot: u16 = redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg(&key)
+        .query(&mut probes[0])
+        .unwrap();
+    let ids = owner_first(&mut probes[0], slot);
+    let (old, new) = (ids[0].clone(), ids[1].clone());
+    let mut order: Vec<usize> = Vec::new();
+    for (i, p) in probes.iter_mut().enumerate() {
+        let me: String = redis::cmd("CLUSTER").arg("MYID").query(p).unwrap();
+        if me == new {
+            order.insert(0, i);
+        } else if me == old {
+            order.push(i);
+        } else {
+            order.insert(order.len().min(1), i);
+        }
+    }
+    for i in order {
+        let _: () = redis::cmd("CLUSTER")
+            .arg("SETSLOT")
+            .arg(slot)
+            .arg("NODE")
+            .arg(&new)
+            .query(&mut probes[i])
+            .unwrap();
+    }
+    // The batch's map is stale: the old owner refuses (MOVED) and the operation goes again.
+    let b = Batch::new(&redis);
+    let first = b.on(&moving).insert("n".into(), 7);
+    let rest: Vec<_> = others
+        .iter()
+        .map(|d| b.on(d).insert("n".into(), 2))
+        .collect();
+    b.execute().unwrap();
+    assert_eq!(first.get().unwrap(), None);
+    for p in rest {
+        assert_eq!(p.get().unwrap(), Some(1));
+    }
+    assert_eq!(moving.get("n").unwrap(), Some(7));
+    let mut owner = None;
+    for p in probes.iter_mut() {
+        let me: String = redis::cmd("CLUSTER").arg("MYID").query(p).unwrap();
+        if me == new {
+            owner = Some(p);
+        }
+    }
+    let owner = owner.unwrap();
+    let stored: Option<String> = redis::cmd("HGET")
+        .arg(&key)
+        .arg("\"n\"")
+        .query(owner)
+        .unwrap();
+    assert_eq!(
+        stored.as_deref(),
+        Some("7"),
+        "the value is on the slot's new master"
+    );
+}
