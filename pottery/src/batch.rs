@@ -839,123 +839,127 @@ fn distribute<'a>(
 pub struct Batch<'a> {
     queue: Queue<'a>,
     atomic: bool,
-    cluster: bool,
 }
 
-impl std::fmt::Debug for Batch<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Batch")
-            .field("redis", &self.queue.redis.shown())
-            .field("transaction", &self.atomic)
-            .field("len", &self.queue.len())
-            .finish()
-    }
+/// The constructors and accessors of [`Batch`] and [`aio::Batch`], written once (only
+/// `execute` differs: it blocks, or it is awaited).
+macro_rules! batch_shell {
+    ($ty:ident, $name:literal, $path:literal) => {
+        impl std::fmt::Debug for $ty<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct($name)
+                    .field("redis", &self.queue.redis.shown())
+                    .field("transaction", &self.atomic)
+                    .field("len", &self.queue.len())
+                    .finish()
+            }
+        }
+
+        impl<'a> $ty<'a> {
+            /// An empty batch on `redis` (pipelined, not atomic). Executing it while empty
+            /// does no I/O.
+            ///
+            /// ```
+            /// # let redis = pottery::testing::doctest_redis();
+            #[doc = concat!("# use ", $path, " as This;")]
+            /// let batch = This::new(&redis);
+            /// assert!(batch.is_empty() && !batch.is_transaction());
+            /// ```
+            pub fn new(redis: &Redis) -> Self {
+                $ty {
+                    queue: Queue::new(redis),
+                    atomic: false,
+                }
+            }
+
+            /// An empty transaction on `redis`: its operations run in `MULTI`/`EXEC`, so
+            /// other clients see all of its writes or none. On a cluster all its keys must be
+            /// in one slot.
+            ///
+            /// ```
+            /// # let redis = pottery::testing::doctest_redis();
+            #[doc = concat!("# use ", $path, " as This;")]
+            /// let stock: pottery::RedisCounter<String> = pottery::RedisCounter::new(&redis, "{shop}:stock");
+            /// let sold: pottery::RedisCounter<String> = pottery::RedisCounter::new(&redis, "{shop}:sold");
+            /// let tx = This::transaction(&redis);
+            /// let _left = tx.on(&stock).incr("apple", -1);
+            /// let _sold = tx.on(&sold).incr("apple", 1);
+            /// assert!(tx.is_transaction());
+            /// assert_eq!(tx.len(), 2);
+            /// ```
+            pub fn transaction(redis: &Redis) -> Self {
+                $ty {
+                    queue: Queue::new(redis),
+                    atomic: true,
+                }
+            }
+
+            /// The view of `structure` in this batch: its methods queue its operations and
+            /// return their [`Pending`] results. The structure must be on this batch's handle
+            /// (else the operations fail with [`Error::Config`]). Blocking and async
+            /// structures have the same views.
+            ///
+            /// ```
+            /// # let redis = pottery::testing::doctest_redis();
+            #[doc = concat!("# use ", $path, " as This;")]
+            /// let d: pottery::RedisDict<String, i64> = pottery::RedisDict::new(&redis, "doc-on");
+            /// let batch = This::new(&redis);
+            /// let dict = batch.on(&d);
+            /// dict.set("a".into(), 1);
+            /// let _a = dict.get("a");
+            /// assert_eq!(batch.len(), 2);
+            /// ```
+            pub fn on<'q, S>(&'q self, structure: &'a S) -> S::Ops<'q, 'a>
+            where
+                S: Batchable + 'a,
+                'a: 'q,
+            {
+                structure.queue_on(&self.queue)
+            }
+
+            /// How many operations wait to be sent.
+            ///
+            /// ```
+            /// # let redis = pottery::testing::doctest_redis();
+            #[doc = concat!("# use ", $path, " as This;")]
+            /// let s: pottery::RedisSet<u32> = pottery::RedisSet::new(&redis, "doc-len");
+            /// let batch = This::new(&redis);
+            /// let _len = batch.on(&s).len();
+            /// assert_eq!(batch.len(), 1);
+            /// ```
+            pub fn len(&self) -> usize {
+                self.queue.len()
+            }
+
+            /// Whether no operation waits to be sent.
+            ///
+            /// ```
+            /// # let redis = pottery::testing::doctest_redis();
+            #[doc = concat!("# use ", $path, " as This;")]
+            /// assert!(This::new(&redis).is_empty());
+            /// ```
+            pub fn is_empty(&self) -> bool {
+                self.len() == 0
+            }
+
+            /// Whether this is a transaction (`MULTI`/`EXEC`).
+            ///
+            /// ```
+            /// # let redis = pottery::testing::doctest_redis();
+            #[doc = concat!("# use ", $path, " as This;")]
+            /// assert!(This::transaction(&redis).is_transaction());
+            /// assert!(!This::new(&redis).is_transaction());
+            /// ```
+            pub fn is_transaction(&self) -> bool {
+                self.atomic
+            }
+        }
+    };
 }
 
-impl<'a> Batch<'a> {
-    /// An empty batch on `redis` (pipelined, not atomic).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// let batch = pottery::Batch::new(&redis);
-    /// assert!(batch.is_empty());
-    /// batch.execute()?; // nothing to send: no I/O
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn new(redis: &Redis) -> Self {
-        Batch {
-            queue: Queue::new(redis),
-            atomic: false,
-            cluster: redis.is_cluster(),
-        }
-    }
+batch_shell!(Batch, "Batch", "pottery::Batch");
 
-    /// An empty transaction on `redis`: its operations run in `MULTI`/`EXEC`, so other
-    /// clients see all of its writes or none. On a cluster all its keys must be in one slot.
-    ///
-    /// ```
-    /// use pottery::{Batch, RedisCounter};
-    /// # let redis = pottery::testing::doctest_redis();
-    /// let stock: RedisCounter<String> = RedisCounter::new(&redis, "{shop}:doc-stock");
-    /// let sold: RedisCounter<String> = RedisCounter::new(&redis, "{shop}:doc-sold");
-    /// # stock.clear()?; sold.clear()?;
-    /// stock.set("apple".into(), 5)?;
-    /// let tx = Batch::transaction(&redis);
-    /// let left = tx.on(&stock).incr("apple", -1);
-    /// tx.on(&sold).incr("apple", 1);
-    /// tx.execute()?;
-    /// assert_eq!(left.get()?, 4);
-    /// assert_eq!(sold.get("apple")?, 1);
-    /// # stock.clear()?; sold.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn transaction(redis: &Redis) -> Self {
-        Batch {
-            queue: Queue::new(redis),
-            atomic: true,
-            cluster: redis.is_cluster(),
-        }
-    }
-
-    /// The view of `structure` in this batch: its methods queue its operations and return
-    /// their [`Pending`] results. The structure must be on this batch's handle (else the
-    /// operations fail with [`Error::Config`]).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
-    /// let batch = pottery::Batch::new(&redis);
-    /// let dict = batch.on(&d);
-    /// dict.set("a".into(), 1);
-    /// let a = dict.get("a");
-    /// batch.execute()?;
-    /// assert_eq!(a.get()?, Some(1));
-    /// # d.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn on<'q, S>(&'q self, structure: &'a S) -> S::Ops<'q, 'a>
-    where
-        S: Batchable + 'a,
-        'a: 'q,
-    {
-        structure.queue_on(&self.queue)
-    }
-
-    /// How many operations wait to be sent.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
-    /// let batch = pottery::Batch::new(&redis);
-    /// let _len = batch.on(&d).len();
-    /// assert_eq!(batch.len(), 1);
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn len(&self) -> usize {
-        self.queue.len()
-    }
-
-    /// Whether no operation waits to be sent.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// assert!(pottery::Batch::new(&redis).is_empty());
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Whether this is a transaction (`MULTI`/`EXEC`).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// assert!(pottery::Batch::transaction(&redis).is_transaction());
-    /// assert!(!pottery::Batch::new(&redis).is_transaction());
-    /// ```
-    pub fn is_transaction(&self) -> bool {
-        self.atomic
-    }
-
+impl Batch<'_> {
     /// Sends every queued operation and fills their [`Pending`] results. Fails only when the
     /// connection does (or, for a transaction on a cluster, with [`Error::CrossSlot`] before
     /// sending anything); the operations then hold the error too.
@@ -974,8 +978,9 @@ impl<'a> Batch<'a> {
         if self.is_empty() {
             return Ok(());
         }
+        let cluster = self.queue.redis.is_cluster();
         let run = execute(self.queue, self.atomic, Via::Blocking);
-        if self.cluster {
+        if cluster {
             // The cluster's groups go out at once on the async connection.
             crate::rt::block_on(run)
         } else {
@@ -1012,90 +1017,9 @@ pub mod aio {
         atomic: bool,
     }
 
-    impl std::fmt::Debug for Batch<'_> {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("aio::Batch")
-                .field("redis", &self.queue.redis.shown())
-                .field("transaction", &self.atomic)
-                .field("len", &self.queue.len())
-                .finish()
-        }
-    }
+    batch_shell!(Batch, "aio::Batch", "pottery::aio::Batch");
 
-    impl<'a> Batch<'a> {
-        /// See [`crate::Batch::new`].
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// assert!(pottery::aio::Batch::new(&redis).is_empty());
-        /// ```
-        pub fn new(redis: &Redis) -> Self {
-            Batch {
-                queue: Queue::new(redis),
-                atomic: false,
-            }
-        }
-
-        /// See [`crate::Batch::transaction`].
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// assert!(pottery::aio::Batch::transaction(&redis).is_transaction());
-        /// ```
-        pub fn transaction(redis: &Redis) -> Self {
-            Batch {
-                queue: Queue::new(redis),
-                atomic: true,
-            }
-        }
-
-        /// See [`crate::Batch::on`].
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// let c: pottery::aio::RedisCounter<String> = pottery::aio::RedisCounter::new(&redis, "doc-aio-on");
-        /// let batch = pottery::aio::Batch::new(&redis);
-        /// let _n = batch.on(&c).get("x");
-        /// assert_eq!(batch.len(), 1);
-        /// ```
-        pub fn on<'q, S>(&'q self, structure: &'a S) -> S::Ops<'q, 'a>
-        where
-            S: Batchable + 'a,
-            'a: 'q,
-        {
-            structure.queue_on(&self.queue)
-        }
-
-        /// See [`crate::Batch::len`].
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// assert_eq!(pottery::aio::Batch::new(&redis).len(), 0);
-        /// ```
-        pub fn len(&self) -> usize {
-            self.queue.len()
-        }
-
-        /// See [`crate::Batch::is_empty`].
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// assert!(pottery::aio::Batch::new(&redis).is_empty());
-        /// ```
-        pub fn is_empty(&self) -> bool {
-            self.len() == 0
-        }
-
-        /// See [`crate::Batch::is_transaction`].
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// assert!(!pottery::aio::Batch::new(&redis).is_transaction());
-        /// ```
-        pub fn is_transaction(&self) -> bool {
-            self.atomic
-        }
-
+    impl Batch<'_> {
         /// See [`crate::Batch::execute`].
         ///
         /// ```

@@ -729,20 +729,140 @@ impl std::fmt::Debug for RedisCache {
     }
 }
 
-impl RedisCache {
-    /// A cache in the hash at `key` (no I/O), with the default 60 s sliding timeout.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// let cache = pottery::RedisCache::new(&redis, "prices");
-    /// assert_eq!(cache.key(), "prices");
-    /// ```
-    pub fn new(redis: &Redis, key: impl Into<String>) -> Self {
-        RedisCache {
-            core: Core::new(redis, key.into()),
-        }
-    }
+/// The settings and accessors of [`RedisCache`] and [`aio::RedisCache`], written once.
+macro_rules! cache_shell {
+    ($ty:ident, $path:literal) => {
+        impl $ty {
+            /// A cache in the hash at `key` (no I/O), with the default 60 s sliding timeout.
+            ///
+            /// ```
+            #[doc = concat!("# use ", $path, " as This;")]
+            /// # let redis = pottery::testing::doctest_redis();
+            /// let cache = This::new(&redis, "prices");
+            /// assert_eq!(cache.key(), "prices");
+            /// ```
+            pub fn new(redis: &Redis, key: impl Into<String>) -> Self {
+                RedisCache {
+                    core: Core::new(redis, key.into()),
+                }
+            }
 
+            /// Sets the sliding timeout: the hash expires this long after its last use. `None` (or
+            /// zero) keeps it forever.
+            ///
+            /// ```
+            #[doc = concat!("# use ", $path, " as This;")]
+            /// # let redis = pottery::testing::doctest_redis();
+            /// let forever = This::new(&redis, "k").timeout(None);
+            /// let short = This::new(&redis, "k").timeout(Some(std::time::Duration::from_secs(5)));
+            /// assert_eq!(short.get_timeout(), Some(std::time::Duration::from_secs(5)));
+            /// assert_eq!(forever.get_timeout(), None);
+            /// ```
+            #[must_use]
+            pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
+                self.core.timeout_ms = timeout_ms(timeout);
+                self
+            }
+
+            /// Gives each entry its own time to live: it expires `ttl` after it was stored, however
+            /// busy the hash is (a hit never extends it), and is then computed again. Where the
+            /// server expires hash fields (`HPEXPIRE`: Redis ≥ 7.4, Valkey ≥ 9.0) the store script
+            /// sets a field TTL and the value is stored as it is; elsewhere the deadline is kept with
+            /// the value (`<deadline ms>|<value>`, by the server's clock) and checked by the lookup
+            /// script, which deletes an expired entry. Either way a hit stays one round trip. The
+            /// hash's own sliding [`timeout`](Self::timeout) still applies. `None` (the default):
+            /// entries live as long as the hash, as in pottery.
+            ///
+            /// ```
+            #[doc = concat!("# use ", $path, " as This;")]
+            /// # let redis = pottery::testing::doctest_redis();
+            /// let fresh = This::new(&redis, "prices").ttl(Some(std::time::Duration::from_secs(30)));
+            /// # let _ = fresh;
+            /// ```
+            #[must_use]
+            pub fn ttl(mut self, ttl: Option<Duration>) -> Self {
+                self.core.ttl_ms = ttl.map_or(0, |t| timeout_ms(Some(t)).max(1));
+                self
+            }
+
+            /// One computation per missing entry across processes too (within one process it always
+            /// is): the first caller to miss takes a short lease on the entry in Redis
+            /// (`<key>:flight:<field>`, `bound` long) and computes; callers in other processes wait for
+            /// the value it stores, polling, for at most `bound`, then compute themselves. A computation
+            /// that fails or stores nothing frees the lease (or it expires) and the next caller
+            /// computes. `None` (the default): off.
+            ///
+            /// ```
+            #[doc = concat!("# use ", $path, " as This;")]
+            /// # let redis = pottery::testing::doctest_redis();
+            /// let reports = This::new(&redis, "reports")
+            ///     .single_flight(Some(std::time::Duration::from_secs(10)));
+            /// # let _ = reports;
+            /// ```
+            #[must_use]
+            pub fn single_flight(mut self, bound: Option<Duration>) -> Self {
+                self.core.single_flight = bound;
+                self
+            }
+
+            /// The sliding timeout.
+            ///
+            /// ```
+            #[doc = concat!("# use ", $path, " as This;")]
+            /// # let redis = pottery::testing::doctest_redis();
+            /// assert_eq!(This::new(&redis, "k").get_timeout(), Some(std::time::Duration::from_secs(60)));
+            /// ```
+            pub fn get_timeout(&self) -> Option<Duration> {
+                (self.core.timeout_ms > 0).then(|| Duration::from_millis(self.core.timeout_ms))
+            }
+
+            /// Makes cache failures (Redis unreachable, an undecodable entry, arguments or a result
+            /// that do not encode) errors instead of falling back to the function. Off by default.
+            ///
+            /// ```
+            #[doc = concat!("# use ", $path, " as This;")]
+            /// # let redis = pottery::testing::doctest_redis();
+            /// let cache = This::new(&redis, "k").strict(true);
+            /// # let _ = cache;
+            /// ```
+            #[must_use]
+            pub fn strict(mut self, strict: bool) -> Self {
+                self.core.strict = strict;
+                self
+            }
+
+            /// How long the cache leaves Redis alone after failing to reach it (default 1 s); the
+            /// function is simply called meanwhile.
+            ///
+            /// ```
+            #[doc = concat!("# use ", $path, " as This;")]
+            /// # let redis = pottery::testing::doctest_redis();
+            /// let cache = This::new(&redis, "k").retry_after(std::time::Duration::from_millis(200));
+            /// # let _ = cache;
+            /// ```
+            #[must_use]
+            pub fn retry_after(mut self, pause: Duration) -> Self {
+                self.core.retry_after = pause;
+                self
+            }
+
+            /// The Redis key.
+            ///
+            /// ```
+            #[doc = concat!("# use ", $path, " as This;")]
+            /// # let redis = pottery::testing::doctest_redis();
+            /// assert_eq!(This::new(&redis, "k").key(), "k");
+            /// ```
+            pub fn key(&self) -> &str {
+                &self.core.key
+            }
+        }
+    };
+}
+
+cache_shell!(RedisCache, "pottery::RedisCache");
+
+impl RedisCache {
     /// A cache at a fresh `pottery:<uuid4>` key (pottery's `redis_cache(key=None)`).
     ///
     /// ```
@@ -756,109 +876,6 @@ impl RedisCache {
             redis,
             crate::collections::random_key(redis)?,
         ))
-    }
-
-    /// Sets the sliding timeout: the hash expires this long after its last use. `None` (or
-    /// zero) keeps it forever.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// let forever = pottery::RedisCache::new(&redis, "k").timeout(None);
-    /// let short = pottery::RedisCache::new(&redis, "k").timeout(Some(std::time::Duration::from_secs(5)));
-    /// assert_eq!(short.get_timeout(), Some(std::time::Duration::from_secs(5)));
-    /// assert_eq!(forever.get_timeout(), None);
-    /// ```
-    #[must_use]
-    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.core.timeout_ms = timeout_ms(timeout);
-        self
-    }
-
-    /// Gives each entry its own time to live: it expires `ttl` after it was stored, however
-    /// busy the hash is (a hit never extends it), and is then computed again. Where the
-    /// server expires hash fields (`HPEXPIRE`: Redis ≥ 7.4, Valkey ≥ 9.0) the store script
-    /// sets a field TTL and the value is stored as it is; elsewhere the deadline is kept with
-    /// the value (`<deadline ms>|<value>`, by the server's clock) and checked by the lookup
-    /// script, which deletes an expired entry. Either way a hit stays one round trip. The
-    /// hash's own sliding [`timeout`](Self::timeout) still applies. `None` (the default):
-    /// entries live as long as the hash, as in pottery.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// let fresh = pottery::RedisCache::new(&redis, "prices").ttl(Some(std::time::Duration::from_secs(30)));
-    /// # let _ = fresh;
-    /// ```
-    #[must_use]
-    pub fn ttl(mut self, ttl: Option<Duration>) -> Self {
-        self.core.ttl_ms = ttl.map_or(0, |t| timeout_ms(Some(t)).max(1));
-        self
-    }
-
-    /// One computation per missing entry across processes too (within one process it always
-    /// is): the first caller to miss takes a short lease on the entry in Redis
-    /// (`<key>:flight:<field>`, `bound` long) and computes; callers in other processes wait for
-    /// the value it stores, polling, for at most `bound`, then compute themselves. A computation
-    /// that fails or stores nothing frees the lease (or it expires) and the next caller
-    /// computes. `None` (the default): off.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// let reports = pottery::RedisCache::new(&redis, "reports")
-    ///     .single_flight(Some(std::time::Duration::from_secs(10)));
-    /// # let _ = reports;
-    /// ```
-    #[must_use]
-    pub fn single_flight(mut self, bound: Option<Duration>) -> Self {
-        self.core.single_flight = bound;
-        self
-    }
-
-    /// The sliding timeout.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// assert_eq!(pottery::RedisCache::new(&redis, "k").get_timeout(), Some(std::time::Duration::from_secs(60)));
-    /// ```
-    pub fn get_timeout(&self) -> Option<Duration> {
-        (self.core.timeout_ms > 0).then(|| Duration::from_millis(self.core.timeout_ms))
-    }
-
-    /// Makes cache failures (Redis unreachable, an undecodable entry, arguments or a result
-    /// that do not encode) errors instead of falling back to the function. Off by default.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// let cache = pottery::RedisCache::new(&redis, "k").strict(true);
-    /// # let _ = cache;
-    /// ```
-    #[must_use]
-    pub fn strict(mut self, strict: bool) -> Self {
-        self.core.strict = strict;
-        self
-    }
-
-    /// How long the cache leaves Redis alone after failing to reach it (default 1 s); the
-    /// function is simply called meanwhile.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// let cache = pottery::RedisCache::new(&redis, "k").retry_after(std::time::Duration::from_millis(200));
-    /// # let _ = cache;
-    /// ```
-    #[must_use]
-    pub fn retry_after(mut self, pause: Duration) -> Self {
-        self.core.retry_after = pause;
-        self
-    }
-
-    /// The Redis key.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// assert_eq!(pottery::RedisCache::new(&redis, "k").key(), "k");
-    /// ```
-    pub fn key(&self) -> &str {
-        &self.core.key
     }
 
     /// The async twin, sharing this cache's counters.
@@ -1109,19 +1126,9 @@ pub mod aio {
         }
     }
 
-    impl RedisCache {
-        /// See [`crate::RedisCache::new`].
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// assert_eq!(pottery::aio::RedisCache::new(&redis, "k").key(), "k");
-        /// ```
-        pub fn new(redis: &Redis, key: impl Into<String>) -> Self {
-            RedisCache {
-                core: Core::new(redis, key.into()),
-            }
-        }
+    cache_shell!(RedisCache, "pottery::aio::RedisCache");
 
+    impl RedisCache {
         /// See [`crate::RedisCache::random`].
         ///
         /// ```
@@ -1136,93 +1143,6 @@ pub mod aio {
                 redis,
                 crate::collections::random_key_async(redis).await?,
             ))
-        }
-
-        /// See [`crate::RedisCache::single_flight`].
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// let c = pottery::aio::RedisCache::new(&redis, "k")
-        ///     .single_flight(Some(std::time::Duration::from_secs(5)));
-        /// # let _ = c;
-        /// ```
-        #[must_use]
-        pub fn single_flight(mut self, bound: Option<Duration>) -> Self {
-            self.core.single_flight = bound;
-            self
-        }
-
-        /// See [`crate::RedisCache::ttl`].
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// let c = pottery::aio::RedisCache::new(&redis, "k").ttl(Some(std::time::Duration::from_secs(5)));
-        /// # let _ = c;
-        /// ```
-        #[must_use]
-        pub fn ttl(mut self, ttl: Option<Duration>) -> Self {
-            self.core.ttl_ms = ttl.map_or(0, |t| timeout_ms(Some(t)).max(1));
-            self
-        }
-
-        /// See [`crate::RedisCache::timeout`].
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// let c = pottery::aio::RedisCache::new(&redis, "k").timeout(None);
-        /// # let _ = c;
-        /// ```
-        #[must_use]
-        pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
-            self.core.timeout_ms = timeout_ms(timeout);
-            self
-        }
-
-        /// See [`crate::RedisCache::get_timeout`].
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// let c = pottery::aio::RedisCache::new(&redis, "k").timeout(None);
-        /// assert_eq!(c.get_timeout(), None);
-        /// ```
-        pub fn get_timeout(&self) -> Option<Duration> {
-            (self.core.timeout_ms > 0).then(|| Duration::from_millis(self.core.timeout_ms))
-        }
-
-        /// See [`crate::RedisCache::strict`].
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// let c = pottery::aio::RedisCache::new(&redis, "k").strict(true);
-        /// # let _ = c;
-        /// ```
-        #[must_use]
-        pub fn strict(mut self, strict: bool) -> Self {
-            self.core.strict = strict;
-            self
-        }
-
-        /// See [`crate::RedisCache::retry_after`].
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// let c = pottery::aio::RedisCache::new(&redis, "k").retry_after(std::time::Duration::ZERO);
-        /// # let _ = c;
-        /// ```
-        #[must_use]
-        pub fn retry_after(mut self, pause: Duration) -> Self {
-            self.core.retry_after = pause;
-            self
-        }
-
-        /// The Redis key.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// assert_eq!(pottery::aio::RedisCache::new(&redis, "k").key(), "k");
-        /// ```
-        pub fn key(&self) -> &str {
-            &self.core.key
         }
 
         /// The blocking twin, sharing this cache's counters.
