@@ -610,21 +610,10 @@ pub struct RedisCounter<K> {
 }
 
 super::shell_impls!(RedisCounter<K>, "RedisCounter");
+crate::collections::shell_basics!(handles RedisCounter, aio::RedisCounter, [K], "RedisCounter::<String>::new(&redis, \"k\")");
+crate::collections::shell_basics!(attach RedisCounter, aio::RedisCounter, [K], [K: Serialize + DeserializeOwned], "RedisCounter<String>");
 
 impl<K: Serialize + DeserializeOwned> RedisCounter<K> {
-    /// Attaches to the counter at `key` (no I/O).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// let c: pottery::RedisCounter<String> = pottery::RedisCounter::new(&redis, "hits");
-    /// assert_eq!(c.key(), "hits");
-    /// ```
-    pub fn new(redis: &Redis, key: impl Into<String>) -> Self {
-        RedisCounter {
-            core: Core::new(redis, key.into()),
-        }
-    }
-
     /// Creates the counter with these counts, atomically, or fails with
     /// [`Error::KeyExists`](crate::Error::KeyExists).
     ///
@@ -644,42 +633,6 @@ impl<K: Serialize + DeserializeOwned> RedisCounter<K> {
         let c = RedisCounter::new(redis, key);
         redis.run(c.core.create(counts)?)?;
         Ok(c)
-    }
-
-    /// Attaches to a fresh `pottery:<uuid4>` key.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// let c: pottery::RedisCounter<u8> = pottery::RedisCounter::random(&redis)?;
-    /// assert!(c.key().starts_with("pottery:"));
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn random(redis: &Redis) -> Result<Self> {
-        Ok(RedisCounter::new(redis, super::random_key(redis)?))
-    }
-
-    /// The Redis key.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let c: pottery::RedisCounter<u8> = pottery::RedisCounter::new(&redis, "k");
-    /// assert_eq!(c.key(), "k");
-    /// ```
-    pub fn key(&self) -> &str {
-        &self.core.key
-    }
-
-    /// The async twin.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let c: pottery::RedisCounter<u8> = pottery::RedisCounter::new(&redis, "k");
-    /// assert_eq!(c.to_async().key(), "k");
-    /// ```
-    pub fn to_async(&self) -> aio::RedisCounter<K> {
-        aio::RedisCounter {
-            core: self.core.clone(),
-        }
     }
 
     /// Streams `(key, count)` with `HSCAN`.
@@ -731,13 +684,6 @@ pub mod aio {
     crate::collections::shell_impls!(RedisCounter<K>, "aio::RedisCounter");
 
     impl<K: Serialize + DeserializeOwned + Send> RedisCounter<K> {
-        /// Attaches to the counter at `key` (no I/O).
-        pub fn new(redis: &Redis, key: impl Into<String>) -> Self {
-            RedisCounter {
-                core: Core::new(redis, key.into()),
-            }
-        }
-
         /// See [`crate::RedisCounter::create`].
         pub async fn create(
             redis: &Redis,
@@ -747,26 +693,6 @@ pub mod aio {
             let c = RedisCounter::new(redis, key);
             redis.run_async(c.core.create(counts)?).await?;
             Ok(c)
-        }
-
-        /// Attaches to a fresh `pottery:<uuid4>` key.
-        pub async fn random(redis: &Redis) -> Result<Self> {
-            Ok(RedisCounter::new(
-                redis,
-                crate::collections::random_key_async(redis).await?,
-            ))
-        }
-
-        /// The Redis key.
-        pub fn key(&self) -> &str {
-            &self.core.key
-        }
-
-        /// The blocking twin.
-        pub fn to_blocking(&self) -> crate::RedisCounter<K> {
-            crate::RedisCounter {
-                core: self.core.clone(),
-            }
         }
 
         /// See [`crate::RedisCounter::iter`]; a `Stream`.

@@ -932,25 +932,14 @@ pub struct RedisDict<K, V> {
 }
 
 super::shell_impls!(RedisDict<K, V>, "RedisDict");
+crate::collections::shell_basics!(handles RedisDict, aio::RedisDict, [K, V], "RedisDict::<String, i64>::new(&redis, \"k\")");
+crate::collections::shell_basics!(attach RedisDict, aio::RedisDict, [K, V], [K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned], "RedisDict<String, i64>");
 
 impl<K, V> RedisDict<K, V>
 where
     K: Serialize + DeserializeOwned,
     V: Serialize + DeserializeOwned,
 {
-    /// Attaches to the hash at `key` (no I/O; the key need not exist).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// let d: pottery::RedisDict<String, f64> = pottery::RedisDict::new(&redis, "prices");
-    /// assert_eq!(d.key(), "prices");
-    /// ```
-    pub fn new(redis: &Redis, key: impl Into<String>) -> Self {
-        RedisDict {
-            core: Core::new(redis, key.into()),
-        }
-    }
-
     /// Creates the hash at `key` holding `items`, atomically, failing with
     /// [`Error::KeyExists`](crate::Error::KeyExists) if the key already exists (pottery's init-with-data).
     ///
@@ -973,57 +962,6 @@ where
         let dict = RedisDict::new(redis, key);
         redis.run(dict.core.create(items)?)?;
         Ok(dict)
-    }
-
-    /// Attaches to a fresh key `pottery:<uuid4>` that no one uses yet.
-    ///
-    /// Unlike Python pottery, dropping the dict does not delete the key: call
-    /// [`clear`](Self::clear) when done.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
-    /// assert!(d.key().starts_with("pottery:"));
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn random(redis: &Redis) -> Result<Self> {
-        Ok(RedisDict::new(redis, super::random_key(redis)?))
-    }
-
-    /// The Redis key.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::new(&redis, "k");
-    /// assert_eq!(d.key(), "k");
-    /// ```
-    pub fn key(&self) -> &str {
-        &self.core.key
-    }
-
-    /// The handle this dict uses.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::new(&redis, "k");
-    /// assert!(d.redis().same_handle(&redis));
-    /// ```
-    pub fn redis(&self) -> &Redis {
-        &self.core.redis
-    }
-
-    /// The async twin on the same key and handle.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::new(&redis, "k");
-    /// let a: pottery::aio::RedisDict<String, i64> = d.to_async();
-    /// assert_eq!(a.key(), "k");
-    /// ```
-    pub fn to_async(&self) -> aio::RedisDict<K, V> {
-        aio::RedisDict {
-            core: self.core.clone(),
-        }
     }
 
     /// The field at `k`, for in-place manipulation (`HashMap::entry`'s shape); see [`Entry`].
@@ -1292,19 +1230,6 @@ pub mod aio {
         K: Serialize + DeserializeOwned,
         V: Serialize + DeserializeOwned,
     {
-        /// Attaches to the hash at `key` (no I/O).
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::new(&redis, "k");
-        /// assert_eq!(d.key(), "k");
-        /// ```
-        pub fn new(redis: &Redis, key: impl Into<String>) -> Self {
-            RedisDict {
-                core: Core::new(redis, key.into()),
-            }
-        }
-
         /// Creates the hash atomically, or fails with [`Error::KeyExists`](crate::Error::KeyExists).
         ///
         /// ```
@@ -1323,57 +1248,6 @@ pub mod aio {
             let dict = RedisDict::new(redis, key);
             redis.run_async(dict.core.create(items)?).await?;
             Ok(dict)
-        }
-
-        /// Attaches to a fresh `pottery:<uuid4>` key.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
-        /// assert!(d.key().starts_with("pottery:"));
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub async fn random(redis: &Redis) -> Result<Self> {
-            Ok(RedisDict::new(
-                redis,
-                crate::collections::random_key_async(redis).await?,
-            ))
-        }
-
-        /// The Redis key.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::new(&redis, "k");
-        /// assert_eq!(d.key(), "k");
-        /// ```
-        pub fn key(&self) -> &str {
-            &self.core.key
-        }
-
-        /// The handle this dict uses.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::new(&redis, "k");
-        /// assert!(d.redis().same_handle(&redis));
-        /// ```
-        pub fn redis(&self) -> &Redis {
-            &self.core.redis
-        }
-
-        /// The blocking twin on the same key and handle.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::new(&redis, "k");
-        /// assert_eq!(d.to_blocking().key(), "k");
-        /// ```
-        pub fn to_blocking(&self) -> crate::RedisDict<K, V> {
-            crate::RedisDict {
-                core: self.core.clone(),
-            }
         }
 
         /// See [`crate::RedisDict::entry`].

@@ -742,21 +742,10 @@ pub struct RedisSet<T> {
 }
 
 super::shell_impls!(RedisSet<T>, "RedisSet");
+crate::collections::shell_basics!(handles RedisSet, aio::RedisSet, [T], "RedisSet::<u32>::new(&redis, \"k\")");
+crate::collections::shell_basics!(attach RedisSet, aio::RedisSet, [T], [T: Serialize + DeserializeOwned], "RedisSet<u32>");
 
 impl<T: Serialize + DeserializeOwned> RedisSet<T> {
-    /// Attaches to the set at `key` (no I/O).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// let s: pottery::RedisSet<u32> = pottery::RedisSet::new(&redis, "ids");
-    /// assert_eq!(s.key(), "ids");
-    /// ```
-    pub fn new(redis: &Redis, key: impl Into<String>) -> Self {
-        RedisSet {
-            core: Core::new(redis, key.into()),
-        }
-    }
-
     /// Creates the set holding `items`, atomically, or fails with [`Error::KeyExists`].
     ///
     /// ```
@@ -775,42 +764,6 @@ impl<T: Serialize + DeserializeOwned> RedisSet<T> {
         let set = RedisSet::new(redis, key);
         redis.run(set.core.create(items)?)?;
         Ok(set)
-    }
-
-    /// Attaches to a fresh `pottery:<uuid4>` key (not deleted on drop: call `clear`).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
-    /// assert!(s.key().starts_with("pottery:"));
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn random(redis: &Redis) -> Result<Self> {
-        Ok(RedisSet::new(redis, super::random_key(redis)?))
-    }
-
-    /// The Redis key.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::new(&redis, "k");
-    /// assert_eq!(s.key(), "k");
-    /// ```
-    pub fn key(&self) -> &str {
-        &self.core.key
-    }
-
-    /// The async twin on the same key and handle.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::new(&redis, "k");
-    /// assert_eq!(s.to_async().key(), "k");
-    /// ```
-    pub fn to_async(&self) -> aio::RedisSet<T> {
-        aio::RedisSet {
-            core: self.core.clone(),
-        }
     }
 
     /// Streams the members with `SSCAN`, one page in memory at a time (SCAN semantics: no
@@ -873,13 +826,6 @@ pub mod aio {
     crate::collections::shell_impls!(RedisSet<T>, "aio::RedisSet");
 
     impl<T: Serialize + DeserializeOwned + Send> RedisSet<T> {
-        /// Attaches to the set at `key` (no I/O).
-        pub fn new(redis: &Redis, key: impl Into<String>) -> Self {
-            RedisSet {
-                core: Core::new(redis, key.into()),
-            }
-        }
-
         /// Creates the set atomically, or fails with [`Error::KeyExists`].
         pub async fn create(
             redis: &Redis,
@@ -889,26 +835,6 @@ pub mod aio {
             let set = RedisSet::new(redis, key);
             redis.run_async(set.core.create(items)?).await?;
             Ok(set)
-        }
-
-        /// Attaches to a fresh `pottery:<uuid4>` key.
-        pub async fn random(redis: &Redis) -> Result<Self> {
-            Ok(RedisSet::new(
-                redis,
-                crate::collections::random_key_async(redis).await?,
-            ))
-        }
-
-        /// The Redis key.
-        pub fn key(&self) -> &str {
-            &self.core.key
-        }
-
-        /// The blocking twin.
-        pub fn to_blocking(&self) -> crate::RedisSet<T> {
-            crate::RedisSet {
-                core: self.core.clone(),
-            }
         }
 
         /// See [`crate::RedisSet::iter`]; a `Stream`.

@@ -434,6 +434,7 @@ pub struct BloomFilter<T> {
 }
 
 crate::collections::shell_impls!(BloomFilter<T>, "BloomFilter");
+crate::collections::shell_basics!(handles BloomFilter, aio::BloomFilter, [T], "BloomFilter::<String>::new(&redis, \"k\", 100, 0.01)?");
 
 impl<T: Serialize> BloomFilter<T> {
     /// Attaches to the filter at `key`, sized for `num_elements` values at a
@@ -471,18 +472,6 @@ impl<T: Serialize> BloomFilter<T> {
     pub fn random(redis: &Redis, num_elements: u64, false_positives: f64) -> Result<Self> {
         let key = crate::collections::random_key(redis)?;
         BloomFilter::new(redis, key, num_elements, false_positives)
-    }
-
-    /// The Redis key.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let f: pottery::BloomFilter<u64> = pottery::BloomFilter::new(&redis, "k", 100, 0.01)?;
-    /// assert_eq!(f.key(), "k");
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn key(&self) -> &str {
-        &self.core.key
     }
 
     /// The number of bits, `m` (pottery's `size()`).
@@ -537,20 +526,6 @@ impl<T: Serialize> BloomFilter<T> {
         let encoded = encode(&self.core.key, v)?;
         Ok(self.core.offsets(&encoded).collect())
     }
-
-    /// The async twin on the same key, handle and parameters.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let f: pottery::BloomFilter<u64> = pottery::BloomFilter::new(&redis, "k", 100, 0.01)?;
-    /// assert_eq!(f.to_async().size(), f.size());
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn to_async(&self) -> aio::BloomFilter<T> {
-        aio::BloomFilter {
-            core: self.core.clone(),
-        }
-    }
 }
 
 /// The async twin: [`aio::BloomFilter`](crate::aio::BloomFilter).
@@ -596,18 +571,6 @@ pub mod aio {
             })
         }
 
-        /// The Redis key.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "k", 100, 0.01)?;
-        /// assert_eq!(f.key(), "k");
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-        pub fn key(&self) -> &str {
-            &self.core.key
-        }
-
         /// The number of bits, `m`.
         ///
         /// ```
@@ -630,20 +593,6 @@ pub mod aio {
         /// ```
         pub fn num_hashes(&self) -> u32 {
             self.core.num_hashes
-        }
-
-        /// The blocking twin.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "k", 100, 0.01)?;
-        /// assert_eq!(f.to_blocking().key(), "k");
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-        pub fn to_blocking(&self) -> crate::BloomFilter<T> {
-            crate::BloomFilter {
-                core: self.core.clone(),
-            }
         }
     }
 }

@@ -485,60 +485,10 @@ pub struct HyperLogLog<T> {
 }
 
 crate::collections::shell_impls!(HyperLogLog<T>, "HyperLogLog");
+crate::collections::shell_basics!(handles HyperLogLog, aio::HyperLogLog, [T], "HyperLogLog::<String>::new(&redis, \"k\")");
+crate::collections::shell_basics!(attach HyperLogLog, aio::HyperLogLog, [T], [T: Serialize], "HyperLogLog<String>");
 
-impl<T: Serialize> HyperLogLog<T> {
-    /// Attaches to the HyperLogLog at `key` (no I/O).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// let h: pottery::HyperLogLog<u64> = pottery::HyperLogLog::new(&redis, "visitors");
-    /// assert_eq!(h.key(), "visitors");
-    /// ```
-    pub fn new(redis: &Redis, key: impl Into<String>) -> Self {
-        HyperLogLog {
-            core: Core::new(redis, key.into()),
-        }
-    }
-
-    /// Attaches to a fresh `pottery:<uuid4>` key (not deleted on drop: call `clear`).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// let h: pottery::HyperLogLog<u64> = pottery::HyperLogLog::random(&redis)?;
-    /// assert!(h.key().starts_with("pottery:"));
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn random(redis: &Redis) -> Result<Self> {
-        Ok(HyperLogLog::new(
-            redis,
-            crate::collections::random_key(redis)?,
-        ))
-    }
-
-    /// The Redis key.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let h: pottery::HyperLogLog<u64> = pottery::HyperLogLog::new(&redis, "k");
-    /// assert_eq!(h.key(), "k");
-    /// ```
-    pub fn key(&self) -> &str {
-        &self.core.key
-    }
-
-    /// The async twin on the same key and handle.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let h: pottery::HyperLogLog<u64> = pottery::HyperLogLog::new(&redis, "k");
-    /// assert_eq!(h.to_async().key(), "k");
-    /// ```
-    pub fn to_async(&self) -> aio::HyperLogLog<T> {
-        aio::HyperLogLog {
-            core: self.core.clone(),
-        }
-    }
-}
+impl<T: Serialize> HyperLogLog<T> {}
 
 /// The async twin: [`aio::HyperLogLog`](crate::aio::HyperLogLog).
 pub mod aio {
@@ -563,42 +513,5 @@ pub mod aio {
 
     crate::collections::shell_impls!(HyperLogLog<T>, "aio::HyperLogLog");
 
-    impl<T: Serialize> HyperLogLog<T> {
-        /// Attaches to the HyperLogLog at `key` (no I/O).
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// let h: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "k");
-        /// assert_eq!(h.key(), "k");
-        /// ```
-        pub fn new(redis: &Redis, key: impl Into<String>) -> Self {
-            HyperLogLog {
-                core: Core::new(redis, key.into()),
-            }
-        }
-
-        /// The Redis key.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let h: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "k");
-        /// assert_eq!(h.key(), "k");
-        /// ```
-        pub fn key(&self) -> &str {
-            &self.core.key
-        }
-
-        /// The blocking twin.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let h: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "k");
-        /// assert_eq!(h.to_blocking().key(), "k");
-        /// ```
-        pub fn to_blocking(&self) -> crate::HyperLogLog<T> {
-            crate::HyperLogLog {
-                core: self.core.clone(),
-            }
-        }
-    }
+    impl<T: Serialize> HyperLogLog<T> {}
 }
