@@ -944,21 +944,12 @@ pub struct RedisDeque<T> {
 
 super::shell_impls!(RedisList<T>, "RedisList");
 super::shell_impls!(RedisDeque<T>, "RedisDeque");
+crate::collections::shell_basics!(handles RedisList, aio::RedisList, [T], "RedisList::<u32>::new(&redis, \"k\")");
+crate::collections::shell_basics!(handles RedisDeque, aio::RedisDeque, [T], "RedisDeque::<u32>::new(&redis, \"k\")");
 
 /// The methods lists and deques share, on the blocking side.
 macro_rules! common_sync {
     ($ty:ident) => {
-        /// The Redis key.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        #[doc = concat!("let x: pottery::", stringify!($ty), "<u8> = pottery::", stringify!($ty), "::new(&redis, \"k\");")]
-        /// assert_eq!(x.key(), "k");
-        /// ```
-        pub fn key(&self) -> &str {
-            &self.core.key
-        }
-
         /// Streams the elements front to back by `LRANGE` pages (no snapshot: concurrent
         /// changes shift positions).
         ///
@@ -1029,19 +1020,6 @@ impl<T: Serialize + DeserializeOwned> RedisList<T> {
     /// ```
     pub fn random(redis: &Redis) -> Result<Self> {
         Ok(RedisList::new(redis, super::random_key(redis)?))
-    }
-
-    /// The async twin.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let l: pottery::RedisList<u8> = pottery::RedisList::new(&redis, "k");
-    /// assert_eq!(l.to_async().key(), "k");
-    /// ```
-    pub fn to_async(&self) -> aio::RedisList<T> {
-        aio::RedisList {
-            core: self.core.clone(),
-        }
     }
 
     common_sync!(RedisList);
@@ -1134,19 +1112,6 @@ impl<T: Serialize + DeserializeOwned> RedisDeque<T> {
         self.core.maxlen
     }
 
-    /// The async twin (same maxlen).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::new(&redis, "k");
-    /// assert_eq!(d.to_async().key(), "k");
-    /// ```
-    pub fn to_async(&self) -> aio::RedisDeque<T> {
-        aio::RedisDeque {
-            core: self.core.clone(),
-        }
-    }
-
     common_sync!(RedisDeque);
 }
 
@@ -1194,11 +1159,6 @@ pub mod aio {
 
     macro_rules! common_async {
         () => {
-            /// The Redis key.
-            pub fn key(&self) -> &str {
-                &self.core.key
-            }
-
             /// See [`crate::RedisList::iter`]; a `Stream`.
             pub fn iter(&self) -> impl Stream<Item = Result<T>> + Send + '_ {
                 futures_util::stream::unfold(Pages::new(), move |mut pages| async move {
@@ -1244,13 +1204,6 @@ pub mod aio {
                 redis,
                 crate::collections::random_key_async(redis).await?,
             ))
-        }
-
-        /// The blocking twin.
-        pub fn to_blocking(&self) -> crate::RedisList<T> {
-            crate::RedisList {
-                core: self.core.clone(),
-            }
         }
 
         common_async!();
@@ -1305,13 +1258,6 @@ pub mod aio {
         /// The maximum length, if bounded.
         pub fn maxlen(&self) -> Option<usize> {
             self.core.maxlen
-        }
-
-        /// The blocking twin (same maxlen).
-        pub fn to_blocking(&self) -> crate::RedisDeque<T> {
-            crate::RedisDeque {
-                core: self.core.clone(),
-            }
         }
 
         common_async!();
