@@ -219,6 +219,151 @@ impl<K: std::fmt::Debug, V: std::fmt::Debug> std::fmt::Debug for CachedOrderedDi
     }
 }
 
+/// The local accessors of [`CachedOrderedDict`] and [`aio::CachedOrderedDict`] (no I/O),
+/// written once. `$make` makes the examples' dict `d` on `od-local-doc`, for the keys
+/// `[3, 1, 2]`, with `1 -> 10` stored in Redis.
+macro_rules! local_accessors {
+    ($ty:ident, $make:literal) => {
+        impl<K, V> $ty<K, V>
+        where
+            K: Serialize + Eq + Hash + Clone,
+            V: Serialize + DeserializeOwned,
+        {
+            /// The Redis key.
+            ///
+            /// ```
+            /// # let redis = pottery::testing::doctest_redis();
+            /// # redis::cmd("HSET").arg("od-local-doc").arg("1").arg("10").exec(&mut redis.connection()?)?;
+            #[doc = concat!("# let d = ", $make, ";")]
+            /// assert_eq!(d.key(), "od-local-doc");
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
+            pub fn key(&self) -> &str {
+                &self.core.key
+            }
+
+            /// The keys Redis had no (decodable) value for, in order. Owned, so you can
+            /// [`insert`](Self::insert) while going through them.
+            ///
+            /// ```
+            /// # let redis = pottery::testing::doctest_redis();
+            /// # redis::cmd("HSET").arg("od-local-doc").arg("1").arg("10").exec(&mut redis.connection()?)?;
+            #[doc = concat!("# let d = ", $make, ";")]
+            /// assert_eq!(d.misses(), [3, 2]); // 1 has a value in Redis
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
+            pub fn misses(&self) -> Vec<K> {
+                self.core.misses()
+            }
+
+            /// The local value at `k` (no I/O).
+            ///
+            /// ```
+            /// # let redis = pottery::testing::doctest_redis();
+            /// # redis::cmd("HSET").arg("od-local-doc").arg("1").arg("10").exec(&mut redis.connection()?)?;
+            #[doc = concat!("# let d = ", $make, ";")]
+            /// assert_eq!(d.get(&1), Some(&10));
+            /// assert_eq!(d.get(&3), None);
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
+            pub fn get<Q>(&self, k: &Q) -> Option<&V>
+            where
+                K: Borrow<Q>,
+                Q: Hash + Eq + ?Sized,
+            {
+                self.core.get(k)
+            }
+
+            /// Whether `k` has a local value.
+            ///
+            /// ```
+            /// # let redis = pottery::testing::doctest_redis();
+            /// # redis::cmd("HSET").arg("od-local-doc").arg("1").arg("10").exec(&mut redis.connection()?)?;
+            #[doc = concat!("# let d = ", $make, ";")]
+            /// assert!(d.contains_key(&1) && !d.contains_key(&3));
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
+            pub fn contains_key<Q>(&self, k: &Q) -> bool
+            where
+                K: Borrow<Q>,
+                Q: Hash + Eq + ?Sized,
+            {
+                self.core.get(k).is_some()
+            }
+
+            /// How many keys have a value (misses not counted).
+            ///
+            /// ```
+            /// # let redis = pottery::testing::doctest_redis();
+            /// # redis::cmd("HSET").arg("od-local-doc").arg("1").arg("10").exec(&mut redis.connection()?)?;
+            #[doc = concat!("# let d = ", $make, ";")]
+            /// assert_eq!(d.len(), 1);
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
+            pub fn len(&self) -> usize {
+                self.core.iter().count()
+            }
+
+            /// Whether no key has a value.
+            ///
+            /// ```
+            /// # let redis = pottery::testing::doctest_redis();
+            /// # redis::cmd("HSET").arg("od-local-doc").arg("1").arg("10").exec(&mut redis.connection()?)?;
+            #[doc = concat!("# let d = ", $make, ";")]
+            /// assert!(!d.is_empty());
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
+            pub fn is_empty(&self) -> bool {
+                self.core.iter().next().is_none()
+            }
+
+            /// The keys with values and their values, in order (local, no I/O).
+            ///
+            /// ```
+            /// # let redis = pottery::testing::doctest_redis();
+            /// # redis::cmd("HSET").arg("od-local-doc").arg("1").arg("10").exec(&mut redis.connection()?)?;
+            #[doc = concat!("# let d = ", $make, ";")]
+            /// assert_eq!(d.iter().collect::<Vec<_>>(), [(&1, &10)]);
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
+            pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+                self.core.iter()
+            }
+
+            /// The keys with values, in order.
+            ///
+            /// ```
+            /// # let redis = pottery::testing::doctest_redis();
+            /// # redis::cmd("HSET").arg("od-local-doc").arg("1").arg("10").exec(&mut redis.connection()?)?;
+            #[doc = concat!("# let d = ", $make, ";")]
+            /// assert_eq!(d.keys().collect::<Vec<_>>(), [&1]);
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
+            pub fn keys(&self) -> impl Iterator<Item = &K> {
+                self.core.iter().map(|(k, _)| k)
+            }
+
+            /// The values, in order.
+            ///
+            /// ```
+            /// # let redis = pottery::testing::doctest_redis();
+            /// # redis::cmd("HSET").arg("od-local-doc").arg("1").arg("10").exec(&mut redis.connection()?)?;
+            #[doc = concat!("# let d = ", $make, ";")]
+            /// assert_eq!(d.values().collect::<Vec<_>>(), [&10]);
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
+            pub fn values(&self) -> impl Iterator<Item = &V> {
+                self.core.iter().map(|(_, v)| v)
+            }
+        }
+    };
+}
+
+local_accessors!(
+    CachedOrderedDict,
+    "pottery::CachedOrderedDict::<u8, u8>::new(&redis, \"od-local-doc\", [3, 1, 2])?"
+);
+
 impl<K, V> CachedOrderedDict<K, V>
 where
     K: Serialize + Eq + Hash + Clone,
@@ -261,35 +406,6 @@ where
         let found = redis.run(core.load()?)?;
         core.apply_load(found);
         Ok(CachedOrderedDict { core })
-    }
-
-    /// The Redis key.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::CachedOrderedDict<u8, u8> = pottery::CachedOrderedDict::new(&redis, "k", [])?;
-    /// assert_eq!(d.key(), "k");
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn key(&self) -> &str {
-        &self.core.key
-    }
-
-    /// The keys Redis had no (decodable) value for, in order. Owned, so you can
-    /// [`insert`](Self::insert) while going through them.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # redis::cmd("DEL").arg("m-doc").exec(&mut redis.connection()?)?;
-    /// let mut d: pottery::CachedOrderedDict<u8, u8> = pottery::CachedOrderedDict::new(&redis, "m-doc", [3, 1, 2])?;
-    /// assert_eq!(d.misses(), [3, 1, 2]);
-    /// d.insert(1, 10)?;
-    /// assert_eq!(d.misses(), [3, 2]);
-    /// # redis::cmd("DEL").arg("m-doc").exec(&mut redis.connection()?)?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn misses(&self) -> Vec<K> {
-        self.core.misses()
     }
 
     /// Stores `v` at `k`, locally and in Redis (one round trip, with the expiry); returns the
@@ -351,105 +467,6 @@ where
         let stored = self.core.redis.run(self.core.setdefault(&k, &default)?)?;
         Ok(self.core.apply_setdefault(k, stored))
     }
-
-    /// The local value at `k` (no I/O).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # redis::cmd("DEL").arg("g-doc").exec(&mut redis.connection()?)?;
-    /// let mut d: pottery::CachedOrderedDict<String, u8> = pottery::CachedOrderedDict::new(&redis, "g-doc", [])?;
-    /// d.insert("a".into(), 1)?;
-    /// assert_eq!(d.get("a"), Some(&1));
-    /// assert_eq!(d.get("b"), None);
-    /// # redis::cmd("DEL").arg("g-doc").exec(&mut redis.connection()?)?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn get<Q>(&self, k: &Q) -> Option<&V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.core.get(k)
-    }
-
-    /// Whether `k` has a local value.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::CachedOrderedDict<u8, u8> = pottery::CachedOrderedDict::new(&redis, "c-doc-empty", [1])?;
-    /// assert!(!d.contains_key(&1));
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn contains_key<Q>(&self, k: &Q) -> bool
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.core.get(k).is_some()
-    }
-
-    /// How many keys have a value (misses not counted).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::CachedOrderedDict<u8, u8> = pottery::CachedOrderedDict::new(&redis, "l-doc-empty", [1, 2])?;
-    /// assert_eq!(d.len(), 0);
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn len(&self) -> usize {
-        self.core.iter().count()
-    }
-
-    /// Whether no key has a value.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::CachedOrderedDict<u8, u8> = pottery::CachedOrderedDict::new(&redis, "l-doc-empty", [1])?;
-    /// assert!(d.is_empty());
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        self.core.iter().next().is_none()
-    }
-
-    /// The keys with values and their values, in order (local, no I/O).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # redis::cmd("DEL").arg("it-doc").exec(&mut redis.connection()?)?;
-    /// let mut d: pottery::CachedOrderedDict<u8, char> = pottery::CachedOrderedDict::new(&redis, "it-doc", [2, 1])?;
-    /// d.extend([(1, 'a'), (2, 'b')])?;
-    /// assert_eq!(d.iter().collect::<Vec<_>>(), [(&2, &'b'), (&1, &'a')]);
-    /// # redis::cmd("DEL").arg("it-doc").exec(&mut redis.connection()?)?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.core.iter()
-    }
-
-    /// The keys with values, in order.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::CachedOrderedDict<u8, u8> = pottery::CachedOrderedDict::new(&redis, "k-doc-empty", [1])?;
-    /// assert_eq!(d.keys().count(), 0);
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn keys(&self) -> impl Iterator<Item = &K> {
-        self.core.iter().map(|(k, _)| k)
-    }
-
-    /// The values, in order.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::CachedOrderedDict<u8, u8> = pottery::CachedOrderedDict::new(&redis, "v-doc-empty", [1])?;
-    /// assert_eq!(d.values().count(), 0);
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn values(&self) -> impl Iterator<Item = &V> {
-        self.core.iter().map(|(_, v)| v)
-    }
 }
 
 /// The async twin: [`aio::CachedOrderedDict`](crate::aio::CachedOrderedDict).
@@ -485,6 +502,11 @@ pub mod aio {
                 .finish()
         }
     }
+
+    local_accessors!(
+        CachedOrderedDict,
+        "tokio::runtime::Runtime::new()?.block_on(pottery::aio::CachedOrderedDict::<u8, u8>::new(&redis, \"od-local-doc\", [3, 1, 2]))?"
+    );
 
     impl<K, V> CachedOrderedDict<K, V>
     where
@@ -529,32 +551,6 @@ pub mod aio {
             let found = redis.run_async(core.load()?).await?;
             core.apply_load(found);
             Ok(CachedOrderedDict { core })
-        }
-
-        /// The Redis key.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::CachedOrderedDict<u8, u8> = pottery::aio::CachedOrderedDict::new(&redis, "k", []).await?;
-        /// assert_eq!(d.key(), "k");
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub fn key(&self) -> &str {
-            &self.core.key
-        }
-
-        /// See [`crate::CachedOrderedDict::misses`].
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::CachedOrderedDict<u8, u8> = pottery::aio::CachedOrderedDict::new(&redis, "cod-miss-async-doc", [4]).await?;
-        /// assert_eq!(d.misses(), [4]);
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub fn misses(&self) -> Vec<K> {
-            self.core.misses()
         }
 
         /// See [`crate::CachedOrderedDict::insert`].
@@ -619,62 +615,6 @@ pub mod aio {
                 .run_async(self.core.setdefault(&k, &default)?)
                 .await?;
             Ok(self.core.apply_setdefault(k, stored))
-        }
-
-        /// See [`crate::CachedOrderedDict::get`].
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::CachedOrderedDict<u8, u8> = pottery::aio::CachedOrderedDict::new(&redis, "cod-get-async-doc", []).await?;
-        /// assert_eq!(d.get(&1), None);
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub fn get<Q>(&self, k: &Q) -> Option<&V>
-        where
-            K: Borrow<Q>,
-            Q: Hash + Eq + ?Sized,
-        {
-            self.core.get(k)
-        }
-
-        /// How many keys have a value.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::CachedOrderedDict<u8, u8> = pottery::aio::CachedOrderedDict::new(&redis, "cod-len-async-doc", []).await?;
-        /// assert_eq!(d.len(), 0);
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub fn len(&self) -> usize {
-            self.core.iter().count()
-        }
-
-        /// Whether no key has a value.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::CachedOrderedDict<u8, u8> = pottery::aio::CachedOrderedDict::new(&redis, "cod-emp-async-doc", []).await?;
-        /// assert!(d.is_empty());
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub fn is_empty(&self) -> bool {
-            self.core.iter().next().is_none()
-        }
-
-        /// The keys with values and their values, in order.
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::CachedOrderedDict<u8, u8> = pottery::aio::CachedOrderedDict::new(&redis, "cod-it-async-doc", []).await?;
-        /// assert_eq!(d.iter().count(), 0);
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-        pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-            self.core.iter()
         }
     }
 }
