@@ -320,7 +320,8 @@ struct Group<'a> {
 }
 
 /// Operations a cluster master refused without running them (their slot moved since the
-/// slot map was read), with its refusal: sent again, each to its slot's master.
+/// slot map was read), or that may go again after their master's connection failed, with
+/// the error: sent again, each to its slot's master.
 type Moved<'a> = Vec<(Queued<'a>, redis::RedisError)>;
 
 /// Runs a batch: the one implementation behind both `execute`s.
@@ -375,14 +376,23 @@ async fn execute(queue: Queue<'_>, atomic: bool, via: Via) -> Result<()> {
                 sleep(via, wait).await;
                 owners = redis.slot_owners().await;
             }
-            // Still moving when the retry window closed: each such operation fails with
-            // its refusal (nothing of it ran); the others have their results.
+            // Still moving, or still unreachable, when the retry window closed: each such
+            // operation fails with its error (nothing of it ran, or it may repeat); the
+            // others have their results. The batch fails if a connection did.
             Err(_) => {
+                let connection = !matches!(f.error.kind(), redis::ErrorKind::Server(_));
                 for (q, e) in moved {
                     let e = Error::redis(q.key, q.expected, e);
                     q.fail(e);
                 }
-                return Ok(());
+                return if connection {
+                    Err(Error::Redis {
+                        key: None,
+                        source: f.error,
+                    })
+                } else {
+                    Ok(())
+                };
             }
         }
         ops = moved.into_iter().map(|(q, _)| q).collect();
@@ -581,6 +591,11 @@ async fn run_group<'a>(
                 return Err(e);
             }
             Err(Failure::Failed(f)) => match retry.next(class, &f) {
+                // A master's group may go again: to wherever its slots are now (a failover
+                // moves them to another address), from `execute`.
+                Ok(_) if addr.is_some() => {
+                    return Ok(ops.into_iter().map(|q| (q, f.error.clone())).collect());
+                }
                 Ok(wait) => sleep(via, wait).await,
                 Err(maybe_applied) => return Err(fail_all(ops, f, maybe_applied && retries)),
             },
