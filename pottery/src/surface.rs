@@ -123,56 +123,21 @@ macro_rules! ops {
             ;
         )*
     ) => {
-        impl<$($g),*> $blocking<$($g),*>
-        where
-            $($bound)*
-        {
+        // The blocking and async methods: each runs the plan once, through a runner.
+        $crate::surface::steps!(@one [$core, [$($g),*], [$($bound)*]] [$blocking, $aio_mod::$aio]
             $(
                 $(#[$doc])*
-                ///
-                #[$bfence]
-                #[doc = concat!(
-                    "# #[allow(unused_imports)] use pottery::", stringify!($blocking), " as This;"
-                )]
-                $(#[$bex])*
-                pub fn $name $(<$($mg),*>)? (&self, $($arg: $aty),*) -> $crate::error::Result<$out>
-                $(where $($mb)*)?
-                {
-                    let $c: &$core = &self.core;
-                    let op = $crate::batch::IntoOp::into_op($op)?;
-                    self.core.redis.run(op)
-                }
+                fn $name $(<$($mg),*>)? ($($arg: $aty),*) -> $out
+                    $(where [$($mb)*])?
+                    = |$c, runner| async move {
+                        let op = $crate::batch::IntoOp::into_op($op)?;
+                        $crate::collections::Runner::run(runner, &$c.redis, op).await
+                    },
+                example { #[$bfence] $(#[$bex])* }
+                $(aio { #[$afence] $(#[$aex])* })?
+                ;
             )*
-        }
-
-        impl<$($g),*> $aio_mod::$aio<$($g),*>
-        where
-            $($bound)*
-        {
-            $(
-                $(#[$doc])*
-                ///
-                #[doc = concat!(
-                    "The async form of [`", stringify!($blocking), "::", stringify!($name),
-                    "`]: the same operation (one definition), awaited."
-                )]
-                $(
-                    #[$afence]
-                    #[doc = concat!(
-                        "# #[allow(unused_imports)] use pottery::", stringify!($aio_mod), "::",
-                        stringify!($aio), " as This;"
-                    )]
-                    $(#[$aex])*
-                )?
-                pub async fn $name $(<$($mg),*>)? (&self, $($arg: $aty),*) -> $crate::error::Result<$out>
-                $(where $($mb)*)?
-                {
-                    let $c: &$core = &self.core;
-                    let op = $crate::batch::IntoOp::into_op($op)?;
-                    self.core.redis.run_async(op).await
-                }
-            )*
-        }
+        );
 
         impl<'q, 'a, $($g),*> $view<'q, 'a, $($g),*>
         where
@@ -272,7 +237,7 @@ macro_rules! steps {
                 ///
                 #[doc = concat!(
                     "The async form of [`", stringify!($blocking), "::", stringify!($name),
-                    "`]: the same steps (one definition), awaited."
+                    "`]: the same operation (one definition), awaited."
                 )]
                 $(
                     #[$afence]
