@@ -801,11 +801,15 @@ fn script_loads(probe: &mut redis::Connection) -> u64 {
         .sum()
 }
 
-#[test]
-fn a_cluster_batch_is_one_pipeline_per_master() {
+/// A cluster of its own (3 masters), its handle, and a plain connection to each master.
+fn cluster_with_probes() -> (
+    pottery::testing::RedisCluster,
+    Redis,
+    Vec<redis::Connection>,
+) {
     let cluster = pottery::testing::RedisCluster::start(3).unwrap();
     let redis = cluster.redis();
-    let mut probes: Vec<redis::Connection> = cluster
+    let probes = cluster
         .urls()
         .iter()
         .map(|u| {
@@ -815,6 +819,12 @@ fn a_cluster_batch_is_one_pipeline_per_master() {
                 .unwrap()
         })
         .collect();
+    (cluster, redis, probes)
+}
+
+#[test]
+fn a_cluster_batch_is_one_pipeline_per_master() {
+    let (_cluster, redis, mut probes) = cluster_with_probes();
     // 120 keys: about 120 slots, on all three masters.
     let dicts: Vec<RedisDict<String, i64>> = (0..120)
         .map(|i| RedisDict::new(&redis, unique_key(&format!("per-master-{i}"))))
@@ -881,18 +891,7 @@ fn owner_first(probe: &mut redis::Connection, slot: u16) -> Vec<String> {
 
 #[test]
 fn a_cluster_batch_follows_a_slot_that_moved() {
-    let cluster = pottery::testing::RedisCluster::start(3).unwrap();
-    let redis = cluster.redis();
-    let mut probes: Vec<redis::Connection> = cluster
-        .urls()
-        .iter()
-        .map(|u| {
-            redis::Client::open(u.as_str())
-                .unwrap()
-                .get_connection()
-                .unwrap()
-        })
-        .collect();
+    let (_cluster, redis, mut probes) = cluster_with_probes();
     let others: Vec<RedisDict<String, i64>> = (0..30)
         .map(|i| RedisDict::new(&redis, unique_key(&format!("still-{i}"))))
         .collect();
