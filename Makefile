@@ -72,9 +72,9 @@ test: deps lint
 	  --test cache --test backed --test probabilistic --test redlock --test shared_primitives \
 	  --test macros --test service_macros --test codec --test batch 2>&1 | tee -a target/test.log
 	$(MAKE) --no-print-directory examples
-	@echo "== the benchmark, QUICK, in the dev profile: a smoke test of make bench (its figures mean"
+	@echo "== the benchmark, QUICK=smoke (every workload once), in the dev profile: a smoke test of make bench (its figures mean"
 	@echo "   nothing there; make bench builds in release and writes docs/)"
-	QUICK=1 cargo test -q -p pottery-tests --all-features --bench compare
+	QUICK=smoke cargo test -q -p pottery-tests --all-features --bench compare
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "all tests: %d passed, %d failed\n", p, f }' target/test.log
 
 bench: deps

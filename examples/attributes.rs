@@ -30,7 +30,7 @@ async fn append_async(entry: String) -> Result<usize, pottery::Error> {
 
 #[timed(callback = report)]
 fn render() -> usize {
-    (0..1000u64).map(slow_square).count()
+    (0..10u64).map(slow_square).count()
 }
 
 fn report(function: &'static str, took: Duration) {

@@ -1,5 +1,5 @@
 //! `make bench`: pottery-rs against raw redis-rs and Python pottery 3.0.1 on the same
-//! throwaway servers, in the same run. `QUICK=1` runs a short version (part of `make test`).
+//! throwaway servers, in the same run. `QUICK=1` runs a short version; `QUICK=smoke` (in `make test`) runs every workload once.
 //!
 //! Each workload is one client thread issuing operations back to back unless its name says
 //! otherwise; rounds of the contenders are interleaved and the median round is reported, so
@@ -808,7 +808,16 @@ const RELEASE_SRC: &str =
 
 fn main() {
     let quick = std::env::var("QUICK").is_ok_and(|v| v != "0" && !v.is_empty());
-    let (n, rounds) = if quick { (1_000, 3) } else { (10_000, 5) };
+    // `QUICK=smoke` (make test): every workload once, as small as it runs, to prove the
+    // benchmark works; its figures mean nothing.
+    let smoke = std::env::var("QUICK").is_ok_and(|v| v == "smoke");
+    let (n, rounds) = if smoke {
+        (200, 1)
+    } else if quick {
+        (1_000, 3)
+    } else {
+        (10_000, 5)
+    };
     pin(0);
     let server = RedisServer::start().expect("start redis-server");
     let masters = pottery::testing::Masters::start(5).expect("start five masters");
@@ -821,7 +830,13 @@ fn main() {
     let mut rows = Vec::new();
     let mut probe = Probe::new(std::slice::from_ref(&url));
     // Entries iterated in the dict-iteration row (Python does one HGET per entry there).
-    let it_n: usize = if quick { 10_000 } else { 100_000 };
+    let it_n: usize = if smoke {
+        1_000
+    } else if quick {
+        10_000
+    } else {
+        100_000
+    };
 
     let dict: RedisDict<String, i64> = RedisDict::new(&redis, "bench:rs");
     let raw_key = "bench:raw";
@@ -920,7 +935,13 @@ fn main() {
 
     // dict extend of 10,000 items: one HSET of 10,000 pairs each way.
     let batch: Vec<(String, i64)> = (0..10_000).map(|i| (format!("k{i}"), i)).collect();
-    let en = if quick { 10 } else { 100 };
+    let en = if smoke {
+        2
+    } else if quick {
+        10
+    } else {
+        100
+    };
     let r = compare_with(
         &mut probe,
         en,
@@ -1215,7 +1236,13 @@ fn main() {
     // itself, as redis-rs does for any integer argument).
     let hll: pottery::HyperLogLog<u64> = pottery::HyperLogLog::new(&redis, "bench:rs:hll");
     let numbers: Vec<u64> = (0..100_000).collect();
-    let hn = if quick { 6 } else { 30 };
+    let hn = if smoke {
+        2
+    } else if quick {
+        6
+    } else {
+        30
+    };
     let r = compare_with(
         &mut probe,
         hn,
@@ -1513,7 +1540,13 @@ fn main() {
     // Distributed primitives: one and five masters; round trips summed over the masters.
     let urls: Vec<String> = masters.servers.iter().map(|s| s.url()).collect();
     let mut mprobe = Probe::new(&urls);
-    let pn = if quick { 300 } else { 3000 };
+    let pn = if smoke {
+        30
+    } else if quick {
+        300
+    } else {
+        3000
+    };
     let release = redis::Script::new(RELEASE_SRC);
     for count in [1usize, 5] {
         let label = if count == 1 { "1 master" } else { "5 masters" };
@@ -1655,7 +1688,11 @@ fn main() {
     // Contention (issue 12), the second table: fixed-duration runs of many workers on ONE lock
     // (one `Arc<Redlock>` for threads, clones of one `aio::Redlock` for tasks) or one id
     // sequence, each next to the same loop with one worker.
-    let dur = Duration::from_secs(if quick { 1 } else { 4 });
+    let dur = if smoke {
+        Duration::from_millis(200)
+    } else {
+        Duration::from_secs(if quick { 1 } else { 4 })
+    };
     let short = dur / 4;
     let mut contention = Vec::new();
     for count in [1usize, 5] {
@@ -1721,7 +1758,13 @@ fn main() {
     // without a cache. Then 64 handles, each on its own URL of the same server (`?client=i`,
     // so each has its own in-process flights) stand for 64 processes: `aio::RedisCache` on
     // each, without and with `single_flight` (the attribute's 10 s bound).
-    let stampede_rounds = if quick { 5 } else { 11 };
+    let stampede_rounds = if smoke {
+        1
+    } else if quick {
+        5
+    } else {
+        11
+    };
     let mut next_entry = 0u64;
     let mut stampedes = Vec::new();
     stampedes.push(stampede(
