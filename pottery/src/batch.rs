@@ -33,7 +33,35 @@ struct Queued<'a> {
     req: Req,
     repeat: Repeat,
     retries: bool,
-    deliver: Deliver<'a>,
+    /// Taken when the reply (or an error) is handed over; see the `Drop` impl.
+    reply_to: Option<Deliver<'a>>,
+    /// Whether the request may have reached the server: set when a pipeline holding it is
+    /// sent, cleared when a server refused it without running it.
+    sent: bool,
+}
+
+/// An operation dropped without its result (its batch, or the future of `execute`, was
+/// dropped) gets one that says whether it may have run: a write that was sent may have been
+/// applied; anything else did not run.
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        if let Some(reply_to) = self.reply_to.take() {
+            let e = if self.sent && self.repeat != Repeat::Read {
+                Error::MaybeApplied {
+                    key: self.key.to_owned(),
+                    source: redis::RedisError::from(std::io::Error::new(
+                        std::io::ErrorKind::Interrupted,
+                        "the batch was dropped after its request was sent",
+                    )),
+                }
+            } else {
+                Error::NotExecuted {
+                    key: self.key.to_owned(),
+                }
+            };
+            reply_to(Err(e));
+        }
+    }
 }
 
 impl Queued<'_> {
@@ -46,7 +74,14 @@ impl Queued<'_> {
     }
 
     fn fail(self, e: Error) {
-        (self.deliver)(Err(e));
+        self.reply(Err(e));
+    }
+
+    /// Hands the operation its reply, or the error that replaced it.
+    fn reply(mut self, result: Result<Value>) {
+        if let Some(reply_to) = self.reply_to.take() {
+            reply_to(result);
+        }
     }
 }
 
@@ -126,7 +161,8 @@ impl<'a> Queue<'a> {
                 req,
                 repeat,
                 retries,
-                deliver,
+                reply_to: Some(deliver),
+                sent: false,
             });
         pending
     }
@@ -191,7 +227,10 @@ impl<T> Pending<T> {
     }
 
     /// The operation's result. Before the batch ran (or when it was dropped, or its
-    /// `execute` failed before sending the operation) it is [`Error::NotExecuted`].
+    /// `execute` failed before sending the operation) it is [`Error::NotExecuted`]. When the
+    /// future of an async `execute` is dropped after the request was sent (a `timeout`, a
+    /// `select!`, an aborted task), a write is [`Error::MaybeApplied`]: the server may still
+    /// run it.
     ///
     /// ```
     /// # let redis = pottery::testing::doctest_redis();
@@ -567,6 +606,9 @@ async fn run_group<'a>(
         Duration::ZERO
     });
     loop {
+        for q in ops.iter_mut() {
+            q.sent = true;
+        }
         match send(redis, via, &pipe, layout.count, slot, addr.as_deref()).await {
             Ok(replies) => {
                 // Refused whole (a failover under way): retried like a single operation. (On
@@ -594,7 +636,14 @@ async fn run_group<'a>(
                 // A master's group may go again: to wherever its slots are now (a failover
                 // moves them to another address), from `execute`.
                 Ok(_) if addr.is_some() => {
-                    return Ok(ops.into_iter().map(|q| (q, f.error.clone())).collect());
+                    let sent = !f.connecting;
+                    return Ok(ops
+                        .into_iter()
+                        .map(|mut q| {
+                            q.sent = sent;
+                            (q, f.error.clone())
+                        })
+                        .collect());
                 }
                 Ok(wait) => sleep(via, wait).await,
                 Err(maybe_applied) => return Err(fail_all(ops, f, maybe_applied && retries)),
@@ -757,6 +806,8 @@ fn distribute<'a>(
         {
             let e = redis::RedisError::from(e.clone());
             if crate::op::not_executed(&e) {
+                let mut q = q;
+                q.sent = false;
                 moved.push((q, e));
                 continue;
             }
@@ -793,7 +844,7 @@ fn distribute<'a>(
                 }
             }
         }
-        (q.deliver)(result);
+        q.reply(result);
     }
     moved
 }

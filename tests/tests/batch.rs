@@ -963,3 +963,49 @@ fn a_cluster_batch_follows_a_slot_that_moved() {
         "the value is on the slot's new master"
     );
 }
+
+#[tokio::test]
+async fn a_batch_dropped_after_sending_says_its_writes_may_have_been_applied() {
+    let server = pottery::testing::RedisServer::start().unwrap();
+    let redis = server.redis();
+    let counter: pottery::aio::RedisCounter<String> =
+        pottery::aio::RedisCounter::new(&redis, "dropped:counter");
+    let dict: pottery::aio::RedisDict<String, i64> =
+        pottery::aio::RedisDict::new(&redis, "dropped:dict");
+    assert_eq!(dict.len().await.unwrap(), 0, "connected");
+    server.pause();
+    let b = pottery::aio::Batch::new(&redis);
+    let incr = b.on(&counter).incr("n", 1);
+    let set = b.on(&dict).set("a".into(), 1);
+    let get = b.on(&dict).get("a");
+    let never = pottery::aio::Batch::new(&redis);
+    let unsent = never.on(&counter).incr("n", 1);
+    // The request is written, the server is stopped: the caller gives up and drops the future.
+    let gave_up = tokio::time::timeout(std::time::Duration::from_millis(300), b.execute()).await;
+    assert!(gave_up.is_err(), "the execute future was dropped mid-await");
+    drop(never);
+    server.resume();
+    assert!(
+        matches!(incr.get(), Err(Error::MaybeApplied { ref key, .. }) if key == "dropped:counter"),
+        "a sent write that must not repeat"
+    );
+    assert!(
+        matches!(set.get(), Err(Error::MaybeApplied { .. })),
+        "a sent write"
+    );
+    assert!(
+        matches!(get.get(), Err(Error::NotExecuted { .. })),
+        "a read"
+    );
+    assert!(
+        matches!(unsent.get(), Err(Error::NotExecuted { .. })),
+        "never sent"
+    );
+    // And it was applied, once the server went on: "not executed" would have been a lie.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while counter.get("n").await.ok() != Some(1) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(counter.get("n").await.unwrap(), 1);
+    assert_eq!(dict.get("a").await.unwrap(), Some(1));
+}
