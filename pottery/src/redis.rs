@@ -328,6 +328,12 @@ impl RedisBuilder {
     /// 10 s; `Duration::ZERO` turns retries off). Waits between attempts grow from 25 ms to
     /// 500 ms.
     ///
+    /// Size it to the deployment's slowest failover, or callers see its tail as errors. In a
+    /// Redis Cluster a replica usually takes over `cluster-node-timeout` plus a second or two
+    /// after its master dies, but when the masters split their votes the election is retried
+    /// only 4 × `cluster-node-timeout` later (about 13 s with a 2 s node timeout). Sentinels
+    /// retry a failed failover after twice their `failover-timeout`.
+    ///
     /// A retry never applies a write twice. Every operation has a class, documented in the
     /// crate docs ("Failovers and retries"): a *read* or an *idempotent* write (`HSET` of a
     /// value, `SADD`, `DEL`, …) is retried whenever its outcome is unknown (the connection

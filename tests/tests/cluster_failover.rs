@@ -8,6 +8,9 @@ use pottery::RedisDict;
 use pottery::testing::{ClusterRole, RedisCluster};
 use pottery_tests::{failover, unique_key};
 
+/// How long the cluster may take to fail over; the handle retries that long.
+const FAILOVER_BOUND: Duration = Duration::from_secs(30);
+
 #[test]
 fn the_handle_follows_a_cluster_failover() {
     let mut cluster = RedisCluster::builder()
@@ -32,9 +35,14 @@ fn the_handle_follows_a_cluster_failover() {
     }
 
     // Durable writes: acknowledged means on the replica too, so nothing acknowledged is lost.
+    // The retry budget covers the failover's worst case, the bound `wait_for_failover` waits:
+    // a replica is elected about 3 s after the kill, but an election the masters split
+    // is retried only 4 x node timeout later (measured in CI: 12.9 s, past the default 10 s,
+    // and the writer saw the dead master's `Connection refused`).
     let redis = pottery::Redis::cluster_builder(cluster.urls())
         .connection_timeout(Duration::from_secs(1))
         .response_timeout(Some(Duration::from_secs(2)))
+        .retry_timeout(FAILOVER_BOUND)
         .durable_writes(1, Duration::from_secs(1))
         .build()
         .unwrap();
@@ -48,7 +56,7 @@ fn the_handle_follows_a_cluster_failover() {
     assert_eq!(replicas.len(), 2);
     let report = failover::run(&redis, &key, || {
         cluster.kill_node(owner);
-        cluster.wait_for_failover(Duration::from_secs(30)).unwrap();
+        cluster.wait_for_failover(FAILOVER_BOUND).unwrap();
     });
     eprintln!("cluster failover: {report:#?}");
     assert!(replicas.contains(&cluster.master_for_key(&key).unwrap()));
