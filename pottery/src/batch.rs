@@ -355,6 +355,9 @@ struct Group<'a> {
     owner: Option<u16>,
     /// The master's address, when the group is a master's: sent on a direct connection.
     addr: Option<String>,
+    /// Operations a master redirected with `ASK` (their slot is migrating and their keys are
+    /// on the importing master, `addr`): each is sent after `ASKING`.
+    asking: bool,
     ops: Vec<Queued<'a>>,
 }
 
@@ -377,8 +380,17 @@ async fn execute(queue: Queue<'_>, atomic: bool, via: Via) -> Result<()> {
         redis.slot_owners().await
     };
     let mut retry = Retry::new(redis.retry_timeout());
+    // Operations redirected with `ASK`, by the importing master's address, and how many
+    // rounds in a row only followed such redirects.
+    let mut asked: Vec<(String, Queued<'_>)> = Vec::new();
+    let mut ask_rounds = 0;
     loop {
-        let groups = plan(&redis, ops, atomic, owners.as_deref())?;
+        let mut groups = if ops.is_empty() {
+            Vec::new()
+        } else {
+            plan(&redis, ops, atomic, owners.as_deref())?
+        };
+        groups.extend(asking_groups(std::mem::take(&mut asked)));
         let results = futures_util::future::join_all(
             groups
                 .into_iter()
@@ -404,6 +416,28 @@ async fn execute(queue: Queue<'_>, atomic: bool, via: Via) -> Result<()> {
             }
             return Err(e);
         }
+        // A slot being migrated: the keys `ASK`ed for are already on the importing master,
+        // and go there at once, whatever the retry window (a redirect, not a retry); the
+        // slot map stays, as the slot is still the migrating master's. A few rounds in a
+        // row at most, then they wait like the rest.
+        let (ask, rest): (Moved<'_>, Moved<'_>) = moved.into_iter().partition(|(_, e)| {
+            e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::Ask)
+                && e.redirect_node().is_some()
+        });
+        let moved = if rest.is_empty() && ask_rounds < 3 {
+            ask_rounds += 1;
+            for (q, e) in ask {
+                let (addr, _) = e.redirect_node().expect("partitioned on it");
+                asked.push((addr.to_owned(), q));
+            }
+            ops = Vec::new();
+            continue;
+        } else {
+            ask_rounds = 0;
+            let mut moved = rest;
+            moved.extend(ask);
+            moved
+        };
         redis.forget_slot_owners();
         redis.forget_async_cluster_connection();
         let f = Failed {
@@ -452,6 +486,7 @@ fn plan<'a>(
             slot: None,
             owner: None,
             addr: None,
+            asking: false,
             ops,
         }]);
     }
@@ -482,6 +517,7 @@ fn plan<'a>(
             slot: Some(first_slot),
             owner: None,
             addr: None,
+            asking: false,
             ops,
         }]);
     }
@@ -501,11 +537,31 @@ fn plan<'a>(
                 slot: Some(slot),
                 owner,
                 addr,
+                asking: false,
                 ops: vec![q],
             }),
         }
     }
     Ok(groups)
+}
+
+/// One group per importing master for operations redirected with `ASK`, in the order of
+/// their first operation.
+fn asking_groups(asked: Vec<(String, Queued<'_>)>) -> Vec<Group<'_>> {
+    let mut groups: Vec<Group<'_>> = Vec::new();
+    for (addr, q) in asked {
+        match groups.iter_mut().find(|g| g.addr.as_deref() == Some(&addr)) {
+            Some(g) => g.ops.push(q),
+            None => groups.push(Group {
+                slot: None,
+                owner: None,
+                addr: Some(addr),
+                asking: true,
+                ops: vec![q],
+            }),
+        }
+    }
+    groups
 }
 
 /// Where each reply of a group's pipeline is.
@@ -514,6 +570,8 @@ struct Layout {
     scripts: usize,
     /// `MULTI` … `EXEC` around the operations.
     atomic: bool,
+    /// An `ASKING` before each operation.
+    asking: bool,
     /// `WAIT` last.
     wait: Option<usize>,
     /// How many replies in all.
@@ -527,6 +585,7 @@ struct Layout {
 fn pipeline(
     ops: &mut [Queued<'_>],
     atomic: bool,
+    asking: bool,
     durable: Option<(usize, Duration)>,
     keep: bool,
 ) -> (redis::Pipeline, Layout) {
@@ -544,6 +603,9 @@ fn pipeline(
         pipe.cmd("MULTI");
     }
     for q in ops.iter_mut() {
+        if asking {
+            pipe.cmd("ASKING");
+        }
         match &q.req {
             Req::Cmd(cmd) if keep => pipe.add_command(cmd.clone()),
             Req::Cmd(_) => match std::mem::replace(&mut q.req, Req::Nothing) {
@@ -565,8 +627,12 @@ fn pipeline(
     let layout = Layout {
         scripts: scripts.len(),
         atomic,
+        asking,
         wait,
-        count: scripts.len() + ops.len() + 2 * usize::from(atomic) + usize::from(wait.is_some()),
+        count: scripts.len()
+            + ops.len() * (1 + usize::from(asking))
+            + 2 * usize::from(atomic)
+            + usize::from(wait.is_some()),
     };
     (pipe, layout)
 }
@@ -592,14 +658,18 @@ async fn run_group<'a>(
     via: Via,
 ) -> Result<Moved<'a>> {
     let Group {
-        slot, addr, ops, ..
+        slot,
+        addr,
+        asking,
+        ops,
+        ..
     } = group;
     let mut ops = ops;
     let class = class(&ops);
     let durable = redis.durable().filter(|_| class != Repeat::Read);
     let retries = ops.iter().all(|q| q.retries);
     let reroute = redis.is_cluster() && !atomic;
-    let (pipe, layout) = pipeline(&mut ops, atomic, durable, reroute);
+    let (pipe, layout) = pipeline(&mut ops, atomic, asking, durable, reroute);
     let mut retry = Retry::new(if retries {
         redis.retry_timeout()
     } else {
@@ -664,6 +734,9 @@ async fn sleep(via: Via, wait: Duration) {
 /// (`MOVED`, `TRYAGAIN`, `LOADING`, `READONLY`… during a failover: a group is one server's,
 /// one slot's on a cluster, so they come all together).
 fn refused(replies: &[Value], layout: &Layout, n: usize) -> Option<redis::RedisError> {
+    if layout.asking {
+        return None;
+    }
     let start = layout.scripts + usize::from(layout.atomic);
     let mut first = None;
     for v in replies.get(start..start + n)? {
@@ -794,6 +867,9 @@ fn distribute<'a>(
                     .collect()
             }
         }
+    } else if layout.asking {
+        // Each reply follows its `ASKING`'s.
+        replies.take(2 * n).skip(1).step_by(2).map(Some).collect()
     } else {
         replies.take(n).map(Some).collect()
     };
@@ -863,6 +939,10 @@ fn distribute<'a>(
 ///   of the wrong type or data that does not decode fails that operation's [`Pending`] only.
 ///   (In a transaction, as in Redis, the other operations still apply.) `execute` itself
 ///   fails only when the connection does.
+/// * On a cluster, an operation whose slot moved since the slot map was read goes again to
+///   the slot's new master, within the retry window; one whose slot is being migrated
+///   (resharding) and whose key is already on the importing master follows the `ASK`
+///   redirect there at once.
 /// * Lua-backed operations work in batches: the scripts are loaded (`SCRIPT LOAD`) at the
 ///   head of the same pipeline, so a server that lost its script cache neither runs an
 ///   operation twice nor skips one.
@@ -1145,7 +1225,7 @@ mod tests {
         let queue = Queue::new(&redis);
         let pending = queued(&queue, &keys);
         let (_, mut ops) = queue.take();
-        let (_, layout) = pipeline(&mut ops, false, None, false);
+        let (_, layout) = pipeline(&mut ops, false, false, None, false);
         assert_eq!(layout.count, 3);
         let replies = vec![
             reply(":3\r\n"),
@@ -1169,7 +1249,7 @@ mod tests {
         let queue = Queue::new(&redis);
         let pending = queued(&queue, &keys);
         let (_, mut ops) = queue.take();
-        let (_, layout) = pipeline(&mut ops, false, None, true);
+        let (_, layout) = pipeline(&mut ops, false, false, None, true);
         let replies = vec![
             reply(":3\r\n"),
             reply("-MOVED 3999 127.0.0.1:7001\r\n"),
@@ -1191,12 +1271,53 @@ mod tests {
     }
 
     #[test]
+    fn an_asked_group_sends_asking_before_each_operation_and_skips_its_replies() {
+        let (redis, keys) = setup();
+        let queue = Queue::new(&redis);
+        let pending = queued(&queue, &keys);
+        let (_, mut ops) = queue.take();
+        let (pipe, layout) = pipeline(&mut ops, false, true, None, true);
+        assert_eq!(layout.count, 6);
+        let names: Vec<Vec<u8>> = pipe
+            .cmd_iter()
+            .map(|c| match c.args_iter().next() {
+                Some(redis::Arg::Simple(b)) => b.to_vec(),
+                _ => Vec::new(),
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                &b"ASKING"[..],
+                b"HLEN",
+                b"ASKING",
+                b"HINCRBY",
+                b"ASKING",
+                b"HLEN"
+            ]
+        );
+        let ok = || reply("+OK\r\n");
+        let replies = vec![
+            ok(),
+            reply(":3\r\n"),
+            ok(),
+            reply(":5\r\n"),
+            ok(),
+            reply(":7\r\n"),
+        ];
+        assert!(refused(&replies, &layout, ops.len()).is_none());
+        assert!(distribute(ops, replies, &layout, true).is_empty());
+        let got: Vec<i64> = pending.into_iter().map(|p| p.get().unwrap()).collect();
+        assert_eq!(got, [3, 5, 7]);
+    }
+
+    #[test]
     fn a_refused_transaction_gives_each_operation_its_refusal() {
         let (redis, keys) = setup();
         let queue = Queue::new(&redis);
         let pending = queued(&queue, &keys);
         let (_, mut ops) = queue.take();
-        let (_, layout) = pipeline(&mut ops, true, None, false);
+        let (_, layout) = pipeline(&mut ops, true, false, None, false);
         assert_eq!(layout.count, 5, "MULTI, 3 ops, EXEC");
         let replies = vec![
             reply("+OK\r\n"),
@@ -1227,7 +1348,13 @@ mod tests {
         let queue = Queue::new(&redis);
         let pending = queued(&queue, &keys);
         let (_, mut ops) = queue.take();
-        let (_, layout) = pipeline(&mut ops, false, Some((2, Duration::from_millis(10))), false);
+        let (_, layout) = pipeline(
+            &mut ops,
+            false,
+            false,
+            Some((2, Duration::from_millis(10))),
+            false,
+        );
         assert_eq!(layout.count, 4, "3 ops, WAIT");
         let replies = vec![
             reply(":1\r\n"),
@@ -1267,7 +1394,7 @@ mod tests {
             let _ = queue.push(&redis, Ok(op));
         }
         let (_, mut ops) = queue.take();
-        let (pipe, layout) = pipeline(&mut ops, true, None, false);
+        let (pipe, layout) = pipeline(&mut ops, true, false, None, false);
         assert_eq!((layout.scripts, layout.count), (1, 1 + 1 + 3 + 1));
         let packed = String::from_utf8_lossy(&pipe.get_packed_pipeline()).into_owned();
         let load = packed.find("SCRIPT").expect("a SCRIPT LOAD");
@@ -1283,7 +1410,7 @@ mod tests {
         let queue = Queue::new(&redis);
         let _pending = queued(&queue, &keys);
         let (_, mut ops) = queue.take();
-        let (pipe, layout) = pipeline(&mut ops, false, None, false);
+        let (pipe, layout) = pipeline(&mut ops, false, false, None, false);
         assert_eq!(pipe.len(), 3);
         let moved = || reply("-MOVED 3999 127.0.0.1:6381\r\n");
         let replies = vec![moved(), moved(), moved()];

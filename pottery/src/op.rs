@@ -567,7 +567,13 @@ impl Redis {
             None => Duration::ZERO,
         });
         loop {
-            match self.attempt_sync(&op, timeout, durable) {
+            let mut attempt = self.attempt_sync(&op, timeout, durable);
+            if let Err(failure) = &attempt
+                && let Some(addr) = self.ask_target(failure)
+            {
+                attempt = self.follow_ask_sync(&addr, &op.req, durable, timeout);
+            }
+            match attempt {
                 Ok(reply) => return op.finish(durable, reply),
                 Err(failure) => std::thread::sleep(retry.after(&op, failure)?),
             }
@@ -636,7 +642,13 @@ impl Redis {
             Duration::ZERO
         });
         loop {
-            match self.attempt_async(&op.req, durable).await {
+            let mut attempt = self.attempt_async(&op.req, durable).await;
+            if let Err(failure) = &attempt
+                && let Some(addr) = self.ask_target(failure)
+            {
+                attempt = self.follow_ask_async(&addr, &op.req, durable).await;
+            }
+            match attempt {
                 Ok(reply) => return op.finish(durable, reply),
                 Err(failure) => {
                     let wait = retry.after(&op, failure)?;
@@ -683,6 +695,104 @@ impl Redis {
             }
             (_, r) => r.map_err(|e| sent(e).into()),
         }
+    }
+}
+
+/// Following `ASK`: while a cluster slot migrates, its master answers `ASK <slot> <node>` for
+/// keys already moved to the importing node, which serves a request only after `ASKING` on
+/// the same connection. pottery follows the redirect at once, whatever the retry window: it
+/// is not a failover to wait out (the migration may take minutes), and the request did not
+/// run (redis-rs's cluster client, which pottery keeps from retrying, would have followed it).
+impl Redis {
+    /// The node an `ASK` reply names, on a cluster handle.
+    fn ask_target(&self, failure: &Failure) -> Option<String> {
+        match failure {
+            Failure::Failed(f)
+                if self.is_cluster()
+                    && f.error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::Ask) =>
+            {
+                f.error.redirect_node().map(|(addr, _)| addr.to_owned())
+            }
+            _ => None,
+        }
+    }
+
+    /// Sends `req` to the importing node at `addr` on a new blocking connection.
+    fn follow_ask_sync(
+        &self,
+        addr: &str,
+        req: &Req,
+        durable: Option<(usize, Duration)>,
+        timeout: Option<Duration>,
+    ) -> std::result::Result<Vec<Value>, Failure> {
+        use redis::ConnectionLike;
+        let (pipe, n) = asking_pipeline(req, durable);
+        let mut conn = self
+            .node_blocking_connection(addr, timeout)
+            .map_err(|error| {
+                Failure::Failed(Failed {
+                    error,
+                    connecting: true,
+                })
+            })?;
+        conn.req_packed_commands(&pipe.get_packed_pipeline(), 1, n)
+            .and_then(own_replies)
+            .map_err(Failure::sent)
+    }
+
+    /// Sends `req` to the importing node at `addr` on the handle's direct connection to it.
+    async fn follow_ask_async(
+        &self,
+        addr: &str,
+        req: &Req,
+        durable: Option<(usize, Duration)>,
+    ) -> std::result::Result<Vec<Value>, Failure> {
+        use redis::aio::ConnectionLike;
+        let (pipe, n) = asking_pipeline(req, durable);
+        let mut conn = self.node_connection(addr).await.map_err(|error| {
+            Failure::Failed(Failed {
+                error,
+                connecting: true,
+            })
+        })?;
+        conn.req_packed_commands(&pipe, 1, n)
+            .await
+            .and_then(own_replies)
+            .map_err(|e| {
+                if crate::redis::poisons(&e) {
+                    self.forget_node_connection(addr);
+                }
+                Failure::sent(e)
+            })
+    }
+}
+
+/// `ASKING`, then the request (a script as `EVAL`: the importing node may not have it
+/// cached), then a durable write's `WAIT`; and how many replies follow `ASKING`'s, which are
+/// an attempt's.
+fn asking_pipeline(req: &Req, durable: Option<(usize, Duration)>) -> (redis::Pipeline, usize) {
+    let mut pipe = redis::pipe();
+    pipe.cmd("ASKING");
+    match req {
+        Req::Cmd(cmd) => pipe.add_command(cmd.clone()),
+        Req::Eval { script, keys, args } => pipe.add_command(script.command(false, keys, args)),
+        // Answered without a server.
+        Req::Nothing => pipe.cmd("PING"),
+    };
+    if let Some((replicas, timeout)) = durable {
+        pipe.add_command(wait_command(replicas, timeout));
+    }
+    (pipe, 1 + usize::from(durable.is_some()))
+}
+
+/// The replies of a pipeline, or the first error reply among them, as a query gives it.
+fn own_replies(replies: Vec<Value>) -> RedisResult<Vec<Value>> {
+    match replies.iter().find_map(|v| match v {
+        Value::ServerError(e) => Some(e.clone()),
+        _ => None,
+    }) {
+        Some(e) => Err(e.into()),
+        None => Ok(replies),
     }
 }
 

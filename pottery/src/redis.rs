@@ -1499,6 +1499,30 @@ impl Redis {
         Ok(conn)
     }
 
+    /// A new blocking connection to the cluster node at `addr` (`host:port`), with the
+    /// handle's credentials, TLS, protocol and timeouts (replies bounded by `timeout` when
+    /// given): for the rare request that must go to one node, such as one an `ASK` redirect
+    /// sends to the importing master.
+    pub(crate) fn node_blocking_connection(
+        &self,
+        addr: &str,
+        timeout: Option<Duration>,
+    ) -> RedisResult<redis::Connection> {
+        let Target::Cluster(_, template) = &self.inner.target else {
+            return Err(RedisError::from((
+                redis::ErrorKind::Client,
+                "not a cluster handle",
+            )));
+        };
+        let conn = template
+            .client(addr)?
+            .get_connection_with_timeout(self.inner.opts.connection_timeout)?;
+        let replies = timeout.or(self.inner.opts.response_timeout);
+        conn.set_read_timeout(replies)?;
+        conn.set_write_timeout(replies)?;
+        Ok(conn)
+    }
+
     /// Drops the direct connection to `addr` (after it failed) for this runtime.
     pub(crate) fn forget_node_connection(&self, addr: &str) {
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
