@@ -42,7 +42,7 @@ fn redis_cache_flows() {
         );
         // The whole hash has a 60 s sliding expiry.
         let ttl = pttl(&redis, &key);
-        assert!((59_000..=60_000).contains(&ttl), "{kind}: {ttl}");
+        assert!((50_000..=60_000).contains(&ttl), "{kind}: {ttl}");
         // The field is the arguments' JSON, readable by anyone.
         let mut conn = redis.connection().unwrap();
         let raw: Option<String> = conn.hget(&key, "[1]").unwrap();
@@ -102,18 +102,18 @@ fn distinct_arguments_never_share_an_entry() {
 fn sliding_expiry() {
     let redis = shared_server().redis();
     let key = unique_key("cache-expiry");
-    // 1.5 s leaves room for a stalled 2-core machine between two steps.
-    let cache = RedisCache::new(&redis, key.clone()).timeout(Some(Duration::from_millis(1500)));
+    // 5 s leaves seconds of room for a stalled 2-core machine between two steps.
+    let cache = RedisCache::new(&redis, key.clone()).timeout(Some(Duration::from_secs(5)));
     cache.get_or_compute(&(1,), || 1).unwrap();
     let ttl = pttl(&redis, &key);
-    assert!((1..=1500).contains(&ttl), "{ttl}");
+    assert!((1..=5000).contains(&ttl), "{ttl}");
     // A hit slides the expiry back up to the full timeout.
-    assert!(poll(5, || pttl(&redis, &key) < 1000));
+    assert!(poll(10, || pttl(&redis, &key) < 3000));
     cache.get_or_compute(&(1,), || 1).unwrap();
-    assert!(pttl(&redis, &key) > 1000);
+    assert!(pttl(&redis, &key) > 3000);
     // Left alone, it goes.
     assert!(
-        poll(5, || pttl(&redis, &key) == -2),
+        poll(10, || pttl(&redis, &key) == -2),
         "the cache never expired"
     );
     assert_eq!(cache.get_or_compute(&(1,), || 2).unwrap(), 2, "recomputed");
@@ -289,7 +289,7 @@ fn cached_ordered_dict_flows() {
         assert_eq!(again.misses(), [9]);
         assert_eq!(again.iter().collect::<Vec<_>>(), [(&2, &"#2".to_string())]);
         let ttl = pttl(&redis, &key);
-        assert!((59_000..=60_000).contains(&ttl), "{kind}: {ttl}");
+        assert!((50_000..=60_000).contains(&ttl), "{kind}: {ttl}");
         // A new key goes at the end; extend writes all in one go.
         d.extend([(7, "#7".to_string()), (3, "three".to_string())])
             .unwrap();

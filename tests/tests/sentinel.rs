@@ -14,7 +14,14 @@ use pottery_tests::{failover, unique_key};
 
 fn group() -> &'static SentinelGroup {
     static GROUP: OnceLock<SentinelGroup> = OnceLock::new();
-    GROUP.get_or_init(|| SentinelGroup::start().expect("cannot start a sentinel group"))
+    // Shared by tests that do not fail it over: a master silent for 5 s (not the default
+    // 1 s, which a stalled machine can reach) before the sentinels replace it.
+    GROUP.get_or_init(|| {
+        SentinelGroup::builder()
+            .down_after(Duration::from_secs(5))
+            .start()
+            .expect("cannot start a sentinel group")
+    })
 }
 
 #[test]

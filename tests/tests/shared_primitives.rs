@@ -587,7 +587,7 @@ fn nextid_survives_a_crashed_master() {
 // 2. Two holders never
 // ---------------------------------------------------------------------------------------------
 
-/// Redlock: while thread A holds `lock_with_watchdog()` (1 s lease) for 2.5 s, thread B looping
+/// Redlock: while thread A holds `lock_with_watchdog()` (2 s lease) for 3 s, thread B looping
 /// `try_acquire()` on a clone never gets in, and A's lease is never lost (B's failed attempts
 /// do not touch it).
 #[test]
@@ -595,7 +595,7 @@ fn a_clone_trying_never_intrudes_on_a_watchdog_holder() {
     let masters = Masters::start(3).unwrap();
     let key = unique_key("two-holders");
     let lock = Redlock::new(&key, masters.handles())
-        .auto_release_time(Duration::from_secs(1))
+        .auto_release_time(Duration::from_secs(2))
         .unlimited_extensions();
     let a_inside = AtomicBool::new(false);
     let a_done = AtomicBool::new(false);
@@ -606,7 +606,7 @@ fn a_clone_trying_never_intrudes_on_a_watchdog_holder() {
             let guard = lock.lock_with_watchdog().unwrap();
             a_inside.store(true, Ordering::SeqCst);
             tx.send(()).unwrap();
-            std::thread::sleep(Duration::from_millis(2500)); // the hold: 2.5 leases
+            std::thread::sleep(Duration::from_millis(3000)); // the hold: 1.5 leases
             let lost = guard.lost();
             let left = guard.locked();
             a_inside.store(false, Ordering::SeqCst);
@@ -645,7 +645,7 @@ fn a_clone_trying_never_intrudes_on_a_watchdog_holder() {
 }
 
 /// Redlock: a guard whose lease expired cannot release the next holder's lease. g1's 600 ms
-/// lease runs out; a clone takes the lock; `g1.release()` is `ReleaseUnlockedLock` and leaves
+/// lease runs out; another instance takes the lock; `g1.release()` is `ReleaseUnlockedLock` and leaves
 /// the new holder's key on the masters; a third instance cannot get in.
 #[test]
 fn an_expired_guard_never_releases_the_next_holder() {
@@ -659,8 +659,12 @@ fn an_expired_guard_never_releases_the_next_holder() {
         poll(5, || gone_everywhere(&handles, &rkey)),
         "the 600 ms lease never expired on the masters"
     );
-    let other = lock.clone();
-    let g2 = other.lock().expect("a clone takes the expired lock");
+    // A fresh instance with the default 10 s lease: the checks below must run while g2
+    // holds, however slow the machine.
+    let other = Redlock::new(&key, masters.handles());
+    let g2 = other
+        .lock()
+        .expect("another instance takes the expired lock");
     let before = values(&handles, &rkey);
     let theirs = majority(&before).expect("the new holder's lease is on a majority");
     match g1.release() {
@@ -806,8 +810,8 @@ async fn one_async_redlock_is_exclusive_and_live_across_64_tasks() {
 // 4. Watchdog guard and plain guard of one instance
 // ---------------------------------------------------------------------------------------------
 
-/// Redlock: two threads of ONE instance take turns, one with `lock_with_watchdog()` held over
-/// two leases, the other with `lock()` / `lock_fenced()`: each guard reports time left while
+/// Redlock: two threads of ONE instance take turns, one with `lock_with_watchdog()` held past
+/// its lease, the other with `lock()` / `lock_fenced()`: each guard reports time left while
 /// held, keeps its own value on the masters until it releases (the other's waiting, extending
 /// and releasing never touch it), releases Ok; fenced tokens increase; the instance's own
 /// `release()`/`extend()` (it holds no imperative lease) fail without touching a guard's lease.
@@ -817,8 +821,10 @@ fn watchdog_and_plain_guards_of_one_instance_take_turns() {
     let handles = masters.handles();
     let key = unique_key("turns");
     let rkey = format!("redlock:{key}");
+    // A 2 s lease: the watchdog (extending every third of it) and the plain guard's hold
+    // keep a second or more of slack on a loaded machine.
     let lock = Redlock::new(&key, masters.handles())
-        .auto_release_time(Duration::from_millis(600))
+        .auto_release_time(Duration::from_secs(2))
         .unlimited_extensions();
     let tokens: Vec<u64> = std::thread::scope(|s| {
         let (lock, handles, rkey) = (&lock, &handles, &rkey);
@@ -828,8 +834,8 @@ fn watchdog_and_plain_guards_of_one_instance_take_turns() {
                 let mine = majority(&values(handles, rkey))
                     .unwrap_or_else(|| panic!("watchdog round {round}: no lease on a majority"));
                 assert!(guard.locked().unwrap() > Duration::ZERO);
-                // The hold: two leases, so only the watchdog keeps it.
-                std::thread::sleep(Duration::from_millis(1200));
+                // The hold: past the lease, so only the watchdog keeps it.
+                std::thread::sleep(Duration::from_millis(2600));
                 assert!(!guard.lost(), "watchdog round {round}: lease lost");
                 assert!(
                     guard.locked().unwrap() > Duration::ZERO,
@@ -1432,7 +1438,11 @@ fn python_and_rust_waiters_wake_up() {
 lock = Redlock(key=args['key'], masters=masters, auto_release_time=30)
 assert lock.acquire(blocking=False)
 print('held', flush=True)
-time.sleep(0.5)
+# Holds until Rust has seen it held and started waiting (it sets the key `go`), 20 s at most.
+signal = Redis.from_url(args['url'])
+deadline = time.time() + 20
+while not signal.exists(args['key'] + ':go') and time.time() < deadline:
+    time.sleep(0.01)
 lock.release()
 print('released %r' % time.time(), flush=True)"
     );
@@ -1452,6 +1462,16 @@ print('released %r' % time.time(), flush=True)"
             (guard.map(|g| g.release()), at)
         })
     };
+    let _: () = redis::cmd("SET")
+        .arg(format!("{key}:go"))
+        .arg(1)
+        .query(
+            &mut redis::Client::open(url.as_str())
+                .unwrap()
+                .get_connection()
+                .unwrap(),
+        )
+        .unwrap();
     let released = read_line_of(&mut out, "released");
     let py_released: f64 = released.strip_prefix("released ").unwrap().parse().unwrap();
     let (outcome, rust_acquired) = waiter.join().unwrap();

@@ -1381,10 +1381,10 @@ impl Redlock {
     /// # use std::time::Duration;
     /// # let redis = pottery::testing::doctest_redis();
     /// let lock = pottery::Redlock::new("doc-watchdog", [redis])
-    ///     .auto_release_time(Duration::from_millis(300))
+    ///     .auto_release_time(Duration::from_secs(1))
     ///     .unlimited_extensions();
     /// let guard = lock.lock_with_watchdog()?;
-    /// std::thread::sleep(Duration::from_millis(700));
+    /// std::thread::sleep(Duration::from_millis(1500)); // longer than the lease
     /// assert!(!guard.lost());
     /// assert!(guard.locked()? > Duration::ZERO);
     /// drop(guard);
