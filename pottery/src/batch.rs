@@ -675,11 +675,23 @@ async fn run_group<'a>(
     } else {
         Duration::ZERO
     });
+    // Writes that must not repeat go on a connection known to be alive (see `IDLE_CHECK`).
+    let check_idle = (class == Repeat::Once && retries).then_some(ops[0].key);
     loop {
         for q in ops.iter_mut() {
             q.sent = true;
         }
-        match send(redis, via, &pipe, layout.count, slot, addr.as_deref()).await {
+        match send(
+            redis,
+            via,
+            &pipe,
+            layout.count,
+            slot,
+            addr.as_deref(),
+            check_idle,
+        )
+        .await
+        {
             Ok(replies) => {
                 // Refused whole (a failover under way): retried like a single operation. (On
                 // a cluster, the refused operations go again by slot, from `execute`.)
@@ -792,15 +804,32 @@ async fn send(
     count: usize,
     slot: Option<u16>,
     addr: Option<&str>,
+    check_idle: Option<&str>,
 ) -> std::result::Result<Vec<Value>, Failure> {
-    if let Some(addr) = addr {
-        use redis::aio::ConnectionLike;
-        let mut conn = redis.node_connection(addr).await.map_err(|error| {
+    let node = |addr| async move {
+        redis.node_connection(addr).await.map_err(|error| {
             Failure::Failed(Failed {
                 error,
                 connecting: true,
             })
-        })?;
+        })
+    };
+    if let Some(addr) = addr {
+        use redis::aio::ConnectionLike;
+        let mut conn = node(addr).await?;
+        let idle = redis.async_used(Some(addr));
+        if let (Some(key), true) = (check_idle, idle) {
+            let mut exists = redis::cmd("EXISTS");
+            exists.arg(key);
+            if exists
+                .query_async::<Value>(&mut conn)
+                .await
+                .is_err_and(|e| crate::redis::poisons(&e))
+            {
+                redis.forget_node_connection(addr);
+                conn = node(addr).await?;
+            }
+        }
         return conn.req_packed_commands(pipe, 0, count).await.map_err(|e| {
             if crate::redis::poisons(&e) {
                 redis.forget_node_connection(addr);
@@ -811,9 +840,17 @@ async fn send(
     if via == Via::Blocking && !redis.is_cluster() {
         use redis::ConnectionLike;
         let mut conn = redis.connection().map_err(Failure::connecting)?;
+        while check_idle.is_some() && conn.died_while_idle() {
+            drop(conn);
+            conn = redis.connection().map_err(Failure::connecting)?;
+        }
         return conn
             .req_packed_commands(&pipe.get_packed_pipeline(), 0, count)
             .map_err(Failure::sent);
+    }
+    let idle = redis.async_used(None);
+    if let (Some(key), true) = (check_idle, idle) {
+        redis.check_idle_async(key).await;
     }
     let mut conn = redis
         .async_connection()

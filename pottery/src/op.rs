@@ -594,11 +594,18 @@ impl Redis {
         if let Req::Nothing = op.req {
             return Ok(vec![Value::Nil, Value::Int(i64::MAX)]);
         }
-        let mut conn = match timeout {
+        let connect = || match timeout {
             Some(t) => self.connection_within(t),
             None => self.connection(),
+        };
+        let mut conn = connect().map_err(Failure::connecting)?;
+        // A write that must not repeat goes on a connection known to be alive: after an idle
+        // spell, a PING first (only a PING is lost if it died; then a new connection).
+        // (Each death empties the pool, so this ends with a new connection at the latest.)
+        while op.repeat() == Repeat::Once && conn.died_while_idle() {
+            drop(conn);
+            conn = connect().map_err(Failure::connecting)?;
         }
-        .map_err(Failure::connecting)?;
         let cluster = self.is_cluster();
         let mut query = |cmd: Cmd| -> RedisResult<Vec<Value>> {
             match (durable, cluster) {
@@ -641,6 +648,9 @@ impl Redis {
         } else {
             Duration::ZERO
         });
+        if self.async_used(None) && repeat == Repeat::Once && op.retries {
+            self.check_idle_async(op.key).await;
+        }
         loop {
             let mut attempt = self.attempt_async(&op.req, durable).await;
             if let Err(failure) = &attempt
@@ -694,6 +704,26 @@ impl Redis {
                 .map_err(|e| sent(e).into())
             }
             (_, r) => r.map_err(|e| sent(e).into()),
+        }
+    }
+}
+
+impl Redis {
+    /// Before a write that must not repeat, when the handle's async connections sat idle for
+    /// [`IDLE_CHECK`](crate::redis::IDLE_CHECK): a read of its key first (`EXISTS`, routed
+    /// where the write goes). A connection that died while idle (the server's `timeout`, a
+    /// proxy, a restart) fails that read, which is harmless, and is replaced; the write, sent
+    /// on it, would have had an unknown outcome.
+    pub(crate) async fn check_idle_async(&self, key: &str) {
+        let Ok(mut conn) = self.async_connection().await else {
+            return;
+        };
+        let mut exists = redis::cmd("EXISTS");
+        exists.arg(key);
+        if let Err(e) = exists.query_async::<Value>(&mut conn).await
+            && crate::redis::poisons(&e)
+        {
+            self.forget_async_cluster_connection();
         }
     }
 }

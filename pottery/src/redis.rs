@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use once_cell::sync::OnceCell as SyncOnceCell;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
@@ -48,7 +48,8 @@ struct Inner {
     target: Target,
     shown: String,
     opts: Options,
-    idle: Mutex<Vec<SyncConn>>,
+    /// Idle blocking connections, each with the time it was put back.
+    idle: Mutex<Vec<(SyncConn, Instant)>>,
     /// One async connection per Tokio runtime: a connection's driver task lives on the runtime
     /// that made it, and dies with it.
     aio: Mutex<Vec<(tokio::runtime::Id, AsyncConn)>>,
@@ -68,6 +69,9 @@ struct Inner {
             redis::aio::MultiplexedConnection,
         )>,
     >,
+    /// When each async connection was last used, by runtime and (for a direct connection to a
+    /// cluster master) address: how long it has been idle.
+    aio_used: Mutex<Vec<(tokio::runtime::Id, Option<String>, Instant)>>,
 }
 
 /// How to reach one node of a cluster directly: the first node's settings (credentials, TLS,
@@ -339,8 +343,10 @@ impl RedisBuilder {
     /// value, `SADD`, `DEL`, …) is retried whenever its outcome is unknown (the connection
     /// broke after the request was sent); any other write (`HINCRBY`, pushes, pops, the
     /// scripts that return an old value) only when it was certainly not executed, and
-    /// otherwise fails with [`Error::MaybeApplied`]. A call that waits its full response
-    /// timeout for a reply is not retried: it fails with a timeout
+    /// otherwise fails with [`Error::MaybeApplied`]. (After a second or more of idling, such a
+    /// write first checks its connection with one round trip, so that a connection the server
+    /// closed meanwhile is replaced rather than reported as a maybe.) A call that waits its
+    /// full response timeout for a reply is not retried: it fails with a timeout
     /// ([`Error::is_timeout`]), whose outcome is unknown too.
     ///
     /// ```
@@ -1011,6 +1017,7 @@ impl Redis {
                 aio_failure: Mutex::new(None),
                 slot_owners: Mutex::new(None),
                 nodes_aio: Mutex::new(Vec::new()),
+                aio_used: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -1281,18 +1288,19 @@ impl Redis {
             if let Target::Sentinel(t) = &self.inner.target {
                 // Connections to a master found by an earlier lookup: it may be a replica now.
                 let generation = t.generation();
-                idle.retain(|c| c.generation() == generation);
+                idle.retain(|(c, _)| c.generation() == generation);
             }
             idle.pop()
         };
-        let conn = match pooled {
-            Some(conn) => conn,
-            None => self.connect_sync()?,
+        let (conn, idle) = match pooled {
+            Some((conn, since)) => (conn, since.elapsed()),
+            None => (self.connect_sync()?, Duration::ZERO),
         };
         Ok(PooledConnection {
             conn: Some(conn),
             inner: Arc::clone(&self.inner),
             broken: false,
+            idle,
         })
     }
 
@@ -1544,6 +1552,37 @@ impl Redis {
             .unwrap_or_else(|p| p.into_inner()) = None;
     }
 
+    /// Notes a use of this runtime's async connection (`None`) or direct connection to the
+    /// cluster master at `addr`; returns whether it had been idle for [`IDLE_CHECK`] or more.
+    pub(crate) fn async_used(&self, addr: Option<&str>) -> bool {
+        let Ok(runtime) = tokio::runtime::Handle::try_current().map(|h| h.id()) else {
+            return false;
+        };
+        let now = Instant::now();
+        let mut used = self
+            .inner
+            .aio_used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match used
+            .iter_mut()
+            .find(|(r, a, _)| *r == runtime && a.as_deref() == addr)
+        {
+            Some((_, _, last)) => {
+                let idle = now.duration_since(*last) >= IDLE_CHECK;
+                *last = now;
+                idle
+            }
+            None => {
+                if used.len() >= MAX_RUNTIMES * 8 {
+                    used.remove(0);
+                }
+                used.push((runtime, addr.map(str::to_owned), now));
+                false
+            }
+        }
+    }
+
     pub(crate) fn forget_async_cluster_connection(&self) {
         if !matches!(self.inner.target, Target::Cluster(..)) {
             return;
@@ -1662,6 +1701,8 @@ pub struct PooledConnection {
     conn: Option<SyncConn>,
     inner: Arc<Inner>,
     broken: bool,
+    /// How long it sat in the pool before this use (zero for a new connection).
+    idle: Duration,
 }
 
 impl fmt::Debug for PooledConnection {
@@ -1695,6 +1736,13 @@ fn name_timeout(e: RedisError, waited: Option<Duration>, what: &str) -> RedisErr
     RedisError::from(std::io::Error::new(std::io::ErrorKind::TimedOut, message))
 }
 
+/// How long a pooled blocking connection may sit idle before a write that must not repeat is
+/// sent on it without first checking it with a `PING` (one more round trip, only then): a
+/// server's `timeout`, a proxy or a restart may have closed it meanwhile, and a write sent on
+/// a dead connection has an unknown outcome ([`Error::MaybeApplied`](crate::Error::MaybeApplied))
+/// though it never left.
+pub(crate) const IDLE_CHECK: Duration = Duration::from_secs(1);
+
 /// Whether a connection that saw this error must not be reused: the socket is gone, or a
 /// reply may still be in flight after a timeout.
 pub(crate) fn poisons(e: &RedisError) -> bool {
@@ -1724,6 +1772,16 @@ impl PooledConnection {
         match self.conn.as_mut() {
             Some(c) => c.as_dyn(),
             None => unreachable!("PooledConnection used after drop"),
+        }
+    }
+
+    /// Whether the connection may have died while it sat idle in the pool (closed by the
+    /// server's `timeout`, a proxy, a restart): idle for [`IDLE_CHECK`] or more, and then not
+    /// answering a `PING`. Such a connection is dropped, with the rest of the pool.
+    pub(crate) fn died_while_idle(&mut self) -> bool {
+        self.idle >= IDLE_CHECK && !self.conn().check_connection() && {
+            self.broken = true;
+            true
         }
     }
 
@@ -1838,7 +1896,7 @@ impl Drop for PooledConnection {
             // connections are most likely dead too, so start afresh next time.
             idle.clear();
         } else if idle.len() < self.inner.opts.max_idle {
-            idle.push(conn);
+            idle.push((conn, Instant::now()));
         }
     }
 }

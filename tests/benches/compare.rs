@@ -398,15 +398,7 @@ struct Probe {
 impl Probe {
     fn new(urls: &[String]) -> Probe {
         Probe {
-            conns: urls
-                .iter()
-                .map(|u| {
-                    redis::Client::open(u.as_str())
-                        .unwrap()
-                        .get_connection()
-                        .unwrap()
-                })
-                .collect(),
+            conns: pottery_tests::node_connections(urls),
         }
     }
 

@@ -809,16 +809,7 @@ fn cluster_with_probes() -> (
 ) {
     let cluster = pottery::testing::RedisCluster::start(3).unwrap();
     let redis = cluster.redis();
-    let probes = cluster
-        .urls()
-        .iter()
-        .map(|u| {
-            redis::Client::open(u.as_str())
-                .unwrap()
-                .get_connection()
-                .unwrap()
-        })
-        .collect();
+    let probes = pottery_tests::node_connections(&cluster.urls());
     (cluster, redis, probes)
 }
 

@@ -84,16 +84,7 @@ fn calls_and_batches_follow_ask_while_a_slot_migrates() {
         .retry_timeout(Duration::from_millis(300))
         .build()
         .unwrap();
-    let mut probes: Vec<redis::Connection> = cluster
-        .urls()
-        .iter()
-        .map(|u| {
-            redis::Client::open(u.as_str())
-                .unwrap()
-                .get_connection()
-                .unwrap()
-        })
-        .collect();
+    let mut probes = pottery_tests::node_connections(&cluster.urls());
     let tag = unique_key("migrating");
     let key = |name: &str| format!("{{{tag}}}:{name}");
     let moved: RedisDict<String, i64> = RedisDict::new(&redis, key("moved"));

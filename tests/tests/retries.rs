@@ -163,8 +163,8 @@ fn a_restarted_server_costs_latency_not_errors() {
 fn a_write_that_must_not_repeat_is_retried_when_certainly_not_sent() {
     // The server is down before the call and the handle has no connection yet: every attempt
     // is refused, nothing is sent, so even a push is retried, and goes in once when the
-    // server is back. (A connection that died while idle in the pool is another matter: a
-    // write sent on it before the death is noticed has an unknown outcome.)
+    // server is back. (Connections that died while idle: see
+    // `a_write_that_must_not_repeat_goes_through_on_connections_closed_while_idle`.)
     let mut server = durable_server();
     let l: RedisList<String> = RedisList::new(&server.redis(), unique_key("refused-push"));
     l.push("before".into()).unwrap();
@@ -185,6 +185,100 @@ fn a_write_that_must_not_repeat_is_retried_when_certainly_not_sent() {
     let mut got = RedisList::<String>::new(&fresh, l.key()).to_vec().unwrap();
     got.sort();
     assert_eq!(got, ["async", "before", "during"]);
+}
+
+/// How many clients a server has, asked on a new connection (counted among them).
+fn clients(url: &str) -> usize {
+    let mut conn = redis::Client::open(url)
+        .and_then(|c| c.get_connection())
+        .unwrap();
+    let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut conn).unwrap();
+    list.lines().count()
+}
+
+/// Increments through a handle's blocking pool and async connection, alone and in batches,
+/// each time after the servers closed the handle's connections for idling (`timeout 1`).
+fn increments_after_idle_closes(redis: &Redis, urls: &[String]) {
+    for url in urls {
+        let mut conn = redis::Client::open(url.as_str())
+            .and_then(|c| c.get_connection())
+            .unwrap();
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("timeout")
+            .arg(1)
+            .query(&mut conn)
+            .unwrap();
+    }
+    let counter: RedisCounter<String> = RedisCounter::new(redis, unique_key("idle"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ac = counter.to_async();
+    let mut expected: i64 = 0;
+    for round in 0..4 {
+        expected += 1;
+        assert_eq!(counter.incr("n", 1).unwrap(), expected, "round {round}");
+        expected += 1;
+        assert_eq!(
+            rt.block_on(ac.incr("n", 1)).unwrap(),
+            expected,
+            "round {round}"
+        );
+        // The servers close the idle connections (only the asking one is left).
+        for url in urls {
+            assert!(
+                poll(10, || clients(url) == 1),
+                "the server at {url} never closed the idle connections"
+            );
+        }
+        if round % 2 == 0 {
+            expected += 1;
+            assert_eq!(
+                counter.incr("n", 1).unwrap(),
+                expected,
+                "round {round}: blocking, on a pooled connection the server closed"
+            );
+            expected += 1;
+            assert_eq!(
+                rt.block_on(ac.incr("n", 1)).unwrap(),
+                expected,
+                "round {round}: async, on a connection the server closed"
+            );
+        } else {
+            let b = pottery::Batch::new(redis);
+            let n = b.on(&counter).incr("n", 1);
+            b.execute().unwrap();
+            expected += 1;
+            assert_eq!(
+                n.get().unwrap(),
+                expected,
+                "round {round}: a blocking batch"
+            );
+            rt.block_on(async {
+                let b = pottery::aio::Batch::new(redis);
+                let n = b.on(&ac).incr("n", 1);
+                b.execute().await.unwrap();
+                expected += 1;
+                assert_eq!(n.get().unwrap(), expected, "round {round}: an async batch");
+            });
+        }
+    }
+    assert_eq!(counter.get("n").unwrap(), expected);
+}
+
+#[test]
+fn a_write_that_must_not_repeat_goes_through_on_connections_closed_while_idle() {
+    // A server with `timeout` set, a proxy or a managed service closes connections that idle
+    // too long. The handle's pooled and async connections are then dead, which it learns
+    // only when it uses them. A write that must not repeat used to fail with
+    // `Error::MaybeApplied` the first time after every idle spell, though the server never
+    // received it.
+    let server = RedisServer::start().unwrap();
+    increments_after_idle_closes(&handle(&server), &[server.url()]);
+    let cluster = pottery::testing::RedisCluster::start(3).unwrap();
+    increments_after_idle_closes(&cluster.redis(), &cluster.urls());
 }
 
 #[test]
