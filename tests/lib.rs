@@ -98,4 +98,20 @@ pub fn node_connections(urls: &[String]) -> Vec<redis::Connection> {
         .collect()
 }
 
+/// The calls an `INFO commandstats` reply counts for the commands whose line `counted` accepts
+/// (lines such as `cmdstat_hset:calls=3,usec=…`).
+pub fn command_calls(info: &str, counted: impl Fn(&str) -> bool) -> u64 {
+    info.lines()
+        .filter(|l| counted(l))
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
 pub mod failover;

@@ -807,28 +807,20 @@ async fn send(
     check_idle: Option<&str>,
 ) -> std::result::Result<Vec<Value>, Failure> {
     let node = |addr| async move {
-        redis.node_connection(addr).await.map_err(|error| {
-            Failure::Failed(Failed {
-                error,
-                connecting: true,
-            })
-        })
+        redis
+            .node_connection(addr)
+            .await
+            .map_err(Failure::not_connected)
     };
     if let Some(addr) = addr {
         use redis::aio::ConnectionLike;
         let mut conn = node(addr).await?;
         let idle = redis.async_used(Some(addr));
-        if let (Some(key), true) = (check_idle, idle) {
-            let mut exists = redis::cmd("EXISTS");
-            exists.arg(key);
-            if exists
-                .query_async::<Value>(&mut conn)
-                .await
-                .is_err_and(|e| crate::redis::poisons(&e))
-            {
-                redis.forget_node_connection(addr);
-                conn = node(addr).await?;
-            }
+        if let (Some(key), true) = (check_idle, idle)
+            && !crate::op::still_alive(&mut conn, key).await
+        {
+            redis.forget_node_connection(addr);
+            conn = node(addr).await?;
         }
         return conn.req_packed_commands(pipe, 0, count).await.map_err(|e| {
             if crate::redis::poisons(&e) {

@@ -416,12 +416,17 @@ impl Failure {
     /// A failure to get a connection: nothing was sent.
     pub(crate) fn connecting(e: Error) -> Failure {
         match e {
-            Error::Redis { source, .. } => Failure::Failed(Failed {
-                error: source,
-                connecting: true,
-            }),
+            Error::Redis { source, .. } => Failure::not_connected(source),
             other => Failure::Other(other),
         }
+    }
+
+    /// A connection that could not be made: nothing was sent.
+    pub(crate) fn not_connected(error: redis::RedisError) -> Failure {
+        Failure::Failed(Failed {
+            error,
+            connecting: true,
+        })
     }
 
     /// A failure after the request was (maybe) sent.
@@ -648,7 +653,8 @@ impl Redis {
         } else {
             Duration::ZERO
         });
-        if self.async_used(None) && repeat == Repeat::Once && op.retries {
+        // As the blocking `attempt_sync` does for its pooled connection.
+        if self.async_used(None) && repeat == Repeat::Once {
             self.check_idle_async(op.key).await;
         }
         loop {
@@ -718,14 +724,21 @@ impl Redis {
         let Ok(mut conn) = self.async_connection().await else {
             return;
         };
-        let mut exists = redis::cmd("EXISTS");
-        exists.arg(key);
-        if let Err(e) = exists.query_async::<Value>(&mut conn).await
-            && crate::redis::poisons(&e)
-        {
+        if !still_alive(&mut conn, key).await {
             self.forget_async_cluster_connection();
         }
     }
+}
+
+/// Whether `conn` answers a read of `key` (`EXISTS`, routed where a write of it goes) without
+/// an error that says the connection is gone.
+pub(crate) async fn still_alive(conn: &mut impl redis::aio::ConnectionLike, key: &str) -> bool {
+    let mut exists = redis::cmd("EXISTS");
+    exists.arg(key);
+    !exists
+        .query_async::<Value>(conn)
+        .await
+        .is_err_and(|e| crate::redis::poisons(&e))
 }
 
 /// Following `ASK`: while a cluster slot migrates, its master answers `ASK <slot> <node>` for
@@ -759,12 +772,7 @@ impl Redis {
         let (pipe, n) = asking_pipeline(req, durable);
         let mut conn = self
             .node_blocking_connection(addr, timeout)
-            .map_err(|error| {
-                Failure::Failed(Failed {
-                    error,
-                    connecting: true,
-                })
-            })?;
+            .map_err(Failure::not_connected)?;
         conn.req_packed_commands(&pipe.get_packed_pipeline(), 1, n)
             .and_then(own_replies)
             .map_err(Failure::sent)
@@ -779,12 +787,10 @@ impl Redis {
     ) -> std::result::Result<Vec<Value>, Failure> {
         use redis::aio::ConnectionLike;
         let (pipe, n) = asking_pipeline(req, durable);
-        let mut conn = self.node_connection(addr).await.map_err(|error| {
-            Failure::Failed(Failed {
-                error,
-                connecting: true,
-            })
-        })?;
+        let mut conn = self
+            .node_connection(addr)
+            .await
+            .map_err(Failure::not_connected)?;
         conn.req_packed_commands(&pipe, 1, n)
             .await
             .and_then(own_replies)

@@ -282,17 +282,9 @@ fn each_handle_operation_is_one_round_trip() {
     };
     let total = || -> u64 {
         let info = server.cli(["INFO", "commandstats"]).unwrap();
-        info.lines()
-            .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_info"))
-            .filter_map(|l| {
-                l.split("calls=")
-                    .nth(1)?
-                    .split(',')
-                    .next()?
-                    .parse::<u64>()
-                    .ok()
-            })
-            .sum()
+        pottery_tests::command_calls(&info, |l| {
+            l.starts_with("cmdstat_") && !l.starts_with("cmdstat_info")
+        })
     };
     let before = total();
     let (hget, hset, hincrby, hgetall) = (

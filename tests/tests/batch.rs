@@ -788,17 +788,9 @@ fn a_broken_connection_fails_writes_that_must_not_repeat_as_maybe_applied() {
 /// `SCRIPT LOAD`s a server has run: one per distinct script per pipeline a batch sends.
 fn script_loads(probe: &mut redis::Connection) -> u64 {
     let info: String = redis::cmd("INFO").arg("commandstats").query(probe).unwrap();
-    info.lines()
-        .filter(|l| l.starts_with("cmdstat_script|load:") || l.starts_with("cmdstat_script:"))
-        .filter_map(|l| {
-            l.split("calls=")
-                .nth(1)?
-                .split(',')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .sum()
+    pottery_tests::command_calls(&info, |l| {
+        l.starts_with("cmdstat_script|load:") || l.starts_with("cmdstat_script:")
+    })
 }
 
 /// A cluster of its own (3 masters), its handle, and a plain connection to each master.
