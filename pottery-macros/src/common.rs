@@ -113,3 +113,64 @@ pub(crate) fn unknown(span: Span, macro_name: &str, known: &str) -> syn::Error {
         format!("unknown argument to #[{macro_name}]; it takes {known}"),
     )
 }
+
+/// The unit a bare number means in a duration argument.
+#[derive(Clone, Copy)]
+pub(crate) enum Unit {
+    Seconds,
+    Millis,
+}
+
+/// A duration argument (`timeout`, `ttl`, `auto_release_time`): a number literal in `unit`
+/// (as pottery spells it: seconds, or milliseconds for a lock's lease), or any expression of
+/// type `Duration` (`Duration::from_secs(2)`, a `const`). Returns an expression of type
+/// `::core::time::Duration`; a number that no `Duration` holds, or a literal that is not a
+/// number, is an error spanned on it.
+pub(crate) fn duration_arg(
+    meta: &syn::meta::ParseNestedMeta<'_>,
+    name: &str,
+    unit: Unit,
+) -> syn::Result<TokenStream> {
+    let expr: syn::Expr = meta.value()?.parse()?;
+    let unit_name = match unit {
+        Unit::Seconds => "seconds",
+        Unit::Millis => "milliseconds",
+    };
+    let lit = match &expr {
+        syn::Expr::Lit(l) => &l.lit,
+        other => {
+            // Checked by the compiler: a type error here points at the expression.
+            return Ok(quote::quote_spanned!(other.span()=> {
+                let __pottery_duration: ::core::time::Duration = #other;
+                __pottery_duration
+            }));
+        }
+    };
+    let bad = || {
+        syn::Error::new(
+            lit.span(),
+            format!(
+                "`{name}` is a number of {unit_name} (like `{name} = 2`) or a `Duration` \
+                 expression (like `{name} = Duration::from_secs(2)`)"
+            ),
+        )
+    };
+    let value: f64 = match lit {
+        syn::Lit::Int(i) => i.base10_parse::<u64>().map_err(|_| bad())? as f64,
+        syn::Lit::Float(f) => f.base10_parse::<f64>().map_err(|_| bad())?,
+        _ => return Err(bad()),
+    };
+    let secs = match unit {
+        Unit::Seconds => value,
+        Unit::Millis => value / 1000.0,
+    };
+    // Past a century is a mistake (and from_secs_f64 would panic on what it cannot hold).
+    if !secs.is_finite() || !(0.0..=3.2e9).contains(&secs) {
+        return Err(syn::Error::new(
+            lit.span(),
+            format!("`{name}` of {value} {unit_name} is out of range"),
+        ));
+    }
+    let nanos = (secs * 1e9).round() as u64;
+    Ok(quote::quote_spanned!(lit.span()=> ::core::time::Duration::from_nanos(#nanos)))
+}

@@ -5,9 +5,9 @@
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Expr, Ident, ItemFn, Lit, LitBool, LitInt, ReturnType, Type};
+use syn::{Expr, Ident, ItemFn, LitBool, ReturnType, Type};
 
-use crate::common::{mentions, outer_sig, receiver_and_args, unknown};
+use crate::common::{Unit, duration_arg, mentions, outer_sig, receiver_and_args, unknown};
 
 /// Whether the type is spelled `Result<..>` (std's, `io::Result`, `anyhow::Result`, …).
 fn is_result(ty: &Type) -> bool {
@@ -21,33 +21,26 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     let item: ItemFn = syn::parse2(item)?;
     let mut key: Option<Expr> = None;
     let mut masters: Option<Expr> = None;
-    let mut ttl_ms: Option<LitInt> = None;
+    let mut ttl: Option<TokenStream> = None;
     let mut blocking: Option<LitBool> = None;
-    let mut timeout: Option<Lit> = None;
+    let mut timeout: Option<TokenStream> = None;
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("key") {
             key = Some(meta.value()?.parse()?);
         } else if meta.path.is_ident("masters") {
             masters = Some(meta.value()?.parse()?);
         } else if meta.path.is_ident("auto_release_time") {
-            ttl_ms = Some(meta.value()?.parse()?);
+            ttl = Some(duration_arg(&meta, "auto_release_time", Unit::Millis)?);
         } else if meta.path.is_ident("blocking") {
             blocking = Some(meta.value()?.parse()?);
         } else if meta.path.is_ident("timeout") {
-            let lit: Lit = meta.value()?.parse()?;
-            if !matches!(lit, Lit::Int(_) | Lit::Float(_)) {
-                return Err(syn::Error::new(
-                    lit.span(),
-                    "`timeout` is a number of seconds",
-                ));
-            }
-            timeout = Some(lit);
+            timeout = Some(duration_arg(&meta, "timeout", Unit::Seconds)?);
         } else {
             return Err(unknown(
                 meta.path.span(),
                 "synchronize",
-                "`key = <&str expr>`, `masters = <expr>`, `auto_release_time = <ms>`, \
-                 `blocking = <bool>` and `timeout = <seconds>`",
+                "`key = <&str expr>`, `masters = <expr>`, `auto_release_time = <ms or \
+                 Duration>`, `blocking = <bool>` and `timeout = <seconds or Duration>`",
             ));
         }
         Ok(())
@@ -97,16 +90,14 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     };
     let key = quote_spanned!(key.span()=> ::core::convert::AsRef::<str>::as_ref(&#key));
     let mut configure = quote!(__lock);
-    if let Some(ms) = &ttl_ms {
-        configure = quote!(#configure.auto_release_time(::core::time::Duration::from_millis(#ms)));
+    if let Some(ttl) = &ttl {
+        configure = quote!(#configure.auto_release_time(#ttl));
     }
     if let Some(b) = &blocking {
         configure = quote!(#configure.context_manager_blocking(#b));
     }
     if let Some(t) = &timeout {
-        configure = quote!(#configure.context_manager_timeout(::core::option::Option::Some(
-            ::core::time::Duration::from_secs_f64(#t as f64)
-        )));
+        configure = quote!(#configure.context_manager_timeout(::core::option::Option::Some(#t)));
     }
     let is_async = sig.asyncness.is_some();
     let lock_type = if is_async {

@@ -113,6 +113,56 @@ pub enum Error {
         /// The masters, passwords redacted.
         masters: Vec<String>,
     },
+    /// Waiting for a lock ran out (or a single attempt found it taken) while the masters
+    /// answered: another holder has it. Not an outage — compare [`Error::QuorumNotAchieved`]
+    /// and [`Error::QuorumIsImpossible`], which say the masters did not answer. (Python
+    /// pottery raises `QuorumNotAchieved` for both.)
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// use pottery::Redlock;
+    /// let holder = Redlock::new("doc-busy", [redis.clone()]);
+    /// let _guard = holder.lock()?;
+    /// let other = Redlock::new("doc-busy", [redis]).context_manager_blocking(false);
+    /// let err = other.lock().unwrap_err();
+    /// assert!(err.is_lock_busy(), "{err}");
+    /// assert!(err.to_string().contains("held by another holder"), "{err}");
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    LockBusy {
+        /// The Redis key (for example `redlock:printer`).
+        key: String,
+        /// The masters, passwords redacted.
+        masters: Vec<String>,
+        /// How long the call waited (zero for a single attempt).
+        waited: std::time::Duration,
+    },
+    /// A lock's release or extension was sent, but too few masters answered before the retry
+    /// window closed (or the lease ended) to know whether it took effect. A release that did
+    /// not reach a master is harmless: the lease there ends by itself within
+    /// `auto_release_time`. Never reported as [`Error::ReleaseUnlockedLock`], which means the
+    /// masters said the lease was not held.
+    ///
+    /// ```
+    /// let err = pottery::Error::LockOutcomeUnknown {
+    ///     key: "redlock:printer".into(),
+    ///     masters: vec!["redis://127.0.0.1:6379".into()],
+    ///     action: "release",
+    ///     errors: vec![],
+    /// };
+    /// assert!(err.is_maybe_applied());
+    /// assert!(err.to_string().contains("may or may not have taken effect"));
+    /// ```
+    LockOutcomeUnknown {
+        /// The Redis key.
+        key: String,
+        /// The masters, passwords redacted.
+        masters: Vec<String>,
+        /// `"release"` or `"extension"`.
+        action: &'static str,
+        /// What the masters that did not settle last reported.
+        errors: Vec<redis::RedisError>,
+    },
     /// One command must reach two keys (a `PFMERGE`, say) that live on different servers or,
     /// on a cluster, in different slots. Put them on one server, or give them one `{hash tag}`.
     CrossSlot {
@@ -245,6 +295,8 @@ impl Error {
             | Error::TooManyExtensions { key, .. }
             | Error::ExtendUnlockedLock { key, .. }
             | Error::ReleaseUnlockedLock { key, .. }
+            | Error::LockBusy { key, .. }
+            | Error::LockOutcomeUnknown { key, .. }
             | Error::CrossSlot { key, .. }
             | Error::MissingField { key, .. }
             | Error::Conflict { key, .. }
@@ -275,6 +327,101 @@ impl Error {
     /// ```
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Redis { source, .. } if source.is_timeout())
+    }
+
+    /// What kind of failure this is, for mapping errors to responses (an HTTP status, a
+    /// retry, a log level) without matching every variant.
+    ///
+    /// ```
+    /// use pottery::{Error, ErrorKind};
+    /// let err = Error::KeyExists { key: "tel".into() };
+    /// assert_eq!(err.kind(), ErrorKind::Conflict);
+    /// let status = match err.kind() {
+    ///     ErrorKind::LockBusy | ErrorKind::Conflict => 409,
+    ///     ErrorKind::Unavailable => 503,
+    ///     ErrorKind::Invalid => 400,
+    ///     _ => 500,
+    /// };
+    /// assert_eq!(status, 409);
+    /// ```
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::LockBusy { .. } => ErrorKind::LockBusy,
+            Error::MaybeApplied { .. } | Error::LockOutcomeUnknown { .. } => {
+                ErrorKind::MaybeApplied
+            }
+            Error::NotDurable { .. } => ErrorKind::NotDurable,
+            Error::QuorumNotAchieved { .. } => ErrorKind::Unavailable,
+            Error::QuorumIsImpossible { errors, .. } => {
+                if errors.iter().all(redis_transient) {
+                    ErrorKind::Unavailable
+                } else {
+                    ErrorKind::Server
+                }
+            }
+            Error::Redis { source, .. } if redis_transient(source) => ErrorKind::Unavailable,
+            Error::Redis { .. } => ErrorKind::Server,
+            Error::ExtendUnlockedLock { .. }
+            | Error::ReleaseUnlockedLock { .. }
+            | Error::TooManyExtensions { .. } => ErrorKind::NotHeld,
+            Error::KeyExists { .. } | Error::RandomKey { .. } | Error::Conflict { .. } => {
+                ErrorKind::Conflict
+            }
+            Error::IndexOutOfRange { .. }
+            | Error::MaxLenExceeded { .. }
+            | Error::CrossSlot { .. }
+            | Error::Config { .. } => ErrorKind::Invalid,
+            Error::Codec { .. }
+            | Error::WrongType { .. }
+            | Error::MissingField { .. }
+            | Error::UndecodableAfterWrite { .. } => ErrorKind::Data,
+            Error::NotExecuted { .. } => ErrorKind::NotExecuted,
+        }
+    }
+
+    /// Whether a lock was held by another holder when waiting for it ran out
+    /// ([`Error::LockBusy`]): contention, not an outage.
+    ///
+    /// ```
+    /// let err = pottery::Error::LockBusy {
+    ///     key: "redlock:a".into(),
+    ///     masters: vec![],
+    ///     waited: std::time::Duration::from_secs(2),
+    /// };
+    /// assert!(err.is_lock_busy() && err.is_retryable());
+    /// ```
+    pub fn is_lock_busy(&self) -> bool {
+        self.kind() == ErrorKind::LockBusy
+    }
+
+    /// Whether a write may or may not have been applied ([`Error::MaybeApplied`],
+    /// [`Error::LockOutcomeUnknown`]): read the data to find out before doing it again.
+    ///
+    /// ```
+    /// let err = pottery::Error::MaybeApplied {
+    ///     key: "hits".into(),
+    ///     source: redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+    /// };
+    /// assert!(err.is_maybe_applied() && !err.is_retryable());
+    /// ```
+    pub fn is_maybe_applied(&self) -> bool {
+        self.kind() == ErrorKind::MaybeApplied
+    }
+
+    /// Whether the same call may succeed later unchanged: the server or a majority of masters
+    /// could not be reached or was failing over ([`ErrorKind::Unavailable`]), or a lock was
+    /// busy. (pottery already retried within its retry window.)
+    ///
+    /// ```
+    /// let err = pottery::Error::Redis {
+    ///     key: Some("tel".into()),
+    ///     source: redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+    /// };
+    /// assert!(err.is_retryable());
+    /// assert!(!pottery::Error::KeyExists { key: "tel".into() }.is_retryable());
+    /// ```
+    pub fn is_retryable(&self) -> bool {
+        matches!(self.kind(), ErrorKind::Unavailable | ErrorKind::LockBusy)
     }
 
     /// Wraps a redis-rs error, recognising `WRONGTYPE` replies.
@@ -377,6 +524,35 @@ impl fmt::Display for Error {
             Error::ReleaseUnlockedLock { key, .. } => {
                 write!(f, "cannot release the lock `{key}`: it is not held")
             }
+            Error::LockBusy { key, waited, .. } if waited.is_zero() => write!(
+                f,
+                "the lock `{key}` is held by another holder (not an outage: the masters \
+                 answered)"
+            ),
+            Error::LockBusy { key, waited, .. } => write!(
+                f,
+                "timed out after {waited:.2?} waiting for the lock `{key}`: it is held by \
+                 another holder (not an outage: the masters answered)"
+            ),
+            Error::LockOutcomeUnknown {
+                key,
+                masters,
+                action,
+                errors,
+            } => {
+                write!(
+                    f,
+                    "the {action} of the lock `{key}` may or may not have taken effect: {} of \
+                     {} master(s) did not answer in time (a lease left on a master ends by \
+                     itself)",
+                    errors.len(),
+                    masters.len()
+                )?;
+                for e in errors {
+                    write!(f, "; {e}")?;
+                }
+                Ok(())
+            }
             Error::CrossSlot { key, other } => write!(
                 f,
                 "keys `{key}` and `{other}` are not on one server and cluster slot, so one \
@@ -415,6 +591,56 @@ impl fmt::Display for Error {
             ),
         }
     }
+}
+
+/// What kind of failure an [`Error`] is ([`Error::kind`]): a small, stable set to map onto
+/// responses, retries and log levels.
+///
+/// ```
+/// let err = pottery::Error::Config { message: "bad url".into() };
+/// assert_eq!(err.kind(), pottery::ErrorKind::Invalid);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A lock is held by another holder ([`Error::LockBusy`]). HTTP: 409 or 429.
+    LockBusy,
+    /// The server, or a majority of masters, could not be reached in time, or was failing
+    /// over: nothing is known to have been applied (reads, and writes pottery retried or knew
+    /// unsent). HTTP: 503.
+    Unavailable,
+    /// A write may or may not have been applied ([`Error::MaybeApplied`],
+    /// [`Error::LockOutcomeUnknown`]). HTTP: 503, and check before repeating.
+    MaybeApplied,
+    /// A write was applied on the master but not confirmed by enough replicas
+    /// ([`Error::NotDurable`]).
+    NotDurable,
+    /// The lease is not held (any more), or was extended too often.
+    NotHeld,
+    /// The data is not as the call needs it to be: a key that exists, a concurrent update,
+    /// no free random key. HTTP: 409.
+    Conflict,
+    /// An argument or setting that can never work (an index out of range, a full deque,
+    /// keys in different slots, a bad URL). HTTP: 400 (or 500 for settings).
+    Invalid,
+    /// Stored data is not of the expected type or encoding (written by another client, a
+    /// wrong key type). HTTP: 500.
+    Data,
+    /// A server error reply that no retry mends (`NOPERM`, a script error…). HTTP: 500.
+    Server,
+    /// A batch's operation that did not run ([`Error::NotExecuted`]).
+    NotExecuted,
+}
+
+/// Whether a redis-rs error says "not now" rather than "no".
+pub(crate) fn redis_transient(e: &redis::RedisError) -> bool {
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.kind() == redis::ErrorKind::ClusterConnectionNotFound
+        || matches!(e.kind(), redis::ErrorKind::Server(k) if crate::op::transient_server_error(k))
+        || e.code() == Some("BUSY")
 }
 
 /// Whether the error's own text already says it is a timeout.

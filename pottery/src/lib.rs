@@ -28,7 +28,7 @@ pub use crate::collections::counter::{self, RedisCounter};
 pub use crate::collections::dict::{self, RedisDict};
 pub use crate::collections::list::{self, RedisDeque, RedisList};
 pub use crate::collections::set::{self, IntoSetOperand, RedisSet};
-pub use crate::error::{Error, Result};
+pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::primitives::nextid::{self, NextId};
 pub use crate::primitives::redlock::{self, Redlock, RedlockGuard, WatchdogGuard, synchronize};
 pub use crate::probabilistic::bloom::{self, BloomFilter};

@@ -460,20 +460,33 @@ impl Retry {
             Outcome::Unknown if op == Repeat::Once => return Err(true),
             Outcome::Unknown | Outcome::NotExecuted => {}
         }
-        let Some(deadline) = self.deadline else {
+        let Some(wait) = self.pause() else {
             return Err(false);
         };
-        let base = Duration::from_millis(25) * 2u32.saturating_pow(self.attempt.min(5));
-        let wait = base.min(Duration::from_millis(500));
-        // ±25 % jitter, so that many callers do not retry in step.
-        let wait = wait.mul_f64(0.75 + rand::random::<f64>() * 0.5);
-        self.attempt += 1;
-        let now = std::time::Instant::now();
-        if now + wait >= deadline {
-            return Err(false);
-        }
         tracing::debug!(attempt = self.attempt, ?wait, error = %f.error, "retrying");
         Ok(wait)
+    }
+
+    /// A policy that gives up at `deadline`.
+    pub(crate) fn until(deadline: std::time::Instant) -> Retry {
+        Retry {
+            deadline: Some(deadline),
+            attempt: 0,
+        }
+    }
+
+    /// The next pause (growing from 25 ms to 500 ms, ±25 % jitter so that many callers do
+    /// not retry in step), or `None` when the next attempt would start past the deadline.
+    pub(crate) fn pause(&mut self) -> Option<Duration> {
+        let deadline = self.deadline?;
+        let base = Duration::from_millis(25) * 2u32.saturating_pow(self.attempt.min(5));
+        let wait = base.min(Duration::from_millis(500));
+        let wait = wait.mul_f64(0.75 + rand::random::<f64>() * 0.5);
+        self.attempt += 1;
+        if std::time::Instant::now() + wait >= deadline {
+            return None;
+        }
+        Some(wait)
     }
 }
 

@@ -180,7 +180,13 @@ fn try_once() -> Result<&'static str, AppError> {
     Ok("ran")
 }
 
-#[synchronize(key = "macro-test:async-lock", masters = [server_redis()], timeout = 5)]
+// A duration argument as a `Duration` expression (a number means seconds, as above for
+// `auto_release_time` in milliseconds).
+#[synchronize(
+    key = "macro-test:async-lock",
+    masters = [server_redis()],
+    timeout = std::time::Duration::from_secs(5)
+)]
 async fn async_bump(key: String) -> Result<i64, pottery::Error> {
     let mut conn = server_redis().async_connection().await?;
     let n: i64 = redis::AsyncCommands::incr(&mut conn, key, 1)
@@ -211,10 +217,10 @@ fn synchronize_excludes_and_reports_lock_failure() {
     let holder = pottery::Redlock::new("macro-test:held", [server_redis()]);
     let guard = holder.lock().unwrap();
     match try_once() {
-        Err(AppError::Lock(pottery::Error::QuorumNotAchieved { key, .. })) => {
+        Err(AppError::Lock(pottery::Error::LockBusy { key, .. })) => {
             assert_eq!(key, "redlock:macro-test:held")
         }
-        other => panic!("expected QuorumNotAchieved, got {other:?}"),
+        other => panic!("expected LockBusy, got {other:?}"),
     }
     guard.release().unwrap();
     assert_eq!(try_once().unwrap(), "ran");

@@ -63,20 +63,12 @@ pub(crate) fn quorum(n: usize) -> usize {
 /// Whether a later try may succeed where this error failed.
 pub(crate) fn is_transient(e: &Error) -> bool {
     match e {
-        Error::Redis { source, .. } | Error::MaybeApplied { source, .. } => transient(source),
+        Error::Redis { source, .. } | Error::MaybeApplied { source, .. } => {
+            crate::error::redis_transient(source)
+        }
         Error::NotDurable { .. } => true,
         _ => false,
     }
-}
-
-fn transient(e: &RedisError) -> bool {
-    e.is_io_error()
-        || e.is_timeout()
-        || e.is_connection_dropped()
-        || e.is_connection_refusal()
-        || e.kind() == ErrorKind::ClusterConnectionNotFound
-        || matches!(e.kind(), ErrorKind::Server(kind) if crate::op::transient_server_error(kind))
-        || e.code() == Some("BUSY")
 }
 
 /// The redis-rs error inside `e`, for [`Error::QuorumIsImpossible`]'s list.
@@ -145,19 +137,16 @@ where
     F: Fn(&'a Redis) -> Op<'a, T>,
     S: FnMut(&Fanout<T>) -> bool,
 {
-    // One master under a blocking call: a plain synchronous round trip on a pooled
-    // connection, without the async machinery (nothing else could run meanwhile anyway).
-    if let [master] = masters
-        && !master.is_cluster()
-        && crate::rt::in_blocking_shell()
-    {
-        let mut out = Fanout {
-            replies: Vec::new(),
-            from: Vec::new(),
-            errors: Vec::new(),
-            pending: 0,
-        };
-        match master.run_within(op(master).without_retries(), Some(timeout)) {
+    let mut out = Fanout {
+        replies: Vec::new(),
+        from: Vec::new(),
+        errors: Vec::new(),
+        pending: masters.len(),
+    };
+    // One master: its answer is the outcome (no set of futures to keep).
+    if let [master] = masters {
+        out.pending = 0;
+        match try_master(master, 1, op(master), timeout).await {
             Ok(v) => {
                 out.replies.push(v);
                 out.from.push(0);
@@ -170,46 +159,51 @@ where
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            // The quorum rules retry (and give back) on their own.
-            let op = op(m).without_retries();
-            let key = op.key;
-            async move {
-                (
-                    i,
-                    m,
-                    key,
-                    tokio::time::timeout(timeout, m.run_async(op)).await,
-                )
-            }
+            let op = op(m);
+            async move { (i, try_master(m, masters.len(), op, timeout).await) }
         })
         .collect();
-    let mut out = Fanout {
-        replies: Vec::new(),
-        from: Vec::new(),
-        errors: Vec::new(),
-        pending: masters.len(),
-    };
-    while let Some((i, master, key, reply)) = pending.next().await {
+    while let Some((i, reply)) = pending.next().await {
         out.pending -= 1;
         match reply {
-            Ok(Ok(v)) => {
+            Ok(v) => {
                 out.replies.push(v);
                 out.from.push(i);
             }
-            Ok(Err(e)) => out.errors.push(e),
-            Err(_) => out.errors.push(Error::Redis {
-                key: Some(key.to_owned()),
-                source: RedisError::from(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("{master:?} did not answer within {timeout:?}"),
-                )),
-            }),
+            Err(e) => out.errors.push(e),
         }
         if out.pending > 0 && settled(&out) {
             break;
         }
     }
     out
+}
+
+/// One try of `op` on `master` (one of `masters` masters), without the handle's retries (the
+/// quorum rules retry and give back on their own), bounded by `timeout`. One master under a
+/// blocking call is a plain synchronous round trip on a pooled connection, without the async
+/// machinery (nothing else could run meanwhile anyway).
+pub(crate) async fn try_master<T: Send>(
+    master: &Redis,
+    masters: usize,
+    op: Op<'_, T>,
+    timeout: Duration,
+) -> Result<T, Error> {
+    let op = op.without_retries();
+    if masters == 1 && !master.is_cluster() && crate::rt::in_blocking_shell() {
+        return master.run_within(op, Some(timeout));
+    }
+    let key = op.key;
+    match tokio::time::timeout(timeout, master.run_async(op)).await {
+        Ok(reply) => reply,
+        Err(_) => Err(Error::Redis {
+            key: Some(key.to_owned()),
+            source: RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("{master:?} did not answer within {timeout:?}"),
+            )),
+        }),
+    }
 }
 
 /// The masters' names for errors (passwords redacted).

@@ -30,11 +30,12 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use rand::Rng;
 use redis::Value;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-use super::{Fanout, as_redis_error, fan_out, names, quorum};
+use super::{Fanout, as_redis_error, fan_out, is_transient, names, quorum, try_master};
 use crate::codec::CodecError;
 use crate::error::{Error, Result};
 use crate::op::{Op, script};
@@ -206,48 +207,146 @@ impl Core {
         )
     }
 
-    /// Runs a compare-by-uuid script on every master. A read (`wait_all` false) is settled at
-    /// a majority of `yes`, or when a majority can no longer say yes. A write waits for every
-    /// master (each for at most `master_timeout`): a request left behind once a majority
-    /// answered might never be written (redis-rs drops a queued request whose caller stopped
-    /// waiting), and that master would keep a lease that was given back, or lose one early.
-    async fn for_uuid(
+    /// Runs a compare-by-uuid read on every master, settled at a majority of `yes`, or when
+    /// a majority can no longer say yes. (Writes go through
+    /// [`write_for_uuid`](Self::write_for_uuid), which retries and finishes in the
+    /// background.)
+    async fn read_for_uuid(
         &self,
         script: &'static crate::op::Script,
         args: Vec<Vec<u8>>,
         yes: fn(&i64) -> bool,
-        wait_all: bool,
-    ) -> Fanout<i64> {
-        self.for_uuid_on(&self.masters, script, args, yes, wait_all)
-            .await
-    }
-
-    /// [`for_uuid`](Self::for_uuid) on some of the masters.
-    async fn for_uuid_on(
-        &self,
-        masters: &[Redis],
-        script: &'static crate::op::Script,
-        args: Vec<Vec<u8>>,
-        yes: fn(&i64) -> bool,
-        wait_all: bool,
     ) -> Fanout<i64> {
         let (n, q) = (self.n(), self.q());
         fan_out(
-            masters,
+            &self.masters,
             self.master_timeout,
             |_| self.script_op(script, args.clone()),
             |f| {
                 let y = f.count(yes);
-                !wait_all && (y >= q || f.replies.len() - y + f.errors.len() > n - q)
+                y >= q || f.replies.len() - y + f.errors.len() > n - q
             },
         )
         .await
     }
 
-    /// Gives back `uuid`'s lease on every master.
-    async fn release_as(&self, uuid: &str) -> Fanout<i64> {
-        self.for_uuid(&RELEASE, vec![uuid.as_bytes().to_vec()], |d| *d == 1, true)
+    /// Gives back `uuid`'s lease, which ends on the servers by `ends`, on the masters `on`
+    /// (indices): retried through lost connections, stalls and `NOSCRIPT` until the lease
+    /// ends or the retry window closes, and finished in the background where a majority
+    /// settled the outcome first.
+    async fn release_as(self: &Arc<Self>, uuid: &str, on: &[usize], ends: Instant) -> Written {
+        self.write_for_uuid(on, RELEASE_WRITE, vec![uuid.as_bytes().to_vec()], ends)
             .await
+    }
+
+    /// Every master's index.
+    fn all(&self) -> Vec<usize> {
+        (0..self.n()).collect()
+    }
+
+    /// Until when a write about a lease that ends on the servers at `ends` is worth retrying:
+    /// not past its end (the servers forget it then anyway), nor past the masters' longest
+    /// retry window ([`RedisBuilder::retry_timeout`](crate::RedisBuilder::retry_timeout)).
+    fn write_deadline(&self, ends: Instant) -> Instant {
+        let window = self
+            .masters
+            .iter()
+            .map(Redis::retry_timeout)
+            .max()
+            .unwrap_or_default();
+        ends.min(Instant::now() + window)
+    }
+
+    /// Runs a compare-by-uuid write (a release or an extension: repeating either is
+    /// harmless) on the masters `on`, each tried again through lost connections, stalls and
+    /// `NOSCRIPT` until [`write_deadline`](Self::write_deadline). Returns once a majority of
+    /// all the masters applied it, or a majority can no longer apply it, or every master in
+    /// `on` settled; masters still trying then go on in the background, so a lease is given
+    /// back (or kept) wherever a master comes back in time.
+    async fn write_for_uuid(
+        self: &Arc<Self>,
+        on: &[usize],
+        write: UuidWrite,
+        args: Vec<Vec<u8>>,
+        ends: Instant,
+    ) -> Written {
+        let deadline = self.write_deadline(ends);
+        let args: Arc<[Vec<u8>]> = args.into();
+        let mut pending: FuturesUnordered<_> = on
+            .iter()
+            .map(|&i| {
+                let settle = settle_on(
+                    Arc::clone(self),
+                    i,
+                    write,
+                    Arc::clone(&args),
+                    deadline,
+                    false,
+                );
+                async move { (i, settle.await) }
+            })
+            .collect();
+        let mut left: Vec<usize> = on.to_vec();
+        let mut out = Written::default();
+        let (n, q) = (self.n(), self.q());
+        while let Some((i, settled)) = pending.next().await {
+            left.retain(|&j| j != i);
+            match settled {
+                Settled::Done => out.done += 1,
+                Settled::NotHeld => out.not_held += 1,
+                Settled::Unknown(e) => out.unknown.push(e),
+                Settled::Failed(e) => out.failed.push(e),
+            }
+            let decided = out.done >= q || out.not_held + out.failed.len() > n - q;
+            if decided && !left.is_empty() {
+                break;
+            }
+        }
+        drop(pending);
+        // Those still trying were maybe sent: a 0 from them may mean "given back already".
+        for i in left {
+            let settle = settle_on(
+                Arc::clone(self),
+                i,
+                write,
+                Arc::clone(&args),
+                deadline,
+                true,
+            );
+            let background = async move {
+                drop(settle.await);
+            };
+            // A blocking call's own runtime runs only while that thread is in a pottery
+            // call: give the rest to pottery's runtime instead.
+            if rt::in_blocking_shell() {
+                drop(rt::spawn_global(background));
+            } else {
+                rt::spawn(background);
+            }
+        }
+        out
+    }
+
+    /// The result of a compare-by-uuid write: `Ok` when a majority applied it; the first
+    /// permanent error when those alone rule a majority out; [`Error::LockOutcomeUnknown`]
+    /// when masters that did not answer could have made a majority; else `unlocked`.
+    fn judge(&self, mut w: Written, action: &'static str, unlocked: Error) -> Result<()> {
+        let (n, q) = (self.n(), self.q());
+        if w.done >= q {
+            return Ok(());
+        }
+        if !w.failed.is_empty() && n - w.failed.len() < q {
+            return Err(w.failed.swap_remove(0));
+        }
+        if w.done + w.unknown.len() >= q {
+            return Err(Error::LockOutcomeUnknown {
+                key: self.key.clone(),
+                masters: names(&self.masters),
+                action,
+                errors: w.unknown.iter().map(as_redis_error).collect(),
+            });
+        }
+        Err(unlocked)
     }
 
     fn wait_mode(&self) -> Wait {
@@ -274,6 +373,90 @@ fn new_core(key: &str, masters: impl IntoIterator<Item = Redis>) -> Core {
         raise_on_redis_errors: false,
         master_timeout: Duration::from_millis(500),
         unreachable_timeout: Duration::from_secs(5),
+    }
+}
+
+/// A compare-by-uuid write: its script, and how to read a 0.
+#[derive(Clone, Copy)]
+struct UuidWrite {
+    script: &'static crate::op::Script,
+    /// A release: a 0 after a try whose outcome is unknown means the lease is gone from that
+    /// master (that try removed it, or it ran out), which is what was asked.
+    gone_is_done: bool,
+}
+
+const RELEASE_WRITE: UuidWrite = UuidWrite {
+    script: &RELEASE,
+    gone_is_done: true,
+};
+
+const EXTEND_WRITE: UuidWrite = UuidWrite {
+    script: &EXTEND,
+    gone_is_done: false,
+};
+
+/// How one master settled a compare-by-uuid write.
+enum Settled {
+    /// Applied (or, for a release, the lease is gone: see [`UuidWrite::gone_is_done`]).
+    Done,
+    /// The master does not hold this lease.
+    NotHeld,
+    /// No answer before the deadline: it may or may not have been applied.
+    Unknown(Error),
+    /// An error no retry mends (authentication, `NOPERM`, a reply that is not pottery's…).
+    Failed(Error),
+}
+
+/// What a compare-by-uuid write did on the masters that settled.
+#[derive(Default)]
+struct Written {
+    done: usize,
+    not_held: usize,
+    unknown: Vec<Error>,
+    failed: Vec<Error>,
+}
+
+/// Runs `write` on master `i` until it answers, trying again after transient failures
+/// (refused, reset, timed out — a stall longer than `master_timeout` —, loading, failing
+/// over) until `deadline`. `sent`: an earlier try may have reached the master.
+async fn settle_on(
+    core: Arc<Core>,
+    i: usize,
+    write: UuidWrite,
+    args: Arc<[Vec<u8>]>,
+    deadline: Instant,
+    mut sent: bool,
+) -> Settled {
+    let Some(master) = core.masters.get(i) else {
+        return Settled::NotHeld;
+    };
+    let mut retry = crate::op::Retry::until(deadline);
+    loop {
+        let op = core.script_op(write.script, args.to_vec());
+        match try_master(master, core.n(), op, core.master_timeout).await {
+            Ok(1) => return Settled::Done,
+            Ok(0) if sent && write.gone_is_done => return Settled::Done,
+            Ok(0) => return Settled::NotHeld,
+            Ok(other) => {
+                return Settled::Failed(Error::codec(
+                    &core.key,
+                    CodecError::new(format!("unexpected reply {other} to a lock script")),
+                ));
+            }
+            Err(e) if is_transient(&e) => {
+                // A refused connection sent nothing; anything else may have been sent.
+                sent |=
+                    !matches!(&e, Error::Redis { source, .. } if source.is_connection_refusal());
+                match retry.pause() {
+                    Some(wait) => {
+                        tracing::debug!(key = %core.key, ?wait, error = %e, "retrying a lock write");
+                        tokio::time::sleep(wait).await;
+                    }
+                    None => return Settled::Unknown(e),
+                }
+            }
+            Err(e) => return Settled::Failed(e),
+        }
     }
 }
 
@@ -423,12 +606,7 @@ impl Lease {
         let core = &self.core;
         let started = Instant::now();
         let mut fanout = core
-            .for_uuid(
-                &LOCKED,
-                vec![self.uuid.clone().into_bytes()],
-                |p| *p > 0,
-                false,
-            )
+            .read_for_uuid(&LOCKED, vec![self.uuid.clone().into_bytes()], |p| *p > 0)
             .await;
         if fanout.count(|p| *p > 0) >= core.q() {
             let least = fanout.replies.iter().copied().filter(|p| *p > 0).min();
@@ -454,35 +632,41 @@ impl Lease {
             self.uuid.clone().into_bytes(),
             core.ttl_ms().to_string().into_bytes(),
         ];
-        let mut fanout = core.for_uuid(&EXTEND, args, |e| *e == 1, true).await;
-        if fanout.count(|e| *e == 1) >= core.q() {
-            self.extensions.fetch_add(1, Ordering::SeqCst);
-            let until = started + core.ttl.saturating_sub(core.drift());
-            *lock_mutex(&self.until) = until;
-            if lock_mutex(&self.turn).is_some() {
-                core.local.set_held_until(Some(until));
-            }
-            return Ok(());
-        }
-        core.check_masters_up(&mut fanout)?;
-        Err(Error::ExtendUnlockedLock {
+        let written = core
+            .write_for_uuid(&core.all(), EXTEND_WRITE, args, self.ends())
+            .await;
+        let unlocked = Error::ExtendUnlockedLock {
             key: core.key.clone(),
             masters: names(&core.masters),
-        })
+        };
+        core.judge(written, "extension", unlocked)?;
+        self.extensions.fetch_add(1, Ordering::SeqCst);
+        let until = started + core.ttl.saturating_sub(core.drift());
+        *lock_mutex(&self.until) = until;
+        if lock_mutex(&self.turn).is_some() {
+            core.local.set_held_until(Some(until));
+        }
+        Ok(())
     }
 
+    /// When the lease ends on the servers (at the latest, by the local estimate).
+    fn ends(&self) -> Instant {
+        *lock_mutex(&self.until) + self.core.drift() * 2
+    }
+
+    /// Gives the lease back. A master that does not answer is tried again (the release is a
+    /// compare-and-delete of this lease's uuid: repeating it is harmless) until the lease
+    /// ends or the retry window closes; an outcome still unknown then is
+    /// [`Error::LockOutcomeUnknown`], never [`Error::ReleaseUnlockedLock`].
     async fn release(&self) -> Result<()> {
         let core = &self.core;
-        let mut fanout = core.release_as(&self.uuid).await;
+        let written = core.release_as(&self.uuid, &core.all(), self.ends()).await;
         self.give_back_turn();
-        if fanout.count(|d| *d == 1) >= core.q() {
-            return Ok(());
-        }
-        core.check_masters_up(&mut fanout)?;
-        Err(Error::ReleaseUnlockedLock {
+        let unlocked = Error::ReleaseUnlockedLock {
             key: core.key.clone(),
             masters: names(&core.masters),
-        })
+        };
+        core.judge(written, "release", unlocked)
     }
 }
 
@@ -509,14 +693,17 @@ impl fmt::Debug for Lease {
 struct Undo {
     core: Arc<Core>,
     uuid: Option<String>,
+    /// When the attempt's lease would end on the servers.
+    ends: Instant,
 }
 
 impl Drop for Undo {
     fn drop(&mut self) {
         if let Some(uuid) = self.uuid.take() {
             let core = Arc::clone(&self.core);
+            let ends = self.ends;
             let release = async move {
-                let _ = core.release_as(&uuid).await;
+                let _ = core.release_as(&uuid, &core.all(), ends).await;
             };
             // A blocking call's own runtime runs only while that thread is in a pottery
             // call: give the release to pottery's runtime instead.
@@ -558,11 +745,12 @@ enum Ask {
 async fn attempt(core: &Arc<Core>, ask: Ask) -> Result<Outcome> {
     let fenced = ask == Ask::Fenced;
     let uuid = uuid::Uuid::new_v4().to_string();
+    let started = Instant::now();
     let mut undo = Undo {
         core: Arc::clone(core),
         uuid: Some(uuid.clone()),
+        ends: started + core.ttl + core.drift(),
     };
-    let started = Instant::now();
     let (n, q) = (core.n(), core.q());
     let (script, keys) = if fenced {
         (
@@ -645,18 +833,15 @@ async fn attempt(core: &Arc<Core>, ask: Ask) -> Result<Outcome> {
     // unreachable, and waiting for them again would double the time a failed attempt takes
     // (measured: a `try_acquire` on an unresponsive master took two master timeouts, and a
     // lock with one healthy master of three 1.75 s instead of ~1 s).
-    let granted_by: Vec<Redis> = fanout
+    let granted_by: Vec<usize> = fanout
         .replies
         .iter()
         .zip(&fanout.from)
         .filter(|(r, _)| granted(r))
-        .filter_map(|(_, &i)| core.masters.get(i).cloned())
+        .map(|(_, &i)| i)
         .collect();
     if !granted_by.is_empty() {
-        let args = vec![uuid.as_bytes().to_vec()];
-        let _ = core
-            .for_uuid_on(&granted_by, &RELEASE, args, |d| *d == 1, true)
-            .await;
+        let _ = core.release_as(&uuid, &granted_by, undo.ends).await;
     }
     if fanout.pending == 0 && fanout.errors.is_empty() {
         undo.uuid = None;
@@ -743,7 +928,32 @@ enum Wait {
 
 /// Takes a lease: waits for this process's turn, then attempts, waking on releases, on the
 /// holder's expiry and on the polling fallback, until acquired or out of time.
-async fn acquire(core: &Arc<Core>, wait: Wait, fenced: bool) -> Result<Option<Lease>> {
+/// What an acquisition ended with: a lease, or why not.
+type Taken = std::result::Result<Lease, Missed>;
+
+/// Why an acquisition ended without a lease.
+enum Missed {
+    /// Held by another holder (the masters answered), after waiting this long.
+    Busy(Duration),
+    /// The last attempt got no majority of answers.
+    NoQuorum,
+}
+
+impl Core {
+    /// The error of a lock call that ended without a lease.
+    fn missed(&self, why: Missed) -> Error {
+        match why {
+            Missed::Busy(waited) => Error::LockBusy {
+                key: self.key.clone(),
+                masters: names(&self.masters),
+                waited,
+            },
+            Missed::NoQuorum => self.not_achieved(),
+        }
+    }
+}
+
+async fn acquire(core: &Arc<Core>, wait: Wait, fenced: bool) -> Result<Taken> {
     // The first attempt of a waiting call is pottery's plain SET NX PX; later ones use the
     // script, which says how long the holder has left and reports a corrupt lock key. A
     // single attempt uses the script, so that a corrupt key is reported rather than taken
@@ -759,15 +969,23 @@ async fn acquire(core: &Arc<Core>, wait: Wait, fenced: bool) -> Result<Option<Le
         Wait::Once => None,
         Wait::For(t) => t.map(|t| started + t),
     };
+    // Another caller of this process has the turn: busy.
+    let busy = || {
+        let waited = match wait {
+            Wait::Once => Duration::ZERO,
+            Wait::For(_) => started.elapsed(),
+        };
+        Ok(Err(Missed::Busy(waited)))
+    };
     let turn = match wait {
         Wait::Once => match core.local.try_turn() {
             Some(turn) => turn,
-            None => return Ok(None),
+            None => return busy(),
         },
         Wait::For(_) => match core.local.wait_turn(deadline).await {
             Turn::Mine(p) => Some(p),
             Turn::Overrun => None,
-            Turn::TimedOut => return Ok(None),
+            Turn::TimedOut => return busy(),
         },
     };
     let mut wakeups: Option<Wakeups> = None;
@@ -780,7 +998,7 @@ async fn acquire(core: &Arc<Core>, wait: Wait, fenced: bool) -> Result<Option<Le
         }
         let hint = match outcome {
             Outcome::Acquired { uuid, token, until } => {
-                return Ok(Some(Lease::new(core, uuid, token, until, turn)));
+                return Ok(Ok(Lease::new(core, uuid, token, until, turn)));
             }
             Outcome::Held(hint) => {
                 unreachable_since = None;
@@ -798,7 +1016,11 @@ async fn acquire(core: &Arc<Core>, wait: Wait, fenced: bool) -> Result<Option<Le
         };
         let now = Instant::now();
         if matches!(wait, Wait::Once) || deadline.is_some_and(|d| now >= d) {
-            return Ok(None);
+            return match unreachable_since {
+                // The last attempt got no majority of answers.
+                Some(_) => Ok(Err(Missed::NoQuorum)),
+                None => busy(),
+            };
         }
         if wakeups.is_none() && unreachable_since.is_none() {
             // Listen for releases first, then look again: a release in between is not missed.
@@ -1201,13 +1423,13 @@ macro_rules! builder_methods {
             Ok(lock_mutex(&self.held).clone())
         }
 
-        fn hold(&self, lease: Option<Lease>) -> bool {
+        fn hold(&self, lease: Taken) -> bool {
             match lease {
-                Some(lease) => {
+                Ok(lease) => {
                     *lock_mutex(&self.held) = Some(Arc::new(lease));
                     true
                 }
-                None => false,
+                Err(_) => false,
             }
         }
 
@@ -1329,7 +1551,9 @@ impl Redlock {
 
     /// Takes the lock as pottery's `with redlock:` does (honouring
     /// `context_manager_blocking` / `context_manager_timeout`), or fails with
-    /// [`Error::QuorumNotAchieved`]. The guard owns the lease and releases it on drop.
+    /// [`Error::LockBusy`] (another holder has it; the masters answered) or
+    /// [`Error::QuorumNotAchieved`] (no majority of masters answered). The guard owns the
+    /// lease and releases it on drop.
     ///
     /// ```
     /// # let redis = pottery::testing::doctest_redis();
@@ -1367,8 +1591,8 @@ impl Redlock {
 
     fn guarded(&self, fenced: bool) -> Result<RedlockGuard> {
         match rt::block_on(acquire(&self.core, self.core.wait_mode(), fenced))? {
-            Some(lease) => Ok(RedlockGuard::new(lease)),
-            None => Err(self.core.not_achieved()),
+            Ok(lease) => Ok(RedlockGuard::new(lease)),
+            Err(why) => Err(self.core.missed(why)),
         }
     }
 
@@ -1451,8 +1675,9 @@ impl Redlock {
     }
 
     /// [`lock_fenced`](Self::lock_fenced) in pottery's imperative form: this instance holds
-    /// the lease, and the token is returned ([`Error::QuorumNotAchieved`] when
-    /// `context_manager_blocking` / `context_manager_timeout` ran out).
+    /// the lease, and the token is returned ([`Error::LockBusy`] or
+    /// [`Error::QuorumNotAchieved`] when `context_manager_blocking` /
+    /// `context_manager_timeout` ran out, as for [`lock`](Self::lock)).
     ///
     /// ```
     /// # let redis = pottery::testing::doctest_redis();
@@ -1466,12 +1691,12 @@ impl Redlock {
     /// ```
     pub fn acquire_with_token(&self) -> Result<u64> {
         match rt::block_on(acquire(&self.core, self.core.wait_mode(), true))? {
-            Some(lease) => {
+            Ok(lease) => {
                 let token = lease.token.unwrap_or(0);
-                self.hold(Some(lease));
+                self.hold(Ok(lease));
                 Ok(token)
             }
-            None => Err(self.core.not_achieved()),
+            Err(why) => Err(self.core.missed(why)),
         }
     }
 
@@ -1722,7 +1947,8 @@ impl Drop for WatchdogGuard {
 }
 
 /// Runs `f` while holding a lease of a [`Redlock`] on `key`: pottery's `@synchronize` as a
-/// function. Failing to get the lock is `Err(QuorumNotAchieved)` and `f` does not run.
+/// function. Failing to get the lock is `Err(LockBusy)` (held elsewhere) or
+/// `Err(QuorumNotAchieved)` (no majority of masters answered), and `f` does not run.
 ///
 /// `configure` sets up the lock (for example its `auto_release_time`, or
 /// `context_manager_blocking(false)` to try once); pass `|l| l` for pottery's defaults. Callers
@@ -1894,10 +2120,10 @@ pub mod aio {
 
         async fn guarded(&self, fenced: bool) -> Result<RedlockGuard> {
             match acquire(&self.core, self.core.wait_mode(), fenced).await? {
-                Some(lease) => Ok(RedlockGuard {
+                Ok(lease) => Ok(RedlockGuard {
                     lease: Some(Arc::new(lease)),
                 }),
-                None => Err(self.core.not_achieved()),
+                Err(why) => Err(self.core.missed(why)),
             }
         }
 
@@ -1979,12 +2205,12 @@ pub mod aio {
         /// ```
         pub async fn acquire_with_token(&self) -> Result<u64> {
             match acquire(&self.core, self.core.wait_mode(), true).await? {
-                Some(lease) => {
+                Ok(lease) => {
                     let token = lease.token.unwrap_or(0);
-                    self.hold(Some(lease));
+                    self.hold(Ok(lease));
                     Ok(token)
                 }
-                None => Err(self.core.not_achieved()),
+                Err(why) => Err(self.core.missed(why)),
             }
         }
 
