@@ -738,6 +738,12 @@ impl<T> Tracked<T> {
     /// The value, no longer tracked. An associated function: call it as
     /// `Tracked::into_inner(value)`.
     ///
+    /// Why not a method: a `Tracked<T>` dereferences to your `T`, so `value.into_inner()` or
+    /// `value.key()` would shadow methods of that name on your own type (a
+    /// `Mutex`-holding struct's `into_inner`, say). std follows the same rule for the types
+    /// that `Deref` to yours (`Box::into_inner`, `Rc::try_unwrap`, `Arc::into_inner`): methods,
+    /// unless `Deref` makes one ambiguous.
+    ///
     /// ```
     /// # use pottery::RedisBacked;
     /// use pottery::Tracked;

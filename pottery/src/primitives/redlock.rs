@@ -1490,6 +1490,14 @@ macro_rules! builder_methods {
 /// # Ok::<(), pottery::Error>(())
 /// ```
 ///
+/// **Blocking calls and threads.** Over several masters, a blocking call runs the quorum
+/// round on a small Tokio runtime owned by the calling thread, and each handle keeps one async
+/// connection per runtime (at most 64, the oldest replaced first). Calling from thousands of
+/// short-lived threads therefore keeps up to 64 idle connections, each holding its dead
+/// runtime's event descriptors (an `epoll` and an `eventfd`), until they are replaced or the
+/// handle is dropped: bounded, but prefer a thread pool, or the async
+/// [`aio::Redlock`](crate::aio::Redlock) from tasks.
+///
 /// pottery's imperative calls ([`acquire`](Self::acquire), [`extend`](Self::extend),
 /// [`locked`](Self::locked), [`release`](Self::release)) are here too, with pottery's meaning:
 /// one holder per instance, whose lease the instance keeps. A clone is a new instance (with its
