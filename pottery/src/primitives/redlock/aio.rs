@@ -1,0 +1,484 @@
+//! The async twin: [`aio::Redlock`](crate::aio::Redlock).
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::acquire::{Taken, Wait, acquire};
+use super::blocking::Slot;
+use super::core::{Core, lock_mutex, new_core};
+use super::lease::Lease;
+use super::watchdog::{Watch, watchdog};
+use crate::error::{Error, Result};
+use crate::primitives::names;
+use crate::redis::Redis;
+use crate::rt;
+
+/// Async [`Redlock`](crate::Redlock): the same API with `async fn`s, every future `Send`
+/// (and `'static` on an owned clone), safe to drop at any await point: an attempt
+/// cancelled midway gives back what it was granted.
+///
+/// ```
+/// # let redis = pottery::testing::doctest_redis();
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let lock = pottery::aio::Redlock::new("doc-async", [redis]);
+/// let tasks: Vec<_> = (0..8)
+///     .map(|_| {
+///         let lock = lock.clone();
+///         tokio::spawn(async move {
+///             let guard = lock.lock().await?;
+///             guard.release().await
+///         })
+///     })
+///     .collect();
+/// for t in tasks {
+///     t.await.unwrap()?;
+/// }
+/// # Ok::<(), pottery::Error>(()) }).unwrap();
+/// ```
+pub struct Redlock {
+    pub(super) core: Arc<Core>,
+    pub(super) held: Slot,
+}
+
+/// A new instance: same key, masters and settings, no lease of its own.
+impl Clone for Redlock {
+    fn clone(&self) -> Self {
+        Redlock {
+            core: Arc::clone(&self.core),
+            held: Slot::default(),
+        }
+    }
+}
+
+impl fmt::Debug for Redlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("aio::Redlock")
+            .field("key", &self.core.key)
+            .field("masters", &names(&self.core.masters))
+            .finish()
+    }
+}
+
+impl Redlock {
+    /// A lock on `redlock:<key>` over these masters (no I/O).
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let lock = pottery::aio::Redlock::new("printer", [redis]);
+    /// assert_eq!(lock.key(), "redlock:printer");
+    /// ```
+    pub fn new(key: &str, masters: impl IntoIterator<Item = Redis>) -> Self {
+        Redlock {
+            core: Arc::new(new_core(key, masters)),
+            held: Slot::default(),
+        }
+    }
+
+    builder_methods!();
+
+    /// The blocking twin, sharing this instance's imperative lease.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// let lock = pottery::aio::Redlock::new("printer", [redis]);
+    /// assert_eq!(lock.to_blocking().key(), lock.key());
+    /// ```
+    pub fn to_blocking(&self) -> crate::Redlock {
+        crate::Redlock {
+            core: Arc::clone(&self.core),
+            held: Arc::clone(&self.held),
+        }
+    }
+
+    /// See [`crate::Redlock::lock`].
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let lock = pottery::aio::Redlock::new("doc-alock", [redis]);
+    /// let guard = lock.lock().await?;
+    /// guard.release().await?;
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
+    pub async fn lock(&self) -> Result<RedlockGuard> {
+        self.guarded(false).await
+    }
+
+    /// See [`crate::Redlock::lock_fenced`].
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let lock = pottery::aio::Redlock::new("doc-alock-fenced", [redis]);
+    /// let guard = lock.lock_fenced().await?;
+    /// assert!(guard.token().is_some());
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
+    pub async fn lock_fenced(&self) -> Result<RedlockGuard> {
+        self.guarded(true).await
+    }
+
+    async fn guarded(&self, fenced: bool) -> Result<RedlockGuard> {
+        match acquire(&self.core, self.core.wait_mode(), fenced).await? {
+            Ok(lease) => Ok(RedlockGuard {
+                lease: Some(Arc::new(lease)),
+            }),
+            Err(why) => Err(self.core.missed(why)),
+        }
+    }
+
+    /// See [`crate::Redlock::lock_with_watchdog`]; the extender is a Tokio task.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let lock = pottery::aio::Redlock::new("doc-awd", [redis]);
+    /// let guard = lock.lock_with_watchdog().await?;
+    /// assert!(!guard.lost());
+    /// guard.release().await?;
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
+    pub async fn lock_with_watchdog(&self) -> Result<WatchdogGuard> {
+        let guard = self.lock().await?;
+        let watch = Arc::new(Watch::default());
+        let lease = guard
+            .lease
+            .clone()
+            .ok_or_else(|| self.core.not_achieved())?;
+        let task = tokio::spawn(watchdog(lease, Arc::clone(&watch)));
+        Ok(WatchdogGuard { guard, watch, task })
+    }
+
+    /// See [`crate::Redlock::acquire`].
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let lock = pottery::aio::Redlock::new("doc-aacquire", [redis]);
+    /// assert!(lock.acquire().await?);
+    /// lock.release().await?;
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
+    pub async fn acquire(&self) -> Result<bool> {
+        Ok(self.hold(acquire(&self.core, Wait::For(None), false).await?))
+    }
+
+    /// See [`crate::Redlock::try_acquire`].
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let lock = pottery::aio::Redlock::new("doc-atry", [redis]);
+    /// assert!(lock.try_acquire().await?);
+    /// lock.release().await?;
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
+    pub async fn try_acquire(&self) -> Result<bool> {
+        Ok(self.hold(acquire(&self.core, Wait::Once, false).await?))
+    }
+
+    /// See [`crate::Redlock::acquire_timeout`].
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let lock = pottery::aio::Redlock::new("doc-atimeout", [redis]);
+    /// assert!(lock.acquire_timeout(std::time::Duration::from_secs(1)).await?);
+    /// lock.release().await?;
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
+    pub async fn acquire_timeout(&self, timeout: Duration) -> Result<bool> {
+        let wait = Wait::For(Some(timeout));
+        Ok(self.hold(acquire(&self.core, wait, false).await?))
+    }
+
+    /// See [`crate::Redlock::acquire_with_token`].
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let lock = pottery::aio::Redlock::new("doc-atoken", [redis]);
+    /// let token = lock.acquire_with_token().await?;
+    /// assert!(token >= 1);
+    /// lock.release().await?;
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
+    pub async fn acquire_with_token(&self) -> Result<u64> {
+        match acquire(&self.core, self.core.wait_mode(), true).await? {
+            Ok(lease) => {
+                let token = lease.token.unwrap_or(0);
+                self.hold(Ok(lease));
+                Ok(token)
+            }
+            Err(why) => Err(self.core.missed(why)),
+        }
+    }
+
+    /// See [`crate::Redlock::locked`].
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let lock = pottery::aio::Redlock::new("doc-alocked", [redis]);
+    /// assert_eq!(lock.locked().await?, std::time::Duration::ZERO);
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
+    pub async fn locked(&self) -> Result<Duration> {
+        match self.slot()? {
+            Some(lease) => lease.locked().await,
+            None => Ok(Duration::ZERO),
+        }
+    }
+
+    /// See [`crate::Redlock::extend`].
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let lock = pottery::aio::Redlock::new("doc-aextend", [redis]);
+    /// lock.acquire().await?;
+    /// lock.extend().await?;
+    /// # lock.release().await?;
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
+    pub async fn extend(&self) -> Result<()> {
+        match self.slot()? {
+            Some(lease) => lease.extend().await,
+            None => Err(self.extend_unlocked()),
+        }
+    }
+
+    /// See [`crate::Redlock::release`].
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let lock = pottery::aio::Redlock::new("doc-arelease", [redis]);
+    /// assert!(lock.release().await.is_err());
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
+    pub async fn release(&self) -> Result<()> {
+        match self.take_slot()? {
+            Some(lease) => lease.release().await,
+            None => Err(self.release_unlocked()),
+        }
+    }
+}
+
+/// Async [`RedlockGuard`](crate::RedlockGuard): owns one lease; dropping it releases the
+/// lease through a spawned task.
+///
+/// ```
+/// # let redis = pottery::testing::doctest_redis();
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let lock = pottery::aio::Redlock::new("doc-aguard", [redis]);
+/// let guard: pottery::aio::RedlockGuard = lock.lock().await?;
+/// assert!(guard.locked().await? > std::time::Duration::ZERO);
+/// guard.release().await?;
+/// # Ok::<(), pottery::Error>(()) }).unwrap();
+/// ```
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct RedlockGuard {
+    pub(super) lease: Option<Arc<Lease>>,
+}
+
+impl fmt::Debug for RedlockGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("aio::RedlockGuard")
+            .field("lease", &self.lease)
+            .finish()
+    }
+}
+
+impl RedlockGuard {
+    fn lease(&self) -> Result<&Arc<Lease>> {
+        self.lease.as_ref().ok_or_else(|| Error::Config {
+            message: "the guard was released".into(),
+        })
+    }
+
+    /// Releases now, reporting errors; see [`crate::RedlockGuard::release`].
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let lock = pottery::aio::Redlock::new("doc-aguard-release", [redis]);
+    /// lock.lock().await?.release().await?;
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
+    pub async fn release(mut self) -> Result<()> {
+        match self.lease.take() {
+            Some(lease) => lease.release().await,
+            None => Ok(()),
+        }
+    }
+
+    /// See [`crate::RedlockGuard::locked`].
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let lock = pottery::aio::Redlock::new("doc-aguard-locked", [redis]);
+    /// let guard = lock.lock().await?;
+    /// assert!(guard.locked().await? > std::time::Duration::ZERO);
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
+    pub async fn locked(&self) -> Result<Duration> {
+        self.lease()?.locked().await
+    }
+
+    /// See [`crate::RedlockGuard::extend`].
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let lock = pottery::aio::Redlock::new("doc-aguard-extend", [redis]);
+    /// let guard = lock.lock().await?;
+    /// guard.extend().await?;
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
+    pub async fn extend(&self) -> Result<()> {
+        self.lease()?.extend().await
+    }
+
+    /// See [`crate::RedlockGuard::token`].
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let lock = pottery::aio::Redlock::new("doc-aguard-token", [redis]);
+    /// assert_eq!(lock.lock().await?.token(), None);
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
+    pub fn token(&self) -> Option<u64> {
+        self.lease.as_ref().and_then(|l| l.token)
+    }
+}
+
+impl Drop for RedlockGuard {
+    fn drop(&mut self) {
+        if let Some(lease) = self.lease.take() {
+            rt::spawn(async move {
+                let _ = lease.release().await;
+            });
+        }
+    }
+}
+
+/// Async [`WatchdogGuard`](crate::WatchdogGuard).
+///
+/// ```
+/// # let redis = pottery::testing::doctest_redis();
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let lock = pottery::aio::Redlock::new("doc-awd-guard", [redis]);
+/// let guard: pottery::aio::WatchdogGuard = lock.lock_with_watchdog().await?;
+/// assert!(guard.locked().await? > std::time::Duration::ZERO);
+/// guard.release().await?;
+/// # Ok::<(), pottery::Error>(()) }).unwrap();
+/// ```
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct WatchdogGuard {
+    pub(super) guard: RedlockGuard,
+    pub(super) watch: Arc<Watch>,
+    pub(super) task: tokio::task::JoinHandle<()>,
+}
+
+impl fmt::Debug for WatchdogGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("aio::WatchdogGuard")
+            .field("guard", &self.guard)
+            .field("lost", &self.lost())
+            .finish()
+    }
+}
+
+impl WatchdogGuard {
+    /// See [`crate::WatchdogGuard::lost`].
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let lock = pottery::aio::Redlock::new("doc-awd-lost", [redis]);
+    /// assert!(!lock.lock_with_watchdog().await?.lost());
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
+    pub fn lost(&self) -> bool {
+        self.watch.lost.load(Ordering::SeqCst)
+    }
+
+    /// See [`crate::WatchdogGuard::locked`].
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let lock = pottery::aio::Redlock::new("doc-awd-locked", [redis]);
+    /// let guard = lock.lock_with_watchdog().await?;
+    /// assert!(guard.locked().await? > std::time::Duration::ZERO);
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
+    pub async fn locked(&self) -> Result<Duration> {
+        self.guard.locked().await
+    }
+
+    /// See [`crate::WatchdogGuard::token`].
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let lock = pottery::aio::Redlock::new("doc-awd-token", [redis]);
+    /// assert_eq!(lock.lock_with_watchdog().await?.token(), None);
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
+    pub fn token(&self) -> Option<u64> {
+        self.guard.token()
+    }
+
+    /// Stops the watchdog and releases, reporting errors.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let lock = pottery::aio::Redlock::new("doc-awd-release", [redis]);
+    /// lock.lock_with_watchdog().await?.release().await?;
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
+    pub async fn release(mut self) -> Result<()> {
+        self.watch.stop();
+        self.task.abort();
+        match self.guard.lease.take() {
+            Some(lease) => lease.release().await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for WatchdogGuard {
+    fn drop(&mut self) {
+        self.watch.stop();
+        self.task.abort();
+    }
+}
+
+/// Async [`synchronize`](crate::synchronize()): runs the future `f()` under a lease of a
+/// lock on `key`.
+///
+/// ```
+/// # let redis = pottery::testing::doctest_redis();
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let n = pottery::aio::synchronize("doc-async-sync", [redis], |l| l, || async { 7 }).await?;
+/// assert_eq!(n, 7);
+/// # Ok::<(), pottery::Error>(()) }).unwrap();
+/// ```
+pub async fn synchronize<T, Fut>(
+    key: &str,
+    masters: impl IntoIterator<Item = Redis>,
+    configure: impl FnOnce(Redlock) -> Redlock,
+    f: impl FnOnce() -> Fut,
+) -> Result<T>
+where
+    Fut: std::future::Future<Output = T>,
+{
+    super::synchronized_async(&configure(Redlock::new(key, masters)), f).await
+}
