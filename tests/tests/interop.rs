@@ -373,3 +373,64 @@ fn numbers_beyond_rust_types_round_trip_through_codec_value() {
     d.clear().unwrap();
     copy.clear().unwrap();
 }
+
+/// Counter arithmetic at the edges of i64: for every operator, Rust gives exactly Python's
+/// result, or (when Python's result holds a count beyond i64) a typed error naming the key,
+/// the field and the exact count, never a capped or wrapped number.
+#[test]
+fn counter_arithmetic_at_i64_edges_is_pythons_or_refused() {
+    use pottery::{Error, RedisCounter};
+    let server = shared_server();
+    let redis = server.redis();
+    let max = i64::MAX;
+    let min = i64::MIN;
+    let cases: Vec<(Vec<(&str, i64)>, Vec<(&str, i64)>)> = vec![
+        (vec![("x", max)], vec![("x", 3), ("y", min)]),
+        (vec![("x", min)], vec![("x", -1)]),
+        (vec![("x", max), ("y", min)], vec![("x", max), ("y", max)]),
+        (vec![("x", -5), ("z", max)], vec![("x", min), ("z", min)]),
+        (vec![("x", 1)], vec![("x", min), ("w", min + 1)]),
+    ];
+    for (i, (c, o)) in cases.into_iter().enumerate() {
+        let ck = unique_key("py-ctr-c");
+        let ok = unique_key("py-ctr-o");
+        let code = format!(
+            "{PY_PRELUDE}from pottery import RedisCounter
+c = RedisCounter(dict(args['c']), redis=redis, key=args['ck'])
+o = RedisCounter(dict(args['o']), redis=redis, key=args['ok'])
+out = {{}}
+for name, r in (('add', c + o), ('sub', c - o), ('union', c | o), ('intersection', c & o)):
+    out[name] = {{k: str(v) for k, v in r.items()}}
+print(json.dumps(out))"
+        );
+        let input = json!({"c": c, "o": o, "ck": ck, "ok": ok}).to_string();
+        let py: HashMap<String, HashMap<String, String>> =
+            serde_json::from_str(run_python(&code, &server.url(), &input).trim()).unwrap();
+        let rc: RedisCounter<String> = RedisCounter::new(&redis, ck.clone());
+        let ro: RedisCounter<String> = RedisCounter::new(&redis, ok.clone());
+        for (name, got) in [
+            ("add", rc.add(&ro)),
+            ("sub", rc.sub(&ro)),
+            ("union", rc.union(&ro)),
+            ("intersection", rc.intersection(&ro)),
+        ] {
+            let want = &py[name];
+            let fits: Option<HashMap<String, i64>> = want
+                .iter()
+                .map(|(k, v)| v.parse::<i64>().ok().map(|v| (k.clone(), v)))
+                .collect();
+            match (fits, got) {
+                (Some(want), Ok(got)) => assert_eq!(got, want, "case {i} {name}"),
+                (None, Err(err)) => {
+                    assert!(matches!(err, Error::Codec { .. }), "case {i} {name}: {err}");
+                    assert_eq!(err.key(), Some(ck.as_str()));
+                    let big = want.values().find(|v| v.parse::<i64>().is_err()).unwrap();
+                    assert!(err.to_string().contains(big.as_str()), "{err} lacks {big}");
+                }
+                (want, got) => panic!("case {i} {name}: Python {want:?}, Rust {got:?}"),
+            }
+        }
+        rc.clear().unwrap();
+        ro.clear().unwrap();
+    }
+}

@@ -375,7 +375,7 @@ crate::surface::steps! {
     /// `self + other`, keeping positive counts (Python's `Counter.__add__`).
     fn add(other: &Self) -> HashMap<K, i64> where [K: Eq + Hash]
         = |core, r| async move {
-            both(r, core, &other.core).await.map(|(a, b)| combine(Combine::Add, a, b))
+            both(r, core, &other.core).await.and_then(|(a, b)| combine(&core.key, Combine::Add, a, b))
         },
     example {
         /// ```
@@ -393,7 +393,7 @@ crate::surface::steps! {
     /// `self - other`, keeping positive counts (Python's `Counter.__sub__`).
     fn sub(other: &Self) -> HashMap<K, i64> where [K: Eq + Hash]
         = |core, r| async move {
-            both(r, core, &other.core).await.map(|(a, b)| combine(Combine::Sub, a, b))
+            both(r, core, &other.core).await.and_then(|(a, b)| combine(&core.key, Combine::Sub, a, b))
         },
     example {
         /// ```
@@ -411,7 +411,7 @@ crate::surface::steps! {
     /// The larger count of each key, keeping positive counts (Python's `Counter.__or__`).
     fn union(other: &Self) -> HashMap<K, i64> where [K: Eq + Hash]
         = |core, r| async move {
-            both(r, core, &other.core).await.map(|(a, b)| combine(Combine::Union, a, b))
+            both(r, core, &other.core).await.and_then(|(a, b)| combine(&core.key, Combine::Union, a, b))
         },
     example {
         /// ```
@@ -429,7 +429,7 @@ crate::surface::steps! {
     /// The smaller count of each key, keeping positive counts (Python's `Counter.__and__`).
     fn intersection(other: &Self) -> HashMap<K, i64> where [K: Eq + Hash]
         = |core, r| async move {
-            both(r, core, &other.core).await.map(|(a, b)| combine(Combine::Intersection, a, b))
+            both(r, core, &other.core).await.and_then(|(a, b)| combine(&core.key, Combine::Intersection, a, b))
         },
     example {
         /// ```
@@ -499,38 +499,62 @@ enum Combine {
     Intersection,
 }
 
-fn combine<K: Eq + Hash>(
+fn combine<K: Eq + Hash + Serialize>(
+    key: &str,
     op: Combine,
     mine: HashMap<K, i64>,
     mut theirs: HashMap<K, i64>,
-) -> HashMap<K, i64> {
+) -> Result<HashMap<K, i64>> {
+    // Exact arithmetic in i128 (two i64s cannot leave it), then Python's rule: keep the positive
+    // results. A positive result beyond i64 is refused, naming the field and the exact count; a
+    // negative one is dropped, as Python drops it, so it is no reason to fail.
     let mut out = HashMap::new();
+    let mut keep = |k: K, n: i128| -> Result<()> {
+        if n <= 0 {
+            return Ok(());
+        }
+        match i64::try_from(n) {
+            Ok(n) => {
+                out.insert(k, n);
+                Ok(())
+            }
+            Err(_) => Err(count_out_of_range(key, &k, n)),
+        }
+    };
     for (k, a) in mine {
         let b = theirs.remove(&k);
+        let (a, b0) = (i128::from(a), i128::from(b.unwrap_or(0)));
         let n = match op {
-            Combine::Add => a.saturating_add(b.unwrap_or(0)),
-            Combine::Sub => a.saturating_sub(b.unwrap_or(0)),
-            Combine::Union => a.max(b.unwrap_or(0)),
-            Combine::Intersection => match b {
-                Some(b) => a.min(b),
-                None => 0,
-            },
+            Combine::Add => a + b0,
+            Combine::Sub => a - b0,
+            Combine::Union => a.max(b0),
+            Combine::Intersection => a.min(b0),
         };
-        if n > 0 {
-            out.insert(k, n);
-        }
+        keep(k, n)?;
     }
     for (k, b) in theirs {
+        let b = i128::from(b);
         let n = match op {
             Combine::Add | Combine::Union => b,
-            Combine::Sub => 0i64.saturating_sub(b),
+            Combine::Sub => -b,
             Combine::Intersection => 0,
         };
-        if n > 0 {
-            out.insert(k, n);
-        }
+        keep(k, n)?;
     }
-    out
+    Ok(out)
+}
+
+/// The error for a count Python would hold but an `i64` cannot: names the key, the field (as
+/// stored) and the exact count.
+fn count_out_of_range<K: Serialize>(key: &str, k: &K, n: i128) -> Error {
+    let field = crate::codec::encode(k).unwrap_or_else(|e| format!("<{e}>"));
+    Error::codec(
+        key,
+        CodecError::new(format!(
+            "the count of field {field} would be {n}, which does not fit an i64 \
+             (Python's counts are unbounded; RedisCounter's are i64)"
+        )),
+    )
 }
 
 /// Most common first; ties keep the order read (a stable sort, as Python's `most_common`).
