@@ -301,6 +301,9 @@ impl SortKey {
         match (self, other) {
             (SortKey::Str(a), SortKey::Str(b)) => a.cmp(b),
             (SortKey::Int(a), SortKey::Int(b)) => a.cmp(b),
+            // Python compares an int and a float exactly; `as f64` would round 2^53 + 1.
+            (SortKey::Int(a), SortKey::Float(b)) => int_float_cmp(*a, *b),
+            (SortKey::Float(a), SortKey::Int(b)) => int_float_cmp(*b, *a).reverse(),
             // Python's `<` on NaN is always False, so NaN keys keep their place; treat as equal.
             (a, b) => a
                 .as_f64()
@@ -308,6 +311,25 @@ impl SortKey {
                 .unwrap_or(Ordering::Equal),
         }
     }
+}
+
+/// `i` against `f`, exactly (NaN compares equal: Python's `<` on it is always False).
+fn int_float_cmp(i: i128, f: f64) -> Ordering {
+    const TWO_127: f64 = 170_141_183_460_469_231_731_687_303_715_884_105_728.0;
+    if f.is_nan() {
+        return Ordering::Equal;
+    }
+    if f >= TWO_127 {
+        return Ordering::Less;
+    }
+    if f < -TWO_127 {
+        return Ordering::Greater;
+    }
+    let whole = f.trunc();
+    // Exact: `whole` is integral and within i128.
+    #[allow(clippy::cast_possible_truncation)]
+    let w = whole as i128;
+    i.cmp(&w).then_with(|| 0f64.partial_cmp(&(f - whole)).unwrap_or(Ordering::Equal))
 }
 
 struct Entry {

@@ -194,7 +194,7 @@ where
 
     pub(crate) fn len(&self) -> Op<'_, usize> {
         Op::cmd(&self.key, HASH, self.cmd("HLEN"), |key, v| {
-            Ok(usize::try_from(int(key, v)?).unwrap_or(0))
+            super::length(key, v)
         })
     }
 

@@ -35,7 +35,7 @@ fn decode_list<T: DeserializeOwned>(key: &str, v: Value) -> Result<Vec<T>> {
 }
 
 fn usize_of(key: &str, v: Value) -> Result<usize> {
-    Ok(usize::try_from(int(key, v)?).unwrap_or(0))
+    super::length(key, v)
 }
 
 /// `LRANGE` bounds for a Python-style slice; `None` when it is empty whatever the list.

@@ -275,6 +275,15 @@ pub(crate) fn int(key: &str, value: Value) -> Result<i64> {
     }
 }
 
+/// A length or count reply (`HLEN`, `SCARD`, `PFCOUNT`…): a negative one, which no server
+/// sends, is an unexpected reply rather than a silent 0.
+pub(crate) fn length(key: &str, value: Value) -> Result<usize> {
+    match value {
+        Value::Int(i) => usize::try_from(i).map_err(|_| unexpected(key, "a length", &Value::Int(i))),
+        other => Err(unexpected(key, "a length", &other)),
+    }
+}
+
 /// The reply of a SCAN-family command: the next cursor and this page's flat items.
 pub(crate) fn scan_page(key: &str, value: Value) -> Result<(u64, Vec<Vec<u8>>)> {
     let bad = |v: &Value| unexpected(key, "a scan page", v);
