@@ -39,7 +39,7 @@ mod float;
 mod ser;
 mod value;
 
-pub use value::Value;
+pub use value::{Map, Value};
 
 use std::fmt;
 
@@ -106,7 +106,7 @@ impl serde::de::Error for CodecError {
 /// ```
 pub fn encode<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, CodecError> {
     let mut out = String::new();
-    value.serialize(ser::Ser { out: &mut out })?;
+    value.serialize(ser::Ser::new(&mut out))?;
     Ok(out)
 }
 
@@ -116,7 +116,7 @@ pub(crate) fn encode_into<T: serde::Serialize + ?Sized>(
     out: &mut String,
 ) -> Result<(), CodecError> {
     out.clear();
-    value.serialize(ser::Ser { out })
+    value.serialize(ser::Ser::new(out))
 }
 
 /// Like [`encode`], returning the UTF-8 (in fact ASCII) bytes that go on the wire.

@@ -37,6 +37,18 @@ pub(crate) fn write_str(out: &mut String, s: &str) {
 
 pub(crate) struct Ser<'a> {
     pub(crate) out: &'a mut String,
+    /// Write the next map's members in the order given instead of sorting them (set for a
+    /// [`Map`](super::Map) read from bytes, so that it is written back as it was read).
+    pub(crate) ordered: bool,
+}
+
+impl<'a> Ser<'a> {
+    pub(crate) fn new(out: &'a mut String) -> Self {
+        Ser {
+            out,
+            ordered: false,
+        }
+    }
 }
 
 impl<'a> ser::Serializer for Ser<'a> {
@@ -135,13 +147,20 @@ impl<'a> ser::Serializer for Ser<'a> {
         if name == super::value::NUMBER_TOKEN {
             // A number kept as text by `pottery::codec::Value`: written as it was read.
             let mut quoted = String::new();
-            v.serialize(Ser { out: &mut quoted })?;
+            v.serialize(Ser::new(&mut quoted))?;
             let text = quoted.trim_matches('"');
             if !super::value::is_number_text(text) {
                 return Err(CodecError::new(format!("{text:?} is not a JSON number")));
             }
             self.out.push_str(text);
             return Ok(());
+        }
+        if name == super::value::ORDERED_TOKEN {
+            // A `codec::Map` in the order it was read: no sorting.
+            return v.serialize(Ser {
+                out: self.out,
+                ordered: true,
+            });
         }
         v.serialize(self)
     }
@@ -155,7 +174,7 @@ impl<'a> ser::Serializer for Ser<'a> {
         self.out.push('{');
         write_str(self.out, variant);
         self.out.push_str(": ");
-        value.serialize(Ser { out: self.out })?;
+        value.serialize(Ser::new(self.out))?;
         self.out.push('}');
         Ok(())
     }
@@ -190,7 +209,9 @@ impl<'a> ser::Serializer for Ser<'a> {
         })
     }
     fn serialize_map(self, len: Option<usize>) -> Result<MapSer<'a>> {
-        Ok(MapSer::new(self.out, len.unwrap_or(0), "}"))
+        let mut map = MapSer::new(self.out, len.unwrap_or(0), "}");
+        map.keep_order = self.ordered;
+        Ok(map)
     }
     fn serialize_struct(self, _: &'static str, len: usize) -> Result<MapSer<'a>> {
         Ok(MapSer::new(self.out, len, "}"))
@@ -221,7 +242,7 @@ impl SeqSer<'_> {
             self.out.push_str(", ");
         }
         self.first = false;
-        value.serialize(Ser { out: self.out })
+        value.serialize(Ser::new(self.out))
     }
     fn finish(self) -> Result<()> {
         self.out.push_str(self.close);
@@ -343,6 +364,7 @@ pub(crate) struct MapSer<'a> {
     entries: Vec<Entry>,
     pending: Option<(SortKey, String)>,
     close: &'static str,
+    keep_order: bool,
 }
 
 impl<'a> MapSer<'a> {
@@ -352,6 +374,7 @@ impl<'a> MapSer<'a> {
             entries: Vec::with_capacity(len),
             pending: None,
             close,
+            keep_order: false,
         }
     }
 
@@ -362,7 +385,7 @@ impl<'a> MapSer<'a> {
         value: &(impl Serialize + ?Sized),
     ) -> Result<()> {
         let mut text = String::new();
-        value.serialize(Ser { out: &mut text })?;
+        value.serialize(Ser::new(&mut text))?;
         self.entries.push(Entry {
             sort,
             key,
@@ -384,7 +407,9 @@ impl<'a> MapSer<'a> {
                 return Err(CodecError::new("a map cannot hold more than one null key"));
             }
         }
-        self.entries.sort_by(|a, b| a.sort.cmp(&b.sort));
+        if !self.keep_order {
+            self.entries.sort_by(|a, b| a.sort.cmp(&b.sort));
+        }
         self.out.push('{');
         for (i, e) in self.entries.iter().enumerate() {
             if i > 0 {
