@@ -717,9 +717,41 @@ fn int_and_float_keys_sort_exactly() {
     }
     let two53 = 9_007_199_254_740_992f64;
     // json.dumps({2**53 + 1: 'a', 2.0**53: 'b'}, sort_keys=True)
-    let m: BTreeMap<K, &str> = [(K::I(2i64.pow(53) + 1), "a"), (K::F(OrdF(two53.to_bits())), "b")].into();
+    let m: BTreeMap<K, &str> = [
+        (K::I(2i64.pow(53) + 1), "a"),
+        (K::F(OrdF(two53.to_bits())), "b"),
+    ]
+    .into();
     assert_eq!(
         pottery::codec::encode(&m).unwrap(),
         r#"{"9007199254740992.0": "b", "9007199254740993": "a"}"#
     );
+}
+
+/// Lone surrogates: an error for String, kept (escaped) by Value, and never a way to write
+/// something that is not a JSON string.
+#[test]
+fn lone_surrogates_round_trip_through_value_only() {
+    use pottery::codec::Value;
+    for stored in [
+        r#""\ud800""#,
+        r#""\udc00""#,
+        r#""a\ud800\u00e9""#,
+        r#""\ud800\ud800\udc00""#,
+        r#"["\udbff", {"k": "\ud800x"}]"#,
+    ] {
+        let v: Value = decode(stored.as_bytes()).unwrap();
+        assert_eq!(encode(&v).unwrap(), stored);
+        let err = decode::<serde_json::Value>(stored.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("lone surrogate"), "{err}");
+    }
+    let v: Value = decode(br#""\ud800\ud800\udc00""#).unwrap();
+    assert_eq!(v, Value::Escaped(r"\ud800\ud800\udc00".into()));
+    assert!(decode::<String>(br#""\ud800""#).is_err());
+    // Keys with one are refused (a Map's keys are Strings).
+    assert!(decode::<Value>(br#"{"\ud800": 1}"#).is_err());
+    // An Escaped must be the inside of a JSON string.
+    for bad in [r#"a", "b"#, "\"", "\\", "\u{1}", "\\x"] {
+        assert!(encode(&Value::Escaped(bad.into())).is_err(), "{bad:?}");
+    }
 }

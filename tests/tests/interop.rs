@@ -499,7 +499,87 @@ print(json.dumps([json.dumps(o, sort_keys=True) for o in objs]))"
     let a: Vec<u8> = conn.get(format!("{k}:bloom")).unwrap();
     let b: Vec<u8> = conn.get(format!("{k}:bloom-copy")).unwrap();
     assert_eq!(a, b);
-    for key in ["dict", "dict-copy", "set", "set-copy", "bloom", "bloom-copy"] {
+    for key in [
+        "dict",
+        "dict-copy",
+        "set",
+        "set-copy",
+        "bloom",
+        "bloom-copy",
+    ] {
+        let _: () = conn.del(format!("{k}:{key}")).unwrap();
+    }
+}
+
+/// Python's str may hold a lone surrogate ('\ud800', stored as "\ud800"). A Rust String
+/// cannot: reading one into String is a typed error naming the key, and `codec::Value`
+/// carries it (its escaped form) so it is read, compared and written back unchanged.
+#[test]
+fn lone_surrogates_are_refused_by_string_and_kept_by_value() {
+    use pottery::codec::{Value, encode};
+    use pottery::{Error, RedisSet};
+    let server = shared_server();
+    let redis = server.redis();
+    let k = unique_key("py-surrogate");
+    let code = format!(
+        "{PY_PRELUDE}from pottery import RedisSet
+k = args['key']
+d = RedisDict(redis=redis, key=k + ':dict')
+d['\\ud800'] = ['a\\udfffb', '\\ud83d\\ude00', 1]
+d['plain'] = 'x\\udc00'
+RedisSet(['\\ud800', 'ok'], redis=redis, key=k + ':set')
+print('ok')"
+    );
+    assert_eq!(
+        run_python(&code, &server.url(), &json!({"key": k}).to_string()).trim(),
+        "ok"
+    );
+    let strings: RedisDict<String, String> = RedisDict::new(&redis, format!("{k}:dict"));
+    let err = strings.get("plain").unwrap_err();
+    assert!(matches!(err, Error::Codec { .. }), "{err}");
+    assert_eq!(err.key(), Some(format!("{k}:dict").as_str()));
+    assert!(err.to_string().contains("lone surrogate"), "{err}");
+
+    let d: RedisDict<Value, Value> = RedisDict::new(&redis, format!("{k}:dict"));
+    let all: Vec<(Value, Value)> = d.iter().collect::<Result<_, _>>().unwrap();
+    let field = Value::Escaped(r"\ud800".into());
+    let (_, v) = all.iter().find(|(f, _)| *f == field).unwrap();
+    assert_eq!(v[0], Value::Escaped(r"a\udfffb".into()));
+    assert_eq!(v[1], Value::Str("😀".into()));
+    assert_eq!(
+        d.get(&Value::Str("plain".into())).unwrap(),
+        Some(Value::Escaped(r"x\udc00".into()))
+    );
+    assert!(d.contains_key(&field).unwrap());
+    let copy: RedisDict<Value, Value> = RedisDict::new(&redis, format!("{k}:dict-copy"));
+    copy.extend(all).unwrap();
+    let mut conn = redis.connection().unwrap();
+    let a: HashMap<Vec<u8>, Vec<u8>> = conn.hgetall(format!("{k}:dict")).unwrap();
+    let b: HashMap<Vec<u8>, Vec<u8>> = conn.hgetall(format!("{k}:dict-copy")).unwrap();
+    assert_eq!(a, b);
+
+    let s: RedisSet<Value> = RedisSet::new(&redis, format!("{k}:set"));
+    assert!(s.contains(&Value::Escaped(r"\ud800".into())).unwrap());
+    assert_eq!(
+        encode(&Value::Escaped(r"\ud800".into())).unwrap(),
+        r#""\ud800""#
+    );
+    // Python reads the copy as it wrote the original.
+    let check = format!(
+        "{PY_PRELUDE}d = RedisDict(redis=redis, key=args['key'])
+assert d['\\ud800'] == ['a\\udfffb', '\\U0001f600', 1] and d['plain'] == 'x\\udc00', d.to_dict()
+print('ok')"
+    );
+    assert_eq!(
+        run_python(
+            &check,
+            &server.url(),
+            &json!({"key": format!("{k}:dict-copy")}).to_string()
+        )
+        .trim(),
+        "ok"
+    );
+    for key in ["dict", "dict-copy", "set"] {
         let _: () = conn.del(format!("{k}:{key}")).unwrap();
     }
 }

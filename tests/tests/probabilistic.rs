@@ -336,7 +336,11 @@ fn hll_contains_leaves_the_key_byte_for_byte_unchanged() {
             assert!(h.contains(&3).unwrap());
             h.contains_many([1u64, 10_000_000, 2]).unwrap();
             assert!(!h.contains(&987_654_321).unwrap());
-            assert_eq!(dump(&mut conn), before, "{kind}, {n} values: contains wrote the key");
+            assert_eq!(
+                dump(&mut conn),
+                before,
+                "{kind}, {n} values: contains wrote the key"
+            );
             // PFCOUNT does rewrite it: the check above is not vacuous.
             h.len().unwrap();
             assert_ne!(dump(&mut conn), before, "{kind}, {n} values");

@@ -35,6 +35,17 @@ pub(crate) fn write_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Whether `raw` is the inside of a JSON string literal: parsed as one it is a string (lone
+/// surrogates allowed), and it ends no earlier than its closing quote.
+fn is_escaped_string_body(raw: &str) -> bool {
+    let literal = format!("\"{raw}\"");
+    !raw.chars().any(char::is_control)
+        && matches!(
+            super::de::parse(literal.as_bytes()),
+            Ok(super::de::Node::Str(_) | super::de::Node::Escaped(_))
+        )
+}
+
 pub(crate) struct Ser<'a> {
     pub(crate) out: &'a mut String,
     /// Write the next map's members in the order given instead of sorting them (set for a
@@ -153,6 +164,24 @@ impl<'a> ser::Serializer for Ser<'a> {
                 return Err(CodecError::new(format!("{text:?} is not a JSON number")));
             }
             self.out.push_str(text);
+            return Ok(());
+        }
+        if name == super::value::ESCAPED_TOKEN {
+            // A string with a lone surrogate, kept by `pottery::codec::Value` in its escaped
+            // form: written as it was read, once checked to be the inside of one JSON string
+            // literal (no control characters, no unescaped quote), so nothing else can be
+            // smuggled in.
+            let mut quoted = String::new();
+            v.serialize(Ser::new(&mut quoted))?;
+            let raw: String = super::decode(quoted.as_bytes())?;
+            if !is_escaped_string_body(&raw) {
+                return Err(CodecError::new(format!(
+                    "{raw:?} is not the escaped text of a JSON string"
+                )));
+            }
+            self.out.push('"');
+            self.out.push_str(&raw);
+            self.out.push('"');
             return Ok(());
         }
         if name == super::value::ORDERED_TOKEN {
@@ -350,7 +379,8 @@ fn int_float_cmp(i: i128, f: f64) -> Ordering {
     // Exact: `whole` is integral and within i128.
     #[allow(clippy::cast_possible_truncation)]
     let w = whole as i128;
-    i.cmp(&w).then_with(|| 0f64.partial_cmp(&(f - whole)).unwrap_or(Ordering::Equal))
+    i.cmp(&w)
+        .then_with(|| 0f64.partial_cmp(&(f - whole)).unwrap_or(Ordering::Equal))
 }
 
 struct Entry {

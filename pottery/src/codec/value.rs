@@ -13,6 +13,8 @@ pub(crate) const VALUE_TOKEN: &str = "$pottery::codec::Value";
 pub(crate) const NUMBER_TOKEN: &str = "$pottery::codec::Number";
 /// The newtype name by which pottery's encoder writes a [`Map`] in its read order.
 pub(crate) const ORDERED_TOKEN: &str = "$pottery::codec::Ordered";
+/// The newtype name by which pottery's encoder writes a [`Value::Escaped`] as it was read.
+pub(crate) const ESCAPED_TOKEN: &str = "$pottery::codec::Escaped";
 
 /// Any value Python pottery can store, read without losing anything.
 ///
@@ -62,6 +64,21 @@ pub enum Value {
     Number(String),
     /// A string.
     Str(String),
+    /// A string a Rust `String` cannot hold because it contains a lone UTF-16 surrogate
+    /// (Python's `'\ud800'`, stored as `"\ud800"`): the text between its quotes, escapes and
+    /// all, exactly as read, and written back unchanged. Two of them are equal when that text
+    /// is. Decoding such a string into `String` fails with a [`CodecError`](super::CodecError)
+    /// ("lone surrogate in string"), as before; object keys with one are refused even here.
+    ///
+    /// ```
+    /// use pottery::codec::{decode, encode, Value};
+    /// let v: Value = decode(br#"["a\ud800b"]"#)?;
+    /// assert_eq!(v[0], Value::Escaped(r"a\ud800b".into()));
+    /// assert_eq!(encode(&v)?, r#"["a\ud800b"]"#);
+    /// assert!(decode::<Vec<String>>(br#"["a\ud800b"]"#).is_err());
+    /// # Ok::<(), pottery::codec::CodecError>(())
+    /// ```
+    Escaped(String),
     /// An array (Python's list or tuple).
     Array(Vec<Value>),
     /// An object (Python's dict; its keys are strings in JSON), in the order it was read: see
@@ -139,6 +156,7 @@ impl Serialize for Value {
             Value::Float(f) => s.serialize_f64(*f),
             Value::Number(text) => s.serialize_newtype_struct(NUMBER_TOKEN, text),
             Value::Str(text) => s.serialize_str(text),
+            Value::Escaped(raw) => s.serialize_newtype_struct(ESCAPED_TOKEN, raw),
             Value::Array(items) => items.serialize(s),
             Value::Object(members) => members.serialize(s),
         }
@@ -222,7 +240,11 @@ impl<'de> Visitor<'de> for ValueVisitor {
         use de::VariantAccess;
         let (text, variant): (String, _) = data.variant()?;
         variant.unit_variant()?;
-        Ok(Value::Number(text))
+        // A string literal with a lone surrogate comes quoted; a number never does.
+        match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+            Some(raw) => Ok(Value::Escaped(raw.to_owned())),
+            None => Ok(Value::Number(text)),
+        }
     }
 }
 

@@ -279,7 +279,9 @@ pub(crate) fn int(key: &str, value: Value) -> Result<i64> {
 /// sends, is an unexpected reply rather than a silent 0.
 pub(crate) fn length(key: &str, value: Value) -> Result<usize> {
     match value {
-        Value::Int(i) => usize::try_from(i).map_err(|_| unexpected(key, "a length", &Value::Int(i))),
+        Value::Int(i) => {
+            usize::try_from(i).map_err(|_| unexpected(key, "a length", &Value::Int(i)))
+        }
         other => Err(unexpected(key, "a length", &other)),
     }
 }

@@ -359,9 +359,7 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
         }
         let mut cmd = self.cmd("SADD");
         cmd.arg(args);
-        Ok(Op::cmd(&self.key, SET, cmd, |key, v| {
-            super::length(key, v)
-        }))
+        Ok(Op::cmd(&self.key, SET, cmd, |key, v| super::length(key, v)))
     }
 
     fn pop(&self) -> Op<'_, Option<T>> {

@@ -221,7 +221,9 @@ impl Core {
                 Some(first) => Ok(Round::Got(first)),
                 None => Err(Error::codec(
                     &self.key,
-                    CodecError::new(format!("a majority returned {last}, below the {k} ids claimed")),
+                    CodecError::new(format!(
+                        "a majority returned {last}, below the {k} ids claimed"
+                    )),
                 )),
             };
         }
