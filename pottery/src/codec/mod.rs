@@ -143,6 +143,14 @@ pub fn encode_bytes<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, 
 /// | `2**64 + 1` | error | error | exact | exact | error |
 /// | `2**200`, `1e400` | error | error | error | exact (as text) | error |
 ///
+/// and for strings and objects (`String` and struct or map targets on the left):
+///
+/// | stored by Python | `String` | [`Value`] | `serde_json::Value` |
+/// |---|---|---|---|
+/// | `'\ud800'` (a lone surrogate), stored `"\ud800"` | error ("lone surrogate in string") | exact: [`Value::Escaped`], its escaped form, written back unchanged | error |
+/// | `{'\ud800': 1}` (one in a key) | error | error | error |
+/// | `{9: 'b', 10: 'a'}`, stored `{"9": "b", "10": "a"}` | (a map reads it) | exact: a [`Map`] keeps the read order | read, but written back `{"10": "a", "9": "b"}` |
+///
 /// Other self-describing targets (untagged enums, a dynamic type of your own) get NaN and the
 /// infinities as `f64`, integers beyond 64 bits through `visit_i128`/`visit_u128`, and an error
 /// for numbers beyond 128 bits.
