@@ -100,7 +100,7 @@ impl<K: Serialize + DeserializeOwned> Core<K, i64> {
                 while let (Some(f), Some(n)) = (it.next(), it.next()) {
                     let f = bulk(key, f)?.unwrap_or_default();
                     let n = bulk(key, n)?.unwrap_or_default();
-                    out.push((decode(key, &f)?, decode(key, &n)?));
+                    out.push((decode(key, &f)?, super::decode_value_of(key, &f, &n)?));
                 }
                 Ok(out)
             },
@@ -613,6 +613,36 @@ fn elements<K: Clone>(key: &str, counts: Vec<(K, i64)>) -> Result<Vec<K>> {
 /// then writes, and double-counts iterable updates on existing keys). A count that would leave
 /// `i64`, or a stored value that is not a decimal `i64`, fails the whole call with
 /// [`Error::Codec`](crate::Error::Codec) before anything is written.
+///
+/// # Counts are `i64`; Python's are unbounded
+///
+/// Redis's `HINCRBY` works on 64-bit integers, and so do these counts. Where Python would
+/// produce or hold a count outside `i64::MIN..=i64::MAX`, every method refuses with
+/// [`Error::Codec`](crate::Error::Codec) naming the key (and the field, where one is at
+/// fault), never an `Ok` with a capped or wrapped number:
+///
+/// * a stored count beyond `i64` (Python's `c['x'] = 2**63`): `get`, `iter`, `to_hash_map`,
+///   `most_common`, `elements`, `total` and the operators fail; `update_counts` and friends
+///   write nothing. Read such a hash as a [`RedisDict`](crate::RedisDict)`<K, i128>` (or
+///   [`codec::Value`](crate::codec::Value) for any size);
+/// * a sum beyond `i64`: `update_counts`, `subtract_counts` and `incr` (the server refuses)
+///   write nothing; `total` fails;
+/// * `add`/`sub` whose positive result is beyond `i64` (`{x: 2**63-1} + {x: 3}`): fails with
+///   the exact count Python would give in the message. Results Python drops (non-positive
+///   ones) are dropped here too, however large, so they are no reason to fail.
+///
+/// ```
+/// # let redis = pottery::testing::doctest_redis();
+/// # let a: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+/// # let b: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+/// a.set('x', i64::MAX)?;
+/// b.set('x', 3)?;
+/// let err = a.add(&b).unwrap_err();
+/// assert!(err.to_string().contains("9223372036854775810"));
+/// assert_eq!(err.key(), Some(a.key()));
+/// # a.clear()?; b.clear()?;
+/// # Ok::<(), pottery::Error>(())
+/// ```
 ///
 /// ```
 /// use pottery::{Redis, RedisCounter};

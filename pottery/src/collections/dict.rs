@@ -231,7 +231,7 @@ where
             while let (Some(f), Some(v)) = (it.next(), it.next()) {
                 let f = super::bulk(key, f)?.unwrap_or_default();
                 let v = super::bulk(key, v)?.unwrap_or_default();
-                out.insert(decode(key, &f)?, decode(key, &v)?);
+                out.insert(decode(key, &f)?, super::decode_value_of(key, &f, &v)?);
             }
             Ok(out)
         })

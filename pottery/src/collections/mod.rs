@@ -231,6 +231,24 @@ pub(crate) fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> 
     codec::decode(bytes).map_err(|e| Error::codec(key, e))
 }
 
+/// Decodes the value of hash field `field` (its stored bytes) read at `key`; an error names
+/// the field, since the key alone does not say which value failed.
+pub(crate) fn decode_value_of<T: DeserializeOwned>(
+    key: &str,
+    field: &[u8],
+    bytes: &[u8],
+) -> Result<T> {
+    codec::decode(bytes).map_err(|e| {
+        Error::codec(
+            key,
+            codec::CodecError::new(format!(
+                "the value of field {}: {e}",
+                String::from_utf8_lossy(field)
+            )),
+        )
+    })
+}
+
 /// Encodes one value to be written at `key`.
 pub(crate) fn encode<T: serde::Serialize + ?Sized>(key: &str, value: &T) -> Result<Vec<u8>> {
     codec::encode_bytes(value).map_err(|e| Error::codec(key, e))
@@ -455,7 +473,7 @@ impl Scan {
     ) -> Option<Result<(K, V)>> {
         let f = self.page.pop_front()?;
         let v = self.page.pop_front()?;
-        Some(decode(key, &f).and_then(|k| Ok((k, decode(key, &v)?))))
+        Some(decode(key, &f).and_then(|k| Ok((k, decode_value_of(key, &f, &v)?))))
     }
 }
 
