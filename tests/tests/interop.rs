@@ -384,7 +384,8 @@ fn counter_arithmetic_at_i64_edges_is_pythons_or_refused() {
     let redis = server.redis();
     let max = i64::MAX;
     let min = i64::MIN;
-    let cases: Vec<(Vec<(&str, i64)>, Vec<(&str, i64)>)> = vec![
+    type Counts = Vec<(&'static str, i64)>;
+    let cases: Vec<(Counts, Counts)> = vec![
         (vec![("x", max)], vec![("x", 3), ("y", min)]),
         (vec![("x", min)], vec![("x", -1)]),
         (vec![("x", max), ("y", min)], vec![("x", max), ("y", max)]),

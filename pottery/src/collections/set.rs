@@ -168,7 +168,7 @@ impl<T> Core<T> {
             &REPLACE_SET,
             vec![self.key.clone().into_bytes()],
             members,
-            |key, v| super::length(key, v),
+            super::length,
         )
     }
 
@@ -359,7 +359,7 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
         }
         let mut cmd = self.cmd("SADD");
         cmd.arg(args);
-        Ok(Op::cmd(&self.key, SET, cmd, |key, v| super::length(key, v)))
+        Ok(Op::cmd(&self.key, SET, cmd, super::length))
     }
 
     fn pop(&self) -> Op<'_, Option<T>> {
