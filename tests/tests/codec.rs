@@ -658,3 +658,100 @@ fn every_number_python_writes_keeps_its_bytes_through_codec_value() {
     // A Value::Number that is not a number is refused when encoded.
     assert!(encode(&Value::Number("1; DROP".into())).is_err());
 }
+
+/// read → write is the identity on objects in any order Python writes (int keys sort
+/// numerically, mixed int/float keys too), nested or not; objects built in Rust are sorted as
+/// Python sorts str keys.
+#[test]
+fn value_objects_keep_the_order_they_were_read_in() {
+    use pottery::codec::{Map, Value, decode, encode};
+    for stored in [
+        r#"{"9": "b", "10": "a"}"#,
+        r#"{"-5": 1.5, "100": []}"#,
+        r#"{"1": 1, "1.5": 0, "10": 2}"#,
+        r#"[{"1": null, "2": {"9": 2, "10": 1}}, {"x": {"9007199254740992.0": 0, "9007199254740993": 1}}]"#,
+        r#"{"b": 1, "a": 2}"#,
+        r#"{}"#,
+    ] {
+        let v: Value = decode(stored.as_bytes()).unwrap();
+        assert_eq!(encode(&v).unwrap(), stored);
+    }
+    // A repeated key keeps its first place and its last value, as json.loads.
+    let v: Value = decode(br#"{"9": 1, "10": 2, "9": 3}"#).unwrap();
+    assert_eq!(encode(&v).unwrap(), r#"{"9": 3, "10": 2}"#);
+    // Built in Rust: code point order, as Python's json.dumps of a str-keyed dict.
+    let m: Map = [("9", 1), ("10", 2), ("é", 3)]
+        .into_iter()
+        .map(|(k, n)| (k.to_string(), Value::Int(n)))
+        .collect();
+    assert_eq!(
+        encode(&Value::Object(m)).unwrap(),
+        r#"{"10": 2, "9": 1, "\u00e9": 3}"#
+    );
+    // A new key in a map read: sorted from then on; an updated one keeps the read order.
+    let Value::Object(mut m) = decode::<Value>(br#"{"9": 1, "10": 2}"#).unwrap() else {
+        unreachable!()
+    };
+    m.insert("9".into(), Value::Int(5));
+    assert_eq!(encode(&m).unwrap(), r#"{"9": 5, "10": 2}"#);
+    m.insert("11".into(), Value::Null);
+    assert_eq!(encode(&m).unwrap(), r#"{"10": 2, "11": null, "9": 5}"#);
+}
+
+/// Python compares int and float keys exactly when it sorts them.
+#[test]
+fn int_and_float_keys_sort_exactly() {
+    use std::collections::BTreeMap;
+    #[derive(serde::Serialize, PartialEq, Eq, PartialOrd, Ord)]
+    #[serde(untagged)]
+    enum K {
+        I(i64),
+        F(OrdF),
+    }
+    #[derive(PartialEq, Eq, PartialOrd, Ord)]
+    struct OrdF(u64);
+    impl serde::Serialize for OrdF {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_f64(f64::from_bits(self.0))
+        }
+    }
+    let two53 = 9_007_199_254_740_992f64;
+    // json.dumps({2**53 + 1: 'a', 2.0**53: 'b'}, sort_keys=True)
+    let m: BTreeMap<K, &str> = [
+        (K::I(2i64.pow(53) + 1), "a"),
+        (K::F(OrdF(two53.to_bits())), "b"),
+    ]
+    .into();
+    assert_eq!(
+        pottery::codec::encode(&m).unwrap(),
+        r#"{"9007199254740992.0": "b", "9007199254740993": "a"}"#
+    );
+}
+
+/// Lone surrogates: an error for String, kept (escaped) by Value, and never a way to write
+/// something that is not a JSON string.
+#[test]
+fn lone_surrogates_round_trip_through_value_only() {
+    use pottery::codec::Value;
+    for stored in [
+        r#""\ud800""#,
+        r#""\udc00""#,
+        r#""a\ud800\u00e9""#,
+        r#""\ud800\ud800\udc00""#,
+        r#"["\udbff", {"k": "\ud800x"}]"#,
+    ] {
+        let v: Value = decode(stored.as_bytes()).unwrap();
+        assert_eq!(encode(&v).unwrap(), stored);
+        let err = decode::<serde_json::Value>(stored.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("lone surrogate"), "{err}");
+    }
+    let v: Value = decode(br#""\ud800\ud800\udc00""#).unwrap();
+    assert_eq!(v, Value::Escaped(r"\ud800\ud800\udc00".into()));
+    assert!(decode::<String>(br#""\ud800""#).is_err());
+    // Keys with one are refused (a Map's keys are Strings).
+    assert!(decode::<Value>(br#"{"\ud800": 1}"#).is_err());
+    // An Escaped must be the inside of a JSON string.
+    for bad in [r#"a", "b"#, "\"", "\\", "\u{1}", "\\x"] {
+        assert!(encode(&Value::Escaped(bad.into())).is_err(), "{bad:?}");
+    }
+}

@@ -328,3 +328,41 @@ fn elements_of_counts_too_large_to_hold_is_an_error_not_a_hang() {
         c.clear().unwrap();
     }
 }
+
+/// Python's counts are unbounded; RedisCounter's are i64. A count beyond i64 (the bytes
+/// Python writes for `c['big'] = 2**63`) fails every read that meets it with Error::Codec
+/// naming the key (and the field where the read covers several), never a wrong number.
+#[test]
+fn a_count_beyond_i64_is_a_typed_error_naming_the_key_and_field() {
+    let redis = pottery::testing::shared_server().redis();
+    let key = unique_key("counter-big");
+    let c: RedisCounter<String> = RedisCounter::new(&redis, key.clone());
+    let other: RedisCounter<String> = RedisCounter::new(&redis, unique_key("counter-big-o"));
+    c.set("small".into(), 1).unwrap();
+    other.set("small".into(), 1).unwrap();
+    let mut conn = redis.connection().unwrap();
+    let _: () = conn.hset(&key, "\"big\"", "9223372036854775808").unwrap();
+    let check = |err: Error, names_field: bool| {
+        assert!(matches!(err, Error::Codec { .. }), "{err}");
+        assert_eq!(err.key(), Some(key.as_str()));
+        assert!(err.to_string().contains("9223372036854775808"), "{err}");
+        if names_field {
+            assert!(err.to_string().contains("\"big\""), "{err}");
+        }
+    };
+    check(c.get("big").unwrap_err(), false);
+    check(c.to_hash_map().unwrap_err(), true);
+    check(c.most_common(None).unwrap_err(), true);
+    check(c.total().unwrap_err(), true);
+    check(c.add(&other).unwrap_err(), true);
+    check(c.iter().find_map(Result::err).unwrap(), true);
+    // Writes that meet it refuse before writing.
+    let err = c.update_counts([("big".to_string(), 1)]).unwrap_err();
+    assert_eq!(err.key(), Some(key.as_str()));
+    assert!(err.to_string().ends_with("nothing was written"), "{err}");
+    // The count reads into i128 through a dict view of the same hash.
+    let view: pottery::RedisDict<String, i128> = pottery::RedisDict::new(&redis, key.clone());
+    assert_eq!(view.get("big").unwrap(), Some(1 << 63));
+    c.clear().unwrap();
+    other.clear().unwrap();
+}

@@ -373,3 +373,214 @@ fn numbers_beyond_rust_types_round_trip_through_codec_value() {
     d.clear().unwrap();
     copy.clear().unwrap();
 }
+
+/// Counter arithmetic at the edges of i64: for every operator, Rust gives exactly Python's
+/// result, or (when Python's result holds a count beyond i64) a typed error naming the key,
+/// the field and the exact count, never a capped or wrapped number.
+#[test]
+fn counter_arithmetic_at_i64_edges_is_pythons_or_refused() {
+    use pottery::{Error, RedisCounter};
+    let server = shared_server();
+    let redis = server.redis();
+    let max = i64::MAX;
+    let min = i64::MIN;
+    type Counts = Vec<(&'static str, i64)>;
+    let cases: Vec<(Counts, Counts)> = vec![
+        (vec![("x", max)], vec![("x", 3), ("y", min)]),
+        (vec![("x", min)], vec![("x", -1)]),
+        (vec![("x", max), ("y", min)], vec![("x", max), ("y", max)]),
+        (vec![("x", -5), ("z", max)], vec![("x", min), ("z", min)]),
+        (vec![("x", 1)], vec![("x", min), ("w", min + 1)]),
+    ];
+    for (i, (c, o)) in cases.into_iter().enumerate() {
+        let ck = unique_key("py-ctr-c");
+        let ok = unique_key("py-ctr-o");
+        let code = format!(
+            "{PY_PRELUDE}from pottery import RedisCounter
+c = RedisCounter(dict(args['c']), redis=redis, key=args['ck'])
+o = RedisCounter(dict(args['o']), redis=redis, key=args['ok'])
+out = {{}}
+for name, r in (('add', c + o), ('sub', c - o), ('union', c | o), ('intersection', c & o)):
+    out[name] = {{k: str(v) for k, v in r.items()}}
+print(json.dumps(out))"
+        );
+        let input = json!({"c": c, "o": o, "ck": ck, "ok": ok}).to_string();
+        let py: HashMap<String, HashMap<String, String>> =
+            serde_json::from_str(run_python(&code, &server.url(), &input).trim()).unwrap();
+        let rc: RedisCounter<String> = RedisCounter::new(&redis, ck.clone());
+        let ro: RedisCounter<String> = RedisCounter::new(&redis, ok.clone());
+        for (name, got) in [
+            ("add", rc.add(&ro)),
+            ("sub", rc.sub(&ro)),
+            ("union", rc.union(&ro)),
+            ("intersection", rc.intersection(&ro)),
+        ] {
+            let want = &py[name];
+            let fits: Option<HashMap<String, i64>> = want
+                .iter()
+                .map(|(k, v)| v.parse::<i64>().ok().map(|v| (k.clone(), v)))
+                .collect();
+            match (fits, got) {
+                (Some(want), Ok(got)) => assert_eq!(got, want, "case {i} {name}"),
+                (None, Err(err)) => {
+                    assert!(matches!(err, Error::Codec { .. }), "case {i} {name}: {err}");
+                    assert_eq!(err.key(), Some(ck.as_str()));
+                    let big = want.values().find(|v| v.parse::<i64>().is_err()).unwrap();
+                    assert!(err.to_string().contains(big.as_str()), "{err} lacks {big}");
+                }
+                (want, got) => panic!("case {i} {name}: Python {want:?}, Rust {got:?}"),
+            }
+        }
+        rc.clear().unwrap();
+        ro.clear().unwrap();
+    }
+}
+
+/// Python sorts a dict by its original keys before they become strings, so int-keyed dicts
+/// are stored in numeric order (`{"9": "b", "10": "a"}`). `codec::Value` reads and writes
+/// them back byte for byte: as a dict value, a set member and a Bloom filter item.
+#[test]
+fn int_keyed_objects_round_trip_byte_for_byte_through_value() {
+    use pottery::codec::{Value, encode};
+    use pottery::{BloomFilter, RedisSet};
+    let server = shared_server();
+    let redis = server.redis();
+    let k = unique_key("py-intkeys");
+    let code = format!(
+        "{PY_PRELUDE}from pottery import RedisSet, BloomFilter
+k = args['key']
+objs = [{{9: 'b', 10: 'a'}}, [{{2: {{10: 1, 9: 2}}, 1: None}}, {{'x': {{100: [], -5: 1.5}}}}], {{1.5: 0, 1: 1, 10: 2}}]
+d = RedisDict(redis=redis, key=k + ':dict')
+s = RedisSet(redis=redis, key=k + ':set')
+b = BloomFilter(num_elements=100, false_positives=0.01, redis=redis, key=k + ':bloom')
+for i, o in enumerate(objs):
+    d[i] = o
+    s.add(o)
+    b.update([o])
+print(json.dumps([json.dumps(o, sort_keys=True) for o in objs]))"
+    );
+    let out = run_python(&code, &server.url(), &json!({"key": k}).to_string());
+    let python_bytes: Vec<String> = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(python_bytes[0], r#"{"9": "b", "10": "a"}"#);
+
+    // Dict values: read as Value, encoded back, the same bytes; written under a new key, the
+    // same hash.
+    let d: RedisDict<i64, Value> = RedisDict::new(&redis, format!("{k}:dict"));
+    let copy: RedisDict<i64, Value> = RedisDict::new(&redis, format!("{k}:dict-copy"));
+    for (i, want) in python_bytes.iter().enumerate() {
+        let v = d.get(&(i as i64)).unwrap().unwrap();
+        assert_eq!(&encode(&v).unwrap(), want);
+        copy.insert(i as i64, v).unwrap();
+    }
+    let mut conn = redis.connection().unwrap();
+    let a: HashMap<Vec<u8>, Vec<u8>> = conn.hgetall(format!("{k}:dict")).unwrap();
+    let b: HashMap<Vec<u8>, Vec<u8>> = conn.hgetall(format!("{k}:dict-copy")).unwrap();
+    assert_eq!(a, b);
+
+    // Set members: every member read is found again, and written to a new set gives the same
+    // members.
+    let s: RedisSet<Value> = RedisSet::new(&redis, format!("{k}:set"));
+    let members: Vec<Value> = s.iter().collect::<Result<_, _>>().unwrap();
+    assert_eq!(members.len(), 3);
+    for m in &members {
+        assert!(s.contains(m).unwrap(), "{m:?}");
+    }
+    let s2: RedisSet<Value> = RedisSet::new(&redis, format!("{k}:set-copy"));
+    s2.extend(members.clone()).unwrap();
+    let a: std::collections::HashSet<Vec<u8>> = conn.smembers(format!("{k}:set")).unwrap();
+    let b: std::collections::HashSet<Vec<u8>> = conn.smembers(format!("{k}:set-copy")).unwrap();
+    assert_eq!(a, b);
+
+    // Bloom items: the values read set exactly Python's bits.
+    let bloom: BloomFilter<Value> =
+        BloomFilter::new(&redis, format!("{k}:bloom-copy"), 100, 0.01).unwrap();
+    for m in &members {
+        bloom.add(m).unwrap();
+    }
+    let a: Vec<u8> = conn.get(format!("{k}:bloom")).unwrap();
+    let b: Vec<u8> = conn.get(format!("{k}:bloom-copy")).unwrap();
+    assert_eq!(a, b);
+    for key in [
+        "dict",
+        "dict-copy",
+        "set",
+        "set-copy",
+        "bloom",
+        "bloom-copy",
+    ] {
+        let _: () = conn.del(format!("{k}:{key}")).unwrap();
+    }
+}
+
+/// Python's str may hold a lone surrogate ('\ud800', stored as "\ud800"). A Rust String
+/// cannot: reading one into String is a typed error naming the key, and `codec::Value`
+/// carries it (its escaped form) so it is read, compared and written back unchanged.
+#[test]
+fn lone_surrogates_are_refused_by_string_and_kept_by_value() {
+    use pottery::codec::{Value, encode};
+    use pottery::{Error, RedisSet};
+    let server = shared_server();
+    let redis = server.redis();
+    let k = unique_key("py-surrogate");
+    let code = format!(
+        "{PY_PRELUDE}from pottery import RedisSet
+k = args['key']
+d = RedisDict(redis=redis, key=k + ':dict')
+d['\\ud800'] = ['a\\udfffb', '\\ud83d\\ude00', 1]
+d['plain'] = 'x\\udc00'
+RedisSet(['\\ud800', 'ok'], redis=redis, key=k + ':set')
+print('ok')"
+    );
+    assert_eq!(
+        run_python(&code, &server.url(), &json!({"key": k}).to_string()).trim(),
+        "ok"
+    );
+    let strings: RedisDict<String, String> = RedisDict::new(&redis, format!("{k}:dict"));
+    let err = strings.get("plain").unwrap_err();
+    assert!(matches!(err, Error::Codec { .. }), "{err}");
+    assert_eq!(err.key(), Some(format!("{k}:dict").as_str()));
+    assert!(err.to_string().contains("lone surrogate"), "{err}");
+
+    let d: RedisDict<Value, Value> = RedisDict::new(&redis, format!("{k}:dict"));
+    let all: Vec<(Value, Value)> = d.iter().collect::<Result<_, _>>().unwrap();
+    let field = Value::Escaped(r"\ud800".into());
+    let (_, v) = all.iter().find(|(f, _)| *f == field).unwrap();
+    assert_eq!(v[0], Value::Escaped(r"a\udfffb".into()));
+    assert_eq!(v[1], Value::Str("😀".into()));
+    assert_eq!(
+        d.get(&Value::Str("plain".into())).unwrap(),
+        Some(Value::Escaped(r"x\udc00".into()))
+    );
+    assert!(d.contains_key(&field).unwrap());
+    let copy: RedisDict<Value, Value> = RedisDict::new(&redis, format!("{k}:dict-copy"));
+    copy.extend(all).unwrap();
+    let mut conn = redis.connection().unwrap();
+    let a: HashMap<Vec<u8>, Vec<u8>> = conn.hgetall(format!("{k}:dict")).unwrap();
+    let b: HashMap<Vec<u8>, Vec<u8>> = conn.hgetall(format!("{k}:dict-copy")).unwrap();
+    assert_eq!(a, b);
+
+    let s: RedisSet<Value> = RedisSet::new(&redis, format!("{k}:set"));
+    assert!(s.contains(&Value::Escaped(r"\ud800".into())).unwrap());
+    assert_eq!(
+        encode(&Value::Escaped(r"\ud800".into())).unwrap(),
+        r#""\ud800""#
+    );
+    // Python reads the copy as it wrote the original.
+    let check = format!(
+        "{PY_PRELUDE}d = RedisDict(redis=redis, key=args['key'])
+assert d['\\ud800'] == ['a\\udfffb', '\\U0001f600', 1] and d['plain'] == 'x\\udc00', d.to_dict()
+print('ok')"
+    );
+    assert_eq!(
+        run_python(
+            &check,
+            &server.url(),
+            &json!({"key": format!("{k}:dict-copy")}).to_string()
+        )
+        .trim(),
+        "ok"
+    );
+    for key in ["dict", "dict-copy", "set"] {
+        let _: () = conn.del(format!("{k}:{key}")).unwrap();
+    }
+}

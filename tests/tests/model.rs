@@ -1249,6 +1249,9 @@ enum CounterOp {
     MostCommon(Option<usize>),
     Elements,
     Total,
+    /// `self <op> other` (0 add, 1 sub, 2 union, 3 intersection) with a fresh other counter
+    /// holding these counts (one per key).
+    Combine(u8, BTreeMap<String, i64>),
 }
 
 fn counter_op() -> impl Strategy<Value = CounterOp> {
@@ -1271,7 +1274,55 @@ fn counter_op() -> impl Strategy<Value = CounterOp> {
         2 => prop::option::of(0usize..6).prop_map(CounterOp::MostCommon),
         1 => Just(CounterOp::Elements),
         2 => Just(CounterOp::Total),
+        3 => (0u8..4, prop::collection::btree_map(text(), amount(), 0..4))
+            .prop_map(|(op, cs)| CounterOp::Combine(op, cs)),
     ]
+}
+
+/// Python's `Counter` operators on unbounded ints, then the i64 rule: a positive result
+/// beyond i64 is an overflow error; non-positive results are dropped, however large.
+fn python_combine(op: u8, mine: &HashMap<String, i64>, theirs: &BTreeMap<String, i64>) -> Out {
+    let mut out = BTreeMap::new();
+    let keys: BTreeSet<&String> = mine.keys().chain(theirs.keys()).collect();
+    for k in keys {
+        let a = i128::from(mine.get(k).copied().unwrap_or(0));
+        let b = i128::from(theirs.get(k).copied().unwrap_or(0));
+        let n = match (op, mine.contains_key(k)) {
+            (0, true) => a + b,
+            (0, false) | (2, false) => b,
+            (1, true) => a - b,
+            (1, false) => -b,
+            (2, true) => a.max(b),
+            (_, true) => a.min(b),
+            (_, false) => 0,
+        };
+        if n > 0 {
+            match i64::try_from(n) {
+                Ok(n) => {
+                    out.insert(k.clone(), n);
+                }
+                Err(_) => return Out::Fail(Fail::Overflow),
+            }
+        }
+    }
+    Out::Counts(out)
+}
+
+/// A counter of the same kind (blocking or async) on the same server, under another key.
+trait NewLike {
+    fn new_like(&self, key: String) -> Self;
+}
+
+impl NewLike for RedisCounter<String> {
+    fn new_like(&self, key: String) -> Self {
+        RedisCounter::new(self.redis(), key)
+    }
+}
+
+impl NewLike for aio::RedisCounter<String> {
+    fn new_like(&self, key: String) -> Self {
+        aio::RedisCounter::new(self.redis(), key)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -1379,6 +1430,7 @@ impl Model for CounterModel {
                     .flat_map(|(k, n)| std::iter::repeat_n(k.clone(), (*n).max(0) as usize))
                     .collect(),
             )),
+            CounterOp::Combine(op, theirs) => python_combine(*op, m, theirs),
             CounterOp::Total => {
                 let sum: i128 = m.values().map(|n| i128::from(*n)).sum();
                 match i64::try_from(sum) {
@@ -1438,6 +1490,20 @@ macro_rules! counter_real {
             }
             CounterOp::Elements => out(call!($mode, c.elements()), |v| Out::Values(sorted(v))),
             CounterOp::Total => out(call!($mode, c.total()), Out::Int),
+            CounterOp::Combine(op, theirs) => {
+                let other = c.new_like(unique_key("model-counter-other"));
+                let result = match call!($mode, other.update_counts(theirs.clone())) {
+                    Err(e) => Err(e),
+                    Ok(()) => match op {
+                        0 => call!($mode, c.add(&other)),
+                        1 => call!($mode, c.sub(&other)),
+                        2 => call!($mode, c.union(&other)),
+                        _ => call!($mode, c.intersection(&other)),
+                    },
+                };
+                let _ = call!($mode, other.clear());
+                out(result, |m| Out::Counts(m.into_iter().collect()))
+            }
         }
     }};
 }

@@ -318,6 +318,38 @@ fn hll_accuracy_and_no_residue() {
     }
 }
 
+/// A read must not write: `contains` runs on a copy, so the HLL's bytes (whose header caches
+/// the cardinality, which `PFCOUNT` rewrites after an add) are the same before and after.
+#[test]
+fn hll_contains_leaves_the_key_byte_for_byte_unchanged() {
+    for (kind, redis) in targets() {
+        let mut conn = redis.connection().unwrap();
+        for n in [50u64, 5_000] {
+            // 50 values stay sparse, 5,000 make the HLL dense.
+            let key = unique_key("hll-dump");
+            let h: HyperLogLog<u64> = HyperLogLog::new(&redis, key.clone());
+            h.update(0..n).unwrap(); // PFADD leaves the cached cardinality stale
+            let dump = |conn: &mut dyn redis::ConnectionLike| -> Vec<u8> {
+                redis::cmd("DUMP").arg(&key).query(conn).unwrap()
+            };
+            let before = dump(&mut conn);
+            assert!(h.contains(&3).unwrap());
+            h.contains_many([1u64, 10_000_000, 2]).unwrap();
+            assert!(!h.contains(&987_654_321).unwrap());
+            assert_eq!(
+                dump(&mut conn),
+                before,
+                "{kind}, {n} values: contains wrote the key"
+            );
+            // PFCOUNT does rewrite it: the check above is not vacuous.
+            h.len().unwrap();
+            assert_ne!(dump(&mut conn), before, "{kind}, {n} values");
+            h.clear().unwrap();
+        }
+        assert!(scratch_keys(&redis).is_empty(), "{kind}");
+    }
+}
+
 fn scratch_keys(redis: &pottery::Redis) -> Vec<String> {
     let mut conn = redis.connection().unwrap();
     if redis.is_cluster() {

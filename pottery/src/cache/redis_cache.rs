@@ -153,7 +153,7 @@ impl Core {
         let mut cmd = redis::cmd("HLEN");
         cmd.arg(&self.key);
         Op::cmd(&self.key, HASH, cmd, |key, v| {
-            Ok(usize::try_from(int(key, v)?).unwrap_or(0))
+            crate::collections::length(key, v)
         })
     }
 

@@ -20,12 +20,21 @@ pub(crate) enum Node {
     /// `f64`'s range (`1e400`). Kept as written.
     Huge(String),
     Str(String),
+    /// A string with a lone UTF-16 surrogate (Python's `'\ud800'`), which a Rust `String`
+    /// cannot hold: the text between its quotes, escapes and all, as read.
+    Escaped(String),
     Array(Vec<Node>),
     Object(Vec<(String, Node)>),
 }
 
 /// Nesting deeper than this is refused rather than risking the stack.
 const MAX_DEPTH: usize = 512;
+
+/// A string literal as parsed.
+enum Text {
+    Plain(String),
+    Escaped(String),
+}
 
 pub(crate) fn parse(bytes: &[u8]) -> Result<Node> {
     let mut p = Parser { s: bytes, i: 0 };
@@ -78,7 +87,10 @@ impl Parser<'_> {
             None => Err(self.err("expecting value")),
             Some(b'{') => self.object(depth),
             Some(b'[') => self.array(depth),
-            Some(b'"') => Ok(Node::Str(self.string()?)),
+            Some(b'"') => Ok(match self.string()? {
+                Text::Plain(s) => Node::Str(s),
+                Text::Escaped(s) => Node::Escaped(s),
+            }),
             Some(b'n') if self.eat("null") => Ok(Node::Null),
             Some(b't') if self.eat("true") => Ok(Node::Bool(true)),
             Some(b'f') if self.eat("false") => Ok(Node::Bool(false)),
@@ -156,9 +168,12 @@ impl Parser<'_> {
         Ok(h)
     }
 
-    fn string(&mut self) -> Result<String> {
+    /// A string literal: its text, or, when it holds a lone surrogate, its escaped form.
+    fn string(&mut self) -> Result<Text> {
         self.i += 1; // opening quote
+        let start = self.i;
         let mut out = String::new();
+        let mut lone = false;
         loop {
             // Copy the run of plain bytes in one go.
             let run = self.i;
@@ -174,8 +189,15 @@ impl Parser<'_> {
             match self.s.get(self.i) {
                 None => return Err(self.err("unterminated string")),
                 Some(b'"') => {
+                    let end = self.i;
                     self.i += 1;
-                    return Ok(out);
+                    if lone {
+                        // Valid UTF-8: checked chunk by chunk, and escapes are ASCII.
+                        let raw = std::str::from_utf8(&self.s[start..end])
+                            .map_err(|_| self.err("invalid UTF-8 in string"))?;
+                        return Ok(Text::Escaped(raw.to_owned()));
+                    }
+                    return Ok(Text::Plain(out));
                 }
                 Some(_) => {
                     self.i += 1;
@@ -195,22 +217,30 @@ impl Parser<'_> {
                         b't' => out.push('\t'),
                         b'u' => {
                             let hi = self.hex4()?;
-                            let c = if (0xd800..0xdc00).contains(&hi) {
-                                if !self.eat("\\u") {
-                                    return Err(self.err("lone surrogate in string"));
+                            if (0xd800..0xdc00).contains(&hi) {
+                                let next = self.i;
+                                if self.eat("\\u") {
+                                    let lo = self.hex4()?;
+                                    if (0xdc00..0xe000).contains(&lo) {
+                                        let cp = 0x10000
+                                            + ((u32::from(hi) - 0xd800) << 10)
+                                            + (u32::from(lo) - 0xdc00);
+                                        match char::from_u32(cp) {
+                                            Some(c) => out.push(c),
+                                            None => lone = true,
+                                        }
+                                        continue;
+                                    }
+                                    // Not a low surrogate: read that escape on its own.
+                                    self.i = next;
                                 }
-                                let lo = self.hex4()?;
-                                if !(0xdc00..0xe000).contains(&lo) {
-                                    return Err(self.err("lone surrogate in string"));
-                                }
-                                let cp = 0x10000
-                                    + ((u32::from(hi) - 0xd800) << 10)
-                                    + (u32::from(lo) - 0xdc00);
-                                char::from_u32(cp)
+                                lone = true;
                             } else {
-                                char::from_u32(u32::from(hi))
-                            };
-                            out.push(c.ok_or_else(|| self.err("lone surrogate in string"))?);
+                                match char::from_u32(u32::from(hi)) {
+                                    Some(c) => out.push(c),
+                                    None => lone = true,
+                                }
+                            }
                         }
                         _ => return Err(self.err("invalid escape")),
                     }
@@ -252,7 +282,10 @@ impl Parser<'_> {
             if self.s.get(self.i) != Some(&b'"') {
                 return Err(self.err("expecting property name enclosed in double quotes"));
             }
-            let key = self.string()?;
+            let key = match self.string()? {
+                Text::Plain(s) => s,
+                Text::Escaped(_) => return Err(self.err("lone surrogate in object key")),
+            };
             self.ws();
             if !self.eat(":") {
                 return Err(self.err("expecting ':' delimiter"));
@@ -307,6 +340,10 @@ impl<'de> de::Deserializer<'de> for Node {
                  pottery::codec::Value to keep it"
             ))),
             Node::Str(s) => visitor.visit_string(s),
+            Node::Escaped(raw) => Err(CodecError::new(format!(
+                "lone surrogate in string \"{raw}\": a Rust String cannot hold it; decode it \
+                 into pottery::codec::Value to keep it"
+            ))),
             Node::Array(items) => {
                 let len = items.len();
                 let mut seq = de::value::SeqDeserializer::new(items.into_iter());
@@ -461,6 +498,8 @@ impl<'de> de::Deserializer<'de> for Faithful {
             Node::Int(i) => visitor.visit_i128(i),
             Node::UInt(u) => visitor.visit_enum(u.to_string().into_deserializer()),
             Node::Huge(text) => visitor.visit_enum(text.into_deserializer()),
+            // The whole literal, quotes included: a variant no number text can be.
+            Node::Escaped(raw) => visitor.visit_enum(format!("\"{raw}\"").into_deserializer()),
             Node::Float(f) => visitor.visit_f64(f),
             other => other.deserialize_any(visitor),
         }

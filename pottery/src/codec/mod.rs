@@ -39,7 +39,7 @@ mod float;
 mod ser;
 mod value;
 
-pub use value::Value;
+pub use value::{Map, Value};
 
 use std::fmt;
 
@@ -106,7 +106,7 @@ impl serde::de::Error for CodecError {
 /// ```
 pub fn encode<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, CodecError> {
     let mut out = String::new();
-    value.serialize(ser::Ser { out: &mut out })?;
+    value.serialize(ser::Ser::new(&mut out))?;
     Ok(out)
 }
 
@@ -116,7 +116,7 @@ pub(crate) fn encode_into<T: serde::Serialize + ?Sized>(
     out: &mut String,
 ) -> Result<(), CodecError> {
     out.clear();
-    value.serialize(ser::Ser { out })
+    value.serialize(ser::Ser::new(out))
 }
 
 /// Like [`encode`], returning the UTF-8 (in fact ASCII) bytes that go on the wire.
@@ -142,6 +142,14 @@ pub fn encode_bytes<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, 
 /// | `2**64` | exact (a power of two) | error | exact | exact | error |
 /// | `2**64 + 1` | error | error | exact | exact | error |
 /// | `2**200`, `1e400` | error | error | error | exact (as text) | error |
+///
+/// and for strings and objects (`String` and struct or map targets on the left):
+///
+/// | stored by Python | `String` | [`Value`] | `serde_json::Value` |
+/// |---|---|---|---|
+/// | `'\ud800'` (a lone surrogate), stored `"\ud800"` | error ("lone surrogate in string") | exact: [`Value::Escaped`], its escaped form, written back unchanged | error |
+/// | `{'\ud800': 1}` (one in a key) | error | error | error |
+/// | `{9: 'b', 10: 'a'}`, stored `{"9": "b", "10": "a"}` | (a map reads it) | exact: a [`Map`] keeps the read order | read, but written back `{"10": "a", "9": "b"}` |
 ///
 /// Other self-describing targets (untagged enums, a dynamic type of your own) get NaN and the
 /// infinities as `f64`, integers beyond 64 bits through `visit_i128`/`visit_u128`, and an error

@@ -35,8 +35,31 @@ pub(crate) fn write_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Whether `raw` is the inside of a JSON string literal: parsed as one it is a string (lone
+/// surrogates allowed), and it ends no earlier than its closing quote.
+fn is_escaped_string_body(raw: &str) -> bool {
+    let literal = format!("\"{raw}\"");
+    !raw.chars().any(char::is_control)
+        && matches!(
+            super::de::parse(literal.as_bytes()),
+            Ok(super::de::Node::Str(_) | super::de::Node::Escaped(_))
+        )
+}
+
 pub(crate) struct Ser<'a> {
     pub(crate) out: &'a mut String,
+    /// Write the next map's members in the order given instead of sorting them (set for a
+    /// [`Map`](super::Map) read from bytes, so that it is written back as it was read).
+    pub(crate) ordered: bool,
+}
+
+impl<'a> Ser<'a> {
+    pub(crate) fn new(out: &'a mut String) -> Self {
+        Ser {
+            out,
+            ordered: false,
+        }
+    }
 }
 
 impl<'a> ser::Serializer for Ser<'a> {
@@ -135,13 +158,38 @@ impl<'a> ser::Serializer for Ser<'a> {
         if name == super::value::NUMBER_TOKEN {
             // A number kept as text by `pottery::codec::Value`: written as it was read.
             let mut quoted = String::new();
-            v.serialize(Ser { out: &mut quoted })?;
+            v.serialize(Ser::new(&mut quoted))?;
             let text = quoted.trim_matches('"');
             if !super::value::is_number_text(text) {
                 return Err(CodecError::new(format!("{text:?} is not a JSON number")));
             }
             self.out.push_str(text);
             return Ok(());
+        }
+        if name == super::value::ESCAPED_TOKEN {
+            // A string with a lone surrogate, kept by `pottery::codec::Value` in its escaped
+            // form: written as it was read, once checked to be the inside of one JSON string
+            // literal (no control characters, no unescaped quote), so nothing else can be
+            // smuggled in.
+            let mut quoted = String::new();
+            v.serialize(Ser::new(&mut quoted))?;
+            let raw: String = super::decode(quoted.as_bytes())?;
+            if !is_escaped_string_body(&raw) {
+                return Err(CodecError::new(format!(
+                    "{raw:?} is not the escaped text of a JSON string"
+                )));
+            }
+            self.out.push('"');
+            self.out.push_str(&raw);
+            self.out.push('"');
+            return Ok(());
+        }
+        if name == super::value::ORDERED_TOKEN {
+            // A `codec::Map` in the order it was read: no sorting.
+            return v.serialize(Ser {
+                out: self.out,
+                ordered: true,
+            });
         }
         v.serialize(self)
     }
@@ -155,7 +203,7 @@ impl<'a> ser::Serializer for Ser<'a> {
         self.out.push('{');
         write_str(self.out, variant);
         self.out.push_str(": ");
-        value.serialize(Ser { out: self.out })?;
+        value.serialize(Ser::new(self.out))?;
         self.out.push('}');
         Ok(())
     }
@@ -190,7 +238,9 @@ impl<'a> ser::Serializer for Ser<'a> {
         })
     }
     fn serialize_map(self, len: Option<usize>) -> Result<MapSer<'a>> {
-        Ok(MapSer::new(self.out, len.unwrap_or(0), "}"))
+        let mut map = MapSer::new(self.out, len.unwrap_or(0), "}");
+        map.keep_order = self.ordered;
+        Ok(map)
     }
     fn serialize_struct(self, _: &'static str, len: usize) -> Result<MapSer<'a>> {
         Ok(MapSer::new(self.out, len, "}"))
@@ -221,7 +271,7 @@ impl SeqSer<'_> {
             self.out.push_str(", ");
         }
         self.first = false;
-        value.serialize(Ser { out: self.out })
+        value.serialize(Ser::new(self.out))
     }
     fn finish(self) -> Result<()> {
         self.out.push_str(self.close);
@@ -301,6 +351,9 @@ impl SortKey {
         match (self, other) {
             (SortKey::Str(a), SortKey::Str(b)) => a.cmp(b),
             (SortKey::Int(a), SortKey::Int(b)) => a.cmp(b),
+            // Python compares an int and a float exactly; `as f64` would round 2^53 + 1.
+            (SortKey::Int(a), SortKey::Float(b)) => int_float_cmp(*a, *b),
+            (SortKey::Float(a), SortKey::Int(b)) => int_float_cmp(*b, *a).reverse(),
             // Python's `<` on NaN is always False, so NaN keys keep their place; treat as equal.
             (a, b) => a
                 .as_f64()
@@ -308,6 +361,26 @@ impl SortKey {
                 .unwrap_or(Ordering::Equal),
         }
     }
+}
+
+/// `i` against `f`, exactly (NaN compares equal: Python's `<` on it is always False).
+fn int_float_cmp(i: i128, f: f64) -> Ordering {
+    const TWO_127: f64 = 170_141_183_460_469_231_731_687_303_715_884_105_728.0;
+    if f.is_nan() {
+        return Ordering::Equal;
+    }
+    if f >= TWO_127 {
+        return Ordering::Less;
+    }
+    if f < -TWO_127 {
+        return Ordering::Greater;
+    }
+    let whole = f.trunc();
+    // Exact: `whole` is integral and within i128.
+    #[allow(clippy::cast_possible_truncation)]
+    let w = whole as i128;
+    i.cmp(&w)
+        .then_with(|| 0f64.partial_cmp(&(f - whole)).unwrap_or(Ordering::Equal))
 }
 
 struct Entry {
@@ -321,6 +394,7 @@ pub(crate) struct MapSer<'a> {
     entries: Vec<Entry>,
     pending: Option<(SortKey, String)>,
     close: &'static str,
+    keep_order: bool,
 }
 
 impl<'a> MapSer<'a> {
@@ -330,6 +404,7 @@ impl<'a> MapSer<'a> {
             entries: Vec::with_capacity(len),
             pending: None,
             close,
+            keep_order: false,
         }
     }
 
@@ -340,7 +415,7 @@ impl<'a> MapSer<'a> {
         value: &(impl Serialize + ?Sized),
     ) -> Result<()> {
         let mut text = String::new();
-        value.serialize(Ser { out: &mut text })?;
+        value.serialize(Ser::new(&mut text))?;
         self.entries.push(Entry {
             sort,
             key,
@@ -362,7 +437,9 @@ impl<'a> MapSer<'a> {
                 return Err(CodecError::new("a map cannot hold more than one null key"));
             }
         }
-        self.entries.sort_by(|a, b| a.sort.cmp(&b.sort));
+        if !self.keep_order {
+            self.entries.sort_by(|a, b| a.sort.cmp(&b.sort));
+        }
         self.out.push('{');
         for (i, e) in self.entries.iter().enumerate() {
             if i > 0 {

@@ -100,7 +100,7 @@ impl<K: Serialize + DeserializeOwned> Core<K, i64> {
                 while let (Some(f), Some(n)) = (it.next(), it.next()) {
                     let f = bulk(key, f)?.unwrap_or_default();
                     let n = bulk(key, n)?.unwrap_or_default();
-                    out.push((decode(key, &f)?, decode(key, &n)?));
+                    out.push((decode(key, &f)?, super::decode_value_of(key, &f, &n)?));
                 }
                 Ok(out)
             },
@@ -375,7 +375,7 @@ crate::surface::steps! {
     /// `self + other`, keeping positive counts (Python's `Counter.__add__`).
     fn add(other: &Self) -> HashMap<K, i64> where [K: Eq + Hash]
         = |core, r| async move {
-            both(r, core, &other.core).await.map(|(a, b)| combine(Combine::Add, a, b))
+            both(r, core, &other.core).await.and_then(|(a, b)| combine(&core.key, Combine::Add, a, b))
         },
     example {
         /// ```
@@ -393,7 +393,7 @@ crate::surface::steps! {
     /// `self - other`, keeping positive counts (Python's `Counter.__sub__`).
     fn sub(other: &Self) -> HashMap<K, i64> where [K: Eq + Hash]
         = |core, r| async move {
-            both(r, core, &other.core).await.map(|(a, b)| combine(Combine::Sub, a, b))
+            both(r, core, &other.core).await.and_then(|(a, b)| combine(&core.key, Combine::Sub, a, b))
         },
     example {
         /// ```
@@ -411,7 +411,7 @@ crate::surface::steps! {
     /// The larger count of each key, keeping positive counts (Python's `Counter.__or__`).
     fn union(other: &Self) -> HashMap<K, i64> where [K: Eq + Hash]
         = |core, r| async move {
-            both(r, core, &other.core).await.map(|(a, b)| combine(Combine::Union, a, b))
+            both(r, core, &other.core).await.and_then(|(a, b)| combine(&core.key, Combine::Union, a, b))
         },
     example {
         /// ```
@@ -429,7 +429,7 @@ crate::surface::steps! {
     /// The smaller count of each key, keeping positive counts (Python's `Counter.__and__`).
     fn intersection(other: &Self) -> HashMap<K, i64> where [K: Eq + Hash]
         = |core, r| async move {
-            both(r, core, &other.core).await.map(|(a, b)| combine(Combine::Intersection, a, b))
+            both(r, core, &other.core).await.and_then(|(a, b)| combine(&core.key, Combine::Intersection, a, b))
         },
     example {
         /// ```
@@ -499,38 +499,62 @@ enum Combine {
     Intersection,
 }
 
-fn combine<K: Eq + Hash>(
+fn combine<K: Eq + Hash + Serialize>(
+    key: &str,
     op: Combine,
     mine: HashMap<K, i64>,
     mut theirs: HashMap<K, i64>,
-) -> HashMap<K, i64> {
+) -> Result<HashMap<K, i64>> {
+    // Exact arithmetic in i128 (two i64s cannot leave it), then Python's rule: keep the positive
+    // results. A positive result beyond i64 is refused, naming the field and the exact count; a
+    // negative one is dropped, as Python drops it, so it is no reason to fail.
     let mut out = HashMap::new();
+    let mut keep = |k: K, n: i128| -> Result<()> {
+        if n <= 0 {
+            return Ok(());
+        }
+        match i64::try_from(n) {
+            Ok(n) => {
+                out.insert(k, n);
+                Ok(())
+            }
+            Err(_) => Err(count_out_of_range(key, &k, n)),
+        }
+    };
     for (k, a) in mine {
         let b = theirs.remove(&k);
+        let (a, b0) = (i128::from(a), i128::from(b.unwrap_or(0)));
         let n = match op {
-            Combine::Add => a.saturating_add(b.unwrap_or(0)),
-            Combine::Sub => a.saturating_sub(b.unwrap_or(0)),
-            Combine::Union => a.max(b.unwrap_or(0)),
-            Combine::Intersection => match b {
-                Some(b) => a.min(b),
-                None => 0,
-            },
+            Combine::Add => a + b0,
+            Combine::Sub => a - b0,
+            Combine::Union => a.max(b0),
+            Combine::Intersection => a.min(b0),
         };
-        if n > 0 {
-            out.insert(k, n);
-        }
+        keep(k, n)?;
     }
     for (k, b) in theirs {
+        let b = i128::from(b);
         let n = match op {
             Combine::Add | Combine::Union => b,
-            Combine::Sub => 0i64.saturating_sub(b),
+            Combine::Sub => -b,
             Combine::Intersection => 0,
         };
-        if n > 0 {
-            out.insert(k, n);
-        }
+        keep(k, n)?;
     }
-    out
+    Ok(out)
+}
+
+/// The error for a count Python would hold but an `i64` cannot: names the key, the field (as
+/// stored) and the exact count.
+fn count_out_of_range<K: Serialize>(key: &str, k: &K, n: i128) -> Error {
+    let field = crate::codec::encode(k).unwrap_or_else(|e| format!("<{e}>"));
+    Error::codec(
+        key,
+        CodecError::new(format!(
+            "the count of field {field} would be {n}, which does not fit an i64 \
+             (Python's counts are unbounded; RedisCounter's are i64)"
+        )),
+    )
 }
 
 /// Most common first; ties keep the order read (a stable sort, as Python's `most_common`).
@@ -589,6 +613,36 @@ fn elements<K: Clone>(key: &str, counts: Vec<(K, i64)>) -> Result<Vec<K>> {
 /// then writes, and double-counts iterable updates on existing keys). A count that would leave
 /// `i64`, or a stored value that is not a decimal `i64`, fails the whole call with
 /// [`Error::Codec`](crate::Error::Codec) before anything is written.
+///
+/// # Counts are `i64`; Python's are unbounded
+///
+/// Redis's `HINCRBY` works on 64-bit integers, and so do these counts. Where Python would
+/// produce or hold a count outside `i64::MIN..=i64::MAX`, every method refuses with
+/// [`Error::Codec`](crate::Error::Codec) naming the key (and the field, where one is at
+/// fault), never an `Ok` with a capped or wrapped number:
+///
+/// * a stored count beyond `i64` (Python's `c['x'] = 2**63`): `get`, `iter`, `to_hash_map`,
+///   `most_common`, `elements`, `total` and the operators fail; `update_counts` and friends
+///   write nothing. Read such a hash as a [`RedisDict`](crate::RedisDict)`<K, i128>` (or
+///   [`codec::Value`](crate::codec::Value) for any size);
+/// * a sum beyond `i64`: `update_counts`, `subtract_counts` and `incr` (the server refuses)
+///   write nothing; `total` fails;
+/// * `add`/`sub` whose positive result is beyond `i64` (`{x: 2**63-1} + {x: 3}`): fails with
+///   the exact count Python would give in the message. Results Python drops (non-positive
+///   ones) are dropped here too, however large, so they are no reason to fail.
+///
+/// ```
+/// # let redis = pottery::testing::doctest_redis();
+/// # let a: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+/// # let b: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+/// a.set('x', i64::MAX)?;
+/// b.set('x', 3)?;
+/// let err = a.add(&b).unwrap_err();
+/// assert!(err.to_string().contains("9223372036854775810"));
+/// assert_eq!(err.key(), Some(a.key()));
+/// # a.clear()?; b.clear()?;
+/// # Ok::<(), pottery::Error>(())
+/// ```
 ///
 /// ```
 /// use pottery::{Redis, RedisCounter};

@@ -194,7 +194,7 @@ where
 
     pub(crate) fn len(&self) -> Op<'_, usize> {
         Op::cmd(&self.key, HASH, self.cmd("HLEN"), |key, v| {
-            Ok(usize::try_from(int(key, v)?).unwrap_or(0))
+            super::length(key, v)
         })
     }
 
@@ -231,7 +231,7 @@ where
             while let (Some(f), Some(v)) = (it.next(), it.next()) {
                 let f = super::bulk(key, f)?.unwrap_or_default();
                 let v = super::bulk(key, v)?.unwrap_or_default();
-                out.insert(decode(key, &f)?, decode(key, &v)?);
+                out.insert(decode(key, &f)?, super::decode_value_of(key, &f, &v)?);
             }
             Ok(out)
         })

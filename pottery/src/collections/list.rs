@@ -35,7 +35,7 @@ fn decode_list<T: DeserializeOwned>(key: &str, v: Value) -> Result<Vec<T>> {
 }
 
 fn usize_of(key: &str, v: Value) -> Result<usize> {
-    Ok(usize::try_from(int(key, v)?).unwrap_or(0))
+    super::length(key, v)
 }
 
 /// `LRANGE` bounds for a Python-style slice; `None` when it is empty whatever the list.
@@ -457,7 +457,8 @@ crate::surface::ops! {
         /// ```
     };
 
-    /// Removes the first element equal to `v` (by encoding); `true` if one was found.
+    /// Removes the first element stored with the same bytes as `v`; `true` if one was found.
+    /// `1`, `true` and `1.0` are different elements here, unlike Python's `list.remove`.
     fn remove_value<Q>(v: &Q) -> bool where [T: std::borrow::Borrow<Q>, Q: Serialize + ?Sized]
         = |core| core.remove_value(v),
     example {
@@ -488,7 +489,8 @@ crate::surface::ops! {
         /// ```
     };
 
-    /// The position of the first element equal to `v` (`LPOS`).
+    /// The position of the first element stored with the same bytes as `v` (`LPOS`): `1`,
+    /// `true` and `1.0` are different elements here, unlike Python's `list.index`.
     fn index_of<Q>(v: &Q) -> Option<usize> where [T: std::borrow::Borrow<Q>, Q: Serialize + ?Sized]
         = |core| core.index_of(v),
     example {
@@ -503,8 +505,11 @@ crate::surface::ops! {
         /// ```
     };
 
-    /// How many elements equal `v` (by encoding), as Python's `list.count`: one
-    /// `LPOS … COUNT 0`.
+    /// How many elements are stored with the same bytes as `v`: one `LPOS … COUNT 0`.
+    ///
+    /// This compares encodings, not Python values: `1`, `true` and `1.0` encode differently,
+    /// so on a list Python wrote as `[1, True, 1.0]` this counts 1 for `&1`, where Python's
+    /// `list.count(1)` gives 3 (pottery's own `count` is Python's, by `==`).
     fn count<Q>(v: &Q) -> usize where [T: std::borrow::Borrow<Q>, Q: Serialize + ?Sized]
         = |core| core.count(v),
     example {

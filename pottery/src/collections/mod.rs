@@ -231,6 +231,24 @@ pub(crate) fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> 
     codec::decode(bytes).map_err(|e| Error::codec(key, e))
 }
 
+/// Decodes the value of hash field `field` (its stored bytes) read at `key`; an error names
+/// the field, since the key alone does not say which value failed.
+pub(crate) fn decode_value_of<T: DeserializeOwned>(
+    key: &str,
+    field: &[u8],
+    bytes: &[u8],
+) -> Result<T> {
+    codec::decode(bytes).map_err(|e| {
+        Error::codec(
+            key,
+            codec::CodecError::new(format!(
+                "the value of field {}: {e}",
+                String::from_utf8_lossy(field)
+            )),
+        )
+    })
+}
+
 /// Encodes one value to be written at `key`.
 pub(crate) fn encode<T: serde::Serialize + ?Sized>(key: &str, value: &T) -> Result<Vec<u8>> {
     codec::encode_bytes(value).map_err(|e| Error::codec(key, e))
@@ -272,6 +290,17 @@ pub(crate) fn int(key: &str, value: Value) -> Result<i64> {
     match value {
         Value::Int(i) => Ok(i),
         other => Err(unexpected(key, "an integer", &other)),
+    }
+}
+
+/// A length or count reply (`HLEN`, `SCARD`, `PFCOUNT`…): a negative one, which no server
+/// sends, is an unexpected reply rather than a silent 0.
+pub(crate) fn length(key: &str, value: Value) -> Result<usize> {
+    match value {
+        Value::Int(i) => {
+            usize::try_from(i).map_err(|_| unexpected(key, "a length", &Value::Int(i)))
+        }
+        other => Err(unexpected(key, "a length", &other)),
     }
 }
 
@@ -444,7 +473,7 @@ impl Scan {
     ) -> Option<Result<(K, V)>> {
         let f = self.page.pop_front()?;
         let v = self.page.pop_front()?;
-        Some(decode(key, &f).and_then(|k| Ok((k, decode(key, &v)?))))
+        Some(decode(key, &f).and_then(|k| Ok((k, decode_value_of(key, &f, &v)?))))
     }
 }
 

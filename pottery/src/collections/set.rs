@@ -147,7 +147,7 @@ impl<T> Core<T> {
 
     fn len(&self) -> Op<'_, usize> {
         Op::cmd(&self.key, SET, self.cmd("SCARD"), |key, v| {
-            Ok(usize::try_from(int(key, v)?).unwrap_or(0))
+            super::length(key, v)
         })
     }
 
@@ -168,7 +168,7 @@ impl<T> Core<T> {
             &REPLACE_SET,
             vec![self.key.clone().into_bytes()],
             members,
-            |key, v| Ok(usize::try_from(int(key, v)?).unwrap_or(0)),
+            super::length,
         )
     }
 
@@ -249,7 +249,7 @@ impl<T> Core<T> {
                 self.key.clone().into_bytes(),
                 key.as_bytes().to_vec(),
             ];
-            let count = |k: &str, v| Ok(usize::try_from(int(k, v)?).unwrap_or(0));
+            let count = super::length;
             if op == Algebra::SymmetricDifference {
                 let keys = vec![keys[1].clone(), keys[2].clone(), keys[0].clone()];
                 return r
@@ -281,7 +281,7 @@ impl<T> Core<T> {
                     let counts = match v {
                         Value::Array(items) => items
                             .into_iter()
-                            .map(|i| int(key, i).map(|n| usize::try_from(n).unwrap_or(0)))
+                            .map(|i| super::length(key, i))
                             .collect::<Result<Vec<_>>>()?,
                         other => return Err(super::unexpected(key, "three counts", &other)),
                     };
@@ -359,9 +359,7 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
         }
         let mut cmd = self.cmd("SADD");
         cmd.arg(args);
-        Ok(Op::cmd(&self.key, SET, cmd, |key, v| {
-            Ok(usize::try_from(int(key, v)?).unwrap_or(0))
-        }))
+        Ok(Op::cmd(&self.key, SET, cmd, super::length))
     }
 
     fn pop(&self) -> Op<'_, Option<T>> {

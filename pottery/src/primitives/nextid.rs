@@ -216,7 +216,16 @@ impl Core {
             .iter()
             .find(|v| fanout.count(|w| w == *v) >= q)
         {
-            return Ok(Round::Got(last - k + 1));
+            // The script returns at least base + k; anything less is not its reply.
+            return match k.checked_sub(1).and_then(|j| last.checked_sub(j)) {
+                Some(first) => Ok(Round::Got(first)),
+                None => Err(Error::codec(
+                    &self.key,
+                    CodecError::new(format!(
+                        "a majority returned {last}, below the {k} ids claimed"
+                    )),
+                )),
+            };
         }
         fanout.errors = fanout
             .errors

@@ -71,7 +71,7 @@ impl<T> Core<T> {
         let mut cmd = redis::cmd("PFCOUNT");
         cmd.arg(&self.key);
         Op::cmd(&self.key, HLL, cmd, |key, v| {
-            Ok(usize::try_from(int(key, v)?).unwrap_or(0))
+            crate::collections::length(key, v)
         })
     }
 
@@ -143,7 +143,7 @@ impl<T> Core<T> {
         let mut cmd = redis::cmd("PFCOUNT");
         cmd.arg(&self.key).arg(others);
         Op::cmd(&self.key, HLL, cmd, |key, v| {
-            Ok(usize::try_from(int(key, v)?).unwrap_or(0))
+            crate::collections::length(key, v)
         })
     }
 
