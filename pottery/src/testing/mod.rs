@@ -1,0 +1,40 @@
+//! Throwaway `redis-server` processes for tests — pottery's own and yours (feature `testing`).
+//!
+//! Every server listens on a free loopback port, keeps its files in a temporary directory,
+//! persists nothing, and is killed when its value is dropped — and, should the test process
+//! die first, by the kernel (`PR_SET_PDEATHSIG`), so no test leaves a server behind.
+//!
+//! Kinds: a plain server ([`RedisServer::start`]), one with a password or an ACL user, one with
+//! TLS and certificates made on the spot ([`ServerBuilder`]), N independent masters
+//! ([`Masters`]), a Redis Cluster with or without replicas ([`RedisCluster`]) and a
+//! Sentinel-managed master with a replica and three sentinels ([`SentinelGroup`]). `redis-server` and `redis-cli` are
+//! taken from `$PATH`, or from `$REDIS_SERVER` / `$REDIS_CLI`.
+//!
+//! For fault injection: a real server can be frozen ([`RedisServer::pause`]), killed
+//! ([`RedisServer::stop`]) and brought back on its port ([`RedisServer::restart`]);
+//! [`FaultyServer`] is a server that never answers, answers garbage or answers as an HTTP
+//! server does ([`Misbehaviour`]); [`RefusedPort`] is a port known to refuse connections.
+//!
+//! ```
+//! use pottery::testing::RedisServer;
+//!
+//! let server = RedisServer::start()?;
+//! let redis = server.redis();
+//! redis.ping()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod cluster;
+mod faulty;
+mod process;
+mod sentinel;
+mod server;
+mod shared;
+mod tls;
+
+pub use self::cluster::{ClusterBuilder, ClusterNode, ClusterRole, RedisCluster};
+pub use self::faulty::{FaultyServer, Misbehaviour, RefusedPort};
+pub use self::sentinel::{SentinelBuilder, SentinelGroup};
+pub use self::server::{Masters, RedisServer, ServerBuilder};
+pub use self::shared::{doctest_redis, read_log, shared_cluster, shared_server};
+pub use self::tls::TlsFiles;
