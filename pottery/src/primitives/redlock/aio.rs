@@ -2,14 +2,13 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::acquire::{Taken, Wait, acquire};
 use super::blocking::Slot;
 use super::core::{Core, lock_mutex, new_core};
 use super::lease::Lease;
-use super::watchdog::{Watch, watchdog};
+use super::watchdog::{LostSignal, Watch, watchdog};
 use crate::error::{Error, Result};
 use crate::primitives::names;
 use crate::redis::Redis;
@@ -129,7 +128,34 @@ impl Redlock {
         }
     }
 
-    /// See [`crate::Redlock::lock_with_watchdog`]; the extender is a Tokio task.
+    /// See [`crate::Redlock::lock_with_watchdog`]; the extender is a Tokio task. It holds the
+    /// lease until the guard is released or dropped: the shape of leader election, where the
+    /// leader works until it is told it lost the lease.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let election = pottery::aio::Redlock::new("doc-leader", [redis])
+    ///     .auto_release_time(Duration::from_secs(2));
+    /// // Each replica runs this loop; one at a time leads.
+    /// let leader = election.lock_with_watchdog().await?;
+    /// let mut rounds = 0;
+    /// let lost = leader.lost_signal();
+    /// tokio::pin!(lost);
+    /// loop {
+    ///     tokio::select! {
+    ///         _ = &mut lost => break, // another replica leads now: stop at once
+    ///         _ = tokio::time::sleep(Duration::from_millis(10)) => {
+    ///             rounds += 1; // the leader's work
+    ///             if rounds == 3 { break; }
+    ///         }
+    ///     }
+    /// }
+    /// leader.release().await?; // step down
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
+    ///
     ///
     /// ```
     /// # let redis = pottery::testing::doctest_redis();
@@ -405,7 +431,25 @@ impl WatchdogGuard {
     /// # Ok::<(), pottery::Error>(()) }).unwrap();
     /// ```
     pub fn lost(&self) -> bool {
-        self.watch.lost.load(Ordering::SeqCst)
+        self.watch.lost()
+    }
+
+    /// A future that completes when the lease is lost (see [`LostSignal`]): select on it
+    /// beside the work the lease protects.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let lock = pottery::aio::Redlock::new("doc-awd-signal", [redis]);
+    /// let guard = lock.lock_with_watchdog().await?;
+    /// tokio::select! {
+    ///     _ = guard.lost_signal() => unreachable!(),
+    ///     _ = tokio::time::sleep(std::time::Duration::from_millis(20)) => {}
+    /// }
+    /// # Ok::<(), pottery::Error>(()) }).unwrap();
+    /// ```
+    pub fn lost_signal(&self) -> LostSignal {
+        self.watch.signal()
     }
 
     /// See [`crate::WatchdogGuard::locked`].

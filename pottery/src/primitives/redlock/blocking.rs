@@ -1,5 +1,4 @@
 use std::fmt;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -7,7 +6,7 @@ use super::acquire::{Taken, Wait, acquire};
 use super::aio;
 use super::core::{Core, lock_mutex, new_core};
 use super::lease::Lease;
-use super::watchdog::{Watch, watchdog};
+use super::watchdog::{LostSignal, Watch, watchdog};
 use crate::error::{Error, Result};
 use crate::primitives::names;
 use crate::redis::Redis;
@@ -169,17 +168,18 @@ impl Redlock {
         }
     }
 
-    /// Like [`lock`](Self::lock), and keeps the lease alive from a background thread that
-    /// extends it every third of `auto_release_time` (up to `num_extensions` times; see
-    /// [`unlimited_extensions`](Self::unlimited_extensions)). Ask the guard whether the lease
-    /// was lost.
+    /// Like [`lock`](Self::lock), and keeps the lease alive from a background thread until
+    /// the guard is released or dropped: it extends the lease every third of
+    /// `auto_release_time`, counted from the lease's start, and is not bound by
+    /// `num_extensions` (pottery's cap for manual [`extend`](Self::extend) calls). Ask the
+    /// guard whether the lease was lost ([`WatchdogGuard::lost`]), or wait for that
+    /// ([`WatchdogGuard::wait_lost`], or await [`WatchdogGuard::lost_signal`]).
     ///
     /// ```
     /// # use std::time::Duration;
     /// # let redis = pottery::testing::doctest_redis();
     /// let lock = pottery::Redlock::new("doc-watchdog", [redis])
-    ///     .auto_release_time(Duration::from_secs(1))
-    ///     .unlimited_extensions();
+    ///     .auto_release_time(Duration::from_secs(1));
     /// let guard = lock.lock_with_watchdog()?;
     /// std::thread::sleep(Duration::from_millis(1500)); // longer than the lease
     /// assert!(!guard.lost());
@@ -451,8 +451,9 @@ impl fmt::Debug for WatchdogGuard {
 }
 
 impl WatchdogGuard {
-    /// Whether the lease was lost: an extension failed (the masters forgot the lock, another
-    /// holder took it after expiry…) or the allowed extensions ran out and it expired.
+    /// Whether the lease was lost: an extension was refused (the masters forgot the lock,
+    /// another holder took it after a stall longer than the lease…) or none could be confirmed
+    /// by a majority before the lease ran out.
     ///
     /// ```
     /// # let redis = pottery::testing::doctest_redis();
@@ -462,7 +463,37 @@ impl WatchdogGuard {
     /// # Ok::<(), pottery::Error>(())
     /// ```
     pub fn lost(&self) -> bool {
-        self.watch.lost.load(Ordering::SeqCst)
+        self.watch.lost()
+    }
+
+    /// Waits up to `timeout` for the lease to be lost; `true` if it was. A leader's loop can
+    /// do its work in steps and look between them, or a thread can wait on it alone.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let lock = pottery::Redlock::new("doc-wait-lost", [redis]);
+    /// let guard = lock.lock_with_watchdog()?;
+    /// assert!(!guard.wait_lost(Duration::from_millis(20)));
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn wait_lost(&self, timeout: Duration) -> bool {
+        let signal = self.watch.signal();
+        rt::block_on(async move { tokio::time::timeout(timeout, signal).await.is_ok() })
+    }
+
+    /// A future that completes when the lease is lost (see [`LostSignal`]): for async code
+    /// that holds a blocking guard.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # let lock = pottery::Redlock::new("doc-lost-signal-blocking", [redis]);
+    /// let guard = lock.lock_with_watchdog()?;
+    /// let _lost: pottery::redlock::LostSignal = guard.lost_signal();
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn lost_signal(&self) -> LostSignal {
+        self.watch.signal()
     }
 
     /// This lease's remaining validity.

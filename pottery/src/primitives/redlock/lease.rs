@@ -167,6 +167,7 @@ impl Lease {
         Ok(Duration::ZERO)
     }
 
+    /// A holder's extension: at most `num_extensions` of them, as pottery.
     pub(super) async fn extend(&self) -> Result<()> {
         let core = &self.core;
         let done = self.extensions.load(Ordering::SeqCst);
@@ -176,6 +177,15 @@ impl Lease {
                 masters: names(&core.masters),
             });
         }
+        self.extend_by_watchdog().await?;
+        self.extensions.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// A watchdog's extension: not counted against `num_extensions` (a watchdog holds until
+    /// its guard is released).
+    pub(super) async fn extend_by_watchdog(&self) -> Result<()> {
+        let core = &self.core;
         let started = Instant::now();
         let args = vec![
             self.uuid.clone().into_bytes(),
@@ -189,7 +199,6 @@ impl Lease {
             masters: names(&core.masters),
         };
         core.judge(written, "extension", unlocked)?;
-        self.extensions.fetch_add(1, Ordering::SeqCst);
         let until = started + core.ttl.saturating_sub(core.drift());
         *lock_mutex(&self.until) = until;
         if lock_mutex(&self.turn).is_some() {

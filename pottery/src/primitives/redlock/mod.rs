@@ -38,3 +38,4 @@ pub use self::blocking::{
     Redlock, RedlockGuard, WatchdogGuard, synchronize, synchronized, synchronized_async,
 };
 pub use self::core::KEY_PREFIX;
+pub use self::watchdog::LostSignal;

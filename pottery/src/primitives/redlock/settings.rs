@@ -17,7 +17,8 @@ macro_rules! builder_methods {
             self.with(|c| c.ttl = ttl)
         }
 
-        /// How many times a holder may extend one lease (default 3).
+        /// How many times a holder may extend one lease by hand (default 3, as pottery); a
+        /// watchdog is not limited.
         ///
         /// ```
         /// # let redis = pottery::testing::doctest_redis();
@@ -28,7 +29,9 @@ macro_rules! builder_methods {
             self.with(|c| c.num_extensions = Some(n))
         }
 
-        /// No limit on extensions (for long jobs under a watchdog).
+        /// No limit on manual extensions ([`extend`](Self::extend)). A watchdog
+        /// ([`lock_with_watchdog`](Self::lock_with_watchdog)) is never limited: it holds until
+        /// its guard is released.
         ///
         /// ```
         /// # let redis = pottery::testing::doctest_redis();
