@@ -17,11 +17,12 @@ use serde::de::DeserializeOwned;
 use crate::batch::Pending;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::client::Redis;
 use crate::codec::{self, CodecError};
-use crate::collections::{Async, Blocking, Runner, block_on_ready, bulk, int, unexpected};
 use crate::error::{Error, Result};
-use crate::op::{Op, script};
-use crate::redis::Redis;
+use crate::exec::plan::{Op, script};
+use crate::exec::reply::{bulk, int, unexpected};
+use crate::shell::runner::{Async, Blocking, Runner, block_on_ready};
 
 const HASH: &str = "hash";
 
@@ -907,7 +908,7 @@ async fn take_turn<R: Runner>(line: Arc<Semaphore>) -> Option<OwnedSemaphorePerm
     // The timer is made inside the runtime that polls it.
     let wait = async { tokio::time::timeout(TURN_WAIT, line.acquire_owned()).await };
     let turn = if R::BLOCKING {
-        crate::rt::block_on(wait)
+        crate::exec::rt::block_on(wait)
     } else {
         wait.await
     };

@@ -18,9 +18,11 @@ use std::time::Duration;
 
 use redis::Value;
 
+use crate::client::Redis;
 use crate::error::{Error, Result};
-use crate::op::{Failed, Failure, Op, Repeat, Req, Retry, Script};
-use crate::redis::Redis;
+use crate::exec::plan::Repeat;
+use crate::exec::plan::{Op, Req, Script};
+use crate::exec::retry::{Failed, Failure, Retry};
 
 /// Hands a reply (or the error that replaced it) to a queued operation's decoder and its
 /// [`Pending`].
@@ -479,7 +481,7 @@ fn plan<'a>(
     redis: &Redis,
     ops: Vec<Queued<'a>>,
     atomic: bool,
-    owners: Option<&crate::redis::SlotOwners>,
+    owners: Option<&crate::client::SlotOwners>,
 ) -> Result<Vec<Group<'a>>> {
     if !redis.is_cluster() {
         return Ok(vec![Group {
@@ -490,7 +492,7 @@ fn plan<'a>(
             ops,
         }]);
     }
-    let slot_of = crate::collections::slot;
+    let slot_of = crate::exec::slot::slot;
     if atomic {
         let first = ops[0].key;
         let first_slot = slot_of(first.as_bytes());
@@ -621,7 +623,7 @@ fn pipeline(
         pipe.cmd("EXEC");
     }
     let wait = durable.map(|(replicas, timeout)| {
-        pipe.add_command(crate::op::wait_command(replicas, timeout));
+        pipe.add_command(crate::exec::plan::wait_command(replicas, timeout));
         replicas
     });
     let layout = Layout {
@@ -756,7 +758,7 @@ fn refused(replies: &[Value], layout: &Layout, n: usize) -> Option<redis::RedisE
             return None;
         };
         let e = redis::RedisError::from(e.clone());
-        if !crate::op::not_executed(&e) {
+        if !crate::exec::retry::not_executed(&e) {
             return None;
         }
         first.get_or_insert(e);
@@ -817,13 +819,13 @@ async fn send(
         let mut conn = node(addr).await?;
         let idle = redis.async_used(Some(addr));
         if let (Some(key), true) = (check_idle, idle)
-            && !crate::op::still_alive(&mut conn, key).await
+            && !crate::client::run::still_alive(&mut conn, key).await
         {
             redis.forget_node_connection(addr);
             conn = node(addr).await?;
         }
         return conn.req_packed_commands(pipe, 0, count).await.map_err(|e| {
-            if crate::redis::poisons(&e) {
+            if crate::client::poisons(&e) {
                 redis.forget_node_connection(addr);
             }
             Failure::sent(e)
@@ -910,7 +912,7 @@ fn distribute<'a>(
             && let Some(Some(Value::ServerError(e))) = &reply
         {
             let e = redis::RedisError::from(e.clone());
-            if crate::op::not_executed(&e) {
+            if crate::exec::retry::not_executed(&e) {
                 let mut q = q;
                 q.sent = false;
                 moved.push((q, e));
@@ -921,7 +923,7 @@ fn distribute<'a>(
             Some(Some(v)) => own_reply(&q, v),
             Some(None) | None => match &exec {
                 Value::ServerError(e) => Err(Error::redis(q.key, q.expected, e.clone().into())),
-                other => Err(crate::collections::unexpected(
+                other => Err(crate::exec::reply::unexpected(
                     q.key,
                     "the reply to EXEC",
                     other,
@@ -941,7 +943,7 @@ fn distribute<'a>(
                     })
                 }
                 other => {
-                    result = Err(crate::collections::unexpected(
+                    result = Err(crate::exec::reply::unexpected(
                         q.key,
                         "the reply to WAIT",
                         other,
@@ -1157,10 +1159,10 @@ impl Batch<'_> {
         let run = execute(self.queue, self.atomic, Via::Blocking);
         if cluster {
             // The cluster's groups go out at once on the async connection.
-            crate::rt::block_on(run)
+            crate::exec::rt::block_on(run)
         } else {
             // One group on a blocking connection: the future never waits.
-            crate::collections::block_on_ready(run)
+            crate::shell::runner::block_on_ready(run)
         }
     }
 }
@@ -1237,7 +1239,7 @@ mod tests {
                 }
                 queue.push(
                     &queue.redis,
-                    Ok(Op::cmd(key, "hash", cmd, crate::collections::int)),
+                    Ok(Op::cmd(key, "hash", cmd, crate::exec::reply::int)),
                 )
             })
             .collect()
@@ -1405,7 +1407,7 @@ mod tests {
         assert_eq!(*results[2].as_ref().unwrap(), 3);
     }
 
-    crate::op::script!(TEST_SCRIPT, "hash_insert.lua", Once);
+    crate::exec::plan::script!(TEST_SCRIPT, "hash_insert.lua", Once);
 
     #[test]
     fn each_script_is_loaded_once_at_the_head_before_multi() {
@@ -1418,7 +1420,7 @@ mod tests {
                 &TEST_SCRIPT,
                 vec![key.clone().into_bytes()],
                 vec![b"f".to_vec(), b"1".to_vec()],
-                crate::collections::decode_written::<i64>,
+                crate::exec::reply::decode_written::<i64>,
             );
             let _ = queue.push(&redis, Ok(op));
         }

@@ -632,6 +632,21 @@ pub enum ErrorKind {
     NotExecuted,
 }
 
+/// Server errors that say "not now" rather than "no".
+pub(crate) fn transient_server_error(kind: redis::ServerErrorKind) -> bool {
+    use redis::ServerErrorKind;
+    matches!(
+        kind,
+        ServerErrorKind::BusyLoading
+            | ServerErrorKind::TryAgain
+            | ServerErrorKind::ClusterDown
+            | ServerErrorKind::MasterDown
+            | ServerErrorKind::ReadOnly
+            | ServerErrorKind::Moved
+            | ServerErrorKind::Ask
+    )
+}
+
 /// Whether a redis-rs error says "not now" rather than "no".
 pub(crate) fn redis_transient(e: &redis::RedisError) -> bool {
     e.is_io_error()
@@ -639,7 +654,7 @@ pub(crate) fn redis_transient(e: &redis::RedisError) -> bool {
         || e.is_connection_dropped()
         || e.is_connection_refusal()
         || e.kind() == redis::ErrorKind::ClusterConnectionNotFound
-        || matches!(e.kind(), redis::ErrorKind::Server(k) if crate::op::transient_server_error(k))
+        || matches!(e.kind(), redis::ErrorKind::Server(k) if transient_server_error(k))
         || e.code() == Some("BUSY")
 }
 

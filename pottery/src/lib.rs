@@ -4,17 +4,16 @@
 mod backed;
 mod batch;
 pub(crate) mod cache;
+mod client;
 pub mod codec;
 mod collections;
 mod error;
-mod op;
+mod exec;
 mod primitives;
 #[doc(hidden)]
 pub mod private;
 mod probabilistic;
-mod redis;
-mod rt;
-mod surface;
+mod shell;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod timer;
@@ -23,7 +22,10 @@ pub use crate::backed::{RedisBacked, Tracked};
 pub use crate::batch::{Batch, Batchable, Pending};
 pub use crate::cache::ordered_dict::{self, CachedOrderedDict};
 pub use crate::cache::redis_cache::{self, CacheInfo, RedisCache};
-pub use crate::collections::RANDOM_KEY_PREFIX;
+pub use crate::client::{
+    AsyncConnection, DEFAULT_URL, PooledConnection, Redis, RedisBuilder, default_redis,
+    set_default_redis,
+};
 pub use crate::collections::counter::{self, RedisCounter};
 pub use crate::collections::dict::{self, RedisDict};
 pub use crate::collections::list::{self, RedisDeque, RedisList};
@@ -33,10 +35,7 @@ pub use crate::primitives::nextid::{self, NextId};
 pub use crate::primitives::redlock::{self, Redlock, RedlockGuard, WatchdogGuard, synchronize};
 pub use crate::probabilistic::bloom::{self, BloomFilter};
 pub use crate::probabilistic::hyperloglog::{self, HyperLogLog};
-pub use crate::redis::{
-    AsyncConnection, DEFAULT_URL, PooledConnection, Redis, RedisBuilder, default_redis,
-    set_default_redis,
-};
+pub use crate::shell::keys::RANDOM_KEY_PREFIX;
 pub use crate::timer::{ContextTimer, TimerError, TimerScope};
 
 /// The async twins of pottery's structures: the same names and methods, as `async fn`s, on

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use crate::cache::redis_cache::RedisCache;
 pub use crate::cache::redis_cache::{Memo, OkOnly, OkSome, SomeOnly, Store, Whole};
-use crate::collections::{Async, Blocking, block_on_ready};
+use crate::client::Redis;
 use crate::error::Result;
-use crate::redis::Redis;
+use crate::shell::runner::{Async, Blocking, block_on_ready};
 use crate::timer::ContextTimer;
 
 pub use serde;
@@ -250,7 +250,7 @@ where
 /// The masters of a `#[synchronize]` without `masters = …`: `[default_redis()]`, or none (with
 /// a warning) when no handle can be made — the lock then fails with a configuration error.
 pub fn default_masters() -> Vec<Redis> {
-    match crate::redis::default_redis() {
+    match crate::client::default_redis() {
         Ok(redis) => vec![redis],
         Err(e) => {
             tracing::warn!(error = %e, "pottery synchronize: no Redis handle");

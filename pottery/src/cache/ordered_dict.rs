@@ -10,10 +10,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{DEFAULT_TIMEOUT, timeout_ms};
-use crate::collections::{bulk, decode, encode, unexpected};
+use crate::client::Redis;
 use crate::error::Result;
-use crate::op::{Op, script};
-use crate::redis::Redis;
+use crate::exec::plan::{Op, script};
+use crate::exec::reply::{bulk, decode, encode, unexpected};
 
 script!(CACHE_LOAD, "cache_load.lua", Idempotent);
 script!(CACHE_SET, "cache_set.lua", Idempotent);

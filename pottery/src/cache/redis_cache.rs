@@ -11,10 +11,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{DEFAULT_TIMEOUT, timeout_ms};
-use crate::collections::{Async, Blocking, Runner, block_on_ready, bulk, decode, encode, int};
+use crate::client::Redis;
 use crate::error::{Error, Result};
-use crate::op::{Op, script};
-use crate::redis::Redis;
+use crate::exec::plan::{Op, script};
+use crate::exec::reply::{bulk, decode, encode, int};
+use crate::shell::runner::{Async, Blocking, Runner, block_on_ready};
 
 script!(CACHE_GET, "cache_get.lua", Idempotent);
 script!(CACHE_SET, "cache_set.lua", Idempotent);
@@ -153,7 +154,7 @@ impl Core {
         let mut cmd = redis::cmd("HLEN");
         cmd.arg(&self.key);
         Op::cmd(&self.key, HASH, cmd, |key, v| {
-            crate::collections::length(key, v)
+            crate::exec::reply::length(key, v)
         })
     }
 
@@ -874,7 +875,7 @@ impl RedisCache {
     pub fn random(redis: &Redis) -> Result<Self> {
         Ok(RedisCache::new(
             redis,
-            crate::collections::random_key(redis)?,
+            crate::shell::keys::random_key(redis)?,
         ))
     }
 
@@ -1009,7 +1010,7 @@ impl RedisCache {
     }
 }
 
-crate::surface::views! {
+crate::shell::views! {
     /// A cache's plain reads and writes in a [`Batch`](crate::Batch) or an
     /// [`aio::Batch`](crate::aio::Batch) (from [`Batch::on`](crate::Batch::on)): warm a
     /// cache with many entries, or read many at once, in one round trip.
@@ -1031,7 +1032,7 @@ crate::surface::views! {
     CacheOps<> on Core, for [RedisCache, aio::RedisCache] where [];
 }
 
-crate::surface::ops! {
+crate::shell::ops! {
     Core, [] where [] batch where [] for [CacheOps, RedisCache, aio::RedisCache];
 
     /// The value stored for `args`, if any: what [`get_or_compute`](Self::get_or_compute)
@@ -1141,7 +1142,7 @@ pub mod aio {
         pub async fn random(redis: &Redis) -> Result<Self> {
             Ok(RedisCache::new(
                 redis,
-                crate::collections::random_key_async(redis).await?,
+                crate::shell::keys::random_key_async(redis).await?,
             ))
         }
 

@@ -10,11 +10,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::dict::Core;
-use super::{Runner, Scan, bulk, decode, encode, int, unexpected};
+use crate::client::Redis;
 use crate::codec::CodecError;
 use crate::error::{Error, Result};
-use crate::op::{Op, script};
-use crate::redis::Redis;
+use crate::exec::plan::{Op, script};
+use crate::exec::reply::{bulk, decode, encode, int, unexpected};
+use crate::shell::runner::Runner;
+use crate::shell::scan::Scan;
 
 script!(COUNTER_UPDATE, "counter_update.lua", Once);
 script!(COUNTER_SCAN, "counter_scan.lua", Read);
@@ -100,7 +102,10 @@ impl<K: Serialize + DeserializeOwned> Core<K, i64> {
                 while let (Some(f), Some(n)) = (it.next(), it.next()) {
                     let f = bulk(key, f)?.unwrap_or_default();
                     let n = bulk(key, n)?.unwrap_or_default();
-                    out.push((decode(key, &f)?, super::decode_value_of(key, &f, &n)?));
+                    out.push((
+                        decode(key, &f)?,
+                        crate::exec::reply::decode_value_of(key, &f, &n)?,
+                    ));
                 }
                 Ok(out)
             },
@@ -108,7 +113,7 @@ impl<K: Serialize + DeserializeOwned> Core<K, i64> {
     }
 }
 
-crate::surface::views! {
+crate::shell::views! {
     /// A counter's operations in a [`Batch`](crate::Batch) or an
     /// [`aio::Batch`](crate::aio::Batch): each queues the plan of the [`RedisCounter`] method
     /// of the same name and gives its result in a [`Pending`](crate::Pending).
@@ -128,7 +133,7 @@ crate::surface::views! {
         where [K: Serialize + DeserializeOwned + Send];
 }
 
-crate::surface::ops! {
+crate::shell::ops! {
     Core<K, i64>, [K] where [K: Serialize + DeserializeOwned + Send]
         batch where [K: Serialize + DeserializeOwned + Send]
         for [CounterOps, RedisCounter, aio::RedisCounter];
@@ -368,7 +373,7 @@ crate::surface::ops! {
     };
 }
 
-crate::surface::steps! {
+crate::shell::steps! {
     Core<K, i64>, [K] where [K: Serialize + DeserializeOwned + Send]
         for [RedisCounter, aio::RedisCounter];
 
@@ -663,9 +668,9 @@ pub struct RedisCounter<K> {
     core: Core<K, i64>,
 }
 
-super::shell_impls!(RedisCounter<K>, "RedisCounter");
-crate::collections::shell_basics!(handles RedisCounter, aio::RedisCounter, [K], "RedisCounter::<String>::new(&redis, \"k\")");
-crate::collections::shell_basics!(attach RedisCounter, aio::RedisCounter, [K], [K: Serialize + DeserializeOwned], "RedisCounter<String>");
+crate::shell::shell_impls!(RedisCounter<K>, "RedisCounter");
+crate::shell::shell_basics!(handles RedisCounter, aio::RedisCounter, [K], "RedisCounter::<String>::new(&redis, \"k\")");
+crate::shell::shell_basics!(attach RedisCounter, aio::RedisCounter, [K], [K: Serialize + DeserializeOwned], "RedisCounter<String>");
 
 impl<K: Serialize + DeserializeOwned> RedisCounter<K> {
     /// Creates the counter with these counts, atomically, or fails with
@@ -735,7 +740,7 @@ pub mod aio {
         pub(super) core: Core<K, i64>,
     }
 
-    crate::collections::shell_impls!(RedisCounter<K>, "aio::RedisCounter");
+    crate::shell::shell_impls!(RedisCounter<K>, "aio::RedisCounter");
 
     impl<K: Serialize + DeserializeOwned + Send> RedisCounter<K> {
         /// See [`crate::RedisCounter::create`].

@@ -10,10 +10,12 @@ use redis::Value;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Scan, create_op, decode, decode_opt, encode, int, scan_page};
+use crate::client::Redis;
 use crate::error::Result;
-use crate::op::{Op, script};
-use crate::redis::Redis;
+use crate::exec::plan::{Op, script};
+use crate::exec::reply::{decode, decode_opt, encode, int, scan_page};
+use crate::shell::keys::create_op;
+use crate::shell::scan::Scan;
 
 script!(HASH_INSERT, "hash_insert.lua", Once);
 script!(HASH_REMOVE, "hash_remove.lua", Once);
@@ -86,7 +88,7 @@ where
             &HASH_INSERT,
             vec![self.key.clone().into_bytes()],
             args,
-            super::decode_written,
+            crate::exec::reply::decode_written,
         ))
     }
 
@@ -110,7 +112,7 @@ where
         let mut buf = String::new();
         let mut empty = true;
         for k in keys {
-            super::encode_into(&self.key, &k, &mut buf)?;
+            crate::exec::reply::encode_into(&self.key, &k, &mut buf)?;
             cmd.arg(buf.as_bytes());
             empty = false;
         }
@@ -119,7 +121,11 @@ where
         }
         Ok(Op::cmd(&self.key, HASH, cmd, |key, v| match v {
             Value::Array(items) => items.into_iter().map(|i| decode_opt(key, i)).collect(),
-            other => Err(super::unexpected(key, "an array of values", &other)),
+            other => Err(crate::exec::reply::unexpected(
+                key,
+                "an array of values",
+                &other,
+            )),
         }))
     }
 
@@ -131,7 +137,7 @@ where
             &HASH_REMOVE,
             vec![self.key.clone().into_bytes()],
             args,
-            super::decode_written,
+            crate::exec::reply::decode_written,
         ))
     }
 
@@ -144,13 +150,14 @@ where
             vec![self.key.clone().into_bytes()],
             args,
             |key, v| {
-                let bad = |v: &Value| super::unexpected(key, "[flag, value]", v);
+                let bad = |v: &Value| crate::exec::reply::unexpected(key, "[flag, value]", v);
                 let Value::Array(parts) = &v else {
                     return Err(bad(&v));
                 };
                 match parts.as_slice() {
                     [Value::Int(_), value] => {
-                        let raw = super::bulk(key, value.clone())?.ok_or_else(|| bad(&v))?;
+                        let raw =
+                            crate::exec::reply::bulk(key, value.clone())?.ok_or_else(|| bad(&v))?;
                         decode(key, &raw)
                     }
                     _ => Err(bad(&v)),
@@ -170,12 +177,18 @@ where
                 let parts = match v {
                     Value::Nil => return Ok(None),
                     Value::Array(parts) if parts.len() == 2 => parts,
-                    other => return Err(super::unexpected(key, "[field, value] or nil", &other)),
+                    other => {
+                        return Err(crate::exec::reply::unexpected(
+                            key,
+                            "[field, value] or nil",
+                            &other,
+                        ));
+                    }
                 };
                 let mut it = parts.into_iter();
                 let (f, v) = (it.next(), it.next());
-                let f = super::decode_written(key, f.unwrap_or(Value::Nil))?;
-                let v = super::decode_written(key, v.unwrap_or(Value::Nil))?;
+                let f = crate::exec::reply::decode_written(key, f.unwrap_or(Value::Nil))?;
+                let v = crate::exec::reply::decode_written(key, v.unwrap_or(Value::Nil))?;
                 Ok(f.zip(v))
             },
         )
@@ -194,7 +207,7 @@ where
 
     pub(crate) fn len(&self) -> Op<'_, usize> {
         Op::cmd(&self.key, HASH, self.cmd("HLEN"), |key, v| {
-            super::length(key, v)
+            crate::exec::reply::length(key, v)
         })
     }
 
@@ -204,9 +217,9 @@ where
         let mut buf = String::new();
         let mut empty = true;
         for (k, v) in items {
-            super::encode_into(&self.key, &k, &mut buf)?;
+            crate::exec::reply::encode_into(&self.key, &k, &mut buf)?;
             cmd.arg(buf.as_bytes());
-            super::encode_into(&self.key, &v, &mut buf)?;
+            crate::exec::reply::encode_into(&self.key, &v, &mut buf)?;
             cmd.arg(buf.as_bytes());
             empty = false;
         }
@@ -224,14 +237,23 @@ where
             let items = match v {
                 Value::Array(items) => items,
                 Value::Map(pairs) => pairs.into_iter().flat_map(|(k, v)| [k, v]).collect(),
-                other => return Err(super::unexpected(key, "field-value pairs", &other)),
+                other => {
+                    return Err(crate::exec::reply::unexpected(
+                        key,
+                        "field-value pairs",
+                        &other,
+                    ));
+                }
             };
             let mut out = HashMap::with_capacity(items.len() / 2);
             let mut it = items.into_iter();
             while let (Some(f), Some(v)) = (it.next(), it.next()) {
-                let f = super::bulk(key, f)?.unwrap_or_default();
-                let v = super::bulk(key, v)?.unwrap_or_default();
-                out.insert(decode(key, &f)?, super::decode_value_of(key, &f, &v)?);
+                let f = crate::exec::reply::bulk(key, f)?.unwrap_or_default();
+                let v = crate::exec::reply::bulk(key, v)?.unwrap_or_default();
+                out.insert(
+                    decode(key, &f)?,
+                    crate::exec::reply::decode_value_of(key, &f, &v)?,
+                );
             }
             Ok(out)
         })
@@ -248,7 +270,7 @@ where
     }
 }
 
-crate::surface::views! {
+crate::shell::views! {
     /// A dict's operations in a [`Batch`](crate::Batch) or an [`aio::Batch`](crate::aio::Batch)
     /// (from [`Batch::on`](crate::Batch::on)): each queues the plan of the
     /// [`RedisDict`] method of the same name and gives its result, when the batch ran, in a
@@ -271,7 +293,7 @@ crate::surface::views! {
         where [K: Serialize + DeserializeOwned + Send, V: Serialize + DeserializeOwned + Send];
 }
 
-crate::surface::ops! {
+crate::shell::ops! {
     Core<K, V>, [K, V] where [K: Serialize + DeserializeOwned + Send, V: Serialize + DeserializeOwned + Send]
         batch where [K: Serialize + DeserializeOwned + Send, V: Serialize + DeserializeOwned + Send]
         for [DictOps, RedisDict, aio::RedisDict];
@@ -668,14 +690,14 @@ pub(crate) struct EntryPlan<'a, K, V> {
 }
 
 fn seen_reply(key: &str, v: Value) -> Result<Seen> {
-    let bad = |v: &Value| super::unexpected(key, "[flag, value?]", v);
+    let bad = |v: &Value| crate::exec::reply::unexpected(key, "[flag, value?]", v);
     match v {
         Value::Nil => Ok(Seen::Absent),
         Value::BulkString(b) => Ok(Seen::Present(b)),
         Value::Array(parts) => match parts.as_slice() {
             [Value::Int(1), ..] => Ok(Seen::Stored),
             [Value::Int(0)] => Ok(Seen::Absent),
-            [Value::Int(0), value] => match super::bulk(key, value.clone())? {
+            [Value::Int(0), value] => match crate::exec::reply::bulk(key, value.clone())? {
                 Some(b) => Ok(Seen::Present(b)),
                 None => Ok(Seen::Absent),
             },
@@ -779,8 +801,9 @@ where
 
     /// The value the entry holds now.
     pub(crate) fn done(self) -> Result<V> {
-        self.pending
-            .ok_or_else(|| super::unexpected(&self.core.key, "an entry value", &Value::Nil))
+        self.pending.ok_or_else(|| {
+            crate::exec::reply::unexpected(&self.core.key, "an entry value", &Value::Nil)
+        })
     }
 }
 
@@ -931,9 +954,9 @@ pub struct RedisDict<K, V> {
     core: Core<K, V>,
 }
 
-super::shell_impls!(RedisDict<K, V>, "RedisDict");
-crate::collections::shell_basics!(handles RedisDict, aio::RedisDict, [K, V], "RedisDict::<String, i64>::new(&redis, \"k\")");
-crate::collections::shell_basics!(attach RedisDict, aio::RedisDict, [K, V], [K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned], "RedisDict<String, i64>");
+crate::shell::shell_impls!(RedisDict<K, V>, "RedisDict");
+crate::shell::shell_basics!(handles RedisDict, aio::RedisDict, [K, V], "RedisDict::<String, i64>::new(&redis, \"k\")");
+crate::shell::shell_basics!(attach RedisDict, aio::RedisDict, [K, V], [K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned], "RedisDict<String, i64>");
 
 impl<K, V> RedisDict<K, V>
 where
@@ -1223,7 +1246,7 @@ pub mod aio {
         pub(super) core: Core<K, V>,
     }
 
-    crate::collections::shell_impls!(RedisDict<K, V>, "aio::RedisDict");
+    crate::shell::shell_impls!(RedisDict<K, V>, "aio::RedisDict");
 
     impl<K, V> RedisDict<K, V>
     where

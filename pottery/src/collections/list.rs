@@ -13,10 +13,11 @@ use redis::Value;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{create_op, decode, decode_opt, encode, int, members};
+use crate::client::Redis;
 use crate::error::{Error, Result};
-use crate::op::{Op, script};
-use crate::redis::Redis;
+use crate::exec::plan::{Op, script};
+use crate::exec::reply::{decode, decode_opt, encode, int, members};
+use crate::shell::keys::create_op;
 
 script!(LIST_INSERT, "list_insert.lua", Once);
 script!(LIST_REMOVE_AT, "list_remove_at.lua", Once);
@@ -35,7 +36,7 @@ fn decode_list<T: DeserializeOwned>(key: &str, v: Value) -> Result<Vec<T>> {
 }
 
 fn usize_of(key: &str, v: Value) -> Result<usize> {
-    super::length(key, v)
+    crate::exec::reply::length(key, v)
 }
 
 /// `LRANGE` bounds for a Python-style slice; `None` when it is empty whatever the list.
@@ -143,7 +144,7 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
             &self.key,
             LIST,
             self.cmd(if side == "L" { "LPOP" } else { "RPOP" }),
-            super::decode_written,
+            crate::exec::reply::decode_written,
         )
     }
 
@@ -190,7 +191,7 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
             &LIST_REMOVE_AT,
             self.keys(),
             args,
-            super::decode_written,
+            crate::exec::reply::decode_written,
         )
     }
 
@@ -228,7 +229,11 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
         Ok(Op::cmd(&self.key, LIST, cmd, |key, v| match v {
             Value::Array(positions) => Ok(positions.len()),
             Value::Nil => Ok(0),
-            other => Err(super::unexpected(key, "an array of positions", &other)),
+            other => Err(crate::exec::reply::unexpected(
+                key,
+                "an array of positions",
+                &other,
+            )),
         }))
     }
 
@@ -358,7 +363,7 @@ impl<T> Pages<T> {
     }
 }
 
-crate::surface::views! {
+crate::shell::views! {
     /// A list's operations in a [`Batch`](crate::Batch) or an
     /// [`aio::Batch`](crate::aio::Batch): each queues the plan of the [`RedisList`] method of
     /// the same name and gives its result in a [`Pending`](crate::Pending).
@@ -379,7 +384,7 @@ crate::surface::views! {
         where [T: Serialize + DeserializeOwned + Send];
 }
 
-crate::surface::views! {
+crate::shell::views! {
     /// A deque's operations in a [`Batch`](crate::Batch) or an
     /// [`aio::Batch`](crate::aio::Batch): each queues the plan of the [`RedisDeque`] method of
     /// the same name (trimming to the deque's `maxlen`) and gives its result in a
@@ -401,7 +406,7 @@ crate::surface::views! {
         where [T: Serialize + DeserializeOwned + Send];
 }
 
-crate::surface::ops! {
+crate::shell::ops! {
     Core<T>, [T] where [T: Serialize + DeserializeOwned + Send]
         batch where [T: Serialize + DeserializeOwned + Send]
         for [ListOps, RedisList, aio::RedisList], [DequeOps, RedisDeque, aio::RedisDeque];
@@ -606,7 +611,7 @@ crate::surface::ops! {
     };
 }
 
-crate::surface::ops! {
+crate::shell::ops! {
     Core<T>, [T] where [T: Serialize + DeserializeOwned + Send]
         batch where [T: Serialize + DeserializeOwned + Send]
         for [ListOps, RedisList, aio::RedisList];
@@ -722,7 +727,7 @@ crate::surface::ops! {
     };
 }
 
-crate::surface::ops! {
+crate::shell::ops! {
     Core<T>, [T] where [T: Serialize + DeserializeOwned + Send]
         batch where [T: Serialize + DeserializeOwned + Send]
         for [DequeOps, RedisDeque, aio::RedisDeque];
@@ -947,10 +952,10 @@ pub struct RedisDeque<T> {
     core: Core<T>,
 }
 
-super::shell_impls!(RedisList<T>, "RedisList");
-super::shell_impls!(RedisDeque<T>, "RedisDeque");
-crate::collections::shell_basics!(handles RedisList, aio::RedisList, [T], "RedisList::<u32>::new(&redis, \"k\")");
-crate::collections::shell_basics!(handles RedisDeque, aio::RedisDeque, [T], "RedisDeque::<u32>::new(&redis, \"k\")");
+crate::shell::shell_impls!(RedisList<T>, "RedisList");
+crate::shell::shell_impls!(RedisDeque<T>, "RedisDeque");
+crate::shell::shell_basics!(handles RedisList, aio::RedisList, [T], "RedisList::<u32>::new(&redis, \"k\")");
+crate::shell::shell_basics!(handles RedisDeque, aio::RedisDeque, [T], "RedisDeque::<u32>::new(&redis, \"k\")");
 
 /// The methods lists and deques share, on the blocking side.
 macro_rules! common_sync {
@@ -1024,7 +1029,10 @@ impl<T: Serialize + DeserializeOwned> RedisList<T> {
     /// # Ok::<(), pottery::Error>(())
     /// ```
     pub fn random(redis: &Redis) -> Result<Self> {
-        Ok(RedisList::new(redis, super::random_key(redis)?))
+        Ok(RedisList::new(
+            redis,
+            crate::shell::keys::random_key(redis)?,
+        ))
     }
 
     common_sync!(RedisList);
@@ -1102,7 +1110,10 @@ impl<T: Serialize + DeserializeOwned> RedisDeque<T> {
     /// # Ok::<(), pottery::Error>(())
     /// ```
     pub fn random(redis: &Redis) -> Result<Self> {
-        Ok(RedisDeque::new(redis, super::random_key(redis)?))
+        Ok(RedisDeque::new(
+            redis,
+            crate::shell::keys::random_key(redis)?,
+        ))
     }
 
     /// The maximum length, if bounded.
@@ -1159,8 +1170,8 @@ pub mod aio {
         pub(super) core: Core<T>,
     }
 
-    crate::collections::shell_impls!(RedisList<T>, "aio::RedisList");
-    crate::collections::shell_impls!(RedisDeque<T>, "aio::RedisDeque");
+    crate::shell::shell_impls!(RedisList<T>, "aio::RedisList");
+    crate::shell::shell_impls!(RedisDeque<T>, "aio::RedisDeque");
 
     macro_rules! common_async {
         () => {
@@ -1207,7 +1218,7 @@ pub mod aio {
         pub async fn random(redis: &Redis) -> Result<Self> {
             Ok(RedisList::new(
                 redis,
-                crate::collections::random_key_async(redis).await?,
+                crate::shell::keys::random_key_async(redis).await?,
             ))
         }
 
@@ -1256,7 +1267,7 @@ pub mod aio {
         pub async fn random(redis: &Redis) -> Result<Self> {
             Ok(RedisDeque::new(
                 redis,
-                crate::collections::random_key_async(redis).await?,
+                crate::shell::keys::random_key_async(redis).await?,
             ))
         }
 

@@ -8,11 +8,14 @@ use redis::Value;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Runner, Scan, create_op, decode, encode, int, members, same_place, scan_page};
+use crate::client::Redis;
 use crate::codec::CodecError;
 use crate::error::{Error, Result};
-use crate::op::{Op, script};
-use crate::redis::Redis;
+use crate::exec::plan::{Op, script};
+use crate::exec::reply::{decode, encode, int, members, scan_page};
+use crate::shell::keys::{create_op, same_place};
+use crate::shell::runner::Runner;
+use crate::shell::scan::Scan;
 
 script!(SET_COMPARE, "set_compare.lua", Read);
 script!(SET_SYMDIFF, "set_symdiff.lua", Once);
@@ -147,7 +150,7 @@ impl<T> Core<T> {
 
     fn len(&self) -> Op<'_, usize> {
         Op::cmd(&self.key, SET, self.cmd("SCARD"), |key, v| {
-            super::length(key, v)
+            crate::exec::reply::length(key, v)
         })
     }
 
@@ -168,7 +171,7 @@ impl<T> Core<T> {
             &REPLACE_SET,
             vec![self.key.clone().into_bytes()],
             members,
-            super::length,
+            crate::exec::reply::length,
         )
     }
 
@@ -249,7 +252,7 @@ impl<T> Core<T> {
                 self.key.clone().into_bytes(),
                 key.as_bytes().to_vec(),
             ];
-            let count = super::length;
+            let count = crate::exec::reply::length;
             if op == Algebra::SymmetricDifference {
                 let keys = vec![keys[1].clone(), keys[2].clone(), keys[0].clone()];
                 return r
@@ -281,13 +284,23 @@ impl<T> Core<T> {
                     let counts = match v {
                         Value::Array(items) => items
                             .into_iter()
-                            .map(|i| super::length(key, i))
+                            .map(|i| crate::exec::reply::length(key, i))
                             .collect::<Result<Vec<_>>>()?,
-                        other => return Err(super::unexpected(key, "three counts", &other)),
+                        other => {
+                            return Err(crate::exec::reply::unexpected(
+                                key,
+                                "three counts",
+                                &other,
+                            ));
+                        }
                     };
                     match counts[..] {
                         [a, b, c] => Ok((a, b, c)),
-                        _ => Err(super::unexpected(key, "three counts", &Value::Nil)),
+                        _ => Err(crate::exec::reply::unexpected(
+                            key,
+                            "three counts",
+                            &Value::Nil,
+                        )),
                     }
                 });
                 r.run(&self.redis, plan).await
@@ -318,7 +331,11 @@ impl<T> Core<T> {
         cmd.arg(encoded);
         Op::cmd(&self.key, SET, cmd, |key, v| match v {
             Value::Array(items) => items.into_iter().map(|i| Ok(int(key, i)? == 1)).collect(),
-            other => Err(super::unexpected(key, "an array of 0/1", &other)),
+            other => Err(crate::exec::reply::unexpected(
+                key,
+                "an array of 0/1",
+                &other,
+            )),
         })
     }
 }
@@ -359,11 +376,16 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
         }
         let mut cmd = self.cmd("SADD");
         cmd.arg(args);
-        Ok(Op::cmd(&self.key, SET, cmd, super::length))
+        Ok(Op::cmd(&self.key, SET, cmd, crate::exec::reply::length))
     }
 
     fn pop(&self) -> Op<'_, Option<T>> {
-        Op::cmd(&self.key, SET, self.cmd("SPOP"), super::decode_written)
+        Op::cmd(
+            &self.key,
+            SET,
+            self.cmd("SPOP"),
+            crate::exec::reply::decode_written,
+        )
     }
 }
 
@@ -374,7 +396,7 @@ fn decode_set<T: DeserializeOwned + Eq + Hash>(
     raw.iter().map(|m| decode(key, m)).collect()
 }
 
-crate::surface::views! {
+crate::shell::views! {
     /// A set's operations in a [`Batch`](crate::Batch) or an [`aio::Batch`](crate::aio::Batch):
     /// each queues the plan of the [`RedisSet`] method of the same name and gives its result
     /// in a [`Pending`](crate::Pending).
@@ -396,7 +418,7 @@ crate::surface::views! {
         where [T: Serialize + DeserializeOwned + Send];
 }
 
-crate::surface::ops! {
+crate::shell::ops! {
     Core<T>, [T] where [T: Serialize + DeserializeOwned + Send]
         batch where [T: Serialize + DeserializeOwned + Send]
         for [SetOps, RedisSet, aio::RedisSet];
@@ -538,7 +560,7 @@ crate::surface::ops! {
     };
 }
 
-crate::surface::steps! {
+crate::shell::steps! {
     Core<T>, [T] where [T: Serialize + DeserializeOwned + Send]
         for [RedisSet, aio::RedisSet];
 
@@ -739,9 +761,9 @@ pub struct RedisSet<T> {
     core: Core<T>,
 }
 
-super::shell_impls!(RedisSet<T>, "RedisSet");
-crate::collections::shell_basics!(handles RedisSet, aio::RedisSet, [T], "RedisSet::<u32>::new(&redis, \"k\")");
-crate::collections::shell_basics!(attach RedisSet, aio::RedisSet, [T], [T: Serialize + DeserializeOwned], "RedisSet<u32>");
+crate::shell::shell_impls!(RedisSet<T>, "RedisSet");
+crate::shell::shell_basics!(handles RedisSet, aio::RedisSet, [T], "RedisSet::<u32>::new(&redis, \"k\")");
+crate::shell::shell_basics!(attach RedisSet, aio::RedisSet, [T], [T: Serialize + DeserializeOwned], "RedisSet<u32>");
 
 impl<T: Serialize + DeserializeOwned> RedisSet<T> {
     /// Creates the set holding `items`, atomically, or fails with [`Error::KeyExists`].
@@ -821,7 +843,7 @@ pub mod aio {
         pub(super) core: Core<T>,
     }
 
-    crate::collections::shell_impls!(RedisSet<T>, "aio::RedisSet");
+    crate::shell::shell_impls!(RedisSet<T>, "aio::RedisSet");
 
     impl<T: Serialize + DeserializeOwned + Send> RedisSet<T> {
         /// Creates the set atomically, or fails with [`Error::KeyExists`].

@@ -16,9 +16,9 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use redis::{ErrorKind, RedisError};
 
+use crate::client::Redis;
 use crate::error::Error;
-use crate::op::Op;
-use crate::redis::Redis;
+use crate::exec::plan::Op;
 
 /// What a fan-out to every master brought back.
 pub(crate) struct Fanout<T> {
@@ -53,6 +53,11 @@ impl<T> Fanout<T> {
     pub(crate) fn unreachable(&self, n: usize, quorum: usize) -> bool {
         n - self.errors.len() < quorum
     }
+}
+
+/// A mutex's contents, poisoned or not (a panic elsewhere does not stop a lock or an id).
+pub(crate) fn lock_mutex<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The majority of `n`: more than half.
@@ -190,7 +195,7 @@ pub(crate) async fn try_master<T: Send>(
     timeout: Duration,
 ) -> Result<T, Error> {
     let op = op.without_retries();
-    if masters == 1 && !master.is_cluster() && crate::rt::in_blocking_shell() {
+    if masters == 1 && !master.is_cluster() && crate::exec::rt::in_blocking_shell() {
         return master.run_within(op, Some(timeout));
     }
     let key = op.key;

@@ -36,11 +36,11 @@ use redis::Value;
 use tokio::sync::oneshot;
 
 use super::{as_redis_error, echo, fan_out, is_transient, names, quorum};
+use crate::client::Redis;
 use crate::codec::CodecError;
 use crate::error::{Error, Result};
-use crate::op::{Op, script};
-use crate::redis::Redis;
-use crate::rt;
+use crate::exec::plan::{Op, script};
+use crate::exec::rt;
 
 script!(CLAIM, "nextid_claim.lua", Once);
 

@@ -7,10 +7,10 @@ use redis::Value;
 use serde::Serialize;
 
 use super::murmur::murmur3_x86_32;
-use crate::collections::{encode, encode_into, int, unexpected};
+use crate::client::Redis;
 use crate::error::{Error, Result};
-use crate::op::Op;
-use crate::redis::Redis;
+use crate::exec::plan::Op;
+use crate::exec::reply::{encode, encode_into, int, unexpected};
 
 const STRING: &str = "string";
 
@@ -200,7 +200,7 @@ fn chunked_bits(key: &str, value: Value, k: usize) -> Result<Vec<bool>> {
     Ok(bits.chunks(k).map(|c| c.iter().all(|b| *b == 1)).collect())
 }
 
-crate::surface::views! {
+crate::shell::views! {
     /// A Bloom filter's operations in a [`Batch`](crate::Batch) or an
     /// [`aio::Batch`](crate::aio::Batch): each queues the plan of the [`BloomFilter`] method
     /// of the same name and gives its result in a [`Pending`](crate::Pending).
@@ -220,7 +220,7 @@ crate::surface::views! {
         where [T: Serialize];
 }
 
-crate::surface::ops! {
+crate::shell::ops! {
     Core<T>, [T] where [T: Serialize]
         batch where [T: Serialize]
         for [BloomOps, BloomFilter, aio::BloomFilter];
@@ -433,8 +433,8 @@ pub struct BloomFilter<T> {
     core: Core<T>,
 }
 
-crate::collections::shell_impls!(BloomFilter<T>, "BloomFilter");
-crate::collections::shell_basics!(handles BloomFilter, aio::BloomFilter, [T], "BloomFilter::<String>::new(&redis, \"k\", 100, 0.01)?");
+crate::shell::shell_impls!(BloomFilter<T>, "BloomFilter");
+crate::shell::shell_basics!(handles BloomFilter, aio::BloomFilter, [T], "BloomFilter::<String>::new(&redis, \"k\", 100, 0.01)?");
 
 impl<T: Serialize> BloomFilter<T> {
     /// Attaches to the filter at `key`, sized for `num_elements` values at a
@@ -470,7 +470,7 @@ impl<T: Serialize> BloomFilter<T> {
     /// # Ok::<(), pottery::Error>(())
     /// ```
     pub fn random(redis: &Redis, num_elements: u64, false_positives: f64) -> Result<Self> {
-        let key = crate::collections::random_key(redis)?;
+        let key = crate::shell::keys::random_key(redis)?;
         BloomFilter::new(redis, key, num_elements, false_positives)
     }
 
@@ -549,7 +549,7 @@ pub mod aio {
         pub(super) core: Core<T>,
     }
 
-    crate::collections::shell_impls!(BloomFilter<T>, "aio::BloomFilter");
+    crate::shell::shell_impls!(BloomFilter<T>, "aio::BloomFilter");
 
     impl<T: Serialize> BloomFilter<T> {
         /// See [`crate::BloomFilter::new`].

@@ -6,10 +6,12 @@ use std::marker::PhantomData;
 use redis::Value;
 use serde::Serialize;
 
-use crate::collections::{Runner, encode, encode_into, int, same_place, scratch_key, unexpected};
+use crate::client::Redis;
 use crate::error::{Error, Result};
-use crate::op::{Op, script};
-use crate::redis::Redis;
+use crate::exec::plan::{Op, script};
+use crate::exec::reply::{encode, encode_into, int, unexpected};
+use crate::shell::keys::{same_place, scratch_key};
+use crate::shell::runner::Runner;
 
 script!(HLL_CONTAINS, "hll_contains.lua", Read);
 
@@ -71,7 +73,7 @@ impl<T> Core<T> {
         let mut cmd = redis::cmd("PFCOUNT");
         cmd.arg(&self.key);
         Op::cmd(&self.key, HLL, cmd, |key, v| {
-            crate::collections::length(key, v)
+            crate::exec::reply::length(key, v)
         })
     }
 
@@ -143,7 +145,7 @@ impl<T> Core<T> {
         let mut cmd = redis::cmd("PFCOUNT");
         cmd.arg(&self.key).arg(others);
         Op::cmd(&self.key, HLL, cmd, |key, v| {
-            crate::collections::length(key, v)
+            crate::exec::reply::length(key, v)
         })
     }
 
@@ -154,7 +156,7 @@ impl<T> Core<T> {
     }
 }
 
-crate::surface::views! {
+crate::shell::views! {
     /// A HyperLogLog's operations in a [`Batch`](crate::Batch) or an
     /// [`aio::Batch`](crate::aio::Batch): each queues the plan of the [`HyperLogLog`] method
     /// of the same name and gives its result in a [`Pending`](crate::Pending).
@@ -176,7 +178,7 @@ crate::surface::views! {
         where [T: Serialize];
 }
 
-crate::surface::ops! {
+crate::shell::ops! {
     Core<T>, [T] where [T: Serialize]
         batch where [T: Serialize]
         for [HyperLogLogOps, HyperLogLog, aio::HyperLogLog];
@@ -349,7 +351,7 @@ crate::surface::ops! {
     };
 }
 
-crate::surface::steps! {
+crate::shell::steps! {
     Core<T>, [T] where [T: Serialize] for [HyperLogLog, aio::HyperLogLog];
 
     /// Merges `others` into this HyperLogLog (`PFMERGE`, one round trip). They must be on the
@@ -484,9 +486,9 @@ pub struct HyperLogLog<T> {
     core: Core<T>,
 }
 
-crate::collections::shell_impls!(HyperLogLog<T>, "HyperLogLog");
-crate::collections::shell_basics!(handles HyperLogLog, aio::HyperLogLog, [T], "HyperLogLog::<String>::new(&redis, \"k\")");
-crate::collections::shell_basics!(attach HyperLogLog, aio::HyperLogLog, [T], [T: Serialize], "HyperLogLog<String>");
+crate::shell::shell_impls!(HyperLogLog<T>, "HyperLogLog");
+crate::shell::shell_basics!(handles HyperLogLog, aio::HyperLogLog, [T], "HyperLogLog::<String>::new(&redis, \"k\")");
+crate::shell::shell_basics!(attach HyperLogLog, aio::HyperLogLog, [T], [T: Serialize], "HyperLogLog<String>");
 
 impl<T: Serialize> HyperLogLog<T> {}
 
@@ -511,7 +513,7 @@ pub mod aio {
         pub(super) core: Core<T>,
     }
 
-    crate::collections::shell_impls!(HyperLogLog<T>, "aio::HyperLogLog");
+    crate::shell::shell_impls!(HyperLogLog<T>, "aio::HyperLogLog");
 
     impl<T: Serialize> HyperLogLog<T> {}
 }

@@ -4,7 +4,7 @@ use std::io::{self};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::redis::Redis;
+use crate::client::Redis;
 
 use super::process::{START_TIMEOUT, cli_binary, info_field, poll_until};
 use super::server::RedisServer;

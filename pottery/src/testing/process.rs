@@ -1,6 +1,6 @@
 //! Starting server processes: binaries, ports, spawning, waiting for a condition.
 
-use std::io::{self};
+use std::io;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
@@ -86,5 +86,15 @@ pub(super) fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
         line.trim()
             .strip_prefix(field)
             .and_then(|rest| rest.strip_prefix(':'))
+    })
+}
+
+/// `?protocol=resp3` when `$POTTERY_TEST_PROTOCOL` is `resp3`: then every test handle speaks
+/// RESP3 (`make test` runs the integration suite that way once), else nothing (RESP2).
+pub(super) fn protocol_query() -> &'static str {
+    static QUERY: OnceLock<&'static str> = OnceLock::new();
+    QUERY.get_or_init(|| match std::env::var("POTTERY_TEST_PROTOCOL").as_deref() {
+        Ok("resp3") => "?protocol=resp3",
+        _ => "",
     })
 }

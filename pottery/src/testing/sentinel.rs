@@ -3,7 +3,7 @@
 use std::io::{self};
 use std::time::{Duration, Instant};
 
-use crate::redis::Redis;
+use crate::client::Redis;
 
 use super::process::{START_TIMEOUT, info_field, poll_until};
 use super::server::{RedisServer, ServerBuilder};

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::redis::Redis;
+use crate::client::Redis;
 
+use super::process::protocol_query;
 use super::process::{START_TIMEOUT, cli_binary, free_port, server_binary, spawn};
-use super::shared::protocol_query;
 use super::tls::{TlsFiles, make_tls};
 
 /// Options for a [`RedisServer`].

@@ -3,20 +3,10 @@
 use std::io::Read;
 use std::sync::OnceLock;
 
-use crate::redis::Redis;
+use crate::client::Redis;
 
 use super::cluster::RedisCluster;
 use super::server::RedisServer;
-
-/// `?protocol=resp3` when `$POTTERY_TEST_PROTOCOL` is `resp3`: then every test handle speaks
-/// RESP3 (`make test` runs the integration suite that way once), else nothing (RESP2).
-pub(super) fn protocol_query() -> &'static str {
-    static QUERY: OnceLock<&'static str> = OnceLock::new();
-    QUERY.get_or_init(|| match std::env::var("POTTERY_TEST_PROTOCOL").as_deref() {
-        Ok("resp3") => "?protocol=resp3",
-        _ => "",
-    })
-}
 
 /// One server shared by the whole test process, started on first use and killed when the
 /// process ends. Tests sharing it should use distinct keys (random ones, say).

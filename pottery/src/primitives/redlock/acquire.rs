@@ -6,14 +6,14 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use redis::Value;
 
-use super::core::{Core, POLL_MS, Reply, STRING, attempt_reply, int_reply};
+use super::core::{Core, POLL_MS, Reply, STRING, Wait, attempt_reply, int_reply};
 use super::lease::Lease;
 use super::waiting::{Turn, Wakeups};
 use crate::codec::CodecError;
 use crate::error::{Error, Result};
-use crate::op::{Op, script};
+use crate::exec::plan::{Op, script};
+use crate::exec::rt;
 use crate::primitives::{Fanout, fan_out, names};
-use crate::rt;
 
 script!(FENCE_RAISE, "fence_raise.lua", Idempotent);
 script!(ACQUIRE_FENCED, "redlock_acquire_fenced.lua", Once);
@@ -255,14 +255,6 @@ pub(super) async fn raise_fences(
     Ok(None)
 }
 
-#[derive(Clone, Copy)]
-pub(super) enum Wait {
-    /// One attempt.
-    Once,
-    /// Until acquired, or for at most this long.
-    For(Option<Duration>),
-}
-
 /// Takes a lease: waits for this process's turn, then attempts, waking on releases, on the
 /// holder's expiry and on the polling fallback, until acquired or out of time.
 /// What an acquisition ended with: a lease, or why not.
@@ -361,7 +353,7 @@ pub(super) async fn acquire(core: &Arc<Core>, wait: Wait, fenced: bool) -> Resul
         }
         if wakeups.is_none() && unreachable_since.is_none() {
             // Listen for releases first, then look again: a release in between is not missed.
-            wakeups = Some(Wakeups::subscribe(core).await);
+            wakeups = Some(Wakeups::subscribe(&core.key, &core.masters, core.master_timeout).await);
             continue;
         }
         let mut pause = Duration::from_millis(rand::rng().random_range(POLL_MS.0..=POLL_MS.1));

@@ -4,15 +4,16 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::acquire::{Taken, Wait, acquire};
-use super::blocking::Slot;
-use super::core::{Core, lock_mutex, new_core};
+use super::acquire::{Taken, acquire};
+use super::core::{Core, Wait, new_core};
 use super::lease::Lease;
+use super::lease::Slot;
 use super::watchdog::{LostSignal, Watch, watchdog};
+use crate::client::Redis;
 use crate::error::{Error, Result};
+use crate::exec::rt;
+use crate::primitives::lock_mutex;
 use crate::primitives::names;
-use crate::redis::Redis;
-use crate::rt;
 
 /// Async [`Redlock`](crate::Redlock): the same API with `async fn`s, every future `Send`
 /// (and `'static` on an owned clone), safe to drop at any await point: an attempt
@@ -525,4 +526,26 @@ where
     Fut: std::future::Future<Output = T>,
 {
     super::synchronized_async(&configure(Redlock::new(key, masters)), f).await
+}
+
+/// Async [`synchronized`](super::synchronized); a lease that expired before the body finished is a warning.
+#[doc(hidden)]
+pub async fn synchronized_async<T, Fut>(lock: &Redlock, f: impl FnOnce() -> Fut) -> Result<T>
+where
+    Fut: std::future::Future<Output = T>,
+{
+    let guard = lock.lock().await?;
+    let out = f().await;
+    guard.release().await.or_else(|e| match e {
+        // The body ran; a lease that expired meanwhile is worth a warning, not a failure.
+        Error::ReleaseUnlockedLock { .. } => {
+            tracing::warn!(
+                key = lock.key(),
+                "lease expired before synchronize finished"
+            );
+            Ok(())
+        }
+        other => Err(other),
+    })?;
+    Ok(out)
 }

@@ -1,22 +1,21 @@
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::acquire::{Taken, Wait, acquire};
+use super::acquire::{Taken, acquire};
 use super::aio;
-use super::core::{Core, lock_mutex, new_core};
+use super::core::{Core, Wait, new_core};
 use super::lease::Lease;
+use super::lease::Slot;
 use super::watchdog::{LostSignal, Watch, watchdog};
+use crate::client::Redis;
 use crate::error::{Error, Result};
+use crate::exec::rt;
+use crate::primitives::lock_mutex;
 use crate::primitives::names;
-use crate::redis::Redis;
-use crate::rt;
 
 // ---------------------------------------------------------------------------------------------
 // The public types
-
-/// The lease a lock instance holds through pottery's imperative calls (`acquire` … `release`).
-pub(super) type Slot = Arc<Mutex<Option<Arc<Lease>>>>;
 
 /// A distributed lock over one or many independent Redis masters: pottery's `Redlock`.
 ///
@@ -588,27 +587,5 @@ pub fn synchronized<T>(lock: &Redlock, f: impl FnOnce() -> T) -> Result<T> {
         "synchronize"
     );
     drop(guard);
-    Ok(out)
-}
-
-/// Async [`synchronized`]; a lease that expired before the body finished is a warning.
-#[doc(hidden)]
-pub async fn synchronized_async<T, Fut>(lock: &aio::Redlock, f: impl FnOnce() -> Fut) -> Result<T>
-where
-    Fut: std::future::Future<Output = T>,
-{
-    let guard = lock.lock().await?;
-    let out = f().await;
-    guard.release().await.or_else(|e| match e {
-        // The body ran; a lease that expired meanwhile is worth a warning, not a failure.
-        Error::ReleaseUnlockedLock { .. } => {
-            tracing::warn!(
-                key = lock.key(),
-                "lease expired before synchronize finished"
-            );
-            Ok(())
-        }
-        other => Err(other),
-    })?;
     Ok(out)
 }

@@ -1,17 +1,16 @@
 //! The description of a lock (key, masters, settings) and its scripts.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::Value;
 
-use super::acquire::Wait;
 use super::waiting::{Local, local_for};
+use crate::client::Redis;
 use crate::codec::CodecError;
 use crate::error::{Error, Result};
-use crate::op::Op;
+use crate::exec::plan::Op;
 use crate::primitives::{Fanout, as_redis_error, fan_out, names, quorum};
-use crate::redis::Redis;
 
 /// Key prefix, as pottery.
 pub const KEY_PREFIX: &str = "redlock";
@@ -23,15 +22,9 @@ pub(super) const MIN_LEASE: Duration = Duration::from_millis(10);
 pub(super) const MAX_LEASE_MS: u64 = u32::MAX as u64;
 /// The polling fallback while waiting: a random pause in this range (milliseconds).
 pub(super) const POLL_MS: (u64, u64) = (50, 200);
-/// How often a local waiter looks whether the turn's owner overran its lease.
-pub(super) const OVERRUN_CHECK: Duration = Duration::from_millis(250);
-
-pub(super) fn lock_mutex<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 pub(super) fn int_reply(key: &str, v: Value) -> Result<i64> {
-    crate::collections::int(key, v)
+    crate::exec::reply::int(key, v)
 }
 
 /// A master's answer to an acquire attempt.
@@ -158,7 +151,7 @@ impl Core {
 
     pub(super) fn script_op<'a>(
         &'a self,
-        script: &'static crate::op::Script,
+        script: &'static crate::exec::plan::Script,
         args: Vec<Vec<u8>>,
     ) -> Op<'a, i64> {
         Op::eval(
@@ -177,7 +170,7 @@ impl Core {
     /// background.)
     pub(super) async fn read_for_uuid(
         &self,
-        script: &'static crate::op::Script,
+        script: &'static crate::exec::plan::Script,
         args: Vec<Vec<u8>>,
         yes: fn(&i64) -> bool,
     ) -> Fanout<i64> {
@@ -219,4 +212,13 @@ pub(super) fn new_core(key: &str, masters: impl IntoIterator<Item = Redis>) -> C
         master_timeout: Duration::from_millis(500),
         unreachable_timeout: Duration::from_secs(5),
     }
+}
+
+/// How long a lock call waits.
+#[derive(Clone, Copy)]
+pub(super) enum Wait {
+    /// One attempt.
+    Once,
+    /// Until acquired, or for at most this long.
+    For(Option<Duration>),
 }

@@ -10,13 +10,14 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::core::{Core, lock_mutex};
+use super::core::Core;
+use crate::client::Redis;
 use crate::codec::CodecError;
 use crate::error::{Error, Result};
-use crate::op::script;
+use crate::exec::plan::script;
+use crate::exec::rt;
+use crate::primitives::lock_mutex;
 use crate::primitives::{as_redis_error, is_transient, names, try_master};
-use crate::redis::Redis;
-use crate::rt;
 
 script!(RELEASE, "redlock_release.lua", Once);
 script!(EXTEND, "redlock_extend.lua", Idempotent);
@@ -25,7 +26,7 @@ script!(LOCKED, "redlock_locked.lua", Read);
 /// A compare-by-uuid write: its script, and how to read a 0.
 #[derive(Clone, Copy)]
 pub(super) struct UuidWrite {
-    pub(super) script: &'static crate::op::Script,
+    pub(super) script: &'static crate::exec::plan::Script,
     /// A release: a 0 after a try whose outcome is unknown means the lease is gone from that
     /// master (that try removed it, or it ran out), which is what was asked.
     pub(super) gone_is_done: bool,
@@ -76,7 +77,7 @@ pub(super) async fn settle_on(
     let Some(master) = core.masters.get(i) else {
         return Settled::NotHeld;
     };
-    let mut retry = crate::op::Retry::until(deadline);
+    let mut retry = crate::exec::retry::Retry::until(deadline);
     loop {
         let op = core.script_op(write.script, args.to_vec());
         match try_master(master, core.n(), op, core.master_timeout).await {
@@ -374,3 +375,6 @@ impl Core {
         Err(unlocked)
     }
 }
+
+/// The lease a lock instance holds through pottery's imperative calls (`acquire` … `release`).
+pub(super) type Slot = Arc<Mutex<Option<Arc<Lease>>>>;

@@ -34,8 +34,7 @@ mod lease;
 mod waiting;
 mod watchdog;
 
-pub use self::blocking::{
-    Redlock, RedlockGuard, WatchdogGuard, synchronize, synchronized, synchronized_async,
-};
+pub use self::aio::synchronized_async;
+pub use self::blocking::{Redlock, RedlockGuard, WatchdogGuard, synchronize, synchronized};
 pub use self::core::KEY_PREFIX;
 pub use self::watchdog::LostSignal;

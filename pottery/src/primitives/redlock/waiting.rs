@@ -9,10 +9,13 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-use super::core::{Core, OVERRUN_CHECK, lock_mutex};
+use crate::client::Redis;
+use crate::exec::rt;
+use crate::primitives::lock_mutex;
 use crate::primitives::names;
-use crate::redis::Redis;
-use crate::rt;
+
+/// How often a local waiter looks whether the turn's owner overran its lease.
+const OVERRUN_CHECK: Duration = Duration::from_millis(250);
 
 // ---------------------------------------------------------------------------------------------
 // The local line: one per key and set of masters in this process
@@ -119,13 +122,13 @@ pub(super) struct Wakeups {
 }
 
 impl Wakeups {
-    pub(super) async fn subscribe(core: &Core) -> Wakeups {
-        let listens = core.masters.iter().map(|m| async move {
+    pub(super) async fn subscribe(key: &str, masters: &[Redis], timeout: Duration) -> Wakeups {
+        let listens = masters.iter().map(|m| async move {
             let subscribed = async {
                 let subscriber = Subscriber::of(m).await?;
-                Some(subscriber.listen(&core.key).await)
+                Some(subscriber.listen(key).await)
             };
-            tokio::time::timeout(core.master_timeout, subscribed)
+            tokio::time::timeout(timeout, subscribed)
                 .await
                 .ok()
                 .flatten()

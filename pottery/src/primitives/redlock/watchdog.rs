@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use super::core::lock_mutex;
 use super::lease::Lease;
+use crate::primitives::lock_mutex;
 
 /// What a guard and its watchdog share.
 #[derive(Default)]

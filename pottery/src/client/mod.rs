@@ -1,5 +1,7 @@
 //! The `Redis` handle: where pottery's structures live, and the connections that reach it.
 
+pub(crate) mod run;
+
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -848,15 +850,15 @@ impl SentinelTarget {
     /// The master, asking the sentinels (within `within`) unless it is known.
     async fn master(self: &Arc<Self>, within: Duration) -> RedisResult<(u64, redis::Client)> {
         if !self.watching.swap(true, Ordering::Relaxed) {
-            drop(crate::rt::spawn_global(watch_switches(Arc::downgrade(
-                self,
-            ))));
+            drop(crate::exec::rt::spawn_global(watch_switches(
+                Arc::downgrade(self),
+            )));
         }
         if let Some(found) = self.current() {
             return Ok(found);
         }
         let me = Arc::clone(self);
-        let lookup = crate::rt::spawn_global(async move {
+        let lookup = crate::exec::rt::spawn_global(async move {
             let found = tokio::time::timeout(within, async {
                 let mut sentinels = me.lookup.lock().await;
                 // Another caller may have found it while this one waited.
@@ -1328,7 +1330,7 @@ impl Redis {
             ))),
             Target::Sentinel(t) => {
                 let (generation, client) =
-                    crate::rt::block_on(t.master(opts.connection_timeout)).map_err(fail)?;
+                    crate::exec::rt::block_on(t.master(opts.connection_timeout)).map_err(fail)?;
                 connect_single(&client, opts, generation).inspect_err(|_| t.forget(generation))
             }
         }
@@ -1809,7 +1811,7 @@ impl PooledConnection {
         replicas: usize,
         timeout: Duration,
     ) -> RedisResult<Value> {
-        let wait = crate::op::wait_command(replicas, timeout);
+        let wait = crate::exec::plan::wait_command(replicas, timeout);
         let r = match self.conn.as_mut() {
             Some(SyncConn::Cluster(c)) => {
                 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};

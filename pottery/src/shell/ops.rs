@@ -60,8 +60,8 @@ macro_rules! views {
             }
         }
 
-        $crate::surface::views!(@shell $blocking<$($g),*>, $view, [$($g),*], [$($bound)*]);
-        $crate::surface::views!(@shell $($aio)::+<$($g),*>, $view, [$($g),*], [$($bound)*]);
+        $crate::shell::views!(@shell $blocking<$($g),*>, $view, [$($g),*], [$($bound)*]);
+        $crate::shell::views!(@shell $($aio)::+<$($g),*>, $view, [$($g),*], [$($bound)*]);
     };
 }
 pub(crate) use views;
@@ -102,13 +102,13 @@ macro_rules! ops {
             for $([$($target:tt)*]),+ ;
         $($entries:tt)*
     ) => {
-        $crate::surface::ops!(@targets [$core, [$($g),*], [$($bound)*], [$($bbound)*]]
+        $crate::shell::ops!(@targets [$core, [$($g),*], [$($bound)*], [$($bbound)*]]
             { $($entries)* } $([$($target)*])+);
     };
     (@targets [$($common:tt)*] { $($entries:tt)* }) => {};
     (@targets [$($common:tt)*] { $($entries:tt)* } [$($target:tt)*] $($rest:tt)*) => {
-        $crate::surface::ops!(@one [$($common)*] [$($target)*] $($entries)*);
-        $crate::surface::ops!(@targets [$($common)*] { $($entries)* } $($rest)*);
+        $crate::shell::ops!(@one [$($common)*] [$($target)*] $($entries)*);
+        $crate::shell::ops!(@targets [$($common)*] { $($entries)* } $($rest)*);
     };
     (
         @one [$core:ty, [$($g:ident),*], [$($bound:tt)*], [$($bbound:tt)*]]
@@ -124,14 +124,14 @@ macro_rules! ops {
         )*
     ) => {
         // The blocking and async methods: each runs the plan once, through a runner.
-        $crate::surface::steps!(@one [$core, [$($g),*], [$($bound)*]] [$blocking, $aio_mod::$aio]
+        $crate::shell::steps!(@one [$core, [$($g),*], [$($bound)*]] [$blocking, $aio_mod::$aio]
             $(
                 $(#[$doc])*
                 fn $name $(<$($mg),*>)? ($($arg: $aty),*) -> $out
                     $(where [$($mb)*])?
                     = |$c, runner| async move {
                         let op = $crate::batch::IntoOp::into_op($op)?;
-                        $crate::collections::Runner::run(runner, &$c.redis, op).await
+                        $crate::shell::runner::Runner::run(runner, &$c.redis, op).await
                     },
                 example { #[$bfence] $(#[$bex])* }
                 $(aio { #[$afence] $(#[$aex])* })?
@@ -153,7 +153,7 @@ macro_rules! ops {
                 {
                     let $c: &'a $core = self.core;
                     #[allow(clippy::redundant_closure_call)]
-                    let op = (|| -> $crate::error::Result<$crate::op::Op<'a, $out>> {
+                    let op = (|| -> $crate::error::Result<$crate::exec::plan::Op<'a, $out>> {
                         $crate::batch::IntoOp::into_op($op)
                     })();
                     self.queue.push(&self.core.redis, op)
@@ -185,13 +185,13 @@ macro_rules! steps {
         $core:ty, [$($g:ident),*] where [$($bound:tt)*] for $([$($target:tt)*]),+ ;
         $($entries:tt)*
     ) => {
-        $crate::surface::steps!(@targets [$core, [$($g),*], [$($bound)*]]
+        $crate::shell::steps!(@targets [$core, [$($g),*], [$($bound)*]]
             { $($entries)* } $([$($target)*])+);
     };
     (@targets [$($common:tt)*] { $($entries:tt)* }) => {};
     (@targets [$($common:tt)*] { $($entries:tt)* } [$($target:tt)*] $($rest:tt)*) => {
-        $crate::surface::steps!(@one [$($common)*] [$($target)*] $($entries)*);
-        $crate::surface::steps!(@targets [$($common)*] { $($entries)* } $($rest)*);
+        $crate::shell::steps!(@one [$($common)*] [$($target)*] $($entries)*);
+        $crate::shell::steps!(@targets [$($common)*] { $($entries)* } $($rest)*);
     };
     (
         @one [$core:ty, [$($g:ident),*], [$($bound:tt)*]]
@@ -222,8 +222,8 @@ macro_rules! steps {
                 $(where $($mb)*)?
                 {
                     let $c: &$core = &self.core;
-                    let $r = &$crate::collections::Blocking;
-                    $crate::collections::block_on_ready($body)
+                    let $r = &$crate::shell::runner::Blocking;
+                    $crate::shell::runner::block_on_ready($body)
                 }
             )*
         }
@@ -251,7 +251,7 @@ macro_rules! steps {
                 $(where $($mb)*)?
                 {
                     let $c: &$core = &self.core;
-                    let $r = &$crate::collections::Async;
+                    let $r = &$crate::shell::runner::Async;
                     $body.await
                 }
             )*

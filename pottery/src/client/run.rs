@@ -1,0 +1,310 @@
+//! How a call runs: `impl Redis { run, run_within, run_async }` — one attempt on a pooled
+//! blocking connection or the shared async one, `EVAL` after `NOSCRIPT`, a durable write's
+//! `WAIT` in the same round trip, `ASK` followed at once, and retries through failovers by the
+//! operation's class ([`crate::exec::retry`]).
+
+use std::time::Duration;
+
+use redis::{Cmd, RedisResult, Value};
+
+use crate::client::Redis;
+use crate::error::Result;
+use crate::exec::plan::Repeat;
+use crate::exec::plan::{Op, Req, wait_command};
+use crate::exec::reply::own_replies;
+use crate::exec::retry::{Failed, Failure, Retry, is_noscript};
+
+/// The request as sent: the command alone, or a pipeline of it and `WAIT` for a durable write.
+fn with_wait(
+    cmd: Cmd,
+    durable: Option<(usize, Duration)>,
+) -> std::result::Result<Cmd, redis::Pipeline> {
+    match durable {
+        None => Ok(cmd),
+        Some((replicas, timeout)) => {
+            let mut pipe = redis::pipe();
+            pipe.add_command(cmd);
+            pipe.add_command(wait_command(replicas, timeout));
+            Err(pipe)
+        }
+    }
+}
+
+impl Redis {
+    /// Runs `op` on a pooled blocking connection: one round trip (two the first time a script
+    /// meets a server that does not know it yet), retried through failovers (see
+    /// [`RedisBuilder::retry_timeout`](crate::RedisBuilder::retry_timeout)).
+    pub(crate) fn run<T>(&self, op: Op<'_, T>) -> Result<T> {
+        self.run_within(op, None)
+    }
+
+    /// [`Redis::run`] with replies bounded by `timeout` rather than the handle's response
+    /// timeout; such a call (a quorum primitive's, which has its own deadlines) is not retried.
+    pub(crate) fn run_within<T>(&self, op: Op<'_, T>, timeout: Option<Duration>) -> Result<T> {
+        let repeat = op.repeat();
+        let durable = self.durable().filter(|_| repeat != Repeat::Read);
+
+        let mut retry = Retry::new(match timeout {
+            Some(_) => Duration::ZERO,
+            None if op.retries => self.retry_timeout(),
+            None => Duration::ZERO,
+        });
+        loop {
+            let mut attempt = self.attempt_sync(&op, timeout, durable);
+            if let Err(failure) = &attempt
+                && let Some(addr) = self.ask_target(failure)
+            {
+                attempt = self.follow_ask_sync(&addr, &op.req, durable, timeout);
+            }
+            match attempt {
+                Ok(reply) => return op.finish(durable, reply),
+                Err(failure) => std::thread::sleep(retry.after(&op, failure)?),
+            }
+        }
+    }
+
+    /// One attempt: the reply (with `WAIT`'s behind it for a durable write).
+    fn attempt_sync<T>(
+        &self,
+        op: &Op<'_, T>,
+        timeout: Option<Duration>,
+        durable: Option<(usize, Duration)>,
+    ) -> std::result::Result<Vec<Value>, Failure> {
+        let sent = |error| Failed {
+            error,
+            connecting: false,
+        };
+        if let Req::Nothing = op.req {
+            return Ok(vec![Value::Nil, Value::Int(i64::MAX)]);
+        }
+        let connect = || match timeout {
+            Some(t) => self.connection_within(t),
+            None => self.connection(),
+        };
+        let mut conn = connect().map_err(Failure::connecting)?;
+        // A write that must not repeat goes on a connection known to be alive: after an idle
+        // spell, a PING first (only a PING is lost if it died; then a new connection).
+        // (Each death empties the pool, so this ends with a new connection at the latest.)
+        while op.repeat() == Repeat::Once && conn.died_while_idle() {
+            drop(conn);
+            conn = connect().map_err(Failure::connecting)?;
+        }
+        let cluster = self.is_cluster();
+        let mut query = |cmd: Cmd| -> RedisResult<Vec<Value>> {
+            match (durable, cluster) {
+                // redis-rs's blocking cluster connection sends no pipelines: the WAIT follows
+                // on the same connection to the key's master (a second round trip).
+                (Some((replicas, timeout)), true) => {
+                    let reply = conn.pipe_query(&cmd)?;
+                    // The write is applied: from here on a failure must not make it look
+                    // unsent (a retry would apply it twice). A WAIT that fails confirms no
+                    // replica: Error::NotDurable.
+                    let acked = conn
+                        .wait_for_replicas(op.key, replicas, timeout)
+                        .unwrap_or(Value::Int(0));
+                    Ok(vec![reply, acked])
+                }
+                _ => match with_wait(cmd, durable) {
+                    Ok(cmd) => conn.pipe_query(&cmd).map(|v| vec![v]),
+                    Err(pipe) => pipe.query(&mut conn),
+                },
+            }
+        };
+        match &op.req {
+            Req::Nothing => unreachable!("answered above"),
+            Req::Cmd(cmd) => query(cmd.clone()).map_err(|e| sent(e).into()),
+            Req::Eval { script, keys, args } => match query(script.command(true, keys, args)) {
+                Err(e) if is_noscript(&e) => query(script.command(false, keys, args)),
+                other => other,
+            }
+            .map_err(|e| sent(e).into()),
+        }
+    }
+
+    /// Runs `op` on the shared async connection, retried through failovers like
+    /// [`Redis::run`].
+    pub(crate) async fn run_async<T>(&self, op: Op<'_, T>) -> Result<T> {
+        let repeat = op.repeat();
+        let durable = self.durable().filter(|_| repeat != Repeat::Read);
+        let mut retry = Retry::new(if op.retries {
+            self.retry_timeout()
+        } else {
+            Duration::ZERO
+        });
+        // As the blocking `attempt_sync` does for its pooled connection.
+        if self.async_used(None) && repeat == Repeat::Once {
+            self.check_idle_async(op.key).await;
+        }
+        loop {
+            let mut attempt = self.attempt_async(&op.req, durable).await;
+            if let Err(failure) = &attempt
+                && let Some(addr) = self.ask_target(failure)
+            {
+                attempt = self.follow_ask_async(&addr, &op.req, durable).await;
+            }
+            match attempt {
+                Ok(reply) => return op.finish(durable, reply),
+                Err(failure) => {
+                    let wait = retry.after(&op, failure)?;
+                    // A cluster connection that saw a redirect or a dead node is replaced (a
+                    // fresh one reads the slots anew): pottery follows redirects itself, since
+                    // redis-rs's own retries may send a write twice.
+                    self.forget_async_cluster_connection();
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    /// One attempt (given the request only: the decoder need not be `Sync`).
+    async fn attempt_async(
+        &self,
+        req: &Req,
+        durable: Option<(usize, Duration)>,
+    ) -> std::result::Result<Vec<Value>, Failure> {
+        if let Req::Nothing = req {
+            return Ok(vec![Value::Nil, Value::Int(i64::MAX)]);
+        }
+        let mut conn = self.async_connection().await.map_err(Failure::connecting)?;
+        let sent = |error| Failed {
+            error,
+            connecting: false,
+        };
+        let cmd = match req {
+            Req::Nothing => unreachable!("answered above"),
+            Req::Cmd(cmd) => cmd.clone(),
+            Req::Eval { script, keys, args } => script.command(true, keys, args),
+        };
+        let first = match with_wait(cmd, durable) {
+            Ok(cmd) => cmd.query_async(&mut conn).await.map(|v| vec![v]),
+            Err(pipe) => pipe.query_async(&mut conn).await,
+        };
+        match (req, first) {
+            (Req::Eval { script, keys, args }, Err(e)) if is_noscript(&e) => {
+                match with_wait(script.command(false, keys, args), durable) {
+                    Ok(cmd) => cmd.query_async(&mut conn).await.map(|v| vec![v]),
+                    Err(pipe) => pipe.query_async(&mut conn).await,
+                }
+                .map_err(|e| sent(e).into())
+            }
+            (_, r) => r.map_err(|e| sent(e).into()),
+        }
+    }
+}
+
+impl Redis {
+    /// Before a write that must not repeat, when the handle's async connections sat idle for
+    /// [`IDLE_CHECK`](crate::client::IDLE_CHECK): a read of its key first (`EXISTS`, routed
+    /// where the write goes). A connection that died while idle (the server's `timeout`, a
+    /// proxy, a restart) fails that read, which is harmless, and is replaced; the write, sent
+    /// on it, would have had an unknown outcome.
+    pub(crate) async fn check_idle_async(&self, key: &str) {
+        let Ok(mut conn) = self.async_connection().await else {
+            return;
+        };
+        if !still_alive(&mut conn, key).await {
+            self.forget_async_cluster_connection();
+        }
+    }
+}
+
+/// Whether `conn` answers a read of `key` (`EXISTS`, routed where a write of it goes) without
+/// an error that says the connection is gone.
+pub(crate) async fn still_alive(conn: &mut impl redis::aio::ConnectionLike, key: &str) -> bool {
+    let mut exists = redis::cmd("EXISTS");
+    exists.arg(key);
+    !exists
+        .query_async::<Value>(conn)
+        .await
+        .is_err_and(|e| crate::client::poisons(&e))
+}
+
+/// Following `ASK`: while a cluster slot migrates, its master answers `ASK <slot> <node>` for
+/// keys already moved to the importing node, which serves a request only after `ASKING` on
+/// the same connection. pottery follows the redirect at once, whatever the retry window: it
+/// is not a failover to wait out (the migration may take minutes), and the request did not
+/// run (redis-rs's cluster client, which pottery keeps from retrying, would have followed it).
+impl Redis {
+    /// The node an `ASK` reply names, on a cluster handle.
+    fn ask_target(&self, failure: &Failure) -> Option<String> {
+        match failure {
+            Failure::Failed(f)
+                if self.is_cluster()
+                    && f.error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::Ask) =>
+            {
+                f.error.redirect_node().map(|(addr, _)| addr.to_owned())
+            }
+            _ => None,
+        }
+    }
+
+    /// Sends `req` to the importing node at `addr` on a new blocking connection.
+    fn follow_ask_sync(
+        &self,
+        addr: &str,
+        req: &Req,
+        durable: Option<(usize, Duration)>,
+        timeout: Option<Duration>,
+    ) -> std::result::Result<Vec<Value>, Failure> {
+        use redis::ConnectionLike;
+        let (pipe, n) = asking_pipeline(req, durable);
+        let mut conn = self
+            .node_blocking_connection(addr, timeout)
+            .map_err(Failure::not_connected)?;
+        conn.req_packed_commands(&pipe.get_packed_pipeline(), 1, n)
+            .and_then(own_replies)
+            .map_err(Failure::sent)
+    }
+
+    /// Sends `req` to the importing node at `addr` on the handle's direct connection to it.
+    async fn follow_ask_async(
+        &self,
+        addr: &str,
+        req: &Req,
+        durable: Option<(usize, Duration)>,
+    ) -> std::result::Result<Vec<Value>, Failure> {
+        use redis::aio::ConnectionLike;
+        let (pipe, n) = asking_pipeline(req, durable);
+        let mut conn = self
+            .node_connection(addr)
+            .await
+            .map_err(Failure::not_connected)?;
+        conn.req_packed_commands(&pipe, 1, n)
+            .await
+            .and_then(own_replies)
+            .map_err(|e| {
+                if crate::client::poisons(&e) {
+                    self.forget_node_connection(addr);
+                }
+                Failure::sent(e)
+            })
+    }
+}
+
+/// `ASKING`, then the request (a script as `EVAL`: the importing node may not have it
+/// cached), then a durable write's `WAIT`; and how many replies follow `ASKING`'s, which are
+/// an attempt's.
+fn asking_pipeline(req: &Req, durable: Option<(usize, Duration)>) -> (redis::Pipeline, usize) {
+    let mut pipe = redis::pipe();
+    pipe.cmd("ASKING");
+    match req {
+        Req::Cmd(cmd) => pipe.add_command(cmd.clone()),
+        Req::Eval { script, keys, args } => pipe.add_command(script.command(false, keys, args)),
+        // Answered without a server.
+        Req::Nothing => pipe.cmd("PING"),
+    };
+    if let Some((replicas, timeout)) = durable {
+        pipe.add_command(wait_command(replicas, timeout));
+    }
+    (pipe, 1 + usize::from(durable.is_some()))
+}
+
+trait PipeQuery {
+    fn pipe_query(&mut self, cmd: &Cmd) -> RedisResult<Value>;
+}
+
+impl<C: redis::ConnectionLike> PipeQuery for C {
+    fn pipe_query(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        cmd.query(self)
+    }
+}

@@ -1,0 +1,65 @@
+//! Runners: multi-step operations are written once, as `async` code generic over a runner,
+//! and the blocking shell drives them with [`block_on_ready`].
+
+use std::future::Future;
+
+use crate::client::Redis;
+use crate::error::Result;
+use crate::exec::Op;
+
+/// Runs plans, blocking or async: multi-step algorithms are written once, as `async` code
+/// generic over the runner, and the blocking shell drives them with [`block_on_ready`].
+pub(crate) trait Runner: Sync {
+    /// Whether waiting must block the thread (its futures are polled without a runtime).
+    const BLOCKING: bool;
+
+    /// The future is boxed: an `impl Future` capturing the plan's lifetime here makes the
+    /// callers' futures fail to prove `Send` when they are spawned (rustc issue #100013), and
+    /// one allocation per round trip costs nothing measurable.
+    fn run<'a, 'k: 'a, T: Send + 'k>(&'a self, redis: &'a Redis, op: Op<'k, T>)
+    -> RunFuture<'a, T>;
+}
+
+/// What a [`Runner`] returns.
+pub(crate) type RunFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// Runs plans on blocking connections; its futures are ready when first polled.
+pub(crate) struct Blocking;
+
+impl Runner for Blocking {
+    const BLOCKING: bool = true;
+
+    fn run<'a, 'k: 'a, T: Send + 'k>(
+        &'a self,
+        redis: &'a Redis,
+        op: Op<'k, T>,
+    ) -> RunFuture<'a, T> {
+        Box::pin(std::future::ready(redis.run(op)))
+    }
+}
+
+/// Runs plans on the async connection.
+pub(crate) struct Async;
+
+impl Runner for Async {
+    const BLOCKING: bool = false;
+
+    fn run<'a, 'k: 'a, T: Send + 'k>(
+        &'a self,
+        redis: &'a Redis,
+        op: Op<'k, T>,
+    ) -> RunFuture<'a, T> {
+        Box::pin(redis.run_async(op))
+    }
+}
+
+/// Drives a future whose every await is on a [`Blocking`] runner, so it never waits.
+pub(crate) fn block_on_ready<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
