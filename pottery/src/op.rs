@@ -65,6 +65,13 @@ macro_rules! script {
             $crate::op::Repeat::$repeat,
         );
     };
+    // Several files, one script: shared Lua functions (a prelude) and the script using them.
+    ($name:ident, [$($file:literal),+], $repeat:ident) => {
+        static $name: $crate::op::Script = $crate::op::Script::new(
+            concat!($(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/scripts/", $file))),+),
+            $crate::op::Repeat::$repeat,
+        );
+    };
 }
 
 /// What may be done with an operation whose outcome is unknown (the connection broke after

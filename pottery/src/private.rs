@@ -41,8 +41,10 @@ impl IntoRedis for Result<Redis> {
     }
 }
 
-/// The cache of a `#[redis_cache]` function, made once. `None` when no handle could be made
-/// (a bad `REDIS_URL`, say): the function then runs uncached, with a warning.
+/// The cache of a `#[redis_cache]` function (made once, or on every call of a method whose
+/// `key` or `redis` mention `self`), with the counters and circuit breaker that its handle
+/// keeps for its key: a cache made afresh per call keeps them. `None` when no handle could be
+/// made (a bad `REDIS_URL`, say): the function then runs uncached, with a warning.
 pub fn make_cache(
     function: &str,
     key: Option<&str>,
@@ -56,7 +58,11 @@ pub fn make_cache(
             Some(key) => RedisCache::new(&redis, key),
             None => RedisCache::random(&redis)?,
         };
-        Ok(cache.timeout(timeout).ttl(ttl).single_flight(single_flight))
+        Ok(cache
+            .timeout(timeout)
+            .ttl(ttl)
+            .single_flight(single_flight)
+            .with_handle_state())
     });
     match made {
         Ok(cache) => Some(cache),
