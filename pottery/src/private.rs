@@ -73,6 +73,58 @@ pub fn make_cache(
     }
 }
 
+/// The error of a `#[redis_cache]` companion whose cache could not be made.
+fn no_cache(function: &str) -> crate::Error {
+    crate::Error::Config {
+        message: format!(
+            "the cache of `{function}` has no Redis handle (the warning logged when it was \
+             made says why)"
+        ),
+    }
+}
+
+/// `<fn>_invalidate(args…)`: deletes the entry of a `#[redis_cache]` call with these
+/// arguments (`args` is the tuple the call encodes). Errors are returned, not logged.
+pub fn cache_remove<A: serde::Serialize + ?Sized>(
+    function: &str,
+    cache: Option<&RedisCache>,
+    args: &A,
+) -> Result<bool> {
+    cache.ok_or_else(|| no_cache(function))?.remove(args)
+}
+
+/// Async [`cache_remove`].
+pub async fn cache_remove_async<A: serde::Serialize + ?Sized>(
+    function: &str,
+    cache: Option<&RedisCache>,
+    args: &A,
+) -> Result<bool> {
+    let cache = cache.ok_or_else(|| no_cache(function))?.to_async();
+    cache.remove(args).await
+}
+
+/// `<fn>_prime(args…, value)`: stores `value` as the result of a `#[redis_cache]` call with
+/// these arguments. Errors are returned, not logged.
+pub fn cache_prime<A: serde::Serialize + ?Sized, V: serde::Serialize + ?Sized>(
+    function: &str,
+    cache: Option<&RedisCache>,
+    args: &A,
+    value: &V,
+) -> Result<()> {
+    cache.ok_or_else(|| no_cache(function))?.store(args, value)
+}
+
+/// Async [`cache_prime`].
+pub async fn cache_prime_async<A: serde::Serialize + ?Sized, V: serde::Serialize + ?Sized>(
+    function: &str,
+    cache: Option<&RedisCache>,
+    args: &A,
+    value: &V,
+) -> Result<()> {
+    let cache = cache.ok_or_else(|| no_cache(function))?.to_async();
+    cache.store(args, value).await
+}
+
 /// Logs a cache failure of a `#[redis_cache]` function (in non-strict mode there are none).
 pub fn cache_failed(function: &str, e: &crate::Error) {
     tracing::warn!(function, error = %e, "pottery cache: failed; the function ran uncached");
