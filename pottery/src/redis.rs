@@ -1633,14 +1633,20 @@ impl Redis {
     {
         let mut states = self.inner.shared.lock().unwrap_or_else(|p| p.into_inner());
         let id = (std::any::TypeId::of::<T>(), name.to_owned());
-        if let Some(state) = states.get(&id).and_then(|s| Arc::clone(s).downcast::<T>().ok()) {
+        if let Some(state) = states
+            .get(&id)
+            .and_then(|s| Arc::clone(s).downcast::<T>().ok())
+        {
             return state;
         }
         if states.len() >= SHARED_STATES_KEPT {
             states.retain(|_, state| Arc::strong_count(state) > 1);
         }
         let state = Arc::new(T::default());
-        states.insert(id, Arc::clone(&state) as Arc<dyn std::any::Any + Send + Sync>);
+        states.insert(
+            id,
+            Arc::clone(&state) as Arc<dyn std::any::Any + Send + Sync>,
+        );
         state
     }
 

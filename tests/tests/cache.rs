@@ -421,10 +421,17 @@ fn remove_drops_one_entry() {
                 cache.get_or_compute(&(n,), || n * n).unwrap();
             }
             assert!(cache.remove(&(2,)).unwrap(), "{kind} {ttl:?}");
-            assert!(!cache.remove(&(2,)).unwrap(), "{kind} {ttl:?}: already gone");
+            assert!(
+                !cache.remove(&(2,)).unwrap(),
+                "{kind} {ttl:?}: already gone"
+            );
             assert_eq!(cache.get::<_, u64>(&(2,)).unwrap(), None);
             assert_eq!(cache.get::<_, u64>(&(3,)).unwrap(), Some(9));
-            assert_eq!(cache.get_or_compute(&(2,), || 40).unwrap(), 40, "computed again");
+            assert_eq!(
+                cache.get_or_compute(&(2,), || 40).unwrap(),
+                40,
+                "computed again"
+            );
 
             let batch = pottery::Batch::new(&redis);
             let removed = batch.on(&cache).remove(&(3,));
@@ -437,7 +444,11 @@ fn remove_drops_one_entry() {
                 assert!(aio.remove(&(4,)).await.unwrap());
                 assert_eq!(aio.get::<_, u64>(&(4,)).await.unwrap(), None);
             });
-            assert_eq!(cache.info().unwrap().currsize, 2, "{kind} {ttl:?}: 1 and 2 left");
+            assert_eq!(
+                cache.info().unwrap().currsize,
+                2,
+                "{kind} {ttl:?}: 1 and 2 left"
+            );
             cache.clear().unwrap();
         }
     }
@@ -496,7 +507,10 @@ fn expired_entries_leave_the_server() {
         let info = cache.info().unwrap();
         assert!(info.currsize <= HOT as usize, "{kind}: {info:?}");
         let indexed: usize = conn.zcard(deadlines_key(&key)).unwrap();
-        assert!(indexed <= HOT as usize + 5, "{kind}: {indexed} in the index");
+        assert!(
+            indexed <= HOT as usize + 5,
+            "{kind}: {indexed} in the index"
+        );
         cache.clear().unwrap();
         let left: usize = conn
             .exists(&[key.clone(), deadlines_key(&key)][..])

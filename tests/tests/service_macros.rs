@@ -610,9 +610,16 @@ fn method_companions_invalidate_and_prime() {
         assert_eq!(catalog.product(1).unwrap(), "product 1");
         assert_eq!(catalog.loads.load(Ordering::SeqCst), 1, "{kind}");
         assert!(catalog.product_invalidate(1).unwrap(), "{kind}");
-        assert!(!catalog.product_invalidate(1).unwrap(), "{kind}: gone already");
+        assert!(
+            !catalog.product_invalidate(1).unwrap(),
+            "{kind}: gone already"
+        );
         assert_eq!(catalog.product(1).unwrap(), "product 1");
-        assert_eq!(catalog.loads.load(Ordering::SeqCst), 2, "{kind}: computed again");
+        assert_eq!(
+            catalog.loads.load(Ordering::SeqCst),
+            2,
+            "{kind}: computed again"
+        );
         // Prime stores what the call returns on a hit (for a Result, the Ok value).
         catalog.product_prime(2, &"primed".to_string()).unwrap();
         assert_eq!(catalog.product(2).unwrap(), "primed");
@@ -733,7 +740,10 @@ fn method_cache_keeps_its_breaker() {
     let started = std::time::Instant::now();
     assert_eq!(hung.answer(2), 3);
     let second = started.elapsed();
-    assert!(second < Duration::from_secs(1), "second call took {second:?}");
+    assert!(
+        second < Duration::from_secs(1),
+        "second call took {second:?}"
+    );
     assert_eq!(hung.calls.load(Ordering::SeqCst), 2);
 }
 
@@ -747,7 +757,10 @@ fn async_method_cache_keeps_its_breaker() {
         let started = std::time::Instant::now();
         assert_eq!(hung.answer_async(2).await, 3);
         let second = started.elapsed();
-        assert!(second < Duration::from_secs(1), "second call took {second:?}");
+        assert!(
+            second < Duration::from_secs(1),
+            "second call took {second:?}"
+        );
     });
     assert_eq!(hung.calls.load(Ordering::SeqCst), 2);
 }

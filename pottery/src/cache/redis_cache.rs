@@ -197,9 +197,14 @@ impl Core {
     /// The live entries: `HLEN`, less the entries whose deadline passed and that are not
     /// deleted yet.
     fn len(&self) -> Op<'_, usize> {
-        Op::eval(&self.key, HASH, &CACHE_LEN, self.both_keys(), Vec::new(), |key, v| {
-            Ok(usize::try_from(int(key, v)?).unwrap_or(0))
-        })
+        Op::eval(
+            &self.key,
+            HASH,
+            &CACHE_LEN,
+            self.both_keys(),
+            Vec::new(),
+            |key, v| Ok(usize::try_from(int(key, v)?).unwrap_or(0)),
+        )
     }
 
     /// Deletes the entry at `field`: whether a live one was there.
