@@ -117,17 +117,21 @@ fn companions(c: &Companions<'_>) -> TokenStream {
         .find(|v| !taken(v))
         .unwrap_or("__pottery_value");
     let value = Ident::new(value, proc_macro2::Span::call_site());
+    // The field exactly as the call computes it (the same helper, the same tokens: a
+    // misuse is also reported once, not once per companion).
+    let field =
+        quote!(let __field = ::pottery::private::cache_field(#name_str, __cache, &#args_tuple););
     let (asyncness, remove, store) = if sig.asyncness.is_some() {
         (
             quote!(async),
-            quote!(::pottery::private::cache_remove_async(#name_str, __cache, &#args_tuple).await),
-            quote!(::pottery::private::cache_prime_async(#name_str, __cache, &#args_tuple, #value).await),
+            quote!(::pottery::private::cache_remove_async(#name_str, __cache, __field).await),
+            quote!(::pottery::private::cache_prime_async(#name_str, __cache, __field, #value).await),
         )
     } else {
         (
             quote!(),
-            quote!(::pottery::private::cache_remove(#name_str, __cache, &#args_tuple)),
-            quote!(::pottery::private::cache_prime(#name_str, __cache, &#args_tuple, #value)),
+            quote!(::pottery::private::cache_remove(#name_str, __cache, __field)),
+            quote!(::pottery::private::cache_prime(#name_str, __cache, __field, #value)),
         )
     };
     let invalidate_doc = format!(
@@ -145,6 +149,7 @@ fn companions(c: &Companions<'_>) -> TokenStream {
         #[allow(unused_variables, dead_code, clippy::too_many_arguments)]
         #vis #asyncness fn #invalidate(#(#params),*) -> ::pottery::Result<bool> {
             #setup
+            #field
             #remove
         }
 
@@ -155,6 +160,7 @@ fn companions(c: &Companions<'_>) -> TokenStream {
             #value: &<#policy as ::pottery::private::Store<#ret>>::Stored,
         ) -> ::pottery::Result<()> {
             #setup
+            #field
             #store
         }
     }
@@ -446,8 +452,6 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
         #[doc(hidden)]
         #inner
 
-        #fn_companions
-
         #[doc = #doc]
         #[allow(dead_code)]
         #vis mod #name {
@@ -502,5 +506,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
                 #call
             }
         }
+
+        #fn_companions
     })
 }

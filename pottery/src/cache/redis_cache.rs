@@ -269,6 +269,25 @@ impl Core {
         Ok(())
     }
 
+    /// Deletes the entry at `field` (an encoded argument tuple): whether a live one was there.
+    /// Errors are returned, whatever the mode, and the pause after a failure is not heeded: an
+    /// invalidation must be tried.
+    pub(crate) async fn remove_field<R: Runner>(&self, runner: &R, field: Vec<u8>) -> Result<bool> {
+        runner.run(&self.redis, self.remove(field)).await
+    }
+
+    /// Stores `value` at `field` (an encoded argument tuple), with the cache's timeout and time
+    /// to live. Errors are returned, whatever the mode.
+    pub(crate) async fn store_field<R: Runner, V: Serialize + ?Sized>(
+        &self,
+        runner: &R,
+        field: Vec<u8>,
+        value: &V,
+    ) -> Result<()> {
+        let value = encode(&self.key, value)?;
+        runner.run(&self.redis, self.store(field, value)).await
+    }
+
     /// Stores `value` at `field`; failures go through [`Core::fallback`].
     pub(crate) async fn save<R: Runner, V: Serialize>(
         &self,
