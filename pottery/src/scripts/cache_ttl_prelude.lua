@@ -27,21 +27,20 @@ local function trim(hash, index, now, limit)
   if #due == 0 then
     return
   end
+  -- The fields due are the index's first: they all leave it (those stored again since with a
+  -- later deadline come back below).
+  redis.call('ZREMRANGEBYRANK', index, 0, #due - 1)
   local values = redis.call('HMGET', hash, unpack(due))
   local expired = {}
   for i = 1, #due do
     local d = deadline_of(values[i])
     if d and d > now then
       redis.call('ZADD', index, string.format('%d', d), due[i])
-    else
-      if d then
-        expired[#expired + 1] = due[i]
-      end
-      redis.call('ZREM', index, due[i])
+    elseif d then
+      expired[#expired + 1] = due[i]
     end
   end
   if #expired > 0 then
     redis.call('HDEL', hash, unpack(expired))
   end
 end
-
