@@ -535,3 +535,26 @@ fn currsize_counts_live_entries() {
     );
     cache.clear().unwrap();
 }
+
+/// The trim deletes only entries whose own deadline has passed: an entry stored again since
+/// without a time to live (by a cache on the same key without `ttl`) stays.
+#[test]
+fn trim_spares_entries_stored_again() {
+    let redis = shared_server().redis();
+    let key = unique_key("cache-trim-spare");
+    let ttl = RedisCache::new(&redis, key.clone()).ttl(Some(Duration::from_secs(1)));
+    let plain = RedisCache::new(&redis, key.clone());
+    ttl.store(&(1,), &1).unwrap();
+    ttl.store(&(2,), &2).unwrap();
+    plain.store(&(2,), &20).unwrap();
+    // Past entry 1's deadline: a lookup of another entry trims, and deletes 1 only.
+    let mut conn = redis.connection().unwrap();
+    assert!(poll(10, || {
+        ttl.get::<_, u64>(&(3,)).unwrap();
+        !conn.hexists::<_, _, bool>(&key, "[1]").unwrap()
+    }));
+    assert_eq!(plain.get::<_, u64>(&(2,)).unwrap(), Some(20));
+    let indexed: usize = conn.zcard(deadlines_key(&key)).unwrap();
+    assert_eq!(indexed, 0, "both fields left the index");
+    ttl.clear().unwrap();
+}
