@@ -125,15 +125,17 @@ fn companions(c: &Companions<'_>) -> TokenStream {
         (
             quote!(async),
             quote!(::pottery::private::cache_remove_async(#name_str, __cache, __field).await),
-            quote!(::pottery::private::cache_prime_async(#name_str, __cache, __field, #value).await),
+            quote_spanned!(ret.span()=> ::pottery::private::cache_prime_async(#name_str, __cache, __field, #value).await),
         )
     } else {
         (
             quote!(),
             quote!(::pottery::private::cache_remove(#name_str, __cache, __field)),
-            quote!(::pottery::private::cache_prime(#name_str, __cache, __field, #value)),
+            quote_spanned!(ret.span()=> ::pottery::private::cache_prime(#name_str, __cache, __field, #value)),
         )
     };
+    // What the call stores: errors about the return type's traits point at it, as the call's.
+    let stored = quote_spanned!(ret.span()=> <#policy as ::pottery::private::Store<#ret>>::Stored);
     let invalidate_doc = format!(
         "Deletes the cached result of [`{name}`] for these arguments, so that the next call \
          computes it again: whether one was there. Errors (Redis unreachable, no handle) are \
@@ -157,7 +159,7 @@ fn companions(c: &Companions<'_>) -> TokenStream {
         #[allow(unused_variables, dead_code, clippy::too_many_arguments)]
         #vis #asyncness fn #prime(
             #(#params,)*
-            #value: &<#policy as ::pottery::private::Store<#ret>>::Stored,
+            #value: &#stored,
         ) -> ::pottery::Result<()> {
             #setup
             #field
