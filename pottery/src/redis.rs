@@ -2142,7 +2142,44 @@ pub fn set_default_redis(redis: Redis) -> std::result::Result<(), Redis> {
 
 #[cfg(test)]
 mod tests {
-    use super::{redact, scrub};
+    use super::{SHARED_STATES_KEPT, redact, scrub};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// One state per type and name, shared by clones of the handle; past the limit, only
+    /// states nobody holds are forgotten.
+    #[test]
+    fn shared_states_per_name_and_type() {
+        let redis = super::Redis::from_url("redis://127.0.0.1:1").unwrap();
+        let a = redis.shared_state::<AtomicU64>("a");
+        a.store(7, Ordering::Relaxed);
+        let again = redis.clone().shared_state::<AtomicU64>("a");
+        assert!(Arc::ptr_eq(&a, &again));
+        assert_eq!(
+            redis.shared_state::<AtomicU64>("b").load(Ordering::Relaxed),
+            0
+        );
+        assert_eq!(
+            redis
+                .shared_state::<std::sync::Mutex<u8>>("a")
+                .lock()
+                .map(|g| *g)
+                .ok(),
+            Some(0)
+        );
+        for n in 0..SHARED_STATES_KEPT * 2 {
+            redis.shared_state::<AtomicU64>(&n.to_string());
+        }
+        assert!(
+            Arc::ptr_eq(&a, &redis.shared_state::<AtomicU64>("a")),
+            "held: kept"
+        );
+        let other = super::Redis::from_url("redis://127.0.0.1:1").unwrap();
+        assert!(
+            !Arc::ptr_eq(&a, &other.shared_state::<AtomicU64>("a")),
+            "per handle"
+        );
+    }
 
     #[test]
     fn a_read_timeout_says_so() {
