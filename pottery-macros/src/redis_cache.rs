@@ -9,7 +9,8 @@
 //!
 //! Both shapes get `<fn>_invalidate(args…)` and `<fn>_prime(args…, value)` next to the
 //! function (methods of the same impl, with the same receiver, for a method), which compute
-//! the entry from the same argument tuple as the call.
+//! the entry from the same argument tuple as the call; `companions = false` leaves them out
+//! (a method of a trait impl can have no items beside it).
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
@@ -176,6 +177,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     let mut cache_none = false;
     let mut ttl: Option<TokenStream> = None;
     let mut single_flight = false;
+    let mut with_companions = true;
     let mut skip: Vec<Ident> = Vec::new();
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("key") {
@@ -191,6 +193,9 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
         } else if meta.path.is_ident("single_flight") {
             let b: LitBool = meta.value()?.parse()?;
             single_flight = b.value;
+        } else if meta.path.is_ident("companions") {
+            let b: LitBool = meta.value()?.parse()?;
+            with_companions = b.value;
         } else if meta.path.is_ident("cache_none") {
             let b: LitBool = meta.value()?.parse()?;
             cache_none = b.value;
@@ -223,8 +228,8 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
                 meta.path.span(),
                 "redis_cache",
                 "`key = <&str expr>`, `redis = <expr>`, `timeout = <seconds> | none`, \
-                 `ttl = <seconds>`, `single_flight = <bool>`, `cache_none = <bool>` and \
-                 `skip = [<argument>, ..]`",
+                 `ttl = <seconds>`, `single_flight = <bool>`, `cache_none = <bool>`, \
+                 `skip = [<argument>, ..]` and `companions = <bool>`",
             ));
         }
         Ok(())
@@ -356,14 +361,16 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
                 syn::FnArg::Typed(t) => quote!(#t),
             })
             .collect();
-        let companions = companions(&Companions {
-            item: &item,
-            name_str: &name_str,
-            params,
-            setup: setup.clone(),
-            args_tuple: &args_tuple,
-            policy: &policy,
-            ret: &ret,
+        let companions = with_companions.then(|| {
+            companions(&Companions {
+                item: &item,
+                name_str: &name_str,
+                params,
+                setup: setup.clone(),
+                args_tuple: &args_tuple,
+                policy: &policy,
+                ret: &ret,
+            })
         });
         return Ok(quote! {
             #(#attrs)*
@@ -416,14 +423,16 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
          counting nothing) and `wrapped` (the function without the cache). Made by \
          `#[redis_cache]`."
     );
-    let fn_companions = companions(&Companions {
-        item: &item,
-        name_str: &name_str,
-        params: typed.clone(),
-        setup: quote!(let __cache = #name::cache();),
-        args_tuple: &args_tuple,
-        policy: &policy,
-        ret: &ret,
+    let fn_companions = with_companions.then(|| {
+        companions(&Companions {
+            item: &item,
+            name_str: &name_str,
+            params: typed.clone(),
+            setup: quote!(let __cache = #name::cache();),
+            args_tuple: &args_tuple,
+            policy: &policy,
+            ret: &ret,
+        })
     });
     let async_companions = is_async.then(|| {
         quote! {

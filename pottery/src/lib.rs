@@ -98,7 +98,8 @@ pub use pottery_macros::RedisBacked;
 /// `<fn>_invalidate(args…) -> pottery::Result<bool>` (delete the entry those arguments read)
 /// and `<fn>_prime(args…, &value) -> pottery::Result<()>` (store `value` as its result) next
 /// to it — methods of the same impl with the same receiver for a method, `async` for an
-/// `async fn` — which encode the arguments exactly as the call does and return Redis errors.
+/// `async fn` — which encode the arguments exactly as the call does and return Redis errors
+/// (`companions = false` leaves them out, as a method of a trait impl needs).
 /// See the crate documentation's "redis_cache" section.
 ///
 /// ```

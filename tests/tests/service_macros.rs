@@ -764,3 +764,33 @@ fn async_method_cache_keeps_its_breaker() {
     });
     assert_eq!(hung.calls.load(Ordering::SeqCst), 2);
 }
+
+/// A repository trait, implemented with a cached method.
+trait Products {
+    fn name(&self, id: u64) -> String;
+}
+
+impl Products for Catalog {
+    // A trait impl can hold no other items: no companions here.
+    #[redis_cache(redis = &self.redis, key = format!("{}:names", self.key), companions = false)]
+    fn name(&self, id: u64) -> String {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        format!("name {id}")
+    }
+}
+
+/// `companions = false` makes `#[redis_cache]` usable on a trait impl's method.
+#[test]
+fn trait_impl_methods_without_companions() {
+    let catalog = Catalog {
+        redis: pottery::testing::doctest_redis(),
+        key: unique_key("svc:trait"),
+        loads: AtomicUsize::new(0),
+    };
+    assert_eq!(catalog.name(1), "name 1");
+    assert_eq!(catalog.name(1), "name 1");
+    assert_eq!(catalog.loads.load(Ordering::SeqCst), 1);
+    pottery::RedisCache::new(&catalog.redis, format!("{}:names", catalog.key))
+        .clear()
+        .unwrap();
+}
