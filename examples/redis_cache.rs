@@ -15,5 +15,7 @@ fn main() -> Result<(), pottery::Error> {
         println!("{n}! = {v}");
     }
     println!("{:?}", cache.info()?);
+    // After an update of what 10! was computed from: drop that entry alone.
+    println!("10! removed: {}", cache.remove(&(10,))?);
     cache.clear()
 }

@@ -4,7 +4,13 @@
 //! cache made once and a companion module of the same name (`cache_info`, `cache_clear`,
 //! `bypass`, `wrapped`). A method (`&self`), or a function whose `key` / `redis` mention
 //! `self` or an argument, has its body wrapped in place and the cache made per call from
-//! those expressions (a literal key and a `redis` that mentions neither are still made once).
+//! those expressions (a literal key and a `redis` that mentions neither are still made once;
+//! either way the handle keeps the cache's counters and circuit breaker per key).
+//!
+//! Both shapes get `<fn>_invalidate(args…)` and `<fn>_prime(args…, value)` next to the
+//! function (methods of the same impl, with the same receiver, for a method), which compute
+//! the entry from the same argument tuple as the call; `companions = false` leaves them out
+//! (a method of a trait impl can have no items beside it).
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
@@ -69,6 +75,100 @@ fn policy(ret: &Type, cache_none: bool) -> TokenStream {
     quote!(::pottery::private::Whole)
 }
 
+/// What the `_invalidate` and `_prime` companions are made of.
+struct Companions<'a> {
+    item: &'a ItemFn,
+    name_str: &'a str,
+    /// The companions' parameters: the receiver (if any) and every argument of the function,
+    /// so that `key` and `redis` expressions evaluate as in the call.
+    params: Vec<TokenStream>,
+    /// Makes `__cache: Option<&RedisCache>`, as the call does.
+    setup: TokenStream,
+    /// The entry's arguments: the very tokens the call encodes.
+    args_tuple: &'a TokenStream,
+    policy: &'a TokenStream,
+    ret: &'a Type,
+}
+
+/// `<fn>_invalidate(args…)` and `<fn>_prime(args…, value)`: remove or store the entry a call
+/// with these arguments reads, through the same cache and the same argument tuple.
+fn companions(c: &Companions<'_>) -> TokenStream {
+    let sig = &c.item.sig;
+    let name = &sig.ident;
+    let vis = &c.item.vis;
+    let invalidate = Ident::new(&format!("{}_invalidate", name.unraw()), name.span());
+    let prime = Ident::new(&format!("{}_prime", name.unraw()), name.span());
+    let (params, setup, args_tuple, policy, ret, name_str) = (
+        &c.params,
+        &c.setup,
+        c.args_tuple,
+        c.policy,
+        c.ret,
+        c.name_str,
+    );
+    // The value's name, unless an argument has it.
+    let taken = |v: &str| {
+        sig.inputs.iter().any(|a| match a {
+            syn::FnArg::Typed(t) => matches!(t.pat.as_ref(), syn::Pat::Ident(p) if p.ident == v),
+            syn::FnArg::Receiver(_) => false,
+        })
+    };
+    let value = ["value", "new_value", "cached_value"]
+        .into_iter()
+        .find(|v| !taken(v))
+        .unwrap_or("__pottery_value");
+    let value = Ident::new(value, proc_macro2::Span::call_site());
+    // The field exactly as the call computes it (the same helper, the same tokens: a
+    // misuse is also reported once, not once per companion).
+    let field =
+        quote!(let __field = ::pottery::private::cache_field(#name_str, __cache, &#args_tuple););
+    let (asyncness, remove, store) = if sig.asyncness.is_some() {
+        (
+            quote!(async),
+            quote!(::pottery::private::cache_remove_async(#name_str, __cache, __field).await),
+            quote_spanned!(ret.span()=> ::pottery::private::cache_prime_async(#name_str, __cache, __field, #value).await),
+        )
+    } else {
+        (
+            quote!(),
+            quote!(::pottery::private::cache_remove(#name_str, __cache, __field)),
+            quote_spanned!(ret.span()=> ::pottery::private::cache_prime(#name_str, __cache, __field, #value)),
+        )
+    };
+    // What the call stores: errors about the return type's traits point at it, as the call's.
+    let stored = quote_spanned!(ret.span()=> <#policy as ::pottery::private::Store<#ret>>::Stored);
+    let invalidate_doc = format!(
+        "Deletes the cached result of [`{name}`] for these arguments, so that the next call \
+         computes it again: whether one was there. Errors (Redis unreachable, no handle) are \
+         returned. Made by `#[redis_cache]`."
+    );
+    let prime_doc = format!(
+        "Stores `{value}` as the cached result of [`{name}`] for these arguments, replacing \
+         any: the next call returns it without computing. Errors are returned. Made by \
+         `#[redis_cache]`."
+    );
+    quote! {
+        #[doc = #invalidate_doc]
+        #[allow(unused_variables, dead_code, clippy::too_many_arguments)]
+        #vis #asyncness fn #invalidate(#(#params),*) -> ::pottery::Result<bool> {
+            #setup
+            #field
+            #remove
+        }
+
+        #[doc = #prime_doc]
+        #[allow(unused_variables, dead_code, clippy::too_many_arguments)]
+        #vis #asyncness fn #prime(
+            #(#params,)*
+            #value: &#stored,
+        ) -> ::pottery::Result<()> {
+            #setup
+            #field
+            #store
+        }
+    }
+}
+
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let item: ItemFn = syn::parse2(item)?;
     let mut key: Option<Expr> = None;
@@ -77,6 +177,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     let mut cache_none = false;
     let mut ttl: Option<TokenStream> = None;
     let mut single_flight = false;
+    let mut with_companions = true;
     let mut skip: Vec<Ident> = Vec::new();
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("key") {
@@ -92,6 +193,9 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
         } else if meta.path.is_ident("single_flight") {
             let b: LitBool = meta.value()?.parse()?;
             single_flight = b.value;
+        } else if meta.path.is_ident("companions") {
+            let b: LitBool = meta.value()?.parse()?;
+            with_companions = b.value;
         } else if meta.path.is_ident("cache_none") {
             let b: LitBool = meta.value()?.parse()?;
             cache_none = b.value;
@@ -124,8 +228,8 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
                 meta.path.span(),
                 "redis_cache",
                 "`key = <&str expr>`, `redis = <expr>`, `timeout = <seconds> | none`, \
-                 `ttl = <seconds>`, `single_flight = <bool>`, `cache_none = <bool>` and \
-                 `skip = [<argument>, ..]`",
+                 `ttl = <seconds>`, `single_flight = <bool>`, `cache_none = <bool>`, \
+                 `skip = [<argument>, ..]` and `companions = <bool>`",
             ));
         }
         Ok(())
@@ -249,6 +353,25 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
             ))
         };
         let outer = outer_sig(sig);
+        let params: Vec<TokenStream> = outer
+            .inputs
+            .iter()
+            .map(|a| match a {
+                syn::FnArg::Receiver(r) => quote!(#r),
+                syn::FnArg::Typed(t) => quote!(#t),
+            })
+            .collect();
+        let companions = with_companions.then(|| {
+            companions(&Companions {
+                item: &item,
+                name_str: &name_str,
+                params,
+                setup: setup.clone(),
+                args_tuple: &args_tuple,
+                policy: &policy,
+                ret: &ret,
+            })
+        });
         return Ok(quote! {
             #(#attrs)*
             #[allow(clippy::redundant_closure_call)]
@@ -258,6 +381,8 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
                 let __field = ::pottery::private::cache_field(#name_str, __cache, &#args_tuple);
                 #call
             }
+
+            #companions
         });
     }
 
@@ -298,6 +423,17 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
          counting nothing) and `wrapped` (the function without the cache). Made by \
          `#[redis_cache]`."
     );
+    let fn_companions = with_companions.then(|| {
+        companions(&Companions {
+            item: &item,
+            name_str: &name_str,
+            params: typed.clone(),
+            setup: quote!(let __cache = #name::cache();),
+            args_tuple: &args_tuple,
+            policy: &policy,
+            ret: &ret,
+        })
+    });
     let async_companions = is_async.then(|| {
         quote! {
             /// [`cache_info`] without blocking the runtime.
@@ -381,5 +517,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
                 #call
             }
         }
+
+        #fn_companions
     })
 }

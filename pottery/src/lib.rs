@@ -92,8 +92,14 @@ pub use pottery_macros::RedisBacked;
 /// Memoises a function, an `async fn` or a `&self` method in a Redis hash shared by every
 /// process using the same key: only `Ok` / `Some` results are stored, `key` and `redis` may be
 /// expressions of `self` and the arguments, and concurrent misses of one entry compute once.
-/// Free functions get companions in a module of the function's name. See the crate
-/// documentation's "redis_cache" section.
+/// Free functions get companions in a module of the function's name (`cache_info`,
+/// `cache_clear`, `bypass`, `wrapped`). Every cached function and method gets
+/// `<fn>_invalidate(args…) -> pottery::Result<bool>` (delete the entry those arguments read)
+/// and `<fn>_prime(args…, &value) -> pottery::Result<()>` (store `value` as its result) next
+/// to it — methods of the same impl with the same receiver for a method, `async` for an
+/// `async fn` — which encode the arguments exactly as the call does and return Redis errors
+/// (`companions = false` leaves them out, as a method of a trait impl needs).
+/// See the crate documentation's "redis_cache" section.
 ///
 /// ```
 /// use pottery::redis_cache;
@@ -108,6 +114,9 @@ pub use pottery_macros::RedisBacked;
 ///     assert_eq!(square(12), 144); // computed
 ///     assert_eq!(square(12), 144); // from Redis
 ///     assert_eq!(square::cache_info()?.hits, 1);
+///     assert!(square_invalidate(12)?); // dropped: the next call computes
+///     square_prime(3, &10)?;           // stored as square(3)'s result
+///     assert_eq!(square(3), 10);
 ///     square::cache_clear()
 /// }
 /// ```

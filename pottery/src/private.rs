@@ -41,8 +41,10 @@ impl IntoRedis for Result<Redis> {
     }
 }
 
-/// The cache of a `#[redis_cache]` function, made once. `None` when no handle could be made
-/// (a bad `REDIS_URL`, say): the function then runs uncached, with a warning.
+/// The cache of a `#[redis_cache]` function (made once, or on every call of a method whose
+/// `key` or `redis` mention `self`), with the counters and circuit breaker that its handle
+/// keeps for its key: a cache made afresh per call keeps them. `None` when no handle could be
+/// made (a bad `REDIS_URL`, say): the function then runs uncached, with a warning.
 pub fn make_cache(
     function: &str,
     key: Option<&str>,
@@ -56,7 +58,11 @@ pub fn make_cache(
             Some(key) => RedisCache::new(&redis, key),
             None => RedisCache::random(&redis)?,
         };
-        Ok(cache.timeout(timeout).ttl(ttl).single_flight(single_flight))
+        Ok(cache
+            .timeout(timeout)
+            .ttl(ttl)
+            .single_flight(single_flight)
+            .with_handle_state())
     });
     match made {
         Ok(cache) => Some(cache),
@@ -65,6 +71,56 @@ pub fn make_cache(
             None
         }
     }
+}
+
+/// The error of a `#[redis_cache]` companion whose cache could not be made.
+fn no_cache(function: &str) -> crate::Error {
+    crate::Error::Config {
+        message: format!(
+            "the cache of `{function}` has no Redis handle (the warning logged when it was \
+             made says why)"
+        ),
+    }
+}
+
+/// `<fn>_invalidate(args…)`: deletes the entry of a `#[redis_cache]` call (the field from
+/// [`cache_field`], as the call's). Errors are returned, not logged.
+pub fn cache_remove(function: &str, cache: Option<&RedisCache>, field: Field) -> Result<bool> {
+    let (cache, field) = field.with(function, cache)?;
+    block_on_ready(cache.core().remove_field(&Blocking, field))
+}
+
+/// Async [`cache_remove`].
+pub async fn cache_remove_async(
+    function: &str,
+    cache: Option<&RedisCache>,
+    field: Field,
+) -> Result<bool> {
+    let (cache, field) = field.with(function, cache)?;
+    cache.core().remove_field(&Async, field).await
+}
+
+/// `<fn>_prime(args…, value)`: stores `value` as the result of a `#[redis_cache]` call (the
+/// field from [`cache_field`], as the call's). Errors are returned, not logged.
+pub fn cache_prime<V: serde::Serialize + ?Sized>(
+    function: &str,
+    cache: Option<&RedisCache>,
+    field: Field,
+    value: &V,
+) -> Result<()> {
+    let (cache, field) = field.with(function, cache)?;
+    block_on_ready(cache.core().store_field(&Blocking, field, value))
+}
+
+/// Async [`cache_prime`].
+pub async fn cache_prime_async<V: serde::Serialize + ?Sized>(
+    function: &str,
+    cache: Option<&RedisCache>,
+    field: Field,
+    value: &V,
+) -> Result<()> {
+    let (cache, field) = field.with(function, cache)?;
+    cache.core().store_field(&Async, field, value).await
 }
 
 /// Logs a cache failure of a `#[redis_cache]` function (in non-strict mode there are none).
@@ -110,21 +166,45 @@ impl Drop for Timed {
 /// the argument's type.
 pub fn cache_argument<A: serde::Serialize + ?Sized>() {}
 
-/// The field of a `#[redis_cache]` call; `None` (with a warning) when the arguments do not
-/// encode or there is no cache: the call then runs uncached.
+/// The hash field of a `#[redis_cache]` call's arguments, from [`cache_field`]: what the
+/// call, its `_invalidate` and its `_prime` companions all read and write.
+pub struct Field(Option<Result<Vec<u8>>>);
+
+impl Field {
+    /// For the call: the field, or `None` (with a warning) when the arguments do not encode
+    /// or there is no cache: the call then runs uncached.
+    fn usable(self, function: &str) -> Option<Vec<u8>> {
+        match self.0? {
+            Ok(field) => Some(field),
+            Err(e) => {
+                cache_failed(function, &e);
+                None
+            }
+        }
+    }
+
+    /// For a companion: the field and the cache, or the error.
+    fn with<'c>(
+        self,
+        function: &str,
+        cache: Option<&'c RedisCache>,
+    ) -> Result<(&'c RedisCache, Vec<u8>)> {
+        match (cache, self.0) {
+            (Some(cache), Some(field)) => Ok((cache, field?)),
+            _ => Err(no_cache(function)),
+        }
+    }
+}
+
+/// The field of a `#[redis_cache]` call with these arguments (one helper for the call and
+/// its companions, so that they name the same entry).
 pub fn cache_field<A: serde::Serialize + ?Sized>(
     function: &str,
     cache: Option<&RedisCache>,
     args: &A,
-) -> Option<Vec<u8>> {
-    let cache = cache?;
-    match cache.encode_args(args) {
-        Ok(field) => Some(field),
-        Err(e) => {
-            cache_failed(function, &e);
-            None
-        }
-    }
+) -> Field {
+    let _ = function;
+    Field(cache.map(|c| c.encode_args(args)))
 }
 
 /// A `#[redis_cache]` call: the cached result on a hit, else `f()` (stored as the policy `P`
@@ -132,14 +212,14 @@ pub fn cache_field<A: serde::Serialize + ?Sized>(
 pub fn cached<P, Out>(
     function: &str,
     cache: Option<&RedisCache>,
-    field: Option<Vec<u8>>,
+    field: Field,
     f: impl FnOnce() -> Out,
 ) -> Out
 where
     P: Memo<Out>,
     P::Stored: serde::de::DeserializeOwned,
 {
-    let (Some(cache), Some(field)) = (cache, field) else {
+    let (Some(cache), Some(field)) = (cache, field.usable(function)) else {
         return f();
     };
     let mut f = Some(f);
@@ -173,7 +253,7 @@ fn computed_and_lost() -> ! {
 pub async fn cached_async<P, Out, Fut>(
     function: &str,
     cache: Option<&RedisCache>,
-    field: Option<Vec<u8>>,
+    field: Field,
     f: impl FnOnce() -> Fut,
 ) -> Out
 where
@@ -181,7 +261,7 @@ where
     P::Stored: serde::de::DeserializeOwned,
     Fut: std::future::Future<Output = Out>,
 {
-    let (Some(cache), Some(field)) = (cache, field) else {
+    let (Some(cache), Some(field)) = (cache, field.usable(function)) else {
         return f().await;
     };
     let mut f = Some(f);
@@ -214,11 +294,11 @@ where
 pub fn cached_bypass<P: Store<Out>, Out>(
     function: &str,
     cache: Option<&RedisCache>,
-    field: Option<Vec<u8>>,
+    field: Field,
     f: impl FnOnce() -> Out,
 ) -> Out {
     let out = f();
-    if let (Some(cache), Some(field)) = (cache, field)
+    if let (Some(cache), Some(field)) = (cache, field.usable(function))
         && let Some(stored) = P::stored(&out)
         && let Err(e) = block_on_ready(cache.core().save(&Blocking, field, stored))
     {
@@ -231,14 +311,14 @@ pub fn cached_bypass<P: Store<Out>, Out>(
 pub async fn cached_bypass_async<P: Store<Out>, Out, Fut>(
     function: &str,
     cache: Option<&RedisCache>,
-    field: Option<Vec<u8>>,
+    field: Field,
     f: impl FnOnce() -> Fut,
 ) -> Out
 where
     Fut: std::future::Future<Output = Out>,
 {
     let out = f().await;
-    if let (Some(cache), Some(field)) = (cache, field)
+    if let (Some(cache), Some(field)) = (cache, field.usable(function))
         && let Some(stored) = P::stored(&out)
         && let Err(e) = cache.core().save(&Async, field, stored).await
     {

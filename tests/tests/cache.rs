@@ -408,3 +408,153 @@ fn cached_ordered_dict_interop() {
     assert_eq!(a, b);
     let _: () = conn.del(&[key, py_key, rs_key]).unwrap();
 }
+
+/// `remove` deletes one entry (blocking, async, batched), on a server and a cluster; the rest
+/// of the cache is left alone.
+#[test]
+fn remove_drops_one_entry() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for (kind, redis) in targets() {
+        for ttl in [None, Some(Duration::from_secs(30))] {
+            let cache = RedisCache::new(&redis, unique_key("cache-remove")).ttl(ttl);
+            for n in 1..=4u64 {
+                cache.get_or_compute(&(n,), || n * n).unwrap();
+            }
+            assert!(cache.remove(&(2,)).unwrap(), "{kind} {ttl:?}");
+            assert!(
+                !cache.remove(&(2,)).unwrap(),
+                "{kind} {ttl:?}: already gone"
+            );
+            assert_eq!(cache.get::<_, u64>(&(2,)).unwrap(), None);
+            assert_eq!(cache.get::<_, u64>(&(3,)).unwrap(), Some(9));
+            assert_eq!(
+                cache.get_or_compute(&(2,), || 40).unwrap(),
+                40,
+                "computed again"
+            );
+
+            let batch = pottery::Batch::new(&redis);
+            let removed = batch.on(&cache).remove(&(3,));
+            let absent = batch.on(&cache).remove(&(99,));
+            batch.execute().unwrap();
+            assert!(removed.get().unwrap() && !absent.get().unwrap(), "{kind}");
+
+            let aio = cache.to_async();
+            rt.block_on(async {
+                assert!(aio.remove(&(4,)).await.unwrap());
+                assert_eq!(aio.get::<_, u64>(&(4,)).await.unwrap(), None);
+            });
+            assert_eq!(
+                cache.info().unwrap().currsize,
+                2,
+                "{kind} {ttl:?}: 1 and 2 left"
+            );
+            cache.clear().unwrap();
+        }
+    }
+}
+
+/// The cache's index of deadlines (servers without hash-field expiry), if there is one.
+fn deadlines_key(key: &str) -> String {
+    format!("{{{key}}}:deadlines")
+}
+
+/// Per-entry ttl over a few thousand entries, a few of them kept in use: once the rest have
+/// expired the server holds the live entries and a small margin, not every entry ever stored
+/// (Redis 7.0: the index of deadlines, trimmed by every store and lookup; Valkey 9 and Redis
+/// 7.4+: hash-field expiry); `currsize` counts live entries only; the index slides with the
+/// hash and goes with `clear`.
+#[test]
+fn expired_entries_leave_the_server() {
+    const ENTRIES: u64 = 3000;
+    const HOT: u64 = 5;
+    for (kind, redis) in targets() {
+        let key = unique_key("cache-trim");
+        let cache = RedisCache::new(&redis, key.clone())
+            .ttl(Some(Duration::from_secs(1)))
+            .timeout(Some(Duration::from_secs(30)));
+        let batch = pottery::Batch::new(&redis);
+        for n in 0..ENTRIES {
+            batch.on(&cache).store(&(n,), &n);
+        }
+        batch.execute().unwrap();
+        let mut conn = redis.connection().unwrap();
+        let hlen = |conn: &mut pottery::PooledConnection| -> usize { conn.hlen(&key).unwrap() };
+        assert_eq!(hlen(&mut conn), ENTRIES as usize, "{kind}");
+        let indexed: usize = conn.zcard(deadlines_key(&key)).unwrap();
+        if indexed > 0 {
+            // The index expires with the hash.
+            assert_eq!(indexed, ENTRIES as usize, "{kind}");
+            let index_ttl = pttl(&redis, &deadlines_key(&key));
+            assert!((1..=30_000).contains(&index_ttl), "{kind}: {index_ttl}");
+        }
+        // Keep a few in use (recomputed as they expire) until the rest are gone.
+        let mut settled = 0;
+        let gone = poll(15, || {
+            for n in 0..HOT {
+                assert_eq!(cache.get_or_compute(&(n,), || n).unwrap(), n);
+            }
+            let held = hlen(&mut conn);
+            if held <= HOT as usize + 5 {
+                settled = held;
+                true
+            } else {
+                false
+            }
+        });
+        assert!(gone, "{kind}: {} entries still held", hlen(&mut conn));
+        assert!(settled <= HOT as usize + 5);
+        let info = cache.info().unwrap();
+        assert!(info.currsize <= HOT as usize, "{kind}: {info:?}");
+        let indexed: usize = conn.zcard(deadlines_key(&key)).unwrap();
+        assert!(
+            indexed <= HOT as usize + 5,
+            "{kind}: {indexed} in the index"
+        );
+        cache.clear().unwrap();
+        let left: usize = conn
+            .exists(&[key.clone(), deadlines_key(&key)][..])
+            .unwrap();
+        assert_eq!(left, 0, "{kind}: clear deletes the hash and its index");
+    }
+}
+
+/// `currsize` leaves out entries whose deadline has passed before anything deleted them.
+#[test]
+fn currsize_counts_live_entries() {
+    let redis = shared_server().redis();
+    let cache = RedisCache::new(&redis, unique_key("cache-live")).ttl(Some(Duration::from_secs(1)));
+    for n in 0..20u64 {
+        cache.store(&(n,), &n).unwrap();
+    }
+    assert_eq!(cache.info().unwrap().currsize, 20);
+    assert!(
+        poll(10, || cache.info().unwrap().currsize == 0),
+        "{:?}",
+        cache.info()
+    );
+    cache.clear().unwrap();
+}
+
+/// The trim deletes only entries whose own deadline has passed: an entry stored again since
+/// without a time to live (by a cache on the same key without `ttl`) stays.
+#[test]
+fn trim_spares_entries_stored_again() {
+    let redis = shared_server().redis();
+    let key = unique_key("cache-trim-spare");
+    let ttl = RedisCache::new(&redis, key.clone()).ttl(Some(Duration::from_secs(1)));
+    let plain = RedisCache::new(&redis, key.clone());
+    ttl.store(&(1,), &1).unwrap();
+    ttl.store(&(2,), &2).unwrap();
+    plain.store(&(2,), &20).unwrap();
+    // Past entry 1's deadline: a lookup of another entry trims, and deletes 1 only.
+    let mut conn = redis.connection().unwrap();
+    assert!(poll(10, || {
+        ttl.get::<_, u64>(&(3,)).unwrap();
+        !conn.hexists::<_, _, bool>(&key, "[1]").unwrap()
+    }));
+    assert_eq!(plain.get::<_, u64>(&(2,)).unwrap(), Some(20));
+    let indexed: usize = conn.zcard(deadlines_key(&key)).unwrap();
+    assert_eq!(indexed, 0, "both fields left the index");
+    ttl.clear().unwrap();
+}

@@ -572,3 +572,225 @@ fn single_flight_across_two_os_processes() {
         "one computation across both processes"
     );
 }
+
+/// A catalog service: cached product lookups that an update must invalidate.
+struct Catalog {
+    redis: Redis,
+    key: String,
+    loads: AtomicUsize,
+}
+
+impl Catalog {
+    #[redis_cache(redis = &self.redis, key = self.key.clone())]
+    fn product(&self, id: u64) -> Result<String, std::io::Error> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        Ok(format!("product {id}"))
+    }
+
+    #[redis_cache(redis = &self.redis, key = format!("{}:async", self.key), ttl = 30, skip = [trace])]
+    async fn product_async(&self, id: u64, lang: &str, trace: u64) -> Option<String> {
+        let _ = trace;
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        Some(format!("{lang}: product {id}"))
+    }
+}
+
+/// `<fn>_invalidate` and `<fn>_prime` on methods, sync and async, on a server and a cluster:
+/// they reach the very entry the call reads (same argument tuple, same key and handle).
+#[test]
+fn method_companions_invalidate_and_prime() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for (kind, redis) in pottery_tests::targets() {
+        let catalog = Catalog {
+            redis: redis.clone(),
+            key: unique_key("svc:catalog"),
+            loads: AtomicUsize::new(0),
+        };
+        assert_eq!(catalog.product(1).unwrap(), "product 1");
+        assert_eq!(catalog.product(1).unwrap(), "product 1");
+        assert_eq!(catalog.loads.load(Ordering::SeqCst), 1, "{kind}");
+        assert!(catalog.product_invalidate(1).unwrap(), "{kind}");
+        assert!(
+            !catalog.product_invalidate(1).unwrap(),
+            "{kind}: gone already"
+        );
+        assert_eq!(catalog.product(1).unwrap(), "product 1");
+        assert_eq!(
+            catalog.loads.load(Ordering::SeqCst),
+            2,
+            "{kind}: computed again"
+        );
+        // Prime stores what the call returns on a hit (for a Result, the Ok value).
+        catalog.product_prime(2, &"primed".to_string()).unwrap();
+        assert_eq!(catalog.product(2).unwrap(), "primed");
+        assert_eq!(catalog.loads.load(Ordering::SeqCst), 2, "{kind}");
+        let cache = pottery::RedisCache::new(&redis, catalog.key.clone());
+        assert_eq!(
+            cache.get::<_, String>(&(2,)).unwrap().as_deref(),
+            Some("primed")
+        );
+
+        rt.block_on(async {
+            let got = catalog.product_async(7, "en", 1).await;
+            assert_eq!(got.as_deref(), Some("en: product 7"));
+            // `trace` is skipped: not part of the entry, so any value reaches it.
+            assert!(catalog.product_async_invalidate(7, "en", 99).await.unwrap());
+            assert!(!catalog.product_async_invalidate(7, "fr", 1).await.unwrap());
+            catalog
+                .product_async_prime(8, "fr", 0, &"fr: primed".to_string())
+                .await
+                .unwrap();
+            assert_eq!(
+                catalog.product_async(8, "fr", 5).await.as_deref(),
+                Some("fr: primed")
+            );
+        });
+        assert_eq!(catalog.loads.load(Ordering::SeqCst), 3, "{kind}");
+        cache.clear().unwrap();
+        pottery::RedisCache::new(&redis, format!("{}:async", catalog.key))
+            .clear()
+            .unwrap();
+    }
+}
+
+static STOCK_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[redis_cache(redis = pottery::testing::doctest_redis(), key = "svc:stock")]
+fn stock(sku: String, warehouse: u32) -> u64 {
+    STOCK_CALLS.fetch_add(1, Ordering::SeqCst);
+    u64::from(warehouse) + sku.len() as u64
+}
+
+#[redis_cache(redis = pottery::testing::doctest_redis(), key = "svc:stock-async")]
+async fn stock_async(sku: String) -> Result<u64, std::io::Error> {
+    STOCK_CALLS.fetch_add(1, Ordering::SeqCst);
+    Ok(sku.len() as u64)
+}
+
+/// The free-function companions: next to the function, async when it is.
+#[test]
+fn function_companions_invalidate_and_prime() {
+    stock::cache_clear().unwrap();
+    assert_eq!(stock("abc".into(), 1), 4);
+    assert_eq!(stock("abc".into(), 1), 4);
+    assert_eq!(STOCK_CALLS.load(Ordering::SeqCst), 1);
+    assert!(stock_invalidate("abc".into(), 1).unwrap());
+    assert!(!stock_invalidate("abc".into(), 2).unwrap());
+    assert_eq!(stock("abc".into(), 1), 4);
+    assert_eq!(STOCK_CALLS.load(Ordering::SeqCst), 2);
+    stock_prime("xyz".into(), 9, &100).unwrap();
+    assert_eq!(stock("xyz".into(), 9), 100);
+    assert_eq!(stock::cache_info().unwrap().hits, 2);
+    stock::cache_clear().unwrap();
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        stock_async::cache_clear_async().await.unwrap();
+        stock_async_prime("a".into(), &42).await.unwrap();
+        assert_eq!(stock_async("a".into()).await.unwrap(), 42);
+        assert!(stock_async_invalidate("a".into()).await.unwrap());
+        assert_eq!(stock_async("a".into()).await.unwrap(), 1);
+        stock_async::cache_clear_async().await.unwrap();
+    });
+    assert_eq!(STOCK_CALLS.load(Ordering::SeqCst), 3);
+}
+
+/// A service whose cache's server hangs (accepts, never answers).
+struct Hung {
+    redis: Redis,
+    calls: AtomicUsize,
+}
+
+impl Hung {
+    #[redis_cache(redis = &self.redis, key = "svc:hung")]
+    fn answer(&self, n: u64) -> u64 {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        n + 1
+    }
+
+    #[redis_cache(redis = &self.redis, key = "svc:hung-async")]
+    async fn answer_async(&self, n: u64) -> u64 {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        n + 1
+    }
+}
+
+/// Against a server that never answers, with a 2 s timeout.
+fn hung() -> (pottery::testing::FaultyServer, Hung) {
+    let server = pottery::testing::FaultyServer::silent().unwrap();
+    let redis = Redis::builder(&server.url())
+        .connection_timeout(Duration::from_secs(2))
+        .response_timeout(Some(Duration::from_secs(2)))
+        .build()
+        .unwrap();
+    let hung = Hung {
+        redis,
+        calls: AtomicUsize::new(0),
+    };
+    (server, hung)
+}
+
+/// A `&self` method's cache is made on every call, but its circuit breaker is the handle's:
+/// after the first call waits out the timeout, the next (within `retry_after`, 1 s) calls the
+/// function at once instead of waiting again.
+#[test]
+fn method_cache_keeps_its_breaker() {
+    let (_server, hung) = hung();
+    assert_eq!(hung.answer(1), 2, "the function answers; the cache failed");
+    let started = std::time::Instant::now();
+    assert_eq!(hung.answer(2), 3);
+    let second = started.elapsed();
+    assert!(
+        second < Duration::from_secs(1),
+        "second call took {second:?}"
+    );
+    assert_eq!(hung.calls.load(Ordering::SeqCst), 2);
+}
+
+/// The async form of [`method_cache_keeps_its_breaker`].
+#[test]
+fn async_method_cache_keeps_its_breaker() {
+    let (_server, hung) = hung();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        assert_eq!(hung.answer_async(1).await, 2);
+        let started = std::time::Instant::now();
+        assert_eq!(hung.answer_async(2).await, 3);
+        let second = started.elapsed();
+        assert!(
+            second < Duration::from_secs(1),
+            "second call took {second:?}"
+        );
+    });
+    assert_eq!(hung.calls.load(Ordering::SeqCst), 2);
+}
+
+/// A repository trait, implemented with a cached method.
+trait Products {
+    fn name(&self, id: u64) -> String;
+}
+
+impl Products for Catalog {
+    // A trait impl can hold no other items: no companions here.
+    #[redis_cache(redis = &self.redis, key = format!("{}:names", self.key), companions = false)]
+    fn name(&self, id: u64) -> String {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        format!("name {id}")
+    }
+}
+
+/// `companions = false` makes `#[redis_cache]` usable on a trait impl's method.
+#[test]
+fn trait_impl_methods_without_companions() {
+    let catalog = Catalog {
+        redis: pottery::testing::doctest_redis(),
+        key: unique_key("svc:trait"),
+        loads: AtomicUsize::new(0),
+    };
+    assert_eq!(catalog.name(1), "name 1");
+    assert_eq!(catalog.name(1), "name 1");
+    assert_eq!(catalog.loads.load(Ordering::SeqCst), 1);
+    pottery::RedisCache::new(&catalog.redis, format!("{}:names", catalog.key))
+        .clear()
+        .unwrap();
+}

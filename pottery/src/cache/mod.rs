@@ -16,3 +16,44 @@ pub(crate) fn timeout_ms(timeout: Option<Duration>) -> u64 {
         u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1)
     })
 }
+
+/// A key for `key`'s companion data (`suffix`, such as `deadlines`) in `key`'s cluster slot,
+/// so that one script can use both: `<key>:<suffix>` when `key` has a `{hash tag}`, else
+/// `{<key>}:<suffix>` (the whole key as the tag), else — a key with a `}` and no tag, which
+/// cannot be a tag itself — `{<n>}:<key>:<suffix>` with the smallest number `n` in `key`'s slot.
+pub(crate) fn companion_key(key: &str, suffix: &str) -> String {
+    use crate::exec::slot::{hash_tag, slot};
+    if hash_tag(key.as_bytes()).is_some() {
+        return format!("{key}:{suffix}");
+    }
+    if !key.is_empty() && !key.contains('}') {
+        return format!("{{{key}}}:{suffix}");
+    }
+    let wanted = slot(key.as_bytes());
+    // 16384 slots: a number in each is found within a few tens of thousands of tries.
+    let tag = (0u64..)
+        .map(|n| n.to_string())
+        .find(|n| slot(n.as_bytes()) == wanted)
+        .unwrap_or_default();
+    format!("{{{tag}}}:{key}:{suffix}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::companion_key;
+    use crate::exec::slot::slot;
+
+    #[test]
+    fn companion_keys_share_the_slot() {
+        for key in ["prices", "{user:1}:cache", "a}b", "a{}b", "", "{}", "x{"] {
+            let companion = companion_key(key, "deadlines");
+            assert_eq!(
+                slot(companion.as_bytes()),
+                slot(key.as_bytes()),
+                "{key} -> {companion}"
+            );
+        }
+        assert_eq!(companion_key("prices", "deadlines"), "{prices}:deadlines");
+        assert_eq!(companion_key("{u}:c", "deadlines"), "{u}:c:deadlines");
+    }
+}

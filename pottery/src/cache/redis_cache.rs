@@ -19,12 +19,32 @@ use crate::shell::runner::{Async, Blocking, Runner, block_on_ready};
 
 script!(CACHE_GET, "cache_get.lua", Idempotent);
 script!(CACHE_SET, "cache_set.lua", Idempotent);
-script!(CACHE_GET_TTL, "cache_get_ttl.lua", Idempotent);
-script!(CACHE_SET_TTL, "cache_set_ttl.lua", Idempotent);
+script!(
+    CACHE_GET_TTL,
+    ["cache_ttl_prelude.lua", "cache_get_ttl.lua"],
+    Idempotent
+);
+script!(
+    CACHE_SET_TTL,
+    ["cache_ttl_prelude.lua", "cache_set_ttl.lua"],
+    Idempotent
+);
+script!(CACHE_LEN, ["cache_ttl_prelude.lua", "cache_len.lua"], Read);
+script!(
+    CACHE_REMOVE,
+    ["cache_ttl_prelude.lua", "cache_remove.lua"],
+    Idempotent
+);
 script!(FLIGHT_RELEASE, "cache_flight_release.lua", Once);
 script!(FLIGHT_TAKE, "cache_flight_take.lua", Once);
 
 const HASH: &str = "hash";
+
+/// How many expired entries a store or a lookup of a cache with per-entry time to live
+/// deletes at most (on servers without hash-field expiry): more than one, so that a cache in
+/// steady use deletes expired entries faster than it makes them; few enough that a lookup
+/// stays cheap while a backlog drains.
+const TRIM_BATCH: &str = "100";
 
 /// How long a cache leaves Redis alone after failing to reach it.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -32,8 +52,9 @@ const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// What a cache has seen: pottery's `CacheInfo`.
 ///
 /// `hits` and `misses` count this process's calls through this cache (as pottery's do);
-/// `currsize` is how many entries the Redis hash holds now, from every process; `maxsize` is
-/// always `None` (entries leave by the sliding timeout, not by size).
+/// `currsize` is how many live entries the Redis hash holds now, from every process (`HLEN`,
+/// less entries whose own [time to live](RedisCache::ttl) has passed and that are not deleted
+/// yet); `maxsize` is always `None` (entries leave by the sliding timeout, not by size).
 ///
 /// ```
 /// let info = pottery::CacheInfo::default();
@@ -47,13 +68,14 @@ pub struct CacheInfo {
     pub misses: u64,
     /// Always `None`: the cache has no size limit.
     pub maxsize: Option<usize>,
-    /// Entries in the Redis hash.
+    /// Live entries in the Redis hash.
     pub currsize: usize,
 }
 
-/// Counters shared by the clones of one cache.
+/// Counters shared by the clones of one cache (and, for the caches `#[redis_cache]` makes on
+/// every call, by all those of one handle and key: kept by the handle).
 #[derive(Default)]
-struct Stats {
+pub(crate) struct Stats {
     hits: AtomicU64,
     misses: AtomicU64,
     /// Until when (ns since [`EPOCH`]) Redis is left alone after a connection failure.
@@ -84,6 +106,9 @@ fn unreachable(e: &Error) -> bool {
 pub(crate) struct Core {
     pub(crate) redis: Redis,
     pub(crate) key: String,
+    /// The index of entries' deadlines (a sorted set in the hash's slot), for per-entry time
+    /// to live on servers without hash-field expiry.
+    deadlines: String,
     timeout_ms: u64,
     /// Each entry's own time to live (0: entries live as long as the hash).
     ttl_ms: u64,
@@ -99,6 +124,7 @@ impl Core {
     fn new(redis: &Redis, key: String) -> Self {
         Core {
             redis: redis.clone(),
+            deadlines: super::companion_key(&key, "deadlines"),
             key,
             timeout_ms: timeout_ms(Some(DEFAULT_TIMEOUT)),
             ttl_ms: 0,
@@ -109,15 +135,33 @@ impl Core {
         }
     }
 
+    /// The hash and its index of deadlines: the keys of the per-entry-ttl scripts.
+    fn both_keys(&self) -> Vec<Vec<u8>> {
+        vec![
+            self.key.clone().into_bytes(),
+            self.deadlines.clone().into_bytes(),
+        ]
+    }
+
     fn lookup(&self, field: Vec<u8>) -> Op<'_, Option<Vec<u8>>> {
+        if self.ttl_ms > 0 {
+            return Op::eval(
+                &self.key,
+                HASH,
+                &CACHE_GET_TTL,
+                self.both_keys(),
+                vec![
+                    field,
+                    self.timeout_ms.to_string().into_bytes(),
+                    TRIM_BATCH.into(),
+                ],
+                bulk,
+            );
+        }
         Op::eval(
             &self.key,
             HASH,
-            if self.ttl_ms > 0 {
-                &CACHE_GET_TTL
-            } else {
-                &CACHE_GET
-            },
+            &CACHE_GET,
             vec![self.key.clone().into_bytes()],
             vec![field, self.timeout_ms.to_string().into_bytes()],
             bulk,
@@ -130,12 +174,13 @@ impl Core {
                 &self.key,
                 HASH,
                 &CACHE_SET_TTL,
-                vec![self.key.clone().into_bytes()],
+                self.both_keys(),
                 vec![
                     self.timeout_ms.to_string().into_bytes(),
                     field,
                     self.ttl_ms.to_string().into_bytes(),
                     value,
+                    TRIM_BATCH.into(),
                 ],
                 |_, _| Ok(()),
             );
@@ -150,17 +195,34 @@ impl Core {
         )
     }
 
+    /// The live entries: `HLEN`, less the entries whose deadline passed and that are not
+    /// deleted yet.
     fn len(&self) -> Op<'_, usize> {
-        let mut cmd = redis::cmd("HLEN");
-        cmd.arg(&self.key);
-        Op::cmd(&self.key, HASH, cmd, |key, v| {
-            crate::exec::reply::length(key, v)
-        })
+        Op::eval(
+            &self.key,
+            HASH,
+            &CACHE_LEN,
+            self.both_keys(),
+            Vec::new(),
+            crate::exec::reply::length,
+        )
+    }
+
+    /// Deletes the entry at `field`: whether a live one was there.
+    fn remove(&self, field: Vec<u8>) -> Op<'_, bool> {
+        Op::eval(
+            &self.key,
+            HASH,
+            &CACHE_REMOVE,
+            self.both_keys(),
+            vec![field],
+            |key, v| Ok(int(key, v)? == 1),
+        )
     }
 
     fn clear(&self) -> Op<'_, ()> {
         let mut cmd = redis::cmd("UNLINK");
-        cmd.arg(&self.key);
+        cmd.arg(&self.key).arg(&self.deadlines);
         Op::cmd(&self.key, HASH, cmd, |_, _| Ok(()))
     }
 
@@ -206,6 +268,25 @@ impl Core {
         }
         tracing::warn!(key = %self.key, error = %e, "pottery cache: {what}; calling the function");
         Ok(())
+    }
+
+    /// Deletes the entry at `field` (an encoded argument tuple): whether a live one was there.
+    /// Errors are returned, whatever the mode, and the pause after a failure is not heeded: an
+    /// invalidation must be tried.
+    pub(crate) async fn remove_field<R: Runner>(&self, runner: &R, field: Vec<u8>) -> Result<bool> {
+        runner.run(&self.redis, self.remove(field)).await
+    }
+
+    /// Stores `value` at `field` (an encoded argument tuple), with the cache's timeout and time
+    /// to live. Errors are returned, whatever the mode.
+    pub(crate) async fn store_field<R: Runner, V: Serialize + ?Sized>(
+        &self,
+        runner: &R,
+        field: Vec<u8>,
+        value: &V,
+    ) -> Result<()> {
+        let value = encode(&self.key, value)?;
+        runner.run(&self.redis, self.store(field, value)).await
     }
 
     /// Stores `value` at `field`; failures go through [`Core::fallback`].
@@ -329,16 +410,7 @@ impl Core {
     /// hash's own `{tag}` if it has one, else the hash key as the tag.
     fn flight_key(&self, field: &[u8]) -> String {
         let field = String::from_utf8_lossy(field);
-        let tagged = self.key.find('{').is_some_and(|open| {
-            self.key[open + 1..]
-                .find('}')
-                .is_some_and(|close| close > 0)
-        });
-        if tagged {
-            format!("{}:flight:{field}", self.key)
-        } else {
-            format!("{{{}}}:flight:{field}", self.key)
-        }
+        super::companion_key(&self.key, &format!("flight:{field}"))
     }
 
     fn flight_release(&self, field: &[u8], uuid: String) -> Op<'_, ()> {
@@ -696,7 +768,9 @@ impl Flight {
 ///   function beats waiting. With [`strict(true)`](Self::strict) those failures are errors
 ///   instead, after the handle's retries.
 ///
-/// Clones share the hit and miss counters.
+/// Clones share the hit and miss counters (and the pause after a connection failure). The
+/// caches `#[redis_cache]` makes share theirs per handle and key, even when made afresh on
+/// every call of a `&self` method.
 ///
 /// ```
 /// use pottery::{Redis, RedisCache};
@@ -770,7 +844,12 @@ macro_rules! cache_shell {
             /// server expires hash fields (`HPEXPIRE`: Redis ≥ 7.4, Valkey ≥ 9.0) the store script
             /// sets a field TTL and the value is stored as it is; elsewhere the deadline is kept with
             /// the value (`<deadline ms>|<value>`, by the server's clock) and checked by the lookup
-            /// script, which deletes an expired entry. Either way a hit stays one round trip. The
+            /// script, which deletes an expired entry. There the field also goes into an index of
+            /// deadlines (a sorted set in the hash's cluster slot: `{<key>}:deadlines`, or
+            /// `<key>:deadlines` when the key has a `{hash tag}`), from which every store and lookup
+            /// deletes up to 100 entries whose deadline has passed, as the server's expiry would:
+            /// the hash holds the live entries and a small margin, however many expire unread. The
+            /// index slides and is cleared with the hash. Either way a hit stays one round trip. The
             /// hash's own sliding [`timeout`](Self::timeout) still applies. `None` (the default):
             /// entries live as long as the hash, as in pottery.
             ///
@@ -959,6 +1038,13 @@ impl RedisCache {
         &self.core
     }
 
+    /// This cache with the counters and circuit breaker its handle keeps for its key, so that
+    /// the caches `#[redis_cache]` makes on every call (for `&self` methods) share them.
+    pub(crate) fn with_handle_state(mut self) -> Self {
+        self.core.stats = self.core.redis.shared_state::<Stats>(&self.core.key);
+        self
+    }
+
     /// Calls `f` and stores its result for `args`, counting neither a hit nor a miss
     /// (pottery's `__bypass__`).
     ///
@@ -981,7 +1067,8 @@ impl RedisCache {
         )
     }
 
-    /// Hits and misses of this process, and the entries in Redis (one `HLEN`).
+    /// Hits and misses of this process, and the live entries in Redis (one round trip: a
+    /// script of `HLEN` less the expired entries not yet deleted).
     ///
     /// ```
     /// # let redis = pottery::testing::doctest_redis();
@@ -994,7 +1081,8 @@ impl RedisCache {
         Ok(self.core.info(currsize))
     }
 
-    /// Deletes every entry (`UNLINK`) and resets the counters.
+    /// Deletes every entry (`UNLINK` of the hash and its index of deadlines) and resets the
+    /// counters.
     ///
     /// ```
     /// # let redis = pottery::testing::doctest_redis();
@@ -1089,6 +1177,38 @@ crate::shell::ops! {
         /// # let cache = pottery::aio::RedisCache::random(&redis).await?;
         /// cache.store(&(5,), &25u64).await?;
         /// assert_eq!(cache.get::<_, u64>(&(5,)).await?, Some(25));
+        /// # cache.clear().await?;
+        /// # Ok::<(), pottery::Error>(()) }).unwrap();
+        /// ```
+    };
+
+    /// Deletes the entry for `args`, so that the next call computes it again (after an
+    /// update of what it was computed from, say): whether a live entry was there. One round
+    /// trip; the other entries, the hash's timeout and the counters are left alone. Errors
+    /// are returned, whatever [`strict`](Self::strict) says: an invalidation that did not
+    /// happen must not pass for one that did.
+    fn remove<A>(args: &A) -> bool where [A: Serialize + ?Sized]
+        = |core| Ok(core.remove(encode(&core.key, args)?)),
+    example {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # let cache = pottery::RedisCache::random(&redis)?;
+        /// cache.get_or_compute(&(5,), || 25u64)?;
+        /// assert!(cache.remove(&(5,))?);
+        /// assert!(!cache.remove(&(5,))?);                  // nothing left to remove
+        /// assert_eq!(cache.get_or_compute(&(5,), || 26u64)?, 26); // computed again
+        /// # cache.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+    }
+    aio {
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// # let cache = pottery::aio::RedisCache::random(&redis).await?;
+        /// cache.store(&(5,), &25u64).await?;
+        /// assert!(cache.remove(&(5,)).await?);
+        /// assert_eq!(cache.get::<_, u64>(&(5,)).await?, None);
         /// # cache.clear().await?;
         /// # Ok::<(), pottery::Error>(()) }).unwrap();
         /// ```

@@ -74,7 +74,17 @@ struct Inner {
     /// When each async connection was last used, by runtime and (for a direct connection to a
     /// cluster master) address: how long it has been idle.
     aio_used: Mutex<Vec<(tokio::runtime::Id, Option<String>, Instant)>>,
+    /// State that outlives the values made from this handle, by type and name (a cache's
+    /// circuit breaker and counters, by cache key): see [`Redis::shared_state`].
+    shared: Mutex<SharedStates>,
 }
+
+/// [`Inner::shared`]: one value per type and name.
+type SharedStates =
+    std::collections::HashMap<(std::any::TypeId, String), Arc<dyn std::any::Any + Send + Sync>>;
+
+/// How many shared states a handle keeps before it forgets those nobody holds.
+const SHARED_STATES_KEPT: usize = 4096;
 
 /// How to reach one node of a cluster directly: the first node's settings (credentials, TLS,
 /// protocol), at another address.
@@ -1020,6 +1030,7 @@ impl Redis {
                 slot_owners: Mutex::new(None),
                 nodes_aio: Mutex::new(Vec::new()),
                 aio_used: Mutex::new(Vec::new()),
+                shared: Mutex::new(SharedStates::new()),
             }),
         }
     }
@@ -1613,6 +1624,34 @@ impl Redis {
         &self.inner.shown
     }
 
+    /// The state of type `T` named `name` that this handle (and its clones) keeps for values
+    /// made afresh from it — a cache that `#[redis_cache]` builds on every call finds its
+    /// circuit breaker and counters here. Made with `T::default()` the first time. Past
+    /// [`SHARED_STATES_KEPT`] names, states that nobody else holds are forgotten (they start
+    /// afresh when asked for again).
+    pub(crate) fn shared_state<T>(&self, name: &str) -> Arc<T>
+    where
+        T: std::any::Any + Default + Send + Sync,
+    {
+        let mut states = self.inner.shared.lock().unwrap_or_else(|p| p.into_inner());
+        let id = (std::any::TypeId::of::<T>(), name.to_owned());
+        if let Some(state) = states
+            .get(&id)
+            .and_then(|s| Arc::clone(s).downcast::<T>().ok())
+        {
+            return state;
+        }
+        if states.len() >= SHARED_STATES_KEPT {
+            states.retain(|_, state| Arc::strong_count(state) > 1);
+        }
+        let state = Arc::new(T::default());
+        states.insert(
+            id,
+            Arc::clone(&state) as Arc<dyn std::any::Any + Send + Sync>,
+        );
+        state
+    }
+
     /// How long operations keep retrying (see [`RedisBuilder::retry_timeout`]).
     pub(crate) fn retry_timeout(&self) -> Duration {
         self.inner.opts.retry_timeout
@@ -2105,7 +2144,44 @@ pub fn set_default_redis(redis: Redis) -> std::result::Result<(), Redis> {
 
 #[cfg(test)]
 mod tests {
-    use super::{redact, scrub};
+    use super::{SHARED_STATES_KEPT, redact, scrub};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// One state per type and name, shared by clones of the handle; past the limit, only
+    /// states nobody holds are forgotten.
+    #[test]
+    fn shared_states_per_name_and_type() {
+        let redis = super::Redis::from_url("redis://127.0.0.1:1").unwrap();
+        let a = redis.shared_state::<AtomicU64>("a");
+        a.store(7, Ordering::Relaxed);
+        let again = redis.clone().shared_state::<AtomicU64>("a");
+        assert!(Arc::ptr_eq(&a, &again));
+        assert_eq!(
+            redis.shared_state::<AtomicU64>("b").load(Ordering::Relaxed),
+            0
+        );
+        assert_eq!(
+            redis
+                .shared_state::<std::sync::Mutex<u8>>("a")
+                .lock()
+                .map(|g| *g)
+                .ok(),
+            Some(0)
+        );
+        for n in 0..SHARED_STATES_KEPT * 2 {
+            redis.shared_state::<AtomicU64>(&n.to_string());
+        }
+        assert!(
+            Arc::ptr_eq(&a, &redis.shared_state::<AtomicU64>("a")),
+            "held: kept"
+        );
+        let other = super::Redis::from_url("redis://127.0.0.1:1").unwrap();
+        assert!(
+            !Arc::ptr_eq(&a, &other.shared_state::<AtomicU64>("a")),
+            "per handle"
+        );
+    }
 
     #[test]
     fn a_read_timeout_says_so() {

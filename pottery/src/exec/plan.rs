@@ -62,6 +62,13 @@ macro_rules! script {
             $crate::exec::plan::Repeat::$repeat,
         );
     };
+    // Several files, one script: shared Lua functions (a prelude) and the script using them.
+    ($name:ident, [$($file:literal),+], $repeat:ident) => {
+        static $name: $crate::exec::plan::Script = $crate::exec::plan::Script::new(
+            concat!($(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/scripts/", $file))),+),
+            $crate::exec::plan::Repeat::$repeat,
+        );
+    };
 }
 pub(crate) use script;
 
