@@ -1,0 +1,345 @@
+//! Async connections: one multiplexed connection per Tokio runtime, shared by every task.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, RedisFuture, RedisResult, Value};
+
+use super::IDLE_CHECK;
+use super::Redis;
+use super::Target;
+
+use crate::client::MAX_RUNTIMES;
+use crate::client::Options;
+use crate::client::SentinelTarget;
+use crate::error::{Error, Result};
+use std::sync::atomic::AtomicBool;
+
+impl Redis {
+    /// The shared async connection: multiplexed and reconnecting. Clone it freely.
+    ///
+    /// It is created on first use in each Tokio runtime (a connection's driver task lives on
+    /// the runtime that made it), so one handle serves several runtimes one after another —
+    /// `#[tokio::test]`s sharing a handle, say — without failing calls.
+    ///
+    /// ```
+    /// # let redis = pottery::testing::doctest_redis();
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let mut conn = redis.async_connection().await?;
+    /// let n: i64 = redis::cmd("INCR").arg("visits").query_async(&mut conn).await?;
+    /// assert!(n >= 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+    /// ```
+    pub async fn async_connection(&self) -> Result<AsyncConnection> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::Config {
+                message: "async pottery calls need a Tokio runtime".into(),
+            })?
+            .id();
+        if let Some(conn) = self.cached_async(runtime) {
+            return Ok(conn);
+        }
+        // One connection per runtime, even when many tasks ask at once.
+        let inner = &self.inner;
+        let seen = inner.aio_attempts.load(Ordering::SeqCst);
+        let _making = inner.aio_init.lock().await;
+        if let Some(conn) = self.cached_async(runtime) {
+            return Ok(conn);
+        }
+        // An attempt for this runtime failed while we queued behind it: share its error
+        // instead of trying again. (Each attempt may take the whole connection timeout: a
+        // hundred callers queued on an unresponsive server took a hundred timeouts, one
+        // after another.)
+        if let Some((rt, n, e)) = &*inner.aio_failure.lock().unwrap_or_else(|p| p.into_inner())
+            && *rt == runtime
+            && *n > seen
+        {
+            return Err(Error::Redis {
+                key: None,
+                source: e.clone(),
+            });
+        }
+        let conn = match &inner.target {
+            Target::Single(client) => {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(inner.opts.connection_timeout))
+                    .set_response_timeout(inner.opts.response_timeout)
+                    // One attempt per connect: retries would multiply the connection
+                    // timeout a call can take. After a failure, the next call (or the
+                    // manager's own reconnect) tries again.
+                    .set_number_of_retries(0)
+                    .set_min_delay(Duration::from_millis(50))
+                    .set_max_delay(Duration::from_secs(1));
+                ConnectionManager::new_with_config(client.clone(), config)
+                    .await
+                    .map(AsyncConn::Single)
+            }
+            Target::Cluster(client, _) => client
+                .get_async_connection()
+                .await
+                .map(|c| AsyncConn::Cluster(Box::new(c))),
+            Target::Sentinel(t) => connect_sentinel_async(t, &inner.opts).await,
+        };
+        let n = inner.aio_attempts.fetch_add(1, Ordering::SeqCst) + 1;
+        let conn = conn.map_err(|source| {
+            *inner.aio_failure.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((runtime, n, source.clone()));
+            Error::Redis { key: None, source }
+        })?;
+        let mut cache = inner.aio.lock().unwrap_or_else(|p| p.into_inner());
+        cache.retain(|(id, _)| *id != runtime);
+        if cache.len() >= MAX_RUNTIMES {
+            cache.remove(0);
+        }
+        cache.push((runtime, conn.clone()));
+        Ok(AsyncConnection(conn))
+    }
+
+    pub(super) fn cached_async(&self, runtime: tokio::runtime::Id) -> Option<AsyncConnection> {
+        let mut cache = self.inner.aio.lock().unwrap_or_else(|p| p.into_inner());
+        if let Target::Sentinel(t) = &self.inner.target {
+            // A Sentinel handle's connection that failed, or that goes to a master an earlier
+            // lookup found, is replaced: the next one goes to the master the sentinels name.
+            let generation = t.generation();
+            cache.retain(|(_, conn)| match conn {
+                AsyncConn::Sentinel(c) => {
+                    !c.watch.dead.load(Ordering::Relaxed) && c.watch.generation == generation
+                }
+                _ => true,
+            });
+        }
+        cache
+            .iter()
+            .find(|(id, _)| *id == runtime)
+            .map(|(_, conn)| AsyncConnection(conn.clone()))
+    }
+
+    /// Notes a use of this runtime's async connection (`None`) or direct connection to the
+    /// cluster master at `addr`; returns whether it had been idle for [`IDLE_CHECK`] or more.
+    pub(crate) fn async_used(&self, addr: Option<&str>) -> bool {
+        let Ok(runtime) = tokio::runtime::Handle::try_current().map(|h| h.id()) else {
+            return false;
+        };
+        let now = Instant::now();
+        let mut used = self
+            .inner
+            .aio_used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match used
+            .iter_mut()
+            .find(|(r, a, _)| *r == runtime && a.as_deref() == addr)
+        {
+            Some((_, _, last)) => {
+                let idle = now.duration_since(*last) >= IDLE_CHECK;
+                *last = now;
+                idle
+            }
+            None => {
+                if used.len() >= MAX_RUNTIMES * 8 {
+                    used.remove(0);
+                }
+                used.push((runtime, addr.map(str::to_owned), now));
+                false
+            }
+        }
+    }
+
+    pub(crate) fn forget_async_cluster_connection(&self) {
+        if !matches!(self.inner.target, Target::Cluster(..)) {
+            return;
+        }
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let runtime = handle.id();
+            let mut cache = self.inner.aio.lock().unwrap_or_else(|p| p.into_inner());
+            cache.retain(|(id, _)| *id != runtime);
+        }
+    }
+
+    /// A new pub/sub connection to this server (`None` for a cluster handle, whose
+    /// notifications pottery does not follow).
+    pub(crate) async fn pubsub_async(&self) -> Option<RedisResult<redis::aio::PubSub>> {
+        match &self.inner.target {
+            Target::Single(client) => Some(client.get_async_pubsub().await),
+            Target::Cluster(..) => None,
+            Target::Sentinel(t) => Some(match t.master(self.inner.opts.connection_timeout).await {
+                Ok((_, client)) => client.get_async_pubsub().await,
+                Err(e) => Err(e),
+            }),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(super) enum AsyncConn {
+    Single(ConnectionManager),
+    Cluster(Box<redis::cluster_async::ClusterConnection>),
+    Sentinel(SentinelConn),
+}
+
+/// The async connection of a [`Redis`] handle (multiplexed, reconnecting); implements
+/// `redis::aio::ConnectionLike`. Cheap to clone.
+///
+/// ```
+/// # let redis = pottery::testing::doctest_redis();
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use redis::AsyncCommands;
+/// let mut conn = redis.async_connection().await?;
+/// conn.set::<_, _, ()>("answer", 42).await?;
+/// assert_eq!(conn.get::<_, i64>("answer").await?, 42);
+/// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct AsyncConnection(AsyncConn);
+
+impl fmt::Debug for AsyncConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.0 {
+            AsyncConn::Single(_) => "AsyncConnection(single)",
+            AsyncConn::Cluster(_) => "AsyncConnection(cluster)",
+            AsyncConn::Sentinel(_) => "AsyncConnection(sentinel)",
+        })
+    }
+}
+
+impl AsyncConnection {
+    /// `CLUSTER SLOTS`, from any node of a cluster.
+    pub(super) async fn cluster_slots(&mut self) -> RedisResult<Value> {
+        match &mut self.0 {
+            AsyncConn::Cluster(c) => {
+                use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+                let mut cmd = redis::cmd("CLUSTER");
+                cmd.arg("SLOTS");
+                c.route_command(cmd, RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random))
+                    .await
+            }
+            _ => Err(RedisError::from((
+                redis::ErrorKind::Client,
+                "not a cluster connection",
+            ))),
+        }
+    }
+
+    /// Sends a pipeline and returns its `count` replies, server errors among them as values
+    /// (a batch's). On a cluster it goes to the master of `slot`: every command of the
+    /// pipeline must be in that slot.
+    pub(crate) async fn send_pipeline(
+        &mut self,
+        pipe: &redis::Pipeline,
+        count: usize,
+        slot: Option<u16>,
+    ) -> RedisResult<Vec<Value>> {
+        match (&mut self.0, slot) {
+            (AsyncConn::Cluster(c), Some(slot)) => {
+                use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
+                let route = SingleNodeRoutingInfo::SpecificNode(Route::new(slot, SlotAddr::Master));
+                c.route_pipeline(pipe.clone(), 0, count, route).await
+            }
+            _ => redis::aio::ConnectionLike::req_packed_commands(self, pipe, 0, count).await,
+        }
+    }
+}
+
+impl redis::aio::ConnectionLike for AsyncConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, Value> {
+        match &mut self.0 {
+            AsyncConn::Single(c) => c.req_packed_command(cmd),
+            AsyncConn::Cluster(c) => c.req_packed_command(cmd),
+            AsyncConn::Sentinel(c) => {
+                let watch = Arc::clone(&c.watch);
+                let reply = c.conn.req_packed_command(cmd);
+                Box::pin(async move {
+                    let r = reply.await;
+                    watch.saw(&r);
+                    r
+                })
+            }
+        }
+    }
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match &mut self.0 {
+            AsyncConn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            AsyncConn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            AsyncConn::Sentinel(c) => {
+                let watch = Arc::clone(&c.watch);
+                let reply = c.conn.req_packed_commands(pipeline, offset, count);
+                Box::pin(async move {
+                    let r = reply.await;
+                    watch.saw(&r);
+                    r
+                })
+            }
+        }
+    }
+    fn get_db(&self) -> i64 {
+        match &self.0 {
+            AsyncConn::Single(c) => c.get_db(),
+            AsyncConn::Cluster(c) => c.get_db(),
+            AsyncConn::Sentinel(c) => c.conn.get_db(),
+        }
+    }
+}
+
+/// A multiplexed connection to the master a Sentinel lookup found. It does not reconnect by
+/// itself (it would reconnect to the same, maybe demoted, node): once a call on it fails or
+/// is answered `READONLY`, it is marked dead, the master is forgotten, and the handle makes a
+/// new connection to the master the sentinels name next.
+#[derive(Clone)]
+pub(super) struct SentinelConn {
+    pub(super) conn: MultiplexedConnection,
+    pub(super) watch: Arc<ConnWatch>,
+}
+
+pub(super) struct ConnWatch {
+    pub(super) dead: AtomicBool,
+    pub(super) generation: u64,
+    pub(super) target: Arc<SentinelTarget>,
+}
+
+impl ConnWatch {
+    pub(super) fn saw<T>(&self, r: &RedisResult<T>) {
+        if let Err(e) = r
+            && SentinelTarget::stale(e)
+        {
+            self.dead.store(true, Ordering::Relaxed);
+            self.target.forget(self.generation);
+        }
+    }
+}
+
+/// A new async connection to the master of a Sentinel handle.
+pub(super) async fn connect_sentinel_async(
+    target: &Arc<SentinelTarget>,
+    opts: &Options,
+) -> RedisResult<AsyncConn> {
+    let (generation, client) = target.master(opts.connection_timeout).await?;
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(opts.connection_timeout))
+        .set_response_timeout(opts.response_timeout);
+    match client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+    {
+        Ok(conn) => Ok(AsyncConn::Sentinel(SentinelConn {
+            conn,
+            watch: Arc::new(ConnWatch {
+                dead: AtomicBool::new(false),
+                generation,
+                target: Arc::clone(target),
+            }),
+        })),
+        Err(e) => {
+            target.forget(generation);
+            Err(e)
+        }
+    }
+}
