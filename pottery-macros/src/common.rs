@@ -132,11 +132,16 @@ pub(crate) fn duration_arg(
     unit: Unit,
 ) -> syn::Result<TokenStream> {
     let expr: syn::Expr = meta.value()?.parse()?;
+    duration_expr(&expr, name, unit)
+}
+
+/// [`duration_arg`] for an expression already parsed.
+pub(crate) fn duration_expr(expr: &syn::Expr, name: &str, unit: Unit) -> syn::Result<TokenStream> {
     let unit_name = match unit {
         Unit::Seconds => "seconds",
         Unit::Millis => "milliseconds",
     };
-    let lit = match &expr {
+    let lit = match expr {
         syn::Expr::Lit(l) => &l.lit,
         other => {
             // Checked by the compiler: a type error here points at the expression.
@@ -168,7 +173,10 @@ pub(crate) fn duration_arg(
     if !secs.is_finite() || !(0.0..=3.2e9).contains(&secs) {
         return Err(syn::Error::new(
             lit.span(),
-            format!("`{name}` of {value} {unit_name} is out of range"),
+            format!(
+                "`{name}` of {} {unit_name} is out of range (at most about a century)",
+                quote::quote!(#lit)
+            ),
         ));
     }
     let nanos = (secs * 1e9).round() as u64;

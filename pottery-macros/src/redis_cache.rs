@@ -17,12 +17,12 @@ use quote::{quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{
-    Expr, GenericArgument, Ident, ItemFn, LitBool, LitInt, PathArguments, ReturnType, Type,
-    Visibility,
+    Expr, GenericArgument, Ident, ItemFn, LitBool, PathArguments, ReturnType, Type, Visibility,
 };
 
 use crate::common::{
-    Receiver, hidden, inner_fn, mentions, no_generics, outer_sig, receiver_and_args, unknown,
+    Receiver, Unit, duration_arg, duration_expr, hidden, inner_fn, mentions, no_generics,
+    outer_sig, receiver_and_args, unknown,
 };
 
 /// The visibility of the companions: as visible as the function.
@@ -185,11 +185,8 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
         } else if meta.path.is_ident("redis") {
             redis = Some(meta.value()?.parse()?);
         } else if meta.path.is_ident("ttl") {
-            let secs: LitInt = meta.value()?.parse()?;
-            let n: u64 = secs.base10_parse()?;
-            ttl = Some(quote!(::core::option::Option::Some(
-                ::core::time::Duration::from_secs(#n)
-            )));
+            let d = duration_arg(&meta, "ttl", Unit::Seconds)?;
+            ttl = Some(quote!(::core::option::Option::Some(#d)));
         } else if meta.path.is_ident("single_flight") {
             let b: LitBool = meta.value()?.parse()?;
             single_flight = b.value;
@@ -206,29 +203,20 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
             let names = content.parse_terminated(Ident::parse_any, syn::Token![,])?;
             skip.extend(names);
         } else if meta.path.is_ident("timeout") {
-            let value = meta.value()?;
-            if value.peek(syn::Ident) {
-                let none: syn::Ident = value.parse()?;
-                if none != "none" {
-                    return Err(syn::Error::new(
-                        none.span(),
-                        "`timeout` is a number of seconds, or `none` to keep entries forever",
-                    ));
-                }
-                timeout = Some(quote!(::core::option::Option::None));
+            let expr: Expr = meta.value()?.parse()?;
+            let forever = matches!(&expr, Expr::Path(p) if p.path.is_ident("none") || p.path.is_ident("None"));
+            timeout = Some(if forever {
+                quote!(::core::option::Option::None)
             } else {
-                let secs: LitInt = value.parse()?;
-                let n: u64 = secs.base10_parse()?;
-                timeout = Some(quote!(::core::option::Option::Some(
-                    ::core::time::Duration::from_secs(#n)
-                )));
-            }
+                let d = duration_expr(&expr, "timeout", Unit::Seconds)?;
+                quote!(::core::option::Option::Some(#d))
+            });
         } else {
             return Err(unknown(
                 meta.path.span(),
                 "redis_cache",
-                "`key = <&str expr>`, `redis = <expr>`, `timeout = <seconds> | none`, \
-                 `ttl = <seconds>`, `single_flight = <bool>`, `cache_none = <bool>`, \
+                "`key = <&str expr>`, `redis = <expr>`, `timeout = <seconds or Duration> | none`, \
+                 `ttl = <seconds or Duration>`, `single_flight = <bool>`, `cache_none = <bool>`, \
                  `skip = [<argument>, ..]` and `companions = <bool>`",
             ));
         }

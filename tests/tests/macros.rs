@@ -27,7 +27,15 @@ fn greet(name: &str, mut times: usize) -> String {
     format!("hello {name}").repeat(times)
 }
 
-#[redis_cache(key = "macro-test:nothing", redis = server_redis())]
+// Durations as `Duration` expressions (a number means seconds, as for `square`).
+const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(45);
+
+#[redis_cache(
+    key = "macro-test:nothing",
+    redis = server_redis(),
+    timeout = ANSWER_TIMEOUT,
+    ttl = std::time::Duration::from_secs(600)
+)]
 fn answer() -> u32 {
     42
 }
@@ -76,8 +84,12 @@ fn redis_cache_on_fn() {
     answer::cache_clear().unwrap();
     assert_eq!(answer(), 42);
     assert_eq!(answer(), 42);
-    let raw: Option<String> = conn.hget("macro-test:nothing", "[]").unwrap();
-    assert_eq!(raw.as_deref(), Some("42"));
+    assert_eq!(answer::cache_info().unwrap().hits, 1);
+    let ttl: i64 = conn.ttl("macro-test:nothing").unwrap();
+    assert!(
+        (31..=45).contains(&ttl),
+        "the hash's sliding timeout is 45 s: {ttl}"
+    );
     answer::cache_clear().unwrap();
 }
 
