@@ -225,9 +225,13 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     }
 
     let mut key: Option<LitStr> = None;
+    let mut krate: Option<syn::Path> = None;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("redis")) {
         attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident("key") {
+            if meta.path.is_ident("crate") {
+                krate = Some(crate::common::crate_arg(&meta)?);
+                Ok(())
+            } else if meta.path.is_ident("key") {
                 if key.is_some() {
                     return Err(meta.error("`key` given twice"));
                 }
@@ -236,7 +240,7 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
             } else {
                 Err(meta.error(
                     "unknown struct attribute; #[redis(...)] on the struct takes \
-                     `key = \"prefix:{field}\"`",
+                     `key = \"prefix:{field}\"` and `crate = <path to pottery>`",
                 ))
             }
         })?;
@@ -263,8 +267,8 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     let ident = &input.ident;
     let vis = &input.vis;
     let handle = format_ident!("{}Handle", ident);
-    let redis_ty = quote!(::pottery::Redis);
-    let result = quote!(::pottery::Result);
+    let redis_ty = quote!(::__pottery_crate::Redis);
+    let result = quote!(::__pottery_crate::Result);
 
     // The trait: FIELDS, write and read.
     let names = stored.iter().map(|f| &f.name);
@@ -351,11 +355,11 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         let doc_queued_set = format!("Queues [`{handle}::{set}`].");
         batch_methods.push(quote_spanned! {span=>
             #[doc = #doc_queued_get]
-            #vis fn #id(&self) -> ::pottery::Pending<#out_ty> {
+            #vis fn #id(&self) -> ::__pottery_crate::Pending<#out_ty> {
                 self.core.get::<#ty, #out_ty>(#name, #then)
             }
             #[doc = #doc_queued_set]
-            #vis fn #set(&self, value: impl ::core::convert::Into<#ty>) -> ::pottery::Pending<()> {
+            #vis fn #set(&self, value: impl ::core::convert::Into<#ty>) -> ::__pottery_crate::Pending<()> {
                 let value: #ty = value.into();
                 self.core.set(#name, &value)
             }
@@ -402,7 +406,7 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
             let doc_queued_incr = format!("Queues [`{handle}::{incr}`].");
             batch_methods.push(quote! {
                 #[doc = #doc_queued_incr]
-                #vis fn #incr(&self, by: i64) -> ::pottery::Pending<#ty> {
+                #vis fn #incr(&self, by: i64) -> ::__pottery_crate::Pending<#ty> {
                     self.core.incr(#name, by)
                 }
             });
@@ -495,60 +499,60 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
                     #vis fn redis_key(&self) -> ::std::string::String {
                         Self::key_for(#(#from_self),*)
                     }
-                    /// [`RedisBacked::save`](::pottery::RedisBacked::save) at this value's own key.
+                    /// [`RedisBacked::save`](::__pottery_crate::RedisBacked::save) at this value's own key.
                     #vis fn save_keyed(&self, #redis: &#redis_ty) -> #result<()> {
-                        <Self as ::pottery::RedisBacked>::save(self, #redis, &self.redis_key())
+                        <Self as ::__pottery_crate::RedisBacked>::save(self, #redis, &self.redis_key())
                     }
                     /// [`Self::save_keyed`], async.
                     #vis fn save_keyed_async<'a>(&self, #redis: &'a #redis_ty)
                         -> impl ::core::future::Future<Output = #result<()>> + ::core::marker::Send + 'a
                     {
-                        ::pottery::private::save_owned_async(self, #redis, self.redis_key())
+                        ::__pottery_crate::private::save_owned_async(self, #redis, self.redis_key())
                     }
-                    /// [`RedisBacked::load`](::pottery::RedisBacked::load) from the key these fields make.
+                    /// [`RedisBacked::load`](::__pottery_crate::RedisBacked::load) from the key these fields make.
                     #vis fn load_keyed(#redis: &#redis_ty, #(#params),*) -> #result<::core::option::Option<Self>> {
-                        <Self as ::pottery::RedisBacked>::load(#redis, &Self::key_for(#(#args),*))
+                        <Self as ::__pottery_crate::RedisBacked>::load(#redis, &Self::key_for(#(#args),*))
                     }
                     /// [`Self::load_keyed`], async.
                     #vis async fn load_keyed_async(#redis: &#redis_ty, #(#params),*) -> #result<::core::option::Option<Self>> {
                         let key = Self::key_for(#(#args),*);
-                        <Self as ::pottery::RedisBacked>::load_async(#redis, &key).await
+                        <Self as ::__pottery_crate::RedisBacked>::load_async(#redis, &key).await
                     }
-                    /// [`RedisBacked::delete`](::pottery::RedisBacked::delete) of the key these fields make.
+                    /// [`RedisBacked::delete`](::__pottery_crate::RedisBacked::delete) of the key these fields make.
                     #vis fn delete_keyed(#redis: &#redis_ty, #(#params),*) -> #result<bool> {
-                        <Self as ::pottery::RedisBacked>::delete(#redis, &Self::key_for(#(#args),*))
+                        <Self as ::__pottery_crate::RedisBacked>::delete(#redis, &Self::key_for(#(#args),*))
                     }
                     /// [`Self::delete_keyed`], async.
                     #vis async fn delete_keyed_async(#redis: &#redis_ty, #(#params),*) -> #result<bool> {
                         let key = Self::key_for(#(#args),*);
-                        <Self as ::pottery::RedisBacked>::delete_async(#redis, &key).await
+                        <Self as ::__pottery_crate::RedisBacked>::delete_async(#redis, &key).await
                     }
-                    /// [`RedisBacked::exists`](::pottery::RedisBacked::exists) of the key these fields make.
+                    /// [`RedisBacked::exists`](::__pottery_crate::RedisBacked::exists) of the key these fields make.
                     #vis fn exists_keyed(#redis: &#redis_ty, #(#params),*) -> #result<bool> {
-                        <Self as ::pottery::RedisBacked>::exists(#redis, &Self::key_for(#(#args),*))
+                        <Self as ::__pottery_crate::RedisBacked>::exists(#redis, &Self::key_for(#(#args),*))
                     }
                     /// [`Self::exists_keyed`], async.
                     #vis async fn exists_keyed_async(#redis: &#redis_ty, #(#params),*) -> #result<bool> {
                         let key = Self::key_for(#(#args),*);
-                        <Self as ::pottery::RedisBacked>::exists_async(#redis, &key).await
+                        <Self as ::__pottery_crate::RedisBacked>::exists_async(#redis, &key).await
                     }
-                    /// [`RedisBacked::load_tracked`](::pottery::RedisBacked::load_tracked) from the key these fields make.
-                    #vis fn load_tracked_keyed(#redis: &#redis_ty, #(#params),*) -> #result<::core::option::Option<::pottery::Tracked<Self>>> {
-                        <Self as ::pottery::RedisBacked>::load_tracked(#redis, &Self::key_for(#(#args),*))
+                    /// [`RedisBacked::load_tracked`](::__pottery_crate::RedisBacked::load_tracked) from the key these fields make.
+                    #vis fn load_tracked_keyed(#redis: &#redis_ty, #(#params),*) -> #result<::core::option::Option<::__pottery_crate::Tracked<Self>>> {
+                        <Self as ::__pottery_crate::RedisBacked>::load_tracked(#redis, &Self::key_for(#(#args),*))
                     }
                     /// [`Self::load_tracked_keyed`], async.
-                    #vis async fn load_tracked_keyed_async(#redis: &#redis_ty, #(#params),*) -> #result<::core::option::Option<::pottery::Tracked<Self>>> {
+                    #vis async fn load_tracked_keyed_async(#redis: &#redis_ty, #(#params),*) -> #result<::core::option::Option<::__pottery_crate::Tracked<Self>>> {
                         let key = Self::key_for(#(#args),*);
-                        <Self as ::pottery::RedisBacked>::load_tracked_async(#redis, &key).await
+                        <Self as ::__pottery_crate::RedisBacked>::load_tracked_async(#redis, &key).await
                     }
-                    /// [`RedisBacked::update`](::pottery::RedisBacked::update) of the struct at the key these fields make.
+                    /// [`RedisBacked::update`](::__pottery_crate::RedisBacked::update) of the struct at the key these fields make.
                     #vis fn update_keyed<#out>(#redis: &#redis_ty, #(#params,)* #change: impl ::core::ops::FnMut(&mut Self) -> #out) -> #result<::core::option::Option<#out>> {
-                        <Self as ::pottery::RedisBacked>::update(#redis, &Self::key_for(#(#args),*), #change)
+                        <Self as ::__pottery_crate::RedisBacked>::update(#redis, &Self::key_for(#(#args),*), #change)
                     }
                     /// [`Self::update_keyed`], async.
                     #vis async fn update_keyed_async<#out: ::core::marker::Send>(#redis: &#redis_ty, #(#params,)* #change: impl ::core::ops::FnMut(&mut Self) -> #out + ::core::marker::Send) -> #result<::core::option::Option<#out>> {
                         let key = Self::key_for(#(#args),*);
-                        <Self as ::pottery::RedisBacked>::update_async(#redis, &key, #change).await
+                        <Self as ::__pottery_crate::RedisBacked>::update_async(#redis, &key, #change).await
                     }
                     /// A handle on the key these fields make.
                     #vis fn handle_keyed(#redis: &#redis_ty, #(#params),*) -> #handle {
@@ -562,17 +566,18 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     let redis = Ident::new("redis", Span::mixed_site());
     let change = Ident::new("change", Span::mixed_site());
     let out = Ident::new("O", Span::mixed_site());
-    Ok(quote! {
+    Ok(crate::common::with_crate(
+        quote! {
         #[automatically_derived]
-        impl ::pottery::RedisBacked for #ident {
+        impl ::__pottery_crate::RedisBacked for #ident {
             const FIELDS: &'static [&'static str] = &[#(#names),*];
 
-            fn __pottery_write(&self, out: &mut ::pottery::private::FieldWriter<'_>) -> #result<()> {
+            fn __pottery_write(&self, out: &mut ::__pottery_crate::private::FieldWriter<'_>) -> #result<()> {
                 #(#writes)*
                 ::core::result::Result::Ok(())
             }
 
-            fn __pottery_read(fields: &mut ::pottery::private::FieldReader<'_>) -> #result<Self> {
+            fn __pottery_read(fields: &mut ::__pottery_crate::private::FieldReader<'_>) -> #result<Self> {
                 ::core::result::Result::Ok(Self { #(#reads),* })
             }
         }
@@ -581,7 +586,7 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         impl #ident {
             #[doc = #struct_doc_handle]
             #vis fn handle(#redis: &#redis_ty, key: impl ::core::convert::Into<::std::string::String>) -> #handle {
-                #handle { core: ::pottery::private::HandleCore::new(#redis, key.into()) }
+                #handle { core: ::__pottery_crate::private::HandleCore::new(#redis, key.into()) }
             }
         }
 
@@ -590,7 +595,7 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         #[doc = #handle_doc]
         #[derive(Clone, Debug)]
         #vis struct #handle {
-            core: ::pottery::private::HandleCore,
+            core: ::__pottery_crate::private::HandleCore,
         }
 
         #[automatically_derived]
@@ -605,58 +610,58 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
             }
             /// Loads the whole struct (one `HGETALL`).
             #vis fn load(&self) -> #result<::core::option::Option<#ident>> {
-                <#ident as ::pottery::RedisBacked>::load(self.core.redis(), self.core.key())
+                <#ident as ::__pottery_crate::RedisBacked>::load(self.core.redis(), self.core.key())
             }
             /// [`Self::load`], async.
             #vis async fn load_async(&self) -> #result<::core::option::Option<#ident>> {
-                <#ident as ::pottery::RedisBacked>::load_async(self.core.redis(), self.core.key()).await
+                <#ident as ::__pottery_crate::RedisBacked>::load_async(self.core.redis(), self.core.key()).await
             }
-            /// [`RedisBacked::load_tracked`](::pottery::RedisBacked::load_tracked) here: the
+            /// [`RedisBacked::load_tracked`](::__pottery_crate::RedisBacked::load_tracked) here: the
             /// struct, remembering what it was loaded as, so its `save()` writes only the
             /// fields you changed.
-            #vis fn load_tracked(&self) -> #result<::core::option::Option<::pottery::Tracked<#ident>>> {
-                <#ident as ::pottery::RedisBacked>::load_tracked(self.core.redis(), self.core.key())
+            #vis fn load_tracked(&self) -> #result<::core::option::Option<::__pottery_crate::Tracked<#ident>>> {
+                <#ident as ::__pottery_crate::RedisBacked>::load_tracked(self.core.redis(), self.core.key())
             }
             /// [`Self::load_tracked`], async.
-            #vis async fn load_tracked_async(&self) -> #result<::core::option::Option<::pottery::Tracked<#ident>>> {
-                <#ident as ::pottery::RedisBacked>::load_tracked_async(self.core.redis(), self.core.key()).await
+            #vis async fn load_tracked_async(&self) -> #result<::core::option::Option<::__pottery_crate::Tracked<#ident>>> {
+                <#ident as ::__pottery_crate::RedisBacked>::load_tracked_async(self.core.redis(), self.core.key()).await
             }
-            /// [`RedisBacked::update`](::pottery::RedisBacked::update) here: changes the stored
+            /// [`RedisBacked::update`](::__pottery_crate::RedisBacked::update) here: changes the stored
             /// struct with `change`, writing the fields it changed only if nobody changed them
             /// meanwhile (else it runs again on fresh data); `None` when the key does not exist.
             #vis fn update<#out>(&self, #change: impl ::core::ops::FnMut(&mut #ident) -> #out) -> #result<::core::option::Option<#out>> {
-                <#ident as ::pottery::RedisBacked>::update(self.core.redis(), self.core.key(), #change)
+                <#ident as ::__pottery_crate::RedisBacked>::update(self.core.redis(), self.core.key(), #change)
             }
             /// [`Self::update`], async.
             #vis async fn update_async<#out: ::core::marker::Send>(&self, #change: impl ::core::ops::FnMut(&mut #ident) -> #out + ::core::marker::Send) -> #result<::core::option::Option<#out>> {
-                <#ident as ::pottery::RedisBacked>::update_async(self.core.redis(), self.core.key(), #change).await
+                <#ident as ::__pottery_crate::RedisBacked>::update_async(self.core.redis(), self.core.key(), #change).await
             }
             /// Saves a whole struct here (one `HSET` of every field: see
-            /// [`RedisBacked::save`](::pottery::RedisBacked::save)).
+            /// [`RedisBacked::save`](::__pottery_crate::RedisBacked::save)).
             #vis fn save(&self, value: &#ident) -> #result<()> {
-                <#ident as ::pottery::RedisBacked>::save(value, self.core.redis(), self.core.key())
+                <#ident as ::__pottery_crate::RedisBacked>::save(value, self.core.redis(), self.core.key())
             }
             /// [`Self::save`], async.
             #vis fn save_async<'a>(&'a self, value: &#ident)
                 -> impl ::core::future::Future<Output = #result<()>> + ::core::marker::Send + 'a
             {
-                ::pottery::private::save_owned_async(value, self.core.redis(), self.core.key().to_owned())
+                ::__pottery_crate::private::save_owned_async(value, self.core.redis(), self.core.key().to_owned())
             }
             /// Deletes the key; whether it existed.
             #vis fn delete(&self) -> #result<bool> {
-                <#ident as ::pottery::RedisBacked>::delete(self.core.redis(), self.core.key())
+                <#ident as ::__pottery_crate::RedisBacked>::delete(self.core.redis(), self.core.key())
             }
             /// [`Self::delete`], async.
             #vis async fn delete_async(&self) -> #result<bool> {
-                <#ident as ::pottery::RedisBacked>::delete_async(self.core.redis(), self.core.key()).await
+                <#ident as ::__pottery_crate::RedisBacked>::delete_async(self.core.redis(), self.core.key()).await
             }
             /// Whether the key exists.
             #vis fn exists(&self) -> #result<bool> {
-                <#ident as ::pottery::RedisBacked>::exists(self.core.redis(), self.core.key())
+                <#ident as ::__pottery_crate::RedisBacked>::exists(self.core.redis(), self.core.key())
             }
             /// [`Self::exists`], async.
             #vis async fn exists_async(&self) -> #result<bool> {
-                <#ident as ::pottery::RedisBacked>::exists_async(self.core.redis(), self.core.key()).await
+                <#ident as ::__pottery_crate::RedisBacked>::exists_async(self.core.redis(), self.core.key()).await
             }
             #(#field_methods)*
         }
@@ -664,40 +669,42 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         #[doc = #ops_doc]
         #[derive(Debug)]
         #vis struct #ops<'q, 'a> {
-            core: ::pottery::private::HandleOps<'q, 'a>,
+            core: ::__pottery_crate::private::HandleOps<'q, 'a>,
         }
 
         #[automatically_derived]
-        impl ::pottery::private::Sealed for #handle {}
+        impl ::__pottery_crate::private::Sealed for #handle {}
 
         #[automatically_derived]
-        impl ::pottery::Batchable for #handle {
+        impl ::__pottery_crate::Batchable for #handle {
             type Ops<'q, 'a> = #ops<'q, 'a> where Self: 'a, 'a: 'q;
 
-            fn queue_on<'q, 'a>(&'a self, queue: &'q ::pottery::private::Queue<'a>) -> Self::Ops<'q, 'a> {
-                #ops { core: ::pottery::private::HandleOps::new(queue, &self.core) }
+            fn queue_on<'q, 'a>(&'a self, queue: &'q ::__pottery_crate::private::Queue<'a>) -> Self::Ops<'q, 'a> {
+                #ops { core: ::__pottery_crate::private::HandleOps::new(queue, &self.core) }
             }
         }
 
         #[automatically_derived]
         impl<'q, 'a> #ops<'q, 'a> {
             #[doc = #doc_queued_load]
-            #vis fn load(&self) -> ::pottery::Pending<::core::option::Option<#ident>> {
+            #vis fn load(&self) -> ::__pottery_crate::Pending<::core::option::Option<#ident>> {
                 self.core.load::<#ident>()
             }
             #[doc = #doc_queued_save]
-            #vis fn save(&self, value: &#ident) -> ::pottery::Pending<()> {
+            #vis fn save(&self, value: &#ident) -> ::__pottery_crate::Pending<()> {
                 self.core.save(value)
             }
             #[doc = #doc_queued_delete]
-            #vis fn delete(&self) -> ::pottery::Pending<bool> {
+            #vis fn delete(&self) -> ::__pottery_crate::Pending<bool> {
                 self.core.delete()
             }
             #[doc = #doc_queued_exists]
-            #vis fn exists(&self) -> ::pottery::Pending<bool> {
+            #vis fn exists(&self) -> ::__pottery_crate::Pending<bool> {
                 self.core.exists()
             }
             #(#batch_methods)*
         }
-    })
+        },
+        krate.as_ref(),
+    ))
 }

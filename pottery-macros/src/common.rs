@@ -182,3 +182,58 @@ pub(crate) fn duration_expr(expr: &syn::Expr, name: &str, unit: Unit) -> syn::Re
     let nanos = (secs * 1e9).round() as u64;
     Ok(quote::quote_spanned!(lit.span()=> ::core::time::Duration::from_nanos(#nanos)))
 }
+
+/// The marker the expansions write where the path to the `pottery` crate goes
+/// (`::__pottery_crate::Redis`); [`with_crate`] puts the real path there.
+const CRATE_MARKER: &str = "__pottery_crate";
+
+/// Parses a `crate = path` argument: where the generated code finds `pottery` when the
+/// dependency is renamed (`my_pottery = { package = "pottery", … }`), as serde's
+/// `#[serde(crate = "…")]`.
+pub(crate) fn crate_arg(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<syn::Path> {
+    let value = meta.value()?;
+    if value.peek(syn::LitStr) {
+        let s: syn::LitStr = value.parse()?;
+        return s.parse();
+    }
+    value.parse()
+}
+
+/// Replaces every `::__pottery_crate` marker in the generated code with `krate` (`::pottery`
+/// when not given). User code never contains the marker, so only generated paths change.
+pub(crate) fn with_crate(tokens: TokenStream, krate: Option<&syn::Path>) -> TokenStream {
+    let krate = match krate {
+        Some(path) => quote!(#path),
+        None => quote!(::pottery),
+    };
+    rewrite(tokens, &krate)
+}
+
+fn rewrite(tokens: TokenStream, krate: &TokenStream) -> TokenStream {
+    use proc_macro2::{Group, TokenTree};
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    let mut out = Vec::with_capacity(trees.len());
+    let mut i = 0;
+    while i < trees.len() {
+        if let (Some(TokenTree::Punct(a)), Some(TokenTree::Punct(b)), Some(TokenTree::Ident(id))) =
+            (trees.get(i), trees.get(i + 1), trees.get(i + 2))
+            && a.as_char() == ':'
+            && b.as_char() == ':'
+            && id == CRATE_MARKER
+        {
+            out.extend(krate.clone());
+            i += 3;
+            continue;
+        }
+        match &trees[i] {
+            TokenTree::Group(g) => {
+                let mut inner = Group::new(g.delimiter(), rewrite(g.stream(), krate));
+                inner.set_span(g.span());
+                out.push(TokenTree::Group(inner));
+            }
+            other => out.push(other.clone()),
+        }
+        i += 1;
+    }
+    out.into_iter().collect()
+}

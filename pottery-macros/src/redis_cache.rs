@@ -21,8 +21,8 @@ use syn::{
 };
 
 use crate::common::{
-    Receiver, Unit, duration_arg, duration_expr, hidden, inner_fn, mentions, no_generics,
-    outer_sig, receiver_and_args, unknown,
+    Receiver, Unit, crate_arg, duration_arg, duration_expr, hidden, inner_fn, mentions,
+    no_generics, outer_sig, receiver_and_args, unknown, with_crate,
 };
 
 /// The visibility of the companions: as visible as the function.
@@ -65,14 +65,14 @@ fn policy(ret: &Type, cache_none: bool) -> TokenStream {
         && !args.is_empty()
     {
         if !cache_none && is_option(args[0]) {
-            return quote!(::pottery::private::OkSome);
+            return quote!(::__pottery_crate::private::OkSome);
         }
-        return quote!(::pottery::private::OkOnly);
+        return quote!(::__pottery_crate::private::OkOnly);
     }
     if !cache_none && is_option(ret) {
-        return quote!(::pottery::private::SomeOnly);
+        return quote!(::__pottery_crate::private::SomeOnly);
     }
-    quote!(::pottery::private::Whole)
+    quote!(::__pottery_crate::private::Whole)
 }
 
 /// What the `_invalidate` and `_prime` companions are made of.
@@ -120,23 +120,23 @@ fn companions(c: &Companions<'_>) -> TokenStream {
     let value = Ident::new(value, proc_macro2::Span::call_site());
     // The field exactly as the call computes it (the same helper, the same tokens: a
     // misuse is also reported once, not once per companion).
-    let field =
-        quote!(let __field = ::pottery::private::cache_field(#name_str, __cache, &#args_tuple););
+    let field = quote!(let __field = ::__pottery_crate::private::cache_field(#name_str, __cache, &#args_tuple););
     let (asyncness, remove, store) = if sig.asyncness.is_some() {
         (
             quote!(async),
-            quote!(::pottery::private::cache_remove_async(#name_str, __cache, __field).await),
-            quote_spanned!(ret.span()=> ::pottery::private::cache_prime_async(#name_str, __cache, __field, #value).await),
+            quote!(::__pottery_crate::private::cache_remove_async(#name_str, __cache, __field).await),
+            quote_spanned!(ret.span()=> ::__pottery_crate::private::cache_prime_async(#name_str, __cache, __field, #value).await),
         )
     } else {
         (
             quote!(),
-            quote!(::pottery::private::cache_remove(#name_str, __cache, __field)),
-            quote_spanned!(ret.span()=> ::pottery::private::cache_prime(#name_str, __cache, __field, #value)),
+            quote!(::__pottery_crate::private::cache_remove(#name_str, __cache, __field)),
+            quote_spanned!(ret.span()=> ::__pottery_crate::private::cache_prime(#name_str, __cache, __field, #value)),
         )
     };
     // What the call stores: errors about the return type's traits point at it, as the call's.
-    let stored = quote_spanned!(ret.span()=> <#policy as ::pottery::private::Store<#ret>>::Stored);
+    let stored =
+        quote_spanned!(ret.span()=> <#policy as ::__pottery_crate::private::Store<#ret>>::Stored);
     let invalidate_doc = format!(
         "Deletes the cached result of [`{name}`] for these arguments, so that the next call \
          computes it again: whether one was there. Errors (Redis unreachable, no handle) are \
@@ -150,7 +150,7 @@ fn companions(c: &Companions<'_>) -> TokenStream {
     quote! {
         #[doc = #invalidate_doc]
         #[allow(unused_variables, dead_code, clippy::too_many_arguments)]
-        #vis #asyncness fn #invalidate(#(#params),*) -> ::pottery::Result<bool> {
+        #vis #asyncness fn #invalidate(#(#params),*) -> ::__pottery_crate::Result<bool> {
             #setup
             #field
             #remove
@@ -161,7 +161,7 @@ fn companions(c: &Companions<'_>) -> TokenStream {
         #vis #asyncness fn #prime(
             #(#params,)*
             #value: &#stored,
-        ) -> ::pottery::Result<()> {
+        ) -> ::__pottery_crate::Result<()> {
             #setup
             #field
             #store
@@ -170,6 +170,16 @@ fn companions(c: &Companions<'_>) -> TokenStream {
 }
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let mut krate = None;
+    let out = expand_with(args, item, &mut krate)?;
+    Ok(with_crate(out, krate.as_ref()))
+}
+
+fn expand_with(
+    args: TokenStream,
+    item: TokenStream,
+    krate: &mut Option<syn::Path>,
+) -> syn::Result<TokenStream> {
     let item: ItemFn = syn::parse2(item)?;
     let mut key: Option<Expr> = None;
     let mut redis: Option<Expr> = None;
@@ -180,7 +190,9 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     let mut with_companions = true;
     let mut skip: Vec<Ident> = Vec::new();
     let parser = syn::meta::parser(|meta| {
-        if meta.path.is_ident("key") {
+        if meta.path.is_ident("crate") {
+            *krate = Some(crate_arg(&meta)?);
+        } else if meta.path.is_ident("key") {
             key = Some(meta.value()?.parse()?);
         } else if meta.path.is_ident("redis") {
             redis = Some(meta.value()?.parse()?);
@@ -217,7 +229,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
                 "redis_cache",
                 "`key = <&str expr>`, `redis = <expr>`, `timeout = <seconds or Duration> | none`, \
                  `ttl = <seconds or Duration>`, `single_flight = <bool>`, `cache_none = <bool>`, \
-                 `skip = [<argument>, ..]` and `companions = <bool>`",
+                 `skip = [<argument>, ..]`, `companions = <bool>` and `crate = <path to pottery>`",
             ));
         }
         Ok(())
@@ -265,7 +277,9 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     // Arguments that do not serialize are reported at their types.
     let arg_checks: Vec<_> = entry
         .iter()
-        .map(|(_, t)| quote_spanned!(t.span()=> ::pottery::private::cache_argument::<#t>();))
+        .map(
+            |(_, t)| quote_spanned!(t.span()=> ::__pottery_crate::private::cache_argument::<#t>();),
+        )
         .collect();
     let entry_names: Vec<_> = entry.iter().map(|(n, _)| n).collect();
     let args_tuple = if entry_names.is_empty() {
@@ -280,8 +294,8 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
         None => fallback,
     };
     let redis_tokens = match &redis {
-        Some(e) => quote_spanned!(e.span()=> ::pottery::private::IntoRedis::into_redis(#e)),
-        None => quote!(::pottery::default_redis()),
+        Some(e) => quote_spanned!(e.span()=> ::__pottery_crate::private::IntoRedis::into_redis(#e)),
+        None => quote!(::__pottery_crate::default_redis()),
     };
     let timeout = timeout.unwrap_or_else(|| {
         quote!(::core::option::Option::Some(
@@ -315,10 +329,10 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
             ::core::module_path!(), "::", #name_str
         )));
         let key_expr = key_tokens(&key, default_key);
-        let make = quote!(::pottery::private::make_cache(#name_str, #key_expr, #redis_tokens, #timeout, #ttl, #single_flight));
+        let make = quote!(::__pottery_crate::private::make_cache(#name_str, #key_expr, #redis_tokens, #timeout, #ttl, #single_flight));
         let setup = if make_once {
             quote! {
-                static __POTTERY_CACHE: ::std::sync::OnceLock<::core::option::Option<::pottery::RedisCache>> =
+                static __POTTERY_CACHE: ::std::sync::OnceLock<::core::option::Option<::__pottery_crate::RedisCache>> =
                     ::std::sync::OnceLock::new();
                 let __cache = __POTTERY_CACHE.get_or_init(|| #make).as_ref();
             }
@@ -332,11 +346,11 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
         let attrs = &item.attrs;
         let vis = &item.vis;
         let call = if is_async {
-            quote_spanned!(ret_span=> ::pottery::private::cached_async::<#policy, #ret, _>(
+            quote_spanned!(ret_span=> ::__pottery_crate::private::cached_async::<#policy, #ret, _>(
                 #name_str, __cache, __field, move || async move #body
             ).await)
         } else {
-            quote_spanned!(ret_span=> ::pottery::private::cached::<#policy, #ret>(
+            quote_spanned!(ret_span=> ::__pottery_crate::private::cached::<#policy, #ret>(
                 #name_str, __cache, __field, move || -> #ret #body
             ))
         };
@@ -366,7 +380,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
             #vis #outer {
                 #(#arg_checks)*
                 #setup
-                let __field = ::pottery::private::cache_field(#name_str, __cache, &#args_tuple);
+                let __field = ::__pottery_crate::private::cache_field(#name_str, __cache, &#args_tuple);
                 #call
             }
 
@@ -385,20 +399,20 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     let cvis = companion_vis(vis);
     let (memo, bypass, call) = if is_async {
         (
-            quote_spanned!(ret_span=> ::pottery::private::cached_async::<#policy, #ret, _>(
+            quote_spanned!(ret_span=> ::__pottery_crate::private::cached_async::<#policy, #ret, _>(
                 #name_str, __cache, __field, move || super::#inner_name(#(#names),*)
             ).await),
-            quote_spanned!(ret_span=> ::pottery::private::cached_bypass_async::<#policy, #ret, _>(
+            quote_spanned!(ret_span=> ::__pottery_crate::private::cached_bypass_async::<#policy, #ret, _>(
                 #name_str, __cache, __field, move || super::#inner_name(#(#names),*)
             ).await),
             quote!(super::#inner_name(#(#names),*).await),
         )
     } else {
         (
-            quote_spanned!(ret_span=> ::pottery::private::cached::<#policy, #ret>(
+            quote_spanned!(ret_span=> ::__pottery_crate::private::cached::<#policy, #ret>(
                 #name_str, __cache, __field, move || super::#inner_name(#(#names),*)
             )),
-            quote_spanned!(ret_span=> ::pottery::private::cached_bypass::<#policy, #ret>(
+            quote_spanned!(ret_span=> ::__pottery_crate::private::cached_bypass::<#policy, #ret>(
                 #name_str, __cache, __field, move || super::#inner_name(#(#names),*)
             )),
             quote!(super::#inner_name(#(#names),*)),
@@ -425,7 +439,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     let async_companions = is_async.then(|| {
         quote! {
             /// [`cache_info`] without blocking the runtime.
-            #cvis async fn cache_info_async() -> ::pottery::Result<::pottery::CacheInfo> {
+            #cvis async fn cache_info_async() -> ::__pottery_crate::Result<::__pottery_crate::CacheInfo> {
                 match cache() {
                     ::core::option::Option::Some(c) => c.to_async().info().await,
                     ::core::option::Option::None => ::core::result::Result::Ok(::core::default::Default::default()),
@@ -433,7 +447,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
             }
 
             /// [`cache_clear`] without blocking the runtime.
-            #cvis async fn cache_clear_async() -> ::pottery::Result<()> {
+            #cvis async fn cache_clear_async() -> ::__pottery_crate::Result<()> {
                 match cache() {
                     ::core::option::Option::Some(c) => c.to_async().clear().await,
                     ::core::option::Option::None => ::core::result::Result::Ok(()),
@@ -458,17 +472,17 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
             use super::*;
 
             /// The `RedisCache` behind the function (`None` if no Redis handle could be made).
-            #cvis fn cache() -> ::core::option::Option<&'static ::pottery::RedisCache> {
-                static CACHE: ::std::sync::OnceLock<::core::option::Option<::pottery::RedisCache>> =
+            #cvis fn cache() -> ::core::option::Option<&'static ::__pottery_crate::RedisCache> {
+                static CACHE: ::std::sync::OnceLock<::core::option::Option<::__pottery_crate::RedisCache>> =
                     ::std::sync::OnceLock::new();
                 CACHE
-                    .get_or_init(|| ::pottery::private::make_cache(#name_str, #key, #redis_tokens, #timeout, #ttl, #single_flight))
+                    .get_or_init(|| ::__pottery_crate::private::make_cache(#name_str, #key, #redis_tokens, #timeout, #ttl, #single_flight))
                     .as_ref()
             }
 
             /// Hits and misses of this process, and the entries in Redis (pottery's
             /// `cache_info()`).
-            #cvis fn cache_info() -> ::pottery::Result<::pottery::CacheInfo> {
+            #cvis fn cache_info() -> ::__pottery_crate::Result<::__pottery_crate::CacheInfo> {
                 match cache() {
                     ::core::option::Option::Some(c) => c.info(),
                     ::core::option::Option::None => ::core::result::Result::Ok(::core::default::Default::default()),
@@ -476,7 +490,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
             }
 
             /// Deletes every entry and resets the counters (pottery's `cache_clear()`).
-            #cvis fn cache_clear() -> ::pottery::Result<()> {
+            #cvis fn cache_clear() -> ::__pottery_crate::Result<()> {
                 match cache() {
                     ::core::option::Option::Some(c) => c.clear(),
                     ::core::option::Option::None => ::core::result::Result::Ok(()),
@@ -488,7 +502,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
             pub(super) #asyncness fn __call(#(#typed),*) -> #ret {
                 #(#arg_checks)*
                 let __cache = cache();
-                let __field = ::pottery::private::cache_field(#name_str, __cache, &#args_tuple);
+                let __field = ::__pottery_crate::private::cache_field(#name_str, __cache, &#args_tuple);
                 #memo
             }
 
@@ -496,7 +510,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
             /// (pottery's `__bypass__`).
             #cvis #asyncness fn bypass(#(#typed),*) -> #ret {
                 let __cache = cache();
-                let __field = ::pottery::private::cache_field(#name_str, __cache, &#args_tuple);
+                let __field = ::__pottery_crate::private::cache_field(#name_str, __cache, &#args_tuple);
                 #bypass
             }
 

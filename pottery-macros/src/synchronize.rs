@@ -7,7 +7,9 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Expr, Ident, ItemFn, LitBool, ReturnType, Type};
 
-use crate::common::{Unit, duration_arg, mentions, outer_sig, receiver_and_args, unknown};
+use crate::common::{
+    Unit, crate_arg, duration_arg, mentions, outer_sig, receiver_and_args, unknown, with_crate,
+};
 
 /// Whether the type is spelled `Result<..>` (std's, `io::Result`, `anyhow::Result`, …).
 fn is_result(ty: &Type) -> bool {
@@ -24,8 +26,11 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     let mut ttl: Option<TokenStream> = None;
     let mut blocking: Option<LitBool> = None;
     let mut timeout: Option<TokenStream> = None;
+    let mut krate: Option<syn::Path> = None;
     let parser = syn::meta::parser(|meta| {
-        if meta.path.is_ident("key") {
+        if meta.path.is_ident("crate") {
+            krate = Some(crate_arg(&meta)?);
+        } else if meta.path.is_ident("key") {
             key = Some(meta.value()?.parse()?);
         } else if meta.path.is_ident("masters") {
             masters = Some(meta.value()?.parse()?);
@@ -40,7 +45,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
                 meta.path.span(),
                 "synchronize",
                 "`key = <&str expr>`, `masters = <expr>`, `auto_release_time = <ms or \
-                 Duration>`, `blocking = <bool>` and `timeout = <seconds or Duration>`",
+                 Duration>`, `blocking = <bool>`, `timeout = <seconds or Duration>` and `crate = <path to pottery>`",
             ));
         }
         Ok(())
@@ -86,7 +91,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     let outer = outer_sig(sig);
     let masters = match &masters {
         Some(e) => quote_spanned!(e.span()=> #e),
-        None => quote!(::pottery::private::default_masters()),
+        None => quote!(::__pottery_crate::private::default_masters()),
     };
     let key = quote_spanned!(key.span()=> ::core::convert::AsRef::<str>::as_ref(&#key));
     let mut configure = quote!(__lock);
@@ -101,9 +106,9 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     }
     let is_async = sig.asyncness.is_some();
     let lock_type = if is_async {
-        quote!(::pottery::aio::Redlock)
+        quote!(::__pottery_crate::aio::Redlock)
     } else {
-        quote!(::pottery::Redlock)
+        quote!(::__pottery_crate::Redlock)
     };
     let make = quote!({
         let __lock = #lock_type::new(#key, #masters);
@@ -119,11 +124,12 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     };
     let body = &item.block;
     let run = if is_async {
-        quote!(::pottery::private::synchronized_async(__lock, move || async move #body).await)
+        quote!(::__pottery_crate::private::synchronized_async(__lock, move || async move #body).await)
     } else {
-        quote!(::pottery::private::synchronized(__lock, move || -> #ret #body))
+        quote!(::__pottery_crate::private::synchronized(__lock, move || -> #ret #body))
     };
-    Ok(quote! {
+    Ok(with_crate(
+        quote! {
         #(#attrs)*
         // `From::from` is spanned on the user's return type (for a clear error); when the
         // error type is pottery's own, the conversion is the identity.
@@ -135,5 +141,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
                 ::core::result::Result::Err(__e) => #lock_failed,
             }
         }
-    })
+        },
+        krate.as_ref(),
+    ))
 }

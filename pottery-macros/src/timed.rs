@@ -4,14 +4,18 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::{ItemFn, LitStr, Path};
 
-use crate::common::unknown;
+use crate::common::{crate_arg, unknown, with_crate};
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let mut item: ItemFn = syn::parse2(item)?;
     let mut name: Option<LitStr> = None;
     let mut callback: Option<Path> = None;
+    let mut krate: Option<Path> = None;
     let parser = syn::meta::parser(|meta| {
-        if meta.path.is_ident("name") {
+        if meta.path.is_ident("crate") {
+            krate = Some(crate_arg(&meta)?);
+            Ok(())
+        } else if meta.path.is_ident("name") {
             name = Some(meta.value()?.parse()?);
             Ok(())
         } else if meta.path.is_ident("callback") {
@@ -21,7 +25,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
             Err(unknown(
                 meta.path.span(),
                 "timed",
-                "`name = \"...\"` and `callback = path::to::function`",
+                "`name = \"...\"`, `callback = path::to::function` and `crate = <path to pottery>`",
             ))
         }
     });
@@ -36,10 +40,10 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
         None => quote!(::core::option::Option::None),
     };
     let stmt: syn::Stmt = syn::parse_quote! {
-        let __pottery_timed = ::pottery::private::Timed::start(#name, #callback);
+        let __pottery_timed = ::__pottery_crate::private::Timed::start(#name, #callback);
     };
     item.block.stmts.insert(0, stmt);
-    Ok(quote!(#item))
+    Ok(with_crate(quote!(#item), krate.as_ref()))
 }
 
 use syn::spanned::Spanned;

@@ -67,7 +67,8 @@ pub mod aio {
 
 /// Derives [`RedisBacked`](trait@RedisBacked): the struct is stored as a Redis hash, and gets a
 /// typed `<Struct>Handle` with one-round-trip field getters, `set_<field>` and `incr_<field>`.
-/// Attributes: `#[redis(key = "prefix:{field}")]` on the struct; `#[redis(rename = "...")]`,
+/// Attributes: `#[redis(key = "prefix:{field}")]` (and `#[redis(crate = my_pottery)]` when the
+/// dependency is renamed) on the struct; `#[redis(rename = "...")]`,
 /// `#[redis(skip)]`, `#[redis(default)]` and `#[redis(default = path)]` on fields. See the
 /// crate documentation's "Structs as hashes" section.
 ///

@@ -1,0 +1,1 @@
+//! pottery under another name: see `tests/renamed.rs`.
