@@ -1,4 +1,4 @@
-//! README "Structs as hashes": `#[derive(RedisBacked)]`, read and written field by field, and
+//! The "Structs as hashes" guide: `#[derive(RedisBacked)]`, read and written field by field, and
 //! changed safely beside other writers (a tracked save, an update). Runs against $REDIS_URL.
 
 use pottery::{Redis, RedisBacked};

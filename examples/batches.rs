@@ -1,4 +1,4 @@
-//! README "Batches and transactions": a request handler's writes as one batch, and a transfer
+//! The "Batches and transactions" guide: a request handler's writes as one batch, and a transfer
 //! as one transaction. Runs against $REDIS_URL.
 
 use pottery::{Batch, Redis, RedisCounter, RedisDict, RedisList, RedisSet};

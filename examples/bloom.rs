@@ -1,4 +1,4 @@
-//! README "Bloom filters": have I seen this? Runs against $REDIS_URL.
+//! The "Bloom filters" guide: have I seen this? Runs against $REDIS_URL.
 
 use pottery::{BloomFilter, Redis};
 

@@ -1,4 +1,4 @@
-//! README "CachedOrderedDict": compute only what Redis has not cached. Runs against $REDIS_URL.
+//! The "CachedOrderedDict" guide: compute only what Redis has not cached. Runs against $REDIS_URL.
 
 use pottery::{CachedOrderedDict, Redis};
 

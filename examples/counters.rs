@@ -1,4 +1,4 @@
-//! README "Counters": RedisCounter, Python's Counter on a hash. Runs against $REDIS_URL.
+//! The "Counters" guide: RedisCounter, Python's Counter on a hash. Runs against $REDIS_URL.
 
 use pottery::{Redis, RedisCounter};
 

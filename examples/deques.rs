@@ -1,4 +1,4 @@
-//! README "Deques": a bounded RedisDeque. Runs against $REDIS_URL.
+//! The "Deques" guide: a bounded RedisDeque. Runs against $REDIS_URL.
 
 use pottery::{Redis, RedisDeque};
 

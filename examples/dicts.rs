@@ -1,4 +1,4 @@
-//! README "Dicts": a RedisDict, as Python pottery's README shows it. Runs against $REDIS_URL.
+//! The "Dicts" guide: a RedisDict, as Python pottery's README shows it. Runs against $REDIS_URL.
 
 use pottery::{Redis, RedisDict};
 

@@ -1,4 +1,4 @@
-//! README "HyperLogLogs": count distinct values in a few KiB. Runs against $REDIS_URL.
+//! The "HyperLogLogs" guide: count distinct values in a few KiB. Runs against $REDIS_URL.
 
 use pottery::{HyperLogLog, Redis};
 

@@ -1,4 +1,4 @@
-//! README "Lists": RedisList with Python's indexing. Runs against $REDIS_URL.
+//! The "Lists" guide: RedisList with Python's indexing. Runs against $REDIS_URL.
 
 use pottery::{Redis, RedisList};
 

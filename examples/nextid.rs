@@ -1,4 +1,4 @@
-//! README "NextId": ids that only go up. Runs against $REDIS_URL.
+//! The "NextId" guide: ids that only go up. Runs against $REDIS_URL.
 
 use pottery::{NextId, Redis};
 

@@ -1,4 +1,4 @@
-//! README "redis_cache": memoise a function in Redis. Runs against $REDIS_URL.
+//! The "redis_cache" guide: memoise a function in Redis. Runs against $REDIS_URL.
 
 use pottery::{Redis, RedisCache};
 

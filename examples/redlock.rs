@@ -1,4 +1,4 @@
-//! README "Redlock": a lock over the masters in $REDIS_URL (one here; five in production).
+//! The "Redlock" guide: a lock over the masters in $REDIS_URL (one here; five in production).
 
 use std::time::Duration;
 

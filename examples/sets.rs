@@ -1,4 +1,4 @@
-//! README "Sets": RedisSet with server-side set algebra. Runs against $REDIS_URL.
+//! The "Sets" guide: RedisSet with server-side set algebra. Runs against $REDIS_URL.
 
 use pottery::{Redis, RedisSet};
 

@@ -1,4 +1,4 @@
-//! README "synchronize": run a closure under a fresh Redlock. Runs against $REDIS_URL.
+//! The "synchronize" guide: run a closure under a fresh Redlock. Runs against $REDIS_URL.
 
 use pottery::Redis;
 

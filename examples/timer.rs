@@ -1,4 +1,4 @@
-//! README "ContextTimer": how long did that take?
+//! The "ContextTimer" guide: how long did that take?
 
 use std::time::Duration;
 

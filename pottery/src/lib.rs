@@ -1,5 +1,41 @@
-#![doc = include_str!("../../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+//! Redis for Humans: Python pottery's collections, locks and caches for Rust, wire-compatible
+//! with pottery 3.0.1.
+//!
+//! Start from a [`Redis`] handle (one server, a Redis Cluster, or Sentinel's master; cheap to
+//! clone, no I/O until the first call) and make structures from it. Each has a blocking type
+//! here and an async twin in [`aio`]; each operation is written once and also queues in a
+//! [`Batch`].
+//!
+//! ```
+//! use pottery::{Redis, RedisDict};
+//! # let redis = pottery::testing::doctest_redis();
+//! // let redis = Redis::from_env()?;
+//! let tel: RedisDict<String, i64> = RedisDict::new(&redis, "doc-crate-tel");
+//! tel.insert("jack".into(), 4098)?;
+//! assert_eq!(tel.get("jack")?, Some(4098));
+//! # tel.clear()?;
+//! # Ok::<(), pottery::Error>(())
+//! ```
+//!
+//! # Guides
+//! Each type's guide is its module's documentation: [`dict`], [`set`], [`list`] (lists and
+//! deques), [`counter`], [`redlock`] (and `#[synchronize]`), [`nextid`], [`redis_cache`](mod@redis_cache) (and
+//! `#[redis_cache]`), [`ordered_dict`], [`bloom`], [`hyperloglog`]. What is not one type is in
+//! [`guide`]: [connecting](guide::connecting), [errors, retries and durable
+//! writes](guide::errors), [structs as hashes](guide::structs), [batches and
+//! transactions](guide::batches), [timers](guide::timers), and [what differs from Python
+//! pottery](guide::compatibility). Throwaway servers for tests are in `testing` (feature
+//! `testing`).
+//!
+//! # Errors
+//! Every call returns [`Result`]; [`Error`] names the key, and [`Error::kind`] sorts it
+//! ([`ErrorKind`]) for mapping to responses and retries.
+
+// The README's examples are doctests too.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
 
 mod backed;
 mod batch;
@@ -9,6 +45,7 @@ pub mod codec;
 mod collections;
 mod error;
 mod exec;
+pub mod guide;
 mod primitives;
 #[doc(hidden)]
 pub mod private;

@@ -1,4 +1,6 @@
 //! `CachedOrderedDict`: an ordered local dict of the values a Redis hash holds for given keys.
+//!
+#![doc = include_str!("../guide/ordered_dict.md")]
 
 use std::borrow::Borrow;
 use std::collections::HashMap;

@@ -1,4 +1,6 @@
 //! `RedisCache`: memoisation in a Redis hash, the runtime behind `#[redis_cache]`.
+//!
+#![doc = include_str!("../guide/redis_cache.md")]
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -1,5 +1,7 @@
 //! `RedisCounter`: Python's `collections.Counter` on a Redis hash, wire-compatible with
 //! pottery's `RedisCounter`.
+//!
+#![doc = include_str!("../guide/counter.md")]
 
 use std::borrow::Borrow;
 use std::collections::HashMap;

@@ -1,4 +1,6 @@
 //! `RedisDict`: a `HashMap` face on a Redis hash, wire-compatible with pottery's `RedisDict`.
+//!
+#![doc = include_str!("../guide/dict.md")]
 
 use std::borrow::Borrow;
 use std::collections::HashMap;

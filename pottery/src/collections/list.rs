@@ -4,6 +4,8 @@
 //! Every operation is one round trip; the ones in the middle of the list (`insert`, `remove`,
 //! `set`, `sort`, `reverse`, `rotate`) are Lua scripts that move elements by position, never by
 //! a sentinel value, so they are atomic and correct whatever the list holds.
+//!
+#![doc = include_str!("../guide/list.md")]
 
 use std::collections::VecDeque;
 use std::marker::PhantomData;

@@ -1,4 +1,6 @@
 //! `RedisSet`: a `HashSet` face on a Redis set, wire-compatible with pottery's `RedisSet`.
+//!
+#![doc = include_str!("../guide/set.md")]
 
 use std::collections::HashSet;
 use std::hash::Hash;

@@ -25,6 +25,8 @@
 //! leads forever). A round whose majority disagreed (another process's round interleaved, a
 //! master lagging) is retried at once with the largest value seen, then with a jittered backoff,
 //! until an id is had or the handle's `timeout` passes.
+//!
+#![doc = include_str!("../guide/nextid.md")]
 
 use std::collections::VecDeque;
 use std::fmt;

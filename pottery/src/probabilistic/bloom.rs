@@ -1,4 +1,6 @@
 //! `BloomFilter`: pottery's Bloom filter, bit for bit, at one round trip per call.
+//!
+#![doc = include_str!("../guide/bloom.md")]
 
 use std::borrow::Borrow;
 use std::marker::PhantomData;

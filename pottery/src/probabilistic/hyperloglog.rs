@@ -1,4 +1,6 @@
 //! `HyperLogLog`: pottery's HyperLogLog (Redis `PF*` commands on JSON-encoded values).
+//!
+#![doc = include_str!("../guide/hyperloglog.md")]
 
 use std::borrow::Borrow;
 use std::marker::PhantomData;

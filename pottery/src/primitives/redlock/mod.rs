@@ -22,6 +22,8 @@
 //! Dropping an acquiring future at any await point gives back whatever a master granted: the
 //! attempt owns a drop guard that releases its uuid in the background, on the caller's runtime
 //! (so the release travels on the same connections, behind the attempt's own commands).
+//!
+#![doc = include_str!("../../guide/redlock.md")]
 
 #[macro_use]
 mod settings;
