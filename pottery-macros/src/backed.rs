@@ -673,7 +673,7 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         }
 
         #[automatically_derived]
-        impl ::__pottery_crate::private::Sealed for #handle {}
+        impl ::__pottery_crate::private::DerivedHandle for #handle {}
 
         #[automatically_derived]
         impl ::__pottery_crate::Batchable for #handle {

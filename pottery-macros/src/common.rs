@@ -221,7 +221,12 @@ fn rewrite(tokens: TokenStream, krate: &TokenStream) -> TokenStream {
             && b.as_char() == ':'
             && id == CRATE_MARKER
         {
-            out.extend(krate.clone());
+            // The path takes the marker's span: an error about what it names points where
+            // the expansion meant it to (the user's return type, say).
+            out.extend(krate.clone().into_iter().map(|mut t| {
+                t.set_span(id.span());
+                t
+            }));
             i += 3;
             continue;
         }

@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::exec::plan::{Op, script};
 use crate::exec::reply::{bulk, int, unexpected};
 use crate::shell::runner::{Async, Blocking, Runner, block_on_ready};
+use crate::sync::lock;
 
 const HASH: &str = "hash";
 
@@ -888,7 +889,7 @@ static LINES: LazyLock<Mutex<HashMap<String, Weak<Semaphore>>>> = LazyLock::new(
 
 fn line_for(redis: &Redis, key: &str) -> Arc<Semaphore> {
     let id = format!("{}\n{key}", redis.shown());
-    let mut lines = LINES.lock().unwrap_or_else(|p| p.into_inner());
+    let mut lines = lock(&LINES);
     if let Some(line) = lines.get(&id).and_then(Weak::upgrade) {
         return line;
     }
@@ -943,11 +944,7 @@ async fn update_with<R: Runner, T: RedisBacked, O>(
         }
         if conflicts > UPDATE_EAGER {
             let pause = update_pause(conflicts);
-            if R::BLOCKING {
-                std::thread::sleep(pause);
-            } else {
-                tokio::time::sleep(pause).await;
-            }
+            crate::shell::runner::pause::<R>(pause).await;
             match runner.run(redis, load_op(key)).await? {
                 Some(now) => pairs = now,
                 None => return Ok(None),

@@ -22,7 +22,8 @@ use crate::client::Redis;
 use crate::error::{Error, Result};
 use crate::exec::plan::Repeat;
 use crate::exec::plan::{Op, Req, Script};
-use crate::exec::retry::{Failed, Failure, Retry};
+use crate::exec::retry::{Failed, Failure, Next, Retry};
+use crate::sync::lock;
 
 /// Hands a reply (or the error that replaced it) to a queued operation's decoder and its
 /// [`Pending`].
@@ -112,7 +113,7 @@ impl<'a> Queue<'a> {
     }
 
     fn len(&self) -> usize {
-        self.ops.lock().unwrap_or_else(|p| p.into_inner()).len()
+        lock(&self.ops).len()
     }
 
     /// Queues `op` of a structure on `owner`; an op that could not be made (a value that does
@@ -152,20 +153,17 @@ impl<'a> Queue<'a> {
         let slot = Arc::clone(&pending.slot);
         let deliver: Deliver<'a> = Box::new(move |reply: Result<Value>| {
             let result = reply.and_then(|v| decode.apply(key, v));
-            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+            *lock(&slot) = Some(result);
         });
-        self.ops
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Queued {
-                key,
-                expected,
-                req,
-                repeat,
-                retries,
-                reply_to: Some(deliver),
-                sent: false,
-            });
+        lock(&self.ops).push(Queued {
+            key,
+            expected,
+            req,
+            repeat,
+            retries,
+            reply_to: Some(deliver),
+            sent: false,
+        });
         pending
     }
 
@@ -225,7 +223,7 @@ impl<T> Pending<T> {
     }
 
     fn fill(&self, result: Result<T>) {
-        *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+        *lock(&self.slot) = Some(result);
     }
 
     /// The operation's result. Before the batch ran (or when it was dropped, or its
@@ -245,7 +243,7 @@ impl<T> Pending<T> {
     /// # Ok::<(), pottery::Error>(())
     /// ```
     pub fn get(self) -> Result<T> {
-        let taken = self.slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let taken = lock(&self.slot).take();
         taken.unwrap_or_else(|| Err(Error::NotExecuted { key: self.key }))
     }
 
@@ -263,10 +261,7 @@ impl<T> Pending<T> {
     /// # Ok::<(), pottery::Error>(())
     /// ```
     pub fn is_ready(&self) -> bool {
-        self.slot
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
+        lock(&self.slot).is_some()
     }
 
     /// The key of the operation.
@@ -305,7 +300,7 @@ impl<T> Pending<T> {
 /// # assert_eq!(n.get()?, 0);
 /// # Ok::<(), pottery::Error>(())
 /// ```
-pub trait Batchable: Sealed {
+pub trait Batchable: sealed::Sealed {
     /// The structure's view in a batch: one method per batchable operation, each returning a
     /// [`Pending`] result.
     type Ops<'q, 'a>
@@ -318,8 +313,20 @@ pub trait Batchable: Sealed {
     fn queue_on<'q, 'a>(&'a self, queue: &'q Queue<'a>) -> Self::Ops<'q, 'a>;
 }
 
-/// Seals [`Batchable`]: only pottery's structures are batchable.
-pub trait Sealed {}
+/// Seals [`Batchable`]: only pottery's structures and the handles `#[derive(RedisBacked)]`
+/// makes are batchable (a batch queues plans, which only pottery can make). The module is not
+/// reachable from outside the crate, so no other type can name the trait.
+pub(crate) mod sealed {
+    /// See the module.
+    pub trait Sealed {}
+}
+
+/// Marks the handles `#[derive(RedisBacked)]` generates (and only those: it is not part of
+/// the API, and implementing it by hand is not supported).
+#[doc(hidden)]
+pub trait DerivedHandle {}
+
+impl<T: DerivedHandle> sealed::Sealed for T {}
 
 /// A structure's conversion of a `Core` op builder's result, infallible (`Op`) or not
 /// (`Result<Op>`), for the `ops!` tables.
@@ -447,14 +454,14 @@ async fn execute(queue: Queue<'_>, atomic: bool, via: Via) -> Result<()> {
             connecting: false,
         };
         match retry.next(Repeat::Read, &f) {
-            Ok(wait) => {
+            Next::Wait(wait) => {
                 sleep(via, wait).await;
                 owners = redis.slot_owners().await;
             }
             // Still moving, or still unreachable, when the retry window closed: each such
             // operation fails with its error (nothing of it ran, or it may repeat); the
             // others have their results. The batch fails if a connection did.
-            Err(_) => {
+            Next::GiveUp | Next::MaybeApplied => {
                 let connection = !matches!(f.error.kind(), redis::ErrorKind::Server(_));
                 for (q, e) in moved {
                     let e = Error::redis(q.key, q.expected, e);
@@ -702,7 +709,7 @@ async fn run_group<'a>(
                         error,
                         connecting: false,
                     };
-                    if let Ok(wait) = retry.next(class, &f) {
+                    if let Next::Wait(wait) = retry.next(class, &f) {
                         redis.forget_async_cluster_connection();
                         sleep(via, wait).await;
                         continue;
@@ -719,7 +726,7 @@ async fn run_group<'a>(
             Err(Failure::Failed(f)) => match retry.next(class, &f) {
                 // A master's group may go again: to wherever its slots are now (a failover
                 // moves them to another address), from `execute`.
-                Ok(_) if addr.is_some() => {
+                Next::Wait(_) if addr.is_some() => {
                     let sent = !f.connecting;
                     return Ok(ops
                         .into_iter()
@@ -729,8 +736,9 @@ async fn run_group<'a>(
                         })
                         .collect());
                 }
-                Ok(wait) => sleep(via, wait).await,
-                Err(maybe_applied) => return Err(fail_all(ops, f, maybe_applied && retries)),
+                Next::Wait(wait) => sleep(via, wait).await,
+                Next::GiveUp => return Err(fail_all(ops, f, false)),
+                Next::MaybeApplied => return Err(fail_all(ops, f, retries)),
             },
         }
     }

@@ -51,6 +51,7 @@ mod primitives;
 pub mod private;
 mod probabilistic;
 mod shell;
+mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod timer;

@@ -15,7 +15,7 @@ pub use serde;
 pub use crate::backed::{
     FieldReader, FieldWriter, HandleCore, HandleOps, Tracked, save_owned_async,
 };
-pub use crate::batch::{Queue, Sealed};
+pub use crate::batch::{DerivedHandle, Queue};
 
 /// What `redis = …` may be: a handle, a reference to one, or a `Result` of one.
 pub trait IntoRedis {

@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 
 use super::{DEFAULT_TIMEOUT, timeout_ms};
 use crate::client::Redis;
+use crate::codec::Storable;
 use crate::error::Result;
 use crate::exec::plan::{Op, script};
 use crate::exec::reply::{bulk, decode, encode, unexpected};
@@ -513,7 +514,7 @@ pub mod aio {
     impl<K, V> CachedOrderedDict<K, V>
     where
         K: Serialize + Eq + Hash + Clone + Send + Sync,
-        V: Serialize + DeserializeOwned + Send + Sync,
+        V: Storable + Sync,
     {
         /// See [`crate::CachedOrderedDict::new`].
         ///

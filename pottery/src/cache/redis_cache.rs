@@ -5,10 +5,9 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
-use once_cell::sync::Lazy;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -18,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::exec::plan::{Op, script};
 use crate::exec::reply::{bulk, decode, encode, int};
 use crate::shell::runner::{Async, Blocking, Runner, block_on_ready};
+use crate::sync::lock;
 
 script!(CACHE_GET, "cache_get.lua", Idempotent);
 script!(CACHE_SET, "cache_set.lua", Idempotent);
@@ -84,7 +84,7 @@ pub(crate) struct Stats {
     down_until: AtomicU64,
 }
 
-static EPOCH: Lazy<Instant> = Lazy::new(Instant::now);
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 
 fn now_ns() -> u64 {
     u64::try_from(EPOCH.elapsed().as_nanos()).unwrap_or(u64::MAX)
@@ -476,11 +476,7 @@ impl Core {
                 return Remote::Anyway;
             }
             let pause_now = pause.min(deadline - now);
-            if R::BLOCKING {
-                std::thread::sleep(pause_now);
-            } else {
-                tokio::time::sleep(pause_now).await;
-            }
+            crate::shell::runner::pause::<R>(pause_now).await;
             // Look often while a computation is likely to finish (10 ms apart for the first
             // second), then back off to 50 ms.
             let cap = if started.elapsed() < Duration::from_secs(1) {
@@ -677,7 +673,7 @@ impl<T: Serialize + DeserializeOwned, E> Memo<std::result::Result<Option<T>, E>>
 /// One cache entry of one server, for the in-process single flight.
 type FlightId = (String, String, Vec<u8>);
 
-static FLIGHTS: Lazy<Mutex<HashMap<FlightId, Arc<Flight>>>> = Lazy::new(Default::default);
+static FLIGHTS: LazyLock<Mutex<HashMap<FlightId, Arc<Flight>>>> = LazyLock::new(Default::default);
 
 /// A computation of one missing entry in this process, that other callers wait for.
 #[derive(Default)]
@@ -702,12 +698,9 @@ struct Leading {
 impl Drop for Leading {
     fn drop(&mut self) {
         if let Some(id) = self.id.take() {
-            FLIGHTS
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&id);
+            lock(&FLIGHTS).remove(&id);
         }
-        *self.flight.done.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        *lock(&self.flight.done) = true;
         self.flight.landed.notify_all();
         self.flight.notify.notify_waiters();
     }
@@ -715,7 +708,7 @@ impl Drop for Leading {
 
 impl Flight {
     fn join(id: FlightId) -> Joined {
-        let mut flights = FLIGHTS.lock().unwrap_or_else(|p| p.into_inner());
+        let mut flights = lock(&FLIGHTS);
         if let Some(flight) = flights.get(&id) {
             return Joined::Follow(Arc::clone(flight));
         }
@@ -728,13 +721,13 @@ impl Flight {
     }
 
     fn is_done(&self) -> bool {
-        *self.done.lock().unwrap_or_else(|p| p.into_inner())
+        *lock(&self.done)
     }
 
     /// Until the leader is done: blocking the thread for a blocking runner, else awaiting.
     async fn wait<R: Runner>(&self) {
         if R::BLOCKING {
-            let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+            let mut done = lock(&self.done);
             while !*done {
                 done = self.landed.wait(done).unwrap_or_else(|p| p.into_inner());
             }

@@ -17,6 +17,7 @@ use crate::client::MAX_RUNTIMES;
 use crate::client::Options;
 use crate::client::SentinelTarget;
 use crate::error::{Error, Result};
+use crate::sync::lock;
 use std::sync::atomic::AtomicBool;
 
 impl Redis {
@@ -54,7 +55,7 @@ impl Redis {
         // instead of trying again. (Each attempt may take the whole connection timeout: a
         // hundred callers queued on an unresponsive server took a hundred timeouts, one
         // after another.)
-        if let Some((rt, n, e)) = &*inner.aio_failure.lock().unwrap_or_else(|p| p.into_inner())
+        if let Some((rt, n, e)) = &*lock(&inner.aio_failure)
             && *rt == runtime
             && *n > seen
         {
@@ -86,11 +87,10 @@ impl Redis {
         };
         let n = inner.aio_attempts.fetch_add(1, Ordering::SeqCst) + 1;
         let conn = conn.map_err(|source| {
-            *inner.aio_failure.lock().unwrap_or_else(|p| p.into_inner()) =
-                Some((runtime, n, source.clone()));
+            *lock(&inner.aio_failure) = Some((runtime, n, source.clone()));
             Error::Redis { key: None, source }
         })?;
-        let mut cache = inner.aio.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = lock(&inner.aio);
         cache.retain(|(id, _)| *id != runtime);
         if cache.len() >= MAX_RUNTIMES {
             cache.remove(0);
@@ -100,7 +100,7 @@ impl Redis {
     }
 
     pub(super) fn cached_async(&self, runtime: tokio::runtime::Id) -> Option<AsyncConnection> {
-        let mut cache = self.inner.aio.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = lock(&self.inner.aio);
         if let Target::Sentinel(t) = &self.inner.target {
             // A Sentinel handle's connection that failed, or that goes to a master an earlier
             // lookup found, is replaced: the next one goes to the master the sentinels name.
@@ -125,11 +125,7 @@ impl Redis {
             return false;
         };
         let now = Instant::now();
-        let mut used = self
-            .inner
-            .aio_used
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut used = lock(&self.inner.aio_used);
         match used
             .iter_mut()
             .find(|(r, a, _)| *r == runtime && a.as_deref() == addr)
@@ -149,13 +145,15 @@ impl Redis {
         }
     }
 
+    /// Drops this runtime's async cluster connection (no-op for other handles): after a
+    /// redirect or a dead node the next call makes a new one, which reads the slots anew.
     pub(crate) fn forget_async_cluster_connection(&self) {
         if !matches!(self.inner.target, Target::Cluster(..)) {
             return;
         }
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             let runtime = handle.id();
-            let mut cache = self.inner.aio.lock().unwrap_or_else(|p| p.into_inner());
+            let mut cache = lock(&self.inner.aio);
             cache.retain(|(id, _)| *id != runtime);
         }
     }

@@ -8,6 +8,7 @@ use redis::{RedisError, RedisResult, Value};
 use super::MAX_RUNTIMES;
 use super::Redis;
 use super::Target;
+use crate::sync::lock;
 
 /// How to reach one node of a cluster directly: the first node's settings (credentials, TLS,
 /// protocol), at another address.
@@ -114,8 +115,6 @@ impl SlotOwners {
 }
 
 impl Redis {
-    /// Drops this runtime's async cluster connection (no-op for other handles): after a
-    /// redirect or a dead node the next call makes a new one, which reads the slots anew.
     /// On a cluster, which master owns each slot (read once with `CLUSTER SLOTS`, then kept
     /// until [`forget_slot_owners`](Self::forget_slot_owners)); `None` elsewhere, or when
     /// the map cannot be read (a batch then sends one pipeline per slot).
@@ -123,22 +122,13 @@ impl Redis {
         if !self.is_cluster() {
             return None;
         }
-        let known = self
-            .inner
-            .slot_owners
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let known = lock(&self.inner.slot_owners).clone();
         if known.is_some() {
             return known;
         }
         let mut conn = self.async_connection().await.ok()?;
         let owners = Arc::new(SlotOwners::parse(&conn.cluster_slots().await.ok()?)?);
-        *self
-            .inner
-            .slot_owners
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&owners));
+        *lock(&self.inner.slot_owners) = Some(Arc::clone(&owners));
         Some(owners)
     }
 
@@ -159,11 +149,7 @@ impl Redis {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| RedisError::from((redis::ErrorKind::Client, "no Tokio runtime")))?
             .id();
-        if let Some((_, _, conn)) = self
-            .inner
-            .nodes_aio
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        if let Some((_, _, conn)) = lock(&self.inner.nodes_aio)
             .iter()
             .find(|(rt, a, _)| *rt == runtime && a == addr)
         {
@@ -176,11 +162,7 @@ impl Redis {
             .client(addr)?
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
-        let mut cache = self
-            .inner
-            .nodes_aio
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut cache = lock(&self.inner.nodes_aio);
         cache.retain(|(rt, a, _)| !(*rt == runtime && a == addr));
         if cache.len() >= MAX_RUNTIMES * 4 {
             cache.remove(0);
@@ -217,20 +199,12 @@ impl Redis {
     pub(crate) fn forget_node_connection(&self, addr: &str) {
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             let runtime = handle.id();
-            self.inner
-                .nodes_aio
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .retain(|(rt, a, _)| !(*rt == runtime && a == addr));
+            lock(&self.inner.nodes_aio).retain(|(rt, a, _)| !(*rt == runtime && a == addr));
         }
     }
 
     /// Drops the slot map: the next batch reads it anew.
     pub(crate) fn forget_slot_owners(&self) {
-        *self
-            .inner
-            .slot_owners
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = None;
+        *lock(&self.inner.slot_owners) = None;
     }
 }

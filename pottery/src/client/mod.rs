@@ -18,7 +18,6 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use once_cell::sync::OnceCell as SyncOnceCell;
 use redis::cluster::ClusterClient;
 use redis::{RedisError, Value};
 
@@ -29,6 +28,7 @@ use self::pool::SyncConn;
 use self::sentinel::SentinelOptions;
 use self::sentinel::SentinelTarget;
 use crate::error::{Error, Result};
+use crate::sync::lock;
 
 /// How many runtimes' async connections a handle keeps (the oldest goes first).
 const MAX_RUNTIMES: usize = 64;
@@ -413,7 +413,7 @@ impl Redis {
     where
         T: std::any::Any + Default + Send + Sync,
     {
-        let mut states = self.inner.shared.lock().unwrap_or_else(|p| p.into_inner());
+        let mut states = lock(&self.inner.shared);
         let id = (std::any::TypeId::of::<T>(), name.to_owned());
         if let Some(state) = states
             .get(&id)
@@ -450,7 +450,7 @@ impl fmt::Debug for Redis {
     }
 }
 
-static DEFAULT: SyncOnceCell<Redis> = SyncOnceCell::new();
+static DEFAULT: std::sync::OnceLock<Redis> = std::sync::OnceLock::new();
 
 /// The process-wide default handle: the one given to [`set_default_redis`], or else
 /// [`Redis::from_env`] (`$REDIS_URL`), made on first use. The macros use it when they are not
@@ -462,7 +462,12 @@ static DEFAULT: SyncOnceCell<Redis> = SyncOnceCell::new();
 /// # Ok::<(), pottery::Error>(())
 /// ```
 pub fn default_redis() -> Result<Redis> {
-    DEFAULT.get_or_try_init(Redis::from_env).cloned()
+    if let Some(redis) = DEFAULT.get() {
+        return Ok(redis.clone());
+    }
+    // Making a handle does no I/O: two threads racing here both make one, and one is kept.
+    let made = Redis::from_env()?;
+    Ok(DEFAULT.get_or_init(|| made).clone())
 }
 
 /// Sets the process-wide default handle. It can be set once, before [`default_redis`] is first

@@ -12,6 +12,7 @@ use super::Redis;
 use super::Target;
 use super::sentinel::SentinelTarget;
 use crate::error::{Error, Result};
+use crate::sync::lock;
 
 impl Redis {
     /// Borrows a blocking connection from the pool, for commands pottery does not wrap. It goes
@@ -32,7 +33,7 @@ impl Redis {
     /// A connection from the pool (or a new one), with whatever timeouts it has.
     pub(super) fn pooled(&self) -> Result<PooledConnection> {
         let pooled = {
-            let mut idle = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner());
+            let mut idle = lock(&self.inner.idle);
             if let Target::Sentinel(t) = &self.inner.target {
                 // Connections to a master found by an earlier lookup: it may be a replica now.
                 let generation = t.generation();
@@ -348,7 +349,7 @@ impl ConnectionLike for PooledConnection {
 impl Drop for PooledConnection {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
-        let mut idle = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut idle = lock(&self.inner.idle);
         if self.broken || !conn.is_open() {
             // The server went away or the socket is in an unknown state: the idle
             // connections are most likely dead too, so start afresh next time.

@@ -10,6 +10,7 @@ use redis::{RedisError, RedisResult};
 
 use super::Credentials;
 use super::poisons;
+use crate::sync::lock;
 use std::fmt;
 
 /// A Sentinel target for these sentinel URLs and settings: redis-rs's Sentinel client (it asks
@@ -155,20 +156,17 @@ pub(super) fn address_of(client: &redis::Client) -> Option<(String, u16)> {
 
 impl SentinelTarget {
     pub(super) fn current(&self) -> Option<(u64, redis::Client)> {
-        let m = self.master.lock().unwrap_or_else(|p| p.into_inner());
+        let m = lock(&self.master);
         m.client.clone().map(|c| (m.generation, c))
     }
 
     pub(super) fn generation(&self) -> u64 {
-        self.master
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .generation
+        lock(&self.master).generation
     }
 
     /// Forgets the master that connections of `generation` go to (a newer one is kept).
     pub(super) fn forget(&self, generation: u64) {
-        let mut m = self.master.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = lock(&self.master);
         if m.generation == generation && m.client.is_some() {
             tracing::debug!(master = %self.name, "forgetting the master (generation {generation})");
             m.client = None;
@@ -194,7 +192,7 @@ impl SentinelTarget {
             Some(certs) => redis::Client::build_with_tls(info, certs.clone()),
             None => redis::Client::open(info),
         };
-        let mut m = self.master.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = lock(&self.master);
         if m.client.as_ref().and_then(address_of) == Some((host.to_owned(), port)) {
             return; // known already (every sentinel announces it)
         }
@@ -227,7 +225,7 @@ impl SentinelTarget {
                 }
                 let before = me.generation();
                 let client = sentinels.async_get_client().await?;
-                let mut m = me.master.lock().unwrap_or_else(|p| p.into_inner());
+                let mut m = lock(&me.master);
                 if m.generation != before
                     && let Some(announced) = &m.client
                 {

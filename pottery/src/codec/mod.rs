@@ -178,3 +178,17 @@ pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecEr
     let node = de::parse(bytes)?;
     T::deserialize(node)
 }
+
+/// What pottery can store: any `Serialize + DeserializeOwned + Send` type, encoded as Python
+/// pottery's JSON. It is implemented for every such type and only shortens bounds: a
+/// `RedisDict<K, V>` takes `K: Storable, V: Storable`.
+///
+/// ```
+/// fn store<T: pottery::codec::Storable>(value: &T) -> Vec<u8> {
+///     pottery::codec::encode_bytes(value).unwrap()
+/// }
+/// assert_eq!(store(&vec![1, 2]), b"[1, 2]");
+/// ```
+pub trait Storable: serde::Serialize + serde::de::DeserializeOwned + Send {}
+
+impl<T: serde::Serialize + serde::de::DeserializeOwned + Send> Storable for T {}

@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use super::dict::Core;
 use crate::client::Redis;
 use crate::codec::CodecError;
+use crate::codec::Storable;
 use crate::error::{Error, Result};
 use crate::exec::plan::{Op, script};
 use crate::exec::reply::{bulk, decode, encode, int, unexpected};
@@ -132,12 +133,12 @@ crate::shell::views! {
     /// # Ok::<(), pottery::Error>(())
     /// ```
     CounterOps<K> on Core<K, i64>, for [RedisCounter, aio::RedisCounter]
-        where [K: Serialize + DeserializeOwned + Send];
+        where [K: Storable];
 }
 
 crate::shell::ops! {
-    Core<K, i64>, [K] where [K: Serialize + DeserializeOwned + Send]
-        batch where [K: Serialize + DeserializeOwned + Send]
+    Core<K, i64>, [K] where [K: Storable]
+        batch where [K: Storable]
         for [CounterOps, RedisCounter, aio::RedisCounter];
 
     /// The count of `k`; 0 when absent (`HGET`).
@@ -376,7 +377,7 @@ crate::shell::ops! {
 }
 
 crate::shell::steps! {
-    Core<K, i64>, [K] where [K: Serialize + DeserializeOwned + Send]
+    Core<K, i64>, [K] where [K: Storable]
         for [RedisCounter, aio::RedisCounter];
 
     /// `self + other`, keeping positive counts (Python's `Counter.__add__`).
@@ -744,7 +745,7 @@ pub mod aio {
 
     crate::shell::shell_impls!(RedisCounter<K>, "aio::RedisCounter");
 
-    impl<K: Serialize + DeserializeOwned + Send> RedisCounter<K> {
+    impl<K: Storable> RedisCounter<K> {
         /// See [`crate::RedisCounter::create`].
         pub async fn create(
             redis: &Redis,

@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::client::Redis;
+use crate::codec::Storable;
 use crate::error::Result;
 use crate::exec::plan::{Op, script};
 use crate::exec::reply::{decode, decode_opt, encode, int, scan_page};
@@ -292,12 +293,12 @@ crate::shell::views! {
     /// # Ok::<(), pottery::Error>(())
     /// ```
     DictOps<K, V> on Core<K, V>, for [RedisDict, aio::RedisDict]
-        where [K: Serialize + DeserializeOwned + Send, V: Serialize + DeserializeOwned + Send];
+        where [K: Storable, V: Storable];
 }
 
 crate::shell::ops! {
-    Core<K, V>, [K, V] where [K: Serialize + DeserializeOwned + Send, V: Serialize + DeserializeOwned + Send]
-        batch where [K: Serialize + DeserializeOwned + Send, V: Serialize + DeserializeOwned + Send]
+    Core<K, V>, [K, V] where [K: Storable, V: Storable]
+        batch where [K: Storable, V: Storable]
         for [DictOps, RedisDict, aio::RedisDict];
 
     /// Sets `k` to `v`, returning the previous value (atomically, one round trip).

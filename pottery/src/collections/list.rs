@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::client::Redis;
+use crate::codec::Storable;
 use crate::error::{Error, Result};
 use crate::exec::plan::{Op, script};
 use crate::exec::reply::{decode, decode_opt, encode, int, members};
@@ -383,7 +384,7 @@ crate::shell::views! {
     /// # Ok::<(), pottery::Error>(())
     /// ```
     ListOps<T> on Core<T>, for [RedisList, aio::RedisList]
-        where [T: Serialize + DeserializeOwned + Send];
+        where [T: Storable];
 }
 
 crate::shell::views! {
@@ -405,12 +406,12 @@ crate::shell::views! {
     /// # Ok::<(), pottery::Error>(())
     /// ```
     DequeOps<T> on Core<T>, for [RedisDeque, aio::RedisDeque]
-        where [T: Serialize + DeserializeOwned + Send];
+        where [T: Storable];
 }
 
 crate::shell::ops! {
-    Core<T>, [T] where [T: Serialize + DeserializeOwned + Send]
-        batch where [T: Serialize + DeserializeOwned + Send]
+    Core<T>, [T] where [T: Storable]
+        batch where [T: Storable]
         for [ListOps, RedisList, aio::RedisList], [DequeOps, RedisDeque, aio::RedisDeque];
 
     /// The element at `i` (negative counts from the end), in one `LINDEX`.
@@ -614,8 +615,8 @@ crate::shell::ops! {
 }
 
 crate::shell::ops! {
-    Core<T>, [T] where [T: Serialize + DeserializeOwned + Send]
-        batch where [T: Serialize + DeserializeOwned + Send]
+    Core<T>, [T] where [T: Storable]
+        batch where [T: Storable]
         for [ListOps, RedisList, aio::RedisList];
 
     /// Appends `v` (`RPUSH`); returns the new length.
@@ -730,8 +731,8 @@ crate::shell::ops! {
 }
 
 crate::shell::ops! {
-    Core<T>, [T] where [T: Serialize + DeserializeOwned + Send]
-        batch where [T: Serialize + DeserializeOwned + Send]
+    Core<T>, [T] where [T: Storable]
+        batch where [T: Storable]
         for [DequeOps, RedisDeque, aio::RedisDeque];
 
     /// Appends at the back, trimming the front to maxlen in the same step; returns the length.
@@ -1197,7 +1198,7 @@ pub mod aio {
         };
     }
 
-    impl<T: Serialize + DeserializeOwned + Send> RedisList<T> {
+    impl<T: Storable> RedisList<T> {
         /// Attaches to the list at `key` (no I/O).
         pub fn new(redis: &Redis, key: impl Into<String>) -> Self {
             RedisList {
@@ -1227,7 +1228,7 @@ pub mod aio {
         common_async!();
     }
 
-    impl<T: Serialize + DeserializeOwned + Send> RedisDeque<T> {
+    impl<T: Storable> RedisDeque<T> {
         /// Attaches as an unbounded deque (no I/O).
         pub fn new(redis: &Redis, key: impl Into<String>) -> Self {
             RedisDeque {

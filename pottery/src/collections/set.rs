@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::client::Redis;
 use crate::codec::CodecError;
+use crate::codec::Storable;
 use crate::error::{Error, Result};
 use crate::exec::plan::{Op, script};
 use crate::exec::reply::{decode, encode, int, members, scan_page};
@@ -417,12 +418,12 @@ crate::shell::views! {
     /// # Ok::<(), pottery::Error>(())
     /// ```
     SetOps<T> on Core<T>, for [RedisSet, aio::RedisSet]
-        where [T: Serialize + DeserializeOwned + Send];
+        where [T: Storable];
 }
 
 crate::shell::ops! {
-    Core<T>, [T] where [T: Serialize + DeserializeOwned + Send]
-        batch where [T: Serialize + DeserializeOwned + Send]
+    Core<T>, [T] where [T: Storable]
+        batch where [T: Storable]
         for [SetOps, RedisSet, aio::RedisSet];
 
     /// Adds `v`; `true` if it was not there (`SADD`).
@@ -563,7 +564,7 @@ crate::shell::ops! {
 }
 
 crate::shell::steps! {
-    Core<T>, [T] where [T: Serialize + DeserializeOwned + Send]
+    Core<T>, [T] where [T: Storable]
         for [RedisSet, aio::RedisSet];
 
     /// `self ∪ other`: one `SUNION` when `other` is a `RedisSet` that one command can reach
@@ -847,7 +848,7 @@ pub mod aio {
 
     crate::shell::shell_impls!(RedisSet<T>, "aio::RedisSet");
 
-    impl<T: Serialize + DeserializeOwned + Send> RedisSet<T> {
+    impl<T: Storable> RedisSet<T> {
         /// Creates the set atomically, or fails with [`Error::KeyExists`].
         pub async fn create(
             redis: &Redis,

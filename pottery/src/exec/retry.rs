@@ -117,6 +117,17 @@ impl Failure {
     }
 }
 
+/// What to do after a failed attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Try again after this pause.
+    Wait(Duration),
+    /// Return the error: it is the answer, or the retry window closed.
+    GiveUp,
+    /// Return [`Error::MaybeApplied`]: a write that must not repeat was maybe applied.
+    MaybeApplied,
+}
+
 /// The retry policy of one call: until a deadline, with waits growing from 25 ms to 500 ms.
 pub(crate) struct Retry {
     deadline: Option<std::time::Instant>,
@@ -131,19 +142,18 @@ impl Retry {
         }
     }
 
-    /// How long to wait before the next attempt, or `None` to give up with the error (turned
-    /// into [`Error::MaybeApplied`] for a write that must not be repeated).
-    pub(crate) fn next(&mut self, op: Repeat, f: &Failed) -> std::result::Result<Duration, bool> {
+    /// What to do after an attempt of an operation of class `op` failed with `f`.
+    pub(crate) fn next(&mut self, op: Repeat, f: &Failed) -> Next {
         match outcome(&f.error, f.connecting) {
-            Outcome::Final => return Err(false),
-            Outcome::Unknown if op == Repeat::Once => return Err(true),
+            Outcome::Final => return Next::GiveUp,
+            Outcome::Unknown if op == Repeat::Once => return Next::MaybeApplied,
             Outcome::Unknown | Outcome::NotExecuted => {}
         }
         let Some(wait) = self.pause() else {
-            return Err(false);
+            return Next::GiveUp;
         };
         tracing::debug!(attempt = self.attempt, ?wait, error = %f.error, "retrying");
-        Ok(wait)
+        Next::Wait(wait)
     }
 
     /// A policy that gives up at `deadline`.
@@ -175,9 +185,11 @@ impl Retry {
     pub(crate) fn after<T>(&mut self, op: &Op<'_, T>, failure: Failure) -> Result<Duration> {
         match failure {
             Failure::Other(e) => Err(e),
-            Failure::Failed(f) => self
-                .next(op.repeat(), &f)
-                .map_err(|maybe_applied| final_error(op, f, maybe_applied && op.retries)),
+            Failure::Failed(f) => match self.next(op.repeat(), &f) {
+                Next::Wait(wait) => Ok(wait),
+                Next::GiveUp => Err(final_error(op, f, false)),
+                Next::MaybeApplied => Err(final_error(op, f, op.retries)),
+            },
         }
     }
 }
@@ -262,43 +274,42 @@ mod tests {
         };
         let window = Duration::from_secs(60);
         // Sent, connection reset: unknown outcome.
-        assert!(
-            Retry::new(window)
-                .next(Repeat::Idempotent, &failed(reset(), false))
-                .is_ok()
-        );
-        assert!(
-            Retry::new(window)
-                .next(Repeat::Read, &failed(reset(), false))
-                .is_ok()
-        );
+        assert!(matches!(
+            Retry::new(window).next(Repeat::Idempotent, &failed(reset(), false)),
+            Next::Wait(_)
+        ));
+        assert!(matches!(
+            Retry::new(window).next(Repeat::Read, &failed(reset(), false)),
+            Next::Wait(_)
+        ));
         assert_eq!(
             Retry::new(window).next(Repeat::Once, &failed(reset(), false)),
-            Err(true)
+            Next::MaybeApplied
         );
         // Refused, or failed while connecting, or LOADING: certainly not executed.
         for op in [Repeat::Once, Repeat::Idempotent] {
-            assert!(
-                Retry::new(window)
-                    .next(op, &failed(refused(), false))
-                    .is_ok()
-            );
-            assert!(Retry::new(window).next(op, &failed(reset(), true)).is_ok());
-            assert!(
-                Retry::new(window)
-                    .next(op, &failed(loading(), false))
-                    .is_ok()
-            );
+            assert!(matches!(
+                Retry::new(window).next(op, &failed(refused(), false)),
+                Next::Wait(_)
+            ));
+            assert!(matches!(
+                Retry::new(window).next(op, &failed(reset(), true)),
+                Next::Wait(_)
+            ));
+            assert!(matches!(
+                Retry::new(window).next(op, &failed(loading(), false)),
+                Next::Wait(_)
+            ));
             // A timeout is the answer (the caller's bound), for every class.
             assert_eq!(
                 Retry::new(window).next(op, &failed(timeout(), false)),
-                Err(false)
+                Next::GiveUp
             );
         }
         // Retries off.
         assert_eq!(
             Retry::new(Duration::ZERO).next(Repeat::Read, &failed(refused(), false)),
-            Err(false)
+            Next::GiveUp
         );
     }
 }

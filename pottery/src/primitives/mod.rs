@@ -55,11 +55,6 @@ impl<T> Fanout<T> {
     }
 }
 
-/// A mutex's contents, poisoned or not (a panic elsewhere does not stop a lock or an id).
-pub(crate) fn lock_mutex<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// The majority of `n`: more than half.
 pub(crate) fn quorum(n: usize) -> usize {
     n / 2 + 1

@@ -43,6 +43,7 @@ use crate::codec::CodecError;
 use crate::error::{Error, Result};
 use crate::exec::plan::{Op, script};
 use crate::exec::rt;
+use crate::sync::lock;
 
 script!(CLAIM, "nextid_claim.lua", Once);
 
@@ -142,10 +143,7 @@ enum Round {
 
 impl Core {
     fn waiting(&self) -> MutexGuard<'_, Waiting> {
-        self.shared
-            .waiting
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        lock(&self.shared.waiting)
     }
 
     fn not_achieved(&self) -> Error {

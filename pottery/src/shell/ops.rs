@@ -28,7 +28,7 @@
 macro_rules! views {
     // The `Batchable` impl of one shell.
     (@shell $shell:ty, $view:ident, [$($g:ident),*], [$($bound:tt)*]) => {
-        impl<$($g),*> $crate::batch::Sealed for $shell {}
+        impl<$($g),*> $crate::batch::sealed::Sealed for $shell {}
 
         impl<$($g),*> $crate::batch::Batchable for $shell
         where

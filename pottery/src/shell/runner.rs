@@ -53,13 +53,39 @@ impl Runner for Async {
     }
 }
 
-/// Drives a future whose every await is on a [`Blocking`] runner, so it never waits.
+/// Drives a future whose every await is on a [`Blocking`] runner, so it is ready at its first
+/// poll. Should it ever not be, the thread sleeps until the future wakes it (it never spins).
 pub(crate) fn block_on_ready<F: Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+        return out;
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
     loop {
         if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
             return out;
         }
+        std::thread::park();
+    }
+}
+
+/// Wakes a thread parked in [`block_on_ready`].
+struct Unpark(std::thread::Thread);
+
+impl std::task::Wake for Unpark {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Waits `pause`: blocks the thread under a blocking runner (its futures are polled with no
+/// runtime to wake them), else sleeps on the runtime.
+pub(crate) async fn pause<R: Runner>(pause: std::time::Duration) {
+    if R::BLOCKING {
+        std::thread::sleep(pause);
+    } else {
+        tokio::time::sleep(pause).await;
     }
 }

@@ -1,5 +1,6 @@
 //! Servers that misbehave, and a port that refuses connections.
 
+use crate::sync::lock;
 use std::io::{self, Read};
 use std::net::TcpListener;
 use std::sync::Mutex;
@@ -201,10 +202,6 @@ impl FaultyServer {
             .accepted
             .load(std::sync::atomic::Ordering::SeqCst)
     }
-}
-
-pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Serves one connection of a [`FaultyServer`] that answers (garbage or HTTP).

@@ -1,5 +1,6 @@
 //! Starting server processes: binaries, ports, spawning, waiting for a condition.
 
+use crate::sync::lock;
 use std::io;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
@@ -46,8 +47,7 @@ pub(super) fn spawn(cmd: Command) -> io::Result<Child> {
         Mutex::new(tx)
     });
     let (reply_tx, reply_rx) = mpsc::channel();
-    tx.lock()
-        .unwrap_or_else(|p| p.into_inner())
+    lock(tx)
         .send((cmd, reply_tx))
         .map_err(|_| io::Error::other("spawner thread is gone"))?;
     reply_rx

@@ -146,21 +146,37 @@ pub(super) async fn attempt(core: &Arc<Core>, ask: Ask) -> Result<Outcome> {
     if fanout.count(granted) >= q {
         let validity = core.ttl.saturating_sub(core.drift() + started.elapsed());
         if !validity.is_zero() {
-            let token = if fenced {
+            let fence = if fenced {
                 raise_fences(core, &fanout).await?
             } else {
-                Some(None)
+                Fence::Unfenced
             };
-            if let Some(token) = token {
-                undo.uuid = None;
-                return Ok(Outcome::Acquired {
-                    uuid,
-                    token,
-                    until: started + validity,
-                });
-            }
+            let token = match fence {
+                Fence::Unfenced => None,
+                Fence::Raised(token) => Some(token),
+                // The attempt does not count: what was granted is given back below.
+                Fence::NoMajority => return give_back(core, undo, uuid, fanout).await,
+            };
+            undo.uuid = None;
+            return Ok(Outcome::Acquired {
+                uuid,
+                token,
+                until: started + validity,
+            });
         }
     }
+    give_back(core, undo, uuid, fanout).await
+}
+
+/// An attempt that did not get the lock: gives back what was granted, and says why.
+async fn give_back(
+    core: &Arc<Core>,
+    mut undo: Undo,
+    uuid: String,
+    mut fanout: Fanout<Reply>,
+) -> Result<Outcome> {
+    let (n, q) = (core.n(), core.q());
+    let granted = |r: &Reply| matches!(r, Reply::Granted(_));
     // Not acquired: give back what was granted, on the masters that granted it, before the
     // next attempt (or waiter) needs it. What masters that failed or were not waited for may
     // have granted is given back in the background, as `undo` drops: they are likely
@@ -209,13 +225,19 @@ pub(super) fn corrupt_fence(core: &Core, e: Error) -> Error {
     }
 }
 
+/// What raising the fence counters gave a granted attempt.
+pub(super) enum Fence {
+    /// Not a fenced attempt.
+    Unfenced,
+    /// The token: written back to a majority.
+    Raised(u64),
+    /// The raise did not reach a majority: the attempt does not count.
+    NoMajority,
+}
+
 /// The fencing token of a granted fenced attempt: the largest counter in the quorum, written
-/// back to a majority so that the majority of any later acquisition sees it. `None` when the
-/// raise did not reach a majority.
-pub(super) async fn raise_fences(
-    core: &Core,
-    granted: &Fanout<Reply>,
-) -> Result<Option<Option<u64>>> {
+/// back to a majority so that the majority of any later acquisition sees it.
+pub(super) async fn raise_fences(core: &Core, granted: &Fanout<Reply>) -> Result<Fence> {
     let token = granted
         .replies
         .iter()
@@ -247,12 +269,21 @@ pub(super) async fn raise_fences(
     )
     .await;
     if raised.count(|v| *v >= token) >= q {
-        return Ok(Some(u64::try_from(token).ok()));
+        // The script only ever increments from 0: a negative counter was written by
+        // someone else.
+        return u64::try_from(token).map(Fence::Raised).map_err(|_| {
+            Error::codec(
+                &core.fence_key,
+                CodecError::new(format!(
+                    "the fence counter is negative ({token}): delete it"
+                )),
+            )
+        });
     }
     if let Some(e) = raised.permanent_failure(n, q) {
         return Err(e);
     }
-    Ok(None)
+    Ok(Fence::NoMajority)
 }
 
 /// Takes a lease: waits for this process's turn, then attempts, waking on releases, on the

@@ -12,8 +12,8 @@ use super::watchdog::{LostSignal, Watch, watchdog};
 use crate::client::Redis;
 use crate::error::{Error, Result};
 use crate::exec::rt;
-use crate::primitives::lock_mutex;
 use crate::primitives::names;
+use crate::sync::lock;
 
 /// Async [`Redlock`](crate::Redlock): the same API with `async fn`s, every future `Send`
 /// (and `'static` on an owned clone), safe to drop at any await point: an attempt

@@ -11,8 +11,8 @@ use super::watchdog::{LostSignal, Watch, watchdog};
 use crate::client::Redis;
 use crate::error::{Error, Result};
 use crate::exec::rt;
-use crate::primitives::lock_mutex;
 use crate::primitives::names;
+use crate::sync::lock;
 
 // ---------------------------------------------------------------------------------------------
 // The public types

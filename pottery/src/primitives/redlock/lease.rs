@@ -16,8 +16,8 @@ use crate::codec::CodecError;
 use crate::error::{Error, Result};
 use crate::exec::plan::script;
 use crate::exec::rt;
-use crate::primitives::lock_mutex;
 use crate::primitives::{as_redis_error, is_transient, names, try_master};
+use crate::sync::lock;
 
 script!(RELEASE, "redlock_release.lua", Once);
 script!(EXTEND, "redlock_extend.lua", Idempotent);
@@ -144,7 +144,7 @@ impl Lease {
     }
 
     pub(super) fn give_back_turn(&self) {
-        if let Some(permit) = lock_mutex(&self.turn).take() {
+        if let Some(permit) = lock(&self.turn).take() {
             self.core.local.set_held_until(None);
             drop(permit);
         }
@@ -201,8 +201,8 @@ impl Lease {
         };
         core.judge(written, "extension", unlocked)?;
         let until = started + core.ttl.saturating_sub(core.drift());
-        *lock_mutex(&self.until) = until;
-        if lock_mutex(&self.turn).is_some() {
+        *lock(&self.until) = until;
+        if lock(&self.turn).is_some() {
             core.local.set_held_until(Some(until));
         }
         Ok(())
@@ -210,7 +210,7 @@ impl Lease {
 
     /// When the lease ends on the servers (at the latest, by the local estimate).
     pub(super) fn ends(&self) -> Instant {
-        *lock_mutex(&self.until) + self.core.drift() * 2
+        *lock(&self.until) + self.core.drift() * 2
     }
 
     /// Gives the lease back. A master that does not answer is tried again (the release is a

@@ -123,13 +123,13 @@ macro_rules! builder_methods {
         /// The imperative lease, once the settings are known to be usable.
         fn slot(&self) -> Result<Option<Arc<Lease>>> {
             self.core.check()?;
-            Ok(lock_mutex(&self.held).clone())
+            Ok(lock(&self.held).clone())
         }
 
         fn hold(&self, lease: Taken) -> bool {
             match lease {
                 Ok(lease) => {
-                    *lock_mutex(&self.held) = Some(Arc::new(lease));
+                    *lock(&self.held) = Some(Arc::new(lease));
                     true
                 }
                 Err(_) => false,
@@ -138,7 +138,7 @@ macro_rules! builder_methods {
 
         fn take_slot(&self) -> Result<Option<Arc<Lease>>> {
             self.core.check()?;
-            Ok(lock_mutex(&self.held).take())
+            Ok(lock(&self.held).take())
         }
 
         fn extend_unlocked(&self) -> Error {

@@ -11,8 +11,8 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::client::Redis;
 use crate::exec::rt;
-use crate::primitives::lock_mutex;
 use crate::primitives::names;
+use crate::sync::lock;
 
 /// How often a local waiter looks whether the turn's owner overran its lease.
 const OVERRUN_CHECK: Duration = Duration::from_millis(250);
@@ -36,7 +36,7 @@ pub(super) static LOCALS: LazyLock<Mutex<HashMap<String, Weak<Local>>>> =
 
 pub(super) fn local_for(key: &str, masters: &[Redis]) -> Arc<Local> {
     let id = format!("{key}\n{}", names(masters).join("\n"));
-    let mut map = lock_mutex(&LOCALS);
+    let mut map = lock(&LOCALS);
     if let Some(local) = map.get(&id).and_then(Weak::upgrade) {
         return local;
     }
@@ -60,11 +60,11 @@ pub(super) enum Turn {
 
 impl Local {
     pub(super) fn overrun(&self) -> bool {
-        lock_mutex(&self.held_until).is_some_and(|u| u <= Instant::now())
+        lock(&self.held_until).is_some_and(|u| u <= Instant::now())
     }
 
     pub(super) fn set_held_until(&self, until: Option<Instant>) {
-        *lock_mutex(&self.held_until) = until;
+        *lock(&self.held_until) = until;
     }
 
     /// The turn now, `Some(None)` when its owner overran its lease, `None` when it is taken.
@@ -87,7 +87,7 @@ impl Local {
             // not have one yet, or may have extended it): cheaper than waking every waiter at
             // each change.
             let recheck = Instant::now() + OVERRUN_CHECK;
-            let at = lock_mutex(&self.held_until).map_or(recheck, |u| u.min(recheck));
+            let at = lock(&self.held_until).map_or(recheck, |u| u.min(recheck));
             tokio::select! {
                 biased;
                 permit = &mut acquire => {
@@ -204,7 +204,7 @@ impl Subscriber {
     /// or when it cannot connect (the waiters poll).
     pub(super) async fn of(master: &Redis) -> Option<Arc<Subscriber>> {
         let id = format!("{master:?}");
-        if let Some(s) = lock_mutex(&SUBSCRIBERS).get(&id)
+        if let Some(s) = lock(&SUBSCRIBERS).get(&id)
             && s.alive.load(Ordering::SeqCst)
         {
             return Some(Arc::clone(s));
@@ -221,7 +221,7 @@ impl Subscriber {
             ops: tokio::sync::Mutex::new(()),
             alive: AtomicBool::new(true),
         });
-        let mut all = lock_mutex(&SUBSCRIBERS);
+        let mut all = lock(&SUBSCRIBERS);
         if let Some(s) = all.get(&id)
             && s.alive.load(Ordering::SeqCst)
         {
@@ -237,7 +237,7 @@ impl Subscriber {
     /// Starts listening on `key`'s channel (subscribing if nobody here listens yet).
     pub(super) async fn listen(self: &Arc<Self>, key: &str) -> Listening {
         let channel = {
-            let mut channels = lock_mutex(&self.channels);
+            let mut channels = lock(&self.channels);
             let channel = Arc::clone(channels.entry(key.to_owned()).or_default());
             channel.listeners.fetch_add(1, Ordering::SeqCst);
             channel
@@ -267,7 +267,7 @@ pub(super) async fn dispatch(
         let Some(s) = subscriber.upgrade() else {
             return;
         };
-        let channel = lock_mutex(&s.channels).get(msg.get_channel_name()).cloned();
+        let channel = lock(&s.channels).get(msg.get_channel_name()).cloned();
         if let Some(channel) = channel {
             channel.fired.fetch_add(1, Ordering::SeqCst);
             channel.notify.notify_waiters();
@@ -277,12 +277,12 @@ pub(super) async fn dispatch(
     // waiter connect anew.
     if let Some(s) = subscriber.upgrade() {
         s.alive.store(false, Ordering::SeqCst);
-        let mut all = lock_mutex(&SUBSCRIBERS);
+        let mut all = lock(&SUBSCRIBERS);
         if all.get(&id).is_some_and(|current| Arc::ptr_eq(current, &s)) {
             all.remove(&id);
         }
         drop(all);
-        for channel in lock_mutex(&s.channels).values() {
+        for channel in lock(&s.channels).values() {
             channel.fired.fetch_add(1, Ordering::SeqCst);
             channel.notify.notify_waiters();
         }
@@ -309,7 +309,7 @@ impl Drop for Listening {
         rt::spawn_global(async move {
             let _ops = subscriber.ops.lock().await;
             {
-                let mut channels = lock_mutex(&subscriber.channels);
+                let mut channels = lock(&subscriber.channels);
                 if channel.listeners.load(Ordering::SeqCst) != 0 {
                     return;
                 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use super::lease::Lease;
-use crate::primitives::lock_mutex;
+use crate::sync::lock;
 
 /// What a guard and its watchdog share.
 #[derive(Default)]
@@ -114,7 +114,7 @@ pub(super) async fn watchdog(lease: Arc<Lease>, watch: Arc<Watch>) {
             return;
         }
         // Bounded by the lease's end: past it, nothing is left to extend.
-        let until = *lock_mutex(&lease.until);
+        let until = *lock(&lease.until);
         let left = until.saturating_duration_since(Instant::now());
         match tokio::time::timeout(
             left.max(Duration::from_millis(1)),
