@@ -506,10 +506,7 @@ impl fmt::Display for Error {
                     errors.len(),
                     masters.len()
                 )?;
-                for e in errors {
-                    write!(f, "; {e}")?;
-                }
-                Ok(())
+                write_errors(f, errors)
             }
             Error::MaxLenExceeded { key, maxlen, len } => write!(
                 f,
@@ -548,10 +545,7 @@ impl fmt::Display for Error {
                     errors.len(),
                     masters.len()
                 )?;
-                for e in errors {
-                    write!(f, "; {e}")?;
-                }
-                Ok(())
+                write_errors(f, errors)
             }
             Error::CrossSlot { key, other } => write!(
                 f,
@@ -656,6 +650,11 @@ pub(crate) fn redis_transient(e: &redis::RedisError) -> bool {
         || e.kind() == redis::ErrorKind::ClusterConnectionNotFound
         || matches!(e.kind(), redis::ErrorKind::Server(k) if transient_server_error(k))
         || e.code() == Some("BUSY")
+}
+
+/// Each master's error after a summary, `; ` apart.
+fn write_errors(f: &mut fmt::Formatter<'_>, errors: &[redis::RedisError]) -> fmt::Result {
+    errors.iter().try_for_each(|e| write!(f, "; {e}"))
 }
 
 /// Whether the error's own text already says it is a timeout.

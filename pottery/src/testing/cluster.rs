@@ -377,7 +377,7 @@ impl RedisCluster {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn master_for_key(&self, key: &str) -> io::Result<usize> {
-        let slot = key_slot(key.as_bytes());
+        let slot = crate::exec::slot::slot(key.as_bytes());
         self.topology()?
             .into_iter()
             .find(|n| {
@@ -468,31 +468,4 @@ impl RedisCluster {
     pub fn node_timeout(&self) -> Duration {
         self.node_timeout
     }
-}
-
-/// The cluster slot of a key (CRC16 of the key, or of its `{hash tag}`, mod 16384).
-pub(super) fn key_slot(key: &[u8]) -> u16 {
-    let tagged = key
-        .iter()
-        .position(|&b| b == b'{')
-        .and_then(|open| {
-            let rest = &key[open + 1..];
-            rest.iter()
-                .position(|&b| b == b'}')
-                .filter(|&close| close > 0)
-                .map(|close| &rest[..close])
-        })
-        .unwrap_or(key);
-    let mut crc: u16 = 0;
-    for &byte in tagged {
-        crc ^= u16::from(byte) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc % 16384
 }

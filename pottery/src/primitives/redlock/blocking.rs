@@ -70,55 +70,10 @@ pub struct Redlock {
     pub(super) held: Slot,
 }
 
-/// A new instance: same key, masters and settings, no lease of its own.
-impl Clone for Redlock {
-    fn clone(&self) -> Self {
-        Redlock {
-            core: Arc::clone(&self.core),
-            held: Slot::default(),
-        }
-    }
-}
-
-impl fmt::Debug for Redlock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Redlock")
-            .field("key", &self.core.key)
-            .field("masters", &names(&self.core.masters))
-            .finish()
-    }
-}
+lock_shell!("Redlock", to_async, aio::Redlock, "aio::Redlock");
 
 impl Redlock {
-    /// A lock on `redlock:<key>` over these masters (no I/O).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// let lock = pottery::Redlock::new("printer", [redis]);
-    /// assert_eq!(lock.key(), "redlock:printer");
-    /// ```
-    pub fn new(key: &str, masters: impl IntoIterator<Item = Redis>) -> Self {
-        Redlock {
-            core: Arc::new(new_core(key, masters)),
-            held: Slot::default(),
-        }
-    }
-
     builder_methods!();
-
-    /// The async twin, sharing this instance's imperative lease.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// let lock = pottery::Redlock::new("printer", [redis]);
-    /// assert_eq!(lock.to_async().key(), lock.key());
-    /// ```
-    pub fn to_async(&self) -> aio::Redlock {
-        aio::Redlock {
-            core: Arc::clone(&self.core),
-            held: Arc::clone(&self.held),
-        }
-    }
 
     /// Takes the lock as pottery's `with redlock:` does (honouring
     /// `context_manager_blocking` / `context_manager_timeout`), or fails with

@@ -293,17 +293,20 @@ impl Core {
     ) -> Written {
         let deadline = self.write_deadline(ends);
         let args: Arc<[Vec<u8>]> = args.into();
+        let settle = |i, sent| {
+            settle_on(
+                Arc::clone(self),
+                i,
+                write,
+                Arc::clone(&args),
+                deadline,
+                sent,
+            )
+        };
         let mut pending: FuturesUnordered<_> = on
             .iter()
             .map(|&i| {
-                let settle = settle_on(
-                    Arc::clone(self),
-                    i,
-                    write,
-                    Arc::clone(&args),
-                    deadline,
-                    false,
-                );
+                let settle = settle(i, false);
                 async move { (i, settle.await) }
             })
             .collect();
@@ -326,14 +329,7 @@ impl Core {
         drop(pending);
         // Those still trying were maybe sent: a 0 from them may mean "given back already".
         for i in left {
-            let settle = settle_on(
-                Arc::clone(self),
-                i,
-                write,
-                Arc::clone(&args),
-                deadline,
-                true,
-            );
+            let settle = settle(i, true);
             let background = async move {
                 drop(settle.await);
             };

@@ -156,3 +156,59 @@ macro_rules! builder_methods {
         }
     };
 }
+
+/// What the blocking and the async lock share besides their settings: `Clone` (a new
+/// instance: same description, no imperative lease of its own), `Debug`, `new`, and the
+/// conversion to the other shell (which shares the imperative lease).
+macro_rules! lock_shell {
+    ($path:literal, $to:ident, $other:path, $other_path:literal) => {
+        /// A new instance: same key, masters and settings, no lease of its own.
+        impl Clone for Redlock {
+            fn clone(&self) -> Self {
+                Redlock {
+                    core: Arc::clone(&self.core),
+                    held: Slot::default(),
+                }
+            }
+        }
+
+        impl fmt::Debug for Redlock {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct($path)
+                    .field("key", &self.core.key)
+                    .field("masters", &names(&self.core.masters))
+                    .finish()
+            }
+        }
+
+        impl Redlock {
+            /// A lock on `redlock:<key>` over these masters (no I/O).
+            ///
+            /// ```
+            /// # let redis = pottery::testing::doctest_redis();
+            #[doc = concat!("let lock = pottery::", $path, "::new(\"printer\", [redis]);")]
+            /// assert_eq!(lock.key(), "redlock:printer");
+            /// ```
+            pub fn new(key: &str, masters: impl IntoIterator<Item = Redis>) -> Self {
+                Redlock {
+                    core: Arc::new(new_core(key, masters)),
+                    held: Slot::default(),
+                }
+            }
+
+            #[doc = concat!("The [`", $other_path, "`](crate::", $other_path, ") twin, sharing this instance's imperative lease.")]
+            ///
+            /// ```
+            /// # let redis = pottery::testing::doctest_redis();
+            #[doc = concat!("let lock = pottery::", $path, "::new(\"printer\", [redis]);")]
+            #[doc = concat!("assert_eq!(lock.", stringify!($to), "().key(), lock.key());")]
+            /// ```
+            pub fn $to(&self) -> $other {
+                $other {
+                    core: Arc::clone(&self.core),
+                    held: Arc::clone(&self.held),
+                }
+            }
+        }
+    };
+}
