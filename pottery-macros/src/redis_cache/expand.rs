@@ -1,40 +1,16 @@
-//! `#[redis_cache]`: the function, memoised through a `RedisCache`.
-//!
-//! Two shapes. A free function whose `key` and `redis` do not mention its arguments gets a
-//! cache made once and a companion module of the same name (`cache_info`, `cache_clear`,
-//! `bypass`, `wrapped`). A method (`&self`), or a function whose `key` / `redis` mention
-//! `self` or an argument, has its body wrapped in place and the cache made per call from
-//! those expressions (a literal key and a `redis` that mentions neither are still made once;
-//! either way the handle keeps the cache's counters and circuit breaker per key).
-//!
-//! Both shapes get `<fn>_invalidate(args…)` and `<fn>_prime(args…, value)` next to the
-//! function (methods of the same impl, with the same receiver, for a method), which compute
-//! the entry from the same argument tuple as the call; `companions = false` leaves them out
-//! (a method of a trait impl can have no items beside it).
+//! Expansion: the wrapper (in place for methods and per-call caches, with a companion module
+//! for free functions), the storing policy, and the companions.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
-use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{
-    Expr, GenericArgument, Ident, ItemFn, LitBool, PathArguments, ReturnType, Type, Visibility,
-};
+use syn::{Expr, GenericArgument, Ident, ItemFn, PathArguments, ReturnType, Type};
 
+use super::attr::CacheArgs;
+use super::companions::{Companions, companion_vis, companions};
 use crate::common::{
-    Receiver, Unit, crate_arg, duration_arg, duration_expr, hidden, inner_fn, mentions,
-    no_generics, outer_sig, receiver_and_args, unknown, with_crate,
+    Receiver, hidden, inner_fn, mentions, no_generics, outer_sig, receiver_and_args,
 };
-
-/// The visibility of the companions: as visible as the function.
-fn companion_vis(vis: &Visibility) -> TokenStream {
-    match vis {
-        Visibility::Public(_) => quote!(pub),
-        Visibility::Inherited => quote!(pub(super)),
-        Visibility::Restricted(r) if r.path.is_ident("crate") => quote!(pub(crate)),
-        Visibility::Restricted(r) if r.path.is_ident("self") => quote!(pub(super)),
-        Visibility::Restricted(_) => quote!(pub(crate)),
-    }
-}
 
 /// `Name<A, ..>`'s last path segment name and type arguments.
 fn generic_of<'t>(ty: &'t Type, name: &str) -> Option<Vec<&'t Type>> {
@@ -59,7 +35,7 @@ fn generic_of<'t>(ty: &'t Type, name: &str) -> Option<Vec<&'t Type>> {
 
 /// Which part of the result is stored, from the return type as written: `Ok` of a `Result`,
 /// `Some` of an `Option` (unless `cache_none`), both for `Result<Option<T>, E>`, else all.
-fn policy(ret: &Type, cache_none: bool) -> TokenStream {
+pub(super) fn policy(ret: &Type, cache_none: bool) -> TokenStream {
     let is_option = |t: &Type| generic_of(t, "Option").is_some_and(|a| a.len() == 1);
     if let Some(args) = generic_of(ret, "Result")
         && !args.is_empty()
@@ -75,167 +51,18 @@ fn policy(ret: &Type, cache_none: bool) -> TokenStream {
     quote!(::__pottery_crate::private::Whole)
 }
 
-/// What the `_invalidate` and `_prime` companions are made of.
-struct Companions<'a> {
-    item: &'a ItemFn,
-    name_str: &'a str,
-    /// The companions' parameters: the receiver (if any) and every argument of the function,
-    /// so that `key` and `redis` expressions evaluate as in the call.
-    params: Vec<TokenStream>,
-    /// Makes `__cache: Option<&RedisCache>`, as the call does.
-    setup: TokenStream,
-    /// The entry's arguments: the very tokens the call encodes.
-    args_tuple: &'a TokenStream,
-    policy: &'a TokenStream,
-    ret: &'a Type,
-}
-
-/// `<fn>_invalidate(args…)` and `<fn>_prime(args…, value)`: remove or store the entry a call
-/// with these arguments reads, through the same cache and the same argument tuple.
-fn companions(c: &Companions<'_>) -> TokenStream {
-    let sig = &c.item.sig;
-    let name = &sig.ident;
-    let vis = &c.item.vis;
-    let invalidate = Ident::new(&format!("{}_invalidate", name.unraw()), name.span());
-    let prime = Ident::new(&format!("{}_prime", name.unraw()), name.span());
-    let (params, setup, args_tuple, policy, ret, name_str) = (
-        &c.params,
-        &c.setup,
-        c.args_tuple,
-        c.policy,
-        c.ret,
-        c.name_str,
-    );
-    // The value's name, unless an argument has it.
-    let taken = |v: &str| {
-        sig.inputs.iter().any(|a| match a {
-            syn::FnArg::Typed(t) => matches!(t.pat.as_ref(), syn::Pat::Ident(p) if p.ident == v),
-            syn::FnArg::Receiver(_) => false,
-        })
-    };
-    let value = ["value", "new_value", "cached_value"]
-        .into_iter()
-        .find(|v| !taken(v))
-        .unwrap_or("__pottery_value");
-    let value = Ident::new(value, proc_macro2::Span::call_site());
-    // The field exactly as the call computes it (the same helper, the same tokens: a
-    // misuse is also reported once, not once per companion).
-    let field = quote!(let __field = ::__pottery_crate::private::cache_field(#name_str, __cache, &#args_tuple););
-    let (asyncness, remove, store) = if sig.asyncness.is_some() {
-        (
-            quote!(async),
-            quote!(::__pottery_crate::private::cache_remove_async(#name_str, __cache, __field).await),
-            quote_spanned!(ret.span()=> ::__pottery_crate::private::cache_prime_async(#name_str, __cache, __field, #value).await),
-        )
-    } else {
-        (
-            quote!(),
-            quote!(::__pottery_crate::private::cache_remove(#name_str, __cache, __field)),
-            quote_spanned!(ret.span()=> ::__pottery_crate::private::cache_prime(#name_str, __cache, __field, #value)),
-        )
-    };
-    // What the call stores: errors about the return type's traits point at it, as the call's.
-    let stored =
-        quote_spanned!(ret.span()=> <#policy as ::__pottery_crate::private::Store<#ret>>::Stored);
-    let invalidate_doc = format!(
-        "Deletes the cached result of [`{name}`] for these arguments, so that the next call \
-         computes it again: whether one was there. Errors (Redis unreachable, no handle) are \
-         returned. Made by `#[redis_cache]`."
-    );
-    let prime_doc = format!(
-        "Stores `{value}` as the cached result of [`{name}`] for these arguments, replacing \
-         any: the next call returns it without computing. Errors are returned. Made by \
-         `#[redis_cache]`."
-    );
-    quote! {
-        #[doc = #invalidate_doc]
-        #[allow(unused_variables, dead_code, clippy::too_many_arguments)]
-        #vis #asyncness fn #invalidate(#(#params),*) -> ::__pottery_crate::Result<bool> {
-            #setup
-            #field
-            #remove
-        }
-
-        #[doc = #prime_doc]
-        #[allow(unused_variables, dead_code, clippy::too_many_arguments)]
-        #vis #asyncness fn #prime(
-            #(#params,)*
-            #value: &#stored,
-        ) -> ::__pottery_crate::Result<()> {
-            #setup
-            #field
-            #store
-        }
-    }
-}
-
-pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
-    let mut krate = None;
-    let out = expand_with(args, item, &mut krate)?;
-    Ok(with_crate(out, krate.as_ref()))
-}
-
-fn expand_with(
-    args: TokenStream,
-    item: TokenStream,
-    krate: &mut Option<syn::Path>,
-) -> syn::Result<TokenStream> {
-    let item: ItemFn = syn::parse2(item)?;
-    let mut key: Option<Expr> = None;
-    let mut redis: Option<Expr> = None;
-    let mut timeout: Option<TokenStream> = None;
-    let mut cache_none = false;
-    let mut ttl: Option<TokenStream> = None;
-    let mut single_flight = false;
-    let mut with_companions = true;
-    let mut skip: Vec<Ident> = Vec::new();
-    let parser = syn::meta::parser(|meta| {
-        if meta.path.is_ident("crate") {
-            *krate = Some(crate_arg(&meta)?);
-        } else if meta.path.is_ident("key") {
-            key = Some(meta.value()?.parse()?);
-        } else if meta.path.is_ident("redis") {
-            redis = Some(meta.value()?.parse()?);
-        } else if meta.path.is_ident("ttl") {
-            let d = duration_arg(&meta, "ttl", Unit::Seconds)?;
-            ttl = Some(quote!(::core::option::Option::Some(#d)));
-        } else if meta.path.is_ident("single_flight") {
-            let b: LitBool = meta.value()?.parse()?;
-            single_flight = b.value;
-        } else if meta.path.is_ident("companions") {
-            let b: LitBool = meta.value()?.parse()?;
-            with_companions = b.value;
-        } else if meta.path.is_ident("cache_none") {
-            let b: LitBool = meta.value()?.parse()?;
-            cache_none = b.value;
-        } else if meta.path.is_ident("skip") {
-            let value = meta.value()?;
-            let content;
-            syn::bracketed!(content in value);
-            let names = content.parse_terminated(Ident::parse_any, syn::Token![,])?;
-            skip.extend(names);
-        } else if meta.path.is_ident("timeout") {
-            let expr: Expr = meta.value()?.parse()?;
-            let forever = matches!(&expr, Expr::Path(p) if p.path.is_ident("none") || p.path.is_ident("None"));
-            timeout = Some(if forever {
-                quote!(::core::option::Option::None)
-            } else {
-                let d = duration_expr(&expr, "timeout", Unit::Seconds)?;
-                quote!(::core::option::Option::Some(#d))
-            });
-        } else {
-            return Err(unknown(
-                meta.path.span(),
-                "redis_cache",
-                "`key = <&str expr>`, `redis = <expr>`, `timeout = <seconds or Duration> | none`, \
-                 `ttl = <seconds or Duration>`, `single_flight = <bool>`, `cache_none = <bool>`, \
-                 `skip = [<argument>, ..]`, `companions = <bool>` and `crate = <path to pottery>`",
-            ));
-        }
-        Ok(())
-    });
-    syn::parse::Parser::parse2(parser, args)?;
-
+pub(super) fn expand(item: ItemFn, args: CacheArgs) -> syn::Result<TokenStream> {
+    let CacheArgs {
+        key,
+        redis,
+        timeout,
+        ttl,
+        single_flight,
+        cache_none,
+        skip,
+        companions: with_companions,
+        krate: _,
+    } = args;
     let sig = &item.sig;
     no_generics(
         sig,
