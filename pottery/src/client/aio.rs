@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -10,15 +11,13 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, RedisFuture, RedisResult, Value};
 
 use super::IDLE_CHECK;
+use super::MAX_RUNTIMES;
+use super::Options;
 use super::Redis;
+use super::SentinelTarget;
 use super::Target;
-
-use crate::client::MAX_RUNTIMES;
-use crate::client::Options;
-use crate::client::SentinelTarget;
 use crate::error::{Error, Result};
 use crate::sync::lock;
-use std::sync::atomic::AtomicBool;
 
 impl Redis {
     /// The shared async connection: multiplexed and reconnecting. Clone it freely.

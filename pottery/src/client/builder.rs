@@ -14,8 +14,8 @@ use super::Target;
 use super::cluster::NodeTemplate;
 use super::redact::redact;
 use super::redact::scrub;
+use super::sentinel::SentinelOptions;
 use super::sentinel::sentinel_target;
-use crate::client::sentinel::SentinelOptions;
 use crate::error::{Error, Result};
 
 /// Configures a [`Redis`] handle: timeouts, pool size and TLS material, and for a Sentinel

@@ -1,6 +1,7 @@
 //! Redis Sentinel: finding the master, following `+switch-master`, and the async connection
 //! that reconnects to the current master.
 
+use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,7 +12,6 @@ use redis::{RedisError, RedisResult};
 use super::Credentials;
 use super::poisons;
 use crate::sync::lock;
-use std::fmt;
 
 /// A Sentinel target for these sentinel URLs and settings: redis-rs's Sentinel client (it asks
 /// the sentinels for the master named `name`, checks with `ROLE` that the node is a master, and
