@@ -85,7 +85,9 @@ test: deps lint
 	@echo "== the benchmark, QUICK=smoke (every workload once), in the dev profile: a smoke test of make bench (its figures mean"
 	@echo "   nothing there; make bench builds in release and writes docs/)"
 	QUICK=smoke cargo test -q -p pottery-tests --all-features --bench compare
+	QUICK=smoke cargo test -q -p pottery-tests --all-features --bench percall
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "all tests: %d passed, %d failed\n", p, f }' target/test.log
 
 bench: deps
 	cargo bench -q -p pottery-tests --bench compare
+	cargo bench -q -p pottery-tests --bench percall

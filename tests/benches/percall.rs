@@ -1,0 +1,639 @@
+//! `make bench` (second part): pottery-rs's own cost per call against raw redis-rs doing the
+//! same server work, on one throwaway server, in the same run — and the heap allocations per
+//! call of each side (a counting global allocator).
+//!
+//! Rows: sequential one-command operations (one client thread, the server pinned to CPU 0 and
+//! the client to CPU 1); 64 tasks on one handle against raw redis-rs on one multiplexed
+//! connection; 8 threads of blocking calls against raw redis-rs with a connection per thread;
+//! a `redis_cache` hit against raw `EVALSHA` of the same lookup script; Redlock acquire +
+//! release on one master (a new lock per cycle, pottery's idiom, and a shared lock's guard)
+//! against the hand-written `SET NX PX` + release script; one `aio::Redlock` shared by 64 tasks
+//! against one task's acquire + release rate.
+//!
+//! Rounds of the two sides are interleaved and the median round is reported. `QUICK=1` runs a
+//! short version; `QUICK=smoke` (in `make test`) runs every row once, as small as it runs (its
+//! figures mean nothing: it proves the rows work). Writes `target/percall.json`.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use pottery::testing::RedisServer;
+use pottery::{Redis, RedisCache, RedisCounter, RedisDict, RedisList, RedisSet, Redlock};
+
+/// Counts allocations (not bytes): what a call costs the allocator.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every method forwards to the system allocator with the same arguments.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as the caller promised for this call.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as the caller promised for this call.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as the caller promised for this call.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn pin(cpu: usize) {
+    // SAFETY: sysconf has no preconditions.
+    if unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) } < 2 {
+        return;
+    }
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes within it; pid 0 is the
+    // calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// One side of a row: `n` operations; returns (ops/s, allocations per op).
+type Side<'a> = Box<dyn FnMut(usize) -> (f64, f64) + 'a>;
+
+/// Times `f(n)` and counts its allocations (all threads: rows with several workers count them
+/// all, per operation).
+fn measure(n: usize, f: impl FnOnce(usize)) -> (f64, f64) {
+    let a0 = ALLOCATIONS.load(Ordering::Relaxed);
+    let start = Instant::now();
+    f(n);
+    let secs = start.elapsed().as_secs_f64();
+    let allocs = ALLOCATIONS.load(Ordering::Relaxed) - a0;
+    (n as f64 / secs, allocs as f64 / n as f64)
+}
+
+struct Row {
+    name: &'static str,
+    rs: f64,
+    raw: f64,
+    rs_allocs: f64,
+    raw_allocs: f64,
+}
+
+fn compare(name: &'static str, n: usize, rounds: usize, mut rs: Side, mut raw: Side) -> Row {
+    // A warm-up of each side (connections, script caches).
+    rs(n.min(100));
+    raw(n.min(100));
+    let (mut a, mut b, mut aa, mut ba) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let (r, al) = rs(n);
+        a.push(r);
+        aa.push(al);
+        let (r, al) = raw(n);
+        b.push(r);
+        ba.push(al);
+    }
+    let row = Row {
+        name,
+        rs: median(a),
+        raw: median(b),
+        rs_allocs: median(aa),
+        raw_allocs: median(ba),
+    };
+    println!(
+        "| {:<58} | {:>9.0} | {:>9.0} | {:>5.2}x | {:>6.1} | {:>6.1} |",
+        row.name,
+        row.rs,
+        row.raw,
+        row.rs / row.raw,
+        row.rs_allocs,
+        row.raw_allocs
+    );
+    row
+}
+
+fn main() {
+    let quick = std::env::var("QUICK").is_ok_and(|v| v != "0" && !v.is_empty());
+    let smoke = std::env::var("QUICK").is_ok_and(|v| v == "smoke");
+    let (n, rounds) = if smoke {
+        (50, 1)
+    } else if quick {
+        (2_000, 3)
+    } else {
+        (20_000, 5)
+    };
+    pin(0);
+    let server = RedisServer::start().expect("start redis-server");
+    pin(1);
+    let redis: Redis = server.redis();
+    let client = redis::Client::open(server.url()).unwrap();
+    let raw_conn = std::cell::RefCell::new(client.get_connection().unwrap());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "| {:<58} | {:>9} | {:>9} | {:>6} | {:>6} | {:>6} |",
+        "workload (same server work on both sides)",
+        "rs ops/s",
+        "raw ops/s",
+        "rs/raw",
+        "rs al",
+        "raw al"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    let mut rows = Vec::new();
+
+    // Sequential one-command operations.
+    let d: RedisDict<String, i64> = RedisDict::new(&redis, "percall:dict");
+    d.insert("f".into(), 1).unwrap();
+    let q = |f: &mut dyn FnMut(&mut redis::Connection)| f(&mut raw_conn.borrow_mut());
+    rows.push(compare(
+        "RedisDict::get vs HGET",
+        n,
+        rounds,
+        Box::new(|n| {
+            measure(n, |n| {
+                for _ in 0..n {
+                    std::hint::black_box(d.get("f").unwrap());
+                }
+            })
+        }),
+        Box::new(|n| {
+            measure(n, |n| {
+                q(&mut |c| {
+                    for _ in 0..n {
+                        let v: Option<String> = redis::cmd("HGET")
+                            .arg("percall:dict")
+                            .arg("\"f\"")
+                            .query(c)
+                            .unwrap();
+                        std::hint::black_box(v.map(|s| s.parse::<i64>().unwrap()));
+                    }
+                })
+            })
+        }),
+    ));
+    rows.push(compare(
+        "RedisDict::set vs HSET",
+        n,
+        rounds,
+        Box::new(|n| {
+            measure(n, |n| {
+                for i in 0..n {
+                    d.set("g".into(), i as i64).unwrap();
+                }
+            })
+        }),
+        Box::new(|n| {
+            measure(n, |n| {
+                q(&mut |c| {
+                    for i in 0..n {
+                        redis::cmd("HSET")
+                            .arg("percall:dict")
+                            .arg("\"g\"")
+                            .arg(i.to_string())
+                            .exec(c)
+                            .unwrap();
+                    }
+                })
+            })
+        }),
+    ));
+    let s: RedisSet<String> = RedisSet::new(&redis, "percall:set");
+    s.insert("m".into()).unwrap();
+    rows.push(compare(
+        "RedisSet::insert vs SADD",
+        n,
+        rounds,
+        Box::new(|n| {
+            measure(n, |n| {
+                for _ in 0..n {
+                    s.insert("m".into()).unwrap();
+                }
+            })
+        }),
+        Box::new(|n| {
+            measure(n, |n| {
+                q(&mut |c| {
+                    for _ in 0..n {
+                        let _: i64 = redis::cmd("SADD")
+                            .arg("percall:set")
+                            .arg("\"m\"")
+                            .query(c)
+                            .unwrap();
+                    }
+                })
+            })
+        }),
+    ));
+    rows.push(compare(
+        "RedisSet::contains vs SISMEMBER",
+        n,
+        rounds,
+        Box::new(|n| {
+            measure(n, |n| {
+                for _ in 0..n {
+                    std::hint::black_box(s.contains("m").unwrap());
+                }
+            })
+        }),
+        Box::new(|n| {
+            measure(n, |n| {
+                q(&mut |c| {
+                    for _ in 0..n {
+                        let _: bool = redis::cmd("SISMEMBER")
+                            .arg("percall:set")
+                            .arg("\"m\"")
+                            .query(c)
+                            .unwrap();
+                    }
+                })
+            })
+        }),
+    ));
+    let counter: RedisCounter<String> = RedisCounter::new(&redis, "percall:counter");
+    rows.push(compare(
+        "RedisCounter::incr vs HINCRBY",
+        n,
+        rounds,
+        Box::new(|n| {
+            measure(n, |n| {
+                for _ in 0..n {
+                    counter.incr("c", 1).unwrap();
+                }
+            })
+        }),
+        Box::new(|n| {
+            measure(n, |n| {
+                q(&mut |c| {
+                    for _ in 0..n {
+                        let _: i64 = redis::cmd("HINCRBY")
+                            .arg("percall:counter")
+                            .arg("\"c\"")
+                            .arg(1)
+                            .query(c)
+                            .unwrap();
+                    }
+                })
+            })
+        }),
+    ));
+    let list: RedisList<i64> = RedisList::new(&redis, "percall:list");
+    list.push(1).unwrap();
+    rows.push(compare(
+        "RedisList::push vs RPUSH",
+        n,
+        rounds,
+        Box::new(|n| {
+            measure(n, |n| {
+                for i in 0..n {
+                    list.push(i as i64).unwrap();
+                }
+            })
+        }),
+        Box::new(|n| {
+            measure(n, |n| {
+                q(&mut |c| {
+                    for i in 0..n {
+                        let _: i64 = redis::cmd("RPUSH")
+                            .arg("percall:list")
+                            .arg(i.to_string())
+                            .query(c)
+                            .unwrap();
+                    }
+                })
+            })
+        }),
+    ));
+    rows.push(compare(
+        "RedisList::get(i) vs LINDEX",
+        n,
+        rounds,
+        Box::new(|n| {
+            measure(n, |n| {
+                for _ in 0..n {
+                    std::hint::black_box(list.get(0).unwrap());
+                }
+            })
+        }),
+        Box::new(|n| {
+            measure(n, |n| {
+                q(&mut |c| {
+                    for _ in 0..n {
+                        let v: Option<String> = redis::cmd("LINDEX")
+                            .arg("percall:list")
+                            .arg(0)
+                            .query(c)
+                            .unwrap();
+                        std::hint::black_box(v);
+                    }
+                })
+            })
+        }),
+    ));
+
+    // redis_cache hit: the same lookup script on both sides.
+    let cache = RedisCache::new(&redis, "percall:cache");
+    let _: u64 = cache.get_or_compute(&(7u64,), || 14u64).unwrap();
+    let lookup = redis::Script::new(include_str!("../../pottery/src/scripts/cache_get.lua"));
+    rows.push(compare(
+        "RedisCache hit vs EVALSHA of the same lookup script",
+        n,
+        rounds,
+        Box::new(|n| {
+            measure(n, |n| {
+                for _ in 0..n {
+                    let v: u64 = cache.get_or_compute(&(7u64,), || 14u64).unwrap();
+                    std::hint::black_box(v);
+                }
+            })
+        }),
+        Box::new(|n| {
+            measure(n, |n| {
+                q(&mut |c| {
+                    for _ in 0..n {
+                        let v: Option<String> = lookup
+                            .key("percall:cache")
+                            .arg("[7]")
+                            .arg(60_000)
+                            .invoke(c)
+                            .unwrap();
+                        std::hint::black_box(v.map(|s| s.parse::<u64>().unwrap()));
+                    }
+                })
+            })
+        }),
+    ));
+
+    // Redlock on one master: acquire + release.
+    let release = redis::Script::new(include_str!(
+        "../../pottery/src/scripts/redlock_release.lua"
+    ));
+    let raw_lock = |n: usize| {
+        measure(n, |n| {
+            q(&mut |c| {
+                for _ in 0..n {
+                    let uuid = uuid_like();
+                    let ok: Option<String> = redis::cmd("SET")
+                        .arg("redlock:percall")
+                        .arg(&uuid)
+                        .arg("PX")
+                        .arg(10_000)
+                        .arg("NX")
+                        .query(c)
+                        .unwrap();
+                    assert!(ok.is_some());
+                    let _: i64 = release.key("redlock:percall").arg(&uuid).invoke(c).unwrap();
+                }
+            })
+        })
+    };
+    rows.push(compare(
+        "Redlock::new + lock + release vs SET NX PX + release script",
+        n,
+        rounds,
+        Box::new(|n| {
+            measure(n, |n| {
+                for _ in 0..n {
+                    let lock = Redlock::new("percall", [redis.clone()]);
+                    lock.lock().unwrap().release().unwrap();
+                }
+            })
+        }),
+        Box::new(raw_lock),
+    ));
+    let shared = Redlock::new("percall", [redis.clone()]);
+    rows.push(compare(
+        "shared Redlock lock + release vs SET NX PX + release script",
+        n,
+        rounds,
+        Box::new(|n| {
+            measure(n, |n| {
+                for _ in 0..n {
+                    shared.lock().unwrap().release().unwrap();
+                }
+            })
+        }),
+        Box::new(raw_lock),
+    ));
+
+    // 64 tasks on one handle against one multiplexed connection.
+    let ad = Arc::new(d.to_async());
+    let mux = rt
+        .block_on(client.get_multiplexed_async_connection())
+        .unwrap();
+    let tasks = 64;
+    let per_task = |n: usize| (n / tasks).max(1);
+    rows.push(compare(
+        "64 tasks: aio::RedisDict::get vs HGET (one multiplexed conn)",
+        n,
+        rounds,
+        Box::new(|n| {
+            measure(per_task(n) * tasks, |_| {
+                rt.block_on(async {
+                    let all: Vec<_> = (0..tasks)
+                        .map(|_| {
+                            let ad = Arc::clone(&ad);
+                            let k = per_task(n);
+                            tokio::spawn(async move {
+                                for _ in 0..k {
+                                    std::hint::black_box(ad.get("f").await.unwrap());
+                                }
+                            })
+                        })
+                        .collect();
+                    for t in all {
+                        t.await.unwrap();
+                    }
+                })
+            })
+        }),
+        Box::new(|n| {
+            measure(per_task(n) * tasks, |_| {
+                rt.block_on(async {
+                    let all: Vec<_> = (0..tasks)
+                        .map(|_| {
+                            let mut c = mux.clone();
+                            let k = per_task(n);
+                            tokio::spawn(async move {
+                                for _ in 0..k {
+                                    let v: Option<String> = redis::cmd("HGET")
+                                        .arg("percall:dict")
+                                        .arg("\"f\"")
+                                        .query_async(&mut c)
+                                        .await
+                                        .unwrap();
+                                    std::hint::black_box(v.map(|s| s.parse::<i64>().unwrap()));
+                                }
+                            })
+                        })
+                        .collect();
+                    for t in all {
+                        t.await.unwrap();
+                    }
+                })
+            })
+        }),
+    ));
+    rows.push(compare(
+        "64 tasks: aio::RedisDict::set vs HSET (one multiplexed conn)",
+        n,
+        rounds,
+        Box::new(|n| {
+            measure(per_task(n) * tasks, |_| {
+                rt.block_on(async {
+                    let all: Vec<_> = (0..tasks)
+                        .map(|t| {
+                            let ad = Arc::clone(&ad);
+                            let k = per_task(n);
+                            tokio::spawn(async move {
+                                for i in 0..k {
+                                    ad.set(format!("t{t}"), i as i64).await.unwrap();
+                                }
+                            })
+                        })
+                        .collect();
+                    for t in all {
+                        t.await.unwrap();
+                    }
+                })
+            })
+        }),
+        Box::new(|n| {
+            measure(per_task(n) * tasks, |_| {
+                rt.block_on(async {
+                    let all: Vec<_> = (0..tasks)
+                        .map(|t| {
+                            let mut c = mux.clone();
+                            let k = per_task(n);
+                            tokio::spawn(async move {
+                                for i in 0..k {
+                                    redis::cmd("HSET")
+                                        .arg("percall:dict")
+                                        .arg(format!("\"t{t}\""))
+                                        .arg(i.to_string())
+                                        .exec_async(&mut c)
+                                        .await
+                                        .unwrap();
+                                }
+                            })
+                        })
+                        .collect();
+                    for t in all {
+                        t.await.unwrap();
+                    }
+                })
+            })
+        }),
+    ));
+
+    // 8 threads of blocking calls.
+    let threads = 8;
+    rows.push(compare(
+        "8 threads: RedisDict::get vs HGET (a connection per thread)",
+        n,
+        rounds,
+        Box::new(|n| {
+            measure((n / threads).max(1) * threads, |_| {
+                std::thread::scope(|sc| {
+                    for _ in 0..threads {
+                        sc.spawn(|| {
+                            for _ in 0..(n / threads).max(1) {
+                                std::hint::black_box(d.get("f").unwrap());
+                            }
+                        });
+                    }
+                })
+            })
+        }),
+        Box::new(|n| {
+            measure((n / threads).max(1) * threads, |_| {
+                std::thread::scope(|sc| {
+                    for _ in 0..threads {
+                        sc.spawn(|| {
+                            let mut c = client.get_connection().unwrap();
+                            for _ in 0..(n / threads).max(1) {
+                                let v: Option<String> = redis::cmd("HGET")
+                                    .arg("percall:dict")
+                                    .arg("\"f\"")
+                                    .query(&mut c)
+                                    .unwrap();
+                                std::hint::black_box(v);
+                            }
+                        });
+                    }
+                })
+            })
+        }),
+    ));
+
+    // One aio::Redlock shared by 64 tasks: handoffs against one task's rate.
+    let alock = Redlock::new("percall-shared", [redis.clone()]).to_async();
+    let cycles = |tasks: usize, n: usize| {
+        let k = (n / tasks).max(1);
+        measure(k * tasks, |_| {
+            rt.block_on(async {
+                let all: Vec<_> = (0..tasks)
+                    .map(|_| {
+                        let l = alock.clone();
+                        tokio::spawn(async move {
+                            for _ in 0..k {
+                                l.lock().await.unwrap().release().await.unwrap();
+                            }
+                        })
+                    })
+                    .collect();
+                for t in all {
+                    t.await.unwrap();
+                }
+            })
+        })
+    };
+    rows.push(compare(
+        "aio::Redlock shared by 64 tasks vs one task (handoffs/s)",
+        n / 4,
+        rounds,
+        Box::new(|n| cycles(64, n)),
+        Box::new(|n| cycles(1, n)),
+    ));
+
+    let json: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{{\"name\": {:?}, \"rs\": {:.0}, \"raw\": {:.0}, \"ratio\": {:.3}, \"rs_allocs\": {:.1}, \"raw_allocs\": {:.1}}}",
+                r.name,
+                r.rs,
+                r.raw,
+                r.rs / r.raw,
+                r.rs_allocs,
+                r.raw_allocs
+            )
+        })
+        .collect();
+    let _ = std::fs::create_dir_all("target");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/percall.json");
+    std::fs::write(path, format!("[\n  {}\n]\n", json.join(",\n  "))).expect("write percall.json");
+    drop(server);
+    let _ = Duration::ZERO;
+}
+
+/// A fresh lock value, as unique as the uuid4 pottery sends (the raw side's holder id).
+fn uuid_like() -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{:032x}",
+        (u128::from(std::process::id()) << 64) | u128::from(N.fetch_add(1, Ordering::Relaxed))
+    )
+}
