@@ -34,6 +34,7 @@ pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::primitives::nextid::{self, NextId};
 pub use crate::primitives::ratelimit::{self, Decision, RateLimiter};
 pub use crate::primitives::redlock::{self, Redlock, RedlockGuard, WatchdogGuard, synchronize};
+pub use crate::primitives::semaphore::{self, Semaphore, SemaphorePermit};
 pub use crate::probabilistic::bloom::{self, BloomFilter};
 pub use crate::probabilistic::hyperloglog::{self, HyperLogLog};
 pub use crate::shell::keys::RANDOM_KEY_PREFIX;
@@ -63,6 +64,7 @@ pub mod aio {
     pub use crate::primitives::nextid::aio::NextId;
     pub use crate::primitives::ratelimit::aio::RateLimiter;
     pub use crate::primitives::redlock::aio::{Redlock, RedlockGuard, WatchdogGuard, synchronize};
+    pub use crate::primitives::semaphore::aio::{Semaphore, SemaphorePermit};
     pub use crate::probabilistic::bloom::aio::BloomFilter;
     pub use crate::probabilistic::hyperloglog::aio::HyperLogLog;
 }

@@ -478,7 +478,7 @@ fn async_clones_in_64_tasks_with_dropped_futures_stay_within_the_limit() {
                     while Instant::now() < until {
                         n += 1;
                         // Every other call is dropped after 0-2 ms, wherever it is.
-                        let d = if (n + i) % 2 == 0 {
+                        let d = if (n + i).is_multiple_of(2) {
                             let cut = Duration::from_micros(rand::random::<u64>() % 2000);
                             match tokio::time::timeout(cut, limiter.acquire(1)).await {
                                 Ok(d) => d,

@@ -10,6 +10,7 @@
 pub mod nextid;
 pub mod ratelimit;
 pub mod redlock;
+pub mod semaphore;
 
 use std::time::Duration;
 
