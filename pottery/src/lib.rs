@@ -32,6 +32,7 @@ pub use crate::collections::list::{self, RedisDeque, RedisList};
 pub use crate::collections::set::{self, IntoSetOperand, RedisSet};
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::primitives::nextid::{self, NextId};
+pub use crate::primitives::queue::{self, DeadLetter, Delivery, ReliableQueue};
 pub use crate::primitives::ratelimit::{self, Decision, RateLimiter};
 pub use crate::primitives::redlock::{self, Redlock, RedlockGuard, WatchdogGuard, synchronize};
 pub use crate::primitives::semaphore::{self, Semaphore, SemaphorePermit};
@@ -62,6 +63,7 @@ pub mod aio {
     pub use crate::collections::list::aio::{RedisDeque, RedisList};
     pub use crate::collections::set::aio::RedisSet;
     pub use crate::primitives::nextid::aio::NextId;
+    pub use crate::primitives::queue::aio::{Delivery, ReliableQueue};
     pub use crate::primitives::ratelimit::aio::RateLimiter;
     pub use crate::primitives::redlock::aio::{Redlock, RedlockGuard, WatchdogGuard, synchronize};
     pub use crate::primitives::semaphore::aio::{Semaphore, SemaphorePermit};

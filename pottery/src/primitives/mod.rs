@@ -8,6 +8,7 @@
 //! when they make a majority impossible.
 
 pub mod nextid;
+pub mod queue;
 pub mod ratelimit;
 pub mod redlock;
 pub mod semaphore;
