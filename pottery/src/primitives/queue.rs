@@ -663,10 +663,10 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> ReliableQueue<T> {
 /// ```
 /// # let redis = pottery::testing::doctest_redis();
 /// use std::time::Duration;
-/// let q: pottery::ReliableQueue<&str> = pottery::ReliableQueue::new(&redis, "doc-delivery")
+/// let q: pottery::ReliableQueue<String> = pottery::ReliableQueue::new(&redis, "doc-delivery")
 ///     .visibility_timeout(Duration::from_millis(100));
 /// # q.clear()?;
-/// q.push(&"x")?;
+/// q.push(&"x".to_string())?;
 /// let first = q.pop(Duration::ZERO)?.unwrap();
 /// drop(first); // not acknowledged
 /// let again = q.pop(Duration::from_secs(5))?.unwrap(); // after the visibility timeout
@@ -763,7 +763,7 @@ crate::shell::views! {
     /// # q.clear()?;
     /// let batch = pottery::Batch::new(&redis);
     /// batch.on(&q).push(&1);
-    /// let n = batch.on(&q).push_many([2, 3]);
+    /// let n = batch.on(&q).push_many(&[2, 3]);
     /// batch.execute()?;
     /// assert_eq!(n.get()?, 3);
     /// # q.clear()?;
@@ -870,14 +870,14 @@ crate::shell::ops! {
         /// ```
         /// # let redis = pottery::testing::doctest_redis();
         /// use std::time::Duration;
-        /// let q: pottery::ReliableQueue<&str> = pottery::ReliableQueue::new(&redis, "doc-dead")
+        /// let q: pottery::ReliableQueue<String> = pottery::ReliableQueue::new(&redis, "doc-dead")
         ///     .max_deliveries(1);
         /// # q.clear()?;
-        /// q.push(&"poison")?;
+        /// q.push(&"poison".to_string())?;
         /// q.pop(Duration::ZERO)?.unwrap().nack()?; // its one delivery
         /// assert!(q.pop(Duration::ZERO)?.is_none()); // moved to the dead letters
         /// let dead = q.dead_letters(10)?;
-        /// assert_eq!((dead[0].value, dead[0].deliveries), ("poison", 1));
+        /// assert_eq!((dead[0].value.as_str(), dead[0].deliveries), ("poison", 1));
         /// # q.clear()?;
         /// # Ok::<(), pottery::Error>(())
         /// ```
