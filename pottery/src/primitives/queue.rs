@@ -26,7 +26,8 @@
 //! acts only if the delivery is still the current one (this consumer, this delivery count),
 //! so a consumer whose visibility timeout passed cannot acknowledge a later delivery. A
 //! delivery dropped without any of them, or whose process died, is delivered again once
-//! the visibility timeout has passed.
+//! the visibility timeout has passed. Expired jobs are looked at by `pop`: a job moves to
+//! the dead letters at the first `pop` after its last delivery expired.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -439,8 +440,14 @@ impl<T: DeserializeOwned + Send + 'static> Core<T> {
                 return Ok(None);
             }
             let slice = self.slice(left);
-            if let Some(raw) = self.block(slice).await? {
-                return self.delivery(raw).map(Some);
+            match self.block(slice).await {
+                Ok(Some(raw)) => return self.delivery(raw).map(Some),
+                Ok(None) => {}
+                // The stream or its group was deleted while we waited: the next take
+                // script makes them again.
+                Err(Error::Redis { source, .. })
+                    if matches!(source.code(), Some("NOGROUP" | "UNBLOCKED")) => {}
+                Err(e) => return Err(e),
             }
         }
     }

@@ -24,6 +24,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -212,6 +213,7 @@ impl Core {
                 uuid,
                 token,
                 until: Mutex::new(started + self.lease),
+                released: AtomicBool::new(false),
             }),
             Attempt::Full(wait) => Err(wait),
         })
@@ -361,6 +363,8 @@ pub(crate) struct Held {
     uuid: String,
     token: u64,
     until: Mutex<Instant>,
+    /// Set once the permit is given back (or dropped): its loss is no longer reported.
+    released: AtomicBool,
 }
 
 impl Held {
@@ -415,14 +419,14 @@ async fn watchdog(held: Arc<Held>, watch: Arc<Watch>) {
     let mut next = Instant::now() + period;
     loop {
         let _ = tokio::time::timeout_at(next.into(), watch.wake.notified()).await;
-        if watch.stop.load(std::sync::atomic::Ordering::SeqCst) {
+        if watch.stop.load(Ordering::SeqCst) {
             return;
         }
         let left = held.ends().saturating_duration_since(Instant::now());
         let extended =
             tokio::time::timeout(left.max(Duration::from_millis(1)), held.extend()).await;
         if !matches!(extended, Ok(Ok(()))) {
-            if !watch.stop.load(std::sync::atomic::Ordering::SeqCst) {
+            if !watch.stop.load(Ordering::SeqCst) {
                 tracing::warn!(key = %held.core.key, "a semaphore watchdog lost its permit");
                 watch.mark_lost();
             }
@@ -481,6 +485,9 @@ impl Permit {
                 drop(rt::spawn_global(async move {
                     loop {
                         tokio::time::sleep_until(held.ends().into()).await;
+                        if held.released.load(Ordering::SeqCst) {
+                            return;
+                        }
                         if held.ends() <= Instant::now() {
                             w.mark_lost();
                             return;
@@ -497,7 +504,11 @@ impl Permit {
         if let Some(w) = self.watch.take() {
             w.stop();
         }
-        self.held.take()
+        let held = self.held.take();
+        if let Some(h) = &held {
+            h.released.store(true, Ordering::SeqCst);
+        }
+        held
     }
 }
 
