@@ -360,6 +360,11 @@ fn leases_tokens_watchdog_and_errors() {
     }
     assert!(!holder.lost());
     holder.release().unwrap();
+    // A release whose connection was killed under it is retried, and lands.
+    let permit = sem.acquire().unwrap();
+    let _ = server.cli(["CLIENT", "KILL", "TYPE", "normal"]);
+    permit.release().unwrap();
+    assert_eq!(sem.available().unwrap(), 1);
     // A release the server cannot answer (stopped) is an unknown outcome, never "not held".
     let sem = Semaphore::new(&redis, &key, 1).lease(Duration::from_secs(3));
     let permit = sem.acquire().unwrap();
