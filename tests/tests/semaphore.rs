@@ -395,3 +395,35 @@ fn on_a_cluster() {
     drop(b);
     assert_eq!(sem.available().unwrap(), 2);
 }
+
+/// A waiter is woken by the release's message, not by polling: while a holder keeps the only
+/// permit for a second (a hold time, not a wait for correctness), the waiter makes a handful
+/// of attempts at most (a poll every 50–200 ms would make 5–20).
+#[test]
+fn waiters_are_woken_by_the_release_not_by_polling() {
+    let server = RedisServer::start().unwrap();
+    let redis = server.redis();
+    let key = unique_key("sem-wake");
+    let sem = Semaphore::new(&redis, &key, 1).lease(Duration::from_secs(30));
+    sem.acquire().unwrap().release().unwrap(); // the server knows the scripts now
+    let holder = sem.acquire().unwrap();
+    let scripts = || {
+        let info = server.cli(["INFO", "commandstats"]).unwrap();
+        pottery_tests::command_calls(&info, |l| {
+            l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:")
+        })
+    };
+    let before = scripts();
+    let token = std::thread::scope(|s| {
+        let waiter = s.spawn(|| sem.acquire().map(|p| p.token()));
+        std::thread::sleep(Duration::from_secs(1));
+        holder.release().unwrap();
+        waiter.join().unwrap().unwrap()
+    });
+    // The holder's release, the waiter's attempts (refused, refused once listening, granted
+    // on the release's message) and its own release on drop: 5.
+    let attempts = scripts() - before;
+    println!("{attempts} script calls while waiting 1 s");
+    assert!(attempts <= 7, "the waiter polled: {attempts} script calls");
+    assert!(token > 1);
+}
