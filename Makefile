@@ -44,7 +44,7 @@ demo: redis
 examples: redis
 	cargo build -q -p pottery-examples --examples
 	for e in tour dicts sets lists counters deques redlock synchronize nextid \
-	         redis_cache cached_ordered_dict bloom hyperloglog timer attributes backed batches; do \
+	         redis_cache cached_ordered_dict bloom hyperloglog timer attributes backed batches beyond; do \
 	  .ci/with-redis cargo run -q -p pottery-examples --example $$e >/dev/null || exit 1; \
 	  echo "example $$e: ok"; \
 	done

@@ -115,3 +115,26 @@ pub fn command_calls(info: &str, counted: impl Fn(&str) -> bool) -> u64 {
 }
 
 pub mod failover;
+
+/// Re-runs the current test binary as a worker process: only the test `name` (which acts as
+/// a worker when it finds its variables in `env`), stdout piped, stdin piped.
+pub fn spawn_worker(name: &str, env: &[(&str, String)]) -> std::process::Child {
+    let mut cmd = Command::new(std::env::current_exe().expect("the test binary"));
+    cmd.args(["--exact", name, "--nocapture", "--test-threads=1"]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot re-run the test binary")
+}
+
+/// Milliseconds since the Unix epoch (a wall-clock instant two processes can agree on).
+pub fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

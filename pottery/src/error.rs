@@ -137,6 +137,26 @@ pub enum Error {
         /// How long the call waited (zero for a single attempt).
         waited: std::time::Duration,
     },
+    /// A [`RateLimiter`](crate::RateLimiter)'s `acquire` ran out of time: the next admission
+    /// lies beyond its timeout. Contention, not an outage ([`ErrorKind::LockBusy`]: HTTP 429).
+    ///
+    /// ```
+    /// let err = pottery::Error::RateLimited {
+    ///     key: "ratelimit:api".into(),
+    ///     waited: std::time::Duration::ZERO,
+    ///     retry_after: std::time::Duration::from_secs(3),
+    /// };
+    /// assert!(err.is_lock_busy() && err.is_retryable());
+    /// assert_eq!(err.key(), Some("ratelimit:api"));
+    /// ```
+    RateLimited {
+        /// The Redis key (for example `ratelimit:api`).
+        key: String,
+        /// How long the call waited.
+        waited: std::time::Duration,
+        /// How long until the units would be admitted, as the last refusal said.
+        retry_after: std::time::Duration,
+    },
     /// A lock's release or extension was sent, but too few masters answered before the retry
     /// window closed (or the lease ended) to know whether it took effect. A release that did
     /// not reach a master is harmless: the lease there ends by itself within
@@ -296,6 +316,7 @@ impl Error {
             | Error::ExtendUnlockedLock { key, .. }
             | Error::ReleaseUnlockedLock { key, .. }
             | Error::LockBusy { key, .. }
+            | Error::RateLimited { key, .. }
             | Error::LockOutcomeUnknown { key, .. }
             | Error::CrossSlot { key, .. }
             | Error::MissingField { key, .. }
@@ -346,7 +367,7 @@ impl Error {
     /// ```
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::LockBusy { .. } => ErrorKind::LockBusy,
+            Error::LockBusy { .. } | Error::RateLimited { .. } => ErrorKind::LockBusy,
             Error::MaybeApplied { .. } | Error::LockOutcomeUnknown { .. } => {
                 ErrorKind::MaybeApplied
             }
@@ -577,6 +598,15 @@ impl fmt::Display for Error {
                 f,
                 "the write on key `{key}` was applied on the master, but only {acked} of \
                  {wanted} replicas confirmed it in time"
+            ),
+            Error::RateLimited {
+                key,
+                waited,
+                retry_after,
+            } => write!(
+                f,
+                "rate limit at key `{key}`: not admitted after waiting {waited:?} (the next \
+                 admission is {retry_after:?} away, beyond the timeout)"
             ),
             Error::NotExecuted { key } => write!(
                 f,

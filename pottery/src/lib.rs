@@ -70,7 +70,10 @@ pub use crate::collections::list::{self, RedisDeque, RedisList};
 pub use crate::collections::set::{self, IntoSetOperand, RedisSet};
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::primitives::nextid::{self, NextId};
+pub use crate::primitives::queue::{self, DeadLetter, Delivery, ReliableQueue};
+pub use crate::primitives::ratelimit::{self, Decision, RateLimiter};
 pub use crate::primitives::redlock::{self, Redlock, RedlockGuard, WatchdogGuard, synchronize};
+pub use crate::primitives::semaphore::{self, Semaphore, SemaphorePermit};
 pub use crate::probabilistic::bloom::{self, BloomFilter};
 pub use crate::probabilistic::hyperloglog::{self, HyperLogLog};
 pub use crate::shell::keys::RANDOM_KEY_PREFIX;
@@ -98,7 +101,10 @@ pub mod aio {
     pub use crate::collections::list::aio::{RedisDeque, RedisList};
     pub use crate::collections::set::aio::RedisSet;
     pub use crate::primitives::nextid::aio::NextId;
+    pub use crate::primitives::queue::aio::{Delivery, ReliableQueue};
+    pub use crate::primitives::ratelimit::aio::RateLimiter;
     pub use crate::primitives::redlock::aio::{Redlock, RedlockGuard, WatchdogGuard, synchronize};
+    pub use crate::primitives::semaphore::aio::{Semaphore, SemaphorePermit};
     pub use crate::probabilistic::bloom::aio::BloomFilter;
     pub use crate::probabilistic::hyperloglog::aio::HyperLogLog;
 }

@@ -794,6 +794,30 @@ fn run_python(script: &str, args: &[String], url: &str) -> PyResults {
     }
 }
 
+/// The rate limiter's script, for the raw EVALSHA floor.
+const GCRA_SRC: &str = include_str!("../../pottery/src/scripts/ratelimit_gcra.lua");
+
+/// The id of the first entry of an `XREADGROUP` reply.
+fn stream_first_id(v: &redis::Value) -> Option<String> {
+    use redis::Value;
+    let Value::Array(streams) = v else {
+        return None;
+    };
+    let Value::Array(kv) = streams.first()? else {
+        return None;
+    };
+    let Value::Array(entries) = kv.get(1)? else {
+        return None;
+    };
+    let Value::Array(entry) = entries.first()? else {
+        return None;
+    };
+    match entry.first()? {
+        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        _ => None,
+    }
+}
+
 /// The compare-and-delete a raw Redlock release sends.
 const RELEASE_SRC: &str =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
@@ -1656,6 +1680,133 @@ fn main() {
         }],
     );
     rows.push(Row::new("next_id, 8 threads, 5 masters", &r));
+
+    // Issue 26: the rate limiter, the semaphore and the reliable queue on one master.
+    {
+        let one = masters.servers[0].redis();
+        let mut conn = masters.servers[0].redis().connection().unwrap();
+        // Rate limiter decisions against a raw EVALSHA of the same script.
+        let limiter =
+            pottery::RateLimiter::new(&one, "bench-rl", 1_000_000_000, Duration::from_secs(1));
+        let gcra = redis::Script::new(GCRA_SRC);
+        let r = compare(
+            &mut mprobe,
+            pn,
+            rounds,
+            &mut [
+                &mut |n| {
+                    for _ in 0..n {
+                        black_box(limiter.try_acquire(1).unwrap());
+                    }
+                },
+                &mut |n| {
+                    for _ in 0..n {
+                        let v: Vec<i64> = gcra
+                            .key("ratelimit:bench-rl-raw")
+                            .arg("0.001")
+                            .arg(1_000_000_000u64)
+                            .arg(1)
+                            .invoke(&mut conn)
+                            .unwrap();
+                        black_box(v);
+                    }
+                },
+            ],
+        );
+        rows.push(Row::new(
+            "rate limiter try_acquire (raw: EVALSHA of its script)",
+            &r,
+        ));
+        // Semaphore acquire+release against Redlock's on the same master.
+        let sem = pottery::Semaphore::new(&one, "bench-sem", 4);
+        let lock = pottery::Redlock::new("bench-sem-lock", vec![one.clone()]);
+        let r = compare(
+            &mut mprobe,
+            pn,
+            rounds,
+            &mut [
+                &mut |n| {
+                    for _ in 0..n {
+                        sem.try_acquire().unwrap().unwrap().release().unwrap();
+                    }
+                },
+                &mut |n| {
+                    for _ in 0..n {
+                        lock.lock().unwrap().release().unwrap();
+                    }
+                },
+            ],
+        );
+        let lock_row = "redlock acquire+release, 1 master (same run)";
+        rows.push(Row {
+            vs: Some((lock_row.to_owned(), r[1].0)),
+            ..Row::new("semaphore acquire+release", &[r[0]])
+        });
+        // Queue push+pop+ack against a raw loop of the same stream commands.
+        let q: pottery::ReliableQueue<u64> = pottery::ReliableQueue::new(&one, "bench-q");
+        q.clear().unwrap();
+        let _: redis::Value = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg("bench-q-raw")
+            .arg("g")
+            .arg("$")
+            .arg("MKSTREAM")
+            .query(&mut conn)
+            .unwrap_or(redis::Value::Nil);
+        let r = compare(
+            &mut mprobe,
+            pn,
+            rounds,
+            &mut [
+                &mut |n| {
+                    for i in 0..n {
+                        q.push(&(i as u64)).unwrap();
+                        let d = q.pop(Duration::ZERO).unwrap().unwrap();
+                        assert!(d.ack().unwrap());
+                    }
+                },
+                &mut |n| {
+                    for i in 0..n {
+                        let _: String = redis::cmd("XADD")
+                            .arg("bench-q-raw")
+                            .arg("*")
+                            .arg("v")
+                            .arg(i)
+                            .query(&mut conn)
+                            .unwrap();
+                        let read: redis::Value = redis::cmd("XREADGROUP")
+                            .arg("GROUP")
+                            .arg("g")
+                            .arg("c")
+                            .arg("COUNT")
+                            .arg(1)
+                            .arg("STREAMS")
+                            .arg("bench-q-raw")
+                            .arg(">")
+                            .query(&mut conn)
+                            .unwrap();
+                        let id = stream_first_id(&read).expect("an entry");
+                        let _: i64 = redis::cmd("XACK")
+                            .arg("bench-q-raw")
+                            .arg("g")
+                            .arg(&id)
+                            .query(&mut conn)
+                            .unwrap();
+                        let _: i64 = redis::cmd("XDEL")
+                            .arg("bench-q-raw")
+                            .arg(&id)
+                            .query(&mut conn)
+                            .unwrap();
+                    }
+                },
+            ],
+        );
+        rows.push(Row::new(
+            "queue push+pop+ack (raw: XADD, XREADGROUP, XACK, XDEL)",
+            &r,
+        ));
+        q.clear().unwrap();
+    }
 
     // Async Redlock: 64 tasks, each cycling its own lock on the five masters.
     let locks: Vec<pottery::aio::Redlock> = (0..tasks)

@@ -266,6 +266,44 @@ fn every_async_future_is_send_and_static() {
     send!(ids => ids.next_id());
     send!(ids => ids.reset());
 
+    // RateLimiter, Semaphore, ReliableQueue (issue 26).
+    let limiter = aio::RateLimiter::new(&redis, "rl", 10, std::time::Duration::from_secs(1));
+    send!(limiter => limiter.try_acquire(1));
+    send!(limiter => limiter.acquire(1));
+    send!(limiter => limiter.reset());
+    let sem = aio::Semaphore::new(&redis, "sem", 2);
+    send!(sem => sem.acquire());
+    send!(sem => sem.acquire_with_watchdog());
+    send!(sem => sem.try_acquire());
+    send!(sem => sem.available());
+    require_send({
+        let sem = sem.clone();
+        async move {
+            let p = sem.acquire().await?;
+            p.extend().await?;
+            let lost = p.lost_signal();
+            drop(lost);
+            p.release().await
+        }
+    });
+    let q: aio::ReliableQueue<String> = aio::ReliableQueue::new(&redis, "q");
+    send!(q => q.push(&"a".to_string()));
+    send!(q => q.push_many(&["a".to_string()]));
+    send!(q => q.pop(std::time::Duration::ZERO));
+    send!(q => q.len());
+    send!(q => q.dead_letters(10));
+    send!(q => q.requeue_dead_letters(10));
+    require_send({
+        let q = q.clone();
+        async move {
+            if let Some(d) = q.pop(std::time::Duration::ZERO).await? {
+                d.extend().await?;
+                d.ack().await?;
+            }
+            Ok::<(), pottery::Error>(())
+        }
+    });
+
     // RedisBacked: the trait's async forms, the key template's and the typed handle's.
     let user = User::default();
     send!(r, user => user.save_async(&r, "send:user:1"));

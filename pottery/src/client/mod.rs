@@ -437,6 +437,11 @@ impl Redis {
         self.inner.opts.retry_timeout
     }
 
+    /// How long a reply may take (see [`RedisBuilder::response_timeout`]).
+    pub(crate) fn response_timeout(&self) -> Option<Duration> {
+        self.inner.opts.response_timeout
+    }
+
     /// Replicas every write waits for, and for how long (see
     /// [`RedisBuilder::durable_writes`]).
     pub(crate) fn durable(&self) -> Option<(usize, Duration)> {

@@ -18,5 +18,8 @@ pub mod batches {}
 #[doc = include_str!("timers.md")]
 pub mod timers {}
 
+#[doc = include_str!("beyond.md")]
+pub mod beyond {}
+
 #[doc = include_str!("compatibility.md")]
 pub mod compatibility {}

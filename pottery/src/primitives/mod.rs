@@ -8,7 +8,10 @@
 //! when they make a majority impossible.
 
 pub mod nextid;
+pub mod queue;
+pub mod ratelimit;
 pub mod redlock;
+pub mod semaphore;
 
 use std::time::Duration;
 

@@ -4,6 +4,9 @@
 /// `Clone` and `Debug` for a blocking or async shell around a `core` that has `key` and
 /// `redis` (every structure has one of each).
 macro_rules! shell_impls {
+    ($ty:ident, $name:literal) => {
+        $crate::shell::shell_impls!($ty<>, $name);
+    };
     ($ty:ident < $($g:ident),* >, $name:literal) => {
         impl<$($g),*> Clone for $ty<$($g),*> {
             fn clone(&self) -> Self {

@@ -33,8 +33,8 @@ pub mod aio;
 mod blocking;
 mod core;
 mod lease;
-mod waiting;
-mod watchdog;
+pub(crate) mod waiting;
+pub(crate) mod watchdog;
 
 pub use self::aio::synchronized_async;
 pub use self::blocking::{Redlock, RedlockGuard, WatchdogGuard, synchronize, synchronized};

@@ -117,12 +117,12 @@ pub(super) async fn sleep_until(at: Option<Instant>) {
 
 /// Release notifications from every master that can send them, through the process's shared
 /// subscriber connections.
-pub(super) struct Wakeups {
-    pub(super) listening: Vec<Listening>,
+pub(crate) struct Wakeups {
+    pub(crate) listening: Vec<Listening>,
 }
 
 impl Wakeups {
-    pub(super) async fn subscribe(key: &str, masters: &[Redis], timeout: Duration) -> Wakeups {
+    pub(crate) async fn subscribe(key: &str, masters: &[Redis], timeout: Duration) -> Wakeups {
         let listens = masters.iter().map(|m| async move {
             let subscribed = async {
                 let subscriber = Subscriber::of(m).await?;
@@ -140,7 +140,7 @@ impl Wakeups {
     }
 
     /// How many releases each channel has seen so far (taken before an attempt).
-    pub(super) fn marks(&self) -> Vec<u64> {
+    pub(crate) fn marks(&self) -> Vec<u64> {
         self.listening
             .iter()
             .map(|l| l.channel.fired.load(Ordering::SeqCst))
@@ -148,7 +148,7 @@ impl Wakeups {
     }
 
     /// Until a release is announced after `marks` were taken, or `pause` has passed.
-    pub(super) async fn wait(&self, marks: &[u64], pause: Duration) {
+    pub(crate) async fn wait(&self, marks: &[u64], pause: Duration) {
         let fired = || {
             self.listening
                 .iter()
@@ -290,7 +290,7 @@ pub(super) async fn dispatch(
 }
 
 /// A waiter's interest in one channel; the last one to go unsubscribes (in the background).
-pub(super) struct Listening {
+pub(crate) struct Listening {
     pub(super) subscriber: Arc<Subscriber>,
     pub(super) channel: Arc<Channel>,
     pub(super) key: String,

@@ -24,30 +24,30 @@ use crate::sync::lock;
 
 /// What a guard and its watchdog share.
 #[derive(Default)]
-pub(super) struct Watch {
-    pub(super) stop: AtomicBool,
+pub(crate) struct Watch {
+    pub(crate) stop: AtomicBool,
     lost: AtomicBool,
-    pub(super) wake: Notify,
+    pub(crate) wake: Notify,
     lost_notify: Notify,
 }
 
 impl Watch {
-    pub(super) fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
         self.wake.notify_one();
     }
 
-    pub(super) fn lost(&self) -> bool {
+    pub(crate) fn lost(&self) -> bool {
         self.lost.load(Ordering::SeqCst)
     }
 
-    fn mark_lost(&self) {
+    pub(crate) fn mark_lost(&self) {
         self.lost.store(true, Ordering::SeqCst);
         self.lost_notify.notify_waiters();
     }
 
     /// A future that completes once the lease is lost.
-    pub(super) fn signal(self: &Arc<Self>) -> LostSignal {
+    pub(crate) fn signal(self: &Arc<Self>) -> LostSignal {
         let watch = Arc::clone(self);
         LostSignal {
             inner: Box::pin(async move {
