@@ -70,6 +70,7 @@ test: deps lint
 	  --test counter --test dict --test interop --test list --test macros --test model \
 	  --test probabilistic --test redlock --test retries --test send_futures --test sentinel \
 	  --test service_macros --test set --test shared_primitives --test valkey \
+	  --test rate_limiter --test semaphore --test reliable_queue \
 	  -- --skip tls --test-threads=4 2>&1 | tee -a target/test.log
 	@echo "== the protocol-sensitive part of the integration suite again over RESP3 on Redis 7.0"
 	@echo "   (every structure, the model suite, interop, caches, structs, Redlock and NextId;"
