@@ -9,6 +9,7 @@ pub mod codec;
 mod collections;
 mod error;
 mod exec;
+pub mod near;
 mod primitives;
 #[doc(hidden)]
 pub mod private;
@@ -31,6 +32,7 @@ pub use crate::collections::dict::{self, RedisDict};
 pub use crate::collections::list::{self, RedisDeque, RedisList};
 pub use crate::collections::set::{self, IntoSetOperand, RedisSet};
 pub use crate::error::{Error, ErrorKind, Result};
+pub use crate::near::{NearCache, NearCacheStats};
 pub use crate::primitives::nextid::{self, NextId};
 pub use crate::primitives::redlock::{self, Redlock, RedlockGuard, WatchdogGuard, synchronize};
 pub use crate::probabilistic::bloom::{self, BloomFilter};

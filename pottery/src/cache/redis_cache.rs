@@ -82,6 +82,10 @@ pub(crate) struct Stats {
     down_until: AtomicU64,
 }
 
+/// When a near-cached cache's expiry was last refreshed (per handle and cache key).
+#[derive(Default)]
+struct ExpiryRefresh(Mutex<Option<Instant>>);
+
 static EPOCH: Lazy<Instant> = Lazy::new(Instant::now);
 
 fn now_ns() -> u64 {
@@ -144,6 +148,12 @@ impl Core {
     }
 
     fn lookup(&self, field: Vec<u8>) -> Op<'_, Option<Vec<u8>>> {
+        if self.ttl_ms == 0 && self.redis.near().is_some() {
+            self.refresh_expiry();
+            let mut hget = redis::cmd("HGET");
+            hget.arg(&self.key).arg(field);
+            return Op::cmd(&self.key, HASH, hget, bulk);
+        }
         if self.ttl_ms > 0 {
             return Op::eval(
                 &self.key,
@@ -166,6 +176,32 @@ impl Core {
             vec![field, self.timeout_ms.to_string().into_bytes()],
             bulk,
         )
+    }
+
+    /// On a near-cached handle, where lookups are plain `HGET`s: the sliding expiry's
+    /// `PEXPIRE`, in the background, at most once per tenth of the timeout.
+    fn refresh_expiry(&self) {
+        if self.timeout_ms == 0 {
+            return;
+        }
+        let last = self.redis.shared_state::<ExpiryRefresh>(&self.key);
+        let every = Duration::from_millis(self.timeout_ms / 10);
+        {
+            let mut at = last.0.lock().unwrap_or_else(|p| p.into_inner());
+            if at.is_some_and(|t| t.elapsed() < every) {
+                return;
+            }
+            *at = Some(Instant::now());
+        }
+        let (redis, key, ms) = (self.redis.clone(), self.key.clone(), self.timeout_ms);
+        crate::exec::rt::spawn(async move {
+            let mut cmd = redis::cmd("PEXPIRE");
+            cmd.arg(&key).arg(ms);
+            let op = Op::cmd(&key, HASH, cmd, |_, _| Ok(())).without_retries();
+            if let Err(e) = redis.run_async(op).await {
+                tracing::warn!(key = %key, error = %e, "could not refresh a cache's expiry");
+            }
+        });
     }
 
     fn store(&self, field: Vec<u8>, value: Vec<u8>) -> Op<'_, ()> {
@@ -767,6 +803,14 @@ impl Flight {
 ///   ([`RedisBuilder::retry_timeout`](crate::RedisBuilder::retry_timeout)): calling the
 ///   function beats waiting. With [`strict(true)`](Self::strict) those failures are errors
 ///   instead, after the handle's retries.
+///
+/// On a handle with a [near cache](crate::near), a cache without per-entry time to live is
+/// read through it: a lookup is an `HGET` served from memory when cached. Its sliding expiry
+/// is then kept by a `PEXPIRE` sent in the background, at most once per tenth of the timeout
+/// per handle and cache (and at the first lookup), so the hash expires between 0.9 × and 1 ×
+/// `timeout` after the last lookup from this process (each refresh also invalidates the
+/// cached entries: the next lookups read the server once). A cache with per-entry
+/// [`ttl`](Self::ttl) always reads the server: an entry is never served past its deadline.
 ///
 /// Clones share the hit and miss counters (and the pause after a connection failure). The
 /// caches `#[redis_cache]` makes share theirs per handle and key, even when made afresh on
