@@ -261,12 +261,15 @@ impl Near {
         let value = resp2(value);
         #[cfg(feature = "testing")]
         crate::testing::near_hook::before_insert(&read.key);
-        // The key's own expiry, measured from before the read was sent.
+        // The key's own expiry, measured from before the read was sent, less a millisecond:
+        // the server counts whole milliseconds (a PTTL of n may mean n - 1 and a fraction).
         let mut until = sent + self.settings.max_age;
         if let Value::Int(ms) = pttl
             && ms >= 0
         {
-            until = until.min(sent + Duration::from_millis(ms.unsigned_abs()));
+            let left =
+                Duration::from_millis(ms.unsigned_abs()).saturating_sub(Duration::from_millis(1));
+            until = until.min(sent + left);
         }
         if let Some(seen) = guard.seen.take() {
             lock(&self.store).end_fill(
