@@ -2554,10 +2554,7 @@ fn near_rows(
     let raw_key = "bench:raw";
     let ndict: RedisDict<String, i64> = RedisDict::new(&near, key);
     let pdict: RedisDict<String, i64> = RedisDict::new(&plain, key);
-    let mut raw = redis::Client::open(url)
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut raw = redis::Client::open(url).unwrap().get_connection().unwrap();
     for i in 0..1000 {
         pdict.set(format!("k{i}"), i).unwrap();
         let _: () = raw.hset(raw_key, format!("\"k{i}\""), i).unwrap();
@@ -2576,7 +2573,8 @@ fn near_rows(
             },
             &mut |n| {
                 for i in 0..n {
-                    let v: Option<Vec<u8>> = raw.hget(raw_key, format!("\"k{}\"", i % 100)).unwrap();
+                    let v: Option<Vec<u8>> =
+                        raw.hget(raw_key, format!("\"k{}\"", i % 100)).unwrap();
                     black_box(v);
                 }
             },

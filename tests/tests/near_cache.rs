@@ -508,7 +508,7 @@ fn entries_and_bytes_are_capped() {
     }
     assert!(stats(&redis).evictions > 0);
     let small = near_with(&server, NearCache::new().max_bytes(4096));
-    let big = RedisDict::<String, String>::new(&small, &unique_key("near-bytes"));
+    let big = RedisDict::<String, String>::new(&small, unique_key("near-bytes"));
     for i in 0..50 {
         big.insert(format!("f{i}"), "x".repeat(500)).unwrap();
         assert_eq!(
@@ -549,7 +549,7 @@ fn sets_and_snapshots() {
         .unwrap();
     assert!(poll(5, || set.contains("b").unwrap()));
     assert_eq!(set.len().unwrap(), 2);
-    let dict = RedisDict::<String, i64>::new(&redis, &unique_key("near-snap"));
+    let dict = RedisDict::<String, i64>::new(&redis, unique_key("near-snap"));
     dict.insert("a".into(), 1).unwrap();
     dict.insert("b".into(), 2).unwrap();
     for _ in 0..5 {
@@ -592,8 +592,7 @@ fn redis_cache_hits_keep_the_sliding_expiry() {
     let pttl: i64 = redis::cmd("PTTL").arg(&key).query(&mut conn).unwrap();
     assert!(pttl > 0, "{pttl}");
     // Per-entry ttl: never served past the deadline.
-    let ttl =
-        RedisCache::new(&redis, &unique_key("near-ttl")).ttl(Some(Duration::from_millis(150)));
+    let ttl = RedisCache::new(&redis, unique_key("near-ttl")).ttl(Some(Duration::from_millis(150)));
     assert_eq!(ttl.get_or_compute(&(1,), || 1u64).unwrap(), 1);
     // Stored before now: its deadline is at most 150 ms (and the server's millisecond) away.
     let stored = Instant::now();

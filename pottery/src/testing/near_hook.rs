@@ -3,9 +3,10 @@
 
 use std::sync::{Arc, Mutex};
 
-type Hook = Arc<dyn Fn(&[u8]) + Send + Sync>;
+/// A fill hook: called with the key being filled.
+pub type FillHook = Arc<dyn Fn(&[u8]) + Send + Sync>;
 
-static HOOK: Mutex<Option<Hook>> = Mutex::new(None);
+static HOOK: Mutex<Option<FillHook>> = Mutex::new(None);
 
 /// Calls `hook` with the key of every near-cache fill, after the server's reply arrived and
 /// before it is inserted (process-wide; `None` removes it). A write made from the hook (by
@@ -17,7 +18,7 @@ static HOOK: Mutex<Option<Hook>> = Mutex::new(None);
 /// })));
 /// pottery::testing::near_hook::set_fill_hook(None);
 /// ```
-pub fn set_fill_hook(hook: Option<Arc<dyn Fn(&[u8]) + Send + Sync>>) {
+pub fn set_fill_hook(hook: Option<FillHook>) {
     *HOOK.lock().unwrap_or_else(|p| p.into_inner()) = hook;
 }
 
