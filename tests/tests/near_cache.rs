@@ -656,3 +656,67 @@ fn cluster_and_sentinel_refuse() {
         .build();
     assert!(matches!(sentinel, Err(pottery::Error::Config { .. })));
 }
+
+/// A CachedOrderedDict and #[derive(RedisBacked)] on a near-cached handle: loads from memory,
+/// and fresh after another client's write.
+#[test]
+fn cached_ordered_dict_and_backed_records() {
+    use pottery::{CachedOrderedDict, RedisBacked};
+
+    #[derive(RedisBacked, Debug, Clone, PartialEq)]
+    #[redis(key = "near-user:{id}")]
+    struct User {
+        id: u64,
+        name: String,
+    }
+
+    let server = RedisServer::start().unwrap();
+    let redis = near(&server);
+    let key = unique_key("near-cod");
+    let mut first: CachedOrderedDict<u32, u64> =
+        CachedOrderedDict::new(&redis, &key, 0..5).unwrap();
+    for n in first.misses() {
+        first.insert(n, u64::from(n) * 10).unwrap();
+    }
+    let hits = stats(&redis).hits;
+    for _ in 0..5 {
+        let again: CachedOrderedDict<u32, u64> =
+            CachedOrderedDict::new(&redis, &key, 0..5).unwrap();
+        assert!(again.misses().is_empty());
+        assert_eq!(
+            again.values().copied().collect::<Vec<_>>(),
+            [0, 10, 20, 30, 40]
+        );
+    }
+    assert!(stats(&redis).hits > hits);
+    let mut conn = raw(&server);
+    redis::cmd("HDEL")
+        .arg(&key)
+        .arg("3")
+        .exec(&mut conn)
+        .unwrap();
+    assert!(poll(5, || {
+        let d: CachedOrderedDict<u32, u64> = CachedOrderedDict::new(&redis, &key, 0..5).unwrap();
+        d.misses() == [3]
+    }));
+
+    let user = User {
+        id: 7,
+        name: "ada".into(),
+    };
+    let ukey = unique_key("near-user");
+    user.save(&redis, &ukey).unwrap();
+    assert_eq!(User::load(&redis, &ukey).unwrap().as_ref(), Some(&user));
+    let hits = stats(&redis).hits;
+    assert_eq!(User::load(&redis, &ukey).unwrap().as_ref(), Some(&user));
+    assert!(stats(&redis).hits > hits, "a load from memory");
+    redis::cmd("HSET")
+        .arg(&ukey)
+        .arg("\"name\"")
+        .arg("\"grace\"")
+        .exec(&mut conn)
+        .unwrap();
+    assert!(poll(5, || User::load(&redis, &ukey)
+        .unwrap()
+        .is_some_and(|u| u.name == "grace")));
+}

@@ -82,10 +82,6 @@ pub(crate) struct Stats {
     down_until: AtomicU64,
 }
 
-/// When a near-cached cache's expiry was last refreshed (per handle and cache key).
-#[derive(Default)]
-struct ExpiryRefresh(Mutex<Option<Instant>>);
-
 static EPOCH: Lazy<Instant> = Lazy::new(Instant::now);
 
 fn now_ns() -> u64 {
@@ -149,7 +145,7 @@ impl Core {
 
     fn lookup(&self, field: Vec<u8>) -> Op<'_, Option<Vec<u8>>> {
         if self.ttl_ms == 0 && self.redis.near().is_some() {
-            self.refresh_expiry();
+            super::refresh_expiry_near(&self.redis, &self.key, self.timeout_ms);
             let mut hget = redis::cmd("HGET");
             hget.arg(&self.key).arg(field);
             return Op::cmd(&self.key, HASH, hget, bulk);
@@ -176,32 +172,6 @@ impl Core {
             vec![field, self.timeout_ms.to_string().into_bytes()],
             bulk,
         )
-    }
-
-    /// On a near-cached handle, where lookups are plain `HGET`s: the sliding expiry's
-    /// `PEXPIRE`, in the background, at most once per tenth of the timeout.
-    fn refresh_expiry(&self) {
-        if self.timeout_ms == 0 {
-            return;
-        }
-        let last = self.redis.shared_state::<ExpiryRefresh>(&self.key);
-        let every = Duration::from_millis(self.timeout_ms / 10);
-        {
-            let mut at = last.0.lock().unwrap_or_else(|p| p.into_inner());
-            if at.is_some_and(|t| t.elapsed() < every) {
-                return;
-            }
-            *at = Some(Instant::now());
-        }
-        let (redis, key, ms) = (self.redis.clone(), self.key.clone(), self.timeout_ms);
-        crate::exec::rt::spawn(async move {
-            let mut cmd = redis::cmd("PEXPIRE");
-            cmd.arg(&key).arg(ms);
-            let op = Op::cmd(&key, HASH, cmd, |_, _| Ok(())).without_retries();
-            if let Err(e) = redis.run_async(op).await {
-                tracing::warn!(key = %key, error = %e, "could not refresh a cache's expiry");
-            }
-        });
     }
 
     fn store(&self, field: Vec<u8>, value: Vec<u8>) -> Op<'_, ()> {

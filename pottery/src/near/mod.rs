@@ -57,7 +57,7 @@
 //!
 //! let redis = Redis::builder(&server.url()).near_cache(NearCache::new()).build()?;
 //! let config = RedisDict::<String, String>::new(&redis, "config");
-//! config.insert("mode", &"fast".to_owned())?;
+//! config.insert("mode".into(), "fast".into())?;
 //! assert_eq!(config.get("mode")?.as_deref(), Some("fast")); // from the server, now cached
 //! assert_eq!(config.get("mode")?.as_deref(), Some("fast")); // from memory
 //! assert!(redis.near_cache_stats().unwrap().hits >= 1);
