@@ -720,3 +720,43 @@ fn cached_ordered_dict_and_backed_records() {
         .unwrap()
         .is_some_and(|u| u.name == "grace")));
 }
+
+/// A tracking connection that stops answering (the server paused past the heartbeat's
+/// bound) is given up: everything is flushed, and reads are fresh after the server is back.
+#[test]
+fn an_unanswered_heartbeat_flushes() {
+    let server = RedisServer::start().unwrap();
+    let redis = near(&server);
+    let key = unique_key("near-heartbeat");
+    let dict = RedisDict::<String, i64>::new(&redis, &key);
+    dict.insert("v".into(), 1).unwrap();
+    assert_eq!(dict.get("v").unwrap(), Some(1));
+    assert_eq!(stats(&redis).entries, 1);
+    let flushes = stats(&redis).flushes;
+    server.pause();
+    let flushed = poll(10, || stats(&redis).flushes > flushes);
+    server.resume();
+    assert!(flushed, "no flush while the server did not answer");
+    assert_eq!(stats(&redis).entries, 0);
+    let mut conn = raw(&server);
+    hset(&mut conn, &key, "v", 2);
+    assert!(seen(&dict, "v", Some(2)));
+}
+
+/// `max_age`: an entry is not served longer than that after the read that filled it.
+#[test]
+fn max_age_caps_an_entry() {
+    let server = RedisServer::start().unwrap();
+    let redis = near_with(&server, NearCache::new().max_age(Duration::from_millis(50)));
+    let dict = RedisDict::<String, i64>::new(&redis, unique_key("near-age"));
+    dict.insert("v".into(), 1).unwrap();
+    let filled = Instant::now();
+    assert_eq!(dict.get("v").unwrap(), Some(1));
+    // Served from memory until the age is reached, then read from the server again.
+    let misses = stats(&redis).misses;
+    assert!(poll(5, || {
+        dict.get("v").unwrap();
+        stats(&redis).misses > misses
+    }));
+    assert!(filled.elapsed() >= Duration::from_millis(50));
+}

@@ -33,6 +33,9 @@ pub(crate) struct Near {
     connecting: tokio::sync::Mutex<()>,
     links: AtomicU64,
     heartbeat_started: std::sync::Once,
+    /// Set when the server refused RESP3 or tracking (an answer, not a failure to connect):
+    /// the near cache then stays off and every read goes to the server.
+    refused: std::sync::atomic::AtomicBool,
 }
 
 impl Near {
@@ -60,6 +63,7 @@ impl Near {
             connecting: tokio::sync::Mutex::new(()),
             links: AtomicU64::new(0),
             heartbeat_started: std::sync::Once::new(),
+            refused: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -144,7 +148,9 @@ impl Near {
         if let Some(l) = lock(&self.link).as_ref() {
             return Some((l.id, l.conn.clone()));
         }
-        if lock(&self.retry_at).is_some_and(|at| Instant::now() < at) {
+        if self.refused.load(Ordering::Relaxed)
+            || lock(&self.retry_at).is_some_and(|at| Instant::now() < at)
+        {
             return None;
         }
         let _one = self.connecting.lock().await;
@@ -190,6 +196,16 @@ impl Near {
                 *lock(&self.retry_at) = None;
                 self.start_heartbeat();
                 Some((id, conn))
+            }
+            Ok(Err(e))
+                if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError) =>
+            {
+                // HELLO 3 or CLIENT TRACKING refused (a server before 6.0, a proxy, an ACL):
+                // no near cache on this handle, ever (never tracking on RESP2 without a
+                // redirect).
+                tracing::warn!(error = %e, "near cache off: the server refused RESP3 or CLIENT TRACKING");
+                self.refused.store(true, Ordering::Relaxed);
+                None
             }
             _ => {
                 *lock(&self.retry_at) = Some(Instant::now() + RECONNECT_AFTER);
