@@ -467,7 +467,7 @@ fn the_database_is_part_of_the_key() {
     let server = RedisServer::start().unwrap();
     let key = unique_key("near-db");
     let db0 = near(&server);
-    let db1 = Redis::builder(&format!("{}/1", server.url().trim_end_matches("/0")))
+    let db1 = Redis::builder(&server.url().replacen("/0", "/1", 1))
         .near_cache(NearCache::new())
         .build()
         .unwrap();
