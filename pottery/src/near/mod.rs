@@ -24,6 +24,9 @@
 //!   their reply arrives (scripts by their declared keys, commands by their arguments; a
 //!   command whose keys are not known, such as `FLUSHDB` or `SWAPDB`, flushes everything);
 //!   batches and transactions likewise;
+//!   (Writes you send yourself on a connection from
+//!   [`Redis::connection`](crate::Redis::connection) are not seen by the near cache until
+//!   their invalidation arrives, like another client's);
 //! * a null invalidation (`FLUSHALL`, `FLUSHDB`, `SWAPDB`) flushes everything;
 //! * losing the tracking connection (a disconnect, `CLIENT KILL`, a heartbeat `PING` not
 //!   answered within [`HEARTBEAT_BOUND`] — one is sent every [`HEARTBEAT_EVERY`]) flushes
@@ -45,11 +48,19 @@
 //! `RedisDict` and `RedisSet` reads and snapshots, `RedisList` reads, `RedisBacked` loads and
 //! getters, `CachedOrderedDict` lookups, and lookups of a `RedisCache` without per-entry time
 //! to live (see [`RedisCache`](crate::RedisCache) for how its sliding expiry is kept).
+//! Memory: [`NearCache::max_entries`] and [`NearCache::max_bytes`] bound it (second-chance
+//! eviction); [`crate::testing::near_hook`] lets a test write between a fill's reply and its
+//! insertion.
 //! Iteration (`HSCAN`, `SSCAN`), random reads, `TTL`, scripts that read several keys, and
 //! reads inside a batch always go to the server.
 //!
 //! Near caching is for single-server handles: a cluster or Sentinel handle asked for one is
-//! refused at build time with [`Error::Config`](crate::Error::Config).
+//! refused at build time with [`Error::Config`](crate::Error::Config). A server that refuses
+//! `HELLO 3` or `CLIENT TRACKING` (before Redis 6, or a proxy) turns the near cache off for
+//! the handle: every read goes to the server (the RESP2 `REDIRECT` mode is not implemented,
+//! and tracking is never enabled on a RESP2 connection without it). Blocking calls fill the
+//! cache through pottery's I/O runtime (the tracking connection lives there); called from
+//! inside an async runtime, a blocking miss pays a helper thread — use the async API there.
 //!
 //! ```
 //! # let server = pottery::testing::RedisServer::start().unwrap();
