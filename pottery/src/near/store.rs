@@ -274,3 +274,96 @@ impl Store {
         self.bytes = 0;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn later() -> Instant {
+        Instant::now() + Duration::from_secs(60)
+    }
+
+    fn fill(s: &mut Store, key: &[u8], read: &[u8], v: i64) {
+        let seen = s.begin_fill(key);
+        s.end_fill(key, seen, Some((read.to_vec(), Value::Int(v), later())));
+    }
+
+    /// A reply is not inserted when its key was invalidated, or everything flushed, while it
+    /// was in flight; the slot is forgotten when nothing is left.
+    #[test]
+    fn invalidation_or_flush_in_flight_rejects_the_reply() {
+        let mut s = Store::new(100, 1 << 20);
+        let seen = s.begin_fill(b"k");
+        s.invalidate(b"k");
+        s.end_fill(b"k", seen, Some((b"r".to_vec(), Value::Int(1), later())));
+        assert_eq!(s.get(b"k", b"r", Instant::now()), None);
+        let seen = s.begin_fill(b"k");
+        s.flush();
+        s.end_fill(b"k", seen, Some((b"r".to_vec(), Value::Int(1), later())));
+        assert_eq!(s.get(b"k", b"r", Instant::now()), None);
+        assert_eq!(s.counters.rejected_fills, 2);
+        assert!(s.slots.is_empty());
+        fill(&mut s, b"k", b"r", 2);
+        assert_eq!(s.get(b"k", b"r", Instant::now()), Some(Value::Int(2)));
+        // Another key's invalidation does not matter.
+        let seen = s.begin_fill(b"j");
+        s.invalidate(b"k");
+        s.end_fill(b"j", seen, Some((b"r".to_vec(), Value::Int(3), later())));
+        assert_eq!(s.get(b"j", b"r", Instant::now()), Some(Value::Int(3)));
+        assert_eq!(s.get(b"k", b"r", Instant::now()), None);
+    }
+
+    /// The caps hold after every insert; hit entries get a second chance; totals add up.
+    #[test]
+    fn caps_and_second_chance() {
+        let mut s = Store::new(3, 1 << 20);
+        for i in 0..3 {
+            fill(&mut s, format!("k{i}").as_bytes(), b"r", i);
+        }
+        assert!(s.get(b"k0", b"r", Instant::now()).is_some());
+        fill(&mut s, b"k3", b"r", 3);
+        assert_eq!(s.entries, 3);
+        assert!(s.get(b"k0", b"r", Instant::now()).is_some(), "hit: kept");
+        assert!(
+            s.get(b"k1", b"r", Instant::now()).is_none(),
+            "oldest unhit: evicted"
+        );
+        for i in 0..1000 {
+            fill(&mut s, format!("x{i}").as_bytes(), b"r", i);
+            assert!(s.entries <= 3);
+            assert!(s.clock.len() <= 2 * s.entries + 1024);
+        }
+        let mut small = Store::new(100, 1000);
+        for i in 0..100 {
+            fill(&mut small, format!("k{i}").as_bytes(), b"r", i);
+            assert!(small.bytes <= 1000);
+        }
+        let sum: usize = small
+            .slots
+            .values()
+            .flat_map(|s| s.entries.values())
+            .map(|e| e.size)
+            .sum();
+        assert_eq!(sum, small.bytes);
+        let mut none = Store::new(0, 1000);
+        fill(&mut none, b"k", b"r", 1);
+        assert_eq!(none.entries, 0);
+    }
+
+    /// An entry is not served at or after its deadline.
+    #[test]
+    fn deadlines() {
+        let mut s = Store::new(10, 1 << 20);
+        let now = Instant::now();
+        let seen = s.begin_fill(b"k");
+        s.end_fill(
+            b"k",
+            seen,
+            Some((b"r".to_vec(), Value::Int(1), now + Duration::from_millis(5))),
+        );
+        assert!(s.get(b"k", b"r", now).is_some());
+        assert!(s.get(b"k", b"r", now + Duration::from_millis(5)).is_none());
+        assert_eq!(s.entries, 0);
+    }
+}
