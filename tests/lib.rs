@@ -7,12 +7,19 @@ use std::process::{Command, Stdio};
 use pottery::Redis;
 use pottery::testing::{shared_cluster, shared_server};
 
-/// The handles a structure is tested on: one server, and a 3-master cluster.
+/// The handles a structure is tested on: one server, and a 3-master cluster. With
+/// `POTTERY_NEAR_CACHE=1` the single-server handle has a near cache (the whole suite of a
+/// structure, or the model suite, must give the same results with it).
 pub fn targets() -> Vec<(&'static str, Redis)> {
-    vec![
-        ("single", shared_server().redis()),
-        ("cluster", shared_cluster().redis()),
-    ]
+    let single = if std::env::var_os("POTTERY_NEAR_CACHE").is_some_and(|v| v != "0") {
+        Redis::builder(&shared_server().url())
+            .near_cache(pottery::NearCache::new())
+            .build()
+            .expect("a near-cached handle")
+    } else {
+        shared_server().redis()
+    };
+    vec![("single", single), ("cluster", shared_cluster().redis())]
 }
 
 /// A key no other test uses.

@@ -46,6 +46,7 @@ mod collections;
 mod error;
 mod exec;
 pub mod guide;
+pub mod near;
 mod primitives;
 #[doc(hidden)]
 pub mod private;
@@ -69,6 +70,7 @@ pub use crate::collections::dict::{self, RedisDict};
 pub use crate::collections::list::{self, RedisDeque, RedisList};
 pub use crate::collections::set::{self, IntoSetOperand, RedisSet};
 pub use crate::error::{Error, ErrorKind, Result};
+pub use crate::near::{NearCache, NearCacheStats};
 pub use crate::primitives::nextid::{self, NextId};
 pub use crate::primitives::queue::{self, DeadLetter, Delivery, ReliableQueue};
 pub use crate::primitives::ratelimit::{self, Decision, RateLimiter};

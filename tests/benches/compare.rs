@@ -1550,6 +1550,8 @@ fn main() {
     );
     rows.push(Row::new("async dict set, 64 tasks", &r));
 
+    near_rows(&url, &mut probe, &rt, &araw, n, rounds, smoke, &mut rows);
+
     dict.clear().unwrap();
     let _: () = raw.del(raw_key).unwrap();
 
@@ -2676,4 +2678,166 @@ fn chart(rows: &[Row], meta: &serde_json::Value) -> String {
     );
     svg.push_str("</svg>\n");
     svg
+}
+
+/// The near cache: a hit against raw `HGET` of the same field (one caller, and 64 async
+/// tasks), a miss (its `HGET` + `PTTL` on the tracking connection) against raw redis-rs
+/// sending the same pipeline, a write on a near-cached handle against the same write on a
+/// plain one, and freshness: the time from another client's acknowledged write to this
+/// handle's first read of the new value, over 1,000 writes (printed).
+#[allow(clippy::too_many_arguments)]
+fn near_rows(
+    url: &str,
+    probe: &mut Probe,
+    rt: &tokio::runtime::Runtime,
+    araw: &redis::aio::MultiplexedConnection,
+    n: usize,
+    rounds: usize,
+    smoke: bool,
+    rows: &mut Vec<Row>,
+) {
+    let near = Redis::builder(url)
+        .near_cache(pottery::NearCache::new())
+        .build()
+        .unwrap();
+    let plain = Redis::from_url(url).unwrap();
+    let key = "bench:rs:near";
+    let raw_key = "bench:raw";
+    let ndict: RedisDict<String, i64> = RedisDict::new(&near, key);
+    let pdict: RedisDict<String, i64> = RedisDict::new(&plain, key);
+    let mut raw = redis::Client::open(url).unwrap().get_connection().unwrap();
+    for i in 0..1000 {
+        pdict.set(format!("k{i}"), i).unwrap();
+        let _: () = raw.hset(raw_key, format!("\"k{i}\""), i).unwrap();
+    }
+    // Hits: 100 fields, all cached after the warm-up.
+    let hits = n * 20;
+    let r = compare(
+        probe,
+        hits,
+        rounds,
+        &mut [
+            &mut |n| {
+                for i in 0..n {
+                    black_box(ndict.get(&format!("k{}", i % 100)).unwrap());
+                }
+            },
+            &mut |n| {
+                for i in 0..n {
+                    let v: Option<Vec<u8>> =
+                        raw.hget(raw_key, format!("\"k{}\"", i % 100)).unwrap();
+                    black_box(v);
+                }
+            },
+        ],
+    );
+    rows.push(Row::new("near-cache hit (dict get)", &r));
+    let nadict = ndict.to_async();
+    let (nadict, tasks) = (&nadict, 64);
+    let r = compare(
+        probe,
+        hits,
+        rounds,
+        &mut [
+            &mut |n| {
+                in_tasks(rt, tasks, n, |j| async move {
+                    black_box(nadict.get(&format!("k{}", j % 100)).await.unwrap());
+                })
+            },
+            &mut |n| {
+                in_tasks(rt, tasks, n, |j| {
+                    let mut c = araw.clone();
+                    async move {
+                        let v: Option<Vec<u8>> = redis::AsyncCommands::hget(
+                            &mut c,
+                            raw_key,
+                            format!("\"k{}\"", j % 100),
+                        )
+                        .await
+                        .unwrap();
+                        black_box(v);
+                    }
+                })
+            },
+        ],
+    );
+    rows.push(Row::new("near-cache hit (async dict get), 64 tasks", &r));
+    // Misses: the cache flushed before each read (no I/O), so every read is a fill.
+    let r = compare(
+        probe,
+        n,
+        rounds,
+        &mut [
+            &mut |n| {
+                for i in 0..n {
+                    near.near_cache_flush();
+                    black_box(ndict.get(&format!("k{}", i % 1000)).unwrap());
+                }
+            },
+            &mut |n| {
+                for i in 0..n {
+                    let v: (Option<Vec<u8>>, i64) = redis::pipe()
+                        .hget(raw_key, format!("\"k{}\"", i % 1000))
+                        .pttl(raw_key)
+                        .query(&mut raw)
+                        .unwrap();
+                    black_box(v);
+                }
+            },
+        ],
+    );
+    rows.push(Row::new("near-cache miss (dict get: HGET + PTTL)", &r));
+    // Writes: the same insert on a near-cached handle and on a plain one.
+    let r = compare(
+        probe,
+        n,
+        rounds,
+        &mut [
+            &mut |n| {
+                for i in 0..n {
+                    black_box(ndict.insert(format!("k{}", i % 1000), i as i64).unwrap());
+                }
+            },
+            &mut |n| {
+                for i in 0..n {
+                    black_box(pdict.insert(format!("k{}", i % 1000), i as i64).unwrap());
+                }
+            },
+        ],
+    );
+    let mut row = Row::new("near-cache write (dict insert)", &r);
+    row.vs = Some(("dict insert, plain handle".into(), r[1].0));
+    row.raw = None;
+    rows.push(row);
+    println!(
+        "near-cache write: {:.0}/s near-cached vs {:.0}/s plain handle (same script)",
+        r[0].0, r[1].0
+    );
+    // Freshness.
+    let writes = if smoke { 50 } else { 1000 };
+    let mut lags = Vec::with_capacity(writes);
+    black_box(ndict.get("fresh").unwrap());
+    for i in 0..writes as i64 {
+        let _: () = raw.hset(key, "\"fresh\"", i).unwrap();
+        let acked = Instant::now();
+        let deadline = acked + Duration::from_secs(5);
+        // The reader yields between polls: this benchmark pins its thread to the core where
+        // pottery's I/O threads (the tracking connection's reader) also run, and a reader
+        // spinning there would measure the scheduler's time slice, not the invalidation.
+        while ndict.get("fresh").unwrap() != Some(i) {
+            assert!(Instant::now() < deadline, "write {i} not seen within 5 s");
+            std::thread::yield_now();
+        }
+        lags.push(acked.elapsed().as_secs_f64() * 1e3);
+    }
+    lags.sort_by(f64::total_cmp);
+    println!(
+        "near-cache freshness over {writes} writes (another client's acknowledged HSET to this \
+         handle's first read of it): p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        percentile(&lags, 0.5).unwrap_or(0.0),
+        percentile(&lags, 0.99).unwrap_or(0.0),
+        lags.last().copied().unwrap_or(0.0)
+    );
+    let s = near.near_cache_stats().unwrap();
+    println!("near-cache stats: {s:?}");
 }

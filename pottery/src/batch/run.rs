@@ -49,6 +49,14 @@ pub(super) async fn execute(queue: Queue<'_>, atomic: bool, via: Via) -> Result<
     if ops.is_empty() {
         return Ok(());
     }
+    // A near cache forgets the keys the batch may write, before it is sent and after.
+    let near = redis.near().cloned().and_then(|near| {
+        crate::near::batch_touched(ops.iter().map(|q| (&q.req, q.repeat))).map(|t| (near, t))
+    });
+    let _after = near.as_ref().map(|(near, touched)| {
+        near.touch(touched);
+        crate::near::TouchAgain { near, touched }
+    });
     // On a cluster a pipeline goes to each master that owns some of the keys; operations
     // whose slot moved meanwhile come back refused, and go again to their slot's master.
     let mut owners = if atomic {

@@ -17,6 +17,37 @@ pub(crate) fn timeout_ms(timeout: Option<Duration>) -> u64 {
     })
 }
 
+/// When a near-cached cache's expiry was last refreshed (per handle and cache key).
+#[derive(Default)]
+struct ExpiryRefresh(std::sync::Mutex<Option<std::time::Instant>>);
+
+/// On a near-cached handle, where a cache's lookups are plain reads served from memory: the
+/// sliding expiry's `PEXPIRE`, sent in the background at most once per tenth of the timeout
+/// (per handle and cache key), so that local hits keep the hash alive.
+pub(crate) fn refresh_expiry_near(redis: &crate::Redis, key: &str, timeout_ms: u64) {
+    if timeout_ms == 0 {
+        return;
+    }
+    let last = redis.shared_state::<ExpiryRefresh>(key);
+    let every = Duration::from_millis(timeout_ms / 10);
+    {
+        let mut at = last.0.lock().unwrap_or_else(|p| p.into_inner());
+        if at.is_some_and(|t| t.elapsed() < every) {
+            return;
+        }
+        *at = Some(std::time::Instant::now());
+    }
+    let (redis, key) = (redis.clone(), key.to_owned());
+    crate::exec::rt::spawn(async move {
+        let mut cmd = redis::cmd("PEXPIRE");
+        cmd.arg(&key).arg(timeout_ms);
+        let op = crate::exec::plan::Op::cmd(&key, "hash", cmd, |_, _| Ok(())).without_retries();
+        if let Err(e) = redis.run_async(op).await {
+            tracing::warn!(key = %key, error = %e, "could not refresh a cache's expiry");
+        }
+    });
+}
+
 /// A key for `key`'s companion data (`suffix`, such as `deadlines`) in `key`'s cluster slot,
 /// so that one script can use both: `<key>:<suffix>` when `key` has a `{hash tag}`, else
 /// `{<key>}:<suffix>` (the whole key as the tag), else — a key with a `}` and no tag, which

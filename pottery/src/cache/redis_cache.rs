@@ -146,6 +146,12 @@ impl Core {
     }
 
     fn lookup(&self, field: Vec<u8>) -> Op<'_, Option<Vec<u8>>> {
+        if self.ttl_ms == 0 && self.redis.near().is_some() {
+            super::refresh_expiry_near(&self.redis, &self.key, self.timeout_ms);
+            let mut hget = redis::cmd("HGET");
+            hget.arg(&self.key).arg(field);
+            return Op::cmd(&self.key, HASH, hget, bulk);
+        }
         if self.ttl_ms > 0 {
             return Op::eval(
                 &self.key,
@@ -762,6 +768,14 @@ impl Flight {
 ///   ([`RedisBuilder::retry_timeout`](crate::RedisBuilder::retry_timeout)): calling the
 ///   function beats waiting. With [`strict(true)`](Self::strict) those failures are errors
 ///   instead, after the handle's retries.
+///
+/// On a handle with a [near cache](crate::near), a cache without per-entry time to live is
+/// read through it: a lookup is an `HGET` served from memory when cached. Its sliding expiry
+/// is then kept by a `PEXPIRE` sent in the background, at most once per tenth of the timeout
+/// per handle and cache (and at the first lookup), so the hash expires between 0.9 × and 1 ×
+/// `timeout` after the last lookup from this process (each refresh also invalidates the
+/// cached entries: the next lookups read the server once). A cache with per-entry
+/// [`ttl`](Self::ttl) always reads the server: an entry is never served past its deadline.
 ///
 /// Clones share the hit and miss counters (and the pause after a connection failure). The
 /// caches `#[redis_cache]` makes share theirs per handle and key, even when made afresh on

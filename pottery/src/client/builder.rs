@@ -43,6 +43,7 @@ pub struct RedisBuilder {
     pub(super) root_cert: Option<Vec<u8>>,
     pub(super) client_cert: Option<(Vec<u8>, Vec<u8>)>,
     pub(super) sentinel: SentinelOptions,
+    pub(super) near: Option<crate::near::NearCache>,
 }
 
 /// What a builder's URLs point at.
@@ -295,6 +296,27 @@ impl RedisBuilder {
         self
     }
 
+    /// Serves reads from this process's memory, invalidated by the server (a near cache:
+    /// see [`crate::near`] for what is served and the freshness rule). Single-server handles
+    /// only: [`build`](RedisBuilder::build) refuses it on a cluster or Sentinel handle with
+    /// [`Error::Config`].
+    ///
+    /// ```
+    /// let redis = pottery::Redis::builder("redis://127.0.0.1")
+    ///     .near_cache(pottery::NearCache::new().max_entries(1_000))
+    ///     .build()?;
+    /// assert!(redis.near_cache_stats().is_some());
+    /// let cluster = pottery::Redis::cluster_builder(["redis://127.0.0.1:7000"])
+    ///     .near_cache(pottery::NearCache::new())
+    ///     .build();
+    /// assert!(matches!(cluster, Err(pottery::Error::Config { .. })));
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn near_cache(mut self, near: crate::near::NearCache) -> RedisBuilder {
+        self.near = Some(near);
+        self
+    }
+
     /// Builds the handle. No I/O happens here; a bad URL or a zero timeout is an
     /// [`Error::Config`].
     ///
@@ -330,6 +352,14 @@ impl RedisBuilder {
                     "`{option}` is a Sentinel setting: use Redis::sentinel_builder (a plain or \
                      cluster handle takes credentials and the database in its URLs)"
                 ),
+            });
+        }
+        if self.near.is_some() && self.kind != Kind::Single {
+            return Err(Error::Config {
+                message: "a near cache is for single-server handles: a cluster or Sentinel \
+                          handle cannot have one (it would need a tracking connection per \
+                          node, followed through failovers)"
+                    .into(),
             });
         }
         ensure_crypto_provider();
@@ -425,7 +455,19 @@ impl RedisBuilder {
                 Target::Single(client.map_err(config_error)?)
             }
         };
-        Ok(Redis::from_target(target, shown, self.opts))
+        let near = match (&self.near, &target) {
+            (Some(settings), Target::Single(client)) => Some(Arc::new(
+                crate::near::Near::new(
+                    settings.clone(),
+                    client,
+                    self.opts.connection_timeout,
+                    self.opts.response_timeout,
+                )
+                .map_err(config_error)?,
+            )),
+            _ => None,
+        };
+        Ok(Redis::from_parts(target, shown, self.opts, near))
     }
 }
 

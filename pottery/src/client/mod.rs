@@ -98,6 +98,8 @@ struct Inner {
     /// State that outlives the values made from this handle, by type and name (a cache's
     /// circuit breaker and counters, by cache key): see [`Redis::shared_state`].
     shared: Mutex<SharedStates>,
+    /// The near cache, when the builder asked for one (see [`crate::near`]).
+    near: Option<Arc<crate::near::Near>>,
 }
 
 /// [`Inner::shared`]: one value per type and name.
@@ -138,6 +140,15 @@ impl Default for Options {
 
 impl Redis {
     fn from_target(target: Target, shown: String, opts: Options) -> Redis {
+        Redis::from_parts(target, shown, opts, None)
+    }
+
+    fn from_parts(
+        target: Target,
+        shown: String,
+        opts: Options,
+        near: Option<Arc<crate::near::Near>>,
+    ) -> Redis {
         Redis {
             inner: Arc::new(Inner {
                 target,
@@ -152,6 +163,7 @@ impl Redis {
                 nodes_aio: Mutex::new(Vec::new()),
                 aio_used: Mutex::new(Vec::new()),
                 shared: Mutex::new(SharedStates::new()),
+                near,
             }),
         }
     }
@@ -242,6 +254,7 @@ impl Redis {
             root_cert: None,
             client_cert: None,
             sentinel: SentinelOptions::default(),
+            near: None,
         }
     }
 
@@ -264,6 +277,7 @@ impl Redis {
             root_cert: None,
             client_cert: None,
             sentinel: SentinelOptions::default(),
+            near: None,
         }
     }
 
@@ -332,6 +346,7 @@ impl Redis {
             root_cert: None,
             client_cert: None,
             sentinel: SentinelOptions::default(),
+            near: None,
         }
     }
 
@@ -398,6 +413,10 @@ impl Redis {
             .await
             .map(drop)
             .map_err(|source| Error::Redis { key: None, source })
+    }
+
+    pub(crate) fn near_state(&self) -> Option<&Arc<crate::near::Near>> {
+        self.inner.near.as_ref()
     }
 
     pub(crate) fn shown(&self) -> &str {

@@ -41,6 +41,14 @@ impl Redis {
     /// [`Redis::run`] with replies bounded by `timeout` rather than the handle's response
     /// timeout; such a call (a quorum primitive's, which has its own deadlines) is not retried.
     pub(crate) fn run_within<T>(&self, op: Op<'_, T>, timeout: Option<Duration>) -> Result<T> {
+        match self.near() {
+            Some(near) => crate::near::run_blocking(self, near, op, timeout),
+            None => self.run_direct(op, timeout),
+        }
+    }
+
+    /// [`Redis::run_within`] on the server, bypassing any near cache.
+    pub(crate) fn run_direct<T>(&self, op: Op<'_, T>, timeout: Option<Duration>) -> Result<T> {
         let repeat = op.repeat();
         let durable = self.durable().filter(|_| repeat != Repeat::Read);
 
@@ -124,6 +132,14 @@ impl Redis {
     /// Runs `op` on the shared async connection, retried through failovers like
     /// [`Redis::run`].
     pub(crate) async fn run_async<T>(&self, op: Op<'_, T>) -> Result<T> {
+        match self.near() {
+            Some(near) => crate::near::run_async(self, near, op).await,
+            None => self.run_direct_async(op).await,
+        }
+    }
+
+    /// [`Redis::run_async`] on the server, bypassing any near cache.
+    pub(crate) async fn run_direct_async<T>(&self, op: Op<'_, T>) -> Result<T> {
         let repeat = op.repeat();
         let durable = self.durable().filter(|_| repeat != Repeat::Read);
         let mut retry = Retry::new(if op.retries {

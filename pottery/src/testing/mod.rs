@@ -26,6 +26,7 @@
 
 mod cluster;
 mod faulty;
+pub mod near_hook;
 mod process;
 mod sentinel;
 mod server;

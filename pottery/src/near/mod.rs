@@ -1,0 +1,249 @@
+//! The near cache: reads served from this process's memory, kept fresh by the server's
+//! invalidations (`CLIENT TRACKING`).
+//!
+//! Turn it on with [`RedisBuilder::near_cache`](crate::RedisBuilder::near_cache). Every
+//! structure made from that handle then reads through it: a read whose reply is cached is
+//! answered locally, without a round trip; any other read goes to the server on a dedicated
+//! *tracking connection* (RESP3, whatever protocol your URL speaks), so that the server
+//! remembers the key and pushes an invalidation when any client changes it; writes always go
+//! to the server.
+//!
+//! # The freshness rule
+//!
+//! A read never returns a value older than the last write acknowledged to any client before
+//! the read started, plus the delivery of that write's invalidation (on loopback, well under a
+//! millisecond); and this handle's own writes are visible to its next read at once
+//! (read-your-writes). How:
+//!
+//! * before a read is sent its key is marked in flight (with the key's invalidation
+//!   generation and the global flush generation); its reply is inserted only if no
+//!   invalidation of the key and no flush arrived meanwhile. Invalidations are applied by the
+//!   tracking connection's reader as it parses them, before any reply behind them is handed
+//!   over, so an invalidation that the server sent before a reply is always seen first;
+//! * this handle's writes invalidate their keys locally before they are sent and again when
+//!   their reply arrives (scripts by their declared keys, commands by their arguments; a
+//!   command whose keys are not known, such as `FLUSHDB` or `SWAPDB`, flushes everything);
+//!   batches and transactions likewise;
+//!   (Writes you send yourself on a connection from
+//!   [`Redis::connection`](crate::Redis::connection) are not seen by the near cache until
+//!   their invalidation arrives, like another client's);
+//! * a null invalidation (`FLUSHALL`, `FLUSHDB`, `SWAPDB`) flushes everything;
+//! * losing the tracking connection (a disconnect, `CLIENT KILL`, a heartbeat `PING` not
+//!   answered within [`HEARTBEAT_BOUND`] — one is sent every [`HEARTBEAT_EVERY`]) flushes
+//!   everything, and reads go to the server uncached until a new tracking connection is up;
+//! * an entry is never served past its key's own expiry (each fill reads the key's `PTTL` in
+//!   the same round trip) nor longer than [`NearCache::max_age`] after it was read.
+//!
+//! # What benefits
+//!
+//! Invalidation is per key: any write to a hash drops every cached read of that hash. So the
+//! near cache pays off for read-mostly keys — configuration dicts, feature-flag sets,
+//! [`RedisCache`](crate::RedisCache)s, `#[derive(RedisBacked)]` records read far more often
+//! than written, a [`CachedOrderedDict`](crate::CachedOrderedDict)'s hash. A hash that some
+//! client writes continuously (a counter, a queue) gains nothing: each of its reads is a miss.
+//!
+//! Served locally: the single-key reads `GET`, `STRLEN`, `HGET`, `HMGET`, `HGETALL`,
+//! `HEXISTS`, `HLEN`, `HKEYS`, `HVALS`, `HSTRLEN`, `SCARD`, `SISMEMBER`, `SMISMEMBER`,
+//! `SMEMBERS`, `LRANGE`, `LINDEX`, `LLEN`, `EXISTS` and `TYPE` that pottery's structures send:
+//! `RedisDict` and `RedisSet` reads and snapshots, `RedisList` reads, `RedisBacked` loads and
+//! getters, `CachedOrderedDict` lookups, and lookups of a `RedisCache` without per-entry time
+//! to live (see [`RedisCache`](crate::RedisCache) for how its sliding expiry is kept).
+//! Memory: [`NearCache::max_entries`] and [`NearCache::max_bytes`] bound it (second-chance
+//! eviction); [`crate::testing::near_hook`] lets a test write between a fill's reply and its
+//! insertion.
+//! Iteration (`HSCAN`, `SSCAN`), random reads, `TTL`, scripts that read several keys, and
+//! reads inside a batch always go to the server.
+//!
+//! Near caching is for single-server handles: a cluster or Sentinel handle asked for one is
+//! refused at build time with [`Error::Config`](crate::Error::Config). A server that refuses
+//! `HELLO 3` or `CLIENT TRACKING` (before Redis 6, or a proxy) turns the near cache off for
+//! the handle: every read goes to the server (the RESP2 `REDIRECT` mode is not implemented,
+//! and tracking is never enabled on a RESP2 connection without it). Blocking calls fill the
+//! cache through pottery's I/O runtime (the tracking connection lives there); called from
+//! inside an async runtime, a blocking miss pays a helper thread — use the async API there.
+//!
+//! ```
+//! # let server = pottery::testing::RedisServer::start().unwrap();
+//! use pottery::{NearCache, Redis, RedisDict};
+//!
+//! let redis = Redis::builder(&server.url()).near_cache(NearCache::new()).build()?;
+//! let config = RedisDict::<String, String>::new(&redis, "config");
+//! config.insert("mode".into(), "fast".into())?;
+//! assert_eq!(config.get("mode")?.as_deref(), Some("fast")); // from the server, now cached
+//! assert_eq!(config.get("mode")?.as_deref(), Some("fast")); // from memory
+//! assert!(redis.near_cache_stats().unwrap().hits >= 1);
+//! # Ok::<(), pottery::Error>(())
+//! ```
+
+mod hook;
+mod link;
+mod plan;
+mod store;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+pub(crate) use self::hook::{TouchAgain, run_async, run_blocking};
+pub(crate) use self::link::Near;
+pub(crate) use self::plan::{Plan, Touched, batch_touched, plan};
+
+/// How often the tracking connection is sent a heartbeat `PING`.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
+
+/// How long a heartbeat `PING` may take before the tracking connection is given up (and the
+/// near cache flushed).
+pub const HEARTBEAT_BOUND: Duration = Duration::from_secs(1);
+
+/// Settings of a near cache (see the [module docs](crate::near) for what it serves and how it
+/// stays fresh).
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let near = pottery::NearCache::new()
+///     .max_entries(50_000)
+///     .max_bytes(32 << 20)
+///     .max_age(Duration::from_secs(30));
+/// let redis = pottery::Redis::builder("redis://127.0.0.1").near_cache(near).build()?;
+/// # let _ = redis;
+/// # Ok::<(), pottery::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NearCache {
+    pub(crate) max_entries: usize,
+    pub(crate) max_bytes: usize,
+    pub(crate) max_age: Duration,
+}
+
+impl Default for NearCache {
+    fn default() -> Self {
+        NearCache::new()
+    }
+}
+
+impl NearCache {
+    /// The defaults: 10,000 entries, 64 MiB, and one minute's age at most.
+    ///
+    /// ```
+    /// let near = pottery::NearCache::new();
+    /// # let _ = near;
+    /// ```
+    pub fn new() -> NearCache {
+        NearCache {
+            max_entries: 10_000,
+            max_bytes: 64 << 20,
+            max_age: Duration::from_secs(60),
+        }
+    }
+
+    /// At most this many cached replies (one per distinct read of a key: `HGET h a` and
+    /// `HGET h b` are two). Past it, entries not read since the eviction clock last passed
+    /// them go first (second-chance eviction).
+    ///
+    /// ```
+    /// let near = pottery::NearCache::new().max_entries(1_000);
+    /// # let _ = near;
+    /// ```
+    pub fn max_entries(mut self, n: usize) -> NearCache {
+        self.max_entries = n;
+        self
+    }
+
+    /// At most about this many bytes of cached replies, keys and bookkeeping. A reply larger
+    /// than this is not cached.
+    ///
+    /// ```
+    /// let near = pottery::NearCache::new().max_bytes(8 << 20);
+    /// # let _ = near;
+    /// ```
+    pub fn max_bytes(mut self, n: usize) -> NearCache {
+        self.max_bytes = n;
+        self
+    }
+
+    /// How long an entry may be served after the read that filled it, however quiet the
+    /// server's invalidations: a cap on trusting the tracking connection without new traffic
+    /// (the heartbeat already flushes on a silent connection within about
+    /// [`HEARTBEAT_EVERY`] + [`HEARTBEAT_BOUND`]).
+    ///
+    /// ```
+    /// let near = pottery::NearCache::new().max_age(std::time::Duration::from_secs(5));
+    /// # let _ = near;
+    /// ```
+    pub fn max_age(mut self, age: Duration) -> NearCache {
+        self.max_age = age;
+        self
+    }
+}
+
+/// What a handle's near cache has done ([`Redis::near_cache_stats`](crate::Redis::near_cache_stats)).
+///
+/// ```
+/// let stats = pottery::NearCacheStats::default();
+/// assert_eq!((stats.hits, stats.misses, stats.entries), (0, 0, 0));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NearCacheStats {
+    /// Reads answered from memory.
+    pub hits: u64,
+    /// Cacheable reads that went to the server.
+    pub misses: u64,
+    /// Keys whose cached replies were dropped by an invalidation (the server's, or this
+    /// handle's around its own write).
+    pub invalidations: u64,
+    /// Times everything was dropped (a null invalidation, a lost tracking connection).
+    pub flushes: u64,
+    /// Cached replies now.
+    pub entries: usize,
+    /// Their approximate size in bytes.
+    pub bytes: usize,
+    /// Entries evicted by the caps.
+    pub evictions: u64,
+    /// Replies not cached because their key was invalidated (or everything flushed) while
+    /// they were in flight.
+    pub rejected_fills: u64,
+    /// Tracking connections made (1 while the first lives).
+    pub connections: u64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl crate::Redis {
+    /// What this handle's near cache has done, or `None` when it has none.
+    ///
+    /// ```
+    /// let plain = pottery::Redis::from_url("redis://127.0.0.1")?;
+    /// assert!(plain.near_cache_stats().is_none());
+    /// let near = pottery::Redis::builder("redis://127.0.0.1")
+    ///     .near_cache(pottery::NearCache::new())
+    ///     .build()?;
+    /// assert_eq!(near.near_cache_stats().map(|s| s.entries), Some(0));
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn near_cache_stats(&self) -> Option<NearCacheStats> {
+        self.near().map(|n| n.stats())
+    }
+
+    /// Drops everything this handle's near cache holds (no I/O; a no-op without one).
+    ///
+    /// ```
+    /// let redis = pottery::Redis::builder("redis://127.0.0.1")
+    ///     .near_cache(pottery::NearCache::new())
+    ///     .build()?;
+    /// redis.near_cache_flush();
+    /// assert_eq!(redis.near_cache_stats().map(|s| s.flushes), Some(1));
+    /// # Ok::<(), pottery::Error>(())
+    /// ```
+    pub fn near_cache_flush(&self) {
+        if let Some(n) = self.near() {
+            n.flush();
+        }
+    }
+
+    pub(crate) fn near(&self) -> Option<&Arc<Near>> {
+        self.near_state()
+    }
+}

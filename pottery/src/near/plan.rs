@@ -1,0 +1,168 @@
+//! What a request means to the near cache: a read it may serve, a write whose keys it must
+//! invalidate, or neither.
+
+use redis::{Arg, Cmd};
+
+use crate::exec::plan::{Repeat, Req};
+
+/// A read the near cache may answer: one key, a deterministic reply.
+pub(crate) struct Read {
+    pub key: Vec<u8>,
+    /// The packed command: with the key, what identifies the cached reply.
+    pub packed: Vec<u8>,
+}
+
+/// The keys a write may change.
+pub(crate) enum Touched {
+    Keys(Vec<Vec<u8>>),
+    /// Unknown: everything.
+    All,
+}
+
+pub(crate) enum Plan {
+    Read(Read),
+    Write(Touched),
+    /// A read that is not cached (iteration, scripts, random or time-dependent replies).
+    Pass,
+}
+
+fn simple(a: Arg<&[u8]>) -> &[u8] {
+    match a {
+        Arg::Simple(b) => b,
+        _ => b"",
+    }
+}
+
+/// Reads of one key (the first argument) whose reply depends only on the key's value.
+fn cacheable(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"GET"
+            | b"STRLEN"
+            | b"HGET"
+            | b"HMGET"
+            | b"HGETALL"
+            | b"HEXISTS"
+            | b"HLEN"
+            | b"HKEYS"
+            | b"HVALS"
+            | b"HSTRLEN"
+            | b"SCARD"
+            | b"SISMEMBER"
+            | b"SMISMEMBER"
+            | b"SMEMBERS"
+            | b"LRANGE"
+            | b"LINDEX"
+            | b"LLEN"
+            | b"EXISTS"
+            | b"TYPE"
+    )
+}
+
+/// Writes whose keys are not among their arguments (or that change other databases).
+fn touches_all(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"FLUSHDB" | b"FLUSHALL" | b"SWAPDB" | b"SELECT" | b"MOVE" | b"COPY" | b"MULTI" | b"EXEC"
+    )
+}
+
+/// What `req` (of class `repeat`) means to the near cache.
+pub(crate) fn plan(req: &Req, repeat: Repeat) -> Plan {
+    match req {
+        Req::Nothing => Plan::Pass,
+        Req::Eval { keys, .. } => {
+            if repeat == Repeat::Read {
+                Plan::Pass
+            } else {
+                Plan::Write(Touched::Keys(keys.clone()))
+            }
+        }
+        Req::Cmd(cmd) => plan_cmd(cmd, repeat),
+    }
+}
+
+pub(crate) fn plan_cmd(cmd: &Cmd, repeat: Repeat) -> Plan {
+    let mut args = cmd.args_iter().map(simple);
+    let name = args.next().unwrap_or(b"").to_ascii_uppercase();
+    if repeat == Repeat::Read {
+        if !cacheable(&name) {
+            return Plan::Pass;
+        }
+        let Some(key) = args.next() else {
+            return Plan::Pass;
+        };
+        // EXISTS of several keys is several keys' business.
+        if name == b"EXISTS" && args.next().is_some() {
+            return Plan::Pass;
+        }
+        return Plan::Read(Read {
+            key: key.to_vec(),
+            packed: cmd.get_packed_command(),
+        });
+    }
+    if touches_all(&name) {
+        return Plan::Write(Touched::All);
+    }
+    // Every argument that could be a key: a superset of the keys, whatever their positions.
+    Plan::Write(Touched::Keys(args.map(<[u8]>::to_vec).collect()))
+}
+
+/// The keys a batch's writes may change.
+pub(crate) fn batch_touched<'a>(reqs: impl Iterator<Item = (&'a Req, Repeat)>) -> Option<Touched> {
+    let mut keys = Vec::new();
+    for (req, repeat) in reqs {
+        match plan(req, repeat) {
+            Plan::Write(Touched::All) => return Some(Touched::All),
+            Plan::Write(Touched::Keys(k)) => keys.extend(k),
+            Plan::Read(_) | Plan::Pass => {}
+        }
+    }
+    (!keys.is_empty()).then_some(Touched::Keys(keys))
+}
+
+/// A RESP3 reply in the shape RESP2 gives it (what pottery's decoders read): maps and sets
+/// as flat arrays, booleans as integers, doubles and verbatim strings as bulk strings.
+pub(crate) fn resp2(v: redis::Value) -> redis::Value {
+    use redis::Value;
+    match v {
+        Value::Map(pairs) => Value::Array(
+            pairs
+                .into_iter()
+                .flat_map(|(k, v)| [resp2(k), resp2(v)])
+                .collect(),
+        ),
+        Value::Set(items) | Value::Array(items) => {
+            Value::Array(items.into_iter().map(resp2).collect())
+        }
+        Value::Boolean(b) => Value::Int(i64::from(b)),
+        Value::Double(d) => Value::BulkString(d.to_string().into_bytes()),
+        Value::VerbatimString { text, .. } => Value::BulkString(text.into_bytes()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes() {
+        let mut hget = redis::cmd("HGET");
+        hget.arg("h").arg("f");
+        assert!(matches!(plan_cmd(&hget, Repeat::Read), Plan::Read(r) if r.key == b"h"));
+        let mut ex = redis::cmd("EXISTS");
+        ex.arg("a").arg("b");
+        assert!(matches!(plan_cmd(&ex, Repeat::Read), Plan::Pass));
+        let mut hset = redis::cmd("HSET");
+        hset.arg("h").arg("f").arg("v");
+        assert!(
+            matches!(plan_cmd(&hset, Repeat::Idempotent), Plan::Write(Touched::Keys(k)) if k[0] == b"h")
+        );
+        let flush = redis::cmd("FLUSHDB");
+        assert!(matches!(
+            plan_cmd(&flush, Repeat::Once),
+            Plan::Write(Touched::All)
+        ));
+    }
+}

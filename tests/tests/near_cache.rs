@@ -1,0 +1,762 @@
+//! The near cache (issue "A near cache: reads served from local memory, invalidated by the
+//! server, never stale past one invalidation") against real servers: another client's writes
+//! seen within one invalidation delivery, read-your-writes, versions that never go backwards,
+//! the read/insert race, a killed tracking connection, FLUSHALL/FLUSHDB/SWAPDB, expiry,
+//! DEL/UNLINK/RENAME, scripts and transactions from others, databases, the caps, and the
+//! caches. `POTTERY_NEAR_WRITES=<n>` runs more writes in the long loops (default 2,000).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use pottery::testing::RedisServer;
+use pottery::{NearCache, Redis, RedisCache, RedisDict, RedisSet, aio};
+use pottery_tests::{poll, unique_key};
+
+fn writes() -> u64 {
+    std::env::var("POTTERY_NEAR_WRITES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2_000)
+}
+
+fn near(server: &RedisServer) -> Redis {
+    near_with(server, NearCache::new())
+}
+
+fn near_with(server: &RedisServer, settings: NearCache) -> Redis {
+    Redis::builder(&server.url())
+        .near_cache(settings)
+        .build()
+        .unwrap()
+}
+
+fn raw(server: &RedisServer) -> redis::Connection {
+    redis::Client::open(server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap()
+}
+
+fn hset(conn: &mut redis::Connection, key: &str, field: &str, value: i64) {
+    // The dict's encoding: JSON keys and values.
+    redis::cmd("HSET")
+        .arg(key)
+        .arg(format!("\"{field}\""))
+        .arg(value)
+        .exec(conn)
+        .unwrap();
+}
+
+fn stats(redis: &Redis) -> pottery::NearCacheStats {
+    redis.near_cache_stats().unwrap()
+}
+
+/// Reads `field` until it is `want`, within a bound (one invalidation delivery, generously).
+fn seen(dict: &RedisDict<String, i64>, field: &str, want: Option<i64>) -> bool {
+    poll(5, || dict.get(field).unwrap() == want)
+}
+
+#[test]
+fn reads_are_served_locally_and_writes_are_seen() {
+    let server = RedisServer::start().unwrap();
+    let redis = near(&server);
+    let key = unique_key("near-basic");
+    let dict = RedisDict::<String, i64>::new(&redis, &key);
+    dict.insert("a".into(), 1).unwrap();
+    assert_eq!(dict.get("a").unwrap(), Some(1));
+    let before = stats(&redis);
+    for _ in 0..100 {
+        assert_eq!(dict.get("a").unwrap(), Some(1));
+        assert!(dict.contains_key("a").unwrap());
+        assert_eq!(dict.len().unwrap(), 1);
+    }
+    let after = stats(&redis);
+    assert!(after.hits >= before.hits + 290, "{before:?} {after:?}");
+    // Read-your-writes.
+    dict.insert("a".into(), 2).unwrap();
+    assert_eq!(dict.get("a").unwrap(), Some(2));
+    // Another client's write.
+    let mut conn = raw(&server);
+    hset(&mut conn, &key, "a", 3);
+    assert!(seen(&dict, "a", Some(3)));
+    assert_eq!(stats(&redis).connections, 1);
+}
+
+/// Thousands of writes by another client (raw redis-rs): after each acknowledged write, the
+/// new value is read within a bound, no read ever returns a version older than one already
+/// read, and no read that started after the write's invalidation arrived returns the old one.
+#[test]
+fn another_clients_writes_are_seen_within_one_invalidation() {
+    let server = RedisServer::start().unwrap();
+    let redis = near(&server);
+    let key = unique_key("near-other");
+    let dict = RedisDict::<String, i64>::new(&redis, &key);
+    let mut conn = raw(&server);
+    hset(&mut conn, &key, "v", 0);
+    assert!(seen(&dict, "v", Some(0)));
+    let (mut stale_after_invalidation, mut reads) = (0u64, 0u64);
+    for i in 1..=writes() {
+        let invalidations_at_write = stats(&redis).invalidations;
+        hset(&mut conn, &key, "v", i as i64);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let invalidated = stats(&redis).invalidations > invalidations_at_write;
+            let got = dict.get("v").unwrap().unwrap();
+            reads += 1;
+            assert!(
+                got == i as i64 || got == i as i64 - 1,
+                "write {i}: read {got}"
+            );
+            if got == i as i64 {
+                break;
+            }
+            if invalidated {
+                stale_after_invalidation += 1;
+            }
+            assert!(Instant::now() < deadline, "write {i} not seen within 5 s");
+        }
+    }
+    assert_eq!(stale_after_invalidation, 0, "over {reads} reads");
+    let s = stats(&redis);
+    assert!(s.invalidations >= writes() / 2, "{s:?}");
+}
+
+/// The same through the async API, with 8 tasks reading while the writes go on.
+#[test]
+fn async_readers_never_go_backwards() {
+    let server = RedisServer::start().unwrap();
+    let redis = near(&server);
+    let key = unique_key("near-async");
+    let mut conn = raw(&server);
+    hset(&mut conn, &key, "v", 0);
+    let n = writes() as i64 / 2;
+    let done = Arc::new(AtomicBool::new(false));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let readers: Vec<_> = (0..8)
+        .map(|_| {
+            let dict = aio::RedisDict::<String, i64>::new(&redis, &key);
+            let done = Arc::clone(&done);
+            rt.spawn(async move {
+                let (mut last, mut reads) = (0, 0u64);
+                while !done.load(Ordering::Acquire) || last < n {
+                    let got = dict.get("v").await.unwrap().unwrap();
+                    assert!(got >= last, "went back from {last} to {got}");
+                    last = got;
+                    reads += 1;
+                    tokio::task::yield_now().await;
+                }
+                reads
+            })
+        })
+        .collect();
+    for i in 1..=n {
+        hset(&mut conn, &key, "v", i);
+    }
+    done.store(true, Ordering::Release);
+    let reads: u64 = rt.block_on(async {
+        let mut total = 0;
+        for r in readers {
+            total += tokio::time::timeout(Duration::from_secs(10), r)
+                .await
+                .expect("readers see the last write within 10 s")
+                .unwrap();
+        }
+        total
+    });
+    assert!(reads >= 8);
+}
+
+/// A racing writer and 4 reader threads: each reader's versions never go backwards, and all
+/// see the last one.
+#[test]
+fn racing_writer_versions_never_go_backwards() {
+    let server = RedisServer::start().unwrap();
+    let redis = near(&server);
+    let key = unique_key("near-race");
+    let mut conn = raw(&server);
+    hset(&mut conn, &key, "v", 0);
+    let n = writes() as i64;
+    let done = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let dict = RedisDict::<String, i64>::new(&redis, &key);
+            let done = Arc::clone(&done);
+            std::thread::spawn(move || {
+                let mut last = 0;
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while !done.load(Ordering::Acquire) || last < n {
+                    let got = dict.get("v").unwrap().unwrap();
+                    assert!(got >= last, "went back from {last} to {got}");
+                    last = got;
+                    assert!(Instant::now() < deadline, "stuck at {last}");
+                }
+            })
+        })
+        .collect();
+    for i in 1..=n {
+        hset(&mut conn, &key, "v", i);
+    }
+    done.store(true, Ordering::Release);
+    for r in readers {
+        r.join().unwrap();
+    }
+}
+
+/// Read-your-writes from 4 threads, each on its own field, while another client rewrites
+/// other fields of the same hash (each of its writes invalidating the whole hash).
+#[test]
+fn read_your_writes_from_four_threads() {
+    let server = RedisServer::start().unwrap();
+    let redis = near(&server);
+    let key = unique_key("near-ryw");
+    let stop = Arc::new(AtomicBool::new(false));
+    let other = {
+        let mut conn = raw(&server);
+        let (key, stop) = (key.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut i = 0;
+            while !stop.load(Ordering::Acquire) {
+                hset(&mut conn, &key, &format!("other{}", i % 7), i);
+                i += 1;
+            }
+            i
+        })
+    };
+    let checked = Arc::new(AtomicU64::new(0));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let dict = RedisDict::<String, i64>::new(&redis, &key);
+            let checked = Arc::clone(&checked);
+            std::thread::spawn(move || {
+                let field = format!("mine{t}");
+                for i in 0..writes() as i64 / 4 {
+                    dict.insert(field.clone(), i).unwrap();
+                    assert_eq!(dict.get(&field).unwrap(), Some(i), "thread {t}");
+                    assert_eq!(dict.get(&field).unwrap(), Some(i), "thread {t}, again");
+                    checked.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    stop.store(true, Ordering::Release);
+    assert!(other.join().unwrap() > 0);
+    assert_eq!(checked.load(Ordering::Relaxed), writes() / 4 * 4);
+}
+
+/// A write by another client lands between a read's reply and its insertion (the fill hook):
+/// the reply is not kept past the write's invalidation.
+#[test]
+fn a_write_between_reply_and_insert_is_not_lost() {
+    let server = RedisServer::start().unwrap();
+    let redis = near(&server);
+    let key = unique_key("near-inject");
+    let mut conn = raw(&server);
+    hset(&mut conn, &key, "v", 1);
+    let injected = Arc::new(AtomicU64::new(0));
+    {
+        let (key, injected, url) = (key.clone(), Arc::clone(&injected), server.url());
+        pottery::testing::near_hook::set_fill_hook(Some(Arc::new(move |k: &[u8]| {
+            if k == key.as_bytes() && injected.load(Ordering::SeqCst) == 0 {
+                injected.store(1, Ordering::SeqCst);
+                let mut c = redis::Client::open(url.as_str())
+                    .unwrap()
+                    .get_connection()
+                    .unwrap();
+                hset(&mut c, &key, "v", 2);
+            }
+        })));
+    }
+    let dict = RedisDict::<String, i64>::new(&redis, &key);
+    // This read began before the write: either value is right for it.
+    let first = dict.get("v").unwrap();
+    assert!(matches!(first, Some(1) | Some(2)), "{first:?}");
+    assert_eq!(injected.load(Ordering::SeqCst), 1);
+    assert!(seen(&dict, "v", Some(2)));
+    for _ in 0..100 {
+        assert_eq!(dict.get("v").unwrap(), Some(2));
+    }
+    pottery::testing::near_hook::set_fill_hook(None);
+}
+
+/// The id of the tracking connection (`flags=t`).
+fn tracking_client(conn: &mut redis::Connection) -> Option<String> {
+    let list: String = redis::cmd("CLIENT").arg("LIST").query(conn).unwrap();
+    list.lines()
+        .find(|l| {
+            l.split(' ')
+                .any(|f| f.starts_with("flags=") && f[6..].contains('t'))
+        })
+        .and_then(|l| l.split(' ').find_map(|f| f.strip_prefix("id=")))
+        .map(str::to_owned)
+}
+
+/// CLIENT KILL of the tracking connection, then a write: the cache is flushed, the write is
+/// seen, and a new tracking connection takes over.
+#[test]
+fn a_killed_tracking_connection_flushes() {
+    let server = RedisServer::start().unwrap();
+    let redis = near(&server);
+    let key = unique_key("near-kill");
+    let dict = RedisDict::<String, i64>::new(&redis, &key);
+    let mut conn = raw(&server);
+    hset(&mut conn, &key, "v", 1);
+    assert!(seen(&dict, "v", Some(1)));
+    let id = tracking_client(&mut conn).expect("a tracking connection");
+    let flushes = stats(&redis).flushes;
+    redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(&id)
+        .exec(&mut conn)
+        .unwrap();
+    hset(&mut conn, &key, "v", 2);
+    assert!(seen(&dict, "v", Some(2)));
+    assert!(poll(5, || stats(&redis).flushes > flushes));
+    // Tracking again: cached again, and fresh again.
+    assert!(poll(5, || {
+        dict.get("v").unwrap();
+        tracking_client(&mut conn).is_some_and(|new| new != id)
+    }));
+    let hits = stats(&redis).hits;
+    assert!(poll(5, || {
+        dict.get("v").unwrap();
+        stats(&redis).hits > hits
+    }));
+    hset(&mut conn, &key, "v", 3);
+    assert!(seen(&dict, "v", Some(3)));
+    assert!(stats(&redis).connections >= 2);
+}
+
+/// FLUSHALL, FLUSHDB and SWAPDB from another client (null invalidations).
+#[test]
+fn flushall_flushdb_swapdb() {
+    let server = RedisServer::start().unwrap();
+    let redis = near(&server);
+    let key = unique_key("near-flush");
+    let dict = RedisDict::<String, i64>::new(&redis, &key);
+    let mut conn = raw(&server);
+    for command in ["FLUSHALL", "FLUSHDB"] {
+        hset(&mut conn, &key, "v", 1);
+        assert!(seen(&dict, "v", Some(1)));
+        redis::cmd(command).exec(&mut conn).unwrap();
+        assert!(seen(&dict, "v", None), "{command}");
+    }
+    // SWAPDB: db 0 gets db 1's version of the key.
+    hset(&mut conn, &key, "v", 1);
+    assert!(seen(&dict, "v", Some(1)));
+    redis::cmd("SELECT").arg(1).exec(&mut conn).unwrap();
+    hset(&mut conn, &key, "v", 100);
+    redis::cmd("SWAPDB").arg(0).arg(1).exec(&mut conn).unwrap();
+    assert!(seen(&dict, "v", Some(100)));
+    // A FLUSHDB on one of the handle's own pooled connections (not through a plan): the
+    // server's null invalidation flushes.
+    let flushes = stats(&redis).flushes;
+    let mut flush = redis.connection().unwrap();
+    redis::cmd("FLUSHDB").exec(&mut flush).unwrap();
+    assert!(seen(&dict, "v", None));
+    assert!(stats(&redis).flushes > flushes);
+}
+
+/// A key with a time to live is never served past it, even before the server deletes it.
+#[test]
+fn expiry_is_never_served_past() {
+    let server = RedisServer::start().unwrap();
+    let redis = near(&server);
+    let key = unique_key("near-expiry");
+    let dict = RedisDict::<String, i64>::new(&redis, &key);
+    let mut conn = raw(&server);
+    // Active expiry off: only the deadline read with each fill (or a lazy delete) ends it.
+    redis::cmd("DEBUG")
+        .arg("SET-ACTIVE-EXPIRE")
+        .arg(0)
+        .exec(&mut conn)
+        .ok();
+    for round in 0..5 {
+        hset(&mut conn, &key, "v", round);
+        assert!(seen(&dict, "v", Some(round)));
+        redis::cmd("PEXPIRE")
+            .arg(&key)
+            .arg(200)
+            .exec(&mut conn)
+            .unwrap();
+        // The server counts whole milliseconds (a key lives through its last one): 2 ms more.
+        let deadline = Instant::now() + Duration::from_millis(202);
+        let mut after = 0;
+        while after < 50 {
+            let started = Instant::now();
+            let got = dict.get("v").unwrap();
+            if started >= deadline {
+                if got.is_some() {
+                    let pttl: i64 = redis::cmd("PTTL").arg(&key).query(&mut conn).unwrap();
+                    let again = dict.get("v").unwrap();
+                    panic!(
+                        "round {round}: read past the key's expiry: {:?} late {:?} pttl {pttl} again {again:?}",
+                        stats(&redis),
+                        started - deadline
+                    );
+                }
+                after += 1;
+            }
+            assert!(started < deadline + Duration::from_secs(5));
+        }
+    }
+}
+
+/// DEL, UNLINK and RENAME (both keys), scripts and MULTI/EXEC from another client.
+#[test]
+fn deletes_renames_scripts_and_transactions_invalidate() {
+    let server = RedisServer::start().unwrap();
+    let redis = near(&server);
+    let (key, other) = (unique_key("near-del"), unique_key("near-del-other"));
+    let dict = RedisDict::<String, i64>::new(&redis, &key);
+    let renamed = RedisDict::<String, i64>::new(&redis, &other);
+    let mut conn = raw(&server);
+    for command in ["DEL", "UNLINK"] {
+        hset(&mut conn, &key, "v", 1);
+        assert!(seen(&dict, "v", Some(1)));
+        redis::cmd(command).arg(&key).exec(&mut conn).unwrap();
+        assert!(seen(&dict, "v", None), "{command}");
+    }
+    hset(&mut conn, &key, "v", 1);
+    hset(&mut conn, &other, "v", 2);
+    assert!(seen(&dict, "v", Some(1)));
+    assert!(seen(&renamed, "v", Some(2)));
+    redis::cmd("RENAME")
+        .arg(&key)
+        .arg(&other)
+        .exec(&mut conn)
+        .unwrap();
+    assert!(seen(&dict, "v", None));
+    assert!(seen(&renamed, "v", Some(1)));
+    redis::cmd("EVAL")
+        .arg("redis.call('HSET', KEYS[1], '\"v\"', ARGV[1])")
+        .arg(1)
+        .arg(&other)
+        .arg(7)
+        .exec(&mut conn)
+        .unwrap();
+    assert!(seen(&renamed, "v", Some(7)));
+    redis::pipe()
+        .atomic()
+        .cmd("HSET")
+        .arg(&other)
+        .arg("\"v\"")
+        .arg(8)
+        .cmd("HSET")
+        .arg(&other)
+        .arg("\"w\"")
+        .arg(9)
+        .exec(&mut conn)
+        .unwrap();
+    assert!(seen(&renamed, "v", Some(8)));
+    assert_eq!(renamed.get("w").unwrap(), Some(9));
+}
+
+/// The same key name in two databases: each handle reads its own, and a write in one does
+/// not leak into the other.
+#[test]
+fn the_database_is_part_of_the_key() {
+    let server = RedisServer::start().unwrap();
+    let key = unique_key("near-db");
+    let db0 = near(&server);
+    let db1 = Redis::builder(&server.url().replacen("/0", "/1", 1))
+        .near_cache(NearCache::new())
+        .build()
+        .unwrap();
+    let d0 = RedisDict::<String, i64>::new(&db0, &key);
+    let d1 = RedisDict::<String, i64>::new(&db1, &key);
+    d0.insert("v".into(), 0).unwrap();
+    d1.insert("v".into(), 1).unwrap();
+    for _ in 0..10 {
+        assert_eq!(d0.get("v").unwrap(), Some(0));
+        assert_eq!(d1.get("v").unwrap(), Some(1));
+    }
+    let mut conn = raw(&server);
+    redis::cmd("SELECT").arg(1).exec(&mut conn).unwrap();
+    hset(&mut conn, &key, "v", 11);
+    assert!(seen(&d1, "v", Some(11)));
+    assert_eq!(d0.get("v").unwrap(), Some(0));
+}
+
+/// The caps: entries never exceed max_entries, bytes stay under max_bytes.
+#[test]
+fn entries_and_bytes_are_capped() {
+    let server = RedisServer::start().unwrap();
+    let redis = near_with(&server, NearCache::new().max_entries(10));
+    let key = unique_key("near-cap");
+    let dict = RedisDict::<String, i64>::new(&redis, &key);
+    for i in 0..200 {
+        dict.insert(format!("f{i}"), i).unwrap();
+    }
+    for round in 0..3 {
+        for i in 0..200 {
+            assert_eq!(
+                dict.get(&format!("f{i}")).unwrap(),
+                Some(i),
+                "round {round}"
+            );
+            assert!(stats(&redis).entries <= 10);
+        }
+    }
+    assert!(stats(&redis).evictions > 0);
+    let small = near_with(&server, NearCache::new().max_bytes(4096));
+    let big = RedisDict::<String, String>::new(&small, unique_key("near-bytes"));
+    for i in 0..50 {
+        big.insert(format!("f{i}"), "x".repeat(500)).unwrap();
+        assert_eq!(
+            big.get(&format!("f{i}")).unwrap().map(|s| s.len()),
+            Some(500)
+        );
+        let s = stats(&small);
+        assert!(s.bytes <= 4096, "{s:?}");
+    }
+    // A reply larger than the cap is not cached, and still read right.
+    big.insert("huge".into(), "y".repeat(10_000)).unwrap();
+    for _ in 0..3 {
+        assert_eq!(big.get("huge").unwrap().map(|s| s.len()), Some(10_000));
+    }
+    assert!(stats(&small).bytes <= 4096);
+}
+
+/// Sets, snapshots and get_many read through the near cache, and stay fresh.
+#[test]
+fn sets_and_snapshots() {
+    let server = RedisServer::start().unwrap();
+    let redis = near(&server);
+    let key = unique_key("near-set");
+    let set = RedisSet::<String>::new(&redis, &key);
+    set.insert("a".into()).unwrap();
+    let hits = stats(&redis).hits;
+    for _ in 0..10 {
+        assert!(set.contains("a").unwrap());
+        assert_eq!(set.len().unwrap(), 1);
+        assert_eq!(set.to_hash_set().unwrap().len(), 1);
+    }
+    assert!(stats(&redis).hits >= hits + 25);
+    let mut conn = raw(&server);
+    redis::cmd("SADD")
+        .arg(&key)
+        .arg("\"b\"")
+        .exec(&mut conn)
+        .unwrap();
+    assert!(poll(5, || set.contains("b").unwrap()));
+    assert_eq!(set.len().unwrap(), 2);
+    let dict = RedisDict::<String, i64>::new(&redis, unique_key("near-snap"));
+    dict.insert("a".into(), 1).unwrap();
+    dict.insert("b".into(), 2).unwrap();
+    for _ in 0..5 {
+        assert_eq!(dict.to_hash_map().unwrap().len(), 2);
+        assert_eq!(
+            dict.get_many(["a", "b", "c"]).unwrap(),
+            [Some(1), Some(2), None]
+        );
+    }
+}
+
+/// A RedisCache on a near-cached handle: lookups from memory, and local hits keep the sliding
+/// expiry alive (a background PEXPIRE at most once per tenth of the timeout).
+#[test]
+fn redis_cache_hits_keep_the_sliding_expiry() {
+    let server = RedisServer::start().unwrap();
+    let redis = near(&server);
+    let key = unique_key("near-cache");
+    let cache = RedisCache::new(&redis, &key).timeout(Some(Duration::from_millis(600)));
+    let calls = AtomicU64::new(0);
+    let compute = || {
+        calls.fetch_add(1, Ordering::SeqCst);
+        42u64
+    };
+    assert_eq!(cache.get_or_compute(&(1,), compute).unwrap(), 42);
+    let hits = stats(&redis).hits;
+    // Lookups for three timeouts: the entry must survive them.
+    let until = Instant::now() + Duration::from_millis(1800);
+    while Instant::now() < until {
+        assert_eq!(cache.get_or_compute(&(1,), compute).unwrap(), 42);
+        std::thread::sleep(Duration::from_millis(5)); // pacing the workload, not waiting
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "the entry expired under local hits"
+    );
+    assert!(stats(&redis).hits > hits + 50);
+    let mut conn = raw(&server);
+    let pttl: i64 = redis::cmd("PTTL").arg(&key).query(&mut conn).unwrap();
+    assert!(pttl > 0, "{pttl}");
+    // Per-entry ttl: never served past the deadline.
+    let ttl = RedisCache::new(&redis, unique_key("near-ttl")).ttl(Some(Duration::from_millis(150)));
+    assert_eq!(ttl.get_or_compute(&(1,), || 1u64).unwrap(), 1);
+    // Stored before now: its deadline is at most 150 ms (and the server's millisecond) away.
+    let stored = Instant::now();
+    loop {
+        let started = Instant::now();
+        let got = ttl.get_or_compute(&(1,), || 2u64).unwrap();
+        if started > stored + Duration::from_millis(152) {
+            assert_eq!(got, 2, "served past its ttl");
+            break;
+        }
+    }
+}
+
+/// A Python pottery RedisDict writer: a reader here never goes backwards and sees its last
+/// write.
+#[test]
+fn python_writer() {
+    let server = RedisServer::start().unwrap();
+    let redis = near(&server);
+    let key = unique_key("near-python");
+    let dict = RedisDict::<String, i64>::new(&redis, &key);
+    let n = 300;
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (dict, done) = (dict.clone(), Arc::clone(&done));
+        std::thread::spawn(move || {
+            let mut last = -1;
+            while !done.load(Ordering::Acquire) {
+                let got = dict.get("v").unwrap().unwrap_or(-1);
+                assert!(got >= last, "went back from {last} to {got}");
+                last = got;
+            }
+        })
+    };
+    pottery_tests::run_python(
+        &format!(
+            "from pottery import RedisDict\nfrom redis import Redis\nimport os\n\
+             d = RedisDict(redis=Redis.from_url(os.environ['REDIS_URL']), key={key:?})\n\
+             for i in range({n}):\n    d['v'] = i\n"
+        ),
+        &server.url(),
+        "",
+    );
+    done.store(true, Ordering::Release);
+    reader.join().unwrap();
+    assert!(seen(&dict, "v", Some(n - 1)));
+}
+
+/// Cluster and Sentinel handles refuse a near cache at build time.
+#[test]
+fn cluster_and_sentinel_refuse() {
+    let cluster = Redis::cluster_builder(["redis://127.0.0.1:1"])
+        .near_cache(NearCache::new())
+        .build();
+    assert!(
+        matches!(&cluster, Err(pottery::Error::Config { message }) if message.contains("near cache")),
+        "{cluster:?}"
+    );
+    let sentinel = Redis::sentinel_builder(["redis://127.0.0.1:1"], "m")
+        .near_cache(NearCache::new())
+        .build();
+    assert!(matches!(sentinel, Err(pottery::Error::Config { .. })));
+}
+
+/// A CachedOrderedDict and #[derive(RedisBacked)] on a near-cached handle: loads from memory,
+/// and fresh after another client's write.
+#[test]
+fn cached_ordered_dict_and_backed_records() {
+    use pottery::{CachedOrderedDict, RedisBacked};
+
+    #[derive(RedisBacked, Debug, Clone, PartialEq)]
+    #[redis(key = "near-user:{id}")]
+    struct User {
+        id: u64,
+        name: String,
+    }
+
+    let server = RedisServer::start().unwrap();
+    let redis = near(&server);
+    let key = unique_key("near-cod");
+    let mut first: CachedOrderedDict<u32, u64> =
+        CachedOrderedDict::new(&redis, &key, 0..5).unwrap();
+    for n in first.misses() {
+        first.insert(n, u64::from(n) * 10).unwrap();
+    }
+    let hits = stats(&redis).hits;
+    for _ in 0..5 {
+        let again: CachedOrderedDict<u32, u64> =
+            CachedOrderedDict::new(&redis, &key, 0..5).unwrap();
+        assert!(again.misses().is_empty());
+        assert_eq!(
+            again.values().copied().collect::<Vec<_>>(),
+            [0, 10, 20, 30, 40]
+        );
+    }
+    assert!(stats(&redis).hits > hits);
+    let mut conn = raw(&server);
+    redis::cmd("HDEL")
+        .arg(&key)
+        .arg("3")
+        .exec(&mut conn)
+        .unwrap();
+    assert!(poll(5, || {
+        let d: CachedOrderedDict<u32, u64> = CachedOrderedDict::new(&redis, &key, 0..5).unwrap();
+        d.misses() == [3]
+    }));
+
+    let user = User {
+        id: 7,
+        name: "ada".into(),
+    };
+    let ukey = unique_key("near-user");
+    user.save(&redis, &ukey).unwrap();
+    assert_eq!(User::load(&redis, &ukey).unwrap().as_ref(), Some(&user));
+    let hits = stats(&redis).hits;
+    assert_eq!(User::load(&redis, &ukey).unwrap().as_ref(), Some(&user));
+    assert!(stats(&redis).hits > hits, "a load from memory");
+    redis::cmd("HSET")
+        .arg(&ukey)
+        .arg("\"name\"")
+        .arg("\"grace\"")
+        .exec(&mut conn)
+        .unwrap();
+    assert!(poll(5, || User::load(&redis, &ukey)
+        .unwrap()
+        .is_some_and(|u| u.name == "grace")));
+}
+
+/// A tracking connection that stops answering (the server paused past the heartbeat's
+/// bound) is given up: everything is flushed, and reads are fresh after the server is back.
+#[test]
+fn an_unanswered_heartbeat_flushes() {
+    let server = RedisServer::start().unwrap();
+    let redis = near(&server);
+    let key = unique_key("near-heartbeat");
+    let dict = RedisDict::<String, i64>::new(&redis, &key);
+    dict.insert("v".into(), 1).unwrap();
+    assert_eq!(dict.get("v").unwrap(), Some(1));
+    assert_eq!(stats(&redis).entries, 1);
+    let flushes = stats(&redis).flushes;
+    server.pause();
+    let flushed = poll(10, || stats(&redis).flushes > flushes);
+    server.resume();
+    assert!(flushed, "no flush while the server did not answer");
+    assert_eq!(stats(&redis).entries, 0);
+    let mut conn = raw(&server);
+    hset(&mut conn, &key, "v", 2);
+    assert!(seen(&dict, "v", Some(2)));
+}
+
+/// `max_age`: an entry is not served longer than that after the read that filled it.
+#[test]
+fn max_age_caps_an_entry() {
+    let server = RedisServer::start().unwrap();
+    let redis = near_with(&server, NearCache::new().max_age(Duration::from_millis(50)));
+    let dict = RedisDict::<String, i64>::new(&redis, unique_key("near-age"));
+    dict.insert("v".into(), 1).unwrap();
+    let filled = Instant::now();
+    assert_eq!(dict.get("v").unwrap(), Some(1));
+    // Served from memory until the age is reached, then read from the server again.
+    let misses = stats(&redis).misses;
+    assert!(poll(5, || {
+        dict.get("v").unwrap();
+        stats(&redis).misses > misses
+    }));
+    assert!(filled.elapsed() >= Duration::from_millis(50));
+}
