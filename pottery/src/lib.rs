@@ -15,6 +15,7 @@ pub mod private;
 mod probabilistic;
 mod shell;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 mod timer;
 
@@ -37,6 +38,10 @@ pub use crate::probabilistic::bloom::{self, BloomFilter};
 pub use crate::probabilistic::hyperloglog::{self, HyperLogLog};
 pub use crate::shell::keys::RANDOM_KEY_PREFIX;
 pub use crate::timer::{ContextTimer, TimerError, TimerScope};
+
+/// The redis-rs crate pottery is built on, for [`Redis::from_client`], raw commands on a
+/// [`PooledConnection`] and the like, at the version pottery uses.
+pub use redis;
 
 /// The async twins of pottery's structures: the same names and methods, as `async fn`s, on
 /// the [`Redis`] handle's multiplexed connection (Tokio). A structure's blocking, async and
@@ -87,6 +92,8 @@ pub mod aio {
 /// # Point::delete_keyed(&redis, "a")?;
 /// # Ok::<(), pottery::Error>(())
 /// ```
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use pottery_macros::RedisBacked;
 
 /// Memoises a function, an `async fn` or a `&self` method in a Redis hash shared by every
@@ -120,6 +127,8 @@ pub use pottery_macros::RedisBacked;
 ///     square::cache_clear()
 /// }
 /// ```
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use pottery_macros::redis_cache;
 
 /// Runs every call of a function, an `async fn` or a `&self` method under a lease of a
@@ -139,6 +148,8 @@ pub use pottery_macros::redis_cache;
 ///     assert_eq!(print(2).unwrap(), 2);
 /// }
 /// ```
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use pottery_macros::synchronize;
 
 /// Times every call of a function (or `async fn`) with a [`ContextTimer`]: a `tracing` event
@@ -162,4 +173,6 @@ pub use pottery_macros::synchronize;
 ///     assert_eq!(work(), 7);
 /// }
 /// ```
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use pottery_macros::timed;

@@ -332,7 +332,13 @@ impl RedisBuilder {
                 ),
             });
         }
-        ensure_crypto_provider();
+        let mut needs = super::tls::Needs::of_urls(&self.nodes);
+        needs.certs = self.root_cert.is_some() || self.client_cert.is_some();
+        if let Some(insecure) = self.sentinel.master_tls {
+            needs.tls = true;
+            needs.insecure |= insecure;
+        }
+        super::tls::check(needs)?;
         let shown_nodes = || {
             self.nodes
                 .iter()
@@ -356,17 +362,7 @@ impl RedisBuilder {
         let config_error = |e: RedisError| Error::Config {
             message: format!("{shown}: {}", scrub(&e.to_string(), &secrets)),
         };
-        let certs = (self.root_cert.is_some() || self.client_cert.is_some()).then(|| {
-            redis::TlsCertificates {
-                client_tls: self.client_cert.clone().map(|(client_cert, client_key)| {
-                    redis::ClientTlsConfig {
-                        client_cert,
-                        client_key,
-                    }
-                }),
-                root_cert: self.root_cert.clone(),
-            }
-        });
+        let certs = super::tls::certs(self.root_cert.as_ref(), self.client_cert.as_ref());
         let target = match &self.kind {
             Kind::Cluster => {
                 if self.nodes.is_empty() {
@@ -402,6 +398,7 @@ impl RedisBuilder {
                     info: first,
                     certs: certs.clone(),
                 };
+                #[cfg(feature = "tls-rustls")]
                 if let Some(certs) = certs {
                     b = b.certs(certs);
                 }
@@ -418,21 +415,9 @@ impl RedisBuilder {
                     .first()
                     .map(String::as_str)
                     .unwrap_or(DEFAULT_URL);
-                let client = match certs {
-                    Some(certs) => redis::Client::build_with_tls(url, certs),
-                    None => redis::Client::open(url),
-                };
-                Target::Single(client.map_err(config_error)?)
+                Target::Single(super::tls::client(url, certs.as_ref()).map_err(config_error)?)
             }
         };
         Ok(Redis::from_target(target, shown, self.opts))
     }
-}
-
-pub(super) fn ensure_crypto_provider() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // Err means the application already chose a provider, which is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
 }

@@ -13,7 +13,7 @@ use super::Target;
 /// protocol), at another address.
 pub(super) struct NodeTemplate {
     pub(super) info: redis::ConnectionInfo,
-    pub(super) certs: Option<redis::TlsCertificates>,
+    pub(super) certs: Option<super::tls::Certs>,
 }
 
 impl NodeTemplate {
@@ -43,10 +43,7 @@ impl NodeTemplate {
             _ => redis::ConnectionAddr::Tcp(host, port),
         };
         let info = self.info.clone().set_addr(to);
-        match &self.certs {
-            Some(certs) => redis::Client::build_with_tls(info, certs.clone()),
-            None => redis::Client::open(info),
-        }
+        super::tls::client(info, self.certs.as_ref())
     }
 }
 

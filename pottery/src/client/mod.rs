@@ -7,6 +7,7 @@ mod pool;
 mod redact;
 pub(crate) mod run;
 mod sentinel;
+pub(crate) mod tls;
 
 pub use self::aio::AsyncConnection;
 pub use self::builder::RedisBuilder;

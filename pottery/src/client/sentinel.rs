@@ -19,7 +19,7 @@ pub(super) fn sentinel_target(
     urls: &[String],
     name: &str,
     opts: &SentinelOptions,
-    certs: Option<redis::TlsCertificates>,
+    certs: Option<super::tls::Certs>,
 ) -> RedisResult<SentinelTarget> {
     let invalid =
         |message: &'static str| RedisError::from((redis::ErrorKind::InvalidClientConfig, message));
@@ -35,6 +35,7 @@ pub(super) fn sentinel_target(
             "sentinel URLs name no database (use .db(n) for the master's)",
         ));
     }
+    #[cfg(feature = "tls-rustls")]
     let tls_sentinels = infos
         .iter()
         .any(|i| matches!(i.addr(), redis::ConnectionAddr::TcpTls { .. }));
@@ -76,6 +77,7 @@ pub(super) fn sentinel_target(
         master_settings = master_settings.set_password(pw);
         b = b.set_client_to_redis_password(pw);
     }
+    #[cfg(feature = "tls-rustls")]
     if tls_sentinels && let Some(certs) = &certs {
         b = b.set_client_to_sentinel_certificates(certs.clone());
     }
@@ -85,6 +87,7 @@ pub(super) fn sentinel_target(
         } else {
             redis::TlsMode::Secure
         });
+        #[cfg(feature = "tls-rustls")]
         if let Some(certs) = &certs {
             b = b.set_client_to_redis_certificates(certs.clone());
         }
@@ -94,10 +97,7 @@ pub(super) fn sentinel_target(
         .map(|info| {
             let tls = matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. });
             let info = info.set_redis_settings(sentinel_settings.clone());
-            match (&certs, tls) {
-                (Some(certs), true) => redis::Client::build_with_tls(info, certs.clone()),
-                _ => redis::Client::open(info),
-            }
+            super::tls::client(info, certs.as_ref().filter(|_| tls))
         })
         .collect::<RedisResult<Vec<_>>>()?;
     Ok(SentinelTarget {
@@ -132,7 +132,7 @@ pub(super) struct SentinelTarget {
     /// How to reach a master at an address a sentinel announces.
     pub(super) master_settings: redis::RedisConnectionInfo,
     pub(super) master_tls: Option<bool>,
-    pub(super) certs: Option<redis::TlsCertificates>,
+    pub(super) certs: Option<super::tls::Certs>,
     /// Whether the watch has been started (by the first lookup).
     pub(super) watching: AtomicBool,
 }
@@ -190,10 +190,7 @@ impl SentinelTarget {
             Ok(info) => info.set_redis_settings(self.master_settings.clone()),
             Err(_) => return,
         };
-        let client = match &self.certs {
-            Some(certs) => redis::Client::build_with_tls(info, certs.clone()),
-            None => redis::Client::open(info),
-        };
+        let client = super::tls::client(info, self.certs.as_ref());
         let mut m = self.master.lock().unwrap_or_else(|p| p.into_inner());
         if m.client.as_ref().and_then(address_of) == Some((host.to_owned(), port)) {
             return; // known already (every sentinel announces it)
