@@ -9,6 +9,7 @@ pub mod codec;
 mod collections;
 mod error;
 mod exec;
+mod observe;
 mod primitives;
 #[doc(hidden)]
 pub mod private;

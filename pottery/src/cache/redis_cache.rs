@@ -350,6 +350,30 @@ impl Core {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Out>,
     {
+        let span = crate::observe::operation(Some(&self.redis), "RedisCache.call", &self.key);
+        let result = crate::observe::instrument(
+            &span,
+            self.memo_in_span::<R, P, Out, F, Fut>(runner, field, f),
+        )
+        .await;
+        crate::observe::finish(&span, &result);
+        result
+    }
+
+    /// [`Core::memo`], in its span.
+    async fn memo_in_span<R, P, Out, F, Fut>(
+        &self,
+        runner: &R,
+        field: Result<Vec<u8>>,
+        f: F,
+    ) -> Result<Out>
+    where
+        R: Runner,
+        P: Memo<Out>,
+        P::Stored: DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Out>,
+    {
         let field = match field {
             Ok(field) => field,
             Err(e) => {
@@ -363,6 +387,7 @@ impl Core {
             let lead = match self.lookup_state::<R, P::Stored>(runner, &field).await? {
                 Lookup::Hit(v) => {
                     self.stats.hits.fetch_add(1, Ordering::Relaxed);
+                    crate::observe::event!(cache = "hit", "pottery cache: hit");
                     return Ok(P::hit(v));
                 }
                 // Redis is not answering: no point in lining up for it.
@@ -370,6 +395,10 @@ impl Core {
                 Lookup::Miss => match Flight::join(self.flight_id(&field)) {
                     Joined::Lead(lead) => Some(lead),
                     Joined::Follow(flight) => {
+                        crate::observe::event!(
+                            cache = "single_flight_wait",
+                            "pottery cache: waiting for this process's computation"
+                        );
                         flight.wait::<R>().await;
                         continue;
                     }
@@ -383,6 +412,10 @@ impl Core {
                 {
                     Remote::Stored(v) => {
                         self.stats.hits.fetch_add(1, Ordering::Relaxed);
+                        crate::observe::event!(
+                            cache = "hit",
+                            "pottery cache: hit, stored by another process's computation"
+                        );
                         return Ok(P::hit(v));
                     }
                     Remote::Mine(uuid) => lease = Some(uuid),
@@ -393,6 +426,7 @@ impl Core {
                 unreachable!("the computation runs once: every path after it returns")
             };
             self.stats.misses.fetch_add(1, Ordering::Relaxed);
+            crate::observe::event!(cache = "miss", "pottery cache: miss; computing");
             let out = f().await;
             if let Some(stored) = P::stored(&out) {
                 self.save(runner, field.clone(), stored).await?;

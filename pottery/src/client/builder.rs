@@ -166,6 +166,19 @@ impl RedisBuilder {
         self
     }
 
+    /// Record key names in spans (field `pottery.key`; feature `tracing`). Off by default:
+    /// key names are user data (an account number, an e-mail address). Values and hash
+    /// fields are never recorded.
+    ///
+    /// ```
+    /// let b = pottery::Redis::builder("redis://127.0.0.1").trace_key_names(true);
+    /// # let _ = b;
+    /// ```
+    pub fn trace_key_names(mut self, on: bool) -> Self {
+        self.opts.trace_keys = on;
+        self
+    }
+
     /// Trust this CA certificate (PEM) for `rediss://` instead of the system's roots.
     ///
     /// ```

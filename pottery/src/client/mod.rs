@@ -71,6 +71,9 @@ pub struct Redis {
 struct Inner {
     target: Target,
     shown: String,
+    /// Where spans say the server is.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    peer: crate::observe::Peer,
     opts: Options,
     /// Idle blocking connections, each with the time it was put back.
     idle: Mutex<Vec<(SyncConn, Instant)>>,
@@ -123,6 +126,8 @@ struct Options {
     max_idle: usize,
     retry_timeout: Duration,
     durable: Option<(usize, Duration)>,
+    /// Whether spans record key names.
+    trace_keys: bool,
 }
 
 impl Default for Options {
@@ -133,16 +138,29 @@ impl Default for Options {
             max_idle: 16,
             retry_timeout: Duration::from_secs(10),
             durable: None,
+            trace_keys: false,
         }
     }
 }
 
 impl Redis {
     fn from_target(target: Target, shown: String, opts: Options) -> Redis {
+        use crate::observe::Peer;
+        let peer = match &target {
+            Target::Single(client) => {
+                let info = client.get_connection_info();
+                Peer::of(info, info.redis_settings().db())
+            }
+            Target::Cluster(_, template) => Peer::of(&template.info, 0),
+            Target::Sentinel(t) => t.sentinels.first().map_or_else(Peer::default, |s| {
+                Peer::of(s.get_connection_info(), t.master_settings.db())
+            }),
+        };
         Redis {
             inner: Arc::new(Inner {
                 target,
                 shown,
+                peer,
                 opts,
                 idle: Mutex::new(Vec::new()),
                 aio: Mutex::new(Vec::new()),
@@ -399,6 +417,18 @@ impl Redis {
             .await
             .map(drop)
             .map_err(|source| Error::Redis { key: None, source })
+    }
+
+    /// Where spans say the server is.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn peer(&self) -> &crate::observe::Peer {
+        &self.inner.peer
+    }
+
+    /// Whether spans record key names ([`RedisBuilder::trace_key_names`]).
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn traces_key_names(&self) -> bool {
+        self.inner.opts.trace_keys
     }
 
     pub(crate) fn shown(&self) -> &str {
