@@ -31,7 +31,6 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rand::Rng;
 use redis::Value;
 use tokio::sync::oneshot;
 
@@ -269,7 +268,7 @@ impl Core {
             }
             if attempt > 0 {
                 let cap = 2u64.saturating_pow(attempt.min(16)).min(100);
-                let pause = Duration::from_millis(rand::rng().random_range(0..=cap));
+                let pause = Duration::from_millis(fastrand::u64(0..=cap));
                 tokio::time::sleep(pause.min(deadline - now)).await;
             }
         }

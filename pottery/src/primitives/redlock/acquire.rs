@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rand::Rng;
 use redis::Value;
 
 use super::core::{Core, POLL_MS, Reply, STRING, Wait, attempt_reply, int_reply};
@@ -380,7 +379,7 @@ async fn acquire_in_span(core: &Arc<Core>, wait: Wait, fenced: bool) -> Result<T
             wakeups = Some(Wakeups::subscribe(&core.key, &core.masters, core.master_timeout).await);
             continue;
         }
-        let mut pause = Duration::from_millis(rand::rng().random_range(POLL_MS.0..=POLL_MS.1));
+        let mut pause = Duration::from_millis(fastrand::u64(POLL_MS.0..=POLL_MS.1));
         if let Some(h) = hint {
             pause = pause.min(h + Duration::from_millis(1));
         }
