@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::RedisError;
+#[cfg(feature = "cluster")]
 use redis::cluster::ClusterClientBuilder;
 
+use super::Credentials;
 use super::DEFAULT_URL;
 use super::Options;
 use super::Redis;
@@ -14,8 +16,8 @@ use super::Target;
 use super::cluster::NodeTemplate;
 use super::redact::redact;
 use super::redact::scrub;
+#[cfg(feature = "sentinel")]
 use super::sentinel::sentinel_target;
-use crate::client::sentinel::SentinelOptions;
 use crate::error::{Error, Result};
 
 /// Configures a [`Redis`] handle: timeouts, pool size and TLS material, and for a Sentinel
@@ -49,8 +51,10 @@ pub struct RedisBuilder {
 #[derive(Clone, Debug, PartialEq)]
 pub(super) enum Kind {
     Single,
+    #[cfg(feature = "cluster")]
     Cluster,
     /// Sentinels, watching the master of this name.
+    #[cfg(feature = "sentinel")]
     Sentinel(String),
 }
 
@@ -217,6 +221,8 @@ impl RedisBuilder {
     ///     .sentinel_password("sentinel-secret");
     /// # let _ = b;
     /// ```
+    #[cfg(feature = "sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
     pub fn sentinel_password(mut self, password: &str) -> Self {
         self.sentinel.touched = Some("sentinel_password");
         self.sentinel.sentinel_auth = Some((None, password.to_owned()));
@@ -230,6 +236,8 @@ impl RedisBuilder {
     ///     .sentinel_user("watcher", "pw");
     /// # let _ = b;
     /// ```
+    #[cfg(feature = "sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
     pub fn sentinel_user(mut self, user: &str, password: &str) -> Self {
         self.sentinel.touched = Some("sentinel_user");
         self.sentinel.sentinel_auth = Some((Some(user.to_owned()), password.to_owned()));
@@ -244,6 +252,8 @@ impl RedisBuilder {
     ///     .master_password("s3cret");
     /// # let _ = b;
     /// ```
+    #[cfg(feature = "sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
     pub fn master_password(mut self, password: &str) -> Self {
         self.sentinel.touched = Some("master_password");
         self.sentinel.master_auth = Some((None, password.to_owned()));
@@ -257,6 +267,8 @@ impl RedisBuilder {
     ///     .master_user("alice", "wonderland");
     /// # let _ = b;
     /// ```
+    #[cfg(feature = "sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
     pub fn master_user(mut self, user: &str, password: &str) -> Self {
         self.sentinel.touched = Some("master_user");
         self.sentinel.master_auth = Some((Some(user.to_owned()), password.to_owned()));
@@ -270,6 +282,8 @@ impl RedisBuilder {
     /// let b = pottery::Redis::sentinel_builder(["redis://127.0.0.1:26379"], "mymaster").db(3);
     /// # let _ = b;
     /// ```
+    #[cfg(feature = "sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
     pub fn db(mut self, db: i64) -> Self {
         self.sentinel.touched = Some("db");
         self.sentinel.db = db;
@@ -288,6 +302,8 @@ impl RedisBuilder {
     ///     .tls_root_cert(ca_pem());
     /// # let _ = b;
     /// ```
+    #[cfg(feature = "sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
     pub fn master_tls(mut self) -> Self {
         self.sentinel.touched = Some("master_tls");
         self.sentinel.master_tls = Some(false);
@@ -302,6 +318,8 @@ impl RedisBuilder {
     ///     .master_tls_insecure();
     /// # let _ = b;
     /// ```
+    #[cfg(feature = "sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
     pub fn master_tls_insecure(mut self) -> Self {
         self.sentinel.touched = Some("master_tls_insecure");
         self.sentinel.master_tls = Some(true);
@@ -337,7 +355,11 @@ impl RedisBuilder {
                     .into(),
             });
         }
-        if let (Some(option), Kind::Single | Kind::Cluster) = (self.sentinel.touched, &self.kind) {
+        #[cfg(feature = "sentinel")]
+        let sentinel = matches!(self.kind, Kind::Sentinel(_));
+        #[cfg(not(feature = "sentinel"))]
+        let sentinel = false;
+        if let (Some(option), false) = (self.sentinel.touched, sentinel) {
             return Err(Error::Config {
                 message: format!(
                     "`{option}` is a Sentinel setting: use Redis::sentinel_builder (a plain or \
@@ -360,7 +382,9 @@ impl RedisBuilder {
                 .join(", ")
         };
         let shown = match &self.kind {
+            #[cfg(feature = "cluster")]
             Kind::Cluster => format!("cluster[{}]", shown_nodes()),
+            #[cfg(feature = "sentinel")]
             Kind::Sentinel(name) => format!("sentinel[{}]/{name}", shown_nodes()),
             Kind::Single => redact(self.nodes.first().map(String::as_str).unwrap_or("")),
         };
@@ -377,6 +401,7 @@ impl RedisBuilder {
         };
         let certs = super::tls::certs(self.root_cert.as_ref(), self.client_cert.as_ref());
         let target = match &self.kind {
+            #[cfg(feature = "cluster")]
             Kind::Cluster => {
                 if self.nodes.is_empty() {
                     return Err(Error::Config {
@@ -417,6 +442,7 @@ impl RedisBuilder {
                 }
                 Target::Cluster(b.build().map_err(config_error)?, Box::new(template))
             }
+            #[cfg(feature = "sentinel")]
             Kind::Sentinel(name) => {
                 let target = sentinel_target(&self.nodes, name, &self.sentinel, certs)
                     .map_err(config_error)?;
@@ -432,5 +458,34 @@ impl RedisBuilder {
             }
         };
         Ok(Redis::from_target(target, shown, self.opts))
+    }
+}
+
+/// The settings only a Sentinel handle has.
+#[derive(Clone, Default)]
+pub(crate) struct SentinelOptions {
+    /// Set by a `sentinel_*`/`master_*`/`db` method, for the error on a non-Sentinel builder.
+    pub(super) touched: Option<&'static str>,
+    pub(super) sentinel_auth: Option<Credentials>,
+    pub(super) master_auth: Option<Credentials>,
+    pub(super) db: i64,
+    /// `Some(insecure)`: the master serves TLS.
+    pub(super) master_tls: Option<bool>,
+}
+
+impl fmt::Debug for SentinelOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let user = |a: &Option<Credentials>| a.as_ref().map(|(u, _)| u.clone().unwrap_or_default());
+        f.debug_struct("SentinelOptions")
+            .field("sentinel_user", &user(&self.sentinel_auth))
+            .field(
+                "sentinel_password",
+                &self.sentinel_auth.as_ref().map(|_| "***"),
+            )
+            .field("master_user", &user(&self.master_auth))
+            .field("master_password", &self.master_auth.as_ref().map(|_| "***"))
+            .field("db", &self.db)
+            .field("master_tls", &self.master_tls)
+            .finish()
     }
 }

@@ -147,7 +147,7 @@ impl Redis {
         &self,
         addr: &str,
     ) -> RedisResult<redis::aio::MultiplexedConnection> {
-        let Target::Cluster(_, template) = &self.inner.target else {
+        let Some(template) = self.cluster_template() else {
             return Err(RedisError::from((
                 redis::ErrorKind::Client,
                 "not a cluster handle",
@@ -195,7 +195,7 @@ impl Redis {
         addr: &str,
         timeout: Option<Duration>,
     ) -> RedisResult<redis::Connection> {
-        let Target::Cluster(_, template) = &self.inner.target else {
+        let Some(template) = self.cluster_template() else {
             return Err(RedisError::from((
                 redis::ErrorKind::Client,
                 "not a cluster handle",
@@ -219,6 +219,15 @@ impl Redis {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .retain(|(rt, a, _)| !(*rt == runtime && a == addr));
+        }
+    }
+
+    /// The template of a cluster handle's direct node connections.
+    fn cluster_template(&self) -> Option<&NodeTemplate> {
+        match &self.inner.target {
+            #[cfg(feature = "cluster")]
+            Target::Cluster(_, template) => Some(template),
+            _ => None,
         }
     }
 

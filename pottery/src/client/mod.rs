@@ -1,4 +1,10 @@
 //! The `Redis` handle: where pottery's structures live, and the connections that reach it.
+// Without `cluster` or `sentinel` their handles' code is compiled out; what the rest shares
+// with it (imports, a Sentinel connection's generation, ...) may go unused.
+#![cfg_attr(
+    not(all(feature = "cluster", feature = "sentinel")),
+    allow(unused_imports, unused_variables, unused_mut, dead_code)
+)]
 
 mod aio;
 mod builder;
@@ -6,6 +12,7 @@ mod cluster;
 mod pool;
 mod redact;
 pub(crate) mod run;
+#[cfg(feature = "sentinel")]
 mod sentinel;
 pub(crate) mod tls;
 
@@ -20,14 +27,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use once_cell::sync::OnceCell as SyncOnceCell;
+#[cfg(feature = "cluster")]
 use redis::cluster::ClusterClient;
 use redis::{RedisError, Value};
 
 use self::aio::AsyncConn;
 use self::builder::Kind;
+use self::builder::SentinelOptions;
 use self::cluster::NodeTemplate;
 use self::pool::SyncConn;
-use self::sentinel::SentinelOptions;
+#[cfg(feature = "sentinel")]
 use self::sentinel::SentinelTarget;
 use crate::error::{Error, Result};
 
@@ -115,7 +124,9 @@ const SHARED_STATES_KEPT: usize = 4096;
 #[allow(clippy::large_enum_variant)]
 enum Target {
     Single(redis::Client),
+    #[cfg(feature = "cluster")]
     Cluster(ClusterClient, Box<NodeTemplate>),
+    #[cfg(feature = "sentinel")]
     Sentinel(Arc<SentinelTarget>),
 }
 
@@ -151,7 +162,9 @@ impl Redis {
                 let info = client.get_connection_info();
                 Peer::of(info, info.redis_settings().db())
             }
+            #[cfg(feature = "cluster")]
             Target::Cluster(_, template) => Peer::of(&template.info, 0),
+            #[cfg(feature = "sentinel")]
             Target::Sentinel(t) => t.sentinels.first().map_or_else(Peer::default, |s| {
                 Peer::of(s.get_connection_info(), t.master_settings.db())
             }),
@@ -238,6 +251,8 @@ impl Redis {
     /// assert!(cluster.is_cluster());
     /// # Ok::<(), pottery::Error>(())
     /// ```
+    #[cfg(feature = "cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
     pub fn cluster<I, S>(nodes: I) -> Result<Redis>
     where
         I: IntoIterator<Item = S>,
@@ -271,6 +286,8 @@ impl Redis {
     /// # let _ = cluster;
     /// # Ok::<(), pottery::Error>(())
     /// ```
+    #[cfg(feature = "cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
     pub fn cluster_builder<I, S>(nodes: I) -> RedisBuilder
     where
         I: IntoIterator<Item = S>,
@@ -310,6 +327,8 @@ impl Redis {
     /// assert!(redis.is_sentinel());
     /// # Ok::<(), pottery::Error>(())
     /// ```
+    #[cfg(feature = "sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
     pub fn sentinel<I, S>(sentinels: I, master_name: &str) -> Result<Redis>
     where
         I: IntoIterator<Item = S>,
@@ -336,6 +355,8 @@ impl Redis {
     /// assert_eq!(format!("{redis:?}"), "Redis(sentinel[redis://127.0.0.1:26379]/mymaster)");
     /// # Ok::<(), pottery::Error>(())
     /// ```
+    #[cfg(feature = "sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
     pub fn sentinel_builder<I, S>(sentinels: I, master_name: &str) -> RedisBuilder
     where
         I: IntoIterator<Item = S>,
@@ -362,7 +383,10 @@ impl Redis {
     /// # Ok::<(), pottery::Error>(())
     /// ```
     pub fn is_sentinel(&self) -> bool {
-        matches!(self.inner.target, Target::Sentinel(_))
+        #[cfg(feature = "sentinel")]
+        return matches!(self.inner.target, Target::Sentinel(_));
+        #[cfg(not(feature = "sentinel"))]
+        false
     }
 
     /// Whether this handle talks to a Redis Cluster.
@@ -372,7 +396,10 @@ impl Redis {
     /// # Ok::<(), pottery::Error>(())
     /// ```
     pub fn is_cluster(&self) -> bool {
-        matches!(self.inner.target, Target::Cluster(..))
+        #[cfg(feature = "cluster")]
+        return matches!(self.inner.target, Target::Cluster(..));
+        #[cfg(not(feature = "cluster"))]
+        false
     }
 
     /// Whether two handles are the same handle (clones of one another).

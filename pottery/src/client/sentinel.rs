@@ -8,9 +8,8 @@ use std::time::Duration;
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{RedisError, RedisResult};
 
-use super::Credentials;
+use super::builder::SentinelOptions;
 use super::poisons;
-use std::fmt;
 
 /// A Sentinel target for these sentinel URLs and settings: redis-rs's Sentinel client (it asks
 /// the sentinels for the master named `name`, checks with `ROLE` that the node is a master, and
@@ -314,33 +313,4 @@ pub(super) fn is_readonly(e: &RedisError) -> bool {
     e.code() == Some("READONLY")
         || e.detail()
             .is_some_and(|d| d.contains("READONLY You can't write"))
-}
-
-/// The settings only a Sentinel handle has.
-#[derive(Clone, Default)]
-pub(super) struct SentinelOptions {
-    /// Set by a `sentinel_*`/`master_*`/`db` method, for the error on a non-Sentinel builder.
-    pub(super) touched: Option<&'static str>,
-    pub(super) sentinel_auth: Option<Credentials>,
-    pub(super) master_auth: Option<Credentials>,
-    pub(super) db: i64,
-    /// `Some(insecure)`: the master serves TLS.
-    pub(super) master_tls: Option<bool>,
-}
-
-impl fmt::Debug for SentinelOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let user = |a: &Option<Credentials>| a.as_ref().map(|(u, _)| u.clone().unwrap_or_default());
-        f.debug_struct("SentinelOptions")
-            .field("sentinel_user", &user(&self.sentinel_auth))
-            .field(
-                "sentinel_password",
-                &self.sentinel_auth.as_ref().map(|_| "***"),
-            )
-            .field("master_user", &user(&self.master_auth))
-            .field("master_password", &self.master_auth.as_ref().map(|_| "***"))
-            .field("db", &self.db)
-            .field("master_tls", &self.master_tls)
-            .finish()
-    }
 }
