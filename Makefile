@@ -48,6 +48,9 @@ examples: redis
 	  .ci/with-redis cargo run -q -p pottery-examples --example $$e >/dev/null || exit 1; \
 	  echo "example $$e: ok"; \
 	done
+	@echo "== the axum service, exercised over HTTP by its own client (every endpoint, a 409 among them)"
+	.ci/with-redis cargo run -q -p pottery-examples --example axum_service -- --self-test
+	@echo "example axum_service: ok"
 
 lint:
 	mkdir -p target
