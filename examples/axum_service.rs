@@ -278,7 +278,10 @@ mod client {
         check("open: 201", status == 201 && opened["balance"] == 0)?;
         let id = opened["id"].as_u64().ok_or("no id")?;
         let (status, second) = send(addr, "POST", "/accounts", Some(owner)).await?;
-        check("ids increase", status == 201 && second["id"].as_u64() > Some(id))?;
+        check(
+            "ids increase",
+            status == 201 && second["id"].as_u64() > Some(id),
+        )?;
 
         let (status, shown) = send(addr, "GET", &format!("/accounts/{id}"), None).await?;
         check("show: 200", status == 200 && shown == opened)?;
@@ -303,12 +306,18 @@ mod client {
         check("freeze: 204", status == 204)?;
         let path = format!("/accounts/{id}/deposit/1");
         let (status, reply) = send(addr, "POST", &path, None).await?;
-        check("a deposit to a frozen account: 409 (LockBusy)", status == 409)?;
+        check(
+            "a deposit to a frozen account: 409 (LockBusy)",
+            status == 409,
+        )?;
         check("the error says why", reply["error"].is_string())?;
         let (status, _) = send(addr, "POST", &format!("/accounts/{id}/unfreeze"), None).await?;
         check("unfreeze: 204", status == 204)?;
         let (status, reply) = send(addr, "POST", &path, None).await?;
-        check("a deposit after unfreezing: 200", status == 200 && reply["balance"] == 13)?;
+        check(
+            "a deposit after unfreezing: 200",
+            status == 200 && reply["balance"] == 13,
+        )?;
         Ok(())
     }
 }
