@@ -61,7 +61,7 @@ lint:
 # Feature combinations users may pick, each checked (no warnings allowed) with `cargo check`
 # sharing the target dir: none at all, and each optional feature at least once beside
 # others. The defaults are built by `make examples`, everything by the test suite.
-FEATURE_SETS := "" "cluster,tls-rustls,tracing" "sentinel,tls-insecure,macros,testing"
+FEATURE_SETS := "" "cluster,tls-rustls,tracing" "sentinel,tls-insecure,macros,testing,metrics"
 features:
 	for f in $(FEATURE_SETS); do \
 	  echo "== cargo check -p pottery --no-default-features --features '$$f'"; \

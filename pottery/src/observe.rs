@@ -17,6 +17,13 @@
 //! | `error.type` | on failure: the [`ErrorKind`](crate::ErrorKind) (`LockBusy`, `Unavailable`, …) |
 //! | `pottery.key` | the key, only with [`RedisBuilder::trace_key_names`](crate::RedisBuilder::trace_key_names) |
 //!
+//! With feature `metrics`, through the `metrics` facade (pottery installs no recorder):
+//! `db.client.operation.duration` (histogram, seconds, by `db.operation.name` and
+//! `error.type`; `Redlock.acquire`'s is the lock's wait), and the counters
+//! `pottery.lock.busy` (acquisitions that found the lock held: contention),
+//! `pottery.cache.hits`, `pottery.cache.misses`, `pottery.cache.single_flight_waits` and
+//! `pottery.client.retries`.
+//!
 //! Key names, fields and values are user data: none is recorded unless asked for. Retries
 //! (`retrying`), lock waits, NextId rounds and cache hits, misses and single-flight waits are
 //! events inside these spans. With no subscriber installed a span costs a check of a static
@@ -50,12 +57,32 @@ impl Peer {
 
 /// The span an operation runs in (disabled when nobody listens, or without feature `tracing`).
 #[cfg(feature = "tracing")]
-pub(crate) type Span = tracing::Span;
+type TSpan = tracing::Span;
 
 /// The span an operation runs in: nothing without feature `tracing`.
 #[cfg(not(feature = "tracing"))]
 #[derive(Clone, Debug)]
-pub(crate) struct Span;
+struct TSpan;
+
+/// An operation being observed: its span, and with feature `metrics` when it started and its
+/// name (for `db.client.operation.duration`).
+pub(crate) struct Span {
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    span: TSpan,
+    #[cfg(feature = "metrics")]
+    started: (std::time::Instant, std::borrow::Cow<'static, str>),
+}
+
+impl Span {
+    #[allow(unused_variables)]
+    fn new(span: TSpan, name: impl FnOnce() -> std::borrow::Cow<'static, str>) -> Span {
+        Span {
+            span,
+            #[cfg(feature = "metrics")]
+            started: (std::time::Instant::now(), name()),
+        }
+    }
+}
 
 /// The command a request sends: `HSET`, `EVALSHA`, or none.
 fn command(req: &Req) -> &str {
@@ -96,7 +123,7 @@ macro_rules! client_span {
 /// a cache lookup) on `redis` (for several masters, the first): its plans' spans are its
 /// children.
 #[cfg(feature = "tracing")]
-pub(crate) fn operation(redis: Option<&Redis>, name: &'static str, key: &str) -> Span {
+fn operation_span(redis: Option<&Redis>, name: &'static str, key: &str) -> TSpan {
     static NOWHERE: std::sync::OnceLock<Peer> = std::sync::OnceLock::new();
     struct Nowhere;
     impl Nowhere {
@@ -116,13 +143,13 @@ pub(crate) fn operation(redis: Option<&Redis>, name: &'static str, key: &str) ->
 
 /// A span for a pottery operation that is not one plan: nothing without feature `tracing`.
 #[cfg(not(feature = "tracing"))]
-pub(crate) fn operation(_redis: Option<&Redis>, _name: &'static str, _key: &str) -> Span {
-    Span
+fn operation_span(_redis: Option<&Redis>, _name: &'static str, _key: &str) -> TSpan {
+    TSpan
 }
 
 /// The span `op` runs in.
 #[cfg(feature = "tracing")]
-pub(crate) fn op<T>(redis: &Redis, op: &Op<'_, T>) -> Span {
+fn op_span<T>(redis: &Redis, op: &Op<'_, T>) -> TSpan {
     if tracing::level_enabled!(tracing::Level::INFO) {
         let cmd = command(&op.req);
         let name = if op.name.is_empty() { cmd } else { op.name };
@@ -138,20 +165,19 @@ pub(crate) fn op<T>(redis: &Redis, op: &Op<'_, T>) -> Span {
         }
         span
     } else {
-        Span::none()
+        TSpan::none()
     }
 }
 
 /// The span `op` runs in: nothing without feature `tracing`.
 #[cfg(not(feature = "tracing"))]
-pub(crate) fn op<T>(_redis: &Redis, _op: &Op<'_, T>) -> Span {
-    let _ = command;
-    Span
+fn op_span<T>(_redis: &Redis, _op: &Op<'_, T>) -> TSpan {
+    TSpan
 }
 
 /// The span a batch of `size` operations runs in.
 #[cfg(feature = "tracing")]
-pub(crate) fn batch(redis: &Redis, size: usize, atomic: bool) -> Span {
+fn batch_span(redis: &Redis, size: usize, atomic: bool) -> TSpan {
     let span = client_span!(
         redis,
         if atomic {
@@ -166,8 +192,31 @@ pub(crate) fn batch(redis: &Redis, size: usize, atomic: bool) -> Span {
 
 /// The span a batch runs in: nothing without feature `tracing`.
 #[cfg(not(feature = "tracing"))]
-pub(crate) fn batch(_redis: &Redis, _size: usize, _atomic: bool) -> Span {
-    Span
+fn batch_span(_redis: &Redis, _size: usize, _atomic: bool) -> TSpan {
+    TSpan
+}
+
+/// A span (and a duration, with `metrics`) for a pottery operation that is not one plan (a
+/// lock's acquisition, a NextId call, a cache call) on `redis` (for several masters, the
+/// first).
+pub(crate) fn operation(redis: Option<&Redis>, name: &'static str, key: &str) -> Span {
+    Span::new(operation_span(redis, name, key), || name.into())
+}
+
+/// The span (and duration, with `metrics`) of `op`.
+pub(crate) fn op<T>(redis: &Redis, op: &Op<'_, T>) -> Span {
+    Span::new(op_span(redis, op), || {
+        if op.name.is_empty() {
+            command(&op.req).to_owned().into()
+        } else {
+            op.name.into()
+        }
+    })
+}
+
+/// The span (and duration, with `metrics`) of a batch of `size` operations.
+pub(crate) fn batch(redis: &Redis, size: usize, atomic: bool) -> Span {
+    Span::new(batch_span(redis, size, atomic), || "Batch.execute".into())
 }
 
 /// The name of an error's kind, for `error.type`.
@@ -187,17 +236,39 @@ fn kind_name(kind: ErrorKind) -> &'static str {
 }
 
 /// Records a failure on `span` (`error.type`).
+/// With `metrics`, records `db.client.operation.duration` (seconds) by `db.operation.name`
+/// and, on failure, `error.type`.
 pub(crate) fn finish<T>(span: &Span, result: &Result<T, Error>) {
     if let Err(e) = result {
         error_type(span, e.kind());
+    }
+    #[cfg(feature = "metrics")]
+    {
+        let (started, name) = &span.started;
+        let seconds = started.elapsed().as_secs_f64();
+        match result {
+            Ok(_) => metrics::histogram!(
+                "db.client.operation.duration",
+                "db.system.name" => "redis",
+                "db.operation.name" => name.clone(),
+            )
+            .record(seconds),
+            Err(e) => metrics::histogram!(
+                "db.client.operation.duration",
+                "db.system.name" => "redis",
+                "db.operation.name" => name.clone(),
+                "error.type" => kind_name(e.kind()),
+            )
+            .record(seconds),
+        }
     }
 }
 
 /// Records a failure of this kind on `span` (`error.type`).
 pub(crate) fn error_type(span: &Span, kind: ErrorKind) {
     #[cfg(feature = "tracing")]
-    if !span.is_disabled() {
-        span.record("error.type", kind_name(kind));
+    if !span.span.is_disabled() {
+        span.span.record("error.type", kind_name(kind));
     }
     #[cfg(not(feature = "tracing"))]
     let _ = (span, kind, kind_name);
@@ -206,7 +277,7 @@ pub(crate) fn error_type(span: &Span, kind: ErrorKind) {
 /// Runs `f` inside `span`.
 pub(crate) fn in_span<R>(span: &Span, f: impl FnOnce() -> R) -> R {
     #[cfg(feature = "tracing")]
-    return span.in_scope(f);
+    return span.span.in_scope(f);
     #[cfg(not(feature = "tracing"))]
     {
         let _ = span;
@@ -217,7 +288,7 @@ pub(crate) fn in_span<R>(span: &Span, f: impl FnOnce() -> R) -> R {
 /// `future`, polled inside `span`.
 pub(crate) async fn instrument<F: std::future::Future>(span: &Span, future: F) -> F::Output {
     #[cfg(feature = "tracing")]
-    return tracing::Instrument::instrument(future, span.clone()).await;
+    return tracing::Instrument::instrument(future, span.span.clone()).await;
     #[cfg(not(feature = "tracing"))]
     {
         let _ = span;
@@ -234,3 +305,13 @@ macro_rules! event {
     };
 }
 pub(crate) use event;
+
+/// Counts one occurrence (a cache hit, a retry, a busy lock): a `metrics` counter with feature
+/// `metrics`, nothing without.
+macro_rules! count {
+    ($name:literal) => {
+        #[cfg(feature = "metrics")]
+        metrics::counter!($name).increment(1);
+    };
+}
+pub(crate) use count;

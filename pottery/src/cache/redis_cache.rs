@@ -388,6 +388,7 @@ impl Core {
                 Lookup::Hit(v) => {
                     self.stats.hits.fetch_add(1, Ordering::Relaxed);
                     crate::observe::event!(cache = "hit", "pottery cache: hit");
+                    crate::observe::count!("pottery.cache.hits");
                     return Ok(P::hit(v));
                 }
                 // Redis is not answering: no point in lining up for it.
@@ -399,6 +400,7 @@ impl Core {
                             cache = "single_flight_wait",
                             "pottery cache: waiting for this process's computation"
                         );
+                        crate::observe::count!("pottery.cache.single_flight_waits");
                         flight.wait::<R>().await;
                         continue;
                     }
@@ -416,6 +418,7 @@ impl Core {
                             cache = "hit",
                             "pottery cache: hit, stored by another process's computation"
                         );
+                        crate::observe::count!("pottery.cache.hits");
                         return Ok(P::hit(v));
                     }
                     Remote::Mine(uuid) => lease = Some(uuid),
@@ -427,6 +430,7 @@ impl Core {
             };
             self.stats.misses.fetch_add(1, Ordering::Relaxed);
             crate::observe::event!(cache = "miss", "pottery cache: miss; computing");
+            crate::observe::count!("pottery.cache.misses");
             let out = f().await;
             if let Some(stored) = P::stored(&out) {
                 self.save(runner, field.clone(), stored).await?;

@@ -143,6 +143,7 @@ impl Retry {
             return Err(false);
         };
         tracing::debug!(attempt = self.attempt, ?wait, error = %f.error, "retrying");
+        crate::observe::count!("pottery.client.retries");
         Ok(wait)
     }
 

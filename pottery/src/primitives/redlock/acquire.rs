@@ -286,6 +286,9 @@ pub(super) async fn acquire(core: &Arc<Core>, wait: Wait, fenced: bool) -> Resul
     let result = crate::observe::instrument(&span, acquire_in_span(core, wait, fenced)).await;
     crate::observe::finish(&span, &result);
     if let Ok(Err(missed)) = &result {
+        if let Missed::Busy(_) = missed {
+            crate::observe::count!("pottery.lock.busy");
+        }
         crate::observe::error_type(
             &span,
             match missed {
