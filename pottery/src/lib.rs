@@ -34,7 +34,7 @@
 
 // The README's examples are doctests too.
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
 mod backed;
@@ -47,6 +47,7 @@ mod error;
 mod exec;
 pub mod guide;
 pub mod near;
+mod observe;
 mod primitives;
 #[doc(hidden)]
 pub mod private;
@@ -54,6 +55,7 @@ mod probabilistic;
 mod shell;
 mod sync;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 mod timer;
 
@@ -80,6 +82,10 @@ pub use crate::probabilistic::bloom::{self, BloomFilter};
 pub use crate::probabilistic::hyperloglog::{self, HyperLogLog};
 pub use crate::shell::keys::RANDOM_KEY_PREFIX;
 pub use crate::timer::{ContextTimer, TimerError, TimerScope};
+
+/// The redis-rs crate pottery is built on, for [`Redis::from_client`], raw commands on a
+/// [`PooledConnection`] and the like, at the version pottery uses.
+pub use redis;
 
 /// The async twins of pottery's structures: the same names and methods, as `async fn`s, on
 /// the [`Redis`] handle's multiplexed connection (Tokio). A structure's blocking, async and
@@ -134,6 +140,8 @@ pub mod aio {
 /// # Point::delete_keyed(&redis, "a")?;
 /// # Ok::<(), pottery::Error>(())
 /// ```
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use pottery_macros::RedisBacked;
 
 /// Memoises a function, an `async fn` or a `&self` method in a Redis hash shared by every
@@ -167,6 +175,8 @@ pub use pottery_macros::RedisBacked;
 ///     square::cache_clear()
 /// }
 /// ```
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use pottery_macros::redis_cache;
 
 /// Runs every call of a function, an `async fn` or a `&self` method under a lease of a
@@ -186,6 +196,8 @@ pub use pottery_macros::redis_cache;
 ///     assert_eq!(print(2).unwrap(), 2);
 /// }
 /// ```
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use pottery_macros::synchronize;
 
 /// Times every call of a function (or `async fn`) with a [`ContextTimer`]: a `tracing` event
@@ -209,4 +221,6 @@ pub use pottery_macros::synchronize;
 ///     assert_eq!(work(), 7);
 /// }
 /// ```
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use pottery_macros::timed;

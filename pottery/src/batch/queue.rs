@@ -130,6 +130,7 @@ impl<'a> Queue<'a> {
             req,
             decode,
             retries,
+            name: _,
         } = op;
         if let Req::Nothing = req {
             pending.fill(decode.apply(key, Value::Nil));

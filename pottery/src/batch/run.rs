@@ -45,6 +45,14 @@ pub(super) type Moved<'a> = Vec<(Queued<'a>, redis::RedisError)>;
 
 /// Runs a batch: the one implementation behind both `execute`s.
 pub(super) async fn execute(queue: Queue<'_>, atomic: bool, via: Via) -> Result<()> {
+    let span = crate::observe::batch(&queue.redis, queue.len(), atomic);
+    let result = crate::observe::instrument(&span, execute_groups(queue, atomic, via)).await;
+    crate::observe::finish(&span, &result);
+    result
+}
+
+/// [`execute`], in its span.
+async fn execute_groups(queue: Queue<'_>, atomic: bool, via: Via) -> Result<()> {
     let (redis, mut ops) = queue.take();
     if ops.is_empty() {
         return Ok(());

@@ -358,6 +358,30 @@ impl Core {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Out>,
     {
+        let span = crate::observe::operation(Some(&self.redis), "RedisCache.call", &self.key);
+        let result = crate::observe::instrument(
+            &span,
+            self.memo_in_span::<R, P, Out, F, Fut>(runner, field, f),
+        )
+        .await;
+        crate::observe::finish(&span, &result);
+        result
+    }
+
+    /// [`Core::memo`], in its span.
+    async fn memo_in_span<R, P, Out, F, Fut>(
+        &self,
+        runner: &R,
+        field: Result<Vec<u8>>,
+        f: F,
+    ) -> Result<Out>
+    where
+        R: Runner,
+        P: Memo<Out>,
+        P::Stored: DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Out>,
+    {
         let field = match field {
             Ok(field) => field,
             Err(e) => {
@@ -371,6 +395,8 @@ impl Core {
             let lead = match self.lookup_state::<R, P::Stored>(runner, &field).await? {
                 Lookup::Hit(v) => {
                     self.stats.hits.fetch_add(1, Ordering::Relaxed);
+                    crate::observe::event!(cache = "hit", "pottery cache: hit");
+                    crate::observe::count!("pottery.cache.hits");
                     return Ok(P::hit(v));
                 }
                 // Redis is not answering: no point in lining up for it.
@@ -378,6 +404,11 @@ impl Core {
                 Lookup::Miss => match Flight::join(self.flight_id(&field)) {
                     Joined::Lead(lead) => Some(lead),
                     Joined::Follow(flight) => {
+                        crate::observe::event!(
+                            cache = "single_flight_wait",
+                            "pottery cache: waiting for this process's computation"
+                        );
+                        crate::observe::count!("pottery.cache.single_flight_waits");
                         flight.wait::<R>().await;
                         continue;
                     }
@@ -391,6 +422,11 @@ impl Core {
                 {
                     Remote::Stored(v) => {
                         self.stats.hits.fetch_add(1, Ordering::Relaxed);
+                        crate::observe::event!(
+                            cache = "hit",
+                            "pottery cache: hit, stored by another process's computation"
+                        );
+                        crate::observe::count!("pottery.cache.hits");
                         return Ok(P::hit(v));
                     }
                     Remote::Mine(uuid) => lease = Some(uuid),
@@ -401,6 +437,8 @@ impl Core {
                 unreachable!("the computation runs once: every path after it returns")
             };
             self.stats.misses.fetch_add(1, Ordering::Relaxed);
+            crate::observe::event!(cache = "miss", "pottery cache: miss; computing");
+            crate::observe::count!("pottery.cache.misses");
             let out = f().await;
             if let Some(stored) = P::stored(&out) {
                 self.save(runner, field.clone(), stored).await?;

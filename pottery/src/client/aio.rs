@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+#[cfg(feature = "sentinel")]
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -14,6 +15,7 @@ use super::IDLE_CHECK;
 use super::MAX_RUNTIMES;
 use super::Options;
 use super::Redis;
+#[cfg(feature = "sentinel")]
 use super::SentinelTarget;
 use super::Target;
 use crate::error::{Error, Result};
@@ -78,10 +80,12 @@ impl Redis {
                     .await
                     .map(AsyncConn::Single)
             }
+            #[cfg(feature = "cluster")]
             Target::Cluster(client, _) => client
                 .get_async_connection()
                 .await
                 .map(|c| AsyncConn::Cluster(Box::new(c))),
+            #[cfg(feature = "sentinel")]
             Target::Sentinel(t) => connect_sentinel_async(t, &inner.opts).await,
         };
         let n = inner.aio_attempts.fetch_add(1, Ordering::SeqCst) + 1;
@@ -100,10 +104,12 @@ impl Redis {
 
     pub(super) fn cached_async(&self, runtime: tokio::runtime::Id) -> Option<AsyncConnection> {
         let mut cache = lock(&self.inner.aio);
+        #[cfg(feature = "sentinel")]
         if let Target::Sentinel(t) = &self.inner.target {
             // A Sentinel handle's connection that failed, or that goes to a master an earlier
             // lookup found, is replaced: the next one goes to the master the sentinels name.
             let generation = t.generation();
+            #[allow(unreachable_patterns)] // a single-server build has no other kind
             cache.retain(|(_, conn)| match conn {
                 AsyncConn::Sentinel(c) => {
                     !c.watch.dead.load(Ordering::Relaxed) && c.watch.generation == generation
@@ -147,7 +153,7 @@ impl Redis {
     /// Drops this runtime's async cluster connection (no-op for other handles): after a
     /// redirect or a dead node the next call makes a new one, which reads the slots anew.
     pub(crate) fn forget_async_cluster_connection(&self) {
-        if !matches!(self.inner.target, Target::Cluster(..)) {
+        if !self.is_cluster() {
             return;
         }
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
@@ -162,7 +168,9 @@ impl Redis {
     pub(crate) async fn pubsub_async(&self) -> Option<RedisResult<redis::aio::PubSub>> {
         match &self.inner.target {
             Target::Single(client) => Some(client.get_async_pubsub().await),
+            #[cfg(feature = "cluster")]
             Target::Cluster(..) => None,
+            #[cfg(feature = "sentinel")]
             Target::Sentinel(t) => Some(match t.master(self.inner.opts.connection_timeout).await {
                 Ok((_, client)) => client.get_async_pubsub().await,
                 Err(e) => Err(e),
@@ -174,7 +182,9 @@ impl Redis {
 #[derive(Clone)]
 pub(super) enum AsyncConn {
     Single(ConnectionManager),
+    #[cfg(feature = "cluster")]
     Cluster(Box<redis::cluster_async::ClusterConnection>),
+    #[cfg(feature = "sentinel")]
     Sentinel(SentinelConn),
 }
 
@@ -197,7 +207,9 @@ impl fmt::Debug for AsyncConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self.0 {
             AsyncConn::Single(_) => "AsyncConnection(single)",
+            #[cfg(feature = "cluster")]
             AsyncConn::Cluster(_) => "AsyncConnection(cluster)",
+            #[cfg(feature = "sentinel")]
             AsyncConn::Sentinel(_) => "AsyncConnection(sentinel)",
         })
     }
@@ -207,6 +219,7 @@ impl AsyncConnection {
     /// `CLUSTER SLOTS`, from any node of a cluster.
     pub(super) async fn cluster_slots(&mut self) -> RedisResult<Value> {
         match &mut self.0 {
+            #[cfg(feature = "cluster")]
             AsyncConn::Cluster(c) => {
                 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
                 let mut cmd = redis::cmd("CLUSTER");
@@ -231,6 +244,7 @@ impl AsyncConnection {
         slot: Option<u16>,
     ) -> RedisResult<Vec<Value>> {
         match (&mut self.0, slot) {
+            #[cfg(feature = "cluster")]
             (AsyncConn::Cluster(c), Some(slot)) => {
                 use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
                 let route = SingleNodeRoutingInfo::SpecificNode(Route::new(slot, SlotAddr::Master));
@@ -245,7 +259,9 @@ impl redis::aio::ConnectionLike for AsyncConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, Value> {
         match &mut self.0 {
             AsyncConn::Single(c) => c.req_packed_command(cmd),
+            #[cfg(feature = "cluster")]
             AsyncConn::Cluster(c) => c.req_packed_command(cmd),
+            #[cfg(feature = "sentinel")]
             AsyncConn::Sentinel(c) => {
                 let watch = Arc::clone(&c.watch);
                 let reply = c.conn.req_packed_command(cmd);
@@ -265,7 +281,9 @@ impl redis::aio::ConnectionLike for AsyncConnection {
     ) -> RedisFuture<'a, Vec<Value>> {
         match &mut self.0 {
             AsyncConn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            #[cfg(feature = "cluster")]
             AsyncConn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            #[cfg(feature = "sentinel")]
             AsyncConn::Sentinel(c) => {
                 let watch = Arc::clone(&c.watch);
                 let reply = c.conn.req_packed_commands(pipeline, offset, count);
@@ -280,12 +298,15 @@ impl redis::aio::ConnectionLike for AsyncConnection {
     fn get_db(&self) -> i64 {
         match &self.0 {
             AsyncConn::Single(c) => c.get_db(),
+            #[cfg(feature = "cluster")]
             AsyncConn::Cluster(c) => c.get_db(),
+            #[cfg(feature = "sentinel")]
             AsyncConn::Sentinel(c) => c.conn.get_db(),
         }
     }
 }
 
+#[cfg(feature = "sentinel")]
 /// A multiplexed connection to the master a Sentinel lookup found. It does not reconnect by
 /// itself (it would reconnect to the same, maybe demoted, node): once a call on it fails or
 /// is answered `READONLY`, it is marked dead, the master is forgotten, and the handle makes a
@@ -296,12 +317,14 @@ pub(super) struct SentinelConn {
     pub(super) watch: Arc<ConnWatch>,
 }
 
+#[cfg(feature = "sentinel")]
 pub(super) struct ConnWatch {
     pub(super) dead: AtomicBool,
     pub(super) generation: u64,
     pub(super) target: Arc<SentinelTarget>,
 }
 
+#[cfg(feature = "sentinel")]
 impl ConnWatch {
     pub(super) fn saw<T>(&self, r: &RedisResult<T>) {
         if let Err(e) = r
@@ -313,6 +336,7 @@ impl ConnWatch {
     }
 }
 
+#[cfg(feature = "sentinel")]
 /// A new async connection to the master of a Sentinel handle.
 pub(super) async fn connect_sentinel_async(
     target: &Arc<SentinelTarget>,

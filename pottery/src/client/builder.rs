@@ -5,16 +5,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::RedisError;
+#[cfg(feature = "cluster")]
 use redis::cluster::ClusterClientBuilder;
 
 use super::DEFAULT_URL;
 use super::Options;
 use super::Redis;
+use super::SentinelOptions;
 use super::Target;
 use super::cluster::NodeTemplate;
 use super::redact::redact;
 use super::redact::scrub;
-use super::sentinel::SentinelOptions;
+#[cfg(feature = "sentinel")]
 use super::sentinel::sentinel_target;
 use crate::error::{Error, Result};
 
@@ -50,8 +52,10 @@ pub struct RedisBuilder {
 #[derive(Clone, Debug, PartialEq)]
 pub(super) enum Kind {
     Single,
+    #[cfg(feature = "cluster")]
     Cluster,
     /// Sentinels, watching the master of this name.
+    #[cfg(feature = "sentinel")]
     Sentinel(String),
 }
 
@@ -167,6 +171,19 @@ impl RedisBuilder {
         self
     }
 
+    /// Record key names in spans (field `pottery.key`; feature `tracing`). Off by default:
+    /// key names are user data (an account number, an e-mail address). Values and hash
+    /// fields are never recorded.
+    ///
+    /// ```
+    /// let b = pottery::Redis::builder("redis://127.0.0.1").trace_key_names(true);
+    /// # let _ = b;
+    /// ```
+    pub fn trace_key_names(mut self, on: bool) -> Self {
+        self.opts.trace_keys = on;
+        self
+    }
+
     /// Trust this CA certificate (PEM) for `rediss://` instead of the system's roots.
     ///
     /// ```
@@ -205,6 +222,8 @@ impl RedisBuilder {
     ///     .sentinel_password("sentinel-secret");
     /// # let _ = b;
     /// ```
+    #[cfg(feature = "sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
     pub fn sentinel_password(mut self, password: &str) -> Self {
         self.sentinel.touched = Some("sentinel_password");
         self.sentinel.sentinel_auth = Some((None, password.to_owned()));
@@ -218,6 +237,8 @@ impl RedisBuilder {
     ///     .sentinel_user("watcher", "pw");
     /// # let _ = b;
     /// ```
+    #[cfg(feature = "sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
     pub fn sentinel_user(mut self, user: &str, password: &str) -> Self {
         self.sentinel.touched = Some("sentinel_user");
         self.sentinel.sentinel_auth = Some((Some(user.to_owned()), password.to_owned()));
@@ -232,6 +253,8 @@ impl RedisBuilder {
     ///     .master_password("s3cret");
     /// # let _ = b;
     /// ```
+    #[cfg(feature = "sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
     pub fn master_password(mut self, password: &str) -> Self {
         self.sentinel.touched = Some("master_password");
         self.sentinel.master_auth = Some((None, password.to_owned()));
@@ -245,6 +268,8 @@ impl RedisBuilder {
     ///     .master_user("alice", "wonderland");
     /// # let _ = b;
     /// ```
+    #[cfg(feature = "sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
     pub fn master_user(mut self, user: &str, password: &str) -> Self {
         self.sentinel.touched = Some("master_user");
         self.sentinel.master_auth = Some((Some(user.to_owned()), password.to_owned()));
@@ -258,6 +283,8 @@ impl RedisBuilder {
     /// let b = pottery::Redis::sentinel_builder(["redis://127.0.0.1:26379"], "mymaster").db(3);
     /// # let _ = b;
     /// ```
+    #[cfg(feature = "sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
     pub fn db(mut self, db: i64) -> Self {
         self.sentinel.touched = Some("db");
         self.sentinel.db = db;
@@ -276,6 +303,8 @@ impl RedisBuilder {
     ///     .tls_root_cert(ca_pem());
     /// # let _ = b;
     /// ```
+    #[cfg(feature = "sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
     pub fn master_tls(mut self) -> Self {
         self.sentinel.touched = Some("master_tls");
         self.sentinel.master_tls = Some(false);
@@ -290,6 +319,8 @@ impl RedisBuilder {
     ///     .master_tls_insecure();
     /// # let _ = b;
     /// ```
+    #[cfg(feature = "sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
     pub fn master_tls_insecure(mut self) -> Self {
         self.sentinel.touched = Some("master_tls_insecure");
         self.sentinel.master_tls = Some(true);
@@ -346,7 +377,11 @@ impl RedisBuilder {
                     .into(),
             });
         }
-        if let (Some(option), Kind::Single | Kind::Cluster) = (self.sentinel.touched, &self.kind) {
+        #[cfg(feature = "sentinel")]
+        let sentinel = matches!(self.kind, Kind::Sentinel(_));
+        #[cfg(not(feature = "sentinel"))]
+        let sentinel = false;
+        if let (Some(option), false) = (self.sentinel.touched, sentinel) {
             return Err(Error::Config {
                 message: format!(
                     "`{option}` is a Sentinel setting: use Redis::sentinel_builder (a plain or \
@@ -362,7 +397,13 @@ impl RedisBuilder {
                     .into(),
             });
         }
-        ensure_crypto_provider();
+        let mut needs = super::tls::Needs::of_urls(&self.nodes);
+        needs.certs = self.root_cert.is_some() || self.client_cert.is_some();
+        if let Some(insecure) = self.sentinel.master_tls {
+            needs.tls = true;
+            needs.insecure |= insecure;
+        }
+        super::tls::check(needs)?;
         let shown_nodes = || {
             self.nodes
                 .iter()
@@ -371,7 +412,9 @@ impl RedisBuilder {
                 .join(", ")
         };
         let shown = match &self.kind {
+            #[cfg(feature = "cluster")]
             Kind::Cluster => format!("cluster[{}]", shown_nodes()),
+            #[cfg(feature = "sentinel")]
             Kind::Sentinel(name) => format!("sentinel[{}]/{name}", shown_nodes()),
             Kind::Single => redact(self.nodes.first().map(String::as_str).unwrap_or("")),
         };
@@ -386,18 +429,9 @@ impl RedisBuilder {
         let config_error = |e: RedisError| Error::Config {
             message: format!("{shown}: {}", scrub(&e.to_string(), &secrets)),
         };
-        let certs = (self.root_cert.is_some() || self.client_cert.is_some()).then(|| {
-            redis::TlsCertificates {
-                client_tls: self.client_cert.clone().map(|(client_cert, client_key)| {
-                    redis::ClientTlsConfig {
-                        client_cert,
-                        client_key,
-                    }
-                }),
-                root_cert: self.root_cert.clone(),
-            }
-        });
+        let certs = super::tls::certs(self.root_cert.as_ref(), self.client_cert.as_ref());
         let target = match &self.kind {
+            #[cfg(feature = "cluster")]
             Kind::Cluster => {
                 if self.nodes.is_empty() {
                     return Err(Error::Config {
@@ -432,11 +466,13 @@ impl RedisBuilder {
                     info: first,
                     certs: certs.clone(),
                 };
+                #[cfg(feature = "tls-rustls")]
                 if let Some(certs) = certs {
                     b = b.certs(certs);
                 }
                 Target::Cluster(b.build().map_err(config_error)?, Box::new(template))
             }
+            #[cfg(feature = "sentinel")]
             Kind::Sentinel(name) => {
                 let target = sentinel_target(&self.nodes, name, &self.sentinel, certs)
                     .map_err(config_error)?;
@@ -448,11 +484,7 @@ impl RedisBuilder {
                     .first()
                     .map(String::as_str)
                     .unwrap_or(DEFAULT_URL);
-                let client = match certs {
-                    Some(certs) => redis::Client::build_with_tls(url, certs),
-                    None => redis::Client::open(url),
-                };
-                Target::Single(client.map_err(config_error)?)
+                Target::Single(super::tls::client(url, certs.as_ref()).map_err(config_error)?)
             }
         };
         let near = match (&self.near, &target) {
@@ -469,12 +501,4 @@ impl RedisBuilder {
         };
         Ok(Redis::from_parts(target, shown, self.opts, near))
     }
-}
-
-pub(super) fn ensure_crypto_provider() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // Err means the application already chose a provider, which is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
 }

@@ -14,7 +14,7 @@ use crate::sync::lock;
 /// protocol), at another address.
 pub(super) struct NodeTemplate {
     pub(super) info: redis::ConnectionInfo,
-    pub(super) certs: Option<redis::TlsCertificates>,
+    pub(super) certs: Option<super::tls::Certs>,
 }
 
 impl NodeTemplate {
@@ -44,10 +44,7 @@ impl NodeTemplate {
             _ => redis::ConnectionAddr::Tcp(host, port),
         };
         let info = self.info.clone().set_addr(to);
-        match &self.certs {
-            Some(certs) => redis::Client::build_with_tls(info, certs.clone()),
-            None => redis::Client::open(info),
-        }
+        super::tls::client(info, self.certs.as_ref())
     }
 }
 
@@ -140,7 +137,7 @@ impl Redis {
         &self,
         addr: &str,
     ) -> RedisResult<redis::aio::MultiplexedConnection> {
-        let Target::Cluster(_, template) = &self.inner.target else {
+        let Some(template) = self.cluster_template() else {
             return Err(RedisError::from((
                 redis::ErrorKind::Client,
                 "not a cluster handle",
@@ -180,7 +177,7 @@ impl Redis {
         addr: &str,
         timeout: Option<Duration>,
     ) -> RedisResult<redis::Connection> {
-        let Target::Cluster(_, template) = &self.inner.target else {
+        let Some(template) = self.cluster_template() else {
             return Err(RedisError::from((
                 redis::ErrorKind::Client,
                 "not a cluster handle",
@@ -200,6 +197,15 @@ impl Redis {
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             let runtime = handle.id();
             lock(&self.inner.nodes_aio).retain(|(rt, a, _)| !(*rt == runtime && a == addr));
+        }
+    }
+
+    /// The template of a cluster handle's direct node connections.
+    fn cluster_template(&self) -> Option<&NodeTemplate> {
+        match &self.inner.target {
+            #[cfg(feature = "cluster")]
+            Target::Cluster(_, template) => Some(template),
+            _ => None,
         }
     }
 

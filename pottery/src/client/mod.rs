@@ -1,4 +1,10 @@
 //! The `Redis` handle: where pottery's structures live, and the connections that reach it.
+// Without `cluster` or `sentinel` their handles' code is compiled out; what the rest shares
+// with it (imports, a Sentinel connection's generation, ...) may go unused.
+#![cfg_attr(
+    not(all(feature = "cluster", feature = "sentinel")),
+    allow(unused_imports, unused_variables, unused_mut, dead_code)
+)]
 
 mod aio;
 mod builder;
@@ -6,7 +12,9 @@ mod cluster;
 mod pool;
 mod redact;
 pub(crate) mod run;
+#[cfg(feature = "sentinel")]
 mod sentinel;
+pub(crate) mod tls;
 
 pub use self::aio::AsyncConnection;
 pub use self::builder::RedisBuilder;
@@ -18,6 +26,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "cluster")]
 use redis::cluster::ClusterClient;
 use redis::{RedisError, Value};
 
@@ -25,7 +34,7 @@ use self::aio::AsyncConn;
 use self::builder::Kind;
 use self::cluster::NodeTemplate;
 use self::pool::SyncConn;
-use self::sentinel::SentinelOptions;
+#[cfg(feature = "sentinel")]
 use self::sentinel::SentinelTarget;
 use crate::error::{Error, Result};
 use crate::sync::lock;
@@ -35,6 +44,35 @@ const MAX_RUNTIMES: usize = 64;
 
 /// A user name (`None`: the default user) and a password.
 type Credentials = (Option<String>, String);
+
+/// The settings only a Sentinel handle has.
+#[derive(Clone, Default)]
+pub(crate) struct SentinelOptions {
+    /// Set by a `sentinel_*`/`master_*`/`db` method, for the error on a non-Sentinel builder.
+    pub(super) touched: Option<&'static str>,
+    pub(super) sentinel_auth: Option<Credentials>,
+    pub(super) master_auth: Option<Credentials>,
+    pub(super) db: i64,
+    /// `Some(insecure)`: the master serves TLS.
+    pub(super) master_tls: Option<bool>,
+}
+
+impl fmt::Debug for SentinelOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let user = |a: &Option<Credentials>| a.as_ref().map(|(u, _)| u.clone().unwrap_or_default());
+        f.debug_struct("SentinelOptions")
+            .field("sentinel_user", &user(&self.sentinel_auth))
+            .field(
+                "sentinel_password",
+                &self.sentinel_auth.as_ref().map(|_| "***"),
+            )
+            .field("master_user", &user(&self.master_auth))
+            .field("master_password", &self.master_auth.as_ref().map(|_| "***"))
+            .field("db", &self.db)
+            .field("master_tls", &self.master_tls)
+            .finish()
+    }
+}
 
 /// The default `REDIS_URL`, as in Python pottery.
 pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379/0";
@@ -70,6 +108,9 @@ pub struct Redis {
 struct Inner {
     target: Target,
     shown: String,
+    /// Where spans say the server is.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    peer: crate::observe::Peer,
     opts: Options,
     /// Idle blocking connections, each with the time it was put back.
     idle: Mutex<Vec<(SyncConn, Instant)>>,
@@ -113,7 +154,9 @@ const SHARED_STATES_KEPT: usize = 4096;
 #[allow(clippy::large_enum_variant)]
 enum Target {
     Single(redis::Client),
+    #[cfg(feature = "cluster")]
     Cluster(ClusterClient, Box<NodeTemplate>),
+    #[cfg(feature = "sentinel")]
     Sentinel(Arc<SentinelTarget>),
 }
 
@@ -124,6 +167,8 @@ struct Options {
     max_idle: usize,
     retry_timeout: Duration,
     durable: Option<(usize, Duration)>,
+    /// Whether spans record key names.
+    trace_keys: bool,
 }
 
 impl Default for Options {
@@ -134,6 +179,7 @@ impl Default for Options {
             max_idle: 16,
             retry_timeout: Duration::from_secs(10),
             durable: None,
+            trace_keys: false,
         }
     }
 }
@@ -149,10 +195,24 @@ impl Redis {
         opts: Options,
         near: Option<Arc<crate::near::Near>>,
     ) -> Redis {
+        use crate::observe::Peer;
+        let peer = match &target {
+            Target::Single(client) => {
+                let info = client.get_connection_info();
+                Peer::of(info, info.redis_settings().db())
+            }
+            #[cfg(feature = "cluster")]
+            Target::Cluster(_, template) => Peer::of(&template.info, 0),
+            #[cfg(feature = "sentinel")]
+            Target::Sentinel(t) => t.sentinels.first().map_or_else(Peer::default, |s| {
+                Peer::of(s.get_connection_info(), t.master_settings.db())
+            }),
+        };
         Redis {
             inner: Arc::new(Inner {
                 target,
                 shown,
+                peer,
                 opts,
                 idle: Mutex::new(Vec::new()),
                 aio: Mutex::new(Vec::new()),
@@ -231,6 +291,8 @@ impl Redis {
     /// assert!(cluster.is_cluster());
     /// # Ok::<(), pottery::Error>(())
     /// ```
+    #[cfg(feature = "cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
     pub fn cluster<I, S>(nodes: I) -> Result<Redis>
     where
         I: IntoIterator<Item = S>,
@@ -265,6 +327,8 @@ impl Redis {
     /// # let _ = cluster;
     /// # Ok::<(), pottery::Error>(())
     /// ```
+    #[cfg(feature = "cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
     pub fn cluster_builder<I, S>(nodes: I) -> RedisBuilder
     where
         I: IntoIterator<Item = S>,
@@ -305,6 +369,8 @@ impl Redis {
     /// assert!(redis.is_sentinel());
     /// # Ok::<(), pottery::Error>(())
     /// ```
+    #[cfg(feature = "sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
     pub fn sentinel<I, S>(sentinels: I, master_name: &str) -> Result<Redis>
     where
         I: IntoIterator<Item = S>,
@@ -331,6 +397,8 @@ impl Redis {
     /// assert_eq!(format!("{redis:?}"), "Redis(sentinel[redis://127.0.0.1:26379]/mymaster)");
     /// # Ok::<(), pottery::Error>(())
     /// ```
+    #[cfg(feature = "sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
     pub fn sentinel_builder<I, S>(sentinels: I, master_name: &str) -> RedisBuilder
     where
         I: IntoIterator<Item = S>,
@@ -358,7 +426,10 @@ impl Redis {
     /// # Ok::<(), pottery::Error>(())
     /// ```
     pub fn is_sentinel(&self) -> bool {
-        matches!(self.inner.target, Target::Sentinel(_))
+        #[cfg(feature = "sentinel")]
+        return matches!(self.inner.target, Target::Sentinel(_));
+        #[cfg(not(feature = "sentinel"))]
+        false
     }
 
     /// Whether this handle talks to a Redis Cluster.
@@ -368,7 +439,10 @@ impl Redis {
     /// # Ok::<(), pottery::Error>(())
     /// ```
     pub fn is_cluster(&self) -> bool {
-        matches!(self.inner.target, Target::Cluster(..))
+        #[cfg(feature = "cluster")]
+        return matches!(self.inner.target, Target::Cluster(..));
+        #[cfg(not(feature = "cluster"))]
+        false
     }
 
     /// Whether two handles are the same handle (clones of one another).
@@ -417,6 +491,18 @@ impl Redis {
 
     pub(crate) fn near_state(&self) -> Option<&Arc<crate::near::Near>> {
         self.inner.near.as_ref()
+    }
+
+    /// Where spans say the server is.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn peer(&self) -> &crate::observe::Peer {
+        &self.inner.peer
+    }
+
+    /// Whether spans record key names ([`RedisBuilder::trace_key_names`]).
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn traces_key_names(&self) -> bool {
+        self.inner.opts.trace_keys
     }
 
     pub(crate) fn shown(&self) -> &str {

@@ -10,6 +10,7 @@ use super::Inner;
 use super::Options;
 use super::Redis;
 use super::Target;
+#[cfg(feature = "sentinel")]
 use super::sentinel::SentinelTarget;
 use crate::error::{Error, Result};
 use crate::sync::lock;
@@ -34,6 +35,7 @@ impl Redis {
     pub(super) fn pooled(&self) -> Result<PooledConnection> {
         let pooled = {
             let mut idle = lock(&self.inner.idle);
+            #[cfg(feature = "sentinel")]
             if let Target::Sentinel(t) = &self.inner.target {
                 // Connections to a master found by an earlier lookup: it may be a replica now.
                 let generation = t.generation();
@@ -72,9 +74,11 @@ impl Redis {
         let fail = |source: RedisError| Error::Redis { key: None, source };
         match &self.inner.target {
             Target::Single(client) => connect_single(client, opts, 0),
+            #[cfg(feature = "cluster")]
             Target::Cluster(client, _) => Ok(SyncConn::Cluster(Box::new(
                 client.get_connection().map_err(fail)?,
             ))),
+            #[cfg(feature = "sentinel")]
             Target::Sentinel(t) => {
                 let (generation, client) =
                     crate::exec::rt::block_on(t.master(opts.connection_timeout)).map_err(fail)?;
@@ -121,6 +125,7 @@ pub(super) enum SyncConn {
     /// A connection, the read/write timeout its socket has now, and (for a Sentinel handle)
     /// the lookup that found its server.
     Single(redis::Connection, Option<Duration>, u64),
+    #[cfg(feature = "cluster")]
     Cluster(Box<redis::cluster::ClusterConnection>),
 }
 
@@ -128,18 +133,21 @@ impl SyncConn {
     pub(super) fn as_dyn(&mut self) -> &mut dyn ConnectionLike {
         match self {
             SyncConn::Single(c, _, _) => c,
+            #[cfg(feature = "cluster")]
             SyncConn::Cluster(c) => c.as_mut(),
         }
     }
     pub(super) fn is_open(&self) -> bool {
         match self {
             SyncConn::Single(c, _, _) => c.is_open(),
+            #[cfg(feature = "cluster")]
             SyncConn::Cluster(c) => c.is_open(),
         }
     }
     pub(super) fn generation(&self) -> u64 {
         match self {
             SyncConn::Single(_, _, generation) => *generation,
+            #[cfg(feature = "cluster")]
             SyncConn::Cluster(_) => 0,
         }
     }
@@ -270,6 +278,7 @@ impl PooledConnection {
     ) -> RedisResult<Value> {
         let wait = crate::exec::plan::wait_command(replicas, timeout);
         let r = match self.conn.as_mut() {
+            #[cfg(feature = "cluster")]
             Some(SyncConn::Cluster(c)) => {
                 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
                 let route = Route::with_key(key.as_bytes(), SlotAddr::Master);
@@ -285,15 +294,17 @@ impl PooledConnection {
 
     pub(super) fn note<T>(&mut self, r: RedisResult<T>) -> RedisResult<T> {
         if let Err(e) = &r {
-            if let Target::Sentinel(t) = &self.inner.target {
-                if SentinelTarget::stale(e) {
-                    self.broken = true;
-                    if let Some(c) = &self.conn {
-                        t.forget(c.generation());
+            match &self.inner.target {
+                #[cfg(feature = "sentinel")]
+                Target::Sentinel(t) => {
+                    if SentinelTarget::stale(e) {
+                        self.broken = true;
+                        if let Some(c) = &self.conn {
+                            t.forget(c.generation());
+                        }
                     }
                 }
-            } else if poisons(e) {
-                self.broken = true;
+                _ => self.broken |= poisons(e),
             }
         }
         let waited = match &self.conn {
@@ -325,6 +336,7 @@ impl ConnectionLike for PooledConnection {
     fn get_db(&self) -> i64 {
         match &self.conn {
             Some(SyncConn::Single(c, _, _)) => c.get_db(),
+            #[cfg(feature = "cluster")]
             Some(SyncConn::Cluster(c)) => c.get_db(),
             None => 0,
         }
@@ -332,6 +344,7 @@ impl ConnectionLike for PooledConnection {
     fn supports_pipelining(&self) -> bool {
         match &self.conn {
             Some(SyncConn::Single(c, _, _)) => c.supports_pipelining(),
+            #[cfg(feature = "cluster")]
             Some(SyncConn::Cluster(c)) => c.supports_pipelining(),
             None => false,
         }

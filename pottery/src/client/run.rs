@@ -41,6 +41,14 @@ impl Redis {
     /// [`Redis::run`] with replies bounded by `timeout` rather than the handle's response
     /// timeout; such a call (a quorum primitive's, which has its own deadlines) is not retried.
     pub(crate) fn run_within<T>(&self, op: Op<'_, T>, timeout: Option<Duration>) -> Result<T> {
+        let span = crate::observe::op(self, &op);
+        let result = crate::observe::in_span(&span, || self.run_within_span(op, timeout));
+        crate::observe::finish(&span, &result);
+        result
+    }
+
+    /// [`Redis::run_within`], in its span.
+    fn run_within_span<T>(&self, op: Op<'_, T>, timeout: Option<Duration>) -> Result<T> {
         match self.near() {
             Some(near) => crate::near::run_blocking(self, near, op, timeout),
             None => self.run_direct(op, timeout),
@@ -132,6 +140,14 @@ impl Redis {
     /// Runs `op` on the shared async connection, retried through failovers like
     /// [`Redis::run`].
     pub(crate) async fn run_async<T>(&self, op: Op<'_, T>) -> Result<T> {
+        let span = crate::observe::op(self, &op);
+        let result = crate::observe::instrument(&span, self.run_async_span(op)).await;
+        crate::observe::finish(&span, &result);
+        result
+    }
+
+    /// [`Redis::run_async`], in its span.
+    async fn run_async_span<T>(&self, op: Op<'_, T>) -> Result<T> {
         match self.near() {
             Some(near) => crate::near::run_async(self, near, op).await,
             None => self.run_direct_async(op).await,

@@ -1,7 +1,6 @@
 //! Redis Sentinel: finding the master, following `+switch-master`, and the async connection
 //! that reconnects to the current master.
 
-use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,7 +8,7 @@ use std::time::Duration;
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{RedisError, RedisResult};
 
-use super::Credentials;
+use super::SentinelOptions;
 use super::poisons;
 use crate::sync::lock;
 
@@ -20,7 +19,7 @@ pub(super) fn sentinel_target(
     urls: &[String],
     name: &str,
     opts: &SentinelOptions,
-    certs: Option<redis::TlsCertificates>,
+    certs: Option<super::tls::Certs>,
 ) -> RedisResult<SentinelTarget> {
     let invalid =
         |message: &'static str| RedisError::from((redis::ErrorKind::InvalidClientConfig, message));
@@ -36,6 +35,7 @@ pub(super) fn sentinel_target(
             "sentinel URLs name no database (use .db(n) for the master's)",
         ));
     }
+    #[cfg(feature = "tls-rustls")]
     let tls_sentinels = infos
         .iter()
         .any(|i| matches!(i.addr(), redis::ConnectionAddr::TcpTls { .. }));
@@ -77,6 +77,7 @@ pub(super) fn sentinel_target(
         master_settings = master_settings.set_password(pw);
         b = b.set_client_to_redis_password(pw);
     }
+    #[cfg(feature = "tls-rustls")]
     if tls_sentinels && let Some(certs) = &certs {
         b = b.set_client_to_sentinel_certificates(certs.clone());
     }
@@ -86,6 +87,7 @@ pub(super) fn sentinel_target(
         } else {
             redis::TlsMode::Secure
         });
+        #[cfg(feature = "tls-rustls")]
         if let Some(certs) = &certs {
             b = b.set_client_to_redis_certificates(certs.clone());
         }
@@ -95,10 +97,7 @@ pub(super) fn sentinel_target(
         .map(|info| {
             let tls = matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. });
             let info = info.set_redis_settings(sentinel_settings.clone());
-            match (&certs, tls) {
-                (Some(certs), true) => redis::Client::build_with_tls(info, certs.clone()),
-                _ => redis::Client::open(info),
-            }
+            super::tls::client(info, certs.as_ref().filter(|_| tls))
         })
         .collect::<RedisResult<Vec<_>>>()?;
     Ok(SentinelTarget {
@@ -133,7 +132,7 @@ pub(super) struct SentinelTarget {
     /// How to reach a master at an address a sentinel announces.
     pub(super) master_settings: redis::RedisConnectionInfo,
     pub(super) master_tls: Option<bool>,
-    pub(super) certs: Option<redis::TlsCertificates>,
+    pub(super) certs: Option<super::tls::Certs>,
     /// Whether the watch has been started (by the first lookup).
     pub(super) watching: AtomicBool,
 }
@@ -188,10 +187,7 @@ impl SentinelTarget {
             Ok(info) => info.set_redis_settings(self.master_settings.clone()),
             Err(_) => return,
         };
-        let client = match &self.certs {
-            Some(certs) => redis::Client::build_with_tls(info, certs.clone()),
-            None => redis::Client::open(info),
-        };
+        let client = super::tls::client(info, self.certs.as_ref());
         let mut m = lock(&self.master);
         if m.client.as_ref().and_then(address_of) == Some((host.to_owned(), port)) {
             return; // known already (every sentinel announces it)
@@ -315,33 +311,4 @@ pub(super) fn is_readonly(e: &RedisError) -> bool {
     e.code() == Some("READONLY")
         || e.detail()
             .is_some_and(|d| d.contains("READONLY You can't write"))
-}
-
-/// The settings only a Sentinel handle has.
-#[derive(Clone, Default)]
-pub(super) struct SentinelOptions {
-    /// Set by a `sentinel_*`/`master_*`/`db` method, for the error on a non-Sentinel builder.
-    pub(super) touched: Option<&'static str>,
-    pub(super) sentinel_auth: Option<Credentials>,
-    pub(super) master_auth: Option<Credentials>,
-    pub(super) db: i64,
-    /// `Some(insecure)`: the master serves TLS.
-    pub(super) master_tls: Option<bool>,
-}
-
-impl fmt::Debug for SentinelOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let user = |a: &Option<Credentials>| a.as_ref().map(|(u, _)| u.clone().unwrap_or_default());
-        f.debug_struct("SentinelOptions")
-            .field("sentinel_user", &user(&self.sentinel_auth))
-            .field(
-                "sentinel_password",
-                &self.sentinel_auth.as_ref().map(|_| "***"),
-            )
-            .field("master_user", &user(&self.master_auth))
-            .field("master_password", &self.master_auth.as_ref().map(|_| "***"))
-            .field("db", &self.db)
-            .field("master_tls", &self.master_tls)
-            .finish()
-    }
 }

@@ -15,18 +15,28 @@ use crate::error::Result;
 /// `NOSCRIPT`, with EVAL (which also caches it on that server), so it works on any server,
 /// cluster node or freshly restarted master without a separate SCRIPT LOAD.
 pub(crate) struct Script {
+    /// The file's name without `.lua` (for spans).
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    name: &'static str,
     src: &'static str,
     sha: OnceLock<String>,
     repeat: Repeat,
 }
 
 impl Script {
-    pub(crate) const fn new(src: &'static str, repeat: Repeat) -> Script {
+    pub(crate) const fn new(name: &'static str, src: &'static str, repeat: Repeat) -> Script {
         Script {
+            name,
             src,
             sha: OnceLock::new(),
             repeat,
         }
+    }
+
+    /// The script's name: its file's, without `.lua`.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn name(&self) -> &'static str {
+        self.name.strip_suffix(".lua").unwrap_or(self.name)
     }
 
     pub(crate) fn sha(&self) -> &str {
@@ -58,6 +68,7 @@ impl Script {
 macro_rules! script {
     ($name:ident, $file:literal, $repeat:ident) => {
         static $name: $crate::exec::plan::Script = $crate::exec::plan::Script::new(
+            $file,
             include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/scripts/", $file)),
             $crate::exec::plan::Repeat::$repeat,
         );
@@ -65,6 +76,7 @@ macro_rules! script {
     // Several files, one script: shared Lua functions (a prelude) and the script using them.
     ($name:ident, [$($file:literal),+], $repeat:ident) => {
         static $name: $crate::exec::plan::Script = $crate::exec::plan::Script::new(
+            [$($file),+][[$($file),+].len() - 1],
             concat!($(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/scripts/", $file))),+),
             $crate::exec::plan::Repeat::$repeat,
         );
@@ -124,6 +136,8 @@ pub(crate) struct Op<'k, T> {
     /// Whether failures are retried (see [`Redis::run`]); off for callers with a fallback
     /// better than waiting, such as a non-strict cache.
     pub retries: bool,
+    /// The pottery operation, for spans (`RedisDict.insert`); empty: named by its command.
+    pub name: &'static str,
 }
 
 impl<T> Op<'_, T> {
@@ -152,6 +166,12 @@ impl<T> Op<'_, T> {
         self.retries = false;
         self
     }
+
+    /// The same operation, named for spans (`RedisDict.insert`).
+    pub(crate) fn named(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
+    }
 }
 
 impl<'k, T: Send + 'k> Op<'k, T> {
@@ -164,6 +184,7 @@ impl<'k, T: Send + 'k> Op<'k, T> {
             req,
             decode,
             retries,
+            name,
         } = self;
         Op {
             key,
@@ -173,6 +194,7 @@ impl<'k, T: Send + 'k> Op<'k, T> {
                 move |key: &str, v: Value| f(decode.apply(key, v)?),
             )),
             retries,
+            name,
         }
     }
 }
@@ -185,6 +207,7 @@ impl<'k, T> Op<'k, T> {
             req: Req::Cmd(cmd),
             decode: Decode::Reply(decode),
             retries: true,
+            name: "",
         }
     }
 
@@ -201,6 +224,7 @@ impl<'k, T> Op<'k, T> {
             req: Req::Cmd(cmd),
             decode: Decode::With(Box::new(decode)),
             retries: true,
+            name: "",
         }
     }
 
@@ -218,6 +242,7 @@ impl<'k, T> Op<'k, T> {
             req: Req::Eval { script, keys, args },
             decode: Decode::Reply(decode),
             retries: true,
+            name: "",
         }
     }
 
@@ -236,6 +261,7 @@ impl<'k, T> Op<'k, T> {
             req: Req::Eval { script, keys, args },
             decode: Decode::With(Box::new(decode)),
             retries: true,
+            name: "",
         }
     }
 
@@ -246,6 +272,7 @@ impl<'k, T> Op<'k, T> {
             req: Req::Nothing,
             decode: Decode::Ready(value),
             retries: true,
+            name: "",
         }
     }
 }

@@ -153,6 +153,7 @@ impl Retry {
             return Next::GiveUp;
         };
         tracing::debug!(attempt = self.attempt, ?wait, error = %f.error, "retrying");
+        crate::observe::count!("pottery.client.retries");
         Next::Wait(wait)
     }
 
@@ -170,7 +171,7 @@ impl Retry {
         let deadline = self.deadline?;
         let base = Duration::from_millis(25) * 2u32.saturating_pow(self.attempt.min(5));
         let wait = base.min(Duration::from_millis(500));
-        let wait = wait.mul_f64(0.75 + rand::random::<f64>() * 0.5);
+        let wait = wait.mul_f64(0.75 + fastrand::f64() * 0.5);
         self.attempt += 1;
         if std::time::Instant::now() + wait >= deadline {
             return None;

@@ -197,7 +197,11 @@ pub(crate) async fn try_master<T: Send>(
         return master.run_within(op, Some(timeout));
     }
     let key = op.key;
-    match tokio::time::timeout(timeout, master.run_async(op)).await {
+    // Boxed: a quorum call nests the whole client (spans, near cache, retries) inside the
+    // lock's or id's own future, and a caller's future around both would otherwise exceed
+    // rustc's layout depth (an `async fn` under `#[synchronize]` did). One allocation per
+    // master and attempt, beside a round trip.
+    match tokio::time::timeout(timeout, Box::pin(master.run_async(op))).await {
         Ok(reply) => reply,
         Err(_) => Err(Error::Redis {
             key: Some(key.to_owned()),

@@ -33,7 +33,6 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rand::Rng;
 use redis::Value;
 use tokio::sync::oneshot;
 
@@ -172,6 +171,7 @@ impl Core {
     /// One round for `k` ids from `base`: the claim script on every master at once, settled
     /// when a majority returned one value or can no longer.
     async fn round(&self, k: u64, base: u64) -> Result<Round> {
+        crate::observe::event!(ids = k, "NextId: a round");
         let (n, q) = (self.masters.len(), quorum(self.masters.len()));
         let top = match base.checked_add(k) {
             Some(top) if top <= MAX_ID => top,
@@ -268,7 +268,7 @@ impl Core {
             }
             if attempt > 0 {
                 let cap = 2u64.saturating_pow(attempt.min(16)).min(100);
-                let pause = Duration::from_millis(rand::rng().random_range(0..=cap));
+                let pause = Duration::from_millis(fastrand::u64(0..=cap));
                 tokio::time::sleep(pause.min(deadline - now)).await;
             }
         }
@@ -287,6 +287,14 @@ impl Core {
     /// leads a round for itself and everybody queued, hands out the ids in queue order, and
     /// passes the lead to the next caller waiting.
     async fn next_id(&self) -> Result<u64> {
+        let span = crate::observe::operation(self.masters.first(), "NextId.next_id", &self.key);
+        let result = crate::observe::instrument(&span, self.next_id_in_span()).await;
+        crate::observe::finish(&span, &result);
+        result
+    }
+
+    /// [`Core::next_id`], in its span.
+    async fn next_id_in_span(&self) -> Result<u64> {
         loop {
             let (tx, rx) = oneshot::channel();
             let lead = {

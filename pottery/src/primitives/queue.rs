@@ -65,7 +65,7 @@ const MAX_SLICE: Duration = Duration::from_secs(2);
 
 /// This process's consumer name.
 static CONSUMER: LazyLock<String> =
-    LazyLock::new(|| format!("{}-{:08x}", std::process::id(), rand::random::<u32>()));
+    LazyLock::new(|| format!("{}-{:08x}", std::process::id(), fastrand::u32(..)));
 
 /// A job as read: its id, payload and delivery count.
 struct Raw {

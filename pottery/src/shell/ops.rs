@@ -130,7 +130,8 @@ macro_rules! ops {
                 fn $name $(<$($mg),*>)? ($($arg: $aty),*) -> $out
                     $(where [$($mb)*])?
                     = |$c, runner| async move {
-                        let op = $crate::batch::IntoOp::into_op($op)?;
+                        let op = $crate::batch::IntoOp::into_op($op)?
+                            .named(concat!(stringify!($blocking), ".", stringify!($name)));
                         $crate::shell::runner::Runner::run(runner, &$c.redis, op).await
                     },
                 example { #[$bfence] $(#[$bex])* }

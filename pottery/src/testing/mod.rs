@@ -7,7 +7,8 @@
 //! Kinds: a plain server ([`RedisServer::start`]), one with a password or an ACL user, one with
 //! TLS and certificates made on the spot ([`ServerBuilder`]), N independent masters
 //! ([`Masters`]), a Redis Cluster with or without replicas ([`RedisCluster`]) and a
-//! Sentinel-managed master with a replica and three sentinels ([`SentinelGroup`]). `redis-server` and `redis-cli` are
+//! Sentinel-managed master with a replica and three sentinels ([`SentinelGroup`]) — these two
+//! with features `cluster` and `sentinel`. `redis-server` and `redis-cli` are
 //! taken from `$PATH`, or from `$REDIS_SERVER` / `$REDIS_CLI`.
 //!
 //! For fault injection: a real server can be frozen ([`RedisServer::pause`]), killed
@@ -24,18 +25,27 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(feature = "cluster")]
 mod cluster;
 mod faulty;
 pub mod near_hook;
 mod process;
+#[cfg(feature = "sentinel")]
 mod sentinel;
 mod server;
 mod shared;
 mod tls;
 
+#[cfg(feature = "cluster")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
 pub use self::cluster::{ClusterBuilder, ClusterNode, ClusterRole, RedisCluster};
 pub use self::faulty::{FaultyServer, Misbehaviour, RefusedPort};
+#[cfg(feature = "sentinel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
 pub use self::sentinel::{SentinelBuilder, SentinelGroup};
 pub use self::server::{Masters, RedisServer, ServerBuilder};
-pub use self::shared::{doctest_redis, read_log, shared_cluster, shared_server};
+#[cfg(feature = "cluster")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
+pub use self::shared::shared_cluster;
+pub use self::shared::{doctest_redis, read_log, shared_server};
 pub use self::tls::TlsFiles;

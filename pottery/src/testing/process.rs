@@ -61,6 +61,7 @@ pub(super) fn free_port() -> io::Result<u16> {
 
 /// Polls `check` every 20 ms until it is `Ok` or `deadline` passes (then a `TimedOut` error
 /// that says what was awaited and the last reason it was not yet so).
+#[cfg_attr(not(all(feature = "cluster", feature = "sentinel")), allow(dead_code))]
 pub(super) fn poll_until<T>(
     deadline: Instant,
     what: &str,
@@ -81,6 +82,7 @@ pub(super) fn poll_until<T>(
 }
 
 /// The value of `field:value` in an `INFO`-style reply.
+#[cfg_attr(not(all(feature = "cluster", feature = "sentinel")), allow(dead_code))]
 pub(super) fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
     info.lines().find_map(|line| {
         line.trim()

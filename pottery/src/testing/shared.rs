@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 
 use crate::client::Redis;
 
+#[cfg(feature = "cluster")]
 use super::cluster::RedisCluster;
 use super::server::RedisServer;
 
@@ -27,6 +28,7 @@ pub fn shared_server() -> &'static RedisServer {
 /// pottery::testing::shared_cluster().redis().ping()?;
 /// # Ok::<(), pottery::Error>(())
 /// ```
+#[cfg(feature = "cluster")]
 pub fn shared_cluster() -> &'static RedisCluster {
     static CLUSTER: OnceLock<RedisCluster> = OnceLock::new();
     CLUSTER.get_or_init(|| RedisCluster::start(3).expect("cannot start a shared redis cluster"))

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rand::Rng;
 use redis::Value;
 
 use super::core::{Core, POLL_MS, Reply, STRING, Wait, attempt_reply, int_reply};
@@ -314,6 +313,26 @@ impl Core {
 }
 
 pub(super) async fn acquire(core: &Arc<Core>, wait: Wait, fenced: bool) -> Result<Taken> {
+    let span = crate::observe::operation(core.masters.first(), "Redlock.acquire", &core.key);
+    let result = crate::observe::instrument(&span, acquire_in_span(core, wait, fenced)).await;
+    crate::observe::finish(&span, &result);
+    if let Ok(Err(missed)) = &result {
+        if let Missed::Busy(_) = missed {
+            crate::observe::count!("pottery.lock.busy");
+        }
+        crate::observe::error_type(
+            &span,
+            match missed {
+                Missed::Busy(_) => crate::ErrorKind::LockBusy,
+                Missed::NoQuorum => crate::ErrorKind::Unavailable,
+            },
+        );
+    }
+    result
+}
+
+/// [`acquire`], in its span.
+async fn acquire_in_span(core: &Arc<Core>, wait: Wait, fenced: bool) -> Result<Taken> {
     // The first attempt of a waiting call is pottery's plain SET NX PX; later ones use the
     // script, which says how long the holder has left and reports a corrupt lock key. A
     // single attempt uses the script, so that a corrupt key is reported rather than taken
@@ -337,6 +356,9 @@ pub(super) async fn acquire(core: &Arc<Core>, wait: Wait, fenced: bool) -> Resul
         };
         Ok(Err(Missed::Busy(waited)))
     };
+    if let Wait::For(_) = wait {
+        crate::observe::event!("waiting for the turn among this process's callers of the lock");
+    }
     let turn = match wait {
         Wait::Once => match core.local.try_turn() {
             Some(turn) => turn,
@@ -382,12 +404,16 @@ pub(super) async fn acquire(core: &Arc<Core>, wait: Wait, fenced: bool) -> Resul
                 None => busy(),
             };
         }
+        crate::observe::event!(
+            held = hint.is_some(),
+            "the lock is held elsewhere or unreachable; waiting"
+        );
         if wakeups.is_none() && unreachable_since.is_none() {
             // Listen for releases first, then look again: a release in between is not missed.
             wakeups = Some(Wakeups::subscribe(&core.key, &core.masters, core.master_timeout).await);
             continue;
         }
-        let mut pause = Duration::from_millis(rand::rng().random_range(POLL_MS.0..=POLL_MS.1));
+        let mut pause = Duration::from_millis(fastrand::u64(POLL_MS.0..=POLL_MS.1));
         if let Some(h) = hint {
             pause = pause.min(h + Duration::from_millis(1));
         }

@@ -218,6 +218,15 @@ impl Lease {
     /// ends or the retry window closes; an outcome still unknown then is
     /// [`Error::LockOutcomeUnknown`], never [`Error::ReleaseUnlockedLock`].
     pub(super) async fn release(&self) -> Result<()> {
+        let span =
+            crate::observe::operation(self.core.masters.first(), "Redlock.release", &self.core.key);
+        let result = crate::observe::instrument(&span, self.release_in_span()).await;
+        crate::observe::finish(&span, &result);
+        result
+    }
+
+    /// [`Lease::release`], in its span.
+    async fn release_in_span(&self) -> Result<()> {
         let core = &self.core;
         let written = core.release_as(&self.uuid, &core.all(), self.ends()).await;
         self.give_back_turn();
