@@ -110,8 +110,8 @@ impl RedisBuilder {
     /// connection (a restart, a master that died and is being replaced), a cluster or a
     /// Sentinel group failing over (`CLUSTERDOWN`, `TRYAGAIN`, `READONLY`, `MASTERDOWN`), a
     /// server still `LOADING` its data — so that callers see latency, not errors (default
-    /// 10 s; `Duration::ZERO` turns retries off). Waits between attempts grow from 25 ms to
-    /// 500 ms.
+    /// 10 s; `Duration::ZERO` turns retries off), counted from the operation's first failure.
+    /// Waits between attempts grow from 25 ms to 500 ms.
     ///
     /// Size it to the deployment's slowest failover, or callers see its tail as errors. In a
     /// Redis Cluster a replica usually takes over `cluster-node-timeout` plus a second or two

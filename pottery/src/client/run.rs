@@ -106,12 +106,12 @@ impl Redis {
             conn = connect().map_err(Failure::connecting)?;
         }
         let cluster = self.is_cluster();
-        let mut query = |cmd: Cmd| -> RedisResult<Vec<Value>> {
+        let mut query = |cmd: &Cmd| -> RedisResult<Vec<Value>> {
             match (durable, cluster) {
                 // redis-rs's blocking cluster connection sends no pipelines: the WAIT follows
                 // on the same connection to the key's master (a second round trip).
                 (Some((replicas, timeout)), true) => {
-                    let reply = conn.pipe_query(&cmd)?;
+                    let reply = conn.pipe_query(cmd)?;
                     // The write is applied: from here on a failure must not make it look
                     // unsent (a retry would apply it twice). A WAIT that fails confirms no
                     // replica: Error::NotDurable.
@@ -120,7 +120,9 @@ impl Redis {
                         .unwrap_or(Value::Int(0));
                     Ok(vec![reply, acked])
                 }
-                _ => match with_wait(cmd, durable) {
+                // Sent as it is (no copy) unless a WAIT goes behind it.
+                (None, _) => conn.pipe_query(cmd).map(|v| vec![v]),
+                (Some(_), false) => match with_wait(cmd.clone(), durable) {
                     Ok(cmd) => conn.pipe_query(&cmd).map(|v| vec![v]),
                     Err(pipe) => pipe.query(&mut conn),
                 },
@@ -128,9 +130,9 @@ impl Redis {
         };
         match &op.req {
             Req::Nothing => unreachable!("answered above"),
-            Req::Cmd(cmd) => query(cmd.clone()).map_err(|e| sent(e).into()),
-            Req::Eval { script, keys, args } => match query(script.command(true, keys, args)) {
-                Err(e) if is_noscript(&e) => query(script.command(false, keys, args)),
+            Req::Cmd(cmd) => query(cmd).map_err(|e| sent(e).into()),
+            Req::Eval { script, keys, args } => match query(&script.command(true, keys, args)) {
+                Err(e) if is_noscript(&e) => query(&script.command(false, keys, args)),
                 other => other,
             }
             .map_err(|e| sent(e).into()),
@@ -202,14 +204,22 @@ impl Redis {
             error,
             connecting: false,
         };
+        // The command is sent as it is (no copy) unless a WAIT goes behind it.
+        let evalsha;
         let cmd = match req {
             Req::Nothing => unreachable!("answered above"),
-            Req::Cmd(cmd) => cmd.clone(),
-            Req::Eval { script, keys, args } => script.command(true, keys, args),
+            Req::Cmd(cmd) => cmd,
+            Req::Eval { script, keys, args } => {
+                evalsha = script.command(true, keys, args);
+                &evalsha
+            }
         };
-        let first = match with_wait(cmd, durable) {
-            Ok(cmd) => cmd.query_async(&mut conn).await.map(|v| vec![v]),
-            Err(pipe) => pipe.query_async(&mut conn).await,
+        let first = match durable {
+            None => cmd.query_async(&mut conn).await.map(|v| vec![v]),
+            Some(_) => match with_wait(cmd.clone(), durable) {
+                Ok(cmd) => cmd.query_async(&mut conn).await.map(|v| vec![v]),
+                Err(pipe) => pipe.query_async(&mut conn).await,
+            },
         };
         match (req, first) {
             (Req::Eval { script, keys, args }, Err(e)) if is_noscript(&e) => {

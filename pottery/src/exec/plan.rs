@@ -310,8 +310,16 @@ pub(crate) fn command_class(cmd: &Cmd) -> Repeat {
         redis::Arg::Simple(b) => b,
         _ => b"",
     });
-    let name = args.next().unwrap_or(b"").to_ascii_uppercase();
-    match name.as_slice() {
+    // The name in capitals, without allocating (every call classes its command): a longer
+    // name than any listed is `Once` whatever it is.
+    let raw = args.next().unwrap_or(b"");
+    let mut upper = [0u8; 16];
+    let Some(name) = upper.get_mut(..raw.len()) else {
+        return Repeat::Once;
+    };
+    name.copy_from_slice(raw);
+    name.make_ascii_uppercase();
+    match &*name {
         b"GET" | b"HGET" | b"HMGET" | b"HGETALL" | b"HEXISTS" | b"HLEN" | b"HSCAN" | b"HKEYS"
         | b"HVALS" | b"HSTRLEN" | b"SCARD" | b"SISMEMBER" | b"SMISMEMBER" | b"SMEMBERS"
         | b"SSCAN" | b"SUNION" | b"SINTER" | b"SDIFF" | b"SRANDMEMBER" | b"LRANGE" | b"LINDEX"

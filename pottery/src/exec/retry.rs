@@ -130,14 +130,20 @@ pub(crate) enum Next {
 
 /// The retry policy of one call: until a deadline, with waits growing from 25 ms to 500 ms.
 pub(crate) struct Retry {
+    /// When retrying stops: set at the first failure from `window`, or given.
     deadline: Option<std::time::Instant>,
+    /// How long retrying may go on after the first failure.
+    window: Option<Duration>,
     attempt: u32,
 }
 
 impl Retry {
+    /// A policy that retries for `window` from the first failure (zero: never). Nothing is
+    /// computed until a failure: a call that succeeds at once pays nothing for it.
     pub(crate) fn new(window: Duration) -> Retry {
         Retry {
-            deadline: (!window.is_zero()).then(|| std::time::Instant::now() + window),
+            deadline: None,
+            window: (!window.is_zero()).then_some(window),
             attempt: 0,
         }
     }
@@ -161,6 +167,7 @@ impl Retry {
     pub(crate) fn until(deadline: std::time::Instant) -> Retry {
         Retry {
             deadline: Some(deadline),
+            window: None,
             attempt: 0,
         }
     }
@@ -168,6 +175,11 @@ impl Retry {
     /// The next pause (growing from 25 ms to 500 ms, ±25 % jitter so that many callers do
     /// not retry in step), or `None` when the next attempt would start past the deadline.
     pub(crate) fn pause(&mut self) -> Option<Duration> {
+        if self.deadline.is_none()
+            && let Some(window) = self.window
+        {
+            self.deadline = Some(std::time::Instant::now() + window);
+        }
         let deadline = self.deadline?;
         let base = Duration::from_millis(25) * 2u32.saturating_pow(self.attempt.min(5));
         let wait = base.min(Duration::from_millis(500));
