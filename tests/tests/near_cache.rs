@@ -760,3 +760,48 @@ fn max_age_caps_an_entry() {
     }));
     assert!(filled.elapsed() >= Duration::from_millis(50));
 }
+
+/// `RedisCache::remove` (what the `_invalidate` companions of `#[redis_cache]` call) reaches this
+/// handle's local copy at once (the write invalidates locally before it is sent), and another
+/// handle's removal reaches it through the server's invalidation: the next call computes.
+#[test]
+fn cache_invalidation_reaches_the_local_copy() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let server = RedisServer::start().unwrap();
+    let redis = near(&server);
+    let cache = pottery::RedisCache::new(&redis, "near:products");
+    let computed = AtomicU64::new(0);
+    let price = |sku: u64| {
+        cache
+            .get_or_compute(&(sku,), || {
+                computed.fetch_add(1, Ordering::SeqCst);
+                sku * 100
+            })
+            .unwrap()
+    };
+    // Computed and stored; then read from the server (which fills the local copy, and may be
+    // invalidated once by the sliding expiry's background refresh); then served locally.
+    let hits = stats(&redis).hits;
+    assert!(
+        pottery_tests::poll(5, || {
+            assert_eq!(price(7), 700);
+            stats(&redis).hits > hits
+        }),
+        "a lookup was served locally"
+    );
+    assert_eq!(computed.load(Ordering::SeqCst), 1);
+    // Removed through this handle: the next call computes again.
+    assert!(cache.remove(&(7u64,)).unwrap());
+    assert_eq!(price(7), 700);
+    assert_eq!(computed.load(Ordering::SeqCst), 2);
+    // Removed through another (plain) handle: seen within one invalidation.
+    let other = pottery::RedisCache::new(&server.redis(), "near:products");
+    assert!(other.remove(&(7u64,)).unwrap());
+    assert!(
+        pottery_tests::poll(5, || {
+            price(7);
+            computed.load(Ordering::SeqCst) == 3
+        }),
+        "another handle's removal reached the local copy"
+    );
+}
