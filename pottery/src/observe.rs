@@ -29,31 +29,11 @@
 //! events inside these spans. With no subscriber installed a span costs a check of a static
 //! flag.
 
+#[cfg(feature = "tracing")]
+use crate::client::Peer;
 use crate::client::Redis;
 use crate::error::{Error, ErrorKind};
 use crate::exec::plan::{Op, Req};
-
-/// Where a handle's spans say the server is.
-#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Peer {
-    pub address: String,
-    pub port: Option<u16>,
-    pub db: i64,
-}
-
-impl Peer {
-    /// From a connection's settings (no credentials are read).
-    pub(crate) fn of(info: &redis::ConnectionInfo, db: i64) -> Peer {
-        let (address, port) = match info.addr() {
-            redis::ConnectionAddr::Tcp(host, port)
-            | redis::ConnectionAddr::TcpTls { host, port, .. } => (host.clone(), Some(*port)),
-            redis::ConnectionAddr::Unix(path) => (path.display().to_string(), None),
-            other => (format!("{other}"), None),
-        };
-        Peer { address, port, db }
-    }
-}
 
 /// The span an operation runs in (disabled when nobody listens, or without feature `tracing`).
 #[cfg(feature = "tracing")]

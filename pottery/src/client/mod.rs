@@ -74,6 +74,28 @@ impl fmt::Debug for SentinelOptions {
     }
 }
 
+/// Where a handle's spans say the server is.
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Peer {
+    pub address: String,
+    pub port: Option<u16>,
+    pub db: i64,
+}
+
+impl Peer {
+    /// From a connection's settings (no credentials are read).
+    pub(crate) fn of(info: &redis::ConnectionInfo, db: i64) -> Peer {
+        let (address, port) = match info.addr() {
+            redis::ConnectionAddr::Tcp(host, port)
+            | redis::ConnectionAddr::TcpTls { host, port, .. } => (host.clone(), Some(*port)),
+            redis::ConnectionAddr::Unix(path) => (path.display().to_string(), None),
+            other => (format!("{other}"), None),
+        };
+        Peer { address, port, db }
+    }
+}
+
 /// The default `REDIS_URL`, as in Python pottery.
 pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379/0";
 
@@ -110,7 +132,7 @@ struct Inner {
     shown: String,
     /// Where spans say the server is.
     #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-    peer: crate::observe::Peer,
+    peer: Peer,
     opts: Options,
     /// Idle blocking connections, each with the time it was put back.
     idle: Mutex<Vec<(SyncConn, Instant)>>,
@@ -195,7 +217,6 @@ impl Redis {
         opts: Options,
         near: Option<Arc<crate::near::Near>>,
     ) -> Redis {
-        use crate::observe::Peer;
         let peer = match &target {
             Target::Single(client) => {
                 let info = client.get_connection_info();
@@ -495,7 +516,7 @@ impl Redis {
 
     /// Where spans say the server is.
     #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-    pub(crate) fn peer(&self) -> &crate::observe::Peer {
+    pub(crate) fn peer(&self) -> &Peer {
         &self.inner.peer
     }
 
