@@ -63,6 +63,14 @@ pub(super) struct Written {
     pub(super) failed: Vec<Error>,
 }
 
+/// How many masters have finished their first try of a write (answered, failed or timed out),
+/// and a wake-up for whoever waits for them.
+#[derive(Default)]
+pub(super) struct FirstTries {
+    done: std::sync::atomic::AtomicUsize,
+    wake: tokio::sync::Notify,
+}
+
 /// Runs `write` on master `i` until it answers, trying again after transient failures
 /// (refused, reset, timed out — a stall longer than `master_timeout` —, loading, failing
 /// over) until `deadline`. `sent`: an earlier try may have reached the master.
@@ -73,14 +81,21 @@ pub(super) async fn settle_on(
     args: Arc<[Vec<u8>]>,
     deadline: Instant,
     mut sent: bool,
+    first_tries: Option<Arc<FirstTries>>,
 ) -> Settled {
     let Some(master) = core.masters.get(i) else {
         return Settled::NotHeld;
     };
     let mut retry = crate::exec::retry::Retry::until(deadline);
+    let mut first_tries = first_tries;
     loop {
         let op = core.script_op(write.script, args.to_vec());
-        match try_master(master, core.n(), op, core.master_timeout).await {
+        let answer = try_master(master, core.n(), op, core.master_timeout).await;
+        if let Some(firsts) = first_tries.take() {
+            firsts.done.fetch_add(1, Ordering::SeqCst);
+            firsts.wake.notify_one();
+        }
+        match answer {
             Ok(1) => return Settled::Done,
             Ok(0) if sent && write.gone_is_done => return Settled::Done,
             Ok(0) => return Settled::NotHeld,
@@ -302,7 +317,8 @@ impl Core {
     ) -> Written {
         let deadline = self.write_deadline(ends);
         let args: Arc<[Vec<u8>]> = args.into();
-        let settle = |i, sent| {
+        let firsts = Arc::new(FirstTries::default());
+        let settle = |i, sent, firsts| {
             settle_on(
                 Arc::clone(self),
                 i,
@@ -310,35 +326,45 @@ impl Core {
                 Arc::clone(&args),
                 deadline,
                 sent,
+                firsts,
             )
         };
         let mut pending: FuturesUnordered<_> = on
             .iter()
             .map(|&i| {
-                let settle = settle(i, false);
+                let settle = settle(i, false, Some(Arc::clone(&firsts)));
                 async move { (i, settle.await) }
             })
             .collect();
         let mut left: Vec<usize> = on.to_vec();
         let mut out = Written::default();
         let (n, q) = (self.n(), self.q());
-        while let Some((i, settled)) = pending.next().await {
-            left.retain(|&j| j != i);
-            match settled {
-                Settled::Done => out.done += 1,
-                Settled::NotHeld => out.not_held += 1,
-                Settled::Unknown(e) => out.unknown.push(e),
-                Settled::Failed(e) => out.failed.push(e),
-            }
+        // Settled once a majority decided and every master had its first try: a master that
+        // answers is never left holding a lease that was given back (a new attempt right after
+        // would find it taken), and one that does not answer goes on in the background.
+        loop {
             let decided = out.done >= q || out.not_held + out.failed.len() > n - q;
-            if decided && !left.is_empty() {
+            if left.is_empty() || (decided && firsts.done.load(Ordering::SeqCst) >= on.len()) {
                 break;
+            }
+            tokio::select! {
+                next = pending.next() => {
+                    let Some((i, settled)) = next else { break };
+                    left.retain(|&j| j != i);
+                    match settled {
+                        Settled::Done => out.done += 1,
+                        Settled::NotHeld => out.not_held += 1,
+                        Settled::Unknown(e) => out.unknown.push(e),
+                        Settled::Failed(e) => out.failed.push(e),
+                    }
+                }
+                () = firsts.wake.notified() => {}
             }
         }
         drop(pending);
         // Those still trying were maybe sent: a 0 from them may mean "given back already".
         for i in left {
-            let settle = settle(i, true);
+            let settle = settle(i, true, None);
             let background = async move {
                 drop(settle.await);
             };
