@@ -113,6 +113,7 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
         let mut values = self.encode_all(values)?;
         if let Some(m) = self.maxlen {
             // A bounded deque keeps the last maxlen, as Python's deque(iterable, maxlen).
+            // How many to drop from the front: none when there are at most `m` (exact).
             let drop = values.len().saturating_sub(m);
             values.drain(..drop);
         }

@@ -98,6 +98,18 @@ pub(crate) fn int(key: &str, value: Value) -> Result<i64> {
     }
 }
 
+/// A count the server cannot make negative (a sorted set's size, a delivery count, a
+/// remaining budget): a negative one is an unexpected reply, never a silent 0.
+pub(crate) fn count(key: &str, n: i64) -> Result<u64> {
+    u64::try_from(n).map_err(|_| unexpected(key, "a count", &Value::Int(n)))
+}
+
+/// Time left, in a unit of the server's clock: a negative value (the moment passed between the
+/// server's reading of its clock and its reply) is exactly "none left".
+pub(crate) fn time_left(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
 /// A length or count reply (`HLEN`, `SCARD`, `PFCOUNT`…): a negative one, which no server
 /// sends, is an unexpected reply rather than a silent 0.
 pub(crate) fn length(key: &str, value: Value) -> Result<usize> {
@@ -154,7 +166,8 @@ pub(crate) fn members(key: &str, value: Value) -> Result<Vec<Vec<u8>>> {
 /// or [`Error::NotDurable`] when fewer replicas confirmed it.
 pub(crate) fn durable_reply(key: &str, wanted: usize, mut replies: Vec<Value>) -> Result<Value> {
     let acked = match replies.pop() {
-        Some(Value::Int(n)) => usize::try_from(n).unwrap_or(0),
+        Some(Value::Int(n)) => usize::try_from(n)
+            .map_err(|_| crate::exec::reply::unexpected(key, "a replica count", &Value::Int(n)))?,
         other => {
             return Err(crate::exec::reply::unexpected(
                 key,

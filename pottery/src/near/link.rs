@@ -283,6 +283,7 @@ impl Near {
         if let Value::Int(ms) = pttl
             && ms >= 0
         {
+            // ms >= 0 here; a PTTL of 0 leaves nothing to serve (exact, not a clamp).
             let left =
                 Duration::from_millis(ms.unsigned_abs()).saturating_sub(Duration::from_millis(1));
             until = until.min(sent + left);

@@ -93,7 +93,7 @@ fn raw_reply(key: &str, v: Value) -> Result<Option<Raw>> {
     Ok(Some(Raw {
         id: text(key, id)?,
         payload: bulk(key, payload)?.unwrap_or_default(),
-        deliveries: u64::try_from(int(key, deliveries)?).unwrap_or(0),
+        deliveries: crate::exec::reply::count(key, int(key, deliveries)?)?,
     }))
 }
 

@@ -83,10 +83,10 @@ fn decision(key: &str, v: Value) -> Result<Decision> {
         .map_err(|items: Vec<Value>| unexpected(key, "4 integers", &Value::Array(items)))?;
     let us = |v: Value| -> Result<i64> { int(key, v) };
     let (allowed, remaining, retry, reset) = (us(allowed)?, us(remaining)?, us(retry)?, us(reset)?);
-    let micros = |n: i64| Duration::from_micros(u64::try_from(n).unwrap_or(0));
+    let micros = |n: i64| Duration::from_micros(crate::exec::reply::time_left(n));
     Ok(Decision {
         allowed: allowed == 1,
-        remaining: u64::try_from(remaining).unwrap_or(0),
+        remaining: crate::exec::reply::count(key, remaining)?,
         retry_after: (allowed != 1).then(|| micros(retry)),
         reset_after: micros(reset),
     })

@@ -86,9 +86,9 @@ fn attempt_reply(key: &str, v: Value) -> Result<Attempt> {
         .map_err(|items: Vec<Value>| unexpected(key, "3 integers", &Value::Array(items)))?;
     let (granted, n) = (int(key, granted)?, int(key, n)?);
     Ok(if granted == 1 {
-        Attempt::Granted(u64::try_from(n).unwrap_or(0))
+        Attempt::Granted(crate::exec::reply::count(key, n)?)
     } else {
-        Attempt::Full(Duration::from_millis(u64::try_from(n).unwrap_or(0)))
+        Attempt::Full(Duration::from_millis(crate::exec::reply::time_left(n)))
     })
 }
 
@@ -171,7 +171,7 @@ impl Core {
             &HELD,
             vec![self.key.clone().into_bytes()],
             vec![],
-            |key, v| Ok(u64::try_from(int(key, v)?).unwrap_or(0)),
+            |key, v| crate::exec::reply::count(key, int(key, v)?),
         )
     }
 
@@ -179,6 +179,8 @@ impl Core {
     async fn available(&self) -> Result<u64> {
         self.check()?;
         let held = self.run(self.held_op()).await?;
+        // More held than this caller's `permits` (another process configured more): none
+        // available, which is exact for this caller.
         Ok(self.permits.saturating_sub(held))
     }
 

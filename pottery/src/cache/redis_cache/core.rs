@@ -248,6 +248,7 @@ impl Core {
             return Err(e);
         }
         if unreachable(&e) {
+            // A pause longer than u64 nanoseconds (584 years) is "for ever", as asked.
             let until = now_ns()
                 .saturating_add(u64::try_from(self.retry_after.as_nanos()).unwrap_or(u64::MAX));
             self.stats.down_until.store(until, Ordering::Relaxed);

@@ -143,6 +143,7 @@ pub(super) async fn attempt(core: &Arc<Core>, ask: Ask) -> Result<Outcome> {
         .map(|e| corrupt_fence(core, e))
         .collect();
     if fanout.count(granted) >= q {
+        // Zero when the attempt took the whole lease: not acquired (checked below).
         let validity = core.ttl.saturating_sub(core.drift() + started.elapsed());
         if !validity.is_zero() {
             let fence = if fenced {

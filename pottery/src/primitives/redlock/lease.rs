@@ -177,6 +177,7 @@ impl Lease {
             let least = fanout.replies.iter().copied().filter(|p| *p > 0).min();
             let least =
                 Duration::from_millis(least.and_then(|l| u64::try_from(l).ok()).unwrap_or(0));
+            // pottery's formula; a validity that ran out is zero (lost), exactly.
             return Ok(least.saturating_sub(core.drift() + started.elapsed()));
         }
         core.check_masters_up(&mut fanout)?;
