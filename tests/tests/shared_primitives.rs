@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use pottery::testing::{Masters, RedisServer};
+use pottery::testing::{Masters, RedisServer, RefusedPort};
 use pottery::{Error, NextId, Redis, Redlock, aio};
 use pottery_tests::{poll, unique_key};
 use redis::Commands;
@@ -1133,9 +1133,10 @@ fn invalid_settings_are_config_errors() {
 /// range.
 #[test]
 fn unusable_masters_fail_within_a_bound() {
-    let mut stopped = RedisServer::start().unwrap();
-    let stopped_handle = stopped.redis();
-    stopped.stop();
+    // A master that is down: a port held bound and never listened on (a stopped server's port
+    // could be taken by a server another test starts meanwhile, which then answers).
+    let stopped = RefusedPort::new().unwrap();
+    let stopped_handle = Redis::from_url(&stopped.url()).unwrap();
     let protected = RedisServer::builder().password("right").start().unwrap();
     let wrong_password = format!("redis://:wrong@127.0.0.1:{}/0", protected.port());
     let limited = RedisServer::start().unwrap();
