@@ -300,6 +300,12 @@ impl RefusedPort {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn new() -> io::Result<RefusedPort> {
+        RefusedPort::bind(0)
+    }
+
+    /// Binds `port` (0: a fresh one) without listening: what a stopped server leaves, so that
+    /// no server started meanwhile (by this or another test process) takes its port.
+    pub(super) fn bind(port: u16) -> io::Result<RefusedPort> {
         use std::os::fd::{AsRawFd, FromRawFd};
         // SAFETY: plain socket calls on a descriptor we own; the address structs are
         // initialised before use and their sizes passed exactly.
@@ -312,7 +318,16 @@ impl RefusedPort {
             let mut addr: libc::sockaddr_in = std::mem::zeroed();
             addr.sin_family = libc::AF_INET as libc::sa_family_t;
             addr.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
-            addr.sin_port = 0;
+            addr.sin_port = port.to_be();
+            // A connection of the stopped server may linger in TIME_WAIT on this port.
+            let one: libc::c_int = 1;
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_REUSEADDR,
+                (&raw const one).cast::<libc::c_void>(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
             let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
             if libc::bind(
                 socket.as_raw_fd(),

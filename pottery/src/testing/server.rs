@@ -144,6 +144,7 @@ impl ServerBuilder {
             dir,
             tls,
             options: self,
+            held: None,
         };
         let mut last_error = None;
         for _ in 0..10 {
@@ -179,6 +180,9 @@ pub struct RedisServer {
     pub(super) dir: tempfile::TempDir,
     pub(super) tls: Option<TlsFiles>,
     pub(super) options: ServerBuilder,
+    /// While stopped: its port, bound and not listening (connections are refused, and no
+    /// other server can be given the port).
+    pub(super) held: Option<super::faulty::RefusedPort>,
 }
 
 impl RedisServer {
@@ -408,6 +412,7 @@ impl RedisServer {
     /// ```
     pub fn stop(&mut self) {
         self.kill();
+        self.held = super::faulty::RefusedPort::bind(self.port).ok();
     }
 
     /// Starts it again on the same port and directory (after [`stop`](Self::stop)).
@@ -421,6 +426,7 @@ impl RedisServer {
     /// ```
     pub fn restart(&mut self) -> io::Result<()> {
         self.kill();
+        self.held = None;
         self.launch()
     }
 
