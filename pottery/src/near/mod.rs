@@ -78,6 +78,7 @@
 mod hook;
 mod link;
 mod plan;
+mod redirect;
 mod store;
 
 use std::sync::{Arc, Mutex, MutexGuard};

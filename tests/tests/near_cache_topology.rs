@@ -1,0 +1,286 @@
+//! The near cache beyond one RESP3-capable server (issue #24): the RESP2 `REDIRECT` mode
+//! (a server that refuses `HELLO`), a cluster (a tracking connection per master, a slot
+//! migration, a manual failover) and Sentinel (a failover). Each test checks that another
+//! client's writes are seen within a bound (one invalidation delivery, or one topology check
+//! of the heartbeat), never going back to an older value.
+
+use std::time::Duration;
+
+use pottery::testing::{ClusterRole, RedisCluster, RedisServer, SentinelGroup};
+use pottery::{NearCache, Redis, RedisDict};
+use pottery_tests::{poll, unique_key};
+
+fn stats(redis: &Redis) -> pottery::NearCacheStats {
+    redis.near_cache_stats().unwrap()
+}
+
+/// Reads `field` until it is `want`, within a bound; every value read on the way is `older`
+/// or `want` (never anything else). A failed read (during a failover) is tried again.
+fn seen(dict: &RedisDict<String, i64>, field: &str, older: Option<i64>, want: Option<i64>) -> bool {
+    poll(10, || {
+        let Ok(got) = dict.get(field) else {
+            return false;
+        };
+        assert!(got == older || got == want, "read {got:?}: neither {older:?} nor {want:?}");
+        got == want
+    })
+}
+
+/// Reads `field` until a read is served from memory (the near cache is on and tracking).
+fn cached(redis: &Redis, dict: &RedisDict<String, i64>, field: &str) -> bool {
+    let hits = stats(redis).hits;
+    poll(10, || {
+        let _ = dict.get(field);
+        stats(redis).hits > hits
+    })
+}
+
+/// The id of the client whose `CLIENT LIST` flags contain `flag`.
+fn client_with_flag(conn: &mut redis::Connection, flag: char) -> Option<String> {
+    let list: String = redis::cmd("CLIENT").arg("LIST").query(conn).unwrap();
+    list.lines()
+        .find(|l| {
+            l.split(' ')
+                .any(|f| f.starts_with("flags=") && f[6..].contains(flag))
+        })
+        .and_then(|l| l.split(' ').find_map(|f| f.strip_prefix("id=")))
+        .map(str::to_owned)
+}
+
+/// A server that refuses `HELLO` (as before Redis 6, or behind some proxies): the near cache
+/// tracks in RESP2 with `REDIRECT` to a subscribed connection. Reads are served locally,
+/// another client's writes and a FLUSHALL are seen, and killing the redirect connection
+/// flushes everything until tracking is back.
+#[test]
+fn resp2_redirect_mode() {
+    let server = RedisServer::builder()
+        .args(["--rename-command", "HELLO", ""])
+        .start()
+        .unwrap();
+    let mut conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let hello: redis::RedisResult<redis::Value> = redis::cmd("HELLO").arg(3).query(&mut conn);
+    assert!(hello.is_err(), "HELLO is refused: {hello:?}");
+    let redis = Redis::builder(&server.url())
+        .near_cache(NearCache::new())
+        .build()
+        .unwrap();
+    let other = server.redis();
+    let key = unique_key("near-redirect");
+    let dict = RedisDict::<String, i64>::new(&redis, &key);
+    let theirs = RedisDict::<String, i64>::new(&other, &key);
+    theirs.insert("v".into(), 1).unwrap();
+    assert_eq!(dict.get("v").unwrap(), Some(1));
+    assert!(cached(&redis, &dict, "v"), "served locally: {:?}", stats(&redis));
+    assert!(
+        client_with_flag(&mut conn, 't').is_some(),
+        "a tracking connection"
+    );
+    // Another client's writes, each seen.
+    for i in 2..50 {
+        theirs.insert("v".into(), i).unwrap();
+        assert!(seen(&dict, "v", Some(i - 1), Some(i)), "write {i}");
+    }
+    // Read-your-writes.
+    dict.insert("v".into(), 100).unwrap();
+    assert_eq!(dict.get("v").unwrap(), Some(100));
+    // A null invalidation (FLUSHALL) flushes.
+    assert!(cached(&redis, &dict, "v"));
+    let flushes = stats(&redis).flushes;
+    redis::cmd("FLUSHALL").exec(&mut conn).unwrap();
+    assert!(seen(&dict, "v", Some(100), None));
+    assert!(stats(&redis).flushes > flushes);
+    // The redirect connection (the subscriber, flags=P) killed: everything is flushed, the
+    // next write is seen, and a new pair of connections takes over.
+    theirs.insert("v".into(), 1).unwrap();
+    assert!(seen(&dict, "v", None, Some(1)));
+    assert!(cached(&redis, &dict, "v"));
+    let subscriber = client_with_flag(&mut conn, 'P').expect("a redirect connection");
+    let (flushes, made) = (stats(&redis).flushes, stats(&redis).connections);
+    redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(&subscriber)
+        .exec(&mut conn)
+        .unwrap();
+    assert!(poll(10, || stats(&redis).flushes > flushes), "{:?}", stats(&redis));
+    theirs.insert("v".into(), 2).unwrap();
+    assert!(seen(&dict, "v", Some(1), Some(2)));
+    assert!(cached(&redis, &dict, "v"));
+    assert!(stats(&redis).connections > made);
+    theirs.insert("v".into(), 3).unwrap();
+    assert!(seen(&dict, "v", Some(2), Some(3)));
+}
+
+/// A key owned by master `index` of `cluster` (by trying names).
+fn key_on(cluster: &RedisCluster, index: usize, name: &str) -> String {
+    (0..)
+        .map(|i| unique_key(&format!("{name}-{i}")))
+        .find(|k| cluster.master_for_key(k).unwrap() == index)
+        .unwrap()
+}
+
+/// A cluster (3 masters, a replica each): another client's writes on every master are seen;
+/// a slot migrated to another master (CLUSTER SETSLOT, MIGRATE) leaves no stale read — a
+/// cached value and a cached absence in that slot — past a bound; nor does a manual failover
+/// (CLUSTER FAILOVER on a replica).
+#[test]
+fn cluster_masters_migration_and_failover() {
+    let cluster = RedisCluster::builder()
+        .masters(3)
+        .replicas_per_master(1)
+        .start()
+        .unwrap();
+    let redis = Redis::cluster_builder(cluster.urls())
+        .near_cache(NearCache::new())
+        .build()
+        .unwrap();
+    let other = cluster.redis();
+    let topology = cluster.topology().unwrap();
+    let masters: Vec<usize> = topology
+        .iter()
+        .filter(|n| n.role == ClusterRole::Master)
+        .map(|n| n.index)
+        .collect();
+    assert_eq!(masters.len(), 3);
+
+    // Every master: cached, and another client's write seen.
+    for &m in &masters {
+        let key = key_on(&cluster, m, "near-cluster");
+        let dict = RedisDict::<String, i64>::new(&redis, &key);
+        let theirs = RedisDict::<String, i64>::new(&other, &key);
+        theirs.insert("v".into(), 1).unwrap();
+        assert!(seen(&dict, "v", None, Some(1)));
+        assert!(cached(&redis, &dict, "v"), "master {m}: {:?}", stats(&redis));
+        for i in 2..20 {
+            theirs.insert("v".into(), i).unwrap();
+            assert!(seen(&dict, "v", Some(i - 1), Some(i)), "master {m}, write {i}");
+        }
+    }
+    assert!(stats(&redis).connections >= 3, "{:?}", stats(&redis));
+
+    // A slot migrates from its master to another: a key in it (moved by MIGRATE) and a key
+    // that does not exist, both cached, then written on the new owner by another client.
+    let tag = unique_key("near-migrating");
+    let moved_key = format!("{{{tag}}}:moved");
+    let absent_key = format!("{{{tag}}}:absent");
+    let moved = RedisDict::<String, i64>::new(&redis, &moved_key);
+    let absent = RedisDict::<String, i64>::new(&redis, &absent_key);
+    let theirs_moved = RedisDict::<String, i64>::new(&other, &moved_key);
+    let theirs_absent = RedisDict::<String, i64>::new(&other, &absent_key);
+    theirs_moved.insert("v".into(), 1).unwrap();
+    assert!(seen(&moved, "v", None, Some(1)));
+    assert!(cached(&redis, &moved, "v"));
+    assert_eq!(absent.get("v").unwrap(), None);
+    assert!(cached(&redis, &absent, "v"));
+    let mut probes = pottery_tests::node_connections(&cluster.urls());
+    let slot: u16 = redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg(&moved_key)
+        .query(&mut probes[0])
+        .unwrap();
+    let source = cluster.master_for_key(&moved_key).unwrap();
+    let target = *masters.iter().find(|&&m| m != source).unwrap();
+    let (source_id, target_id) = (topology[source].id.clone(), topology[target].id.clone());
+    let setslot = |p: &mut redis::Connection, state: &str, node: &str| {
+        redis::cmd("CLUSTER")
+            .arg("SETSLOT")
+            .arg(slot)
+            .arg(state)
+            .arg(node)
+            .exec(p)
+            .unwrap();
+    };
+    setslot(&mut probes[target], "IMPORTING", &source_id);
+    setslot(&mut probes[source], "MIGRATING", &target_id);
+    redis::cmd("MIGRATE")
+        .arg("127.0.0.1")
+        .arg(topology[target].port)
+        .arg("")
+        .arg(0)
+        .arg(5000)
+        .arg("KEYS")
+        .arg(&moved_key)
+        .exec(&mut probes[source])
+        .unwrap();
+    for &m in &masters {
+        setslot(&mut probes[m], "NODE", &target_id);
+    }
+    assert!(poll(10, || cluster.master_for_key(&moved_key).unwrap() == target));
+    theirs_moved.insert("v".into(), 2).unwrap();
+    theirs_absent.insert("v".into(), 7).unwrap();
+    assert!(seen(&moved, "v", Some(1), Some(2)));
+    assert!(seen(&absent, "v", None, Some(7)));
+    // Cached again from the new owner, and fresh.
+    assert!(cached(&redis, &moved, "v"));
+    theirs_moved.insert("v".into(), 3).unwrap();
+    assert!(seen(&moved, "v", Some(2), Some(3)));
+
+    // A manual failover of the master that owns a cached key: its replica takes over.
+    let key = key_on(&cluster, masters[0], "near-failover");
+    let dict = RedisDict::<String, i64>::new(&redis, &key);
+    let theirs = RedisDict::<String, i64>::new(&other, &key);
+    theirs.insert("v".into(), 1).unwrap();
+    assert!(seen(&dict, "v", None, Some(1)));
+    assert!(cached(&redis, &dict, "v"));
+    let replica = topology
+        .iter()
+        .find(|n| n.role == ClusterRole::Replica { master: masters[0] })
+        .unwrap()
+        .index;
+    redis::cmd("CLUSTER")
+        .arg("FAILOVER")
+        .exec(&mut probes[replica])
+        .unwrap();
+    assert!(
+        poll(30, || cluster.master_for_key(&key).unwrap() == replica),
+        "the replica took over"
+    );
+    // Another client's writes, through a handle that follows the failover.
+    assert!(poll(30, || theirs.insert("v".into(), 2).is_ok()));
+    assert!(seen(&dict, "v", Some(1), Some(2)));
+    assert!(cached(&redis, &dict, "v"));
+    theirs.insert("v".into(), 3).unwrap();
+    assert!(seen(&dict, "v", Some(2), Some(3)));
+}
+
+/// Sentinel: a failover (SENTINEL FAILOVER) flushes everything, and reads are fresh from the
+/// new master after it (cached again).
+#[test]
+fn sentinel_failover_flushes() {
+    let mut group = SentinelGroup::builder()
+        .replicas(1)
+        .down_after(Duration::from_millis(1000))
+        .start()
+        .unwrap();
+    let redis = Redis::sentinel_builder(group.sentinel_urls(), group.master_name())
+        .near_cache(NearCache::new())
+        .build()
+        .unwrap();
+    let other = group.redis();
+    let key = unique_key("near-sentinel");
+    let dict = RedisDict::<String, i64>::new(&redis, &key);
+    let theirs = RedisDict::<String, i64>::new(&other, &key);
+    theirs.insert("v".into(), 1).unwrap();
+    assert!(seen(&dict, "v", None, Some(1)));
+    assert!(cached(&redis, &dict, "v"));
+    theirs.insert("v".into(), 2).unwrap();
+    assert!(seen(&dict, "v", Some(1), Some(2)));
+    assert!(cached(&redis, &dict, "v"));
+    let flushes = stats(&redis).flushes;
+    let old = group.manual_failover().unwrap();
+    let new = group.wait_for_failover(Duration::from_secs(30)).unwrap();
+    assert_ne!(old, new);
+    assert!(
+        poll(10, || stats(&redis).flushes > flushes),
+        "the switch flushed: {:?}",
+        stats(&redis)
+    );
+    assert!(poll(30, || theirs.insert("v".into(), 3).is_ok()));
+    assert!(seen(&dict, "v", Some(2), Some(3)));
+    assert!(cached(&redis, &dict, "v"));
+    theirs.insert("v".into(), 4).unwrap();
+    assert!(seen(&dict, "v", Some(3), Some(4)));
+}
