@@ -3,10 +3,34 @@
 //!
 //! Turn it on with [`RedisBuilder::near_cache`](crate::RedisBuilder::near_cache). Every
 //! structure made from that handle then reads through it: a read whose reply is cached is
-//! answered locally, without a round trip; any other read goes to the server on a dedicated
-//! *tracking connection* (RESP3, whatever protocol your URL speaks), so that the server
-//! remembers the key and pushes an invalidation when any client changes it; writes always go
-//! to the server.
+//! answered locally, without a round trip; any other read goes to the server that owns its
+//! key on a dedicated *tracking connection* (RESP3, whatever protocol your URL speaks), so that
+//! the server remembers the key and pushes an invalidation when any client changes it; writes
+//! always go to the server.
+//!
+//! # Where it works
+//!
+//! * **One server**: one tracking connection.
+//! * **A cluster**: one tracking connection per master, found from the slot map (`CLUSTER
+//!   SLOTS`); a read is filled only from the master that owns its key's slot in the map the
+//!   cache holds. Everything is flushed, and the map read anew, when the map changes (a slot
+//!   migrated, a failover, a node added: the heartbeat compares it every [`HEARTBEAT_EVERY`]),
+//!   when a fill or a batch of this handle is answered `MOVED`, `ASK`, `TRYAGAIN` or
+//!   `CLUSTERDOWN`, and when any master's tracking connection is lost.
+//! * **Sentinel**: tracking on the current master. A master switch (a sentinel's
+//!   `+switch-master`, or the handle forgetting its master after a failed connection) flushes
+//!   everything at once and drops the old master's tracking connection; the next fill tracks on
+//!   the new master.
+//! * **Servers that refuse `HELLO 3`** (before Redis 6, some proxies): the RESP2 `REDIRECT`
+//!   mode. A second connection per server, on a thread of its own, subscribes to
+//!   `__redis__:invalidate`, and the tracking connection (RESP2) runs `CLIENT TRACKING ON
+//!   REDIRECT <its id>`. Tracking is never enabled on a RESP2 connection without a redirect
+//!   (the server would accept it and send nothing). The heartbeat asks `CLIENT TRACKINGINFO`
+//!   there, so a broken redirect (the subscriber killed: the server then drops invalidations
+//!   silently) flushes everything within [`HEARTBEAT_EVERY`] + [`HEARTBEAT_BOUND`]; the
+//!   subscriber flushes at once when its own connection fails, and pings when quiet. A server
+//!   that refuses `CLIENT TRACKING` too turns the near cache off for the handle: every read
+//!   goes to the server.
 //!
 //! # The freshness rule
 //!
@@ -28,9 +52,12 @@
 //!   [`Redis::connection`](crate::Redis::connection) are not seen by the near cache until
 //!   their invalidation arrives, like another client's);
 //! * a null invalidation (`FLUSHALL`, `FLUSHDB`, `SWAPDB`) flushes everything;
-//! * losing the tracking connection (a disconnect, `CLIENT KILL`, a heartbeat `PING` not
-//!   answered within [`HEARTBEAT_BOUND`] — one is sent every [`HEARTBEAT_EVERY`]) flushes
-//!   everything, and reads go to the server uncached until a new tracking connection is up;
+//! * losing a tracking connection (a disconnect, `CLIENT KILL`, `tracking-redir-broken`, a
+//!   heartbeat not answered within [`HEARTBEAT_BOUND`] — one is sent every
+//!   [`HEARTBEAT_EVERY`]) flushes everything, and reads go to the server uncached until a
+//!   new tracking connection is up; so does a change of topology (see above). A RESP2
+//!   tracking connection that is lost gives no notice: the heartbeat finds it within
+//!   [`HEARTBEAT_EVERY`] + [`HEARTBEAT_BOUND`];
 //! * an entry is never served past its key's own expiry (each fill reads the key's `PTTL` in
 //!   the same round trip) nor longer than [`NearCache::max_age`] after it was read.
 //!
@@ -54,12 +81,7 @@
 //! Iteration (`HSCAN`, `SSCAN`), random reads, `TTL`, scripts that read several keys, and
 //! reads inside a batch always go to the server.
 //!
-//! Near caching is for single-server handles: a cluster or Sentinel handle asked for one is
-//! refused at build time with [`Error::Config`](crate::Error::Config). A server that refuses
-//! `HELLO 3` or `CLIENT TRACKING` (before Redis 6, or a proxy) turns the near cache off for
-//! the handle: every read goes to the server (the RESP2 `REDIRECT` mode is not implemented,
-//! and tracking is never enabled on a RESP2 connection without it). Blocking calls fill the
-//! cache through pottery's I/O runtime (the tracking connection lives there); called from
+//! Blocking calls fill the cache through pottery's I/O runtime (the tracking connection lives there); called from
 //! inside an async runtime, a blocking miss pays a helper thread — use the async API there.
 //!
 //! ```
