@@ -21,7 +21,10 @@ fn seen(dict: &RedisDict<String, i64>, field: &str, older: Option<i64>, want: Op
         let Ok(got) = dict.get(field) else {
             return false;
         };
-        assert!(got == older || got == want, "read {got:?}: neither {older:?} nor {want:?}");
+        assert!(
+            got == older || got == want,
+            "read {got:?}: neither {older:?} nor {want:?}"
+        );
         got == want
     })
 }
@@ -57,23 +60,29 @@ fn resp2_redirect_mode() {
         .args(["--rename-command", "HELLO", ""])
         .start()
         .unwrap();
-    let mut conn = redis::Client::open(server.url())
+    // RESP2 URLs whatever POTTERY_TEST_PROTOCOL says: the server speaks nothing else.
+    let url = format!("redis://127.0.0.1:{}/0", server.port());
+    let mut conn = redis::Client::open(url.as_str())
         .unwrap()
         .get_connection()
         .unwrap();
     let hello: redis::RedisResult<redis::Value> = redis::cmd("HELLO").arg(3).query(&mut conn);
     assert!(hello.is_err(), "HELLO is refused: {hello:?}");
-    let redis = Redis::builder(&server.url())
+    let redis = Redis::builder(&url)
         .near_cache(NearCache::new())
         .build()
         .unwrap();
-    let other = server.redis();
+    let other = Redis::from_url(&url).unwrap();
     let key = unique_key("near-redirect");
     let dict = RedisDict::<String, i64>::new(&redis, &key);
     let theirs = RedisDict::<String, i64>::new(&other, &key);
     theirs.insert("v".into(), 1).unwrap();
     assert_eq!(dict.get("v").unwrap(), Some(1));
-    assert!(cached(&redis, &dict, "v"), "served locally: {:?}", stats(&redis));
+    assert!(
+        cached(&redis, &dict, "v"),
+        "served locally: {:?}",
+        stats(&redis)
+    );
     assert!(
         client_with_flag(&mut conn, 't').is_some(),
         "a tracking connection"
@@ -105,7 +114,11 @@ fn resp2_redirect_mode() {
         .arg(&subscriber)
         .exec(&mut conn)
         .unwrap();
-    assert!(poll(10, || stats(&redis).flushes > flushes), "{:?}", stats(&redis));
+    assert!(
+        poll(10, || stats(&redis).flushes > flushes),
+        "{:?}",
+        stats(&redis)
+    );
     theirs.insert("v".into(), 2).unwrap();
     assert!(seen(&dict, "v", Some(1), Some(2)));
     assert!(cached(&redis, &dict, "v"));
@@ -153,10 +166,17 @@ fn cluster_masters_migration_and_failover() {
         let theirs = RedisDict::<String, i64>::new(&other, &key);
         theirs.insert("v".into(), 1).unwrap();
         assert!(seen(&dict, "v", None, Some(1)));
-        assert!(cached(&redis, &dict, "v"), "master {m}: {:?}", stats(&redis));
+        assert!(
+            cached(&redis, &dict, "v"),
+            "master {m}: {:?}",
+            stats(&redis)
+        );
         for i in 2..20 {
             theirs.insert("v".into(), i).unwrap();
-            assert!(seen(&dict, "v", Some(i - 1), Some(i)), "master {m}, write {i}");
+            assert!(
+                seen(&dict, "v", Some(i - 1), Some(i)),
+                "master {m}, write {i}"
+            );
         }
     }
     assert!(stats(&redis).connections >= 3, "{:?}", stats(&redis));

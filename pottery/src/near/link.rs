@@ -407,9 +407,11 @@ impl Near {
                         .collect();
                     let handle = near.handle.get().cloned();
                     drop(near);
-                    let checks = links.into_iter().map(|(id, mut conn, redirected)| async move {
-                        (id, alive(&mut conn, redirected).await)
-                    });
+                    let checks = links
+                        .into_iter()
+                        .map(|(id, mut conn, redirected)| async move {
+                            (id, alive(&mut conn, redirected).await)
+                        });
                     for (id, ok) in futures_util::future::join_all(checks).await {
                         if !ok {
                             let Some(near) = weak.upgrade() else { return };
@@ -433,8 +435,7 @@ impl Near {
                 if matches!(&*lock(&self.topology), Topology::Unknown) {
                     return;
                 }
-                let read =
-                    tokio::time::timeout(HEARTBEAT_BOUND, redis.read_slot_owners()).await;
+                let read = tokio::time::timeout(HEARTBEAT_BOUND, redis.read_slot_owners()).await;
                 let Ok(Some(now)) = read else { return };
                 let moved = match &*lock(&self.topology) {
                     Topology::Slots(known) => **known != now,
@@ -536,8 +537,7 @@ impl Near {
 async fn alive(conn: &mut MultiplexedConnection, redirected: bool) -> bool {
     if !redirected {
         let ping = redis::cmd("PING");
-        let answered =
-            tokio::time::timeout(HEARTBEAT_BOUND, ping.query_async::<Value>(conn)).await;
+        let answered = tokio::time::timeout(HEARTBEAT_BOUND, ping.query_async::<Value>(conn)).await;
         return matches!(answered, Ok(Ok(_)));
     }
     let mut info = redis::cmd("CLIENT");
