@@ -521,6 +521,14 @@ impl Near {
                 Duration::from_millis(ms.unsigned_abs()).saturating_sub(Duration::from_millis(1));
             until = until.min(sent + left);
         }
+        // On a cluster a key that does not exist is not cached: its slot may move to another
+        // master without a word to this one's tracking (a key that exists is deleted by the
+        // MIGRATE that moves it, which invalidates it), and a write there would go unseen
+        // until the heartbeat finds the new slot map.
+        let absent = matches!(pttl, Value::Int(-2));
+        if absent && redis.layout() == Layout::Cluster {
+            return Some(value);
+        }
         if let Some(seen) = guard.seen.take() {
             lock(&self.store).end_fill(
                 &read.key,

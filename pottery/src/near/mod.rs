@@ -16,7 +16,10 @@
 //!   cache holds. Everything is flushed, and the map read anew, when the map changes (a slot
 //!   migrated, a failover, a node added: the heartbeat compares it every [`HEARTBEAT_EVERY`]),
 //!   when a fill or a batch of this handle is answered `MOVED`, `ASK`, `TRYAGAIN` or
-//!   `CLUSTERDOWN`, and when any master's tracking connection is lost.
+//!   `CLUSTERDOWN`, and when any master's tracking connection is lost. A key that does not
+//!   exist is not cached on a cluster: its slot could move to another master with no
+//!   invalidation from the old one (a key that exists is deleted there by the `MIGRATE` that
+//!   moves it, which invalidates it).
 //! * **Sentinel**: tracking on the current master. A master switch (a sentinel's
 //!   `+switch-master`, or the handle forgetting its master after a failed connection) flushes
 //!   everything at once and drops the old master's tracking connection; the next fill tracks on
