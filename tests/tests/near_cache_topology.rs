@@ -4,10 +4,12 @@
 //! client's writes are seen within a bound (one invalidation delivery, or one topology check
 //! of the heartbeat), never going back to an older value.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use pottery::testing::{ClusterRole, RedisCluster, RedisServer, SentinelGroup};
-use pottery::{NearCache, Redis, RedisDict};
+use pottery::{NearCache, Redis, RedisDict, aio};
 use pottery_tests::{poll, unique_key};
 
 fn stats(redis: &Redis) -> pottery::NearCacheStats {
@@ -319,4 +321,72 @@ fn sentinel_failover_flushes() {
     assert!(cached(&redis, &dict, "v"));
     theirs.insert("v".into(), 4).unwrap();
     assert!(seen(&dict, "v", Some(3), Some(4)));
+}
+
+/// A cluster handle cloned into 12 async tasks, each reading a key on each of the three
+/// masters while another client writes increasing versions of all three: no task ever reads
+/// a version older than one it already read, and every task sees the last versions.
+#[test]
+fn cluster_async_readers_never_go_backwards() {
+    let cluster = pottery::testing::shared_cluster();
+    let redis = Redis::cluster_builder(cluster.urls())
+        .near_cache(NearCache::new())
+        .build()
+        .unwrap();
+    let other = cluster.redis();
+    let keys: Vec<String> = (0..3).map(|m| key_on(cluster, m, "near-racing")).collect();
+    let theirs: Vec<_> = keys
+        .iter()
+        .map(|k| RedisDict::<String, i64>::new(&other, k))
+        .collect();
+    for t in &theirs {
+        t.insert("v".into(), 0).unwrap();
+    }
+    let n = 300;
+    let done = Arc::new(AtomicBool::new(false));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let readers: Vec<_> = (0..12)
+        .map(|_| {
+            let dicts: Vec<_> = keys
+                .iter()
+                .map(|k| aio::RedisDict::<String, i64>::new(&redis.clone(), k))
+                .collect();
+            let done = Arc::clone(&done);
+            rt.spawn(async move {
+                let mut last = [0i64; 3];
+                while !done.load(Ordering::Acquire) || last.iter().any(|v| *v < n) {
+                    for (i, dict) in dicts.iter().enumerate() {
+                        let got = dict.get("v").await.unwrap().unwrap();
+                        assert!(
+                            got >= last[i],
+                            "key {i}: went back from {} to {got}",
+                            last[i]
+                        );
+                        last[i] = got;
+                    }
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    for v in 1..=n {
+        for t in &theirs {
+            t.insert("v".into(), v).unwrap();
+        }
+    }
+    done.store(true, Ordering::Release);
+    rt.block_on(async {
+        for r in readers {
+            tokio::time::timeout(Duration::from_secs(20), r)
+                .await
+                .expect("readers see the last writes within 20 s")
+                .unwrap();
+        }
+    });
+    let s = stats(&redis);
+    assert!(s.hits > 0 && s.invalidations > 0, "{s:?}");
 }

@@ -35,6 +35,15 @@ impl Drop for Link {
     }
 }
 
+/// How to reach a server when a tracking connection to it must be opened.
+enum Reach {
+    /// The single-server handle's server.
+    Single,
+    /// The cluster node at the address.
+    Node,
+    Client(redis::Client),
+}
+
 /// What every cached entry was read under: on a cluster the slot map (an entry came from its
 /// slot's owner in it), on Sentinel the master's generation. A change flushes everything.
 enum Topology {
@@ -196,9 +205,9 @@ impl Near {
     /// The server that owns `key` now (its `host:port`, `""` on a single-server handle),
     /// and a client of it; `None` when it cannot be told now (the read then goes the usual
     /// way, uncached).
-    async fn server(&self, redis: &Redis, key: &[u8]) -> Option<(String, redis::Client)> {
+    async fn server(&self, redis: &Redis, key: &[u8]) -> Option<(String, Reach)> {
         match redis.layout() {
-            Layout::Single => Some((String::new(), redis.single_client()?)),
+            Layout::Single => Some((String::new(), Reach::Single)),
             Layout::Cluster => {
                 let known = match &*lock(&self.topology) {
                     Topology::Slots(owners) => Some(Arc::clone(owners)),
@@ -219,9 +228,7 @@ impl Near {
                     }
                 };
                 let owner = owners.owner(crate::exec::slot::slot(key))?;
-                let addr = owners.address(owner)?.to_owned();
-                let client = redis.node_client(&addr).ok()?;
-                Some((addr, client))
+                Some((owners.address(owner)?.to_owned(), Reach::Node))
             }
             Layout::Sentinel => {
                 let (generation, client) = redis.sentinel_master().await?.ok()?;
@@ -242,17 +249,19 @@ impl Near {
                     }
                     _ => *topology = Topology::Master(generation),
                 }
-                Some((format!("{host}:{port}"), client))
+                Some((format!("{host}:{port}"), Reach::Client(client)))
             }
         }
     }
 
-    /// The tracking connection to the server at `addr`, opened (from `client`) if there is
-    /// none (at most one attempt per [`RECONNECT_AFTER`]); `None` when it cannot be had now.
+    /// The tracking connection to the server at `addr`, opened (reaching it by `reach`) if
+    /// there is none (at most one attempt per [`RECONNECT_AFTER`]); `None` when it cannot be
+    /// had now.
     async fn connection(
         self: &Arc<Self>,
+        redis: &Redis,
         addr: &str,
-        client: redis::Client,
+        reach: Reach,
     ) -> Option<(u64, MultiplexedConnection)> {
         if let Some(l) = lock(&self.links).get(addr) {
             return Some((l.id, l.conn.clone()));
@@ -266,6 +275,11 @@ impl Near {
         if let Some(l) = lock(&self.links).get(addr) {
             return Some((l.id, l.conn.clone()));
         }
+        let client = match reach {
+            Reach::Single => redis.single_client()?,
+            Reach::Node => redis.node_client(addr).ok()?,
+            Reach::Client(c) => c,
+        };
         let id = self.made.fetch_add(1, Ordering::Relaxed) + 1;
         match self.open(id, client).await {
             Ok(link) => {
@@ -477,8 +491,8 @@ impl Near {
             seen: Some(seen),
         };
         let redis = self.handle.get()?.upgrade()?;
-        let (addr, client) = self.server(&redis, &read.key).await?;
-        let (id, mut conn) = self.connection(&addr, client).await?;
+        let (addr, reach) = self.server(&redis, &read.key).await?;
+        let (id, mut conn) = self.connection(&redis, &addr, reach).await?;
         let sent = Instant::now();
         let mut pipe = redis::pipe();
         pipe.add_command(cmd.clone())
