@@ -41,7 +41,8 @@ enum Reach {
     Single,
     /// The cluster node at the address.
     Node,
-    Client(redis::Client),
+    /// A Sentinel handle's master.
+    Client(Box<redis::Client>),
 }
 
 /// What every cached entry was read under: on a cluster the slot map (an entry came from its
@@ -249,7 +250,7 @@ impl Near {
                     }
                     _ => *topology = Topology::Master(generation),
                 }
-                Some((format!("{host}:{port}"), Reach::Client(client)))
+                Some((format!("{host}:{port}"), Reach::Client(Box::new(client))))
             }
         }
     }
@@ -278,7 +279,7 @@ impl Near {
         let client = match reach {
             Reach::Single => redis.single_client()?,
             Reach::Node => redis.node_client(addr).ok()?,
-            Reach::Client(c) => c,
+            Reach::Client(c) => *c,
         };
         let id = self.made.fetch_add(1, Ordering::Relaxed) + 1;
         match self.open(id, client).await {
