@@ -127,6 +127,120 @@ fn resp2_redirect_mode() {
     assert!(stats(&redis).connections > made);
     theirs.insert("v".into(), 3).unwrap();
     assert!(seen(&dict, "v", Some(2), Some(3)));
+    // The tracking connection itself killed (RESP2: no notice; the heartbeat finds it).
+    assert!(cached(&redis, &dict, "v"));
+    let tracking = client_with_flag(&mut conn, 't').expect("a tracking connection");
+    let flushes = stats(&redis).flushes;
+    redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(&tracking)
+        .exec(&mut conn)
+        .unwrap();
+    assert!(
+        poll(10, || stats(&redis).flushes > flushes),
+        "{:?}",
+        stats(&redis)
+    );
+    theirs.insert("v".into(), 4).unwrap();
+    assert!(seen(&dict, "v", Some(3), Some(4)));
+    assert!(cached(&redis, &dict, "v"));
+    theirs.insert("v".into(), 5).unwrap();
+    assert!(seen(&dict, "v", Some(4), Some(5)));
+}
+
+/// The REDIRECT mode's server stops answering (paused past the heartbeat's bound): everything
+/// is flushed, and reads are fresh once it is back.
+#[test]
+fn resp2_redirect_mode_unanswered_heartbeat_flushes() {
+    let server = RedisServer::builder()
+        .args(["--rename-command", "HELLO", ""])
+        .start()
+        .unwrap();
+    let url = format!("redis://127.0.0.1:{}/0", server.port());
+    let redis = Redis::builder(&url)
+        .near_cache(NearCache::new())
+        .build()
+        .unwrap();
+    let other = Redis::from_url(&url).unwrap();
+    let key = unique_key("near-redirect-pause");
+    let dict = RedisDict::<String, i64>::new(&redis, &key);
+    let theirs = RedisDict::<String, i64>::new(&other, &key);
+    theirs.insert("v".into(), 1).unwrap();
+    assert!(seen(&dict, "v", None, Some(1)));
+    assert!(cached(&redis, &dict, "v"));
+    let flushes = stats(&redis).flushes;
+    server.pause();
+    let flushed = poll(10, || stats(&redis).flushes > flushes);
+    server.resume();
+    assert!(flushed, "no flush while the server did not answer");
+    assert_eq!(stats(&redis).entries, 0);
+    theirs.insert("v".into(), 2).unwrap();
+    assert!(seen(&dict, "v", Some(1), Some(2)));
+    assert!(cached(&redis, &dict, "v"));
+}
+
+/// On a cluster, one master's tracking connection killed flushes everything; reads are fresh
+/// and cached again after it.
+#[test]
+fn cluster_lost_tracking_connection_flushes() {
+    let cluster = pottery::testing::shared_cluster();
+    let redis = Redis::cluster_builder(cluster.urls())
+        .near_cache(NearCache::new())
+        .build()
+        .unwrap();
+    let other = cluster.redis();
+    let keys: Vec<String> = (0..3).map(|m| key_on(cluster, m, "near-lost")).collect();
+    let dicts: Vec<_> = keys
+        .iter()
+        .map(|k| RedisDict::<String, i64>::new(&redis, k))
+        .collect();
+    let theirs: Vec<_> = keys
+        .iter()
+        .map(|k| RedisDict::<String, i64>::new(&other, k))
+        .collect();
+    for (d, t) in dicts.iter().zip(&theirs) {
+        t.insert("v".into(), 1).unwrap();
+        assert!(seen(d, "v", None, Some(1)));
+        assert!(cached(&redis, d, "v"));
+    }
+    let mut probes = pottery_tests::node_connections(&cluster.urls());
+    // Every tracking connection on master 0 (another test's handle may have one too: it
+    // flushes as well, which its own checks allow).
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query(&mut probes[0])
+        .unwrap();
+    let tracking: Vec<String> = list
+        .lines()
+        .filter(|l| {
+            l.split(' ')
+                .any(|f| f.starts_with("flags=") && f[6..].contains('t'))
+        })
+        .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("id=")))
+        .map(str::to_owned)
+        .collect();
+    assert!(!tracking.is_empty(), "a tracking connection on master 0");
+    let flushes = stats(&redis).flushes;
+    for id in &tracking {
+        // One that closed meanwhile is "No such client": fine.
+        let _ = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("ID")
+            .arg(id)
+            .exec(&mut probes[0]);
+    }
+    assert!(
+        poll(10, || stats(&redis).flushes > flushes),
+        "{:?}",
+        stats(&redis)
+    );
+    assert_eq!(stats(&redis).entries, 0);
+    for (d, t) in dicts.iter().zip(&theirs) {
+        t.insert("v".into(), 2).unwrap();
+        assert!(seen(d, "v", Some(1), Some(2)));
+        assert!(cached(&redis, d, "v"));
+    }
 }
 
 /// A key owned by master `index` of `cluster` (by trying names).
