@@ -4,9 +4,9 @@
 //! Turn it on with [`RedisBuilder::near_cache`](crate::RedisBuilder::near_cache). Every
 //! structure made from that handle then reads through it: a read whose reply is cached is
 //! answered locally, without a round trip; any other read goes to the server that owns its
-//! key on a dedicated *tracking connection* (RESP3, whatever protocol your URL speaks), so that
-//! the server remembers the key and pushes an invalidation when any client changes it; writes
-//! always go to the server.
+//! key on a dedicated *tracking connection* (RESP3 whatever protocol your URL speaks, or
+//! the RESP2 `REDIRECT` mode below), so that the server remembers the key and sends an
+//! invalidation when any client changes it; writes always go to the server.
 //!
 //! # Where it works
 //!
@@ -46,7 +46,9 @@
 //!   generation and the global flush generation); its reply is inserted only if no
 //!   invalidation of the key and no flush arrived meanwhile. Invalidations are applied by the
 //!   tracking connection's reader as it parses them, before any reply behind them is handed
-//!   over, so an invalidation that the server sent before a reply is always seen first;
+//!   over, so an invalidation that the server sent before a reply is always seen first. (In
+//!   the RESP2 `REDIRECT` mode invalidations come on the other connection: one that arrives
+//!   after the reply it should have preceded drops the entry then, within one delivery);
 //! * this handle's writes invalidate their keys locally before they are sent and again when
 //!   their reply arrives (scripts by their declared keys, commands by their arguments; a
 //!   command whose keys are not known, such as `FLUSHDB` or `SWAPDB`, flushes everything);
@@ -63,6 +65,12 @@
 //!   [`HEARTBEAT_EVERY`] + [`HEARTBEAT_BOUND`];
 //! * an entry is never served past its key's own expiry (each fill reads the key's `PTTL` in
 //!   the same round trip) nor longer than [`NearCache::max_age`] after it was read.
+//!
+//! Where no invalidation can come, the bound is the heartbeat's (about [`HEARTBEAT_EVERY`] +
+//! [`HEARTBEAT_BOUND`]) instead of one delivery: a RESP2 tracking connection lost without a
+//! word, and on a cluster a topology change that no invalidation accompanies and no read of
+//! this handle meets as `MOVED` (a slot handed over by `CLUSTER SETSLOT` with keys that were
+//! not moved by `MIGRATE`).
 //!
 //! # What benefits
 //!
@@ -121,7 +129,10 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
 pub const HEARTBEAT_BOUND: Duration = Duration::from_secs(1);
 
 /// Settings of a near cache (see the [module docs](crate::near) for what it serves and how it
-/// stays fresh).
+/// stays fresh). It works on every kind of handle: one server, a cluster (a tracking
+/// connection per master; a slot map change, `MOVED`/`ASK` or a lost master connection
+/// flushes everything) and Sentinel (tracking the current master; a switch flushes
+/// everything), over RESP3 or, where the server refuses `HELLO 3`, the RESP2 `REDIRECT` mode.
 ///
 /// ```
 /// use std::time::Duration;
