@@ -359,6 +359,9 @@ impl Near {
     ) -> redis::RedisResult<Link> {
         let resp2 = with_protocol(&client, redis::ProtocolVersion::RESP2)?;
         let stop = Arc::new(AtomicBool::new(false));
+        // Stops the subscriber on every way out but its link's (an error, this future
+        // dropped while connecting).
+        let mut armed = StopOnDrop(Some(Arc::clone(&stop)));
         let subscriber = redirect::start(
             Arc::downgrade(self),
             id,
@@ -367,13 +370,7 @@ impl Near {
             Arc::clone(&stop),
         )
         .await;
-        let redirect_id = match subscriber {
-            Ok(client_id) => client_id,
-            Err(e) => {
-                stop.store(true, Ordering::SeqCst);
-                return Err(e);
-            }
-        };
+        let redirect_id = subscriber?;
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.connection_timeout))
             .set_response_timeout(self.response_timeout);
@@ -392,17 +389,14 @@ impl Near {
         })
         .await
         .unwrap_or_else(|e| Err(spawn_failed(e)));
-        match opened {
-            Ok(conn) => Ok(Link {
-                id,
-                conn,
-                redirect: Some(stop),
-            }),
-            Err(e) => {
-                stop.store(true, Ordering::SeqCst);
-                Err(e)
-            }
-        }
+        let conn = opened?;
+        // From here the link stops it when it goes.
+        armed.0 = None;
+        Ok(Link {
+            id,
+            conn,
+            redirect: Some(stop),
+        })
     }
 
     /// Every [`HEARTBEAT_EVERY`]: each tracking connection is pinged (in the `REDIRECT` mode
@@ -625,6 +619,17 @@ fn with_protocol(
     let info = client.get_connection_info().clone();
     let settings = info.redis_settings().clone().set_protocol(protocol);
     redis::Client::open(info.set_redis_settings(settings))
+}
+
+/// Stops a `REDIRECT` subscriber when dropped, unless disarmed.
+struct StopOnDrop(Option<Arc<AtomicBool>>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Some(stop) = self.0.take() {
+            stop.store(true, Ordering::SeqCst);
+        }
+    }
 }
 
 /// Ends a fill that did not insert (an error, or its future dropped).
