@@ -112,6 +112,9 @@ test: deps lint features package
 	  --test macros --test service_macros --test codec --test batch \
 	  --test near_cache --test near_cache_topology -- --test-threads=4 2>&1 \
 	  | tee -a target/test.log
+	@echo "== the near cache's tests again against servers that refuse HELLO (the RESP2 REDIRECT mode)"
+	POTTERY_NEAR_REDIRECT=1 cargo test -p pottery-tests --all-features --test near_cache 2>&1 \
+	  | tee -a target/test.log
 	$(MAKE) --no-print-directory examples
 	@echo "== the benchmark, QUICK=smoke (every workload once), in the dev profile: a smoke test of make bench (its figures mean"
 	@echo "   nothing there; make bench builds in release and writes docs/)"
