@@ -646,3 +646,46 @@ impl Drop for FillGuard<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `CLIENT TRACKINGINFO` as RESP2 and RESP3 give it: a broken redirect is found at any
+    /// depth, and a healthy reply mentions neither `broken_redirect` nor `off`.
+    #[test]
+    fn tracking_info_flags() {
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let healthy = Value::Array(vec![
+            bulk("flags"),
+            Value::Array(vec![bulk("on")]),
+            bulk("redirect"),
+            Value::Int(7),
+            bulk("prefixes"),
+            Value::Array(vec![]),
+        ]);
+        assert!(!mentions(&healthy, "broken_redirect") && !mentions(&healthy, "off"));
+        let broken = Value::Map(vec![(
+            Value::SimpleString("flags".into()),
+            Value::Set(vec![bulk("on"), bulk("broken_redirect")]),
+        )]);
+        assert!(mentions(&broken, "broken_redirect"));
+    }
+
+    /// A refusal is the server's answer; a redirect is a cluster's; neither is the other.
+    #[test]
+    fn refusals_and_redirects() {
+        let refused = redis::RedisError::from((
+            redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError),
+            "unknown command",
+        ));
+        let moved = redis::RedisError::from((
+            redis::ErrorKind::Server(redis::ServerErrorKind::Moved),
+            "moved",
+        ));
+        let io = redis::RedisError::from(std::io::Error::other("reset"));
+        assert!(is_refusal(&refused) && !is_redirect(&refused));
+        assert!(is_redirect(&moved) && !is_refusal(&moved));
+        assert!(!is_refusal(&io) && !is_redirect(&io));
+    }
+}

@@ -240,7 +240,8 @@ pub struct NearCacheStats {
     /// Replies not cached because their key was invalidated (or everything flushed) while
     /// they were in flight.
     pub rejected_fills: u64,
-    /// Tracking connections made (1 while the first lives).
+    /// Tracking connections made (attempts included; one per server while the first ones
+    /// live: 1 on a single server or Sentinel, one per master read from on a cluster).
     pub connections: u64,
 }
 
