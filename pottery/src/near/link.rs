@@ -23,13 +23,32 @@ const RECONNECT_AFTER: Duration = Duration::from_millis(100);
 struct Link {
     id: u64,
     conn: MultiplexedConnection,
-    /// In the RESP2 `REDIRECT` mode, the subscriber's stop flag (set when the link goes).
-    redirect: Option<Arc<AtomicBool>>,
+    /// In the RESP2 `REDIRECT` mode, the subscriber's stop flag (set when the link goes) and
+    /// markers.
+    redirect: Option<(Arc<AtomicBool>, Arc<redirect::Marks>)>,
+}
+
+/// What a fill needs of a link: its number, its connection, and in the `REDIRECT` mode its
+/// subscriber's markers.
+struct Tracking {
+    id: u64,
+    conn: MultiplexedConnection,
+    marks: Option<Arc<redirect::Marks>>,
+}
+
+impl Link {
+    fn tracking(&self) -> Tracking {
+        Tracking {
+            id: self.id,
+            conn: self.conn.clone(),
+            marks: self.redirect.as_ref().map(|(_, m)| Arc::clone(m)),
+        }
+    }
 }
 
 impl Drop for Link {
     fn drop(&mut self) {
-        if let Some(stop) = &self.redirect {
+        if let Some((stop, _)) = &self.redirect {
             stop.store(true, Ordering::SeqCst);
         }
     }
@@ -263,9 +282,9 @@ impl Near {
         redis: &Redis,
         addr: &str,
         reach: Reach,
-    ) -> Option<(u64, MultiplexedConnection)> {
+    ) -> Option<Tracking> {
         if let Some(l) = lock(&self.links).get(addr) {
-            return Some((l.id, l.conn.clone()));
+            return Some(l.tracking());
         }
         if self.refused.load(Ordering::Relaxed)
             || lock(&self.retry_at).is_some_and(|at| Instant::now() < at)
@@ -274,7 +293,7 @@ impl Near {
         }
         let _one = self.connecting.lock().await;
         if let Some(l) = lock(&self.links).get(addr) {
-            return Some((l.id, l.conn.clone()));
+            return Some(l.tracking());
         }
         let client = match reach {
             Reach::Single => redis.single_client()?,
@@ -284,11 +303,11 @@ impl Near {
         let id = self.made.fetch_add(1, Ordering::Relaxed) + 1;
         match self.open(id, client).await {
             Ok(link) => {
-                let conn = link.conn.clone();
+                let tracking = link.tracking();
                 lock(&self.links).insert(addr.to_owned(), link);
                 *lock(&self.retry_at) = None;
                 self.start_heartbeat();
-                Some((id, conn))
+                Some(tracking)
             }
             Err(e) if is_refusal(&e) => {
                 // Neither RESP3 nor CLIENT TRACKING with REDIRECT (a server before 6.0, a
@@ -370,7 +389,7 @@ impl Near {
             Arc::clone(&stop),
         )
         .await;
-        let redirect_id = subscriber?;
+        let (redirect_id, marks) = subscriber?;
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.connection_timeout))
             .set_response_timeout(self.response_timeout);
@@ -395,7 +414,7 @@ impl Near {
         Ok(Link {
             id,
             conn,
-            redirect: Some(stop),
+            redirect: Some((stop, marks)),
         })
     }
 
@@ -487,17 +506,47 @@ impl Near {
         };
         let redis = self.handle.get()?.upgrade()?;
         let (addr, reach) = self.server(&redis, &read.key).await?;
-        let (id, mut conn) = self.connection(&redis, &addr, reach).await?;
+        let Tracking {
+            id,
+            mut conn,
+            marks,
+        } = self.connection(&redis, &addr, reach).await?;
         let sent = Instant::now();
         let mut pipe = redis::pipe();
         pipe.add_command(cmd.clone())
             .cmd("PTTL")
             .arg(read.key.as_slice());
+        // REDIRECT mode: a marker behind every invalidation sent before the read ran.
+        let mark = marks.as_ref().map(|m| {
+            let seq = m.next();
+            pipe.cmd("PUBLISH").arg(&m.channel).arg(seq);
+            seq
+        });
         let replies = pipe.query_async::<Vec<Value>>(&mut conn).await;
         let (value, pttl) = match replies {
-            Ok(r) if r.len() == 2 => {
+            Ok(r) if r.len() == 2 + usize::from(mark.is_some()) => {
                 let mut r = r.into_iter();
-                (r.next()?, r.next()?)
+                let (value, pttl) = (r.next()?, r.next()?);
+                if let (Some(seq), Some(m)) = (mark, &marks) {
+                    match r.next() {
+                        // Heard by the subscriber: wait until it has applied everything up
+                        // to the marker (about when this reply came).
+                        Some(Value::Int(n)) if n >= 1 => {
+                            if !m.wait(seq, HEARTBEAT_BOUND).await {
+                                // Not heard in time: not cached (read again the usual way).
+                                return None;
+                            }
+                        }
+                        // Nobody subscribed (the subscriber is gone) or refused: the order
+                        // cannot be told, and the subscriber may be lost.
+                        Some(Value::Int(_)) => {
+                            self.lose(id);
+                            return None;
+                        }
+                        _ => return None,
+                    }
+                }
+                (value, pttl)
             }
             Ok(_) => return None,
             Err(e) => {

@@ -26,8 +26,9 @@
 //!   the new master.
 //! * **Servers that refuse `HELLO 3`** (before Redis 6, some proxies): the RESP2 `REDIRECT`
 //!   mode. A second connection per server, on a thread of its own, subscribes to
-//!   `__redis__:invalidate`, and the tracking connection (RESP2) runs `CLIENT TRACKING ON
-//!   REDIRECT <its id>`. Tracking is never enabled on a RESP2 connection without a redirect
+//!   `__redis__:invalidate` (and a channel of its own, for the markers below), and the
+//!   tracking connection (RESP2) runs `CLIENT TRACKING ON REDIRECT <its id>`. On a cluster
+//!   each fill's marker `PUBLISH` reaches every node (the cluster bus carries it). Tracking is never enabled on a RESP2 connection without a redirect
 //!   (the server would accept it and send nothing). The heartbeat asks `CLIENT TRACKINGINFO`
 //!   there, so a broken redirect (the subscriber killed: the server then drops invalidations
 //!   silently) flushes everything within [`HEARTBEAT_EVERY`] + [`HEARTBEAT_BOUND`]; the
@@ -47,8 +48,11 @@
 //!   invalidation of the key and no flush arrived meanwhile. Invalidations are applied by the
 //!   tracking connection's reader as it parses them, before any reply behind them is handed
 //!   over, so an invalidation that the server sent before a reply is always seen first. (In
-//!   the RESP2 `REDIRECT` mode invalidations come on the other connection: one that arrives
-//!   after the reply it should have preceded drops the entry then, within one delivery);
+//!   the RESP2 `REDIRECT` mode invalidations come on the other connection; each fill's
+//!   pipeline ends with a `PUBLISH` of a marker to the subscriber's own channel, queued
+//!   behind every invalidation sent before the read ran, and the reply is inserted only once
+//!   the subscriber has applied everything up to it: the same order, at no extra round trip.
+//!   Where that `PUBLISH` is refused, nothing is cached);
 //! * this handle's writes invalidate their keys locally before they are sent and again when
 //!   their reply arrives (scripts by their declared keys, commands by their arguments; a
 //!   command whose keys are not known, such as `FLUSHDB` or `SWAPDB`, flushes everything);
