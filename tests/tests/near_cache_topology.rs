@@ -504,3 +504,64 @@ fn cluster_async_readers_never_go_backwards() {
     let s = stats(&redis);
     assert!(s.hits > 0 && s.invalidations > 0, "{s:?}");
 }
+
+/// A cluster whose nodes refuse `HELLO`: a REDIRECT pair per master. Another client's writes
+/// on every master are seen, and a master's subscriber killed flushes everything.
+#[test]
+fn cluster_resp2_redirect_mode() {
+    let cluster = RedisCluster::builder()
+        .args(["--rename-command", "HELLO", ""])
+        .start()
+        .unwrap();
+    // RESP2 URLs whatever POTTERY_TEST_PROTOCOL says: the nodes speak nothing else.
+    let urls: Vec<String> = cluster
+        .nodes
+        .iter()
+        .map(|n| format!("redis://127.0.0.1:{}", n.port()))
+        .collect();
+    let redis = Redis::cluster_builder(&urls)
+        .near_cache(NearCache::new())
+        .build()
+        .unwrap();
+    let other = Redis::cluster(&urls).unwrap();
+    let keys: Vec<String> = (0..3)
+        .map(|m| key_on(&cluster, m, "near-redirect"))
+        .collect();
+    let dicts: Vec<_> = keys
+        .iter()
+        .map(|k| RedisDict::<String, i64>::new(&redis, k))
+        .collect();
+    let theirs: Vec<_> = keys
+        .iter()
+        .map(|k| RedisDict::<String, i64>::new(&other, k))
+        .collect();
+    for (d, t) in dicts.iter().zip(&theirs) {
+        t.insert("v".into(), 1).unwrap();
+        assert!(seen(d, "v", None, Some(1)));
+        assert!(cached(&redis, d, "v"), "{:?}", stats(&redis));
+        for i in 2..10 {
+            t.insert("v".into(), i).unwrap();
+            assert!(seen(d, "v", Some(i - 1), Some(i)), "write {i}");
+        }
+    }
+    assert!(stats(&redis).connections >= 3, "{:?}", stats(&redis));
+    let mut probes = pottery_tests::node_connections(&urls);
+    let subscriber = client_with_flag(&mut probes[0], 'P').expect("a subscriber on master 0");
+    let flushes = stats(&redis).flushes;
+    redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(&subscriber)
+        .exec(&mut probes[0])
+        .unwrap();
+    assert!(
+        poll(10, || stats(&redis).flushes > flushes),
+        "{:?}",
+        stats(&redis)
+    );
+    for (d, t) in dicts.iter().zip(&theirs) {
+        t.insert("v".into(), 100).unwrap();
+        assert!(seen(d, "v", Some(9), Some(100)));
+        assert!(cached(&redis, d, "v"));
+    }
+}
