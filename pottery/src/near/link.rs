@@ -80,12 +80,12 @@ pub(crate) struct Near {
     /// The handle this near cache belongs to (set once it is built).
     handle: OnceLock<WeakRedis>,
     /// Tracking connections by server (`host:port`; `""` for a single-server handle).
-    links: Mutex<HashMap<String, Link>>,
+    servers: Mutex<HashMap<String, Link>>,
     topology: Mutex<Topology>,
     /// No new tracking connection is tried before this instant.
     retry_at: Mutex<Option<Instant>>,
     connecting: tokio::sync::Mutex<()>,
-    made: AtomicU64,
+    links: AtomicU64,
     heartbeat_started: std::sync::Once,
     /// Set when a server refused both RESP3 and the RESP2 `REDIRECT` mode (an answer, not a
     /// failure to connect): the near cache then stays off and every read goes to the server.
@@ -105,11 +105,11 @@ impl Near {
             connection_timeout,
             response_timeout,
             handle: OnceLock::new(),
-            links: Mutex::new(HashMap::new()),
+            servers: Mutex::new(HashMap::new()),
             topology: Mutex::new(Topology::Unknown),
             retry_at: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
-            made: AtomicU64::new(0),
+            links: AtomicU64::new(0),
             heartbeat_started: std::sync::Once::new(),
             refused: AtomicBool::new(false),
         }
@@ -139,7 +139,7 @@ impl Near {
             bytes: s.bytes,
             evictions: s.counters.evictions,
             rejected_fills: s.counters.rejected_fills,
-            connections: self.made.load(Ordering::Relaxed),
+            connections: self.links.load(Ordering::Relaxed),
         }
     }
 
@@ -149,8 +149,8 @@ impl Near {
 
     /// The cached reply to `read`, if any may be served now.
     pub(crate) fn get(&self, read: &Read) -> Option<Value> {
-        // Without a tracking connection nothing is cached (a flush emptied the store when
-        // it was lost), and nothing is served.
+        // No tracking connection: nothing cached may be trusted (a flush emptied the store
+        // when it was lost), and nothing is served.
         lock(&self.store).get(&read.key, &read.packed, Instant::now())
     }
 
@@ -173,7 +173,7 @@ impl Near {
     pub(crate) fn topology_changed(&self) {
         let old = std::mem::replace(&mut *lock(&self.topology), Topology::Unknown);
         if matches!(old, Topology::Master(_)) {
-            drop(std::mem::take(&mut *lock(&self.links)));
+            drop(std::mem::take(&mut *lock(&self.servers)));
         }
         self.flush();
     }
@@ -211,7 +211,7 @@ impl Near {
     /// missed, so everything goes.
     pub(super) fn lose(&self, id: u64) {
         let gone = {
-            let mut links = lock(&self.links);
+            let mut links = lock(&self.servers);
             let addr = links
                 .iter()
                 .find(|(_, l)| l.id == id)
@@ -283,7 +283,7 @@ impl Near {
         addr: &str,
         reach: Reach,
     ) -> Option<Tracking> {
-        if let Some(l) = lock(&self.links).get(addr) {
+        if let Some(l) = lock(&self.servers).get(addr) {
             return Some(l.tracking());
         }
         if self.refused.load(Ordering::Relaxed)
@@ -292,7 +292,7 @@ impl Near {
             return None;
         }
         let _one = self.connecting.lock().await;
-        if let Some(l) = lock(&self.links).get(addr) {
+        if let Some(l) = lock(&self.servers).get(addr) {
             return Some(l.tracking());
         }
         let client = match reach {
@@ -300,11 +300,11 @@ impl Near {
             Reach::Node => redis.node_client(addr).ok()?,
             Reach::Client(c) => *c,
         };
-        let id = self.made.fetch_add(1, Ordering::Relaxed) + 1;
+        let id = self.links.fetch_add(1, Ordering::Relaxed) + 1;
         match self.open(id, client).await {
             Ok(link) => {
                 let tracking = link.tracking();
-                lock(&self.links).insert(addr.to_owned(), link);
+                lock(&self.servers).insert(addr.to_owned(), link);
                 *lock(&self.retry_at) = None;
                 self.start_heartbeat();
                 Some(tracking)
@@ -429,7 +429,7 @@ impl Near {
                 loop {
                     tokio::time::sleep(HEARTBEAT_EVERY).await;
                     let Some(near) = weak.upgrade() else { return };
-                    let links: Vec<(u64, MultiplexedConnection, bool)> = lock(&near.links)
+                    let links: Vec<(u64, MultiplexedConnection, bool)> = lock(&near.servers)
                         .values()
                         .map(|l| (l.id, l.conn.clone(), l.redirect.is_some()))
                         .collect();
