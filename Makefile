@@ -99,16 +99,21 @@ test: deps lint features package
 	  --test probabilistic --test redlock --test retries --test send_futures --test sentinel \
 	  --test service_macros --test set --test shared_primitives --test valkey \
 	  --test rate_limiter --test semaphore --test reliable_queue \
+	  --test near_cache --test near_cache_topology \
 	  -- --skip tls --test-threads=4 2>&1 | tee -a target/test.log
 	@echo "== the protocol-sensitive part of the integration suite again over RESP3 on Redis 7.0"
-	@echo "   (every structure, the model suite, interop, caches, structs, Redlock and NextId;"
-	@echo "   skipped there for time: the fault, failover, restart and handle tests, which"
+	@echo "   (every structure, the model suite, interop, caches, structs, Redlock and NextId, the"
+	@echo "   near cache; skipped there for time: the fault, failover, restart and handle tests, which"
 	@echo "   exercise connections rather than replies, and the shared-instance Redlock/NextId"
 	@echo "   tests, which exercise sharing (the redlock binary covers their replies))"
 	POTTERY_TEST_PROTOCOL=resp3 POTTERY_MODEL_CASES=64 cargo test -p pottery-tests --all-features \
 	  --test dict --test set --test list --test counter --test model --test interop \
 	  --test cache --test backed --test probabilistic --test redlock \
-	  --test macros --test service_macros --test codec --test batch -- --test-threads=4 2>&1 \
+	  --test macros --test service_macros --test codec --test batch \
+	  --test near_cache --test near_cache_topology -- --test-threads=4 2>&1 \
+	  | tee -a target/test.log
+	@echo "== the near cache's tests again against servers that refuse HELLO (the RESP2 REDIRECT mode)"
+	POTTERY_NEAR_REDIRECT=1 cargo test -p pottery-tests --all-features --test near_cache 2>&1 \
 	  | tee -a target/test.log
 	$(MAKE) --no-print-directory examples
 	@echo "== the benchmark, QUICK=smoke (every workload once), in the dev profile: a smoke test of make bench (its figures mean"

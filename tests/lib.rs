@@ -8,18 +8,24 @@ use pottery::Redis;
 use pottery::testing::{shared_cluster, shared_server};
 
 /// The handles a structure is tested on: one server, and a 3-master cluster. With
-/// `POTTERY_NEAR_CACHE=1` the single-server handle has a near cache (the whole suite of a
-/// structure, or the model suite, must give the same results with it).
+/// `POTTERY_NEAR_CACHE=1` both have a near cache (the whole suite of a structure, or the
+/// model suite, must give the same results with it).
 pub fn targets() -> Vec<(&'static str, Redis)> {
-    let single = if std::env::var_os("POTTERY_NEAR_CACHE").is_some_and(|v| v != "0") {
-        Redis::builder(&shared_server().url())
+    if std::env::var_os("POTTERY_NEAR_CACHE").is_some_and(|v| v != "0") {
+        let single = Redis::builder(&shared_server().url())
             .near_cache(pottery::NearCache::new())
             .build()
-            .expect("a near-cached handle")
-    } else {
-        shared_server().redis()
-    };
-    vec![("single", single), ("cluster", shared_cluster().redis())]
+            .expect("a near-cached handle");
+        let cluster = Redis::cluster_builder(shared_cluster().urls())
+            .near_cache(pottery::NearCache::new())
+            .build()
+            .expect("a near-cached cluster handle");
+        return vec![("single", single), ("cluster", cluster)];
+    }
+    vec![
+        ("single", shared_server().redis()),
+        ("cluster", shared_cluster().redis()),
+    ]
 }
 
 /// A key no other test uses.

@@ -18,8 +18,8 @@
 //!
 //! The seed and the case counts are fixed; `POTTERY_MODEL_CASES=2000` runs more cases per
 //! structure, target and API, `POTTERY_MODEL_SEED=<u64>` draws other sequences, and
-//! `POTTERY_NEAR_CACHE=1` runs the single-server cases on a near-cached handle (every read a
-//! structure can serve locally then goes through the near cache).
+//! `POTTERY_NEAR_CACHE=1` runs the single-server and the cluster cases on near-cached handles
+//! (every read a structure can serve locally then goes through the near cache).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt::Debug;

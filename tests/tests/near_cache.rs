@@ -3,7 +3,9 @@
 //! seen within one invalidation delivery, read-your-writes, versions that never go backwards,
 //! the read/insert race, a killed tracking connection, FLUSHALL/FLUSHDB/SWAPDB, expiry,
 //! DEL/UNLINK/RENAME, scripts and transactions from others, databases, the caps, and the
-//! caches. `POTTERY_NEAR_WRITES=<n>` runs more writes in the long loops (default 2,000).
+//! caches. `POTTERY_NEAR_WRITES=<n>` runs more writes in the long loops (default 2,000);
+//! `POTTERY_NEAR_REDIRECT=1` runs every test against servers that refuse `HELLO` (the RESP2
+//! `REDIRECT` mode).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,6 +20,19 @@ fn writes() -> u64 {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(2_000)
+}
+
+/// A server for one test. With `POTTERY_NEAR_REDIRECT=1` it refuses `HELLO` (renamed away),
+/// so the near cache runs in the RESP2 `REDIRECT` mode: every test here must pass in it too.
+fn start() -> RedisServer {
+    if std::env::var_os("POTTERY_NEAR_REDIRECT").is_some_and(|v| v != "0") {
+        RedisServer::builder()
+            .args(["--rename-command", "HELLO", ""])
+            .start()
+            .unwrap()
+    } else {
+        RedisServer::start().unwrap()
+    }
 }
 
 fn near(server: &RedisServer) -> Redis {
@@ -59,7 +74,7 @@ fn seen(dict: &RedisDict<String, i64>, field: &str, want: Option<i64>) -> bool {
 
 #[test]
 fn reads_are_served_locally_and_writes_are_seen() {
-    let server = RedisServer::start().unwrap();
+    let server = start();
     let redis = near(&server);
     let key = unique_key("near-basic");
     let dict = RedisDict::<String, i64>::new(&redis, &key);
@@ -88,7 +103,7 @@ fn reads_are_served_locally_and_writes_are_seen() {
 /// read, and no read that started after the write's invalidation arrived returns the old one.
 #[test]
 fn another_clients_writes_are_seen_within_one_invalidation() {
-    let server = RedisServer::start().unwrap();
+    let server = start();
     let redis = near(&server);
     let key = unique_key("near-other");
     let dict = RedisDict::<String, i64>::new(&redis, &key);
@@ -125,7 +140,7 @@ fn another_clients_writes_are_seen_within_one_invalidation() {
 /// The same through the async API, with 8 tasks reading while the writes go on.
 #[test]
 fn async_readers_never_go_backwards() {
-    let server = RedisServer::start().unwrap();
+    let server = start();
     let redis = near(&server);
     let key = unique_key("near-async");
     let mut conn = raw(&server);
@@ -175,7 +190,7 @@ fn async_readers_never_go_backwards() {
 /// see the last one.
 #[test]
 fn racing_writer_versions_never_go_backwards() {
-    let server = RedisServer::start().unwrap();
+    let server = start();
     let redis = near(&server);
     let key = unique_key("near-race");
     let mut conn = raw(&server);
@@ -211,7 +226,7 @@ fn racing_writer_versions_never_go_backwards() {
 /// other fields of the same hash (each of its writes invalidating the whole hash).
 #[test]
 fn read_your_writes_from_four_threads() {
-    let server = RedisServer::start().unwrap();
+    let server = start();
     let redis = near(&server);
     let key = unique_key("near-ryw");
     let stop = Arc::new(AtomicBool::new(false));
@@ -255,7 +270,7 @@ fn read_your_writes_from_four_threads() {
 /// the reply is not kept past the write's invalidation.
 #[test]
 fn a_write_between_reply_and_insert_is_not_lost() {
-    let server = RedisServer::start().unwrap();
+    let server = start();
     let redis = near(&server);
     let key = unique_key("near-inject");
     let mut conn = raw(&server);
@@ -302,7 +317,7 @@ fn tracking_client(conn: &mut redis::Connection) -> Option<String> {
 /// seen, and a new tracking connection takes over.
 #[test]
 fn a_killed_tracking_connection_flushes() {
-    let server = RedisServer::start().unwrap();
+    let server = start();
     let redis = near(&server);
     let key = unique_key("near-kill");
     let dict = RedisDict::<String, i64>::new(&redis, &key);
@@ -338,7 +353,7 @@ fn a_killed_tracking_connection_flushes() {
 /// FLUSHALL, FLUSHDB and SWAPDB from another client (null invalidations).
 #[test]
 fn flushall_flushdb_swapdb() {
-    let server = RedisServer::start().unwrap();
+    let server = start();
     let redis = near(&server);
     let key = unique_key("near-flush");
     let dict = RedisDict::<String, i64>::new(&redis, &key);
@@ -368,7 +383,7 @@ fn flushall_flushdb_swapdb() {
 /// A key with a time to live is never served past it, even before the server deletes it.
 #[test]
 fn expiry_is_never_served_past() {
-    let server = RedisServer::start().unwrap();
+    let server = start();
     let redis = near(&server);
     let key = unique_key("near-expiry");
     let dict = RedisDict::<String, i64>::new(&redis, &key);
@@ -413,7 +428,7 @@ fn expiry_is_never_served_past() {
 /// DEL, UNLINK and RENAME (both keys), scripts and MULTI/EXEC from another client.
 #[test]
 fn deletes_renames_scripts_and_transactions_invalidate() {
-    let server = RedisServer::start().unwrap();
+    let server = start();
     let redis = near(&server);
     let (key, other) = (unique_key("near-del"), unique_key("near-del-other"));
     let dict = RedisDict::<String, i64>::new(&redis, &key);
@@ -464,7 +479,7 @@ fn deletes_renames_scripts_and_transactions_invalidate() {
 /// not leak into the other.
 #[test]
 fn the_database_is_part_of_the_key() {
-    let server = RedisServer::start().unwrap();
+    let server = start();
     let key = unique_key("near-db");
     let db0 = near(&server);
     let db1 = Redis::builder(&server.url().replacen("/0", "/1", 1))
@@ -489,7 +504,7 @@ fn the_database_is_part_of_the_key() {
 /// The caps: entries never exceed max_entries, bytes stay under max_bytes.
 #[test]
 fn entries_and_bytes_are_capped() {
-    let server = RedisServer::start().unwrap();
+    let server = start();
     let redis = near_with(&server, NearCache::new().max_entries(10));
     let key = unique_key("near-cap");
     let dict = RedisDict::<String, i64>::new(&redis, &key);
@@ -529,7 +544,7 @@ fn entries_and_bytes_are_capped() {
 /// Sets, snapshots and get_many read through the near cache, and stay fresh.
 #[test]
 fn sets_and_snapshots() {
-    let server = RedisServer::start().unwrap();
+    let server = start();
     let redis = near(&server);
     let key = unique_key("near-set");
     let set = RedisSet::<String>::new(&redis, &key);
@@ -565,7 +580,7 @@ fn sets_and_snapshots() {
 /// expiry alive (a background PEXPIRE at most once per tenth of the timeout).
 #[test]
 fn redis_cache_hits_keep_the_sliding_expiry() {
-    let server = RedisServer::start().unwrap();
+    let server = start();
     let redis = near(&server);
     let key = unique_key("near-cache");
     let cache = RedisCache::new(&redis, &key).timeout(Some(Duration::from_millis(600)));
@@ -610,7 +625,7 @@ fn redis_cache_hits_keep_the_sliding_expiry() {
 /// write.
 #[test]
 fn python_writer() {
-    let server = RedisServer::start().unwrap();
+    let server = start();
     let redis = near(&server);
     let key = unique_key("near-python");
     let dict = RedisDict::<String, i64>::new(&redis, &key);
@@ -641,20 +656,20 @@ fn python_writer() {
     assert!(seen(&dict, "v", Some(n - 1)));
 }
 
-/// Cluster and Sentinel handles refuse a near cache at build time.
+/// Cluster and Sentinel handles take a near cache (no I/O at build time; see
+/// `near_cache_topology.rs` for them against real servers).
 #[test]
-fn cluster_and_sentinel_refuse() {
+fn cluster_and_sentinel_take_one() {
     let cluster = Redis::cluster_builder(["redis://127.0.0.1:1"])
         .near_cache(NearCache::new())
-        .build();
-    assert!(
-        matches!(&cluster, Err(pottery::Error::Config { message }) if message.contains("near cache")),
-        "{cluster:?}"
-    );
+        .build()
+        .unwrap();
+    assert_eq!(cluster.near_cache_stats().map(|s| s.entries), Some(0));
     let sentinel = Redis::sentinel_builder(["redis://127.0.0.1:1"], "m")
         .near_cache(NearCache::new())
-        .build();
-    assert!(matches!(sentinel, Err(pottery::Error::Config { .. })));
+        .build()
+        .unwrap();
+    assert_eq!(sentinel.near_cache_stats().map(|s| s.entries), Some(0));
 }
 
 /// A CachedOrderedDict and #[derive(RedisBacked)] on a near-cached handle: loads from memory,
@@ -670,7 +685,7 @@ fn cached_ordered_dict_and_backed_records() {
         name: String,
     }
 
-    let server = RedisServer::start().unwrap();
+    let server = start();
     let redis = near(&server);
     let key = unique_key("near-cod");
     let mut first: CachedOrderedDict<u32, u64> =
@@ -725,7 +740,7 @@ fn cached_ordered_dict_and_backed_records() {
 /// bound) is given up: everything is flushed, and reads are fresh after the server is back.
 #[test]
 fn an_unanswered_heartbeat_flushes() {
-    let server = RedisServer::start().unwrap();
+    let server = start();
     let redis = near(&server);
     let key = unique_key("near-heartbeat");
     let dict = RedisDict::<String, i64>::new(&redis, &key);
@@ -746,7 +761,7 @@ fn an_unanswered_heartbeat_flushes() {
 /// `max_age`: an entry is not served longer than that after the read that filled it.
 #[test]
 fn max_age_caps_an_entry() {
-    let server = RedisServer::start().unwrap();
+    let server = start();
     let redis = near_with(&server, NearCache::new().max_age(Duration::from_millis(50)));
     let dict = RedisDict::<String, i64>::new(&redis, unique_key("near-age"));
     dict.insert("v".into(), 1).unwrap();
@@ -767,7 +782,7 @@ fn max_age_caps_an_entry() {
 #[test]
 fn cache_invalidation_reaches_the_local_copy() {
     use std::sync::atomic::{AtomicU64, Ordering};
-    let server = RedisServer::start().unwrap();
+    let server = start();
     let redis = near(&server);
     let cache = pottery::RedisCache::new(&redis, "near:products");
     let computed = AtomicU64::new(0);

@@ -328,9 +328,9 @@ impl RedisBuilder {
     }
 
     /// Serves reads from this process's memory, invalidated by the server (a near cache:
-    /// see [`crate::near`] for what is served and the freshness rule). Single-server handles
-    /// only: [`build`](RedisBuilder::build) refuses it on a cluster or Sentinel handle with
-    /// [`Error::Config`].
+    /// see [`crate::near`] for what is served and the freshness rule). On every kind of
+    /// handle: one server, a cluster (a tracking connection per master) or Sentinel (tracking
+    /// the current master).
     ///
     /// ```
     /// let redis = pottery::Redis::builder("redis://127.0.0.1")
@@ -339,8 +339,8 @@ impl RedisBuilder {
     /// assert!(redis.near_cache_stats().is_some());
     /// let cluster = pottery::Redis::cluster_builder(["redis://127.0.0.1:7000"])
     ///     .near_cache(pottery::NearCache::new())
-    ///     .build();
-    /// assert!(matches!(cluster, Err(pottery::Error::Config { .. })));
+    ///     .build()?;
+    /// assert!(cluster.near_cache_stats().is_some());
     /// # Ok::<(), pottery::Error>(())
     /// ```
     pub fn near_cache(mut self, near: crate::near::NearCache) -> RedisBuilder {
@@ -387,14 +387,6 @@ impl RedisBuilder {
                     "`{option}` is a Sentinel setting: use Redis::sentinel_builder (a plain or \
                      cluster handle takes credentials and the database in its URLs)"
                 ),
-            });
-        }
-        if self.near.is_some() && self.kind != Kind::Single {
-            return Err(Error::Config {
-                message: "a near cache is for single-server handles: a cluster or Sentinel \
-                          handle cannot have one (it would need a tracking connection per \
-                          node, followed through failovers)"
-                    .into(),
             });
         }
         let mut needs = super::tls::Needs::of_urls(&self.nodes);
@@ -487,18 +479,13 @@ impl RedisBuilder {
                 Target::Single(super::tls::client(url, certs.as_ref()).map_err(config_error)?)
             }
         };
-        let near = match (&self.near, &target) {
-            (Some(settings), Target::Single(client)) => Some(Arc::new(
-                crate::near::Near::new(
-                    settings.clone(),
-                    client,
-                    self.opts.connection_timeout,
-                    self.opts.response_timeout,
-                )
-                .map_err(config_error)?,
-            )),
-            _ => None,
-        };
+        let near = self.near.as_ref().map(|settings| {
+            Arc::new(crate::near::Near::new(
+                settings.clone(),
+                self.opts.connection_timeout,
+                self.opts.response_timeout,
+            ))
+        });
         Ok(Redis::from_parts(target, shown, self.opts, near))
     }
 }

@@ -50,6 +50,7 @@ impl NodeTemplate {
 
 /// Which master owns each hash slot, as `CLUSTER SLOTS` said: an index per distinct master,
 /// and their addresses.
+#[derive(PartialEq, Eq, Debug)]
 pub(crate) struct SlotOwners(Vec<u16>, Vec<String>);
 
 impl SlotOwners {
@@ -209,8 +210,12 @@ impl Redis {
         }
     }
 
-    /// Drops the slot map: the next batch reads it anew.
+    /// Drops the slot map: the next batch reads it anew (a slot moved: a near cache forgets
+    /// everything, and reads the map anew too).
     pub(crate) fn forget_slot_owners(&self) {
         *lock(&self.inner.slot_owners) = None;
+        if let Some(near) = self.near() {
+            near.topology_changed();
+        }
     }
 }

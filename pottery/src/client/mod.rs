@@ -9,6 +9,7 @@
 mod aio;
 mod builder;
 mod cluster;
+pub(crate) mod near;
 mod pool;
 mod redact;
 pub(crate) mod run;
@@ -229,7 +230,7 @@ impl Redis {
                 Peer::of(s.get_connection_info(), t.master_settings.db())
             }),
         };
-        Redis {
+        let redis = Redis {
             inner: Arc::new(Inner {
                 target,
                 shown,
@@ -246,7 +247,11 @@ impl Redis {
                 shared: Mutex::new(SharedStates::new()),
                 near,
             }),
+        };
+        if let Some(near) = redis.near() {
+            near.attach(&redis);
         }
+        redis
     }
 
     /// A handle on the server at `url` (no I/O until the first operation).

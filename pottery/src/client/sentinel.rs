@@ -109,6 +109,7 @@ pub(super) fn sentinel_target(
         master_tls: opts.master_tls,
         certs: certs.filter(|_| opts.master_tls.is_some()),
         watching: AtomicBool::new(false),
+        on_change: std::sync::OnceLock::new(),
     })
 }
 
@@ -135,6 +136,8 @@ pub(super) struct SentinelTarget {
     pub(super) certs: Option<super::tls::Certs>,
     /// Whether the watch has been started (by the first lookup).
     pub(super) watching: AtomicBool,
+    /// Called after the master is switched or forgotten (the near cache flushes).
+    pub(super) on_change: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 #[derive(Default)]
@@ -169,6 +172,14 @@ impl SentinelTarget {
         if m.generation == generation && m.client.is_some() {
             tracing::debug!(master = %self.name, "forgetting the master (generation {generation})");
             m.client = None;
+            drop(m);
+            self.changed();
+        }
+    }
+
+    fn changed(&self) {
+        if let Some(f) = self.on_change.get() {
+            f();
         }
     }
 
@@ -196,6 +207,8 @@ impl SentinelTarget {
         m.generation += 1;
         // On a client that cannot be made, fall back to asking the sentinels.
         m.client = client.ok();
+        drop(m);
+        self.changed();
     }
 
     /// The master, asking the sentinels (within `within`) unless it is known.

@@ -1,70 +1,131 @@
-//! A handle's near cache: the store, and the tracking connection that keeps it fresh.
+//! A handle's near cache: the store, and the tracking connections that keep it fresh (one
+//! per server: the one server, the Sentinel's current master, each cluster master).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use redis::{PushInfo, PushKind, Value};
 
 use super::plan::{Read, Touched, resp2};
+use super::redirect;
 use super::store::Store;
 use super::{HEARTBEAT_BOUND, HEARTBEAT_EVERY, NearCache, NearCacheStats, lock};
+use crate::client::near::{Layout, WeakRedis};
+use crate::client::{Redis, SlotOwners};
 
-/// How long reads go uncached after a failed attempt to open the tracking connection.
+/// How long reads go uncached after a failed attempt to open a tracking connection.
 const RECONNECT_AFTER: Duration = Duration::from_millis(100);
 
-/// The live tracking connection, with its number.
+/// A live tracking connection, with its number.
 struct Link {
     id: u64,
     conn: MultiplexedConnection,
+    /// In the RESP2 `REDIRECT` mode, the subscriber's stop flag (set when the link goes) and
+    /// markers.
+    redirect: Option<(Arc<AtomicBool>, Arc<redirect::Marks>)>,
+}
+
+/// What a fill needs of a link: its number, its connection, and in the `REDIRECT` mode its
+/// subscriber's markers.
+struct Tracking {
+    id: u64,
+    conn: MultiplexedConnection,
+    marks: Option<Arc<redirect::Marks>>,
+}
+
+impl Link {
+    fn tracking(&self) -> Tracking {
+        Tracking {
+            id: self.id,
+            conn: self.conn.clone(),
+            marks: self.redirect.as_ref().map(|(_, m)| Arc::clone(m)),
+        }
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        if let Some((stop, _)) = &self.redirect {
+            stop.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+/// How to reach a server when a tracking connection to it must be opened.
+enum Reach {
+    /// The single-server handle's server.
+    Single,
+    /// The cluster node at the address.
+    Node,
+    /// A Sentinel handle's master.
+    Client(Box<redis::Client>),
+}
+
+/// What every cached entry was read under: on a cluster the slot map (an entry came from its
+/// slot's owner in it), on Sentinel the master's generation. A change flushes everything.
+enum Topology {
+    Unknown,
+    Slots(Arc<SlotOwners>),
+    Master(u64),
 }
 
 pub(crate) struct Near {
     settings: NearCache,
-    /// The same server and database as the handle, spoken in RESP3.
-    client: redis::Client,
     connection_timeout: Duration,
     response_timeout: Option<Duration>,
     store: Mutex<Store>,
-    link: Mutex<Option<Link>>,
+    /// The handle this near cache belongs to (set once it is built).
+    handle: OnceLock<WeakRedis>,
+    /// Tracking connections by server (`host:port`; `""` for a single-server handle).
+    servers: Mutex<HashMap<String, Link>>,
+    topology: Mutex<Topology>,
     /// No new tracking connection is tried before this instant.
     retry_at: Mutex<Option<Instant>>,
     connecting: tokio::sync::Mutex<()>,
     links: AtomicU64,
     heartbeat_started: std::sync::Once,
-    /// Set when the server refused RESP3 or tracking (an answer, not a failure to connect):
-    /// the near cache then stays off and every read goes to the server.
-    refused: std::sync::atomic::AtomicBool,
+    /// Set when a server refused both RESP3 and the RESP2 `REDIRECT` mode (an answer, not a
+    /// failure to connect): the near cache then stays off and every read goes to the server.
+    refused: AtomicBool,
 }
 
 impl Near {
-    /// A near cache for the server `client` reaches (no I/O).
+    /// A near cache with these settings (no I/O; [`Near::attach`] gives it its handle).
     pub(crate) fn new(
         settings: NearCache,
-        client: &redis::Client,
         connection_timeout: Duration,
         response_timeout: Option<Duration>,
-    ) -> redis::RedisResult<Near> {
-        let info = client.get_connection_info().clone();
-        let settings3 = info
-            .redis_settings()
-            .clone()
-            .set_protocol(redis::ProtocolVersion::RESP3);
-        let client = redis::Client::open(info.set_redis_settings(settings3))?;
-        Ok(Near {
+    ) -> Near {
+        Near {
             store: Mutex::new(Store::new(settings.max_entries, settings.max_bytes)),
             settings,
-            client,
             connection_timeout,
             response_timeout,
-            link: Mutex::new(None),
+            handle: OnceLock::new(),
+            servers: Mutex::new(HashMap::new()),
+            topology: Mutex::new(Topology::Unknown),
             retry_at: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
             links: AtomicU64::new(0),
             heartbeat_started: std::sync::Once::new(),
-            refused: std::sync::atomic::AtomicBool::new(false),
-        })
+            refused: AtomicBool::new(false),
+        }
+    }
+
+    /// Gives the near cache its handle (a Sentinel master switch then flushes at once).
+    pub(crate) fn attach(self: &Arc<Self>, redis: &Redis) {
+        let _ = self.handle.set(redis.downgrade());
+        if redis.layout() == Layout::Sentinel {
+            let weak = Arc::downgrade(self);
+            redis.on_master_change(Box::new(move || {
+                if let Some(near) = weak.upgrade() {
+                    near.topology_changed();
+                }
+            }));
+        }
     }
 
     pub(crate) fn stats(&self) -> NearCacheStats {
@@ -106,47 +167,124 @@ impl Near {
         }
     }
 
+    /// The topology changed, or may have (a master switch, a slot that moved): everything is
+    /// flushed, and the next fill finds its server anew. On Sentinel the tracking connection
+    /// to the old master goes too.
+    pub(crate) fn topology_changed(&self) {
+        let old = std::mem::replace(&mut *lock(&self.topology), Topology::Unknown);
+        if matches!(old, Topology::Master(_)) {
+            drop(std::mem::take(&mut *lock(&self.servers)));
+        }
+        self.flush();
+    }
+
+    /// An invalidation: the keys named in `payload`, or everything for a null (`FLUSHALL`,
+    /// `FLUSHDB`, `SWAPDB`) or anything unexpected.
+    pub(super) fn invalidated(&self, payload: Option<Value>) {
+        let mut store = lock(&self.store);
+        match payload {
+            Some(Value::Array(keys)) | Some(Value::Set(keys)) => {
+                for k in keys {
+                    if let Value::BulkString(k) = k {
+                        store.invalidate(&k);
+                    } else {
+                        // Not a key name: trust nothing.
+                        store.flush();
+                    }
+                }
+            }
+            _ => store.flush(),
+        }
+    }
+
     /// A push from tracking connection number `id`.
     fn on_push(&self, id: u64, info: PushInfo) {
         match info.kind {
-            PushKind::Invalidate => {
-                let mut store = lock(&self.store);
-                match info.data.into_iter().next() {
-                    Some(Value::Array(keys)) | Some(Value::Set(keys)) => {
-                        for k in keys {
-                            if let Value::BulkString(k) = k {
-                                store.invalidate(&k);
-                            } else {
-                                // Not a key name: trust nothing.
-                                store.flush();
-                            }
-                        }
-                    }
-                    // A null (FLUSHALL, FLUSHDB, SWAPDB) or anything unexpected.
-                    _ => store.flush(),
-                }
-            }
+            PushKind::Invalidate => self.invalidated(info.data.into_iter().next()),
             PushKind::Disconnection => self.lose(id),
+            PushKind::Other(ref kind) if kind == "tracking-redir-broken" => self.lose(id),
             _ => {}
         }
     }
 
     /// Tracking connection number `id` is lost (or not trusted): invalidations may have been
     /// missed, so everything goes.
-    fn lose(&self, id: u64) {
-        let mut link = lock(&self.link);
-        if link.as_ref().is_some_and(|l| l.id == id) {
-            *link = None;
-        }
-        drop(link);
+    pub(super) fn lose(&self, id: u64) {
+        let gone = {
+            let mut links = lock(&self.servers);
+            let addr = links
+                .iter()
+                .find(|(_, l)| l.id == id)
+                .map(|(a, _)| a.clone());
+            addr.and_then(|a| links.remove(&a))
+        };
+        drop(gone);
         self.flush();
     }
 
-    /// The tracking connection, opened if there is none (at most one attempt per
-    /// [`RECONNECT_AFTER`]); `None` when it cannot be had now.
-    async fn connection(self: &Arc<Self>) -> Option<(u64, MultiplexedConnection)> {
-        if let Some(l) = lock(&self.link).as_ref() {
-            return Some((l.id, l.conn.clone()));
+    /// The server that owns `key` now (its `host:port`, `""` on a single-server handle),
+    /// and a client of it; `None` when it cannot be told now (the read then goes the usual
+    /// way, uncached).
+    async fn server(&self, redis: &Redis, key: &[u8]) -> Option<(String, Reach)> {
+        match redis.layout() {
+            Layout::Single => Some((String::new(), Reach::Single)),
+            Layout::Cluster => {
+                let known = match &*lock(&self.topology) {
+                    Topology::Slots(owners) => Some(Arc::clone(owners)),
+                    _ => None,
+                };
+                let owners = match known {
+                    Some(o) => o,
+                    None => {
+                        let read = Arc::new(redis.read_slot_owners().await?);
+                        let mut topology = lock(&self.topology);
+                        match &*topology {
+                            Topology::Slots(o) => Arc::clone(o),
+                            _ => {
+                                *topology = Topology::Slots(Arc::clone(&read));
+                                read
+                            }
+                        }
+                    }
+                };
+                let owner = owners.owner(crate::exec::slot::slot(key))?;
+                Some((owners.address(owner)?.to_owned(), Reach::Node))
+            }
+            Layout::Sentinel => {
+                let (generation, client) = redis.sentinel_master().await?.ok()?;
+                let (host, port) = match client.get_connection_info().addr() {
+                    redis::ConnectionAddr::Tcp(host, port)
+                    | redis::ConnectionAddr::TcpTls { host, port, .. } => (host.clone(), *port),
+                    _ => return None,
+                };
+                let mut topology = lock(&self.topology);
+                match &*topology {
+                    Topology::Master(g) if *g == generation => {}
+                    Topology::Master(_) => {
+                        // Another master than the entries came from.
+                        drop(topology);
+                        self.topology_changed();
+                        topology = lock(&self.topology);
+                        *topology = Topology::Master(generation);
+                    }
+                    _ => *topology = Topology::Master(generation),
+                }
+                Some((format!("{host}:{port}"), Reach::Client(Box::new(client))))
+            }
+        }
+    }
+
+    /// The tracking connection to the server at `addr`, opened (reaching it by `reach`) if
+    /// there is none (at most one attempt per [`RECONNECT_AFTER`]); `None` when it cannot be
+    /// had now.
+    async fn connection(
+        self: &Arc<Self>,
+        redis: &Redis,
+        addr: &str,
+        reach: Reach,
+    ) -> Option<Tracking> {
+        if let Some(l) = lock(&self.servers).get(addr) {
+            return Some(l.tracking());
         }
         if self.refused.load(Ordering::Relaxed)
             || lock(&self.retry_at).is_some_and(|at| Instant::now() < at)
@@ -154,10 +292,42 @@ impl Near {
             return None;
         }
         let _one = self.connecting.lock().await;
-        if let Some(l) = lock(&self.link).as_ref() {
-            return Some((l.id, l.conn.clone()));
+        if let Some(l) = lock(&self.servers).get(addr) {
+            return Some(l.tracking());
         }
+        let client = match reach {
+            Reach::Single => redis.single_client()?,
+            Reach::Node => redis.node_client(addr).ok()?,
+            Reach::Client(c) => *c,
+        };
         let id = self.links.fetch_add(1, Ordering::Relaxed) + 1;
+        match self.open(id, client).await {
+            Ok(link) => {
+                let tracking = link.tracking();
+                lock(&self.servers).insert(addr.to_owned(), link);
+                *lock(&self.retry_at) = None;
+                self.start_heartbeat();
+                Some(tracking)
+            }
+            Err(e) if is_refusal(&e) => {
+                // Neither RESP3 nor CLIENT TRACKING with REDIRECT (a server before 6.0, a
+                // proxy, an ACL): no near cache on this handle, ever.
+                tracing::warn!(error = %e, "near cache off: the server refused CLIENT TRACKING");
+                self.refused.store(true, Ordering::Relaxed);
+                None
+            }
+            Err(_) => {
+                *lock(&self.retry_at) = Some(Instant::now() + RECONNECT_AFTER);
+                None
+            }
+        }
+    }
+
+    /// Opens tracking connection number `id` to the server `client` reaches: in RESP3 (the
+    /// server pushes invalidations on it), or where `HELLO 3` is refused in RESP2 with
+    /// `REDIRECT` to a connection subscribed to `__redis__:invalidate` (never tracking on
+    /// RESP2 without one: the server would accept it and send nothing).
+    async fn open(self: &Arc<Self>, id: u64, client: redis::Client) -> redis::RedisResult<Link> {
         let weak: Weak<Near> = Arc::downgrade(self);
         let sender = move |info: PushInfo| -> Result<(), ()> {
             if let Some(near) = weak.upgrade() {
@@ -169,11 +339,11 @@ impl Near {
             .set_push_sender(sender)
             .set_connection_timeout(Some(self.connection_timeout))
             .set_response_timeout(self.response_timeout);
-        let client = self.client.clone();
+        let resp3 = with_protocol(&client, redis::ProtocolVersion::RESP3)?;
         // On pottery's runtime: the connection's reader must outlive the caller's runtime
         // (a blocking caller's runs only while it waits).
         let opened = crate::exec::rt::spawn_global(async move {
-            let mut conn = client
+            let mut conn = resp3
                 .get_multiplexed_async_connection_with_config(&config)
                 .await?;
             redis::cmd("CLIENT")
@@ -183,39 +353,75 @@ impl Near {
                 .await?;
             Ok::<_, redis::RedisError>(conn)
         })
-        .await;
+        .await
+        .unwrap_or_else(|e| Err(spawn_failed(e)));
         match opened {
-            Ok(Ok(conn)) => {
-                // Whatever was cached came from an earlier connection (flushed when it was
-                // lost; flushed again to be sure).
-                self.flush();
-                *lock(&self.link) = Some(Link {
-                    id,
-                    conn: conn.clone(),
-                });
-                *lock(&self.retry_at) = None;
-                self.start_heartbeat();
-                Some((id, conn))
+            Ok(conn) => Ok(Link {
+                id,
+                conn,
+                redirect: None,
+            }),
+            Err(e) if is_refusal(&e) => {
+                tracing::debug!(error = %e, "near cache: RESP3 tracking refused, trying REDIRECT");
+                self.open_redirect(id, client).await
             }
-            Ok(Err(e))
-                if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError) =>
-            {
-                // HELLO 3 or CLIENT TRACKING refused (a server before 6.0, a proxy, an ACL):
-                // no near cache on this handle, ever (never tracking on RESP2 without a
-                // redirect).
-                tracing::warn!(error = %e, "near cache off: the server refused RESP3 or CLIENT TRACKING");
-                self.refused.store(true, Ordering::Relaxed);
-                None
-            }
-            _ => {
-                *lock(&self.retry_at) = Some(Instant::now() + RECONNECT_AFTER);
-                None
-            }
+            Err(e) => Err(e),
         }
     }
 
-    /// Pings the tracking connection every [`HEARTBEAT_EVERY`]; one not answered within
-    /// [`HEARTBEAT_BOUND`] is given up. Ends when the near cache is dropped.
+    /// The RESP2 `REDIRECT` mode: a subscriber thread (its connection's id learned before it
+    /// subscribes), then tracking on a RESP2 connection redirected to it.
+    async fn open_redirect(
+        self: &Arc<Self>,
+        id: u64,
+        client: redis::Client,
+    ) -> redis::RedisResult<Link> {
+        let resp2 = with_protocol(&client, redis::ProtocolVersion::RESP2)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        // Stops the subscriber on every way out but its link's (an error, this future
+        // dropped while connecting).
+        let mut armed = StopOnDrop(Some(Arc::clone(&stop)));
+        let subscriber = redirect::start(
+            Arc::downgrade(self),
+            id,
+            resp2.clone(),
+            self.connection_timeout,
+            Arc::clone(&stop),
+        )
+        .await;
+        let (redirect_id, marks) = subscriber?;
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.connection_timeout))
+            .set_response_timeout(self.response_timeout);
+        let opened = crate::exec::rt::spawn_global(async move {
+            let mut conn = resp2
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            redis::cmd("CLIENT")
+                .arg("TRACKING")
+                .arg("ON")
+                .arg("REDIRECT")
+                .arg(redirect_id)
+                .query_async::<()>(&mut conn)
+                .await?;
+            Ok::<_, redis::RedisError>(conn)
+        })
+        .await
+        .unwrap_or_else(|e| Err(spawn_failed(e)));
+        let conn = opened?;
+        // From here the link stops it when it goes.
+        armed.0 = None;
+        Ok(Link {
+            id,
+            conn,
+            redirect: Some((stop, marks)),
+        })
+    }
+
+    /// Every [`HEARTBEAT_EVERY`]: each tracking connection is pinged (in the `REDIRECT` mode
+    /// asked `CLIENT TRACKINGINFO`, whose `broken_redirect` means invalidations are lost), one
+    /// not answered within [`HEARTBEAT_BOUND`] is given up; and the topology is checked (a
+    /// cluster's slot map, a Sentinel handle's master). Ends when the near cache is dropped.
     fn start_heartbeat(self: &Arc<Self>) {
         let weak = Arc::downgrade(self);
         self.heartbeat_started.call_once(|| {
@@ -223,28 +429,74 @@ impl Near {
                 loop {
                     tokio::time::sleep(HEARTBEAT_EVERY).await;
                     let Some(near) = weak.upgrade() else { return };
-                    let link = lock(&near.link).as_ref().map(|l| (l.id, l.conn.clone()));
+                    let links: Vec<(u64, MultiplexedConnection, bool)> = lock(&near.servers)
+                        .values()
+                        .map(|l| (l.id, l.conn.clone(), l.redirect.is_some()))
+                        .collect();
+                    let handle = near.handle.get().cloned();
                     drop(near);
-                    let Some((id, mut conn)) = link else { continue };
-                    let ping = redis::cmd("PING");
-                    let answered =
-                        tokio::time::timeout(HEARTBEAT_BOUND, ping.query_async::<Value>(&mut conn))
-                            .await;
-                    if !matches!(answered, Ok(Ok(_))) {
+                    let checks = links
+                        .into_iter()
+                        .map(|(id, mut conn, redirected)| async move {
+                            (id, alive(&mut conn, redirected).await)
+                        });
+                    for (id, ok) in futures_util::future::join_all(checks).await {
+                        if !ok {
+                            let Some(near) = weak.upgrade() else { return };
+                            near.lose(id);
+                        }
+                    }
+                    if let Some(redis) = handle.and_then(|h| h.upgrade()) {
                         let Some(near) = weak.upgrade() else { return };
-                        near.lose(id);
+                        near.check_topology(&redis).await;
                     }
                 }
             }));
         });
     }
 
-    /// Reads `read` from the server on the tracking connection (so the server tracks its
-    /// key), caching the reply unless its key was invalidated meanwhile. `None` when the
-    /// tracking connection cannot be had or the read failed: the caller then reads the usual
-    /// way, uncached.
+    /// Flushes when the topology is not what the entries were read under.
+    async fn check_topology(&self, redis: &Redis) {
+        match redis.layout() {
+            Layout::Single => {}
+            Layout::Cluster => {
+                if matches!(&*lock(&self.topology), Topology::Unknown) {
+                    return;
+                }
+                let read = tokio::time::timeout(HEARTBEAT_BOUND, redis.read_slot_owners()).await;
+                let Ok(Some(now)) = read else { return };
+                let moved = match &*lock(&self.topology) {
+                    Topology::Slots(known) => **known != now,
+                    _ => false,
+                };
+                if moved {
+                    tracing::debug!("near cache: the cluster's slot map changed, flushing");
+                    self.topology_changed();
+                }
+            }
+            Layout::Sentinel => {
+                let now = redis.sentinel_generation();
+                let switched = match &*lock(&self.topology) {
+                    Topology::Master(g) => now != Some(*g),
+                    _ => false,
+                };
+                if switched {
+                    self.topology_changed();
+                }
+            }
+        }
+    }
+
+    /// Reads `read` from the server that owns its key, on that server's tracking connection
+    /// (so the server tracks the key), caching the reply unless its key was invalidated, or
+    /// everything flushed, meanwhile. `None` when the tracking connection cannot be had or
+    /// the read failed: the caller then reads the usual way, uncached.
     pub(crate) async fn fill(self: &Arc<Self>, read: &Read, cmd: &redis::Cmd) -> Option<Value> {
-        let (id, mut conn) = self.connection().await?;
+        if self.refused.load(Ordering::Relaxed) {
+            return None;
+        }
+        // Marked in flight before the server is chosen: a topology change (which flushes)
+        // from now on keeps this reply out.
         let seen = lock(&self.store).begin_fill(&read.key);
         // Ends the fill even if this future is dropped while the read is in flight.
         let mut guard = FillGuard {
@@ -252,26 +504,65 @@ impl Near {
             key: &read.key,
             seen: Some(seen),
         };
+        let redis = self.handle.get()?.upgrade()?;
+        let (addr, reach) = self.server(&redis, &read.key).await?;
+        let Tracking {
+            id,
+            mut conn,
+            marks,
+        } = self.connection(&redis, &addr, reach).await?;
         let sent = Instant::now();
         let mut pipe = redis::pipe();
         pipe.add_command(cmd.clone())
             .cmd("PTTL")
             .arg(read.key.as_slice());
+        // REDIRECT mode: a marker behind every invalidation sent before the read ran.
+        let mark = marks.as_ref().map(|m| {
+            let seq = m.next();
+            pipe.cmd("PUBLISH").arg(&m.channel).arg(seq);
+            seq
+        });
         let replies = pipe.query_async::<Vec<Value>>(&mut conn).await;
         let (value, pttl) = match replies {
-            Ok(r) if r.len() == 2 => {
+            Ok(r) if r.len() == 2 + usize::from(mark.is_some()) => {
                 let mut r = r.into_iter();
-                (r.next()?, r.next()?)
+                let (value, pttl) = (r.next()?, r.next()?);
+                if let (Some(seq), Some(m)) = (mark, &marks) {
+                    match r.next() {
+                        // Heard by the subscriber: wait until it has applied everything up
+                        // to the marker (about when this reply came).
+                        Some(Value::Int(n)) if n >= 1 => {
+                            if !m.wait(seq, HEARTBEAT_BOUND).await {
+                                // Not heard in time: not cached (read again the usual way).
+                                return None;
+                            }
+                        }
+                        // Nobody subscribed (the subscriber is gone) or refused: the order
+                        // cannot be told, and the subscriber may be lost.
+                        Some(Value::Int(_)) => {
+                            self.lose(id);
+                            return None;
+                        }
+                        _ => return None,
+                    }
+                }
+                (value, pttl)
             }
             Ok(_) => return None,
             Err(e) => {
-                if crate::client::poisons(&e) || e.is_io_error() || e.is_timeout() {
+                if is_redirect(&e) {
+                    // The slot is not this master's (any more): the map is stale.
+                    redis.forget_slot_owners();
+                } else if crate::client::poisons(&e) || e.is_io_error() || e.is_timeout() {
                     self.lose(id);
                 }
                 return None;
             }
         };
-        if matches!(value, Value::ServerError(_)) {
+        if let Value::ServerError(e) = &value {
+            if is_redirect(&redis::RedisError::from(e.clone())) {
+                redis.forget_slot_owners();
+            }
             return None;
         }
         let value = resp2(value);
@@ -288,6 +579,14 @@ impl Near {
                 Duration::from_millis(ms.unsigned_abs()).saturating_sub(Duration::from_millis(1));
             until = until.min(sent + left);
         }
+        // On a cluster a key that does not exist is not cached: its slot may move to another
+        // master without a word to this one's tracking (a key that exists is deleted by the
+        // MIGRATE that moves it, which invalidates it), and a write there would go unseen
+        // until the heartbeat finds the new slot map.
+        let absent = matches!(pttl, Value::Int(-2));
+        if absent && redis.layout() == Layout::Cluster {
+            return Some(value);
+        }
         if let Some(seen) = guard.seen.take() {
             lock(&self.store).end_fill(
                 &read.key,
@@ -296,6 +595,89 @@ impl Near {
             );
         }
         Some(value)
+    }
+}
+
+/// Whether a tracking connection answers its heartbeat within [`HEARTBEAT_BOUND`] (and, in the
+/// `REDIRECT` mode, its redirect is not broken).
+async fn alive(conn: &mut MultiplexedConnection, redirected: bool) -> bool {
+    if !redirected {
+        let ping = redis::cmd("PING");
+        let answered = tokio::time::timeout(HEARTBEAT_BOUND, ping.query_async::<Value>(conn)).await;
+        return matches!(answered, Ok(Ok(_)));
+    }
+    let mut info = redis::cmd("CLIENT");
+    info.arg("TRACKINGINFO");
+    match tokio::time::timeout(HEARTBEAT_BOUND, info.query_async::<Value>(conn)).await {
+        Ok(Ok(v)) => !mentions(&v, "broken_redirect") && !mentions(&v, "off"),
+        // A server before 6.2 has no TRACKINGINFO: it answered, which is what a PING asks.
+        Ok(Err(e)) => is_refusal(&e),
+        Err(_) => false,
+    }
+}
+
+/// Whether `word` is among the strings of `v` (at any depth).
+fn mentions(v: &Value, word: &str) -> bool {
+    match v {
+        Value::BulkString(b) => b == word.as_bytes(),
+        Value::SimpleString(s) => s == word,
+        Value::Array(items) | Value::Set(items) => items.iter().any(|i| mentions(i, word)),
+        Value::Map(pairs) => pairs
+            .iter()
+            .any(|(k, v)| mentions(k, word) || mentions(v, word)),
+        _ => false,
+    }
+}
+
+/// The server answered with a refusal (an unknown command, a wrong argument, an ACL), not a
+/// failure to connect.
+fn is_refusal(e: &redis::RedisError) -> bool {
+    matches!(
+        e.kind(),
+        redis::ErrorKind::RESP3NotSupported
+            | redis::ErrorKind::Server(
+                redis::ServerErrorKind::ResponseError | redis::ServerErrorKind::NoPerm
+            )
+    )
+}
+
+/// A cluster's redirect (the key's slot is another master's, or moving).
+fn is_redirect(e: &redis::RedisError) -> bool {
+    matches!(
+        e.kind(),
+        redis::ErrorKind::Server(
+            redis::ServerErrorKind::Moved
+                | redis::ServerErrorKind::Ask
+                | redis::ServerErrorKind::TryAgain
+                | redis::ServerErrorKind::ClusterDown
+        )
+    )
+}
+
+fn spawn_failed(e: impl std::fmt::Display) -> redis::RedisError {
+    redis::RedisError::from(std::io::Error::other(format!(
+        "near cache: the connecting task failed: {e}"
+    )))
+}
+
+/// `client`'s server and settings, spoken in `protocol`.
+fn with_protocol(
+    client: &redis::Client,
+    protocol: redis::ProtocolVersion,
+) -> redis::RedisResult<redis::Client> {
+    let info = client.get_connection_info().clone();
+    let settings = info.redis_settings().clone().set_protocol(protocol);
+    redis::Client::open(info.set_redis_settings(settings))
+}
+
+/// Stops a `REDIRECT` subscriber when dropped, unless disarmed.
+struct StopOnDrop(Option<Arc<AtomicBool>>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Some(stop) = self.0.take() {
+            stop.store(true, Ordering::SeqCst);
+        }
     }
 }
 
@@ -311,5 +693,48 @@ impl Drop for FillGuard<'_> {
         if let Some(seen) = self.seen.take() {
             lock(&self.near.store).end_fill(self.key, seen, None);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `CLIENT TRACKINGINFO` as RESP2 and RESP3 give it: a broken redirect is found at any
+    /// depth, and a healthy reply mentions neither `broken_redirect` nor `off`.
+    #[test]
+    fn tracking_info_flags() {
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let healthy = Value::Array(vec![
+            bulk("flags"),
+            Value::Array(vec![bulk("on")]),
+            bulk("redirect"),
+            Value::Int(7),
+            bulk("prefixes"),
+            Value::Array(vec![]),
+        ]);
+        assert!(!mentions(&healthy, "broken_redirect") && !mentions(&healthy, "off"));
+        let broken = Value::Map(vec![(
+            Value::SimpleString("flags".into()),
+            Value::Set(vec![bulk("on"), bulk("broken_redirect")]),
+        )]);
+        assert!(mentions(&broken, "broken_redirect"));
+    }
+
+    /// A refusal is the server's answer; a redirect is a cluster's; neither is the other.
+    #[test]
+    fn refusals_and_redirects() {
+        let refused = redis::RedisError::from((
+            redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError),
+            "unknown command",
+        ));
+        let moved = redis::RedisError::from((
+            redis::ErrorKind::Server(redis::ServerErrorKind::Moved),
+            "moved",
+        ));
+        let io = redis::RedisError::from(std::io::Error::other("reset"));
+        assert!(is_refusal(&refused) && !is_redirect(&refused));
+        assert!(is_redirect(&moved) && !is_refusal(&moved));
+        assert!(!is_refusal(&io) && !is_redirect(&io));
     }
 }

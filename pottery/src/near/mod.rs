@@ -3,10 +3,38 @@
 //!
 //! Turn it on with [`RedisBuilder::near_cache`](crate::RedisBuilder::near_cache). Every
 //! structure made from that handle then reads through it: a read whose reply is cached is
-//! answered locally, without a round trip; any other read goes to the server on a dedicated
-//! *tracking connection* (RESP3, whatever protocol your URL speaks), so that the server
-//! remembers the key and pushes an invalidation when any client changes it; writes always go
-//! to the server.
+//! answered locally, without a round trip; any other read goes to the server that owns its
+//! key on a dedicated *tracking connection* (RESP3 whatever protocol your URL speaks, or
+//! the RESP2 `REDIRECT` mode below), so that the server remembers the key and sends an
+//! invalidation when any client changes it; writes always go to the server.
+//!
+//! # Where it works
+//!
+//! * **One server**: one tracking connection.
+//! * **A cluster**: one tracking connection per master, found from the slot map (`CLUSTER
+//!   SLOTS`); a read is filled only from the master that owns its key's slot in the map the
+//!   cache holds. Everything is flushed, and the map read anew, when the map changes (a slot
+//!   migrated, a failover, a node added: the heartbeat compares it every [`HEARTBEAT_EVERY`]),
+//!   when a fill or a batch of this handle is answered `MOVED`, `ASK`, `TRYAGAIN` or
+//!   `CLUSTERDOWN`, and when any master's tracking connection is lost. A key that does not
+//!   exist is not cached on a cluster: its slot could move to another master with no
+//!   invalidation from the old one (a key that exists is deleted there by the `MIGRATE` that
+//!   moves it, which invalidates it).
+//! * **Sentinel**: tracking on the current master. A master switch (a sentinel's
+//!   `+switch-master`, or the handle forgetting its master after a failed connection) flushes
+//!   everything at once and drops the old master's tracking connection; the next fill tracks on
+//!   the new master.
+//! * **Servers that refuse `HELLO 3`** (before Redis 6, some proxies): the RESP2 `REDIRECT`
+//!   mode. A second connection per server, on a thread of its own, subscribes to
+//!   `__redis__:invalidate` (and a channel of its own, for the markers below), and the
+//!   tracking connection (RESP2) runs `CLIENT TRACKING ON REDIRECT <its id>`. On a cluster
+//!   each fill's marker `PUBLISH` reaches every node (the cluster bus carries it). Tracking is never enabled on a RESP2 connection without a redirect
+//!   (the server would accept it and send nothing). The heartbeat asks `CLIENT TRACKINGINFO`
+//!   there, so a broken redirect (the subscriber killed: the server then drops invalidations
+//!   silently) flushes everything within [`HEARTBEAT_EVERY`] + [`HEARTBEAT_BOUND`]; the
+//!   subscriber flushes at once when its own connection fails, and pings when quiet. A server
+//!   that refuses `CLIENT TRACKING` too turns the near cache off for the handle: every read
+//!   goes to the server.
 //!
 //! # The freshness rule
 //!
@@ -19,7 +47,12 @@
 //!   generation and the global flush generation); its reply is inserted only if no
 //!   invalidation of the key and no flush arrived meanwhile. Invalidations are applied by the
 //!   tracking connection's reader as it parses them, before any reply behind them is handed
-//!   over, so an invalidation that the server sent before a reply is always seen first;
+//!   over, so an invalidation that the server sent before a reply is always seen first. (In
+//!   the RESP2 `REDIRECT` mode invalidations come on the other connection; each fill's
+//!   pipeline ends with a `PUBLISH` of a marker to the subscriber's own channel, queued
+//!   behind every invalidation sent before the read ran, and the reply is inserted only once
+//!   the subscriber has applied everything up to it: the same order, at no extra round trip.
+//!   Where that `PUBLISH` is refused, nothing is cached);
 //! * this handle's writes invalidate their keys locally before they are sent and again when
 //!   their reply arrives (scripts by their declared keys, commands by their arguments; a
 //!   command whose keys are not known, such as `FLUSHDB` or `SWAPDB`, flushes everything);
@@ -28,11 +61,20 @@
 //!   [`Redis::connection`](crate::Redis::connection) are not seen by the near cache until
 //!   their invalidation arrives, like another client's);
 //! * a null invalidation (`FLUSHALL`, `FLUSHDB`, `SWAPDB`) flushes everything;
-//! * losing the tracking connection (a disconnect, `CLIENT KILL`, a heartbeat `PING` not
-//!   answered within [`HEARTBEAT_BOUND`] — one is sent every [`HEARTBEAT_EVERY`]) flushes
-//!   everything, and reads go to the server uncached until a new tracking connection is up;
+//! * losing a tracking connection (a disconnect, `CLIENT KILL`, `tracking-redir-broken`, a
+//!   heartbeat not answered within [`HEARTBEAT_BOUND`] — one is sent every
+//!   [`HEARTBEAT_EVERY`]) flushes everything, and reads go to the server uncached until a
+//!   new tracking connection is up; so does a change of topology (see above). A RESP2
+//!   tracking connection that is lost gives no notice: the heartbeat finds it within
+//!   [`HEARTBEAT_EVERY`] + [`HEARTBEAT_BOUND`];
 //! * an entry is never served past its key's own expiry (each fill reads the key's `PTTL` in
 //!   the same round trip) nor longer than [`NearCache::max_age`] after it was read.
+//!
+//! Where no invalidation can come, the bound is the heartbeat's (about [`HEARTBEAT_EVERY`] +
+//! [`HEARTBEAT_BOUND`]) instead of one delivery: a RESP2 tracking connection lost without a
+//! word, and on a cluster a topology change that no invalidation accompanies and no read of
+//! this handle meets as `MOVED` (a slot handed over by `CLUSTER SETSLOT` with keys that were
+//! not moved by `MIGRATE`).
 //!
 //! # What benefits
 //!
@@ -54,12 +96,7 @@
 //! Iteration (`HSCAN`, `SSCAN`), random reads, `TTL`, scripts that read several keys, and
 //! reads inside a batch always go to the server.
 //!
-//! Near caching is for single-server handles: a cluster or Sentinel handle asked for one is
-//! refused at build time with [`Error::Config`](crate::Error::Config). A server that refuses
-//! `HELLO 3` or `CLIENT TRACKING` (before Redis 6, or a proxy) turns the near cache off for
-//! the handle: every read goes to the server (the RESP2 `REDIRECT` mode is not implemented,
-//! and tracking is never enabled on a RESP2 connection without it). Blocking calls fill the
-//! cache through pottery's I/O runtime (the tracking connection lives there); called from
+//! Blocking calls fill the cache through pottery's I/O runtime (the tracking connection lives there); called from
 //! inside an async runtime, a blocking miss pays a helper thread — use the async API there.
 //!
 //! ```
@@ -78,6 +115,7 @@
 mod hook;
 mod link;
 mod plan;
+mod redirect;
 mod store;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -95,7 +133,10 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
 pub const HEARTBEAT_BOUND: Duration = Duration::from_secs(1);
 
 /// Settings of a near cache (see the [module docs](crate::near) for what it serves and how it
-/// stays fresh).
+/// stays fresh). It works on every kind of handle: one server, a cluster (a tracking
+/// connection per master; a slot map change, `MOVED`/`ASK` or a lost master connection
+/// flushes everything) and Sentinel (tracking the current master; a switch flushes
+/// everything), over RESP3 or, where the server refuses `HELLO 3`, the RESP2 `REDIRECT` mode.
 ///
 /// ```
 /// use std::time::Duration;
@@ -203,7 +244,8 @@ pub struct NearCacheStats {
     /// Replies not cached because their key was invalidated (or everything flushed) while
     /// they were in flight.
     pub rejected_fills: u64,
-    /// Tracking connections made (1 while the first lives).
+    /// Tracking connections made (attempts included; one per server while the first ones
+    /// live: 1 on a single server or Sentinel, one per master read from on a cluster).
     pub connections: u64,
 }
 

@@ -30,6 +30,7 @@ pub struct ClusterBuilder {
     pub(super) replicas_per_master: usize,
     pub(super) node_timeout: Duration,
     pub(super) binary: Option<String>,
+    pub(super) args: Vec<String>,
 }
 
 impl Default for ClusterBuilder {
@@ -39,6 +40,7 @@ impl Default for ClusterBuilder {
             replicas_per_master: 0,
             node_timeout: Duration::from_secs(5),
             binary: None,
+            args: Vec::new(),
         }
     }
 }
@@ -89,6 +91,22 @@ impl ClusterBuilder {
         self
     }
 
+    /// Pass extra `redis-server` arguments to every node, such as `["--rename-command",
+    /// "HELLO", ""]` (a cluster whose nodes refuse RESP3).
+    ///
+    /// ```
+    /// let b = pottery::testing::RedisCluster::builder().args(["--maxmemory", "10mb"]);
+    /// # let _ = b;
+    /// ```
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
     /// Starts the nodes, joins them with `redis-cli --cluster create`, and waits until every
     /// node reports `cluster_state:ok` with all slots covered and every replica has synced
     /// with its master.
@@ -113,7 +131,7 @@ impl ClusterBuilder {
                 if let Some(binary) = &self.binary {
                     b = b.binary(binary.clone());
                 }
-                b.start()
+                b.args(self.args.clone()).start()
             })
             .collect::<io::Result<Vec<_>>>()?;
         let mut cmd = Command::new(cli_binary());
