@@ -136,14 +136,14 @@ crate::shell::views! {
         where [K: Storable];
 }
 
-crate::shell::ops! {
+crate::shell::ops_v1! {
     Core<K, i64>, [K] where [K: Storable]
         batch where [K: Storable]
         for [CounterOps, RedisCounter, aio::RedisCounter];
 
     /// The count of `k`; 0 when absent (`HGET`).
     fn get<Q>(k: &Q) -> i64 where [K: Borrow<Q>, Q: Serialize + ?Sized]
-        = |core| Ok(core.get(k)?.and_then(|n| Ok(n.unwrap_or(0)))),
+        = |core| Ok(core.get_plan(k)?.and_then(|n| Ok(n.unwrap_or(0)))),
     example {
         /// ```
         /// # let redis = pottery::testing::doctest_redis();
@@ -154,7 +154,7 @@ crate::shell::ops! {
     };
 
     /// Sets the count of `k` (`HSET`; 0 keeps the field, as in pottery).
-    fn set(k: K, n: i64) -> () = |core| core.extend([(k, n)]),
+    fn set(k: K, n: i64) -> () = |core| core.extend_plan([(k, n)]),
     example {
         /// ```
         /// # let redis = pottery::testing::doctest_redis();
@@ -256,7 +256,7 @@ crate::shell::ops! {
 
     /// Removes `k`, returning its count if it had one.
     fn remove<Q>(k: &Q) -> Option<i64> where [K: Borrow<Q>, Q: Serialize + ?Sized]
-        = |core| core.remove(k),
+        = |core| core.remove_plan(k),
     example {
         /// ```
         /// # let redis = pottery::testing::doctest_redis();
@@ -269,7 +269,7 @@ crate::shell::ops! {
     };
 
     /// How many distinct keys (`HLEN`).
-    fn len() -> usize = |core| core.len(),
+    fn len() -> usize = |core| core.len_plan(),
     example {
         /// ```
         /// # let redis = pottery::testing::doctest_redis();
@@ -282,7 +282,7 @@ crate::shell::ops! {
     };
 
     /// Every count, in one `HGETALL`.
-    fn to_hash_map() -> HashMap<K, i64> where [K: Eq + Hash] = |core| core.to_hash_map(),
+    fn to_hash_map() -> HashMap<K, i64> where [K: Eq + Hash] = |core| core.to_hash_map_plan(),
     example {
         /// ```
         /// # let redis = pottery::testing::doctest_redis();
@@ -295,7 +295,7 @@ crate::shell::ops! {
     };
 
     /// Deletes the counter (`UNLINK`).
-    fn clear() -> () = |core| core.clear(),
+    fn clear() -> () = |core| core.clear_plan(),
     example {
         /// ```
         /// # let redis = pottery::testing::doctest_redis();
@@ -309,7 +309,7 @@ crate::shell::ops! {
 
     /// Whether no key is counted.
     fn is_empty() -> bool
-        = |core| core.len().and_then(|n| Ok(n == 0)),
+        = |core| core.len_plan().and_then(|n| Ok(n == 0)),
     example {
         /// ```
         /// # let redis = pottery::testing::doctest_redis();
@@ -363,7 +363,7 @@ crate::shell::ops! {
     /// The sum of all counts, exact: [`Error::Codec`](crate::Error::Codec) when it does not fit
     /// an `i64` (Python's `total()` returns an unbounded int; we never return a wrapped one).
     fn total() -> i64 where [K: Eq + Hash]
-        = |core| core.to_hash_map().and_then(move |all| total(&core.key, all.values())),
+        = |core| core.to_hash_map_plan().and_then(move |all| total(&core.key, all.values())),
     example {
         /// ```
         /// # let redis = pottery::testing::doctest_redis();
@@ -493,8 +493,8 @@ where
     K: Serialize + DeserializeOwned + Eq + Hash + Send,
     R: Runner,
 {
-    let mine = r.run(&a.redis, a.to_hash_map()).await?;
-    let theirs = r.run(&b.redis, b.to_hash_map()).await?;
+    let mine = r.run(&a.redis, a.to_hash_map_plan()).await?;
+    let theirs = r.run(&b.redis, b.to_hash_map_plan()).await?;
     Ok((mine, theirs))
 }
 
@@ -693,7 +693,7 @@ impl<K: Serialize + DeserializeOwned> RedisCounter<K> {
         counts: impl IntoIterator<Item = (K, i64)>,
     ) -> Result<Self> {
         let c = RedisCounter::new(redis, key);
-        redis.run(c.core.create(counts)?)?;
+        redis.run(c.core.create_plan(counts)?)?;
         Ok(c)
     }
 
@@ -711,7 +711,7 @@ impl<K: Serialize + DeserializeOwned> RedisCounter<K> {
         let mut scan = Scan::new(2);
         std::iter::from_fn(move || {
             while scan.needs_page() {
-                let page = self.core.redis.run(self.core.scan(scan.cursor));
+                let page = self.core.redis.run(self.core.scan_plan(scan.cursor));
                 if let Err(e) = scan.accept(page) {
                     return Some(Err(e));
                 }
@@ -753,7 +753,7 @@ pub mod aio {
             counts: impl IntoIterator<Item = (K, i64)>,
         ) -> Result<Self> {
             let c = RedisCounter::new(redis, key);
-            redis.run_async(c.core.create(counts)?).await?;
+            redis.run_async(c.core.create_plan(counts)?).await?;
             Ok(c)
         }
 
@@ -761,7 +761,11 @@ pub mod aio {
         pub fn iter(&self) -> impl Stream<Item = Result<(K, i64)>> + Send + '_ {
             futures_util::stream::unfold(Scan::new(2), move |mut scan| async move {
                 while scan.needs_page() {
-                    let page = self.core.redis.run_async(self.core.scan(scan.cursor)).await;
+                    let page = self
+                        .core
+                        .redis
+                        .run_async(self.core.scan_plan(scan.cursor))
+                        .await;
                     if let Err(e) = scan.accept(page) {
                         return Some((Err(e), scan));
                     }

@@ -410,7 +410,7 @@ crate::shell::views! {
         where [T: Storable];
 }
 
-crate::shell::ops! {
+crate::shell::ops_v1! {
     Core<T>, [T] where [T: Storable]
         batch where [T: Storable]
         for [ListOps, RedisList, aio::RedisList], [DequeOps, RedisDeque, aio::RedisDeque];
@@ -615,7 +615,7 @@ crate::shell::ops! {
     };
 }
 
-crate::shell::ops! {
+crate::shell::ops_v1! {
     Core<T>, [T] where [T: Storable]
         batch where [T: Storable]
         for [ListOps, RedisList, aio::RedisList];
@@ -731,7 +731,7 @@ crate::shell::ops! {
     };
 }
 
-crate::shell::ops! {
+crate::shell::ops_v1! {
     Core<T>, [T] where [T: Storable]
         batch where [T: Storable]
         for [DequeOps, RedisDeque, aio::RedisDeque];

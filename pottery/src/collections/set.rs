@@ -421,7 +421,7 @@ crate::shell::views! {
         where [T: Storable];
 }
 
-crate::shell::ops! {
+crate::shell::ops_v1! {
     Core<T>, [T] where [T: Storable]
         batch where [T: Storable]
         for [SetOps, RedisSet, aio::RedisSet];

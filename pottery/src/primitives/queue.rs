@@ -780,7 +780,7 @@ crate::shell::views! {
         where [T: Serialize + DeserializeOwned + Send];
 }
 
-crate::shell::ops! {
+crate::shell::ops_v1! {
     Core<T>, [T] where [T: Serialize + DeserializeOwned + Send + 'static]
         batch where [T: Serialize + DeserializeOwned + Send]
         for [ReliableQueueOps, ReliableQueue, aio::ReliableQueue];

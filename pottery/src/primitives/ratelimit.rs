@@ -305,7 +305,7 @@ crate::shell::views! {
         where [];
 }
 
-crate::shell::ops! {
+crate::shell::ops_v1! {
     Core, [] where [] batch where [] for [RateLimiterOps, RateLimiter, aio::RateLimiter];
 
     /// One decision for `n` units (0 only looks), in one round trip: admitted and counted,

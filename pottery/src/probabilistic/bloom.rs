@@ -222,7 +222,7 @@ crate::shell::views! {
         where [T: Serialize];
 }
 
-crate::shell::ops! {
+crate::shell::ops_v1! {
     Core<T>, [T] where [T: Serialize]
         batch where [T: Serialize]
         for [BloomOps, BloomFilter, aio::BloomFilter];

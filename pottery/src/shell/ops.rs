@@ -96,19 +96,19 @@ pub(crate) use views;
 ///     };
 /// }
 /// ```
-macro_rules! ops {
+macro_rules! ops_v1 {
     (
         $core:ty, [$($g:ident),*] where [$($bound:tt)*] batch where [$($bbound:tt)*]
             for $([$($target:tt)*]),+ ;
         $($entries:tt)*
     ) => {
-        $crate::shell::ops!(@targets [$core, [$($g),*], [$($bound)*], [$($bbound)*]]
+        $crate::shell::ops_v1!(@targets [$core, [$($g),*], [$($bound)*], [$($bbound)*]]
             { $($entries)* } $([$($target)*])+);
     };
     (@targets [$($common:tt)*] { $($entries:tt)* }) => {};
     (@targets [$($common:tt)*] { $($entries:tt)* } [$($target:tt)*] $($rest:tt)*) => {
-        $crate::shell::ops!(@one [$($common)*] [$($target)*] $($entries)*);
-        $crate::shell::ops!(@targets [$($common)*] { $($entries)* } $($rest)*);
+        $crate::shell::ops_v1!(@one [$($common)*] [$($target)*] $($entries)*);
+        $crate::shell::ops_v1!(@targets [$($common)*] { $($entries)* } $($rest)*);
     };
     (
         @one [$core:ty, [$($g:ident),*], [$($bound:tt)*], [$($bbound:tt)*]]
@@ -163,7 +163,7 @@ macro_rules! ops {
         }
     };
 }
-pub(crate) use ops;
+pub(crate) use ops_v1;
 
 /// A table of operations made of several steps (plans run one after another by a `Runner`,
 /// such as a set algebra over two servers): each entry is defined once and produces the
@@ -260,3 +260,358 @@ macro_rules! steps {
     };
 }
 pub(crate) use steps;
+
+/// A table of operations, each defined once: it produces the blocking, the async and the
+/// batch method of every entry, for every listed structure (a list and a deque share most of
+/// theirs), and declares the batch view of each structure.
+///
+/// How to find an operation: the method's docs (`RedisDict::insert`) → its entry here, a `fn`
+/// of the same name whose body builds the plan → the plan builder it calls
+/// (`Core::insert_plan`, next to the table), which shows the request: the command, or the
+/// `script!` constant with the `scripts/*.lua` file it runs.
+///
+/// ```text
+/// crate::shell::ops! {
+///     /// Docs of the batch view (declared here because of `(Core<K, V>)`).
+///     impl<K: Storable, V: Storable> RedisDict<K, V> and aio::RedisDict<K, V>, batch DictOps(Core<K, V>) {
+///         // Every `#[example]` runs after these hidden lines (`This` names the structure
+///         // of the surface: `RedisDict`, or `aio::RedisDict` in the async example):
+///         //     # let redis = pottery::testing::doctest_redis();
+///         //     # let d: This<String, i64> = This::random(&redis)?;      (`.await?` in async)
+///         // and ends with `# d.clear()?;` and `# Ok::<(), pottery::Error>(())`.
+///         example d: This<String, i64> = random(&redis), clear;
+///
+///         /// Sets `k` to `v`, returning the previous value.
+///         #[example]
+///         /// assert_eq!(d.insert("a".into(), 1)?, None);
+///         #[example(async)]
+///         /// assert_eq!(d.insert("a".into(), 1).await?, None);
+///         fn insert(&self, k: K, v: V) -> Option<V> {
+///             self.core.insert_plan(&k, &v)
+///         }
+///
+///         /// `self ∪ other`, in several steps (not batchable): the body is awaited, with
+///         /// the runner `r`.
+///         #[example(bare)]
+///         /// # let s: This<u32> = This::random(&redis)?;
+///         /// assert!(s.union([1])?.contains(&1));
+///         #[steps(r)]
+///         fn union<'a>(&self, other: impl IntoSetOperand<'a, T>) -> HashSet<T>
+///         where
+///             T: Eq + Hash,
+///         {
+///             self.core.algebra_decoded(r, Algebra::Union, other.into_operand()).await
+///         }
+///     }
+/// }
+/// ```
+///
+/// * An entry is the operation's docs (shared by the blocking and the async method), its
+///   examples, and a `fn` with the signature of the method (`T` is the result of a successful
+///   call: the method returns `Result<T>`) whose body makes the plan: an `Op`, or a
+///   `Result<Op>` when making it can fail. The batch method is named the same, returns a
+///   [`Pending<T>`](crate::Pending), and takes its docs from the entry's first paragraph.
+/// * `#[steps(r)]`: the body is a sequence of plans awaited one after another with the
+///   runner `r` (it yields `Result<T>`); such an entry has no batch method.
+/// * Examples: `#[example]` is run after the header's hidden set-up and before its hidden
+///   teardown; `#[example(bare)]` gets only the server (`redis`) and the final
+///   `Ok(())` (and, in `#[example(async, bare)]`, the runtime), and writes its own hidden
+///   lines; `#[example(raw)]` gets nothing but the fences. `#[example(async)]` is optional.
+/// * `batch DictOps(Core<K, V>)` declares the view type; `batch DictOps` adds methods to a view
+///   declared by another table.
+macro_rules! ops {
+    // The header: generics, then one or more structures, each with its async shell and its
+    // batch view.
+    (
+        impl $(<$($g:ident $(: $gb0:ident $(+ $gb:ident)* $(+ $glt:lifetime)?)?),* $(,)?>)?
+        $(
+            $(#[doc = $vdoc:tt])*
+            $blocking:ident $(<$($bg:ty),*>)? and $aio_mod:ident::$aio:ident $(<$($ag:ty),*>)?,
+            batch $view:ident $(($core:ty))?
+        );+ $(;)?
+        { $($entries:tt)* }
+    ) => {
+        $crate::shell::ops!(@targets [$($($g),*)?] [$($($g: $($gb0 $(+ $gb)* $(+ $glt)?)?),*)?]
+            { $($entries)* }
+            $([[$(#[doc = $vdoc])*] [$blocking, $aio_mod::$aio, $view] [$($core)?]])+);
+    };
+    (@targets $g:tt $bound:tt $entries:tt $([$vdoc:tt $target:tt $core:tt])+) => {
+        $(
+            $crate::shell::ops!(@view $g $bound $vdoc $target $core);
+            $crate::shell::ops!(@target $g $bound $target $entries);
+        )+
+    };
+
+    // The batch view of one structure (declared once, by the table that names its core).
+    (@view [$($g:ident),*] [$($bound:tt)*] [$($vdoc:tt)*] [$blocking:ident, $aio_mod:ident::$aio:ident, $view:ident] []) => {};
+    (@view [$($g:ident),*] [$($bound:tt)*] [$($vdoc:tt)*] [$blocking:ident, $aio_mod:ident::$aio:ident, $view:ident] [$core:ty]) => {
+        $($vdoc)*
+        pub struct $view<'q, 'a, $($g),*> {
+            queue: &'q $crate::batch::Queue<'a>,
+            core: &'a $core,
+        }
+
+        impl<$($g),*> std::fmt::Debug for $view<'_, '_, $($g),*> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($view))
+                    .field("key", &self.core.key)
+                    .finish()
+            }
+        }
+
+        $crate::shell::ops!(@batchable [$($g),*] [$($bound)*] $view, $blocking<$($g),*>);
+        $crate::shell::ops!(@batchable [$($g),*] [$($bound)*] $view, $aio_mod::$aio<$($g),*>);
+    };
+    (@batchable [$($g:ident),*] [$($bound:tt)*] $view:ident, $shell:ty) => {
+        impl<$($g),*> $crate::batch::sealed::Sealed for $shell {}
+
+        impl<$($g),*> $crate::batch::Batchable for $shell
+        where
+            $($bound)*
+        {
+            type Ops<'q, 'a> = $view<'q, 'a, $($g),*> where Self: 'a, 'a: 'q;
+
+            fn queue_on<'q, 'a>(&'a self, queue: &'q $crate::batch::Queue<'a>) -> Self::Ops<'q, 'a> {
+                $view { queue, core: &self.core }
+            }
+        }
+    };
+
+    // The entries of one structure, after the example set-up they share (if any).
+    (
+        @target $g:tt $bound:tt $target:tt {
+            example $ex:ident: $exty:ty = $ctor:ident($($carg:tt)*), $td:ident;
+            $($entries:tt)*
+        }
+    ) => {
+        $crate::shell::ops!(@entries $g $bound $target [$ex, $exty, $ctor, [$($carg)*], $td] $($entries)*);
+    };
+    (@target $g:tt $bound:tt $target:tt { $($entries:tt)* }) => {
+        $crate::shell::ops!(@entries $g $bound $target [] $($entries)*);
+    };
+    // The entries of one structure: its blocking, async and batch methods.
+    (
+        @entries [$($g:ident),*] [$($bound:tt)*] [$blocking:ident, $aio_mod:ident::$aio:ident, $view:ident]
+            $exh:tt
+        $(
+            $(#[doc = $doc:tt])*
+            #[example $(($bmode:ident))?]
+            $(#[doc = $bex:tt])*
+            $(
+                #[example(async $(, $amode:ident)?)]
+                $(#[doc = $aex:tt])*
+            )?
+            $(#[steps($r:ident)])?
+            fn $name:ident $(<$($mg:tt),*>)? (&$this:ident $(, $arg:ident: $aty:ty)* $(,)?) -> $out:ty
+            $(
+                where $(
+                    $wt:ty: $wh0:tt $($wr0:ident)? $(:: $ws0:ident)* $(<$($wa0:ty),*>)?
+                        $(+ $wh:tt $($wr:ident)? $(:: $ws:ident)* $(<$($wa:ty),*>)?)*
+                ),+ $(,)?
+            )?
+            { $($body:tt)* }
+        )*
+    ) => {
+        impl<$($g),*> $blocking<$($g),*>
+        where
+            $($bound)*
+        {
+            $(
+                $crate::shell::ops!(@example [$blocking] $exh [$($bmode)?] [$($bex)*]
+                    => @blocking [$($doc)*] [$($r)?] [$blocking] $name [$($($mg),*)?] $this [$($arg: $aty),*] [$out]
+                    [$($($wt: $wh0 $($wr0)? $(:: $ws0)* $(<$($wa0),*>)? $(+ $wh $($wr)? $(:: $ws)* $(<$($wa),*>)?)*),+)?]
+                    { $($body)* });
+            )*
+        }
+
+        impl<$($g),*> $aio_mod::$aio<$($g),*>
+        where
+            $($bound)*
+        {
+            $(
+                $crate::shell::ops!(@aio_example [$aio_mod::$aio] $exh $([$($amode)?] [$($aex)*])?
+                    => @aio [$($doc)*] [$($r)?] [$blocking] $name [$($($mg),*)?] $this [$($arg: $aty),*] [$out]
+                    [$($($wt: $wh0 $($wr0)? $(:: $ws0)* $(<$($wa0),*>)? $(+ $wh $($wr)? $(:: $ws)* $(<$($wa),*>)?)*),+)?]
+                    { $($body)* });
+            )*
+        }
+
+        impl<'q, 'a, $($g),*> $view<'q, 'a, $($g),*>
+        where
+            $($bound)*
+        {
+            $(
+                $crate::shell::ops!(@batch [$($r)?] [] [$($doc)*] [$blocking] $name [$($($mg),*)?] $this [$($arg: $aty),*] [$out]
+                    [$($($wt: $wh0 $($wr0)? $(:: $ws0)* $(<$($wa0),*>)? $(+ $wh $($wr)? $(:: $ws)* $(<$($wa),*>)?)*),+)?]
+                    { $($body)* });
+            )*
+        }
+    };
+
+    // Examples: the doc lines of one, with the hidden set-up and teardown the header names.
+    (@example [$shell:ident] [$ex:ident, $exty:ty, $ctor:ident, [$($carg:tt)*], $td:ident] [] [$($line:tt)*]
+        => $($then:tt)*) => {
+        $crate::shell::ops!($($then)* [
+            #[doc = ""]
+            #[doc = "```"]
+            #[doc = concat!("# #[allow(unused_imports)] use pottery::", stringify!($shell), " as This;")]
+            #[doc = "# let redis = pottery::testing::doctest_redis();"]
+            #[doc = concat!("# let ", stringify!($ex), ": ", stringify!($exty), " = This::", stringify!($ctor), "(", stringify!($($carg)*), ")?;")]
+            $(#[doc = $line])*
+            #[doc = concat!("# ", stringify!($ex), ".", stringify!($td), "()?;")]
+            #[doc = "# Ok::<(), pottery::Error>(())"]
+            #[doc = "```"]
+        ]);
+    };
+    (@example [$shell:ident] $exh:tt [bare] [$($line:tt)*] => $($then:tt)*) => {
+        $crate::shell::ops!($($then)* [
+            #[doc = ""]
+            #[doc = "```"]
+            #[doc = concat!("# #[allow(unused_imports)] use pottery::", stringify!($shell), " as This;")]
+            #[doc = "# let redis = pottery::testing::doctest_redis();"]
+            $(#[doc = $line])*
+            #[doc = "# Ok::<(), pottery::Error>(())"]
+            #[doc = "```"]
+        ]);
+    };
+    (@example [$shell:ident] $exh:tt [raw] [$($line:tt)*] => $($then:tt)*) => {
+        $crate::shell::ops!($($then)* [
+            #[doc = ""]
+            #[doc = "```"]
+            #[doc = concat!("# #[allow(unused_imports)] use pottery::", stringify!($shell), " as This;")]
+            $(#[doc = $line])*
+            #[doc = "```"]
+        ]);
+    };
+    (@aio_example [$m:ident::$shell:ident] $exh:tt => $($then:tt)*) => {
+        $crate::shell::ops!($($then)* []);
+    };
+    (@aio_example [$m:ident::$shell:ident] [$ex:ident, $exty:ty, $ctor:ident, [$($carg:tt)*], $td:ident] [] [$($line:tt)*]
+        => $($then:tt)*) => {
+        $crate::shell::ops!($($then)* [
+            #[doc = "```"]
+            #[doc = concat!("# #[allow(unused_imports)] use pottery::", stringify!($m), "::", stringify!($shell), " as This;")]
+            #[doc = "# let redis = pottery::testing::doctest_redis();"]
+            #[doc = "# tokio::runtime::Runtime::new().unwrap().block_on(async {"]
+            #[doc = concat!("# let ", stringify!($ex), ": ", stringify!($exty), " = This::", stringify!($ctor), "(", stringify!($($carg)*), ").await?;")]
+            $(#[doc = $line])*
+            #[doc = concat!("# ", stringify!($ex), ".", stringify!($td), "().await?;")]
+            #[doc = "# Ok::<(), pottery::Error>(()) }).unwrap();"]
+            #[doc = "```"]
+        ]);
+    };
+    (@aio_example [$m:ident::$shell:ident] $exh:tt [bare] [$($line:tt)*] => $($then:tt)*) => {
+        $crate::shell::ops!($($then)* [
+            #[doc = "```"]
+            #[doc = concat!("# #[allow(unused_imports)] use pottery::", stringify!($m), "::", stringify!($shell), " as This;")]
+            #[doc = "# let redis = pottery::testing::doctest_redis();"]
+            #[doc = "# tokio::runtime::Runtime::new().unwrap().block_on(async {"]
+            $(#[doc = $line])*
+            #[doc = "# Ok::<(), pottery::Error>(()) }).unwrap();"]
+            #[doc = "```"]
+        ]);
+    };
+    (@aio_example [$m:ident::$shell:ident] $exh:tt [raw] [$($line:tt)*] => $($then:tt)*) => {
+        $crate::shell::ops!($($then)* [
+            #[doc = "```"]
+            #[doc = concat!("# #[allow(unused_imports)] use pottery::", stringify!($m), "::", stringify!($shell), " as This;")]
+            $(#[doc = $line])*
+            #[doc = "```"]
+        ]);
+    };
+
+    // The blocking method: the plan run once through the blocking runner, or the steps
+    // driven to the end on this thread.
+    (@blocking [$($doc:tt)*] [] [$blocking:ident] $name:ident [$($mg:tt)*] $this:ident [$($args:tt)*] [$out:ty]
+        [$($where:tt)*] { $($body:tt)* } [$($example:tt)*]) => {
+        $(#[doc = $doc])*
+        $($example)*
+        pub fn $name <$($mg)*> (&$this, $($args)*) -> $crate::error::Result<$out>
+        where
+            $($where)*
+        {
+            let runner = &$crate::shell::runner::Blocking;
+            $crate::shell::runner::block_on_ready(async move {
+                let plan = { $($body)* };
+                let op = $crate::batch::IntoOp::into_op(plan)?
+                    .named(concat!(stringify!($blocking), ".", stringify!($name)));
+                $crate::shell::runner::Runner::run(runner, &$this.core.redis, op).await
+            })
+        }
+    };
+    (@blocking [$($doc:tt)*] [$r:ident] [$blocking:ident] $name:ident [$($mg:tt)*] $this:ident [$($args:tt)*] [$out:ty]
+        [$($where:tt)*] { $($body:tt)* } [$($example:tt)*]) => {
+        $(#[doc = $doc])*
+        $($example)*
+        pub fn $name <$($mg)*> (&$this, $($args)*) -> $crate::error::Result<$out>
+        where
+            $($where)*
+        {
+            let $r = &$crate::shell::runner::Blocking;
+            $crate::shell::runner::block_on_ready(async move { $($body)* })
+        }
+    };
+
+    // The async method: the same plan (or steps), awaited.
+    (@aio [$($doc:tt)*] [$($r:ident)?] [$blocking:ident] $name:ident [$($mg:tt)*] $this:ident [$($args:tt)*] [$out:ty]
+        [$($where:tt)*] { $($body:tt)* } [$($example:tt)*]) => {
+        $(#[doc = $doc])*
+        #[doc = ""]
+        #[doc = concat!(
+            "The async form of [`", stringify!($blocking), "::", stringify!($name),
+            "`]: the same operation (one definition), awaited."
+        )]
+        $($example)*
+        pub async fn $name <$($mg)*> (&$this, $($args)*) -> $crate::error::Result<$out>
+        where
+            $($where)*
+        {
+            $crate::shell::ops!(@aio_body [$($r)?] [$blocking] $name $this { $($body)* })
+        }
+    };
+    (@aio_body [] [$blocking:ident] $name:ident $this:ident { $($body:tt)* }) => {{
+        let runner = &$crate::shell::runner::Async;
+        async move {
+            let plan = { $($body)* };
+            let op = $crate::batch::IntoOp::into_op(plan)?
+                .named(concat!(stringify!($blocking), ".", stringify!($name)));
+            $crate::shell::runner::Runner::run(runner, &$this.core.redis, op).await
+        }
+        .await
+    }};
+    (@aio_body [$r:ident] [$blocking:ident] $name:ident $this:ident { $($body:tt)* }) => {{
+        let $r = &$crate::shell::runner::Async;
+        async move { $($body)* }.await
+    }};
+
+    // The batch method: the same plan, queued; its docs are the entry's first paragraph.
+    (@batch [$r:ident] $($rest:tt)*) => {};
+    (@batch [] [$($para:tt)*] [r"" $($doc:tt)*] $($rest:tt)*) => {
+        $crate::shell::ops!(@batch_fn [$($para)*] $($rest)*);
+    };
+    (@batch [] [$($para:tt)*] [] $($rest:tt)*) => {
+        $crate::shell::ops!(@batch_fn [$($para)*] $($rest)*);
+    };
+    (@batch [] [$($para:tt)*] [$line:tt $($doc:tt)*] $($rest:tt)*) => {
+        $crate::shell::ops!(@batch [] [$($para)* $line] [$($doc)*] $($rest)*);
+    };
+    (@batch_fn [$($para:tt)*] [$blocking:ident] $name:ident [$($mg:tt)*] $this:ident [$($args:tt)*] [$out:ty]
+        [$($where:tt)*] { $($body:tt)* }) => {
+        #[doc = concat!("Queues [`", stringify!($blocking), "::", stringify!($name), "`]:")]
+        $(#[doc = $para])*
+        #[doc = ""]
+        #[doc = "Its result is in the [`Pending`](crate::Pending) once the batch ran."]
+        pub fn $name <$($mg)*> (&$this, $($args)*) -> $crate::batch::Pending<$out>
+        where
+            $($where)*
+        {
+            #[allow(clippy::redundant_closure_call)]
+            let op = (|| -> $crate::error::Result<$crate::exec::plan::Op<'a, $out>> {
+                let plan = { $($body)* };
+                $crate::batch::IntoOp::into_op(plan)
+            })();
+            $this.queue.push(&$this.core.redis, op)
+        }
+    };
+}
+pub(crate) use ops;

@@ -425,7 +425,7 @@ crate::shell::views! {
     CacheOps<> on Core, for [RedisCache, aio::RedisCache] where [];
 }
 
-crate::shell::ops! {
+crate::shell::ops_v1! {
     Core, [] where [] batch where [] for [CacheOps, RedisCache, aio::RedisCache];
 
     /// The value stored for `args`, if any: what [`get_or_compute`](Self::get_or_compute)
