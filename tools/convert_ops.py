@@ -189,6 +189,11 @@ def convert_body(expr_lines, cvar, rvar, steps, plans):
     text = re.sub(r"(?<![\w.&])%s\b(?!\s*\.)" % cvar, "&self.core", text)
     text = re.sub(r"(?<![\w.])&%s\b(?!\s*\.)" % cvar, "&self.core", text)
     text = rename_calls(text, plans)
+    mv = re.search(r"move \|[^|]*\|", text)
+    if mv and "&self.core.key" in text[mv.end():] and not steps:
+        # a decoder closure outlives `&self` in the batch view: it borrows the key only
+        text = "let key = &self.core.key;\n" + text[:mv.end()] + text[mv.end():].replace(
+            "&self.core.key", "key")
     m = None
     if steps:
         m = re.match(r"^async move \{(.*)\}$", text, re.S)
