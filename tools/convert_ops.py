@@ -189,11 +189,6 @@ def convert_body(expr_lines, cvar, rvar, steps, plans):
     text = re.sub(r"(?<![\w.&])%s\b(?!\s*\.)" % cvar, "&self.core", text)
     text = re.sub(r"(?<![\w.])&%s\b(?!\s*\.)" % cvar, "&self.core", text)
     text = rename_calls(text, plans)
-    mv = re.search(r"move \|[^|]*\|", text)
-    if mv and "&self.core.key" in text[mv.end():] and not steps:
-        # a decoder closure outlives `&self` in the batch view: it borrows the key only
-        text = "let key = &self.core.key;\n" + text[:mv.end()] + text[mv.end():].replace(
-            "&self.core.key", "key")
     m = None
     if steps:
         m = re.match(r"^async move \{(.*)\}$", text, re.S)
@@ -202,7 +197,8 @@ def convert_body(expr_lines, cvar, rvar, steps, plans):
     # re-indent: first line is flush, the others keep their indent relative to the least
     rest = [l for l in lines[1:] if l.strip()]
     ind = min((len(l) - len(l.lstrip()) for l in rest), default=0)
-    out = [lines[0].strip()] + [l[ind:] if l.strip() else "" for l in lines[1:]]
+    out = [lines[0].strip()] + [("    " if lines[0].strip() else "") + l[ind:] if l.strip() else ""
+                                for l in lines[1:]]
     if steps and m:
         # the inner of `async move {` .. `}`: drop the empty first/last lines
         while out and not out[0].strip():
@@ -216,12 +212,18 @@ def convert_body(expr_lines, cvar, rvar, steps, plans):
         else:
             out[-1] = out[-1].strip()
             out = out[:-1] + ["    " + out[-1]]
-    return out
+    text = "\n".join(out)
+    mv = re.search(r"move \|[^|]*\|", text)
+    if mv and "&self.core.key" in text[mv.end():] and not steps:
+        # a decoder closure outlives `&self` in the batch view: it borrows the key only
+        text = "let key = &self.core.key;\n" + text[:mv.end()] + text[mv.end():].replace(
+            "&self.core.key", "key")
+    return text.split("\n")
 
 
 def rename_calls(text, plans):
     for p in plans:
-        text = re.sub(r"(?<=core\.)%s(?=\s*(?:::<[^>]*>)?\()" % p, p + "_plan", text)
+        text = re.sub(r"(\bcore\s*\.)%s(?=\s*(?:::<[^>]*>)?\()" % p, r"\g<1>" + p + "_plan", text)
     return text
 
 
@@ -280,7 +282,7 @@ def plan_builders(lines):
         elif in_core and l.rstrip() == "}":
             in_core = False
         elif in_core:
-            m = re.match(r"^    (?:pub\(crate\) )?fn (\w+)\b", l)
+            m = re.match(r"^    (?:pub(?:\([\w:]+\))? )?fn (\w+)\b", l)
             if m:
                 sig = l
                 j = i
@@ -288,7 +290,7 @@ def plan_builders(lines):
                     j += 1
                     sig += lines[j]
                 ret = sig.split("->")[-1] if "->" in sig else ""
-                if re.search(r"\bOp<", ret) and not m.group(1).endswith("_plan"):
+                if re.search(r"\bOp<", ret) and not m.group(1).endswith("_plan") and "op: Op<" not in sig:
                     names.append(m.group(1))
     return names
 
@@ -305,7 +307,7 @@ def rename_core(lines, plans, scripts):
             in_core = True
         elif in_core and l.rstrip() == "}":
             in_core = False
-        m = re.match(r"^(    (?:pub\(crate\) )?fn )(\w+)\b(.*)$", l) if in_core else None
+        m = re.match(r"^(    (?:pub(?:\([\w:]+\))? )?fn )(\w+)\b(.*)$", l) if in_core else None
         if m and m.group(2) in plans:
             # find the body to describe the request
             j = i
