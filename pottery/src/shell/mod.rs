@@ -11,4 +11,4 @@ pub(crate) mod runner;
 pub(crate) mod scan;
 
 pub(crate) use self::basics::{shell_basics, shell_impls};
-pub(crate) use self::ops::{ops, ops_v1, steps, views};
+pub(crate) use self::ops::ops;
