@@ -37,15 +37,7 @@ pub(crate) struct Core<K, V> {
     _types: PhantomData<fn() -> (K, V)>,
 }
 
-impl<K, V> Clone for Core<K, V> {
-    fn clone(&self) -> Self {
-        Core {
-            redis: self.redis.clone(),
-            key: self.key.clone(),
-            _types: PhantomData,
-        }
-    }
-}
+crate::shell::clone_core!(Core<K, V> { redis, key });
 
 impl<K, V> Core<K, V>
 where

@@ -68,16 +68,7 @@ pub(crate) struct Core<T> {
     _types: PhantomData<fn() -> T>,
 }
 
-impl<T> Clone for Core<T> {
-    fn clone(&self) -> Self {
-        Core {
-            redis: self.redis.clone(),
-            key: self.key.clone(),
-            maxlen: self.maxlen,
-            _types: PhantomData,
-        }
-    }
-}
+crate::shell::clone_core!(Core<T> { redis, key, maxlen });
 
 impl<T: Serialize + DeserializeOwned> Core<T> {
     fn new(redis: &Redis, key: String, maxlen: Option<usize>) -> Self {

@@ -117,15 +117,7 @@ struct Core<T> {
     _types: PhantomData<fn() -> T>,
 }
 
-impl<T> Clone for Core<T> {
-    fn clone(&self) -> Self {
-        Core {
-            redis: self.redis.clone(),
-            key: self.key.clone(),
-            _types: PhantomData,
-        }
-    }
-}
+crate::shell::clone_core!(Core<T> { redis, key });
 
 fn member_set(key: &str, v: Value) -> Result<HashSet<Vec<u8>>> {
     Ok(members(key, v)?.into_iter().collect())

@@ -181,18 +181,7 @@ pub(crate) struct Core<T> {
     _types: PhantomData<fn(T) -> T>,
 }
 
-impl<T> Clone for Core<T> {
-    fn clone(&self) -> Self {
-        Core {
-            redis: self.redis.clone(),
-            key: self.key.clone(),
-            dead: self.dead.clone(),
-            visibility: self.visibility,
-            max_deliveries: self.max_deliveries,
-            _types: PhantomData,
-        }
-    }
-}
+crate::shell::clone_core!(Core<T> { redis, key, dead, visibility, max_deliveries });
 
 /// A job that was delivered `max_deliveries` times without being acknowledged.
 #[derive(Clone, Debug, PartialEq)]

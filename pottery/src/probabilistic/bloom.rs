@@ -39,19 +39,7 @@ pub(crate) struct Core<T> {
     _types: PhantomData<fn(T)>,
 }
 
-impl<T> Clone for Core<T> {
-    fn clone(&self) -> Self {
-        Core {
-            redis: self.redis.clone(),
-            key: self.key.clone(),
-            num_elements: self.num_elements,
-            false_positives: self.false_positives,
-            size: self.size,
-            num_hashes: self.num_hashes,
-            _types: PhantomData,
-        }
-    }
-}
+crate::shell::clone_core!(Core<T> { redis, key, num_elements, false_positives, size, num_hashes });
 
 impl<T> Core<T> {
     fn new(redis: &Redis, key: String, num_elements: u64, false_positives: f64) -> Result<Self> {

@@ -26,15 +26,7 @@ pub(crate) struct Core<T> {
     _types: PhantomData<fn(T)>,
 }
 
-impl<T> Clone for Core<T> {
-    fn clone(&self) -> Self {
-        Core {
-            redis: self.redis.clone(),
-            key: self.key.clone(),
-            _types: PhantomData,
-        }
-    }
-}
+crate::shell::clone_core!(Core<T> { redis, key });
 
 impl<T> Core<T> {
     fn new(redis: &Redis, key: String) -> Self {

@@ -219,81 +219,67 @@ macro_rules! ops {
         }
     };
 
-    // Examples: the doc lines of one, with the hidden set-up and teardown the header names.
-    (@example [$shell:ident] [$ex:ident, $exty:ty, $ctor:ident, [$($carg:tt)*], $td:ident] [] [$($line:tt)*]
+    // Examples: the doc lines of one, with the hidden set-up and teardown the header names
+    // (none without `example` in the header), then the method (`$then`).
+    (@example [$shell:ident] [$ex:ident, $exty:ty, $ctor:ident, [$($carg:tt)*], $td:ident] [] $lines:tt
         => $($then:tt)*) => {
-        $crate::shell::ops!($($then)* [
-            #[doc = ""]
-            #[doc = "```"]
-            #[doc = concat!("# #[allow(unused_imports)] use pottery::", stringify!($shell), " as This;")]
+        $crate::shell::ops!(@fenced [#[doc = ""]] [stringify!($shell)] [
             #[doc = "# let redis = pottery::testing::doctest_redis();"]
             #[doc = concat!("# let ", stringify!($ex), ": ", stringify!($exty), " = This::", stringify!($ctor), "(", stringify!($($carg)*), ")?;")]
-            $(#[doc = $line])*
+        ] $lines [
             #[doc = concat!("# ", stringify!($ex), ".", stringify!($td), "()?;")]
             #[doc = "# Ok::<(), pottery::Error>(())"]
-            #[doc = "```"]
-        ]);
+        ] => $($then)*);
     };
-    (@example [$shell:ident] $exh:tt [bare] [$($line:tt)*] => $($then:tt)*) => {
-        $crate::shell::ops!($($then)* [
-            #[doc = ""]
-            #[doc = "```"]
-            #[doc = concat!("# #[allow(unused_imports)] use pottery::", stringify!($shell), " as This;")]
-            #[doc = "# let redis = pottery::testing::doctest_redis();"]
-            $(#[doc = $line])*
-            #[doc = "# Ok::<(), pottery::Error>(())"]
-            #[doc = "```"]
-        ]);
+    (@example [$shell:ident] $exh:tt [bare] $lines:tt => $($then:tt)*) => {
+        $crate::shell::ops!(@fenced [#[doc = ""]] [stringify!($shell)]
+            [#[doc = "# let redis = pottery::testing::doctest_redis();"]]
+            $lines [#[doc = "# Ok::<(), pottery::Error>(())"]] => $($then)*);
     };
-    (@example [$shell:ident] $exh:tt [raw] [$($line:tt)*] => $($then:tt)*) => {
-        $crate::shell::ops!($($then)* [
-            #[doc = ""]
-            #[doc = "```"]
-            #[doc = concat!("# #[allow(unused_imports)] use pottery::", stringify!($shell), " as This;")]
-            $(#[doc = $line])*
-            #[doc = "```"]
-        ]);
+    (@example [$shell:ident] $exh:tt [raw] $lines:tt => $($then:tt)*) => {
+        $crate::shell::ops!(@fenced [#[doc = ""]] [stringify!($shell)] [] $lines [] => $($then)*);
     };
     (@aio_example [$m:ident::$shell:ident] $exh:tt => $($then:tt)*) => {
         $crate::shell::ops!($($then)* []);
     };
-    (@aio_example [$m:ident::$shell:ident] [$ex:ident, $exty:ty, $ctor:ident, [$($carg:tt)*], $td:ident] [] [$($line:tt)*]
+    (@aio_example [$m:ident::$shell:ident] [$ex:ident, $exty:ty, $ctor:ident, [$($carg:tt)*], $td:ident] [] $lines:tt
         => $($then:tt)*) => {
-        $crate::shell::ops!($($then)* [
-            #[doc = "```"]
-            #[doc = concat!("# #[allow(unused_imports)] use pottery::", stringify!($m), "::", stringify!($shell), " as This;")]
+        $crate::shell::ops!(@fenced [] [stringify!($m), "::", stringify!($shell)] [
             #[doc = "# let redis = pottery::testing::doctest_redis();"]
             #[doc = "# tokio::runtime::Runtime::new().unwrap().block_on(async {"]
             #[doc = concat!("# let ", stringify!($ex), ": ", stringify!($exty), " = This::", stringify!($ctor), "(", stringify!($($carg)*), ").await?;")]
-            $(#[doc = $line])*
+        ] $lines [
             #[doc = concat!("# ", stringify!($ex), ".", stringify!($td), "().await?;")]
             #[doc = "# Ok::<(), pottery::Error>(()) }).unwrap();"]
-            #[doc = "```"]
-        ]);
+        ] => $($then)*);
     };
-    (@aio_example [$m:ident::$shell:ident] $exh:tt [bare] [$($line:tt)*] => $($then:tt)*) => {
-        $crate::shell::ops!($($then)* [
-            #[doc = "```"]
-            #[doc = concat!("# #[allow(unused_imports)] use pottery::", stringify!($m), "::", stringify!($shell), " as This;")]
+    (@aio_example [$m:ident::$shell:ident] $exh:tt [bare] $lines:tt => $($then:tt)*) => {
+        $crate::shell::ops!(@fenced [] [stringify!($m), "::", stringify!($shell)] [
             #[doc = "# let redis = pottery::testing::doctest_redis();"]
             #[doc = "# tokio::runtime::Runtime::new().unwrap().block_on(async {"]
-            $(#[doc = $line])*
-            #[doc = "# Ok::<(), pottery::Error>(()) }).unwrap();"]
-            #[doc = "```"]
-        ]);
+        ] $lines [#[doc = "# Ok::<(), pottery::Error>(()) }).unwrap();"]] => $($then)*);
     };
-    (@aio_example [$m:ident::$shell:ident] $exh:tt [raw] [$($line:tt)*] => $($then:tt)*) => {
+    (@aio_example [$m:ident::$shell:ident] $exh:tt [raw] $lines:tt => $($then:tt)*) => {
+        $crate::shell::ops!(@fenced [] [stringify!($m), "::", stringify!($shell)] [] $lines [] => $($then)*);
+    };
+    // One fenced example: `This` names the structure, then the hidden set-up, the lines and
+    // the hidden teardown.
+    (@fenced [$($lead:tt)*] [$($this:tt)*] [$($setup:tt)*] [$($line:tt)*] [$($teardown:tt)*]
+        => $($then:tt)*) => {
         $crate::shell::ops!($($then)* [
+            $($lead)*
             #[doc = "```"]
-            #[doc = concat!("# #[allow(unused_imports)] use pottery::", stringify!($m), "::", stringify!($shell), " as This;")]
+            #[doc = concat!("# #[allow(unused_imports)] use pottery::", $($this)*, " as This;")]
+            $($setup)*
             $(#[doc = $line])*
+            $($teardown)*
             #[doc = "```"]
         ]);
     };
 
     // The blocking method: the plan run once through the blocking runner, or the steps
     // driven to the end on this thread.
-    (@blocking [$($doc:tt)*] [] [$blocking:ident] $name:ident [$($mg:tt)*] $this:ident [$($args:tt)*] [$out:ty]
+    (@blocking [$($doc:tt)*] [$($r:ident)?] [$blocking:ident] $name:ident [$($mg:tt)*] $this:ident [$($args:tt)*] [$out:ty]
         [$($where:tt)*] { $($body:tt)* } [$($example:tt)*]) => {
         $(#[doc = $doc])*
         $($example)*
@@ -301,27 +287,22 @@ macro_rules! ops {
         where
             $($where)*
         {
-            let runner = &$crate::shell::runner::Blocking;
-            $crate::shell::runner::block_on_ready(async move {
-                let plan = { $($body)* };
-                let op = $crate::batch::IntoOp::into_op(plan)?
-                    .named(concat!(stringify!($blocking), ".", stringify!($name)));
-                $crate::shell::runner::Runner::run(runner, &$this.core.redis, op).await
-            })
+            $crate::shell::ops!(@blocking_body [$($r)?] [$blocking] $name $this { $($body)* })
         }
     };
-    (@blocking [$($doc:tt)*] [$r:ident] [$blocking:ident] $name:ident [$($mg:tt)*] $this:ident [$($args:tt)*] [$out:ty]
-        [$($where:tt)*] { $($body:tt)* } [$($example:tt)*]) => {
-        $(#[doc = $doc])*
-        $($example)*
-        pub fn $name <$($mg)*> (&$this, $($args)*) -> $crate::error::Result<$out>
-        where
-            $($where)*
-        {
-            let $r = &$crate::shell::runner::Blocking;
-            $crate::shell::runner::block_on_ready(async move { $($body)* })
-        }
-    };
+    (@blocking_body [] [$blocking:ident] $name:ident $this:ident { $($body:tt)* }) => {{
+        let runner = &$crate::shell::runner::Blocking;
+        $crate::shell::runner::block_on_ready(async move {
+            let plan = { $($body)* };
+            let op = $crate::batch::IntoOp::into_op(plan)?
+                .named(concat!(stringify!($blocking), ".", stringify!($name)));
+            $crate::shell::runner::Runner::run(runner, &$this.core.redis, op).await
+        })
+    }};
+    (@blocking_body [$r:ident] [$blocking:ident] $name:ident $this:ident { $($body:tt)* }) => {{
+        let $r = &$crate::shell::runner::Blocking;
+        $crate::shell::runner::block_on_ready(async move { $($body)* })
+    }};
 
     // The async method: the same plan (or steps), awaited.
     (@aio [$($doc:tt)*] [$($r:ident)?] [$blocking:ident] $name:ident [$($mg:tt)*] $this:ident [$($args:tt)*] [$out:ty]
