@@ -120,9 +120,10 @@ impl<K: Serialize + DeserializeOwned> Core<K, i64> {
 }
 
 crate::shell::ops! {
-    // How to find an operation: the method's docs (`RedisCounter::get`) -> its `fn` entry in this
-    // table (same name; the body builds the plan) -> the plan builder it calls, `Core::*_plan`
-    // (above), whose doc line names the request: the command, or the `scripts/*.lua` it runs.
+    // How to find an operation: `RedisCounter::get` in the docs -> its `fn get` entry
+    // below (same name; the body builds the plan) -> the plan builder it calls,
+    // `Core::get_plan` (the dict's, in dict.rs), whose doc line names the request: the
+    // command, or the `scripts/*.lua` it runs.
     impl<K: Storable>
         /// A counter's operations in a [`Batch`](crate::Batch) or an
         /// [`aio::Batch`](crate::aio::Batch): each queues the plan of the [`RedisCounter`] method
@@ -346,7 +347,9 @@ crate::shell::ops! {
         where
             K: Eq + Hash,
         {
-            both(r, &self.core, &other.core).await.and_then(|(a, b)| combine(&self.core.key, Combine::Add, a, b))
+            both(r, &self.core, &other.core)
+                .await
+                .and_then(|(a, b)| combine(&self.core.key, Combine::Add, a, b))
         }
 
         /// `self - other`, keeping positive counts (Python's `Counter.__sub__`).
@@ -362,7 +365,9 @@ crate::shell::ops! {
         where
             K: Eq + Hash,
         {
-            both(r, &self.core, &other.core).await.and_then(|(a, b)| combine(&self.core.key, Combine::Sub, a, b))
+            both(r, &self.core, &other.core)
+                .await
+                .and_then(|(a, b)| combine(&self.core.key, Combine::Sub, a, b))
         }
 
         /// The larger count of each key, keeping positive counts (Python's `Counter.__or__`).
@@ -378,7 +383,9 @@ crate::shell::ops! {
         where
             K: Eq + Hash,
         {
-            both(r, &self.core, &other.core).await.and_then(|(a, b)| combine(&self.core.key, Combine::Union, a, b))
+            both(r, &self.core, &other.core)
+                .await
+                .and_then(|(a, b)| combine(&self.core.key, Combine::Union, a, b))
         }
 
         /// The smaller count of each key, keeping positive counts (Python's `Counter.__and__`).
@@ -394,7 +401,9 @@ crate::shell::ops! {
         where
             K: Eq + Hash,
         {
-            both(r, &self.core, &other.core).await.and_then(|(a, b)| combine(&self.core.key, Combine::Intersection, a, b))
+            both(r, &self.core, &other.core)
+                .await
+                .and_then(|(a, b)| combine(&self.core.key, Combine::Intersection, a, b))
         }
     }
 }

@@ -285,9 +285,10 @@ where
 }
 
 crate::shell::ops! {
-    // How to find an operation: the method's docs (`RedisDict::insert`) -> its `fn` entry in this
-    // table (same name; the body builds the plan) -> the plan builder it calls, `Core::*_plan`
-    // (above), whose doc line names the request: the command, or the `scripts/*.lua` it runs.
+    // How to find an operation: `RedisDict::insert` in the docs -> its `fn insert` entry
+    // below (same name; the body builds the plan) -> the plan builder it calls,
+    // `Core::insert_plan` (above), whose doc line names the request: the command, or the
+    // `scripts/*.lua` it runs.
     impl<K: Storable, V: Storable>
         /// A dict's operations in a [`Batch`](crate::Batch) or an [`aio::Batch`](crate::aio::Batch)
         /// (from [`Batch::on`](crate::Batch::on)): each queues the plan of the

@@ -395,9 +395,10 @@ impl<T> Pages<T> {
 }
 
 crate::shell::ops! {
-    // How to find an operation: the method's docs (`RedisList::get`) -> its `fn` entry in this
-    // table (same name; the body builds the plan) -> the plan builder it calls, `Core::*_plan`
-    // (above), whose doc line names the request: the command, or the `scripts/*.lua` it runs.
+    // How to find an operation: `RedisList::get` in the docs -> its `fn get` entry
+    // below (same name; the body builds the plan) -> the plan builder it calls,
+    // `Core::get_plan` (above), whose doc line names the request: the command, or the
+    // `scripts/*.lua` it runs.
     impl<T: Storable>
         /// A list's operations in a [`Batch`](crate::Batch) or an
         /// [`aio::Batch`](crate::aio::Batch): each queues the plan of the [`RedisList`] method of
@@ -589,9 +590,10 @@ crate::shell::ops! {
 }
 
 crate::shell::ops! {
-    // How to find an operation: the method's docs (`RedisList::push`) -> its `fn` entry in this
-    // table (same name; the body builds the plan) -> the plan builder it calls, `Core::*_plan`
-    // (above), whose doc line names the request: the command, or the `scripts/*.lua` it runs.
+    // How to find an operation: `RedisList::push` in the docs -> its `fn push` entry
+    // below (same name; the body builds the plan) -> the plan builder it calls,
+    // `Core::push_plan` (above), whose doc line names the request: the command, or the
+    // `scripts/*.lua` it runs.
     impl<T: Storable> RedisList<T> and aio::RedisList<T>, batch ListOps {
         example l: This<u8> = random(&redis), clear;
 
@@ -668,9 +670,10 @@ crate::shell::ops! {
 }
 
 crate::shell::ops! {
-    // How to find an operation: the method's docs (`RedisDeque::push_back`) -> its `fn` entry in this
-    // table (same name; the body builds the plan) -> the plan builder it calls, `Core::*_plan`
-    // (above), whose doc line names the request: the command, or the `scripts/*.lua` it runs.
+    // How to find an operation: `RedisDeque::push_back` in the docs -> its `fn push_back` entry
+    // below (same name; the body builds the plan) -> the plan builder it calls,
+    // `Core::push_plan` (above), whose doc line names the request: the command, or the
+    // `scripts/*.lua` it runs.
     impl<T: Storable> RedisDeque<T> and aio::RedisDeque<T>, batch DequeOps {
         example d: This<u8> = random(&redis), clear;
 

@@ -400,9 +400,10 @@ fn decode_set<T: DeserializeOwned + Eq + Hash>(
 }
 
 crate::shell::ops! {
-    // How to find an operation: the method's docs (`RedisSet::insert`) -> its `fn` entry in this
-    // table (same name; the body builds the plan) -> the plan builder it calls, `Core::*_plan`
-    // (above), whose doc line names the request: the command, or the `scripts/*.lua` it runs.
+    // How to find an operation: `RedisSet::insert` in the docs -> its `fn insert` entry
+    // below (same name; the body builds the plan) -> the plan builder it calls,
+    // `Core::one_plan` (above), whose doc line names the request: the command, or the
+    // `scripts/*.lua` it runs.
     impl<T: Storable>
         /// A set's operations in a [`Batch`](crate::Batch) or an [`aio::Batch`](crate::aio::Batch):
         /// each queues the plan of the [`RedisSet`] method of the same name and gives its result
@@ -543,7 +544,8 @@ crate::shell::ops! {
         where
             T: Eq + Hash,
         {
-            decode_set(&self.core.key, self.core.algebra(r, Algebra::Union, other.into_operand()).await?)
+            let members = self.core.algebra(r, Algebra::Union, other.into_operand()).await?;
+            decode_set(&self.core.key, members)
         }
 
         /// `self ∩ other` (`SINTER`; with plain values one `SMISMEMBER`).
@@ -555,7 +557,8 @@ crate::shell::ops! {
         where
             T: Eq + Hash,
         {
-            decode_set(&self.core.key, self.core.algebra(r, Algebra::Intersection, other.into_operand()).await?)
+            let members = self.core.algebra(r, Algebra::Intersection, other.into_operand()).await?;
+            decode_set(&self.core.key, members)
         }
 
         /// `self − other` (`SDIFF`).
@@ -567,7 +570,8 @@ crate::shell::ops! {
         where
             T: Eq + Hash,
         {
-            decode_set(&self.core.key, self.core.algebra(r, Algebra::Difference, other.into_operand()).await?)
+            let members = self.core.algebra(r, Algebra::Difference, other.into_operand()).await?;
+            decode_set(&self.core.key, members)
         }
 
         /// `(self − other) ∪ (other − self)` (one Lua call when one command can reach both).
@@ -579,7 +583,11 @@ crate::shell::ops! {
         where
             T: Eq + Hash,
         {
-            decode_set(&self.core.key, self.core.algebra(r, Algebra::SymmetricDifference, other.into_operand()).await?)
+            let members = self
+                .core
+                .algebra(r, Algebra::SymmetricDifference, other.into_operand())
+                .await?;
+            decode_set(&self.core.key, members)
         }
 
         /// Writes `self ∪ other` into `dest`, replacing it atomically; returns its size.
@@ -605,7 +613,9 @@ crate::shell::ops! {
         /// # a.clear()?; dest.clear()?;
         #[steps(r)]
         fn intersection_store<'a>(&self, other: impl IntoSetOperand<'a, T>, dest: &Self) -> usize {
-            self.core.algebra_store(r, Algebra::Intersection, other.into_operand(), &dest.core).await
+            self.core
+                .algebra_store(r, Algebra::Intersection, other.into_operand(), &dest.core)
+                .await
         }
 
         /// Writes `self − other` into `dest` (see [`union_store`](Self::union_store)).
@@ -633,7 +643,9 @@ crate::shell::ops! {
             other: impl IntoSetOperand<'a, T>,
             dest: &Self,
         ) -> usize {
-            self.core.algebra_store(r, Algebra::SymmetricDifference, other.into_operand(), &dest.core).await
+            self.core
+                .algebra_store(r, Algebra::SymmetricDifference, other.into_operand(), &dest.core)
+                .await
         }
 
         /// Whether every member of `self` is in `other`.

@@ -759,9 +759,10 @@ impl<T: fmt::Debug> fmt::Debug for Delivery<T> {
 }
 
 crate::shell::ops! {
-    // How to find an operation: the method's docs (`ReliableQueue::push`) -> its `fn` entry in this
-    // table (same name; the body builds the plan) -> the plan builder it calls, `Core::*_plan`
-    // (above), whose doc line names the request: the command, or the `scripts/*.lua` it runs.
+    // How to find an operation: `ReliableQueue::push` in the docs -> its `fn push` entry
+    // below (same name; the body builds the plan) -> the plan builder it calls,
+    // `Core::push_many_plan` (above), whose doc line names the request: the command, or the
+    // `scripts/*.lua` it runs.
     impl<T: Serialize + DeserializeOwned + Send + 'static>
         /// A queue's operations in a [`Batch`](crate::Batch) or an
         /// [`aio::Batch`](crate::aio::Batch).

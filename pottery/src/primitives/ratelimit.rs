@@ -284,9 +284,10 @@ impl RateLimiter {
 }
 
 crate::shell::ops! {
-    // How to find an operation: the method's docs (`RateLimiter::try_acquire`) -> its `fn` entry in this
-    // table (same name; the body builds the plan) -> the plan builder it calls, `Core::*_plan`
-    // (above), whose doc line names the request: the command, or the `scripts/*.lua` it runs.
+    // How to find an operation: `RateLimiter::try_acquire` in the docs -> its `fn try_acquire` entry
+    // below (same name; the body builds the plan) -> the plan builder it calls,
+    // `Core::try_acquire_plan` (above), whose doc line names the request: the command, or the
+    // `scripts/*.lua` it runs.
     impl
         /// A rate limiter's operations in a [`Batch`](crate::Batch) or an
         /// [`aio::Batch`](crate::aio::Batch): decisions queued with other work, one round trip

@@ -193,9 +193,10 @@ fn chunked_bits(key: &str, value: Value, k: usize) -> Result<Vec<bool>> {
 }
 
 crate::shell::ops! {
-    // How to find an operation: the method's docs (`BloomFilter::add`) -> its `fn` entry in this
-    // table (same name; the body builds the plan) -> the plan builder it calls, `Core::*_plan`
-    // (above), whose doc line names the request: the command, or the `scripts/*.lua` it runs.
+    // How to find an operation: `BloomFilter::add` in the docs -> its `fn add` entry
+    // below (same name; the body builds the plan) -> the plan builder it calls,
+    // `Core::update_plan` (above), whose doc line names the request: the command, or the
+    // `scripts/*.lua` it runs.
     impl<T: Serialize>
         /// A Bloom filter's operations in a [`Batch`](crate::Batch) or an
         /// [`aio::Batch`](crate::aio::Batch): each queues the plan of the [`BloomFilter`] method

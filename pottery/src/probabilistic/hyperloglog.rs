@@ -157,9 +157,10 @@ impl<T> Core<T> {
 }
 
 crate::shell::ops! {
-    // How to find an operation: the method's docs (`HyperLogLog::add`) -> its `fn` entry in this
-    // table (same name; the body builds the plan) -> the plan builder it calls, `Core::*_plan`
-    // (above), whose doc line names the request: the command, or the `scripts/*.lua` it runs.
+    // How to find an operation: `HyperLogLog::add` in the docs -> its `fn add` entry
+    // below (same name; the body builds the plan) -> the plan builder it calls,
+    // `Core::update_plan` (above), whose doc line names the request: the command, or the
+    // `scripts/*.lua` it runs.
     impl<T: Serialize>
         /// A HyperLogLog's operations in a [`Batch`](crate::Batch) or an
         /// [`aio::Batch`](crate::aio::Batch): each queues the plan of the [`HyperLogLog`] method
@@ -338,7 +339,11 @@ crate::shell::ops! {
         /// assert_eq!(copy.len().await?, 1);
         /// # a.clear().await?; copy.clear().await?;
         #[steps(r)]
-        fn union<'a>(&self, others: impl IntoIterator<Item = &'a Self>, dest: impl Into<String>) -> Self
+        fn union<'a>(
+            &self,
+            others: impl IntoIterator<Item = &'a Self>,
+            dest: impl Into<String>,
+        ) -> Self
         where
             T: 'a,
             Self: 'a,

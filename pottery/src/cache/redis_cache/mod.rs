@@ -404,9 +404,10 @@ impl RedisCache {
 }
 
 crate::shell::ops! {
-    // How to find an operation: the method's docs (`RedisCache::get`) -> its `fn` entry in this
-    // table (same name; the body builds the plan) -> the plan builder it calls, `Core::*_plan`
-    // (in core.rs), whose doc line names the request: the command, or the `scripts/*.lua` it runs.
+    // How to find an operation: `RedisCache::get` in the docs -> its `fn get` entry
+    // below (same name; the body builds the plan) -> the plan builder it calls,
+    // `Core::lookup_plan` (in core.rs), whose doc line names the request: the command, or the
+    // `scripts/*.lua` it runs.
     impl
         /// A cache's plain reads and writes in a [`Batch`](crate::Batch) or an
         /// [`aio::Batch`](crate::aio::Batch) (from [`Batch::on`](crate::Batch::on)): warm a
