@@ -268,8 +268,7 @@ crate::shell::ops! {
         }
 
         /// Deletes the counter (`UNLINK`).
-        #[example(bare)]
-        /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+        #[example]
         /// c.update("a".chars())?;
         /// c.clear()?;
         /// assert!(c.is_empty()?);
@@ -278,8 +277,7 @@ crate::shell::ops! {
         }
 
         /// Whether no key is counted.
-        #[example(bare)]
-        /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+        #[example]
         /// assert!(c.is_empty()?);
         fn is_empty(&self) -> bool {
             self.core.len_plan().and_then(|n| Ok(n == 0))

@@ -347,8 +347,7 @@ crate::shell::ops! {
         /// d.insert("a".into(), 1)?;
         /// assert_eq!(d.get("a")?, Some(1));
         /// assert_eq!(d.get("b")?, None);
-        #[example(async, bare)]
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        #[example(async)]
         /// assert_eq!(d.get("nobody").await?, None);
         fn get<Q>(&self, k: &Q) -> Option<V>
         where
@@ -380,13 +379,11 @@ crate::shell::ops! {
         /// write still happened: the error is
         /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
         /// carries the raw bytes.
-        #[example(bare)]
-        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        #[example]
         /// d.insert("a".into(), 1)?;
         /// assert_eq!(d.remove("a")?, Some(1));
         /// assert_eq!(d.remove("a")?, None);
-        #[example(async, bare)]
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        #[example(async)]
         /// d.insert("a".into(), 1).await?;
         /// assert_eq!(d.remove("a").await?, Some(1));
         fn remove<Q>(&self, k: &Q) -> Option<V>
@@ -420,13 +417,11 @@ crate::shell::ops! {
         /// When the entry does not decode, it was removed all the same: the error is
         /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), with the bytes
         /// of the part (field or value) that failed.
-        #[example(bare)]
-        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        #[example]
         /// d.insert("a".into(), 1)?;
         /// assert_eq!(d.popitem()?, Some(("a".to_string(), 1)));
         /// assert_eq!(d.popitem()?, None);
-        #[example(async, bare)]
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        #[example(async)]
         /// d.insert("a".into(), 1).await?;
         /// assert_eq!(d.popitem().await?, Some(("a".to_string(), 1)));
         /// assert_eq!(d.popitem().await?, None);
@@ -439,8 +434,7 @@ crate::shell::ops! {
         /// d.insert("a".into(), 1)?;
         /// assert!(d.contains_key("a")?);
         /// assert!(!d.contains_key("b")?);
-        #[example(async, bare)]
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        #[example(async)]
         /// assert!(!d.contains_key("a").await?);
         fn contains_key<Q>(&self, k: &Q) -> bool
         where
@@ -455,8 +449,7 @@ crate::shell::ops! {
         /// assert_eq!(d.len()?, 0);
         /// d.insert("a".into(), 1)?;
         /// assert_eq!(d.len()?, 1);
-        #[example(async, bare)]
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        #[example(async)]
         /// assert_eq!(d.len().await?, 0);
         fn len(&self) -> usize {
             self.core.len_plan()
@@ -489,13 +482,11 @@ crate::shell::ops! {
         }
 
         /// Deletes the hash (`UNLINK`).
-        #[example(bare)]
-        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        #[example]
         /// d.insert("a".into(), 1)?;
         /// d.clear()?;
         /// assert!(d.is_empty()?);
-        #[example(async, bare)]
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        #[example(async)]
         /// d.clear().await?;
         fn clear(&self) -> () {
             self.core.clear_plan()
@@ -503,13 +494,11 @@ crate::shell::ops! {
 
         /// Python's `pop(k, default)`: removes `k` and returns its value, or `default` when it was
         /// absent (one round trip, as [`remove`](Self::remove), whose errors it shares).
-        #[example(bare)]
-        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        #[example]
         /// d.insert("a".into(), 1)?;
         /// assert_eq!(d.pop("a", 0)?, 1);
         /// assert_eq!(d.pop("a", 0)?, 0);
-        #[example(async, bare)]
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        #[example(async)]
         /// assert_eq!(d.pop("a", -1).await?, -1);
         fn pop<Q>(&self, k: &Q, default: V) -> V
         where
@@ -520,11 +509,9 @@ crate::shell::ops! {
         }
 
         /// Whether the dict has no entries (a missing key is an empty dict).
-        #[example(bare)]
-        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        #[example]
         /// assert!(d.is_empty()?);
-        #[example(async, bare)]
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        #[example(async)]
         /// assert!(d.is_empty().await?);
         fn is_empty(&self) -> bool {
             self.core.len_plan().and_then(|n| Ok(n == 0))

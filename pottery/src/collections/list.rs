@@ -562,24 +562,21 @@ crate::shell::ops! {
         }
 
         /// How many elements (`LLEN`).
-        #[example(bare)]
-        /// # let x: This<u8> = This::random(&redis)?;
+        #[example]
         /// assert_eq!(x.len()?, 0);
         fn len(&self) -> usize {
             self.core.len_plan()
         }
 
         /// Whether there are no elements.
-        #[example(bare)]
-        /// # let x: This<u8> = This::random(&redis)?;
+        #[example]
         /// assert!(x.is_empty()?);
         fn is_empty(&self) -> bool {
             self.core.len_plan().and_then(|n| Ok(n == 0))
         }
 
         /// Deletes the list (`UNLINK`).
-        #[example(bare)]
-        /// # let x: This<u8> = This::random(&redis)?;
+        #[example]
         /// x.extend([1])?;
         /// x.clear()?;
         /// assert!(x.is_empty()?);
@@ -721,16 +718,14 @@ crate::shell::ops! {
         }
 
         /// The front element (`LINDEX 0`).
-        #[example(bare)]
-        /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
+        #[example]
         /// assert_eq!(d.front()?, None);
         fn front(&self) -> Option<T> {
             self.core.get_plan(0)
         }
 
         /// The back element (`LINDEX -1`).
-        #[example(bare)]
-        /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
+        #[example]
         /// assert_eq!(d.back()?, None);
         fn back(&self) -> Option<T> {
             self.core.get_plan(-1)

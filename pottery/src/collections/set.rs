@@ -479,8 +479,7 @@ crate::shell::ops! {
         /// write still happened: the error is
         /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
         /// carries the raw bytes.
-        #[example(bare)]
-        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        #[example]
         /// s.insert(7)?;
         /// assert_eq!(s.pop()?, Some(7));
         /// assert_eq!(s.pop()?, None);
@@ -497,8 +496,7 @@ crate::shell::ops! {
         }
 
         /// How many members (`SCARD`).
-        #[example(bare)]
-        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        #[example]
         /// assert_eq!(s.len()?, 0);
         fn len(&self) -> usize {
             self.core.len_plan()
@@ -517,8 +515,7 @@ crate::shell::ops! {
         }
 
         /// Deletes the set (`UNLINK`).
-        #[example(bare)]
-        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        #[example]
         /// s.insert(1)?;
         /// s.clear()?;
         /// assert!(s.is_empty()?);
@@ -527,8 +524,7 @@ crate::shell::ops! {
         }
 
         /// Whether the set is empty (a missing key is an empty set).
-        #[example(bare)]
-        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        #[example]
         /// assert!(s.is_empty()?);
         fn is_empty(&self) -> bool {
             self.core.len_plan().and_then(|n| Ok(n == 0))

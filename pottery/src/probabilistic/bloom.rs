@@ -305,8 +305,7 @@ crate::shell::ops! {
         }
 
         /// Deletes the filter (`UNLINK`).
-        #[example(bare)]
-        /// # let f: pottery::BloomFilter<u32> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
+        #[example]
         /// f.add(&1)?;
         /// f.clear()?;
         /// assert!(!f.contains(&1)?);
@@ -318,8 +317,7 @@ crate::shell::ops! {
         }
 
         /// Whether no bit is set.
-        #[example(bare)]
-        /// # let f: pottery::BloomFilter<u32> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
+        #[example]
         /// assert!(f.is_empty()?);
         #[example(async, bare)]
         /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "bf-empty-async", 100, 0.01)?;

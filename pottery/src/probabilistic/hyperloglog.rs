@@ -216,8 +216,7 @@ crate::shell::ops! {
         }
 
         /// The estimated number of distinct values (`PFCOUNT`).
-        #[example(bare)]
-        /// # let h: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
+        #[example]
         /// assert_eq!(h.len()?, 0);
         #[example(async, bare)]
         /// # let h: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-len-async");
@@ -266,8 +265,7 @@ crate::shell::ops! {
         }
 
         /// Deletes the HyperLogLog (`UNLINK`).
-        #[example(bare)]
-        /// # let h: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
+        #[example]
         /// h.add(&1)?;
         /// h.clear()?;
         /// assert_eq!(h.len()?, 0);
@@ -279,8 +277,7 @@ crate::shell::ops! {
         }
 
         /// Whether nothing was added.
-        #[example(bare)]
-        /// # let h: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
+        #[example]
         /// assert!(h.is_empty()?);
         #[example(async, bare)]
         /// # let h: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-empty-async");
