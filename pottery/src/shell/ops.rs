@@ -90,6 +90,15 @@
 ///   lines; `#[example(raw)]` gets nothing but the fences. `#[example(async)]` is optional.
 /// * `batch DictOps(Core<K, V>)` declares the view type; `batch DictOps` adds methods to a view
 ///   declared by another table.
+/// * The batch method's docs are "Queues [`RedisDict::insert`]:" and the entry's first
+///   paragraph (the doc lines up to the first empty one), so the links there must resolve on
+///   the view as well (`Self::insert` does when the view has `insert`; write
+///   `RedisCache::info`, not `Self::info`, for a method it lacks: `make lint` says which).
+/// * Bounds, in the header and in `where` clauses, are paths with generic arguments
+///   (`Borrow<Q>`, `std::hash::Hash`), `?Sized` and lifetimes, joined by `+`: what
+///   `macro_rules` can take without a muncher. Inside an entry, `self.core` is the `Core` (a
+///   `&'a Core` in the batch view): a decoder closure that must outlive the call borrows what
+///   it needs first (`let key = &self.core.key;`), not `self`.
 macro_rules! ops {
     // The header: generics, then one or more structures, each with its async shell and its
     // batch view.
