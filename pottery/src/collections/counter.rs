@@ -27,13 +27,15 @@ script!(COUNTER_SCAN, "counter_scan.lua", Read);
 const HASH: &str = "hash";
 
 impl<K: Serialize + DeserializeOwned> Core<K, i64> {
-    fn incr<Q: Serialize + ?Sized>(&self, k: &Q, by: i64) -> Result<Op<'_, i64>> {
+    /// The plan: `HINCRBY`.
+    fn incr_plan<Q: Serialize + ?Sized>(&self, k: &Q, by: i64) -> Result<Op<'_, i64>> {
         let mut cmd = self.cmd("HINCRBY");
         cmd.arg(self.field(k)?).arg(by);
         Ok(Op::cmd(&self.key, HASH, cmd, int))
     }
 
-    fn add_counts(
+    /// The plan: `scripts/counter_update.lua` (`COUNTER_UPDATE`).
+    fn add_counts_plan(
         &self,
         counts: impl IntoIterator<Item = (K, i64)>,
         sign: i64,
@@ -89,7 +91,8 @@ impl<K: Serialize + DeserializeOwned> Core<K, i64> {
 
 impl<K: Serialize + DeserializeOwned> Core<K, i64> {
     /// Every count in HSCAN order (Python's reading order), as one snapshot.
-    fn scan_ordered(&self) -> Op<'_, Vec<(K, i64)>> {
+    /// The plan: `scripts/counter_scan.lua` (`COUNTER_SCAN`).
+    fn scan_ordered_plan(&self) -> Op<'_, Vec<(K, i64)>> {
         Op::eval(
             &self.key,
             HASH,
@@ -116,96 +119,83 @@ impl<K: Serialize + DeserializeOwned> Core<K, i64> {
     }
 }
 
-crate::shell::views! {
-    /// A counter's operations in a [`Batch`](crate::Batch) or an
-    /// [`aio::Batch`](crate::aio::Batch): each queues the plan of the [`RedisCounter`] method
-    /// of the same name and gives its result in a [`Pending`](crate::Pending).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
-    /// let batch = pottery::Batch::new(&redis);
-    /// let n = batch.on(&c).incr("hits", 2);
-    /// let none = batch.on(&c).get("misses");
-    /// batch.execute()?;
-    /// assert_eq!((n.get()?, none.get()?), (2, 0));
-    /// # c.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    CounterOps<K> on Core<K, i64>, for [RedisCounter, aio::RedisCounter]
-        where [K: Storable];
-}
-
 crate::shell::ops! {
-    Core<K, i64>, [K] where [K: Storable]
-        batch where [K: Storable]
-        for [CounterOps, RedisCounter, aio::RedisCounter];
-
-    /// The count of `k`; 0 when absent (`HGET`).
-    fn get<Q>(k: &Q) -> i64 where [K: Borrow<Q>, Q: Serialize + ?Sized]
-        = |core| Ok(core.get(k)?.and_then(|n| Ok(n.unwrap_or(0)))),
-    example {
+    // How to find an operation: `RedisCounter::get` in the docs -> its `fn get` entry
+    // below (same name; the body builds the plan) -> the plan builder it calls,
+    // `Core::get_plan` (the dict's, in dict.rs), whose doc line names the request: the
+    // command, or the `scripts/*.lua` it runs.
+    impl<K: Storable>
+        /// A counter's operations in a [`Batch`](crate::Batch) or an
+        /// [`aio::Batch`](crate::aio::Batch): each queues the plan of the [`RedisCounter`] method
+        /// of the same name and gives its result in a [`Pending`](crate::Pending).
+        ///
         /// ```
         /// # let redis = pottery::testing::doctest_redis();
         /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
-        /// assert_eq!(c.get("nobody")?, 0);
+        /// let batch = pottery::Batch::new(&redis);
+        /// let n = batch.on(&c).incr("hits", 2);
+        /// let none = batch.on(&c).get("misses");
+        /// batch.execute()?;
+        /// assert_eq!((n.get()?, none.get()?), (2, 0));
+        /// # c.clear()?;
         /// # Ok::<(), pottery::Error>(())
         /// ```
-    };
+        RedisCounter<K> and aio::RedisCounter<K>, batch CounterOps(Core<K, i64>)
+    {
+        example c: This<char> = random(&redis), clear;
 
-    /// Sets the count of `k` (`HSET`; 0 keeps the field, as in pottery).
-    fn set(k: K, n: i64) -> () = |core| core.extend([(k, n)]),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// The count of `k`; 0 when absent (`HGET`).
+        #[example(bare)]
+        /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
+        /// assert_eq!(c.get("nobody")?, 0);
+        fn get<Q>(&self, k: &Q) -> i64
+        where
+            K: Borrow<Q>,
+            Q: Serialize + ?Sized,
+        {
+            Ok(self.core.get_plan(k)?.and_then(|n| Ok(n.unwrap_or(0))))
+        }
+
+        /// Sets the count of `k` (`HSET`; 0 keeps the field, as in pottery).
+        #[example(bare)]
         /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
         /// c.set("x".into(), 5)?;
         /// assert_eq!(c.get("x")?, 5);
         /// # c.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn set(&self, k: K, n: i64) -> () {
+            self.core.extend_plan([(k, n)])
+        }
 
-    /// Adds `by` to the count of `k` and returns the new count (`HINCRBY`, atomic).
-    fn incr<Q>(k: &Q, by: i64) -> i64 where [K: Borrow<Q>, Q: Serialize + ?Sized]
-        = |core| core.incr(k, by),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// Adds `by` to the count of `k` and returns the new count (`HINCRBY`, atomic).
+        #[example(bare)]
         /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
         /// assert_eq!(c.incr("x", 1)?, 1);
         /// assert_eq!(c.incr("x", -3)?, -2);
         /// # c.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn incr<Q>(&self, k: &Q, by: i64) -> i64
+        where
+            K: Borrow<Q>,
+            Q: Serialize + ?Sized,
+        {
+            self.core.incr_plan(k, by)
+        }
 
-    /// Counts each element once more (Python's `update(iterable)`), atomically.
-    fn update(elements: impl IntoIterator<Item = K>) -> ()
-        = |core| core.add_counts(elements.into_iter().map(|k| (k, 1)), 1),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+        /// Counts each element once more (Python's `update(iterable)`), atomically.
+        #[example]
         /// c.update("abca".chars())?;
         /// c.update("a".chars())?;
         /// assert_eq!(c.get(&'a')?, 3);
-        /// # c.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn update(&self, elements: impl IntoIterator<Item = K>) -> () {
+            self.core.add_counts_plan(elements.into_iter().map(|k| (k, 1)), 1)
+        }
 
-    /// Adds these counts (Python's `update(mapping)`), atomically: all of them or none.
-    ///
-    /// Every field is checked in the script before the first write: when a stored count is not
-    /// a decimal `i64` (say `007`, written by another client) or a sum would leave `i64`, the
-    /// call fails with [`Error::Codec`](crate::Error::Codec), whose message ends "nothing was
-    /// written", and no count changed. (Python has unbounded ints; Redis counts are `i64`.)
-    fn update_counts(counts: impl IntoIterator<Item = (K, i64)>) -> ()
-        = |core| core.add_counts(counts, 1),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// Adds these counts (Python's `update(mapping)`), atomically: all of them or none.
+        ///
+        /// Every field is checked in the script before the first write: when a stored count is not
+        /// a decimal `i64` (say `007`, written by another client) or a sum would leave `i64`, the
+        /// call fails with [`Error::Codec`](crate::Error::Codec), whose message ends "nothing was
+        /// written", and no count changed. (Python has unbounded ints; Redis counts are `i64`.)
+        #[example(bare)]
         /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
         /// c.set("full".to_string(), i64::MAX)?;
         /// let err = c.update_counts([("new".to_string(), 1), ("full".to_string(), 1)]).unwrap_err();
@@ -221,236 +211,199 @@ crate::shell::ops! {
         /// c.update_counts([("a".to_string(), 2), ("b".to_string(), 5)])?;
         /// assert_eq!(c.get("b")?, 5);
         /// # c.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn update_counts(&self, counts: impl IntoIterator<Item = (K, i64)>) -> () {
+            self.core.add_counts_plan(counts, 1)
+        }
 
-    /// Counts each element once less (Python's `subtract(iterable)`), atomically.
-    fn subtract(elements: impl IntoIterator<Item = K>) -> ()
-        = |core| core.add_counts(elements.into_iter().map(|k| (k, 1)), -1),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+        /// Counts each element once less (Python's `subtract(iterable)`), atomically.
+        #[example]
         /// c.subtract("aab".chars())?;
         /// assert_eq!(c.get(&'a')?, -2);
-        /// # c.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn subtract(&self, elements: impl IntoIterator<Item = K>) -> () {
+            self.core.add_counts_plan(elements.into_iter().map(|k| (k, 1)), -1)
+        }
 
-    /// Subtracts these counts (Python's `subtract(mapping)`), atomically: all of them or none,
-    /// checked as [`update_counts`](Self::update_counts) does.
-    fn subtract_counts(counts: impl IntoIterator<Item = (K, i64)>) -> ()
-        = |core| core.add_counts(counts, -1),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// Subtracts these counts (Python's `subtract(mapping)`), atomically: all of them or none,
+        /// checked as [`update_counts`](Self::update_counts) does.
+        #[example(bare)]
         /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
         /// c.subtract_counts([("a".to_string(), 2)])?;
         /// assert_eq!(c.get("a")?, -2);
         /// # c.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn subtract_counts(&self, counts: impl IntoIterator<Item = (K, i64)>) -> () {
+            self.core.add_counts_plan(counts, -1)
+        }
 
-    /// Removes `k`, returning its count if it had one.
-    fn remove<Q>(k: &Q) -> Option<i64> where [K: Borrow<Q>, Q: Serialize + ?Sized]
-        = |core| core.remove(k),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// Removes `k`, returning its count if it had one.
+        #[example(bare)]
         /// # let c: pottery::RedisCounter<String> = pottery::RedisCounter::random(&redis)?;
         /// c.incr("a", 4)?;
         /// assert_eq!(c.remove("a")?, Some(4));
         /// assert_eq!(c.remove("a")?, None);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn remove<Q>(&self, k: &Q) -> Option<i64>
+        where
+            K: Borrow<Q>,
+            Q: Serialize + ?Sized,
+        {
+            self.core.remove_plan(k)
+        }
 
-    /// How many distinct keys (`HLEN`).
-    fn len() -> usize = |core| core.len(),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+        /// How many distinct keys (`HLEN`).
+        #[example]
         /// c.update("aab".chars())?;
         /// assert_eq!(c.len()?, 2);
-        /// # c.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn len(&self) -> usize {
+            self.core.len_plan()
+        }
 
-    /// Every count, in one `HGETALL`.
-    fn to_hash_map() -> HashMap<K, i64> where [K: Eq + Hash] = |core| core.to_hash_map(),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+        /// Every count, in one `HGETALL`.
+        #[example]
         /// c.update("aab".chars())?;
         /// assert_eq!(c.to_hash_map()?, [('a', 2), ('b', 1)].into());
-        /// # c.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn to_hash_map(&self) -> HashMap<K, i64>
+        where
+            K: Eq + Hash,
+        {
+            self.core.to_hash_map_plan()
+        }
 
-    /// Deletes the counter (`UNLINK`).
-    fn clear() -> () = |core| core.clear(),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+        /// Deletes the counter (`UNLINK`).
+        #[example]
         /// c.update("a".chars())?;
         /// c.clear()?;
         /// assert!(c.is_empty()?);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn clear(&self) -> () {
+            self.core.clear_plan()
+        }
 
-    /// Whether no key is counted.
-    fn is_empty() -> bool
-        = |core| core.len().and_then(|n| Ok(n == 0)),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+        /// Whether no key is counted.
+        #[example]
         /// assert!(c.is_empty()?);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn is_empty(&self) -> bool {
+            self.core.len_plan().and_then(|n| Ok(n == 0))
+        }
 
-    /// The `n` most common keys and their counts, most common first (all when `None`).
-    ///
-    /// Equal counts keep the order in which `HSCAN` returns the keys (the order of
-    /// [`iter`](Self::iter)), which is the order Python's `Counter(counter).most_common`
-    /// keeps, so the two pick the same keys when ties straddle the cut. One round trip (a
-    /// script that runs the scan), one snapshot.
-    fn most_common(n: Option<usize>) -> Vec<(K, i64)> where [K: Eq + Hash]
-        = |core| core.scan_ordered().and_then(move |all| Ok(most_common(all, n))),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+        /// The `n` most common keys and their counts, most common first (all when `None`).
+        ///
+        /// Equal counts keep the order in which `HSCAN` returns the keys (the order of
+        /// [`iter`](Self::iter)), which is the order Python's `Counter(counter).most_common`
+        /// keeps, so the two pick the same keys when ties straddle the cut. One round trip (a
+        /// script that runs the scan), one snapshot.
+        #[example]
         /// c.update("abracadabra".chars())?;
         /// assert_eq!(c.most_common(Some(1))?, [('a', 5)]);
         /// let top3 = c.most_common(Some(3))?;
         /// assert_eq!(top3.iter().map(|(_, n)| *n).collect::<Vec<_>>(), [5, 2, 2]); // b and r tie
         /// assert_eq!(c.most_common(None)?.len(), 5);
-        /// # c.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn most_common(&self, n: Option<usize>) -> Vec<(K, i64)>
+        where
+            K: Eq + Hash,
+        {
+            self.core.scan_ordered_plan().and_then(move |all| Ok(most_common(all, n)))
+        }
 
-    /// Each key repeated as many times as its count (non-positive counts give none), keys in
-    /// the order `HSCAN` returns them, as Python's `elements()` over a pottery counter.
-    /// [`Error::Codec`](crate::Error::Codec) when the counts add up to more elements than
-    /// memory can hold (the space is reserved before anything is copied).
-    fn elements() -> Vec<K> where [K: Eq + Hash + Clone]
-        = |core| core.scan_ordered().and_then(move |all| elements(&core.key, all)),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+        /// Each key repeated as many times as its count (non-positive counts give none), keys in
+        /// the order `HSCAN` returns them, as Python's `elements()` over a pottery counter.
+        /// [`Error::Codec`](crate::Error::Codec) when the counts add up to more elements than
+        /// memory can hold (the space is reserved before anything is copied).
+        #[example]
         /// c.update("aab".chars())?;
         /// let mut e = c.elements()?;
         /// e.sort();
         /// assert_eq!(e, ['a', 'a', 'b']);
-        /// # c.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn elements(&self) -> Vec<K>
+        where
+            K: Eq + Hash + Clone,
+        {
+            let key = &self.core.key;
+            self.core.scan_ordered_plan().and_then(move |all| elements(key, all))
+        }
 
-    /// The sum of all counts, exact: [`Error::Codec`](crate::Error::Codec) when it does not fit
-    /// an `i64` (Python's `total()` returns an unbounded int; we never return a wrapped one).
-    fn total() -> i64 where [K: Eq + Hash]
-        = |core| core.to_hash_map().and_then(move |all| total(&core.key, all.values())),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let c: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
+        /// The sum of all counts, exact: [`Error::Codec`](crate::Error::Codec) when it does not fit
+        /// an `i64` (Python's `total()` returns an unbounded int; we never return a wrapped one).
+        #[example]
         /// c.update("aab".chars())?;
         /// assert_eq!(c.total()?, 3);
-        /// # c.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
-}
+        fn total(&self) -> i64
+        where
+            K: Eq + Hash,
+        {
+            let key = &self.core.key;
+            self.core.to_hash_map_plan().and_then(move |all| total(key, all.values()))
+        }
 
-crate::shell::steps! {
-    Core<K, i64>, [K] where [K: Storable]
-        for [RedisCounter, aio::RedisCounter];
-
-    /// `self + other`, keeping positive counts (Python's `Counter.__add__`).
-    fn add(other: &Self) -> HashMap<K, i64> where [K: Eq + Hash]
-        = |core, r| async move {
-            both(r, core, &other.core).await.and_then(|(a, b)| combine(&core.key, Combine::Add, a, b))
-        },
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// `self + other`, keeping positive counts (Python's `Counter.__add__`).
+        #[example(bare)]
         /// # let a: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
         /// # let b: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
         /// a.update("aab".chars())?;
         /// b.update_counts([('a', 1), ('b', -5)])?;
         /// assert_eq!(a.add(&b)?, [('a', 3)].into());
         /// # a.clear()?; b.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        #[steps(r)]
+        fn add(&self, other: &Self) -> HashMap<K, i64>
+        where
+            K: Eq + Hash,
+        {
+            both(r, &self.core, &other.core)
+                .await
+                .and_then(|(a, b)| combine(&self.core.key, Combine::Add, a, b))
+        }
 
-    /// `self - other`, keeping positive counts (Python's `Counter.__sub__`).
-    fn sub(other: &Self) -> HashMap<K, i64> where [K: Eq + Hash]
-        = |core, r| async move {
-            both(r, core, &other.core).await.and_then(|(a, b)| combine(&core.key, Combine::Sub, a, b))
-        },
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// `self - other`, keeping positive counts (Python's `Counter.__sub__`).
+        #[example(bare)]
         /// # let a: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
         /// # let b: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
         /// a.update("aab".chars())?;
         /// b.update("a".chars())?;
         /// assert_eq!(a.sub(&b)?, [('a', 1), ('b', 1)].into());
         /// # a.clear()?; b.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        #[steps(r)]
+        fn sub(&self, other: &Self) -> HashMap<K, i64>
+        where
+            K: Eq + Hash,
+        {
+            both(r, &self.core, &other.core)
+                .await
+                .and_then(|(a, b)| combine(&self.core.key, Combine::Sub, a, b))
+        }
 
-    /// The larger count of each key, keeping positive counts (Python's `Counter.__or__`).
-    fn union(other: &Self) -> HashMap<K, i64> where [K: Eq + Hash]
-        = |core, r| async move {
-            both(r, core, &other.core).await.and_then(|(a, b)| combine(&core.key, Combine::Union, a, b))
-        },
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// The larger count of each key, keeping positive counts (Python's `Counter.__or__`).
+        #[example(bare)]
         /// # let a: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
         /// # let b: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
         /// a.update("aab".chars())?;
         /// b.update("bbc".chars())?;
         /// assert_eq!(a.union(&b)?, [('a', 2), ('b', 2), ('c', 1)].into());
         /// # a.clear()?; b.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        #[steps(r)]
+        fn union(&self, other: &Self) -> HashMap<K, i64>
+        where
+            K: Eq + Hash,
+        {
+            both(r, &self.core, &other.core)
+                .await
+                .and_then(|(a, b)| combine(&self.core.key, Combine::Union, a, b))
+        }
 
-    /// The smaller count of each key, keeping positive counts (Python's `Counter.__and__`).
-    fn intersection(other: &Self) -> HashMap<K, i64> where [K: Eq + Hash]
-        = |core, r| async move {
-            both(r, core, &other.core).await.and_then(|(a, b)| combine(&core.key, Combine::Intersection, a, b))
-        },
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// The smaller count of each key, keeping positive counts (Python's `Counter.__and__`).
+        #[example(bare)]
         /// # let a: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
         /// # let b: pottery::RedisCounter<char> = pottery::RedisCounter::random(&redis)?;
         /// a.update("aab".chars())?;
         /// b.update("bbc".chars())?;
         /// assert_eq!(a.intersection(&b)?, [('b', 1)].into());
         /// # a.clear()?; b.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        #[steps(r)]
+        fn intersection(&self, other: &Self) -> HashMap<K, i64>
+        where
+            K: Eq + Hash,
+        {
+            both(r, &self.core, &other.core)
+                .await
+                .and_then(|(a, b)| combine(&self.core.key, Combine::Intersection, a, b))
+        }
+    }
 }
 
 /// The reply of `counter_update.lua`: `{1}`, or `{0, field, stored value, reason}` when it
@@ -493,8 +446,8 @@ where
     K: Serialize + DeserializeOwned + Eq + Hash + Send,
     R: Runner,
 {
-    let mine = r.run(&a.redis, a.to_hash_map()).await?;
-    let theirs = r.run(&b.redis, b.to_hash_map()).await?;
+    let mine = r.run(&a.redis, a.to_hash_map_plan()).await?;
+    let theirs = r.run(&b.redis, b.to_hash_map_plan()).await?;
     Ok((mine, theirs))
 }
 
@@ -693,7 +646,7 @@ impl<K: Serialize + DeserializeOwned> RedisCounter<K> {
         counts: impl IntoIterator<Item = (K, i64)>,
     ) -> Result<Self> {
         let c = RedisCounter::new(redis, key);
-        redis.run(c.core.create(counts)?)?;
+        redis.run(c.core.create_plan(counts)?)?;
         Ok(c)
     }
 
@@ -711,7 +664,7 @@ impl<K: Serialize + DeserializeOwned> RedisCounter<K> {
         let mut scan = Scan::new(2);
         std::iter::from_fn(move || {
             while scan.needs_page() {
-                let page = self.core.redis.run(self.core.scan(scan.cursor));
+                let page = self.core.redis.run(self.core.scan_plan(scan.cursor));
                 if let Err(e) = scan.accept(page) {
                     return Some(Err(e));
                 }
@@ -753,7 +706,7 @@ pub mod aio {
             counts: impl IntoIterator<Item = (K, i64)>,
         ) -> Result<Self> {
             let c = RedisCounter::new(redis, key);
-            redis.run_async(c.core.create(counts)?).await?;
+            redis.run_async(c.core.create_plan(counts)?).await?;
             Ok(c)
         }
 
@@ -761,7 +714,11 @@ pub mod aio {
         pub fn iter(&self) -> impl Stream<Item = Result<(K, i64)>> + Send + '_ {
             futures_util::stream::unfold(Scan::new(2), move |mut scan| async move {
                 while scan.needs_page() {
-                    let page = self.core.redis.run_async(self.core.scan(scan.cursor)).await;
+                    let page = self
+                        .core
+                        .redis
+                        .run_async(self.core.scan_plan(scan.cursor))
+                        .await;
                     if let Err(e) = scan.accept(page) {
                         return Some((Err(e), scan));
                     }

@@ -37,15 +37,7 @@ pub(crate) struct Core<K, V> {
     _types: PhantomData<fn() -> (K, V)>,
 }
 
-impl<K, V> Clone for Core<K, V> {
-    fn clone(&self) -> Self {
-        Core {
-            redis: self.redis.clone(),
-            key: self.key.clone(),
-            _types: PhantomData,
-        }
-    }
-}
+crate::shell::clone_core!(Core<K, V> { redis, key });
 
 impl<K, V> Core<K, V>
 where
@@ -79,11 +71,15 @@ where
         Ok(args)
     }
 
-    pub(crate) fn create(&self, items: impl IntoIterator<Item = (K, V)>) -> Result<Op<'_, ()>> {
+    pub(crate) fn create_plan(
+        &self,
+        items: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Op<'_, ()>> {
         Ok(create_op(&self.key, HASH, "HSET", self.pairs(items)?))
     }
 
-    pub(crate) fn insert(&self, k: &K, v: &V) -> Result<Op<'_, Option<V>>> {
+    /// The plan: `scripts/hash_insert.lua` (`HASH_INSERT`).
+    pub(crate) fn insert_plan(&self, k: &K, v: &V) -> Result<Op<'_, Option<V>>> {
         let args = vec![self.field(k)?, encode(&self.key, v)?];
         Ok(Op::eval(
             &self.key,
@@ -95,19 +91,22 @@ where
         ))
     }
 
-    pub(crate) fn set(&self, k: &K, v: &V) -> Result<Op<'_, ()>> {
+    /// The plan: `HSET`.
+    pub(crate) fn set_plan(&self, k: &K, v: &V) -> Result<Op<'_, ()>> {
         let mut cmd = self.cmd("HSET");
         cmd.arg(self.field(k)?).arg(encode(&self.key, v)?);
         Ok(Op::cmd(&self.key, HASH, cmd, |_, _| Ok(())))
     }
 
-    pub(crate) fn get<Q: Serialize + ?Sized>(&self, k: &Q) -> Result<Op<'_, Option<V>>> {
+    /// The plan: `HGET`.
+    pub(crate) fn get_plan<Q: Serialize + ?Sized>(&self, k: &Q) -> Result<Op<'_, Option<V>>> {
         let mut cmd = self.cmd("HGET");
         cmd.arg(self.field(k)?);
         Ok(Op::cmd(&self.key, HASH, cmd, decode_opt))
     }
 
-    pub(crate) fn get_many<Q: Serialize>(
+    /// The plan: `HMGET`.
+    pub(crate) fn get_many_plan<Q: Serialize>(
         &self,
         keys: impl IntoIterator<Item = Q>,
     ) -> Result<Op<'_, Vec<Option<V>>>> {
@@ -132,7 +131,8 @@ where
         }))
     }
 
-    pub(crate) fn remove<Q: Serialize + ?Sized>(&self, k: &Q) -> Result<Op<'_, Option<V>>> {
+    /// The plan: `scripts/hash_remove.lua` (`HASH_REMOVE`).
+    pub(crate) fn remove_plan<Q: Serialize + ?Sized>(&self, k: &Q) -> Result<Op<'_, Option<V>>> {
         let args = vec![self.field(k)?];
         Ok(Op::eval(
             &self.key,
@@ -144,7 +144,8 @@ where
         ))
     }
 
-    pub(crate) fn setdefault(&self, k: &K, default: &V) -> Result<Op<'_, V>> {
+    /// The plan: `scripts/hash_setdefault.lua` (`HASH_SETDEFAULT`).
+    pub(crate) fn setdefault_plan(&self, k: &K, default: &V) -> Result<Op<'_, V>> {
         let args = vec![self.field(k)?, encode(&self.key, default)?];
         Ok(Op::eval(
             &self.key,
@@ -169,7 +170,8 @@ where
         ))
     }
 
-    pub(crate) fn popitem(&self) -> Op<'_, Option<(K, V)>> {
+    /// The plan: `scripts/hash_popitem.lua` (`HASH_POPITEM`).
+    pub(crate) fn popitem_plan(&self) -> Op<'_, Option<(K, V)>> {
         Op::eval(
             &self.key,
             HASH,
@@ -197,7 +199,8 @@ where
         )
     }
 
-    pub(crate) fn contains_key<Q: Serialize + ?Sized>(&self, k: &Q) -> Result<Op<'_, bool>> {
+    /// The plan: `HEXISTS`.
+    pub(crate) fn contains_key_plan<Q: Serialize + ?Sized>(&self, k: &Q) -> Result<Op<'_, bool>> {
         let mut cmd = self.cmd("HEXISTS");
         cmd.arg(self.field(k)?);
         Ok(Op::cmd(
@@ -208,13 +211,18 @@ where
         ))
     }
 
-    pub(crate) fn len(&self) -> Op<'_, usize> {
+    /// The plan: `HLEN`.
+    pub(crate) fn len_plan(&self) -> Op<'_, usize> {
         Op::cmd(&self.key, HASH, self.cmd("HLEN"), |key, v| {
             crate::exec::reply::length(key, v)
         })
     }
 
-    pub(crate) fn extend(&self, items: impl IntoIterator<Item = (K, V)>) -> Result<Op<'_, ()>> {
+    /// The plan: `HSET`.
+    pub(crate) fn extend_plan(
+        &self,
+        items: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Op<'_, ()>> {
         // Encoded straight into the command through one reused buffer: no allocation per item.
         let mut cmd = self.cmd("HSET");
         let mut buf = String::new();
@@ -232,7 +240,8 @@ where
         Ok(Op::cmd(&self.key, HASH, cmd, |_, _| Ok(())))
     }
 
-    pub(crate) fn to_hash_map(&self) -> Op<'_, HashMap<K, V>>
+    /// The plan: `HGETALL`.
+    pub(crate) fn to_hash_map_plan(&self) -> Op<'_, HashMap<K, V>>
     where
         K: Eq + Hash,
     {
@@ -262,401 +271,252 @@ where
         })
     }
 
-    pub(crate) fn clear(&self) -> Op<'_, ()> {
+    /// The plan: `UNLINK`.
+    pub(crate) fn clear_plan(&self) -> Op<'_, ()> {
         Op::cmd(&self.key, HASH, self.cmd("UNLINK"), |_, _| Ok(()))
     }
 
-    pub(crate) fn scan(&self, cursor: u64) -> Op<'_, (u64, Vec<Vec<u8>>)> {
+    /// The plan: `HSCAN`.
+    pub(crate) fn scan_plan(&self, cursor: u64) -> Op<'_, (u64, Vec<Vec<u8>>)> {
         let mut cmd = self.cmd("HSCAN");
         cmd.arg(cursor).arg("COUNT").arg(PAGE);
         Op::cmd(&self.key, HASH, cmd, scan_page)
     }
 }
 
-crate::shell::views! {
-    /// A dict's operations in a [`Batch`](crate::Batch) or an [`aio::Batch`](crate::aio::Batch)
-    /// (from [`Batch::on`](crate::Batch::on)): each queues the plan of the
-    /// [`RedisDict`] method of the same name and gives its result, when the batch ran, in a
-    /// [`Pending`](crate::Pending).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
-    /// let batch = pottery::Batch::new(&redis);
-    /// let ops = batch.on(&d);
-    /// let old = ops.insert("a".into(), 1);
-    /// let both = ops.get_many(["a", "b"]);
-    /// batch.execute()?;
-    /// assert_eq!(old.get()?, None);
-    /// assert_eq!(both.get()?, [Some(1), None]);
-    /// # d.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    DictOps<K, V> on Core<K, V>, for [RedisDict, aio::RedisDict]
-        where [K: Storable, V: Storable];
-}
-
 crate::shell::ops! {
-    Core<K, V>, [K, V] where [K: Storable, V: Storable]
-        batch where [K: Storable, V: Storable]
-        for [DictOps, RedisDict, aio::RedisDict];
-
-    /// Sets `k` to `v`, returning the previous value (atomically, one round trip).
-    ///
-    /// When the previous value is not pottery JSON of type `V` (another client wrote it), the
-    /// write still happened: the error is
-    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
-    /// carries the raw bytes.
-    fn insert(k: K, v: V) -> Option<V> = |core| core.insert(&k, &v),
-    example {
+    // How to find an operation: `RedisDict::insert` in the docs -> its `fn insert` entry
+    // below (same name; the body builds the plan) -> the plan builder it calls,
+    // `Core::insert_plan` (above), whose doc line names the request: the command, or the
+    // `scripts/*.lua` it runs.
+    impl<K: Storable, V: Storable>
+        /// A dict's operations in a [`Batch`](crate::Batch) or an [`aio::Batch`](crate::aio::Batch)
+        /// (from [`Batch::on`](crate::Batch::on)): each queues the plan of the
+        /// [`RedisDict`] method of the same name and gives its result, when the batch ran, in a
+        /// [`Pending`](crate::Pending).
+        ///
         /// ```
         /// # let redis = pottery::testing::doctest_redis();
         /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
-        /// assert_eq!(d.insert("a".into(), 1)?, None);
-        /// assert_eq!(d.insert("a".into(), 2)?, Some(1));
+        /// let batch = pottery::Batch::new(&redis);
+        /// let ops = batch.on(&d);
+        /// let old = ops.insert("a".into(), 1);
+        /// let both = ops.get_many(["a", "b"]);
+        /// batch.execute()?;
+        /// assert_eq!(old.get()?, None);
+        /// assert_eq!(both.get()?, [Some(1), None]);
         /// # d.clear()?;
         /// # Ok::<(), pottery::Error>(())
         /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        RedisDict<K, V> and aio::RedisDict<K, V>, batch DictOps(Core<K, V>)
+    {
+        example d: This<String, i64> = random(&redis), clear;
+
+        /// Sets `k` to `v`, returning the previous value (atomically, one round trip).
+        ///
+        /// When the previous value is not pottery JSON of type `V` (another client wrote it), the
+        /// write still happened: the error is
+        /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
+        /// carries the raw bytes.
+        #[example]
+        /// assert_eq!(d.insert("a".into(), 1)?, None);
+        /// assert_eq!(d.insert("a".into(), 2)?, Some(1));
+        #[example(async)]
         /// assert_eq!(d.insert("a".into(), 1).await?, None);
         /// assert_eq!(d.insert("a".into(), 2).await?, Some(1));
-        /// # d.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn insert(&self, k: K, v: V) -> Option<V> {
+            self.core.insert_plan(&k, &v)
+        }
 
-    /// Sets `k` to `v` without reading the previous value: one plain `HSET`, which is what
-    /// Python pottery's `d[k] = v` sends. Cheaper than [`insert`](Self::insert) for the server
-    /// (no script), which shows when many clients write at once.
-    fn set(k: K, v: V) -> () = |core| core.set(&k, &v),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        /// Sets `k` to `v` without reading the previous value: one plain `HSET`, which is what
+        /// Python pottery's `d[k] = v` sends. Cheaper than [`insert`](Self::insert) for the server
+        /// (no script), which shows when many clients write at once.
+        #[example]
         /// d.set("a".into(), 1)?;
         /// d.set("a".into(), 2)?;
         /// assert_eq!(d.get("a")?, Some(2));
-        /// # d.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        #[example(async)]
         /// d.set("a".into(), 1).await?;
         /// assert_eq!(d.get("a").await?, Some(1));
-        /// # d.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn set(&self, k: K, v: V) -> () {
+            self.core.set_plan(&k, &v)
+        }
 
-    /// The value at `k`, if any. Takes borrowed keys: `get("jack")` on a `RedisDict<String, _>`.
-    fn get<Q>(k: &Q) -> Option<V> where [K: Borrow<Q>, Q: Serialize + ?Sized] = |core| core.get(k),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        /// The value at `k`, if any. Takes borrowed keys: `get("jack")` on a `RedisDict<String, _>`.
+        #[example]
         /// d.insert("a".into(), 1)?;
         /// assert_eq!(d.get("a")?, Some(1));
         /// assert_eq!(d.get("b")?, None);
-        /// # d.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        #[example(async)]
         /// assert_eq!(d.get("nobody").await?, None);
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn get<Q>(&self, k: &Q) -> Option<V>
+        where
+            K: Borrow<Q>,
+            Q: Serialize + ?Sized,
+        {
+            self.core.get_plan(k)
+        }
 
-    /// The values of several keys in one round trip (`HMGET`), in the order asked, `None`
-    /// for the absent ones.
-    fn get_many<Q>(keys: impl IntoIterator<Item = Q>) -> Vec<Option<V>> where [Q: Serialize]
-        = |core| core.get_many(keys),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        /// The values of several keys in one round trip (`HMGET`), in the order asked, `None`
+        /// for the absent ones.
+        #[example]
         /// d.insert("a".into(), 1)?;
         /// d.insert("c".into(), 3)?;
         /// assert_eq!(d.get_many(["a", "b", "c"])?, [Some(1), None, Some(3)]);
-        /// # d.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        #[example(async)]
         /// d.insert("a".into(), 1).await?;
         /// assert_eq!(d.get_many(["a", "b"]).await?, [Some(1), None]);
-        /// # d.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn get_many<Q>(&self, keys: impl IntoIterator<Item = Q>) -> Vec<Option<V>>
+        where
+            Q: Serialize,
+        {
+            self.core.get_many_plan(keys)
+        }
 
-    /// Removes `k`, returning its value if it was there (atomically, one round trip).
-    ///
-    /// When the removed value is not pottery JSON of type `V` (another client wrote it), the
-    /// write still happened: the error is
-    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
-    /// carries the raw bytes.
-    fn remove<Q>(k: &Q) -> Option<V> where [K: Borrow<Q>, Q: Serialize + ?Sized]
-        = |core| core.remove(k),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        /// Removes `k`, returning its value if it was there (atomically, one round trip).
+        ///
+        /// When the removed value is not pottery JSON of type `V` (another client wrote it), the
+        /// write still happened: the error is
+        /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
+        /// carries the raw bytes.
+        #[example]
         /// d.insert("a".into(), 1)?;
         /// assert_eq!(d.remove("a")?, Some(1));
         /// assert_eq!(d.remove("a")?, None);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        #[example(async)]
         /// d.insert("a".into(), 1).await?;
         /// assert_eq!(d.remove("a").await?, Some(1));
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn remove<Q>(&self, k: &Q) -> Option<V>
+        where
+            K: Borrow<Q>,
+            Q: Serialize + ?Sized,
+        {
+            self.core.remove_plan(k)
+        }
 
-    /// Python's `setdefault(k, default)`: the value at `k`, after storing `default` there if
-    /// it had none (atomically: `HSETNX` and `HGET` in one script, one round trip).
-    ///
-    /// When the value already there does not decode, nothing was written and the error is
-    /// [`Error::Codec`](crate::Error::Codec).
-    fn setdefault(k: K, default: V) -> V = |core| core.setdefault(&k, &default),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        /// Python's `setdefault(k, default)`: the value at `k`, after storing `default` there if
+        /// it had none (atomically: `HSETNX` and `HGET` in one script, one round trip).
+        ///
+        /// When the value already there does not decode, nothing was written and the error is
+        /// [`Error::Codec`](crate::Error::Codec).
+        #[example]
         /// assert_eq!(d.setdefault("a".into(), 1)?, 1);
         /// assert_eq!(d.setdefault("a".into(), 2)?, 1);
         /// assert_eq!(d.get("a")?, Some(1));
-        /// # d.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        #[example(async)]
         /// assert_eq!(d.setdefault("a".into(), 1).await?, 1);
         /// assert_eq!(d.setdefault("a".into(), 2).await?, 1);
-        /// # d.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn setdefault(&self, k: K, default: V) -> V {
+            self.core.setdefault_plan(&k, &default)
+        }
 
-    /// Python pottery's `popitem()`: removes one entry and returns it, `None` when the dict is
-    /// empty. The entry is the first `HSCAN` returns, as in pottery; the read and the delete
-    /// are one script (pottery takes three round trips, not atomically).
-    ///
-    /// When the entry does not decode, it was removed all the same: the error is
-    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), with the bytes
-    /// of the part (field or value) that failed.
-    fn popitem() -> Option<(K, V)> = |core| core.popitem(),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        /// Python pottery's `popitem()`: removes one entry and returns it, `None` when the dict is
+        /// empty. The entry is the first `HSCAN` returns, as in pottery; the read and the delete
+        /// are one script (pottery takes three round trips, not atomically).
+        ///
+        /// When the entry does not decode, it was removed all the same: the error is
+        /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), with the bytes
+        /// of the part (field or value) that failed.
+        #[example]
         /// d.insert("a".into(), 1)?;
         /// assert_eq!(d.popitem()?, Some(("a".to_string(), 1)));
         /// assert_eq!(d.popitem()?, None);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        #[example(async)]
         /// d.insert("a".into(), 1).await?;
         /// assert_eq!(d.popitem().await?, Some(("a".to_string(), 1)));
         /// assert_eq!(d.popitem().await?, None);
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn popitem(&self) -> Option<(K, V)> {
+            self.core.popitem_plan()
+        }
 
-    /// Whether `k` is present (`HEXISTS`).
-    fn contains_key<Q>(k: &Q) -> bool where [K: Borrow<Q>, Q: Serialize + ?Sized]
-        = |core| core.contains_key(k),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        /// Whether `k` is present (`HEXISTS`).
+        #[example]
         /// d.insert("a".into(), 1)?;
         /// assert!(d.contains_key("a")?);
         /// assert!(!d.contains_key("b")?);
-        /// # d.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        #[example(async)]
         /// assert!(!d.contains_key("a").await?);
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn contains_key<Q>(&self, k: &Q) -> bool
+        where
+            K: Borrow<Q>,
+            Q: Serialize + ?Sized,
+        {
+            self.core.contains_key_plan(k)
+        }
 
-    /// How many entries (`HLEN`).
-    fn len() -> usize = |core| core.len(),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        /// How many entries (`HLEN`).
+        #[example]
         /// assert_eq!(d.len()?, 0);
         /// d.insert("a".into(), 1)?;
         /// assert_eq!(d.len()?, 1);
-        /// # d.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        #[example(async)]
         /// assert_eq!(d.len().await?, 0);
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn len(&self) -> usize {
+            self.core.len_plan()
+        }
 
-    /// Inserts every pair with one `HSET`, whatever their number; nothing is sent for none.
-    fn extend(items: impl IntoIterator<Item = (K, V)>) -> () = |core| core.extend(items),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        /// Inserts every pair with one `HSET`, whatever their number; nothing is sent for none.
+        #[example]
         /// d.extend([("a".to_string(), 1), ("b".to_string(), 2)])?;
         /// d.extend(Vec::new())?;
         /// assert_eq!(d.len()?, 2);
-        /// # d.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        #[example(async)]
         /// d.extend([("a".to_string(), 1), ("b".to_string(), 2)]).await?;
         /// assert_eq!(d.len().await?, 2);
-        /// # d.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn extend(&self, items: impl IntoIterator<Item = (K, V)>) -> () {
+            self.core.extend_plan(items)
+        }
 
-    /// All entries in one `HGETALL`: an atomic snapshot.
-    fn to_hash_map() -> HashMap<K, V> where [K: Eq + Hash] = |core| core.to_hash_map(),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        /// All entries in one `HGETALL`: an atomic snapshot.
+        #[example]
         /// d.extend([("a".to_string(), 1)])?;
         /// assert_eq!(d.to_hash_map()?, [("a".to_string(), 1)].into());
-        /// # d.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        #[example(async)]
         /// d.insert("a".into(), 1).await?;
         /// assert_eq!(d.to_hash_map().await?.len(), 1);
-        /// # d.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn to_hash_map(&self) -> HashMap<K, V>
+        where
+            K: Eq + Hash,
+        {
+            self.core.to_hash_map_plan()
+        }
 
-    /// Deletes the hash (`UNLINK`).
-    fn clear() -> () = |core| core.clear(),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        /// Deletes the hash (`UNLINK`).
+        #[example]
         /// d.insert("a".into(), 1)?;
         /// d.clear()?;
         /// assert!(d.is_empty()?);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        #[example(async)]
         /// d.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn clear(&self) -> () {
+            self.core.clear_plan()
+        }
 
-    /// Python's `pop(k, default)`: removes `k` and returns its value, or `default` when it was
-    /// absent (one round trip, as [`remove`](Self::remove), whose errors it shares).
-    fn pop<Q>(k: &Q, default: V) -> V where [K: Borrow<Q>, Q: Serialize + ?Sized]
-        = |core| Ok(core.remove(k)?.and_then(move |v| Ok(v.unwrap_or(default)))),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        /// Python's `pop(k, default)`: removes `k` and returns its value, or `default` when it was
+        /// absent (one round trip, as [`remove`](Self::remove), whose errors it shares).
+        #[example]
         /// d.insert("a".into(), 1)?;
         /// assert_eq!(d.pop("a", 0)?, 1);
         /// assert_eq!(d.pop("a", 0)?, 0);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        #[example(async)]
         /// assert_eq!(d.pop("a", -1).await?, -1);
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn pop<Q>(&self, k: &Q, default: V) -> V
+        where
+            K: Borrow<Q>,
+            Q: Serialize + ?Sized,
+        {
+            Ok(self.core.remove_plan(k)?.and_then(move |v| Ok(v.unwrap_or(default))))
+        }
 
-    /// Whether the dict has no entries (a missing key is an empty dict).
-    fn is_empty() -> bool
-        = |core| core.len().and_then(|n| Ok(n == 0)),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let d: pottery::RedisDict<String, i64> = pottery::RedisDict::random(&redis)?;
+        /// Whether the dict has no entries (a missing key is an empty dict).
+        #[example]
         /// assert!(d.is_empty()?);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let d: pottery::aio::RedisDict<String, i64> = pottery::aio::RedisDict::random(&redis).await?;
+        #[example(async)]
         /// assert!(d.is_empty().await?);
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn is_empty(&self) -> bool {
+            self.core.len_plan().and_then(|n| Ok(n == 0))
+        }
+    }
 }
 
 /// What a step of an entry operation saw.
@@ -986,7 +846,7 @@ where
         items: impl IntoIterator<Item = (K, V)>,
     ) -> Result<Self> {
         let dict = RedisDict::new(redis, key);
-        redis.run(dict.core.create(items)?)?;
+        redis.run(dict.core.create_plan(items)?)?;
         Ok(dict)
     }
 
@@ -1102,7 +962,7 @@ where
     fn next(&mut self) -> Option<Self::Item> {
         while self.scan.needs_page() {
             let core = &self.dict.core;
-            let page = core.redis.run(core.scan(self.scan.cursor));
+            let page = core.redis.run(core.scan_plan(self.scan.cursor));
             if let Err(e) = self.scan.accept(page) {
                 return Some(Err(e));
             }
@@ -1272,7 +1132,7 @@ pub mod aio {
             items: impl IntoIterator<Item = (K, V)>,
         ) -> Result<Self> {
             let dict = RedisDict::new(redis, key);
-            redis.run_async(dict.core.create(items)?).await?;
+            redis.run_async(dict.core.create_plan(items)?).await?;
             Ok(dict)
         }
 
@@ -1315,7 +1175,11 @@ pub mod aio {
         {
             futures_util::stream::unfold(Scan::new(2), move |mut scan| async move {
                 while scan.needs_page() {
-                    let page = self.core.redis.run_async(self.core.scan(scan.cursor)).await;
+                    let page = self
+                        .core
+                        .redis
+                        .run_async(self.core.scan_plan(scan.cursor))
+                        .await;
                     if let Err(e) = scan.accept(page) {
                         return Some((Err(e), scan));
                     }

@@ -68,16 +68,7 @@ pub(crate) struct Core<T> {
     _types: PhantomData<fn() -> T>,
 }
 
-impl<T> Clone for Core<T> {
-    fn clone(&self) -> Self {
-        Core {
-            redis: self.redis.clone(),
-            key: self.key.clone(),
-            maxlen: self.maxlen,
-            _types: PhantomData,
-        }
-    }
-}
+crate::shell::clone_core!(Core<T> { redis, key, maxlen });
 
 impl<T: Serialize + DeserializeOwned> Core<T> {
     fn new(redis: &Redis, key: String, maxlen: Option<usize>) -> Self {
@@ -109,7 +100,7 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
             .into_bytes()
     }
 
-    fn create(&self, values: impl IntoIterator<Item = T>) -> Result<Op<'_, ()>> {
+    fn create_plan(&self, values: impl IntoIterator<Item = T>) -> Result<Op<'_, ()>> {
         let mut values = self.encode_all(values)?;
         if let Some(m) = self.maxlen {
             // A bounded deque keeps the last maxlen, as Python's deque(iterable, maxlen).
@@ -121,7 +112,8 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
     }
 
     /// Pushes at the back (`side = "R"`) or the front (`"L"`), trimming to maxlen atomically.
-    fn push(&self, side: &str, values: impl IntoIterator<Item = T>) -> Result<Op<'_, usize>> {
+    /// The plan: `scripts/deque_push.lua` (`DEQUE_PUSH`); `LLEN`.
+    fn push_plan(&self, side: &str, values: impl IntoIterator<Item = T>) -> Result<Op<'_, usize>> {
         let values = self.encode_all(values)?;
         if values.is_empty() {
             return Ok(Op::cmd(&self.key, LIST, self.cmd("LLEN"), usize_of));
@@ -143,7 +135,7 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
         ))
     }
 
-    fn pop(&self, side: &str) -> Op<'_, Option<T>> {
+    fn pop_plan(&self, side: &str) -> Op<'_, Option<T>> {
         Op::cmd(
             &self.key,
             LIST,
@@ -152,26 +144,34 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
         )
     }
 
-    fn get(&self, i: isize) -> Op<'_, Option<T>> {
+    /// The plan: `LINDEX`.
+    fn get_plan(&self, i: isize) -> Op<'_, Option<T>> {
         let mut cmd = self.cmd("LINDEX");
         cmd.arg(i);
         Op::cmd(&self.key, LIST, cmd, decode_opt)
     }
 
-    fn set(&self, i: isize, v: &T) -> Result<Op<'_, bool>> {
+    /// The plan: `scripts/list_set.lua` (`LIST_SET`); an index out of range is an error.
+    fn set_plan(&self, i: isize, v: &T) -> Result<Op<'_, ()>> {
         let args = vec![i.to_string().into_bytes(), encode(&self.key, v)?];
-        Ok(Op::eval(
-            &self.key,
-            LIST,
-            &LIST_SET,
-            self.keys(),
-            args,
-            |key, v| Ok(int(key, v)? == 1),
-        ))
+        Ok(
+            Op::eval(&self.key, LIST, &LIST_SET, self.keys(), args, |key, v| {
+                Ok(int(key, v)? == 1)
+            })
+            .and_then(move |ok| {
+                if ok {
+                    Ok(())
+                } else {
+                    Err(self.out_of_range(i))
+                }
+            }),
+        )
     }
 
     /// The new length, or `None` when a bounded deque is full.
-    fn insert(&self, i: isize, v: &T) -> Result<Op<'_, Option<usize>>> {
+    ///
+    /// The plan: `scripts/list_insert.lua` (`LIST_INSERT`).
+    fn insert_plan(&self, i: isize, v: &T) -> Result<Op<'_, Option<usize>>> {
         let args = vec![
             i.to_string().into_bytes(),
             encode(&self.key, v)?,
@@ -187,7 +187,12 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
         ))
     }
 
-    fn remove_at(&self, i: isize) -> Op<'_, Option<T>> {
+    /// The plan: `scripts/list_remove_at.lua` (`LIST_REMOVE_AT`); an index out of range is an
+    /// error.
+    fn remove_at_plan(&self, i: isize) -> Op<'_, T>
+    where
+        T: Send,
+    {
         let args = vec![i.to_string().into_bytes()];
         Op::eval(
             &self.key,
@@ -197,28 +202,32 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
             args,
             crate::exec::reply::decode_written,
         )
+        .and_then(move |v| v.ok_or_else(|| self.out_of_range(i)))
     }
 
-    fn remove_value<Q: Serialize + ?Sized>(&self, v: &Q) -> Result<Op<'_, bool>> {
+    /// The plan: `LREM`.
+    fn remove_value_plan<Q: Serialize + ?Sized>(&self, v: &Q) -> Result<Op<'_, bool>> {
         let mut cmd = self.cmd("LREM");
         cmd.arg(1).arg(encode(&self.key, v)?);
         Ok(Op::cmd(&self.key, LIST, cmd, |key, v| Ok(int(key, v)? > 0)))
     }
 
-    fn range(&self, start: isize, stop: isize) -> Op<'_, Vec<T>> {
+    /// The plan: `LRANGE`.
+    fn range_plan(&self, start: isize, stop: isize) -> Op<'_, Vec<T>> {
         let mut cmd = self.cmd("LRANGE");
         cmd.arg(start).arg(stop);
         Op::cmd(&self.key, LIST, cmd, decode_list)
     }
 
-    fn slice(&self, range: impl RangeBounds<isize>) -> Op<'_, Vec<T>> {
+    fn slice_plan(&self, range: impl RangeBounds<isize>) -> Op<'_, Vec<T>> {
         match lrange_bounds(&range) {
-            Some((start, stop)) => self.range(start, stop),
+            Some((start, stop)) => self.range_plan(start, stop),
             None => Op::ready(&self.key, Vec::new()),
         }
     }
 
-    fn index_of<Q: Serialize + ?Sized>(&self, v: &Q) -> Result<Op<'_, Option<usize>>> {
+    /// The plan: `LPOS`.
+    fn index_of_plan<Q: Serialize + ?Sized>(&self, v: &Q) -> Result<Op<'_, Option<usize>>> {
         let mut cmd = self.cmd("LPOS");
         cmd.arg(encode(&self.key, v)?);
         Ok(Op::cmd(&self.key, LIST, cmd, |key, v| match v {
@@ -227,7 +236,8 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
         }))
     }
 
-    fn count<Q: Serialize + ?Sized>(&self, v: &Q) -> Result<Op<'_, usize>> {
+    /// The plan: `LPOS`.
+    fn count_plan<Q: Serialize + ?Sized>(&self, v: &Q) -> Result<Op<'_, usize>> {
         let mut cmd = self.cmd("LPOS");
         cmd.arg(encode(&self.key, v)?).arg("COUNT").arg(0);
         Ok(Op::cmd(&self.key, LIST, cmd, |key, v| match v {
@@ -244,7 +254,12 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
     /// Python's `list[start:stop:step]`: for a positive step one `LRANGE`, every `step`-th
     /// element kept; for a negative one a script that applies CPython's `slice.indices` rules
     /// (it needs the length) and walks back from `start`.
-    fn slice_step(&self, range: impl RangeBounds<isize>, step: isize) -> Result<Op<'_, Vec<T>>> {
+    /// The plan: `scripts/list_slice.lua` (`LIST_SLICE`); `LRANGE`.
+    fn slice_step_plan(
+        &self,
+        range: impl RangeBounds<isize>,
+        step: isize,
+    ) -> Result<Op<'_, Vec<T>>> {
         if step == 0 {
             return Err(crate::error::Error::Config {
                 message: format!(
@@ -293,26 +308,38 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
         }))
     }
 
-    fn reorder(&self, how: &str) -> Op<'_, ()> {
+    /// The plan: `scripts/list_reorder.lua` (`LIST_REORDER`).
+    fn reorder_plan(&self, how: &str) -> Op<'_, ()> {
         let args = vec![how.as_bytes().to_vec()];
         Op::eval(&self.key, LIST, &LIST_REORDER, self.keys(), args, |_, _| {
             Ok(())
         })
     }
 
-    fn rotate(&self, n: isize) -> Op<'_, ()> {
+    /// The plan: `scripts/deque_rotate.lua` (`DEQUE_ROTATE`).
+    fn rotate_plan(&self, n: isize) -> Op<'_, ()> {
         let args = vec![n.to_string().into_bytes()];
         Op::eval(&self.key, LIST, &DEQUE_ROTATE, self.keys(), args, |_, _| {
             Ok(())
         })
     }
 
-    fn len(&self) -> Op<'_, usize> {
+    /// The plan: `LLEN`.
+    fn len_plan(&self) -> Op<'_, usize> {
         Op::cmd(&self.key, LIST, self.cmd("LLEN"), usize_of)
     }
 
-    fn clear(&self) -> Op<'_, ()> {
+    /// The plan: `UNLINK`.
+    fn clear_plan(&self) -> Op<'_, ()> {
         Op::cmd(&self.key, LIST, self.cmd("UNLINK"), |_, _| Ok(()))
+    }
+
+    /// [`insert_plan`](Self::insert_plan) where a full bounded deque is an error.
+    fn insert_within_maxlen_plan(&self, i: isize, v: &T) -> Result<Op<'_, ()>> {
+        Ok(self.insert_plan(i, v)?.and_then(move |r| match r {
+            Some(_) => Ok(()),
+            None => Err(self.full(self.maxlen.unwrap_or(0))),
+        }))
     }
 
     fn out_of_range(&self, index: isize) -> Error {
@@ -367,187 +394,148 @@ impl<T> Pages<T> {
     }
 }
 
-crate::shell::views! {
-    /// A list's operations in a [`Batch`](crate::Batch) or an
-    /// [`aio::Batch`](crate::aio::Batch): each queues the plan of the [`RedisList`] method of
-    /// the same name and gives its result in a [`Pending`](crate::Pending).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let l: pottery::RedisList<u32> = pottery::RedisList::random(&redis)?;
-    /// let batch = pottery::Batch::new(&redis);
-    /// let len = batch.on(&l).extend([1, 2, 3]);
-    /// let last = batch.on(&l).pop();
-    /// let all = batch.on(&l).to_vec();
-    /// batch.execute()?;
-    /// assert_eq!((len.get()?, last.get()?, all.get()?), (3, Some(3), vec![1, 2]));
-    /// # l.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    ListOps<T> on Core<T>, for [RedisList, aio::RedisList]
-        where [T: Storable];
-}
-
-crate::shell::views! {
-    /// A deque's operations in a [`Batch`](crate::Batch) or an
-    /// [`aio::Batch`](crate::aio::Batch): each queues the plan of the [`RedisDeque`] method of
-    /// the same name (trimming to the deque's `maxlen`) and gives its result in a
-    /// [`Pending`](crate::Pending).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # pottery::RedisDeque::<u32>::new(&redis, "doc-deque-batch").clear()?;
-    /// let d: pottery::RedisDeque<u32> = pottery::RedisDeque::with_maxlen(&redis, "doc-deque-batch", 2)?;
-    /// let batch = pottery::Batch::new(&redis);
-    /// batch.on(&d).extend([1, 2, 3]);
-    /// let front = batch.on(&d).pop_front();
-    /// batch.execute()?;
-    /// assert_eq!(front.get()?, Some(2));
-    /// # d.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    DequeOps<T> on Core<T>, for [RedisDeque, aio::RedisDeque]
-        where [T: Storable];
-}
-
 crate::shell::ops! {
-    Core<T>, [T] where [T: Storable]
-        batch where [T: Storable]
-        for [ListOps, RedisList, aio::RedisList], [DequeOps, RedisDeque, aio::RedisDeque];
-
-    /// The element at `i` (negative counts from the end), in one `LINDEX`.
-    fn get(i: isize) -> Option<T>
-        = |core| core.get(i),
-    example {
+    // How to find an operation: `RedisList::get` in the docs -> its `fn get` entry
+    // below (same name; the body builds the plan) -> the plan builder it calls,
+    // `Core::get_plan` (above), whose doc line names the request: the command, or the
+    // `scripts/*.lua` it runs.
+    impl<T: Storable>
+        /// A list's operations in a [`Batch`](crate::Batch) or an
+        /// [`aio::Batch`](crate::aio::Batch): each queues the plan of the [`RedisList`] method of
+        /// the same name and gives its result in a [`Pending`](crate::Pending).
+        ///
         /// ```
         /// # let redis = pottery::testing::doctest_redis();
-        /// # let x: This<u8> = This::random(&redis)?;
-        /// x.extend([1, 2, 3])?;
-        /// assert_eq!((x.get(0)?, x.get(-1)?, x.get(3)?), (Some(1), Some(3), None));
-        /// # x.clear()?;
+        /// # let l: pottery::RedisList<u32> = pottery::RedisList::random(&redis)?;
+        /// let batch = pottery::Batch::new(&redis);
+        /// let len = batch.on(&l).extend([1, 2, 3]);
+        /// let last = batch.on(&l).pop();
+        /// let all = batch.on(&l).to_vec();
+        /// batch.execute()?;
+        /// assert_eq!((len.get()?, last.get()?, all.get()?), (3, Some(3), vec![1, 2]));
+        /// # l.clear()?;
         /// # Ok::<(), pottery::Error>(())
         /// ```
-    };
-
-    /// Replaces the element at `i`; [`Error::IndexOutOfRange`] when there is none.
-    fn set(i: isize, v: T) -> ()
-        = |core| Ok(core.set(i, &v)?.and_then(move |ok| if ok { Ok(()) } else { Err(core.out_of_range(i)) })),
-    example {
+        RedisList<T> and aio::RedisList<T>, batch ListOps(Core<T>);
+        /// A deque's operations in a [`Batch`](crate::Batch) or an
+        /// [`aio::Batch`](crate::aio::Batch): each queues the plan of the [`RedisDeque`] method of
+        /// the same name (trimming to the deque's `maxlen`) and gives its result in a
+        /// [`Pending`](crate::Pending).
+        ///
         /// ```
         /// # let redis = pottery::testing::doctest_redis();
-        /// # let x: This<u8> = This::random(&redis)?;
+        /// # pottery::RedisDeque::<u32>::new(&redis, "doc-deque-batch").clear()?;
+        /// let d: pottery::RedisDeque<u32> = pottery::RedisDeque::with_maxlen(&redis, "doc-deque-batch", 2)?;
+        /// let batch = pottery::Batch::new(&redis);
+        /// batch.on(&d).extend([1, 2, 3]);
+        /// let front = batch.on(&d).pop_front();
+        /// batch.execute()?;
+        /// assert_eq!(front.get()?, Some(2));
+        /// # d.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+        RedisDeque<T> and aio::RedisDeque<T>, batch DequeOps(Core<T>)
+    {
+        example x: This<u8> = random(&redis), clear;
+
+        /// The element at `i` (negative counts from the end), in one `LINDEX`.
+        #[example]
+        /// x.extend([1, 2, 3])?;
+        /// assert_eq!((x.get(0)?, x.get(-1)?, x.get(3)?), (Some(1), Some(3), None));
+        fn get(&self, i: isize) -> Option<T> {
+            self.core.get_plan(i)
+        }
+
+        /// Replaces the element at `i`; [`Error::IndexOutOfRange`] when there is none.
+        #[example]
         /// x.extend([1, 2, 3])?;
         /// x.set(-1, 9)?;
         /// assert_eq!(x.get(2)?, Some(9));
         /// assert!(matches!(x.set(5, 0), Err(pottery::Error::IndexOutOfRange { index: 5, .. })));
-        /// # x.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn set(&self, i: isize, v: T) -> () {
+            self.core.set_plan(i, &v)
+        }
 
-    /// Removes and returns the element at `i` (Python's `pop(i)`), atomically;
-    /// [`Error::IndexOutOfRange`] when there is none.
-    ///
-    /// When the removed element is not pottery JSON of type `T` (another client wrote it), the
-    /// write still happened: the error is
-    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
-    /// carries the raw bytes.
-    fn remove(i: isize) -> T
-        = |core| core.remove_at(i).and_then(move |v| v.ok_or_else(|| core.out_of_range(i))),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let x: This<u8> = This::random(&redis)?;
+        /// Removes and returns the element at `i` (Python's `pop(i)`), atomically;
+        /// [`Error::IndexOutOfRange`] when there is none.
+        ///
+        /// When the removed element is not pottery JSON of type `T` (another client wrote it), the
+        /// write still happened: the error is
+        /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
+        /// carries the raw bytes.
+        #[example]
         /// x.extend([1, 2, 3])?;
         /// assert_eq!(x.remove(1)?, 2);
         /// assert_eq!(x.len()?, 2);
-        /// # x.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn remove(&self, i: isize) -> T {
+            self.core.remove_at_plan(i)
+        }
 
-    /// Removes the first element stored with the same bytes as `v`; `true` if one was found.
-    /// `1`, `true` and `1.0` are different elements here, unlike Python's `list.remove`.
-    fn remove_value<Q>(v: &Q) -> bool where [T: std::borrow::Borrow<Q>, Q: Serialize + ?Sized]
-        = |core| core.remove_value(v),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let x: This<u8> = This::random(&redis)?;
+        /// Removes the first element stored with the same bytes as `v`; `true` if one was found.
+        /// `1`, `true` and `1.0` are different elements here, unlike Python's `list.remove`.
+        #[example]
         /// x.extend([1, 2, 1])?;
         /// assert!(x.remove_value(&1)?);
         /// assert_eq!(x.slice(..)?, [2, 1]);
-        /// # x.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn remove_value<Q>(&self, v: &Q) -> bool
+        where
+            T: std::borrow::Borrow<Q>,
+            Q: Serialize + ?Sized,
+        {
+            self.core.remove_value_plan(v)
+        }
 
-    /// The elements in a Python-style slice (`1..3`, `-2..`, `..=4`), in one `LRANGE`.
-    fn slice(range: impl RangeBounds<isize>) -> Vec<T>
-        = |core| core.slice(range),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let x: This<u8> = This::random(&redis)?;
+        /// The elements in a Python-style slice (`1..3`, `-2..`, `..=4`), in one `LRANGE`.
+        #[example]
         /// x.extend([1, 2, 3, 4])?;
         /// assert_eq!(x.slice(1..3)?, [2, 3]);
         /// assert_eq!(x.slice(-2..)?, [3, 4]);
         /// assert_eq!(x.slice(..-1)?, [1, 2, 3]);
-        /// # x.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn slice(&self, range: impl RangeBounds<isize>) -> Vec<T> {
+            self.core.slice_plan(range)
+        }
 
-    /// The position of the first element stored with the same bytes as `v` (`LPOS`): `1`,
-    /// `true` and `1.0` are different elements here, unlike Python's `list.index`.
-    fn index_of<Q>(v: &Q) -> Option<usize> where [T: std::borrow::Borrow<Q>, Q: Serialize + ?Sized]
-        = |core| core.index_of(v),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let x: This<u8> = This::random(&redis)?;
+        /// The position of the first element stored with the same bytes as `v` (`LPOS`): `1`,
+        /// `true` and `1.0` are different elements here, unlike Python's `list.index`.
+        #[example]
         /// x.extend([5, 6, 6])?;
         /// assert_eq!(x.index_of(&6)?, Some(1));
         /// assert_eq!(x.index_of(&7)?, None);
-        /// # x.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn index_of<Q>(&self, v: &Q) -> Option<usize>
+        where
+            T: std::borrow::Borrow<Q>,
+            Q: Serialize + ?Sized,
+        {
+            self.core.index_of_plan(v)
+        }
 
-    /// How many elements are stored with the same bytes as `v`: one `LPOS … COUNT 0`.
-    ///
-    /// This compares encodings, not Python values: `1`, `true` and `1.0` encode differently,
-    /// so on a list Python wrote as `[1, True, 1.0]` this counts 1 for `&1`, where Python's
-    /// `list.count(1)` gives 3 (pottery's own `count` is Python's, by `==`).
-    fn count<Q>(v: &Q) -> usize where [T: std::borrow::Borrow<Q>, Q: Serialize + ?Sized]
-        = |core| core.count(v),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let x: This<u8> = This::random(&redis)?;
+        /// How many elements are stored with the same bytes as `v`: one `LPOS … COUNT 0`.
+        ///
+        /// This compares encodings, not Python values: `1`, `true` and `1.0` encode differently,
+        /// so on a list Python wrote as `[1, True, 1.0]` this counts 1 for `&1`, where Python's
+        /// `list.count(1)` gives 3 (pottery's own `count` is Python's, by `==`).
+        #[example]
         /// x.extend([5, 6, 6])?;
         /// assert_eq!(x.count(&6)?, 2);
         /// assert_eq!(x.count(&7)?, 0);
-        /// # x.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn count<Q>(&self, v: &Q) -> usize
+        where
+            T: std::borrow::Borrow<Q>,
+            Q: Serialize + ?Sized,
+        {
+            self.core.count_plan(v)
+        }
 
-    /// Python's `x[start:stop:step]`: `x[::2]` is `slice_step(.., 2)`, `x[::-1]` is
-    /// `slice_step(.., -1)`, `x[4::-2]` is `slice_step(4.., -2)`. The range's start is
-    /// Python's `start` and its end Python's `stop` (excluded, or included with `..=`),
-    /// negative indices counting from the end; with a negative step the slice runs from
-    /// `start` down, as in Python. One round trip (`LRANGE`, or a script for a negative
-    /// step, which needs the length). A zero step is [`Error::Config`](crate::Error::Config),
-    /// where Python raises `ValueError`. For `x[4:1:-2]`, where a literal `4..1` would trip
-    /// clippy's `reversed_empty_ranges`, give the bounds as a pair:
-    /// `slice_step((Bound::Included(4), Bound::Excluded(1)), -2)`.
-    fn slice_step(range: impl RangeBounds<isize>, step: isize) -> Vec<T>
-        = |core| core.slice_step(range, step),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let x: This<u8> = This::random(&redis)?;
+        /// Python's `x[start:stop:step]`: `x[::2]` is `slice_step(.., 2)`, `x[::-1]` is
+        /// `slice_step(.., -1)`, `x[4::-2]` is `slice_step(4.., -2)`. The range's start is
+        /// Python's `start` and its end Python's `stop` (excluded, or included with `..=`),
+        /// negative indices counting from the end; with a negative step the slice runs from
+        /// `start` down, as in Python. One round trip (`LRANGE`, or a script for a negative
+        /// step, which needs the length). A zero step is [`Error::Config`](crate::Error::Config),
+        /// where Python raises `ValueError`. For `x[4:1:-2]`, where a literal `4..1` would trip
+        /// clippy's `reversed_empty_ranges`, give the bounds as a pair:
+        /// `slice_step((Bound::Included(4), Bound::Excluded(1)), -2)`.
+        #[example]
         /// x.extend([0, 1, 2, 3, 4, 5])?;
         /// assert_eq!(x.slice_step(.., 2)?, [0, 2, 4]);
         /// assert_eq!(x.slice_step(1..-1, 3)?, [1, 4]);
@@ -557,352 +545,245 @@ crate::shell::ops! {
         /// assert_eq!(x.slice_step((Included(4), Excluded(1)), -2)?, [4, 2]);
         /// assert_eq!(x.slice_step(-2.., -3)?, [4, 1]);
         /// assert!(x.slice_step(.., 0).is_err());
-        /// # x.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn slice_step(&self, range: impl RangeBounds<isize>, step: isize) -> Vec<T> {
+            self.core.slice_step_plan(range, step)
+        }
 
-    /// Whether an element equals `v` (`LPOS`).
-    fn contains<Q>(v: &Q) -> bool where [T: std::borrow::Borrow<Q>, Q: Serialize + ?Sized]
-        = |core| Ok(core.index_of(v)?.and_then(|i| Ok(i.is_some()))),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let x: This<u8> = This::random(&redis)?;
+        /// Whether an element equals `v` (`LPOS`).
+        #[example]
         /// x.extend([5])?;
         /// assert!(x.contains(&5)?);
-        /// # x.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn contains<Q>(&self, v: &Q) -> bool
+        where
+            T: std::borrow::Borrow<Q>,
+            Q: Serialize + ?Sized,
+        {
+            Ok(self.core.index_of_plan(v)?.and_then(|i| Ok(i.is_some())))
+        }
 
-    /// How many elements (`LLEN`).
-    fn len() -> usize
-        = |core| core.len(),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let x: This<u8> = This::random(&redis)?;
+        /// How many elements (`LLEN`).
+        #[example]
         /// assert_eq!(x.len()?, 0);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn len(&self) -> usize {
+            self.core.len_plan()
+        }
 
-    /// Whether there are no elements.
-    fn is_empty() -> bool
-        = |core| core.len().and_then(|n| Ok(n == 0)),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let x: This<u8> = This::random(&redis)?;
+        /// Whether there are no elements.
+        #[example]
         /// assert!(x.is_empty()?);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn is_empty(&self) -> bool {
+            self.core.len_plan().and_then(|n| Ok(n == 0))
+        }
 
-    /// Deletes the list (`UNLINK`).
-    fn clear() -> ()
-        = |core| core.clear(),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let x: This<u8> = This::random(&redis)?;
+        /// Deletes the list (`UNLINK`).
+        #[example]
         /// x.extend([1])?;
         /// x.clear()?;
         /// assert!(x.is_empty()?);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn clear(&self) -> () {
+            self.core.clear_plan()
+        }
+    }
 }
 
 crate::shell::ops! {
-    Core<T>, [T] where [T: Storable]
-        batch where [T: Storable]
-        for [ListOps, RedisList, aio::RedisList];
+    // How to find an operation: `RedisList::push` in the docs -> its `fn push` entry
+    // below (same name; the body builds the plan) -> the plan builder it calls,
+    // `Core::push_plan` (above), whose doc line names the request: the command, or the
+    // `scripts/*.lua` it runs.
+    impl<T: Storable> RedisList<T> and aio::RedisList<T>, batch ListOps {
+        example l: This<u8> = random(&redis), clear;
 
-    /// Appends `v` (`RPUSH`); returns the new length.
-    fn push(v: T) -> usize
-        = |core| core.push("R", [v]),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let l: pottery::RedisList<u8> = pottery::RedisList::random(&redis)?;
+        /// Appends `v` (`RPUSH`); returns the new length.
+        #[example]
         /// assert_eq!(l.push(7)?, 1);
-        /// # l.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn push(&self, v: T) -> usize {
+            self.core.push_plan("R", [v])
+        }
 
-    /// Removes and returns the last element (`RPOP`).
-    ///
-    /// When the removed element is not pottery JSON of type `T` (another client wrote it), the
-    /// write still happened: the error is
-    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
-    /// carries the raw bytes.
-    fn pop() -> Option<T>
-        = |core| core.pop("R"),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let l: pottery::RedisList<u8> = pottery::RedisList::random(&redis)?;
+        /// Removes and returns the last element (`RPOP`).
+        ///
+        /// When the removed element is not pottery JSON of type `T` (another client wrote it), the
+        /// write still happened: the error is
+        /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
+        /// carries the raw bytes.
+        #[example]
         /// l.extend([1, 2])?;
         /// assert_eq!(l.pop()?, Some(2));
-        /// # l.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn pop(&self) -> Option<T> {
+            self.core.pop_plan("R")
+        }
 
-    /// Appends every value in one `RPUSH` (none: nothing sent); returns the new length.
-    fn extend(values: impl IntoIterator<Item = T>) -> usize
-        = |core| core.push("R", values),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let l: pottery::RedisList<u8> = pottery::RedisList::random(&redis)?;
+        /// Appends every value in one `RPUSH` (none: nothing sent); returns the new length.
+        #[example]
         /// assert_eq!(l.extend([1, 2, 3])?, 3);
         /// assert_eq!(l.extend(Vec::new())?, 3);
-        /// # l.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn extend(&self, values: impl IntoIterator<Item = T>) -> usize {
+            self.core.push_plan("R", values)
+        }
 
-    /// Inserts `v` before position `i` with Python's `list.insert` semantics for every `i`
-    /// (negative counts from the end; past either end clamps), atomically.
-    fn insert(i: isize, v: T) -> ()
-        = |core| Ok(core.insert(i, &v)?.and_then(|_| Ok(()))),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let l: pottery::RedisList<u8> = pottery::RedisList::random(&redis)?;
+        /// Inserts `v` before position `i` with Python's `list.insert` semantics for every `i`
+        /// (negative counts from the end; past either end clamps), atomically.
+        #[example]
         /// l.extend([9, 16, 25])?;
         /// l.insert(-1, 4)?;   // pottery would push to the front here; Python inserts before 25
         /// assert_eq!(l.to_vec()?, [9, 16, 4, 25]);
         /// l.insert(100, 0)?;
         /// assert_eq!(l.get(-1)?, Some(0));
-        /// # l.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn insert(&self, i: isize, v: T) -> () {
+            Ok(self.core.insert_plan(i, &v)?.and_then(|_| Ok(())))
+        }
 
-    /// Every element in one `LRANGE`.
-    fn to_vec() -> Vec<T>
-        = |core| core.range(0, -1),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let l: pottery::RedisList<u8> = pottery::RedisList::random(&redis)?;
+        /// Every element in one `LRANGE`.
+        #[example]
         /// l.extend([1, 2])?;
         /// assert_eq!(l.to_vec()?, [1, 2]);
-        /// # l.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn to_vec(&self) -> Vec<T> {
+            self.core.range_plan(0, -1)
+        }
 
-    /// Sorts in place, atomically: numbers numerically, strings by code point (as Python
-    /// compares `str`), equal elements keep their order. Other or mixed elements are an error
-    /// and leave the list unchanged.
-    fn sort() -> ()
-        = |core| core.reorder("sort"),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// Sorts in place, atomically: numbers numerically, strings by code point (as Python
+        /// compares `str`), equal elements keep their order. Other or mixed elements are an error
+        /// and leave the list unchanged.
+        #[example(bare)]
         /// # let l: pottery::RedisList<f64> = pottery::RedisList::random(&redis)?;
         /// l.extend([3.5, -1.0, 2.0])?;
         /// l.sort()?;
         /// assert_eq!(l.to_vec()?, [-1.0, 2.0, 3.5]);
         /// # l.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn sort(&self) -> () {
+            self.core.reorder_plan("sort")
+        }
 
-    /// Reverses in place, atomically.
-    fn reverse() -> ()
-        = |core| core.reorder("reverse"),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let l: pottery::RedisList<u8> = pottery::RedisList::random(&redis)?;
+        /// Reverses in place, atomically.
+        #[example]
         /// l.extend([1, 2, 3])?;
         /// l.reverse()?;
         /// assert_eq!(l.to_vec()?, [3, 2, 1]);
-        /// # l.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn reverse(&self) -> () {
+            self.core.reorder_plan("reverse")
+        }
+    }
 }
 
 crate::shell::ops! {
-    Core<T>, [T] where [T: Storable]
-        batch where [T: Storable]
-        for [DequeOps, RedisDeque, aio::RedisDeque];
+    // How to find an operation: `RedisDeque::push_back` in the docs -> its `fn push_back` entry
+    // below (same name; the body builds the plan) -> the plan builder it calls,
+    // `Core::push_plan` (above), whose doc line names the request: the command, or the
+    // `scripts/*.lua` it runs.
+    impl<T: Storable> RedisDeque<T> and aio::RedisDeque<T>, batch DequeOps {
+        example d: This<u8> = random(&redis), clear;
 
-    /// Appends at the back, trimming the front to maxlen in the same step; returns the length.
-    fn push_back(v: T) -> usize
-        = |core| core.push("R", [v]),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
+        /// Appends at the back, trimming the front to maxlen in the same step; returns the length.
+        #[example]
         /// d.push_back(1)?;
         /// assert_eq!(d.back()?, Some(1));
-        /// # d.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn push_back(&self, v: T) -> usize {
+            self.core.push_plan("R", [v])
+        }
 
-    /// Prepends at the front, trimming the back to maxlen in the same step.
-    fn push_front(v: T) -> usize
-        = |core| core.push("L", [v]),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
+        /// Prepends at the front, trimming the back to maxlen in the same step.
+        #[example]
         /// d.push_front(1)?;
         /// d.push_front(2)?;
         /// assert_eq!(d.front()?, Some(2));
-        /// # d.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn push_front(&self, v: T) -> usize {
+            self.core.push_plan("L", [v])
+        }
 
-    /// Removes and returns the back element (`RPOP`).
-    ///
-    /// When the removed element is not pottery JSON of type `T` (another client wrote it), the
-    /// write still happened: the error is
-    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
-    /// carries the raw bytes.
-    fn pop_back() -> Option<T>
-        = |core| core.pop("R"),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
+        /// Removes and returns the back element (`RPOP`).
+        ///
+        /// When the removed element is not pottery JSON of type `T` (another client wrote it), the
+        /// write still happened: the error is
+        /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
+        /// carries the raw bytes.
+        #[example]
         /// d.extend([1, 2])?;
         /// assert_eq!(d.pop_back()?, Some(2));
-        /// # d.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn pop_back(&self) -> Option<T> {
+            self.core.pop_plan("R")
+        }
 
-    /// Removes and returns the front element (`LPOP`).
-    ///
-    /// When the removed element is not pottery JSON of type `T` (another client wrote it), the
-    /// write still happened: the error is
-    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
-    /// carries the raw bytes.
-    fn pop_front() -> Option<T>
-        = |core| core.pop("L"),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
+        /// Removes and returns the front element (`LPOP`).
+        ///
+        /// When the removed element is not pottery JSON of type `T` (another client wrote it), the
+        /// write still happened: the error is
+        /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
+        /// carries the raw bytes.
+        #[example]
         /// d.extend([1, 2])?;
         /// assert_eq!(d.pop_front()?, Some(1));
-        /// # d.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn pop_front(&self) -> Option<T> {
+            self.core.pop_plan("L")
+        }
 
-    /// The front element (`LINDEX 0`).
-    fn front() -> Option<T>
-        = |core| core.get(0),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
+        /// The front element (`LINDEX 0`).
+        #[example]
         /// assert_eq!(d.front()?, None);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn front(&self) -> Option<T> {
+            self.core.get_plan(0)
+        }
 
-    /// The back element (`LINDEX -1`).
-    fn back() -> Option<T>
-        = |core| core.get(-1),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
+        /// The back element (`LINDEX -1`).
+        #[example]
         /// assert_eq!(d.back()?, None);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn back(&self) -> Option<T> {
+            self.core.get_plan(-1)
+        }
 
-    /// Appends every value at the back in one atomic step (trimming to maxlen).
-    fn extend(values: impl IntoIterator<Item = T>) -> usize
-        = |core| core.push("R", values),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// Appends every value at the back in one atomic step (trimming to maxlen).
+        #[example(bare)]
         /// # let d: pottery::RedisDeque<char> = pottery::RedisDeque::random(&redis)?;
         /// d.extend("abc".chars())?;
         /// assert_eq!(d.to_vec_deque()?, ['a', 'b', 'c']);
         /// # d.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn extend(&self, values: impl IntoIterator<Item = T>) -> usize {
+            self.core.push_plan("R", values)
+        }
 
-    /// Prepends every value, one after the other, like Python's `extendleft`: `"abc"` gives
-    /// `c, b, a`.
-    fn extend_front(values: impl IntoIterator<Item = T>) -> usize
-        = |core| core.push("L", values),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// Prepends every value, one after the other, like Python's `extendleft`: `"abc"` gives
+        /// `c, b, a`.
+        #[example(bare)]
         /// # let d: pottery::RedisDeque<char> = pottery::RedisDeque::random(&redis)?;
         /// d.extend_front("abc".chars())?;
         /// assert_eq!(d.to_vec_deque()?, ['c', 'b', 'a']);
         /// # d.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn extend_front(&self, values: impl IntoIterator<Item = T>) -> usize {
+            self.core.push_plan("L", values)
+        }
 
-    /// Rotates `n` steps to the right (negative: left), for any `n`, atomically.
-    fn rotate(n: isize) -> ()
-        = |core| core.rotate(n),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
+        /// Rotates `n` steps to the right (negative: left), for any `n`, atomically.
+        #[example]
         /// d.extend([1, 2, 3])?;
         /// d.rotate(4)?;   // pottery leaves [1, 2, 3] here (its issue #849)
         /// assert_eq!(d.to_vec_deque()?, [3, 1, 2]);
         /// d.rotate(-1)?;
         /// assert_eq!(d.to_vec_deque()?, [1, 2, 3]);
-        /// # d.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn rotate(&self, n: isize) -> () {
+            self.core.rotate_plan(n)
+        }
 
-    /// Inserts `v` before position `i` (Python semantics, as [`RedisList::insert`]);
-    /// [`Error::MaxLenExceeded`] when the deque is full.
-    fn insert(i: isize, v: T) -> ()
-        = |core| Ok(core.insert(i, &v)?.and_then(move |r| match r { Some(_) => Ok(()), None => Err(core.full(core.maxlen.unwrap_or(0))) })),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// Inserts `v` before position `i` (Python semantics, as [`RedisList::insert`]);
+        /// [`Error::MaxLenExceeded`] when the deque is full.
+        #[example(bare)]
         /// # pottery::RedisDeque::<u8>::new(&redis, "d-insert").clear()?;
         /// let d = pottery::RedisDeque::create(&redis, "d-insert", [1u8, 3], Some(3))?;
         /// d.insert(1, 2)?;
         /// assert_eq!(d.to_vec_deque()?, [1, 2, 3]);
         /// assert!(matches!(d.insert(0, 0), Err(pottery::Error::MaxLenExceeded { .. })));
         /// # d.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn insert(&self, i: isize, v: T) -> () {
+            self.core.insert_within_maxlen_plan(i, &v)
+        }
 
-    /// Every element in one `LRANGE`.
-    fn to_vec_deque() -> VecDeque<T>
-        = |core| core.range(0, -1).and_then(|v| Ok(v.into())),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let d: pottery::RedisDeque<u8> = pottery::RedisDeque::random(&redis)?;
+        /// Every element in one `LRANGE`.
+        #[example]
         /// d.extend([1, 2])?;
         /// assert_eq!(d.to_vec_deque()?, [1, 2]);
-        /// # d.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn to_vec_deque(&self) -> VecDeque<T> {
+            self.core.range_plan(0, -1).and_then(|v| Ok(v.into()))
+        }
+    }
 }
 
 /// A Redis list seen as a `Vec<T>`: Python pottery's `RedisList`.
@@ -979,7 +860,7 @@ macro_rules! common_sync {
             let mut pages = Pages::new();
             std::iter::from_fn(move || {
                 if pages.needs_page() {
-                    let page = self.core.redis.run(self.core.range(pages.next, pages.next + PAGE - 1));
+                    let page = self.core.redis.run(self.core.range_plan(pages.next, pages.next + PAGE - 1));
                     if let Err(e) = pages.accept(page) {
                         return Some(Err(e));
                     }
@@ -1020,7 +901,7 @@ impl<T: Serialize + DeserializeOwned> RedisList<T> {
         values: impl IntoIterator<Item = T>,
     ) -> Result<Self> {
         let l = RedisList::new(redis, key);
-        redis.run(l.core.create(values)?)?;
+        redis.run(l.core.create_plan(values)?)?;
         Ok(l)
     }
 
@@ -1074,7 +955,7 @@ impl<T: Serialize + DeserializeOwned> RedisDeque<T> {
         let d = RedisDeque {
             core: Core::new(redis, key.into(), Some(maxlen)),
         };
-        let len = redis.run(d.core.len())?;
+        let len = redis.run(d.core.len_plan())?;
         if len > maxlen {
             return Err(d.core.full(len));
         }
@@ -1101,7 +982,7 @@ impl<T: Serialize + DeserializeOwned> RedisDeque<T> {
         let d = RedisDeque {
             core: Core::new(redis, key.into(), maxlen),
         };
-        redis.run(d.core.create(values)?)?;
+        redis.run(d.core.create_plan(values)?)?;
         Ok(d)
     }
 
@@ -1186,7 +1067,7 @@ pub mod aio {
                         let page = self
                             .core
                             .redis
-                            .run_async(self.core.range(pages.next, pages.next + PAGE - 1))
+                            .run_async(self.core.range_plan(pages.next, pages.next + PAGE - 1))
                             .await;
                         if let Err(e) = pages.accept(page) {
                             return Some((Err(e), pages));
@@ -1214,7 +1095,7 @@ pub mod aio {
             values: impl IntoIterator<Item = T>,
         ) -> Result<Self> {
             let l = RedisList::new(redis, key);
-            redis.run_async(l.core.create(values)?).await?;
+            redis.run_async(l.core.create_plan(values)?).await?;
             Ok(l)
         }
 
@@ -1246,7 +1127,7 @@ pub mod aio {
             let d = RedisDeque {
                 core: Core::new(redis, key.into(), Some(maxlen)),
             };
-            let len = redis.run_async(d.core.len()).await?;
+            let len = redis.run_async(d.core.len_plan()).await?;
             if len > maxlen {
                 return Err(d.core.full(len));
             }
@@ -1263,7 +1144,7 @@ pub mod aio {
             let d = RedisDeque {
                 core: Core::new(redis, key.into(), maxlen),
             };
-            redis.run_async(d.core.create(values)?).await?;
+            redis.run_async(d.core.create_plan(values)?).await?;
             Ok(d)
         }
 

@@ -117,15 +117,7 @@ struct Core<T> {
     _types: PhantomData<fn() -> T>,
 }
 
-impl<T> Clone for Core<T> {
-    fn clone(&self) -> Self {
-        Core {
-            redis: self.redis.clone(),
-            key: self.key.clone(),
-            _types: PhantomData,
-        }
-    }
-}
+crate::shell::clone_core!(Core<T> { redis, key });
 
 fn member_set(key: &str, v: Value) -> Result<HashSet<Vec<u8>>> {
     Ok(members(key, v)?.into_iter().collect())
@@ -147,27 +139,32 @@ impl<T> Core<T> {
         cmd
     }
 
-    fn smembers(&self) -> Op<'_, HashSet<Vec<u8>>> {
+    /// The plan: `SMEMBERS`.
+    fn smembers_plan(&self) -> Op<'_, HashSet<Vec<u8>>> {
         Op::cmd(&self.key, SET, self.cmd("SMEMBERS"), member_set)
     }
 
-    fn len(&self) -> Op<'_, usize> {
+    /// The plan: `SCARD`.
+    fn len_plan(&self) -> Op<'_, usize> {
         Op::cmd(&self.key, SET, self.cmd("SCARD"), |key, v| {
             crate::exec::reply::length(key, v)
         })
     }
 
-    fn clear(&self) -> Op<'_, ()> {
+    /// The plan: `UNLINK`.
+    fn clear_plan(&self) -> Op<'_, ()> {
         Op::cmd(&self.key, SET, self.cmd("UNLINK"), |_, _| Ok(()))
     }
 
-    fn scan(&self, cursor: u64) -> Op<'_, (u64, Vec<Vec<u8>>)> {
+    /// The plan: `SSCAN`.
+    fn scan_plan(&self, cursor: u64) -> Op<'_, (u64, Vec<Vec<u8>>)> {
         let mut cmd = self.cmd("SSCAN");
         cmd.arg(cursor).arg("COUNT").arg(PAGE);
         Op::cmd(&self.key, SET, cmd, scan_page)
     }
 
-    fn replace(&self, members: Vec<Vec<u8>>) -> Op<'_, usize> {
+    /// The plan: `scripts/replace_set.lua` (`REPLACE_SET`).
+    fn replace_plan(&self, members: Vec<Vec<u8>>) -> Op<'_, usize> {
         Op::eval(
             &self.key,
             SET,
@@ -211,7 +208,7 @@ impl<T> Core<T> {
                     .await
             }
             OperandInner::Set { redis, key } => {
-                let mine = r.run(&self.redis, self.smembers()).await?;
+                let mine = r.run(&self.redis, self.smembers_plan()).await?;
                 let plan = Op::cmd(key, SET, cmd_with_key("SMEMBERS", key), member_set);
                 let theirs = r.run(redis, plan).await?;
                 Ok(op.apply(mine, theirs))
@@ -221,7 +218,7 @@ impl<T> Core<T> {
                 if op == Algebra::Intersection {
                     let asked: Vec<Vec<u8>> = theirs.into_iter().collect();
                     let found = r
-                        .run(&self.redis, self.contains_many(asked.clone()))
+                        .run(&self.redis, self.contains_many_plan(asked.clone()))
                         .await?;
                     return Ok(asked
                         .into_iter()
@@ -229,7 +226,7 @@ impl<T> Core<T> {
                         .filter_map(|(m, yes)| yes.then_some(m))
                         .collect());
                 }
-                let mine = r.run(&self.redis, self.smembers()).await?;
+                let mine = r.run(&self.redis, self.smembers_plan()).await?;
                 Ok(op.apply(mine, theirs))
             }
         }
@@ -272,7 +269,7 @@ impl<T> Core<T> {
                 .await;
         }
         let result = self.algebra(r, op, other).await?;
-        r.run(&dest.redis, dest.replace(result.into_iter().collect()))
+        r.run(&dest.redis, dest.replace_plan(result.into_iter().collect()))
             .await
     }
 
@@ -316,7 +313,7 @@ impl<T> Core<T> {
                     }
                     items => self.items(items)?,
                 };
-                let mine = r.run(&self.redis, self.smembers()).await?;
+                let mine = r.run(&self.redis, self.smembers_plan()).await?;
                 Ok((
                     mine.difference(&theirs).count(),
                     theirs.difference(&mine).count(),
@@ -326,7 +323,8 @@ impl<T> Core<T> {
         }
     }
 
-    fn contains_many(&self, encoded: Vec<Vec<u8>>) -> Op<'_, Vec<bool>> {
+    /// The plan: `SMISMEMBER`.
+    fn contains_many_plan(&self, encoded: Vec<Vec<u8>>) -> Op<'_, Vec<bool>> {
         if encoded.is_empty() {
             return Op::ready(&self.key, Vec::new());
         }
@@ -362,17 +360,18 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
         items.into_iter().map(|v| encode(&self.key, &v)).collect()
     }
 
-    fn create(&self, items: impl IntoIterator<Item = T>) -> Result<Op<'_, ()>> {
+    fn create_plan(&self, items: impl IntoIterator<Item = T>) -> Result<Op<'_, ()>> {
         Ok(create_op(&self.key, SET, "SADD", self.encode_all(items)?))
     }
 
-    fn one<Q: Serialize + ?Sized>(&self, name: &str, v: &Q) -> Result<Op<'_, bool>> {
+    fn one_plan<Q: Serialize + ?Sized>(&self, name: &str, v: &Q) -> Result<Op<'_, bool>> {
         let mut cmd = self.cmd(name);
         cmd.arg(encode(&self.key, v)?);
         Ok(Op::cmd(&self.key, SET, cmd, |key, v| Ok(int(key, v)? == 1)))
     }
 
-    fn extend(&self, items: impl IntoIterator<Item = T>) -> Result<Op<'_, usize>> {
+    /// The plan: `SADD`.
+    fn extend_plan(&self, items: impl IntoIterator<Item = T>) -> Result<Op<'_, usize>> {
         let args = self.encode_all(items)?;
         if args.is_empty() {
             return Ok(Op::ready(&self.key, 0));
@@ -382,7 +381,8 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
         Ok(Op::cmd(&self.key, SET, cmd, crate::exec::reply::length))
     }
 
-    fn pop(&self) -> Op<'_, Option<T>> {
+    /// The plan: `SPOP`.
+    fn pop_plan(&self) -> Op<'_, Option<T>> {
         Op::cmd(
             &self.key,
             SET,
@@ -399,343 +399,279 @@ fn decode_set<T: DeserializeOwned + Eq + Hash>(
     raw.iter().map(|m| decode(key, m)).collect()
 }
 
-crate::shell::views! {
-    /// A set's operations in a [`Batch`](crate::Batch) or an [`aio::Batch`](crate::aio::Batch):
-    /// each queues the plan of the [`RedisSet`] method of the same name and gives its result
-    /// in a [`Pending`](crate::Pending).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
-    /// let batch = pottery::Batch::new(&redis);
-    /// let added = batch.on(&s).insert(1);
-    /// let again = batch.on(&s).insert(1);
-    /// let found = batch.on(&s).contains_many([1, 2]);
-    /// batch.execute()?;
-    /// assert_eq!((added.get()?, again.get()?), (true, false));
-    /// assert_eq!(found.get()?, [true, false]);
-    /// # s.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    SetOps<T> on Core<T>, for [RedisSet, aio::RedisSet]
-        where [T: Storable];
-}
-
 crate::shell::ops! {
-    Core<T>, [T] where [T: Storable]
-        batch where [T: Storable]
-        for [SetOps, RedisSet, aio::RedisSet];
-
-    /// Adds `v`; `true` if it was not there (`SADD`).
-    fn insert(v: T) -> bool = |core| core.one("SADD", &v),
-    example {
+    // How to find an operation: `RedisSet::insert` in the docs -> its `fn insert` entry
+    // below (same name; the body builds the plan) -> the plan builder it calls,
+    // `Core::one_plan` (above), whose doc line names the request: the command, or the
+    // `scripts/*.lua` it runs.
+    impl<T: Storable>
+        /// A set's operations in a [`Batch`](crate::Batch) or an [`aio::Batch`](crate::aio::Batch):
+        /// each queues the plan of the [`RedisSet`] method of the same name and gives its result
+        /// in a [`Pending`](crate::Pending).
+        ///
         /// ```
         /// # let redis = pottery::testing::doctest_redis();
         /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
-        /// assert!(s.insert(1)?);
-        /// assert!(!s.insert(1)?);
+        /// let batch = pottery::Batch::new(&redis);
+        /// let added = batch.on(&s).insert(1);
+        /// let again = batch.on(&s).insert(1);
+        /// let found = batch.on(&s).contains_many([1, 2]);
+        /// batch.execute()?;
+        /// assert_eq!((added.get()?, again.get()?), (true, false));
+        /// assert_eq!(found.get()?, [true, false]);
         /// # s.clear()?;
         /// # Ok::<(), pottery::Error>(())
         /// ```
-    };
+        RedisSet<T> and aio::RedisSet<T>, batch SetOps(Core<T>)
+    {
+        example s: This<u32> = random(&redis), clear;
 
-    /// Removes `v`; `true` if it was there (`SREM`).
-    fn remove<Q>(v: &Q) -> bool where [T: std::borrow::Borrow<Q>, Q: Serialize + ?Sized]
-        = |core| core.one("SREM", v),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// Adds `v`; `true` if it was not there (`SADD`).
+        #[example]
+        /// assert!(s.insert(1)?);
+        /// assert!(!s.insert(1)?);
+        fn insert(&self, v: T) -> bool {
+            self.core.one_plan("SADD", &v)
+        }
+
+        /// Removes `v`; `true` if it was there (`SREM`).
+        #[example(bare)]
         /// # let s: pottery::RedisSet<String> = pottery::RedisSet::random(&redis)?;
         /// s.insert("a".into())?;
         /// assert!(s.remove("a")?);
         /// assert!(!s.remove("a")?);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn remove<Q>(&self, v: &Q) -> bool
+        where
+            T: std::borrow::Borrow<Q>,
+            Q: Serialize + ?Sized,
+        {
+            self.core.one_plan("SREM", v)
+        }
 
-    /// Whether `v` is a member (`SISMEMBER`).
-    fn contains<Q>(v: &Q) -> bool where [T: std::borrow::Borrow<Q>, Q: Serialize + ?Sized]
-        = |core| core.one("SISMEMBER", v),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// Whether `v` is a member (`SISMEMBER`).
+        #[example(bare)]
         /// # let s: pottery::RedisSet<String> = pottery::RedisSet::random(&redis)?;
         /// s.insert("a".into())?;
         /// assert!(s.contains("a")?);
         /// # s.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn contains<Q>(&self, v: &Q) -> bool
+        where
+            T: std::borrow::Borrow<Q>,
+            Q: Serialize + ?Sized,
+        {
+            self.core.one_plan("SISMEMBER", v)
+        }
 
-    /// Membership of each value, in order, in one `SMISMEMBER`.
-    fn contains_many<Q>(values: impl IntoIterator<Item = Q>) -> Vec<bool> where [Q: Serialize]
-        = |core| Ok(core.contains_many(core.encode_all(values)?)),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// Membership of each value, in order, in one `SMISMEMBER`.
+        #[example]
         /// s.extend([1, 2])?;
         /// assert_eq!(s.contains_many([2, 3, 1])?, [true, false, true]);
-        /// # s.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn contains_many<Q>(&self, values: impl IntoIterator<Item = Q>) -> Vec<bool>
+        where
+            Q: Serialize,
+        {
+            Ok(self.core.contains_many_plan(self.core.encode_all(values)?))
+        }
 
-    /// Removes and returns an arbitrary member (`SPOP`).
-    ///
-    /// When the removed member is not pottery JSON of type `T` (another client wrote it), the
-    /// write still happened: the error is
-    /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
-    /// carries the raw bytes.
-    fn pop() -> Option<T> = |core| core.pop(),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// Removes and returns an arbitrary member (`SPOP`).
+        ///
+        /// When the removed member is not pottery JSON of type `T` (another client wrote it), the
+        /// write still happened: the error is
+        /// [`Error::UndecodableAfterWrite`](crate::Error::UndecodableAfterWrite), which says so and
+        /// carries the raw bytes.
+        #[example]
         /// s.insert(7)?;
         /// assert_eq!(s.pop()?, Some(7));
         /// assert_eq!(s.pop()?, None);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn pop(&self) -> Option<T> {
+            self.core.pop_plan()
+        }
 
-    /// Adds every value in one `SADD` (none: no I/O); returns how many were new.
-    fn extend(values: impl IntoIterator<Item = T>) -> usize = |core| core.extend(values),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// Adds every value in one `SADD` (none: no I/O); returns how many were new.
+        #[example]
         /// assert_eq!(s.extend([1, 2, 2, 3])?, 3);
         /// assert_eq!(s.extend(Vec::new())?, 0);
-        /// # s.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn extend(&self, values: impl IntoIterator<Item = T>) -> usize {
+            self.core.extend_plan(values)
+        }
 
-    /// How many members (`SCARD`).
-    fn len() -> usize = |core| core.len(),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// How many members (`SCARD`).
+        #[example]
         /// assert_eq!(s.len()?, 0);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn len(&self) -> usize {
+            self.core.len_plan()
+        }
 
-    /// Every member in one `SMEMBERS`.
-    fn to_hash_set() -> HashSet<T> where [T: Eq + Hash]
-        = |core| core.smembers().and_then(move |raw| decode_set(&core.key, raw)),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// Every member in one `SMEMBERS`.
+        #[example]
         /// s.extend([1, 2])?;
         /// assert_eq!(s.to_hash_set()?, [1, 2].into());
-        /// # s.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn to_hash_set(&self) -> HashSet<T>
+        where
+            T: Eq + Hash,
+        {
+            let key = &self.core.key;
+            self.core.smembers_plan().and_then(move |raw| decode_set(key, raw))
+        }
 
-    /// Deletes the set (`UNLINK`).
-    fn clear() -> () = |core| core.clear(),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// Deletes the set (`UNLINK`).
+        #[example]
         /// s.insert(1)?;
         /// s.clear()?;
         /// assert!(s.is_empty()?);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn clear(&self) -> () {
+            self.core.clear_plan()
+        }
 
-    /// Whether the set is empty (a missing key is an empty set).
-    fn is_empty() -> bool
-        = |core| core.len().and_then(|n| Ok(n == 0)),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// Whether the set is empty (a missing key is an empty set).
+        #[example]
         /// assert!(s.is_empty()?);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
-}
+        fn is_empty(&self) -> bool {
+            self.core.len_plan().and_then(|n| Ok(n == 0))
+        }
 
-crate::shell::steps! {
-    Core<T>, [T] where [T: Storable]
-        for [RedisSet, aio::RedisSet];
-
-    /// `self ∪ other`: one `SUNION` when `other` is a `RedisSet` that one command can reach
-    /// (same server; on a cluster, same slot — use `{hash tags}`), else computed here.
-    fn union<'a>(other: impl IntoSetOperand<'a, T>) -> HashSet<T> where [T: Eq + Hash]
-        = |core, r| async move {
-            decode_set(&core.key, core.algebra(r, Algebra::Union, other.into_operand()).await?)
-        },
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// `self ∪ other`: one `SUNION` when `other` is a `RedisSet` that one command can reach
+        /// (same server; on a cluster, same slot — use `{hash tags}`), else computed here.
+        #[example]
         /// s.extend([1, 2])?;
         /// assert_eq!(s.union([2, 3])?, [1, 2, 3].into());
-        /// # s.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        #[steps(r)]
+        fn union<'a>(&self, other: impl IntoSetOperand<'a, T>) -> HashSet<T>
+        where
+            T: Eq + Hash,
+        {
+            let members = self.core.algebra(r, Algebra::Union, other.into_operand()).await?;
+            decode_set(&self.core.key, members)
+        }
 
-    /// `self ∩ other` (`SINTER`; with plain values one `SMISMEMBER`).
-    fn intersection<'a>(other: impl IntoSetOperand<'a, T>) -> HashSet<T> where [T: Eq + Hash]
-        = |core, r| async move {
-            decode_set(&core.key, core.algebra(r, Algebra::Intersection, other.into_operand()).await?)
-        },
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// `self ∩ other` (`SINTER`; with plain values one `SMISMEMBER`).
+        #[example]
         /// s.extend([1, 2])?;
         /// assert_eq!(s.intersection([2, 3])?, [2].into());
-        /// # s.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        #[steps(r)]
+        fn intersection<'a>(&self, other: impl IntoSetOperand<'a, T>) -> HashSet<T>
+        where
+            T: Eq + Hash,
+        {
+            let members = self.core.algebra(r, Algebra::Intersection, other.into_operand()).await?;
+            decode_set(&self.core.key, members)
+        }
 
-    /// `self − other` (`SDIFF`).
-    fn difference<'a>(other: impl IntoSetOperand<'a, T>) -> HashSet<T> where [T: Eq + Hash]
-        = |core, r| async move {
-            decode_set(&core.key, core.algebra(r, Algebra::Difference, other.into_operand()).await?)
-        },
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// `self − other` (`SDIFF`).
+        #[example]
         /// s.extend([1, 2])?;
         /// assert_eq!(s.difference([2, 3])?, [1].into());
-        /// # s.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        #[steps(r)]
+        fn difference<'a>(&self, other: impl IntoSetOperand<'a, T>) -> HashSet<T>
+        where
+            T: Eq + Hash,
+        {
+            let members = self.core.algebra(r, Algebra::Difference, other.into_operand()).await?;
+            decode_set(&self.core.key, members)
+        }
 
-    /// `(self − other) ∪ (other − self)` (one Lua call when one command can reach both).
-    fn symmetric_difference<'a>(other: impl IntoSetOperand<'a, T>) -> HashSet<T> where [T: Eq + Hash]
-        = |core, r| async move {
-            decode_set(&core.key, core.algebra(r, Algebra::SymmetricDifference, other.into_operand()).await?)
-        },
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// `(self − other) ∪ (other − self)` (one Lua call when one command can reach both).
+        #[example]
         /// s.extend([1, 2])?;
         /// assert_eq!(s.symmetric_difference([2, 3])?, [1, 3].into());
-        /// # s.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        #[steps(r)]
+        fn symmetric_difference<'a>(&self, other: impl IntoSetOperand<'a, T>) -> HashSet<T>
+        where
+            T: Eq + Hash,
+        {
+            let members = self
+                .core
+                .algebra(r, Algebra::SymmetricDifference, other.into_operand())
+                .await?;
+            decode_set(&self.core.key, members)
+        }
 
-    /// Writes `self ∪ other` into `dest`, replacing it atomically; returns its size.
-    /// One `SUNIONSTORE` when one command can reach all three keys.
-    fn union_store<'a>(other: impl IntoSetOperand<'a, T>, dest: &Self) -> usize
-        = |core, r| core.algebra_store(r, Algebra::Union, other.into_operand(), &dest.core),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// Writes `self ∪ other` into `dest`, replacing it atomically; returns its size.
+        /// One `SUNIONSTORE` when one command can reach all three keys.
+        #[example(bare)]
         /// # let a: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
         /// # let dest: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
         /// a.extend([1, 2])?;
         /// assert_eq!(a.union_store([3], &dest)?, 3);
         /// assert_eq!(dest.to_hash_set()?, [1, 2, 3].into());
         /// # a.clear()?; dest.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        #[steps(r)]
+        fn union_store<'a>(&self, other: impl IntoSetOperand<'a, T>, dest: &Self) -> usize {
+            self.core.algebra_store(r, Algebra::Union, other.into_operand(), &dest.core).await
+        }
 
-    /// Writes `self ∩ other` into `dest` (see [`union_store`](Self::union_store)).
-    fn intersection_store<'a>(other: impl IntoSetOperand<'a, T>, dest: &Self) -> usize
-        = |core, r| core.algebra_store(r, Algebra::Intersection, other.into_operand(), &dest.core),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// Writes `self ∩ other` into `dest` (see [`union_store`](Self::union_store)).
+        #[example(bare)]
         /// # let a: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
         /// # let dest: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
         /// a.extend([1, 2])?;
         /// assert_eq!(a.intersection_store([2, 3], &dest)?, 1);
         /// # a.clear()?; dest.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        #[steps(r)]
+        fn intersection_store<'a>(&self, other: impl IntoSetOperand<'a, T>, dest: &Self) -> usize {
+            self.core
+                .algebra_store(r, Algebra::Intersection, other.into_operand(), &dest.core)
+                .await
+        }
 
-    /// Writes `self − other` into `dest` (see [`union_store`](Self::union_store)).
-    fn difference_store<'a>(other: impl IntoSetOperand<'a, T>, dest: &Self) -> usize
-        = |core, r| core.algebra_store(r, Algebra::Difference, other.into_operand(), &dest.core),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// Writes `self − other` into `dest` (see [`union_store`](Self::union_store)).
+        #[example(bare)]
         /// # let a: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
         /// # let dest: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
         /// a.extend([1, 2])?;
         /// assert_eq!(a.difference_store([2, 3], &dest)?, 1);
         /// # a.clear()?; dest.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        #[steps(r)]
+        fn difference_store<'a>(&self, other: impl IntoSetOperand<'a, T>, dest: &Self) -> usize {
+            self.core.algebra_store(r, Algebra::Difference, other.into_operand(), &dest.core).await
+        }
 
-    /// Writes the symmetric difference into `dest` (see [`union_store`](Self::union_store)).
-    fn symmetric_difference_store<'a>(other: impl IntoSetOperand<'a, T>, dest: &Self) -> usize
-        = |core, r| core.algebra_store(r, Algebra::SymmetricDifference, other.into_operand(), &dest.core),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// Writes the symmetric difference into `dest` (see [`union_store`](Self::union_store)).
+        #[example(bare)]
         /// # let a: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
         /// # let dest: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
         /// a.extend([1, 2])?;
         /// assert_eq!(a.symmetric_difference_store([2, 3], &dest)?, 2);
         /// # a.clear()?; dest.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        #[steps(r)]
+        fn symmetric_difference_store<'a>(
+            &self,
+            other: impl IntoSetOperand<'a, T>,
+            dest: &Self,
+        ) -> usize {
+            self.core
+                .algebra_store(r, Algebra::SymmetricDifference, other.into_operand(), &dest.core)
+                .await
+        }
 
-    /// Whether every member of `self` is in `other`.
-    fn is_subset<'a>(other: impl IntoSetOperand<'a, T>) -> bool
-        = |core, r| async move { Ok(core.compare(r, other.into_operand()).await?.0 == 0) },
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// Whether every member of `self` is in `other`.
+        #[example]
         /// s.extend([1, 2])?;
         /// assert!(s.is_subset([1, 2, 3])?);
         /// assert!(!s.is_subset([1])?);
-        /// # s.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        #[steps(r)]
+        fn is_subset<'a>(&self, other: impl IntoSetOperand<'a, T>) -> bool {
+            Ok(self.core.compare(r, other.into_operand()).await?.0 == 0)
+        }
 
-    /// Whether every member of `other` is in `self`.
-    fn is_superset<'a>(other: impl IntoSetOperand<'a, T>) -> bool
-        = |core, r| async move { Ok(core.compare(r, other.into_operand()).await?.1 == 0) },
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// Whether every member of `other` is in `self`.
+        #[example]
         /// s.extend([1, 2])?;
         /// assert!(s.is_superset([1])?);
-        /// # s.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        #[steps(r)]
+        fn is_superset<'a>(&self, other: impl IntoSetOperand<'a, T>) -> bool {
+            Ok(self.core.compare(r, other.into_operand()).await?.1 == 0)
+        }
 
-    /// Whether `self` and `other` share no member.
-    fn is_disjoint<'a>(other: impl IntoSetOperand<'a, T>) -> bool
-        = |core, r| async move { Ok(core.compare(r, other.into_operand()).await?.2 == 0) },
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let s: pottery::RedisSet<u32> = pottery::RedisSet::random(&redis)?;
+        /// Whether `self` and `other` share no member.
+        #[example]
         /// s.extend([1, 2])?;
         /// assert!(s.is_disjoint([3])?);
-        /// # s.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        #[steps(r)]
+        fn is_disjoint<'a>(&self, other: impl IntoSetOperand<'a, T>) -> bool {
+            Ok(self.core.compare(r, other.into_operand()).await?.2 == 0)
+        }
+    }
 }
 
 /// A Redis set seen as a `HashSet<T>`: Python pottery's `RedisSet`.
@@ -785,7 +721,7 @@ impl<T: Serialize + DeserializeOwned> RedisSet<T> {
         items: impl IntoIterator<Item = T>,
     ) -> Result<Self> {
         let set = RedisSet::new(redis, key);
-        redis.run(set.core.create(items)?)?;
+        redis.run(set.core.create_plan(items)?)?;
         Ok(set)
     }
 
@@ -805,7 +741,7 @@ impl<T: Serialize + DeserializeOwned> RedisSet<T> {
         let mut scan = Scan::new(1);
         std::iter::from_fn(move || {
             while scan.needs_page() {
-                let page = self.core.redis.run(self.core.scan(scan.cursor));
+                let page = self.core.redis.run(self.core.scan_plan(scan.cursor));
                 if let Err(e) = scan.accept(page) {
                     return Some(Err(e));
                 }
@@ -856,7 +792,7 @@ pub mod aio {
             items: impl IntoIterator<Item = T>,
         ) -> Result<Self> {
             let set = RedisSet::new(redis, key);
-            redis.run_async(set.core.create(items)?).await?;
+            redis.run_async(set.core.create_plan(items)?).await?;
             Ok(set)
         }
 
@@ -864,7 +800,11 @@ pub mod aio {
         pub fn iter(&self) -> impl Stream<Item = Result<T>> + Send + '_ {
             futures_util::stream::unfold(Scan::new(1), move |mut scan| async move {
                 while scan.needs_page() {
-                    let page = self.core.redis.run_async(self.core.scan(scan.cursor)).await;
+                    let page = self
+                        .core
+                        .redis
+                        .run_async(self.core.scan_plan(scan.cursor))
+                        .await;
                     if let Err(e) = scan.accept(page) {
                         return Some((Err(e), scan));
                     }

@@ -181,18 +181,7 @@ pub(crate) struct Core<T> {
     _types: PhantomData<fn(T) -> T>,
 }
 
-impl<T> Clone for Core<T> {
-    fn clone(&self) -> Self {
-        Core {
-            redis: self.redis.clone(),
-            key: self.key.clone(),
-            dead: self.dead.clone(),
-            visibility: self.visibility,
-            max_deliveries: self.max_deliveries,
-            _types: PhantomData,
-        }
-    }
-}
+crate::shell::clone_core!(Core<T> { redis, key, dead, visibility, max_deliveries });
 
 /// A job that was delivered `max_deliveries` times without being acknowledged.
 #[derive(Clone, Debug, PartialEq)]
@@ -243,7 +232,8 @@ impl<T> Core<T> {
         ]
     }
 
-    fn push_many<'a>(&self, values: impl IntoIterator<Item = &'a T>) -> Result<Op<'_, usize>>
+    /// The plan: `scripts/queue_push.lua` (`PUSH`); `XLEN`.
+    fn push_many_plan<'a>(&self, values: impl IntoIterator<Item = &'a T>) -> Result<Op<'_, usize>>
     where
         T: Serialize + 'a,
     {
@@ -266,19 +256,22 @@ impl<T> Core<T> {
         ))
     }
 
-    fn len(&self) -> Op<'_, usize> {
+    /// The plan: `XLEN`.
+    fn len_plan(&self) -> Op<'_, usize> {
         let mut cmd = redis::cmd("XLEN");
         cmd.arg(&self.key);
         Op::cmd(&self.key, STREAM, cmd, length)
     }
 
-    fn dead_len(&self) -> Op<'_, usize> {
+    /// The plan: `XLEN`.
+    fn dead_len_plan(&self) -> Op<'_, usize> {
         let mut cmd = redis::cmd("XLEN");
         cmd.arg(&self.dead);
         Op::cmd(&self.dead, STREAM, cmd, length)
     }
 
-    fn dead_letters(&self, count: usize) -> Op<'_, Vec<DeadLetter<T>>>
+    /// The plan: `XRANGE`.
+    fn dead_letters_plan(&self, count: usize) -> Op<'_, Vec<DeadLetter<T>>>
     where
         T: DeserializeOwned,
     {
@@ -327,7 +320,8 @@ impl<T> Core<T> {
         })
     }
 
-    fn requeue_dead_letters(&self, count: usize) -> Op<'_, usize> {
+    /// The plan: `scripts/queue_requeue.lua` (`REQUEUE`).
+    fn requeue_dead_letters_plan(&self, count: usize) -> Op<'_, usize> {
         Op::eval(
             &self.key,
             STREAM,
@@ -338,13 +332,15 @@ impl<T> Core<T> {
         )
     }
 
-    fn clear(&self) -> Op<'_, ()> {
+    /// The plan: `UNLINK`.
+    fn clear_plan(&self) -> Op<'_, ()> {
         let mut cmd = redis::cmd("UNLINK");
         cmd.arg(&self.key).arg(&self.dead);
         Op::cmd(&self.key, STREAM, cmd, |_, _| Ok(()))
     }
 
-    fn take_op(&self) -> Op<'_, Option<Raw>> {
+    /// The plan: `scripts/queue_take.lua` (`TAKE`).
+    fn take_op_plan(&self) -> Op<'_, Option<Raw>> {
         Op::eval(
             &self.key,
             STREAM,
@@ -360,7 +356,8 @@ impl<T> Core<T> {
         )
     }
 
-    fn block_op(&self, slice: Duration) -> Op<'_, Option<Raw>> {
+    /// The plan: `XREADGROUP`.
+    fn block_op_plan(&self, slice: Duration) -> Op<'_, Option<Raw>> {
         let mut cmd = redis::cmd("XREADGROUP");
         cmd.arg("GROUP")
             .arg(GROUP)
@@ -375,7 +372,8 @@ impl<T> Core<T> {
         Op::cmd(&self.key, STREAM, cmd, read_reply)
     }
 
-    fn settle_op(&self, id: &str, deliveries: u64, action: Settle) -> Op<'_, bool> {
+    /// The plan: `scripts/queue_settle.lua` (`SETTLE`).
+    fn settle_op_plan(&self, id: &str, deliveries: u64, action: Settle) -> Op<'_, bool> {
         let action = match action {
             Settle::Ack => "ack",
             Settle::Extend => "extend",
@@ -432,7 +430,7 @@ impl<T: DeserializeOwned + Send + 'static> Core<T> {
         self.check()?;
         let deadline = Instant::now() + wait;
         loop {
-            if let Some(raw) = self.run(self.take_op()).await? {
+            if let Some(raw) = self.run(self.take_op_plan()).await? {
                 return self.delivery(raw).map(Some);
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -458,7 +456,7 @@ impl<T: DeserializeOwned + Send + 'static> Core<T> {
     async fn block(self: &Arc<Self>, slice: Duration) -> Result<Option<Raw>> {
         let bound = Some(slice + Duration::from_secs(1));
         if rt::in_blocking_shell() {
-            return self.redis.run_within(self.block_op(slice), bound);
+            return self.redis.run_within(self.block_op_plan(slice), bound);
         }
         let handoff = Arc::new(Handoff::default());
         let abandon = Abandon {
@@ -467,7 +465,7 @@ impl<T: DeserializeOwned + Send + 'static> Core<T> {
         };
         let (core, h) = (Arc::clone(self), Arc::clone(&handoff));
         let read = tokio::task::spawn_blocking(move || -> Result<()> {
-            if let Some(raw) = core.redis.run_within(core.block_op(slice), bound)? {
+            if let Some(raw) = core.redis.run_within(core.block_op_plan(slice), bound)? {
                 let mut slot = lock(&h.slot);
                 if h.abandoned.load(Ordering::SeqCst) {
                     drop(slot);
@@ -492,7 +490,7 @@ impl<T: DeserializeOwned + Send + 'static> Core<T> {
 fn give_back<T>(core: &Core<T>, raw: &Raw) {
     if let Err(e) = core
         .redis
-        .run(core.settle_op(&raw.id, raw.deliveries, Settle::Nack))
+        .run(core.settle_op_plan(&raw.id, raw.deliveries, Settle::Nack))
     {
         tracing::warn!(key = %core.key, error = %e, "a job read for a cancelled pop waits for its visibility timeout");
     }
@@ -522,7 +520,7 @@ impl<T: 'static> Drop for Abandon<T> {
         if let Some(raw) = raw {
             let core = Arc::clone(&self.core);
             rt::spawn(async move {
-                let op = core.settle_op(&raw.id, raw.deliveries, Settle::Nack);
+                let op = core.settle_op_plan(&raw.id, raw.deliveries, Settle::Nack);
                 if let Err(e) = core.redis.run_async(op).await {
                     tracing::warn!(key = %core.key, error = %e, "a job read for a cancelled pop waits for its visibility timeout");
                 }
@@ -692,7 +690,7 @@ impl<T> Delivery<T> {
     fn settle(&self, action: Settle) -> Result<bool> {
         let core = &self.job.core;
         core.redis
-            .run(core.settle_op(&self.job.id, self.job.deliveries, action))
+            .run(core.settle_op_plan(&self.job.id, self.job.deliveries, action))
     }
 
     /// Acknowledges the job: it is removed and never delivered again. `false` when this
@@ -760,122 +758,91 @@ impl<T: fmt::Debug> fmt::Debug for Delivery<T> {
     }
 }
 
-crate::shell::views! {
-    /// A queue's operations in a [`Batch`](crate::Batch) or an
-    /// [`aio::Batch`](crate::aio::Batch).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// let q: pottery::ReliableQueue<u8> = pottery::ReliableQueue::new(&redis, "doc-queue-batch");
-    /// # q.clear()?;
-    /// let batch = pottery::Batch::new(&redis);
-    /// batch.on(&q).push(&1);
-    /// let n = batch.on(&q).push_many(&[2, 3]);
-    /// batch.execute()?;
-    /// assert_eq!(n.get()?, 3);
-    /// # q.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    ReliableQueueOps<T> on Core<T>, for [ReliableQueue, aio::ReliableQueue]
-        where [T: Serialize + DeserializeOwned + Send];
-}
-
 crate::shell::ops! {
-    Core<T>, [T] where [T: Serialize + DeserializeOwned + Send + 'static]
-        batch where [T: Serialize + DeserializeOwned + Send]
-        for [ReliableQueueOps, ReliableQueue, aio::ReliableQueue];
-
-    /// Appends a job (one `XADD`, in a script); returns how many jobs the queue holds,
-    /// waiting or in flight.
-    fn push(value: &T) -> usize = |core| core.push_many([value]),
-    example {
+    // How to find an operation: `ReliableQueue::push` in the docs -> its `fn push` entry
+    // below (same name; the body builds the plan) -> the plan builder it calls,
+    // `Core::push_many_plan` (above), whose doc line names the request: the command, or the
+    // `scripts/*.lua` it runs.
+    impl<T: Serialize + DeserializeOwned + Send + 'static>
+        /// A queue's operations in a [`Batch`](crate::Batch) or an
+        /// [`aio::Batch`](crate::aio::Batch).
+        ///
         /// ```
         /// # let redis = pottery::testing::doctest_redis();
+        /// let q: pottery::ReliableQueue<u8> = pottery::ReliableQueue::new(&redis, "doc-queue-batch");
+        /// # q.clear()?;
+        /// let batch = pottery::Batch::new(&redis);
+        /// batch.on(&q).push(&1);
+        /// let n = batch.on(&q).push_many(&[2, 3]);
+        /// batch.execute()?;
+        /// assert_eq!(n.get()?, 3);
+        /// # q.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+        ReliableQueue<T> and aio::ReliableQueue<T>, batch ReliableQueueOps(Core<T>)
+    {
+
+        /// Appends a job (one `XADD`, in a script); returns how many jobs the queue holds,
+        /// waiting or in flight.
+        #[example(bare)]
         /// let q: pottery::ReliableQueue<String> = pottery::ReliableQueue::new(&redis, "doc-push");
         /// # q.clear()?;
         /// assert_eq!(q.push(&"a".to_string())?, 1);
         /// # q.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        #[example(async, bare)]
         /// let q: pottery::aio::ReliableQueue<u8> = pottery::aio::ReliableQueue::new(&redis, "doc-push-async");
         /// # q.clear().await?;
         /// assert_eq!(q.push(&1).await?, 1);
         /// # q.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn push(&self, value: &T) -> usize {
+            self.core.push_many_plan([value])
+        }
 
-    /// Appends jobs in one round trip; returns how many jobs the queue holds.
-    fn push_many(values: &[T]) -> usize = |core| core.push_many(values),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// Appends jobs in one round trip; returns how many jobs the queue holds.
+        #[example(bare)]
         /// let q: pottery::ReliableQueue<u32> = pottery::ReliableQueue::new(&redis, "doc-push-many");
         /// # q.clear()?;
         /// assert_eq!(q.push_many(&[1, 2, 3])?, 3);
         /// # q.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        #[example(async, bare)]
         /// let q: pottery::aio::ReliableQueue<u8> = pottery::aio::ReliableQueue::new(&redis, "doc-push-many-async");
         /// # q.clear().await?;
         /// assert_eq!(q.push_many(&[1, 2]).await?, 2);
         /// # q.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn push_many(&self, values: &[T]) -> usize {
+            self.core.push_many_plan(values)
+        }
 
-    /// How many jobs the queue holds, waiting or delivered and not yet acknowledged.
-    fn len() -> usize = |core| core.len(),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// How many jobs the queue holds, waiting or delivered and not yet acknowledged.
+        #[example(bare)]
         /// let q: pottery::ReliableQueue<u32> = pottery::ReliableQueue::new(&redis, "doc-qlen");
         /// # q.clear()?;
         /// q.push(&1)?;
         /// assert_eq!(q.len()?, 1);
         /// # q.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn len(&self) -> usize {
+            self.core.len_plan()
+        }
 
-    /// Whether the queue holds no job (none waiting, none in flight).
-    fn is_empty() -> bool = |core| core.len().and_then(|n| Ok(n == 0)),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// Whether the queue holds no job (none waiting, none in flight).
+        #[example(bare)]
         /// let q: pottery::ReliableQueue<u32> = pottery::ReliableQueue::new(&redis, "doc-qempty");
         /// # q.clear()?;
         /// assert!(q.is_empty()?);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn is_empty(&self) -> bool {
+            self.core.len_plan().and_then(|n| Ok(n == 0))
+        }
 
-    /// How many dead letters there are.
-    fn dead_letter_len() -> usize = |core| core.dead_len(),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// How many dead letters there are.
+        #[example(bare)]
         /// let q: pottery::ReliableQueue<u32> = pottery::ReliableQueue::new(&redis, "doc-dead-len");
         /// assert_eq!(q.dead_letter_len()?, 0);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn dead_letter_len(&self) -> usize {
+            self.core.dead_len_plan()
+        }
 
-    /// The oldest `count` dead letters (read, not removed).
-    fn dead_letters(count: usize) -> Vec<DeadLetter<T>> = |core| core.dead_letters(count),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// The oldest `count` dead letters (read, not removed).
+        #[example(bare)]
         /// use std::time::Duration;
         /// let q: pottery::ReliableQueue<String> = pottery::ReliableQueue::new(&redis, "doc-dead")
         ///     .max_deliveries(1);
@@ -886,16 +853,13 @@ crate::shell::ops! {
         /// let dead = q.dead_letters(10)?;
         /// assert_eq!((dead[0].value.as_str(), dead[0].deliveries), ("poison", 1));
         /// # q.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn dead_letters(&self, count: usize) -> Vec<DeadLetter<T>> {
+            self.core.dead_letters_plan(count)
+        }
 
-    /// Moves the oldest `count` dead letters back into the queue as new jobs (their delivery
-    /// counts start again); returns how many were moved.
-    fn requeue_dead_letters(count: usize) -> usize = |core| core.requeue_dead_letters(count),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// Moves the oldest `count` dead letters back into the queue as new jobs (their delivery
+        /// counts start again); returns how many were moved.
+        #[example(bare)]
         /// use std::time::Duration;
         /// let q: pottery::ReliableQueue<u8> = pottery::ReliableQueue::new(&redis, "doc-requeue")
         ///     .max_deliveries(1);
@@ -908,22 +872,20 @@ crate::shell::ops! {
         /// assert_eq!((*job.value(), job.deliveries()), (9, 1));
         /// job.ack()?;
         /// # q.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn requeue_dead_letters(&self, count: usize) -> usize {
+            self.core.requeue_dead_letters_plan(count)
+        }
 
-    /// Deletes the queue, its consumer group and its dead letters.
-    fn clear() -> () = |core| core.clear(),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// Deletes the queue, its consumer group and its dead letters.
+        #[example(bare)]
         /// let q: pottery::ReliableQueue<u8> = pottery::ReliableQueue::new(&redis, "doc-qclear");
         /// q.push(&1)?;
         /// q.clear()?;
         /// assert_eq!(q.len()?, 0);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    };
+        fn clear(&self) -> () {
+            self.core.clear_plan()
+        }
+    }
 }
 
 /// The async twins: [`aio::ReliableQueue`](crate::aio::ReliableQueue) and its deliveries.
@@ -1004,7 +966,7 @@ pub mod aio {
         async fn settle(&self, action: Settle) -> Result<bool> {
             let core = &self.job.core;
             core.redis
-                .run_async(core.settle_op(&self.job.id, self.job.deliveries, action))
+                .run_async(core.settle_op_plan(&self.job.id, self.job.deliveries, action))
                 .await
         }
 

@@ -140,7 +140,8 @@ impl Core {
     }
 
     /// One decision for `n` units: the GCRA script, on the server's clock.
-    pub(crate) fn try_acquire(&self, n: u64) -> Result<Op<'_, Decision>> {
+    /// The plan: `scripts/ratelimit_gcra.lua` (`GCRA`).
+    pub(crate) fn try_acquire_plan(&self, n: u64) -> Result<Op<'_, Decision>> {
         let interval = self.interval_us(n)?;
         Ok(Op::eval(
             &self.key,
@@ -156,7 +157,8 @@ impl Core {
         ))
     }
 
-    fn reset(&self) -> Op<'_, ()> {
+    /// The plan: `DEL`.
+    fn reset_plan(&self) -> Op<'_, ()> {
         let mut cmd = redis::cmd("DEL");
         cmd.arg(&self.key);
         Op::cmd(&self.key, STRING, cmd, |_, _| Ok(()))
@@ -164,7 +166,7 @@ impl Core {
 
     /// One decision, run on the blocking connection inside a blocking shell, else async.
     async fn decide(&self, n: u64) -> Result<Decision> {
-        let op = self.try_acquire(n)?;
+        let op = self.try_acquire_plan(n)?;
         if rt::in_blocking_shell() {
             self.redis.run(op)
         } else {
@@ -281,41 +283,39 @@ impl RateLimiter {
     }
 }
 
-crate::shell::views! {
-    /// A rate limiter's operations in a [`Batch`](crate::Batch) or an
-    /// [`aio::Batch`](crate::aio::Batch): decisions queued with other work, one round trip
-    /// for the lot.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// use std::time::Duration;
-    /// let a = pottery::RateLimiter::new(&redis, "doc-batch-a", 10, Duration::from_secs(1));
-    /// let b = pottery::RateLimiter::new(&redis, "doc-batch-b", 10, Duration::from_secs(1));
-    /// # a.reset()?; b.reset()?;
-    /// let batch = pottery::Batch::new(&redis);
-    /// let da = batch.on(&a).try_acquire(3);
-    /// let db = batch.on(&b).try_acquire(10);
-    /// batch.execute()?;
-    /// assert_eq!(da.get()?.remaining, 7);
-    /// assert_eq!(db.get()?.remaining, 0);
-    /// # a.reset()?; b.reset()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    RateLimiterOps<> on Core, for [RateLimiter, aio::RateLimiter]
-        where [];
-}
-
 crate::shell::ops! {
-    Core, [] where [] batch where [] for [RateLimiterOps, RateLimiter, aio::RateLimiter];
-
-    /// One decision for `n` units (0 only looks), in one round trip: admitted and counted,
-    /// or refused with the time until it would be admitted. Never waits.
-    /// An [`Error::Config`](crate::Error::Config) for a rate or period of zero, or `n`
-    /// above the burst.
-    fn try_acquire(n: u64) -> Decision = |core| core.try_acquire(n),
-    example {
+    // How to find an operation: `RateLimiter::try_acquire` in the docs -> its `fn try_acquire` entry
+    // below (same name; the body builds the plan) -> the plan builder it calls,
+    // `Core::try_acquire_plan` (above), whose doc line names the request: the command, or the
+    // `scripts/*.lua` it runs.
+    impl
+        /// A rate limiter's operations in a [`Batch`](crate::Batch) or an
+        /// [`aio::Batch`](crate::aio::Batch): decisions queued with other work, one round trip
+        /// for the lot.
+        ///
         /// ```
         /// # let redis = pottery::testing::doctest_redis();
+        /// use std::time::Duration;
+        /// let a = pottery::RateLimiter::new(&redis, "doc-batch-a", 10, Duration::from_secs(1));
+        /// let b = pottery::RateLimiter::new(&redis, "doc-batch-b", 10, Duration::from_secs(1));
+        /// # a.reset()?; b.reset()?;
+        /// let batch = pottery::Batch::new(&redis);
+        /// let da = batch.on(&a).try_acquire(3);
+        /// let db = batch.on(&b).try_acquire(10);
+        /// batch.execute()?;
+        /// assert_eq!(da.get()?.remaining, 7);
+        /// assert_eq!(db.get()?.remaining, 0);
+        /// # a.reset()?; b.reset()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+        RateLimiter and aio::RateLimiter, batch RateLimiterOps(Core)
+    {
+
+        /// One decision for `n` units (0 only looks), in one round trip: admitted and counted,
+        /// or refused with the time until it would be admitted. Never waits.
+        /// An [`Error::Config`](crate::Error::Config) for a rate or period of zero, or `n`
+        /// above the burst.
+        #[example(bare)]
         /// use std::time::Duration;
         /// let limiter = pottery::RateLimiter::new(&redis, "doc-try", 3, Duration::from_secs(1));
         /// # limiter.reset()?;
@@ -325,27 +325,18 @@ crate::shell::ops! {
         /// let err = limiter.try_acquire(4).unwrap_err(); // above the burst of 3
         /// assert!(matches!(err, pottery::Error::Config { .. }));
         /// # limiter.reset()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        #[example(async, bare)]
         /// use std::time::Duration;
         /// let limiter = pottery::aio::RateLimiter::new(&redis, "doc-try-async", 3, Duration::from_secs(1));
         /// # limiter.reset().await?;
         /// assert!(limiter.try_acquire(2).await?.allowed);
         /// # limiter.reset().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn try_acquire(&self, n: u64) -> Decision {
+            self.core.try_acquire_plan(n)
+        }
 
-    /// Forgets every admission: the limiter is back to its full burst (deletes its key).
-    fn reset() -> () = |core| core.reset(),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// Forgets every admission: the limiter is back to its full burst (deletes its key).
+        #[example(bare)]
         /// use std::time::Duration;
         /// let limiter = pottery::RateLimiter::new(&redis, "doc-reset", 1, Duration::from_secs(60));
         /// limiter.reset()?;
@@ -353,19 +344,14 @@ crate::shell::ops! {
         /// limiter.reset()?;
         /// assert!(limiter.try_acquire(1)?.allowed);
         /// # limiter.reset()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        #[example(async, bare)]
         /// use std::time::Duration;
         /// let limiter = pottery::aio::RateLimiter::new(&redis, "doc-reset-async", 1, Duration::from_secs(60));
         /// limiter.reset().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn reset(&self) -> () {
+            self.core.reset_plan()
+        }
+    }
 }
 
 /// The async twin: [`aio::RateLimiter`](crate::aio::RateLimiter).

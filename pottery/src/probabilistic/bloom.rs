@@ -39,19 +39,7 @@ pub(crate) struct Core<T> {
     _types: PhantomData<fn(T)>,
 }
 
-impl<T> Clone for Core<T> {
-    fn clone(&self) -> Self {
-        Core {
-            redis: self.redis.clone(),
-            key: self.key.clone(),
-            num_elements: self.num_elements,
-            false_positives: self.false_positives,
-            size: self.size,
-            num_hashes: self.num_hashes,
-            _types: PhantomData,
-        }
-    }
-}
+crate::shell::clone_core!(Core<T> { redis, key, num_elements, false_positives, size, num_hashes });
 
 impl<T> Core<T> {
     fn new(redis: &Redis, key: String, num_elements: u64, false_positives: f64) -> Result<Self> {
@@ -129,7 +117,7 @@ impl<T> Core<T> {
 
     /// `BITFIELD key SET u1 off 1 …` for every bit of every value: atomic, one command. The
     /// reply holds each bit's old value; a value was certainly new if one of its bits was 0.
-    fn update<Q: Serialize + ?Sized>(
+    fn update_plan<Q: Serialize + ?Sized>(
         &self,
         values: impl IntoIterator<Item = impl Borrow<Q>>,
     ) -> Result<Op<'_, usize>> {
@@ -147,7 +135,7 @@ impl<T> Core<T> {
     }
 
     /// `BITFIELD_RO key GET u1 off …`: read-only, one command for any number of values.
-    fn contains_many<Q: Serialize + ?Sized>(
+    fn contains_many_plan<Q: Serialize + ?Sized>(
         &self,
         values: impl IntoIterator<Item = impl Borrow<Q>>,
     ) -> Result<Op<'_, Vec<bool>>> {
@@ -162,7 +150,8 @@ impl<T> Core<T> {
     }
 
     /// pottery's estimate `floor(-m / k · ln(1 - X / m))` with `X = BITCOUNT`.
-    fn len(&self) -> Op<'_, usize> {
+    /// The plan: `BITCOUNT`.
+    fn len_plan(&self) -> Op<'_, usize> {
         let mut cmd = redis::cmd("BITCOUNT");
         cmd.arg(&self.key);
         let (m, k) = (self.size as f64, f64::from(self.num_hashes));
@@ -175,7 +164,8 @@ impl<T> Core<T> {
         })
     }
 
-    fn clear(&self) -> Op<'_, ()> {
+    /// The plan: `UNLINK`.
+    fn clear_plan(&self) -> Op<'_, ()> {
         let mut cmd = redis::cmd("UNLINK");
         cmd.arg(&self.key);
         Op::cmd(&self.key, STRING, cmd, |_, _| Ok(()))
@@ -202,204 +192,141 @@ fn chunked_bits(key: &str, value: Value, k: usize) -> Result<Vec<bool>> {
     Ok(bits.chunks(k).map(|c| c.iter().all(|b| *b == 1)).collect())
 }
 
-crate::shell::views! {
-    /// A Bloom filter's operations in a [`Batch`](crate::Batch) or an
-    /// [`aio::Batch`](crate::aio::Batch): each queues the plan of the [`BloomFilter`] method
-    /// of the same name and gives its result in a [`Pending`](crate::Pending).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let f: pottery::BloomFilter<String> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
-    /// let batch = pottery::Batch::new(&redis);
-    /// let new = batch.on(&f).add("raj");
-    /// let seen = batch.on(&f).contains("raj");
-    /// batch.execute()?;
-    /// assert!(new.get()? && seen.get()?);
-    /// # f.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    BloomOps<T> on Core<T>, for [BloomFilter, aio::BloomFilter]
-        where [T: Serialize];
-}
-
 crate::shell::ops! {
-    Core<T>, [T] where [T: Serialize]
-        batch where [T: Serialize]
-        for [BloomOps, BloomFilter, aio::BloomFilter];
-
-    /// Adds `v`; `true` if it was certainly not in the filter before (one of its bits was 0).
-    fn add<Q>(v: &Q) -> bool where [T: Borrow<Q>, Q: Serialize + ?Sized]
-        = |core| Ok(core.update::<Q>([v])?.and_then(|n| Ok(n == 1))),
-    example {
+    // How to find an operation: `BloomFilter::add` in the docs -> its `fn add` entry
+    // below (same name; the body builds the plan) -> the plan builder it calls,
+    // `Core::update_plan` (above), whose doc line names the request: the command, or the
+    // `scripts/*.lua` it runs.
+    impl<T: Serialize>
+        /// A Bloom filter's operations in a [`Batch`](crate::Batch) or an
+        /// [`aio::Batch`](crate::aio::Batch): each queues the plan of the [`BloomFilter`] method
+        /// of the same name and gives its result in a [`Pending`](crate::Pending).
+        ///
         /// ```
         /// # let redis = pottery::testing::doctest_redis();
+        /// # let f: pottery::BloomFilter<String> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
+        /// let batch = pottery::Batch::new(&redis);
+        /// let new = batch.on(&f).add("raj");
+        /// let seen = batch.on(&f).contains("raj");
+        /// batch.execute()?;
+        /// assert!(new.get()? && seen.get()?);
+        /// # f.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+        BloomFilter<T> and aio::BloomFilter<T>, batch BloomOps(Core<T>)
+    {
+        example f: This<u32> = random(&redis, 100, 0.01), clear;
+
+        /// Adds `v`; `true` if it was certainly not in the filter before (one of its bits was 0).
+        #[example(bare)]
         /// # let f: pottery::BloomFilter<&str> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
         /// assert!(f.add("rajiv")?);
         /// assert!(!f.add("rajiv")?);
         /// # f.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        #[example(async, bare)]
         /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "bf-add-async", 100, 0.01)?;
         /// # f.clear().await?;
         /// assert!(f.add(&7).await?);
         /// # f.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn add<Q>(&self, v: &Q) -> bool
+        where
+            T: Borrow<Q>,
+            Q: Serialize + ?Sized,
+        {
+            Ok(self.core.update_plan::<Q>([v])?.and_then(|n| Ok(n == 1)))
+        }
 
-    /// Adds every value in one atomic round trip; returns how many were certainly new.
-    fn update(values: impl IntoIterator<Item = T>) -> usize = |core| core.update::<T>(values),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let f: pottery::BloomFilter<u32> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
+        /// Adds every value in one atomic round trip; returns how many were certainly new.
+        #[example]
         /// assert_eq!(f.update(0..50)?, 50);
         /// assert_eq!(f.update(0..50)?, 0);
-        /// # f.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        #[example(async, bare)]
         /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "bf-upd-async", 100, 0.01)?;
         /// # f.clear().await?;
         /// assert_eq!(f.update([1, 2, 3]).await?, 3);
         /// # f.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn update(&self, values: impl IntoIterator<Item = T>) -> usize {
+            self.core.update_plan::<T>(values)
+        }
 
-    /// Whether `v` may be in the filter (`false` means certainly not).
-    fn contains<Q>(v: &Q) -> bool where [T: Borrow<Q>, Q: Serialize + ?Sized]
-        = |core| Ok(core
-            .contains_many::<Q>([v])?
-            .and_then(|found| Ok(found.first().copied().unwrap_or(false)))),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// Whether `v` may be in the filter (`false` means certainly not).
+        #[example(bare)]
         /// # let f: pottery::BloomFilter<String> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
         /// f.add("raj")?;
         /// assert!(f.contains("raj")?);
         /// # f.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        #[example(async, bare)]
         /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "bf-has-async", 100, 0.01)?;
         /// # f.clear().await?;
         /// assert!(!f.contains(&1).await?);
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn contains<Q>(&self, v: &Q) -> bool
+        where
+            T: Borrow<Q>,
+            Q: Serialize + ?Sized,
+        {
+            Ok(self.core
+                .contains_many_plan::<Q>([v])?
+                .and_then(|found| Ok(found.first().copied().unwrap_or(false))))
+        }
 
-    /// [`contains`](Self::contains) for many values, in order, in one round trip.
-    fn contains_many<Q>(values: impl IntoIterator<Item = Q>) -> Vec<bool> where [Q: Serialize]
-        = |core| core.contains_many::<Q>(values),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let f: pottery::BloomFilter<u32> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
+        /// [`contains`](Self::contains) for many values, in order, in one round trip.
+        #[example]
         /// f.update([1, 2])?;
         /// assert_eq!(f.contains_many([2, 1, 99])?, [true, true, false]);
-        /// # f.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        #[example(async, bare)]
         /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "bf-many-async", 100, 0.01)?;
         /// # f.clear().await?;
         /// f.add(&1).await?;
         /// assert_eq!(f.contains_many([1, 2]).await?, [true, false]);
         /// # f.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn contains_many<Q>(&self, values: impl IntoIterator<Item = Q>) -> Vec<bool>
+        where
+            Q: Serialize,
+        {
+            self.core.contains_many_plan::<Q>(values)
+        }
 
-    /// pottery's estimate of how many distinct values were added (one `BITCOUNT`). A saturated
-    /// filter (every bit set) gives the largest estimate its bits can tell apart,
-    /// `floor(m / k · ln m)` (the one for `m - 1` bits set): at least that many values went in,
-    /// and [`contains`](Self::contains) now answers `true` for everything. pottery raises
-    /// `ValueError` there; an earlier pottery-rs returned `usize::MAX`.
-    fn len() -> usize = |core| core.len(),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let f: pottery::BloomFilter<u32> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
+        /// pottery's estimate of how many distinct values were added (one `BITCOUNT`). A saturated
+        /// filter (every bit set) gives the largest estimate its bits can tell apart,
+        /// `floor(m / k · ln m)` (the one for `m - 1` bits set): at least that many values went in,
+        /// and [`contains`](Self::contains) now answers `true` for everything. pottery raises
+        /// `ValueError` there; an earlier pottery-rs returned `usize::MAX`.
+        #[example]
         /// f.update(0..10)?;
         /// assert!((9..=11).contains(&f.len()?)); // an estimate
-        /// # f.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        #[example(async, bare)]
         /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "bf-len-async", 100, 0.01)?;
         /// # f.clear().await?;
         /// f.update([1, 2]).await?;
         /// assert_eq!(f.len().await?, 2);
         /// # f.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn len(&self) -> usize {
+            self.core.len_plan()
+        }
 
-    /// Deletes the filter (`UNLINK`).
-    fn clear() -> () = |core| core.clear(),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let f: pottery::BloomFilter<u32> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
+        /// Deletes the filter (`UNLINK`).
+        #[example]
         /// f.add(&1)?;
         /// f.clear()?;
         /// assert!(!f.contains(&1)?);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        #[example(async, bare)]
         /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "bf-clear-async", 100, 0.01)?;
         /// f.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn clear(&self) -> () {
+            self.core.clear_plan()
+        }
 
-    /// Whether no bit is set.
-    fn is_empty() -> bool
-        = |core| core.len().and_then(|n| Ok(n == 0)),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let f: pottery::BloomFilter<u32> = pottery::BloomFilter::random(&redis, 100, 0.01)?;
+        /// Whether no bit is set.
+        #[example]
         /// assert!(f.is_empty()?);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        #[example(async, bare)]
         /// # let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "bf-empty-async", 100, 0.01)?;
         /// # f.clear().await?;
         /// assert!(f.is_empty().await?);
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn is_empty(&self) -> bool {
+            self.core.len_plan().and_then(|n| Ok(n == 0))
+        }
+    }
 }
 
 /// A Bloom filter in a Redis string, bit-compatible with Python pottery's `BloomFilter`.

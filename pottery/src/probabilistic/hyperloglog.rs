@@ -26,15 +26,7 @@ pub(crate) struct Core<T> {
     _types: PhantomData<fn(T)>,
 }
 
-impl<T> Clone for Core<T> {
-    fn clone(&self) -> Self {
-        Core {
-            redis: self.redis.clone(),
-            key: self.key.clone(),
-            _types: PhantomData,
-        }
-    }
-}
+crate::shell::clone_core!(Core<T> { redis, key });
 
 impl<T> Core<T> {
     fn new(redis: &Redis, key: String) -> Self {
@@ -57,7 +49,8 @@ impl<T> Core<T> {
 
     /// One `PFADD` of every value: `true` if the estimate may have changed (some value was
     /// certainly new). An empty call creates an empty HLL, as pottery's does.
-    fn update<Q: Serialize + ?Sized>(
+    /// The plan: `PFADD`.
+    fn update_plan<Q: Serialize + ?Sized>(
         &self,
         values: impl IntoIterator<Item = impl Borrow<Q>>,
     ) -> Result<Op<'_, bool>> {
@@ -71,7 +64,8 @@ impl<T> Core<T> {
         Ok(Op::cmd(&self.key, HLL, cmd, |key, v| Ok(int(key, v)? == 1)))
     }
 
-    fn len(&self) -> Op<'_, usize> {
+    /// The plan: `PFCOUNT`.
+    fn len_plan(&self) -> Op<'_, usize> {
         let mut cmd = redis::cmd("PFCOUNT");
         cmd.arg(&self.key);
         Op::cmd(&self.key, HLL, cmd, |key, v| {
@@ -80,7 +74,8 @@ impl<T> Core<T> {
     }
 
     /// One script: copy, add, check, with a scratch key in the same slot that it deletes.
-    fn contains_many<Q: Serialize + ?Sized>(
+    /// The plan: `scripts/hll_contains.lua` (`HLL_CONTAINS`).
+    fn contains_many_plan<Q: Serialize + ?Sized>(
         &self,
         values: impl IntoIterator<Item = impl Borrow<Q>>,
     ) -> Result<Op<'_, Vec<bool>>> {
@@ -136,14 +131,16 @@ impl<T> Core<T> {
     }
 
     /// `PFMERGE dest sources…`.
-    fn merge_into<'s>(&'s self, dest: &'s str, sources: Vec<String>) -> Op<'s, ()> {
+    /// The plan: `PFMERGE`.
+    fn merge_into_plan<'s>(&'s self, dest: &'s str, sources: Vec<String>) -> Op<'s, ()> {
         let mut cmd = redis::cmd("PFMERGE");
         cmd.arg(dest).arg(sources);
         Op::cmd(dest, HLL, cmd, |_, _| Ok(()))
     }
 
     /// `PFCOUNT key others…`: the size of the union, writing nothing.
-    fn union_len(&self, others: Vec<String>) -> Op<'_, usize> {
+    /// The plan: `PFCOUNT`.
+    fn union_len_plan(&self, others: Vec<String>) -> Op<'_, usize> {
         let mut cmd = redis::cmd("PFCOUNT");
         cmd.arg(&self.key).arg(others);
         Op::cmd(&self.key, HLL, cmd, |key, v| {
@@ -151,221 +148,148 @@ impl<T> Core<T> {
         })
     }
 
-    fn clear(&self) -> Op<'_, ()> {
+    /// The plan: `UNLINK`.
+    fn clear_plan(&self) -> Op<'_, ()> {
         let mut cmd = redis::cmd("UNLINK");
         cmd.arg(&self.key);
         Op::cmd(&self.key, HLL, cmd, |_, _| Ok(()))
     }
 }
 
-crate::shell::views! {
-    /// A HyperLogLog's operations in a [`Batch`](crate::Batch) or an
-    /// [`aio::Batch`](crate::aio::Batch): each queues the plan of the [`HyperLogLog`] method
-    /// of the same name and gives its result in a [`Pending`](crate::Pending).
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let h: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
-    /// let batch = pottery::Batch::new(&redis);
-    /// batch.on(&h).update([1, 2, 3]);
-    /// let n = batch.on(&h).len();
-    /// let found = batch.on(&h).contains_many([1, 4]);
-    /// batch.execute()?;
-    /// assert_eq!(n.get()?, 3);
-    /// assert_eq!(found.get()?, [true, false]);
-    /// # h.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    HyperLogLogOps<T> on Core<T>, for [HyperLogLog, aio::HyperLogLog]
-        where [T: Serialize];
-}
-
 crate::shell::ops! {
-    Core<T>, [T] where [T: Serialize]
-        batch where [T: Serialize]
-        for [HyperLogLogOps, HyperLogLog, aio::HyperLogLog];
-
-    /// Adds `v` (`PFADD`); `true` if the estimate may have changed.
-    fn add<Q>(v: &Q) -> bool where [T: Borrow<Q>, Q: Serialize + ?Sized]
-        = |core| core.update::<Q>([v]),
-    example {
+    // How to find an operation: `HyperLogLog::add` in the docs -> its `fn add` entry
+    // below (same name; the body builds the plan) -> the plan builder it calls,
+    // `Core::update_plan` (above), whose doc line names the request: the command, or the
+    // `scripts/*.lua` it runs.
+    impl<T: Serialize>
+        /// A HyperLogLog's operations in a [`Batch`](crate::Batch) or an
+        /// [`aio::Batch`](crate::aio::Batch): each queues the plan of the [`HyperLogLog`] method
+        /// of the same name and gives its result in a [`Pending`](crate::Pending).
+        ///
         /// ```
         /// # let redis = pottery::testing::doctest_redis();
+        /// # let h: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
+        /// let batch = pottery::Batch::new(&redis);
+        /// batch.on(&h).update([1, 2, 3]);
+        /// let n = batch.on(&h).len();
+        /// let found = batch.on(&h).contains_many([1, 4]);
+        /// batch.execute()?;
+        /// assert_eq!(n.get()?, 3);
+        /// assert_eq!(found.get()?, [true, false]);
+        /// # h.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+        HyperLogLog<T> and aio::HyperLogLog<T>, batch HyperLogLogOps(Core<T>)
+    {
+        example h: This<u32> = random(&redis), clear;
+
+        /// Adds `v` (`PFADD`); `true` if the estimate may have changed.
+        #[example(bare)]
         /// # let h: pottery::HyperLogLog<&str> = pottery::HyperLogLog::random(&redis)?;
         /// assert!(h.add("a")?);
         /// assert!(!h.add("a")?);
         /// # h.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        #[example(async, bare)]
         /// # let h: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-add-async");
         /// # h.clear().await?;
         /// assert!(h.add(&1).await?);
         /// # h.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn add<Q>(&self, v: &Q) -> bool
+        where
+            T: Borrow<Q>,
+            Q: Serialize + ?Sized,
+        {
+            self.core.update_plan::<Q>([v])
+        }
 
-    /// Adds every value with one `PFADD`; `true` if the estimate may have changed.
-    fn update(values: impl IntoIterator<Item = T>) -> bool = |core| core.update::<T>(values),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let h: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
+        /// Adds every value with one `PFADD`; `true` if the estimate may have changed.
+        #[example]
         /// h.update(0..1000)?;
         /// assert!((990..=1010).contains(&h.len()?));
-        /// # h.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        #[example(async, bare)]
         /// # let h: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-upd-async");
         /// # h.clear().await?;
         /// assert!(h.update([1, 2]).await?);
         /// # h.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn update(&self, values: impl IntoIterator<Item = T>) -> bool {
+            self.core.update_plan::<T>(values)
+        }
 
-    /// The estimated number of distinct values (`PFCOUNT`).
-    fn len() -> usize = |core| core.len(),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let h: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
+        /// The estimated number of distinct values (`PFCOUNT`).
+        #[example]
         /// assert_eq!(h.len()?, 0);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        #[example(async, bare)]
         /// # let h: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-len-async");
         /// # h.clear().await?;
         /// assert_eq!(h.len().await?, 0);
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn len(&self) -> usize {
+            self.core.len_plan()
+        }
 
-    /// Whether `v` may have been added (`false` means certainly not). Atomic, one round trip,
-    /// no key left behind.
-    fn contains<Q>(v: &Q) -> bool where [T: Borrow<Q>, Q: Serialize + ?Sized]
-        = |core| Ok(core
-            .contains_many::<Q>([v])?
-            .and_then(|found| Ok(found.first().copied().unwrap_or(false)))),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// Whether `v` may have been added (`false` means certainly not). Atomic, one round trip,
+        /// no key left behind.
+        #[example(bare)]
         /// # let h: pottery::HyperLogLog<String> = pottery::HyperLogLog::random(&redis)?;
         /// h.add("a")?;
         /// assert!(h.contains("a")?);
         /// # h.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        #[example(async, bare)]
         /// # let h: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-has-async");
         /// # h.clear().await?;
         /// assert!(!h.contains(&1).await?);
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn contains<Q>(&self, v: &Q) -> bool
+        where
+            T: Borrow<Q>,
+            Q: Serialize + ?Sized,
+        {
+            Ok(self.core
+                .contains_many_plan::<Q>([v])?
+                .and_then(|found| Ok(found.first().copied().unwrap_or(false))))
+        }
 
-    /// [`contains`](Self::contains) for many values, in order, in one round trip.
-    fn contains_many<Q>(values: impl IntoIterator<Item = Q>) -> Vec<bool> where [Q: Serialize]
-        = |core| core.contains_many::<Q>(values),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let h: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
+        /// [`contains`](Self::contains) for many values, in order, in one round trip.
+        #[example]
         /// h.update([1, 2])?;
         /// assert_eq!(h.contains_many([1, 3, 2])?, [true, false, true]);
-        /// # h.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        #[example(async, bare)]
         /// # let h: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-many-async");
         /// # h.clear().await?;
         /// h.add(&1).await?;
         /// assert_eq!(h.contains_many([1, 2]).await?, [true, false]);
         /// # h.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn contains_many<Q>(&self, values: impl IntoIterator<Item = Q>) -> Vec<bool>
+        where
+            Q: Serialize,
+        {
+            self.core.contains_many_plan::<Q>(values)
+        }
 
-    /// Deletes the HyperLogLog (`UNLINK`).
-    fn clear() -> () = |core| core.clear(),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let h: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
+        /// Deletes the HyperLogLog (`UNLINK`).
+        #[example]
         /// h.add(&1)?;
         /// h.clear()?;
         /// assert_eq!(h.len()?, 0);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        #[example(async, bare)]
         /// # let h: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-clear-async");
         /// h.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn clear(&self) -> () {
+            self.core.clear_plan()
+        }
 
-    /// Whether nothing was added.
-    fn is_empty() -> bool
-        = |core| core.len().and_then(|n| Ok(n == 0)),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let h: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
+        /// Whether nothing was added.
+        #[example]
         /// assert!(h.is_empty()?);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        #[example(async, bare)]
         /// # let h: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-empty-async");
         /// # h.clear().await?;
         /// assert!(h.is_empty().await?);
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
-}
+        fn is_empty(&self) -> bool {
+            self.core.len_plan().and_then(|n| Ok(n == 0))
+        }
 
-crate::shell::steps! {
-    Core<T>, [T] where [T: Serialize] for [HyperLogLog, aio::HyperLogLog];
-
-    /// Merges `others` into this HyperLogLog (`PFMERGE`, one round trip). They must be on the
-    /// same server and, on a cluster, in the same slot; otherwise [`Error::CrossSlot`].
-    fn merge<'a>(others: impl IntoIterator<Item = &'a Self>) -> () where [T: 'a, Self: 'a]
-        = |core, r| async move {
-            let sources = core.sources(others.into_iter().map(|o| &o.core))?;
-            r.run(&core.redis, core.merge_into(&core.key, sources)).await
-        },
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// Merges `others` into this HyperLogLog (`PFMERGE`, one round trip). They must be on the
+        /// same server and, on a cluster, in the same slot; otherwise [`Error::CrossSlot`].
+        #[example(bare)]
         /// # let a: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
         /// # let b: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
         /// a.update([1, 2])?;
@@ -373,13 +297,7 @@ crate::shell::steps! {
         /// a.merge([&b])?;
         /// assert_eq!(a.len()?, 3);
         /// # a.clear()?; b.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        #[example(async, bare)]
         /// # let a: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-ma-async");
         /// # let b: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-mb-async");
         /// # a.clear().await?; b.clear().await?;
@@ -388,24 +306,20 @@ crate::shell::steps! {
         /// a.merge([&b]).await?;
         /// assert_eq!(a.len().await?, 2);
         /// # a.clear().await?; b.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        #[steps(r)]
+        fn merge<'a>(&self, others: impl IntoIterator<Item = &'a Self>) -> ()
+        where
+            T: 'a,
+            Self: 'a,
+        {
+            let sources = self.core.sources(others.into_iter().map(|o| &o.core))?;
+            r.run(&self.core.redis, self.core.merge_into_plan(&self.core.key, sources)).await
+        }
 
-    /// Stores the union of this HyperLogLog and `others` at `dest` (`PFMERGE`, one round trip;
-    /// `dest` keeps what it had too) and returns it. Same placement rule as
-    /// [`merge`](Self::merge).
-    fn union<'a>(others: impl IntoIterator<Item = &'a Self>, dest: impl Into<String>) -> Self where [T: 'a, Self: 'a]
-        = |core, r| async move {
-            let out = Self::new(&core.redis, dest);
-            let sources = core.sources(others.into_iter().map(|o| &o.core))?;
-            core.reachable([&out.core])?;
-            r.run(&core.redis, core.merge_into(&out.core.key, sources)).await?;
-            Ok(out)
-        },
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// Stores the union of this HyperLogLog and `others` at `dest` (`PFMERGE`, one round trip;
+        /// `dest` keeps what it had too) and returns it. Same placement rule as
+        /// [`merge`](Self::merge).
+        #[example(bare)]
         /// # let a: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
         /// # let b: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
         /// a.update([1, 2])?;
@@ -414,53 +328,54 @@ crate::shell::steps! {
         /// assert_eq!(both.len()?, 3);
         /// assert_eq!(a.len()?, 2);
         /// # a.clear()?; b.clear()?; both.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        #[example(async, bare)]
         /// # let a: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-ua-async");
         /// # a.clear().await?;
         /// a.add(&1).await?;
         /// let copy = a.union([], "hll-ub-async").await?;
         /// assert_eq!(copy.len().await?, 1);
         /// # a.clear().await?; copy.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        #[steps(r)]
+        fn union<'a>(
+            &self,
+            others: impl IntoIterator<Item = &'a Self>,
+            dest: impl Into<String>,
+        ) -> Self
+        where
+            T: 'a,
+            Self: 'a,
+        {
+            let out = Self::new(&self.core.redis, dest);
+            let sources = self.core.sources(others.into_iter().map(|o| &o.core))?;
+            self.core.reachable([&out.core])?;
+            r.run(&self.core.redis, self.core.merge_into_plan(&out.core.key, sources)).await?;
+            Ok(out)
+        }
 
-    /// The estimated size of the union with `others`, writing nothing (`PFCOUNT k1 k2 …`).
-    fn union_len<'a>(others: impl IntoIterator<Item = &'a Self>) -> usize where [T: 'a, Self: 'a]
-        = |core, r| async move {
-            let others = core.reachable(others.into_iter().map(|o| &o.core))?;
-            r.run(&core.redis, core.union_len(others)).await
-        },
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
+        /// The estimated size of the union with `others`, writing nothing (`PFCOUNT k1 k2 …`).
+        #[example(bare)]
         /// # let a: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
         /// # let b: pottery::HyperLogLog<u32> = pottery::HyperLogLog::random(&redis)?;
         /// a.update([1, 2])?;
         /// b.update([2, 3])?;
         /// assert_eq!(a.union_len([&b])?, 3);
         /// # a.clear()?; b.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        #[example(async, bare)]
         /// # let a: pottery::aio::HyperLogLog<u8> = pottery::aio::HyperLogLog::new(&redis, "hll-la-async");
         /// # a.clear().await?;
         /// a.add(&1).await?;
         /// assert_eq!(a.union_len([]).await?, 1);
         /// # a.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        #[steps(r)]
+        fn union_len<'a>(&self, others: impl IntoIterator<Item = &'a Self>) -> usize
+        where
+            T: 'a,
+            Self: 'a,
+        {
+            let others = self.core.reachable(others.into_iter().map(|o| &o.core))?;
+            r.run(&self.core.redis, self.core.union_len_plan(others)).await
+        }
+    }
 }
 
 /// A HyperLogLog: the approximate number of distinct values added, in at most 12 KiB,

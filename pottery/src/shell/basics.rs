@@ -184,3 +184,19 @@ macro_rules! shell_basics {
     };
 }
 pub(crate) use shell_basics;
+
+/// `Clone` for a structure's `Core` (its key, connection and settings; `_types` is the marker
+/// of its value types), whatever those types: a derive would ask them to be `Clone`.
+macro_rules! clone_core {
+    ($core:ident<$($g:ident),*> { $($field:ident),* }) => {
+        impl<$($g),*> Clone for $core<$($g),*> {
+            fn clone(&self) -> Self {
+                $core {
+                    $($field: Clone::clone(&self.$field),)*
+                    _types: std::marker::PhantomData,
+                }
+            }
+        }
+    };
+}
+pub(crate) use clone_core;

@@ -10,5 +10,5 @@ pub(crate) mod ops;
 pub(crate) mod runner;
 pub(crate) mod scan;
 
-pub(crate) use self::basics::{shell_basics, shell_impls};
-pub(crate) use self::ops::{ops, steps, views};
+pub(crate) use self::basics::{clone_core, shell_basics, shell_impls};
+pub(crate) use self::ops::ops;

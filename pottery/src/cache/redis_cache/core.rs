@@ -123,7 +123,8 @@ impl Core {
         ]
     }
 
-    pub(super) fn lookup(&self, field: Vec<u8>) -> Op<'_, Option<Vec<u8>>> {
+    /// The plan: `scripts/cache_get.lua` (`CACHE_GET`); `HGET`.
+    pub(super) fn lookup_plan(&self, field: Vec<u8>) -> Op<'_, Option<Vec<u8>>> {
         if self.ttl_ms == 0 && self.redis.near().is_some() {
             crate::cache::refresh_expiry_near(&self.redis, &self.key, self.timeout_ms);
             let mut hget = redis::cmd("HGET");
@@ -154,7 +155,8 @@ impl Core {
         )
     }
 
-    pub(super) fn store(&self, field: Vec<u8>, value: Vec<u8>) -> Op<'_, ()> {
+    /// The plan: `scripts/cache_set.lua` (`CACHE_SET`).
+    pub(super) fn store_plan(&self, field: Vec<u8>, value: Vec<u8>) -> Op<'_, ()> {
         if self.ttl_ms > 0 {
             return Op::eval(
                 &self.key,
@@ -183,7 +185,7 @@ impl Core {
 
     /// The live entries: `HLEN`, less the entries whose deadline passed and that are not
     /// deleted yet.
-    pub(super) fn len(&self) -> Op<'_, usize> {
+    pub(super) fn len_plan(&self) -> Op<'_, usize> {
         Op::eval(
             &self.key,
             HASH,
@@ -195,7 +197,7 @@ impl Core {
     }
 
     /// Deletes the entry at `field`: whether a live one was there.
-    pub(super) fn remove(&self, field: Vec<u8>) -> Op<'_, bool> {
+    pub(super) fn remove_plan(&self, field: Vec<u8>) -> Op<'_, bool> {
         Op::eval(
             &self.key,
             HASH,
@@ -206,7 +208,8 @@ impl Core {
         )
     }
 
-    pub(super) fn clear(&self) -> Op<'_, ()> {
+    /// The plan: `UNLINK`.
+    pub(super) fn clear_plan(&self) -> Op<'_, ()> {
         let mut cmd = redis::cmd("UNLINK");
         cmd.arg(&self.key).arg(&self.deadlines);
         Op::cmd(&self.key, HASH, cmd, |_, _| Ok(()))
@@ -261,7 +264,7 @@ impl Core {
     /// Errors are returned, whatever the mode, and the pause after a failure is not heeded: an
     /// invalidation must be tried.
     pub(crate) async fn remove_field<R: Runner>(&self, runner: &R, field: Vec<u8>) -> Result<bool> {
-        runner.run(&self.redis, self.remove(field)).await
+        runner.run(&self.redis, self.remove_plan(field)).await
     }
 
     /// Stores `value` at `field` (an encoded argument tuple), with the cache's timeout and time
@@ -273,7 +276,7 @@ impl Core {
         value: &V,
     ) -> Result<()> {
         let value = encode(&self.key, value)?;
-        runner.run(&self.redis, self.store(field, value)).await
+        runner.run(&self.redis, self.store_plan(field, value)).await
     }
 
     /// Stores `value` at `field`; failures go through [`Core::fallback`].
@@ -291,7 +294,7 @@ impl Core {
             return Ok(());
         }
         match runner
-            .run(&self.redis, self.tried(self.store(field, encoded)))
+            .run(&self.redis, self.tried(self.store_plan(field, encoded)))
             .await
         {
             Ok(()) => Ok(()),
@@ -423,7 +426,7 @@ impl Core {
                 self.save(runner, field.clone(), stored).await?;
             }
             if let Some(uuid) = lease {
-                let release = self.flight_release(&field, uuid);
+                let release = self.flight_release_plan(&field, uuid);
                 let _ = runner.run(&self.redis, self.tried(release)).await;
             }
             drop(lead);
@@ -438,7 +441,8 @@ impl Core {
         crate::cache::companion_key(&self.key, &format!("flight:{field}"))
     }
 
-    pub(super) fn flight_release(&self, field: &[u8], uuid: String) -> Op<'_, ()> {
+    /// The plan: `scripts/cache_flight_release.lua` (`FLIGHT_RELEASE`).
+    pub(super) fn flight_release_plan(&self, field: &[u8], uuid: String) -> Op<'_, ()> {
         Op::eval(
             &self.key,
             "string",
@@ -529,7 +533,7 @@ impl Core {
         let mut state = Lookup::Unavailable;
         if self.reachable() {
             match runner
-                .run(&self.redis, self.tried(self.lookup(field.to_vec())))
+                .run(&self.redis, self.tried(self.lookup_plan(field.to_vec())))
                 .await
             {
                 Ok(Some(bytes)) => match decode(&self.key, &bytes) {

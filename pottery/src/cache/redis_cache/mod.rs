@@ -382,7 +382,7 @@ impl RedisCache {
     /// # Ok::<(), pottery::Error>(())
     /// ```
     pub fn info(&self) -> Result<CacheInfo> {
-        let currsize = self.core.redis.run(self.core.len())?;
+        let currsize = self.core.redis.run(self.core.len_plan())?;
         Ok(self.core.info(currsize))
     }
 
@@ -399,125 +399,98 @@ impl RedisCache {
     /// ```
     pub fn clear(&self) -> Result<()> {
         self.core.reset();
-        self.core.redis.run(self.core.clear())
+        self.core.redis.run(self.core.clear_plan())
     }
-}
-
-crate::shell::views! {
-    /// A cache's plain reads and writes in a [`Batch`](crate::Batch) or an
-    /// [`aio::Batch`](crate::aio::Batch) (from [`Batch::on`](crate::Batch::on)): warm a
-    /// cache with many entries, or read many at once, in one round trip.
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// # let cache = pottery::RedisCache::random(&redis)?;
-    /// let batch = pottery::Batch::new(&redis);
-    /// for n in 1..=3u64 {
-    ///     batch.on(&cache).store(&(n,), &(n * n));
-    /// }
-    /// let nine = batch.on(&cache).get::<_, u64>(&(3,));
-    /// batch.execute()?;
-    /// assert_eq!(nine.get()?, Some(9));
-    /// assert_eq!(cache.get_or_compute(&(2,), || 0u64)?, 4); // a hit: stored by the batch
-    /// # cache.clear()?;
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    CacheOps<> on Core, for [RedisCache, aio::RedisCache] where [];
 }
 
 crate::shell::ops! {
-    Core, [] where [] batch where [] for [CacheOps, RedisCache, aio::RedisCache];
-
-    /// The value stored for `args`, if any: what [`get_or_compute`](Self::get_or_compute)
-    /// would return on a hit, read without computing anything and without counting a hit or a
-    /// miss in [`info`](Self::info). Like a hit, it restarts the entry's sliding timeout.
-    /// `V` is the type the function returns (for [`get_or_try_compute`](Self::get_or_try_compute),
-    /// the type inside `Ok`).
-    fn get<A, V>(args: &A) -> Option<V>
-        where [A: Serialize + ?Sized, V: DeserializeOwned + Send + 'static]
-        = |core| Ok(core
-            .lookup(encode(&core.key, args)?)
-            .and_then(move |raw| raw.map(|b| decode(&core.key, &b)).transpose())),
-    example {
+    // How to find an operation: `RedisCache::get` in the docs -> its `fn get` entry
+    // below (same name; the body builds the plan) -> the plan builder it calls,
+    // `Core::lookup_plan` (in core.rs), whose doc line names the request: the command, or the
+    // `scripts/*.lua` it runs.
+    impl
+        /// A cache's plain reads and writes in a [`Batch`](crate::Batch) or an
+        /// [`aio::Batch`](crate::aio::Batch) (from [`Batch::on`](crate::Batch::on)): warm a
+        /// cache with many entries, or read many at once, in one round trip.
+        ///
         /// ```
         /// # let redis = pottery::testing::doctest_redis();
         /// # let cache = pottery::RedisCache::random(&redis)?;
+        /// let batch = pottery::Batch::new(&redis);
+        /// for n in 1..=3u64 {
+        ///     batch.on(&cache).store(&(n,), &(n * n));
+        /// }
+        /// let nine = batch.on(&cache).get::<_, u64>(&(3,));
+        /// batch.execute()?;
+        /// assert_eq!(nine.get()?, Some(9));
+        /// assert_eq!(cache.get_or_compute(&(2,), || 0u64)?, 4); // a hit: stored by the batch
+        /// # cache.clear()?;
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
+        RedisCache and aio::RedisCache, batch CacheOps(Core)
+    {
+        example cache: This = random(&redis), clear;
+
+        /// The value stored for `args`, if any: what [`get_or_compute`](RedisCache::get_or_compute)
+        /// would return on a hit, read without computing anything and without counting a hit or a
+        /// miss in [`info`](RedisCache::info). Like a hit, it restarts the entry's sliding timeout.
+        /// `V` is the type the function returns (for [`get_or_try_compute`](RedisCache::get_or_try_compute),
+        /// the type inside `Ok`).
+        #[example]
         /// assert_eq!(cache.get::<_, u64>(&(5,))?, None);
         /// cache.get_or_compute(&(5,), || 25u64)?;
         /// assert_eq!(cache.get::<_, u64>(&(5,))?, Some(25));
-        /// # cache.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let cache = pottery::aio::RedisCache::random(&redis).await?;
+        #[example(async)]
         /// assert_eq!(cache.get::<_, u64>(&(5,)).await?, None);
-        /// # cache.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn get<A, V>(&self, args: &A) -> Option<V>
+        where
+            A: Serialize + ?Sized,
+            V: DeserializeOwned + Send + 'static,
+        {
+            let key = &self.core.key;
+            Ok(self.core
+                .lookup_plan(encode(&self.core.key, args)?)
+                .and_then(move |raw| raw.map(|b| decode(key, &b)).transpose()))
+        }
 
-    /// Stores `value` as the result for `args`, replacing any (what
-    /// [`bypass`](Self::bypass) does with a value at hand): the entry then lives as a
-    /// computed one would, with the cache's timeout and time to live.
-    fn store<A, V>(args: &A, value: &V) -> () where [A: Serialize + ?Sized, V: Serialize + ?Sized]
-        = |core| Ok(core.store(encode(&core.key, args)?, encode(&core.key, value)?)),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let cache = pottery::RedisCache::random(&redis)?;
+        /// Stores `value` as the result for `args`, replacing any (what
+        /// [`bypass`](RedisCache::bypass) does with a value at hand): the entry then lives as a
+        /// computed one would, with the cache's timeout and time to live.
+        #[example]
         /// cache.store(&(5,), &25u64)?;
         /// assert_eq!(cache.get_or_compute(&(5,), || -> u64 { unreachable!() })?, 25);
-        /// # cache.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let cache = pottery::aio::RedisCache::random(&redis).await?;
+        #[example(async)]
         /// cache.store(&(5,), &25u64).await?;
         /// assert_eq!(cache.get::<_, u64>(&(5,)).await?, Some(25));
-        /// # cache.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn store<A, V>(&self, args: &A, value: &V) -> ()
+        where
+            A: Serialize + ?Sized,
+            V: Serialize + ?Sized,
+        {
+            Ok(self.core.store_plan(encode(&self.core.key, args)?, encode(&self.core.key, value)?))
+        }
 
-    /// Deletes the entry for `args`, so that the next call computes it again (after an
-    /// update of what it was computed from, say): whether a live entry was there. One round
-    /// trip; the other entries, the hash's timeout and the counters are left alone. Errors
-    /// are returned, whatever [`strict`](Self::strict) says: an invalidation that did not
-    /// happen must not pass for one that did.
-    fn remove<A>(args: &A) -> bool where [A: Serialize + ?Sized]
-        = |core| Ok(core.remove(encode(&core.key, args)?)),
-    example {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # let cache = pottery::RedisCache::random(&redis)?;
+        /// Deletes the entry for `args`, so that the next call computes it again (after an
+        /// update of what it was computed from, say): whether a live entry was there. One round
+        /// trip; the other entries, the hash's timeout and the counters are left alone. Errors
+        /// are returned, whatever [`strict`](RedisCache::strict) says: an invalidation that did not
+        /// happen must not pass for one that did.
+        #[example]
         /// cache.get_or_compute(&(5,), || 25u64)?;
         /// assert!(cache.remove(&(5,))?);
         /// assert!(!cache.remove(&(5,))?);                  // nothing left to remove
         /// assert_eq!(cache.get_or_compute(&(5,), || 26u64)?, 26); // computed again
-        /// # cache.clear()?;
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-    }
-    aio {
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-        /// # let cache = pottery::aio::RedisCache::random(&redis).await?;
+        #[example(async)]
         /// cache.store(&(5,), &25u64).await?;
         /// assert!(cache.remove(&(5,)).await?);
         /// assert_eq!(cache.get::<_, u64>(&(5,)).await?, None);
-        /// # cache.clear().await?;
-        /// # Ok::<(), pottery::Error>(()) }).unwrap();
-        /// ```
-    };
+        fn remove<A>(&self, args: &A) -> bool
+        where
+            A: Serialize + ?Sized,
+        {
+            Ok(self.core.remove_plan(encode(&self.core.key, args)?))
+        }
+    }
 }
 
 /// The async twin: [`aio::RedisCache`](crate::aio::RedisCache).
@@ -667,7 +640,7 @@ pub mod aio {
         /// # Ok::<(), pottery::Error>(()) }).unwrap();
         /// ```
         pub async fn info(&self) -> Result<CacheInfo> {
-            let currsize = self.core.redis.run_async(self.core.len()).await?;
+            let currsize = self.core.redis.run_async(self.core.len_plan()).await?;
             Ok(self.core.info(currsize))
         }
 
@@ -682,7 +655,7 @@ pub mod aio {
         /// ```
         pub async fn clear(&self) -> Result<()> {
             self.core.reset();
-            self.core.redis.run_async(self.core.clear()).await
+            self.core.redis.run_async(self.core.clear_plan()).await
         }
     }
 }
