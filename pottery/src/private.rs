@@ -85,41 +85,30 @@ fn no_cache(function: &str) -> crate::Error {
 
 /// `<fn>_invalidate(args…)`: deletes the entry of a `#[redis_cache]` call (the field from
 /// [`cache_field`], as the call's). Errors are returned, not logged.
-pub fn cache_remove(function: &str, cache: Option<&RedisCache>, field: Field) -> Result<bool> {
-    let (cache, field) = field.with(function, cache)?;
+pub fn cache_remove(call: Field<'_>) -> Result<bool> {
+    let (cache, field) = call.with()?;
     block_on_ready(cache.core().remove_field(&Blocking, field))
 }
 
 /// Async [`cache_remove`].
-pub async fn cache_remove_async(
-    function: &str,
-    cache: Option<&RedisCache>,
-    field: Field,
-) -> Result<bool> {
-    let (cache, field) = field.with(function, cache)?;
+pub async fn cache_remove_async(call: Field<'_>) -> Result<bool> {
+    let (cache, field) = call.with()?;
     cache.core().remove_field(&Async, field).await
 }
 
 /// `<fn>_prime(args…, value)`: stores `value` as the result of a `#[redis_cache]` call (the
 /// field from [`cache_field`], as the call's). Errors are returned, not logged.
-pub fn cache_prime<V: serde::Serialize + ?Sized>(
-    function: &str,
-    cache: Option<&RedisCache>,
-    field: Field,
-    value: &V,
-) -> Result<()> {
-    let (cache, field) = field.with(function, cache)?;
+pub fn cache_prime<V: serde::Serialize + ?Sized>(call: Field<'_>, value: &V) -> Result<()> {
+    let (cache, field) = call.with()?;
     block_on_ready(cache.core().store_field(&Blocking, field, value))
 }
 
 /// Async [`cache_prime`].
 pub async fn cache_prime_async<V: serde::Serialize + ?Sized>(
-    function: &str,
-    cache: Option<&RedisCache>,
-    field: Field,
+    call: Field<'_>,
     value: &V,
 ) -> Result<()> {
-    let (cache, field) = field.with(function, cache)?;
+    let (cache, field) = call.with()?;
     cache.core().store_field(&Async, field, value).await
 }
 
@@ -166,81 +155,62 @@ impl Drop for Timed {
 /// the argument's type.
 pub fn cache_argument<A: serde::Serialize + ?Sized>() {}
 
-/// The hash field of a `#[redis_cache]` call's arguments, from [`cache_field`]: what the
+/// A `#[redis_cache]` call's function, cache and hash field, from [`cache_field`]: what the
 /// call, its `_invalidate` and its `_prime` companions all read and write.
-pub struct Field(Option<Result<Vec<u8>>>);
+pub struct Field<'c> {
+    function: &'static str,
+    cache: Option<&'c RedisCache>,
+    field: Option<Result<Vec<u8>>>,
+}
 
-impl Field {
-    /// For the call: the field, or `None` (with a warning) when the arguments do not encode
-    /// or there is no cache: the call then runs uncached.
-    fn usable(self, function: &str) -> Option<Vec<u8>> {
-        match self.0? {
-            Ok(field) => Some(field),
-            Err(e) => {
-                cache_failed(function, &e);
+impl<'c> Field<'c> {
+    /// For the call: the cache and the field, or `None` (with a warning) when the arguments
+    /// do not encode or there is no cache: the call then runs uncached.
+    fn usable(self) -> Option<(&'c RedisCache, Vec<u8>)> {
+        match (self.cache, self.field?) {
+            (Some(cache), Ok(field)) => Some((cache, field)),
+            (_, Err(e)) => {
+                cache_failed(self.function, &e);
                 None
             }
+            (None, Ok(_)) => None,
         }
     }
 
-    /// For a companion: the field and the cache, or the error.
-    fn with<'c>(
-        self,
-        function: &str,
-        cache: Option<&'c RedisCache>,
-    ) -> Result<(&'c RedisCache, Vec<u8>)> {
-        match (cache, self.0) {
+    /// For a companion: the cache and the field, or the error.
+    fn with(self) -> Result<(&'c RedisCache, Vec<u8>)> {
+        match (self.cache, self.field) {
             (Some(cache), Some(field)) => Ok((cache, field?)),
-            _ => Err(no_cache(function)),
+            _ => Err(no_cache(self.function)),
         }
     }
 }
 
 /// The field of a `#[redis_cache]` call with these arguments (one helper for the call and
 /// its companions, so that they name the same entry).
-pub fn cache_field<A: serde::Serialize + ?Sized>(
-    function: &str,
-    cache: Option<&RedisCache>,
+pub fn cache_field<'c, A: serde::Serialize + ?Sized>(
+    function: &'static str,
+    cache: Option<&'c RedisCache>,
     args: &A,
-) -> Field {
-    let _ = function;
-    Field(cache.map(|c| c.encode_args(args)))
+) -> Field<'c> {
+    let field = cache.map(|c| c.encode_args(args));
+    Field {
+        function,
+        cache,
+        field,
+    }
 }
 
 /// A `#[redis_cache]` call: the cached result on a hit, else `f()` (stored as the policy `P`
 /// says). Never fails: cache trouble is a warning and a call of `f`.
-pub fn cached<P, Out>(
-    function: &str,
-    cache: Option<&RedisCache>,
-    field: Field,
-    f: impl FnOnce() -> Out,
-) -> Out
+pub fn cached<P, Out>(call: Field<'_>, f: impl FnOnce() -> Out) -> Out
 where
     P: Memo<Out>,
     P::Stored: serde::de::DeserializeOwned,
 {
-    let (Some(cache), Some(field)) = (cache, field.usable(function)) else {
-        return f();
-    };
-    let mut f = Some(f);
-    let memo = cache
-        .core()
-        .memo::<Blocking, P, Out, _, _>(&Blocking, Ok(field), || {
-            std::future::ready(match f.take() {
-                Some(f) => f(),
-                None => computed_and_lost(),
-            })
-        });
-    match block_on_ready(memo) {
-        Ok(out) => out,
-        Err(e) => {
-            cache_failed(function, &e);
-            match f {
-                Some(f) => f(),
-                None => computed_and_lost(),
-            }
-        }
-    }
+    block_on_ready(cached_with::<_, P, Out, _>(&Blocking, call, || {
+        std::future::ready(f())
+    }))
 }
 
 /// `memo` calls its computation at most once, and a cache the macros make is never strict,
@@ -250,24 +220,32 @@ fn computed_and_lost() -> ! {
 }
 
 /// Async [`cached`].
-pub async fn cached_async<P, Out, Fut>(
-    function: &str,
-    cache: Option<&RedisCache>,
-    field: Field,
-    f: impl FnOnce() -> Fut,
-) -> Out
+pub async fn cached_async<P, Out, Fut>(call: Field<'_>, f: impl FnOnce() -> Fut) -> Out
 where
     P: Memo<Out>,
     P::Stored: serde::de::DeserializeOwned,
     Fut: std::future::Future<Output = Out>,
 {
-    let (Some(cache), Some(field)) = (cache, field.usable(function)) else {
+    cached_with::<_, P, Out, _>(&Async, call, f).await
+}
+
+/// [`cached`] and [`cached_async`], on either runner (a blocking one's futures are ready when
+/// first polled).
+async fn cached_with<R, P, Out, Fut>(runner: &R, call: Field<'_>, f: impl FnOnce() -> Fut) -> Out
+where
+    R: crate::shell::runner::Runner,
+    P: Memo<Out>,
+    P::Stored: serde::de::DeserializeOwned,
+    Fut: std::future::Future<Output = Out>,
+{
+    let function = call.function;
+    let Some((cache, field)) = call.usable() else {
         return f().await;
     };
     let mut f = Some(f);
     let memo = cache
         .core()
-        .memo::<Async, P, Out, _, _>(&Async, Ok(field), || {
+        .memo::<R, P, Out, _, _>(runner, Ok(field), || {
             let f = f.take();
             async move {
                 match f {
@@ -291,14 +269,10 @@ where
 
 /// A `#[redis_cache]` bypass: calls `f` and stores its result as `P` says, counting neither a
 /// hit nor a miss. Never fails.
-pub fn cached_bypass<P: Store<Out>, Out>(
-    function: &str,
-    cache: Option<&RedisCache>,
-    field: Field,
-    f: impl FnOnce() -> Out,
-) -> Out {
+pub fn cached_bypass<P: Store<Out>, Out>(call: Field<'_>, f: impl FnOnce() -> Out) -> Out {
     let out = f();
-    if let (Some(cache), Some(field)) = (cache, field.usable(function))
+    let function = call.function;
+    if let Some((cache, field)) = call.usable()
         && let Some(stored) = P::stored(&out)
         && let Err(e) = block_on_ready(cache.core().save(&Blocking, field, stored))
     {
@@ -309,16 +283,15 @@ pub fn cached_bypass<P: Store<Out>, Out>(
 
 /// Async [`cached_bypass`].
 pub async fn cached_bypass_async<P: Store<Out>, Out, Fut>(
-    function: &str,
-    cache: Option<&RedisCache>,
-    field: Field,
+    call: Field<'_>,
     f: impl FnOnce() -> Fut,
 ) -> Out
 where
     Fut: std::future::Future<Output = Out>,
 {
     let out = f().await;
-    if let (Some(cache), Some(field)) = (cache, field.usable(function))
+    let function = call.function;
+    if let Some((cache, field)) = call.usable()
         && let Some(stored) = P::stored(&out)
         && let Err(e) = cache.core().save(&Async, field, stored).await
     {

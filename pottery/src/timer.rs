@@ -95,14 +95,14 @@ impl ContextTimer {
     /// # Ok::<(), pottery::TimerError>(())
     /// ```
     pub fn start(&mut self) -> Result<(), TimerError> {
-        if self.stopped.is_some() {
-            return Err(TimerError::AlreadyStopped);
+        match (self.started, self.stopped) {
+            (_, Some(_)) => Err(TimerError::AlreadyStopped),
+            (Some(_), None) => Err(TimerError::AlreadyStarted),
+            (None, None) => {
+                self.started = Some(Instant::now());
+                Ok(())
+            }
         }
-        if self.started.is_some() {
-            return Err(TimerError::AlreadyStarted);
-        }
-        self.started = Some(Instant::now());
-        Ok(())
     }
 
     /// Stops the timer; `elapsed` then stays fixed.
@@ -114,14 +114,14 @@ impl ContextTimer {
     /// # Ok::<(), pottery::TimerError>(())
     /// ```
     pub fn stop(&mut self) -> Result<(), TimerError> {
-        if self.stopped.is_some() {
-            return Err(TimerError::AlreadyStopped);
+        match (self.started, self.stopped) {
+            (_, Some(_)) => Err(TimerError::AlreadyStopped),
+            (None, None) => Err(TimerError::NotStarted),
+            (Some(_), None) => {
+                self.stopped = Some(Instant::now());
+                Ok(())
+            }
         }
-        if self.started.is_none() {
-            return Err(TimerError::NotStarted);
-        }
-        self.stopped = Some(Instant::now());
-        Ok(())
     }
 
     /// Whether the timer has started and not stopped.

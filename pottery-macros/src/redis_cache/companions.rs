@@ -67,14 +67,14 @@ pub(super) fn companions(c: &Companions<'_>) -> TokenStream {
     let (asyncness, remove, store) = if sig.asyncness.is_some() {
         (
             quote!(async),
-            quote!(::__pottery_crate::private::cache_remove_async(#name_str, __cache, __field).await),
-            quote_spanned!(ret.span()=> ::__pottery_crate::private::cache_prime_async(#name_str, __cache, __field, #value).await),
+            quote!(::__pottery_crate::private::cache_remove_async(__field).await),
+            quote_spanned!(ret.span()=> ::__pottery_crate::private::cache_prime_async(__field, #value).await),
         )
     } else {
         (
             quote!(),
-            quote!(::__pottery_crate::private::cache_remove(#name_str, __cache, __field)),
-            quote_spanned!(ret.span()=> ::__pottery_crate::private::cache_prime(#name_str, __cache, __field, #value)),
+            quote!(::__pottery_crate::private::cache_remove(__field)),
+            quote_spanned!(ret.span()=> ::__pottery_crate::private::cache_prime(__field, #value)),
         )
     };
     // What the call stores: errors about the return type's traits point at it, as the call's.

@@ -174,11 +174,11 @@ pub(super) fn expand(item: ItemFn, args: CacheArgs) -> syn::Result<TokenStream> 
         let vis = &item.vis;
         let call = if is_async {
             quote_spanned!(ret_span=> ::__pottery_crate::private::cached_async::<#policy, #ret, _>(
-                #name_str, __cache, __field, move || async move #body
+                __field, move || async move #body
             ).await)
         } else {
             quote_spanned!(ret_span=> ::__pottery_crate::private::cached::<#policy, #ret>(
-                #name_str, __cache, __field, move || -> #ret #body
+                __field, move || -> #ret #body
             ))
         };
         let outer = outer_sig(sig);
@@ -227,20 +227,20 @@ pub(super) fn expand(item: ItemFn, args: CacheArgs) -> syn::Result<TokenStream> 
     let (memo, bypass, call) = if is_async {
         (
             quote_spanned!(ret_span=> ::__pottery_crate::private::cached_async::<#policy, #ret, _>(
-                #name_str, __cache, __field, move || super::#inner_name(#(#names),*)
+                __field, move || super::#inner_name(#(#names),*)
             ).await),
             quote_spanned!(ret_span=> ::__pottery_crate::private::cached_bypass_async::<#policy, #ret, _>(
-                #name_str, __cache, __field, move || super::#inner_name(#(#names),*)
+                __field, move || super::#inner_name(#(#names),*)
             ).await),
             quote!(super::#inner_name(#(#names),*).await),
         )
     } else {
         (
             quote_spanned!(ret_span=> ::__pottery_crate::private::cached::<#policy, #ret>(
-                #name_str, __cache, __field, move || super::#inner_name(#(#names),*)
+                __field, move || super::#inner_name(#(#names),*)
             )),
             quote_spanned!(ret_span=> ::__pottery_crate::private::cached_bypass::<#policy, #ret>(
-                #name_str, __cache, __field, move || super::#inner_name(#(#names),*)
+                __field, move || super::#inner_name(#(#names),*)
             )),
             quote!(super::#inner_name(#(#names),*)),
         )

@@ -250,57 +250,58 @@ impl Parser<'_> {
     }
 
     fn array(&mut self, depth: usize) -> Result<Node> {
-        self.i += 1;
-        let mut items = Vec::new();
-        self.ws();
-        if self.eat("]") {
-            return Ok(Node::Array(items));
-        }
-        loop {
-            self.ws();
-            items.push(self.value(depth + 1)?);
-            self.ws();
-            if self.eat(",") {
-                continue;
-            }
-            if self.eat("]") {
-                return Ok(Node::Array(items));
-            }
-            return Err(self.err("expecting ',' or ']'"));
-        }
+        let items = self.items(b']', |p| p.value(depth + 1))?;
+        Ok(Node::Array(items))
     }
 
     fn object(&mut self, depth: usize) -> Result<Node> {
+        let members = self.items(b'}', |p| {
+            if p.s.get(p.i) != Some(&b'"') {
+                return Err(p.err("expecting property name enclosed in double quotes"));
+            }
+            let key = match p.string()? {
+                Text::Plain(s) => s,
+                Text::Escaped(_) => return Err(p.err("lone surrogate in object key")),
+            };
+            p.ws();
+            if !p.eat(":") {
+                return Err(p.err("expecting ':' delimiter"));
+            }
+            p.ws();
+            Ok((key, p.value(depth + 1)?))
+        })?;
+        Ok(Node::Object(members))
+    }
+
+    /// The comma-separated items of an array or object, from its opening bracket (at `self.i`)
+    /// to its `close`, each read by `item` (white space around them skipped).
+    fn items<T>(
+        &mut self,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let close_str = if close == b']' { "]" } else { "}" };
         self.i += 1;
-        let mut members = Vec::new();
+        let mut items = Vec::new();
         self.ws();
-        if self.eat("}") {
-            return Ok(Node::Object(members));
+        if self.eat(close_str) {
+            return Ok(items);
         }
         loop {
             self.ws();
-            if self.s.get(self.i) != Some(&b'"') {
-                return Err(self.err("expecting property name enclosed in double quotes"));
-            }
-            let key = match self.string()? {
-                Text::Plain(s) => s,
-                Text::Escaped(_) => return Err(self.err("lone surrogate in object key")),
-            };
-            self.ws();
-            if !self.eat(":") {
-                return Err(self.err("expecting ':' delimiter"));
-            }
-            self.ws();
-            let value = self.value(depth + 1)?;
-            members.push((key, value));
+            items.push(item(self)?);
             self.ws();
             if self.eat(",") {
                 continue;
             }
-            if self.eat("}") {
-                return Ok(Node::Object(members));
+            if self.eat(close_str) {
+                return Ok(items);
             }
-            return Err(self.err("expecting ',' or '}'"));
+            return Err(self.err(if close == b']' {
+                "expecting ',' or ']'"
+            } else {
+                "expecting ',' or '}'"
+            }));
         }
     }
 }

@@ -279,49 +279,27 @@ impl SeqSer<'_> {
     }
 }
 
-impl ser::SerializeSeq for SeqSer<'_> {
-    type Ok = ();
-    type Error = CodecError;
-    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-    fn end(self) -> Result<()> {
-        self.finish()
-    }
+/// The four serde sequence traits, all served by [`SeqSer::element`] and [`SeqSer::finish`].
+macro_rules! seq_impls {
+    ($($tr:ident :: $method:ident),*) => {$(
+        impl ser::$tr for SeqSer<'_> {
+            type Ok = ();
+            type Error = CodecError;
+            fn $method<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<()> {
+                self.element(value)
+            }
+            fn end(self) -> Result<()> {
+                self.finish()
+            }
+        }
+    )*};
 }
-
-impl ser::SerializeTuple for SeqSer<'_> {
-    type Ok = ();
-    type Error = CodecError;
-    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-    fn end(self) -> Result<()> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleStruct for SeqSer<'_> {
-    type Ok = ();
-    type Error = CodecError;
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-    fn end(self) -> Result<()> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleVariant for SeqSer<'_> {
-    type Ok = ();
-    type Error = CodecError;
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-    fn end(self) -> Result<()> {
-        self.finish()
-    }
-}
+seq_impls!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 /// The original key of an object member, which is what Python sorts by.
 #[derive(Debug, Clone)]

@@ -19,7 +19,6 @@ use crate::error::{Error, Result};
 use crate::exec::plan::{Op, script};
 use crate::exec::reply::{bulk, decode, encode, int, unexpected};
 use crate::shell::runner::Runner;
-use crate::shell::scan::Scan;
 
 script!(COUNTER_UPDATE, "counter_update.lua", Once);
 script!(COUNTER_SCAN, "counter_scan.lua", Read);
@@ -661,16 +660,13 @@ impl<K: Serialize + DeserializeOwned> RedisCounter<K> {
     /// # Ok::<(), pottery::Error>(())
     /// ```
     pub fn iter(&self) -> impl Iterator<Item = Result<(K, i64)>> + '_ {
-        let mut scan = Scan::new(2);
-        std::iter::from_fn(move || {
-            while scan.needs_page() {
-                let page = self.core.redis.run(self.core.scan_plan(scan.cursor));
-                if let Err(e) = scan.accept(page) {
-                    return Some(Err(e));
-                }
-            }
-            scan.next_pair(&self.core.key)
-        })
+        let core = &self.core;
+        crate::shell::scan::iter(
+            &core.redis,
+            2,
+            |c| core.scan_plan(c),
+            |s| s.next_pair(&core.key),
+        )
     }
 }
 
@@ -712,20 +708,9 @@ pub mod aio {
 
         /// See [`crate::RedisCounter::iter`]; a `Stream`.
         pub fn iter(&self) -> impl Stream<Item = Result<(K, i64)>> + Send + '_ {
-            futures_util::stream::unfold(Scan::new(2), move |mut scan| async move {
-                while scan.needs_page() {
-                    let page = self
-                        .core
-                        .redis
-                        .run_async(self.core.scan_plan(scan.cursor))
-                        .await;
-                    if let Err(e) = scan.accept(page) {
-                        return Some((Err(e), scan));
-                    }
-                }
-                let item = scan.next_pair(&self.core.key)?;
-                Some((item, scan))
-            })
+            let core = &self.core;
+            let plan = |c| core.scan_plan(c);
+            crate::shell::scan::stream(&core.redis, 2, plan, |s| s.next_pair(&core.key))
         }
     }
 }

@@ -18,6 +18,7 @@ use crate::error::Result;
 use crate::exec::plan::{Op, script};
 use crate::exec::reply::{decode, decode_opt, encode, int, scan_page};
 use crate::shell::keys::create_op;
+use crate::shell::runner::{Async, Blocking, Runner, block_on_ready};
 use crate::shell::scan::Scan;
 
 script!(HASH_INSERT, "hash_insert.lua", Once);
@@ -762,11 +763,22 @@ where
     }
 
     fn resolve(self, default: impl FnOnce() -> V + Send + 'a, lazy: bool) -> Result<V> {
+        block_on_ready(self.resolve_on(&Blocking, default, lazy))
+    }
+
+    /// Resolves the entry with either runner (the async entry's too): its plan's steps, one
+    /// round trip each, until it is done.
+    pub(crate) async fn resolve_on<R: Runner>(
+        self,
+        runner: &R,
+        default: impl FnOnce() -> V + Send + 'a,
+        lazy: bool,
+    ) -> Result<V> {
         let mut plan = self.plan?.or_insert_with(default, lazy);
-        let redis = &plan.core.redis;
+        let redis = plan.core.redis.clone();
         let mut op = plan.first()?;
         loop {
-            let seen = redis.run(op)?;
+            let seen = runner.run(&redis, op).await?;
             match plan.next(seen)? {
                 Some(next) => op = next,
                 None => return plan.done(),
@@ -989,10 +1001,7 @@ pub mod aio {
     /// # Ok::<(), pottery::Error>(()) }).unwrap();
     /// ```
     #[must_use = "an entry does nothing until or_insert, or_insert_with or or_default is awaited"]
-    pub struct Entry<'a, K, V> {
-        pub(super) plan: Result<EntryPlan<'a, K, V>>,
-        pub(super) key: K,
-    }
+    pub struct Entry<'a, K, V>(super::Entry<'a, K, V>);
 
     impl<'a, K, V> Entry<'a, K, V>
     where
@@ -1007,7 +1016,7 @@ pub mod aio {
         /// assert_eq!(d.entry("a".into()).key(), "a");
         /// ```
         pub fn key(&self) -> &K {
-            &self.key
+            self.0.key()
         }
 
         /// See [`crate::dict::Entry::and_modify`].
@@ -1022,10 +1031,7 @@ pub mod aio {
         /// # Ok::<(), pottery::Error>(()) }).unwrap();
         /// ```
         pub fn and_modify(self, f: impl FnMut(&mut V) + Send + 'a) -> Self {
-            Entry {
-                plan: self.plan.map(|p| p.and_modify(f)),
-                key: self.key,
-            }
+            Entry(self.0.and_modify(f))
         }
 
         /// See [`crate::dict::Entry::or_insert`].
@@ -1060,16 +1066,7 @@ pub mod aio {
         }
 
         async fn resolve(self, default: impl FnOnce() -> V + Send + 'a, lazy: bool) -> Result<V> {
-            let mut plan = self.plan?.or_insert_with(default, lazy);
-            let redis = plan.core.redis.clone();
-            let mut op = plan.first()?;
-            loop {
-                let seen = redis.run_async(op).await?;
-                match plan.next(seen)? {
-                    Some(next) => op = next,
-                    None => return plan.done(),
-                }
-            }
+            self.0.resolve_on(&Async, default, lazy).await
         }
 
         /// See [`crate::dict::Entry::or_default`].
@@ -1148,10 +1145,10 @@ pub mod aio {
         /// # Ok::<(), pottery::Error>(()) }).unwrap();
         /// ```
         pub fn entry(&self, k: K) -> Entry<'_, K, V> {
-            Entry {
+            Entry(super::Entry {
                 plan: EntryPlan::new(&self.core, &k),
                 key: k,
-            }
+            })
         }
 
         /// Streams the entries with `HSCAN`, one page in memory at a time (see
@@ -1173,20 +1170,9 @@ pub mod aio {
             K: Send,
             V: Send,
         {
-            futures_util::stream::unfold(Scan::new(2), move |mut scan| async move {
-                while scan.needs_page() {
-                    let page = self
-                        .core
-                        .redis
-                        .run_async(self.core.scan_plan(scan.cursor))
-                        .await;
-                    if let Err(e) = scan.accept(page) {
-                        return Some((Err(e), scan));
-                    }
-                }
-                let item = scan.next_pair(&self.core.key)?;
-                Some((item, scan))
-            })
+            let core = &self.core;
+            let plan = |c| core.scan_plan(c);
+            crate::shell::scan::stream(&core.redis, 2, plan, |s| s.next_pair(&core.key))
         }
 
         /// Streams the keys.

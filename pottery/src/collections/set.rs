@@ -18,7 +18,6 @@ use crate::exec::plan::{Op, script};
 use crate::exec::reply::{decode, encode, int, members, scan_page};
 use crate::shell::keys::{create_op, same_place};
 use crate::shell::runner::Runner;
-use crate::shell::scan::Scan;
 
 script!(SET_COMPARE, "set_compare.lua", Read);
 script!(SET_SYMDIFF, "set_symdiff.lua", Once);
@@ -738,16 +737,13 @@ impl<T: Serialize + DeserializeOwned> RedisSet<T> {
     /// # Ok::<(), pottery::Error>(())
     /// ```
     pub fn iter(&self) -> impl Iterator<Item = Result<T>> + '_ {
-        let mut scan = Scan::new(1);
-        std::iter::from_fn(move || {
-            while scan.needs_page() {
-                let page = self.core.redis.run(self.core.scan_plan(scan.cursor));
-                if let Err(e) = scan.accept(page) {
-                    return Some(Err(e));
-                }
-            }
-            scan.next_one(&self.core.key)
-        })
+        let core = &self.core;
+        crate::shell::scan::iter(
+            &core.redis,
+            1,
+            |c| core.scan_plan(c),
+            |s| s.next_one(&core.key),
+        )
     }
 }
 
@@ -798,20 +794,9 @@ pub mod aio {
 
         /// See [`crate::RedisSet::iter`]; a `Stream`.
         pub fn iter(&self) -> impl Stream<Item = Result<T>> + Send + '_ {
-            futures_util::stream::unfold(Scan::new(1), move |mut scan| async move {
-                while scan.needs_page() {
-                    let page = self
-                        .core
-                        .redis
-                        .run_async(self.core.scan_plan(scan.cursor))
-                        .await;
-                    if let Err(e) = scan.accept(page) {
-                        return Some((Err(e), scan));
-                    }
-                }
-                let item = scan.next_one(&self.core.key)?;
-                Some((item, scan))
-            })
+            let core = &self.core;
+            let plan = |c| core.scan_plan(c);
+            crate::shell::scan::stream(&core.redis, 1, plan, |s| s.next_one(&core.key))
         }
     }
 }

@@ -4,8 +4,54 @@ use std::collections::VecDeque;
 
 use serde::de::DeserializeOwned;
 
+use futures_util::Stream;
+
+use crate::client::Redis;
 use crate::error::Result;
+use crate::exec::plan::Op;
 use crate::exec::reply::{decode, decode_value_of};
+
+/// One SCAN-family reply: the next cursor and the page's items.
+pub(crate) type Page = (u64, Vec<Vec<u8>>);
+
+/// A blocking iteration: each page is `plan(cursor)` run on `redis`, each element what `next`
+/// takes from the page (`width` items). The first error ends it.
+pub(crate) fn iter<'a, T>(
+    redis: &'a Redis,
+    width: usize,
+    plan: impl Fn(u64) -> Op<'a, Page> + 'a,
+    mut next: impl FnMut(&mut Scan) -> Option<Result<T>> + 'a,
+) -> impl Iterator<Item = Result<T>> + 'a {
+    let mut scan = Scan::new(width);
+    std::iter::from_fn(move || {
+        while scan.needs_page() {
+            if let Err(e) = scan.accept(redis.run(plan(scan.cursor))) {
+                return Some(Err(e));
+            }
+        }
+        next(&mut scan)
+    })
+}
+
+/// The async twin of [`iter`]: a `Stream` over the same pages.
+pub(crate) fn stream<'a, T: Send + 'a>(
+    redis: &'a Redis,
+    width: usize,
+    plan: impl Fn(u64) -> Op<'a, Page> + Send + 'a,
+    next: impl FnMut(&mut Scan) -> Option<Result<T>> + Send + 'a,
+) -> impl Stream<Item = Result<T>> + Send + 'a {
+    let start = (Scan::new(width), plan, next);
+    futures_util::stream::unfold(start, move |(mut scan, plan, mut next)| async move {
+        while scan.needs_page() {
+            let page = redis.run_async(plan(scan.cursor)).await;
+            if let Err(e) = scan.accept(page) {
+                return Some((Err(e), (scan, plan, next)));
+            }
+        }
+        let item = next(&mut scan)?;
+        Some((item, (scan, plan, next)))
+    })
+}
 
 /// A SCAN-family iteration in progress: the page being handed out and where the scan stands.
 pub(crate) struct Scan {

@@ -98,11 +98,7 @@ impl ClusterBuilder {
     /// let b = pottery::testing::RedisCluster::builder().args(["--maxmemory", "10mb"]);
     /// # let _ = b;
     /// ```
-    pub fn args<I, S>(mut self, args: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
+    pub fn args(mut self, args: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.args.extend(args.into_iter().map(Into::into));
         self
     }
