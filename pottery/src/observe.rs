@@ -27,7 +27,9 @@
 //! Key names, fields and values are user data: none is recorded unless asked for. Retries
 //! (`retrying`), lock waits, NextId rounds and cache hits, misses and single-flight waits are
 //! events inside these spans. With no subscriber installed a span costs a check of a static
-//! flag.
+//! flag. A read answered by the near cache (see [`crate::near`]) is no database operation: it
+//! makes no span and no duration ([`Redis::near_cache_stats`](crate::Redis::near_cache_stats)
+//! counts it).
 
 #[cfg(feature = "tracing")]
 use crate::client::Peer;
@@ -252,6 +254,18 @@ pub(crate) fn error_type(span: &Span, kind: ErrorKind) {
     }
     #[cfg(not(feature = "tracing"))]
     let _ = (span, kind, kind_name);
+}
+
+/// Whether nobody listens to `span` (always, without feature `tracing`): a future need not
+/// be instrumented with it.
+pub(crate) fn is_disabled(span: &Span) -> bool {
+    #[cfg(feature = "tracing")]
+    return span.span.is_disabled();
+    #[cfg(not(feature = "tracing"))]
+    {
+        let _ = span;
+        true
+    }
 }
 
 /// Runs `f` inside `span`.

@@ -13,6 +13,7 @@
 //! Rounds of the two sides are interleaved and the median round is reported. `QUICK=1` runs a
 //! short version; `QUICK=smoke` (in `make test`) runs every row once, as small as it runs (its
 //! figures mean nothing: it proves the rows work). Writes `target/percall.json`.
+//! `PERCALL_ONLY=<text>` runs only the rows whose name contains the text (for profiling).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
@@ -90,6 +91,18 @@ struct Row {
 }
 
 fn compare(name: &'static str, n: usize, rounds: usize, mut rs: Side, mut raw: Side) -> Row {
+    // `PERCALL_ONLY=<text>`: only the rows whose name contains it (for profiling).
+    if let Ok(only) = std::env::var("PERCALL_ONLY")
+        && !name.contains(only.as_str())
+    {
+        return Row {
+            name,
+            rs: f64::NAN,
+            raw: f64::NAN,
+            rs_allocs: f64::NAN,
+            raw_allocs: f64::NAN,
+        };
+    }
     // A warm-up of each side (connections, script caches).
     rs(n.min(100));
     raw(n.min(100));
@@ -610,6 +623,7 @@ fn main() {
 
     let json: Vec<String> = rows
         .iter()
+        .filter(|r| !r.rs.is_nan())
         .map(|r| {
             format!(
                 "{{\"name\": {:?}, \"rs\": {:.0}, \"raw\": {:.0}, \"ratio\": {:.3}, \"rs_allocs\": {:.1}, \"raw_allocs\": {:.1}}}",
@@ -622,7 +636,7 @@ fn main() {
             )
         })
         .collect();
-    let _ = std::fs::create_dir_all("target");
+    let _ = std::fs::create_dir_all(concat!(env!("CARGO_MANIFEST_DIR"), "/../target"));
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/percall.json");
     std::fs::write(path, format!("[\n  {}\n]\n", json.join(",\n  "))).expect("write percall.json");
     drop(server);

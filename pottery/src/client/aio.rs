@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 #[cfg(feature = "sentinel")]
 use std::sync::atomic::AtomicBool;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
@@ -93,34 +93,66 @@ impl Redis {
             *lock(&inner.aio_failure) = Some((runtime, n, source.clone()));
             Error::Redis { key: None, source }
         })?;
+        let slot = Arc::new(AioSlot {
+            runtime,
+            conn: conn.clone(),
+            used: AtomicU64::new(self.clock()),
+        });
         let mut cache = lock(&inner.aio);
-        cache.retain(|(id, _)| *id != runtime);
+        cache.retain(|s| s.runtime != runtime);
         if cache.len() >= MAX_RUNTIMES {
             cache.remove(0);
         }
-        cache.push((runtime, conn.clone()));
+        cache.push(Arc::clone(&slot));
+        inner.aio_last.store(Some(slot));
         Ok(AsyncConnection(conn))
     }
 
+    /// This runtime's async connection, if it has one that may be used.
     pub(super) fn cached_async(&self, runtime: tokio::runtime::Id) -> Option<AsyncConnection> {
-        let mut cache = lock(&self.inner.aio);
-        #[cfg(feature = "sentinel")]
-        if let Target::Sentinel(t) = &self.inner.target {
-            // A Sentinel handle's connection that failed, or that goes to a master an earlier
-            // lookup found, is replaced: the next one goes to the master the sentinels name.
-            let generation = t.generation();
-            #[allow(unreachable_patterns)] // a single-server build has no other kind
-            cache.retain(|(_, conn)| match conn {
-                AsyncConn::Sentinel(c) => {
-                    !c.watch.dead.load(Ordering::Relaxed) && c.watch.generation == generation
-                }
-                _ => true,
-            });
+        self.with_slot(runtime, |slot| AsyncConnection(slot.conn.clone()))
+    }
+
+    /// `f` of this runtime's async connection slot, if it has one whose connection may be
+    /// used: found without a lock when it is the one handed out last (one runtime: always).
+    fn with_slot<R>(
+        &self,
+        runtime: tokio::runtime::Id,
+        f: impl FnOnce(&AioSlot) -> R,
+    ) -> Option<R> {
+        {
+            let last = self.inner.aio_last.load();
+            if let Some(slot) = last.as_deref()
+                && slot.runtime == runtime
+                && self.usable(&slot.conn)
+            {
+                return Some(f(slot));
+            }
         }
-        cache
-            .iter()
-            .find(|(id, _)| *id == runtime)
-            .map(|(_, conn)| AsyncConnection(conn.clone()))
+        let mut cache = lock(&self.inner.aio);
+        // A Sentinel handle's connection that failed, or that goes to a master an earlier
+        // lookup found, is replaced: the next one goes to the master the sentinels name.
+        cache.retain(|s| self.usable(&s.conn));
+        let slot = cache.iter().find(|s| s.runtime == runtime)?;
+        self.inner.aio_last.store(Some(Arc::clone(slot)));
+        Some(f(slot))
+    }
+
+    /// Whether `conn` may be used: a Sentinel handle's that failed, or that goes to a master
+    /// an earlier lookup found, may not.
+    fn usable(&self, conn: &AsyncConn) -> bool {
+        #[cfg(feature = "sentinel")]
+        if let (Target::Sentinel(t), AsyncConn::Sentinel(c)) = (&self.inner.target, conn) {
+            return !c.watch.dead.load(Ordering::Relaxed) && c.watch.generation == t.generation();
+        }
+        let _ = conn;
+        true
+    }
+
+    /// Now, in nanoseconds since the handle was made (for [`AioSlot::used`]).
+    fn clock(&self) -> u64 {
+        // 584 years of nanoseconds fit: a handle that old reads as always just used.
+        u64::try_from(self.inner.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
     /// Notes a use of this runtime's async connection (`None`) or direct connection to the
@@ -129,6 +161,19 @@ impl Redis {
         let Ok(runtime) = tokio::runtime::Handle::try_current().map(|h| h.id()) else {
             return false;
         };
+        if addr.is_none() {
+            // No connection yet: the one about to be made is fresh.
+            let now = self.clock();
+            return self
+                .with_slot(runtime, |slot| {
+                    let last = slot.used.swap(now, Ordering::Relaxed);
+                    // A concurrent call may have stored a later instant than this one's: the
+                    // connection was then just used (not idle), which `checked_sub` says.
+                    now.checked_sub(last)
+                        .is_some_and(|idle| Duration::from_nanos(idle) >= IDLE_CHECK)
+                })
+                .unwrap_or(false);
+        }
         let now = Instant::now();
         let mut used = lock(&self.inner.aio_used);
         match used
@@ -159,7 +204,11 @@ impl Redis {
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             let runtime = handle.id();
             let mut cache = lock(&self.inner.aio);
-            cache.retain(|(id, _)| *id != runtime);
+            cache.retain(|s| s.runtime != runtime);
+            drop(cache);
+            self.inner
+                .aio_last
+                .rcu(|last| last.clone().filter(|s| s.runtime != runtime));
         }
     }
 
@@ -177,6 +226,14 @@ impl Redis {
             }),
         }
     }
+}
+
+/// A runtime's async connection, and when it was last used.
+pub(crate) struct AioSlot {
+    runtime: tokio::runtime::Id,
+    conn: AsyncConn,
+    /// When a call last used it ([`Redis::clock`]): how long it has been idle.
+    used: AtomicU64,
 }
 
 #[derive(Clone)]

@@ -41,13 +41,21 @@ impl Redis {
     /// [`Redis::run`] with replies bounded by `timeout` rather than the handle's response
     /// timeout; such a call (a quorum primitive's, which has its own deadlines) is not retried.
     pub(crate) fn run_within<T>(&self, op: Op<'_, T>, timeout: Option<Duration>) -> Result<T> {
+        // A near-cache hit is no database operation: no span, no duration.
+        let op = match self.near() {
+            Some(near) => match crate::near::hit(near, op) {
+                Ok(result) => return result,
+                Err(op) => op,
+            },
+            None => op,
+        };
         let span = crate::observe::op(self, &op);
         let result = crate::observe::in_span(&span, || self.run_within_span(op, timeout));
         crate::observe::finish(&span, &result);
         result
     }
 
-    /// [`Redis::run_within`], in its span.
+    /// [`Redis::run_within`], in its span (a near-cache hit was looked for).
     fn run_within_span<T>(&self, op: Op<'_, T>, timeout: Option<Duration>) -> Result<T> {
         match self.near() {
             Some(near) => crate::near::run_blocking(self, near, op, timeout),
@@ -142,13 +150,27 @@ impl Redis {
     /// Runs `op` on the shared async connection, retried through failovers like
     /// [`Redis::run`].
     pub(crate) async fn run_async<T>(&self, op: Op<'_, T>) -> Result<T> {
+        // A near-cache hit is no database operation: no span, no duration.
+        let op = match self.near() {
+            Some(near) => match crate::near::hit(near, op) {
+                Ok(result) => return result,
+                Err(op) => op,
+            },
+            None => op,
+        };
         let span = crate::observe::op(self, &op);
-        let result = crate::observe::instrument(&span, self.run_async_span(op)).await;
+        // Polled as it is when nobody listens (no `Instrumented` wrapper to enter and leave
+        // a disabled span at every poll).
+        let result = if crate::observe::is_disabled(&span) {
+            self.run_async_span(op).await
+        } else {
+            crate::observe::instrument(&span, self.run_async_span(op)).await
+        };
         crate::observe::finish(&span, &result);
         result
     }
 
-    /// [`Redis::run_async`], in its span.
+    /// [`Redis::run_async`], in its span (a near-cache hit was looked for).
     async fn run_async_span<T>(&self, op: Op<'_, T>) -> Result<T> {
         match self.near() {
             Some(near) => crate::near::run_async(self, near, op).await,

@@ -159,6 +159,11 @@ impl<T> Op<'_, T> {
         self.decode.apply(self.key, value)
     }
 
+    /// The result, from a single reply (no `WAIT` behind it).
+    pub(crate) fn finish_one(self, reply: Value) -> Result<T> {
+        self.decode.apply(self.key, reply)
+    }
+
     /// The same operation, tried once: a failure is returned as it is, neither retried nor
     /// turned into [`Error::MaybeApplied`] (for callers with rules of their own, such as the
     /// quorum primitives, or a fallback better than waiting, such as a non-strict cache).

@@ -9,7 +9,38 @@ use crate::client::Redis;
 use crate::error::Result;
 use crate::exec::plan::{Op, Req};
 
-/// [`Redis::run_within`] on a near-cached handle.
+thread_local! {
+    /// The packed command of a lookup (reused: a hit allocates nothing but its value).
+    static PACKED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `op` answered from the near cache, if it is a read the cache holds a reply to: no span,
+/// no round trip, no allocation but the value's. Any other `op` is handed back (a cacheable
+/// read counted as a miss), for [`run_blocking`] or [`run_async`].
+pub(crate) fn hit<'k, T>(near: &Near, op: Op<'k, T>) -> std::result::Result<Result<T>, Op<'k, T>> {
+    let Req::Cmd(cmd) = &op.req else {
+        return Err(op);
+    };
+    // Every command with such a key is of class `Read` (`plan` would make it a `Plan::Read`).
+    let Some(key) = super::plan::cached_read_key(cmd) else {
+        return Err(op);
+    };
+    let value = PACKED.with(|packed| match packed.try_borrow_mut() {
+        Ok(mut packed) => {
+            packed.clear();
+            cmd.write_packed_command(&mut packed);
+            near.get(key, &packed)
+        }
+        // Only a re-entrant lookup could find it borrowed (none is made): then no buffer.
+        Err(_) => near.get(key, &cmd.get_packed_command()),
+    });
+    match value {
+        Some(v) => Ok(op.finish_one(v)),
+        None => Err(op),
+    }
+}
+
+/// [`Redis::run_within`] on a near-cached handle, for an `op` that [`hit`] did not answer.
 pub(crate) fn run_blocking<T>(
     redis: &Redis,
     near: &Arc<Near>,
@@ -18,13 +49,10 @@ pub(crate) fn run_blocking<T>(
 ) -> Result<T> {
     match plan(&op.req, op.repeat()) {
         Plan::Read(read) => {
-            if let Some(v) = near.get(&read) {
-                return op.finish(None, vec![v]);
-            }
             if let Req::Cmd(cmd) = &op.req
                 && let Some(v) = crate::exec::rt::block_on(near.fill(&read, cmd))
             {
-                return op.finish(None, vec![v]);
+                return op.finish_one(v);
             }
             redis.run_direct(op, timeout)
         }
@@ -38,17 +66,14 @@ pub(crate) fn run_blocking<T>(
     }
 }
 
-/// [`Redis::run_async`] on a near-cached handle.
+/// [`Redis::run_async`] on a near-cached handle, for an `op` that [`hit`] did not answer.
 pub(crate) async fn run_async<T>(redis: &Redis, near: &Arc<Near>, op: Op<'_, T>) -> Result<T> {
     match plan(&op.req, op.repeat()) {
         Plan::Read(read) => {
-            if let Some(v) = near.get(&read) {
-                return op.finish(None, vec![v]);
-            }
             if let Req::Cmd(cmd) = &op.req
                 && let Some(v) = near.fill(&read, cmd).await
             {
-                return op.finish(None, vec![v]);
+                return op.finish_one(v);
             }
             redis.run_direct_async(op).await
         }
