@@ -256,15 +256,25 @@ pub(crate) fn error_type(span: &Span, kind: ErrorKind) {
     let _ = (span, kind, kind_name);
 }
 
-/// Whether nobody listens to `span` (always, without feature `tracing`): a future need not
-/// be instrumented with it.
-pub(crate) fn is_disabled(span: &Span) -> bool {
+/// `future`, polled inside `span` when somebody listens to it, else as it is (no wrapper to
+/// enter and leave a disabled span at every poll).
+pub(crate) fn instrumented<F: std::future::Future>(
+    span: &Span,
+    future: F,
+) -> impl std::future::Future<Output = F::Output> {
     #[cfg(feature = "tracing")]
-    return span.span.is_disabled();
+    return if span.span.is_disabled() {
+        futures_util::future::Either::Left(future)
+    } else {
+        futures_util::future::Either::Right(tracing::Instrument::instrument(
+            future,
+            span.span.clone(),
+        ))
+    };
     #[cfg(not(feature = "tracing"))]
     {
         let _ = span;
-        true
+        future
     }
 }
 

@@ -8,7 +8,8 @@
 //! a `redis_cache` hit against raw `EVALSHA` of the same lookup script; Redlock acquire +
 //! release on one master (a new lock per cycle, pottery's idiom, and a shared lock's guard)
 //! against the hand-written `SET NX PX` + release script; one `aio::Redlock` shared by 64 tasks
-//! against one task's acquire + release rate.
+//! against one task's acquire + release rate; near-cache hits (one caller, 64 tasks) against
+//! raw `HGET` of the same field.
 //!
 //! Rounds of the two sides are interleaved and the median round is reported. `QUICK=1` runs a
 //! short version; `QUICK=smoke` (in `make test`) runs every row once, as small as it runs (its
@@ -539,6 +540,92 @@ fn main() {
                                         .exec_async(&mut c)
                                         .await
                                         .unwrap();
+                                }
+                            })
+                        })
+                        .collect();
+                    for t in all {
+                        t.await.unwrap();
+                    }
+                })
+            })
+        }),
+    ));
+
+    // Near-cache hits (issue #24): the same dict read through a near-cached handle, one
+    // caller and 64 tasks, against raw HGET (one connection; one multiplexed connection).
+    let near = Redis::builder(&server.url())
+        .near_cache(pottery::NearCache::new())
+        .build()
+        .unwrap();
+    let nd: RedisDict<String, i64> = RedisDict::new(&near, "percall:dict");
+    let nad = Arc::new(nd.to_async());
+    rows.push(compare(
+        "near-cache hit: RedisDict::get vs HGET",
+        n * 20,
+        rounds,
+        Box::new(|n| {
+            measure(n, |n| {
+                for _ in 0..n {
+                    std::hint::black_box(nd.get("f").unwrap());
+                }
+            })
+        }),
+        Box::new(|n| {
+            measure(n, |n| {
+                q(&mut |c| {
+                    for _ in 0..n {
+                        let v: Option<String> = redis::cmd("HGET")
+                            .arg("percall:dict")
+                            .arg("\"f\"")
+                            .query(c)
+                            .unwrap();
+                        std::hint::black_box(v.map(|s| s.parse::<i64>().unwrap()));
+                    }
+                })
+            })
+        }),
+    ));
+    rows.push(compare(
+        "64 tasks: near-cache hit vs HGET (one multiplexed conn)",
+        n * 20,
+        rounds,
+        Box::new(|n| {
+            measure(per_task(n) * tasks, |_| {
+                rt.block_on(async {
+                    let all: Vec<_> = (0..tasks)
+                        .map(|_| {
+                            let ad = Arc::clone(&nad);
+                            let k = per_task(n);
+                            tokio::spawn(async move {
+                                for _ in 0..k {
+                                    std::hint::black_box(ad.get("f").await.unwrap());
+                                }
+                            })
+                        })
+                        .collect();
+                    for t in all {
+                        t.await.unwrap();
+                    }
+                })
+            })
+        }),
+        Box::new(|n| {
+            measure(per_task(n) * tasks, |_| {
+                rt.block_on(async {
+                    let all: Vec<_> = (0..tasks)
+                        .map(|_| {
+                            let mut c = mux.clone();
+                            let k = per_task(n);
+                            tokio::spawn(async move {
+                                for _ in 0..k {
+                                    let v: Option<String> = redis::cmd("HGET")
+                                        .arg("percall:dict")
+                                        .arg("\"f\"")
+                                        .query_async(&mut c)
+                                        .await
+                                        .unwrap();
+                                    std::hint::black_box(v.map(|s| s.parse::<i64>().unwrap()));
                                 }
                             })
                         })

@@ -45,6 +45,13 @@ impl Redis {
         if let Some(conn) = self.cached_async(runtime) {
             return Ok(conn);
         }
+        // Boxed: connecting is rare, and its future is large (every call's future would carry
+        // its size).
+        Box::pin(self.connect_async(runtime)).await
+    }
+
+    /// Makes this runtime's async connection (unless a call queued before this one did).
+    async fn connect_async(&self, runtime: tokio::runtime::Id) -> Result<AsyncConnection> {
         // One connection per runtime, even when many tasks ask at once.
         let inner = &self.inner;
         let seen = inner.aio_attempts.load(Ordering::SeqCst);

@@ -125,6 +125,13 @@ impl<T> Decode<'_, T> {
     }
 }
 
+/// An attempt's replies: the request's alone (most calls: no allocation), or every reply of
+/// its pipeline (the request's, then a durable write's `WAIT`'s).
+pub(crate) enum Replies {
+    One(Value),
+    All(Vec<Value>),
+}
+
 /// An operation: the request and how to read its reply.
 pub(crate) struct Op<'k, T> {
     /// The key the operation is about (for errors).
@@ -151,10 +158,14 @@ impl<T> Op<'_, T> {
     }
 
     /// The result, from the reply (and for a durable write the reply to its `WAIT`).
-    pub(crate) fn finish(self, durable: Option<(usize, Duration)>, reply: Vec<Value>) -> Result<T> {
-        let value = match durable {
-            Some((wanted, _)) => durable_reply(self.key, wanted, reply)?,
-            None => reply.into_iter().next().unwrap_or(Value::Nil),
+    pub(crate) fn finish(self, durable: Option<(usize, Duration)>, reply: Replies) -> Result<T> {
+        let value = match (durable, reply) {
+            (Some((wanted, _)), Replies::All(reply)) => durable_reply(self.key, wanted, reply)?,
+            (Some((wanted, _)), Replies::One(reply)) => {
+                durable_reply(self.key, wanted, vec![reply])?
+            }
+            (None, Replies::One(reply)) => reply,
+            (None, Replies::All(reply)) => reply.into_iter().next().unwrap_or(Value::Nil),
         };
         self.decode.apply(self.key, value)
     }

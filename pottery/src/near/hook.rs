@@ -68,26 +68,26 @@ pub(crate) fn run_blocking<T>(
 
 /// [`Redis::run_async`] on a near-cached handle, for an `op` that [`hit`] did not answer.
 pub(crate) async fn run_async<T>(redis: &Redis, near: &Arc<Near>, op: Op<'_, T>) -> Result<T> {
-    match plan(&op.req, op.repeat()) {
+    // One call to the server awaited below (each awaited future adds to this one's size).
+    let touched = match plan(&op.req, op.repeat()) {
         Plan::Read(read) => {
             if let Req::Cmd(cmd) = &op.req
-                && let Some(v) = near.fill(&read, cmd).await
+                // Boxed: the fill's future is large, and every call's future would carry it.
+                && let Some(v) = Box::pin(near.fill(&read, cmd)).await
             {
                 return op.finish_one(v);
             }
-            redis.run_direct_async(op).await
+            None
         }
         Plan::Write(touched) => {
-            // Invalidated again when the write ends, even if this future is dropped.
-            let _after = TouchAgain {
-                near,
-                touched: &touched,
-            };
             near.touch(&touched);
-            redis.run_direct_async(op).await
+            Some(touched)
         }
-        Plan::Pass => redis.run_direct_async(op).await,
-    }
+        Plan::Pass => None,
+    };
+    // A write's keys are invalidated again when it ends, even if this future is dropped.
+    let _after = touched.as_ref().map(|touched| TouchAgain { near, touched });
+    redis.run_direct_async(op).await
 }
 
 /// Invalidates a write's keys when dropped: after its reply, or when its future is dropped

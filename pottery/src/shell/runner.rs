@@ -75,7 +75,15 @@ impl Runner for Async {
         redis: &'a Redis,
         op: Op<'k, T>,
     ) -> RunFuture<'a, T> {
-        RunFuture::Boxed(Box::pin(redis.run_async(op)))
+        // A near-cache hit is answered here: no future to box.
+        let op = match redis.near() {
+            Some(near) => match crate::near::hit(near, op) {
+                Ok(result) => return RunFuture::Ready(Some(result)),
+                Err(op) => op,
+            },
+            None => op,
+        };
+        RunFuture::Boxed(Box::pin(redis.run_async_missed(op)))
     }
 }
 
