@@ -162,6 +162,25 @@ impl Redis {
         u64::try_from(self.inner.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
+    /// This runtime's async connection, if it has one, with a use of it noted, and whether it
+    /// had been idle for [`IDLE_CHECK`] or more: [`Redis::async_used`] and
+    /// [`Redis::async_connection`] in one lookup (every async call starts here).
+    pub(crate) fn async_connection_used(&self) -> (Option<AsyncConnection>, bool) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current().map(|h| h.id()) else {
+            return (None, false);
+        };
+        let now = self.clock();
+        self.with_slot(runtime, |slot| {
+            let last = slot.used.swap(now, Ordering::Relaxed);
+            // As in `async_used`.
+            let idle = now
+                .checked_sub(last)
+                .is_some_and(|idle| Duration::from_nanos(idle) >= IDLE_CHECK);
+            (Some(AsyncConnection(slot.conn.clone())), idle)
+        })
+        .unwrap_or((None, false))
+    }
+
     /// Notes a use of this runtime's async connection (`None`) or direct connection to the
     /// cluster master at `addr`; returns whether it had been idle for [`IDLE_CHECK`] or more.
     pub(crate) fn async_used(&self, addr: Option<&str>) -> bool {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use redis::{Cmd, RedisResult, Value};
 
-use crate::client::Redis;
+use crate::client::{AsyncConnection, Redis};
 use crate::error::Result;
 use crate::exec::plan::Repeat;
 use crate::exec::plan::{Op, Replies, Req, wait_command};
@@ -191,13 +191,18 @@ impl Redis {
         } else {
             Duration::ZERO
         });
+        // The first attempt's connection (none yet: made by the attempt), found with the
+        // check of how long it sat idle.
+        let (mut conn, idle) = self.async_connection_used();
         // As the blocking `attempt_sync` does for its pooled connection.
-        if self.async_used(None) && repeat == Repeat::Once {
+        if idle && repeat == Repeat::Once {
+            // The check may replace the connection: the attempt takes the current one.
+            conn = None;
             // Boxed, as every rare path here: a call's future stays small.
             Box::pin(self.check_idle_async(op.key)).await;
         }
         loop {
-            let mut attempt = self.attempt_async(&op.req, durable).await;
+            let mut attempt = self.attempt_async(&op.req, durable, conn.take()).await;
             if let Err(failure) = &attempt
                 && let Some(addr) = self.ask_target(failure)
             {
@@ -217,16 +222,21 @@ impl Redis {
         }
     }
 
-    /// One attempt (given the request only: the decoder need not be `Sync`).
+    /// One attempt (given the request only: the decoder need not be `Sync`), on `conn` or
+    /// else the runtime's async connection.
     async fn attempt_async(
         &self,
         req: &Req,
         durable: Option<(usize, Duration)>,
+        conn: Option<AsyncConnection>,
     ) -> std::result::Result<Replies, Failure> {
         if let Req::Nothing = req {
             return Ok(Replies::All(vec![Value::Nil, Value::Int(i64::MAX)]));
         }
-        let mut conn = self.async_connection().await.map_err(Failure::connecting)?;
+        let mut conn = match conn {
+            Some(conn) => conn,
+            None => self.async_connection().await.map_err(Failure::connecting)?,
+        };
         let sent = |error| Failed {
             error,
             connecting: false,
