@@ -17,6 +17,8 @@ thread_local! {
 /// `op` answered from the near cache, if it is a read the cache holds a reply to: no span,
 /// no round trip, no allocation but the value's. Any other `op` is handed back (a cacheable
 /// read counted as a miss), for [`run_blocking`] or [`run_async`].
+// The op goes back by value, not boxed: a miss costs no allocation.
+#[allow(clippy::result_large_err)]
 pub(crate) fn hit<'k, T>(near: &Near, op: Op<'k, T>) -> std::result::Result<Result<T>, Op<'k, T>> {
     let Req::Cmd(cmd) = &op.req else {
         return Err(op);
