@@ -50,16 +50,20 @@ impl Script {
     }
 
     pub(crate) fn command(&self, by_sha: bool, keys: &[Vec<u8>], args: &[Vec<u8>]) -> Cmd {
-        let mut cmd = if by_sha {
-            let mut c = redis::cmd("EVALSHA");
-            c.arg(self.sha());
-            c
+        let (name, body) = if by_sha {
+            ("EVALSHA", self.sha())
         } else {
-            let mut c = redis::cmd("EVAL");
-            c.arg(self.src);
-            c
+            ("EVAL", self.src)
         };
-        cmd.arg(keys.len()).arg(keys).arg(args);
+        // Sized once (growing it argument by argument cost an allocation or four per call):
+        // the name, the body, the key count (at most 20 digits), the keys and arguments.
+        let bytes = name.len()
+            + body.len()
+            + 20
+            + keys.iter().map(Vec::len).sum::<usize>()
+            + args.iter().map(Vec::len).sum::<usize>();
+        let mut cmd = Cmd::with_capacity(3 + keys.len() + args.len(), bytes);
+        cmd.arg(name).arg(body).arg(keys.len()).arg(keys).arg(args);
         cmd
     }
 }
@@ -376,5 +380,28 @@ pub(crate) fn command_class(cmd: &Cmd) -> Repeat {
             }
         }
         _ => Repeat::Once,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A script call is packed as it was when built argument by argument.
+    #[test]
+    fn script_command_as_built_argument_by_argument() {
+        static S: Script = Script::new("s.lua", "return 1", Repeat::Read);
+        let keys = vec![b"k1".to_vec(), b"k2".to_vec()];
+        let args = vec![b"a".to_vec(), Vec::new(), vec![0xff; 40]];
+        for by_sha in [true, false] {
+            let mut old = redis::cmd(if by_sha { "EVALSHA" } else { "EVAL" });
+            old.arg(if by_sha { S.sha() } else { S.source() })
+                .arg(keys.len())
+                .arg(&keys[..])
+                .arg(&args[..]);
+            let new = S.command(by_sha, &keys, &args);
+            assert_eq!(new.get_packed_command(), old.get_packed_command());
+            assert_eq!(S.command(by_sha, &[], &[]).args_iter().count(), 3);
+        }
     }
 }
