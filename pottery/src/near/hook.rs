@@ -27,15 +27,18 @@ pub(crate) fn hit<'k, T>(near: &Near, op: Op<'k, T>) -> std::result::Result<Resu
     let Some(key) = super::plan::cached_read_key(cmd) else {
         return Err(op);
     };
-    let value = PACKED.with(|packed| match packed.try_borrow_mut() {
-        Ok(mut packed) => {
+    let value = PACKED
+        .try_with(|packed| {
+            let mut packed = packed.try_borrow_mut().ok()?;
             packed.clear();
             cmd.write_packed_command(&mut packed);
-            near.get(key, &packed)
-        }
-        // Only a re-entrant lookup could find it borrowed (none is made): then no buffer.
-        Err(_) => near.get(key, &cmd.get_packed_command()),
-    });
+            Some(near.get(key, &packed))
+        })
+        .ok()
+        .flatten()
+        // No buffer (a call from a thread-local's destructor, or a re-entrant lookup, which
+        // none makes): the packed command allocated.
+        .unwrap_or_else(|| near.get(key, &cmd.get_packed_command()));
     match value {
         Some(v) => Ok(op.finish_one(v)),
         None => Err(op),
