@@ -27,7 +27,9 @@
 //! Key names, fields and values are user data: none is recorded unless asked for. Retries
 //! (`retrying`), lock waits, NextId rounds and cache hits, misses and single-flight waits are
 //! events inside these spans. With no subscriber installed a span costs a check of a static
-//! flag.
+//! flag. A read answered by the near cache (see [`crate::near`]) is no database operation: it
+//! makes no span and no duration ([`Redis::near_cache_stats`](crate::Redis::near_cache_stats)
+//! counts it).
 
 #[cfg(feature = "tracing")]
 use crate::client::Peer;
@@ -252,6 +254,28 @@ pub(crate) fn error_type(span: &Span, kind: ErrorKind) {
     }
     #[cfg(not(feature = "tracing"))]
     let _ = (span, kind, kind_name);
+}
+
+/// `future`, polled inside `span` when somebody listens to it, else as it is (no wrapper to
+/// enter and leave a disabled span at every poll).
+pub(crate) fn instrumented<F: std::future::Future>(
+    span: &Span,
+    future: F,
+) -> impl std::future::Future<Output = F::Output> {
+    #[cfg(feature = "tracing")]
+    return if span.span.is_disabled() {
+        futures_util::future::Either::Left(future)
+    } else {
+        futures_util::future::Either::Right(tracing::Instrument::instrument(
+            future,
+            span.span.clone(),
+        ))
+    };
+    #[cfg(not(feature = "tracing"))]
+    {
+        let _ = span;
+        future
+    }
 }
 
 /// Runs `f` inside `span`.

@@ -6,7 +6,8 @@
 //! drift on the machine affects all of them alike. Round trips per operation are counted on
 //! the servers (`INFO stats` → `total_reads_processed`, summed over every server involved)
 //! over a separate pass of each contender. A full run writes `docs/bench.json` and
-//! `docs/bench.svg`; a QUICK run writes `target/bench-quick.json` only.
+//! `docs/bench.svg`; a QUICK run writes `target/bench-quick.json` only. `BENCH_ONLY=near`
+//! runs the near-cache rows alone (printed, nothing written).
 //!
 //! A second, smaller table measures contention (issue 12): several workers on one lock or one
 //! id sequence for a fixed duration, with handoffs or ids per second, the wait for the lock
@@ -853,6 +854,28 @@ fn main() {
     } else {
         100_000
     };
+
+    // `BENCH_ONLY=near`: only the near-cache rows (printed; nothing written).
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "near") {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let araw = rt
+            .block_on(client.get_multiplexed_async_connection())
+            .unwrap();
+        near_rows(&url, &mut probe, &rt, &araw, n, rounds, smoke, &mut rows);
+        for row in &rows {
+            println!(
+                "| {:<48} | {:>11.0} | {:>11.0} | {:>7.1}x |",
+                row.name,
+                row.ours,
+                row.raw.or(row.vs.as_ref().map(|v| v.1)).unwrap_or(f64::NAN),
+                row.ours / row.raw.or(row.vs.as_ref().map(|v| v.1)).unwrap_or(f64::NAN)
+            );
+        }
+        return;
+    }
 
     let dict: RedisDict<String, i64> = RedisDict::new(&redis, "bench:rs");
     let raw_key = "bench:raw";

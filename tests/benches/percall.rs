@@ -8,11 +8,13 @@
 //! a `redis_cache` hit against raw `EVALSHA` of the same lookup script; Redlock acquire +
 //! release on one master (a new lock per cycle, pottery's idiom, and a shared lock's guard)
 //! against the hand-written `SET NX PX` + release script; one `aio::Redlock` shared by 64 tasks
-//! against one task's acquire + release rate.
+//! against one task's acquire + release rate; near-cache hits (one caller, 64 tasks) against
+//! raw `HGET` of the same field.
 //!
 //! Rounds of the two sides are interleaved and the median round is reported. `QUICK=1` runs a
 //! short version; `QUICK=smoke` (in `make test`) runs every row once, as small as it runs (its
 //! figures mean nothing: it proves the rows work). Writes `target/percall.json`.
+//! `PERCALL_ONLY=<text>` runs only the rows whose name contains the text (for profiling).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
@@ -90,6 +92,18 @@ struct Row {
 }
 
 fn compare(name: &'static str, n: usize, rounds: usize, mut rs: Side, mut raw: Side) -> Row {
+    // `PERCALL_ONLY=<text>`: only the rows whose name contains it (for profiling).
+    if let Ok(only) = std::env::var("PERCALL_ONLY")
+        && !name.contains(only.as_str())
+    {
+        return Row {
+            name,
+            rs: f64::NAN,
+            raw: f64::NAN,
+            rs_allocs: f64::NAN,
+            raw_allocs: f64::NAN,
+        };
+    }
     // A warm-up of each side (connections, script caches).
     rs(n.min(100));
     raw(n.min(100));
@@ -538,6 +552,92 @@ fn main() {
         }),
     ));
 
+    // Near-cache hits (issue #24): the same dict read through a near-cached handle, one
+    // caller and 64 tasks, against raw HGET (one connection; one multiplexed connection).
+    let near = Redis::builder(&server.url())
+        .near_cache(pottery::NearCache::new())
+        .build()
+        .unwrap();
+    let nd: RedisDict<String, i64> = RedisDict::new(&near, "percall:dict");
+    let nad = Arc::new(nd.to_async());
+    rows.push(compare(
+        "near-cache hit: RedisDict::get vs HGET",
+        n * 20,
+        rounds,
+        Box::new(|n| {
+            measure(n, |n| {
+                for _ in 0..n {
+                    std::hint::black_box(nd.get("f").unwrap());
+                }
+            })
+        }),
+        Box::new(|n| {
+            measure(n, |n| {
+                q(&mut |c| {
+                    for _ in 0..n {
+                        let v: Option<String> = redis::cmd("HGET")
+                            .arg("percall:dict")
+                            .arg("\"f\"")
+                            .query(c)
+                            .unwrap();
+                        std::hint::black_box(v.map(|s| s.parse::<i64>().unwrap()));
+                    }
+                })
+            })
+        }),
+    ));
+    rows.push(compare(
+        "64 tasks: near-cache hit vs HGET (one multiplexed conn)",
+        n * 20,
+        rounds,
+        Box::new(|n| {
+            measure(per_task(n) * tasks, |_| {
+                rt.block_on(async {
+                    let all: Vec<_> = (0..tasks)
+                        .map(|_| {
+                            let ad = Arc::clone(&nad);
+                            let k = per_task(n);
+                            tokio::spawn(async move {
+                                for _ in 0..k {
+                                    std::hint::black_box(ad.get("f").await.unwrap());
+                                }
+                            })
+                        })
+                        .collect();
+                    for t in all {
+                        t.await.unwrap();
+                    }
+                })
+            })
+        }),
+        Box::new(|n| {
+            measure(per_task(n) * tasks, |_| {
+                rt.block_on(async {
+                    let all: Vec<_> = (0..tasks)
+                        .map(|_| {
+                            let mut c = mux.clone();
+                            let k = per_task(n);
+                            tokio::spawn(async move {
+                                for _ in 0..k {
+                                    let v: Option<String> = redis::cmd("HGET")
+                                        .arg("percall:dict")
+                                        .arg("\"f\"")
+                                        .query_async(&mut c)
+                                        .await
+                                        .unwrap();
+                                    std::hint::black_box(v.map(|s| s.parse::<i64>().unwrap()));
+                                }
+                            })
+                        })
+                        .collect();
+                    for t in all {
+                        t.await.unwrap();
+                    }
+                })
+            })
+        }),
+    ));
+
     // 8 threads of blocking calls.
     let threads = 8;
     rows.push(compare(
@@ -610,6 +710,7 @@ fn main() {
 
     let json: Vec<String> = rows
         .iter()
+        .filter(|r| !r.rs.is_nan())
         .map(|r| {
             format!(
                 "{{\"name\": {:?}, \"rs\": {:.0}, \"raw\": {:.0}, \"ratio\": {:.3}, \"rs_allocs\": {:.1}, \"raw_allocs\": {:.1}}}",
@@ -622,7 +723,7 @@ fn main() {
             )
         })
         .collect();
-    let _ = std::fs::create_dir_all("target");
+    let _ = std::fs::create_dir_all(concat!(env!("CARGO_MANIFEST_DIR"), "/../target"));
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/percall.json");
     std::fs::write(path, format!("[\n  {}\n]\n", json.join(",\n  "))).expect("write percall.json");
     drop(server);

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 #[cfg(feature = "sentinel")]
 use std::sync::atomic::AtomicBool;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
@@ -45,6 +45,13 @@ impl Redis {
         if let Some(conn) = self.cached_async(runtime) {
             return Ok(conn);
         }
+        // Boxed: connecting is rare, and its future is large (every call's future would carry
+        // its size).
+        Box::pin(self.connect_async(runtime)).await
+    }
+
+    /// Makes this runtime's async connection (unless a call queued before this one did).
+    async fn connect_async(&self, runtime: tokio::runtime::Id) -> Result<AsyncConnection> {
         // One connection per runtime, even when many tasks ask at once.
         let inner = &self.inner;
         let seen = inner.aio_attempts.load(Ordering::SeqCst);
@@ -93,34 +100,85 @@ impl Redis {
             *lock(&inner.aio_failure) = Some((runtime, n, source.clone()));
             Error::Redis { key: None, source }
         })?;
+        let slot = Arc::new(AioSlot {
+            runtime,
+            conn: conn.clone(),
+            used: AtomicU64::new(self.clock()),
+        });
         let mut cache = lock(&inner.aio);
-        cache.retain(|(id, _)| *id != runtime);
+        cache.retain(|s| s.runtime != runtime);
         if cache.len() >= MAX_RUNTIMES {
             cache.remove(0);
         }
-        cache.push((runtime, conn.clone()));
+        cache.push(Arc::clone(&slot));
+        inner.aio_last.store(Some(slot));
         Ok(AsyncConnection(conn))
     }
 
+    /// This runtime's async connection, if it has one that may be used.
     pub(super) fn cached_async(&self, runtime: tokio::runtime::Id) -> Option<AsyncConnection> {
-        let mut cache = lock(&self.inner.aio);
-        #[cfg(feature = "sentinel")]
-        if let Target::Sentinel(t) = &self.inner.target {
-            // A Sentinel handle's connection that failed, or that goes to a master an earlier
-            // lookup found, is replaced: the next one goes to the master the sentinels name.
-            let generation = t.generation();
-            #[allow(unreachable_patterns)] // a single-server build has no other kind
-            cache.retain(|(_, conn)| match conn {
-                AsyncConn::Sentinel(c) => {
-                    !c.watch.dead.load(Ordering::Relaxed) && c.watch.generation == generation
-                }
-                _ => true,
-            });
+        self.with_slot(runtime, |slot| AsyncConnection(slot.conn.clone()))
+    }
+
+    /// `f` of this runtime's async connection slot, if it has one whose connection may be
+    /// used: found without a lock when it is the one handed out last (one runtime: always).
+    fn with_slot<R>(
+        &self,
+        runtime: tokio::runtime::Id,
+        f: impl FnOnce(&AioSlot) -> R,
+    ) -> Option<R> {
+        {
+            let last = self.inner.aio_last.load();
+            if let Some(slot) = last.as_deref()
+                && slot.runtime == runtime
+                && self.usable(&slot.conn)
+            {
+                return Some(f(slot));
+            }
         }
-        cache
-            .iter()
-            .find(|(id, _)| *id == runtime)
-            .map(|(_, conn)| AsyncConnection(conn.clone()))
+        let mut cache = lock(&self.inner.aio);
+        // A Sentinel handle's connection that failed, or that goes to a master an earlier
+        // lookup found, is replaced: the next one goes to the master the sentinels name.
+        cache.retain(|s| self.usable(&s.conn));
+        let slot = cache.iter().find(|s| s.runtime == runtime)?;
+        self.inner.aio_last.store(Some(Arc::clone(slot)));
+        Some(f(slot))
+    }
+
+    /// Whether `conn` may be used: a Sentinel handle's that failed, or that goes to a master
+    /// an earlier lookup found, may not.
+    fn usable(&self, conn: &AsyncConn) -> bool {
+        #[cfg(feature = "sentinel")]
+        if let (Target::Sentinel(t), AsyncConn::Sentinel(c)) = (&self.inner.target, conn) {
+            return !c.watch.dead.load(Ordering::Relaxed) && c.watch.generation == t.generation();
+        }
+        let _ = conn;
+        true
+    }
+
+    /// Now, in nanoseconds since the handle was made (for [`AioSlot::used`]).
+    fn clock(&self) -> u64 {
+        // 584 years of nanoseconds fit: a handle that old reads as always just used.
+        u64::try_from(self.inner.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// This runtime's async connection, if it has one, with a use of it noted, and whether it
+    /// had been idle for [`IDLE_CHECK`] or more: [`Redis::async_used`] and
+    /// [`Redis::async_connection`] in one lookup (every async call starts here).
+    pub(crate) fn async_connection_used(&self) -> (Option<AsyncConnection>, bool) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current().map(|h| h.id()) else {
+            return (None, false);
+        };
+        let now = self.clock();
+        self.with_slot(runtime, |slot| {
+            let last = slot.used.swap(now, Ordering::Relaxed);
+            // As in `async_used`.
+            let idle = now
+                .checked_sub(last)
+                .is_some_and(|idle| Duration::from_nanos(idle) >= IDLE_CHECK);
+            (Some(AsyncConnection(slot.conn.clone())), idle)
+        })
+        .unwrap_or((None, false))
     }
 
     /// Notes a use of this runtime's async connection (`None`) or direct connection to the
@@ -129,6 +187,19 @@ impl Redis {
         let Ok(runtime) = tokio::runtime::Handle::try_current().map(|h| h.id()) else {
             return false;
         };
+        if addr.is_none() {
+            // No connection yet: the one about to be made is fresh.
+            let now = self.clock();
+            return self
+                .with_slot(runtime, |slot| {
+                    let last = slot.used.swap(now, Ordering::Relaxed);
+                    // A concurrent call may have stored a later instant than this one's: the
+                    // connection was then just used (not idle), which `checked_sub` says.
+                    now.checked_sub(last)
+                        .is_some_and(|idle| Duration::from_nanos(idle) >= IDLE_CHECK)
+                })
+                .unwrap_or(false);
+        }
         let now = Instant::now();
         let mut used = lock(&self.inner.aio_used);
         match used
@@ -159,7 +230,11 @@ impl Redis {
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             let runtime = handle.id();
             let mut cache = lock(&self.inner.aio);
-            cache.retain(|(id, _)| *id != runtime);
+            cache.retain(|s| s.runtime != runtime);
+            drop(cache);
+            self.inner
+                .aio_last
+                .rcu(|last| last.clone().filter(|s| s.runtime != runtime));
         }
     }
 
@@ -177,6 +252,14 @@ impl Redis {
             }),
         }
     }
+}
+
+/// A runtime's async connection, and when it was last used.
+pub(crate) struct AioSlot {
+    runtime: tokio::runtime::Id,
+    conn: AsyncConn,
+    /// When a call last used it ([`Redis::clock`]): how long it has been idle.
+    used: AtomicU64,
 }
 
 #[derive(Clone)]

@@ -31,7 +31,6 @@ use std::time::{Duration, Instant};
 use redis::cluster::ClusterClient;
 use redis::{RedisError, Value};
 
-use self::aio::AsyncConn;
 use self::builder::Kind;
 use self::cluster::NodeTemplate;
 use self::pool::SyncConn;
@@ -139,7 +138,11 @@ struct Inner {
     idle: Mutex<Vec<(SyncConn, Instant)>>,
     /// One async connection per Tokio runtime: a connection's driver task lives on the runtime
     /// that made it, and dies with it.
-    aio: Mutex<Vec<(tokio::runtime::Id, AsyncConn)>>,
+    aio: Mutex<Vec<Arc<aio::AioSlot>>>,
+    /// The slot handed out last (most calls find theirs here, without a lock).
+    aio_last: arc_swap::ArcSwapOption<aio::AioSlot>,
+    /// What [`aio::AioSlot::used`] counts from.
+    epoch: Instant,
     aio_init: tokio::sync::Mutex<()>,
     /// Async connection attempts finished so far, and the last one's failure (with its
     /// runtime and number), which callers that queued behind that attempt share.
@@ -156,8 +159,8 @@ struct Inner {
             redis::aio::MultiplexedConnection,
         )>,
     >,
-    /// When each async connection was last used, by runtime and (for a direct connection to a
-    /// cluster master) address: how long it has been idle.
+    /// When each direct connection to a cluster master was last used, by runtime and address:
+    /// how long it has been idle (a runtime's own async connection keeps it in its slot).
     aio_used: Mutex<Vec<(tokio::runtime::Id, Option<String>, Instant)>>,
     /// State that outlives the values made from this handle, by type and name (a cache's
     /// circuit breaker and counters, by cache key): see [`Redis::shared_state`].
@@ -238,6 +241,8 @@ impl Redis {
                 opts,
                 idle: Mutex::new(Vec::new()),
                 aio: Mutex::new(Vec::new()),
+                aio_last: arc_swap::ArcSwapOption::empty(),
+                epoch: Instant::now(),
                 aio_init: tokio::sync::Mutex::new(()),
                 aio_attempts: std::sync::atomic::AtomicU64::new(0),
                 aio_failure: Mutex::new(None),

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use redis::{Cmd, RedisResult, Value};
 
-use crate::client::Redis;
+use crate::client::{AsyncConnection, Redis};
 use crate::error::Result;
 use crate::exec::plan::Repeat;
-use crate::exec::plan::{Op, Req, wait_command};
+use crate::exec::plan::{Op, Replies, Req, wait_command};
 use crate::exec::reply::own_replies;
 use crate::exec::retry::{Failed, Failure, Retry, is_noscript};
 
@@ -41,13 +41,21 @@ impl Redis {
     /// [`Redis::run`] with replies bounded by `timeout` rather than the handle's response
     /// timeout; such a call (a quorum primitive's, which has its own deadlines) is not retried.
     pub(crate) fn run_within<T>(&self, op: Op<'_, T>, timeout: Option<Duration>) -> Result<T> {
+        // A near-cache hit is no database operation: no span, no duration.
+        let op = match self.near() {
+            Some(near) => match crate::near::hit(near, op) {
+                Ok(result) => return result,
+                Err(op) => op,
+            },
+            None => op,
+        };
         let span = crate::observe::op(self, &op);
         let result = crate::observe::in_span(&span, || self.run_within_span(op, timeout));
         crate::observe::finish(&span, &result);
         result
     }
 
-    /// [`Redis::run_within`], in its span.
+    /// [`Redis::run_within`], in its span (a near-cache hit was looked for).
     fn run_within_span<T>(&self, op: Op<'_, T>, timeout: Option<Duration>) -> Result<T> {
         match self.near() {
             Some(near) => crate::near::run_blocking(self, near, op, timeout),
@@ -85,13 +93,13 @@ impl Redis {
         op: &Op<'_, T>,
         timeout: Option<Duration>,
         durable: Option<(usize, Duration)>,
-    ) -> std::result::Result<Vec<Value>, Failure> {
+    ) -> std::result::Result<Replies, Failure> {
         let sent = |error| Failed {
             error,
             connecting: false,
         };
         if let Req::Nothing = op.req {
-            return Ok(vec![Value::Nil, Value::Int(i64::MAX)]);
+            return Ok(Replies::All(vec![Value::Nil, Value::Int(i64::MAX)]));
         }
         let connect = || match timeout {
             Some(t) => self.connection_within(t),
@@ -106,7 +114,7 @@ impl Redis {
             conn = connect().map_err(Failure::connecting)?;
         }
         let cluster = self.is_cluster();
-        let mut query = |cmd: &Cmd| -> RedisResult<Vec<Value>> {
+        let mut query = |cmd: &Cmd| -> RedisResult<Replies> {
             match (durable, cluster) {
                 // redis-rs's blocking cluster connection sends no pipelines: the WAIT follows
                 // on the same connection to the key's master (a second round trip).
@@ -118,13 +126,13 @@ impl Redis {
                     let acked = conn
                         .wait_for_replicas(op.key, replicas, timeout)
                         .unwrap_or(Value::Int(0));
-                    Ok(vec![reply, acked])
+                    Ok(Replies::All(vec![reply, acked]))
                 }
                 // Sent as it is (no copy) unless a WAIT goes behind it.
-                (None, _) => conn.pipe_query(cmd).map(|v| vec![v]),
+                (None, _) => conn.pipe_query(cmd).map(Replies::One),
                 (Some(_), false) => match with_wait(cmd.clone(), durable) {
-                    Ok(cmd) => conn.pipe_query(&cmd).map(|v| vec![v]),
-                    Err(pipe) => pipe.query(&mut conn),
+                    Ok(cmd) => conn.pipe_query(&cmd).map(Replies::One),
+                    Err(pipe) => pipe.query(&mut conn).map(Replies::All),
                 },
             }
         };
@@ -142,17 +150,35 @@ impl Redis {
     /// Runs `op` on the shared async connection, retried through failovers like
     /// [`Redis::run`].
     pub(crate) async fn run_async<T>(&self, op: Op<'_, T>) -> Result<T> {
+        // A near-cache hit is no database operation: no span, no duration.
+        let op = match self.near() {
+            Some(near) => match crate::near::hit(near, op) {
+                Ok(result) => return result,
+                Err(op) => op,
+            },
+            None => op,
+        };
+        self.run_async_missed(op).await
+    }
+
+    /// [`Redis::run_async`] for an `op` the near cache did not answer (or on a handle without
+    /// one): in its span, on the server.
+    pub(crate) async fn run_async_missed<T>(&self, op: Op<'_, T>) -> Result<T> {
         let span = crate::observe::op(self, &op);
-        let result = crate::observe::instrument(&span, self.run_async_span(op)).await;
+        // One future awaited (the size of every call's future is the sum of those awaited in
+        // different branches), polled as it is when nobody listens: no `Instrumented`
+        // wrapper to enter and leave a disabled span at every poll.
+        let result = crate::observe::instrumented(&span, self.run_async_span(op)).await;
         crate::observe::finish(&span, &result);
         result
     }
 
-    /// [`Redis::run_async`], in its span.
-    async fn run_async_span<T>(&self, op: Op<'_, T>) -> Result<T> {
+    /// [`Redis::run_async`], in its span (a near-cache hit was looked for).
+    fn run_async_span<T>(&self, op: Op<'_, T>) -> impl std::future::Future<Output = Result<T>> {
+        use futures_util::future::Either;
         match self.near() {
-            Some(near) => crate::near::run_async(self, near, op).await,
-            None => self.run_direct_async(op).await,
+            Some(near) => Either::Left(crate::near::run_async(self, near, op)),
+            None => Either::Right(self.run_direct_async(op)),
         }
     }
 
@@ -165,16 +191,22 @@ impl Redis {
         } else {
             Duration::ZERO
         });
+        // The first attempt's connection (none yet: made by the attempt), found with the
+        // check of how long it sat idle.
+        let (mut conn, idle) = self.async_connection_used();
         // As the blocking `attempt_sync` does for its pooled connection.
-        if self.async_used(None) && repeat == Repeat::Once {
-            self.check_idle_async(op.key).await;
+        if idle && repeat == Repeat::Once {
+            // The check may replace the connection: the attempt takes the current one.
+            conn = None;
+            // Boxed, as every rare path here: a call's future stays small.
+            Box::pin(self.check_idle_async(op.key)).await;
         }
         loop {
-            let mut attempt = self.attempt_async(&op.req, durable).await;
+            let mut attempt = self.attempt_async(&op.req, durable, conn.take()).await;
             if let Err(failure) = &attempt
                 && let Some(addr) = self.ask_target(failure)
             {
-                attempt = self.follow_ask_async(&addr, &op.req, durable).await;
+                attempt = Box::pin(self.follow_ask_async(&addr, &op.req, durable)).await;
             }
             match attempt {
                 Ok(reply) => return op.finish(durable, reply),
@@ -184,22 +216,27 @@ impl Redis {
                     // fresh one reads the slots anew): pottery follows redirects itself, since
                     // redis-rs's own retries may send a write twice.
                     self.forget_async_cluster_connection();
-                    tokio::time::sleep(wait).await;
+                    Box::pin(tokio::time::sleep(wait)).await;
                 }
             }
         }
     }
 
-    /// One attempt (given the request only: the decoder need not be `Sync`).
+    /// One attempt (given the request only: the decoder need not be `Sync`), on `conn` or
+    /// else the runtime's async connection.
     async fn attempt_async(
         &self,
         req: &Req,
         durable: Option<(usize, Duration)>,
-    ) -> std::result::Result<Vec<Value>, Failure> {
+        conn: Option<AsyncConnection>,
+    ) -> std::result::Result<Replies, Failure> {
         if let Req::Nothing = req {
-            return Ok(vec![Value::Nil, Value::Int(i64::MAX)]);
+            return Ok(Replies::All(vec![Value::Nil, Value::Int(i64::MAX)]));
         }
-        let mut conn = self.async_connection().await.map_err(Failure::connecting)?;
+        let mut conn = match conn {
+            Some(conn) => conn,
+            None => self.async_connection().await.map_err(Failure::connecting)?,
+        };
         let sent = |error| Failed {
             error,
             connecting: false,
@@ -215,17 +252,17 @@ impl Redis {
             }
         };
         let first = match durable {
-            None => cmd.query_async(&mut conn).await.map(|v| vec![v]),
+            None => cmd.query_async(&mut conn).await.map(Replies::One),
             Some(_) => match with_wait(cmd.clone(), durable) {
-                Ok(cmd) => cmd.query_async(&mut conn).await.map(|v| vec![v]),
-                Err(pipe) => pipe.query_async(&mut conn).await,
+                Ok(cmd) => cmd.query_async(&mut conn).await.map(Replies::One),
+                Err(pipe) => pipe.query_async(&mut conn).await.map(Replies::All),
             },
         };
         match (req, first) {
             (Req::Eval { script, keys, args }, Err(e)) if is_noscript(&e) => {
                 match with_wait(script.command(false, keys, args), durable) {
-                    Ok(cmd) => cmd.query_async(&mut conn).await.map(|v| vec![v]),
-                    Err(pipe) => pipe.query_async(&mut conn).await,
+                    Ok(cmd) => cmd.query_async(&mut conn).await.map(Replies::One),
+                    Err(pipe) => pipe.query_async(&mut conn).await.map(Replies::All),
                 }
                 .map_err(|e| sent(e).into())
             }
@@ -287,7 +324,7 @@ impl Redis {
         req: &Req,
         durable: Option<(usize, Duration)>,
         timeout: Option<Duration>,
-    ) -> std::result::Result<Vec<Value>, Failure> {
+    ) -> std::result::Result<Replies, Failure> {
         use redis::ConnectionLike;
         let (pipe, n) = asking_pipeline(req, durable);
         let mut conn = self
@@ -295,6 +332,7 @@ impl Redis {
             .map_err(Failure::not_connected)?;
         conn.req_packed_commands(&pipe.get_packed_pipeline(), 1, n)
             .and_then(own_replies)
+            .map(Replies::All)
             .map_err(Failure::sent)
     }
 
@@ -304,7 +342,7 @@ impl Redis {
         addr: &str,
         req: &Req,
         durable: Option<(usize, Duration)>,
-    ) -> std::result::Result<Vec<Value>, Failure> {
+    ) -> std::result::Result<Replies, Failure> {
         use redis::aio::ConnectionLike;
         let (pipe, n) = asking_pipeline(req, durable);
         let mut conn = self
@@ -314,6 +352,7 @@ impl Redis {
         conn.req_packed_commands(&pipe, 1, n)
             .await
             .and_then(own_replies)
+            .map(Replies::All)
             .map_err(|e| {
                 if crate::client::poisons(&e) {
                     self.forget_node_connection(addr);

@@ -50,16 +50,20 @@ impl Script {
     }
 
     pub(crate) fn command(&self, by_sha: bool, keys: &[Vec<u8>], args: &[Vec<u8>]) -> Cmd {
-        let mut cmd = if by_sha {
-            let mut c = redis::cmd("EVALSHA");
-            c.arg(self.sha());
-            c
+        let (name, body) = if by_sha {
+            ("EVALSHA", self.sha())
         } else {
-            let mut c = redis::cmd("EVAL");
-            c.arg(self.src);
-            c
+            ("EVAL", self.src)
         };
-        cmd.arg(keys.len()).arg(keys).arg(args);
+        // Sized once (growing it argument by argument cost an allocation or four per call):
+        // the name, the body, the key count (at most 20 digits), the keys and arguments.
+        let bytes = name.len()
+            + body.len()
+            + 20
+            + keys.iter().map(Vec::len).sum::<usize>()
+            + args.iter().map(Vec::len).sum::<usize>();
+        let mut cmd = Cmd::with_capacity(3 + keys.len() + args.len(), bytes);
+        cmd.arg(name).arg(body).arg(keys.len()).arg(keys).arg(args);
         cmd
     }
 }
@@ -125,6 +129,13 @@ impl<T> Decode<'_, T> {
     }
 }
 
+/// An attempt's replies: the request's alone (most calls: no allocation), or every reply of
+/// its pipeline (the request's, then a durable write's `WAIT`'s).
+pub(crate) enum Replies {
+    One(Value),
+    All(Vec<Value>),
+}
+
 /// An operation: the request and how to read its reply.
 pub(crate) struct Op<'k, T> {
     /// The key the operation is about (for errors).
@@ -151,12 +162,21 @@ impl<T> Op<'_, T> {
     }
 
     /// The result, from the reply (and for a durable write the reply to its `WAIT`).
-    pub(crate) fn finish(self, durable: Option<(usize, Duration)>, reply: Vec<Value>) -> Result<T> {
-        let value = match durable {
-            Some((wanted, _)) => durable_reply(self.key, wanted, reply)?,
-            None => reply.into_iter().next().unwrap_or(Value::Nil),
+    pub(crate) fn finish(self, durable: Option<(usize, Duration)>, reply: Replies) -> Result<T> {
+        let value = match (durable, reply) {
+            (Some((wanted, _)), Replies::All(reply)) => durable_reply(self.key, wanted, reply)?,
+            (Some((wanted, _)), Replies::One(reply)) => {
+                durable_reply(self.key, wanted, vec![reply])?
+            }
+            (None, Replies::One(reply)) => reply,
+            (None, Replies::All(reply)) => reply.into_iter().next().unwrap_or(Value::Nil),
         };
         self.decode.apply(self.key, value)
+    }
+
+    /// The result, from a single reply (no `WAIT` behind it).
+    pub(crate) fn finish_one(self, reply: Value) -> Result<T> {
+        self.decode.apply(self.key, reply)
     }
 
     /// The same operation, tried once: a failure is returned as it is, neither retried nor
@@ -360,5 +380,28 @@ pub(crate) fn command_class(cmd: &Cmd) -> Repeat {
             }
         }
         _ => Repeat::Once,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A script call is packed as it was when built argument by argument.
+    #[test]
+    fn script_command_as_built_argument_by_argument() {
+        static S: Script = Script::new("s.lua", "return 1", Repeat::Read);
+        let keys = vec![b"k1".to_vec(), b"k2".to_vec()];
+        let args = vec![b"a".to_vec(), Vec::new(), vec![0xff; 40]];
+        for by_sha in [true, false] {
+            let mut old = redis::cmd(if by_sha { "EVALSHA" } else { "EVAL" });
+            old.arg(if by_sha { S.sha() } else { S.source() })
+                .arg(keys.len())
+                .arg(&keys[..])
+                .arg(&args[..]);
+            let new = S.command(by_sha, &keys, &args);
+            assert_eq!(new.get_packed_command(), old.get_packed_command());
+            assert_eq!(S.command(by_sha, &[], &[]).args_iter().count(), 3);
+        }
     }
 }

@@ -147,11 +147,12 @@ impl Near {
         lock(&self.store).flush();
     }
 
-    /// The cached reply to `read`, if any may be served now.
-    pub(crate) fn get(&self, read: &Read) -> Option<Value> {
+    /// The cached reply to the read `packed` of `key`, if any may be served now.
+    pub(crate) fn get(&self, key: &[u8], packed: &[u8]) -> Option<Value> {
         // No tracking connection: nothing cached may be trusted (a flush emptied the store
         // when it was lost), and nothing is served.
-        lock(&self.store).get(&read.key, &read.packed, Instant::now())
+        let now = Instant::now();
+        lock(&self.store).get(key, packed, now)
     }
 
     /// Around this handle's own write: before it is sent and when its reply arrives.

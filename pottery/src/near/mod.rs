@@ -121,7 +121,7 @@ mod store;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-pub(crate) use self::hook::{TouchAgain, run_async, run_blocking};
+pub(crate) use self::hook::{TouchAgain, hit, run_async, run_blocking};
 pub(crate) use self::link::Near;
 pub(crate) use self::plan::{Plan, Touched, batch_touched, plan};
 

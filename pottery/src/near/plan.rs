@@ -82,26 +82,46 @@ pub(crate) fn plan(req: &Req, repeat: Repeat) -> Plan {
     }
 }
 
-pub(crate) fn plan_cmd(cmd: &Cmd, repeat: Repeat) -> Plan {
+/// A command's name in capitals, in `buf` (no allocation); `None` when longer than any name
+/// the near cache knows.
+fn upper<'b>(raw: &[u8], buf: &'b mut [u8; 16]) -> Option<&'b [u8]> {
+    let name = buf.get_mut(..raw.len())?;
+    name.copy_from_slice(raw);
+    name.make_ascii_uppercase();
+    Some(name)
+}
+
+/// The key of a command the near cache may answer (a read of one key whose reply depends
+/// only on the key's value), without allocating; `None` for any other command. Every such
+/// command is of class [`Repeat::Read`].
+pub(crate) fn cached_read_key(cmd: &Cmd) -> Option<&[u8]> {
     let mut args = cmd.args_iter().map(simple);
-    let name = args.next().unwrap_or(b"").to_ascii_uppercase();
-    if repeat == Repeat::Read {
-        if !cacheable(&name) {
-            return Plan::Pass;
-        }
-        let Some(key) = args.next() else {
-            return Plan::Pass;
-        };
-        // EXISTS of several keys is several keys' business.
-        if name == b"EXISTS" && args.next().is_some() {
-            return Plan::Pass;
-        }
-        return Plan::Read(Read {
-            key: key.to_vec(),
-            packed: cmd.get_packed_command(),
-        });
+    let mut buf = [0u8; 16];
+    let name = upper(args.next().unwrap_or(b""), &mut buf)?;
+    if !cacheable(name) {
+        return None;
     }
-    if touches_all(&name) {
+    let key = args.next()?;
+    // EXISTS of several keys is several keys' business.
+    if name == b"EXISTS" && args.next().is_some() {
+        return None;
+    }
+    Some(key)
+}
+
+pub(crate) fn plan_cmd(cmd: &Cmd, repeat: Repeat) -> Plan {
+    if repeat == Repeat::Read {
+        return match cached_read_key(cmd) {
+            Some(key) => Plan::Read(Read {
+                key: key.to_vec(),
+                packed: cmd.get_packed_command(),
+            }),
+            None => Plan::Pass,
+        };
+    }
+    let mut args = cmd.args_iter().map(simple);
+    let mut buf = [0u8; 16];
+    if upper(args.next().unwrap_or(b""), &mut buf).is_some_and(touches_all) {
         return Plan::Write(Touched::All);
     }
     // Every argument that could be a key: a superset of the keys, whatever their positions.
@@ -159,10 +179,58 @@ mod tests {
         assert!(
             matches!(plan_cmd(&hset, Repeat::Idempotent), Plan::Write(Touched::Keys(k)) if k[0] == b"h")
         );
-        let flush = redis::cmd("FLUSHDB");
+        let flush = redis::cmd("flushdb");
         assert!(matches!(
             plan_cmd(&flush, Repeat::Once),
             Plan::Write(Touched::All)
         ));
+        let mut long = redis::cmd("AVERYLONGCOMMANDNAME");
+        long.arg("k");
+        assert!(cached_read_key(&long).is_none());
+        assert!(matches!(
+            plan_cmd(&long, Repeat::Once),
+            Plan::Write(Touched::Keys(k)) if k == [b"k".to_vec()]
+        ));
+    }
+
+    /// Every read the near cache answers is of class `Read` (its hit path, which answers
+    /// before the class is computed, relies on it).
+    #[test]
+    fn cached_reads_are_reads() {
+        for name in [
+            "GET",
+            "STRLEN",
+            "HGET",
+            "HMGET",
+            "HGETALL",
+            "HEXISTS",
+            "HLEN",
+            "HKEYS",
+            "HVALS",
+            "HSTRLEN",
+            "SCARD",
+            "SISMEMBER",
+            "SMISMEMBER",
+            "SMEMBERS",
+            "LRANGE",
+            "LINDEX",
+            "LLEN",
+            "EXISTS",
+            "TYPE",
+            "hget",
+        ] {
+            let mut cmd = redis::cmd(name);
+            cmd.arg("k").arg("x");
+            if name == "EXISTS" {
+                cmd = redis::cmd(name);
+                cmd.arg("k");
+            }
+            assert_eq!(cached_read_key(&cmd), Some(&b"k"[..]), "{name}");
+            assert_eq!(
+                crate::exec::plan::command_class(&cmd),
+                Repeat::Read,
+                "{name}"
+            );
+        }
     }
 }

@@ -13,15 +13,41 @@ pub(crate) trait Runner: Sync {
     /// Whether waiting must block the thread (its futures are polled without a runtime).
     const BLOCKING: bool;
 
-    /// The future is boxed: an `impl Future` capturing the plan's lifetime here makes the
-    /// callers' futures fail to prove `Send` when they are spawned (rustc issue #100013), and
-    /// one allocation per round trip costs nothing measurable.
+    /// The async runner's future is boxed: an `impl Future` capturing the plan's lifetime
+    /// here makes the callers' futures fail to prove `Send` when they are spawned (rustc issue
+    /// #100013), and one allocation per round trip costs nothing measurable. The blocking
+    /// runner's is its result, ready (no allocation).
     fn run<'a, 'k: 'a, T: Send + 'k>(&'a self, redis: &'a Redis, op: Op<'k, T>)
     -> RunFuture<'a, T>;
 }
 
-/// What a [`Runner`] returns.
-pub(crate) type RunFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+/// What a [`Runner`] returns: a result already there (a blocking run), or a boxed future.
+pub(crate) enum RunFuture<'a, T> {
+    /// The result (taken by the first poll).
+    Ready(Option<Result<T>>),
+    /// An async run.
+    Boxed(std::pin::Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>),
+}
+
+// Neither variant is pinned structurally: the boxed future is pinned in its box.
+impl<T> Unpin for RunFuture<'_, T> {}
+
+impl<T> Future for RunFuture<'_, T> {
+    type Output = Result<T>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<T>> {
+        match self.get_mut() {
+            RunFuture::Ready(out) => std::task::Poll::Ready(
+                out.take()
+                    .expect("a ready RunFuture is not polled after it completed"),
+            ),
+            RunFuture::Boxed(f) => f.as_mut().poll(cx),
+        }
+    }
+}
 
 /// Runs plans on blocking connections; its futures are ready when first polled.
 pub(crate) struct Blocking;
@@ -34,7 +60,7 @@ impl Runner for Blocking {
         redis: &'a Redis,
         op: Op<'k, T>,
     ) -> RunFuture<'a, T> {
-        Box::pin(std::future::ready(redis.run(op)))
+        RunFuture::Ready(Some(redis.run(op)))
     }
 }
 
@@ -49,7 +75,15 @@ impl Runner for Async {
         redis: &'a Redis,
         op: Op<'k, T>,
     ) -> RunFuture<'a, T> {
-        Box::pin(redis.run_async(op))
+        // A near-cache hit is answered here: no future to box.
+        let op = match redis.near() {
+            Some(near) => match crate::near::hit(near, op) {
+                Ok(result) => return RunFuture::Ready(Some(result)),
+                Err(op) => op,
+            },
+            None => op,
+        };
+        RunFuture::Boxed(Box::pin(redis.run_async_missed(op)))
     }
 }
 
