@@ -75,6 +75,9 @@ impl Redis {
         });
         loop {
             let mut attempt = self.attempt_sync(&op, timeout, durable);
+            if let Err(failure) = &attempt {
+                self.near_sees(failure);
+            }
             if let Err(failure) = &attempt
                 && let Some(addr) = self.ask_target(failure)
             {
@@ -203,6 +206,9 @@ impl Redis {
         }
         loop {
             let mut attempt = self.attempt_async(&op.req, durable, conn.take()).await;
+            if let Err(failure) = &attempt {
+                self.near_sees(failure);
+            }
             if let Err(failure) = &attempt
                 && let Some(addr) = self.ask_target(failure)
             {
@@ -304,6 +310,17 @@ pub(crate) async fn still_alive(conn: &mut impl redis::aio::ConnectionLike, key:
 /// is not a failover to wait out (the migration may take minutes), and the request did not
 /// run (redis-rs's cluster client, which pottery keeps from retrying, would have followed it).
 impl Redis {
+    /// A cluster redirect (`MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`) answered to any call, not
+    /// only to a near cache's fill: a slot moved or is moving, so the near cache forgets what
+    /// it holds and finds the slot map anew.
+    fn near_sees(&self, failure: &Failure) {
+        if let (Some(near), Failure::Failed(f)) = (self.near(), failure)
+            && crate::near::is_redirect(&f.error)
+        {
+            near.topology_changed();
+        }
+    }
+
     /// The node an `ASK` reply names, on a cluster handle.
     fn ask_target(&self, failure: &Failure) -> Option<String> {
         match failure {

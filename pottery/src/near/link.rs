@@ -643,7 +643,7 @@ fn is_refusal(e: &redis::RedisError) -> bool {
 }
 
 /// A cluster's redirect (the key's slot is another master's, or moving).
-fn is_redirect(e: &redis::RedisError) -> bool {
+pub(crate) fn is_redirect(e: &redis::RedisError) -> bool {
     matches!(
         e.kind(),
         redis::ErrorKind::Server(

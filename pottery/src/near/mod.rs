@@ -122,7 +122,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 pub(crate) use self::hook::{TouchAgain, hit, run_async, run_blocking};
-pub(crate) use self::link::Near;
+pub(crate) use self::link::{Near, is_redirect};
 pub(crate) use self::plan::{Plan, Touched, batch_touched, plan};
 
 /// How often the tracking connection is sent a heartbeat `PING`.
