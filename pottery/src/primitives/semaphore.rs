@@ -187,7 +187,7 @@ impl Core {
     /// One grant attempt. Whatever it may have been granted is given back in the background
     /// unless it returns a permit: on an error, and when its future is dropped.
     async fn attempt(self: &Arc<Self>) -> Result<std::result::Result<Held, Duration>> {
-        let uuid = uuid::Uuid::new_v4().to_string();
+        let uuid = crate::shell::keys::uuid4();
         let started = Instant::now();
         let mut undo = Undo {
             core: Some(Arc::clone(self)),

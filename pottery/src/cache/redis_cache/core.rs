@@ -461,7 +461,7 @@ impl Core {
     ) -> Remote<V> {
         let deadline = Instant::now() + bound;
         let lease_key = self.flight_key(field);
-        let uuid = uuid::Uuid::new_v4().to_string();
+        let uuid = crate::shell::keys::uuid4();
         let started = Instant::now();
         let mut pause = Duration::from_millis(2);
         let lease_ms = u64::try_from(bound.as_millis())
