@@ -155,7 +155,10 @@ mod tests {
             }
         }
         assert_eq!(bytes[14], b'4', "version: {a}");
-        assert!(matches!(bytes[19], b'8' | b'9' | b'a' | b'b'), "variant: {a}");
+        assert!(
+            matches!(bytes[19], b'8' | b'9' | b'a' | b'b'),
+            "variant: {a}"
+        );
         let many: std::collections::HashSet<String> = (0..1000).map(|_| uuid4()).collect();
         assert_eq!(many.len(), 1000);
     }

@@ -253,7 +253,11 @@ impl Core {
                 .saturating_add(u64::try_from(self.retry_after.as_nanos()).unwrap_or(u64::MAX));
             self.stats.down_until.store(until, Ordering::Relaxed);
         }
-        tracing::warn!(key = %self.key, error = %e, "pottery cache: {what}; calling the function");
+        tracing::warn!(
+            key = crate::observe::event_key(Some(&self.redis), &self.key),
+            error = %crate::observe::event_error(Some(&self.redis), &e),
+            "pottery cache: {what}; calling the function"
+        );
         Ok(())
     }
 
