@@ -291,8 +291,7 @@ fn events_carry_no_user_data_by_default() {
     // Each cache call warns (it could not read, then could not store): with key names
     // asked for, naming the key, and otherwise not.
     let fallbacks = warned("calling the function");
-    let (named, unnamed): (Vec<_>, Vec<_>) =
-        fallbacks.iter().partition(|f| f.contains_key("key"));
+    let (named, unnamed): (Vec<_>, Vec<_>) = fallbacks.iter().partition(|f| f.contains_key("key"));
     assert!(!named.is_empty() && !unnamed.is_empty(), "{events:#?}");
     for f in named {
         assert_eq!(f["key"], "visiblekey:cache", "{f:?}");

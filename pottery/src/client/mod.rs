@@ -97,6 +97,7 @@ impl Peer {
 
     /// The server's host (or socket path); none for a Sentinel handle that has not found its
     /// master yet.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     pub(crate) fn address(&self) -> Option<&str> {
         (!self.address.is_empty()).then_some(self.address.as_str())
     }
