@@ -67,10 +67,13 @@ features:
 	tools/feature-sets.sh --check
 
 # A TLS round trip through each TLS feature built alone (the suite builds them all at once,
-# where ring is the provider), and the Error::Config of a TLS URL on a build without TLS.
+# where ring is the provider): aws-lc-rs, native-tls, and tls-rustls with the application's
+# provider (an Error::Config naming the fix before it installs one); and the Error::Config of
+# a TLS URL on a build without TLS.
 tls-providers: redis
 	cargo test -p pottery-tls-providers-test --features aws-lc-rs 2>&1 | tee -a target/test.log
 	cargo test -p pottery-tls-providers-test --features native-tls 2>&1 | tee -a target/test.log
+	cargo test -p pottery-tls-providers-test --features rustls 2>&1 | tee -a target/test.log
 	cargo test -p pottery-tls-providers-test 2>&1 | tee -a target/test.log
 
 # What pottery's defaults cost a user's clean debug build next to raw redis-rs (CPU seconds,

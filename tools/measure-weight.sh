@@ -131,4 +131,8 @@ echo "== SET=$set_name, median of $runs clean debug builds (user+sys CPU seconds
 printf '%-8s %7.1f CPU-s  %3d crates  %3d units\n' pottery "$p" "$(crates pottery)" "$(cat "$work/pottery.units")"
 printf '%-8s %7.1f CPU-s  %3d crates  %3d units\n' redis "$r" "$(crates redis)" "$(cat "$work/redis.units")"
 awk -v p="$p" -v r="$r" 'BEGIN { printf "ratio    %.2f (goal <= 1.25)\n", p / r }'
+# Each run's pottery build over the redis build right after it: less swayed by load that
+# changes between runs.
+paste "$work/pottery.times" "$work/redis.times" | awk '{ print $1 / $2 }' | median \
+  | awk '{ printf "median of the per-run ratios %.2f\n", $1 }'
 [ -z "${KEEP:-}" ] || echo "crates kept in $work"

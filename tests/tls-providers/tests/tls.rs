@@ -1,6 +1,7 @@
 //! A TLS round trip through the TLS feature this crate was built with (`aws-lc-rs`:
-//! `tls-rustls-aws-lc-rs`; `native-tls`: `tls-native-tls`), and the `Error::Config` a TLS
-//! handle gets on a build that cannot make its connections.
+//! `tls-rustls-aws-lc-rs`; `native-tls`: `tls-native-tls`; `rustls`: `tls-rustls`, with the
+//! provider the application installs), and the `Error::Config` a TLS handle gets on a build or
+//! in a process that cannot make its connections.
 
 use pottery::Redis;
 use pottery::testing::RedisServer;
@@ -18,6 +19,35 @@ fn config_error(b: pottery::RedisBuilder) -> String {
 #[test]
 #[cfg(any(feature = "aws-lc-rs", feature = "native-tls"))]
 fn tls_round_trip() {
+    round_trip();
+}
+
+/// `tls-rustls` alone installs no provider: a TLS handle is an `Error::Config` naming the call
+/// and the features until the application installs one; then TLS works through it.
+#[test]
+#[cfg(all(
+    feature = "rustls",
+    not(any(feature = "aws-lc-rs", feature = "native-tls"))
+))]
+fn tls_rustls_uses_the_applications_provider() {
+    let server = RedisServer::builder().tls().start().unwrap();
+    let ca = server.tls().unwrap().ca_pem.clone();
+    let message = config_error(Redis::builder(&server.url()).tls_root_cert(ca));
+    assert!(message.contains("install_default()"), "{message}");
+    assert!(message.contains("`tls-rustls-ring`"), "{message}");
+    assert!(message.contains("`tls-rustls-aws-lc-rs`"), "{message}");
+    // The only test of this binary: nothing else installs a provider meanwhile.
+    rustls::crypto::ring::default_provider()
+        .install_default()
+        .unwrap();
+    drop(server);
+    round_trip();
+}
+
+/// A dict through a TLS server, blocking and async; and its certificate refused without the
+/// test CA.
+#[cfg(any(feature = "aws-lc-rs", feature = "native-tls", feature = "rustls"))]
+fn round_trip() {
     let server = RedisServer::builder().tls().start().unwrap();
     assert!(server.url().starts_with("rediss://"));
     let redis = server.redis();
@@ -58,7 +88,7 @@ fn native_tls_alone_refuses_what_needs_rustls() {
 }
 
 #[test]
-#[cfg(not(any(feature = "aws-lc-rs", feature = "native-tls")))]
+#[cfg(not(any(feature = "aws-lc-rs", feature = "native-tls", feature = "rustls")))]
 fn tls_without_a_tls_feature_names_the_features() {
     for b in [
         Redis::builder("rediss://127.0.0.1:1"),
