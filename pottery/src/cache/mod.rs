@@ -43,7 +43,11 @@ pub(crate) fn refresh_expiry_near(redis: &crate::Redis, key: &str, timeout_ms: u
         cmd.arg(&key).arg(timeout_ms);
         let op = crate::exec::plan::Op::cmd(&key, "hash", cmd, |_, _| Ok(())).without_retries();
         if let Err(e) = redis.run_async(op).await {
-            tracing::warn!(key = %key, error = %e, "could not refresh a cache's expiry");
+            tracing::warn!(
+                key = crate::observe::event_key(Some(&redis), &key),
+                error = %crate::observe::event_error(Some(&redis), &e),
+                "could not refresh a cache's expiry"
+            );
         }
     });
 }

@@ -108,7 +108,11 @@ where
                 Ok(v) => Some(v),
                 Err(e) => {
                     // A cache entry of another shape is a miss, to be recomputed and written.
-                    tracing::warn!(key = %self.key, error = %e, "pottery cache: a cached value does not decode; counted as a miss");
+                    tracing::warn!(
+                        key = crate::observe::event_key(Some(&self.redis), &self.key),
+                        error = %crate::observe::event_error(Some(&self.redis), &e),
+                        "pottery cache: a cached value does not decode; counted as a miss"
+                    );
                     None
                 }
             });

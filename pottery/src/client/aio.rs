@@ -425,7 +425,12 @@ pub(super) async fn connect_sentinel_async(
     target: &Arc<SentinelTarget>,
     opts: &Options,
 ) -> RedisResult<AsyncConn> {
+    let known = target.current().is_some();
     let (generation, client) = target.master(opts.connection_timeout).await?;
+    if !known && let Some(master) = target.peer() {
+        // The span this runs in began before the master was known.
+        crate::observe::record_server(&master);
+    }
     let config = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(opts.connection_timeout))
         .set_response_timeout(opts.response_timeout);

@@ -186,6 +186,10 @@ impl RedisBuilder {
 
     /// Trust this CA certificate (PEM) for `rediss://` instead of the system's roots.
     ///
+    /// Needs a TLS feature (`tls-rustls-ring`, `tls-rustls-aws-lc-rs`, `tls-native-tls`, or
+    /// `tls-rustls` with a provider of your own): without one, [`build`](Self::build) is an
+    /// [`Error::Config`] naming them. With `tls-native-tls` alone, for a single server only.
+    ///
     /// ```
     /// # fn pem() -> Vec<u8> { Vec::new() }
     /// let b = pottery::Redis::builder("rediss://127.0.0.1:6380").tls_root_cert(pem());
@@ -196,7 +200,8 @@ impl RedisBuilder {
         self
     }
 
-    /// Present this client certificate and private key (both PEM) for mutual TLS.
+    /// Present this client certificate and private key (both PEM) for mutual TLS. Needs a
+    /// TLS feature, as [`tls_root_cert`](Self::tls_root_cert) does.
     ///
     /// ```
     /// # fn pem() -> Vec<u8> { Vec::new() }
@@ -391,6 +396,7 @@ impl RedisBuilder {
         }
         let mut needs = super::tls::Needs::of_urls(&self.nodes);
         needs.certs = self.root_cert.is_some() || self.client_cert.is_some();
+        needs.certs_for_many = needs.certs && self.kind != Kind::Single;
         if let Some(insecure) = self.sentinel.master_tls {
             needs.tls = true;
             needs.insecure |= insecure;

@@ -94,6 +94,32 @@ impl Peer {
         };
         Peer { address, port, db }
     }
+
+    /// The server's host (or socket path); none for a Sentinel handle that has not found its
+    /// master yet.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn address(&self) -> Option<&str> {
+        (!self.address.is_empty()).then_some(self.address.as_str())
+    }
+}
+
+/// A handle's [`Peer`]: its own, or (a Sentinel handle's) the master it last found.
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+pub(crate) enum PeerRef<'a> {
+    Fixed(&'a Peer),
+    #[cfg(feature = "sentinel")]
+    Master(Arc<Peer>),
+}
+
+impl std::ops::Deref for PeerRef<'_> {
+    type Target = Peer;
+    fn deref(&self) -> &Peer {
+        match self {
+            PeerRef::Fixed(peer) => peer,
+            #[cfg(feature = "sentinel")]
+            PeerRef::Master(peer) => peer,
+        }
+    }
 }
 
 /// The default `REDIS_URL`, as in Python pottery.
@@ -229,9 +255,11 @@ impl Redis {
             #[cfg(feature = "cluster")]
             Target::Cluster(_, template) => Peer::of(&template.info, 0),
             #[cfg(feature = "sentinel")]
-            Target::Sentinel(t) => t.sentinels.first().map_or_else(Peer::default, |s| {
-                Peer::of(s.get_connection_info(), t.master_settings.db())
-            }),
+            // Until it finds its master: no address (see `Redis::peer`).
+            Target::Sentinel(t) => Peer {
+                db: t.master_settings.db(),
+                ..Peer::default()
+            },
         };
         let redis = Redis {
             inner: Arc::new(Inner {
@@ -524,10 +552,17 @@ impl Redis {
         self.inner.near.as_ref()
     }
 
-    /// Where spans say the server is.
+    /// Where spans say the server is: the server, a cluster's first node, or the master a
+    /// Sentinel handle last found (no address before it found one).
     #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-    pub(crate) fn peer(&self) -> &Peer {
-        &self.inner.peer
+    pub(crate) fn peer(&self) -> PeerRef<'_> {
+        #[cfg(feature = "sentinel")]
+        if let Target::Sentinel(t) = &self.inner.target
+            && let Some(master) = t.peer()
+        {
+            return PeerRef::Master(master);
+        }
+        PeerRef::Fixed(&self.inner.peer)
     }
 
     /// Whether spans record key names ([`RedisBuilder::trace_key_names`]).

@@ -80,8 +80,13 @@ impl Redis {
             ))),
             #[cfg(feature = "sentinel")]
             Target::Sentinel(t) => {
+                let known = t.current().is_some();
                 let (generation, client) =
                     crate::exec::rt::block_on(t.master(opts.connection_timeout)).map_err(fail)?;
+                if !known && let Some(master) = t.peer() {
+                    // The span this runs in began before the master was known.
+                    crate::observe::record_server(&master);
+                }
                 connect_single(&client, opts, generation).inspect_err(|_| t.forget(generation))
             }
         }

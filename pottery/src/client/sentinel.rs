@@ -145,6 +145,8 @@ pub(super) struct Master {
     /// Bumped whenever the master changes (a lookup, an announcement).
     pub(super) generation: u64,
     pub(super) client: Option<redis::Client>,
+    /// Where spans say the server is, made once for the master of `generation`.
+    peer: Option<(u64, Arc<super::Peer>)>,
 }
 
 /// The host and port a client connects to.
@@ -160,6 +162,24 @@ impl SentinelTarget {
     pub(super) fn current(&self) -> Option<(u64, redis::Client)> {
         let m = lock(&self.master);
         m.client.clone().map(|c| (m.generation, c))
+    }
+
+    /// Where spans say the server is: the master last found, if any.
+    pub(super) fn peer(&self) -> Option<Arc<super::Peer>> {
+        let mut guard = lock(&self.master);
+        let m = &mut *guard;
+        let client = m.client.as_ref()?;
+        match &m.peer {
+            Some((generation, peer)) if *generation == m.generation => Some(Arc::clone(peer)),
+            _ => {
+                let peer = Arc::new(super::Peer::of(
+                    client.get_connection_info(),
+                    self.master_settings.db(),
+                ));
+                m.peer = Some((m.generation, Arc::clone(&peer)));
+                Some(peer)
+            }
+        }
     }
 
     pub(super) fn generation(&self) -> u64 {

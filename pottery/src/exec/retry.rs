@@ -158,6 +158,7 @@ impl Retry {
         let Some(wait) = self.pause() else {
             return Next::GiveUp;
         };
+        // redis-rs's error (no key), and only one that is retried: a connection's, not a reply's.
         tracing::debug!(attempt = self.attempt, ?wait, error = %f.error, "retrying");
         crate::observe::count!("pottery.client.retries");
         Next::Wait(wait)

@@ -492,7 +492,11 @@ fn give_back<T>(core: &Core<T>, raw: &Raw) {
         .redis
         .run(core.settle_op_plan(&raw.id, raw.deliveries, Settle::Nack))
     {
-        tracing::warn!(key = %core.key, error = %e, "a job read for a cancelled pop waits for its visibility timeout");
+        tracing::warn!(
+            key = crate::observe::event_key(Some(&core.redis), &core.key),
+            error = %crate::observe::event_error(Some(&core.redis), &e),
+            "a job read for a cancelled pop waits for its visibility timeout"
+        );
     }
 }
 
@@ -522,7 +526,11 @@ impl<T: 'static> Drop for Abandon<T> {
             rt::spawn(async move {
                 let op = core.settle_op_plan(&raw.id, raw.deliveries, Settle::Nack);
                 if let Err(e) = core.redis.run_async(op).await {
-                    tracing::warn!(key = %core.key, error = %e, "a job read for a cancelled pop waits for its visibility timeout");
+                    tracing::warn!(
+                        key = crate::observe::event_key(Some(&core.redis), &core.key),
+                        error = %crate::observe::event_error(Some(&core.redis), &e),
+                        "a job read for a cancelled pop waits for its visibility timeout"
+                    );
                 }
             });
         }

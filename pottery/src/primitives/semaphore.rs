@@ -187,7 +187,7 @@ impl Core {
     /// One grant attempt. Whatever it may have been granted is given back in the background
     /// unless it returns a permit: on an error, and when its future is dropped.
     async fn attempt(self: &Arc<Self>) -> Result<std::result::Result<Held, Duration>> {
-        let uuid = uuid::Uuid::new_v4().to_string();
+        let uuid = crate::shell::keys::uuid4();
         let started = Instant::now();
         let mut undo = Undo {
             core: Some(Arc::clone(self)),
@@ -430,7 +430,10 @@ async fn watchdog(held: Arc<Held>, watch: Arc<Watch>) {
             tokio::time::timeout(left.max(Duration::from_millis(1)), held.extend()).await;
         if !matches!(extended, Ok(Ok(()))) {
             if !watch.stop.load(Ordering::SeqCst) {
-                tracing::warn!(key = %held.core.key, "a semaphore watchdog lost its permit");
+                tracing::warn!(
+                    key = crate::observe::event_key(Some(&held.core.redis), &held.core.key),
+                    "a semaphore watchdog lost its permit"
+                );
                 watch.mark_lost();
             }
             return;
@@ -583,8 +586,12 @@ macro_rules! permit_methods {
     };
 }
 
-fn log_release_error(key: &str, e: &Error) {
-    tracing::warn!(key = %key, error = %e, "a dropped semaphore permit was not given back");
+fn log_release_error(redis: &Redis, key: &str, e: &Error) {
+    tracing::warn!(
+        key = crate::observe::event_key(Some(redis), key),
+        error = %crate::observe::event_error(Some(redis), e),
+        "a dropped semaphore permit was not given back"
+    );
 }
 
 /// A distributed counting semaphore: at most `permits` holders at once, across threads,
@@ -756,7 +763,7 @@ impl Drop for SemaphorePermit {
         if let Some(held) = self.inner.take()
             && let Err(e) = rt::block_on(held.release())
         {
-            log_release_error(&held.core.key, &e);
+            log_release_error(&held.core.redis, &held.core.key, &e);
         }
     }
 }
@@ -933,7 +940,7 @@ pub mod aio {
             if let Some(held) = self.inner.take() {
                 rt::spawn(async move {
                     if let Err(e) = held.release().await {
-                        log_release_error(&held.core.key, &e);
+                        log_release_error(&held.core.redis, &held.core.key, &e);
                     }
                 });
             }

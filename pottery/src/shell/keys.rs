@@ -21,13 +21,36 @@ pub(crate) fn random_key_op(candidate: &str) -> Op<'_, bool> {
 }
 
 pub(crate) fn random_candidate() -> String {
-    format!("{RANDOM_KEY_PREFIX}{}", uuid::Uuid::new_v4())
+    format!("{RANDOM_KEY_PREFIX}{}", uuid4())
+}
+
+/// A random (version 4) UUID, `xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx` in lowercase hex, as
+/// Python's `str(uuid.uuid4())`: 122 bits from the operating system's CSPRNG (Redlock and
+/// semaphore tokens must be unpredictable). The OS generator failing is not something a server,
+/// a user or another client can cause; like `uuid::Uuid::new_v4`, this panics then.
+pub(crate) fn uuid4() -> String {
+    let mut b = [0u8; 16];
+    if let Err(e) = getrandom::fill(&mut b) {
+        panic!("pottery: the operating system's random number generator failed: {e}");
+    }
+    b[6] = (b[6] & 0x0f) | 0x40; // version 4
+    b[8] = (b[8] & 0x3f) | 0x80; // RFC 9562 variant
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(36);
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(HEX[usize::from(byte >> 4)] as char);
+        out.push(HEX[usize::from(byte & 0x0f)] as char);
+    }
+    out
 }
 
 /// A key in the same cluster slot as `key`, unique to this call (`pottery:scratch:{tag}:<uuid4>`),
 /// for scripts that need a scratch key beside the one they work on.
 pub(crate) fn scratch_key(key: &str) -> String {
-    let id = uuid::Uuid::new_v4();
+    let id = uuid4();
     let tag = match hash_tag(key.as_bytes()) {
         Some(tag) => String::from_utf8_lossy(tag).into_owned(),
         // No usable tag, and no braces to get in the way: the whole key is the tag.
@@ -116,8 +139,29 @@ pub(crate) fn same_place(keys: &[(&Redis, &str)]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::scratch_key;
+    use super::{scratch_key, uuid4};
     use crate::exec::slot::slot;
+
+    #[test]
+    fn uuid4_is_a_version_4_uuid_and_unique() {
+        let a = uuid4();
+        let bytes = a.as_bytes();
+        assert_eq!(a.len(), 36, "{a}");
+        for (i, c) in a.char_indices() {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                assert_eq!(c, '-', "{a}");
+            } else {
+                assert!(c.is_ascii_digit() || ('a'..='f').contains(&c), "{a}");
+            }
+        }
+        assert_eq!(bytes[14], b'4', "version: {a}");
+        assert!(
+            matches!(bytes[19], b'8' | b'9' | b'a' | b'b'),
+            "variant: {a}"
+        );
+        let many: std::collections::HashSet<String> = (0..1000).map(|_| uuid4()).collect();
+        assert_eq!(many.len(), 1000);
+    }
 
     #[test]
     fn scratch_keys_share_the_slot() {

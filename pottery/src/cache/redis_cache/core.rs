@@ -256,7 +256,11 @@ impl Core {
                 .saturating_add(u64::try_from(self.retry_after.as_nanos()).unwrap_or(u64::MAX));
             self.stats.down_until.store(until, Ordering::Relaxed);
         }
-        tracing::warn!(key = %self.key, error = %e, "pottery cache: {what}; calling the function");
+        tracing::warn!(
+            key = crate::observe::event_key(Some(&self.redis), &self.key),
+            error = %crate::observe::event_error(Some(&self.redis), &e),
+            "pottery cache: {what}; calling the function"
+        );
         Ok(())
     }
 
@@ -465,7 +469,7 @@ impl Core {
     ) -> Remote<V> {
         let deadline = Instant::now() + bound;
         let lease_key = self.flight_key(field);
-        let uuid = uuid::Uuid::new_v4().to_string();
+        let uuid = crate::shell::keys::uuid4();
         let started = Instant::now();
         let mut pause = Duration::from_millis(2);
         let lease_ms = u64::try_from(bound.as_millis())

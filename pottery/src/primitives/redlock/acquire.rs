@@ -77,7 +77,7 @@ pub(super) enum Ask {
 
 pub(super) async fn attempt(core: &Arc<Core>, ask: Ask) -> Result<Outcome> {
     let fenced = ask == Ask::Fenced;
-    let uuid = uuid::Uuid::new_v4().to_string();
+    let uuid = crate::shell::keys::uuid4();
     let started = Instant::now();
     let mut undo = Undo {
         core: Arc::clone(core),

@@ -495,7 +495,7 @@ where
         // The body ran; a lease that expired meanwhile is worth a warning, not a failure.
         Error::ReleaseUnlockedLock { .. } => {
             tracing::warn!(
-                key = lock.key(),
+                key = crate::observe::event_key(lock.core.masters.first(), lock.key()),
                 "lease expired before synchronize finished"
             );
             Ok(())

@@ -536,7 +536,7 @@ pub fn synchronized<T>(lock: &Redlock, f: impl FnOnce() -> T) -> Result<T> {
     let waited = started.elapsed();
     let out = f();
     tracing::info!(
-        key = lock.key(),
+        key = crate::observe::event_key(lock.core.masters.first(), lock.key()),
         waited_ms = waited.as_millis() as u64,
         held_ms = (started.elapsed() - waited).as_millis() as u64,
         "synchronize"

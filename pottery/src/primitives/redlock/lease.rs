@@ -111,7 +111,13 @@ pub(super) async fn settle_on(
                     !matches!(&e, Error::Redis { source, .. } if source.is_connection_refusal());
                 match retry.pause() {
                     Some(wait) => {
-                        tracing::debug!(key = %core.key, ?wait, error = %e, "retrying a lock write");
+                        let redis = core.masters.first();
+                        tracing::debug!(
+                            key = crate::observe::event_key(redis, &core.key),
+                            ?wait,
+                            error = %crate::observe::event_error(redis, &e),
+                            "retrying a lock write"
+                        );
                         tokio::time::sleep(wait).await;
                     }
                     None => return Settled::Unknown(e),

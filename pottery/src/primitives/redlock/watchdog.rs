@@ -125,14 +125,23 @@ pub(super) async fn watchdog(lease: Arc<Lease>, watch: Arc<Watch>) {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 if !watch.stop.load(Ordering::SeqCst) {
-                    tracing::warn!(key = %lease.core.key, error = %e, "a watchdog lost its lease");
+                    let redis = lease.core.masters.first();
+                    tracing::warn!(
+                        key = crate::observe::event_key(redis, &lease.core.key),
+                        error = %crate::observe::event_error(redis, &e),
+                        "a watchdog lost its lease"
+                    );
                     watch.mark_lost();
                 }
                 return;
             }
             Err(_) => {
                 if !watch.stop.load(Ordering::SeqCst) {
-                    tracing::warn!(key = %lease.core.key, "a watchdog's lease ran out before an extension was confirmed");
+                    tracing::warn!(
+                        key =
+                            crate::observe::event_key(lease.core.masters.first(), &lease.core.key),
+                        "a watchdog's lease ran out before an extension was confirmed"
+                    );
                     watch.mark_lost();
                 }
                 return;
