@@ -20,8 +20,12 @@ use crate::shell::keys::{create_op, same_place};
 use crate::shell::runner::Runner;
 
 script!(SET_COMPARE, "set_compare.lua", Read);
-script!(SET_SYMDIFF, "set_symdiff.lua", Once);
-script!(REPLACE_SET, "replace_set.lua", Idempotent);
+script!(SET_SYMDIFF, ["sadd_prelude.lua", "set_symdiff.lua"], Once);
+script!(
+    REPLACE_SET,
+    ["sadd_prelude.lua", "replace_set.lua"],
+    Idempotent
+);
 
 const SET: &str = "set";
 const PAGE: usize = 512;
