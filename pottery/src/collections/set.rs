@@ -168,11 +168,10 @@ impl<T> Core<T> {
 
     /// The plan: `scripts/replace_set.lua` (`REPLACE_SET`).
     fn replace_plan(&self, members: Vec<Vec<u8>>) -> Op<'_, usize> {
-        Op::eval(
+        Op::eval_key(
             &self.key,
             SET,
             &REPLACE_SET,
-            vec![self.key.clone().into_bytes()],
             members,
             crate::exec::reply::length,
         )
