@@ -37,6 +37,18 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+/// Builders' plain setters, each with its own docs: `fn field(mut self, arg: Type) -> Ret`
+/// stores `arg` in the builder's field of the same name and returns the builder.
+macro_rules! setters {
+    ($ret:ty; $($(#[$doc:meta])* fn $field:ident($arg:ident: $ty:ty);)*) => {$(
+        $(#[$doc])*
+        pub fn $field(mut self, $arg: $ty) -> $ret {
+            self.$field = $arg;
+            self
+        }
+    )*};
+}
+
 mod backed;
 mod batch;
 pub(crate) mod cache;

@@ -92,29 +92,22 @@ impl<K: Serialize + DeserializeOwned> Core<K, i64> {
     /// Every count in HSCAN order (Python's reading order), as one snapshot.
     /// The plan: `scripts/counter_scan.lua` (`COUNTER_SCAN`).
     fn scan_ordered_plan(&self) -> Op<'_, Vec<(K, i64)>> {
-        Op::eval(
-            &self.key,
-            HASH,
-            &COUNTER_SCAN,
-            vec![self.key.clone().into_bytes()],
-            Vec::new(),
-            |key, v| {
-                let Value::Array(items) = v else {
-                    return Err(unexpected(key, "field-value pairs", &v));
-                };
-                let mut out = Vec::with_capacity(items.len() / 2);
-                let mut it = items.into_iter();
-                while let (Some(f), Some(n)) = (it.next(), it.next()) {
-                    let f = bulk(key, f)?.unwrap_or_default();
-                    let n = bulk(key, n)?.unwrap_or_default();
-                    out.push((
-                        decode(key, &f)?,
-                        crate::exec::reply::decode_value_of(key, &f, &n)?,
-                    ));
-                }
-                Ok(out)
-            },
-        )
+        Op::eval_key(&self.key, HASH, &COUNTER_SCAN, Vec::new(), |key, v| {
+            let Value::Array(items) = v else {
+                return Err(unexpected(key, "field-value pairs", &v));
+            };
+            let mut out = Vec::with_capacity(items.len() / 2);
+            let mut it = items.into_iter();
+            while let (Some(f), Some(n)) = (it.next(), it.next()) {
+                let f = bulk(key, f)?.unwrap_or_default();
+                let n = bulk(key, n)?.unwrap_or_default();
+                out.push((
+                    decode(key, &f)?,
+                    crate::exec::reply::decode_value_of(key, &f, &n)?,
+                ));
+            }
+            Ok(out)
+        })
     }
 }
 

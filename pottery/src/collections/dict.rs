@@ -82,11 +82,10 @@ where
     /// The plan: `scripts/hash_insert.lua` (`HASH_INSERT`).
     pub(crate) fn insert_plan(&self, k: &K, v: &V) -> Result<Op<'_, Option<V>>> {
         let args = vec![self.field(k)?, encode(&self.key, v)?];
-        Ok(Op::eval(
+        Ok(Op::eval_key(
             &self.key,
             HASH,
             &HASH_INSERT,
-            vec![self.key.clone().into_bytes()],
             args,
             crate::exec::reply::decode_written,
         ))
@@ -135,11 +134,10 @@ where
     /// The plan: `scripts/hash_remove.lua` (`HASH_REMOVE`).
     pub(crate) fn remove_plan<Q: Serialize + ?Sized>(&self, k: &Q) -> Result<Op<'_, Option<V>>> {
         let args = vec![self.field(k)?];
-        Ok(Op::eval(
+        Ok(Op::eval_key(
             &self.key,
             HASH,
             &HASH_REMOVE,
-            vec![self.key.clone().into_bytes()],
             args,
             crate::exec::reply::decode_written,
         ))
@@ -148,11 +146,10 @@ where
     /// The plan: `scripts/hash_setdefault.lua` (`HASH_SETDEFAULT`).
     pub(crate) fn setdefault_plan(&self, k: &K, default: &V) -> Result<Op<'_, V>> {
         let args = vec![self.field(k)?, encode(&self.key, default)?];
-        Ok(Op::eval(
+        Ok(Op::eval_key(
             &self.key,
             HASH,
             &HASH_SETDEFAULT,
-            vec![self.key.clone().into_bytes()],
             args,
             |key, v| {
                 let bad = |v: &Value| crate::exec::reply::unexpected(key, "[flag, value]", v);
@@ -173,31 +170,24 @@ where
 
     /// The plan: `scripts/hash_popitem.lua` (`HASH_POPITEM`).
     pub(crate) fn popitem_plan(&self) -> Op<'_, Option<(K, V)>> {
-        Op::eval(
-            &self.key,
-            HASH,
-            &HASH_POPITEM,
-            vec![self.key.clone().into_bytes()],
-            Vec::new(),
-            |key, v| {
-                let parts = match v {
-                    Value::Nil => return Ok(None),
-                    Value::Array(parts) if parts.len() == 2 => parts,
-                    other => {
-                        return Err(crate::exec::reply::unexpected(
-                            key,
-                            "[field, value] or nil",
-                            &other,
-                        ));
-                    }
-                };
-                let mut it = parts.into_iter();
-                let (f, v) = (it.next(), it.next());
-                let f = crate::exec::reply::decode_written(key, f.unwrap_or(Value::Nil))?;
-                let v = crate::exec::reply::decode_written(key, v.unwrap_or(Value::Nil))?;
-                Ok(f.zip(v))
-            },
-        )
+        Op::eval_key(&self.key, HASH, &HASH_POPITEM, Vec::new(), |key, v| {
+            let parts = match v {
+                Value::Nil => return Ok(None),
+                Value::Array(parts) if parts.len() == 2 => parts,
+                other => {
+                    return Err(crate::exec::reply::unexpected(
+                        key,
+                        "[field, value] or nil",
+                        &other,
+                    ));
+                }
+            };
+            let mut it = parts.into_iter();
+            let (f, v) = (it.next(), it.next());
+            let f = crate::exec::reply::decode_written(key, f.unwrap_or(Value::Nil))?;
+            let v = crate::exec::reply::decode_written(key, v.unwrap_or(Value::Nil))?;
+            Ok(f.zip(v))
+        })
     }
 
     /// The plan: `HEXISTS`.

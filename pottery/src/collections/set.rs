@@ -20,8 +20,12 @@ use crate::shell::keys::{create_op, same_place};
 use crate::shell::runner::Runner;
 
 script!(SET_COMPARE, "set_compare.lua", Read);
-script!(SET_SYMDIFF, "set_symdiff.lua", Once);
-script!(REPLACE_SET, "replace_set.lua", Idempotent);
+script!(SET_SYMDIFF, ["sadd_prelude.lua", "set_symdiff.lua"], Once);
+script!(
+    REPLACE_SET,
+    ["sadd_prelude.lua", "replace_set.lua"],
+    Idempotent
+);
 
 const SET: &str = "set";
 const PAGE: usize = 512;
@@ -164,11 +168,10 @@ impl<T> Core<T> {
 
     /// The plan: `scripts/replace_set.lua` (`REPLACE_SET`).
     fn replace_plan(&self, members: Vec<Vec<u8>>) -> Op<'_, usize> {
-        Op::eval(
+        Op::eval_key(
             &self.key,
             SET,
             &REPLACE_SET,
-            vec![self.key.clone().into_bytes()],
             members,
             crate::exec::reply::length,
         )

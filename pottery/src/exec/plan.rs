@@ -266,6 +266,24 @@ impl<'k, T> Op<'k, T> {
         }
     }
 
+    /// [`Op::eval`] of a script whose one key is the operation's `key`.
+    pub(crate) fn eval_key(
+        key: &'k str,
+        expected: &'static str,
+        script: &'static Script,
+        args: Vec<Vec<u8>>,
+        decode: DecodeFn<T>,
+    ) -> Self {
+        Op::eval(
+            key,
+            expected,
+            script,
+            vec![key.as_bytes().to_vec()],
+            args,
+            decode,
+        )
+    }
+
     /// [`Op::eval`] with a decoder that captures data.
     pub(crate) fn eval_with(
         key: &'k str,

@@ -341,22 +341,7 @@ impl Near {
             .set_connection_timeout(Some(self.connection_timeout))
             .set_response_timeout(self.response_timeout);
         let resp3 = with_protocol(&client, redis::ProtocolVersion::RESP3)?;
-        // On pottery's runtime: the connection's reader must outlive the caller's runtime
-        // (a blocking caller's runs only while it waits).
-        let opened = crate::exec::rt::spawn_global(async move {
-            let mut conn = resp3
-                .get_multiplexed_async_connection_with_config(&config)
-                .await?;
-            redis::cmd("CLIENT")
-                .arg("TRACKING")
-                .arg("ON")
-                .query_async::<()>(&mut conn)
-                .await?;
-            Ok::<_, redis::RedisError>(conn)
-        })
-        .await
-        .unwrap_or_else(|e| Err(spawn_failed(e)));
-        match opened {
+        match open_tracking(resp3, config, None).await {
             Ok(conn) => Ok(Link {
                 id,
                 conn,
@@ -394,22 +379,7 @@ impl Near {
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.connection_timeout))
             .set_response_timeout(self.response_timeout);
-        let opened = crate::exec::rt::spawn_global(async move {
-            let mut conn = resp2
-                .get_multiplexed_async_connection_with_config(&config)
-                .await?;
-            redis::cmd("CLIENT")
-                .arg("TRACKING")
-                .arg("ON")
-                .arg("REDIRECT")
-                .arg(redirect_id)
-                .query_async::<()>(&mut conn)
-                .await?;
-            Ok::<_, redis::RedisError>(conn)
-        })
-        .await
-        .unwrap_or_else(|e| Err(spawn_failed(e)));
-        let conn = opened?;
+        let conn = open_tracking(resp2, config, Some(redirect_id)).await?;
         // From here the link stops it when it goes.
         armed.0 = None;
         Ok(Link {
@@ -659,6 +629,30 @@ fn spawn_failed(e: impl std::fmt::Display) -> redis::RedisError {
     redis::RedisError::from(std::io::Error::other(format!(
         "near cache: the connecting task failed: {e}"
     )))
+}
+
+/// A connection to `client` with `config`, tracking on (redirected to `redirect`, the RESP2
+/// mode, if given). Opened on pottery's runtime: the connection's reader must outlive the
+/// caller's runtime (a blocking caller's runs only while it waits).
+async fn open_tracking(
+    client: redis::Client,
+    config: redis::AsyncConnectionConfig,
+    redirect: Option<i64>,
+) -> redis::RedisResult<MultiplexedConnection> {
+    crate::exec::rt::spawn_global(async move {
+        let mut conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        let mut tracking = redis::cmd("CLIENT");
+        tracking.arg("TRACKING").arg("ON");
+        if let Some(id) = redirect {
+            tracking.arg("REDIRECT").arg(id);
+        }
+        tracking.query_async::<()>(&mut conn).await?;
+        Ok::<_, redis::RedisError>(conn)
+    })
+    .await
+    .unwrap_or_else(|e| Err(spawn_failed(e)))
 }
 
 /// `client`'s server and settings, spoken in `protocol`.

@@ -177,43 +177,37 @@ impl NearCache {
         }
     }
 
-    /// At most this many cached replies (one per distinct read of a key: `HGET h a` and
-    /// `HGET h b` are two). Past it, entries not read since the eviction clock last passed
-    /// them go first (second-chance eviction).
-    ///
-    /// ```
-    /// let near = pottery::NearCache::new().max_entries(1_000);
-    /// # let _ = near;
-    /// ```
-    pub fn max_entries(mut self, n: usize) -> NearCache {
-        self.max_entries = n;
-        self
-    }
+    setters! {
+        NearCache;
+        /// At most this many cached replies (one per distinct read of a key: `HGET h a` and
+        /// `HGET h b` are two). Past it, entries not read since the eviction clock last passed
+        /// them go first (second-chance eviction).
+        ///
+        /// ```
+        /// let near = pottery::NearCache::new().max_entries(1_000);
+        /// # let _ = near;
+        /// ```
+        fn max_entries(n: usize);
 
-    /// At most about this many bytes of cached replies, keys and bookkeeping. A reply larger
-    /// than this is not cached.
-    ///
-    /// ```
-    /// let near = pottery::NearCache::new().max_bytes(8 << 20);
-    /// # let _ = near;
-    /// ```
-    pub fn max_bytes(mut self, n: usize) -> NearCache {
-        self.max_bytes = n;
-        self
-    }
+        /// At most about this many bytes of cached replies, keys and bookkeeping. A reply larger
+        /// than this is not cached.
+        ///
+        /// ```
+        /// let near = pottery::NearCache::new().max_bytes(8 << 20);
+        /// # let _ = near;
+        /// ```
+        fn max_bytes(n: usize);
 
-    /// How long an entry may be served after the read that filled it, however quiet the
-    /// server's invalidations: a cap on trusting the tracking connection without new traffic
-    /// (the heartbeat already flushes on a silent connection within about
-    /// [`HEARTBEAT_EVERY`] + [`HEARTBEAT_BOUND`]).
-    ///
-    /// ```
-    /// let near = pottery::NearCache::new().max_age(std::time::Duration::from_secs(5));
-    /// # let _ = near;
-    /// ```
-    pub fn max_age(mut self, age: Duration) -> NearCache {
-        self.max_age = age;
-        self
+        /// How long an entry may be served after the read that filled it, however quiet the
+        /// server's invalidations: a cap on trusting the tracking connection without new traffic
+        /// (the heartbeat already flushes on a silent connection within about
+        /// [`HEARTBEAT_EVERY`] + [`HEARTBEAT_BOUND`]).
+        ///
+        /// ```
+        /// let near = pottery::NearCache::new().max_age(std::time::Duration::from_secs(5));
+        /// # let _ = near;
+        /// ```
+        fn max_age(age: Duration);
     }
 }
 

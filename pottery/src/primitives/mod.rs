@@ -23,6 +23,21 @@ use crate::client::Redis;
 use crate::error::Error;
 use crate::exec::plan::Op;
 
+/// Settings that can never work, refused before any I/O: `problem` (if any) as an
+/// [`Error::Config`] naming the primitive `kind` and its `key`.
+pub(crate) fn refuse_settings(
+    kind: &str,
+    key: &str,
+    problem: Option<impl std::fmt::Display>,
+) -> Result<(), Error> {
+    match problem {
+        Some(p) => Err(Error::Config {
+            message: format!("{kind} `{key}`: {p}"),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// What a fan-out to every master brought back.
 pub(crate) struct Fanout<T> {
     /// The replies, in the order they came.

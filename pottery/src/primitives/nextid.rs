@@ -160,12 +160,7 @@ impl Core {
         } else {
             None
         };
-        match problem {
-            Some(p) => Err(Error::Config {
-                message: format!("NextId `{}`: {p}", self.key),
-            }),
-            None => Ok(()),
-        }
+        crate::primitives::refuse_settings("NextId", &self.key, problem)
     }
 
     /// One round for `k` ids from `base`: the claim script on every master at once, settled
@@ -599,9 +594,7 @@ pub mod aio {
         /// assert_eq!(pottery::aio::NextId::new("current", [redis]).key(), "nextid:current");
         /// ```
         pub fn new(key: &str, masters: impl IntoIterator<Item = Redis>) -> Self {
-            NextId {
-                core: Arc::new(new_core(key, masters)),
-            }
+            crate::NextId::new(key, masters).to_async()
         }
 
         builder_methods!();

@@ -28,6 +28,23 @@ fn hashes_for(size: u64, num_elements: u64) -> u32 {
     ((size as f64 / num_elements as f64) * std::f64::consts::LN_2).ceil() as u32
 }
 
+/// The constructor `new` of both shells (each with its own docs): one definition.
+macro_rules! new_filter {
+    ($(#[$doc:meta])*) => {
+        $(#[$doc])*
+        pub fn new(
+            redis: &Redis,
+            key: impl Into<String>,
+            num_elements: u64,
+            false_positives: f64,
+        ) -> Result<Self> {
+            Ok(BloomFilter {
+                core: Core::new(redis, key.into(), num_elements, false_positives)?,
+            })
+        }
+    };
+}
+
 /// The plans of a Bloom filter; shared by the blocking and the async shells.
 pub(crate) struct Core<T> {
     pub(crate) redis: Redis,
@@ -366,28 +383,20 @@ crate::shell::shell_impls!(BloomFilter<T>, "BloomFilter");
 crate::shell::shell_basics!(handles BloomFilter, aio::BloomFilter, [T], "BloomFilter::<String>::new(&redis, \"k\", 100, 0.01)?");
 
 impl<T: Serialize> BloomFilter<T> {
-    /// Attaches to the filter at `key`, sized for `num_elements` values at a
-    /// `false_positives` rate (no I/O). [`Error::Config`] if `num_elements` is 0, the rate is
-    /// not more than 0 and at most 0.5, or the filter would not fit in a Redis string. (Above
-    /// 0.5 pottery's formulas ask for less than one hash function: the filter would deliver a
-    /// worse rate than asked, and near 1 it is one bit that answers "yes" to everything.)
-    ///
-    /// ```
-    /// # let redis = pottery::testing::doctest_redis();
-    /// let f: pottery::BloomFilter<u64> = pottery::BloomFilter::new(&redis, "seen", 1_000_000, 0.001)?;
-    /// assert_eq!((f.size(), f.num_hashes()), (14_377_588, 10));
-    /// assert!(pottery::BloomFilter::<u64>::new(&redis, "seen", 10, 1.5).is_err());
-    /// # Ok::<(), pottery::Error>(())
-    /// ```
-    pub fn new(
-        redis: &Redis,
-        key: impl Into<String>,
-        num_elements: u64,
-        false_positives: f64,
-    ) -> Result<Self> {
-        Ok(BloomFilter {
-            core: Core::new(redis, key.into(), num_elements, false_positives)?,
-        })
+    new_filter! {
+        /// Attaches to the filter at `key`, sized for `num_elements` values at a
+        /// `false_positives` rate (no I/O). [`Error::Config`] if `num_elements` is 0, the rate is
+        /// not more than 0 and at most 0.5, or the filter would not fit in a Redis string. (Above
+        /// 0.5 pottery's formulas ask for less than one hash function: the filter would deliver a
+        /// worse rate than asked, and near 1 it is one bit that answers "yes" to everything.)
+        ///
+        /// ```
+        /// # let redis = pottery::testing::doctest_redis();
+        /// let f: pottery::BloomFilter<u64> = pottery::BloomFilter::new(&redis, "seen", 1_000_000, 0.001)?;
+        /// assert_eq!((f.size(), f.num_hashes()), (14_377_588, 10));
+        /// assert!(pottery::BloomFilter::<u64>::new(&redis, "seen", 10, 1.5).is_err());
+        /// # Ok::<(), pottery::Error>(())
+        /// ```
     }
 
     /// Attaches to a fresh `pottery:<uuid4>` key (not deleted on drop: call `clear`).
@@ -481,23 +490,15 @@ pub mod aio {
     crate::shell::shell_impls!(BloomFilter<T>, "aio::BloomFilter");
 
     impl<T: Serialize> BloomFilter<T> {
-        /// See [`crate::BloomFilter::new`].
-        ///
-        /// ```
-        /// # let redis = pottery::testing::doctest_redis();
-        /// let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "k", 100, 0.01)?;
-        /// assert_eq!(f.size(), 959);
-        /// # Ok::<(), pottery::Error>(())
-        /// ```
-        pub fn new(
-            redis: &Redis,
-            key: impl Into<String>,
-            num_elements: u64,
-            false_positives: f64,
-        ) -> Result<Self> {
-            Ok(BloomFilter {
-                core: Core::new(redis, key.into(), num_elements, false_positives)?,
-            })
+        new_filter! {
+            /// See [`crate::BloomFilter::new`].
+            ///
+            /// ```
+            /// # let redis = pottery::testing::doctest_redis();
+            /// let f: pottery::aio::BloomFilter<u8> = pottery::aio::BloomFilter::new(&redis, "k", 100, 0.01)?;
+            /// assert_eq!(f.size(), 959);
+            /// # Ok::<(), pottery::Error>(())
+            /// ```
         }
 
         /// The number of bits, `m`.

@@ -7,10 +7,6 @@ for _, m in ipairs(redis.call('SDIFF', KEYS[2], KEYS[1])) do
 end
 if KEYS[3] then
   redis.call('DEL', KEYS[3])
-  local n = #result
-  for i = 1, n, 2000 do
-    redis.call('SADD', KEYS[3], unpack(result, i, math.min(i + 1999, n)))
-  end
-  return n
+  return sadd_all(KEYS[3], result)
 end
 return result

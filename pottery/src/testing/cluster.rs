@@ -46,38 +46,32 @@ impl Default for ClusterBuilder {
 }
 
 impl ClusterBuilder {
-    /// How many masters (default 3; at least 3).
-    ///
-    /// ```
-    /// let b = pottery::testing::RedisCluster::builder().masters(5);
-    /// # let _ = b;
-    /// ```
-    pub fn masters(mut self, n: usize) -> Self {
-        self.masters = n;
-        self
-    }
+    setters! {
+        Self;
+        /// How many masters (default 3; at least 3).
+        ///
+        /// ```
+        /// let b = pottery::testing::RedisCluster::builder().masters(5);
+        /// # let _ = b;
+        /// ```
+        fn masters(n: usize);
 
-    /// How many replicas follow each master (default 0).
-    ///
-    /// ```
-    /// let b = pottery::testing::RedisCluster::builder().replicas_per_master(1);
-    /// # let _ = b;
-    /// ```
-    pub fn replicas_per_master(mut self, n: usize) -> Self {
-        self.replicas_per_master = n;
-        self
-    }
+        /// How many replicas follow each master (default 0).
+        ///
+        /// ```
+        /// let b = pottery::testing::RedisCluster::builder().replicas_per_master(1);
+        /// # let _ = b;
+        /// ```
+        fn replicas_per_master(n: usize);
 
-    /// `cluster-node-timeout` (default 5 s): how long a node may be unreachable before the
-    /// cluster fails it over. A failover takes about this plus a second or two.
-    ///
-    /// ```
-    /// let b = pottery::testing::RedisCluster::builder().node_timeout(std::time::Duration::from_secs(2));
-    /// # let _ = b;
-    /// ```
-    pub fn node_timeout(mut self, timeout: Duration) -> Self {
-        self.node_timeout = timeout;
-        self
+        /// `cluster-node-timeout` (default 5 s): how long a node may be unreachable before the
+        /// cluster fails it over. A failover takes about this plus a second or two.
+        ///
+        /// ```
+        /// let b = pottery::testing::RedisCluster::builder().node_timeout(std::time::Duration::from_secs(2));
+        /// # let _ = b;
+        /// ```
+        fn node_timeout(timeout: Duration);
     }
 
     /// Run this server binary instead of `$REDIS_SERVER` or `redis-server`.

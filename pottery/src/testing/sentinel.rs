@@ -64,39 +64,33 @@ impl SentinelBuilder {
         self
     }
 
-    /// How many replicas follow the master (default 1).
-    ///
-    /// ```
-    /// let b = pottery::testing::SentinelGroup::builder().replicas(2);
-    /// # let _ = b;
-    /// ```
-    pub fn replicas(mut self, n: usize) -> Self {
-        self.replicas = n;
-        self
-    }
+    setters! {
+        Self;
+        /// How many replicas follow the master (default 1).
+        ///
+        /// ```
+        /// let b = pottery::testing::SentinelGroup::builder().replicas(2);
+        /// # let _ = b;
+        /// ```
+        fn replicas(n: usize);
 
-    /// `down-after-milliseconds` (default 1 s): how long the master may be unreachable
-    /// before a sentinel thinks it down.
-    ///
-    /// ```
-    /// let b = pottery::testing::SentinelGroup::builder().down_after(std::time::Duration::from_millis(500));
-    /// # let _ = b;
-    /// ```
-    pub fn down_after(mut self, timeout: Duration) -> Self {
-        self.down_after = timeout;
-        self
-    }
+        /// `down-after-milliseconds` (default 1 s): how long the master may be unreachable
+        /// before a sentinel thinks it down.
+        ///
+        /// ```
+        /// let b = pottery::testing::SentinelGroup::builder().down_after(std::time::Duration::from_millis(500));
+        /// # let _ = b;
+        /// ```
+        fn down_after(timeout: Duration);
 
-    /// `failover-timeout` (default 3 s): how long a failover step may take, and (twice it)
-    /// how long before a failed attempt is tried again.
-    ///
-    /// ```
-    /// let b = pottery::testing::SentinelGroup::builder().failover_timeout(std::time::Duration::from_secs(5));
-    /// # let _ = b;
-    /// ```
-    pub fn failover_timeout(mut self, timeout: Duration) -> Self {
-        self.failover_timeout = timeout;
-        self
+        /// `failover-timeout` (default 3 s): how long a failover step may take, and (twice it)
+        /// how long before a failed attempt is tried again.
+        ///
+        /// ```
+        /// let b = pottery::testing::SentinelGroup::builder().failover_timeout(std::time::Duration::from_secs(5));
+        /// # let _ = b;
+        /// ```
+        fn failover_timeout(timeout: Duration);
     }
 
     /// One password for everything: the master and replicas (`requirepass`, `masterauth`)

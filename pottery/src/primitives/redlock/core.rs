@@ -114,12 +114,7 @@ impl Core {
         } else {
             None
         };
-        match problem {
-            Some(p) => Err(Error::Config {
-                message: format!("Redlock `{}`: {p}", self.key),
-            }),
-            None => Ok(()),
-        }
+        crate::primitives::refuse_settings("Redlock", &self.key, problem)
     }
 
     pub(super) fn not_achieved(&self) -> Error {
