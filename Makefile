@@ -104,7 +104,10 @@ package:
 test: deps lint features package
 	mkdir -p target
 	@date +'== %T the workspace suite'
-	cargo test --workspace --all-features 2>&1 | tee target/test.log
+	# Without the TLS-providers crate, whose features would turn on every TLS provider in
+	# pottery: the runs below (`-p pottery-tests --all-features`) then reuse these builds
+	# instead of compiling pottery and every test binary again. `make tls-providers` runs it.
+	cargo test --workspace --exclude pottery-tls-providers-test --all-features 2>&1 | tee target/test.log
 	@date +'== %T the TLS providers'
 	$(MAKE) --no-print-directory tls-providers
 	@date +'== %T Valkey 9'
