@@ -31,7 +31,7 @@ pub(crate) fn refresh_expiry_near(redis: &crate::Redis, key: &str, timeout_ms: u
     let last = redis.shared_state::<ExpiryRefresh>(key);
     let every = Duration::from_millis(timeout_ms / 10);
     {
-        let mut at = last.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut at = crate::sync::lock(&last.0);
         if at.is_some_and(|t| t.elapsed() < every) {
             return;
         }

@@ -118,8 +118,10 @@ mod plan;
 mod redirect;
 mod store;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::sync::lock;
 
 pub(crate) use self::hook::{TouchAgain, hit, run_async, run_blocking};
 pub(crate) use self::link::{Near, is_redirect};
@@ -241,10 +243,6 @@ pub struct NearCacheStats {
     /// Tracking connections made (attempts included; one per server while the first ones
     /// live: 1 on a single server or Sentinel, one per master read from on a cluster).
     pub connections: u64,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl crate::Redis {

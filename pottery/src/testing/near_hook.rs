@@ -19,11 +19,11 @@ static HOOK: Mutex<Option<FillHook>> = Mutex::new(None);
 /// pottery::testing::near_hook::set_fill_hook(None);
 /// ```
 pub fn set_fill_hook(hook: Option<FillHook>) {
-    *HOOK.lock().unwrap_or_else(|p| p.into_inner()) = hook;
+    *crate::sync::lock(&HOOK) = hook;
 }
 
 pub(crate) fn before_insert(key: &[u8]) {
-    let hook = HOOK.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let hook = crate::sync::lock(&HOOK).clone();
     if let Some(hook) = hook {
         hook(key);
     }
