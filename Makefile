@@ -19,7 +19,7 @@ export CARGO_TERM_COLOR ?= never
 # as `-p pottery-tests`, unifies dependency features differently and compiles everything again).
 SUITE := --workspace --exclude pottery-tls-providers-test --all-features
 
-.PHONY: demo test bench deps redis venv lint examples features features-pairs package tls-providers weight
+.PHONY: demo test bench deps redis venv lint examples features features-background features-pairs package tls-providers weight
 
 deps: redis venv
 
@@ -64,14 +64,17 @@ lint:
 	RUSTDOCFLAGS="-D warnings" cargo doc -q --workspace --no-deps --all-features
 
 # Feature combinations users may pick, each checked (no warnings allowed) with `cargo check`
-# sharing the target dir, as listed by tools/feature-sets.sh from pottery/Cargo.toml. `make
-# test` checks no features and each feature alone (12 sets, about a minute); every pair as well
-# (the depth-2 powerset, 64 sets) is `make features-pairs`: about five minutes on the 2-core
-# machine, mostly redis-rs checked again for each combination of its features, which does not
-# fit `make test`'s 15 minutes beside the suites. Run it when a feature or a cfg changes. The
-# defaults are built by `make examples`, everything by the test suite.
+# sharing one target dir, as listed by tools/feature-sets.sh from pottery/Cargo.toml: no
+# features, each feature alone and every pair (the depth-2 powerset, 64 sets; about 400 s of
+# CPU from cold on the 2-core machine, mostly pottery checked again for each set). `make test`
+# runs them in the background, niced and in their own target dir, while its suites wait on
+# their servers, and fails if any set does; `make features-pairs` runs them in the foreground,
+# `make features` only no features and each feature alone (12 sets).
 features:
 	DEPTH=1 tools/feature-sets.sh --check
+
+features-background:
+	tools/feature-sets.sh --background start
 
 features-pairs:
 	tools/feature-sets.sh --check
@@ -105,7 +108,7 @@ package:
 	test "$$(grep -c '^src/scripts/.*\.lua$$' target/package.list)" = "$$(ls pottery/src/scripts/*.lua | wc -l)"
 	@echo "package: ok"
 
-test: deps lint features package
+test: deps features-background lint package
 	mkdir -p target
 	@date +'== %T the workspace suite'
 	# Without the TLS-providers crate, whose features would turn on every TLS provider in
@@ -151,6 +154,8 @@ test: deps lint features package
 	@echo "   nothing there; make bench builds in release and writes docs/)"
 	QUICK=smoke cargo test -q $(SUITE) --bench compare
 	QUICK=smoke cargo test -q $(SUITE) --bench percall
+	@date +'== %T the feature combinations (started in the background before the suites)'
+	tools/feature-sets.sh --background wait
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "all tests: %d passed, %d failed\n", p, f }' target/test.log
 
 bench: deps
