@@ -129,7 +129,7 @@ impl Redlock {
             .lease
             .clone()
             .ok_or_else(|| self.core.not_achieved())?;
-        let task = tokio::spawn(watchdog(lease, Arc::clone(&watch)));
+        let task = crate::exec::rt::spawn_here(watchdog(lease, Arc::clone(&watch)));
         Ok(WatchdogGuard { guard, watch, task })
     }
 
