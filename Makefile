@@ -1,7 +1,8 @@
 # pottery-rs: the README's commands.
 #   make demo   start a throwaway redis-server, run `cargo run --example tour` against it, stop it
 #   make test   formatting, clippy, every test (unit, integration, interop, doc) and a quick bench
-#   make bench  pottery-rs vs raw redis-rs (vs Python pottery) on servers of its own
+#   make bench  pottery-rs vs raw redis-rs (vs Python pottery) on servers of its own, and what
+#               pottery's spans cost per call against the build without them
 #   make weight what pottery's defaults cost a user's clean debug build, next to redis-rs
 # Each installs what it needs: redis-server/redis-tools from Debian packages when missing, and
 # a Python venv with pottery 3.0.1 for the interop tests and the benchmark.
@@ -161,3 +162,4 @@ test: deps features-background lint package
 bench: deps
 	cargo bench -q -p pottery-tests --bench compare
 	cargo bench -q -p pottery-tests --bench percall
+	tools/span-cost.sh
