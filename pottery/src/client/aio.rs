@@ -311,7 +311,6 @@ impl AsyncConnection {
     /// Sends one command and returns its reply, a server's error reply as `Err` (as
     /// `Cmd::query_async` does). On a single server the call's future is awaited in place (no
     /// boxed future per command, as `ConnectionLike` has).
-    #[allow(dead_code)]
     pub(crate) async fn send_command(&mut self, cmd: &Cmd) -> RedisResult<Value> {
         let reply = match &mut self.0 {
             AsyncConn::Single(c) => {
