@@ -242,7 +242,8 @@ fn info_stat(server: &RedisServer, section: &str, name: &str) -> u64 {
 
 /// The async connection is not redis-rs's `ConnectionManager`: pottery replaces it. Killed on
 /// the server (`CLIENT KILL`), it is found lost by the next call, whose retry makes a new one
-/// and succeeds; 64 tasks that all meet the killed connection share one new connection.
+/// and succeeds; 64 tasks that all meet the killed connection share one new connection; a
+/// connection a user holds is renewed too.
 #[test]
 fn a_killed_async_connection_is_replaced_once_for_all_its_callers() {
     let server = RedisServer::start().unwrap();
@@ -303,5 +304,14 @@ fn a_killed_async_connection_is_replaced_once_for_all_its_callers() {
             "round {round}: the handle's and redis-cli's"
         );
     }
+    // A connection a user holds (`async_connection`) is renewed by its next command once it
+    // was found lost: at most one command fails, as with redis-rs's `ConnectionManager`.
+    let mut held = rt.block_on(redis.async_connection()).unwrap();
+    kill();
+    let ping = |conn: &mut pottery::AsyncConnection| {
+        rt.block_on(redis::cmd("PING").query_async::<String>(conn))
+    };
+    let first = ping(&mut held);
+    assert_eq!(ping(&mut held).unwrap(), "PONG", "after {first:?}");
     rt.block_on(d.clear()).unwrap();
 }

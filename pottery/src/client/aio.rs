@@ -1,14 +1,15 @@
 //! Async connections: one multiplexed connection per Tokio runtime, shared by every task.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use redis::{Cmd, RedisError, RedisFuture, RedisResult, Value};
 
 use super::IDLE_CHECK;
+use super::Inner;
 use super::MAX_RUNTIMES;
 use super::Options;
 use super::Redis;
@@ -73,7 +74,9 @@ impl Redis {
         let conn = match &inner.target {
             // One attempt per connect: retrying here would multiply the connection timeout a
             // call can take. After a failure, the next call (or the call's retry) tries again.
-            Target::Single(client) => connect_single_async(client, &inner.opts).await,
+            Target::Single(client) => {
+                connect_single_async(client, &inner.opts, Arc::downgrade(&self.inner)).await
+            }
             #[cfg(feature = "cluster")]
             Target::Cluster(client, _) => client
                 .get_async_connection()
@@ -345,18 +348,52 @@ impl AsyncConnection {
     }
 }
 
+impl AsyncConnection {
+    /// A single-server connection that was lost becomes the handle's current one (made anew
+    /// if need be); others are left as they are.
+    async fn renew_if_lost(&mut self) -> RedisResult<()> {
+        let handle = match &self.0 {
+            AsyncConn::Single(c) if c.lost.load(Ordering::Relaxed) => c.handle.upgrade(),
+            _ => None,
+        };
+        if let Some(inner) = handle {
+            let redis = Redis { inner };
+            *self = Box::pin(redis.async_connection())
+                .await
+                .map_err(|e| match e {
+                    Error::Redis { source, .. } => source,
+                    other => RedisError::from((
+                        redis::ErrorKind::Client,
+                        "no new connection",
+                        other.to_string(),
+                    )),
+                })?;
+        }
+        Ok(())
+    }
+}
+
 impl redis::aio::ConnectionLike for AsyncConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, Value> {
-        match &mut self.0 {
-            AsyncConn::Single(c) => Box::pin(async move {
-                let r = c.conn.send_packed_command(cmd).await;
-                c.saw(&r);
-                r
+        // A place, not a borrow: the single server's arm takes `self` whole.
+        match self.0 {
+            AsyncConn::Single(_) => Box::pin(async move {
+                self.renew_if_lost().await?;
+                match &mut self.0 {
+                    AsyncConn::Single(c) => {
+                        let r = c.conn.send_packed_command(cmd).await;
+                        c.saw(&r);
+                        r
+                    }
+                    // Renewed from a single server's handle: a single server's.
+                    #[allow(unreachable_patterns)]
+                    _ => redis::aio::ConnectionLike::req_packed_command(self, cmd).await,
+                }
             }),
             #[cfg(feature = "cluster")]
-            AsyncConn::Cluster(c) => c.req_packed_command(cmd),
+            AsyncConn::Cluster(ref mut c) => c.req_packed_command(cmd),
             #[cfg(feature = "sentinel")]
-            AsyncConn::Sentinel(c) => {
+            AsyncConn::Sentinel(ref mut c) => {
                 let watch = Arc::clone(&c.watch);
                 let reply = c.conn.req_packed_command(cmd);
                 Box::pin(async move {
@@ -373,16 +410,30 @@ impl redis::aio::ConnectionLike for AsyncConnection {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        match &mut self.0 {
-            AsyncConn::Single(c) => Box::pin(async move {
-                let r = c.conn.send_packed_commands(pipeline, offset, count).await;
-                c.saw(&r);
-                r
+        // A place, not a borrow: the single server's arm takes `self` whole.
+        match self.0 {
+            AsyncConn::Single(_) => Box::pin(async move {
+                self.renew_if_lost().await?;
+                match &mut self.0 {
+                    AsyncConn::Single(c) => {
+                        let r = c.conn.send_packed_commands(pipeline, offset, count).await;
+                        c.saw(&r);
+                        r
+                    }
+                    // Renewed from a single server's handle: a single server's.
+                    #[allow(unreachable_patterns)]
+                    _ => {
+                        redis::aio::ConnectionLike::req_packed_commands(
+                            self, pipeline, offset, count,
+                        )
+                        .await
+                    }
+                }
             }),
             #[cfg(feature = "cluster")]
-            AsyncConn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            AsyncConn::Cluster(ref mut c) => c.req_packed_commands(pipeline, offset, count),
             #[cfg(feature = "sentinel")]
-            AsyncConn::Sentinel(c) => {
+            AsyncConn::Sentinel(ref mut c) => {
                 let watch = Arc::clone(&c.watch);
                 let reply = c.conn.req_packed_commands(pipeline, offset, count);
                 Box::pin(async move {
@@ -411,11 +462,17 @@ impl redis::aio::ConnectionLike for AsyncConnection {
 /// marked lost, and the runtime's next call makes a new connection (one for all the callers
 /// that ask at once; see `Redis::connect_async`). A timeout does not lose it: a late reply is
 /// matched to its request and dropped.
+///
+/// A lost connection held by a user (from [`Redis::async_connection`]) is replaced by the
+/// handle's current one at its next command, as redis-rs's `ConnectionManager` replaced its
+/// own.
 #[derive(Clone)]
 pub(super) struct SingleConn {
     conn: MultiplexedConnection,
     /// Shared by the clones of one connection.
     lost: Arc<AtomicBool>,
+    /// The handle that made it (weak: the handle keeps its connections).
+    handle: Weak<Inner>,
 }
 
 impl SingleConn {
@@ -430,7 +487,11 @@ impl SingleConn {
 }
 
 /// A new async connection to a single server, within the connection timeout (one attempt).
-async fn connect_single_async(client: &redis::Client, opts: &Options) -> RedisResult<AsyncConn> {
+async fn connect_single_async(
+    client: &redis::Client,
+    opts: &Options,
+    handle: Weak<Inner>,
+) -> RedisResult<AsyncConn> {
     let lost = Arc::new(AtomicBool::new(false));
     let mut config = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(opts.connection_timeout))
@@ -454,7 +515,7 @@ async fn connect_single_async(client: &redis::Client, opts: &Options) -> RedisRe
     let conn = client
         .get_multiplexed_async_connection_with_config(&config)
         .await?;
-    Ok(AsyncConn::Single(SingleConn { conn, lost }))
+    Ok(AsyncConn::Single(SingleConn { conn, lost, handle }))
 }
 
 #[cfg(feature = "sentinel")]
