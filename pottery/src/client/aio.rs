@@ -144,7 +144,7 @@ impl Redis {
             return !c.watch.dead.load(Ordering::Relaxed) && c.watch.generation == t.generation();
         }
         match conn {
-            AsyncConn::Single(c) => !c.lost.load(Ordering::Relaxed),
+            AsyncConn::Single(c) => !c.state.lost.load(Ordering::Relaxed),
             #[allow(unreachable_patterns)]
             _ => true,
         }
@@ -353,7 +353,9 @@ impl AsyncConnection {
     /// if need be); others are left as they are.
     async fn renew_if_lost(&mut self) -> RedisResult<()> {
         let handle = match &self.0 {
-            AsyncConn::Single(c) if c.lost.load(Ordering::Relaxed) => c.handle.upgrade(),
+            AsyncConn::Single(c) if c.state.lost.load(Ordering::Relaxed) => {
+                c.state.handle.upgrade()
+            }
             _ => None,
         };
         if let Some(inner) = handle {
@@ -469,8 +471,13 @@ impl redis::aio::ConnectionLike for AsyncConnection {
 #[derive(Clone)]
 pub(super) struct SingleConn {
     conn: MultiplexedConnection,
-    /// Shared by the clones of one connection.
-    lost: Arc<AtomicBool>,
+    /// Shared by the clones of one connection (one `Arc`: a call clones it).
+    state: Arc<SingleState>,
+}
+
+/// What the clones of a [`SingleConn`] share.
+struct SingleState {
+    lost: AtomicBool,
     /// The handle that made it (weak: the handle keeps its connections).
     handle: Weak<Inner>,
 }
@@ -481,7 +488,7 @@ impl SingleConn {
         if let Err(e) = r
             && e.is_unrecoverable_error()
         {
-            self.lost.store(true, Ordering::Relaxed);
+            self.state.lost.store(true, Ordering::Relaxed);
         }
     }
 }
@@ -492,7 +499,10 @@ async fn connect_single_async(
     opts: &Options,
     handle: Weak<Inner>,
 ) -> RedisResult<AsyncConn> {
-    let lost = Arc::new(AtomicBool::new(false));
+    let state = Arc::new(SingleState {
+        lost: AtomicBool::new(false),
+        handle,
+    });
     let mut config = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(opts.connection_timeout))
         .set_response_timeout(opts.response_timeout);
@@ -504,10 +514,10 @@ async fn connect_single_async(
     {
         // A RESP3 connection's driver says when the connection is gone (redis-rs refuses a
         // push sender on RESP2, whose connections are found lost by a failed call).
-        let seen = Arc::clone(&lost);
+        let seen = Arc::clone(&state);
         config = config.set_push_sender(move |push: redis::PushInfo| {
             if push.kind == redis::PushKind::Disconnection {
-                seen.store(true, Ordering::Relaxed);
+                seen.lost.store(true, Ordering::Relaxed);
             }
             Ok::<(), std::convert::Infallible>(())
         });
@@ -515,7 +525,7 @@ async fn connect_single_async(
     let conn = client
         .get_multiplexed_async_connection_with_config(&config)
         .await?;
-    Ok(AsyncConn::Single(SingleConn { conn, lost, handle }))
+    Ok(AsyncConn::Single(SingleConn { conn, state }))
 }
 
 #[cfg(feature = "sentinel")]
