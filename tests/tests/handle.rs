@@ -260,11 +260,10 @@ fn a_killed_async_connection_is_replaced_once_for_all_its_callers() {
         let killed = server
             .cli(["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"])
             .unwrap();
-        assert_eq!(
-            killed.trim(),
-            "1",
-            "the handle's one async connection killed"
-        );
+        // The handle's one async connection (and maybe an earlier redis-cli's, if the server
+        // has not yet seen it close).
+        let killed: u64 = killed.trim().parse().unwrap();
+        assert!(killed >= 1, "the handle's async connection killed");
     };
     let connections = || info_stat(&server, "stats", "total_connections_received");
     // One caller: its read is retried on a new connection.
@@ -298,10 +297,10 @@ fn a_killed_async_connection_is_replaced_once_for_all_its_callers() {
             2,
             "round {round}: one new connection"
         );
-        assert_eq!(
-            connected_clients(&server),
-            2,
-            "round {round}: the handle's and redis-cli's"
+        // The handle's and redis-cli's (once the server saw earlier redis-clis close).
+        assert!(
+            poll(10, || connected_clients(&server) == 2),
+            "round {round}: one connection of the handle's"
         );
     }
     // A connection a user holds (`async_connection`) is renewed by its next command once it
