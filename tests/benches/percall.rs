@@ -1,6 +1,8 @@
 //! `make bench` (second part): pottery-rs's own cost per call against raw redis-rs doing the
 //! same server work, on one throwaway server, in the same run — and the heap allocations per
-//! call of each side (a counting global allocator).
+//! call of each side (a counting global allocator) and the client's CPU time per call (`rs µs`,
+//! `raw µs`: every thread of this process, the server excluded), which a busy machine disturbs
+//! much less than the rates.
 //!
 //! Rows: sequential one-command operations (one client thread, the server pinned to CPU 0 and
 //! the client to CPU 1); 64 tasks on one handle against raw redis-rs on one multiplexed
@@ -69,18 +71,33 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// One side of a row: `n` operations; returns (ops/s, allocations per op).
-type Side<'a> = Box<dyn FnMut(usize) -> (f64, f64) + 'a>;
+/// One side of a row: `n` operations; returns (ops/s, allocations per op, client CPU µs per op).
+type Side<'a> = Box<dyn FnMut(usize) -> (f64, f64, f64) + 'a>;
 
-/// Times `f(n)` and counts its allocations (all threads: rows with several workers count them
-/// all, per operation).
-fn measure(n: usize, f: impl FnOnce(usize)) -> (f64, f64) {
+/// The CPU time this process (every thread; the server is another process) has used, in µs.
+fn cpu_micros() -> f64 {
+    // SAFETY: a zeroed rusage is a valid out-parameter; RUSAGE_SELF is a valid target.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let micros = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
+    micros(usage.ru_utime) + micros(usage.ru_stime)
+}
+
+/// Times `f(n)` and counts its allocations and the client's CPU time (all threads: rows with
+/// several workers count them all, per operation). The CPU time per operation is the client's
+/// own cost, which a busy machine disturbs much less than the rate.
+fn measure(n: usize, f: impl FnOnce(usize)) -> (f64, f64, f64) {
     let a0 = ALLOCATIONS.load(Ordering::Relaxed);
+    let cpu0 = cpu_micros();
     let start = Instant::now();
     f(n);
     let secs = start.elapsed().as_secs_f64();
+    let cpu = cpu_micros() - cpu0;
     let allocs = ALLOCATIONS.load(Ordering::Relaxed) - a0;
-    (n as f64 / secs, allocs as f64 / n as f64)
+    (n as f64 / secs, allocs as f64 / n as f64, cpu / n as f64)
 }
 
 struct Row {
@@ -89,6 +106,8 @@ struct Row {
     raw: f64,
     rs_allocs: f64,
     raw_allocs: f64,
+    rs_cpu: f64,
+    raw_cpu: f64,
 }
 
 fn compare(name: &'static str, n: usize, rounds: usize, mut rs: Side, mut raw: Side) -> Row {
@@ -102,19 +121,24 @@ fn compare(name: &'static str, n: usize, rounds: usize, mut rs: Side, mut raw: S
             raw: f64::NAN,
             rs_allocs: f64::NAN,
             raw_allocs: f64::NAN,
+            rs_cpu: f64::NAN,
+            raw_cpu: f64::NAN,
         };
     }
     // A warm-up of each side (connections, script caches).
     rs(n.min(100));
     raw(n.min(100));
     let (mut a, mut b, mut aa, mut ba) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut ac, mut bc) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
-        let (r, al) = rs(n);
+        let (r, al, cpu) = rs(n);
         a.push(r);
         aa.push(al);
-        let (r, al) = raw(n);
+        ac.push(cpu);
+        let (r, al, cpu) = raw(n);
         b.push(r);
         ba.push(al);
+        bc.push(cpu);
     }
     let row = Row {
         name,
@@ -122,15 +146,19 @@ fn compare(name: &'static str, n: usize, rounds: usize, mut rs: Side, mut raw: S
         raw: median(b),
         rs_allocs: median(aa),
         raw_allocs: median(ba),
+        rs_cpu: median(ac),
+        raw_cpu: median(bc),
     };
     println!(
-        "| {:<58} | {:>9.0} | {:>9.0} | {:>5.2}x | {:>6.1} | {:>6.1} |",
+        "| {:<58} | {:>9.0} | {:>9.0} | {:>5.2}x | {:>6.1} | {:>6.1} | {:>6.2} | {:>6.2} |",
         row.name,
         row.rs,
         row.raw,
         row.rs / row.raw,
         row.rs_allocs,
-        row.raw_allocs
+        row.raw_allocs,
+        row.rs_cpu,
+        row.raw_cpu
     );
     row
 }
@@ -157,15 +185,17 @@ fn main() {
         .build()
         .unwrap();
     println!(
-        "| {:<58} | {:>9} | {:>9} | {:>6} | {:>6} | {:>6} |",
+        "| {:<58} | {:>9} | {:>9} | {:>6} | {:>6} | {:>6} | {:>6} | {:>6} |",
         "workload (same server work on both sides)",
         "rs ops/s",
         "raw ops/s",
         "rs/raw",
         "rs al",
-        "raw al"
+        "raw al",
+        "rs µs",
+        "raw µs"
     );
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     let mut rows = Vec::new();
 
     // Sequential one-command operations.
@@ -713,13 +743,15 @@ fn main() {
         .filter(|r| !r.rs.is_nan())
         .map(|r| {
             format!(
-                "{{\"name\": {:?}, \"rs\": {:.0}, \"raw\": {:.0}, \"ratio\": {:.3}, \"rs_allocs\": {:.1}, \"raw_allocs\": {:.1}}}",
+                "{{\"name\": {:?}, \"rs\": {:.0}, \"raw\": {:.0}, \"ratio\": {:.3}, \"rs_allocs\": {:.1}, \"raw_allocs\": {:.1}, \"rs_cpu_us\": {:.3}, \"raw_cpu_us\": {:.3}}}",
                 r.name,
                 r.rs,
                 r.raw,
                 r.rs / r.raw,
                 r.rs_allocs,
-                r.raw_allocs
+                r.raw_allocs,
+                r.rs_cpu,
+                r.raw_cpu
             )
         })
         .collect();

@@ -230,3 +230,87 @@ fn one_handle_serves_successive_runtimes() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async { d.clear().await.unwrap() });
 }
+
+/// A stat of the server's `INFO` (`section`).
+fn info_stat(server: &RedisServer, section: &str, name: &str) -> u64 {
+    let info = server.cli(["INFO", section]).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} in INFO {section}"))
+}
+
+/// The async connection is not redis-rs's `ConnectionManager`: pottery replaces it. Killed on
+/// the server (`CLIENT KILL`), it is found lost by the next call, whose retry makes a new one
+/// and succeeds; 64 tasks that all meet the killed connection share one new connection; a
+/// connection a user holds is renewed too.
+#[test]
+fn a_killed_async_connection_is_replaced_once_for_all_its_callers() {
+    let server = RedisServer::start().unwrap();
+    let redis = server.redis();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let d: std::sync::Arc<pottery::aio::RedisDict<String, i64>> =
+        std::sync::Arc::new(pottery::aio::RedisDict::new(&redis, unique_key("killed")));
+    rt.block_on(d.insert("a".into(), 1)).unwrap();
+    let kill = || {
+        let killed = server
+            .cli(["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"])
+            .unwrap();
+        // The handle's one async connection (and maybe an earlier redis-cli's, if the server
+        // has not yet seen it close).
+        let killed: u64 = killed.trim().parse().unwrap();
+        assert!(killed >= 1, "the handle's async connection killed");
+    };
+    let connections = || info_stat(&server, "stats", "total_connections_received");
+    // One caller: its read is retried on a new connection.
+    kill();
+    let before = connections();
+    assert_eq!(rt.block_on(d.get("a")).unwrap(), Some(1));
+    // `redis-cli` connects once per call: the INFO above and below are one connection each.
+    assert_eq!(connections() - before, 2, "one new connection for the call");
+    // 64 tasks at once: one new connection for them all.
+    for round in 0..3 {
+        kill();
+        let before = connections();
+        let results = rt.block_on(async {
+            let tasks: Vec<_> = (0..64)
+                .map(|_| {
+                    let d = std::sync::Arc::clone(&d);
+                    tokio::spawn(async move { d.get("a").await })
+                })
+                .collect();
+            let mut results = Vec::new();
+            for t in tasks {
+                results.push(t.await.unwrap());
+            }
+            results
+        });
+        for r in results {
+            assert_eq!(r.unwrap(), Some(1), "round {round}");
+        }
+        assert_eq!(
+            connections() - before,
+            2,
+            "round {round}: one new connection"
+        );
+        // The handle's and redis-cli's (once the server saw earlier redis-clis close).
+        assert!(
+            poll(10, || connected_clients(&server) == 2),
+            "round {round}: one connection of the handle's"
+        );
+    }
+    // A connection a user holds (`async_connection`) is renewed by its next command once it
+    // was found lost: at most one command fails, as with redis-rs's `ConnectionManager`.
+    let mut held = rt.block_on(redis.async_connection()).unwrap();
+    kill();
+    let ping = |conn: &mut pottery::AsyncConnection| {
+        rt.block_on(redis::cmd("PING").query_async::<String>(conn))
+    };
+    let first = ping(&mut held);
+    assert_eq!(ping(&mut held).unwrap(), "PONG", "after {first:?}");
+    rt.block_on(d.clear()).unwrap();
+}

@@ -1,17 +1,15 @@
 //! Async connections: one multiplexed connection per Tokio runtime, shared by every task.
 
 use std::fmt;
-use std::sync::Arc;
-#[cfg(feature = "sentinel")]
-use std::sync::atomic::AtomicBool;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{RedisError, RedisFuture, RedisResult, Value};
+use redis::{Cmd, RedisError, RedisFuture, RedisResult, Value};
 
 use super::IDLE_CHECK;
+use super::Inner;
 use super::MAX_RUNTIMES;
 use super::Options;
 use super::Redis;
@@ -22,7 +20,8 @@ use crate::error::{Error, Result};
 use crate::sync::lock;
 
 impl Redis {
-    /// The shared async connection: multiplexed and reconnecting. Clone it freely.
+    /// The shared async connection: multiplexed, and replaced by the next call once it is lost.
+    /// Clone it freely.
     ///
     /// It is created on first use in each Tokio runtime (a connection's driver task lives on
     /// the runtime that made it), so one handle serves several runtimes one after another —
@@ -73,19 +72,10 @@ impl Redis {
             });
         }
         let conn = match &inner.target {
+            // One attempt per connect: retrying here would multiply the connection timeout a
+            // call can take. After a failure, the next call (or the call's retry) tries again.
             Target::Single(client) => {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(inner.opts.connection_timeout))
-                    .set_response_timeout(inner.opts.response_timeout)
-                    // One attempt per connect: retries would multiply the connection
-                    // timeout a call can take. After a failure, the next call (or the
-                    // manager's own reconnect) tries again.
-                    .set_number_of_retries(0)
-                    .set_min_delay(Duration::from_millis(50))
-                    .set_max_delay(Duration::from_secs(1));
-                ConnectionManager::new_with_config(client.clone(), config)
-                    .await
-                    .map(AsyncConn::Single)
+                connect_single_async(client, &inner.opts, Arc::downgrade(&self.inner)).await
             }
             #[cfg(feature = "cluster")]
             Target::Cluster(client, _) => client
@@ -137,23 +127,27 @@ impl Redis {
             }
         }
         let mut cache = lock(&self.inner.aio);
-        // A Sentinel handle's connection that failed, or that goes to a master an earlier
-        // lookup found, is replaced: the next one goes to the master the sentinels name.
+        // A connection that was lost is replaced, and so is a Sentinel handle's that failed or
+        // that goes to a master an earlier lookup found (the next one goes to the master the
+        // sentinels name).
         cache.retain(|s| self.usable(&s.conn));
         let slot = cache.iter().find(|s| s.runtime == runtime)?;
         self.inner.aio_last.store(Some(Arc::clone(slot)));
         Some(f(slot))
     }
 
-    /// Whether `conn` may be used: a Sentinel handle's that failed, or that goes to a master
-    /// an earlier lookup found, may not.
+    /// Whether `conn` may be used: one that was lost (see [`SingleConn`]) may not, nor a
+    /// Sentinel handle's that failed or that goes to a master an earlier lookup found.
     fn usable(&self, conn: &AsyncConn) -> bool {
         #[cfg(feature = "sentinel")]
         if let (Target::Sentinel(t), AsyncConn::Sentinel(c)) = (&self.inner.target, conn) {
             return !c.watch.dead.load(Ordering::Relaxed) && c.watch.generation == t.generation();
         }
-        let _ = conn;
-        true
+        match conn {
+            AsyncConn::Single(c) => !c.state.lost.load(Ordering::Relaxed),
+            #[allow(unreachable_patterns)]
+            _ => true,
+        }
     }
 
     /// Now, in nanoseconds since the handle was made (for [`AioSlot::used`]).
@@ -264,15 +258,15 @@ pub(crate) struct AioSlot {
 
 #[derive(Clone)]
 pub(super) enum AsyncConn {
-    Single(ConnectionManager),
+    Single(SingleConn),
     #[cfg(feature = "cluster")]
     Cluster(Box<redis::cluster_async::ClusterConnection>),
     #[cfg(feature = "sentinel")]
     Sentinel(SentinelConn),
 }
 
-/// The async connection of a [`Redis`] handle (multiplexed, reconnecting); implements
-/// `redis::aio::ConnectionLike`. Cheap to clone.
+/// The async connection of a [`Redis`] handle (multiplexed; once lost, the handle's next call
+/// makes a new one); implements `redis::aio::ConnectionLike`. Cheap to clone.
 ///
 /// ```
 /// # let redis = pottery::testing::doctest_redis();
@@ -317,6 +311,22 @@ impl AsyncConnection {
         }
     }
 
+    /// Sends one command and returns its reply, a server's error reply as `Err` (as
+    /// `Cmd::query_async` does). On a single server the call's future is awaited in place (no
+    /// boxed future per command, as `ConnectionLike` has).
+    pub(crate) async fn send_command(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        let reply = match &mut self.0 {
+            AsyncConn::Single(c) => {
+                let r = c.conn.send_packed_command(cmd).await;
+                c.saw(&r);
+                r
+            }
+            #[allow(unreachable_patterns)]
+            _ => redis::aio::ConnectionLike::req_packed_command(self, cmd).await,
+        };
+        reply.and_then(Value::extract_error)
+    }
+
     /// Sends a pipeline and returns its `count` replies, server errors among them as values
     /// (a batch's). On a cluster it goes to the master of `slot`: every command of the
     /// pipeline must be in that slot.
@@ -338,14 +348,54 @@ impl AsyncConnection {
     }
 }
 
+impl AsyncConnection {
+    /// A single-server connection that was lost becomes the handle's current one (made anew
+    /// if need be); others are left as they are.
+    async fn renew_if_lost(&mut self) -> RedisResult<()> {
+        let handle = match &self.0 {
+            AsyncConn::Single(c) if c.state.lost.load(Ordering::Relaxed) => {
+                c.state.handle.upgrade()
+            }
+            _ => None,
+        };
+        if let Some(inner) = handle {
+            let redis = Redis { inner };
+            *self = Box::pin(redis.async_connection())
+                .await
+                .map_err(|e| match e {
+                    Error::Redis { source, .. } => source,
+                    other => RedisError::from((
+                        redis::ErrorKind::Client,
+                        "no new connection",
+                        other.to_string(),
+                    )),
+                })?;
+        }
+        Ok(())
+    }
+}
+
 impl redis::aio::ConnectionLike for AsyncConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, Value> {
-        match &mut self.0 {
-            AsyncConn::Single(c) => c.req_packed_command(cmd),
+        // A place, not a borrow: the single server's arm takes `self` whole.
+        match self.0 {
+            AsyncConn::Single(_) => Box::pin(async move {
+                self.renew_if_lost().await?;
+                match &mut self.0 {
+                    AsyncConn::Single(c) => {
+                        let r = c.conn.send_packed_command(cmd).await;
+                        c.saw(&r);
+                        r
+                    }
+                    // Renewed from a single server's handle: a single server's.
+                    #[allow(unreachable_patterns)]
+                    _ => redis::aio::ConnectionLike::req_packed_command(self, cmd).await,
+                }
+            }),
             #[cfg(feature = "cluster")]
-            AsyncConn::Cluster(c) => c.req_packed_command(cmd),
+            AsyncConn::Cluster(ref mut c) => c.req_packed_command(cmd),
             #[cfg(feature = "sentinel")]
-            AsyncConn::Sentinel(c) => {
+            AsyncConn::Sentinel(ref mut c) => {
                 let watch = Arc::clone(&c.watch);
                 let reply = c.conn.req_packed_command(cmd);
                 Box::pin(async move {
@@ -362,12 +412,30 @@ impl redis::aio::ConnectionLike for AsyncConnection {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        match &mut self.0 {
-            AsyncConn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+        // A place, not a borrow: the single server's arm takes `self` whole.
+        match self.0 {
+            AsyncConn::Single(_) => Box::pin(async move {
+                self.renew_if_lost().await?;
+                match &mut self.0 {
+                    AsyncConn::Single(c) => {
+                        let r = c.conn.send_packed_commands(pipeline, offset, count).await;
+                        c.saw(&r);
+                        r
+                    }
+                    // Renewed from a single server's handle: a single server's.
+                    #[allow(unreachable_patterns)]
+                    _ => {
+                        redis::aio::ConnectionLike::req_packed_commands(
+                            self, pipeline, offset, count,
+                        )
+                        .await
+                    }
+                }
+            }),
             #[cfg(feature = "cluster")]
-            AsyncConn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            AsyncConn::Cluster(ref mut c) => c.req_packed_commands(pipeline, offset, count),
             #[cfg(feature = "sentinel")]
-            AsyncConn::Sentinel(c) => {
+            AsyncConn::Sentinel(ref mut c) => {
                 let watch = Arc::clone(&c.watch);
                 let reply = c.conn.req_packed_commands(pipeline, offset, count);
                 Box::pin(async move {
@@ -380,13 +448,84 @@ impl redis::aio::ConnectionLike for AsyncConnection {
     }
     fn get_db(&self) -> i64 {
         match &self.0 {
-            AsyncConn::Single(c) => c.get_db(),
+            AsyncConn::Single(c) => c.conn.get_db(),
             #[cfg(feature = "cluster")]
             AsyncConn::Cluster(c) => c.get_db(),
             #[cfg(feature = "sentinel")]
             AsyncConn::Sentinel(c) => c.conn.get_db(),
         }
     }
+}
+
+/// A multiplexed connection to a single server. It does not reconnect by itself: once a call
+/// on it fails with an error after which redis-rs would replace it (the connection dropped or
+/// closed, a reply that cannot be parsed: `is_unrecoverable_error`, the rule of redis-rs's
+/// `ConnectionManager`), or a RESP3 connection's driver reports the disconnection, it is
+/// marked lost, and the runtime's next call makes a new connection (one for all the callers
+/// that ask at once; see `Redis::connect_async`). A timeout does not lose it: a late reply is
+/// matched to its request and dropped.
+///
+/// A lost connection held by a user (from [`Redis::async_connection`]) is replaced by the
+/// handle's current one at its next command, as redis-rs's `ConnectionManager` replaced its
+/// own.
+#[derive(Clone)]
+pub(super) struct SingleConn {
+    conn: MultiplexedConnection,
+    /// Shared by the clones of one connection (one `Arc`: a call clones it).
+    state: Arc<SingleState>,
+}
+
+/// What the clones of a [`SingleConn`] share.
+struct SingleState {
+    lost: AtomicBool,
+    /// The handle that made it (weak: the handle keeps its connections).
+    handle: Weak<Inner>,
+}
+
+impl SingleConn {
+    /// Marks the connection lost if `r` says so.
+    fn saw<T>(&self, r: &RedisResult<T>) {
+        if let Err(e) = r
+            && e.is_unrecoverable_error()
+        {
+            self.state.lost.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A new async connection to a single server, within the connection timeout (one attempt).
+async fn connect_single_async(
+    client: &redis::Client,
+    opts: &Options,
+    handle: Weak<Inner>,
+) -> RedisResult<AsyncConn> {
+    let state = Arc::new(SingleState {
+        lost: AtomicBool::new(false),
+        handle,
+    });
+    let mut config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(opts.connection_timeout))
+        .set_response_timeout(opts.response_timeout);
+    if client
+        .get_connection_info()
+        .redis_settings()
+        .protocol()
+        .supports_resp3()
+    {
+        // A RESP3 connection's driver says when the connection is gone (redis-rs refuses a
+        // push sender on RESP2, whose connections are found lost by a failed call).
+        let seen = Arc::clone(&state);
+        config = config.set_push_sender(move |push: redis::PushInfo| {
+            if push.kind == redis::PushKind::Disconnection {
+                seen.lost.store(true, Ordering::Relaxed);
+            }
+            Ok::<(), std::convert::Infallible>(())
+        });
+    }
+    let conn = client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await?;
+    Ok(AsyncConn::Single(SingleConn { conn, state }))
 }
 
 #[cfg(feature = "sentinel")]

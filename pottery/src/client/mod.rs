@@ -146,8 +146,8 @@ pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379/0";
 /// Cheap to clone (an `Arc`), `Send + Sync`, and creating one does no I/O: the first operation
 /// connects. Blocking code borrows a connection from a small pool per call, so many threads work
 /// in parallel without sharing one socket and without connecting per operation; async code
-/// shares one multiplexed, auto-reconnecting connection (redis-rs's `ConnectionManager`, or the
-/// cluster's async connection).
+/// shares one multiplexed connection per Tokio runtime (the cluster's async connection on a
+/// cluster), replaced by the next call once it is lost.
 ///
 /// URLs: `redis://[user:password@]host[:port][/db]`, `rediss://…` for TLS (add `#insecure` to
 /// skip certificate checks, or give a CA with [`RedisBuilder::tls_root_cert`]), and

@@ -258,16 +258,16 @@ impl Redis {
             }
         };
         let first = match durable {
-            None => cmd.query_async(&mut conn).await.map(Replies::One),
+            None => conn.send_command(cmd).await.map(Replies::One),
             Some(_) => match with_wait(cmd.clone(), durable) {
-                Ok(cmd) => cmd.query_async(&mut conn).await.map(Replies::One),
+                Ok(cmd) => conn.send_command(&cmd).await.map(Replies::One),
                 Err(pipe) => pipe.query_async(&mut conn).await.map(Replies::All),
             },
         };
         match (req, first) {
             (Req::Eval { script, keys, args }, Err(e)) if is_noscript(&e) => {
                 match with_wait(script.command(false, keys, args), durable) {
-                    Ok(cmd) => cmd.query_async(&mut conn).await.map(Replies::One),
+                    Ok(cmd) => conn.send_command(&cmd).await.map(Replies::One),
                     Err(pipe) => pipe.query_async(&mut conn).await.map(Replies::All),
                 }
                 .map_err(|e| sent(e).into())

@@ -17,7 +17,7 @@ use crate::codec::CodecError;
 use crate::codec::Storable;
 use crate::error::{Error, Result};
 use crate::exec::plan::{Op, script};
-use crate::exec::reply::{bulk, decode, encode, int, unexpected};
+use crate::exec::reply::{bulk, decode, encode, encode_arg, int, unexpected};
 use crate::shell::runner::Runner;
 
 script!(COUNTER_UPDATE, "counter_update.lua", Once);
@@ -29,7 +29,8 @@ impl<K: Serialize + DeserializeOwned> Core<K, i64> {
     /// The plan: `HINCRBY`.
     fn incr_plan<Q: Serialize + ?Sized>(&self, k: &Q, by: i64) -> Result<Op<'_, i64>> {
         let mut cmd = self.cmd("HINCRBY");
-        cmd.arg(self.field(k)?).arg(by);
+        encode_arg(&mut cmd, &self.key, k)?;
+        cmd.arg(by);
         Ok(Op::cmd(&self.key, HASH, cmd, int))
     }
 

@@ -16,7 +16,7 @@ use crate::client::Redis;
 use crate::codec::Storable;
 use crate::error::Result;
 use crate::exec::plan::{Op, script};
-use crate::exec::reply::{decode, decode_opt, encode, int, scan_page};
+use crate::exec::reply::{decode, decode_opt, encode, encode_arg, int, scan_page};
 use crate::shell::keys::create_op;
 use crate::shell::runner::{Async, Blocking, Runner, block_on_ready};
 use crate::shell::scan::Scan;
@@ -54,8 +54,10 @@ where
     }
 
     pub(crate) fn cmd(&self, name: &str) -> redis::Cmd {
-        let mut cmd = redis::cmd(name);
-        cmd.arg(&self.key);
+        // Sized for the name, the key and a field and value of some size: growing it argument
+        // by argument cost two or three allocations per call.
+        let mut cmd = redis::Cmd::with_capacity(4, name.len() + self.key.len() + 64);
+        cmd.arg(name).arg(&self.key);
         cmd
     }
 
@@ -94,14 +96,15 @@ where
     /// The plan: `HSET`.
     pub(crate) fn set_plan(&self, k: &K, v: &V) -> Result<Op<'_, ()>> {
         let mut cmd = self.cmd("HSET");
-        cmd.arg(self.field(k)?).arg(encode(&self.key, v)?);
+        encode_arg(&mut cmd, &self.key, k)?;
+        encode_arg(&mut cmd, &self.key, v)?;
         Ok(Op::cmd(&self.key, HASH, cmd, |_, _| Ok(())))
     }
 
     /// The plan: `HGET`.
     pub(crate) fn get_plan<Q: Serialize + ?Sized>(&self, k: &Q) -> Result<Op<'_, Option<V>>> {
         let mut cmd = self.cmd("HGET");
-        cmd.arg(self.field(k)?);
+        encode_arg(&mut cmd, &self.key, k)?;
         Ok(Op::cmd(&self.key, HASH, cmd, decode_opt))
     }
 

@@ -19,7 +19,7 @@ use crate::client::Redis;
 use crate::codec::Storable;
 use crate::error::{Error, Result};
 use crate::exec::plan::{Op, script};
-use crate::exec::reply::{decode, decode_opt, encode, int, members};
+use crate::exec::reply::{decode, decode_opt, encode, encode_arg, int, members};
 use crate::shell::keys::create_op;
 
 script!(LIST_INSERT, "list_insert.lua", Once);
@@ -85,8 +85,9 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
     }
 
     fn cmd(&self, name: &str) -> redis::Cmd {
-        let mut cmd = redis::cmd(name);
-        cmd.arg(&self.key);
+        // Sized for the name, the key and a value of some size (see the dict's).
+        let mut cmd = redis::Cmd::with_capacity(3, name.len() + self.key.len() + 64);
+        cmd.arg(name).arg(&self.key);
         cmd
     }
 
@@ -114,14 +115,22 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
     /// Pushes at the back (`side = "R"`) or the front (`"L"`), trimming to maxlen atomically.
     /// The plan: `scripts/deque_push.lua` (`DEQUE_PUSH`); `LLEN`.
     fn push_plan(&self, side: &str, values: impl IntoIterator<Item = T>) -> Result<Op<'_, usize>> {
+        if self.maxlen.is_none() {
+            // Encoded straight into the command.
+            let mut cmd = self.cmd(if side == "L" { "LPUSH" } else { "RPUSH" });
+            let mut any = false;
+            for v in values {
+                encode_arg(&mut cmd, &self.key, &v)?;
+                any = true;
+            }
+            if !any {
+                return Ok(Op::cmd(&self.key, LIST, self.cmd("LLEN"), usize_of));
+            }
+            return Ok(Op::cmd(&self.key, LIST, cmd, usize_of));
+        }
         let values = self.encode_all(values)?;
         if values.is_empty() {
             return Ok(Op::cmd(&self.key, LIST, self.cmd("LLEN"), usize_of));
-        }
-        if self.maxlen.is_none() {
-            let mut cmd = self.cmd(if side == "L" { "LPUSH" } else { "RPUSH" });
-            cmd.arg(values);
-            return Ok(Op::cmd(&self.key, LIST, cmd, usize_of));
         }
         let mut args = vec![side.as_bytes().to_vec(), self.maxlen_arg()];
         args.extend(values);

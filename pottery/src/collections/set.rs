@@ -15,7 +15,7 @@ use crate::codec::CodecError;
 use crate::codec::Storable;
 use crate::error::{Error, Result};
 use crate::exec::plan::{Op, script};
-use crate::exec::reply::{decode, encode, int, members, scan_page};
+use crate::exec::reply::{decode, encode, encode_arg, int, members, scan_page};
 use crate::shell::keys::{create_op, same_place};
 use crate::shell::runner::Runner;
 
@@ -137,8 +137,9 @@ impl<T> Core<T> {
     }
 
     fn cmd(&self, name: &str) -> redis::Cmd {
-        let mut cmd = redis::cmd(name);
-        cmd.arg(&self.key);
+        // Sized for the name, the key and a member of some size (see the dict's).
+        let mut cmd = redis::Cmd::with_capacity(3, name.len() + self.key.len() + 64);
+        cmd.arg(name).arg(&self.key);
         cmd
     }
 
@@ -368,7 +369,7 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
 
     fn one_plan<Q: Serialize + ?Sized>(&self, name: &str, v: &Q) -> Result<Op<'_, bool>> {
         let mut cmd = self.cmd(name);
-        cmd.arg(encode(&self.key, v)?);
+        encode_arg(&mut cmd, &self.key, v)?;
         Ok(Op::cmd(&self.key, SET, cmd, |key, v| Ok(int(key, v)? == 1)))
     }
 

@@ -59,6 +59,36 @@ pub(crate) fn encode<T: serde::Serialize + ?Sized>(key: &str, value: &T) -> Resu
     codec::encode_bytes(value).map_err(|e| Error::codec(key, e))
 }
 
+/// Encodes one value as the next argument of `cmd`, through a buffer reused by the thread's
+/// calls (no allocation of its own per call).
+pub(crate) fn encode_arg<T: serde::Serialize + ?Sized>(
+    cmd: &mut redis::Cmd,
+    key: &str,
+    value: &T,
+) -> Result<()> {
+    thread_local! {
+        static BUF: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    /// A buffer grown past this is let go after use (one large value keeps no memory).
+    const KEPT: usize = 16 * 1024;
+    BUF.with(|buf| match buf.try_borrow_mut() {
+        Ok(mut buf) => {
+            let r = encode_into(key, value, &mut buf).map(|()| {
+                cmd.arg(buf.as_bytes());
+            });
+            if buf.capacity() > KEPT {
+                *buf = String::new();
+            }
+            r
+        }
+        // A value whose `Serialize` encodes another one through pottery: its own buffer.
+        Err(_) => {
+            cmd.arg(encode(key, value)?);
+            Ok(())
+        }
+    })
+}
+
 /// Encodes one value into a reused buffer (bulk calls).
 pub(crate) fn encode_into<T: serde::Serialize + ?Sized>(
     key: &str,
@@ -195,5 +225,52 @@ pub(crate) fn own_replies(replies: Vec<Value>) -> RedisResult<Vec<Value>> {
     }) {
         Some(e) => Err(e.into()),
         None => Ok(replies),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{encode, encode_arg};
+
+    /// A value whose `Serialize` encodes another value as a command argument while the
+    /// thread's buffer is in use (it gets a buffer of its own).
+    struct Nested;
+
+    impl serde::Serialize for Nested {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut inner = redis::cmd("X");
+            encode_arg(&mut inner, "k", "inner").map_err(serde::ser::Error::custom)?;
+            s.serialize_str(&format!("{:?}", inner.get_packed_command().len()))
+        }
+    }
+
+    #[test]
+    fn encoded_arguments_are_those_of_encode() {
+        let big = "x".repeat(100_000);
+        let mut cmd = redis::cmd("HSET");
+        let mut expected = redis::cmd("HSET");
+        for v in [
+            serde_json::json!("a"),
+            serde_json::json!({"b": [1, 2.5, null]}),
+            serde_json::json!(big),
+            serde_json::json!(-7),
+        ] {
+            encode_arg(&mut cmd, "k", &v).unwrap();
+            expected.arg(encode("k", &v).unwrap());
+        }
+        encode_arg(&mut cmd, "k", &Nested).unwrap();
+        expected.arg(encode("k", &Nested).unwrap());
+        assert_eq!(cmd.get_packed_command(), expected.get_packed_command());
+        // A value that cannot be encoded (a map with sequences for keys): an error naming the
+        // key, and the thread's buffer still serves.
+        let bad: std::collections::BTreeMap<Vec<u8>, u8> = [(vec![1], 1)].into();
+        let err = encode_arg(&mut cmd, "the-key", &bad).unwrap_err();
+        assert!(err.to_string().contains("the-key"), "{err}");
+        let mut after = redis::cmd("GET");
+        encode_arg(&mut after, "k", "a").unwrap();
+        assert_eq!(
+            after.get_packed_command(),
+            b"*2\r\n$3\r\nGET\r\n$3\r\n\"a\"\r\n"
+        );
     }
 }

@@ -330,15 +330,13 @@ macro_rules! ops {
             $crate::shell::ops!(@aio_body [$($r)?] [$blocking] $name $this { $($body)* })
         }
     };
+    // One plan: run in place, not through the `Runner` (whose async future is boxed: rustc
+    // #100013 bites generic multi-step code, not this).
     (@aio_body [] [$blocking:ident] $name:ident $this:ident { $($body:tt)* }) => {{
-        let runner = &$crate::shell::runner::Async;
-        async move {
-            let plan = { $($body)* };
-            let op = $crate::batch::IntoOp::into_op(plan)?
-                .named(concat!(stringify!($blocking), ".", stringify!($name)));
-            $crate::shell::runner::Runner::run(runner, &$this.core.redis, op).await
-        }
-        .await
+        let plan = { $($body)* };
+        let op = $crate::batch::IntoOp::into_op(plan)?
+            .named(concat!(stringify!($blocking), ".", stringify!($name)));
+        $this.core.redis.run_async(op).await
     }};
     (@aio_body [$r:ident] [$blocking:ident] $name:ident $this:ident { $($body:tt)* }) => {{
         let $r = &$crate::shell::runner::Async;
