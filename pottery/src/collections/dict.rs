@@ -105,6 +105,29 @@ where
         Ok(Op::cmd(&self.key, HASH, cmd, decode_opt))
     }
 
+    /// [`Core::get_plan`], after a look in the near cache (a hit builds no command).
+    pub(crate) fn get_read<'s, 'q, Q: Serialize + ?Sized>(
+        &'s self,
+        k: &'q Q,
+    ) -> crate::near::Probed<
+        's,
+        'q,
+        Option<V>,
+        Q,
+        impl FnOnce() -> Result<Op<'s, Option<V>>> + use<'s, 'q, K, V, Q>,
+    > {
+        crate::near::Probed {
+            key: &self.key,
+            name: "HGET",
+            arg: k,
+            decode: |key, cached| match cached {
+                crate::near::Cached::Nil => Ok(None),
+                crate::near::Cached::Bytes(b) => crate::exec::reply::decode(key, b).map(Some),
+            },
+            build: move || self.get_plan(k),
+        }
+    }
+
     /// The plan: `HMGET`.
     pub(crate) fn get_many_plan<Q: Serialize>(
         &self,
@@ -345,7 +368,7 @@ crate::shell::ops! {
             K: Borrow<Q>,
             Q: Serialize + ?Sized,
         {
-            self.core.get_plan(k)
+            self.core.get_read(k)
         }
 
         /// The values of several keys in one round trip (`HMGET`), in the order asked, `None`
