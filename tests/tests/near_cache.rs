@@ -820,3 +820,78 @@ fn cache_invalidation_reaches_the_local_copy() {
         "another handle's removal reached the local copy"
     );
 }
+
+/// `RedisDict::get` looks in the near cache before it builds its command: its hits give what
+/// the server's reply gives (a value, an absent field, bytes that are not pottery JSON as a
+/// codec error naming the key), blocking and async, from threads and tasks at once; and a
+/// batch does not look (a read queued after a write in the same batch sees the write).
+#[test]
+fn dict_get_hits_give_what_the_server_gives() {
+    let server = start();
+    let redis = near(&server);
+    let key = unique_key("near-probe");
+    let dict = RedisDict::<String, i64>::new(&redis, &key);
+    dict.insert("a".into(), 1).unwrap();
+    let mut conn = raw(&server);
+    redis::cmd("HSET")
+        .arg(&key)
+        .arg("\"bad\"")
+        .arg("not json")
+        .exec(&mut conn)
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(dict.get("a").unwrap(), Some(1));
+        assert_eq!(dict.get("none").unwrap(), None);
+        match dict.get("bad") {
+            Err(pottery::Error::Codec { key: k, .. }) => assert_eq!(k, key),
+            other => panic!("{other:?}"),
+        }
+    }
+    let hits = stats(&redis).hits;
+    assert!(hits >= 6, "{:?}", stats(&redis));
+    // Threads and tasks on one handle.
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..1000 {
+                    assert_eq!(dict.get("a").unwrap(), Some(1));
+                }
+            });
+        }
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let adict = Arc::new(dict.to_async());
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..64)
+            .map(|_| {
+                let d = Arc::clone(&adict);
+                tokio::spawn(async move {
+                    for _ in 0..100 {
+                        assert_eq!(d.get("a").await.unwrap(), Some(1));
+                        assert_eq!(d.get("none").await.unwrap(), None);
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    assert!(stats(&redis).hits >= hits + 4000 + 12_000, "{:?}", stats(&redis));
+    // Another client's write is still seen; our own at once.
+    hset(&mut conn, &key, "a", 2);
+    assert!(seen(&dict, "a", Some(2)));
+    dict.set("a".into(), 3).unwrap();
+    assert_eq!(dict.get("a").unwrap(), Some(3));
+    // A batch reads on the server, after its own write.
+    let batch = pottery::Batch::new(&redis);
+    batch.on(&dict).set("a".into(), 4);
+    let got = batch.on(&dict).get("a");
+    batch.execute().unwrap();
+    assert_eq!(got.get().unwrap(), Some(4));
+    assert_eq!(dict.get("a").unwrap(), Some(4));
+}

@@ -410,7 +410,9 @@ impl Near {
             drop(crate::exec::rt::spawn_global(async move {
                 loop {
                     tokio::time::sleep(TICK).await;
-                    let Some(near) = ticking.upgrade() else { return };
+                    let Some(near) = ticking.upgrade() else {
+                        return;
+                    };
                     near.store.advance();
                 }
             }));

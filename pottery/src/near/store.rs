@@ -402,9 +402,9 @@ impl Store {
             return false;
         }
         loop {
-            let entry = self
-                .entries
-                .fetch_update(Relaxed, Relaxed, |e| (e < self.max_entries).then_some(e + 1));
+            let entry = self.entries.fetch_update(Relaxed, Relaxed, |e| {
+                (e < self.max_entries).then_some(e + 1)
+            });
             if entry.is_ok() {
                 let bytes = self.bytes.fetch_update(Relaxed, Relaxed, |b| {
                     b.checked_add(size).filter(|t| *t <= self.max_bytes)
