@@ -58,10 +58,30 @@ fn fold(x: u64, y: u64) -> u64 {
     (r as u64) ^ ((r >> 64) as u64)
 }
 
-fn word(b: &[u8]) -> u64 {
-    let mut w = [0u8; 8];
-    w[..b.len()].copy_from_slice(b);
-    u64::from_le_bytes(w)
+/// The first eight bytes of `b` (at least eight), little-endian.
+fn r8(b: &[u8]) -> u64 {
+    <[u8; 8]>::try_from(&b[..8]).map_or(0, u64::from_le_bytes)
+}
+
+/// The first four bytes of `b` (at least four), little-endian.
+fn r4(b: &[u8]) -> u64 {
+    <[u8; 4]>::try_from(&b[..4]).map_or(0, |w| u64::from(u32::from_le_bytes(w)))
+}
+
+/// The last (at most 16) bytes as two words: overlapping reads that cover every byte, which
+/// with the length (hashed too) tell any two inputs apart.
+fn tail(b: &[u8]) -> (u64, u64) {
+    let n = b.len();
+    if n >= 8 {
+        (r8(b), r8(&b[n - 8..]))
+    } else if n >= 4 {
+        (r4(b), r4(&b[n - 4..]))
+    } else if n > 0 {
+        let x = (u64::from(b[0]) << 16) | (u64::from(b[n / 2]) << 8) | u64::from(b[n - 1]);
+        (x, 0)
+    } else {
+        (0, 0)
+    }
 }
 
 /// A keyed hash of `bytes`: 16 bytes per multiply, with secrets drawn at random per store
@@ -70,12 +90,11 @@ fn hash(secret: [u64; 2], bytes: &[u8]) -> u64 {
     let mut h = secret[1];
     let mut rest = bytes;
     while rest.len() > 16 {
-        let (a, b) = rest.split_at(8);
-        h = fold(word(a) ^ secret[0], word(&b[..8]) ^ h);
+        h = fold(r8(rest) ^ secret[0], r8(&rest[8..]) ^ h);
         rest = &rest[16..];
     }
-    let (a, b) = rest.split_at(rest.len().min(8));
-    h = fold(word(a) ^ secret[0], word(b) ^ h);
+    let (a, b) = tail(rest);
+    h = fold(a ^ secret[0], b ^ h);
     fold(
         h ^ 0x5899_65cc_7537_4cc3,
         bytes.len() as u64 ^ 0xa076_1d64_78bd_642f ^ secret[0],
@@ -748,6 +767,11 @@ mod tests {
             b"abcdefghijklmnop".to_vec(),
             b"abcdefghijklmnopq".to_vec(),
             b"abcdefghijklmnoq".to_vec(),
+            b"abc".to_vec(),
+            b"abd".to_vec(),
+            b"abcde".to_vec(),
+            b"abcdf".to_vec(),
+            b"bbcde".to_vec(),
             (0..100).collect(),
             (1..101).collect(),
         ];
