@@ -881,7 +881,11 @@ fn dict_get_hits_give_what_the_server_gives() {
             t.await.unwrap();
         }
     });
-    assert!(stats(&redis).hits >= hits + 4000 + 12_000, "{:?}", stats(&redis));
+    assert!(
+        stats(&redis).hits >= hits + 4000 + 12_000,
+        "{:?}",
+        stats(&redis)
+    );
     // Another client's write is still seen; our own at once.
     hset(&mut conn, &key, "a", 2);
     assert!(seen(&dict, "a", Some(2)));
