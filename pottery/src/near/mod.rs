@@ -72,10 +72,18 @@
 //!   [`NearCache::max_age`] after it was read (see there for the clock that checks it).
 //!
 //! Where no invalidation can come, the bound is the heartbeat's (about [`HEARTBEAT_EVERY`] +
-//! [`HEARTBEAT_BOUND`]) instead of one delivery: a RESP2 tracking connection lost without a
-//! word, and on a cluster a topology change that no invalidation accompanies and no read of
-//! this handle meets as `MOVED` (a slot handed over by `CLUSTER SETSLOT` with keys that were
-//! not moved by `MIGRATE`).
+//! [`HEARTBEAT_BOUND`]) instead of one delivery, because nothing else says so sooner:
+//!
+//! * a RESP2 tracking connection (the `REDIRECT` mode) lost without a word: the server tells
+//!   the subscriber nothing when the tracking client goes, and redis-rs reports the end of a
+//!   connection only on RESP3 ones. Its loss is found by the next fill sent on it (an I/O
+//!   error flushes at once) or by the heartbeat's `CLIENT TRACKINGINFO`; the subscriber's own
+//!   connection failing flushes at once;
+//! * on a cluster, a topology change that no invalidation accompanies and no read of this
+//!   handle meets as `MOVED`: a slot handed over by `CLUSTER SETSLOT ... NODE` with keys that
+//!   were not moved by `MIGRATE` (no key is deleted on the old owner, so its tracking sends
+//!   nothing, and the servers push no topology events to clients). The heartbeat compares
+//!   the slot map (`CLUSTER SLOTS`) and flushes on any change.
 //!
 //! # What benefits
 //!
