@@ -899,3 +899,47 @@ fn dict_get_hits_give_what_the_server_gives() {
     assert_eq!(got.get().unwrap(), Some(4));
     assert_eq!(dict.get("a").unwrap(), Some(4));
 }
+
+/// `RedisDict::contains_key` and `RedisSet::contains` look in the near cache before they build
+/// their command too: hits answer as the server does, and writes are seen.
+#[test]
+fn membership_hits_give_what_the_server_gives() {
+    let server = start();
+    let redis = near(&server);
+    let dict = RedisDict::<String, i64>::new(&redis, unique_key("near-probe-hexists"));
+    let set = RedisSet::<String>::new(&redis, unique_key("near-probe-sismember"));
+    dict.insert("a".into(), 1).unwrap();
+    set.insert("a".into()).unwrap();
+    let hits = stats(&redis).hits;
+    for _ in 0..3 {
+        assert!(dict.contains_key("a").unwrap());
+        assert!(!dict.contains_key("b").unwrap());
+        assert!(set.contains("a").unwrap());
+        assert!(!set.contains("b").unwrap());
+    }
+    assert!(stats(&redis).hits >= hits + 8, "{:?}", stats(&redis));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (adict, aset) = (dict.to_async(), set.to_async());
+    rt.block_on(async {
+        assert!(adict.contains_key("a").await.unwrap());
+        assert!(!aset.contains("b").await.unwrap());
+    });
+    // Another client's writes are seen.
+    let mut conn = raw(&server);
+    hset(&mut conn, dict.key(), "b", 2);
+    redis::cmd("SADD")
+        .arg(set.key())
+        .arg("\"b\"")
+        .exec(&mut conn)
+        .unwrap();
+    assert!(poll(5, || dict.contains_key("b").unwrap()));
+    assert!(poll(5, || set.contains("b").unwrap()));
+    // Our own at once.
+    dict.remove("a").unwrap();
+    set.remove("a").unwrap();
+    assert!(!dict.contains_key("a").unwrap());
+    assert!(!set.contains("a").unwrap());
+}

@@ -120,10 +120,10 @@ where
             key: &self.key,
             name: "HGET",
             arg: k,
-            decode: |key, cached| match cached {
-                crate::near::Cached::Nil => Ok(None),
-                crate::near::Cached::Bytes(b) => crate::exec::reply::decode(key, b).map(Some),
-            },
+            decode: crate::near::Decoder::Bulk(|key, bytes| match bytes {
+                None => Ok(None),
+                Some(b) => crate::exec::reply::decode(key, b).map(Some),
+            }),
             build: move || self.get_plan(k),
         }
     }
@@ -211,6 +211,26 @@ where
             let v = crate::exec::reply::decode_written(key, v.unwrap_or(Value::Nil))?;
             Ok(f.zip(v))
         })
+    }
+
+    /// [`Core::contains_key_plan`], after a look in the near cache (a hit builds no command).
+    pub(crate) fn contains_key_read<'s, 'q, Q: Serialize + ?Sized>(
+        &'s self,
+        k: &'q Q,
+    ) -> crate::near::Probed<
+        's,
+        'q,
+        bool,
+        Q,
+        impl FnOnce() -> Result<Op<'s, bool>> + use<'s, 'q, K, V, Q>,
+    > {
+        crate::near::Probed {
+            key: &self.key,
+            name: "HEXISTS",
+            arg: k,
+            decode: crate::near::Decoder::Int(|_, n| Ok(n == 1)),
+            build: move || self.contains_key_plan(k),
+        }
     }
 
     /// The plan: `HEXISTS`.
@@ -455,7 +475,7 @@ crate::shell::ops! {
             K: Borrow<Q>,
             Q: Serialize + ?Sized,
         {
-            self.core.contains_key_plan(k)
+            self.core.contains_key_read(k)
         }
 
         /// How many entries (`HLEN`).

@@ -81,12 +81,20 @@ pub(crate) fn hit<'k, T>(near: &Near, op: Op<'k, T>) -> std::result::Result<Resu
     }
 }
 
-/// A cached reply as a [`Probed`] read's decoder sees it.
-pub(crate) enum Cached<'b> {
-    /// No value (`nil`).
+/// How a [`Probed`] read's result is made from its cached reply, by the reply's shape (a
+/// reply of another shape is not served this way: the plan is built and looked up then).
+pub(crate) enum Decoder<T> {
+    /// From a bulk string's bytes, or `None` for `nil`.
+    Bulk(fn(&str, Option<&[u8]>) -> Result<T>),
+    /// From an integer.
+    Int(fn(&str, i64) -> Result<T>),
+}
+
+/// What a lookup copied out of a cached reply (decoded after the lock is released).
+enum Copied {
     Nil,
-    /// A bulk string's bytes.
-    Bytes(&'b [u8]),
+    Bytes,
+    Int(i64),
 }
 
 /// A read that may be answered from the near cache before its plan is built (no command is
@@ -99,9 +107,8 @@ pub(crate) struct Probed<'k, 'q, T, A: ?Sized, B> {
     pub name: &'static str,
     /// The argument after the key, encoded as the plan encodes it (pottery's JSON).
     pub arg: &'q A,
-    /// The result from the cached reply (called with no lock held); the reply is not
-    /// served this way when its shape is another (the plan is built and looked up then).
-    pub decode: fn(&str, Cached<'_>) -> Result<T>,
+    /// The result from the cached reply (called with no lock held).
+    pub decode: Decoder<T>,
     /// The plan.
     pub build: B,
 }
@@ -167,22 +174,23 @@ impl<T, A: serde::Serialize + ?Sized, B> Probed<'_, '_, T, A, B> {
                 value.clear();
                 // Under the shard's lock: a copy, not the decoder (which may run code of
                 // the caller's types).
-                let some = near.peek(self.key.as_bytes(), ident, |v| match v {
-                    Value::Nil => Some(false),
-                    Value::BulkString(b) => {
+                let bulk = matches!(self.decode, Decoder::Bulk(_));
+                let copied = near.peek(self.key.as_bytes(), ident, |v| match v {
+                    Value::Nil if bulk => Some(Copied::Nil),
+                    Value::BulkString(b) if bulk => {
                         value.extend_from_slice(b);
-                        Some(true)
+                        Some(Copied::Bytes)
                     }
+                    Value::Int(n) if !bulk => Some(Copied::Int(*n)),
                     _ => None,
                 })?;
-                let done = (self.decode)(
-                    self.key,
-                    if some {
-                        Cached::Bytes(value)
-                    } else {
-                        Cached::Nil
-                    },
-                );
+                let done = match (&self.decode, copied) {
+                    (Decoder::Bulk(f), Copied::Nil) => f(self.key, None),
+                    (Decoder::Bulk(f), Copied::Bytes) => f(self.key, Some(value)),
+                    (Decoder::Int(f), Copied::Int(n)) => f(self.key, n),
+                    // Not copied for this decoder (see above).
+                    _ => return None,
+                };
                 scratch.trim();
                 Some(done)
             })
