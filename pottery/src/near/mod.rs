@@ -109,11 +109,12 @@
 //! shards by the key's hash, each behind its own read-write lock, with its own hit and miss
 //! counters), so hits from many threads proceed in parallel; a read is found with one keyed
 //! hash pass over the key and one over the read's identity (its command's name and
-//! arguments, not the packed command). `RedisDict::get` (blocking and async) looks before it
-//! builds its command: the field is encoded into a reused buffer and the cached bytes are
-//! copied out and decoded after the lock is released, so a hit of a small value allocates
-//! nothing but what decoding it makes. Other cached reads build their command first and
-//! hand out a copy of the cached reply.
+//! arguments, not the packed command). `RedisDict::get`, `RedisDict::contains_key` and
+//! `RedisSet::contains` (blocking and async) look before they build their command: the
+//! field is encoded into a reused buffer and the cached reply is copied out and decoded after
+//! the lock is released, so a hit of a small value allocates nothing but what decoding it
+//! makes. Other cached reads build their command first and hand out a copy of the cached
+//! reply.
 //! Iteration (`HSCAN`, `SSCAN`), random reads, `TTL`, scripts that read several keys, and
 //! reads inside a batch always go to the server.
 //!
