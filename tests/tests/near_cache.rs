@@ -943,3 +943,32 @@ fn membership_hits_give_what_the_server_gives() {
     assert!(!dict.contains_key("a").unwrap());
     assert!(!set.contains("a").unwrap());
 }
+
+/// `max_age` beyond a second: hits check it against the coarse clock (no clock read) until
+/// the deadline is near, and the entry still goes at its age, not before.
+#[test]
+fn a_long_max_age_is_kept_by_the_coarse_clock() {
+    let server = start();
+    let age = Duration::from_millis(1300);
+    let redis = near_with(&server, NearCache::new().max_age(age));
+    let dict = RedisDict::<String, i64>::new(&redis, unique_key("near-coarse-age"));
+    dict.insert("v".into(), 1).unwrap();
+    let misses = stats(&redis).misses;
+    let filled = Instant::now();
+    assert_eq!(dict.get("v").unwrap(), Some(1));
+    assert_eq!(stats(&redis).misses, misses + 1);
+    // Served locally until the age is reached (never a miss before), then read again.
+    let expired = poll(10, || {
+        assert_eq!(dict.get("v").unwrap(), Some(1));
+        let missed = stats(&redis).misses > misses + 1;
+        if missed {
+            assert!(
+                filled.elapsed() >= age,
+                "expired early: {:?}",
+                filled.elapsed()
+            );
+        }
+        missed
+    });
+    assert!(expired, "never expired");
+}
