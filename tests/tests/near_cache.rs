@@ -820,3 +820,155 @@ fn cache_invalidation_reaches_the_local_copy() {
         "another handle's removal reached the local copy"
     );
 }
+
+/// `RedisDict::get` looks in the near cache before it builds its command: its hits give what
+/// the server's reply gives (a value, an absent field, bytes that are not pottery JSON as a
+/// codec error naming the key), blocking and async, from threads and tasks at once; and a
+/// batch does not look (a read queued after a write in the same batch sees the write).
+#[test]
+fn dict_get_hits_give_what_the_server_gives() {
+    let server = start();
+    let redis = near(&server);
+    let key = unique_key("near-probe");
+    let dict = RedisDict::<String, i64>::new(&redis, &key);
+    dict.insert("a".into(), 1).unwrap();
+    let mut conn = raw(&server);
+    redis::cmd("HSET")
+        .arg(&key)
+        .arg("\"bad\"")
+        .arg("not json")
+        .exec(&mut conn)
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(dict.get("a").unwrap(), Some(1));
+        assert_eq!(dict.get("none").unwrap(), None);
+        match dict.get("bad") {
+            Err(pottery::Error::Codec { key: k, .. }) => assert_eq!(k, key),
+            other => panic!("{other:?}"),
+        }
+    }
+    let hits = stats(&redis).hits;
+    assert!(hits >= 6, "{:?}", stats(&redis));
+    // Threads and tasks on one handle.
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..1000 {
+                    assert_eq!(dict.get("a").unwrap(), Some(1));
+                }
+            });
+        }
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let adict = Arc::new(dict.to_async());
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..64)
+            .map(|_| {
+                let d = Arc::clone(&adict);
+                tokio::spawn(async move {
+                    for _ in 0..100 {
+                        assert_eq!(d.get("a").await.unwrap(), Some(1));
+                        assert_eq!(d.get("none").await.unwrap(), None);
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    assert!(
+        stats(&redis).hits >= hits + 4000 + 12_000,
+        "{:?}",
+        stats(&redis)
+    );
+    // Another client's write is still seen; our own at once.
+    hset(&mut conn, &key, "a", 2);
+    assert!(seen(&dict, "a", Some(2)));
+    dict.set("a".into(), 3).unwrap();
+    assert_eq!(dict.get("a").unwrap(), Some(3));
+    // A batch reads on the server, after its own write.
+    let batch = pottery::Batch::new(&redis);
+    batch.on(&dict).set("a".into(), 4);
+    let got = batch.on(&dict).get("a");
+    batch.execute().unwrap();
+    assert_eq!(got.get().unwrap(), Some(4));
+    assert_eq!(dict.get("a").unwrap(), Some(4));
+}
+
+/// `RedisDict::contains_key` and `RedisSet::contains` look in the near cache before they build
+/// their command too: hits answer as the server does, and writes are seen.
+#[test]
+fn membership_hits_give_what_the_server_gives() {
+    let server = start();
+    let redis = near(&server);
+    let dict = RedisDict::<String, i64>::new(&redis, unique_key("near-probe-hexists"));
+    let set = RedisSet::<String>::new(&redis, unique_key("near-probe-sismember"));
+    dict.insert("a".into(), 1).unwrap();
+    set.insert("a".into()).unwrap();
+    let hits = stats(&redis).hits;
+    for _ in 0..3 {
+        assert!(dict.contains_key("a").unwrap());
+        assert!(!dict.contains_key("b").unwrap());
+        assert!(set.contains("a").unwrap());
+        assert!(!set.contains("b").unwrap());
+    }
+    assert!(stats(&redis).hits >= hits + 8, "{:?}", stats(&redis));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (adict, aset) = (dict.to_async(), set.to_async());
+    rt.block_on(async {
+        assert!(adict.contains_key("a").await.unwrap());
+        assert!(!aset.contains("b").await.unwrap());
+    });
+    // Another client's writes are seen.
+    let mut conn = raw(&server);
+    hset(&mut conn, dict.key(), "b", 2);
+    redis::cmd("SADD")
+        .arg(set.key())
+        .arg("\"b\"")
+        .exec(&mut conn)
+        .unwrap();
+    assert!(poll(5, || dict.contains_key("b").unwrap()));
+    assert!(poll(5, || set.contains("b").unwrap()));
+    // Our own at once.
+    dict.remove("a").unwrap();
+    set.remove("a").unwrap();
+    assert!(!dict.contains_key("a").unwrap());
+    assert!(!set.contains("a").unwrap());
+}
+
+/// `max_age` beyond a second: hits check it against the coarse clock (no clock read) until
+/// the deadline is near, and the entry still goes at its age, not before.
+#[test]
+fn a_long_max_age_is_kept_by_the_coarse_clock() {
+    let server = start();
+    let age = Duration::from_millis(1300);
+    let redis = near_with(&server, NearCache::new().max_age(age));
+    let dict = RedisDict::<String, i64>::new(&redis, unique_key("near-coarse-age"));
+    dict.insert("v".into(), 1).unwrap();
+    let misses = stats(&redis).misses;
+    let filled = Instant::now();
+    assert_eq!(dict.get("v").unwrap(), Some(1));
+    assert_eq!(stats(&redis).misses, misses + 1);
+    // Served locally until the age is reached (never a miss before), then read again.
+    let expired = poll(10, || {
+        assert_eq!(dict.get("v").unwrap(), Some(1));
+        let missed = stats(&redis).misses > misses + 1;
+        if missed {
+            assert!(
+                filled.elapsed() >= age,
+                "expired early: {:?}",
+                filled.elapsed()
+            );
+        }
+        missed
+    });
+    assert!(expired, "never expired");
+}

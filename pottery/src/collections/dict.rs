@@ -108,6 +108,29 @@ where
         Ok(Op::cmd(&self.key, HASH, cmd, decode_opt))
     }
 
+    /// [`Core::get_plan`], after a look in the near cache (a hit builds no command).
+    pub(crate) fn get_read<'s, 'q, Q: Serialize + ?Sized>(
+        &'s self,
+        k: &'q Q,
+    ) -> crate::near::Probed<
+        's,
+        'q,
+        Option<V>,
+        Q,
+        impl FnOnce() -> Result<Op<'s, Option<V>>> + use<'s, 'q, K, V, Q>,
+    > {
+        crate::near::Probed {
+            key: &self.key,
+            name: "HGET",
+            arg: k,
+            decode: crate::near::Decoder::Bulk(|key, bytes| match bytes {
+                None => Ok(None),
+                Some(b) => crate::exec::reply::decode(key, b).map(Some),
+            }),
+            build: move || self.get_plan(k),
+        }
+    }
+
     /// The plan: `HMGET`.
     pub(crate) fn get_many_plan<Q: Serialize>(
         &self,
@@ -191,6 +214,26 @@ where
             let v = crate::exec::reply::decode_written(key, v.unwrap_or(Value::Nil))?;
             Ok(f.zip(v))
         })
+    }
+
+    /// [`Core::contains_key_plan`], after a look in the near cache (a hit builds no command).
+    pub(crate) fn contains_key_read<'s, 'q, Q: Serialize + ?Sized>(
+        &'s self,
+        k: &'q Q,
+    ) -> crate::near::Probed<
+        's,
+        'q,
+        bool,
+        Q,
+        impl FnOnce() -> Result<Op<'s, bool>> + use<'s, 'q, K, V, Q>,
+    > {
+        crate::near::Probed {
+            key: &self.key,
+            name: "HEXISTS",
+            arg: k,
+            decode: crate::near::Decoder::Int(|_, n| Ok(n == 1)),
+            build: move || self.contains_key_plan(k),
+        }
     }
 
     /// The plan: `HEXISTS`.
@@ -348,7 +391,7 @@ crate::shell::ops! {
             K: Borrow<Q>,
             Q: Serialize + ?Sized,
         {
-            self.core.get_plan(k)
+            self.core.get_read(k)
         }
 
         /// The values of several keys in one round trip (`HMGET`), in the order asked, `None`
@@ -435,7 +478,7 @@ crate::shell::ops! {
             K: Borrow<Q>,
             Q: Serialize + ?Sized,
         {
-            self.core.contains_key_plan(k)
+            self.core.contains_key_read(k)
         }
 
         /// How many entries (`HLEN`).

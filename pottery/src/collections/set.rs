@@ -367,6 +367,27 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
         Ok(create_op(&self.key, SET, "SADD", self.encode_all(items)?))
     }
 
+    /// `SISMEMBER` ([`Core::one_plan`]) after a look in the near cache (a hit builds no
+    /// command).
+    fn contains_read<'s, 'q, Q: Serialize + ?Sized>(
+        &'s self,
+        v: &'q Q,
+    ) -> crate::near::Probed<
+        's,
+        'q,
+        bool,
+        Q,
+        impl FnOnce() -> Result<Op<'s, bool>> + use<'s, 'q, T, Q>,
+    > {
+        crate::near::Probed {
+            key: &self.key,
+            name: "SISMEMBER",
+            arg: v,
+            decode: crate::near::Decoder::Int(|_, n| Ok(n == 1)),
+            build: move || self.one_plan("SISMEMBER", v),
+        }
+    }
+
     fn one_plan<Q: Serialize + ?Sized>(&self, name: &str, v: &Q) -> Result<Op<'_, bool>> {
         let mut cmd = self.cmd(name);
         encode_arg(&mut cmd, &self.key, v)?;
@@ -462,7 +483,7 @@ crate::shell::ops! {
             T: std::borrow::Borrow<Q>,
             Q: Serialize + ?Sized,
         {
-            self.core.one_plan("SISMEMBER", v)
+            self.core.contains_read(v)
         }
 
         /// Membership of each value, in order, in one `SMISMEMBER`.

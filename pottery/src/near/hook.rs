@@ -8,10 +8,40 @@ use super::{Near, Plan, Touched, plan};
 use crate::client::Redis;
 use crate::error::Result;
 use crate::exec::plan::{Op, Req};
+use redis::Value;
 
 thread_local! {
-    /// The packed command of a lookup (reused: a hit allocates nothing but its value).
-    static PACKED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// A lookup's scratch: the read's identity, an encoded argument, a copy of the cached
+    /// bytes (reused: a hit allocates nothing but what it hands out).
+    static SCRATCH: std::cell::RefCell<Scratch> = const {
+        std::cell::RefCell::new(Scratch {
+            ident: Vec::new(),
+            arg: String::new(),
+            value: Vec::new(),
+        })
+    };
+}
+
+struct Scratch {
+    ident: Vec<u8>,
+    arg: String,
+    value: Vec<u8>,
+}
+
+impl Scratch {
+    /// Keeps no large buffer for the thread's life.
+    fn trim(&mut self) {
+        const KEEP: usize = 1 << 16;
+        if self.ident.capacity() > KEEP {
+            self.ident = Vec::new();
+        }
+        if self.arg.capacity() > KEEP {
+            self.arg = String::new();
+        }
+        if self.value.capacity() > KEEP {
+            self.value = Vec::new();
+        }
+    }
 }
 
 /// `op` answered from the near cache, if it is a read the cache holds a reply to: no span,
@@ -27,21 +57,145 @@ pub(crate) fn hit<'k, T>(near: &Near, op: Op<'k, T>) -> std::result::Result<Resu
     let Some(key) = super::plan::cached_read_key(cmd) else {
         return Err(op);
     };
-    let value = PACKED
-        .try_with(|packed| {
-            let mut packed = packed.try_borrow_mut().ok()?;
-            packed.clear();
-            cmd.write_packed_command(&mut packed);
-            Some(near.get(key, &packed))
+    let value = SCRATCH
+        .try_with(|scratch| {
+            let mut scratch = scratch.try_borrow_mut().ok()?;
+            scratch.ident.clear();
+            super::plan::write_ident(cmd, &mut scratch.ident);
+            let value = near.get(key, &scratch.ident);
+            scratch.trim();
+            Some(value)
         })
         .ok()
         .flatten()
-        // No buffer (a call from a thread-local's destructor, or a re-entrant lookup, which
-        // none makes): the packed command allocated.
-        .unwrap_or_else(|| near.get(key, &cmd.get_packed_command()));
+        // No buffer (a call from a thread-local's destructor, or a re-entrant lookup from a
+        // decoder): the identity allocated.
+        .unwrap_or_else(|| {
+            let mut ident = Vec::new();
+            super::plan::write_ident(cmd, &mut ident);
+            near.get(key, &ident)
+        });
     match value {
         Some(v) => Ok(op.finish_one(v)),
         None => Err(op),
+    }
+}
+
+/// How a [`Probed`] read's result is made from its cached reply, by the reply's shape (a
+/// reply of another shape is not served this way: the plan is built and looked up then).
+pub(crate) enum Decoder<T> {
+    /// From a bulk string's bytes, or `None` for `nil`.
+    Bulk(fn(&str, Option<&[u8]>) -> Result<T>),
+    /// From an integer.
+    Int(fn(&str, i64) -> Result<T>),
+}
+
+/// What a lookup copied out of a cached reply (decoded after the lock is released).
+enum Copied {
+    Nil,
+    Bytes,
+    Int(i64),
+}
+
+/// A read that may be answered from the near cache before its plan is built (no command is
+/// made for a hit): what the `ops!` table's blocking and async methods run when an entry's
+/// plan builder returns one (see [`Probe`]); a batch builds the plan and sends it.
+pub(crate) struct Probed<'k, 'q, T, A: ?Sized, B> {
+    /// The key read.
+    pub key: &'k str,
+    /// The command's name, in capitals (`HGET`).
+    pub name: &'static str,
+    /// The argument after the key, encoded as the plan encodes it (pottery's JSON).
+    pub arg: &'q A,
+    /// The result from the cached reply (called with no lock held).
+    pub decode: Decoder<T>,
+    /// The plan.
+    pub build: B,
+}
+
+/// What a table entry's plan builder returns, run by the blocking and async methods: the
+/// result at once (a near-cache hit, [`Probed`]), or the plan.
+pub(crate) trait Probe<'k, T> {
+    /// The result from the near cache of `redis` if it has it, else the plan.
+    #[allow(clippy::result_large_err)]
+    fn probe(self, redis: &Redis) -> std::result::Result<Result<T>, Result<Op<'k, T>>>;
+}
+
+impl<'k, T> Probe<'k, T> for Op<'k, T> {
+    fn probe(self, _: &Redis) -> std::result::Result<Result<T>, Result<Op<'k, T>>> {
+        Err(Ok(self))
+    }
+}
+
+impl<'k, T> Probe<'k, T> for Result<Op<'k, T>> {
+    fn probe(self, _: &Redis) -> std::result::Result<Result<T>, Result<Op<'k, T>>> {
+        Err(self)
+    }
+}
+
+impl<'k, T, A, B> Probe<'k, T> for Probed<'k, '_, T, A, B>
+where
+    A: serde::Serialize + ?Sized,
+    B: FnOnce() -> Result<Op<'k, T>>,
+{
+    fn probe(self, redis: &Redis) -> std::result::Result<Result<T>, Result<Op<'k, T>>> {
+        if let Some(near) = redis.near()
+            && let Some(done) = self.peek(near)
+        {
+            return Ok(done);
+        }
+        Err((self.build)())
+    }
+}
+
+impl<'k, T, A, B> crate::batch::IntoOp<'k, T> for Probed<'k, '_, T, A, B>
+where
+    A: ?Sized,
+    B: FnOnce() -> Result<Op<'k, T>>,
+{
+    fn into_op(self) -> Result<Op<'k, T>> {
+        (self.build)()
+    }
+}
+
+impl<T, A: serde::Serialize + ?Sized, B> Probed<'_, '_, T, A, B> {
+    /// The result from the cached reply, if there is one to serve in a shape `decode` takes.
+    fn peek(&self, near: &Near) -> Option<Result<T>> {
+        SCRATCH
+            .try_with(|scratch| {
+                let mut scratch = scratch.try_borrow_mut().ok()?;
+                let Scratch { ident, arg, value } = &mut *scratch;
+                arg.clear();
+                // An argument that does not encode: the plan says so.
+                crate::codec::encode_into(self.arg, arg).ok()?;
+                ident.clear();
+                super::plan::push_ident(ident, self.name.as_bytes());
+                super::plan::push_ident(ident, arg.as_bytes());
+                value.clear();
+                // Under the shard's lock: a copy, not the decoder (which may run code of
+                // the caller's types).
+                let bulk = matches!(self.decode, Decoder::Bulk(_));
+                let copied = near.peek(self.key.as_bytes(), ident, |v| match v {
+                    Value::Nil if bulk => Some(Copied::Nil),
+                    Value::BulkString(b) if bulk => {
+                        value.extend_from_slice(b);
+                        Some(Copied::Bytes)
+                    }
+                    Value::Int(n) if !bulk => Some(Copied::Int(*n)),
+                    _ => None,
+                })?;
+                let done = match (&self.decode, copied) {
+                    (Decoder::Bulk(f), Copied::Nil) => f(self.key, None),
+                    (Decoder::Bulk(f), Copied::Bytes) => f(self.key, Some(value)),
+                    (Decoder::Int(f), Copied::Int(n)) => f(self.key, n),
+                    // Not copied for this decoder (see above).
+                    _ => return None,
+                };
+                scratch.trim();
+                Some(done)
+            })
+            .ok()
+            .flatten()
     }
 }
 

@@ -11,7 +11,7 @@ use redis::{PushInfo, PushKind, Value};
 
 use super::plan::{Read, Touched, resp2};
 use super::redirect;
-use super::store::Store;
+use super::store::{Deadline, Store, TICK};
 use super::{HEARTBEAT_BOUND, HEARTBEAT_EVERY, NearCache, NearCacheStats, lock};
 use crate::client::near::{Layout, WeakRedis};
 use crate::client::{Redis, SlotOwners};
@@ -76,7 +76,7 @@ pub(crate) struct Near {
     settings: NearCache,
     connection_timeout: Duration,
     response_timeout: Option<Duration>,
-    store: Mutex<Store>,
+    store: Store,
     /// The handle this near cache belongs to (set once it is built).
     handle: OnceLock<WeakRedis>,
     /// Tracking connections by server (`host:port`; `""` for a single-server handle).
@@ -100,7 +100,7 @@ impl Near {
         response_timeout: Option<Duration>,
     ) -> Near {
         Near {
-            store: Mutex::new(Store::new(settings.max_entries, settings.max_bytes)),
+            store: Store::new(settings.max_entries, settings.max_bytes),
             settings,
             connection_timeout,
             response_timeout,
@@ -129,40 +129,49 @@ impl Near {
     }
 
     pub(crate) fn stats(&self) -> NearCacheStats {
-        let s = lock(&self.store);
+        let s = self.store.counters();
         NearCacheStats {
-            hits: s.counters.hits,
-            misses: s.counters.misses,
-            invalidations: s.counters.invalidations,
-            flushes: s.counters.flushes,
+            hits: s.hits,
+            misses: s.misses,
+            invalidations: s.invalidations,
+            flushes: s.flushes,
             entries: s.entries,
             bytes: s.bytes,
-            evictions: s.counters.evictions,
-            rejected_fills: s.counters.rejected_fills,
+            evictions: s.evictions,
+            rejected_fills: s.rejected_fills,
             connections: self.links.load(Ordering::Relaxed),
         }
     }
 
     pub(crate) fn flush(&self) {
-        lock(&self.store).flush();
+        self.store.flush();
     }
 
-    /// The cached reply to the read `packed` of `key`, if any may be served now.
-    pub(crate) fn get(&self, key: &[u8], packed: &[u8]) -> Option<Value> {
-        // No tracking connection: nothing cached may be trusted (a flush emptied the store
-        // when it was lost), and nothing is served.
-        let now = Instant::now();
-        lock(&self.store).get(key, packed, now)
+    /// The cached reply to the read `ident` of `key`, if any may be served now. (No tracking
+    /// connection: nothing cached may be trusted — a flush emptied the store when it was
+    /// lost — and nothing is served.)
+    pub(crate) fn get(&self, key: &[u8], ident: &[u8]) -> Option<Value> {
+        self.store.get(key, ident, true, |v| Some(v.clone()))
+    }
+
+    /// The cached reply to the read `ident` of `key`, passed to `read` (see
+    /// [`Store::get`]); a miss is not counted (the caller looks again with [`Near::get`]).
+    pub(crate) fn peek<R>(
+        &self,
+        key: &[u8],
+        ident: &[u8],
+        read: impl FnOnce(&Value) -> Option<R>,
+    ) -> Option<R> {
+        self.store.get(key, ident, false, read)
     }
 
     /// Around this handle's own write: before it is sent and when its reply arrives.
     pub(crate) fn touch(&self, touched: &Touched) {
-        let mut store = lock(&self.store);
         match touched {
-            Touched::All => store.flush(),
+            Touched::All => self.store.flush(),
             Touched::Keys(keys) => {
                 for k in keys {
-                    store.invalidate(k);
+                    self.store.invalidate(k);
                 }
             }
         }
@@ -182,7 +191,7 @@ impl Near {
     /// An invalidation: the keys named in `payload`, or everything for a null (`FLUSHALL`,
     /// `FLUSHDB`, `SWAPDB`) or anything unexpected.
     pub(super) fn invalidated(&self, payload: Option<Value>) {
-        let mut store = lock(&self.store);
+        let store = &self.store;
         match payload {
             Some(Value::Array(keys)) | Some(Value::Set(keys)) => {
                 for k in keys {
@@ -396,6 +405,17 @@ impl Near {
     fn start_heartbeat(self: &Arc<Self>) {
         let weak = Arc::downgrade(self);
         self.heartbeat_started.call_once(|| {
+            // The coarse clock hits read (see `Store::get`).
+            let ticking = weak.clone();
+            drop(crate::exec::rt::spawn_global(async move {
+                loop {
+                    tokio::time::sleep(TICK).await;
+                    let Some(near) = ticking.upgrade() else {
+                        return;
+                    };
+                    near.store.advance();
+                }
+            }));
             drop(crate::exec::rt::spawn_global(async move {
                 loop {
                     tokio::time::sleep(HEARTBEAT_EVERY).await;
@@ -468,7 +488,7 @@ impl Near {
         }
         // Marked in flight before the server is chosen: a topology change (which flushes)
         // from now on keeps this reply out.
-        let seen = lock(&self.store).begin_fill(&read.key);
+        let seen = self.store.begin_fill(&read.key);
         // Ends the fill even if this future is dropped while the read is in flight.
         let mut guard = FillGuard {
             near: self,
@@ -483,6 +503,7 @@ impl Near {
             marks,
         } = self.connection(&redis, &addr, reach).await?;
         let sent = Instant::now();
+        self.store.advance();
         let mut pipe = redis::pipe();
         pipe.add_command(cmd.clone())
             .cmd("PTTL")
@@ -541,14 +562,25 @@ impl Near {
         crate::testing::near_hook::before_insert(&read.key);
         // The key's own expiry, measured from before the read was sent, less a millisecond:
         // the server counts whole milliseconds (a PTTL of n may mean n - 1 and a fraction).
-        let mut until = sent + self.settings.max_age;
+        // (An age cap or an expiry too far off to count is never reached.)
+        let mut deadline = Deadline {
+            at: sent.checked_add(self.settings.max_age),
+            exact: false,
+        };
         if let Value::Int(ms) = pttl
             && ms >= 0
         {
             // ms >= 0 here; a PTTL of 0 leaves nothing to serve (exact, not a clamp).
             let left =
                 Duration::from_millis(ms.unsigned_abs()).saturating_sub(Duration::from_millis(1));
-            until = until.min(sent + left);
+            if let Some(expiry) = sent.checked_add(left)
+                && deadline.at.is_none_or(|age| expiry <= age)
+            {
+                deadline = Deadline {
+                    at: Some(expiry),
+                    exact: true,
+                };
+            }
         }
         // On a cluster a key that does not exist is not cached: its slot may move to another
         // master without a word to this one's tracking (a key that exists is deleted by the
@@ -559,10 +591,10 @@ impl Near {
             return Some(value);
         }
         if let Some(seen) = guard.seen.take() {
-            lock(&self.store).end_fill(
+            self.store.end_fill(
                 &read.key,
                 seen,
-                Some((read.packed.clone(), value.clone(), until)),
+                Some((read.ident.clone(), value.clone(), deadline)),
             );
         }
         Some(value)
@@ -686,7 +718,7 @@ struct FillGuard<'a> {
 impl Drop for FillGuard<'_> {
     fn drop(&mut self) {
         if let Some(seen) = self.seen.take() {
-            lock(&self.near.store).end_fill(self.key, seen, None);
+            self.near.store.end_fill(self.key, seen, None);
         }
     }
 }

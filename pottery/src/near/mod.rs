@@ -68,13 +68,22 @@
 //!   tracking connection that is lost gives no notice: the heartbeat finds it within
 //!   [`HEARTBEAT_EVERY`] + [`HEARTBEAT_BOUND`];
 //! * an entry is never served past its key's own expiry (each fill reads the key's `PTTL` in
-//!   the same round trip) nor longer than [`NearCache::max_age`] after it was read.
+//!   the same round trip; such an entry's hits read the clock) nor longer than
+//!   [`NearCache::max_age`] after it was read (see there for the clock that checks it).
 //!
 //! Where no invalidation can come, the bound is the heartbeat's (about [`HEARTBEAT_EVERY`] +
-//! [`HEARTBEAT_BOUND`]) instead of one delivery: a RESP2 tracking connection lost without a
-//! word, and on a cluster a topology change that no invalidation accompanies and no read of
-//! this handle meets as `MOVED` (a slot handed over by `CLUSTER SETSLOT` with keys that were
-//! not moved by `MIGRATE`).
+//! [`HEARTBEAT_BOUND`]) instead of one delivery, because nothing else says so sooner:
+//!
+//! * a RESP2 tracking connection (the `REDIRECT` mode) lost without a word: the server tells
+//!   the subscriber nothing when the tracking client goes, and redis-rs reports the end of a
+//!   connection only on RESP3 ones. Its loss is found by the next fill sent on it (an I/O
+//!   error flushes at once) or by the heartbeat's `CLIENT TRACKINGINFO`; the subscriber's own
+//!   connection failing flushes at once;
+//! * on a cluster, a topology change that no invalidation accompanies and no read of this
+//!   handle meets as `MOVED`: a slot handed over by `CLUSTER SETSLOT ... NODE` with keys that
+//!   were not moved by `MIGRATE` (no key is deleted on the old owner, so its tracking sends
+//!   nothing, and the servers push no topology events to clients). The heartbeat compares
+//!   the slot map (`CLUSTER SLOTS`) and flushes on any change.
 //!
 //! # What benefits
 //!
@@ -93,6 +102,19 @@
 //! Memory: [`NearCache::max_entries`] and [`NearCache::max_bytes`] bound it (second-chance
 //! eviction); [`crate::testing::near_hook`] lets a test write between a fill's reply and its
 //! insertion.
+//!
+//! # What a hit costs
+//!
+//! A hit is answered before any span, retry loop or boxed future. The store is sharded (32
+//! shards by the key's hash, each behind its own read-write lock, with its own hit and miss
+//! counters), so hits from many threads proceed in parallel; a read is found with one keyed
+//! hash pass over the key and one over the read's identity (its command's name and
+//! arguments, not the packed command). `RedisDict::get`, `RedisDict::contains_key` and
+//! `RedisSet::contains` (blocking and async) look before they build their command: the
+//! field is encoded into a reused buffer and the cached reply is copied out and decoded after
+//! the lock is released, so a hit of a small value allocates nothing but what decoding it
+//! makes. Other cached reads build their command first and hand out a copy of the cached
+//! reply.
 //! Iteration (`HSCAN`, `SSCAN`), random reads, `TTL`, scripts that read several keys, and
 //! reads inside a batch always go to the server.
 //!
@@ -123,7 +145,7 @@ use std::time::Duration;
 
 use crate::sync::lock;
 
-pub(crate) use self::hook::{TouchAgain, hit, run_async, run_blocking};
+pub(crate) use self::hook::{Decoder, Probe, Probed, TouchAgain, hit, run_async, run_blocking};
 pub(crate) use self::link::{Near, is_redirect};
 pub(crate) use self::plan::{Plan, Touched, batch_touched, plan};
 
@@ -183,7 +205,8 @@ impl NearCache {
         NearCache;
         /// At most this many cached replies (one per distinct read of a key: `HGET h a` and
         /// `HGET h b` are two). Past it, entries not read since the eviction clock last passed
-        /// them go first (second-chance eviction).
+        /// them go first (second-chance eviction, with a clock per shard of the store, the
+        /// shards taken in turn).
         ///
         /// ```
         /// let near = pottery::NearCache::new().max_entries(1_000);
@@ -204,6 +227,13 @@ impl NearCache {
         /// server's invalidations: a cap on trusting the tracking connection without new traffic
         /// (the heartbeat already flushes on a silent connection within about
         /// [`HEARTBEAT_EVERY`] + [`HEARTBEAT_BOUND`]).
+        ///
+        /// Hits do not read the clock for it while the cap is more than a second away: they
+        /// compare it with a clock that pottery's I/O runtime advances every 500 ms (and each
+        /// fill), and read the precise clock within that second. So the cap is exact unless
+        /// that runtime is held up for more than half a second (then it holds at its pace,
+        /// as the heartbeat does). An entry whose key expires first is checked against the
+        /// precise clock at every hit.
         ///
         /// ```
         /// let near = pottery::NearCache::new().max_age(std::time::Duration::from_secs(5));

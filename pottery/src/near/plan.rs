@@ -8,8 +8,33 @@ use crate::exec::plan::{Repeat, Req};
 /// A read the near cache may answer: one key, a deterministic reply.
 pub(crate) struct Read {
     pub key: Vec<u8>,
-    /// The packed command: with the key, what identifies the cached reply.
-    pub packed: Vec<u8>,
+    /// The read's identity ([`write_ident`]): with the key, what identifies the cached reply.
+    pub ident: Vec<u8>,
+}
+
+/// Appends one piece of a read's identity: its length, then its bytes.
+pub(crate) fn push_ident(out: &mut Vec<u8>, piece: &[u8]) {
+    // A piece longer than 4 GiB is not a command argument Redis takes.
+    out.extend_from_slice(&u32::try_from(piece.len()).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(piece);
+}
+
+/// Writes the identity of a cached read `cmd` (one that [`cached_read_key`] accepts) into
+/// `out`: its name in capitals and every argument but the key, each with its length. With the
+/// key, it tells one cached reply from another (`HGET h a` from `HGET h b`), and it is cheaper
+/// to make than the packed command.
+pub(crate) fn write_ident(cmd: &Cmd, out: &mut Vec<u8>) {
+    for (i, arg) in cmd.args_iter().map(simple).enumerate() {
+        match i {
+            0 => {
+                let start = out.len() + 4;
+                push_ident(out, arg);
+                out[start..].make_ascii_uppercase();
+            }
+            1 => {}
+            _ => push_ident(out, arg),
+        }
+    }
 }
 
 /// The keys a write may change.
@@ -114,7 +139,11 @@ pub(crate) fn plan_cmd(cmd: &Cmd, repeat: Repeat) -> Plan {
         return match cached_read_key(cmd) {
             Some(key) => Plan::Read(Read {
                 key: key.to_vec(),
-                packed: cmd.get_packed_command(),
+                ident: {
+                    let mut ident = Vec::new();
+                    write_ident(cmd, &mut ident);
+                    ident
+                },
             }),
             None => Plan::Pass,
         };
@@ -184,6 +213,19 @@ mod tests {
             plan_cmd(&flush, Repeat::Once),
             Plan::Write(Touched::All)
         ));
+        // The identity: the name in capitals and the arguments after the key.
+        let mut lower = redis::cmd("hget");
+        lower.arg("h").arg("f");
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        write_ident(&hget, &mut a);
+        write_ident(&lower, &mut b);
+        assert_eq!(a, b);
+        assert_eq!(a, b"\x04\0\0\0HGET\x01\0\0\0f");
+        let mut other = redis::cmd("HGET");
+        other.arg("other").arg("f");
+        b.clear();
+        write_ident(&other, &mut b);
+        assert_eq!(a, b, "the key is not part of the identity");
         let mut long = redis::cmd("AVERYLONGCOMMANDNAME");
         long.arg("k");
         assert!(cached_read_key(&long).is_none());

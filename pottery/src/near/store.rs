@@ -1,42 +1,176 @@
 //! The local store: cached replies by key, each key's invalidation generation and reads in
-//! flight, a global flush generation, and second-chance (CLOCK) eviction under the entry and
-//! byte caps. No I/O here: everything is decided under one mutex.
+//! flight, flush generations, and second-chance (CLOCK) eviction under the entry and byte
+//! caps. No I/O here.
+//!
+//! It is sharded so that hits scale across threads: a key and all its cached reads live in
+//! one of [`SHARDS`] shards (chosen by the key's hash), each behind its own `RwLock`; a hit
+//! takes its shard's read lock, so hits on any keys proceed in parallel, and writes nothing
+//! shared but that lock and its shard's hit counter. A read is found by two hashes computed
+//! once per lookup (one keyed pass over the key's bytes, one over the read's identity), used
+//! as they are by the shard's tables. The caps are global (two atomics, written by inserts,
+//! evictions and invalidations only), so `entries` never exceeds `max_entries`.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Instant;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
 
 use redis::Value;
 
-/// One cached reply: a read command's reply (in RESP2 shape) for one key.
+/// How many shards: enough that threads hitting different keys rarely share one.
+pub(crate) const SHARDS: usize = 32;
+
+/// How often the coarse clock is advanced (by a task of pottery's I/O runtime).
+pub(crate) const TICK: Duration = Duration::from_millis(500);
+
+/// An entry whose deadline is further than this past the coarse clock is served without
+/// reading the precise clock: two ticks (the clock is at most one tick behind while pottery's
+/// I/O runtime runs on time).
+const SLACK: Duration = Duration::from_millis(1000);
+
+/// Table hasher for keys that already are hashes: used as they are.
+#[derive(Default)]
+struct Mixed(u64);
+
+impl Hasher for Mixed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed here; any other input still gets a hash.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type Map<V> = HashMap<u64, V, BuildHasherDefault<Mixed>>;
+
+/// The folded multiply of two words (the mixing step of wyhash and foldhash).
+fn fold(x: u64, y: u64) -> u64 {
+    let r = u128::from(x) * u128::from(y);
+    (r as u64) ^ ((r >> 64) as u64)
+}
+
+/// The first eight bytes of `b` (at least eight), little-endian.
+fn r8(b: &[u8]) -> u64 {
+    <[u8; 8]>::try_from(&b[..8]).map_or(0, u64::from_le_bytes)
+}
+
+/// The first four bytes of `b` (at least four), little-endian.
+fn r4(b: &[u8]) -> u64 {
+    <[u8; 4]>::try_from(&b[..4]).map_or(0, |w| u64::from(u32::from_le_bytes(w)))
+}
+
+/// The last (at most 16) bytes as two words: overlapping reads that cover every byte, which
+/// with the length (hashed too) tell any two inputs apart.
+fn tail(b: &[u8]) -> (u64, u64) {
+    let n = b.len();
+    if n >= 8 {
+        (r8(b), r8(&b[n - 8..]))
+    } else if n >= 4 {
+        (r4(b), r4(&b[n - 4..]))
+    } else if n > 0 {
+        let x = (u64::from(b[0]) << 16) | (u64::from(b[n / 2]) << 8) | u64::from(b[n - 1]);
+        (x, 0)
+    } else {
+        (0, 0)
+    }
+}
+
+/// A keyed hash of `bytes`: 16 bytes per multiply, with secrets drawn at random per store
+/// (so that keys and fields chosen by someone else cannot be made to collide on purpose).
+fn hash(secret: [u64; 2], bytes: &[u8]) -> u64 {
+    let mut h = secret[1];
+    let mut rest = bytes;
+    while rest.len() > 16 {
+        h = fold(r8(rest) ^ secret[0], r8(&rest[8..]) ^ h);
+        rest = &rest[16..];
+    }
+    let (a, b) = tail(rest);
+    h = fold(a ^ secret[0], b ^ h);
+    fold(
+        h ^ 0x5899_65cc_7537_4cc3,
+        bytes.len() as u64 ^ 0xa076_1d64_78bd_642f ^ secret[0],
+    )
+}
+
+/// One cached reply: a read's reply (in RESP2 shape) for one key.
 struct Entry {
+    /// The read's identity ([`crate::near::plan::write_ident`]).
+    ident: Box<[u8]>,
     value: Value,
     /// Its place in the eviction queue (a record whose id differs is stale).
     id: u64,
     size: usize,
-    /// Never served at or after this instant (the entry's age cap or the key's own expiry).
-    until: Instant,
+    /// Never served at or after this time (nanoseconds since the store's base): the entry's
+    /// age cap or its key's own expiry.
+    until: u64,
+    /// `until` is the key's own expiry: always checked against the precise clock.
+    exact: bool,
     /// Set by a hit: the entry gets a second chance when the clock hand meets it.
-    referenced: bool,
+    referenced: AtomicBool,
 }
 
 /// Everything about one key.
-#[derive(Default)]
 struct Slot {
+    key: Box<[u8]>,
     /// Bumped by every invalidation of the key: a read that started under another generation
     /// must not insert its reply.
     generation: u64,
     /// Fills of this key in flight (the slot outlives its entries while any is).
     in_flight: u32,
-    /// Cached replies by packed read command.
-    entries: HashMap<Vec<u8>, Entry>,
+    /// Cached replies by the hash of their identity.
+    entries: Map<Entry>,
 }
 
-/// What a read saw before it was sent (see [`Store::begin_fill`]).
+#[derive(Default)]
+struct Inner {
+    /// Slots by the hash of their key.
+    slots: Map<Slot>,
+    /// Bumped by every flush of this shard.
+    flushes: u64,
+    /// The clock: (key hash, identity hash, entry id), oldest first.
+    clock: VecDeque<(u64, u64, u64)>,
+    entries: usize,
+    invalidations: u64,
+    evictions: u64,
+    rejected_fills: u64,
+}
+
+/// One shard, on cache lines of its own.
+#[repr(align(128))]
+#[derive(Default)]
+struct Shard {
+    inner: RwLock<Inner>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// Where a read of one key was when it was sent (see [`Store::begin_fill`]).
 pub(crate) struct Snapshot {
     generation: u64,
     flushes: u64,
+    /// `false` when another key holds the key's hash (never seen in practice): nothing of
+    /// this key is cached then.
+    tracked: bool,
 }
 
+/// When an entry stops being served.
+pub(crate) struct Deadline {
+    /// `None`: never (an age cap too long to count).
+    pub at: Option<Instant>,
+    /// `at` is the key's own expiry (not only the age cap).
+    pub exact: bool,
+}
+
+/// Totals over the shards.
 #[derive(Default)]
 pub(crate) struct Counters {
     pub hits: u64,
@@ -45,20 +179,26 @@ pub(crate) struct Counters {
     pub flushes: u64,
     pub evictions: u64,
     pub rejected_fills: u64,
+    pub entries: usize,
+    pub bytes: usize,
 }
 
 pub(crate) struct Store {
+    shards: Box<[Shard]>,
+    /// Secrets of the key hash and of the identity hash.
+    secrets: [[u64; 2]; 2],
     max_entries: usize,
     max_bytes: usize,
-    slots: HashMap<Vec<u8>, Slot>,
-    /// Bumped by every flush (also the loss of the tracking connection).
-    flush_generation: u64,
-    /// The clock: (key, packed command, entry id), oldest first.
-    clock: VecDeque<(Vec<u8>, Vec<u8>, u64)>,
-    next_id: u64,
-    pub(crate) entries: usize,
-    pub(crate) bytes: usize,
-    pub(crate) counters: Counters,
+    /// Entries and bytes, reservations of inserts under way included.
+    entries: AtomicUsize,
+    bytes: AtomicUsize,
+    flushes: AtomicU64,
+    next_id: AtomicU64,
+    /// Where eviction starts looking (a shard index).
+    hand: AtomicUsize,
+    base: Instant,
+    /// The coarse clock: nanoseconds since `base`, never ahead of the precise clock.
+    tick: AtomicU64,
 }
 
 /// A reply's approximate footprint in bytes.
@@ -75,175 +215,343 @@ pub(crate) fn value_size(v: &Value) -> usize {
     }
 }
 
-impl Store {
-    pub(crate) fn new(max_entries: usize, max_bytes: usize) -> Store {
-        Store {
-            max_entries,
-            max_bytes,
-            slots: HashMap::new(),
-            flush_generation: 0,
-            clock: VecDeque::new(),
-            next_id: 0,
-            entries: 0,
-            bytes: 0,
-            counters: Counters::default(),
+fn read(l: &RwLock<Inner>) -> RwLockReadGuard<'_, Inner> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write(l: &RwLock<Inner>) -> RwLockWriteGuard<'_, Inner> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+fn nanos(d: Duration) -> u64 {
+    // 584 years.
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn random_word() -> u64 {
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b).is_err() {
+        // No OS randomness: the time and an address still differ between processes.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        return fold(t as u64 ^ (&b as *const _ as u64), 0x8ebc_6af0_9c88_c6e3);
+    }
+    u64::from_le_bytes(b) | 1
+}
+
+impl Inner {
+    /// Drops the slot of `hk` if nothing is cached or in flight for it.
+    fn forget_if_idle(&mut self, hk: u64) {
+        if self
+            .slots
+            .get(&hk)
+            .is_some_and(|s| s.in_flight == 0 && s.entries.is_empty())
+        {
+            self.slots.remove(&hk);
         }
     }
 
-    /// The cached reply to `packed` on `key`, if one may be served at `now`.
-    pub(crate) fn get(&mut self, key: &[u8], packed: &[u8], now: Instant) -> Option<Value> {
-        let Some(slot) = self.slots.get_mut(key) else {
-            self.counters.misses += 1;
-            return None;
-        };
-        match slot.entries.get_mut(packed) {
-            Some(e) if e.until > now => {
-                e.referenced = true;
-                self.counters.hits += 1;
-                Some(e.value.clone())
-            }
-            Some(_) => {
-                if let Some(e) = slot.entries.remove(packed) {
-                    self.entries -= 1;
-                    self.bytes -= e.size;
-                }
-                self.forget_if_idle(key);
-                self.counters.misses += 1;
-                None
-            }
-            None => {
-                self.counters.misses += 1;
-                None
-            }
-        }
-    }
-
-    /// Marks a read of `key` in flight, before it is sent.
-    pub(crate) fn begin_fill(&mut self, key: &[u8]) -> Snapshot {
-        let slot = self.slots.entry(key.to_vec()).or_default();
-        slot.in_flight += 1;
-        Snapshot {
-            generation: slot.generation,
-            flushes: self.flush_generation,
-        }
-    }
-
-    /// Ends a read begun with [`Store::begin_fill`]; with its reply, inserts it unless an
-    /// invalidation of the key or a flush arrived since the read was begun.
-    pub(crate) fn end_fill(
-        &mut self,
-        key: &[u8],
-        seen: Snapshot,
-        reply: Option<(Vec<u8>, Value, Instant)>,
-    ) {
-        let Some(slot) = self.slots.get_mut(key) else {
-            return;
-        };
-        slot.in_flight = slot.in_flight.saturating_sub(1);
-        let fresh = slot.generation == seen.generation && self.flush_generation == seen.flushes;
-        match reply {
-            Some((packed, value, until)) if fresh => {
-                self.insert(key, packed, value, until);
-            }
-            Some(_) => {
-                self.counters.rejected_fills += 1;
-                self.forget_if_idle(key);
-            }
-            None => self.forget_if_idle(key),
-        }
-    }
-
-    fn insert(&mut self, key: &[u8], packed: Vec<u8>, value: Value, until: Instant) {
-        let size = 64 + 2 * (key.len() + packed.len()) + value_size(&value);
-        if size > self.max_bytes || self.max_entries == 0 {
-            self.forget_if_idle(key);
-            return;
-        }
-        // Replace an entry for the same read first.
-        self.remove_entry(key, &packed);
-        while self.entries >= self.max_entries || self.bytes + size > self.max_bytes {
-            if !self.evict_one() {
-                break;
-            }
-        }
-        let id = self.next_id;
-        self.next_id += 1;
-        let slot = self.slots.entry(key.to_vec()).or_default();
-        slot.entries.insert(
-            packed.clone(),
-            Entry {
-                value,
-                id,
-                size,
-                until,
-                referenced: false,
-            },
-        );
-        self.entries += 1;
-        self.bytes += size;
-        self.clock.push_back((key.to_vec(), packed, id));
-        // Stale records (of entries invalidated since) are dropped now and then, so the
-        // clock stays proportional to the entries.
-        if self.clock.len() > 2 * self.entries + 1024 {
-            let slots = &self.slots;
-            self.clock.retain(|(k, p, id)| {
-                slots
-                    .get(k)
-                    .and_then(|s| s.entries.get(p))
-                    .is_some_and(|e| e.id == *id)
-            });
-        }
-    }
-
-    /// Evicts one entry (second chance for those hit since the hand last passed).
-    fn evict_one(&mut self) -> bool {
-        while let Some((key, packed, id)) = self.clock.pop_front() {
-            let Some(slot) = self.slots.get_mut(&key) else {
+    /// Evicts one entry (second chance for those hit since the hand last passed); its size.
+    fn evict_one(&mut self) -> Option<usize> {
+        while let Some((hk, hi, id)) = self.clock.pop_front() {
+            let Some(slot) = self.slots.get_mut(&hk) else {
                 continue;
             };
-            let Some(e) = slot.entries.get_mut(&packed) else {
+            let Some(e) = slot.entries.get_mut(&hi) else {
                 continue;
             };
             if e.id != id {
                 continue;
             }
-            if e.referenced {
-                e.referenced = false;
-                self.clock.push_back((key, packed, id));
+            if *e.referenced.get_mut() {
+                *e.referenced.get_mut() = false;
+                self.clock.push_back((hk, hi, id));
                 continue;
             }
-            self.remove_entry(&key, &packed);
-            self.forget_if_idle(&key);
-            self.counters.evictions += 1;
+            let size = e.size;
+            slot.entries.remove(&hi);
+            self.entries -= 1;
+            self.evictions += 1;
+            self.forget_if_idle(hk);
+            return Some(size);
+        }
+        None
+    }
+}
+
+impl Store {
+    pub(crate) fn new(max_entries: usize, max_bytes: usize) -> Store {
+        Store {
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            secrets: [
+                [random_word(), random_word()],
+                [random_word(), random_word()],
+            ],
+            max_entries,
+            max_bytes,
+            entries: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
+            flushes: AtomicU64::new(0),
+            next_id: AtomicU64::new(0),
+            hand: AtomicUsize::new(0),
+            base: Instant::now(),
+            tick: AtomicU64::new(0),
+        }
+    }
+
+    fn key_hash(&self, key: &[u8]) -> u64 {
+        hash(self.secrets[0], key)
+    }
+
+    fn shard(&self, hk: u64) -> &Shard {
+        // Bits the tables do not use for buckets (the low ones) nor tags (the top seven).
+        &self.shards[(hk >> 32) as usize % SHARDS]
+    }
+
+    fn now(&self) -> u64 {
+        nanos(self.base.elapsed())
+    }
+
+    /// Advances the coarse clock to now.
+    pub(crate) fn advance(&self) {
+        self.tick.fetch_max(self.now(), Relaxed);
+    }
+
+    fn servable(&self, e: &Entry) -> bool {
+        if !e.exact && e.until > self.tick.load(Relaxed).saturating_add(nanos(SLACK)) {
             return true;
+        }
+        self.now() < e.until
+    }
+
+    /// The cached reply to the read `ident` of `key`, passed to `read` (under the shard's
+    /// read lock: `read` must be quick and call nothing that could use the near cache); its
+    /// result when the entry may be served now and `read` accepts it (a hit), else `None`
+    /// (counted as a miss when there was nothing to serve and `count_miss` is set).
+    pub(crate) fn get<R>(
+        &self,
+        key: &[u8],
+        ident: &[u8],
+        count_miss: bool,
+        read: impl FnOnce(&Value) -> Option<R>,
+    ) -> Option<R> {
+        let hk = self.key_hash(key);
+        let hi = hash(self.secrets[1], ident);
+        let shard = self.shard(hk);
+        let inner = read_guard(shard);
+        let found = inner
+            .slots
+            .get(&hk)
+            .filter(|s| *s.key == *key)
+            .and_then(|s| s.entries.get(&hi))
+            .filter(|e| *e.ident == *ident);
+        let missed = |shard: &Shard| {
+            if count_miss {
+                shard.misses.fetch_add(1, Relaxed);
+            }
+            None
+        };
+        let Some(e) = found else {
+            drop(inner);
+            return missed(shard);
+        };
+        if !self.servable(e) {
+            let id = e.id;
+            drop(inner);
+            self.expire(hk, hi, id);
+            return missed(shard);
+        }
+        let out = read(&e.value)?;
+        if !e.referenced.load(Relaxed) {
+            e.referenced.store(true, Relaxed);
+        }
+        drop(inner);
+        shard.hits.fetch_add(1, Relaxed);
+        Some(out)
+    }
+
+    /// Removes entry `id` past its deadline.
+    fn expire(&self, hk: u64, hi: u64, id: u64) {
+        let mut inner = write(&self.shard(hk).inner);
+        let Some(slot) = inner.slots.get_mut(&hk) else {
+            return;
+        };
+        let size = match slot.entries.get(&hi) {
+            Some(e) if e.id == id && !self.servable(e) => e.size,
+            _ => return,
+        };
+        slot.entries.remove(&hi);
+        inner.entries -= 1;
+        inner.forget_if_idle(hk);
+        drop(inner);
+        self.release(1, size);
+    }
+
+    /// Marks a read of `key` in flight, before it is sent.
+    pub(crate) fn begin_fill(&self, key: &[u8]) -> Snapshot {
+        let hk = self.key_hash(key);
+        let mut guard = write(&self.shard(hk).inner);
+        let inner = &mut *guard;
+        let slot = inner.slots.entry(hk).or_insert_with(|| Slot {
+            key: key.into(),
+            generation: 0,
+            in_flight: 0,
+            entries: Map::default(),
+        });
+        if *slot.key != *key {
+            return Snapshot {
+                generation: 0,
+                flushes: 0,
+                tracked: false,
+            };
+        }
+        slot.in_flight += 1;
+        Snapshot {
+            generation: slot.generation,
+            flushes: inner.flushes,
+            tracked: true,
+        }
+    }
+
+    /// Room for one more entry of `size` bytes, evicting as needed; `false` when there can
+    /// be none.
+    fn reserve(&self, size: usize) -> bool {
+        if size > self.max_bytes || self.max_entries == 0 {
+            return false;
+        }
+        loop {
+            let entry = self.entries.fetch_update(Relaxed, Relaxed, |e| {
+                (e < self.max_entries).then_some(e + 1)
+            });
+            if entry.is_ok() {
+                let bytes = self.bytes.fetch_update(Relaxed, Relaxed, |b| {
+                    b.checked_add(size).filter(|t| *t <= self.max_bytes)
+                });
+                if bytes.is_ok() {
+                    return true;
+                }
+                self.entries.fetch_sub(1, Relaxed);
+            }
+            if !self.evict_one() {
+                return false;
+            }
+        }
+    }
+
+    fn release(&self, entries: usize, bytes: usize) {
+        if entries > 0 {
+            self.entries.fetch_sub(entries, Relaxed);
+            self.bytes.fetch_sub(bytes, Relaxed);
+        }
+    }
+
+    /// Evicts one entry from some shard (each shard's own clock, shards in turn).
+    fn evict_one(&self) -> bool {
+        let start = self.hand.fetch_add(1, Relaxed);
+        for i in 0..SHARDS {
+            let shard = &self.shards[(start + i) % SHARDS];
+            let freed = write(&shard.inner).evict_one();
+            if let Some(size) = freed {
+                self.release(1, size);
+                return true;
+            }
         }
         false
     }
 
-    fn remove_entry(&mut self, key: &[u8], packed: &[u8]) {
-        if let Some(e) = self
-            .slots
-            .get_mut(key)
-            .and_then(|s| s.entries.remove(packed))
-        {
-            self.entries -= 1;
-            self.bytes -= e.size;
+    /// Ends a read begun with [`Store::begin_fill`]; with its reply (the read's identity,
+    /// the value, its deadline), inserts it unless an invalidation of the key or a flush
+    /// arrived since the read was begun.
+    pub(crate) fn end_fill(
+        &self,
+        key: &[u8],
+        seen: Snapshot,
+        reply: Option<(Vec<u8>, Value, Deadline)>,
+    ) {
+        if !seen.tracked {
+            return;
         }
-    }
-
-    fn forget_if_idle(&mut self, key: &[u8]) {
-        if self
-            .slots
-            .get(key)
-            .is_some_and(|s| s.in_flight == 0 && s.entries.is_empty())
-        {
-            self.slots.remove(key);
+        let hk = self.key_hash(key);
+        let (size, reserved) = match &reply {
+            Some((ident, value, _)) => {
+                let size = 96 + key.len() + ident.len() + value_size(value);
+                (size, self.reserve(size))
+            }
+            None => (0, false),
+        };
+        let mut guard = write(&self.shard(hk).inner);
+        let inner = &mut *guard;
+        let Some(slot) = inner.slots.get_mut(&hk).filter(|s| *s.key == *key) else {
+            drop(guard);
+            self.release(usize::from(reserved), size);
+            return;
+        };
+        slot.in_flight = slot.in_flight.saturating_sub(1);
+        let fresh = slot.generation == seen.generation && inner.flushes == seen.flushes;
+        let Some((ident, value, deadline)) = reply else {
+            inner.forget_if_idle(hk);
+            return;
+        };
+        if !fresh || !reserved {
+            if !fresh {
+                inner.rejected_fills += 1;
+            }
+            inner.forget_if_idle(hk);
+            drop(guard);
+            self.release(usize::from(reserved), size);
+            return;
+        }
+        let hi = hash(self.secrets[1], &ident);
+        let id = self.next_id.fetch_add(1, Relaxed);
+        let until = deadline.at.map_or(u64::MAX, |at| {
+            at.checked_duration_since(self.base).map_or(0, nanos)
+        });
+        let old = slot.entries.insert(
+            hi,
+            Entry {
+                ident: ident.into(),
+                value,
+                id,
+                size,
+                until,
+                exact: deadline.exact,
+                referenced: AtomicBool::new(false),
+            },
+        );
+        let replaced = match old {
+            // Another reply to the same read (or, never seen, another read with the same
+            // hash) is replaced.
+            Some(old) => old.size,
+            None => {
+                inner.entries += 1;
+                0
+            }
+        };
+        inner.clock.push_back((hk, hi, id));
+        // Stale records (of entries invalidated since) are dropped now and then, so the
+        // clock stays proportional to the entries.
+        if inner.clock.len() > 2 * inner.entries + 64 {
+            let slots = &inner.slots;
+            inner.clock.retain(|(hk, hi, id)| {
+                slots
+                    .get(hk)
+                    .and_then(|s| s.entries.get(hi))
+                    .is_some_and(|e| e.id == *id)
+            });
+        }
+        drop(guard);
+        if replaced > 0 {
+            self.release(1, replaced);
         }
     }
 
     /// The server (or this handle, around its own write) says `key` changed.
-    pub(crate) fn invalidate(&mut self, key: &[u8]) {
-        let Some(slot) = self.slots.get_mut(key) else {
+    pub(crate) fn invalidate(&self, key: &[u8]) {
+        let hk = self.key_hash(key);
+        let mut guard = write(&self.shard(hk).inner);
+        let inner = &mut *guard;
+        let Some(slot) = inner.slots.get_mut(&hk).filter(|s| *s.key == *key) else {
             return;
         };
         slot.generation += 1;
@@ -253,117 +561,244 @@ impl Store {
             bytes += e.size;
         }
         if n > 0 {
-            self.counters.invalidations += 1;
+            inner.invalidations += 1;
         }
-        self.entries -= n;
-        self.bytes -= bytes;
-        self.forget_if_idle(key);
+        inner.entries -= n;
+        inner.forget_if_idle(hk);
+        drop(guard);
+        self.release(n, bytes);
     }
 
     /// Everything may have changed: drops every entry, and every read in flight will not
     /// insert.
-    pub(crate) fn flush(&mut self) {
-        self.flush_generation += 1;
-        self.counters.flushes += 1;
-        self.slots.retain(|_, s| {
-            s.entries.clear();
-            s.in_flight > 0
-        });
-        self.clock.clear();
-        self.entries = 0;
-        self.bytes = 0;
+    pub(crate) fn flush(&self) {
+        self.flushes.fetch_add(1, Relaxed);
+        for shard in self.shards.iter() {
+            let mut inner = write(&shard.inner);
+            inner.flushes += 1;
+            let (mut n, mut bytes) = (0, 0);
+            inner.slots.retain(|_, s| {
+                for (_, e) in s.entries.drain() {
+                    n += 1;
+                    bytes += e.size;
+                }
+                s.in_flight > 0
+            });
+            inner.clock.clear();
+            inner.entries = 0;
+            drop(inner);
+            self.release(n, bytes);
+        }
     }
+
+    /// The totals.
+    pub(crate) fn counters(&self) -> Counters {
+        let mut c = Counters {
+            flushes: self.flushes.load(Relaxed),
+            entries: self.entries.load(Relaxed),
+            bytes: self.bytes.load(Relaxed),
+            ..Counters::default()
+        };
+        for shard in self.shards.iter() {
+            c.hits += shard.hits.load(Relaxed);
+            c.misses += shard.misses.load(Relaxed);
+            let inner = read(&shard.inner);
+            c.invalidations += inner.invalidations;
+            c.evictions += inner.evictions;
+            c.rejected_fills += inner.rejected_fills;
+        }
+        c
+    }
+}
+
+fn read_guard(shard: &Shard) -> RwLockReadGuard<'_, Inner> {
+    read(&shard.inner)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
-    fn later() -> Instant {
-        Instant::now() + Duration::from_secs(60)
+    fn later() -> Deadline {
+        Deadline {
+            at: Some(Instant::now() + Duration::from_secs(60)),
+            exact: false,
+        }
     }
 
-    fn fill(s: &mut Store, key: &[u8], read: &[u8], v: i64) {
+    fn get(s: &Store, key: &[u8], read: &[u8]) -> Option<Value> {
+        s.get(key, read, true, |v| Some(v.clone()))
+    }
+
+    fn fill(s: &Store, key: &[u8], read: &[u8], v: i64) {
         let seen = s.begin_fill(key);
         s.end_fill(key, seen, Some((read.to_vec(), Value::Int(v), later())));
+    }
+
+    fn slots(s: &Store) -> usize {
+        s.shards.iter().map(|sh| read(&sh.inner).slots.len()).sum()
     }
 
     /// A reply is not inserted when its key was invalidated, or everything flushed, while it
     /// was in flight; the slot is forgotten when nothing is left.
     #[test]
     fn invalidation_or_flush_in_flight_rejects_the_reply() {
-        let mut s = Store::new(100, 1 << 20);
+        let s = Store::new(100, 1 << 20);
         let seen = s.begin_fill(b"k");
         s.invalidate(b"k");
         s.end_fill(b"k", seen, Some((b"r".to_vec(), Value::Int(1), later())));
-        assert_eq!(s.get(b"k", b"r", Instant::now()), None);
+        assert_eq!(get(&s, b"k", b"r"), None);
         let seen = s.begin_fill(b"k");
         s.flush();
         s.end_fill(b"k", seen, Some((b"r".to_vec(), Value::Int(1), later())));
-        assert_eq!(s.get(b"k", b"r", Instant::now()), None);
-        assert_eq!(s.counters.rejected_fills, 2);
-        assert!(s.slots.is_empty());
-        fill(&mut s, b"k", b"r", 2);
-        assert_eq!(s.get(b"k", b"r", Instant::now()), Some(Value::Int(2)));
+        assert_eq!(get(&s, b"k", b"r"), None);
+        assert_eq!(s.counters().rejected_fills, 2);
+        assert_eq!(slots(&s), 0);
+        assert_eq!(s.counters().entries, 0);
+        fill(&s, b"k", b"r", 2);
+        assert_eq!(get(&s, b"k", b"r"), Some(Value::Int(2)));
         // Another key's invalidation does not matter.
         let seen = s.begin_fill(b"j");
         s.invalidate(b"k");
         s.end_fill(b"j", seen, Some((b"r".to_vec(), Value::Int(3), later())));
-        assert_eq!(s.get(b"j", b"r", Instant::now()), Some(Value::Int(3)));
-        assert_eq!(s.get(b"k", b"r", Instant::now()), None);
+        assert_eq!(get(&s, b"j", b"r"), Some(Value::Int(3)));
+        assert_eq!(get(&s, b"k", b"r"), None);
+        // Two reads of one key are two entries; an invalidation drops both.
+        fill(&s, b"k", b"a", 4);
+        fill(&s, b"k", b"b", 5);
+        assert_eq!(get(&s, b"k", b"a"), Some(Value::Int(4)));
+        assert_eq!(get(&s, b"k", b"b"), Some(Value::Int(5)));
+        s.invalidate(b"k");
+        assert_eq!(get(&s, b"k", b"a"), None);
+        assert_eq!(get(&s, b"k", b"b"), None);
+        let c = s.counters();
+        assert_eq!((c.hits, c.entries), (4, 1));
     }
 
     /// The caps hold after every insert; hit entries get a second chance; totals add up.
     #[test]
     fn caps_and_second_chance() {
-        let mut s = Store::new(3, 1 << 20);
+        let s = Store::new(3, 1 << 20);
         for i in 0..3 {
-            fill(&mut s, format!("k{i}").as_bytes(), b"r", i);
+            fill(&s, format!("k{i}").as_bytes(), b"r", i);
         }
-        assert!(s.get(b"k0", b"r", Instant::now()).is_some());
-        fill(&mut s, b"k3", b"r", 3);
-        assert_eq!(s.entries, 3);
-        assert!(s.get(b"k0", b"r", Instant::now()).is_some(), "hit: kept");
-        assert!(
-            s.get(b"k1", b"r", Instant::now()).is_none(),
-            "oldest unhit: evicted"
-        );
+        assert!(get(&s, b"k0", b"r").is_some());
+        fill(&s, b"k3", b"r", 3);
+        assert_eq!(s.counters().entries, 3);
+        assert!(get(&s, b"k3", b"r").is_some(), "just inserted: kept");
         for i in 0..1000 {
-            fill(&mut s, format!("x{i}").as_bytes(), b"r", i);
-            assert!(s.entries <= 3);
-            assert!(s.clock.len() <= 2 * s.entries + 1024);
+            fill(&s, format!("x{i}").as_bytes(), b"r", i);
+            assert!(s.counters().entries <= 3);
         }
-        let mut small = Store::new(100, 1000);
+        for sh in s.shards.iter() {
+            let inner = read(&sh.inner);
+            assert!(inner.clock.len() <= 2 * inner.entries + 64);
+        }
+        let small = Store::new(100, 1000);
         for i in 0..100 {
-            fill(&mut small, format!("k{i}").as_bytes(), b"r", i);
-            assert!(small.bytes <= 1000);
+            fill(&small, format!("k{i}").as_bytes(), b"r", i);
+            assert!(small.counters().bytes <= 1000);
         }
         let sum: usize = small
-            .slots
-            .values()
-            .flat_map(|s| s.entries.values())
-            .map(|e| e.size)
+            .shards
+            .iter()
+            .map(|sh| {
+                read(&sh.inner)
+                    .slots
+                    .values()
+                    .flat_map(|s| s.entries.values())
+                    .map(|e| e.size)
+                    .sum::<usize>()
+            })
             .sum();
-        assert_eq!(sum, small.bytes);
-        let mut none = Store::new(0, 1000);
-        fill(&mut none, b"k", b"r", 1);
-        assert_eq!(none.entries, 0);
+        assert_eq!(sum, small.counters().bytes);
+        let none = Store::new(0, 1000);
+        fill(&none, b"k", b"r", 1);
+        assert_eq!(none.counters().entries, 0);
+        assert_eq!(slots(&none), 0);
     }
 
-    /// An entry is not served at or after its deadline.
+    /// Second chance within a shard: an entry hit since the hand passed stays.
+    #[test]
+    fn second_chance_in_a_shard() {
+        let s = Store::new(2, 1 << 20);
+        // Two reads of one key share a shard.
+        fill(&s, b"k", b"a", 1);
+        fill(&s, b"k", b"b", 2);
+        assert!(get(&s, b"k", b"a").is_some());
+        fill(&s, b"k", b"c", 3);
+        assert!(get(&s, b"k", b"a").is_some(), "hit: kept");
+        assert!(get(&s, b"k", b"b").is_none(), "oldest unhit: evicted");
+        assert_eq!(s.counters().evictions, 1);
+    }
+
+    /// An entry is not served at or after its deadline, exact or not.
     #[test]
     fn deadlines() {
-        let mut s = Store::new(10, 1 << 20);
-        let now = Instant::now();
-        let seen = s.begin_fill(b"k");
-        s.end_fill(
-            b"k",
-            seen,
-            Some((b"r".to_vec(), Value::Int(1), now + Duration::from_millis(5))),
-        );
-        assert!(s.get(b"k", b"r", now).is_some());
-        assert!(s.get(b"k", b"r", now + Duration::from_millis(5)).is_none());
-        assert_eq!(s.entries, 0);
+        let s = Store::new(10, 1 << 20);
+        for exact in [true, false] {
+            let seen = s.begin_fill(b"k");
+            let at = Some(Instant::now() + Duration::from_millis(20));
+            s.end_fill(
+                b"k",
+                seen,
+                Some((b"r".to_vec(), Value::Int(1), Deadline { at, exact })),
+            );
+            assert!(get(&s, b"k", b"r").is_some());
+            std::thread::sleep(Duration::from_millis(25));
+            assert!(get(&s, b"k", b"r").is_none(), "exact: {exact}");
+            assert_eq!(s.counters().entries, 0);
+        }
+    }
+
+    /// The keyed hash: lengths and every byte count, and two stores differ.
+    #[test]
+    fn hashes() {
+        let k = [
+            [0x1234_5678_9abc_def1, 0x0fed_cba9_8765_4321],
+            [0xdead_beef_cafe_f00d, 0x0123_4567_89ab_cdef],
+        ];
+        let inputs: Vec<Vec<u8>> = vec![
+            vec![],
+            vec![0],
+            vec![0, 0],
+            b"abcdefgh".to_vec(),
+            b"abcdefgh\0".to_vec(),
+            b"abcdefghijklmnop".to_vec(),
+            b"abcdefghijklmnopq".to_vec(),
+            b"abcdefghijklmnoq".to_vec(),
+            b"abc".to_vec(),
+            b"abd".to_vec(),
+            b"abcde".to_vec(),
+            b"abcdf".to_vec(),
+            b"bbcde".to_vec(),
+            (0..100).collect(),
+            (1..101).collect(),
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for i in &inputs {
+            assert!(seen.insert(hash(k[0], i)), "{i:?}");
+        }
+        assert_ne!(hash(k[0], b"x"), hash(k[1], b"x"));
+    }
+
+    /// Hits on many threads at once (a smoke test of the sharded locks).
+    #[test]
+    fn parallel_hits() {
+        let s = Store::new(1000, 1 << 20);
+        for i in 0..100 {
+            fill(&s, b"h", format!("f{i}").as_bytes(), i);
+        }
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for i in 0..10_000 {
+                        let f = format!("f{}", i % 100);
+                        assert_eq!(get(&s, b"h", f.as_bytes()), Some(Value::Int(i % 100)));
+                    }
+                });
+            }
+        });
+        assert_eq!(s.counters().hits, 40_000);
     }
 }

@@ -303,8 +303,12 @@ macro_rules! ops {
         let runner = &$crate::shell::runner::Blocking;
         $crate::shell::runner::block_on_ready(async move {
             let plan = { $($body)* };
-            let op = $crate::batch::IntoOp::into_op(plan)?
-                .named(concat!(stringify!($blocking), ".", stringify!($name)));
+            // A near-cache hit before the plan is built, where the builder allows one.
+            let op = match $crate::near::Probe::probe(plan, &$this.core.redis) {
+                Ok(hit) => return hit,
+                Err(op) => op?,
+            }
+            .named(concat!(stringify!($blocking), ".", stringify!($name)));
             $crate::shell::runner::Runner::run(runner, &$this.core.redis, op).await
         })
     }};
@@ -334,8 +338,12 @@ macro_rules! ops {
     // #100013 bites generic multi-step code, not this).
     (@aio_body [] [$blocking:ident] $name:ident $this:ident { $($body:tt)* }) => {{
         let plan = { $($body)* };
-        let op = $crate::batch::IntoOp::into_op(plan)?
-            .named(concat!(stringify!($blocking), ".", stringify!($name)));
+        // A near-cache hit before the plan is built, where the builder allows one.
+        let op = match $crate::near::Probe::probe(plan, &$this.core.redis) {
+            Ok(hit) => return hit,
+            Err(op) => op?,
+        }
+        .named(concat!(stringify!($blocking), ".", stringify!($name)));
         $this.core.redis.run_async(op).await
     }};
     (@aio_body [$r:ident] [$blocking:ident] $name:ident $this:ident { $($body:tt)* }) => {{
