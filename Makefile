@@ -20,7 +20,7 @@ export CARGO_TERM_COLOR ?= never
 # as `-p pottery-tests`, unifies dependency features differently and compiles everything again).
 SUITE := --workspace --exclude pottery-tls-providers-test --all-features
 
-.PHONY: demo test bench deps redis venv lint examples features features-background features-pairs package tls-providers weight
+.PHONY: demo test bench deps redis venv lint examples features features-pairs package tls-providers weight
 
 deps: redis venv
 
@@ -68,14 +68,11 @@ lint:
 # sharing one target dir, as listed by tools/feature-sets.sh from pottery/Cargo.toml: no
 # features, each feature alone and every pair (the depth-2 powerset, 64 sets; about 400 s of
 # CPU from cold on the 2-core machine, mostly pottery checked again for each set). `make test`
-# runs them in the background, niced and in their own target dir, while its suites wait on
-# their servers, and fails if any set does; `make features-pairs` runs them in the foreground,
+# runs them in the background (SCHED_IDLE, their own target dir) once the workspace suite is
+# built, while its suites wait on their servers, and fails if any set does; `make features-pairs` runs them in the foreground,
 # `make features` only no features and each feature alone (12 sets).
 features:
 	DEPTH=1 tools/feature-sets.sh --check
-
-features-background:
-	tools/feature-sets.sh --background start
 
 features-pairs:
 	tools/feature-sets.sh --check
@@ -109,9 +106,12 @@ package:
 	test "$$(grep -c '^src/scripts/.*\.lua$$' target/package.list)" = "$$(ls pottery/src/scripts/*.lua | wc -l)"
 	@echo "package: ok"
 
-test: deps features-background lint package
+test: deps lint package
 	mkdir -p target
 	@date +'== %T the workspace suite'
+	cargo test $(SUITE) --no-run
+	@# From here on the suites mostly wait on their servers: the feature checks fill that time.
+	tools/feature-sets.sh --background start
 	# Without the TLS-providers crate, whose features would turn on every TLS provider in
 	# pottery: the runs below (`-p pottery-tests --all-features`) then reuse these builds
 	# instead of compiling pottery and every test binary again. `make tls-providers` runs it.
@@ -155,7 +155,7 @@ test: deps features-background lint package
 	@echo "   nothing there; make bench builds in release and writes docs/)"
 	QUICK=smoke cargo test -q $(SUITE) --bench compare
 	QUICK=smoke cargo test -q $(SUITE) --bench percall
-	@date +'== %T the feature combinations (started in the background before the suites)'
+	@date +'== %T the feature combinations (started in the background once the suite was built)'
 	tools/feature-sets.sh --background wait
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "all tests: %d passed, %d failed\n", p, f }' target/test.log
 
