@@ -453,28 +453,6 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// Pins the calling thread (and the threads and processes it starts afterwards) to one CPU.
-///
-/// The servers are started pinned to CPU 0 and the clients then run on CPU 1: on a 2-core
-/// machine an unpinned run lets the scheduler put client and server on one core (a round trip
-/// becomes a context switch, ~8 µs) or on two (a cross-core wake-up, ~55 µs) as it pleases,
-/// which moves single-command rates by 2–7× between runs. Pinned, every contender pays the
-/// same cross-core round trip, as it would over a network.
-fn pin(cpu: usize) {
-    // Not available_parallelism(): it follows the affinity mask, so it says 1 once pinned.
-    // SAFETY: sysconf has no preconditions.
-    if unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) } < 2 {
-        return;
-    }
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes within it; pid 0 is the
-    // calling thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
 /// Ops per second of `f(n)`, which performs `n` operations.
 fn rate(n: usize, f: &mut dyn FnMut(usize)) -> f64 {
     let start = Instant::now();
@@ -835,10 +813,10 @@ fn main() {
     } else {
         (10_000, 5)
     };
-    pin(0);
+    pottery::testing::pin_to_cpu(0);
     let server = RedisServer::start().expect("start redis-server");
     let masters = pottery::testing::Masters::start(5).expect("start five masters");
-    pin(1);
+    pottery::testing::pin_to_cpu(1);
     let url = server.url();
     let redis: Redis = server.redis();
     BENCH_REDIS.set(redis.clone()).expect("set once");
@@ -914,13 +892,13 @@ fn main() {
     // with `durable_writes(1, ..)` (WAIT 1 pipelined behind the write); raw redis-rs sends
     // the same commands (HSET, and HSET + WAIT in one pipeline).
     {
-        pin(0);
+        pottery::testing::pin_to_cpu(0);
         let master = RedisServer::start().expect("start a replicated master");
         let replica = RedisServer::builder()
             .args(["--replicaof", "127.0.0.1", &master.port().to_string()])
             .start()
             .expect("start its replica");
-        pin(1);
+        pottery::testing::pin_to_cpu(1);
         let deadline = Instant::now() + Duration::from_secs(20);
         while !replica
             .cli(["INFO", "replication"])

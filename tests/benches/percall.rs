@@ -52,20 +52,6 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-fn pin(cpu: usize) {
-    // SAFETY: sysconf has no preconditions.
-    if unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) } < 2 {
-        return;
-    }
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes within it; pid 0 is the
-    // calling thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -173,9 +159,9 @@ fn main() {
     } else {
         (20_000, 5)
     };
-    pin(0);
+    pottery::testing::pin_to_cpu(0);
     let server = RedisServer::start().expect("start redis-server");
-    pin(1);
+    pottery::testing::pin_to_cpu(1);
     let redis: Redis = server.redis();
     let client = redis::Client::open(server.url()).unwrap();
     let raw_conn = std::cell::RefCell::new(client.get_connection().unwrap());

@@ -23,20 +23,6 @@ use pottery::RedisDict;
 const ROWS: [&str; 3] = ["dict get", "dict set", "64 tasks: aio dict get"];
 const CONFIGS: [&str; 3] = ["off", "no subscriber", "drop-all subscriber"];
 
-fn pin(cpu: usize) {
-    // SAFETY: sysconf has no preconditions.
-    if unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) } < 2 {
-        return;
-    }
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes within it; pid 0 is the
-    // calling thread (its children inherit the set).
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
 fn sizes() -> (usize, usize) {
     match std::env::var("QUICK").as_deref() {
         Ok("smoke") => (50, 1),
@@ -126,9 +112,9 @@ fn main() {
     let spans = std::env::args()
         .nth(1)
         .expect("usage: span-cost <the build with the spans feature>");
-    pin(0);
+    pottery::testing::pin_to_cpu(0);
     let server = pottery::testing::RedisServer::start().expect("start redis-server");
-    pin(1);
+    pottery::testing::pin_to_cpu(1);
     let me = std::env::current_exe().expect("this binary's path");
     // rates[config][row]: one figure per round.
     let mut rates = vec![vec![Vec::new(); ROWS.len()]; CONFIGS.len()];

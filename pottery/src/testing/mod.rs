@@ -40,6 +40,7 @@ mod tls;
 #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
 pub use self::cluster::{ClusterBuilder, ClusterNode, ClusterRole, RedisCluster};
 pub use self::faulty::{FaultyServer, Misbehaviour, RefusedPort};
+pub use self::process::pin_to_cpu;
 #[cfg(feature = "sentinel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
 pub use self::sentinel::{SentinelBuilder, SentinelGroup};

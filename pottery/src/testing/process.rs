@@ -100,3 +100,36 @@ pub(super) fn protocol_query() -> &'static str {
         _ => "",
     })
 }
+
+/// Pins the calling thread, and the threads and processes it starts afterwards, to one CPU
+/// (nothing on a machine with a single CPU, or where the kernel refuses): what a benchmark does
+/// to start its servers on one core and run its clients on another.
+///
+/// On a 2-core machine an unpinned run lets the scheduler put client and server on one core (a
+/// round trip becomes a context switch) or on two (a cross-core wake-up) as it pleases, which
+/// moves single-command rates by several times between runs. Pinned, every contender pays the
+/// same cross-core round trip, as it would over a network. `make bench` pins this way.
+///
+/// ```
+/// use pottery::testing::{RedisServer, pin_to_cpu};
+/// pin_to_cpu(0);
+/// let server = RedisServer::start()?; // the server process stays on CPU 0
+/// pin_to_cpu(1); // the client on CPU 1
+/// server.redis().ping()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn pin_to_cpu(cpu: usize) {
+    // Not available_parallelism(): it follows the affinity mask, so it says 1 once pinned.
+    // SAFETY: sysconf has no preconditions.
+    if unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) } < 2 || cpu >= libc::CPU_SETSIZE as usize
+    {
+        return;
+    }
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes within it (cpu is below
+    // CPU_SETSIZE); pid 0 is the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
