@@ -319,7 +319,15 @@ impl Store {
     }
 
     fn servable(&self, e: &Entry) -> bool {
-        if !e.exact && e.until > self.tick.load(Relaxed).saturating_add(nanos(SLACK)) {
+        // Far enough past the coarse clock that it cannot be stale yet (a sum that does not
+        // fit, centuries away, falls through to the precise clock).
+        if !e.exact
+            && self
+                .tick
+                .load(Relaxed)
+                .checked_add(nanos(SLACK))
+                .is_some_and(|soon| e.until > soon)
+        {
             return true;
         }
         self.now() < e.until
