@@ -69,8 +69,9 @@ lint:
 # features, each feature alone and every pair (the depth-2 powerset, 64 sets; about 400 s of
 # CPU from cold on the 2-core machine, mostly pottery checked again for each set). `make test`
 # runs them in the background (SCHED_IDLE, their own target dir) once the workspace suite is
-# built, while its suites wait on their servers, and fails if any set does; `make features-pairs` runs them in the foreground,
-# `make features` only no features and each feature alone (12 sets).
+# built, while its suites wait on their servers, and fails if any set does. `make
+# features-pairs` runs them in the foreground, `make features` only no features and each
+# feature alone (12 sets).
 features:
 	DEPTH=1 tools/feature-sets.sh --check
 
