@@ -181,7 +181,9 @@ fn a_caller_that_sleeps_retry_after_is_admitted() {
             while limiter.try_acquire(1).unwrap().allowed {}
             let refused = limiter.try_acquire(n).unwrap();
             assert!(!refused.allowed, "{refused:?}");
-            assert_eq!(refused.remaining, 0, "{refused:?}");
+            // Fewer than n left (the server's clock may have refilled some since the bucket
+            // was emptied: at 1,000 a second, one a millisecond).
+            assert!(refused.remaining < n, "{refused:?}");
             let wait = refused.retry_after.unwrap();
             assert!(
                 wait > Duration::ZERO && wait <= interval * n as u32,
