@@ -177,10 +177,14 @@ fn a_caller_that_sleeps_retry_after_is_admitted() {
         .burst(burst);
         let interval = Duration::from_millis(period_ms) / rate as u32;
         for round in 0..5 {
-            // Empty the bucket, then ask for n.
-            while limiter.try_acquire(1).unwrap().allowed {}
-            let refused = limiter.try_acquire(n).unwrap();
-            assert!(!refused.allowed, "{refused:?}");
+            // Empty the bucket, then ask for n: refused unless the server's clock refilled n
+            // meanwhile (at 1,000 a second, n milliseconds), so empty it again until it is.
+            let refused = (0..100)
+                .find_map(|_| {
+                    while limiter.try_acquire(1).unwrap().allowed {}
+                    Some(limiter.try_acquire(n).unwrap()).filter(|d| !d.allowed)
+                })
+                .expect("a request for n refused right after emptying the bucket, in 100 tries");
             // Fewer than n left (the server's clock may have refilled some since the bucket
             // was emptied: at 1,000 a second, one a millisecond).
             assert!(refused.remaining < n, "{refused:?}");
