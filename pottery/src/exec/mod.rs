@@ -6,6 +6,7 @@
 //!
 //! Dependencies run one way: error → codec → exec → client → structures → batch → macros.
 
+pub(crate) mod jitter;
 pub(crate) mod plan;
 pub(crate) mod reply;
 pub(crate) mod retry;

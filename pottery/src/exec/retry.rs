@@ -184,7 +184,7 @@ impl Retry {
         let deadline = self.deadline?;
         let base = Duration::from_millis(25) * 2u32.saturating_pow(self.attempt.min(5));
         let wait = base.min(Duration::from_millis(500));
-        let wait = wait.mul_f64(0.75 + fastrand::f64() * 0.5);
+        let wait = wait.mul_f64(0.75 + crate::exec::jitter::unit() * 0.5);
         self.attempt += 1;
         if std::time::Instant::now() + wait >= deadline {
             return None;

@@ -15,8 +15,10 @@ pub mod semaphore;
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+
 use redis::{ErrorKind, RedisError};
 
 use crate::client::Redis;
@@ -173,14 +175,11 @@ where
         }
         return out;
     }
-    let mut pending: FuturesUnordered<_> = masters
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let op = op(m);
-            async move { (i, try_master(m, masters.len(), op, timeout).await) }
-        })
-        .collect();
+    let mut pending = Racing::new();
+    for (i, m) in masters.iter().enumerate() {
+        let op = op(m);
+        pending.push(async move { (i, try_master(m, masters.len(), op, timeout).await) });
+    }
     while let Some((i, reply)) = pending.next().await {
         out.pending -= 1;
         match reply {
@@ -195,6 +194,49 @@ where
         }
     }
     out
+}
+
+/// A few futures run at once, their outputs taken in the order they finish: a fan-out's
+/// requests to its masters. Every still pending future is polled on each wake-up, which for
+/// the handful of masters a quorum has costs less than keeping a ready queue. The futures are
+/// boxed with their types erased: one box per future (as `FuturesUnordered` has one task per
+/// future), one copy of this code per output type, and a `Send` check that stops at the box
+/// (a caller's future nests fan-outs deep inside locks and ids).
+pub(crate) struct Racing<'a, T> {
+    futures: Vec<Option<Pin<Box<dyn Future<Output = T> + Send + 'a>>>>,
+}
+
+impl<'a, T> Racing<'a, T> {
+    /// Starts collecting futures.
+    pub(crate) fn new() -> Self {
+        Racing {
+            futures: Vec::new(),
+        }
+    }
+
+    /// Adds `f` to the race.
+    pub(crate) fn push(&mut self, f: impl Future<Output = T> + Send + 'a) {
+        self.futures.push(Some(Box::pin(f)));
+    }
+
+    /// The output of the next future to finish, or `None` once all have. Cancel-safe: a
+    /// dropped call loses no output (each future's output is taken in the poll it finished).
+    pub(crate) async fn next(&mut self) -> Option<T> {
+        std::future::poll_fn(|cx| {
+            let mut any = false;
+            for slot in &mut self.futures {
+                if let Some(f) = slot {
+                    any = true;
+                    if let Poll::Ready(out) = f.as_mut().poll(cx) {
+                        *slot = None;
+                        return Poll::Ready(Some(out));
+                    }
+                }
+            }
+            if any { Poll::Pending } else { Poll::Ready(None) }
+        })
+        .await
+    }
 }
 
 /// One try of `op` on `master` (one of `masters` masters), without the handle's retries (the

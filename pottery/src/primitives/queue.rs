@@ -64,8 +64,13 @@ const STREAM: &str = "stream";
 const MAX_SLICE: Duration = Duration::from_secs(2);
 
 /// This process's consumer name.
-static CONSUMER: LazyLock<String> =
-    LazyLock::new(|| format!("{}-{:08x}", std::process::id(), fastrand::u32(..)));
+static CONSUMER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{}-{:08x}",
+        std::process::id(),
+        crate::exec::jitter::u64_in(..=u64::from(u32::MAX))
+    )
+});
 
 /// A job as read: its id, payload and delivery count.
 struct Raw {

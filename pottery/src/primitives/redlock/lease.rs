@@ -6,8 +6,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::core::Core;
@@ -336,13 +334,11 @@ impl Core {
                 firsts,
             )
         };
-        let mut pending: FuturesUnordered<_> = on
-            .iter()
-            .map(|&i| {
-                let settle = settle(i, false, Some(Arc::clone(&firsts)));
-                async move { (i, settle.await) }
-            })
-            .collect();
+        let mut pending = crate::primitives::Racing::new();
+        for &i in on {
+            let settle = settle(i, false, Some(Arc::clone(&firsts)));
+            pending.push(async move { (i, settle.await) });
+        }
         let mut left: Vec<usize> = on.to_vec();
         let mut out = Written::default();
         let (n, q) = (self.n(), self.q());
