@@ -810,7 +810,7 @@ const UPDATE_EAGER: u32 = 1;
 fn update_pause(conflicts: u32) -> Duration {
     let doublings = conflicts.saturating_sub(UPDATE_EAGER + 1).min(5);
     let cap = (500u64 << doublings).min(10_000);
-    Duration::from_micros(crate::exec::jitter::u64_in(0..=cap))
+    Duration::from_micros(crate::exec::jitter::between(0, cap))
 }
 
 /// One run of an update's closure: what it returned, and the script's arguments when it

@@ -7,7 +7,6 @@
 //! dependency of its own.
 
 use std::hash::BuildHasher;
-use std::ops::{Bound, RangeBounds};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// 64 random bits.
@@ -16,26 +15,14 @@ fn bits() -> u64 {
     std::hash::RandomState::new().hash_one(DRAWS.fetch_add(1, Ordering::Relaxed))
 }
 
-/// A number drawn from `range` (an empty range is a bug of ours: it gives the range's
-/// start).
-pub(crate) fn u64_in(range: impl RangeBounds<u64>) -> u64 {
-    let lo = match range.start_bound() {
-        Bound::Included(&n) => n,
-        Bound::Excluded(&n) => match n.checked_add(1) {
-            Some(n) => n,
-            None => return n,
-        },
-        Bound::Unbounded => 0,
+/// A number drawn from `lo..=hi` (`lo` when the range is empty: a bug of ours).
+pub(crate) fn between(lo: u64, hi: u64) -> u64 {
+    let Some(span) = hi.checked_sub(lo) else {
+        return lo;
     };
-    // The number of values from `lo`, less one: `hi - lo`.
-    let span = match range.end_bound() {
-        Bound::Included(&n) => n.checked_sub(lo),
-        Bound::Excluded(&n) => n.checked_sub(lo).and_then(|s| s.checked_sub(1)),
-        Bound::Unbounded => Some(u64::MAX - lo),
-    };
-    let Some(span) = span else { return lo };
     match span.checked_add(1) {
-        // Multiply-shift: the high half of a 128-bit product is below `span + 1`.
+        // Multiply-shift: the high half of a 128-bit product is below `span + 1`, so the sum
+        // is at most `hi`.
         Some(n) => lo + ((u128::from(bits()) * u128::from(n)) >> 64) as u64,
         None => bits(),
     }
@@ -55,16 +42,17 @@ mod tests {
     fn draws_stay_in_their_ranges_and_cover_them() {
         let mut seen = [false; 4];
         for _ in 0..1_000 {
-            let n = u64_in(3..=6);
+            let n = between(3, 6);
             assert!((3..=6).contains(&n), "{n}");
             seen[(n - 3) as usize] = true;
-            assert!(u64_in(..500) < 500);
-            assert!((50..200).contains(&u64_in(50..200)));
+            assert!(between(0, 499) < 500);
+            assert!((50..200).contains(&between(50, 199)));
             let u = unit();
             assert!((0.0..1.0).contains(&u), "{u}");
         }
         assert_eq!(seen, [true; 4], "every value of 3..=6 drawn in 1,000 tries");
-        assert_eq!(u64_in(7..=7), 7);
-        let _any = u64_in(0..=u64::MAX);
+        assert_eq!(between(7, 7), 7);
+        assert_eq!(between(8, 7), 8, "an empty range gives its start");
+        let _any = between(0, u64::MAX);
     }
 }

@@ -233,7 +233,11 @@ impl<'a, T> Racing<'a, T> {
                     }
                 }
             }
-            if any { Poll::Pending } else { Poll::Ready(None) }
+            if any {
+                Poll::Pending
+            } else {
+                Poll::Ready(None)
+            }
         })
         .await
     }

@@ -263,7 +263,7 @@ impl Core {
             }
             if attempt > 0 {
                 let cap = 2u64.saturating_pow(attempt.min(16)).min(100);
-                let pause = Duration::from_millis(crate::exec::jitter::u64_in(0..=cap));
+                let pause = Duration::from_millis(crate::exec::jitter::between(0, cap));
                 tokio::time::sleep(pause.min(deadline - now)).await;
             }
         }

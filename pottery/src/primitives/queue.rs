@@ -68,7 +68,7 @@ static CONSUMER: LazyLock<String> = LazyLock::new(|| {
     format!(
         "{}-{:08x}",
         std::process::id(),
-        crate::exec::jitter::u64_in(..=u64::from(u32::MAX))
+        crate::exec::jitter::between(0, u64::from(u32::MAX))
     )
 });
 

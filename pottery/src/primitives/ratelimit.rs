@@ -185,7 +185,7 @@ impl Core {
                 return Ok(d);
             };
             // A little later than told, so that callers told the same instant spread out.
-            let jitter = Duration::from_micros(crate::exec::jitter::u64_in(..500));
+            let jitter = Duration::from_micros(crate::exec::jitter::between(0, 499));
             let at = Instant::now() + wait + jitter;
             if at > deadline {
                 return Err(Error::RateLimited {

@@ -253,7 +253,7 @@ impl Core {
                     // Woken by a release; at the latest when the earliest lease ends (or
                     // after a poll's pause, for releases we cannot hear).
                     let poll = if w.listening.is_empty() {
-                        Duration::from_millis(crate::exec::jitter::u64_in(50..200))
+                        Duration::from_millis(crate::exec::jitter::between(50, 199))
                     } else {
                         Duration::from_secs(2)
                     };

@@ -414,7 +414,7 @@ async fn acquire_in_span(core: &Arc<Core>, wait: Wait, fenced: bool) -> Result<T
             wakeups = Some(Wakeups::subscribe(&core.key, &core.masters, core.master_timeout).await);
             continue;
         }
-        let mut pause = Duration::from_millis(crate::exec::jitter::u64_in(POLL_MS.0..=POLL_MS.1));
+        let mut pause = Duration::from_millis(crate::exec::jitter::between(POLL_MS.0, POLL_MS.1));
         if let Some(h) = hint {
             pause = pause.min(h + Duration::from_millis(1));
         }
