@@ -84,7 +84,7 @@ async fn execute_groups(queue: Queue<'_>, atomic: bool, via: Via) -> Result<()> 
             plan(&redis, ops, atomic, owners.as_deref())?
         };
         groups.extend(asking_groups(std::mem::take(&mut asked)));
-        let results = futures_util::future::join_all(
+        let results = crate::exec::race::join_all(
             groups
                 .into_iter()
                 .map(|g| run_group(&redis, g, atomic, via)),

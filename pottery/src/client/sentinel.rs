@@ -303,7 +303,7 @@ pub(super) async fn watch_switches(target: std::sync::Weak<SentinelTarget>) {
             }
         }
     });
-    futures_util::future::join_all(watches).await;
+    crate::exec::race::join_all(watches).await;
 }
 
 /// One sentinel's `+switch-master` messages, until its connection drops or the handle goes.

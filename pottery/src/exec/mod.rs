@@ -8,6 +8,7 @@
 
 pub(crate) mod jitter;
 pub(crate) mod plan;
+pub(crate) mod race;
 pub(crate) mod reply;
 pub(crate) mod retry;
 pub(crate) mod rt;

@@ -431,7 +431,7 @@ impl Near {
                         .map(|(id, mut conn, redirected)| async move {
                             (id, alive(&mut conn, redirected).await)
                         });
-                    for (id, ok) in futures_util::future::join_all(checks).await {
+                    for (id, ok) in crate::exec::race::join_all(checks).await {
                         if !ok {
                             let Some(near) = weak.upgrade() else { return };
                             near.lose(id);

@@ -15,15 +15,12 @@ pub mod semaphore;
 
 use std::time::Duration;
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::Poll;
-
 use redis::{ErrorKind, RedisError};
 
 use crate::client::Redis;
 use crate::error::Error;
 use crate::exec::plan::Op;
+use crate::exec::race::Racing;
 
 /// Settings that can never work, refused before any I/O: `problem` (if any) as an
 /// [`Error::Config`] naming the primitive `kind` and its `key`.
@@ -194,53 +191,6 @@ where
         }
     }
     out
-}
-
-/// A few futures run at once, their outputs taken in the order they finish: a fan-out's
-/// requests to its masters. Every still pending future is polled on each wake-up, which for
-/// the handful of masters a quorum has costs less than keeping a ready queue. The futures are
-/// boxed with their types erased: one box per future (as `FuturesUnordered` has one task per
-/// future), one copy of this code per output type, and a `Send` check that stops at the box
-/// (a caller's future nests fan-outs deep inside locks and ids).
-pub(crate) struct Racing<'a, T> {
-    futures: Vec<Option<Pin<Box<dyn Future<Output = T> + Send + 'a>>>>,
-}
-
-impl<'a, T> Racing<'a, T> {
-    /// Starts collecting futures.
-    pub(crate) fn new() -> Self {
-        Racing {
-            futures: Vec::new(),
-        }
-    }
-
-    /// Adds `f` to the race.
-    pub(crate) fn push(&mut self, f: impl Future<Output = T> + Send + 'a) {
-        self.futures.push(Some(Box::pin(f)));
-    }
-
-    /// The output of the next future to finish, or `None` once all have. Cancel-safe: a
-    /// dropped call loses no output (each future's output is taken in the poll it finished).
-    pub(crate) async fn next(&mut self) -> Option<T> {
-        std::future::poll_fn(|cx| {
-            let mut any = false;
-            for slot in &mut self.futures {
-                if let Some(f) = slot {
-                    any = true;
-                    if let Poll::Ready(out) = f.as_mut().poll(cx) {
-                        *slot = None;
-                        return Poll::Ready(Some(out));
-                    }
-                }
-            }
-            if any {
-                Poll::Pending
-            } else {
-                Poll::Ready(None)
-            }
-        })
-        .await
-    }
 }
 
 /// One try of `op` on `master` (one of `masters` masters), without the handle's retries (the

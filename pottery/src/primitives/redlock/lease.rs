@@ -334,7 +334,7 @@ impl Core {
                 firsts,
             )
         };
-        let mut pending = crate::primitives::Racing::new();
+        let mut pending = crate::exec::race::Racing::new();
         for &i in on {
             let settle = settle(i, false, Some(Arc::clone(&firsts)));
             pending.push(async move { (i, settle.await) });

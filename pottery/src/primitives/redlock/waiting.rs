@@ -133,7 +133,7 @@ impl Wakeups {
                 .ok()
                 .flatten()
         });
-        let listening = futures_util::future::join_all(listens).await;
+        let listening = crate::exec::race::join_all(listens).await;
         Wakeups {
             listening: listening.into_iter().flatten().collect(),
         }
