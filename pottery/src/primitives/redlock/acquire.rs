@@ -85,23 +85,22 @@ pub(super) async fn attempt(core: &Arc<Core>, ask: Ask) -> Result<Outcome> {
         ends: started + core.ttl + core.drift(),
     };
     let (n, q) = (core.n(), core.q());
-    let (script, keys) = if fenced {
-        (
+    let ttl_ms = core.ttl_ms().to_string();
+    // The scripts' keys and arguments (a plain `SET` needs neither).
+    let script_args = || vec![uuid.clone().into_bytes(), ttl_ms.clone().into_bytes()];
+    let (script, keys, args) = match ask {
+        Ask::Plain => (&ACQUIRE, Vec::new(), Vec::new()),
+        Ask::Script => (&ACQUIRE, vec![core.key.clone().into_bytes()], script_args()),
+        Ask::Fenced => (
             &ACQUIRE_FENCED,
             vec![
                 core.key.clone().into_bytes(),
                 core.fence_key.clone().into_bytes(),
             ],
-        )
-    } else {
-        (&ACQUIRE, vec![core.key.clone().into_bytes()])
+            script_args(),
+        ),
     };
-    let args = vec![
-        uuid.clone().into_bytes(),
-        core.ttl_ms().to_string().into_bytes(),
-    ];
     let granted = |r: &Reply| matches!(r, Reply::Granted(_));
-    let ttl_ms = core.ttl_ms().to_string();
     let mut fanout = fan_out(
         &core.masters,
         core.master_timeout,

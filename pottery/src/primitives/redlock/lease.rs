@@ -61,6 +61,18 @@ pub(super) struct Written {
     pub(super) failed: Vec<Error>,
 }
 
+impl Written {
+    /// Counts one master's outcome.
+    fn add(&mut self, settled: Settled) {
+        match settled {
+            Settled::Done => self.done += 1,
+            Settled::NotHeld => self.not_held += 1,
+            Settled::Unknown(e) => self.unknown.push(e),
+            Settled::Failed(e) => self.failed.push(e),
+        }
+    }
+}
+
 /// How many masters have finished their first try of a write (answered, failed or timed out),
 /// and a wake-up for whoever waits for them.
 #[derive(Default)]
@@ -322,6 +334,14 @@ impl Core {
     ) -> Written {
         let deadline = self.write_deadline(ends);
         let args: Arc<[Vec<u8>]> = args.into();
+        // One master to write on (one master in all, or the one that granted a failed
+        // attempt): nothing settles the outcome before that master does, so it is awaited
+        // here, without the race and the first-try bookkeeping below.
+        if let [i] = *on {
+            let mut out = Written::default();
+            out.add(settle_on(Arc::clone(self), i, write, args, deadline, false, None).await);
+            return out;
+        }
         let firsts = Arc::new(FirstTries::default());
         let settle = |i, sent, firsts| {
             settle_on(
@@ -354,12 +374,7 @@ impl Core {
                 next = pending.next() => {
                     let Some((i, settled)) = next else { break };
                     left.retain(|&j| j != i);
-                    match settled {
-                        Settled::Done => out.done += 1,
-                        Settled::NotHeld => out.not_held += 1,
-                        Settled::Unknown(e) => out.unknown.push(e),
-                        Settled::Failed(e) => out.failed.push(e),
-                    }
+                    out.add(settled);
                 }
                 () = firsts.wake.notified() => {}
             }
