@@ -227,11 +227,10 @@ impl Lease {
         let written = core
             .write_for_uuid(&core.all(), EXTEND_WRITE, args, self.ends())
             .await;
-        let unlocked = Error::ExtendUnlockedLock {
+        core.judge(written, "extension", || Error::ExtendUnlockedLock {
             key: core.key.clone(),
             masters: names(&core.masters),
-        };
-        core.judge(written, "extension", unlocked)?;
+        })?;
         let until = started + core.ttl.saturating_sub(core.drift());
         *lock(&self.until) = until;
         if lock(&self.turn).is_some() {
@@ -262,11 +261,10 @@ impl Lease {
         let core = &self.core;
         let written = core.release_as(&self.uuid, &core.all(), self.ends()).await;
         self.give_back_turn();
-        let unlocked = Error::ReleaseUnlockedLock {
+        core.judge(written, "release", || Error::ReleaseUnlockedLock {
             key: core.key.clone(),
             masters: names(&core.masters),
-        };
-        core.judge(written, "release", unlocked)
+        })
     }
 }
 
@@ -399,12 +397,12 @@ impl Core {
 
     /// The result of a compare-by-uuid write: `Ok` when a majority applied it; the first
     /// permanent error when those alone rule a majority out; [`Error::LockOutcomeUnknown`]
-    /// when masters that did not answer could have made a majority; else `unlocked`.
+    /// when masters that did not answer could have made a majority; else `unlocked()`.
     pub(super) fn judge(
         &self,
         mut w: Written,
         action: &'static str,
-        unlocked: Error,
+        unlocked: impl FnOnce() -> Error,
     ) -> Result<()> {
         let (n, q) = (self.n(), self.q());
         if w.done >= q {
@@ -421,7 +419,7 @@ impl Core {
                 errors: w.unknown.iter().map(as_redis_error).collect(),
             });
         }
-        Err(unlocked)
+        Err(unlocked())
     }
 }
 
