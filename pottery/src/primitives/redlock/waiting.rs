@@ -11,7 +11,6 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::client::Redis;
 use crate::exec::rt;
-use crate::primitives::names;
 use crate::sync::lock;
 
 /// How often a local waiter looks whether the turn's owner overran its lease.
@@ -35,7 +34,12 @@ pub(super) static LOCALS: LazyLock<Mutex<HashMap<String, Weak<Local>>>> =
     LazyLock::new(Default::default);
 
 pub(super) fn local_for(key: &str, masters: &[Redis]) -> Arc<Local> {
-    let id = format!("{key}\n{}", names(masters).join("\n"));
+    // The key and the masters' names, one per line, built in one string.
+    let mut id = String::from(key);
+    for m in masters {
+        use std::fmt::Write as _;
+        let _ = write!(id, "\n{m:?}");
+    }
     let mut map = lock(&LOCALS);
     if let Some(local) = map.get(&id).and_then(Weak::upgrade) {
         return local;
