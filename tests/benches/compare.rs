@@ -802,6 +802,10 @@ const RELEASE_SRC: &str =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
 fn main() {
+    if let Ok(spec) = std::env::var(NEAR_WRITER) {
+        near_writer(&spec);
+        return;
+    }
     let quick = std::env::var("QUICK").is_ok_and(|v| v != "0" && !v.is_empty());
     // `QUICK=smoke` (make test): every workload once, as small as it runs, to prove the
     // benchmark works; its figures mean nothing.
@@ -843,6 +847,7 @@ fn main() {
             .block_on(client.get_multiplexed_async_connection())
             .unwrap();
         near_rows(&url, &mut probe, &rt, &araw, n, rounds, smoke, &mut rows);
+        near_mix(&url, smoke);
         for row in &rows {
             println!(
                 "| {:<48} | {:>11.0} | {:>11.0} | {:>7.1}x |",
@@ -1552,6 +1557,7 @@ fn main() {
     rows.push(Row::new("async dict set, 64 tasks", &r));
 
     near_rows(&url, &mut probe, &rt, &araw, n, rounds, smoke, &mut rows);
+    near_mix(&url, smoke);
 
     dict.clear().unwrap();
     let _: () = raw.del(raw_key).unwrap();
@@ -2841,4 +2847,123 @@ fn near_rows(
     );
     let s = near.near_cache_stats().unwrap();
     println!("near-cache stats: {s:?}");
+}
+
+/// `BENCH_NEAR_WRITER` in the environment: this process is the other process of
+/// [`near_mix`], writing `HSET`s to 100 fields of one hash at a given rate.
+const NEAR_WRITER: &str = "BENCH_NEAR_WRITER";
+
+/// The writer process of [`near_mix`]: `url`, `key`, writes per second and milliseconds,
+/// tab-separated in `spec`. Each millisecond it sends the writes then due as one pipeline
+/// (so that tens of thousands a second fit on one connection), spread over the 100 fields;
+/// prints how many it sent.
+fn near_writer(spec: &str) {
+    let [url, key, rate, millis] = spec.split('\t').collect::<Vec<_>>()[..] else {
+        panic!("{NEAR_WRITER}: url, key, rate, millis");
+    };
+    let (rate, millis): (f64, u64) = (rate.parse().unwrap(), millis.parse().unwrap());
+    // The server's core: the reader has the other.
+    pottery::testing::pin_to_cpu(0);
+    let mut conn = redis::Client::open(url).unwrap().get_connection().unwrap();
+    let start = Instant::now();
+    let end = start + Duration::from_millis(millis);
+    let mut sent = 0u64;
+    while Instant::now() < end {
+        let due = (start.elapsed().as_secs_f64() * rate) as u64;
+        if due > sent {
+            let mut pipe = redis::pipe();
+            for i in sent..due {
+                pipe.hset(key, format!("\"k{}\"", (i * 37) % 100), i as i64)
+                    .ignore();
+            }
+            let _: () = pipe.query(&mut conn).unwrap();
+            sent = due;
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    println!("{sent}");
+}
+
+/// One round of [`near_mix`]: another process writes at `rate` for `millis` while `dict`
+/// reads its 100 fields flat out (yielding every 1,000 reads, so that the tracking
+/// connection's reader, on the same core, gets to apply invalidations); returns reads per
+/// second, writes per second and the share of reads that were near-cache hits (`None` on a
+/// plain handle).
+fn near_mix_round(
+    url: &str,
+    key: &str,
+    dict: &RedisDict<String, i64>,
+    fields: &[String],
+    rate: f64,
+    millis: u64,
+) -> (f64, f64, Option<f64>) {
+    let writer = Command::new(std::env::current_exe().unwrap())
+        .env(NEAR_WRITER, format!("{url}\t{key}\t{rate}\t{millis}"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the writer process");
+    let before = dict.redis().near_cache_stats();
+    let start = Instant::now();
+    let end = start + Duration::from_millis(millis);
+    let mut reads = 0usize;
+    while Instant::now() < end {
+        for f in fields.iter().cycle().skip(reads % fields.len()).take(1_000) {
+            black_box(dict.get(f).unwrap());
+        }
+        reads += 1_000;
+        std::thread::yield_now();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let out = writer.wait_with_output().expect("the writer process");
+    assert!(out.status.success(), "the writer process failed");
+    let writes: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let hit_rate = dict.redis().near_cache_stats().map(|s| {
+        let b = before.unwrap();
+        let (hits, misses) = (s.hits - b.hits, s.misses - b.misses);
+        hits as f64 / (hits + misses).max(1) as f64
+    });
+    (reads as f64 / secs, writes / secs, hit_rate)
+}
+
+/// The near cache under a 95 % read / 5 % write mix, writes from another process (printed):
+/// a near-cached and a plain handle each read 100 fields of a hash flat out while another
+/// process rewrites them; the writer's rate is set from the reader's previous round, so that
+/// writes are 5 % of all operations (four rounds each; the last is reported, with the mix it
+/// reached).
+fn near_mix(url: &str, smoke: bool) {
+    let key = "bench:rs:nearmix";
+    let near = Redis::builder(url)
+        .near_cache(pottery::NearCache::new())
+        .build()
+        .unwrap();
+    let plain = Redis::from_url(url).unwrap();
+    let fields: Vec<String> = (0..100).map(|i| format!("k{i}")).collect();
+    let millis = if smoke { 100 } else { 1_000 };
+    let mut report = Vec::new();
+    for (name, redis) in [("near-cached", &near), ("plain", &plain)] {
+        let dict: RedisDict<String, i64> = RedisDict::new(redis, key);
+        for (i, f) in fields.iter().enumerate() {
+            dict.set(f.clone(), i as i64).unwrap();
+        }
+        let mut rate = 1_000.0;
+        let mut last = (0.0, 0.0, None);
+        for _ in 0..4 {
+            last = near_mix_round(url, key, &dict, &fields, rate, millis);
+            // 5 % of reads plus writes: one write per 19 reads.
+            rate = (last.0 / 19.0).max(1.0);
+        }
+        let (reads, writes, hit_rate) = last;
+        println!(
+            "near-cache 95/5 mix, {name} handle: {reads:.0} reads/s while another process \
+             wrote {writes:.0}/s ({:.1} % writes){}",
+            100.0 * writes / (reads + writes),
+            hit_rate.map_or(String::new(), |h| format!(", hit rate {:.1} %", 100.0 * h))
+        );
+        report.push(reads);
+    }
+    println!(
+        "near-cache 95/5 mix: reads {:.1}x the plain handle's",
+        report[0] / report[1]
+    );
+    RedisDict::<String, i64>::new(&plain, key).clear().unwrap();
 }
