@@ -2850,75 +2850,109 @@ fn near_rows(
 }
 
 /// `BENCH_NEAR_WRITER` in the environment: this process is the other process of
-/// [`near_mix`], writing `HSET`s to 100 fields of one hash at a given rate.
+/// [`near_mix`], writing `HSET`s at a given rate.
 const NEAR_WRITER: &str = "BENCH_NEAR_WRITER";
 
-/// The writer process of [`near_mix`]: `url`, `key`, writes per second and milliseconds,
-/// tab-separated in `spec`. Each millisecond it sends the writes then due as one pipeline
-/// (so that tens of thousands a second fit on one connection), spread over the 100 fields;
-/// prints how many it sent.
+/// What [`near_mix`] reads and its writer writes: `keys` hashes (named after `prefix`) of
+/// `fields` fields each.
+#[derive(Clone, Copy)]
+struct MixLayout {
+    keys: usize,
+    fields: usize,
+}
+
+impl MixLayout {
+    fn key(&self, prefix: &str, i: usize) -> String {
+        format!("{prefix}:{}", i % self.keys)
+    }
+
+    fn field(&self, i: usize) -> String {
+        format!("k{}", i % self.fields)
+    }
+
+    /// The `i`th read's or write's key and field (every pair in turn).
+    fn at(&self, i: usize) -> (usize, usize) {
+        (i % self.keys, (i / self.keys) % self.fields)
+    }
+}
+
+/// The writer process of [`near_mix`]: `url`, key prefix, keys and fields, tab-separated in
+/// `spec`. Each line on its standard input is a number of writes to send (as one pipeline),
+/// spread over every key and field; at the end of its input it prints how many it sent.
 fn near_writer(spec: &str) {
-    let [url, key, rate, millis] = spec.split('\t').collect::<Vec<_>>()[..] else {
-        panic!("{NEAR_WRITER}: url, key, rate, millis");
+    let [url, prefix, keys, fields] = spec.split('\t').collect::<Vec<_>>()[..] else {
+        panic!("{NEAR_WRITER}: url, prefix, keys, fields");
     };
-    let (rate, millis): (f64, u64) = (rate.parse().unwrap(), millis.parse().unwrap());
+    let layout = MixLayout {
+        keys: keys.parse().unwrap(),
+        fields: fields.parse().unwrap(),
+    };
     // The server's core: the reader has the other.
     pottery::testing::pin_to_cpu(0);
     let mut conn = redis::Client::open(url).unwrap().get_connection().unwrap();
-    let start = Instant::now();
-    let end = start + Duration::from_millis(millis);
-    let mut sent = 0u64;
-    while Instant::now() < end {
-        let due = (start.elapsed().as_secs_f64() * rate) as u64;
-        if due > sent {
-            let mut pipe = redis::pipe();
-            for i in sent..due {
-                pipe.hset(key, format!("\"k{}\"", (i * 37) % 100), i as i64)
-                    .ignore();
-            }
-            let _: () = pipe.query(&mut conn).unwrap();
-            sent = due;
+    let mut sent = 0usize;
+    for line in std::io::stdin().lines() {
+        let n: usize = line.unwrap().trim().parse().unwrap();
+        let mut pipe = redis::pipe();
+        for i in sent..sent + n {
+            // A stride, so that the writes do not follow the reader's order.
+            let (k, f) = layout.at(i * 37);
+            pipe.hset(layout.key(prefix, k), format!("\"{}\"", layout.field(f)), i)
+                .ignore();
         }
-        std::thread::sleep(Duration::from_micros(500));
+        let _: () = pipe.query(&mut conn).unwrap();
+        sent += n;
     }
     println!("{sent}");
 }
 
-/// One round of [`near_mix`]: another process writes at `rate` for `millis` while `dict`
-/// reads its 100 fields flat out (yielding every 1,000 reads, so that the tracking
-/// connection's reader, on the same core, gets to apply invalidations); returns reads per
-/// second, writes per second and the share of reads that were near-cache hits (`None` on a
-/// plain handle).
-fn near_mix_round(
+/// One run of [`near_mix`]: `dicts` are read flat out for `millis`, every field of every
+/// dict in turn, and for every 19 reads another process is asked for one write (in requests
+/// of 100, which it sends as a pipeline): writes are 5 % of the operations. The reader
+/// yields every 1,000 reads, so that the tracking connection's reader, on the same core,
+/// gets to apply invalidations. Returns reads per second, writes per second (those sent
+/// while the reader ran, and after it, for a writer that fell behind) and the share of reads
+/// that were near-cache hits (`None` on a plain handle).
+fn near_mix_run(
     url: &str,
-    key: &str,
-    dict: &RedisDict<String, i64>,
+    prefix: &str,
+    layout: MixLayout,
+    dicts: &[RedisDict<String, i64>],
     fields: &[String],
-    rate: f64,
     millis: u64,
 ) -> (f64, f64, Option<f64>) {
-    let writer = Command::new(std::env::current_exe().unwrap())
-        .env(NEAR_WRITER, format!("{url}\t{key}\t{rate}\t{millis}"))
+    use std::io::Write as _;
+    let spec = format!("{url}\t{prefix}\t{}\t{}", layout.keys, layout.fields);
+    let mut writer = Command::new(std::env::current_exe().unwrap())
+        .env(NEAR_WRITER, spec)
+        .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("start the writer process");
-    let before = dict.redis().near_cache_stats();
+    let mut ask = writer.stdin.take().unwrap();
+    let stats = || dicts[0].redis().near_cache_stats();
+    let before = stats();
     let start = Instant::now();
     let end = start + Duration::from_millis(millis);
     let mut reads = 0usize;
     while Instant::now() < end {
-        for f in fields.iter().cycle().skip(reads % fields.len()).take(1_000) {
-            black_box(dict.get(f).unwrap());
+        for i in reads..reads + 1_900 {
+            let (k, f) = layout.at(i);
+            black_box(dicts[k].get(&fields[f]).unwrap());
+            if i % 1_000 == 999 {
+                std::thread::yield_now();
+            }
         }
-        reads += 1_000;
-        std::thread::yield_now();
+        reads += 1_900;
+        ask.write_all(b"100\n").unwrap();
+        ask.flush().unwrap();
     }
     let secs = start.elapsed().as_secs_f64();
+    drop(ask);
     let out = writer.wait_with_output().expect("the writer process");
     assert!(out.status.success(), "the writer process failed");
     let writes: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-    let hit_rate = dict.redis().near_cache_stats().map(|s| {
-        let b = before.unwrap();
+    let hit_rate = stats().zip(before).map(|(s, b)| {
         let (hits, misses) = (s.hits - b.hits, s.misses - b.misses);
         hits as f64 / (hits + misses).max(1) as f64
     });
@@ -2926,44 +2960,63 @@ fn near_mix_round(
 }
 
 /// The near cache under a 95 % read / 5 % write mix, writes from another process (printed):
-/// a near-cached and a plain handle each read 100 fields of a hash flat out while another
-/// process rewrites them; the writer's rate is set from the reader's previous round, so that
-/// writes are 5 % of all operations (four rounds each; the last is reported, with the mix it
-/// reached).
+/// a near-cached and a plain handle each read flat out for a second while another process
+/// rewrites what they read, one write for every 19 reads (see [`near_mix_run`]).
+/// Two layouts: 100 hashes of one field (a write invalidates what one read reads), and one
+/// hash of 100 fields (a write to any field invalidates the whole hash: tracking is per key).
 fn near_mix(url: &str, smoke: bool) {
-    let key = "bench:rs:nearmix";
     let near = Redis::builder(url)
         .near_cache(pottery::NearCache::new())
         .build()
         .unwrap();
     let plain = Redis::from_url(url).unwrap();
-    let fields: Vec<String> = (0..100).map(|i| format!("k{i}")).collect();
     let millis = if smoke { 100 } else { 1_000 };
-    let mut report = Vec::new();
-    for (name, redis) in [("near-cached", &near), ("plain", &plain)] {
-        let dict: RedisDict<String, i64> = RedisDict::new(redis, key);
-        for (i, f) in fields.iter().enumerate() {
-            dict.set(f.clone(), i as i64).unwrap();
+    for (what, layout) in [
+        (
+            "100 hashes of 1 field",
+            MixLayout {
+                keys: 100,
+                fields: 1,
+            },
+        ),
+        (
+            "1 hash of 100 fields",
+            MixLayout {
+                keys: 1,
+                fields: 100,
+            },
+        ),
+    ] {
+        let prefix = format!("bench:rs:nearmix:{}x{}", layout.keys, layout.fields);
+        let fields: Vec<String> = (0..layout.fields).map(|f| layout.field(f)).collect();
+        let mut report = Vec::new();
+        for (name, redis) in [("near-cached", &near), ("plain", &plain)] {
+            let dicts: Vec<RedisDict<String, i64>> = (0..layout.keys)
+                .map(|k| RedisDict::new(redis, layout.key(&prefix, k)))
+                .collect();
+            for d in &dicts {
+                for (i, f) in fields.iter().enumerate() {
+                    d.set(f.clone(), i as i64).unwrap();
+                }
+            }
+            let (reads, writes, hit_rate) =
+                near_mix_run(url, &prefix, layout, &dicts, &fields, millis);
+            println!(
+                "near-cache 95/5 mix, {what}, {name} handle: {reads:.0} reads/s, another \
+                 process writing {writes:.0}/s ({:.1} % writes){}",
+                100.0 * writes / (reads + writes),
+                hit_rate.map_or(String::new(), |h| format!(", hit rate {:.1} %", 100.0 * h))
+            );
+            report.push(reads);
+            if name == "plain" {
+                for d in &dicts {
+                    d.clear().unwrap();
+                }
+            }
         }
-        let mut rate = 1_000.0;
-        let mut last = (0.0, 0.0, None);
-        for _ in 0..4 {
-            last = near_mix_round(url, key, &dict, &fields, rate, millis);
-            // 5 % of reads plus writes: one write per 19 reads.
-            rate = (last.0 / 19.0).max(1.0);
-        }
-        let (reads, writes, hit_rate) = last;
         println!(
-            "near-cache 95/5 mix, {name} handle: {reads:.0} reads/s while another process \
-             wrote {writes:.0}/s ({:.1} % writes){}",
-            100.0 * writes / (reads + writes),
-            hit_rate.map_or(String::new(), |h| format!(", hit rate {:.1} %", 100.0 * h))
+            "near-cache 95/5 mix, {what}: reads {:.1}x the plain handle's",
+            report[0] / report[1]
         );
-        report.push(reads);
     }
-    println!(
-        "near-cache 95/5 mix: reads {:.1}x the plain handle's",
-        report[0] / report[1]
-    );
-    RedisDict::<String, i64>::new(&plain, key).clear().unwrap();
 }
