@@ -171,22 +171,41 @@ impl Redis {
         // One future awaited (the size of every call's future is the sum of those awaited in
         // different branches), polled as it is when nobody listens: no `Instrumented`
         // wrapper to enter and leave a disabled span at every poll.
-        let result = crate::observe::instrumented(&span, self.run_async_span(op)).await;
+        let started = crate::observe::started(&span);
+        let result = crate::observe::instrumented(&span, self.run_async_span(op, started)).await;
         crate::observe::finish(&span, &result);
         result
     }
 
-    /// [`Redis::run_async`], in its span (a near-cache hit was looked for).
-    fn run_async_span<T>(&self, op: Op<'_, T>) -> impl std::future::Future<Output = Result<T>> {
+    /// [`Redis::run_async`], in its span (a near-cache hit was looked for), which began at
+    /// `started` if its start was read.
+    fn run_async_span<T>(
+        &self,
+        op: Op<'_, T>,
+        started: Option<std::time::Instant>,
+    ) -> impl std::future::Future<Output = Result<T>> {
         use futures_util::future::Either;
         match self.near() {
             Some(near) => Either::Left(crate::near::run_async(self, near, op)),
-            None => Either::Right(self.run_direct_async(op)),
+            None => Either::Right(self.run_direct_async_at(op, started)),
         }
     }
 
     /// [`Redis::run_async`] on the server, bypassing any near cache.
-    pub(crate) async fn run_direct_async<T>(&self, op: Op<'_, T>) -> Result<T> {
+    pub(crate) fn run_direct_async<T>(
+        &self,
+        op: Op<'_, T>,
+    ) -> impl std::future::Future<Output = Result<T>> {
+        self.run_direct_async_at(op, None)
+    }
+
+    /// [`Redis::run_direct_async`] of a call that started at `started`, if that was read (the
+    /// idle check's clock then needs no second reading).
+    async fn run_direct_async_at<T>(
+        &self,
+        op: Op<'_, T>,
+        started: Option<std::time::Instant>,
+    ) -> Result<T> {
         let repeat = op.repeat();
         let durable = self.durable().filter(|_| repeat != Repeat::Read);
         let mut retry = Retry::new(if op.retries {
@@ -196,7 +215,7 @@ impl Redis {
         });
         // The first attempt's connection (none yet: made by the attempt), found with the
         // check of how long it sat idle.
-        let (mut conn, idle) = self.async_connection_used();
+        let (mut conn, idle) = self.async_connection_used(started);
         // As the blocking `attempt_sync` does for its pooled connection.
         if idle && repeat == Repeat::Once {
             // The check may replace the connection: the attempt takes the current one.
