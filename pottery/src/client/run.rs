@@ -65,8 +65,9 @@ impl Redis {
 
     /// [`Redis::run_within`] on the server, bypassing any near cache.
     pub(crate) fn run_direct<T>(&self, op: Op<'_, T>, timeout: Option<Duration>) -> Result<T> {
-        let repeat = op.repeat();
-        let durable = self.durable().filter(|_| repeat != Repeat::Read);
+        // The operation's class is found only when it matters (a durable handle, an idle
+        // connection, a failure): classing the command is not free.
+        let durable = self.durable().filter(|_| op.repeat() != Repeat::Read);
 
         let mut retry = Retry::new(match timeout {
             Some(_) => Duration::ZERO,
@@ -112,7 +113,7 @@ impl Redis {
         // A write that must not repeat goes on a connection known to be alive: after an idle
         // spell, a PING first (only a PING is lost if it died; then a new connection).
         // (Each death empties the pool, so this ends with a new connection at the latest.)
-        while op.repeat() == Repeat::Once && conn.died_while_idle() {
+        while conn.sat_idle() && op.repeat() == Repeat::Once && conn.died_while_idle() {
             drop(conn);
             conn = connect().map_err(Failure::connecting)?;
         }
@@ -206,8 +207,8 @@ impl Redis {
         op: Op<'_, T>,
         started: Option<std::time::Instant>,
     ) -> Result<T> {
-        let repeat = op.repeat();
-        let durable = self.durable().filter(|_| repeat != Repeat::Read);
+        // As in `run_direct`: the class only when it matters.
+        let durable = self.durable().filter(|_| op.repeat() != Repeat::Read);
         let mut retry = Retry::new(if op.retries {
             self.retry_timeout()
         } else {
@@ -217,7 +218,7 @@ impl Redis {
         // check of how long it sat idle.
         let (mut conn, idle) = self.async_connection_used(started);
         // As the blocking `attempt_sync` does for its pooled connection.
-        if idle && repeat == Repeat::Once {
+        if idle && op.repeat() == Repeat::Once {
             // The check may replace the connection: the attempt takes the current one.
             conn = None;
             // Boxed, as every rare path here: a call's future stays small.
