@@ -10,9 +10,12 @@ use redis::{Cmd, RedisResult, Value};
 use crate::client::{AsyncConnection, Redis};
 use crate::error::Result;
 use crate::exec::plan::Repeat;
-use crate::exec::plan::{Op, Replies, Req, wait_command};
+use crate::exec::plan::{Head, Op, Replies, Req, wait_command};
 use crate::exec::reply::own_replies;
 use crate::exec::retry::{Failed, Failure, Retry, is_noscript};
+
+/// A durable write's `WAIT`: how many replicas, within how long (`None`: not durable).
+type Durable = Option<(usize, Duration)>;
 
 /// The request as sent: the command alone, or a pipeline of it and `WAIT` for a durable write.
 fn with_wait(
@@ -65,6 +68,13 @@ impl Redis {
 
     /// [`Redis::run_within`] on the server, bypassing any near cache.
     pub(crate) fn run_direct<T>(&self, op: Op<'_, T>, timeout: Option<Duration>) -> Result<T> {
+        let (durable, reply) = self.replies(op.head(), timeout)?;
+        op.finish(durable, reply)
+    }
+
+    /// [`Redis::run_direct`] up to the decoder (not generic: one copy for every reply type):
+    /// the replies, and the `WAIT` of a durable write sent with them.
+    fn replies(&self, op: Head<'_>, timeout: Option<Duration>) -> Result<(Durable, Replies)> {
         // The operation's class is found only when it matters (a durable handle, an idle
         // connection, a failure): classing the command is not free.
         let durable = self.durable().filter(|_| op.repeat() != Repeat::Read);
@@ -75,28 +85,28 @@ impl Redis {
             None => Duration::ZERO,
         });
         loop {
-            let mut attempt = self.attempt_sync(&op, timeout, durable);
+            let mut attempt = self.attempt_sync(op, timeout, durable);
             if let Err(failure) = &attempt {
                 self.near_sees(failure);
             }
             if let Err(failure) = &attempt
                 && let Some(addr) = self.ask_target(failure)
             {
-                attempt = self.follow_ask_sync(&addr, &op.req, durable, timeout);
+                attempt = self.follow_ask_sync(&addr, op.req, durable, timeout);
             }
             match attempt {
-                Ok(reply) => return op.finish(durable, reply),
-                Err(failure) => std::thread::sleep(retry.after(&op, failure)?),
+                Ok(reply) => return Ok((durable, reply)),
+                Err(failure) => std::thread::sleep(retry.after(op, failure)?),
             }
         }
     }
 
     /// One attempt: the reply (with `WAIT`'s behind it for a durable write).
-    fn attempt_sync<T>(
+    fn attempt_sync(
         &self,
-        op: &Op<'_, T>,
+        op: Head<'_>,
         timeout: Option<Duration>,
-        durable: Option<(usize, Duration)>,
+        durable: Durable,
     ) -> std::result::Result<Replies, Failure> {
         let sent = |error| Failed {
             error,
@@ -140,7 +150,7 @@ impl Redis {
                 },
             }
         };
-        match &op.req {
+        match op.req {
             Req::Nothing => unreachable!("answered above"),
             Req::Cmd(cmd) => query(cmd).map_err(|e| sent(e).into()),
             Req::Eval { script, keys, args } => match query(&script.command(true, keys, args)) {
@@ -207,6 +217,17 @@ impl Redis {
         op: Op<'_, T>,
         started: Option<std::time::Instant>,
     ) -> Result<T> {
+        let (durable, reply) = self.replies_async(op.head(), started).await?;
+        op.finish(durable, reply)
+    }
+
+    /// [`Redis::run_direct_async_at`] up to the decoder (not generic: one copy for every reply
+    /// type): the replies, and the `WAIT` of a durable write sent with them.
+    async fn replies_async(
+        &self,
+        op: Head<'_>,
+        started: Option<std::time::Instant>,
+    ) -> Result<(Durable, Replies)> {
         // As in `run_direct`: the class only when it matters.
         let durable = self.durable().filter(|_| op.repeat() != Repeat::Read);
         let mut retry = Retry::new(if op.retries {
@@ -225,19 +246,19 @@ impl Redis {
             Box::pin(self.check_idle_async(op.key)).await;
         }
         loop {
-            let mut attempt = self.attempt_async(&op.req, durable, conn.take()).await;
+            let mut attempt = self.attempt_async(op.req, durable, conn.take()).await;
             if let Err(failure) = &attempt {
                 self.near_sees(failure);
             }
             if let Err(failure) = &attempt
                 && let Some(addr) = self.ask_target(failure)
             {
-                attempt = Box::pin(self.follow_ask_async(&addr, &op.req, durable)).await;
+                attempt = Box::pin(self.follow_ask_async(&addr, op.req, durable)).await;
             }
             match attempt {
-                Ok(reply) => return op.finish(durable, reply),
+                Ok(reply) => return Ok((durable, reply)),
                 Err(failure) => {
-                    let wait = retry.after(&op, failure)?;
+                    let wait = retry.after(op, failure)?;
                     // A cluster connection that saw a redirect or a dead node is replaced (a
                     // fresh one reads the slots anew): pottery follows redirects itself, since
                     // redis-rs's own retries may send a write twice.
