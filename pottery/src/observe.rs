@@ -75,6 +75,18 @@ impl Span {
     }
 }
 
+/// When `span`'s operation started, if that was read (with feature `metrics`, for its
+/// duration).
+pub(crate) fn started(span: &Span) -> Option<std::time::Instant> {
+    #[cfg(feature = "metrics")]
+    return Some(span.started.0);
+    #[cfg(not(feature = "metrics"))]
+    {
+        let _ = span;
+        None
+    }
+}
+
 /// The command a request sends: `HSET`, `EVALSHA`, or none.
 fn command(req: &Req) -> &str {
     match req {

@@ -231,6 +231,64 @@ fn one_handle_serves_successive_runtimes() {
     rt.block_on(async { d.clear().await.unwrap() });
 }
 
+/// Two runtimes alive at once, called in turn (the handle's last-used slot then changes hands
+/// at every call): each keeps its own async connection, and no call makes a new one. Once a
+/// runtime is gone, its connection closes and the other's goes on.
+#[test]
+fn two_live_runtimes_each_keep_their_own_async_connection() {
+    let server = RedisServer::start().unwrap();
+    let redis = server.redis();
+    let d: pottery::aio::RedisDict<String, i64> =
+        pottery::aio::RedisDict::new(&redis, unique_key("two-runtimes"));
+    let a = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let b = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    a.block_on(d.insert("a".into(), 0)).unwrap();
+    b.block_on(d.insert("b".into(), 0)).unwrap();
+    let connections = || info_stat(&server, "stats", "total_connections_received");
+    let before = connections();
+    for i in 1..=20 {
+        a.block_on(async {
+            // Tasks on the runtime's workers, and its `block_on` thread.
+            let tasks: Vec<_> = (0..4)
+                .map(|_| {
+                    let d = d.clone();
+                    tokio::spawn(async move { d.insert("a".into(), i).await })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap().unwrap();
+            }
+            assert_eq!(d.get("a").await.unwrap(), Some(i));
+        });
+        b.block_on(async {
+            d.insert("b".into(), i).await.unwrap();
+            assert_eq!(d.get("b").await.unwrap(), Some(i));
+        });
+    }
+    // `redis-cli` connects once per call: the INFO below is the one new connection.
+    assert_eq!(connections() - before, 1, "no call made a new connection");
+    // The two runtimes' connections and redis-cli's.
+    assert!(poll(10, || connected_clients(&server) == 3));
+    drop(b);
+    // The dropped runtime's connection closes (its driver task died with it).
+    assert!(poll(10, || connected_clients(&server) == 2));
+    let before = connections();
+    assert_eq!(a.block_on(d.get("b")).unwrap(), Some(20));
+    assert_eq!(
+        connections() - before,
+        1,
+        "the live runtime keeps its connection"
+    );
+    a.block_on(d.clear()).unwrap();
+}
+
 /// A stat of the server's `INFO` (`section`).
 fn info_stat(server: &RedisServer, section: &str, name: &str) -> u64 {
     let info = server.cli(["INFO", section]).unwrap();

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
@@ -101,7 +101,7 @@ impl Redis {
             cache.remove(0);
         }
         cache.push(Arc::clone(&slot));
-        inner.aio_last.store(Some(slot));
+        *write(&inner.aio_last) = Some(slot);
         Ok(AsyncConnection(conn))
     }
 
@@ -111,14 +111,15 @@ impl Redis {
     }
 
     /// `f` of this runtime's async connection slot, if it has one whose connection may be
-    /// used: found without a lock when it is the one handed out last (one runtime: always).
+    /// used: found under a read lock (shared by every caller, and `f` runs under it: no
+    /// reference count is touched) when it is the one handed out last (one runtime: always).
     fn with_slot<R>(
         &self,
         runtime: tokio::runtime::Id,
         f: impl FnOnce(&AioSlot) -> R,
     ) -> Option<R> {
         {
-            let last = self.inner.aio_last.load();
+            let last = read(&self.inner.aio_last);
             if let Some(slot) = last.as_deref()
                 && slot.runtime == runtime
                 && self.usable(&slot.conn)
@@ -126,13 +127,14 @@ impl Redis {
                 return Some(f(slot));
             }
         }
+        // Lock order: `aio`, then `aio_last` (no one waits for `aio` holding `aio_last`).
         let mut cache = lock(&self.inner.aio);
         // A connection that was lost is replaced, and so is a Sentinel handle's that failed or
         // that goes to a master an earlier lookup found (the next one goes to the master the
         // sentinels name).
         cache.retain(|s| self.usable(&s.conn));
         let slot = cache.iter().find(|s| s.runtime == runtime)?;
-        self.inner.aio_last.store(Some(Arc::clone(slot)));
+        *write(&self.inner.aio_last) = Some(Arc::clone(slot));
         Some(f(slot))
     }
 
@@ -152,25 +154,37 @@ impl Redis {
 
     /// Now, in nanoseconds since the handle was made (for [`AioSlot::used`]).
     fn clock(&self) -> u64 {
+        self.clock_at(Instant::now())
+    }
+
+    /// `now` (a call's start: not before the handle was made), in nanoseconds since the
+    /// handle was made (for [`AioSlot::used`]).
+    fn clock_at(&self, now: Instant) -> u64 {
+        // An instant before the handle's making is not a call's start: read the clock anew.
+        let since = now
+            .checked_duration_since(self.inner.epoch)
+            .unwrap_or_else(|| self.inner.epoch.elapsed());
         // 584 years of nanoseconds fit: a handle that old reads as always just used.
-        u64::try_from(self.inner.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
     }
 
     /// This runtime's async connection, if it has one, with a use of it noted, and whether it
     /// had been idle for [`IDLE_CHECK`] or more: [`Redis::async_used`] and
-    /// [`Redis::async_connection`] in one lookup (every async call starts here).
-    pub(crate) fn async_connection_used(&self) -> (Option<AsyncConnection>, bool) {
+    /// [`Redis::async_connection`] in one lookup (every async call starts here). `now` is the
+    /// call's start if it was read already (for its duration, with feature `metrics`).
+    pub(crate) fn async_connection_used(
+        &self,
+        now: Option<Instant>,
+    ) -> (Option<AsyncConnection>, bool) {
         let Ok(runtime) = tokio::runtime::Handle::try_current().map(|h| h.id()) else {
             return (None, false);
         };
-        let now = self.clock();
+        let now = match now {
+            Some(now) => self.clock_at(now),
+            None => self.clock(),
+        };
         self.with_slot(runtime, |slot| {
-            let last = slot.used.swap(now, Ordering::Relaxed);
-            // As in `async_used`.
-            let idle = now
-                .checked_sub(last)
-                .is_some_and(|idle| Duration::from_nanos(idle) >= IDLE_CHECK);
-            (Some(AsyncConnection(slot.conn.clone())), idle)
+            (Some(AsyncConnection(slot.conn.clone())), slot.note_use(now))
         })
         .unwrap_or((None, false))
     }
@@ -185,13 +199,7 @@ impl Redis {
             // No connection yet: the one about to be made is fresh.
             let now = self.clock();
             return self
-                .with_slot(runtime, |slot| {
-                    let last = slot.used.swap(now, Ordering::Relaxed);
-                    // A concurrent call may have stored a later instant than this one's: the
-                    // connection was then just used (not idle), which `checked_sub` says.
-                    now.checked_sub(last)
-                        .is_some_and(|idle| Duration::from_nanos(idle) >= IDLE_CHECK)
-                })
+                .with_slot(runtime, |slot| slot.note_use(now))
                 .unwrap_or(false);
         }
         let now = Instant::now();
@@ -225,10 +233,10 @@ impl Redis {
             let runtime = handle.id();
             let mut cache = lock(&self.inner.aio);
             cache.retain(|s| s.runtime != runtime);
-            drop(cache);
-            self.inner
-                .aio_last
-                .rcu(|last| last.clone().filter(|s| s.runtime != runtime));
+            let mut last = write(&self.inner.aio_last);
+            if last.as_ref().is_some_and(|s| s.runtime == runtime) {
+                *last = None;
+            }
         }
     }
 
@@ -252,8 +260,49 @@ impl Redis {
 pub(crate) struct AioSlot {
     runtime: tokio::runtime::Id,
     conn: AsyncConn,
-    /// When a call last used it ([`Redis::clock`]): how long it has been idle.
+    /// When a call last used it ([`Redis::clock`]), to within [`USE_GRAIN`]: how long it has
+    /// been idle.
     used: AtomicU64,
+}
+
+/// How stale [`AioSlot::used`] may be (in nanoseconds): a call within this of the last noted
+/// use only reads it (no write to a line every caller reads). An idle spell is then measured
+/// up to this much too long: a connection idle for a little less than [`IDLE_CHECK`] may be
+/// checked, never one idle for longer left unchecked.
+const USE_GRAIN: u64 = 1_000_000;
+
+impl AioSlot {
+    /// Notes a use at `now` ([`Redis::clock`]); returns whether the connection had been idle
+    /// for [`IDLE_CHECK`] or more (to one caller only, when several find it idle at once).
+    fn note_use(&self, now: u64) -> bool {
+        let last = self.used.load(Ordering::Relaxed);
+        // A concurrent call may have noted a later instant than this one's: the connection
+        // was then just used (not idle), which `checked_sub` says.
+        match now.checked_sub(last) {
+            Some(idle) if idle >= USE_GRAIN => {
+                // The one caller that moves the mark on reports the idle spell.
+                self.used
+                    .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+                    && Duration::from_nanos(idle) >= IDLE_CHECK
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The slot handed out last, poisoned or not (it guards a plain value).
+fn read(
+    last: &RwLock<Option<Arc<AioSlot>>>,
+) -> std::sync::RwLockReadGuard<'_, Option<Arc<AioSlot>>> {
+    last.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// See [`read`].
+fn write(
+    last: &RwLock<Option<Arc<AioSlot>>>,
+) -> std::sync::RwLockWriteGuard<'_, Option<Arc<AioSlot>>> {
+    last.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[derive(Clone)]

@@ -180,8 +180,8 @@ struct Inner {
     /// One async connection per Tokio runtime: a connection's driver task lives on the runtime
     /// that made it, and dies with it.
     aio: Mutex<Vec<Arc<aio::AioSlot>>>,
-    /// The slot handed out last (most calls find theirs here, without a lock).
-    aio_last: arc_swap::ArcSwapOption<aio::AioSlot>,
+    /// The slot handed out last (most calls find theirs here, under a read lock only).
+    aio_last: std::sync::RwLock<Option<Arc<aio::AioSlot>>>,
     /// What [`aio::AioSlot::used`] counts from.
     epoch: Instant,
     aio_init: tokio::sync::Mutex<()>,
@@ -284,7 +284,7 @@ impl Redis {
                 opts,
                 idle: Mutex::new(Vec::new()),
                 aio: Mutex::new(Vec::new()),
-                aio_last: arc_swap::ArcSwapOption::empty(),
+                aio_last: std::sync::RwLock::new(None),
                 epoch: Instant::now(),
                 aio_init: tokio::sync::Mutex::new(()),
                 aio_attempts: std::sync::atomic::AtomicU64::new(0),

@@ -251,10 +251,16 @@ impl PooledConnection {
     /// server's `timeout`, a proxy, a restart): idle for [`IDLE_CHECK`] or more, and then not
     /// answering a `PING`. Such a connection is dropped, with the rest of the pool.
     pub(crate) fn died_while_idle(&mut self) -> bool {
-        self.idle >= IDLE_CHECK && !self.conn().check_connection() && {
+        self.sat_idle() && !self.conn().check_connection() && {
             self.broken = true;
             true
         }
+    }
+
+    /// Whether the connection sat idle in the pool for [`IDLE_CHECK`] or more (then
+    /// [`PooledConnection::died_while_idle`] asks it).
+    pub(crate) fn sat_idle(&self) -> bool {
+        self.idle >= IDLE_CHECK
     }
 
     /// Gives the socket these read/write timeouts, unless it has them already (a pooled

@@ -10,9 +10,12 @@ use redis::{Cmd, RedisResult, Value};
 use crate::client::{AsyncConnection, Redis};
 use crate::error::Result;
 use crate::exec::plan::Repeat;
-use crate::exec::plan::{Op, Replies, Req, wait_command};
+use crate::exec::plan::{Head, Op, Replies, Req, wait_command};
 use crate::exec::reply::own_replies;
 use crate::exec::retry::{Failed, Failure, Retry, is_noscript};
+
+/// A durable write's `WAIT`: how many replicas, within how long (`None`: not durable).
+type Durable = Option<(usize, Duration)>;
 
 /// The request as sent: the command alone, or a pipeline of it and `WAIT` for a durable write.
 fn with_wait(
@@ -65,8 +68,16 @@ impl Redis {
 
     /// [`Redis::run_within`] on the server, bypassing any near cache.
     pub(crate) fn run_direct<T>(&self, op: Op<'_, T>, timeout: Option<Duration>) -> Result<T> {
-        let repeat = op.repeat();
-        let durable = self.durable().filter(|_| repeat != Repeat::Read);
+        let (durable, reply) = self.replies(op.head(), timeout)?;
+        op.finish(durable, reply)
+    }
+
+    /// [`Redis::run_direct`] up to the decoder (not generic: one copy for every reply type):
+    /// the replies, and the `WAIT` of a durable write sent with them.
+    fn replies(&self, op: Head<'_>, timeout: Option<Duration>) -> Result<(Durable, Replies)> {
+        // The operation's class is found only when it matters (a durable handle, an idle
+        // connection, a failure): classing the command is not free.
+        let durable = self.durable().filter(|_| op.repeat() != Repeat::Read);
 
         let mut retry = Retry::new(match timeout {
             Some(_) => Duration::ZERO,
@@ -74,28 +85,28 @@ impl Redis {
             None => Duration::ZERO,
         });
         loop {
-            let mut attempt = self.attempt_sync(&op, timeout, durable);
+            let mut attempt = self.attempt_sync(op, timeout, durable);
             if let Err(failure) = &attempt {
                 self.near_sees(failure);
             }
             if let Err(failure) = &attempt
                 && let Some(addr) = self.ask_target(failure)
             {
-                attempt = self.follow_ask_sync(&addr, &op.req, durable, timeout);
+                attempt = self.follow_ask_sync(&addr, op.req, durable, timeout);
             }
             match attempt {
-                Ok(reply) => return op.finish(durable, reply),
-                Err(failure) => std::thread::sleep(retry.after(&op, failure)?),
+                Ok(reply) => return Ok((durable, reply)),
+                Err(failure) => std::thread::sleep(retry.after(op, failure)?),
             }
         }
     }
 
     /// One attempt: the reply (with `WAIT`'s behind it for a durable write).
-    fn attempt_sync<T>(
+    fn attempt_sync(
         &self,
-        op: &Op<'_, T>,
+        op: Head<'_>,
         timeout: Option<Duration>,
-        durable: Option<(usize, Duration)>,
+        durable: Durable,
     ) -> std::result::Result<Replies, Failure> {
         let sent = |error| Failed {
             error,
@@ -112,7 +123,7 @@ impl Redis {
         // A write that must not repeat goes on a connection known to be alive: after an idle
         // spell, a PING first (only a PING is lost if it died; then a new connection).
         // (Each death empties the pool, so this ends with a new connection at the latest.)
-        while op.repeat() == Repeat::Once && conn.died_while_idle() {
+        while conn.sat_idle() && op.repeat() == Repeat::Once && conn.died_while_idle() {
             drop(conn);
             conn = connect().map_err(Failure::connecting)?;
         }
@@ -139,7 +150,7 @@ impl Redis {
                 },
             }
         };
-        match &op.req {
+        match op.req {
             Req::Nothing => unreachable!("answered above"),
             Req::Cmd(cmd) => query(cmd).map_err(|e| sent(e).into()),
             Req::Eval { script, keys, args } => match query(&script.command(true, keys, args)) {
@@ -171,24 +182,54 @@ impl Redis {
         // One future awaited (the size of every call's future is the sum of those awaited in
         // different branches), polled as it is when nobody listens: no `Instrumented`
         // wrapper to enter and leave a disabled span at every poll.
-        let result = crate::observe::instrumented(&span, self.run_async_span(op)).await;
+        let started = crate::observe::started(&span);
+        let result = crate::observe::instrumented(&span, self.run_async_span(op, started)).await;
         crate::observe::finish(&span, &result);
         result
     }
 
-    /// [`Redis::run_async`], in its span (a near-cache hit was looked for).
-    fn run_async_span<T>(&self, op: Op<'_, T>) -> impl std::future::Future<Output = Result<T>> {
+    /// [`Redis::run_async`], in its span (a near-cache hit was looked for), which began at
+    /// `started` if its start was read.
+    fn run_async_span<T>(
+        &self,
+        op: Op<'_, T>,
+        started: Option<std::time::Instant>,
+    ) -> impl std::future::Future<Output = Result<T>> {
         use futures_util::future::Either;
         match self.near() {
             Some(near) => Either::Left(crate::near::run_async(self, near, op)),
-            None => Either::Right(self.run_direct_async(op)),
+            None => Either::Right(self.run_direct_async_at(op, started)),
         }
     }
 
     /// [`Redis::run_async`] on the server, bypassing any near cache.
-    pub(crate) async fn run_direct_async<T>(&self, op: Op<'_, T>) -> Result<T> {
-        let repeat = op.repeat();
-        let durable = self.durable().filter(|_| repeat != Repeat::Read);
+    pub(crate) fn run_direct_async<T>(
+        &self,
+        op: Op<'_, T>,
+    ) -> impl std::future::Future<Output = Result<T>> {
+        self.run_direct_async_at(op, None)
+    }
+
+    /// [`Redis::run_direct_async`] of a call that started at `started`, if that was read (the
+    /// idle check's clock then needs no second reading).
+    async fn run_direct_async_at<T>(
+        &self,
+        op: Op<'_, T>,
+        started: Option<std::time::Instant>,
+    ) -> Result<T> {
+        let (durable, reply) = self.replies_async(op.head(), started).await?;
+        op.finish(durable, reply)
+    }
+
+    /// [`Redis::run_direct_async_at`] up to the decoder (not generic: one copy for every reply
+    /// type): the replies, and the `WAIT` of a durable write sent with them.
+    async fn replies_async(
+        &self,
+        op: Head<'_>,
+        started: Option<std::time::Instant>,
+    ) -> Result<(Durable, Replies)> {
+        // As in `run_direct`: the class only when it matters.
+        let durable = self.durable().filter(|_| op.repeat() != Repeat::Read);
         let mut retry = Retry::new(if op.retries {
             self.retry_timeout()
         } else {
@@ -196,28 +237,28 @@ impl Redis {
         });
         // The first attempt's connection (none yet: made by the attempt), found with the
         // check of how long it sat idle.
-        let (mut conn, idle) = self.async_connection_used();
+        let (mut conn, idle) = self.async_connection_used(started);
         // As the blocking `attempt_sync` does for its pooled connection.
-        if idle && repeat == Repeat::Once {
+        if idle && op.repeat() == Repeat::Once {
             // The check may replace the connection: the attempt takes the current one.
             conn = None;
             // Boxed, as every rare path here: a call's future stays small.
             Box::pin(self.check_idle_async(op.key)).await;
         }
         loop {
-            let mut attempt = self.attempt_async(&op.req, durable, conn.take()).await;
+            let mut attempt = self.attempt_async(op.req, durable, conn.take()).await;
             if let Err(failure) = &attempt {
                 self.near_sees(failure);
             }
             if let Err(failure) = &attempt
                 && let Some(addr) = self.ask_target(failure)
             {
-                attempt = Box::pin(self.follow_ask_async(&addr, &op.req, durable)).await;
+                attempt = Box::pin(self.follow_ask_async(&addr, op.req, durable)).await;
             }
             match attempt {
-                Ok(reply) => return op.finish(durable, reply),
+                Ok(reply) => return Ok((durable, reply)),
                 Err(failure) => {
-                    let wait = retry.after(&op, failure)?;
+                    let wait = retry.after(op, failure)?;
                     // A cluster connection that saw a redirect or a dead node is replaced (a
                     // fresh one reads the slots anew): pottery follows redirects itself, since
                     // redis-rs's own retries may send a write twice.

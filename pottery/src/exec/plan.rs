@@ -151,13 +151,44 @@ pub(crate) struct Op<'k, T> {
     pub name: &'static str,
 }
 
-impl<T> Op<'_, T> {
+/// What running an operation needs besides its decoder: the run machinery below the decoder
+/// takes this, so it is not generic (one copy of it, whatever the reply's type), and it holds
+/// no decoder across an await (a decoder need not be `Sync`).
+#[derive(Clone, Copy)]
+pub(crate) struct Head<'a> {
+    /// The key the operation is about (for errors).
+    pub key: &'a str,
+    /// The Redis type the key must hold (for `WrongType` errors).
+    pub expected: &'static str,
+    pub req: &'a Req,
+    /// Whether failures are retried (see [`Op::retries`]).
+    pub retries: bool,
+}
+
+impl Head<'_> {
     /// The operation's class, from its command or script.
     pub(crate) fn repeat(&self) -> Repeat {
-        match &self.req {
+        match self.req {
             Req::Nothing => Repeat::Read,
             Req::Cmd(cmd) => command_class(cmd),
             Req::Eval { script, .. } => script.repeat,
+        }
+    }
+}
+
+impl<T> Op<'_, T> {
+    /// The operation's class, from its command or script.
+    pub(crate) fn repeat(&self) -> Repeat {
+        self.head().repeat()
+    }
+
+    /// What running it needs besides its decoder.
+    pub(crate) fn head(&self) -> Head<'_> {
+        Head {
+            key: self.key,
+            expected: self.expected,
+            req: &self.req,
+            retries: self.retries,
         }
     }
 

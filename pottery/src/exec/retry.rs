@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::plan::{Op, Repeat};
+use super::plan::{Head, Repeat};
 use crate::error::{Error, Result, transient_server_error};
 
 pub(crate) fn is_noscript(e: &redis::RedisError) -> bool {
@@ -196,7 +196,7 @@ impl Retry {
 impl Retry {
     /// How long to wait before trying `op` again after `failure`, or the error the call
     /// returns.
-    pub(crate) fn after<T>(&mut self, op: &Op<'_, T>, failure: Failure) -> Result<Duration> {
+    pub(crate) fn after(&mut self, op: Head<'_>, failure: Failure) -> Result<Duration> {
         match failure {
             Failure::Other(e) => Err(e),
             Failure::Failed(f) => match self.next(op.repeat(), &f) {
@@ -209,7 +209,7 @@ impl Retry {
 }
 
 /// The error a failed call returns.
-pub(crate) fn final_error<T>(op: &Op<'_, T>, f: Failed, maybe_applied: bool) -> Error {
+pub(crate) fn final_error(op: Head<'_>, f: Failed, maybe_applied: bool) -> Error {
     if maybe_applied {
         return Error::MaybeApplied {
             key: op.key.to_owned(),
