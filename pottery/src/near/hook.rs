@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::front::{Front, Kind};
 use super::{Near, Plan, Touched, plan};
 use crate::client::Redis;
 use crate::error::Result;
@@ -18,6 +19,8 @@ thread_local! {
             ident: Vec::new(),
             arg: String::new(),
             value: Vec::new(),
+            probe: Vec::new(),
+            front: Front::new(),
         })
     };
 }
@@ -26,6 +29,10 @@ struct Scratch {
     ident: Vec<u8>,
     arg: String,
     value: Vec<u8>,
+    /// A read's key followed by its identity (what the front table holds it by).
+    probe: Vec<u8>,
+    /// The thread's front table ([`super::front`]).
+    front: Front,
 }
 
 impl Scratch {
@@ -40,6 +47,9 @@ impl Scratch {
         }
         if self.value.capacity() > KEEP {
             self.value = Vec::new();
+        }
+        if self.probe.capacity() > KEEP {
+            self.probe = Vec::new();
         }
     }
 }
@@ -88,13 +98,6 @@ pub(crate) enum Decoder<T> {
     Bulk(fn(&str, Option<&[u8]>) -> Result<T>),
     /// From an integer.
     Int(fn(&str, i64) -> Result<T>),
-}
-
-/// What a lookup copied out of a cached reply (decoded after the lock is released).
-enum Copied {
-    Nil,
-    Bytes,
-    Int(i64),
 }
 
 /// A read that may be answered from the near cache before its plan is built (no command is
@@ -159,43 +162,67 @@ where
 }
 
 impl<T, A: serde::Serialize + ?Sized, B> Probed<'_, '_, T, A, B> {
-    /// The result from the cached reply, if there is one to serve in a shape `decode` takes.
+    /// The result from the cached reply, if there is one to serve in a shape `decode` takes:
+    /// from this thread's front table if it holds a copy that may be served, else from the
+    /// store (then copied into the front table).
     fn peek(&self, near: &Near) -> Option<Result<T>> {
         SCRATCH
             .try_with(|scratch| {
                 let mut scratch = scratch.try_borrow_mut().ok()?;
-                let Scratch { ident, arg, value } = &mut *scratch;
-                arg.clear();
+                let Scratch {
+                    arg,
+                    value,
+                    probe,
+                    front,
+                    ..
+                } = &mut *scratch;
                 // An argument that does not encode: the plan says so.
                 crate::codec::encode_into(self.arg, arg).ok()?;
-                ident.clear();
-                super::plan::push_ident(ident, self.name.as_bytes());
-                super::plan::push_ident(ident, arg.as_bytes());
+                let key = self.key.as_bytes();
+                probe.clear();
+                probe.extend_from_slice(key);
+                super::plan::push_ident(probe, self.name.as_bytes());
+                super::plan::push_ident(probe, arg.as_bytes());
+                let (probe, ident) = (&probe[..], &probe[key.len()..]);
+                let store = near.store();
+                let h = super::front::front_hash(store, probe);
+                let bulk = matches!(self.decode, Decoder::Bulk(_));
+                if let Some((kind, bytes)) = front.get(store, h, probe, bulk) {
+                    return self.decode(kind, bytes);
+                }
+                let (hk, hi) = store.hashes(key, ident);
                 value.clear();
                 // Under the shard's lock: a copy, not the decoder (which may run code of
                 // the caller's types).
-                let bulk = matches!(self.decode, Decoder::Bulk(_));
-                let copied = near.peek(self.key.as_bytes(), ident, |v| match v {
-                    Value::Nil if bulk => Some(Copied::Nil),
-                    Value::BulkString(b) if bulk => {
-                        value.extend_from_slice(b);
-                        Some(Copied::Bytes)
-                    }
-                    Value::Int(n) if !bulk => Some(Copied::Int(*n)),
-                    _ => None,
+                let (kind, stamp) = store.lookup(hk, hi, key, ident, false, |v, stamp| {
+                    let kind = match v {
+                        Value::Nil if bulk => Kind::Nil,
+                        Value::BulkString(b) if bulk => {
+                            value.extend_from_slice(b);
+                            Kind::Bytes
+                        }
+                        Value::Int(n) if !bulk => Kind::Int(*n),
+                        _ => return None,
+                    };
+                    Some((kind, stamp))
                 })?;
-                let done = match (&self.decode, copied) {
-                    (Decoder::Bulk(f), Copied::Nil) => f(self.key, None),
-                    (Decoder::Bulk(f), Copied::Bytes) => f(self.key, Some(value)),
-                    (Decoder::Int(f), Copied::Int(n)) => f(self.key, n),
-                    // Not copied for this decoder (see above).
-                    _ => return None,
-                };
+                front.put(store, h, probe, hk, stamp, kind, value);
+                let done = self.decode(kind, value);
                 scratch.trim();
-                Some(done)
+                done
             })
             .ok()
             .flatten()
+    }
+
+    /// The result from a copied reply, if `decode` takes its shape.
+    fn decode(&self, kind: Kind, bytes: &[u8]) -> Option<Result<T>> {
+        Some(match (&self.decode, kind) {
+            (Decoder::Bulk(f), Kind::Nil) => f(self.key, None),
+            (Decoder::Bulk(f), Kind::Bytes) => f(self.key, Some(bytes)),
+            (Decoder::Int(f), Kind::Int(n)) => f(self.key, n),
+            _ => return None,
+        })
     }
 }
 

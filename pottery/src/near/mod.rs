@@ -134,6 +134,7 @@
 //! # Ok::<(), pottery::Error>(())
 //! ```
 
+mod front;
 mod hook;
 mod link;
 mod plan;

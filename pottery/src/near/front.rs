@@ -1,0 +1,299 @@
+//! The per-thread front table: copies of recently hit entries, served without touching
+//! anything another thread writes.
+//!
+//! A hit in the sharded store takes its shard's read lock, which writes the lock word: from
+//! many tasks on one thread that is cheap, from several threads that share it, a cache line
+//! that moves between cores. Each thread that reads through [`Probed`](super::Probed) reads
+//! (`RedisDict::get`, `RedisDict::contains_key`, `RedisSet::contains`) keeps a small table of
+//! its own in front of the store: [`SLOTS`] slots, [`WAYS`]-way set associative, each holding
+//! the store's number, the key, the read's identity, the reply (nil, an integer, or a bulk
+//! string), and the entry's [`Stamp`] (its shard's epoch when it was copied, and its
+//! deadline). A hit checks the stamp ([`Store::still`]: one `Acquire` load of the shard's
+//! epoch and the coarse clock) and counts itself in a counter only its thread writes.
+//!
+//! Freshness is the store's: every removal or replacement of an entry (an invalidation, a
+//! flush — a lost tracking connection, a null invalidation, a topology change, this handle's
+//! own writes —, an eviction by the caps, an entry past its deadline) bumps its shard's epoch
+//! under the shard's write lock, so every thread's copies of that shard's entries stop being
+//! served at once. A copy is also served at most [`BUDGET`] times before the store is asked
+//! again (which keeps the entry's second chance in the eviction clock, and refreshes the
+//! copy).
+//!
+//! A slot is found by one unkeyed hash of the key and identity (a collision, chosen or not,
+//! costs a lookup in the store, never a wrong reply: the slot's store number, key and
+//! identity are compared in full).
+//!
+//! Memory: the table is allocated on a thread's first lookup: [`SLOTS`] slots of
+//! [`SLOT_BYTES`] bytes of key, identity and value plus about 64 of bookkeeping (about
+//! 66 KiB per thread), whatever the stores' sizes; a reply whose key, identity and value
+//! together exceed [`SLOT_BYTES`] is not copied (it is served from the store). None of it
+//! counts in the store's `entries` and `bytes`.
+
+use std::sync::{Arc, Weak};
+
+use super::store::{Hits, Stamp, Store, ThreadHits, fold, hash, r8};
+
+/// Ways per set.
+pub(crate) const WAYS: usize = 4;
+/// Sets.
+const SETS: usize = 64;
+/// Slots per thread.
+pub(crate) const SLOTS: usize = WAYS * SETS;
+/// The most bytes of key, identity and value a slot holds.
+pub(crate) const SLOT_BYTES: usize = 192;
+/// Hits a copy serves before the store is asked again.
+pub(crate) const BUDGET: u16 = 256;
+
+/// The front hash's fixed secrets (see the module docs: no secret is needed).
+const SECRET: [u64; 4] = [
+    0x2d35_8dcc_aa6c_78a5,
+    0x8bb8_4b93_962e_acc9,
+    0x4b33_a62e_d433_d4a3,
+    0x4d5a_2da5_1de1_aa47,
+];
+
+/// A copied reply.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Kind {
+    Nil,
+    /// A bulk string (its bytes follow the key and identity in the slot).
+    Bytes,
+    Int(i64),
+}
+
+struct Slot {
+    /// The store's number (0: empty).
+    store: u64,
+    /// The store's hash of the key (which shard's epoch to check).
+    hk: u64,
+    stamp: Stamp,
+    kind: Kind,
+    /// Bytes of key and identity, then of value, in `data`.
+    probe_len: u16,
+    value_len: u16,
+    /// Where its store's hits are counted (in [`Front::regs`]).
+    reg: u16,
+    /// Hits left before the store is asked again.
+    left: u16,
+    /// Key, identity, then the value's bytes.
+    data: [u8; SLOT_BYTES],
+}
+
+/// One store's counter for this thread.
+struct Reg {
+    store: u64,
+    count: Arc<ThreadHits>,
+    sink: Weak<Hits>,
+}
+
+/// The table itself, allocated on first use.
+struct Table {
+    /// Per slot, the front hash of what it holds (0: empty); a set's tags share a line.
+    tags: [u64; SLOTS],
+    /// [`SLOTS`] of them (made on the heap, not moved there).
+    slots: Box<[Slot]>,
+    /// The next way to replace, per set.
+    hand: [u8; SETS],
+}
+
+/// A thread's front table.
+pub(crate) struct Front {
+    table: Option<Box<Table>>,
+    regs: Vec<Reg>,
+}
+
+/// The front hash of a read of `store`: `probe` is its key followed by its identity
+/// (never 0).
+pub(crate) fn front_hash(store: &Store, probe: &[u8]) -> u64 {
+    let n = probe.len();
+    let h = if (16..=32).contains(&n) {
+        // The common size (a short key and field): two independent multiplies over four
+        // overlapping words that cover every byte.
+        fold(r8(probe) ^ SECRET[0], r8(&probe[8..]) ^ SECRET[1])
+            ^ fold(
+                r8(&probe[n - 16..]) ^ SECRET[2],
+                r8(&probe[n - 8..]) ^ SECRET[3] ^ n as u64,
+            )
+    } else {
+        hash([SECRET[0], SECRET[1]], probe)
+    };
+    (h ^ store.id().wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1
+}
+
+fn set_of(h: u64) -> usize {
+    (h >> 58) as usize % SETS
+}
+
+impl Front {
+    pub(crate) const fn new() -> Front {
+        Front {
+            table: None,
+            regs: Vec::new(),
+        }
+    }
+
+    /// The copy of the read `probe` (its key, then its identity; front hash `h`) of
+    /// `store`, if it may be served now and is a bulk string or nil (`bulk`) or an integer
+    /// (not `bulk`); counted as a hit then. A copy that may not be served is dropped.
+    pub(crate) fn get(
+        &mut self,
+        store: &Store,
+        h: u64,
+        probe: &[u8],
+        bulk: bool,
+    ) -> Option<(Kind, &[u8])> {
+        let table = self.table.as_deref_mut()?;
+        let set = set_of(h);
+        let id = store.id();
+        // The ways whose tag matches, compared without a branch per way.
+        let tags = &table.tags[set * WAYS..(set + 1) * WAYS];
+        let mut matching = tags
+            .iter()
+            .enumerate()
+            .fold(0u32, |m, (w, t)| m | (u32::from(*t == h) << w));
+        let i = loop {
+            if matching == 0 {
+                return None;
+            }
+            let i = set * WAYS + matching.trailing_zeros() as usize;
+            let s = &table.slots[i];
+            if s.store == id
+                && usize::from(s.probe_len) == probe.len()
+                && s.data[..probe.len()] == *probe
+            {
+                break i;
+            }
+            // Another read with the same hash (never seen in practice).
+            matching &= matching - 1;
+        };
+        let slot = &mut table.slots[i];
+        if bulk != matches!(slot.kind, Kind::Nil | Kind::Bytes) {
+            return None;
+        }
+        if slot.left == 0 || !store.still(slot.hk, &slot.stamp) {
+            table.tags[i] = 0;
+            slot.store = 0;
+            return None;
+        }
+        slot.left -= 1;
+        let reg = self.regs.get(usize::from(slot.reg))?;
+        debug_assert_eq!(reg.store, id);
+        reg.count.one();
+        let start = usize::from(slot.probe_len);
+        Some((
+            slot.kind,
+            &slot.data[start..start + usize::from(slot.value_len)],
+        ))
+    }
+
+    /// Copies a reply just served by `store` (stamped `stamp`; `hk`, the store's hash of the
+    /// key) for the read `probe` (front hash `h`), unless it is too large.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn put(
+        &mut self,
+        store: &Store,
+        h: u64,
+        probe: &[u8],
+        hk: u64,
+        stamp: Stamp,
+        kind: Kind,
+        value: &[u8],
+    ) {
+        let len = probe.len() + value.len();
+        if len > SLOT_BYTES {
+            return;
+        }
+        let Some(reg) = self.reg(store) else { return };
+        let table = self.table.get_or_insert_with(|| {
+            Box::new(Table {
+                tags: [0; SLOTS],
+                slots: (0..SLOTS)
+                    .map(|_| Slot {
+                        store: 0,
+                        hk: 0,
+                        stamp,
+                        kind: Kind::Nil,
+                        probe_len: 0,
+                        value_len: 0,
+                        reg: 0,
+                        left: 0,
+                        data: [0; SLOT_BYTES],
+                    })
+                    .collect(),
+                hand: [0; SETS],
+            })
+        });
+        let set = set_of(h);
+        let id = store.id();
+        let same = |i: usize| {
+            let s = &table.slots[i];
+            table.tags[i] == h
+                && s.store == id
+                && usize::from(s.probe_len) == probe.len()
+                && s.data[..probe.len()] == *probe
+        };
+        // The same read's old copy, else a free way, else the hand's.
+        let way = (0..WAYS)
+            .find(|w| same(set * WAYS + w))
+            .or_else(|| (0..WAYS).find(|w| table.tags[set * WAYS + w] == 0))
+            .unwrap_or_else(|| {
+                let hand = &mut table.hand[set];
+                *hand = (*hand + 1) % WAYS as u8;
+                usize::from(*hand)
+            });
+        let i = set * WAYS + way;
+        let slot = &mut table.slots[i];
+        slot.data[..probe.len()].copy_from_slice(probe);
+        slot.data[probe.len()..len].copy_from_slice(value);
+        slot.store = id;
+        slot.hk = hk;
+        slot.stamp = stamp;
+        slot.kind = kind;
+        // Both within SLOT_BYTES.
+        slot.probe_len = probe.len() as u16;
+        slot.value_len = value.len() as u16;
+        slot.reg = reg;
+        slot.left = BUDGET;
+        table.tags[i] = h;
+    }
+
+    /// This thread's counter of `store`'s hits (registered with the store on first use);
+    /// `None` past `u16::MAX` stores alive at once.
+    fn reg(&mut self, store: &Store) -> Option<u16> {
+        let id = store.id();
+        let at = match self.regs.iter().position(|r| r.store == id) {
+            Some(i) => i,
+            None => {
+                let reg = Reg {
+                    store: id,
+                    count: store.hits().register(),
+                    sink: Arc::downgrade(store.hits()),
+                };
+                // A store that is gone gives its place (its number never comes back, so no
+                // slot still tagged with it can be served).
+                match self.regs.iter().position(|r| r.sink.strong_count() == 0) {
+                    Some(i) => {
+                        self.regs[i] = reg;
+                        i
+                    }
+                    None => {
+                        self.regs.push(reg);
+                        self.regs.len() - 1
+                    }
+                }
+            }
+        };
+        u16::try_from(at).ok()
+    }
+}
+
+impl Drop for Front {
+    fn drop(&mut self) {
+        // The thread ends: its counts stay with their stores.
+        for r in &self.regs {
+            if let Some(sink) = r.sink.upgrade() {
+                sink.retire(&r.count);
+            }
+        }
+    }
+}
