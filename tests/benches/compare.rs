@@ -2729,8 +2729,7 @@ fn near_rows(
             },
             &mut |n| {
                 for i in 0..n {
-                    let v: Option<Vec<u8>> =
-                        raw.hget(raw_key, &raw_fields[i % 100]).unwrap();
+                    let v: Option<Vec<u8>> = raw.hget(raw_key, &raw_fields[i % 100]).unwrap();
                     black_box(v);
                 }
             },
@@ -2753,13 +2752,10 @@ fn near_rows(
                 in_tasks(rt, tasks, n, |j| {
                     let mut c = araw.clone();
                     async move {
-                        let v: Option<Vec<u8>> = redis::AsyncCommands::hget(
-                            &mut c,
-                            raw_key,
-                            &raw_fields[j % 100],
-                        )
-                        .await
-                        .unwrap();
+                        let v: Option<Vec<u8>> =
+                            redis::AsyncCommands::hget(&mut c, raw_key, &raw_fields[j % 100])
+                                .await
+                                .unwrap();
                         black_box(v);
                     }
                 })
