@@ -67,15 +67,13 @@ pub(crate) enum Kind {
 struct Slot {
     /// The store's number (0: empty).
     store: u64,
-    /// The store's hash of the key (which shard's epoch to check).
-    hk: u64,
     stamp: Stamp,
     kind: Kind,
+    /// This thread's counter of its store's hits (one load away from the slot).
+    count: Option<Arc<ThreadHits>>,
     /// Bytes of key and identity, then of value, in `data`.
     probe_len: u16,
     value_len: u16,
-    /// Where its store's hits are counted (in [`Front::regs`]).
-    reg: u16,
     /// Hits left before the store is asked again.
     left: u16,
     /// Key, identity, then the value's bytes.
@@ -187,15 +185,13 @@ impl Front {
         if bulk != matches!(slot.kind, Kind::Nil | Kind::Bytes) {
             return None;
         }
-        if slot.left == 0 || !store.still(slot.hk, &slot.stamp) {
+        if slot.left == 0 || !store.still(&slot.stamp) {
             table.tags[i] = 0;
             slot.store = 0;
             return None;
         }
         slot.left -= 1;
-        let reg = self.regs.get(usize::from(slot.reg))?;
-        debug_assert_eq!(reg.store, id);
-        reg.count.one();
+        slot.count.as_ref()?.one();
         let start = usize::from(slot.probe_len);
         Some((
             slot.kind,
@@ -203,15 +199,13 @@ impl Front {
         ))
     }
 
-    /// Copies a reply just served by `store` (stamped `stamp`; `hk`, the store's hash of the
-    /// key) for the read `probe` (front hash `h`), unless it is too large.
-    #[allow(clippy::too_many_arguments)]
+    /// Copies a reply just served by `store` (stamped `stamp`) for the read `probe` (front
+    /// hash `h`), unless it is too large.
     pub(crate) fn put(
         &mut self,
         store: &Store,
         h: u64,
         probe: &[u8],
-        hk: u64,
         stamp: Stamp,
         kind: Kind,
         value: &[u8],
@@ -220,19 +214,18 @@ impl Front {
         if len > SLOT_BYTES {
             return;
         }
-        let Some(reg) = self.reg(store) else { return };
+        let count = self.counter(store);
         let table = self.table.get_or_insert_with(|| {
             Box::new(Table {
                 tags: [0; SLOTS],
                 slots: (0..SLOTS)
                     .map(|_| Slot {
                         store: 0,
-                        hk: 0,
                         stamp,
                         kind: Kind::Nil,
                         probe_len: 0,
                         value_len: 0,
-                        reg: 0,
+                        count: None,
                         left: 0,
                         data: [0; SLOT_BYTES],
                     })
@@ -263,44 +256,35 @@ impl Front {
         slot.data[..probe.len()].copy_from_slice(probe);
         slot.data[probe.len()..len].copy_from_slice(value);
         slot.store = id;
-        slot.hk = hk;
         slot.stamp = stamp;
         slot.kind = kind;
         // Both within SLOT_BYTES.
         slot.probe_len = probe.len() as u16;
         slot.value_len = value.len() as u16;
-        slot.reg = reg;
+        slot.count = Some(count);
         slot.left = BUDGET;
         table.tags[i] = h;
     }
 
-    /// This thread's counter of `store`'s hits (registered with the store on first use);
-    /// `None` past `u16::MAX` stores alive at once.
-    fn reg(&mut self, store: &Store) -> Option<u16> {
+    /// This thread's counter of `store`'s hits (registered with the store on first use).
+    fn counter(&mut self, store: &Store) -> Arc<ThreadHits> {
         let id = store.id();
-        let at = match self.regs.iter().position(|r| r.store == id) {
-            Some(i) => i,
-            None => {
-                let reg = Reg {
-                    store: id,
-                    count: store.hits().register(),
-                    sink: Arc::downgrade(store.hits()),
-                };
-                // A store that is gone gives its place (its number never comes back, so no
-                // slot still tagged with it can be served).
-                match self.regs.iter().position(|r| r.sink.strong_count() == 0) {
-                    Some(i) => {
-                        self.regs[i] = reg;
-                        i
-                    }
-                    None => {
-                        self.regs.push(reg);
-                        self.regs.len() - 1
-                    }
-                }
-            }
+        if let Some(r) = self.regs.iter().find(|r| r.store == id) {
+            return Arc::clone(&r.count);
+        }
+        let reg = Reg {
+            store: id,
+            count: store.hits().register(),
+            sink: Arc::downgrade(store.hits()),
         };
-        u16::try_from(at).ok()
+        let count = Arc::clone(&reg.count);
+        // A store that is gone gives its place (its number never comes back, so no slot
+        // still tagged with it can be served).
+        match self.regs.iter_mut().find(|r| r.sink.strong_count() == 0) {
+            Some(dead) => *dead = reg,
+            None => self.regs.push(reg),
+        }
+        count
     }
 }
 
@@ -343,7 +327,7 @@ mod tests {
             Value::Int(n) => Some((*n, stamp)),
             _ => None,
         })?;
-        front.put(s, h, &probe, hk, stamp, Kind::Int(n), &[]);
+        front.put(s, h, &probe, stamp, Kind::Int(n), &[]);
         Some((n, false))
     }
 

@@ -206,7 +206,7 @@ impl<T, A: serde::Serialize + ?Sized, B> Probed<'_, '_, T, A, B> {
                     };
                     Some((kind, stamp))
                 })?;
-                front.put(store, h, probe, hk, stamp, kind, value);
+                front.put(store, h, probe, stamp, kind, value);
                 let done = self.decode(kind, value);
                 scratch.trim();
                 done

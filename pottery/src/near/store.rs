@@ -27,6 +27,7 @@ use redis::Value;
 
 /// How many shards: enough that threads hitting different keys rarely share one.
 pub(crate) const SHARDS: usize = 32;
+const _: () = assert!(SHARDS <= 256, "a Stamp holds the shard index in a u8");
 
 /// How often the coarse clock is advanced (by a task of pottery's I/O runtime).
 pub(crate) const TICK: Duration = Duration::from_millis(500);
@@ -182,6 +183,8 @@ pub(crate) struct Stamp {
     epoch: u64,
     until: u64,
     exact: bool,
+    /// The entry's shard.
+    shard: u8,
 }
 
 /// One thread's count of front-table hits of one store: written by that thread only.
@@ -412,17 +415,17 @@ impl Store {
         (self.key_hash(key), hash(self.secrets[1], ident))
     }
 
-    /// Whether a copy stamped `stamp` of an entry of the key hashed `hk` may be served
-    /// now: nothing in its shard was removed or replaced since (one load), and its deadline
-    /// is not past.
-    pub(crate) fn still(&self, hk: u64, stamp: &Stamp) -> bool {
-        self.shard(hk).epoch.0.load(Acquire) == stamp.epoch
+    /// Whether a copy stamped `stamp` of an entry may be served now: nothing in its shard
+    /// was removed or replaced since (one load), and its deadline is not past.
+    pub(crate) fn still(&self, stamp: &Stamp) -> bool {
+        self.shards
+            .get(usize::from(stamp.shard))
+            .is_some_and(|shard| shard.epoch.0.load(Acquire) == stamp.epoch)
             && self.servable_at(stamp.until, stamp.exact)
     }
 
     fn shard(&self, hk: u64) -> &Shard {
-        // Bits the tables do not use for buckets (the low ones) nor tags (the top seven).
-        &self.shards[(hk >> 32) as usize % SHARDS]
+        &self.shards[shard_index(hk)]
     }
 
     fn now(&self) -> u64 {
@@ -508,6 +511,8 @@ impl Store {
             epoch: shard.epoch.0.load(Relaxed),
             until: e.until,
             exact: e.exact,
+            // Fewer than 256 shards.
+            shard: shard_index(hk) as u8,
         };
         let out = read(&e.value, stamp)?;
         if !e.referenced.load(Relaxed) {
@@ -771,6 +776,12 @@ impl Store {
         }
         c
     }
+}
+
+/// The shard of a key hashed `hk`: bits the tables do not use for buckets (the low ones) nor
+/// tags (the top seven).
+fn shard_index(hk: u64) -> usize {
+    (hk >> 32) as usize % SHARDS
 }
 
 fn read_guard(shard: &Shard) -> RwLockReadGuard<'_, Inner> {
