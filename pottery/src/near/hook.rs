@@ -92,26 +92,66 @@ pub(crate) fn hit<'k, T>(near: &Near, op: Op<'k, T>) -> std::result::Result<Resu
 }
 
 /// How a [`Probed`] read's result is made from its cached reply, by the reply's shape (a
-/// reply of another shape is not served this way: the plan is built and looked up then).
-pub(crate) enum Decoder<T> {
-    /// From a bulk string's bytes, or `None` for `nil`.
-    Bulk(fn(&str, Option<&[u8]>) -> Result<T>),
-    /// From an integer.
-    Int(fn(&str, i64) -> Result<T>),
+/// reply of another shape is not served this way: the plan is built and looked up then):
+/// [`bulk`] or [`int`]. A type, not a function pointer, so that the decoder is inlined.
+pub(crate) trait Decode<T> {
+    /// Whether it reads bulk strings and nil (else integers).
+    const BULK: bool;
+    /// The result from a copied reply read at `key`, or `None` when it is of another shape.
+    fn decode(&self, key: &str, kind: Kind, bytes: &[u8]) -> Option<Result<T>>;
+}
+
+/// A [`Decode`] from a bulk string's bytes, or `None` for `nil` ([`bulk`]).
+pub(crate) struct Bulk<F>(F);
+
+/// A [`Decode`] from an integer ([`int`]).
+pub(crate) struct Int<F>(F);
+
+/// Decodes a bulk string's bytes, or `None` for `nil`, with `f`.
+pub(crate) fn bulk<T, F: Fn(&str, Option<&[u8]>) -> Result<T>>(f: F) -> Bulk<F> {
+    Bulk(f)
+}
+
+/// Decodes an integer with `f`.
+pub(crate) fn int<T, F: Fn(&str, i64) -> Result<T>>(f: F) -> Int<F> {
+    Int(f)
+}
+
+impl<T, F: Fn(&str, Option<&[u8]>) -> Result<T>> Decode<T> for Bulk<F> {
+    const BULK: bool = true;
+
+    fn decode(&self, key: &str, kind: Kind, bytes: &[u8]) -> Option<Result<T>> {
+        match kind {
+            Kind::Nil => Some((self.0)(key, None)),
+            Kind::Bytes => Some((self.0)(key, Some(bytes))),
+            Kind::Int(_) => None,
+        }
+    }
+}
+
+impl<T, F: Fn(&str, i64) -> Result<T>> Decode<T> for Int<F> {
+    const BULK: bool = false;
+
+    fn decode(&self, key: &str, kind: Kind, _: &[u8]) -> Option<Result<T>> {
+        match kind {
+            Kind::Int(n) => Some((self.0)(key, n)),
+            Kind::Nil | Kind::Bytes => None,
+        }
+    }
 }
 
 /// A read that may be answered from the near cache before its plan is built (no command is
 /// made for a hit): what the `ops!` table's blocking and async methods run when an entry's
 /// plan builder returns one (see [`Probe`]); a batch builds the plan and sends it.
-pub(crate) struct Probed<'k, 'q, T, A: ?Sized, B> {
+pub(crate) struct Probed<'k, 'q, A: ?Sized, B, D> {
     /// The key read.
     pub key: &'k str,
     /// The command's name, in capitals (`HGET`).
     pub name: &'static str,
     /// The argument after the key, encoded as the plan encodes it (pottery's JSON).
     pub arg: &'q A,
-    /// The result from the cached reply (called with no lock held).
-    pub decode: Decoder<T>,
+    /// The result from the cached reply (called with no lock held): [`bulk`] or [`int`].
+    pub decode: D,
     /// The plan.
     pub build: B,
 }
@@ -136,10 +176,11 @@ impl<'k, T> Probe<'k, T> for Result<Op<'k, T>> {
     }
 }
 
-impl<'k, T, A, B> Probe<'k, T> for Probed<'k, '_, T, A, B>
+impl<'k, T, A, B, D> Probe<'k, T> for Probed<'k, '_, A, B, D>
 where
     A: serde::Serialize + ?Sized,
     B: FnOnce() -> Result<Op<'k, T>>,
+    D: Decode<T>,
 {
     fn probe(self, redis: &Redis) -> std::result::Result<Result<T>, Result<Op<'k, T>>> {
         if let Some(near) = redis.near()
@@ -151,7 +192,7 @@ where
     }
 }
 
-impl<'k, T, A, B> crate::batch::IntoOp<'k, T> for Probed<'k, '_, T, A, B>
+impl<'k, T, A, B, D> crate::batch::IntoOp<'k, T> for Probed<'k, '_, A, B, D>
 where
     A: ?Sized,
     B: FnOnce() -> Result<Op<'k, T>>,
@@ -161,11 +202,14 @@ where
     }
 }
 
-impl<T, A: serde::Serialize + ?Sized, B> Probed<'_, '_, T, A, B> {
+impl<A: serde::Serialize + ?Sized, B, D> Probed<'_, '_, A, B, D> {
     /// The result from the cached reply, if there is one to serve in a shape `decode` takes:
     /// from this thread's front table if it holds a copy that may be served, else from the
     /// store (then copied into the front table).
-    fn peek(&self, near: &Near) -> Option<Result<T>> {
+    fn peek<T>(&self, near: &Near) -> Option<Result<T>>
+    where
+        D: Decode<T>,
+    {
         SCRATCH
             .try_with(|scratch| {
                 let mut scratch = scratch.try_borrow_mut().ok()?;
@@ -186,9 +230,9 @@ impl<T, A: serde::Serialize + ?Sized, B> Probed<'_, '_, T, A, B> {
                 let (probe, ident) = (&probe[..], &probe[key.len()..]);
                 let store = near.store();
                 let h = super::front::front_hash(store, probe);
-                let bulk = matches!(self.decode, Decoder::Bulk(_));
+                let bulk = D::BULK;
                 if let Some((kind, bytes)) = front.get(store, h, probe, bulk) {
-                    return self.decode(kind, bytes);
+                    return self.decode.decode(self.key, kind, bytes);
                 }
                 let (hk, hi) = store.hashes(key, ident);
                 value.clear();
@@ -207,22 +251,12 @@ impl<T, A: serde::Serialize + ?Sized, B> Probed<'_, '_, T, A, B> {
                     Some((kind, stamp))
                 })?;
                 front.put(store, h, probe, stamp, kind, value);
-                let done = self.decode(kind, value);
+                let done = self.decode.decode(self.key, kind, value);
                 scratch.trim();
                 done
             })
             .ok()
             .flatten()
-    }
-
-    /// The result from a copied reply, if `decode` takes its shape.
-    fn decode(&self, kind: Kind, bytes: &[u8]) -> Option<Result<T>> {
-        Some(match (&self.decode, kind) {
-            (Decoder::Bulk(f), Kind::Nil) => f(self.key, None),
-            (Decoder::Bulk(f), Kind::Bytes) => f(self.key, Some(bytes)),
-            (Decoder::Int(f), Kind::Int(n)) => f(self.key, n),
-            _ => return None,
-        })
     }
 }
 
