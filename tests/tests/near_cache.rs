@@ -1060,8 +1060,10 @@ fn an_eviction_ends_other_threads_front_copies() {
         });
         is_ready.recv().unwrap();
         let evictions = stats(redis).evictions;
-        // Fills on this thread push f0 out (twice round the clock: its second chance too).
-        for round in 0..2 {
+        // Fills on this thread push f0 out: each takes an entry from the first shard holding
+        // one after the clock's hand, which comes round to f0's (twice: its second chance
+        // too) with odds of about one half per fill; 95 fills.
+        for round in 0..5 {
             for i in 1..20 {
                 assert_eq!(dict.get(&format!("f{i}")).unwrap(), Some(i), "{round}");
             }
