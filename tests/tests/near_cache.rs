@@ -972,3 +972,237 @@ fn a_long_max_age_is_kept_by_the_coarse_clock() {
     });
     assert!(expired, "never expired");
 }
+
+/// Each thread keeps copies of its hits in a front table of its own (issue #24's 64-task
+/// row). Reads `field` on this thread until at least `n` more hits are counted: the copy is
+/// then in this thread's front table.
+fn in_front(redis: &Redis, dict: &RedisDict<String, i64>, field: &str, want: i64, n: u64) {
+    let hits = stats(redis).hits;
+    assert!(
+        poll(5, || {
+            dict.get(field).unwrap() == Some(want) && stats(redis).hits >= hits + n
+        }),
+        "{:?}",
+        stats(redis)
+    );
+}
+
+/// Another client's writes are seen by a thread whose front table held the key, and by the
+/// thread that wrote nothing; this handle's own write on one thread is seen at once by
+/// another thread's next read.
+#[test]
+fn front_tables_of_other_threads_see_writes() {
+    let server = start();
+    let redis = near(&server);
+    let key = unique_key("near-front-write");
+    let dict = RedisDict::<String, i64>::new(&redis, &key);
+    dict.insert("f".into(), 1).unwrap();
+    let mut conn = raw(&server);
+    let (to_reader, from_main) = std::sync::mpsc::channel::<i64>();
+    let (to_main, from_reader) = std::sync::mpsc::channel::<()>();
+    let (redis, dict) = (&redis, &dict);
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            in_front(redis, dict, "f", 1, 3);
+            to_main.send(()).unwrap();
+            for v in from_main {
+                if v < 0 {
+                    // The main thread's own write, acknowledged before it said so.
+                    assert_eq!(dict.get("f").unwrap(), Some(-v));
+                } else {
+                    assert!(seen(dict, "f", Some(v)), "{v}");
+                }
+                in_front(redis, dict, "f", v.abs(), 3);
+                to_main.send(()).unwrap();
+            }
+        });
+        from_reader.recv().unwrap();
+        for v in 2..200 {
+            if v % 10 == 0 {
+                dict.insert("f".into(), v).unwrap();
+                to_reader.send(-v).unwrap();
+            } else {
+                in_front(redis, dict, "f", v - 1, 2);
+                hset(&mut conn, &key, "f", v);
+                to_reader.send(v).unwrap();
+                assert!(seen(dict, "f", Some(v)), "{v}");
+            }
+            from_reader.recv().unwrap();
+        }
+        drop(to_reader);
+    });
+}
+
+/// An entry evicted by `max_entries` on one thread is no longer served from another
+/// thread's front table (its next read is a miss).
+#[test]
+fn an_eviction_ends_other_threads_front_copies() {
+    let server = start();
+    let redis = near_with(&server, NearCache::new().max_entries(2));
+    let key = unique_key("near-front-evict");
+    let dict = RedisDict::<String, i64>::new(&redis, &key);
+    for i in 0..20 {
+        dict.insert(format!("f{i}"), i).unwrap();
+    }
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let (ready, is_ready) = std::sync::mpsc::channel::<()>();
+    let (redis, dict) = (&redis, &dict);
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            in_front(redis, dict, "f0", 0, 3);
+            ready.send(()).unwrap();
+            wait.recv().unwrap();
+            let before = stats(redis);
+            assert_eq!(dict.get("f0").unwrap(), Some(0));
+            let after = stats(redis);
+            assert_eq!(after.misses, before.misses + 1, "{before:?} {after:?}");
+            assert_eq!(after.hits, before.hits, "{before:?} {after:?}");
+        });
+        is_ready.recv().unwrap();
+        let evictions = stats(redis).evictions;
+        // Fills on this thread push f0 out: each takes an entry from the first shard holding
+        // one after the clock's hand, which comes round to f0's (twice: its second chance
+        // too) with odds of about one half per fill; 95 fills.
+        for round in 0..5 {
+            for i in 1..20 {
+                assert_eq!(dict.get(&format!("f{i}")).unwrap(), Some(i), "{round}");
+            }
+        }
+        let s = stats(redis);
+        assert!(s.entries <= 2 && s.evictions >= evictions + 3, "{s:?}");
+        go.send(()).unwrap();
+    });
+}
+
+/// A flush (this handle's, or a server's FLUSHALL) ends every thread's front copies.
+#[test]
+fn a_flush_ends_other_threads_front_copies() {
+    let server = start();
+    let redis = near(&server);
+    let key = unique_key("near-front-flush");
+    let dict = RedisDict::<String, i64>::new(&redis, &key);
+    dict.insert("f".into(), 1).unwrap();
+    let mut conn = raw(&server);
+    let (go, wait) = std::sync::mpsc::channel::<u8>();
+    let (ready, is_ready) = std::sync::mpsc::channel::<()>();
+    let (redis, dict) = (&redis, &dict);
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            in_front(redis, dict, "f", 1, 3);
+            ready.send(()).unwrap();
+            // The handle flushed: the next read goes to the server.
+            wait.recv().unwrap();
+            let before = stats(redis);
+            assert_eq!(dict.get("f").unwrap(), Some(1));
+            let after = stats(redis);
+            assert_eq!(after.misses, before.misses + 1, "{before:?} {after:?}");
+            assert_eq!(after.hits, before.hits, "{before:?} {after:?}");
+            in_front(redis, dict, "f", 1, 3);
+            ready.send(()).unwrap();
+            // FLUSHALL from another client.
+            wait.recv().unwrap();
+            assert!(seen(dict, "f", None));
+        });
+        is_ready.recv().unwrap();
+        redis.near_cache_flush();
+        go.send(0).unwrap();
+        is_ready.recv().unwrap();
+        redis::cmd("FLUSHALL").exec(&mut conn).unwrap();
+        go.send(1).unwrap();
+    });
+}
+
+/// Two handles with near caches of their own, read on one thread (one front table): each
+/// gets its own values, and each counts its own hits.
+#[test]
+fn two_handles_on_one_thread_do_not_mix() {
+    let server = start();
+    let key = unique_key("near-front-two");
+    let a = near(&server);
+    let b = Redis::builder(&server.url().replacen("/0", "/1", 1))
+        .near_cache(NearCache::new())
+        .build()
+        .unwrap();
+    let da = RedisDict::<String, i64>::new(&a, &key);
+    let db = RedisDict::<String, i64>::new(&b, &key);
+    for i in 0..50 {
+        da.insert(format!("f{i}"), i).unwrap();
+        db.insert(format!("f{i}"), 1000 + i).unwrap();
+    }
+    for i in 0..50 {
+        assert_eq!(da.get(&format!("f{i}")).unwrap(), Some(i));
+        assert_eq!(db.get(&format!("f{i}")).unwrap(), Some(1000 + i));
+    }
+    let (sa, sb) = (stats(&a), stats(&b));
+    for round in 0..20 {
+        for i in 0..50 {
+            assert_eq!(da.get(&format!("f{i}")).unwrap(), Some(i), "{round}");
+            assert_eq!(db.get(&format!("f{i}")).unwrap(), Some(1000 + i), "{round}");
+            assert!(da.contains_key(&format!("f{i}")).unwrap());
+        }
+    }
+    let (ea, eb) = (stats(&a), stats(&b));
+    // Every read a hit (nothing changed; no TTL; the age cap is a minute away) but each
+    // field's first `contains_key` (a fill).
+    assert_eq!(
+        (ea.hits - sa.hits, ea.misses - sa.misses),
+        (2 * 1000 - 50, 50),
+        "{ea:?}"
+    );
+    assert_eq!(
+        (eb.hits - sb.hits, eb.misses - sb.misses),
+        (1000, 0),
+        "{eb:?}"
+    );
+    // A write through one handle: the other's copy of the same key is untouched.
+    da.insert("f0".into(), -1).unwrap();
+    assert_eq!(da.get("f0").unwrap(), Some(-1));
+    assert_eq!(db.get("f0").unwrap(), Some(1000));
+}
+
+/// The stats stay exact on one thread with the front table: every hit counted once, from
+/// the store or the front table; a thread that ends keeps its hits in the totals.
+#[test]
+fn stats_are_exact_with_front_tables() {
+    let server = start();
+    let redis = near(&server);
+    let key = unique_key("near-front-stats");
+    let dict = RedisDict::<String, i64>::new(&redis, &key);
+    let set = RedisSet::<String>::new(&redis, unique_key("near-front-stats-set"));
+    dict.insert("a".into(), 1).unwrap();
+    set.insert("x".into()).unwrap();
+    // Filled (a miss each), then read until served locally.
+    assert!(poll(5, || {
+        let h = stats(&redis).hits;
+        dict.get("a").unwrap() == Some(1) && stats(&redis).hits == h + 1
+    }));
+    assert!(poll(5, || {
+        let h = stats(&redis).hits;
+        set.contains("x").unwrap() && stats(&redis).hits == h + 1
+    }));
+    assert!(poll(5, || {
+        let h = stats(&redis).hits;
+        dict.contains_key("a").unwrap() && stats(&redis).hits == h + 1
+    }));
+    let start_stats = stats(&redis);
+    for _ in 0..1000 {
+        assert_eq!(dict.get("a").unwrap(), Some(1));
+        assert!(set.contains("x").unwrap());
+        assert!(dict.contains_key("a").unwrap());
+    }
+    let s = stats(&redis);
+    assert_eq!(s.hits, start_stats.hits + 3000, "{s:?}");
+    assert_eq!(s.misses, start_stats.misses, "{s:?}");
+    let before = stats(&redis);
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            for _ in 0..500 {
+                assert_eq!(dict.get("a").unwrap(), Some(1));
+            }
+        });
+    });
+    // The thread ended: its 500 reads (one from the store, the rest from its front table)
+    // are still counted.
+    assert_eq!(stats(&redis).hits, before.hits + 500);
+    assert_eq!(stats(&redis).misses, before.misses);
+}

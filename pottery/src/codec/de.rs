@@ -47,6 +47,98 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Node> {
     Ok(node)
 }
 
+/// What [`parse`] makes of `bytes` when they are a common scalar written with nothing around
+/// it — an integer of at most 18 digits ([`small_int`]), or a string without escapes — read
+/// without the parser; `None` for anything else (then [`parse`] reads it, and reports its
+/// errors).
+#[cfg(test)]
+fn scalar(bytes: &[u8]) -> Option<Node> {
+    small_int(bytes)
+        .map(|i| Node::Int(i128::from(i)))
+        .or_else(|| plain_str(bytes))
+}
+
+/// The integer `bytes` are when they are one of at most 18 digits (which always fits an
+/// `i64`) with nothing around it: what [`parse`] reads as `Node::Int`.
+pub(crate) fn small_int(bytes: &[u8]) -> Option<i64> {
+    let (negative, digits) = match bytes {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, bytes),
+    };
+    // JSON has no leading zeros.
+    if digits.is_empty() || digits.len() > 18 || (digits.len() > 1 && digits[0] == b'0') {
+        return None;
+    }
+    let mut n: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + i64::from(d - b'0');
+    }
+    Some(if negative { -n } else { n })
+}
+
+/// The string `bytes` are when they are a string literal without escapes with nothing
+/// around it: what [`parse`] reads as `Node::Str`.
+pub(crate) fn plain_str(bytes: &[u8]) -> Option<Node> {
+    let [b'"', inner @ .., b'"'] = bytes else {
+        return None;
+    };
+    if inner.iter().any(|&b| b == b'"' || b == b'\\') {
+        return None;
+    }
+    std::str::from_utf8(inner)
+        .ok()
+        .map(|s| Node::Str(s.to_owned()))
+}
+
+/// `Node::Int` of an `i64`, without the node: the same answers to every request (see
+/// `Node`'s deserializer), for the most common stored value.
+pub(crate) struct SmallInt(pub(crate) i64);
+
+impl<'de> de::Deserializer<'de> for SmallInt {
+    type Error = CodecError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_i64(self.0)
+    }
+
+    fn deserialize_i128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_i128(i128::from(self.0))
+    }
+
+    fn deserialize_u128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.deserialize_i128(visitor)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_some(self)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value> {
+        Node::Int(i128::from(self.0)).deserialize_newtype_struct(name, visitor)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value> {
+        Node::Int(i128::from(self.0)).deserialize_enum(name, variants, visitor)
+    }
+
+    forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 u8 u16 u32 u64 f32 f64 char str string
+        bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier ignored_any
+    }
+}
+
 struct Parser<'a> {
     s: &'a [u8],
     i: usize,
@@ -666,5 +758,124 @@ fn key_float(s: &str) -> Result<f64> {
         _ => s
             .parse()
             .map_err(|_| CodecError::new(format!("object key {s:?} is not a float"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scalar shortcut reads exactly what the parser reads, and leaves everything else
+    /// (white space, escapes, floats, long or malformed numbers, bad UTF-8) to it.
+    #[test]
+    fn scalar_is_the_parser() {
+        let inputs: &[&[u8]] = &[
+            b"0",
+            b"-0",
+            b"7",
+            b"-7",
+            b"123456789012345678",
+            b"-123456789012345678",
+            b"1234567890123456789",
+            b"99999999999999999999",
+            b"01",
+            b"-01",
+            b"-",
+            b"",
+            b"1.5",
+            b"1e3",
+            b" 1",
+            b"1 ",
+            b"+1",
+            b"1a",
+            b"NaN",
+            b"null",
+            b"true",
+            b"\"\"",
+            b"\"abc\"",
+            b"\"a b\"",
+            b"\"\\n\"",
+            b"\"a\"b\"",
+            b"\"",
+            b"\"\xc3\xa9\"",
+            b"\"\xff\"",
+            b"\"\t\"",
+            b" \"a\"",
+            b"\"a\" ",
+            b"[1]",
+            b"{}",
+        ];
+        for input in inputs {
+            // `None`: left to the parser, errors and all.
+            if let Some(fast) = scalar(input) {
+                assert_eq!(
+                    format!("{fast:?}"),
+                    format!("{:?}", parse(input).expect("the parser reads it too")),
+                    "{:?}",
+                    String::from_utf8_lossy(input)
+                );
+            }
+        }
+        for common in [&b"42"[..], b"-42", b"0", b"\"abc\"", b"\"\""] {
+            assert!(scalar(common).is_some(), "{common:?}");
+        }
+    }
+
+    /// `SmallInt` answers every target as `Node::Int` does.
+    #[test]
+    fn small_int_is_the_node() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        enum E {
+            A,
+            B(i64),
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct New(i64);
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        #[serde(untagged)]
+        enum U {
+            S(String),
+            I(i64),
+        }
+        fn both<T: serde::de::DeserializeOwned + std::fmt::Debug>(i: i64) {
+            let fast = format!("{:?}", T::deserialize(SmallInt(i)));
+            let node = format!("{:?}", T::deserialize(Node::Int(i128::from(i))));
+            assert_eq!(fast, node, "{i} as {}", std::any::type_name::<T>());
+        }
+        for i in [
+            0,
+            1,
+            -1,
+            255,
+            256,
+            -129,
+            i64::from(i32::MAX) + 1,
+            999_999_999_999_999_999,
+        ] {
+            both::<i64>(i);
+            both::<i8>(i);
+            both::<u8>(i);
+            both::<u32>(i);
+            both::<u64>(i);
+            both::<i128>(i);
+            both::<u128>(i);
+            both::<f64>(i);
+            both::<f32>(i);
+            both::<Option<i64>>(i);
+            both::<Option<Option<u8>>>(i);
+            both::<bool>(i);
+            both::<String>(i);
+            both::<()>(i);
+            both::<Vec<i64>>(i);
+            both::<E>(i);
+            both::<New>(i);
+            both::<U>(i);
+            both::<super::super::Value>(i);
+            both::<serde_json::Value>(i);
+            both::<std::collections::HashMap<String, i64>>(i);
+        }
     }
 }

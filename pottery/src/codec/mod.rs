@@ -175,7 +175,14 @@ pub fn encode_bytes<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, 
 /// # Ok::<(), pottery::codec::CodecError>(())
 /// ```
 pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    let node = de::parse(bytes)?;
+    // Integers and plain strings, the most common values, skip the parser (same result).
+    if let Some(i) = de::small_int(bytes) {
+        return T::deserialize(de::SmallInt(i));
+    }
+    let node = match de::plain_str(bytes) {
+        Some(node) => node,
+        None => de::parse(bytes)?,
+    };
     T::deserialize(node)
 }
 

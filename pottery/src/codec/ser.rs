@@ -14,6 +14,15 @@ type Result<T> = std::result::Result<T, CodecError>;
 pub(crate) fn write_str(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
     out.push('"');
+    // The common case, printable ASCII with nothing to escape, in one copy (what the loop
+    // below writes for it, character by character).
+    if s.bytes()
+        .all(|b| matches!(b, b' '..=b'~') && b != b'"' && b != b'\\')
+    {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),

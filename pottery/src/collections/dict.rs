@@ -115,15 +115,15 @@ where
     ) -> crate::near::Probed<
         's,
         'q,
-        Option<V>,
         Q,
         impl FnOnce() -> Result<Op<'s, Option<V>>> + use<'s, 'q, K, V, Q>,
+        impl crate::near::Decode<Option<V>> + use<'s, 'q, K, V, Q>,
     > {
         crate::near::Probed {
             key: &self.key,
             name: "HGET",
             arg: k,
-            decode: crate::near::Decoder::Bulk(|key, bytes| match bytes {
+            decode: crate::near::bulk(|key, bytes| match bytes {
                 None => Ok(None),
                 Some(b) => crate::exec::reply::decode(key, b).map(Some),
             }),
@@ -223,15 +223,15 @@ where
     ) -> crate::near::Probed<
         's,
         'q,
-        bool,
         Q,
         impl FnOnce() -> Result<Op<'s, bool>> + use<'s, 'q, K, V, Q>,
+        impl crate::near::Decode<bool> + use<'s, 'q, K, V, Q>,
     > {
         crate::near::Probed {
             key: &self.key,
             name: "HEXISTS",
             arg: k,
-            decode: crate::near::Decoder::Int(|_, n| Ok(n == 1)),
+            decode: crate::near::int(|_, n| Ok(n == 1)),
             build: move || self.contains_key_plan(k),
         }
     }

@@ -375,15 +375,15 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
     ) -> crate::near::Probed<
         's,
         'q,
-        bool,
         Q,
         impl FnOnce() -> Result<Op<'s, bool>> + use<'s, 'q, T, Q>,
+        impl crate::near::Decode<bool> + use<'s, 'q, T, Q>,
     > {
         crate::near::Probed {
             key: &self.key,
             name: "SISMEMBER",
             arg: v,
-            decode: crate::near::Decoder::Int(|_, n| Ok(n == 1)),
+            decode: crate::near::int(|_, n| Ok(n == 1)),
             build: move || self.one_plan("SISMEMBER", v),
         }
     }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::front::{Front, Kind};
 use super::{Near, Plan, Touched, plan};
 use crate::client::Redis;
 use crate::error::Result;
@@ -18,6 +19,8 @@ thread_local! {
             ident: Vec::new(),
             arg: String::new(),
             value: Vec::new(),
+            probe: Vec::new(),
+            front: Front::new(),
         })
     };
 }
@@ -26,6 +29,10 @@ struct Scratch {
     ident: Vec<u8>,
     arg: String,
     value: Vec<u8>,
+    /// A read's key followed by its identity (what the front table holds it by).
+    probe: Vec<u8>,
+    /// The thread's front table ([`super::front`]).
+    front: Front,
 }
 
 impl Scratch {
@@ -40,6 +47,9 @@ impl Scratch {
         }
         if self.value.capacity() > KEEP {
             self.value = Vec::new();
+        }
+        if self.probe.capacity() > KEEP {
+            self.probe = Vec::new();
         }
     }
 }
@@ -82,33 +92,66 @@ pub(crate) fn hit<'k, T>(near: &Near, op: Op<'k, T>) -> std::result::Result<Resu
 }
 
 /// How a [`Probed`] read's result is made from its cached reply, by the reply's shape (a
-/// reply of another shape is not served this way: the plan is built and looked up then).
-pub(crate) enum Decoder<T> {
-    /// From a bulk string's bytes, or `None` for `nil`.
-    Bulk(fn(&str, Option<&[u8]>) -> Result<T>),
-    /// From an integer.
-    Int(fn(&str, i64) -> Result<T>),
+/// reply of another shape is not served this way: the plan is built and looked up then):
+/// [`bulk`] or [`int`]. A type, not a function pointer, so that the decoder is inlined.
+pub(crate) trait Decode<T> {
+    /// Whether it reads bulk strings and nil (else integers).
+    const BULK: bool;
+    /// The result from a copied reply read at `key`, or `None` when it is of another shape.
+    fn decode(&self, key: &str, kind: Kind, bytes: &[u8]) -> Option<Result<T>>;
 }
 
-/// What a lookup copied out of a cached reply (decoded after the lock is released).
-enum Copied {
-    Nil,
-    Bytes,
-    Int(i64),
+/// A [`Decode`] from a bulk string's bytes, or `None` for `nil` ([`bulk`]).
+pub(crate) struct Bulk<F>(F);
+
+/// A [`Decode`] from an integer ([`int`]).
+pub(crate) struct Int<F>(F);
+
+/// Decodes a bulk string's bytes, or `None` for `nil`, with `f`.
+pub(crate) fn bulk<T, F: Fn(&str, Option<&[u8]>) -> Result<T>>(f: F) -> Bulk<F> {
+    Bulk(f)
+}
+
+/// Decodes an integer with `f`.
+pub(crate) fn int<T, F: Fn(&str, i64) -> Result<T>>(f: F) -> Int<F> {
+    Int(f)
+}
+
+impl<T, F: Fn(&str, Option<&[u8]>) -> Result<T>> Decode<T> for Bulk<F> {
+    const BULK: bool = true;
+
+    fn decode(&self, key: &str, kind: Kind, bytes: &[u8]) -> Option<Result<T>> {
+        match kind {
+            Kind::Nil => Some((self.0)(key, None)),
+            Kind::Bytes => Some((self.0)(key, Some(bytes))),
+            Kind::Int(_) => None,
+        }
+    }
+}
+
+impl<T, F: Fn(&str, i64) -> Result<T>> Decode<T> for Int<F> {
+    const BULK: bool = false;
+
+    fn decode(&self, key: &str, kind: Kind, _: &[u8]) -> Option<Result<T>> {
+        match kind {
+            Kind::Int(n) => Some((self.0)(key, n)),
+            Kind::Nil | Kind::Bytes => None,
+        }
+    }
 }
 
 /// A read that may be answered from the near cache before its plan is built (no command is
 /// made for a hit): what the `ops!` table's blocking and async methods run when an entry's
 /// plan builder returns one (see [`Probe`]); a batch builds the plan and sends it.
-pub(crate) struct Probed<'k, 'q, T, A: ?Sized, B> {
+pub(crate) struct Probed<'k, 'q, A: ?Sized, B, D> {
     /// The key read.
     pub key: &'k str,
     /// The command's name, in capitals (`HGET`).
     pub name: &'static str,
     /// The argument after the key, encoded as the plan encodes it (pottery's JSON).
     pub arg: &'q A,
-    /// The result from the cached reply (called with no lock held).
-    pub decode: Decoder<T>,
+    /// The result from the cached reply (called with no lock held): [`bulk`] or [`int`].
+    pub decode: D,
     /// The plan.
     pub build: B,
 }
@@ -133,10 +176,11 @@ impl<'k, T> Probe<'k, T> for Result<Op<'k, T>> {
     }
 }
 
-impl<'k, T, A, B> Probe<'k, T> for Probed<'k, '_, T, A, B>
+impl<'k, T, A, B, D> Probe<'k, T> for Probed<'k, '_, A, B, D>
 where
     A: serde::Serialize + ?Sized,
     B: FnOnce() -> Result<Op<'k, T>>,
+    D: Decode<T>,
 {
     fn probe(self, redis: &Redis) -> std::result::Result<Result<T>, Result<Op<'k, T>>> {
         if let Some(near) = redis.near()
@@ -148,7 +192,7 @@ where
     }
 }
 
-impl<'k, T, A, B> crate::batch::IntoOp<'k, T> for Probed<'k, '_, T, A, B>
+impl<'k, T, A, B, D> crate::batch::IntoOp<'k, T> for Probed<'k, '_, A, B, D>
 where
     A: ?Sized,
     B: FnOnce() -> Result<Op<'k, T>>,
@@ -158,41 +202,58 @@ where
     }
 }
 
-impl<T, A: serde::Serialize + ?Sized, B> Probed<'_, '_, T, A, B> {
-    /// The result from the cached reply, if there is one to serve in a shape `decode` takes.
-    fn peek(&self, near: &Near) -> Option<Result<T>> {
+impl<A: serde::Serialize + ?Sized, B, D> Probed<'_, '_, A, B, D> {
+    /// The result from the cached reply, if there is one to serve in a shape `decode` takes:
+    /// from this thread's front table if it holds a copy that may be served, else from the
+    /// store (then copied into the front table).
+    fn peek<T>(&self, near: &Near) -> Option<Result<T>>
+    where
+        D: Decode<T>,
+    {
         SCRATCH
             .try_with(|scratch| {
                 let mut scratch = scratch.try_borrow_mut().ok()?;
-                let Scratch { ident, arg, value } = &mut *scratch;
-                arg.clear();
+                let Scratch {
+                    arg,
+                    value,
+                    probe,
+                    front,
+                    ..
+                } = &mut *scratch;
                 // An argument that does not encode: the plan says so.
                 crate::codec::encode_into(self.arg, arg).ok()?;
-                ident.clear();
-                super::plan::push_ident(ident, self.name.as_bytes());
-                super::plan::push_ident(ident, arg.as_bytes());
+                let key = self.key.as_bytes();
+                probe.clear();
+                probe.extend_from_slice(key);
+                super::plan::push_ident(probe, self.name.as_bytes());
+                super::plan::push_ident(probe, arg.as_bytes());
+                let (probe, ident) = (&probe[..], &probe[key.len()..]);
+                let store = near.store();
+                let h = super::front::front_hash(store, probe);
+                let bulk = D::BULK;
+                if let Some((kind, bytes)) = front.get(store, h, probe, bulk) {
+                    return self.decode.decode(self.key, kind, bytes);
+                }
+                let (hk, hi) = store.hashes(key, ident);
                 value.clear();
                 // Under the shard's lock: a copy, not the decoder (which may run code of
                 // the caller's types).
-                let bulk = matches!(self.decode, Decoder::Bulk(_));
-                let copied = near.peek(self.key.as_bytes(), ident, |v| match v {
-                    Value::Nil if bulk => Some(Copied::Nil),
-                    Value::BulkString(b) if bulk => {
-                        value.extend_from_slice(b);
-                        Some(Copied::Bytes)
-                    }
-                    Value::Int(n) if !bulk => Some(Copied::Int(*n)),
-                    _ => None,
+                let (kind, stamp) = store.lookup(hk, hi, key, ident, false, |v, stamp| {
+                    let kind = match v {
+                        Value::Nil if bulk => Kind::Nil,
+                        Value::BulkString(b) if bulk => {
+                            value.extend_from_slice(b);
+                            Kind::Bytes
+                        }
+                        Value::Int(n) if !bulk => Kind::Int(*n),
+                        _ => return None,
+                    };
+                    Some((kind, stamp))
                 })?;
-                let done = match (&self.decode, copied) {
-                    (Decoder::Bulk(f), Copied::Nil) => f(self.key, None),
-                    (Decoder::Bulk(f), Copied::Bytes) => f(self.key, Some(value)),
-                    (Decoder::Int(f), Copied::Int(n)) => f(self.key, n),
-                    // Not copied for this decoder (see above).
-                    _ => return None,
-                };
+                front.put(store, h, probe, stamp, kind, value);
+                let done = self.decode.decode(self.key, kind, value);
                 scratch.trim();
-                Some(done)
+                done
             })
             .ok()
             .flatten()

@@ -147,22 +147,16 @@ impl Near {
         self.store.flush();
     }
 
+    /// The store (for the front tables' lookups).
+    pub(super) fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// The cached reply to the read `ident` of `key`, if any may be served now. (No tracking
     /// connection: nothing cached may be trusted — a flush emptied the store when it was
     /// lost — and nothing is served.)
     pub(crate) fn get(&self, key: &[u8], ident: &[u8]) -> Option<Value> {
         self.store.get(key, ident, true, |v| Some(v.clone()))
-    }
-
-    /// The cached reply to the read `ident` of `key`, passed to `read` (see
-    /// [`Store::get`]); a miss is not counted (the caller looks again with [`Near::get`]).
-    pub(crate) fn peek<R>(
-        &self,
-        key: &[u8],
-        ident: &[u8],
-        read: impl FnOnce(&Value) -> Option<R>,
-    ) -> Option<R> {
-        self.store.get(key, ident, false, read)
     }
 
     /// Around this handle's own write: before it is sent and when its reply arrives.

@@ -9,17 +9,25 @@
 //! once per lookup (one keyed pass over the key's bytes, one over the read's identity), used
 //! as they are by the shard's tables. The caps are global (two atomics, written by inserts,
 //! evictions and invalidations only), so `entries` never exceeds `max_entries`.
+//!
+//! Each shard also has an *epoch*, bumped (under its write lock) whenever an entry of the
+//! shard is removed or replaced: an invalidation, a flush, an eviction by the caps, an entry
+//! past its deadline, a reply that replaces another. A copy of an entry taken under the read
+//! lock with the epoch then current is the entry as long as the epoch has not moved: that is
+//! how the per-thread front tables ([`super::front`]) serve hits without taking the lock.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use redis::Value;
 
 /// How many shards: enough that threads hitting different keys rarely share one.
 pub(crate) const SHARDS: usize = 32;
+const _: () = assert!(SHARDS <= 256, "a Stamp holds the shard index in a u8");
 
 /// How often the coarse clock is advanced (by a task of pottery's I/O runtime).
 pub(crate) const TICK: Duration = Duration::from_millis(500);
@@ -53,13 +61,13 @@ impl Hasher for Mixed {
 type Map<V> = HashMap<u64, V, BuildHasherDefault<Mixed>>;
 
 /// The folded multiply of two words (the mixing step of wyhash and foldhash).
-fn fold(x: u64, y: u64) -> u64 {
+pub(crate) fn fold(x: u64, y: u64) -> u64 {
     let r = u128::from(x) * u128::from(y);
     (r as u64) ^ ((r >> 64) as u64)
 }
 
 /// The first eight bytes of `b` (at least eight), little-endian.
-fn r8(b: &[u8]) -> u64 {
+pub(crate) fn r8(b: &[u8]) -> u64 {
     <[u8; 8]>::try_from(&b[..8]).map_or(0, u64::from_le_bytes)
 }
 
@@ -86,7 +94,7 @@ fn tail(b: &[u8]) -> (u64, u64) {
 
 /// A keyed hash of `bytes`: 16 bytes per multiply, with secrets drawn at random per store
 /// (so that keys and fields chosen by someone else cannot be made to collide on purpose).
-fn hash(secret: [u64; 2], bytes: &[u8]) -> u64 {
+pub(crate) fn hash(secret: [u64; 2], bytes: &[u8]) -> u64 {
     let mut h = secret[1];
     let mut rest = bytes;
     while rest.len() > 16 {
@@ -144,13 +152,93 @@ struct Inner {
     rejected_fills: u64,
 }
 
+/// A value on a cache line of its own.
+#[repr(align(128))]
+#[derive(Default)]
+struct Line<T>(T);
+
 /// One shard, on cache lines of its own.
 #[repr(align(128))]
 #[derive(Default)]
 struct Shard {
+    /// Bumped under the write lock whenever an entry of this shard is removed or replaced
+    /// (see the module docs); on a line of its own, which hits on the lock do not write.
+    epoch: Line<AtomicU64>,
     inner: RwLock<Inner>,
     hits: AtomicU64,
     misses: AtomicU64,
+}
+
+impl Shard {
+    /// Called with the write lock held, after an entry was removed or replaced.
+    fn bump(&self) {
+        self.epoch.0.fetch_add(1, Release);
+    }
+}
+
+/// Where a served entry was when it was copied: the shard's epoch then, and the entry's
+/// deadline. A copy may be served again while [`Store::still`] says so.
+#[derive(Clone, Copy)]
+pub(crate) struct Stamp {
+    epoch: u64,
+    until: u64,
+    exact: bool,
+    /// The entry's shard.
+    shard: u8,
+}
+
+/// One thread's count of front-table hits of one store: written by that thread only.
+#[repr(align(128))]
+#[derive(Default)]
+pub(crate) struct ThreadHits(AtomicU64);
+
+impl ThreadHits {
+    /// One more (only the owning thread writes it: a load and a store, no locked
+    /// instruction).
+    pub(crate) fn one(&self) {
+        self.0.store(self.0.load(Relaxed) + 1, Relaxed);
+    }
+}
+
+/// The per-thread hit counters of a store: those of live threads, and what threads that
+/// ended had counted.
+#[derive(Default)]
+pub(crate) struct Hits {
+    inner: Mutex<HitsInner>,
+}
+
+#[derive(Default)]
+struct HitsInner {
+    retired: u64,
+    live: Vec<Arc<ThreadHits>>,
+}
+
+impl Hits {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HitsInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new thread's counter, counted from now on.
+    pub(crate) fn register(&self) -> Arc<ThreadHits> {
+        let counter = Arc::new(ThreadHits::default());
+        self.lock().live.push(Arc::clone(&counter));
+        counter
+    }
+
+    /// A thread ended: its count is kept, its counter dropped (under the lock the totals
+    /// take, so nothing is counted twice or lost).
+    pub(crate) fn retire(&self, counter: &Arc<ThreadHits>) {
+        let mut inner = self.lock();
+        if let Some(i) = inner.live.iter().position(|c| Arc::ptr_eq(c, counter)) {
+            let gone = inner.live.swap_remove(i);
+            inner.retired += gone.0.load(Relaxed);
+        }
+    }
+
+    fn total(&self) -> u64 {
+        let inner = self.lock();
+        inner.retired + inner.live.iter().map(|c| c.0.load(Relaxed)).sum::<u64>()
+    }
 }
 
 /// Where a read of one key was when it was sent (see [`Store::begin_fill`]).
@@ -184,7 +272,12 @@ pub(crate) struct Counters {
 }
 
 pub(crate) struct Store {
+    /// This store's number, unique in the process (never 0): what front-table slots are
+    /// tagged with.
+    id: u64,
     shards: Box<[Shard]>,
+    /// Front-table hits, counted per thread.
+    hits: Arc<Hits>,
     /// Secrets of the key hash and of the identity hash.
     secrets: [[u64; 2]; 2],
     max_entries: usize,
@@ -282,7 +375,10 @@ impl Inner {
 
 impl Store {
     pub(crate) fn new(max_entries: usize, max_bytes: usize) -> Store {
+        static IDS: AtomicU64 = AtomicU64::new(1);
         Store {
+            id: IDS.fetch_add(1, Relaxed),
+            hits: Arc::default(),
             shards: (0..SHARDS).map(|_| Shard::default()).collect(),
             secrets: [
                 [random_word(), random_word()],
@@ -304,9 +400,32 @@ impl Store {
         hash(self.secrets[0], key)
     }
 
+    /// This store's number (unique in the process, never 0).
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Where front-table hits are counted.
+    pub(crate) fn hits(&self) -> &Arc<Hits> {
+        &self.hits
+    }
+
+    /// The hashes of `key` and of the read `ident` (what [`Store::lookup`] takes).
+    pub(crate) fn hashes(&self, key: &[u8], ident: &[u8]) -> (u64, u64) {
+        (self.key_hash(key), hash(self.secrets[1], ident))
+    }
+
+    /// Whether a copy stamped `stamp` of an entry may be served now: nothing in its shard
+    /// was removed or replaced since (one load), and its deadline is not past.
+    pub(crate) fn still(&self, stamp: &Stamp) -> bool {
+        self.shards
+            .get(usize::from(stamp.shard))
+            .is_some_and(|shard| shard.epoch.0.load(Acquire) == stamp.epoch)
+            && self.servable_at(stamp.until, stamp.exact)
+    }
+
     fn shard(&self, hk: u64) -> &Shard {
-        // Bits the tables do not use for buckets (the low ones) nor tags (the top seven).
-        &self.shards[(hk >> 32) as usize % SHARDS]
+        &self.shards[shard_index(hk)]
     }
 
     fn now(&self) -> u64 {
@@ -319,18 +438,22 @@ impl Store {
     }
 
     fn servable(&self, e: &Entry) -> bool {
+        self.servable_at(e.until, e.exact)
+    }
+
+    fn servable_at(&self, until: u64, exact: bool) -> bool {
         // Far enough past the coarse clock that it cannot be stale yet (a sum that does not
         // fit, centuries away, falls through to the precise clock).
-        if !e.exact
+        if !exact
             && self
                 .tick
                 .load(Relaxed)
                 .checked_add(nanos(SLACK))
-                .is_some_and(|soon| e.until > soon)
+                .is_some_and(|soon| until > soon)
         {
             return true;
         }
-        self.now() < e.until
+        self.now() < until
     }
 
     /// The cached reply to the read `ident` of `key`, passed to `read` (under the shard's
@@ -344,8 +467,21 @@ impl Store {
         count_miss: bool,
         read: impl FnOnce(&Value) -> Option<R>,
     ) -> Option<R> {
-        let hk = self.key_hash(key);
-        let hi = hash(self.secrets[1], ident);
+        let (hk, hi) = self.hashes(key, ident);
+        self.lookup(hk, hi, key, ident, count_miss, |v, _| read(v))
+    }
+
+    /// [`Store::get`] with the hashes of `key` and `ident` ([`Store::hashes`]) given, and
+    /// the entry's [`Stamp`] passed to `read` (for a copy that outlives the lock).
+    pub(crate) fn lookup<R>(
+        &self,
+        hk: u64,
+        hi: u64,
+        key: &[u8],
+        ident: &[u8],
+        count_miss: bool,
+        read: impl FnOnce(&Value, Stamp) -> Option<R>,
+    ) -> Option<R> {
         let shard = self.shard(hk);
         let inner = read_guard(shard);
         let found = inner
@@ -370,7 +506,15 @@ impl Store {
             self.expire(hk, hi, id);
             return missed(shard);
         }
-        let out = read(&e.value)?;
+        // The epoch only moves under the write lock: as of this entry.
+        let stamp = Stamp {
+            epoch: shard.epoch.0.load(Relaxed),
+            until: e.until,
+            exact: e.exact,
+            // Fewer than 256 shards.
+            shard: shard_index(hk) as u8,
+        };
+        let out = read(&e.value, stamp)?;
         if !e.referenced.load(Relaxed) {
             e.referenced.store(true, Relaxed);
         }
@@ -381,7 +525,8 @@ impl Store {
 
     /// Removes entry `id` past its deadline.
     fn expire(&self, hk: u64, hi: u64, id: u64) {
-        let mut inner = write(&self.shard(hk).inner);
+        let shard = self.shard(hk);
+        let mut inner = write(&shard.inner);
         let Some(slot) = inner.slots.get_mut(&hk) else {
             return;
         };
@@ -392,6 +537,7 @@ impl Store {
         slot.entries.remove(&hi);
         inner.entries -= 1;
         inner.forget_if_idle(hk);
+        shard.bump();
         drop(inner);
         self.release(1, size);
     }
@@ -459,7 +605,12 @@ impl Store {
         let start = self.hand.fetch_add(1, Relaxed);
         for i in 0..SHARDS {
             let shard = &self.shards[(start + i) % SHARDS];
-            let freed = write(&shard.inner).evict_one();
+            let mut inner = write(&shard.inner);
+            let freed = inner.evict_one();
+            if freed.is_some() {
+                shard.bump();
+            }
+            drop(inner);
             if let Some(size) = freed {
                 self.release(1, size);
                 return true;
@@ -481,6 +632,7 @@ impl Store {
             return;
         }
         let hk = self.key_hash(key);
+        let shard = self.shard(hk);
         let (size, reserved) = match &reply {
             Some((ident, value, _)) => {
                 let size = 96 + key.len() + ident.len() + value_size(value);
@@ -488,7 +640,7 @@ impl Store {
             }
             None => (0, false),
         };
-        let mut guard = write(&self.shard(hk).inner);
+        let mut guard = write(&shard.inner);
         let inner = &mut *guard;
         let Some(slot) = inner.slots.get_mut(&hk).filter(|s| *s.key == *key) else {
             drop(guard);
@@ -530,7 +682,10 @@ impl Store {
         let replaced = match old {
             // Another reply to the same read (or, never seen, another read with the same
             // hash) is replaced.
-            Some(old) => old.size,
+            Some(old) => {
+                shard.bump();
+                old.size
+            }
             None => {
                 inner.entries += 1;
                 0
@@ -557,7 +712,8 @@ impl Store {
     /// The server (or this handle, around its own write) says `key` changed.
     pub(crate) fn invalidate(&self, key: &[u8]) {
         let hk = self.key_hash(key);
-        let mut guard = write(&self.shard(hk).inner);
+        let shard = self.shard(hk);
+        let mut guard = write(&shard.inner);
         let inner = &mut *guard;
         let Some(slot) = inner.slots.get_mut(&hk).filter(|s| *s.key == *key) else {
             return;
@@ -570,6 +726,7 @@ impl Store {
         }
         if n > 0 {
             inner.invalidations += 1;
+            shard.bump();
         }
         inner.entries -= n;
         inner.forget_if_idle(hk);
@@ -594,6 +751,7 @@ impl Store {
             });
             inner.clock.clear();
             inner.entries = 0;
+            shard.bump();
             drop(inner);
             self.release(n, bytes);
         }
@@ -602,6 +760,7 @@ impl Store {
     /// The totals.
     pub(crate) fn counters(&self) -> Counters {
         let mut c = Counters {
+            hits: self.hits.total(),
             flushes: self.flushes.load(Relaxed),
             entries: self.entries.load(Relaxed),
             bytes: self.bytes.load(Relaxed),
@@ -617,6 +776,12 @@ impl Store {
         }
         c
     }
+}
+
+/// The shard of a key hashed `hk`: bits the tables do not use for buckets (the low ones) nor
+/// tags (the top seven).
+fn shard_index(hk: u64) -> usize {
+    (hk >> 32) as usize % SHARDS
 }
 
 fn read_guard(shard: &Shard) -> RwLockReadGuard<'_, Inner> {

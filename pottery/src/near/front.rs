@@ -1,0 +1,394 @@
+//! The per-thread front table: copies of recently hit entries, served without touching
+//! anything another thread writes.
+//!
+//! A hit in the sharded store takes its shard's read lock, which writes the lock word: from
+//! many tasks on one thread that is cheap, from several threads that share it, a cache line
+//! that moves between cores. Each thread that reads through [`Probed`](super::Probed) reads
+//! (`RedisDict::get`, `RedisDict::contains_key`, `RedisSet::contains`) keeps a small table of
+//! its own in front of the store: [`SLOTS`] slots, [`WAYS`]-way set associative, each holding
+//! the store's number, the key, the read's identity, the reply (nil, an integer, or a bulk
+//! string), and the entry's [`Stamp`] (its shard's epoch when it was copied, and its
+//! deadline). A hit checks the stamp ([`Store::still`]: one `Acquire` load of the shard's
+//! epoch and the coarse clock) and counts itself in a counter only its thread writes.
+//!
+//! Freshness is the store's: every removal or replacement of an entry (an invalidation, a
+//! flush — a lost tracking connection, a null invalidation, a topology change, this handle's
+//! own writes —, an eviction by the caps, an entry past its deadline) bumps its shard's epoch
+//! under the shard's write lock, so every thread's copies of that shard's entries stop being
+//! served at once. A copy is also served at most [`BUDGET`] times before the store is asked
+//! again (which keeps the entry's second chance in the eviction clock, and refreshes the
+//! copy).
+//!
+//! A slot is found by one unkeyed hash of the key and identity (a collision, chosen or not,
+//! costs a lookup in the store, never a wrong reply: the slot's store number, key and
+//! identity are compared in full).
+//!
+//! Memory: the table is allocated on a thread's first lookup: [`SLOTS`] slots of
+//! [`SLOT_BYTES`] bytes of key, identity and value plus about 64 of bookkeeping (about
+//! 66 KiB per thread), whatever the stores' sizes; a reply whose key, identity and value
+//! together exceed [`SLOT_BYTES`] is not copied (it is served from the store). None of it
+//! counts in the store's `entries` and `bytes`.
+
+use std::sync::{Arc, Weak};
+
+use super::store::{Hits, Stamp, Store, ThreadHits, fold, hash, r8};
+
+/// Ways per set.
+pub(crate) const WAYS: usize = 4;
+/// Sets.
+const SETS: usize = 64;
+/// Slots per thread.
+pub(crate) const SLOTS: usize = WAYS * SETS;
+/// The most bytes of key, identity and value a slot holds.
+pub(crate) const SLOT_BYTES: usize = 192;
+/// Hits a copy serves before the store is asked again.
+pub(crate) const BUDGET: u16 = 256;
+
+/// The front hash's fixed secrets (see the module docs: no secret is needed).
+const SECRET: [u64; 4] = [
+    0x2d35_8dcc_aa6c_78a5,
+    0x8bb8_4b93_962e_acc9,
+    0x4b33_a62e_d433_d4a3,
+    0x4d5a_2da5_1de1_aa47,
+];
+
+/// A copied reply.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Kind {
+    Nil,
+    /// A bulk string (its bytes follow the key and identity in the slot).
+    Bytes,
+    Int(i64),
+}
+
+/// Laid out as written, on whole cache lines: the bookkeeping fills the first line, so a hit
+/// on a short read touches two.
+#[repr(C, align(64))]
+struct Slot {
+    /// The store's number (0: empty).
+    store: u64,
+    stamp: Stamp,
+    kind: Kind,
+    /// This thread's counter of its store's hits (one load away from the slot).
+    count: Option<Arc<ThreadHits>>,
+    /// Bytes of key and identity, then of value, in `data`.
+    probe_len: u16,
+    value_len: u16,
+    /// Hits left before the store is asked again.
+    left: u16,
+    /// Key, identity, then the value's bytes.
+    data: [u8; SLOT_BYTES],
+}
+
+/// One store's counter for this thread.
+struct Reg {
+    store: u64,
+    count: Arc<ThreadHits>,
+    sink: Weak<Hits>,
+}
+
+/// The table itself, allocated on first use.
+struct Table {
+    /// Per slot, the front hash of what it holds (0: empty); a set's tags share a line.
+    tags: [u64; SLOTS],
+    /// [`SLOTS`] of them (made on the heap, not moved there).
+    slots: Box<[Slot]>,
+    /// The next way to replace, per set.
+    hand: [u8; SETS],
+}
+
+/// A thread's front table.
+pub(crate) struct Front {
+    table: Option<Box<Table>>,
+    regs: Vec<Reg>,
+}
+
+/// The front hash of a read of `store`: `probe` is its key followed by its identity
+/// (never 0).
+pub(crate) fn front_hash(store: &Store, probe: &[u8]) -> u64 {
+    let n = probe.len();
+    let h = if (16..=32).contains(&n) {
+        // The common size (a short key and field): two independent multiplies over four
+        // overlapping words that cover every byte.
+        fold(r8(probe) ^ SECRET[0], r8(&probe[8..]) ^ SECRET[1])
+            ^ fold(
+                r8(&probe[n - 16..]) ^ SECRET[2],
+                r8(&probe[n - 8..]) ^ SECRET[3] ^ n as u64,
+            )
+    } else {
+        hash([SECRET[0], SECRET[1]], probe)
+    };
+    (h ^ store.id().wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1
+}
+
+/// `a == b`, for slices of the same length: the common size (16 to 32 bytes) compared as
+/// four overlapping words that cover every byte, without a call.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n == b.len() && (16..=32).contains(&n) {
+        return (r8(a) ^ r8(b))
+            | (r8(&a[8..]) ^ r8(&b[8..]))
+            | (r8(&a[n - 16..]) ^ r8(&b[n - 16..]))
+            | (r8(&a[n - 8..]) ^ r8(&b[n - 8..]))
+            == 0;
+    }
+    a == b
+}
+
+fn set_of(h: u64) -> usize {
+    (h >> 58) as usize % SETS
+}
+
+impl Front {
+    pub(crate) const fn new() -> Front {
+        Front {
+            table: None,
+            regs: Vec::new(),
+        }
+    }
+
+    /// The copy of the read `probe` (its key, then its identity; front hash `h`) of
+    /// `store`, if it may be served now and is a bulk string or nil (`bulk`) or an integer
+    /// (not `bulk`); counted as a hit then. A copy that may not be served is dropped.
+    pub(crate) fn get(
+        &mut self,
+        store: &Store,
+        h: u64,
+        probe: &[u8],
+        bulk: bool,
+    ) -> Option<(Kind, &[u8])> {
+        let table = self.table.as_deref_mut()?;
+        let set = set_of(h);
+        let id = store.id();
+        // The ways whose tag matches, compared without a branch per way.
+        let tags = &table.tags[set * WAYS..(set + 1) * WAYS];
+        let mut matching = tags
+            .iter()
+            .enumerate()
+            .fold(0u32, |m, (w, t)| m | (u32::from(*t == h) << w));
+        let i = loop {
+            if matching == 0 {
+                return None;
+            }
+            let i = set * WAYS + matching.trailing_zeros() as usize;
+            let s = &table.slots[i];
+            if s.store == id
+                && usize::from(s.probe_len) == probe.len()
+                && same(&s.data[..probe.len()], probe)
+            {
+                break i;
+            }
+            // Another read with the same hash (never seen in practice).
+            matching &= matching - 1;
+        };
+        let slot = &mut table.slots[i];
+        if bulk != matches!(slot.kind, Kind::Nil | Kind::Bytes) {
+            return None;
+        }
+        if slot.left == 0 || !store.still(&slot.stamp) {
+            table.tags[i] = 0;
+            slot.store = 0;
+            return None;
+        }
+        slot.left -= 1;
+        slot.count.as_ref()?.one();
+        let start = usize::from(slot.probe_len);
+        Some((
+            slot.kind,
+            &slot.data[start..start + usize::from(slot.value_len)],
+        ))
+    }
+
+    /// Copies a reply just served by `store` (stamped `stamp`) for the read `probe` (front
+    /// hash `h`), unless it is too large.
+    pub(crate) fn put(
+        &mut self,
+        store: &Store,
+        h: u64,
+        probe: &[u8],
+        stamp: Stamp,
+        kind: Kind,
+        value: &[u8],
+    ) {
+        let len = probe.len() + value.len();
+        if len > SLOT_BYTES {
+            return;
+        }
+        let count = self.counter(store);
+        let table = self.table.get_or_insert_with(|| {
+            Box::new(Table {
+                tags: [0; SLOTS],
+                slots: (0..SLOTS)
+                    .map(|_| Slot {
+                        store: 0,
+                        stamp,
+                        kind: Kind::Nil,
+                        probe_len: 0,
+                        value_len: 0,
+                        count: None,
+                        left: 0,
+                        data: [0; SLOT_BYTES],
+                    })
+                    .collect(),
+                hand: [0; SETS],
+            })
+        });
+        let set = set_of(h);
+        let id = store.id();
+        let same = |i: usize| {
+            let s = &table.slots[i];
+            table.tags[i] == h
+                && s.store == id
+                && usize::from(s.probe_len) == probe.len()
+                && s.data[..probe.len()] == *probe
+        };
+        // The same read's old copy, else a free way, else the hand's.
+        let way = (0..WAYS)
+            .find(|w| same(set * WAYS + w))
+            .or_else(|| (0..WAYS).find(|w| table.tags[set * WAYS + w] == 0))
+            .unwrap_or_else(|| {
+                let hand = &mut table.hand[set];
+                *hand = (*hand + 1) % WAYS as u8;
+                usize::from(*hand)
+            });
+        let i = set * WAYS + way;
+        let slot = &mut table.slots[i];
+        slot.data[..probe.len()].copy_from_slice(probe);
+        slot.data[probe.len()..len].copy_from_slice(value);
+        slot.store = id;
+        slot.stamp = stamp;
+        slot.kind = kind;
+        // Both within SLOT_BYTES.
+        slot.probe_len = probe.len() as u16;
+        slot.value_len = value.len() as u16;
+        slot.count = Some(count);
+        slot.left = BUDGET;
+        table.tags[i] = h;
+    }
+
+    /// This thread's counter of `store`'s hits (registered with the store on first use).
+    fn counter(&mut self, store: &Store) -> Arc<ThreadHits> {
+        let id = store.id();
+        if let Some(r) = self.regs.iter().find(|r| r.store == id) {
+            return Arc::clone(&r.count);
+        }
+        let reg = Reg {
+            store: id,
+            count: store.hits().register(),
+            sink: Arc::downgrade(store.hits()),
+        };
+        let count = Arc::clone(&reg.count);
+        // A store that is gone gives its place (its number never comes back, so no slot
+        // still tagged with it can be served).
+        match self.regs.iter_mut().find(|r| r.sink.strong_count() == 0) {
+            Some(dead) => *dead = reg,
+            None => self.regs.push(reg),
+        }
+        count
+    }
+}
+
+impl Drop for Front {
+    fn drop(&mut self) {
+        // The thread ends: its counts stay with their stores.
+        for r in &self.regs {
+            if let Some(sink) = r.sink.upgrade() {
+                sink.retire(&r.count);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redis::Value;
+    use std::time::{Duration, Instant};
+
+    fn fill(s: &Store, key: &[u8], ident: &[u8], v: i64) {
+        let seen = s.begin_fill(key);
+        let deadline = super::super::store::Deadline {
+            at: Some(Instant::now() + Duration::from_secs(60)),
+            exact: false,
+        };
+        s.end_fill(key, seen, Some((ident.to_vec(), Value::Int(v), deadline)));
+    }
+
+    /// A read through the front table as `Probed::peek` does it: the front copy, else the
+    /// store's entry (then copied).
+    fn read(front: &mut Front, s: &Store, key: &[u8], ident: &[u8]) -> Option<(i64, bool)> {
+        let probe = [key, ident].concat();
+        let h = front_hash(s, &probe);
+        if let Some((Kind::Int(n), _)) = front.get(s, h, &probe, false) {
+            return Some((n, true));
+        }
+        let (hk, hi) = s.hashes(key, ident);
+        let (n, stamp) = s.lookup(hk, hi, key, ident, false, |v, stamp| match v {
+            Value::Int(n) => Some((*n, stamp)),
+            _ => None,
+        })?;
+        front.put(s, h, &probe, stamp, Kind::Int(n), &[]);
+        Some((n, false))
+    }
+
+    /// Copies are served until their shard's epoch moves (an invalidation, a flush, an
+    /// eviction, a replacement), never across stores, and counted once each.
+    #[test]
+    fn copies_follow_the_store() {
+        let s = Store::new(3, 1 << 20);
+        let other = Store::new(100, 1 << 20);
+        let mut front = Front::new();
+        fill(&s, b"k", b"r", 1);
+        fill(&other, b"k", b"r", 2);
+        assert_eq!(read(&mut front, &s, b"k", b"r"), Some((1, false)));
+        assert_eq!(read(&mut front, &s, b"k", b"r"), Some((1, true)));
+        assert_eq!(read(&mut front, &other, b"k", b"r"), Some((2, false)));
+        assert_eq!(read(&mut front, &other, b"k", b"r"), Some((2, true)));
+        assert_eq!(read(&mut front, &s, b"k", b"r"), Some((1, true)));
+        s.invalidate(b"k");
+        assert_eq!(read(&mut front, &s, b"k", b"r"), None);
+        assert_eq!(read(&mut front, &other, b"k", b"r"), Some((2, true)));
+        fill(&s, b"k", b"r", 3);
+        assert_eq!(read(&mut front, &s, b"k", b"r"), Some((3, false)));
+        assert_eq!(read(&mut front, &s, b"k", b"r"), Some((3, true)));
+        s.flush();
+        assert_eq!(read(&mut front, &s, b"k", b"r"), None);
+        // Evicted by the cap: the copy goes too.
+        fill(&s, b"k", b"r", 4);
+        assert_eq!(read(&mut front, &s, b"k", b"r"), Some((4, false)));
+        // Fills until the clock has evicted k (its shard's turn comes with the hand).
+        let mut i = 0;
+        while s.get(b"k", b"r", false, |v| Some(v.clone())).is_some() {
+            assert!(i < 10_000, "k never evicted");
+            fill(&s, format!("x{i}").as_bytes(), b"r", i);
+            i += 1;
+        }
+        assert_eq!(read(&mut front, &s, b"k", b"r"), None);
+        // Each read counted once: store hits in the shards, front hits per thread.
+        let hits = |s: &Store| s.counters().hits;
+        assert_eq!(hits(&other), 3);
+        let before = hits(&s);
+        fill(&s, b"y", b"r", 5);
+        for _ in 0..1000 {
+            assert_eq!(read(&mut front, &s, b"y", b"r").map(|r| r.0), Some(5));
+        }
+        assert_eq!(hits(&s), before + 1000);
+        // The thread's table goes: its counts stay.
+        drop(front);
+        assert_eq!(hits(&s), before + 1000);
+    }
+
+    /// The word comparison is `==`.
+    #[test]
+    fn same_is_eq() {
+        let a: Vec<u8> = (0..40).collect();
+        for n in 0..=40 {
+            for i in 0..n {
+                let mut b = a[..n].to_vec();
+                assert!(same(&a[..n], &b));
+                b[i] ^= 1;
+                assert!(!same(&a[..n], &b), "{n} {i}");
+            }
+        }
+    }
+}
