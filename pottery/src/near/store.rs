@@ -323,7 +323,7 @@ fn nanos(d: Duration) -> u64 {
 
 fn random_word() -> u64 {
     let mut b = [0u8; 8];
-    if getrandom::fill(&mut b).is_err() {
+    if getrandom::getrandom(&mut b).is_err() {
         // No OS randomness: the time and an address still differ between processes.
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

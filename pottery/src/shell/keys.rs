@@ -30,7 +30,7 @@ pub(crate) fn random_candidate() -> String {
 /// a user or another client can cause; like `uuid::Uuid::new_v4`, this panics then.
 pub(crate) fn uuid4() -> String {
     let mut b = [0u8; 16];
-    if let Err(e) = getrandom::fill(&mut b) {
+    if let Err(e) = getrandom::getrandom(&mut b) {
         panic!("pottery: the operating system's random number generator failed: {e}");
     }
     b[6] = (b[6] & 0x0f) | 0x40; // version 4
