@@ -17,6 +17,8 @@
 //! short version; `QUICK=smoke` (in `make test`) runs every row once, as small as it runs (its
 //! figures mean nothing: it proves the rows work). Writes `target/percall.json`.
 //! `PERCALL_ONLY=<text>` runs only the rows whose name contains the text (for profiling).
+//! `PERCALL_SIDE=rs` or `PERCALL_SIDE=raw` runs one side of each row only (the other reads
+//! NaN), for counting one side's system calls (`perf stat -e 'syscalls:sys_enter_*'`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
@@ -110,6 +112,13 @@ fn compare(name: &'static str, n: usize, rounds: usize, mut rs: Side, mut raw: S
             rs_cpu: f64::NAN,
             raw_cpu: f64::NAN,
         };
+    }
+    // `PERCALL_SIDE=rs` or `raw`: only that side (for counting one side's system calls).
+    let side = std::env::var("PERCALL_SIDE").unwrap_or_default();
+    if side == "rs" {
+        raw = Box::new(|_| (f64::NAN, f64::NAN, f64::NAN));
+    } else if side == "raw" {
+        rs = Box::new(|_| (f64::NAN, f64::NAN, f64::NAN));
     }
     // A warm-up of each side (connections, script caches).
     rs(n.min(100));
