@@ -118,7 +118,8 @@ pub(crate) fn front_hash(store: &Store, probe: &[u8]) -> u64 {
     } else {
         hash([SECRET[0], SECRET[1]], probe)
     };
-    (h ^ store.id().wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1
+    // The store's number mixed in by a folded (full-width) multiply: no wrapping.
+    (h ^ fold(store.id(), 0x9e37_79b9_7f4a_7c15)) | 1
 }
 
 /// `a == b`, for slices of the same length: the common size (16 to 32 bytes) compared as
