@@ -372,3 +372,198 @@ fn a_killed_async_connection_is_replaced_once_for_all_its_callers() {
     assert_eq!(ping(&mut held).unwrap(), "PONG", "after {first:?}");
     rt.block_on(d.clear()).unwrap();
 }
+
+/// A runtime of two workers, as a service's.
+fn two_workers() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Commands that tasks send while others are in flight on the handle's async connection go
+/// out coalesced, one pipeline for many: 64 tasks on one handle each still get their own
+/// replies (an atomic insert's old value, a read of it) and their own server errors (a read of
+/// a key of the wrong type), and the coalesced path was taken.
+#[test]
+fn coalesced_commands_are_each_answered_on_their_own() {
+    let server = RedisServer::start().unwrap();
+    let redis = server.redis();
+    let rt = two_workers();
+    let wrong = unique_key("coalesce-string");
+    server.cli(["SET", &wrong, "not a hash"]).unwrap();
+    let d = std::sync::Arc::new(pottery::aio::RedisDict::<String, i64>::new(
+        &redis,
+        unique_key("coalesce"),
+    ));
+    let bad = std::sync::Arc::new(pottery::aio::RedisDict::<String, i64>::new(
+        &redis,
+        wrong.clone(),
+    ));
+    let before = pottery::testing::coalesced_commands(&redis);
+    let outcomes = rt.block_on(async {
+        let tasks: Vec<_> = (0..64)
+            .map(|t| {
+                let (d, bad, wrong) = (d.clone(), bad.clone(), wrong.clone());
+                tokio::spawn(async move {
+                    let field = format!("t{t}");
+                    for i in 0..100i64 {
+                        let old = d.insert(field.clone(), i).await.unwrap();
+                        assert_eq!(old, (i > 0).then(|| i - 1), "task {t}, round {i}");
+                        assert_eq!(d.get(&field).await.unwrap(), Some(i), "task {t}");
+                        if i % 10 == 0 {
+                            match bad.get("f").await {
+                                Err(Error::WrongType { key, expected }) => {
+                                    assert_eq!((key.as_str(), expected), (wrong.as_str(), "hash"));
+                                }
+                                other => panic!("a read of a string as a hash: {other:?}"),
+                            }
+                        }
+                    }
+                    t
+                })
+            })
+            .collect();
+        let mut done = Vec::new();
+        for task in tasks {
+            done.push(task.await.unwrap());
+        }
+        done
+    });
+    assert_eq!(outcomes, (0..64).collect::<Vec<_>>());
+    let all = rt.block_on(d.to_hash_map()).unwrap();
+    assert_eq!(all.len(), 64);
+    assert!(all.values().all(|v| *v == 99), "{all:?}");
+    assert!(
+        pottery::testing::coalesced_commands(&redis) > before,
+        "64 tasks on one connection: some commands went out coalesced"
+    );
+}
+
+/// Polls `f` once: whether it is still pending.
+async fn pending_after_one_poll<F: std::future::Future + Unpin>(f: &mut F) -> bool {
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(std::pin::Pin::new(&mut *f).poll(cx).is_pending())
+    })
+    .await
+}
+
+/// Polls `f` at most `polls` times (each when it is woken): its output, or `None` if it was
+/// still pending then (it is dropped at that point).
+async fn polled_at_most<F: std::future::Future>(f: F, polls: usize) -> Option<F::Output> {
+    let mut f = std::pin::pin!(f);
+    let mut n = 0;
+    std::future::poll_fn(move |cx| {
+        if n == polls {
+            return std::task::Poll::Ready(None);
+        }
+        n += 1;
+        f.as_mut().poll(cx).map(Some)
+    })
+    .await
+}
+
+/// Senders dropped at every point of a coalesced send (before their batch is sealed, leader
+/// or not, while it is on its way, after it was answered) take nothing from the others: 64
+/// tasks on one handle, each increment dropped after 1 to 3 polls or run to the end (fixed
+/// seeds): every call that returned did so with a count above its task's last one, no call
+/// hangs, and each counter ends between the increments that returned and those plus the
+/// dropped ones (a dropped increment may or may not have run).
+#[test]
+fn coalesced_senders_dropped_at_any_point_take_nothing_from_the_others() {
+    use rand::{Rng, SeedableRng};
+    let server = RedisServer::start().unwrap();
+    let redis = server.redis();
+    let rt = two_workers();
+    let c = std::sync::Arc::new(pottery::aio::RedisCounter::<String>::new(
+        &redis,
+        unique_key("coalesce-drops"),
+    ));
+    let tallies = rt.block_on(async {
+        let tasks: Vec<_> = (0..64u64)
+            .map(|t| {
+                let c = c.clone();
+                tokio::spawn(async move {
+                    let mut rng = rand::rngs::StdRng::seed_from_u64(t);
+                    let field = format!("t{t}");
+                    let (mut ok, mut dropped, mut last) = (0i64, 0i64, 0i64);
+                    for _ in 0..200 {
+                        let polls = match rng.random_range(0..6) {
+                            0..=2 => usize::MAX,
+                            k => k - 2,
+                        };
+                        match polled_at_most(c.incr(&field, 1), polls).await {
+                            Some(n) => {
+                                let n = n.unwrap();
+                                assert!(n > last, "task {t}: {n} after {last}");
+                                last = n;
+                                ok += 1;
+                            }
+                            None => dropped += 1,
+                        }
+                    }
+                    (field, ok, dropped)
+                })
+            })
+            .collect();
+        let mut tallies = Vec::new();
+        for task in tasks {
+            tallies.push(
+                tokio::time::timeout(Duration::from_secs(60), task)
+                    .await
+                    .expect("no call hangs")
+                    .unwrap(),
+            );
+        }
+        tallies
+    });
+    let (mut oks, mut drops) = (0, 0);
+    for (field, ok, dropped) in tallies {
+        let n = rt.block_on(c.get(&field)).unwrap();
+        assert!(
+            ok <= n && n <= ok + dropped,
+            "{field}: {n}, {ok} returned, {dropped} dropped"
+        );
+        oks += ok;
+        drops += dropped;
+    }
+    assert!(oks > 0 && drops > 0, "{oks} returned, {drops} dropped");
+}
+
+/// A batch's leader dropped before it sealed its batch seals it as it goes: the sender that
+/// joined it is answered, and the leader's own command, never sent, did not run. Driven by
+/// hand on one thread, so that each step is known: a read in flight (sent alone), an insert
+/// that opens a batch behind it, one that joins it.
+#[test]
+fn a_batch_whose_leader_is_dropped_is_still_sent() {
+    let server = RedisServer::start().unwrap();
+    let redis = server.redis();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let d = pottery::aio::RedisDict::<String, i64>::new(&redis, unique_key("coalesce-leader"));
+    rt.block_on(async {
+        // The connection is made, the insert's script loaded.
+        assert_eq!(d.insert("a".into(), 1).await.unwrap(), None);
+        let before = pottery::testing::coalesced_commands(&redis);
+        let mut read = Box::pin(d.get("a"));
+        assert!(pending_after_one_poll(&mut read).await, "sent alone");
+        let mut leader = Box::pin(d.insert("b".into(), 2));
+        assert!(pending_after_one_poll(&mut leader).await, "leads a batch");
+        let mut joined = Box::pin(d.insert("c".into(), 3));
+        assert!(pending_after_one_poll(&mut joined).await, "joins it");
+        drop(leader);
+        assert_eq!(read.await.unwrap(), Some(1));
+        assert_eq!(joined.await.unwrap(), None);
+        assert_eq!(d.get("c").await.unwrap(), Some(3));
+        assert_eq!(
+            d.get("b").await.unwrap(),
+            None,
+            "the dropped leader's insert never ran"
+        );
+        assert_eq!(pottery::testing::coalesced_commands(&redis), before + 1);
+        d.clear().await.unwrap();
+    });
+}

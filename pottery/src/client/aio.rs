@@ -105,6 +105,19 @@ impl Redis {
         Ok(AsyncConnection(conn))
     }
 
+    /// How many of pottery's commands this handle's async connections to a single server sent
+    /// coalesced with others (see `coalesce`), over the connections it holds now.
+    pub(crate) fn coalesced_commands(&self) -> u64 {
+        lock(&self.inner.aio)
+            .iter()
+            .map(|slot| match &slot.conn {
+                AsyncConn::Single(c) => c.state.coalescer.batched(),
+                #[allow(unreachable_patterns)]
+                _ => 0,
+            })
+            .sum()
+    }
+
     /// This runtime's async connection, if it has one that may be used.
     pub(super) fn cached_async(&self, runtime: tokio::runtime::Id) -> Option<AsyncConnection> {
         self.with_slot(runtime, |slot| AsyncConnection(slot.conn.clone()))
@@ -365,11 +378,8 @@ impl AsyncConnection {
     /// boxed future per command, as `ConnectionLike` has).
     pub(crate) async fn send_command(&mut self, cmd: &Cmd) -> RedisResult<Value> {
         let reply = match &mut self.0 {
-            AsyncConn::Single(c) => {
-                let r = c.conn.send_packed_command(cmd).await;
-                c.saw(&r);
-                r
-            }
+            // Coalesced with the commands other tasks send at once (see `coalesce`).
+            AsyncConn::Single(c) => super::coalesce::send(&c.state, &mut c.conn, cmd).await,
             #[allow(unreachable_patterns)]
             _ => redis::aio::ConnectionLike::req_packed_command(self, cmd).await,
         };
@@ -529,6 +539,20 @@ struct SingleState {
     lost: AtomicBool,
     /// The handle that made it (weak: the handle keeps its connections).
     handle: Weak<Inner>,
+    /// pottery's own commands on it, coalesced (see `coalesce`).
+    coalescer: super::coalesce::Coalescer,
+}
+
+impl super::coalesce::Shares for SingleState {
+    fn coalescer(&self) -> &super::coalesce::Coalescer {
+        &self.coalescer
+    }
+
+    fn saw(&self, e: &RedisError) {
+        if e.is_unrecoverable_error() {
+            self.lost.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 impl SingleConn {
@@ -551,6 +575,7 @@ async fn connect_single_async(
     let state = Arc::new(SingleState {
         lost: AtomicBool::new(false),
         handle,
+        coalescer: super::coalesce::Coalescer::default(),
     });
     let mut config = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(opts.connection_timeout))

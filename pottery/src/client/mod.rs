@@ -9,6 +9,7 @@
 mod aio;
 mod builder;
 mod cluster;
+mod coalesce;
 pub(crate) mod near;
 mod pool;
 mod redact;

@@ -50,3 +50,23 @@ pub use self::server::{Masters, RedisServer, ServerBuilder};
 pub use self::shared::shared_cluster;
 pub use self::shared::{doctest_redis, read_log, shared_server};
 pub use self::tls::TlsFiles;
+
+/// How many of pottery's commands `redis`'s async connections (to a single server, those it
+/// holds now) sent coalesced with other tasks' commands, as one pipeline: commands sent while
+/// others are in flight on the same connection go out together (one write, one read by the
+/// server), each still answered on its own.
+///
+/// ```
+/// # let redis = pottery::testing::doctest_redis();
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let d = pottery::aio::RedisDict::<String, i64>::new(&redis, "coalesced-doc");
+/// let replies = futures_util::future::join_all((0..64).map(|i| d.insert(format!("f{i}"), i))).await;
+/// assert!(replies.iter().all(|r| r.is_ok()));
+/// // Counted over the handle's life: how many went out in a pipeline depends on timing.
+/// let _ = pottery::testing::coalesced_commands(&redis);
+/// # d.clear().await.unwrap();
+/// # });
+/// ```
+pub fn coalesced_commands(redis: &crate::Redis) -> u64 {
+    redis.coalesced_commands()
+}
