@@ -319,3 +319,38 @@ fn resp3_from_the_sentinel_urls() {
     assert!(other.acquire_timeout(Duration::from_secs(5)).unwrap());
     other.release().unwrap();
 }
+
+/// A Sentinel handle's async connection coalesces concurrent commands as a single server's
+/// does: 64 tasks each get their own replies, and some commands went out coalesced.
+#[test]
+fn coalesced_commands_through_a_sentinel_handle_are_each_answered() {
+    let redis = group().redis();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let c = std::sync::Arc::new(aio::RedisCounter::<String>::new(
+        &redis,
+        unique_key("s-coalesce"),
+    ));
+    let before = pottery::testing::coalesced_commands(&redis);
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..64)
+            .map(|t| {
+                let c = c.clone();
+                tokio::spawn(async move {
+                    let field = format!("t{t}");
+                    for i in 1..=50 {
+                        assert_eq!(c.incr(&field, 1).await.unwrap(), i, "task {t}");
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+    });
+    assert!(pottery::testing::coalesced_commands(&redis) > before);
+    rt.block_on(c.clear()).unwrap();
+}

@@ -105,13 +105,15 @@ impl Redis {
         Ok(AsyncConnection(conn))
     }
 
-    /// How many of pottery's commands this handle's async connections to a single server sent
-    /// coalesced with others (see `coalesce`), over the connections it holds now.
+    /// How many of pottery's commands this handle's async connections (single server or
+    /// Sentinel) sent coalesced with others (see `coalesce`), over the connections it holds now.
     pub(crate) fn coalesced_commands(&self) -> u64 {
         lock(&self.inner.aio)
             .iter()
             .map(|slot| match &slot.conn {
                 AsyncConn::Single(c) => c.state.coalescer.batched(),
+                #[cfg(feature = "sentinel")]
+                AsyncConn::Sentinel(c) => c.watch.coalescer.batched(),
                 #[allow(unreachable_patterns)]
                 _ => 0,
             })
@@ -380,6 +382,8 @@ impl AsyncConnection {
         let reply = match &mut self.0 {
             // Coalesced with the commands other tasks send at once (see `coalesce`).
             AsyncConn::Single(c) => super::coalesce::send(&c.state, &mut c.conn, cmd).await,
+            #[cfg(feature = "sentinel")]
+            AsyncConn::Sentinel(c) => super::coalesce::send(&c.watch, &mut c.conn, cmd).await,
             #[allow(unreachable_patterns)]
             _ => redis::aio::ConnectionLike::req_packed_command(self, cmd).await,
         };
@@ -618,14 +622,32 @@ pub(super) struct ConnWatch {
     pub(super) dead: AtomicBool,
     pub(super) generation: u64,
     pub(super) target: Arc<SentinelTarget>,
+    /// pottery's own commands on it, coalesced (see `coalesce`).
+    pub(super) coalescer: super::coalesce::Coalescer,
+}
+
+#[cfg(feature = "sentinel")]
+impl super::coalesce::Shares for ConnWatch {
+    fn coalescer(&self) -> &super::coalesce::Coalescer {
+        &self.coalescer
+    }
+
+    fn saw(&self, e: &RedisError) {
+        self.saw_error(e);
+    }
 }
 
 #[cfg(feature = "sentinel")]
 impl ConnWatch {
     pub(super) fn saw<T>(&self, r: &RedisResult<T>) {
-        if let Err(e) = r
-            && SentinelTarget::stale(e)
-        {
+        if let Err(e) = r {
+            self.saw_error(e);
+        }
+    }
+
+    /// Marks the connection dead, and its master forgotten, if `e` says it is stale.
+    fn saw_error(&self, e: &RedisError) {
+        if SentinelTarget::stale(e) {
             self.dead.store(true, Ordering::Relaxed);
             self.target.forget(self.generation);
         }
@@ -657,6 +679,7 @@ pub(super) async fn connect_sentinel_async(
                 dead: AtomicBool::new(false),
                 generation,
                 target: Arc::clone(target),
+                coalescer: super::coalesce::Coalescer::default(),
             }),
         })),
         Err(e) => {

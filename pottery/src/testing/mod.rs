@@ -51,10 +51,11 @@ pub use self::shared::shared_cluster;
 pub use self::shared::{doctest_redis, read_log, shared_server};
 pub use self::tls::TlsFiles;
 
-/// How many of pottery's commands `redis`'s async connections (to a single server, those it
-/// holds now) sent coalesced with other tasks' commands, as one pipeline: commands sent while
-/// others are in flight on the same connection go out together (one write, one read by the
-/// server), each still answered on its own.
+/// How many of pottery's commands `redis`'s async connections (those it holds now, to a
+/// single server or a Sentinel group's master; a cluster handle's are not coalesced) sent
+/// coalesced with other tasks' commands, as one pipeline: commands sent while others are in
+/// flight on the same connection go out together (one write, one read by the server), each
+/// still answered on its own.
 ///
 /// ```
 /// # let redis = pottery::testing::doctest_redis();
