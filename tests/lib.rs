@@ -28,6 +28,15 @@ pub fn targets() -> Vec<(&'static str, Redis)> {
     ]
 }
 
+/// A Tokio runtime of two worker threads, as a service's on this 2-core machine.
+pub fn two_workers() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// A key no other test uses.
 pub fn unique_key(name: &str) -> String {
     format!("test:{name}:{}", rand::random::<u64>())

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use pottery::testing::{RedisServer, shared_server};
 use pottery::{Error, Redis, RedisDict};
-use pottery_tests::{poll, unique_key};
+use pottery_tests::{poll, two_workers, unique_key};
 
 fn connected_clients(server: &RedisServer) -> usize {
     let info = server.cli(["INFO", "clients"]).unwrap();
@@ -371,15 +371,6 @@ fn a_killed_async_connection_is_replaced_once_for_all_its_callers() {
     let first = ping(&mut held);
     assert_eq!(ping(&mut held).unwrap(), "PONG", "after {first:?}");
     rt.block_on(d.clear()).unwrap();
-}
-
-/// A runtime of two workers, as a service's.
-fn two_workers() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// Commands that tasks send while others are in flight on the handle's async connection go

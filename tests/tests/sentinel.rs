@@ -325,11 +325,7 @@ fn resp3_from_the_sentinel_urls() {
 #[test]
 fn coalesced_commands_through_a_sentinel_handle_are_each_answered() {
     let redis = group().redis();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = pottery_tests::two_workers();
     let c = std::sync::Arc::new(aio::RedisCounter::<String>::new(
         &redis,
         unique_key("s-coalesce"),

@@ -318,11 +318,7 @@ fn expect_any_err(what: &str, r: pottery::Result<()>) {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
+    pottery_tests::two_workers()
 }
 
 // ---------------------------------------------------------------------------------------------
