@@ -522,39 +522,84 @@ fn coalesced_senders_dropped_at_any_point_take_nothing_from_the_others() {
     assert!(oks > 0 && drops > 0, "{oks} returned, {drops} dropped");
 }
 
-/// A batch's leader dropped before it sealed its batch seals it as it goes: the sender that
-/// joined it is answered, and the leader's own command, never sent, did not run. Driven by
-/// hand on one thread, so that each step is known: a read in flight (sent alone), an insert
-/// that opens a batch behind it, one that joins it.
+/// A batch's senders, driven by hand on one thread so that each step is known (a read in
+/// flight, sent alone; inserts that open a batch behind it and join it): the first sender
+/// whose turn comes back seals and sends the batch, so one whose task is never polled again
+/// holds no one up; a batch whose senders are all dropped before it is sealed is given up
+/// (none of it runs, and it is not sent with a later batch); one of whose senders was dropped
+/// is sent with the dropped sender's command (it may run, as any command handed to the
+/// connection before its future was dropped).
 #[test]
-fn a_batch_whose_leader_is_dropped_is_still_sent() {
+fn a_batch_is_sealed_by_whichever_sender_comes_back_first() {
     let server = RedisServer::start().unwrap();
     let redis = server.redis();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let d = pottery::aio::RedisDict::<String, i64>::new(&redis, unique_key("coalesce-leader"));
+    let d = pottery::aio::RedisDict::<String, i64>::new(&redis, unique_key("coalesce-seal"));
+    let coalesced = || pottery::testing::coalesced_commands(&redis);
     rt.block_on(async {
         // The connection is made, the insert's script loaded.
         assert_eq!(d.insert("a".into(), 1).await.unwrap(), None);
-        let before = pottery::testing::coalesced_commands(&redis);
+        let before = coalesced();
+        // The opener is never polled again: the sender that joined seals the batch.
         let mut read = Box::pin(d.get("a"));
         assert!(pending_after_one_poll(&mut read).await, "sent alone");
-        let mut leader = Box::pin(d.insert("b".into(), 2));
-        assert!(pending_after_one_poll(&mut leader).await, "leads a batch");
+        let mut opener = Box::pin(d.insert("b".into(), 2));
+        assert!(pending_after_one_poll(&mut opener).await, "opens a batch");
         let mut joined = Box::pin(d.insert("c".into(), 3));
         assert!(pending_after_one_poll(&mut joined).await, "joins it");
-        drop(leader);
         assert_eq!(read.await.unwrap(), Some(1));
         assert_eq!(joined.await.unwrap(), None);
-        assert_eq!(d.get("c").await.unwrap(), Some(3));
         assert_eq!(
-            d.get("b").await.unwrap(),
-            None,
-            "the dropped leader's insert never ran"
+            coalesced(),
+            before + 2,
+            "both commands sent as one pipeline"
         );
-        assert_eq!(pottery::testing::coalesced_commands(&redis), before + 1);
+        assert_eq!(d.get("b").await.unwrap(), Some(2), "sent with the batch");
+        drop(opener);
+        // Every sender dropped before the batch is sealed: it is given up.
+        let mut read = Box::pin(d.get("a"));
+        assert!(pending_after_one_poll(&mut read).await);
+        let mut x = Box::pin(d.insert("x".into(), 24));
+        assert!(pending_after_one_poll(&mut x).await);
+        let mut y = Box::pin(d.insert("y".into(), 25));
+        assert!(pending_after_one_poll(&mut y).await);
+        drop((x, y));
+        assert_eq!(read.await.unwrap(), Some(1));
+        // A later batch does not carry them.
+        let mut read = Box::pin(d.get("a"));
+        assert!(pending_after_one_poll(&mut read).await);
+        let mut z = Box::pin(d.insert("z".into(), 26));
+        assert!(pending_after_one_poll(&mut z).await);
+        let mut w = Box::pin(d.insert("w".into(), 27));
+        assert!(pending_after_one_poll(&mut w).await);
+        assert_eq!(read.await.unwrap(), Some(1));
+        assert_eq!((z.await.unwrap(), w.await.unwrap()), (None, None));
+        assert_eq!(coalesced(), before + 4);
+        assert_eq!(
+            d.get("x").await.unwrap(),
+            None,
+            "a given-up batch never runs"
+        );
+        assert_eq!(
+            d.get("y").await.unwrap(),
+            None,
+            "a given-up batch never runs"
+        );
+        // One sender dropped, the other not: both commands go.
+        let mut read = Box::pin(d.get("a"));
+        assert!(pending_after_one_poll(&mut read).await);
+        let mut u = Box::pin(d.insert("u".into(), 28));
+        assert!(pending_after_one_poll(&mut u).await);
+        let mut v = Box::pin(d.insert("v".into(), 29));
+        assert!(pending_after_one_poll(&mut v).await);
+        drop(u);
+        assert_eq!(read.await.unwrap(), Some(1));
+        assert_eq!(v.await.unwrap(), None);
+        assert_eq!(coalesced(), before + 6);
+        assert_eq!(d.get("u").await.unwrap(), Some(28), "sent with its batch");
         d.clear().await.unwrap();
     });
 }

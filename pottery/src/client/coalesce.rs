@@ -7,17 +7,19 @@
 //! is where the client's and the server's time goes.
 //!
 //! A command sent while the connection has none in flight goes at once, as before. A command
-//! sent while others are in flight joins the *open batch*, or opens one: its sender (the
-//! batch's leader) lets the other ready tasks run once (`yield_now`), then seals the batch and
-//! sends it, its own command last, as one pipeline. Each sender gets its own reply (a server
-//! error as its own error), or the pipeline's error.
+//! sent while others are in flight joins the connection's *open batch* (or opens one), then
+//! its sender lets the other ready tasks run once (`yield_now`): the first of the batch's
+//! senders to come back seals it and sends it as one pipeline; the others find it sent. Each
+//! sender gets its own reply (a server error as its own error), or the pipeline's error. A
+//! batch whose senders all find it holding only one command sends that command alone.
 //!
-//! Cancellation: the batch's pipeline is a shared future that any of its senders drives, so a
-//! sender dropped at any point (the leader too) takes nothing from the others. A leader dropped
-//! before it sealed its batch seals it as it goes (without its own command, which was never
-//! sent). A command whose sender was dropped after it joined a batch may still be sent: as for
-//! any command whose future is dropped after it was handed to the connection, it may or may
-//! not have run.
+//! No sender waits on another: each seals the batch itself if no one has, so a sender whose
+//! task is slow to be polled again (or never is) holds no one up. Cancellation: the pipeline
+//! is a shared future that any of its senders drives, so a dropped sender takes nothing from
+//! the others. A batch whose senders were all dropped before it was sealed is given up (none
+//! of it is sent); a command whose sender was dropped while others of its batch live is sent
+//! with them: as any command whose future was dropped after it was handed to the connection,
+//! it may or may not run.
 //!
 //! Order is kept: the server runs a connection's commands in the order they were written,
 //! pipelined or not, and a task sends its next command only after its reply.
@@ -26,7 +28,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Poll, Waker};
 
 use futures_util::FutureExt;
 use futures_util::future::Shared;
@@ -72,15 +73,18 @@ struct Batch {
 }
 
 enum Stage {
-    /// Joined by senders until its leader seals it.
+    /// Joined by senders until one of them seals it.
     Collecting {
         pipe: redis::Pipeline,
+        /// Commands in `pipe`.
         count: usize,
-        /// The senders waiting for it to be sent.
-        waiting: Vec<Waker>,
+        /// Senders of them not dropped.
+        members: usize,
     },
-    /// Sealed with no one but its leader, who sends its command alone.
+    /// Sealed holding one command: its sender sends it alone.
     Alone,
+    /// Given up: its senders were all dropped before it was sealed (nothing was sent).
+    Abandoned,
     /// Sealed and handed to the connection (when first polled).
     Sent(Sending),
 }
@@ -115,41 +119,47 @@ pub(super) async fn send<S: Shares>(
     if co.busy.load(Ordering::Relaxed) == 0 {
         return alone(shared.as_ref(), conn, cmd).await;
     }
-    match enter(co, cmd) {
-        Entry::Joined(batch, index) => join(&batch, index).await,
-        Entry::Leads(batch) => lead(shared, conn, batch, cmd).await,
+    let (batch, index) = enter(co, cmd);
+    let member = Member { co, batch: &batch };
+    // The other ready tasks join it.
+    tokio::task::yield_now().await;
+    std::mem::forget(member);
+    match seal(shared, conn, &batch) {
+        Some(sending) => reply_of(&sending.await, index),
+        None => alone(shared.as_ref(), conn, cmd).await,
     }
 }
 
-/// How a command enters the coalescer when others are in flight.
-enum Entry {
-    /// It joined the open batch, at this index.
-    Joined(Arc<Batch>, usize),
-    /// It opened this batch, which it leads.
-    Leads(Arc<Batch>),
-}
-
-/// Joins `cmd` to the open batch, or opens one (no lock is held once it returns).
-fn enter(co: &Coalescer, cmd: &Cmd) -> Entry {
+/// Adds `cmd` to the open batch, or opens one with it (no lock is held once it returns): the
+/// batch, and `cmd`'s index in it.
+fn enter(co: &Coalescer, cmd: &Cmd) -> (Arc<Batch>, usize) {
     let mut open = lock(&co.open);
     if let Some(batch) = &*open {
         let mut stage = lock(&batch.stage);
-        // The open batch is never sealed (sealing takes it out first).
-        if let Stage::Collecting { pipe, count, .. } = &mut *stage {
+        // The open batch is always collecting (sealing or giving it up takes it out first).
+        if let Stage::Collecting {
+            pipe,
+            count,
+            members,
+        } = &mut *stage
+        {
             pipe.add_command(cmd.clone());
             *count += 1;
-            return Entry::Joined(Arc::clone(batch), *count - 1);
+            *members += 1;
+            return (Arc::clone(batch), *count - 1);
         }
     }
+    let mut pipe = redis::Pipeline::new();
+    pipe.add_command(cmd.clone());
     let batch = Arc::new(Batch {
         stage: Mutex::new(Stage::Collecting {
-            pipe: redis::Pipeline::new(),
-            count: 0,
-            waiting: Vec::new(),
+            pipe,
+            count: 1,
+            members: 1,
         }),
     });
     *open = Some(Arc::clone(&batch));
-    Entry::Leads(batch)
+    (batch, 0)
 }
 
 /// Sends `cmd` on its own.
@@ -168,60 +178,36 @@ async fn alone<S: Shares>(
     r
 }
 
-/// Leads `batch`, just opened: lets the other ready tasks join it, seals it and sends it with
-/// `cmd` last (alone if no one joined).
-async fn lead<S: Shares>(
-    shared: &Arc<S>,
-    conn: &mut MultiplexedConnection,
-    batch: Arc<Batch>,
-    cmd: &Cmd,
-) -> RedisResult<Value> {
-    let guard = Seal {
-        shared,
-        conn: &*conn,
-        batch: &batch,
-    };
-    tokio::task::yield_now().await;
-    std::mem::forget(guard);
-    match seal(shared, conn, &batch, Some(cmd)) {
-        Some((sending, index)) => reply_of(&sending.await, index),
-        None => alone(shared.as_ref(), conn, cmd).await,
-    }
-}
-
-/// Seals `batch` (closed to new senders) and makes its pipeline, `cmd` last if given: `None`
-/// if no one joined it (its leader sends `cmd` alone), else the pipeline on its way and
-/// `cmd`'s index in it. The senders waiting for it are woken.
+/// Seals `batch` if no one has (closed to new senders; its pipeline made), by one of its
+/// senders: its pipeline on its way, or `None` if it holds only the caller's command (which
+/// the caller then sends alone).
 fn seal<S: Shares>(
     shared: &Arc<S>,
     conn: &MultiplexedConnection,
     batch: &Arc<Batch>,
-    cmd: Option<&Cmd>,
-) -> Option<(Sending, usize)> {
+) -> Option<Sending> {
     let co = shared.coalescer();
-    {
-        let mut open = lock(&co.open);
-        if open.as_ref().is_some_and(|b| Arc::ptr_eq(b, batch)) {
-            *open = None;
-        }
+    let mut open = lock(&co.open);
+    if open.as_ref().is_some_and(|b| Arc::ptr_eq(b, batch)) {
+        *open = None;
     }
+    drop(open);
     let mut stage = lock(&batch.stage);
-    let Stage::Collecting {
-        mut pipe,
-        mut count,
-        waiting,
-    } = std::mem::replace(&mut *stage, Stage::Alone)
-    else {
-        // Sealed already (by a leader dropped before it sealed it: never the case when the
-        // leader seals it itself).
-        return None;
+    let (pipe, count) = match std::mem::replace(&mut *stage, Stage::Alone) {
+        Stage::Collecting { pipe, count, .. } => (pipe, count),
+        Stage::Sent(sending) => {
+            *stage = Stage::Sent(sending.clone());
+            return Some(sending);
+        }
+        // Only the caller's command, sealed alone by the caller: never sealed again. Nor is a
+        // batch given up while the caller, one of its senders, lives.
+        done @ (Stage::Alone | Stage::Abandoned) => {
+            *stage = done;
+            return None;
+        }
     };
-    if count == 0 {
+    if count == 1 {
         return None;
-    }
-    if let Some(cmd) = cmd {
-        pipe.add_command(cmd.clone());
-        count += 1;
     }
     co.busy.fetch_add(count, Ordering::Relaxed);
     // At most one per command (a `usize` count fits in a `u64`).
@@ -238,50 +224,30 @@ fn seal<S: Shares>(
     });
     let sending = sending.shared();
     *stage = Stage::Sent(sending.clone());
-    drop(stage);
-    for w in waiting {
-        w.wake();
-    }
-    Some((sending, count - 1))
+    Some(sending)
 }
 
-/// Seals the batch of a leader dropped before it sealed it (see the module docs).
-struct Seal<'a, S: Shares> {
-    shared: &'a Arc<S>,
-    conn: &'a MultiplexedConnection,
+/// A sender of a batch not yet sealed: dropped, it leaves the batch, and the last to leave
+/// gives it up.
+struct Member<'a> {
+    co: &'a Coalescer,
     batch: &'a Arc<Batch>,
 }
 
-impl<S: Shares> Drop for Seal<'_, S> {
+impl Drop for Member<'_> {
     fn drop(&mut self) {
-        // The pipeline is sent by the senders it wakes (they poll it).
-        let _ = seal(self.shared, self.conn, self.batch, None);
-    }
-}
-
-/// Waits for `batch` to be sent, then for its replies; returns the one at `index`.
-async fn join(batch: &Batch, index: usize) -> RedisResult<Value> {
-    let sending = std::future::poll_fn(|cx| {
-        let mut stage = lock(&batch.stage);
-        match &mut *stage {
-            Stage::Collecting { waiting, .. } => {
-                if !waiting.iter().any(|w| w.will_wake(cx.waker())) {
-                    waiting.push(cx.waker().clone());
+        // Lock order: the open batch, then a batch's stage.
+        let mut open = lock(&self.co.open);
+        let mut stage = lock(&self.batch.stage);
+        if let Stage::Collecting { members, .. } = &mut *stage {
+            *members -= 1;
+            if *members == 0 {
+                *stage = Stage::Abandoned;
+                if open.as_ref().is_some_and(|b| Arc::ptr_eq(b, self.batch)) {
+                    *open = None;
                 }
-                Poll::Pending
             }
-            Stage::Sent(sending) => Poll::Ready(Some(sending.clone())),
-            // A batch someone joined is never sealed alone.
-            Stage::Alone => Poll::Ready(None),
         }
-    })
-    .await;
-    match sending {
-        Some(sending) => reply_of(&sending.await, index),
-        None => Err(RedisError::from((
-            redis::ErrorKind::Client,
-            "a coalesced batch was sealed without its commands",
-        ))),
     }
 }
 
