@@ -603,3 +603,35 @@ fn a_batch_is_sealed_by_whichever_sender_comes_back_first() {
         d.clear().await.unwrap();
     });
 }
+
+/// `RedisBuilder::coalesce(false)`: every command is sent on its own, however many tasks send
+/// at once (and each is answered as before).
+#[test]
+fn coalescing_can_be_turned_off() {
+    let server = RedisServer::start().unwrap();
+    let redis = Redis::builder(&server.url())
+        .coalesce(false)
+        .build()
+        .unwrap();
+    let rt = two_workers();
+    let c = std::sync::Arc::new(pottery::aio::RedisCounter::<String>::new(
+        &redis,
+        unique_key("coalesce-off"),
+    ));
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..64)
+            .map(|t| {
+                let c = c.clone();
+                tokio::spawn(async move {
+                    for i in 1..=50 {
+                        assert_eq!(c.incr(&format!("t{t}"), 1).await.unwrap(), i);
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+    });
+    assert_eq!(pottery::testing::coalesced_commands(&redis), 0);
+}

@@ -106,6 +106,24 @@ impl RedisBuilder {
         self
     }
 
+    /// Whether a handle's async connection coalesces the commands that tasks send at once
+    /// (default on): a command sent while others are in flight on the connection goes out with
+    /// the others sent at that moment, as one pipeline (one write, one read by the server),
+    /// each still answered on its own; a command sent while none is in flight goes at once.
+    /// Under many concurrent tasks it carries well over the rate of a connection that sends
+    /// each command on its own; off, every command is written on its own, as redis-rs does.
+    /// Single-server and Sentinel handles (a cluster handle's connection routes each command
+    /// itself).
+    ///
+    /// ```
+    /// let b = pottery::Redis::builder("redis://127.0.0.1").coalesce(false);
+    /// # let _ = b;
+    /// ```
+    pub fn coalesce(mut self, on: bool) -> Self {
+        self.opts.coalesce = on;
+        self
+    }
+
     /// How long an operation keeps retrying while the server cannot take it — a refused
     /// connection (a restart, a master that died and is being replaced), a cluster or a
     /// Sentinel group failing over (`CLUSTERDOWN`, `TRYAGAIN`, `READONLY`, `MASTERDOWN`), a

@@ -50,8 +50,9 @@ pub(super) trait Shares: Send + Sync + 'static {
 }
 
 /// What the clones of one connection share to coalesce their commands.
-#[derive(Default)]
 pub(super) struct Coalescer {
+    /// Off: every command is sent on its own (`RedisBuilder::coalesce(false)`).
+    on: bool,
     /// Commands sent and not answered yet (each of a batch's counts).
     busy: AtomicUsize,
     /// The batch being collected, if any.
@@ -61,6 +62,16 @@ pub(super) struct Coalescer {
 }
 
 impl Coalescer {
+    /// A coalescer, `on` or off.
+    pub(super) fn new(on: bool) -> Coalescer {
+        Coalescer {
+            on,
+            busy: AtomicUsize::new(0),
+            open: Mutex::new(None),
+            batched: AtomicU64::new(0),
+        }
+    }
+
     /// How many commands were sent in coalesced pipelines.
     pub(super) fn batched(&self) -> u64 {
         self.batched.load(Ordering::Relaxed)
@@ -116,7 +127,7 @@ pub(super) async fn send<S: Shares>(
     cmd: &Cmd,
 ) -> RedisResult<Value> {
     let co = shared.coalescer();
-    if co.busy.load(Ordering::Relaxed) == 0 {
+    if !co.on || co.busy.load(Ordering::Relaxed) == 0 {
         return alone(shared.as_ref(), conn, cmd).await;
     }
     let (batch, index) = enter(co, cmd);

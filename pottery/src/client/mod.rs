@@ -237,6 +237,8 @@ struct Options {
     durable: Option<(usize, Duration)>,
     /// Whether spans record key names.
     trace_keys: bool,
+    /// Whether async connections coalesce concurrent commands (see `coalesce`).
+    coalesce: bool,
 }
 
 impl Default for Options {
@@ -248,6 +250,7 @@ impl Default for Options {
             retry_timeout: Duration::from_secs(10),
             durable: None,
             trace_keys: false,
+            coalesce: true,
         }
     }
 }
