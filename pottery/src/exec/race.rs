@@ -8,8 +8,9 @@ use std::pin::Pin;
 use std::task::Poll;
 
 /// A few futures run at once, their outputs taken in the order they finish: a quorum's
-/// requests to its masters, a batch's pipelines. Every still pending future is polled on each wake-up, which for
-/// the handful of masters a quorum has costs less than keeping a ready queue. The futures are
+/// requests to its masters, a batch's pipelines. Every still pending future is polled on each
+/// wake-up, which for the handful of masters a quorum has costs less than keeping a ready
+/// queue. The futures are
 /// boxed with their types erased: one box per future (as `FuturesUnordered` has one task per
 /// future), one copy of this code per output type, and a `Send` check that stops at the box
 /// (a caller's future nests fan-outs deep inside locks and ids).
