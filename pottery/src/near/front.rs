@@ -31,7 +31,8 @@
 
 use std::sync::{Arc, Weak};
 
-use super::store::{Hits, Stamp, Store, ThreadHits, fold, hash, r8};
+use super::arg::Arg;
+use super::store::{Hits, Stamp, Store, ThreadHits, fold, hash, tail};
 
 /// Ways per set.
 pub(crate) const WAYS: usize = 4;
@@ -62,7 +63,7 @@ pub(crate) enum Kind {
 }
 
 /// Laid out as written, on whole cache lines: the bookkeeping fills the first line, so a hit
-/// on a short read touches two.
+/// on a short read (key, identity and value within 64 bytes) touches two.
 #[repr(C, align(64))]
 struct Slot {
     /// The store's number (0: empty).
@@ -71,13 +72,52 @@ struct Slot {
     kind: Kind,
     /// This thread's counter of its store's hits (one load away from the slot).
     count: Option<Arc<ThreadHits>>,
-    /// Bytes of key and identity, then of value, in `data`.
-    probe_len: u16,
-    value_len: u16,
     /// Hits left before the store is asked again.
     left: u16,
-    /// Key, identity, then the value's bytes.
+    /// Bytes of key, command name, argument and value in `data` (each at most
+    /// [`SLOT_BYTES`], which fits a byte).
+    lens: Lens,
+    /// Key, command name, argument, then the value's bytes.
     data: [u8; SLOT_BYTES],
+}
+
+const _: () = assert!(SLOT_BYTES <= 255, "a slot's lengths are bytes");
+
+/// The lengths of a slot's pieces, compared at once.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Lens {
+    key: u8,
+    name: u8,
+    arg: u8,
+    value: u8,
+}
+
+/// A read as the front table holds it, in pieces (no buffer is made of them per lookup): its
+/// key, its command's name (`HGET`) and its one argument after the key. Its identity in the
+/// store is the name and the argument's JSON ([`super::plan::push_ident`] each).
+#[derive(Clone, Copy)]
+pub(crate) struct Read<'a> {
+    pub(crate) key: &'a [u8],
+    pub(crate) name: &'a [u8],
+    pub(crate) arg: Arg<'a>,
+}
+
+impl Read<'_> {
+    /// The pieces' lengths, if key, name, argument and `value` fit a slot.
+    fn lens(&self, value: usize) -> Option<Lens> {
+        let arg = self.arg.len();
+        let total = self.key.len() + self.name.len() + arg + value;
+        if total > SLOT_BYTES {
+            return None;
+        }
+        // Each at most the total.
+        Some(Lens {
+            key: self.key.len() as u8,
+            name: self.name.len() as u8,
+            arg: arg as u8,
+            value: value as u8,
+        })
+    }
 }
 
 /// One store's counter for this thread.
@@ -103,41 +143,74 @@ pub(crate) struct Front {
     regs: Vec<Reg>,
 }
 
-/// The front hash of a read of `store`: `probe` is its key followed by its identity
-/// (never 0).
-pub(crate) fn front_hash(store: &Store, probe: &[u8]) -> u64 {
-    let n = probe.len();
-    let h = if (16..=32).contains(&n) {
-        // The common size (a short key and field): two independent multiplies over four
-        // overlapping words that cover every byte.
-        fold(r8(probe) ^ SECRET[0], r8(&probe[8..]) ^ SECRET[1])
-            ^ fold(
-                r8(&probe[n - 16..]) ^ SECRET[2],
-                r8(&probe[n - 8..]) ^ SECRET[3] ^ n as u64,
-            )
-    } else {
-        hash([SECRET[0], SECRET[1]], probe)
-    };
-    // The store's number mixed in by a folded (full-width) multiply: no wrapping.
-    (h ^ fold(store.id(), 0x9e37_79b9_7f4a_7c15)) | 1
+/// The hash of one piece of a read, with its length: up to 16 bytes (every one of them read,
+/// from where the caller has them) in one multiply.
+#[inline]
+fn piece(b: &[u8], secret: u64) -> u64 {
+    if b.len() > 16 {
+        return hash([secret, SECRET[3]], b);
+    }
+    let (x, y) = tail(b);
+    fold(x ^ secret, y ^ SECRET[3] ^ b.len() as u64)
 }
 
-/// `a == b`, for slices of the same length: the common size (16 to 32 bytes) compared as
-/// four overlapping words that cover every byte, without a call.
+/// The front hash of `read` of `store` (never 0): its pieces hashed where they are, side by
+/// side, then combined.
+#[inline]
+pub(crate) fn front_hash(store: &Store, read: &Read<'_>) -> u64 {
+    let k = piece(read.key, SECRET[0]);
+    let n = piece(read.name, SECRET[1]);
+    let a = match read.arg.hashed() {
+        (inside, true) => piece(inside, SECRET[2]),
+        (json, false) => piece(json, SECRET[1]),
+    };
+    // The store's number mixed in by a folded (full-width) multiply: no wrapping.
+    (fold(k ^ n, a ^ store.id()) ^ k) | 1
+}
+
+/// `a == b`: short slices (the common case) compared as two overlapping words that cover
+/// every byte, without a call.
+#[inline]
 fn same(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
-    if n == b.len() && (16..=32).contains(&n) {
-        return (r8(a) ^ r8(b))
-            | (r8(&a[8..]) ^ r8(&b[8..]))
-            | (r8(&a[n - 16..]) ^ r8(&b[n - 16..]))
-            | (r8(&a[n - 8..]) ^ r8(&b[n - 8..]))
-            == 0;
+    if n != b.len() {
+        return false;
+    }
+    if n <= 16 {
+        let (x, y) = tail(a);
+        let (u, v) = tail(b);
+        return (x ^ u) | (y ^ v) == 0;
     }
     a == b
 }
 
+#[inline]
 fn set_of(h: u64) -> usize {
     (h >> 58) as usize % SETS
+}
+
+impl Slot {
+    /// Whether the slot holds `read` of the store numbered `id`.
+    #[inline]
+    fn holds(&self, id: u64, read: &Read<'_>) -> bool {
+        let l = self.lens;
+        let (k, n, a) = (usize::from(l.key), usize::from(l.name), usize::from(l.arg));
+        self.store == id
+            && k == read.key.len()
+            && n == read.name.len()
+            && a == read.arg.len()
+            && same(&self.data[..k], read.key)
+            && same(&self.data[k..k + n], read.name)
+            && read.arg.is(&self.data[k + n..k + n + a], same)
+    }
+
+    /// The value's bytes.
+    #[inline]
+    fn value(&self) -> &[u8] {
+        let l = self.lens;
+        let start = usize::from(l.key) + usize::from(l.name) + usize::from(l.arg);
+        &self.data[start..start + usize::from(l.value)]
+    }
 }
 
 impl Front {
@@ -148,14 +221,15 @@ impl Front {
         }
     }
 
-    /// The copy of the read `probe` (its key, then its identity; front hash `h`) of
-    /// `store`, if it may be served now and is a bulk string or nil (`bulk`) or an integer
-    /// (not `bulk`); counted as a hit then. A copy that may not be served is dropped.
+    /// The copy of `read` (front hash `h`) of `store`, if it may be served now and is a bulk
+    /// string or nil (`bulk`) or an integer (not `bulk`); counted as a hit then. A copy that
+    /// may not be served is dropped.
+    #[inline]
     pub(crate) fn get(
         &mut self,
         store: &Store,
         h: u64,
-        probe: &[u8],
+        read: &Read<'_>,
         bulk: bool,
     ) -> Option<(Kind, &[u8])> {
         let table = self.table.as_deref_mut()?;
@@ -172,11 +246,7 @@ impl Front {
                 return None;
             }
             let i = set * WAYS + matching.trailing_zeros() as usize;
-            let s = &table.slots[i];
-            if s.store == id
-                && usize::from(s.probe_len) == probe.len()
-                && same(&s.data[..probe.len()], probe)
-            {
+            if table.slots[i].holds(id, read) {
                 break i;
             }
             // Another read with the same hash (never seen in practice).
@@ -193,28 +263,24 @@ impl Front {
         }
         slot.left -= 1;
         slot.count.as_ref()?.one();
-        let start = usize::from(slot.probe_len);
-        Some((
-            slot.kind,
-            &slot.data[start..start + usize::from(slot.value_len)],
-        ))
+        Some((slot.kind, slot.value()))
     }
 
-    /// Copies a reply just served by `store` (stamped `stamp`) for the read `probe` (front
-    /// hash `h`), unless it is too large.
+    /// Copies a reply just served by `store` (stamped `stamp`) for `read` (front hash `h`),
+    /// unless it is too large.
     pub(crate) fn put(
         &mut self,
         store: &Store,
         h: u64,
-        probe: &[u8],
+        read: &Read<'_>,
         stamp: Stamp,
         kind: Kind,
         value: &[u8],
     ) {
-        let len = probe.len() + value.len();
-        if len > SLOT_BYTES {
+        let Some(lens) = read.lens(value.len()) else {
             return;
-        }
+        };
+        let len = read.key.len() + read.name.len() + read.arg.len() + value.len();
         let count = self.counter(store);
         let table = self.table.get_or_insert_with(|| {
             Box::new(Table {
@@ -224,8 +290,12 @@ impl Front {
                         store: 0,
                         stamp,
                         kind: Kind::Nil,
-                        probe_len: 0,
-                        value_len: 0,
+                        lens: Lens {
+                            key: 0,
+                            name: 0,
+                            arg: 0,
+                            value: 0,
+                        },
                         count: None,
                         left: 0,
                         data: [0; SLOT_BYTES],
@@ -236,13 +306,7 @@ impl Front {
         });
         let set = set_of(h);
         let id = store.id();
-        let same = |i: usize| {
-            let s = &table.slots[i];
-            table.tags[i] == h
-                && s.store == id
-                && usize::from(s.probe_len) == probe.len()
-                && s.data[..probe.len()] == *probe
-        };
+        let same = |i: usize| table.tags[i] == h && table.slots[i].holds(id, read);
         // The same read's old copy, else a free way, else the hand's.
         let way = (0..WAYS)
             .find(|w| same(set * WAYS + w))
@@ -254,14 +318,15 @@ impl Front {
             });
         let i = set * WAYS + way;
         let slot = &mut table.slots[i];
-        slot.data[..probe.len()].copy_from_slice(probe);
-        slot.data[probe.len()..len].copy_from_slice(value);
+        let (k, n, a) = (read.key.len(), read.name.len(), read.arg.len());
+        slot.data[..k].copy_from_slice(read.key);
+        slot.data[k..k + n].copy_from_slice(read.name);
+        read.arg.write_to(&mut slot.data[k + n..k + n + a]);
+        slot.data[k + n + a..len].copy_from_slice(value);
         slot.store = id;
         slot.stamp = stamp;
         slot.kind = kind;
-        // Both within SLOT_BYTES.
-        slot.probe_len = probe.len() as u16;
-        slot.value_len = value.len() as u16;
+        slot.lens = lens;
         slot.count = Some(count);
         slot.left = BUDGET;
         table.tags[i] = h;
@@ -306,30 +371,44 @@ mod tests {
     use redis::Value;
     use std::time::{Duration, Instant};
 
-    fn fill(s: &Store, key: &[u8], ident: &[u8], v: i64) {
+    fn fill(s: &Store, key: &[u8], arg: &[u8], v: i64) {
+        let ident = ident(arg);
         let seen = s.begin_fill(key);
         let deadline = super::super::store::Deadline {
             at: Some(Instant::now() + Duration::from_secs(60)),
             exact: false,
         };
-        s.end_fill(key, seen, Some((ident.to_vec(), Value::Int(v), deadline)));
+        s.end_fill(key, seen, Some((ident, Value::Int(v), deadline)));
     }
 
     /// A read through the front table as `Probed::peek` does it: the front copy, else the
-    /// store's entry (then copied).
-    fn read(front: &mut Front, s: &Store, key: &[u8], ident: &[u8]) -> Option<(i64, bool)> {
-        let probe = [key, ident].concat();
-        let h = front_hash(s, &probe);
-        if let Some((Kind::Int(n), _)) = front.get(s, h, &probe, false) {
+    /// store's entry (then copied). Its name is `R`, its argument `arg`.
+    fn read(front: &mut Front, s: &Store, key: &[u8], arg: &[u8]) -> Option<(i64, bool)> {
+        let read = Read {
+            key,
+            name: b"R",
+            arg: Arg::Json(arg),
+        };
+        let h = front_hash(s, &read);
+        if let Some((Kind::Int(n), _)) = front.get(s, h, &read, false) {
             return Some((n, true));
         }
-        let (hk, hi) = s.hashes(key, ident);
-        let (n, stamp) = s.lookup(hk, hi, key, ident, false, |v, stamp| match v {
+        let ident = ident(arg);
+        let (hk, hi) = s.hashes(key, &ident);
+        let (n, stamp) = s.lookup(hk, hi, key, &ident, false, |v, stamp| match v {
             Value::Int(n) => Some((*n, stamp)),
             _ => None,
         })?;
-        front.put(s, h, &probe, stamp, Kind::Int(n), &[]);
+        front.put(s, h, &read, stamp, Kind::Int(n), &[]);
         Some((n, false))
+    }
+
+    /// The store's identity of the read `R arg`.
+    fn ident(arg: &[u8]) -> Vec<u8> {
+        let mut ident = Vec::new();
+        crate::near::plan::push_ident(&mut ident, b"R");
+        crate::near::plan::push_ident(&mut ident, arg);
+        ident
     }
 
     /// Copies are served until their shard's epoch moves (an invalidation, a flush, an
@@ -359,7 +438,7 @@ mod tests {
         assert_eq!(read(&mut front, &s, b"k", b"r"), Some((4, false)));
         // Fills until the clock has evicted k (its shard's turn comes with the hand).
         let mut i = 0;
-        while s.get(b"k", b"r", false, |v| Some(v.clone())).is_some() {
+        while s.get(b"k", &ident(b"r"), false, |v| Some(v.clone())).is_some() {
             assert!(i < 10_000, "k never evicted");
             fill(&s, format!("x{i}").as_bytes(), b"r", i);
             i += 1;

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::front::{Front, Kind};
+use super::arg::Arg;
+use super::front::{Front, Kind, Read};
 use super::{Near, Plan, Touched, plan};
 use crate::client::Redis;
 use crate::error::Result;
@@ -19,7 +20,6 @@ thread_local! {
             ident: Vec::new(),
             arg: String::new(),
             value: Vec::new(),
-            probe: Vec::new(),
             front: Front::new(),
         })
     };
@@ -29,8 +29,6 @@ struct Scratch {
     ident: Vec<u8>,
     arg: String,
     value: Vec<u8>,
-    /// A read's key followed by its identity (what the front table holds it by).
-    probe: Vec<u8>,
     /// The thread's front table ([`super::front`]).
     front: Front,
 }
@@ -47,9 +45,6 @@ impl Scratch {
         }
         if self.value.capacity() > KEEP {
             self.value = Vec::new();
-        }
-        if self.probe.capacity() > KEEP {
-            self.probe = Vec::new();
         }
     }
 }
@@ -120,6 +115,7 @@ pub(crate) fn int<T, F: Fn(&str, i64) -> Result<T>>(f: F) -> Int<F> {
 impl<T, F: Fn(&str, Option<&[u8]>) -> Result<T>> Decode<T> for Bulk<F> {
     const BULK: bool = true;
 
+    #[inline]
     fn decode(&self, key: &str, kind: Kind, bytes: &[u8]) -> Option<Result<T>> {
         match kind {
             Kind::Nil => Some((self.0)(key, None)),
@@ -132,6 +128,7 @@ impl<T, F: Fn(&str, Option<&[u8]>) -> Result<T>> Decode<T> for Bulk<F> {
 impl<T, F: Fn(&str, i64) -> Result<T>> Decode<T> for Int<F> {
     const BULK: bool = false;
 
+    #[inline]
     fn decode(&self, key: &str, kind: Kind, _: &[u8]) -> Option<Result<T>> {
         match kind {
             Kind::Int(n) => Some((self.0)(key, n)),
@@ -182,11 +179,14 @@ where
     B: FnOnce() -> Result<Op<'k, T>>,
     D: Decode<T>,
 {
+    #[inline]
     fn probe(self, redis: &Redis) -> std::result::Result<Result<T>, Result<Op<'k, T>>> {
+        let mut hit = None;
         if let Some(near) = redis.near()
-            && let Some(done) = self.peek(near)
+            && self.peek(near, &mut hit)
+            && let Some(hit) = hit
         {
-            return Ok(done);
+            return Ok(hit);
         }
         Err((self.build)())
     }
@@ -205,8 +205,10 @@ where
 impl<A: serde::Serialize + ?Sized, B, D> Probed<'_, '_, A, B, D> {
     /// The result from the cached reply, if there is one to serve in a shape `decode` takes:
     /// from this thread's front table if it holds a copy that may be served, else from the
-    /// store (then copied into the front table).
-    fn peek<T>(&self, near: &Near) -> Option<Result<T>>
+    /// store (then copied into the front table). Whether there was one (then in `hit`:
+    /// written there, not returned through the layers below, which would copy it at each).
+    #[inline]
+    fn peek<T>(&self, near: &Near, hit: &mut Option<Result<T>>) -> bool
     where
         D: Decode<T>,
     {
@@ -214,50 +216,75 @@ impl<A: serde::Serialize + ?Sized, B, D> Probed<'_, '_, A, B, D> {
             .try_with(|scratch| {
                 let mut scratch = scratch.try_borrow_mut().ok()?;
                 let Scratch {
+                    ident,
                     arg,
                     value,
-                    probe,
                     front,
-                    ..
                 } = &mut *scratch;
-                // An argument that does not encode: the plan says so.
-                crate::codec::encode_into(self.arg, arg).ok()?;
-                let key = self.key.as_bytes();
-                probe.clear();
-                probe.extend_from_slice(key);
-                super::plan::push_ident(probe, self.name.as_bytes());
-                super::plan::push_ident(probe, arg.as_bytes());
-                let (probe, ident) = (&probe[..], &probe[key.len()..]);
                 let store = near.store();
-                let h = super::front::front_hash(store, probe);
-                let bulk = D::BULK;
-                if let Some((kind, bytes)) = front.get(store, h, probe, bulk) {
-                    return self.decode.decode(self.key, kind, bytes);
-                }
-                let (hk, hi) = store.hashes(key, ident);
-                value.clear();
-                // Under the shard's lock: a copy, not the decoder (which may run code of
-                // the caller's types).
-                let (kind, stamp) = store.lookup(hk, hi, key, ident, false, |v, stamp| {
-                    let kind = match v {
-                        Value::Nil if bulk => Kind::Nil,
-                        Value::BulkString(b) if bulk => {
-                            value.extend_from_slice(b);
-                            Kind::Bytes
-                        }
-                        Value::Int(n) if !bulk => Kind::Int(*n),
-                        _ => return None,
+                let mut missed = false;
+                // An argument that does not encode: the plan says so.
+                let done = super::arg::with_arg(self.arg, arg, |arg, quoted| {
+                    let read = Read {
+                        key: self.key.as_bytes(),
+                        name: self.name.as_bytes(),
+                        arg: Arg::new(arg, quoted),
                     };
-                    Some((kind, stamp))
-                })?;
-                front.put(store, h, probe, stamp, kind, value);
-                let done = self.decode.decode(self.key, kind, value);
-                scratch.trim();
+                    let h = super::front::front_hash(store, &read);
+                    if let Some((kind, bytes)) = front.get(store, h, &read, D::BULK) {
+                        *hit = self.decode.decode(self.key, kind, bytes);
+                        return;
+                    }
+                    missed = true;
+                    if let Some((kind, value)) =
+                        from_store(front, ident, value, store, h, &read, D::BULK)
+                    {
+                        *hit = self.decode.decode(self.key, kind, value);
+                    }
+                });
+                if missed {
+                    scratch.trim();
+                }
                 done
             })
-            .ok()
-            .flatten()
+            .is_ok_and(|done| done.is_some() && hit.is_some())
     }
+}
+
+/// The reply to `read` (front hash `h`), copied from `store` if it holds one in the shape
+/// asked (a bulk string or nil if `bulk`, else an integer) into `value` (the reply's bytes),
+/// and into the thread's `front` table: a front-table miss, kept out of the hit's code.
+#[inline(never)]
+fn from_store<'v>(
+    front: &mut Front,
+    ident: &mut Vec<u8>,
+    value: &'v mut Vec<u8>,
+    store: &super::store::Store,
+    h: u64,
+    read: &Read<'_>,
+    bulk: bool,
+) -> Option<(Kind, &'v [u8])> {
+    ident.clear();
+    super::plan::push_ident(ident, read.name);
+    read.arg.push_ident(ident);
+    let (hk, hi) = store.hashes(read.key, ident);
+    value.clear();
+    // Under the shard's lock: a copy, not the decoder (which may run code of the caller's
+    // types).
+    let (kind, stamp) = store.lookup(hk, hi, read.key, ident, false, |v, stamp| {
+        let kind = match v {
+            Value::Nil if bulk => Kind::Nil,
+            Value::BulkString(b) if bulk => {
+                value.extend_from_slice(b);
+                Kind::Bytes
+            }
+            Value::Int(n) if !bulk => Kind::Int(*n),
+            _ => return None,
+        };
+        Some((kind, stamp))
+    })?;
+    front.put(store, h, read, stamp, kind, value);
+    Some((kind, value))
 }
 
 /// [`Redis::run_within`] on a near-cached handle, for an `op` that [`hit`] did not answer.

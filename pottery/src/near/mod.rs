@@ -140,6 +140,7 @@
 //! # Ok::<(), pottery::Error>(())
 //! ```
 
+mod arg;
 mod front;
 mod hook;
 mod link;
@@ -316,6 +317,7 @@ impl crate::Redis {
         }
     }
 
+    #[inline]
     pub(crate) fn near(&self) -> Option<&Arc<Near>> {
         self.near_state()
     }
