@@ -174,11 +174,18 @@ pub fn encode_bytes<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, 
 /// assert!(v[2].is_nan());
 /// # Ok::<(), pottery::codec::CodecError>(())
 /// ```
+#[inline]
 pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     // Integers and plain strings, the most common values, skip the parser (same result).
     if let Some(i) = de::small_int(bytes) {
         return T::deserialize(de::SmallInt(i));
     }
+    decode_node(bytes)
+}
+
+/// [`decode`] of anything but a small integer (out of line: the integer's path is inlined).
+#[inline(never)]
+fn decode_node<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     let node = match de::plain_str(bytes) {
         Some(node) => node,
         None => de::parse(bytes)?,

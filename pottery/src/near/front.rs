@@ -458,11 +458,77 @@ mod tests {
         assert_eq!(hits(&s), before + 1000);
     }
 
+    /// Reads that differ in any piece never share a copy, even under one hash (a collision,
+    /// forged here): fields that differ only in escaping, a string and an integer, a key and
+    /// a name or argument split differently, long pieces differing in one byte. The two
+    /// forms of one argument (a plain string, its JSON) are one read, with one hash.
+    #[test]
+    fn pieces_are_compared_exactly() {
+        let s = Store::new(3, 1 << 20);
+        fill(&s, b"x", b"1", 0);
+        let ident = ident(b"1");
+        let (hk, hi) = s.hashes(b"x", &ident);
+        let stamp = s
+            .lookup(hk, hi, b"x", &ident, false, |_, stamp| Some(stamp))
+            .unwrap();
+        const LONG_A: &[u8] = &[b'a'; 20];
+        const LONG_B: &[u8] = &[b'b'; 20];
+        const LONG_C: &[u8] = b"bbbbbbbbbbbbbbbbbbbc";
+        let read = |key: &'static [u8], name: &'static [u8], arg| Read { key, name, arg };
+        let reads: Vec<Read<'_>> = vec![
+            read(b"k", b"HGET", Arg::Quoted(b"k1")),
+            read(b"k", b"HGET", Arg::Json(b"\"k1\"")),
+            read(b"k", b"HGET", Arg::Json(b"1")),
+            read(b"k", b"HGET", Arg::Quoted(b"1")),
+            read(b"k", b"HGET", Arg::Json(b"\"a\\\"b\"")),
+            read(b"k", b"HGET", Arg::Json(b"\"a\\\\b\"")),
+            read(b"k", b"HGET", Arg::Quoted(b"ab")),
+            read(b"k\"", b"HGET", Arg::Json(b"1\"")),
+            read(b"k", b"HGET", Arg::Json(b"\"1\"")),
+            read(b"kH", b"GET", Arg::Quoted(b"k1")),
+            read(b"k", b"HEXISTS", Arg::Quoted(b"k1")),
+            read(b"", b"HGET", Arg::Quoted(b"k1")),
+            read(b"k", b"HGET", Arg::Quoted(b"")),
+            read(b"k", b"HGET", Arg::Json(b"\"\"")),
+            read(b"k", b"HGET", Arg::Json(b"")),
+            read(LONG_A, b"HGET", Arg::Quoted(LONG_B)),
+            read(LONG_A, b"HGET", Arg::Quoted(LONG_C)),
+            read(LONG_A, b"HGET", Arg::Json(b"\"bbbbbbbbbbbbbbbbbbbb\"")),
+        ];
+        // What identifies a read: its key, name and argument's JSON.
+        let identity = |r: &Read<'_>| {
+            let mut json = vec![0; r.arg.len()];
+            r.arg.write_to(&mut json);
+            (r.key.to_vec(), r.name.to_vec(), json)
+        };
+        let mut shared = 0;
+        for (i, a) in reads.iter().enumerate() {
+            for (j, b) in reads.iter().enumerate() {
+                let mut front = Front::new();
+                let h = 0x0123_4567_89ab_cdef;
+                front.put(&s, h, a, stamp, Kind::Int(i as i64), &[]);
+                assert_eq!(front.get(&s, h, a, false), Some((Kind::Int(i as i64), &[][..])));
+                let one = identity(a) == identity(b);
+                let got = front.get(&s, h, b, false).map(|(k, _)| k);
+                assert_eq!(got, one.then_some(Kind::Int(i as i64)), "{i} {j}");
+                if one {
+                    assert_eq!(front_hash(&s, a), front_hash(&s, b), "{i} {j}");
+                    shared += usize::from(i != j);
+                }
+            }
+        }
+        // The quoted and encoded forms of "k1", "1", "" and the long string, each way.
+        assert_eq!(shared, 8);
+    }
+
     /// The word comparison is `==`.
     #[test]
     fn same_is_eq() {
         let a: Vec<u8> = (0..40).collect();
         for n in 0..=40 {
+            for m in 0..=40 {
+                assert_eq!(same(&a[..n], &a[..m]), n == m);
+            }
             for i in 0..n {
                 let mut b = a[..n].to_vec();
                 assert!(same(&a[..n], &b));

@@ -115,7 +115,9 @@ pub(crate) fn int<T, F: Fn(&str, i64) -> Result<T>>(f: F) -> Int<F> {
 impl<T, F: Fn(&str, Option<&[u8]>) -> Result<T>> Decode<T> for Bulk<F> {
     const BULK: bool = true;
 
-    #[inline]
+    // Always: a call here returns the result through memory, read back at once in another
+    // width than it was written (a stall that costs as much as the rest of the hit).
+    #[inline(always)]
     fn decode(&self, key: &str, kind: Kind, bytes: &[u8]) -> Option<Result<T>> {
         match kind {
             Kind::Nil => Some((self.0)(key, None)),
@@ -128,7 +130,9 @@ impl<T, F: Fn(&str, Option<&[u8]>) -> Result<T>> Decode<T> for Bulk<F> {
 impl<T, F: Fn(&str, i64) -> Result<T>> Decode<T> for Int<F> {
     const BULK: bool = false;
 
-    #[inline]
+    // Always: a call here returns the result through memory, read back at once in another
+    // width than it was written (a stall that costs as much as the rest of the hit).
+    #[inline(always)]
     fn decode(&self, key: &str, kind: Kind, _: &[u8]) -> Option<Result<T>> {
         match kind {
             Kind::Int(n) => Some((self.0)(key, n)),
@@ -153,23 +157,69 @@ pub(crate) struct Probed<'k, 'q, A: ?Sized, B, D> {
     pub build: B,
 }
 
+/// A near-cache hit's result, written by [`Probe::probe`]: the value and the error apart, so
+/// that the method's result is made where it is returned (moving a whole `Result<T>`, as
+/// large as an [`Error`](crate::Error), through every layer costs more than the lookup).
+pub(crate) struct Hit<T> {
+    /// The value read.
+    pub(crate) ok: Option<T>,
+    /// The cached reply did not decode.
+    pub(crate) err: Option<crate::Error>,
+}
+
+impl<T> Hit<T> {
+    /// No hit (yet).
+    pub(crate) fn new() -> Self {
+        Hit {
+            ok: None,
+            err: None,
+        }
+    }
+
+    #[inline]
+    fn set(&mut self, result: Option<Result<T>>) {
+        match result {
+            Some(Ok(v)) => self.ok = Some(v),
+            Some(Err(e)) => self.err = Some(e),
+            None => {}
+        }
+    }
+}
+
 /// What a table entry's plan builder returns, run by the blocking and async methods: the
 /// result at once (a near-cache hit, [`Probed`]), or the plan.
 pub(crate) trait Probe<'k, T> {
-    /// The result from the near cache of `redis` if it has it, else the plan.
-    #[allow(clippy::result_large_err)]
-    fn probe(self, redis: &Redis) -> std::result::Result<Result<T>, Result<Op<'k, T>>>;
+    /// What makes the plan.
+    type Plan: crate::batch::IntoOp<'k, T>;
+
+    /// Looks in the near cache of `redis`: the result in `hit` if it has it (written there,
+    /// not returned, which would copy it through every layer on the way), and in any case
+    /// what makes the plan (made only when there is no hit).
+    fn probe(self, redis: &Redis, hit: &mut Hit<T>) -> Self::Plan;
 }
 
 impl<'k, T> Probe<'k, T> for Op<'k, T> {
-    fn probe(self, _: &Redis) -> std::result::Result<Result<T>, Result<Op<'k, T>>> {
-        Err(Ok(self))
+    type Plan = Self;
+
+    fn probe(self, _: &Redis, _: &mut Hit<T>) -> Self {
+        self
     }
 }
 
 impl<'k, T> Probe<'k, T> for Result<Op<'k, T>> {
-    fn probe(self, _: &Redis) -> std::result::Result<Result<T>, Result<Op<'k, T>>> {
-        Err(self)
+    type Plan = Self;
+
+    fn probe(self, _: &Redis, _: &mut Hit<T>) -> Self {
+        self
+    }
+}
+
+/// A [`Probed`] read's plan, made by its builder.
+pub(crate) struct Build<B>(B);
+
+impl<'k, T, B: FnOnce() -> Result<Op<'k, T>>> crate::batch::IntoOp<'k, T> for Build<B> {
+    fn into_op(self) -> Result<Op<'k, T>> {
+        (self.0)()
     }
 }
 
@@ -179,16 +229,14 @@ where
     B: FnOnce() -> Result<Op<'k, T>>,
     D: Decode<T>,
 {
+    type Plan = Build<B>;
+
     #[inline]
-    fn probe(self, redis: &Redis) -> std::result::Result<Result<T>, Result<Op<'k, T>>> {
-        let mut hit = None;
-        if let Some(near) = redis.near()
-            && self.peek(near, &mut hit)
-            && let Some(hit) = hit
-        {
-            return Ok(hit);
+    fn probe(self, redis: &Redis, hit: &mut Hit<T>) -> Build<B> {
+        if let Some(near) = redis.near() {
+            self.peek(near, hit);
         }
-        Err((self.build)())
+        Build(self.build)
     }
 }
 
@@ -205,16 +253,18 @@ where
 impl<A: serde::Serialize + ?Sized, B, D> Probed<'_, '_, A, B, D> {
     /// The result from the cached reply, if there is one to serve in a shape `decode` takes:
     /// from this thread's front table if it holds a copy that may be served, else from the
-    /// store (then copied into the front table). Whether there was one (then in `hit`:
-    /// written there, not returned through the layers below, which would copy it at each).
+    /// store (then copied into the front table); written in `hit`.
     #[inline]
-    fn peek<T>(&self, near: &Near, hit: &mut Option<Result<T>>) -> bool
+    fn peek<T>(&self, near: &Near, hit: &mut Hit<T>)
     where
         D: Decode<T>,
     {
-        SCRATCH
-            .try_with(|scratch| {
-                let mut scratch = scratch.try_borrow_mut().ok()?;
+        // No buffer (a call from a thread-local's destructor, or a re-entrant lookup from a
+        // decoder): no lookup.
+        let _ = SCRATCH.try_with(|scratch| {
+                let Ok(mut scratch) = scratch.try_borrow_mut() else {
+                    return;
+                };
                 let Scratch {
                     ident,
                     arg,
@@ -224,7 +274,7 @@ impl<A: serde::Serialize + ?Sized, B, D> Probed<'_, '_, A, B, D> {
                 let store = near.store();
                 let mut missed = false;
                 // An argument that does not encode: the plan says so.
-                let done = super::arg::with_arg(self.arg, arg, |arg, quoted| {
+                super::arg::with_arg(self.arg, arg, |arg, quoted| {
                     let read = Read {
                         key: self.key.as_bytes(),
                         name: self.name.as_bytes(),
@@ -232,22 +282,20 @@ impl<A: serde::Serialize + ?Sized, B, D> Probed<'_, '_, A, B, D> {
                     };
                     let h = super::front::front_hash(store, &read);
                     if let Some((kind, bytes)) = front.get(store, h, &read, D::BULK) {
-                        *hit = self.decode.decode(self.key, kind, bytes);
+                        hit.set(self.decode.decode(self.key, kind, bytes));
                         return;
                     }
                     missed = true;
                     if let Some((kind, value)) =
                         from_store(front, ident, value, store, h, &read, D::BULK)
                     {
-                        *hit = self.decode.decode(self.key, kind, value);
+                        hit.set(self.decode.decode(self.key, kind, value));
                     }
                 });
                 if missed {
                     scratch.trim();
                 }
-                done
-            })
-            .is_ok_and(|done| done.is_some() && hit.is_some())
+            });
     }
 }
 

@@ -154,7 +154,7 @@ use std::time::Duration;
 use crate::sync::lock;
 
 pub(crate) use self::hook::{
-    Decode, Probe, Probed, TouchAgain, bulk, hit, int, run_async, run_blocking,
+    Decode, Hit, Probe, Probed, TouchAgain, bulk, hit, int, run_async, run_blocking,
 };
 pub(crate) use self::link::{Near, is_redirect};
 pub(crate) use self::plan::{Plan, Touched, batch_touched, plan};
