@@ -183,6 +183,20 @@ pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecEr
     decode_node(bytes)
 }
 
+/// The small integer `bytes` are the JSON of, if they are one that [`decode`] reads without
+/// its parser.
+#[inline]
+pub(crate) fn small_int(bytes: &[u8]) -> Option<i64> {
+    de::small_int(bytes)
+}
+
+/// [`decode`] of bytes that [`small_int`] read as `i`: the same result, without reading them
+/// again.
+#[inline]
+pub(crate) fn decode_small_int<T: serde::de::DeserializeOwned>(i: i64) -> Result<T, CodecError> {
+    T::deserialize(de::SmallInt(i))
+}
+
 /// [`decode`] of anything but a small integer (out of line: the integer's path is inlined).
 #[inline(never)]
 fn decode_node<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {

@@ -59,6 +59,9 @@ pub(crate) enum Kind {
     Nil,
     /// A bulk string (its bytes follow the key and identity in the slot).
     Bytes,
+    /// A bulk string that is pottery's JSON of this small integer (read when it was copied,
+    /// not at every hit: [`crate::codec::small_int`]).
+    Small(i64),
     Int(i64),
 }
 
@@ -253,7 +256,7 @@ impl Front {
             matching &= matching - 1;
         };
         let slot = &mut table.slots[i];
-        if bulk != matches!(slot.kind, Kind::Nil | Kind::Bytes) {
+        if bulk != matches!(slot.kind, Kind::Nil | Kind::Bytes | Kind::Small(_)) {
             return None;
         }
         if slot.left == 0 || !store.still(&slot.stamp) {

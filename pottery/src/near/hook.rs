@@ -102,9 +102,30 @@ pub(crate) struct Bulk<F>(F);
 /// A [`Decode`] from an integer ([`int`]).
 pub(crate) struct Int<F>(F);
 
-/// Decodes a bulk string's bytes, or `None` for `nil`, with `f`.
-pub(crate) fn bulk<T, F: Fn(&str, Option<&[u8]>) -> Result<T>>(f: F) -> Bulk<F> {
+/// Decodes a bulk string, or `None` for `nil`, with `f`.
+pub(crate) fn bulk<T, F: Fn(&str, Option<Bytes<'_>>) -> Result<T>>(f: F) -> Bulk<F> {
     Bulk(f)
+}
+
+/// A cached bulk string, for a [`bulk`] decoder: its bytes, and the small integer they are
+/// pottery's JSON of if they are one (read when they were copied, not at every hit).
+#[derive(Clone, Copy)]
+pub(crate) struct Bytes<'a> {
+    bytes: &'a [u8],
+    small: Option<i64>,
+}
+
+impl Bytes<'_> {
+    /// The value these bytes are pottery's JSON of, read at `key`: what
+    /// [`crate::exec::reply::decode`] makes of them.
+    #[inline]
+    pub(crate) fn decode<T: serde::de::DeserializeOwned>(self, key: &str) -> Result<T> {
+        match self.small {
+            Some(i) => crate::codec::decode_small_int(i)
+                .map_err(|e| crate::error::Error::codec(key, e)),
+            None => crate::exec::reply::decode(key, self.bytes),
+        }
+    }
 }
 
 /// Decodes an integer with `f`.
@@ -112,7 +133,7 @@ pub(crate) fn int<T, F: Fn(&str, i64) -> Result<T>>(f: F) -> Int<F> {
     Int(f)
 }
 
-impl<T, F: Fn(&str, Option<&[u8]>) -> Result<T>> Decode<T> for Bulk<F> {
+impl<T, F: Fn(&str, Option<Bytes<'_>>) -> Result<T>> Decode<T> for Bulk<F> {
     const BULK: bool = true;
 
     // Always: a call here returns the result through memory, read back at once in another
@@ -121,7 +142,14 @@ impl<T, F: Fn(&str, Option<&[u8]>) -> Result<T>> Decode<T> for Bulk<F> {
     fn decode(&self, key: &str, kind: Kind, bytes: &[u8]) -> Option<Result<T>> {
         match kind {
             Kind::Nil => Some((self.0)(key, None)),
-            Kind::Bytes => Some((self.0)(key, Some(bytes))),
+            Kind::Bytes => Some((self.0)(key, Some(Bytes { bytes, small: None }))),
+            Kind::Small(i) => Some((self.0)(
+                key,
+                Some(Bytes {
+                    bytes,
+                    small: Some(i),
+                }),
+            )),
             Kind::Int(_) => None,
         }
     }
@@ -136,7 +164,7 @@ impl<T, F: Fn(&str, i64) -> Result<T>> Decode<T> for Int<F> {
     fn decode(&self, key: &str, kind: Kind, _: &[u8]) -> Option<Result<T>> {
         match kind {
             Kind::Int(n) => Some((self.0)(key, n)),
-            Kind::Nil | Kind::Bytes => None,
+            Kind::Nil | Kind::Bytes | Kind::Small(_) => None,
         }
     }
 }
@@ -324,7 +352,7 @@ fn from_store<'v>(
             Value::Nil if bulk => Kind::Nil,
             Value::BulkString(b) if bulk => {
                 value.extend_from_slice(b);
-                Kind::Bytes
+                crate::codec::small_int(b).map_or(Kind::Bytes, Kind::Small)
             }
             Value::Int(n) if !bulk => Kind::Int(*n),
             _ => return None,
