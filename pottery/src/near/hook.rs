@@ -425,3 +425,52 @@ impl Drop for TouchAgain<'_> {
         self.near.touch(self.touched);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A copy's small integer, read when it was copied, decodes as its bytes do: the same
+    /// values and the same errors, for every type a dict may hold.
+    #[test]
+    fn small_integers_decode_as_their_bytes() {
+        fn check<T: serde::de::DeserializeOwned + std::fmt::Debug>(bytes: &[u8]) {
+            let small = crate::codec::small_int(bytes);
+            let copy = Bytes { bytes, small };
+            let plain = Bytes { bytes, small: None };
+            assert_eq!(
+                format!("{:?}", copy.decode::<T>("k")),
+                format!("{:?}", plain.decode::<T>("k")),
+                "{}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+        let cases: &[&[u8]] = &[
+            b"0",
+            b"7",
+            b"-1",
+            b"42",
+            b"-0",
+            b"00",
+            b"255",
+            b"256",
+            b"-129",
+            b"999999999999999999",
+            b"9999999999999999999",
+            b"1.5",
+            b"\"7\"",
+            b"",
+        ];
+        for bytes in cases {
+            check::<i64>(bytes);
+            check::<u8>(bytes);
+            check::<i8>(bytes);
+            check::<u64>(bytes);
+            check::<f64>(bytes);
+            check::<Option<i64>>(bytes);
+            check::<String>(bytes);
+            check::<bool>(bytes);
+            check::<serde_json::Value>(bytes);
+        }
+    }
+}
