@@ -146,29 +146,34 @@ pub(crate) struct Front {
     regs: Vec<Reg>,
 }
 
-/// The hash of one piece of a read, with its length: up to 16 bytes (every one of them read,
-/// from where the caller has them) in one multiply.
+/// One piece of a read as two words: up to 16 bytes as they are (overlapping words that
+/// cover every one, read where the caller has them), a longer piece hashed.
 #[inline]
-fn piece(b: &[u8], secret: u64) -> u64 {
+fn words(b: &[u8], secret: u64) -> (u64, u64) {
     if b.len() > 16 {
-        return hash([secret, SECRET[3]], b);
+        return (hash([secret, SECRET[3]], b), 0);
     }
-    let (x, y) = tail(b);
-    fold(x ^ secret, y ^ SECRET[3] ^ b.len() as u64)
+    tail(b)
 }
 
-/// The front hash of `read` of `store` (never 0): its pieces hashed where they are, side by
-/// side, then combined.
+/// The front hash of `read` of `store` (never 0): its pieces read where they are and mixed
+/// by one folded (full-width) multiply, with their lengths and the store's number (no
+/// wrapping arithmetic). Both forms of one argument (a plain string, its JSON) hash alike.
 #[inline]
 pub(crate) fn front_hash(store: &Store, read: &Read<'_>) -> u64 {
-    let k = piece(read.key, SECRET[0]);
-    let n = piece(read.name, SECRET[1]);
-    let a = match read.arg.hashed() {
-        (inside, true) => piece(inside, SECRET[2]),
-        (json, false) => piece(json, SECRET[1]),
-    };
-    // The store's number mixed in by a folded (full-width) multiply: no wrapping.
-    (fold(k ^ n, a ^ store.id()) ^ k) | 1
+    let (arg, quoted) = read.arg.hashed();
+    let (k0, k1) = words(read.key, SECRET[0]);
+    let (n0, n1) = words(read.name, SECRET[1]);
+    let (a0, a1) = words(arg, SECRET[2]);
+    let lens = (read.key.len() as u64)
+        ^ (read.name.len() as u64).rotate_left(16)
+        ^ (arg.len() as u64).rotate_left(32)
+        ^ u64::from(quoted).rotate_left(48);
+    // The argument's words (what varies most) on both sides, each crossed with the key's.
+    fold(
+        k0 ^ n1 ^ a1 ^ SECRET[0],
+        k1 ^ n0 ^ a0 ^ lens ^ store.id() ^ SECRET[1],
+    ) | 1
 }
 
 /// `a == b`: short slices (the common case) compared as two overlapping words that cover
