@@ -6,8 +6,8 @@
 //! that moves between cores. Each thread that reads through [`Probed`](super::Probed) reads
 //! (`RedisDict::get`, `RedisDict::contains_key`, `RedisSet::contains`) keeps a small table of
 //! its own in front of the store: [`SLOTS`] slots, [`WAYS`]-way set associative, each holding
-//! the store's number, the key, the read's identity, the reply (nil, an integer, or a bulk
-//! string), and the entry's [`Stamp`] (its shard's epoch when it was copied, and its
+//! the store's number, the read's key, command name and argument (its [`Read`]), the reply
+//! (nil, an integer, or a bulk string), and the entry's [`Stamp`] (its shard's epoch when it was copied, and its
 //! deadline). A hit checks the stamp ([`Store::still`]: one `Acquire` load of the shard's
 //! epoch and the coarse clock) and counts itself in a counter only its thread writes.
 //!
@@ -19,14 +19,17 @@
 //! again (which keeps the entry's second chance in the eviction clock, and refreshes the
 //! copy).
 //!
-//! A slot is found by one unkeyed hash of the key and identity (a collision, chosen or not,
-//! costs a lookup in the store, never a wrong reply: the slot's store number, key and
-//! identity are compared in full).
+//! A slot is found by one unkeyed hash of the read's pieces, read where the caller has them
+//! (no buffer is made of them per lookup: [`front_hash`]); a collision, chosen or not, costs
+//! a lookup in the store, never a wrong reply: the slot's store number, key, command name
+//! and argument are compared in full, piece by piece ([`Slot::holds`]). A plain string
+//! argument is compared and hashed as it is, without being encoded ([`Arg::Quoted`]: its
+//! JSON is it between quotes), so a hit writes nothing but its count.
 //!
 //! Memory: the table is allocated on a thread's first lookup: [`SLOTS`] slots of
-//! [`SLOT_BYTES`] bytes of key, identity and value plus about 64 of bookkeeping (about
-//! 66 KiB per thread), whatever the stores' sizes; a reply whose key, identity and value
-//! together exceed [`SLOT_BYTES`] is not copied (it is served from the store). None of it
+//! [`SLOT_BYTES`] bytes of key, name, argument and value plus about 64 of bookkeeping (about
+//! 66 KiB per thread), whatever the stores' sizes; a reply whose key, name, argument and
+//! value together exceed [`SLOT_BYTES`] is not copied (it is served from the store). None of it
 //! counts in the store's `entries` and `bytes`.
 
 use std::sync::{Arc, Weak};
@@ -65,8 +68,8 @@ pub(crate) enum Kind {
     Int(i64),
 }
 
-/// Laid out as written, on whole cache lines: the bookkeeping fills the first line, so a hit
-/// on a short read (key, identity and value within 64 bytes) touches two.
+/// Laid out as written, on whole cache lines: the bookkeeping nearly fills the first line, so
+/// a hit on a short read (key, name, argument and value within 64 bytes) touches two.
 #[repr(C, align(64))]
 struct Slot {
     /// The store's number (0: empty).
@@ -446,7 +449,10 @@ mod tests {
         assert_eq!(read(&mut front, &s, b"k", b"r"), Some((4, false)));
         // Fills until the clock has evicted k (its shard's turn comes with the hand).
         let mut i = 0;
-        while s.get(b"k", &ident(b"r"), false, |v| Some(v.clone())).is_some() {
+        while s
+            .get(b"k", &ident(b"r"), false, |v| Some(v.clone()))
+            .is_some()
+        {
             assert!(i < 10_000, "k never evicted");
             fill(&s, format!("x{i}").as_bytes(), b"r", i);
             i += 1;
@@ -515,7 +521,10 @@ mod tests {
                 let mut front = Front::new();
                 let h = 0x0123_4567_89ab_cdef;
                 front.put(&s, h, a, stamp, Kind::Int(i as i64), &[]);
-                assert_eq!(front.get(&s, h, a, false), Some((Kind::Int(i as i64), &[][..])));
+                assert_eq!(
+                    front.get(&s, h, a, false),
+                    Some((Kind::Int(i as i64), &[][..]))
+                );
                 let one = identity(a) == identity(b);
                 let got = front.get(&s, h, b, false).map(|(k, _)| k);
                 assert_eq!(got, one.then_some(Kind::Int(i as i64)), "{i} {j}");

@@ -13,8 +13,9 @@ use crate::exec::plan::{Op, Req};
 use redis::Value;
 
 thread_local! {
-    /// A lookup's scratch: the read's identity, an encoded argument, a copy of the cached
-    /// bytes (reused: a hit allocates nothing but what it hands out).
+    /// A lookup's scratch: the read's identity (a miss's), an encoded argument (one that is
+    /// not a plain string), a copy of the cached bytes (a miss's), the front table (reused: a
+    /// hit allocates nothing but what it hands out).
     static SCRATCH: std::cell::RefCell<Scratch> = const {
         std::cell::RefCell::new(Scratch {
             ident: Vec::new(),
@@ -121,8 +122,9 @@ impl Bytes<'_> {
     #[inline]
     pub(crate) fn decode<T: serde::de::DeserializeOwned>(self, key: &str) -> Result<T> {
         match self.small {
-            Some(i) => crate::codec::decode_small_int(i)
-                .map_err(|e| crate::error::Error::codec(key, e)),
+            Some(i) => {
+                crate::codec::decode_small_int(i).map_err(|e| crate::error::Error::codec(key, e))
+            }
             None => crate::exec::reply::decode(key, self.bytes),
         }
     }
@@ -290,40 +292,40 @@ impl<A: serde::Serialize + ?Sized, B, D> Probed<'_, '_, A, B, D> {
         // No buffer (a call from a thread-local's destructor, or a re-entrant lookup from a
         // decoder): no lookup.
         let _ = SCRATCH.try_with(|scratch| {
-                let Ok(mut scratch) = scratch.try_borrow_mut() else {
-                    return;
+            let Ok(mut scratch) = scratch.try_borrow_mut() else {
+                return;
+            };
+            let Scratch {
+                ident,
+                arg,
+                value,
+                front,
+            } = &mut *scratch;
+            let store = near.store();
+            let mut missed = false;
+            // An argument that does not encode: the plan says so.
+            super::arg::with_arg(self.arg, arg, |arg, quoted| {
+                let read = Read {
+                    key: self.key.as_bytes(),
+                    name: self.name.as_bytes(),
+                    arg: Arg::new(arg, quoted),
                 };
-                let Scratch {
-                    ident,
-                    arg,
-                    value,
-                    front,
-                } = &mut *scratch;
-                let store = near.store();
-                let mut missed = false;
-                // An argument that does not encode: the plan says so.
-                super::arg::with_arg(self.arg, arg, |arg, quoted| {
-                    let read = Read {
-                        key: self.key.as_bytes(),
-                        name: self.name.as_bytes(),
-                        arg: Arg::new(arg, quoted),
-                    };
-                    let h = super::front::front_hash(store, &read);
-                    if let Some((kind, bytes)) = front.get(store, h, &read, D::BULK) {
-                        hit.set(self.decode.decode(self.key, kind, bytes));
-                        return;
-                    }
-                    missed = true;
-                    if let Some((kind, value)) =
-                        from_store(front, ident, value, store, h, &read, D::BULK)
-                    {
-                        hit.set(self.decode.decode(self.key, kind, value));
-                    }
-                });
-                if missed {
-                    scratch.trim();
+                let h = super::front::front_hash(store, &read);
+                if let Some((kind, bytes)) = front.get(store, h, &read, D::BULK) {
+                    hit.set(self.decode.decode(self.key, kind, bytes));
+                    return;
+                }
+                missed = true;
+                if let Some((kind, value)) =
+                    from_store(front, ident, value, store, h, &read, D::BULK)
+                {
+                    hit.set(self.decode.decode(self.key, kind, value));
                 }
             });
+            if missed {
+                scratch.trim();
+            }
+        });
     }
 }
 
