@@ -16,15 +16,6 @@ pub(crate) enum Arg<'a> {
     Json(&'a [u8]),
 }
 
-impl<'a> Arg<'a> {
-    /// `Quoted(b)` if `quoted`, else `Json(b)` (what [`with_arg`] hands its function, as
-    /// two values that go in registers).
-    #[inline]
-    pub(crate) fn new(b: &'a [u8], quoted: bool) -> Arg<'a> {
-        if quoted { Arg::Quoted(b) } else { Arg::Json(b) }
-    }
-}
-
 impl Arg<'_> {
     /// The length of the JSON.
     #[inline]
@@ -88,24 +79,31 @@ impl Arg<'_> {
     }
 }
 
-/// `f` of `value`'s JSON form (pottery's encoding, [`crate::codec::encode_into`]), given as
-/// [`Arg::new`] takes it: a plain string's without writing it out, anything else's encoded
-/// into `buf`. `None` when it does
-/// not encode (the plan says why), or when `value` serialized a plain string and then failed
-/// anyway (its `Serialize` is odd: no lookup is made of it again).
+/// What [`with_plain`] made of a value.
+pub(crate) enum Taken<R> {
+    /// A plain string: `f` of it.
+    Plain(R),
+    /// Anything else: its JSON is to be encoded ([`crate::codec::encode_into`]).
+    Encode,
+    /// A value that serialized a plain string and then failed anyway (its `Serialize` is
+    /// odd): `f` ran, and no lookup is to be made of it again.
+    Failed,
+}
+
+/// `f` of `value` if it serializes as a plain string, whose JSON is it between quotes (pottery's
+/// encoding, [`crate::codec::encode_into`], without writing it out); else what to do. `f` is
+/// called from one place only, so that it is inlined (with the lookup it makes).
 #[inline]
-pub(crate) fn with_arg<A: Serialize + ?Sized, R>(
+pub(crate) fn with_plain<A: Serialize + ?Sized, R>(
     value: &A,
-    buf: &mut String,
-    f: impl FnOnce(&[u8], bool) -> R,
-) -> Option<R> {
+    f: impl FnOnce(&[u8]) -> R,
+) -> Taken<R> {
     let mut f = Some(f);
-    if let Ok(r) = value.serialize(Capture(&mut f)) {
-        return Some(r);
+    match value.serialize(Capture(&mut f)) {
+        Ok(r) => Taken::Plain(r),
+        Err(NotPlain) if f.is_some() => Taken::Encode,
+        Err(NotPlain) => Taken::Failed,
     }
-    let f = f?;
-    crate::codec::encode_into(value, buf).ok()?;
-    Some(f(buf.as_bytes(), false))
 }
 
 /// Whether the encoder writes `s` as it is between quotes ([`crate::codec::ser`]'s
@@ -150,7 +148,7 @@ macro_rules! refuse {
     };
 }
 
-impl<F: FnOnce(&[u8], bool) -> R, R> ser::Serializer for Capture<'_, F> {
+impl<F: FnOnce(&[u8]) -> R, R> ser::Serializer for Capture<'_, F> {
     type Ok = R;
     type Error = NotPlain;
     type SerializeSeq = Impossible<R, NotPlain>;
@@ -167,7 +165,7 @@ impl<F: FnOnce(&[u8], bool) -> R, R> ser::Serializer for Capture<'_, F> {
             return Err(NotPlain);
         }
         let f = self.0.take().ok_or(NotPlain)?;
-        Ok(f(v.as_bytes(), true))
+        Ok(f(v.as_bytes()))
     }
 
     refuse! {
@@ -261,8 +259,7 @@ mod tests {
     /// The JSON an argument is taken as.
     fn json<A: Serialize + ?Sized>(value: &A) -> Option<(Vec<u8>, bool)> {
         let mut buf = String::new();
-        with_arg(value, &mut buf, |arg, quoted| {
-            let arg = Arg::new(arg, quoted);
+        with_arg(value, &mut buf, |arg| {
             let mut out = vec![0; arg.len()];
             arg.write_to(&mut out);
             let mut ident = Vec::new();
@@ -273,6 +270,22 @@ mod tests {
             assert!(arg.is(&out, |a, b| a == b));
             (out, matches!(arg, Arg::Quoted(_)))
         })
+    }
+
+    /// `f` of `value`'s JSON as the near cache takes it: [`with_plain`], else encoded.
+    fn with_arg<A: Serialize + ?Sized, R>(
+        value: &A,
+        buf: &mut String,
+        f: impl Fn(Arg<'_>) -> R,
+    ) -> Option<R> {
+        match with_plain(value, |s| f(Arg::Quoted(s))) {
+            Taken::Plain(r) => Some(r),
+            Taken::Encode => {
+                crate::codec::encode_into(value, buf).ok()?;
+                Some(f(Arg::Json(buf.as_bytes())))
+            }
+            Taken::Failed => None,
+        }
     }
 
     /// Every argument is taken as its encoding; plain strings without writing it.
@@ -332,14 +345,20 @@ mod tests {
                 Err(ser::Error::custom("odd"))
             }
         }
-        let mut calls = 0;
+        let calls = std::cell::Cell::new(0);
         let mut buf = String::new();
-        assert_eq!(with_arg(&Odd, &mut buf, |_, _| calls += 1), None);
-        assert_eq!(calls, 1);
+        assert_eq!(
+            with_arg(&Odd, &mut buf, |_| calls.set(calls.get() + 1)),
+            None
+        );
+        assert_eq!(calls.get(), 1);
         let nan = std::collections::HashMap::from([(vec![1], 1)]);
         assert_eq!(crate::codec::encode(&nan).ok(), None);
-        assert_eq!(with_arg(&nan, &mut buf, |_, _| calls += 1), None);
-        assert_eq!(calls, 1);
+        assert_eq!(
+            with_arg(&nan, &mut buf, |_| calls.set(calls.get() + 1)),
+            None
+        );
+        assert_eq!(calls.get(), 1);
     }
 
     /// Values of different types behind one object, for the table above.

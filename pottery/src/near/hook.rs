@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::arg::Arg;
+use super::arg::{Arg, Taken};
 use super::front::{Front, Kind, Read};
 use super::{Near, Plan, Touched, plan};
 use crate::client::Redis;
@@ -303,29 +303,56 @@ impl<A: serde::Serialize + ?Sized, B, D> Probed<'_, '_, A, B, D> {
             } = &mut *scratch;
             let store = near.store();
             let mut missed = false;
-            // An argument that does not encode: the plan says so.
-            super::arg::with_arg(self.arg, arg, |arg, quoted| {
-                let read = Read {
-                    key: self.key.as_bytes(),
-                    name: self.name.as_bytes(),
-                    arg: Arg::new(arg, quoted),
-                };
-                let h = super::front::front_hash(store, &read);
-                if let Some((kind, bytes)) = front.get(store, h, &read, D::BULK) {
-                    hit.set(self.decode.decode(self.key, kind, bytes));
-                    return;
-                }
-                missed = true;
-                if let Some((kind, value)) =
-                    from_store(front, ident, value, store, h, &read, D::BULK)
-                {
-                    hit.set(self.decode.decode(self.key, kind, value));
-                }
+            let taken = super::arg::with_plain(self.arg, |s| {
+                self.look(store, front, ident, value, hit, &mut missed, Arg::Quoted(s));
             });
+            match taken {
+                Taken::Plain(()) | Taken::Failed => {}
+                // An argument that does not encode: the plan says so.
+                Taken::Encode => {
+                    if crate::codec::encode_into(self.arg, arg).is_ok() {
+                        let json = Arg::Json(arg.as_bytes());
+                        self.look(store, front, ident, value, hit, &mut missed, json);
+                    }
+                }
+            }
             if missed {
                 scratch.trim();
             }
         });
+    }
+
+    /// [`Self::peek`] of the read whose argument is `arg`: the front table's copy, else the
+    /// store's (`missed` then). Always inlined: it is the hit's code, in the two places it
+    /// is called from (a call would pass the result back through memory).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn look<T>(
+        &self,
+        store: &super::store::Store,
+        front: &mut Front,
+        ident: &mut Vec<u8>,
+        value: &mut Vec<u8>,
+        hit: &mut Hit<T>,
+        missed: &mut bool,
+        arg: Arg<'_>,
+    ) where
+        D: Decode<T>,
+    {
+        let read = Read {
+            key: self.key.as_bytes(),
+            name: self.name.as_bytes(),
+            arg,
+        };
+        let h = super::front::front_hash(store, &read);
+        if let Some((kind, bytes)) = front.get(store, h, &read, D::BULK) {
+            hit.set(self.decode.decode(self.key, kind, bytes));
+            return;
+        }
+        *missed = true;
+        if let Some((kind, value)) = from_store(front, ident, value, store, h, &read, D::BULK) {
+            hit.set(self.decode.decode(self.key, kind, value));
+        }
     }
 }
 
