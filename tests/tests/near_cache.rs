@@ -944,6 +944,90 @@ fn membership_hits_give_what_the_server_gives() {
     assert!(!set.contains("a").unwrap());
 }
 
+/// Fields that look alike never share a near-cached reply: a string and an integer of the
+/// same digits (`"1"` and `1`), strings that differ only in their escaping (`a"b`, `a\b`),
+/// plain and escaped strings, keys that are prefixes of each other (or end in a quote); and
+/// every hit gives what the server gives (values of every JSON shape, small integers
+/// included), blocking and async.
+#[test]
+fn look_alike_reads_never_share_a_copy() {
+    use serde_json::{Value, json};
+    let server = start();
+    let redis = near(&server);
+    let key = unique_key("near-alike");
+    let by_str = RedisDict::<String, Value>::new(&redis, &key);
+    let by_int = RedisDict::<i64, Value>::new(&redis, &key);
+    let longer = RedisDict::<String, Value>::new(&redis, format!("{key}1"));
+    let quoted = RedisDict::<String, Value>::new(&redis, format!("{key}\""));
+    let fields = ["1", "k1", "a\"b", "a\\b", "\u{e9}", "", "-1", "01", "x\ny"];
+    let values = [
+        json!(7),
+        json!("7"),
+        json!(-3),
+        json!(1.5),
+        json!(null),
+        json!([1]),
+        json!({"a": 1}),
+        json!(123_456_789_012_345_678_i64),
+        json!(true),
+    ];
+    for (f, v) in fields.iter().zip(&values) {
+        by_str.insert((*f).into(), v.clone()).unwrap();
+    }
+    by_int.insert(1, json!("one")).unwrap();
+    by_int.insert(-1, json!(-1)).unwrap();
+    longer.insert("1".into(), json!(11)).unwrap();
+    quoted.insert("1".into(), json!(12)).unwrap();
+    let check = || {
+        for (f, v) in fields.iter().zip(&values) {
+            assert_eq!(by_str.get(*f).unwrap().as_ref(), Some(v), "{f:?}");
+        }
+        assert_eq!(by_str.get("2").unwrap(), None);
+        assert_eq!(by_int.get(&1).unwrap(), Some(json!("one")));
+        assert_eq!(by_int.get(&-1).unwrap(), Some(json!(-1)));
+        assert_eq!(by_int.get(&7).unwrap(), None);
+        assert_eq!(longer.get("1").unwrap(), Some(json!(11)));
+        assert_eq!(quoted.get("1").unwrap(), Some(json!(12)));
+        assert!(by_str.contains_key("1").unwrap());
+        assert!(by_int.contains_key(&1).unwrap());
+        assert!(!by_int.contains_key(&2).unwrap());
+    };
+    let hits = stats(&redis).hits;
+    for _ in 0..3 {
+        check();
+    }
+    // 18 reads a round: the first round fills, the next two hit.
+    assert!(stats(&redis).hits >= hits + 2 * 18, "{:?}", stats(&redis));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (astr, aint) = (by_str.to_async(), by_int.to_async());
+    rt.block_on(async {
+        for _ in 0..3 {
+            for (f, v) in fields.iter().zip(&values) {
+                assert_eq!(astr.get(*f).await.unwrap().as_ref(), Some(v), "{f:?}");
+            }
+            assert_eq!(aint.get(&1).await.unwrap(), Some(json!("one")));
+        }
+    });
+    // A write to one look-alike leaves the others as they are.
+    by_int.insert(1, json!("uno")).unwrap();
+    assert_eq!(by_int.get(&1).unwrap(), Some(json!("uno")));
+    assert_eq!(by_str.get("1").unwrap(), Some(json!(7)));
+    check_after_write(&by_str, &fields, &values);
+}
+
+fn check_after_write(
+    dict: &RedisDict<String, serde_json::Value>,
+    fields: &[&str],
+    values: &[serde_json::Value],
+) {
+    for (f, v) in fields.iter().zip(values) {
+        assert_eq!(dict.get(*f).unwrap().as_ref(), Some(v), "{f:?}");
+    }
+}
+
 /// `max_age` beyond a second: hits check it against the coarse clock (no clock read) until
 /// the deadline is near, and the entry still goes at its age, not before.
 #[test]

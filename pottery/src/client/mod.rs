@@ -567,6 +567,7 @@ impl Redis {
             .map_err(|source| Error::Redis { key: None, source })
     }
 
+    #[inline]
     pub(crate) fn near_state(&self) -> Option<&Arc<crate::near::Near>> {
         self.inner.near.as_ref()
     }

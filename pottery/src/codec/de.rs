@@ -60,6 +60,7 @@ fn scalar(bytes: &[u8]) -> Option<Node> {
 
 /// The integer `bytes` are when they are one of at most 18 digits (which always fits an
 /// `i64`) with nothing around it: what [`parse`] reads as `Node::Int`.
+#[inline]
 pub(crate) fn small_int(bytes: &[u8]) -> Option<i64> {
     let (negative, digits) = match bytes {
         [b'-', rest @ ..] => (true, rest),

@@ -174,11 +174,32 @@ pub fn encode_bytes<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, 
 /// assert!(v[2].is_nan());
 /// # Ok::<(), pottery::codec::CodecError>(())
 /// ```
+#[inline]
 pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     // Integers and plain strings, the most common values, skip the parser (same result).
     if let Some(i) = de::small_int(bytes) {
         return T::deserialize(de::SmallInt(i));
     }
+    decode_node(bytes)
+}
+
+/// The small integer `bytes` are the JSON of, if they are one that [`decode`] reads without
+/// its parser.
+#[inline]
+pub(crate) fn small_int(bytes: &[u8]) -> Option<i64> {
+    de::small_int(bytes)
+}
+
+/// [`decode`] of bytes that [`small_int`] read as `i`: the same result, without reading them
+/// again.
+#[inline]
+pub(crate) fn decode_small_int<T: serde::de::DeserializeOwned>(i: i64) -> Result<T, CodecError> {
+    T::deserialize(de::SmallInt(i))
+}
+
+/// [`decode`] of anything but a small integer (out of line: the integer's path is inlined).
+#[inline(never)]
+fn decode_node<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     let node = match de::plain_str(bytes) {
         Some(node) => node,
         None => de::parse(bytes)?,

@@ -11,18 +11,27 @@ use super::float::{write_f32, write_f64};
 type Result<T> = std::result::Result<T, CodecError>;
 
 /// Appends `s` as a JSON string literal with Python's `ensure_ascii=True` escaping.
+#[inline]
 pub(crate) fn write_str(out: &mut String, s: &str) {
-    out.reserve(s.len() + 2);
-    out.push('"');
-    // The common case, printable ASCII with nothing to escape, in one copy (what the loop
-    // below writes for it, character by character).
+    // The common case, printable ASCII with nothing to escape, in one copy (what
+    // `write_escaped` writes for it, character by character).
     if s.bytes()
         .all(|b| matches!(b, b' '..=b'~') && b != b'"' && b != b'\\')
     {
+        out.reserve(s.len() + 2);
+        out.push('"');
         out.push_str(s);
         out.push('"');
         return;
     }
+    write_escaped(out, s);
+}
+
+/// [`write_str`] of a string with something to escape.
+#[inline(never)]
+fn write_escaped(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push('"');
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -63,6 +72,7 @@ pub(crate) struct Ser<'a> {
 }
 
 impl<'a> Ser<'a> {
+    #[inline]
     pub(crate) fn new(out: &'a mut String) -> Self {
         Ser {
             out,
@@ -132,6 +142,7 @@ impl<'a> ser::Serializer for Ser<'a> {
         write_str(self.out, v.encode_utf8(&mut [0; 4]));
         Ok(())
     }
+    #[inline]
     fn serialize_str(self, v: &str) -> Result<()> {
         write_str(self.out, v);
         Ok(())

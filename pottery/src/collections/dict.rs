@@ -125,7 +125,7 @@ where
             arg: k,
             decode: crate::near::bulk(|key, bytes| match bytes {
                 None => Ok(None),
-                Some(b) => crate::exec::reply::decode(key, b).map(Some),
+                Some(b) => b.decode(key).map(Some),
             }),
             build: move || self.get_plan(k),
         }

@@ -32,6 +32,7 @@ pub(crate) fn bulk(key: &str, value: Value) -> Result<Option<Vec<u8>>> {
 }
 
 /// Decodes one pottery-JSON value read at `key`.
+#[inline]
 pub(crate) fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> {
     codec::decode(bytes).map_err(|e| Error::codec(key, e))
 }

@@ -6,8 +6,8 @@
 //! that moves between cores. Each thread that reads through [`Probed`](super::Probed) reads
 //! (`RedisDict::get`, `RedisDict::contains_key`, `RedisSet::contains`) keeps a small table of
 //! its own in front of the store: [`SLOTS`] slots, [`WAYS`]-way set associative, each holding
-//! the store's number, the key, the read's identity, the reply (nil, an integer, or a bulk
-//! string), and the entry's [`Stamp`] (its shard's epoch when it was copied, and its
+//! the store's number, the read's key, command name and argument (its [`Read`]), the reply
+//! (nil, an integer, or a bulk string), and the entry's [`Stamp`] (its shard's epoch when it was copied, and its
 //! deadline). A hit checks the stamp ([`Store::still`]: one `Acquire` load of the shard's
 //! epoch and the coarse clock) and counts itself in a counter only its thread writes.
 //!
@@ -19,19 +19,23 @@
 //! again (which keeps the entry's second chance in the eviction clock, and refreshes the
 //! copy).
 //!
-//! A slot is found by one unkeyed hash of the key and identity (a collision, chosen or not,
-//! costs a lookup in the store, never a wrong reply: the slot's store number, key and
-//! identity are compared in full).
+//! A slot is found by one unkeyed hash of the read's pieces, read where the caller has them
+//! (no buffer is made of them per lookup: [`front_hash`]); a collision, chosen or not, costs
+//! a lookup in the store, never a wrong reply: the slot's store number, key, command name
+//! and argument are compared in full, piece by piece ([`Slot::holds`]). A plain string
+//! argument is compared and hashed as it is, without being encoded ([`Arg::Quoted`]: its
+//! JSON is it between quotes), so a hit writes nothing but its count.
 //!
 //! Memory: the table is allocated on a thread's first lookup: [`SLOTS`] slots of
-//! [`SLOT_BYTES`] bytes of key, identity and value plus about 64 of bookkeeping (about
-//! 66 KiB per thread), whatever the stores' sizes; a reply whose key, identity and value
-//! together exceed [`SLOT_BYTES`] is not copied (it is served from the store). None of it
+//! [`SLOT_BYTES`] bytes of key, name, argument and value plus about 64 of bookkeeping (about
+//! 66 KiB per thread), whatever the stores' sizes; a reply whose key, name, argument and
+//! value together exceed [`SLOT_BYTES`] is not copied (it is served from the store). None of it
 //! counts in the store's `entries` and `bytes`.
 
 use std::sync::{Arc, Weak};
 
-use super::store::{Hits, Stamp, Store, ThreadHits, fold, hash, r8};
+use super::arg::Arg;
+use super::store::{Hits, Stamp, Store, ThreadHits, fold, hash, tail};
 
 /// Ways per set.
 pub(crate) const WAYS: usize = 4;
@@ -58,11 +62,14 @@ pub(crate) enum Kind {
     Nil,
     /// A bulk string (its bytes follow the key and identity in the slot).
     Bytes,
+    /// A bulk string that is pottery's JSON of this small integer (read when it was copied,
+    /// not at every hit: [`crate::codec::small_int`]).
+    Small(i64),
     Int(i64),
 }
 
-/// Laid out as written, on whole cache lines: the bookkeeping fills the first line, so a hit
-/// on a short read touches two.
+/// Laid out as written, on whole cache lines: the bookkeeping nearly fills the first line, so
+/// a hit on a short read (key, name, argument and value within 64 bytes) touches two.
 #[repr(C, align(64))]
 struct Slot {
     /// The store's number (0: empty).
@@ -71,13 +78,52 @@ struct Slot {
     kind: Kind,
     /// This thread's counter of its store's hits (one load away from the slot).
     count: Option<Arc<ThreadHits>>,
-    /// Bytes of key and identity, then of value, in `data`.
-    probe_len: u16,
-    value_len: u16,
     /// Hits left before the store is asked again.
     left: u16,
-    /// Key, identity, then the value's bytes.
+    /// Bytes of key, command name, argument and value in `data` (each at most
+    /// [`SLOT_BYTES`], which fits a byte).
+    lens: Lens,
+    /// Key, command name, argument, then the value's bytes.
     data: [u8; SLOT_BYTES],
+}
+
+const _: () = assert!(SLOT_BYTES <= 255, "a slot's lengths are bytes");
+
+/// The lengths of a slot's pieces, compared at once.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Lens {
+    key: u8,
+    name: u8,
+    arg: u8,
+    value: u8,
+}
+
+/// A read as the front table holds it, in pieces (no buffer is made of them per lookup): its
+/// key, its command's name (`HGET`) and its one argument after the key. Its identity in the
+/// store is the name and the argument's JSON ([`super::plan::push_ident`] each).
+#[derive(Clone, Copy)]
+pub(crate) struct Read<'a> {
+    pub(crate) key: &'a [u8],
+    pub(crate) name: &'a [u8],
+    pub(crate) arg: Arg<'a>,
+}
+
+impl Read<'_> {
+    /// The pieces' lengths, if key, name, argument and `value` fit a slot.
+    fn lens(&self, value: usize) -> Option<Lens> {
+        let arg = self.arg.len();
+        let total = self.key.len() + self.name.len() + arg + value;
+        if total > SLOT_BYTES {
+            return None;
+        }
+        // Each at most the total.
+        Some(Lens {
+            key: self.key.len() as u8,
+            name: self.name.len() as u8,
+            arg: arg as u8,
+            value: value as u8,
+        })
+    }
 }
 
 /// One store's counter for this thread.
@@ -103,41 +149,79 @@ pub(crate) struct Front {
     regs: Vec<Reg>,
 }
 
-/// The front hash of a read of `store`: `probe` is its key followed by its identity
-/// (never 0).
-pub(crate) fn front_hash(store: &Store, probe: &[u8]) -> u64 {
-    let n = probe.len();
-    let h = if (16..=32).contains(&n) {
-        // The common size (a short key and field): two independent multiplies over four
-        // overlapping words that cover every byte.
-        fold(r8(probe) ^ SECRET[0], r8(&probe[8..]) ^ SECRET[1])
-            ^ fold(
-                r8(&probe[n - 16..]) ^ SECRET[2],
-                r8(&probe[n - 8..]) ^ SECRET[3] ^ n as u64,
-            )
-    } else {
-        hash([SECRET[0], SECRET[1]], probe)
-    };
-    // The store's number mixed in by a folded (full-width) multiply: no wrapping.
-    (h ^ fold(store.id(), 0x9e37_79b9_7f4a_7c15)) | 1
+/// One piece of a read as two words: up to 16 bytes as they are (overlapping words that
+/// cover every one, read where the caller has them), a longer piece hashed.
+#[inline]
+fn words(b: &[u8], secret: u64) -> (u64, u64) {
+    if b.len() > 16 {
+        return (hash([secret, SECRET[3]], b), 0);
+    }
+    tail(b)
 }
 
-/// `a == b`, for slices of the same length: the common size (16 to 32 bytes) compared as
-/// four overlapping words that cover every byte, without a call.
+/// The front hash of `read` of `store` (never 0): its pieces read where they are and mixed
+/// by one folded (full-width) multiply, with their lengths and the store's number (no
+/// wrapping arithmetic). Both forms of one argument (a plain string, its JSON) hash alike.
+#[inline]
+pub(crate) fn front_hash(store: &Store, read: &Read<'_>) -> u64 {
+    let (arg, quoted) = read.arg.hashed();
+    let (k0, k1) = words(read.key, SECRET[0]);
+    let (n0, n1) = words(read.name, SECRET[1]);
+    let (a0, a1) = words(arg, SECRET[2]);
+    let lens = (read.key.len() as u64)
+        ^ (read.name.len() as u64).rotate_left(16)
+        ^ (arg.len() as u64).rotate_left(32)
+        ^ u64::from(quoted).rotate_left(48);
+    // The argument's words (what varies most) on both sides, each crossed with the key's.
+    fold(
+        k0 ^ n1 ^ a1 ^ SECRET[0],
+        k1 ^ n0 ^ a0 ^ lens ^ store.id() ^ SECRET[1],
+    ) | 1
+}
+
+/// `a == b`: short slices (the common case) compared as two overlapping words that cover
+/// every byte, without a call.
+#[inline]
 fn same(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
-    if n == b.len() && (16..=32).contains(&n) {
-        return (r8(a) ^ r8(b))
-            | (r8(&a[8..]) ^ r8(&b[8..]))
-            | (r8(&a[n - 16..]) ^ r8(&b[n - 16..]))
-            | (r8(&a[n - 8..]) ^ r8(&b[n - 8..]))
-            == 0;
+    if n != b.len() {
+        return false;
+    }
+    if n <= 16 {
+        let (x, y) = tail(a);
+        let (u, v) = tail(b);
+        return (x ^ u) | (y ^ v) == 0;
     }
     a == b
 }
 
+#[inline]
 fn set_of(h: u64) -> usize {
     (h >> 58) as usize % SETS
+}
+
+impl Slot {
+    /// Whether the slot holds `read` of the store numbered `id`.
+    #[inline]
+    fn holds(&self, id: u64, read: &Read<'_>) -> bool {
+        let l = self.lens;
+        let (k, n, a) = (usize::from(l.key), usize::from(l.name), usize::from(l.arg));
+        self.store == id
+            && k == read.key.len()
+            && n == read.name.len()
+            && a == read.arg.len()
+            && same(&self.data[..k], read.key)
+            && same(&self.data[k..k + n], read.name)
+            && read.arg.is(&self.data[k + n..k + n + a], same)
+    }
+
+    /// The value's bytes.
+    #[inline]
+    fn value(&self) -> &[u8] {
+        let l = self.lens;
+        let start = usize::from(l.key) + usize::from(l.name) + usize::from(l.arg);
+        &self.data[start..start + usize::from(l.value)]
+    }
 }
 
 impl Front {
@@ -148,14 +232,15 @@ impl Front {
         }
     }
 
-    /// The copy of the read `probe` (its key, then its identity; front hash `h`) of
-    /// `store`, if it may be served now and is a bulk string or nil (`bulk`) or an integer
-    /// (not `bulk`); counted as a hit then. A copy that may not be served is dropped.
+    /// The copy of `read` (front hash `h`) of `store`, if it may be served now and is a bulk
+    /// string or nil (`bulk`) or an integer (not `bulk`); counted as a hit then. A copy that
+    /// may not be served is dropped.
+    #[inline]
     pub(crate) fn get(
         &mut self,
         store: &Store,
         h: u64,
-        probe: &[u8],
+        read: &Read<'_>,
         bulk: bool,
     ) -> Option<(Kind, &[u8])> {
         let table = self.table.as_deref_mut()?;
@@ -172,18 +257,14 @@ impl Front {
                 return None;
             }
             let i = set * WAYS + matching.trailing_zeros() as usize;
-            let s = &table.slots[i];
-            if s.store == id
-                && usize::from(s.probe_len) == probe.len()
-                && same(&s.data[..probe.len()], probe)
-            {
+            if table.slots[i].holds(id, read) {
                 break i;
             }
             // Another read with the same hash (never seen in practice).
             matching &= matching - 1;
         };
         let slot = &mut table.slots[i];
-        if bulk != matches!(slot.kind, Kind::Nil | Kind::Bytes) {
+        if bulk != matches!(slot.kind, Kind::Nil | Kind::Bytes | Kind::Small(_)) {
             return None;
         }
         if slot.left == 0 || !store.still(&slot.stamp) {
@@ -193,28 +274,24 @@ impl Front {
         }
         slot.left -= 1;
         slot.count.as_ref()?.one();
-        let start = usize::from(slot.probe_len);
-        Some((
-            slot.kind,
-            &slot.data[start..start + usize::from(slot.value_len)],
-        ))
+        Some((slot.kind, slot.value()))
     }
 
-    /// Copies a reply just served by `store` (stamped `stamp`) for the read `probe` (front
-    /// hash `h`), unless it is too large.
+    /// Copies a reply just served by `store` (stamped `stamp`) for `read` (front hash `h`),
+    /// unless it is too large.
     pub(crate) fn put(
         &mut self,
         store: &Store,
         h: u64,
-        probe: &[u8],
+        read: &Read<'_>,
         stamp: Stamp,
         kind: Kind,
         value: &[u8],
     ) {
-        let len = probe.len() + value.len();
-        if len > SLOT_BYTES {
+        let Some(lens) = read.lens(value.len()) else {
             return;
-        }
+        };
+        let len = read.key.len() + read.name.len() + read.arg.len() + value.len();
         let count = self.counter(store);
         let table = self.table.get_or_insert_with(|| {
             Box::new(Table {
@@ -224,8 +301,12 @@ impl Front {
                         store: 0,
                         stamp,
                         kind: Kind::Nil,
-                        probe_len: 0,
-                        value_len: 0,
+                        lens: Lens {
+                            key: 0,
+                            name: 0,
+                            arg: 0,
+                            value: 0,
+                        },
                         count: None,
                         left: 0,
                         data: [0; SLOT_BYTES],
@@ -236,13 +317,7 @@ impl Front {
         });
         let set = set_of(h);
         let id = store.id();
-        let same = |i: usize| {
-            let s = &table.slots[i];
-            table.tags[i] == h
-                && s.store == id
-                && usize::from(s.probe_len) == probe.len()
-                && s.data[..probe.len()] == *probe
-        };
+        let same = |i: usize| table.tags[i] == h && table.slots[i].holds(id, read);
         // The same read's old copy, else a free way, else the hand's.
         let way = (0..WAYS)
             .find(|w| same(set * WAYS + w))
@@ -254,14 +329,15 @@ impl Front {
             });
         let i = set * WAYS + way;
         let slot = &mut table.slots[i];
-        slot.data[..probe.len()].copy_from_slice(probe);
-        slot.data[probe.len()..len].copy_from_slice(value);
+        let (k, n, a) = (read.key.len(), read.name.len(), read.arg.len());
+        slot.data[..k].copy_from_slice(read.key);
+        slot.data[k..k + n].copy_from_slice(read.name);
+        read.arg.write_to(&mut slot.data[k + n..k + n + a]);
+        slot.data[k + n + a..len].copy_from_slice(value);
         slot.store = id;
         slot.stamp = stamp;
         slot.kind = kind;
-        // Both within SLOT_BYTES.
-        slot.probe_len = probe.len() as u16;
-        slot.value_len = value.len() as u16;
+        slot.lens = lens;
         slot.count = Some(count);
         slot.left = BUDGET;
         table.tags[i] = h;
@@ -306,30 +382,44 @@ mod tests {
     use redis::Value;
     use std::time::{Duration, Instant};
 
-    fn fill(s: &Store, key: &[u8], ident: &[u8], v: i64) {
+    fn fill(s: &Store, key: &[u8], arg: &[u8], v: i64) {
+        let ident = ident(arg);
         let seen = s.begin_fill(key);
         let deadline = super::super::store::Deadline {
             at: Some(Instant::now() + Duration::from_secs(60)),
             exact: false,
         };
-        s.end_fill(key, seen, Some((ident.to_vec(), Value::Int(v), deadline)));
+        s.end_fill(key, seen, Some((ident, Value::Int(v), deadline)));
     }
 
     /// A read through the front table as `Probed::peek` does it: the front copy, else the
-    /// store's entry (then copied).
-    fn read(front: &mut Front, s: &Store, key: &[u8], ident: &[u8]) -> Option<(i64, bool)> {
-        let probe = [key, ident].concat();
-        let h = front_hash(s, &probe);
-        if let Some((Kind::Int(n), _)) = front.get(s, h, &probe, false) {
+    /// store's entry (then copied). Its name is `R`, its argument `arg`.
+    fn read(front: &mut Front, s: &Store, key: &[u8], arg: &[u8]) -> Option<(i64, bool)> {
+        let read = Read {
+            key,
+            name: b"R",
+            arg: Arg::Json(arg),
+        };
+        let h = front_hash(s, &read);
+        if let Some((Kind::Int(n), _)) = front.get(s, h, &read, false) {
             return Some((n, true));
         }
-        let (hk, hi) = s.hashes(key, ident);
-        let (n, stamp) = s.lookup(hk, hi, key, ident, false, |v, stamp| match v {
+        let ident = ident(arg);
+        let (hk, hi) = s.hashes(key, &ident);
+        let (n, stamp) = s.lookup(hk, hi, key, &ident, false, |v, stamp| match v {
             Value::Int(n) => Some((*n, stamp)),
             _ => None,
         })?;
-        front.put(s, h, &probe, stamp, Kind::Int(n), &[]);
+        front.put(s, h, &read, stamp, Kind::Int(n), &[]);
         Some((n, false))
+    }
+
+    /// The store's identity of the read `R arg`.
+    fn ident(arg: &[u8]) -> Vec<u8> {
+        let mut ident = Vec::new();
+        crate::near::plan::push_ident(&mut ident, b"R");
+        crate::near::plan::push_ident(&mut ident, arg);
+        ident
     }
 
     /// Copies are served until their shard's epoch moves (an invalidation, a flush, an
@@ -359,7 +449,10 @@ mod tests {
         assert_eq!(read(&mut front, &s, b"k", b"r"), Some((4, false)));
         // Fills until the clock has evicted k (its shard's turn comes with the hand).
         let mut i = 0;
-        while s.get(b"k", b"r", false, |v| Some(v.clone())).is_some() {
+        while s
+            .get(b"k", &ident(b"r"), false, |v| Some(v.clone()))
+            .is_some()
+        {
             assert!(i < 10_000, "k never evicted");
             fill(&s, format!("x{i}").as_bytes(), b"r", i);
             i += 1;
@@ -379,11 +472,80 @@ mod tests {
         assert_eq!(hits(&s), before + 1000);
     }
 
+    /// Reads that differ in any piece never share a copy, even under one hash (a collision,
+    /// forged here): fields that differ only in escaping, a string and an integer, a key and
+    /// a name or argument split differently, long pieces differing in one byte. The two
+    /// forms of one argument (a plain string, its JSON) are one read, with one hash.
+    #[test]
+    fn pieces_are_compared_exactly() {
+        let s = Store::new(3, 1 << 20);
+        fill(&s, b"x", b"1", 0);
+        let ident = ident(b"1");
+        let (hk, hi) = s.hashes(b"x", &ident);
+        let stamp = s
+            .lookup(hk, hi, b"x", &ident, false, |_, stamp| Some(stamp))
+            .unwrap();
+        const LONG_A: &[u8] = &[b'a'; 20];
+        const LONG_B: &[u8] = &[b'b'; 20];
+        const LONG_C: &[u8] = b"bbbbbbbbbbbbbbbbbbbc";
+        let read = |key: &'static [u8], name: &'static [u8], arg| Read { key, name, arg };
+        let reads: Vec<Read<'_>> = vec![
+            read(b"k", b"HGET", Arg::Quoted(b"k1")),
+            read(b"k", b"HGET", Arg::Json(b"\"k1\"")),
+            read(b"k", b"HGET", Arg::Json(b"1")),
+            read(b"k", b"HGET", Arg::Quoted(b"1")),
+            read(b"k", b"HGET", Arg::Json(b"\"a\\\"b\"")),
+            read(b"k", b"HGET", Arg::Json(b"\"a\\\\b\"")),
+            read(b"k", b"HGET", Arg::Quoted(b"ab")),
+            read(b"k\"", b"HGET", Arg::Json(b"1\"")),
+            read(b"k", b"HGET", Arg::Json(b"\"1\"")),
+            read(b"kH", b"GET", Arg::Quoted(b"k1")),
+            read(b"k", b"HEXISTS", Arg::Quoted(b"k1")),
+            read(b"", b"HGET", Arg::Quoted(b"k1")),
+            read(b"k", b"HGET", Arg::Quoted(b"")),
+            read(b"k", b"HGET", Arg::Json(b"\"\"")),
+            read(b"k", b"HGET", Arg::Json(b"")),
+            read(LONG_A, b"HGET", Arg::Quoted(LONG_B)),
+            read(LONG_A, b"HGET", Arg::Quoted(LONG_C)),
+            read(LONG_A, b"HGET", Arg::Json(b"\"bbbbbbbbbbbbbbbbbbbb\"")),
+        ];
+        // What identifies a read: its key, name and argument's JSON.
+        let identity = |r: &Read<'_>| {
+            let mut json = vec![0; r.arg.len()];
+            r.arg.write_to(&mut json);
+            (r.key.to_vec(), r.name.to_vec(), json)
+        };
+        let mut shared = 0;
+        for (i, a) in reads.iter().enumerate() {
+            for (j, b) in reads.iter().enumerate() {
+                let mut front = Front::new();
+                let h = 0x0123_4567_89ab_cdef;
+                front.put(&s, h, a, stamp, Kind::Int(i as i64), &[]);
+                assert_eq!(
+                    front.get(&s, h, a, false),
+                    Some((Kind::Int(i as i64), &[][..]))
+                );
+                let one = identity(a) == identity(b);
+                let got = front.get(&s, h, b, false).map(|(k, _)| k);
+                assert_eq!(got, one.then_some(Kind::Int(i as i64)), "{i} {j}");
+                if one {
+                    assert_eq!(front_hash(&s, a), front_hash(&s, b), "{i} {j}");
+                    shared += usize::from(i != j);
+                }
+            }
+        }
+        // The quoted and encoded forms of "k1", "1", "" and the long string, each way.
+        assert_eq!(shared, 8);
+    }
+
     /// The word comparison is `==`.
     #[test]
     fn same_is_eq() {
         let a: Vec<u8> = (0..40).collect();
         for n in 0..=40 {
+            for m in 0..=40 {
+                assert_eq!(same(&a[..n], &a[..m]), n == m);
+            }
             for i in 0..n {
                 let mut b = a[..n].to_vec();
                 assert!(same(&a[..n], &b));

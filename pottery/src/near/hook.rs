@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::front::{Front, Kind};
+use super::arg::{Arg, Taken};
+use super::front::{Front, Kind, Read};
 use super::{Near, Plan, Touched, plan};
 use crate::client::Redis;
 use crate::error::Result;
@@ -12,14 +13,14 @@ use crate::exec::plan::{Op, Req};
 use redis::Value;
 
 thread_local! {
-    /// A lookup's scratch: the read's identity, an encoded argument, a copy of the cached
-    /// bytes (reused: a hit allocates nothing but what it hands out).
+    /// A lookup's scratch: the read's identity (a miss's), an encoded argument (one that is
+    /// not a plain string), a copy of the cached bytes (a miss's), the front table (reused: a
+    /// hit allocates nothing but what it hands out).
     static SCRATCH: std::cell::RefCell<Scratch> = const {
         std::cell::RefCell::new(Scratch {
             ident: Vec::new(),
             arg: String::new(),
             value: Vec::new(),
-            probe: Vec::new(),
             front: Front::new(),
         })
     };
@@ -29,8 +30,6 @@ struct Scratch {
     ident: Vec<u8>,
     arg: String,
     value: Vec<u8>,
-    /// A read's key followed by its identity (what the front table holds it by).
-    probe: Vec<u8>,
     /// The thread's front table ([`super::front`]).
     front: Front,
 }
@@ -47,9 +46,6 @@ impl Scratch {
         }
         if self.value.capacity() > KEEP {
             self.value = Vec::new();
-        }
-        if self.probe.capacity() > KEEP {
-            self.probe = Vec::new();
         }
     }
 }
@@ -107,9 +103,31 @@ pub(crate) struct Bulk<F>(F);
 /// A [`Decode`] from an integer ([`int`]).
 pub(crate) struct Int<F>(F);
 
-/// Decodes a bulk string's bytes, or `None` for `nil`, with `f`.
-pub(crate) fn bulk<T, F: Fn(&str, Option<&[u8]>) -> Result<T>>(f: F) -> Bulk<F> {
+/// Decodes a bulk string, or `None` for `nil`, with `f`.
+pub(crate) fn bulk<T, F: Fn(&str, Option<Bytes<'_>>) -> Result<T>>(f: F) -> Bulk<F> {
     Bulk(f)
+}
+
+/// A cached bulk string, for a [`bulk`] decoder: its bytes, and the small integer they are
+/// pottery's JSON of if they are one (read when they were copied, not at every hit).
+#[derive(Clone, Copy)]
+pub(crate) struct Bytes<'a> {
+    bytes: &'a [u8],
+    small: Option<i64>,
+}
+
+impl Bytes<'_> {
+    /// The value these bytes are pottery's JSON of, read at `key`: what
+    /// [`crate::exec::reply::decode`] makes of them.
+    #[inline]
+    pub(crate) fn decode<T: serde::de::DeserializeOwned>(self, key: &str) -> Result<T> {
+        match self.small {
+            Some(i) => {
+                crate::codec::decode_small_int(i).map_err(|e| crate::error::Error::codec(key, e))
+            }
+            None => crate::exec::reply::decode(key, self.bytes),
+        }
+    }
 }
 
 /// Decodes an integer with `f`.
@@ -117,13 +135,23 @@ pub(crate) fn int<T, F: Fn(&str, i64) -> Result<T>>(f: F) -> Int<F> {
     Int(f)
 }
 
-impl<T, F: Fn(&str, Option<&[u8]>) -> Result<T>> Decode<T> for Bulk<F> {
+impl<T, F: Fn(&str, Option<Bytes<'_>>) -> Result<T>> Decode<T> for Bulk<F> {
     const BULK: bool = true;
 
+    // Always: a call here returns the result through memory, read back at once in another
+    // width than it was written (a stall that costs as much as the rest of the hit).
+    #[inline(always)]
     fn decode(&self, key: &str, kind: Kind, bytes: &[u8]) -> Option<Result<T>> {
         match kind {
             Kind::Nil => Some((self.0)(key, None)),
-            Kind::Bytes => Some((self.0)(key, Some(bytes))),
+            Kind::Bytes => Some((self.0)(key, Some(Bytes { bytes, small: None }))),
+            Kind::Small(i) => Some((self.0)(
+                key,
+                Some(Bytes {
+                    bytes,
+                    small: Some(i),
+                }),
+            )),
             Kind::Int(_) => None,
         }
     }
@@ -132,10 +160,13 @@ impl<T, F: Fn(&str, Option<&[u8]>) -> Result<T>> Decode<T> for Bulk<F> {
 impl<T, F: Fn(&str, i64) -> Result<T>> Decode<T> for Int<F> {
     const BULK: bool = false;
 
+    // Always: a call here returns the result through memory, read back at once in another
+    // width than it was written (a stall that costs as much as the rest of the hit).
+    #[inline(always)]
     fn decode(&self, key: &str, kind: Kind, _: &[u8]) -> Option<Result<T>> {
         match kind {
             Kind::Int(n) => Some((self.0)(key, n)),
-            Kind::Nil | Kind::Bytes => None,
+            Kind::Nil | Kind::Bytes | Kind::Small(_) => None,
         }
     }
 }
@@ -156,23 +187,69 @@ pub(crate) struct Probed<'k, 'q, A: ?Sized, B, D> {
     pub build: B,
 }
 
+/// A near-cache hit's result, written by [`Probe::probe`]: the value and the error apart, so
+/// that the method's result is made where it is returned (moving a whole `Result<T>`, as
+/// large as an [`Error`](crate::Error), through every layer costs more than the lookup).
+pub(crate) struct Hit<T> {
+    /// The value read.
+    pub(crate) ok: Option<T>,
+    /// The cached reply did not decode.
+    pub(crate) err: Option<crate::Error>,
+}
+
+impl<T> Hit<T> {
+    /// No hit (yet).
+    pub(crate) fn new() -> Self {
+        Hit {
+            ok: None,
+            err: None,
+        }
+    }
+
+    #[inline]
+    fn set(&mut self, result: Option<Result<T>>) {
+        match result {
+            Some(Ok(v)) => self.ok = Some(v),
+            Some(Err(e)) => self.err = Some(e),
+            None => {}
+        }
+    }
+}
+
 /// What a table entry's plan builder returns, run by the blocking and async methods: the
 /// result at once (a near-cache hit, [`Probed`]), or the plan.
 pub(crate) trait Probe<'k, T> {
-    /// The result from the near cache of `redis` if it has it, else the plan.
-    #[allow(clippy::result_large_err)]
-    fn probe(self, redis: &Redis) -> std::result::Result<Result<T>, Result<Op<'k, T>>>;
+    /// What makes the plan.
+    type Plan: crate::batch::IntoOp<'k, T>;
+
+    /// Looks in the near cache of `redis`: the result in `hit` if it has it (written there,
+    /// not returned, which would copy it through every layer on the way), and in any case
+    /// what makes the plan (made only when there is no hit).
+    fn probe(self, redis: &Redis, hit: &mut Hit<T>) -> Self::Plan;
 }
 
 impl<'k, T> Probe<'k, T> for Op<'k, T> {
-    fn probe(self, _: &Redis) -> std::result::Result<Result<T>, Result<Op<'k, T>>> {
-        Err(Ok(self))
+    type Plan = Self;
+
+    fn probe(self, _: &Redis, _: &mut Hit<T>) -> Self {
+        self
     }
 }
 
 impl<'k, T> Probe<'k, T> for Result<Op<'k, T>> {
-    fn probe(self, _: &Redis) -> std::result::Result<Result<T>, Result<Op<'k, T>>> {
-        Err(self)
+    type Plan = Self;
+
+    fn probe(self, _: &Redis, _: &mut Hit<T>) -> Self {
+        self
+    }
+}
+
+/// A [`Probed`] read's plan, made by its builder.
+pub(crate) struct Build<B>(B);
+
+impl<'k, T, B: FnOnce() -> Result<Op<'k, T>>> crate::batch::IntoOp<'k, T> for Build<B> {
+    fn into_op(self) -> Result<Op<'k, T>> {
+        (self.0)()
     }
 }
 
@@ -182,13 +259,14 @@ where
     B: FnOnce() -> Result<Op<'k, T>>,
     D: Decode<T>,
 {
-    fn probe(self, redis: &Redis) -> std::result::Result<Result<T>, Result<Op<'k, T>>> {
-        if let Some(near) = redis.near()
-            && let Some(done) = self.peek(near)
-        {
-            return Ok(done);
+    type Plan = Build<B>;
+
+    #[inline]
+    fn probe(self, redis: &Redis, hit: &mut Hit<T>) -> Build<B> {
+        if let Some(near) = redis.near() {
+            self.peek(near, hit);
         }
-        Err((self.build)())
+        Build(self.build)
     }
 }
 
@@ -205,59 +283,113 @@ where
 impl<A: serde::Serialize + ?Sized, B, D> Probed<'_, '_, A, B, D> {
     /// The result from the cached reply, if there is one to serve in a shape `decode` takes:
     /// from this thread's front table if it holds a copy that may be served, else from the
-    /// store (then copied into the front table).
-    fn peek<T>(&self, near: &Near) -> Option<Result<T>>
+    /// store (then copied into the front table); written in `hit`.
+    #[inline]
+    fn peek<T>(&self, near: &Near, hit: &mut Hit<T>)
     where
         D: Decode<T>,
     {
-        SCRATCH
-            .try_with(|scratch| {
-                let mut scratch = scratch.try_borrow_mut().ok()?;
-                let Scratch {
-                    arg,
-                    value,
-                    probe,
-                    front,
-                    ..
-                } = &mut *scratch;
+        // No buffer (a call from a thread-local's destructor, or a re-entrant lookup from a
+        // decoder): no lookup.
+        let _ = SCRATCH.try_with(|scratch| {
+            let Ok(mut scratch) = scratch.try_borrow_mut() else {
+                return;
+            };
+            let Scratch {
+                ident,
+                arg,
+                value,
+                front,
+            } = &mut *scratch;
+            let store = near.store();
+            let mut missed = false;
+            let taken = super::arg::with_plain(self.arg, |s| {
+                self.look(store, front, ident, value, hit, &mut missed, Arg::Quoted(s));
+            });
+            match taken {
+                Taken::Plain(()) | Taken::Failed => {}
                 // An argument that does not encode: the plan says so.
-                crate::codec::encode_into(self.arg, arg).ok()?;
-                let key = self.key.as_bytes();
-                probe.clear();
-                probe.extend_from_slice(key);
-                super::plan::push_ident(probe, self.name.as_bytes());
-                super::plan::push_ident(probe, arg.as_bytes());
-                let (probe, ident) = (&probe[..], &probe[key.len()..]);
-                let store = near.store();
-                let h = super::front::front_hash(store, probe);
-                let bulk = D::BULK;
-                if let Some((kind, bytes)) = front.get(store, h, probe, bulk) {
-                    return self.decode.decode(self.key, kind, bytes);
+                Taken::Encode => {
+                    if crate::codec::encode_into(self.arg, arg).is_ok() {
+                        let json = Arg::Json(arg.as_bytes());
+                        self.look(store, front, ident, value, hit, &mut missed, json);
+                    }
                 }
-                let (hk, hi) = store.hashes(key, ident);
-                value.clear();
-                // Under the shard's lock: a copy, not the decoder (which may run code of
-                // the caller's types).
-                let (kind, stamp) = store.lookup(hk, hi, key, ident, false, |v, stamp| {
-                    let kind = match v {
-                        Value::Nil if bulk => Kind::Nil,
-                        Value::BulkString(b) if bulk => {
-                            value.extend_from_slice(b);
-                            Kind::Bytes
-                        }
-                        Value::Int(n) if !bulk => Kind::Int(*n),
-                        _ => return None,
-                    };
-                    Some((kind, stamp))
-                })?;
-                front.put(store, h, probe, stamp, kind, value);
-                let done = self.decode.decode(self.key, kind, value);
+            }
+            if missed {
                 scratch.trim();
-                done
-            })
-            .ok()
-            .flatten()
+            }
+        });
     }
+
+    /// [`Self::peek`] of the read whose argument is `arg`: the front table's copy, else the
+    /// store's (`missed` then). Always inlined: it is the hit's code, in the two places it
+    /// is called from (a call would pass the result back through memory).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn look<T>(
+        &self,
+        store: &super::store::Store,
+        front: &mut Front,
+        ident: &mut Vec<u8>,
+        value: &mut Vec<u8>,
+        hit: &mut Hit<T>,
+        missed: &mut bool,
+        arg: Arg<'_>,
+    ) where
+        D: Decode<T>,
+    {
+        let read = Read {
+            key: self.key.as_bytes(),
+            name: self.name.as_bytes(),
+            arg,
+        };
+        let h = super::front::front_hash(store, &read);
+        if let Some((kind, bytes)) = front.get(store, h, &read, D::BULK) {
+            hit.set(self.decode.decode(self.key, kind, bytes));
+            return;
+        }
+        *missed = true;
+        if let Some((kind, value)) = from_store(front, ident, value, store, h, &read, D::BULK) {
+            hit.set(self.decode.decode(self.key, kind, value));
+        }
+    }
+}
+
+/// The reply to `read` (front hash `h`), copied from `store` if it holds one in the shape
+/// asked (a bulk string or nil if `bulk`, else an integer) into `value` (the reply's bytes),
+/// and into the thread's `front` table: a front-table miss, kept out of the hit's code.
+#[inline(never)]
+fn from_store<'v>(
+    front: &mut Front,
+    ident: &mut Vec<u8>,
+    value: &'v mut Vec<u8>,
+    store: &super::store::Store,
+    h: u64,
+    read: &Read<'_>,
+    bulk: bool,
+) -> Option<(Kind, &'v [u8])> {
+    ident.clear();
+    super::plan::push_ident(ident, read.name);
+    read.arg.push_ident(ident);
+    let (hk, hi) = store.hashes(read.key, ident);
+    value.clear();
+    // Under the shard's lock: a copy, not the decoder (which may run code of the caller's
+    // types).
+    let (kind, stamp) = store.lookup(hk, hi, read.key, ident, false, |v, stamp| {
+        let kind = match v {
+            Value::Nil if bulk => Kind::Nil,
+            Value::BulkString(b) if bulk => {
+                value.extend_from_slice(b);
+                crate::codec::small_int(b).map_or(Kind::Bytes, Kind::Small)
+            }
+            Value::Int(n) if !bulk => Kind::Int(*n),
+            _ => return None,
+        };
+        Some((kind, stamp))
+    })?;
+    front.put(store, h, read, stamp, kind, value);
+    Some((kind, value))
 }
 
 /// [`Redis::run_within`] on a near-cached handle, for an `op` that [`hit`] did not answer.
@@ -320,5 +452,54 @@ pub(crate) struct TouchAgain<'a> {
 impl Drop for TouchAgain<'_> {
     fn drop(&mut self) {
         self.near.touch(self.touched);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A copy's small integer, read when it was copied, decodes as its bytes do: the same
+    /// values and the same errors, for every type a dict may hold.
+    #[test]
+    fn small_integers_decode_as_their_bytes() {
+        fn check<T: serde::de::DeserializeOwned + std::fmt::Debug>(bytes: &[u8]) {
+            let small = crate::codec::small_int(bytes);
+            let copy = Bytes { bytes, small };
+            let plain = Bytes { bytes, small: None };
+            assert_eq!(
+                format!("{:?}", copy.decode::<T>("k")),
+                format!("{:?}", plain.decode::<T>("k")),
+                "{}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+        let cases: &[&[u8]] = &[
+            b"0",
+            b"7",
+            b"-1",
+            b"42",
+            b"-0",
+            b"00",
+            b"255",
+            b"256",
+            b"-129",
+            b"999999999999999999",
+            b"9999999999999999999",
+            b"1.5",
+            b"\"7\"",
+            b"",
+        ];
+        for bytes in cases {
+            check::<i64>(bytes);
+            check::<u8>(bytes);
+            check::<i8>(bytes);
+            check::<u64>(bytes);
+            check::<f64>(bytes);
+            check::<Option<i64>>(bytes);
+            check::<String>(bytes);
+            check::<bool>(bytes);
+            check::<serde_json::Value>(bytes);
+        }
     }
 }

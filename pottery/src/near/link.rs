@@ -148,6 +148,7 @@ impl Near {
     }
 
     /// The store (for the front tables' lookups).
+    #[inline]
     pub(super) fn store(&self) -> &Store {
         &self.store
     }

@@ -140,6 +140,7 @@
 //! # Ok::<(), pottery::Error>(())
 //! ```
 
+mod arg;
 mod front;
 mod hook;
 mod link;
@@ -153,7 +154,7 @@ use std::time::Duration;
 use crate::sync::lock;
 
 pub(crate) use self::hook::{
-    Decode, Probe, Probed, TouchAgain, bulk, hit, int, run_async, run_blocking,
+    Decode, Hit, Probe, Probed, TouchAgain, bulk, hit, int, run_async, run_blocking,
 };
 pub(crate) use self::link::{Near, is_redirect};
 pub(crate) use self::plan::{Plan, Touched, batch_touched, plan};
@@ -316,6 +317,7 @@ impl crate::Redis {
         }
     }
 
+    #[inline]
     pub(crate) fn near(&self) -> Option<&Arc<Near>> {
         self.near_state()
     }

@@ -61,24 +61,28 @@ impl Hasher for Mixed {
 type Map<V> = HashMap<u64, V, BuildHasherDefault<Mixed>>;
 
 /// The folded multiply of two words (the mixing step of wyhash and foldhash).
+#[inline]
 pub(crate) fn fold(x: u64, y: u64) -> u64 {
     let r = u128::from(x) * u128::from(y);
     (r as u64) ^ ((r >> 64) as u64)
 }
 
 /// The first eight bytes of `b` (at least eight), little-endian.
+#[inline]
 pub(crate) fn r8(b: &[u8]) -> u64 {
     <[u8; 8]>::try_from(&b[..8]).map_or(0, u64::from_le_bytes)
 }
 
 /// The first four bytes of `b` (at least four), little-endian.
+#[inline]
 fn r4(b: &[u8]) -> u64 {
     <[u8; 4]>::try_from(&b[..4]).map_or(0, |w| u64::from(u32::from_le_bytes(w)))
 }
 
 /// The last (at most 16) bytes as two words: overlapping reads that cover every byte, which
 /// with the length (hashed too) tell any two inputs apart.
-fn tail(b: &[u8]) -> (u64, u64) {
+#[inline]
+pub(crate) fn tail(b: &[u8]) -> (u64, u64) {
     let n = b.len();
     if n >= 8 {
         (r8(b), r8(&b[n - 8..]))
@@ -195,6 +199,7 @@ pub(crate) struct ThreadHits(AtomicU64);
 impl ThreadHits {
     /// One more (only the owning thread writes it: a load and a store, no locked
     /// instruction).
+    #[inline]
     pub(crate) fn one(&self) {
         self.0.store(self.0.load(Relaxed) + 1, Relaxed);
     }
@@ -401,6 +406,7 @@ impl Store {
     }
 
     /// This store's number (unique in the process, never 0).
+    #[inline]
     pub(crate) fn id(&self) -> u64 {
         self.id
     }
@@ -417,6 +423,7 @@ impl Store {
 
     /// Whether a copy stamped `stamp` of an entry may be served now: nothing in its shard
     /// was removed or replaced since (one load), and its deadline is not past.
+    #[inline]
     pub(crate) fn still(&self, stamp: &Stamp) -> bool {
         self.shards
             .get(usize::from(stamp.shard))
@@ -441,6 +448,7 @@ impl Store {
         self.servable_at(e.until, e.exact)
     }
 
+    #[inline]
     fn servable_at(&self, until: u64, exact: bool) -> bool {
         // Far enough past the coarse clock that it cannot be stale yet (a sum that does not
         // fit, centuries away, falls through to the precise clock).

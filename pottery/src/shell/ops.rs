@@ -304,11 +304,19 @@ macro_rules! ops {
         $crate::shell::runner::block_on_ready(async move {
             let plan = { $($body)* };
             // A near-cache hit before the plan is built, where the builder allows one.
-            let op = match $crate::near::Probe::probe(plan, &$this.core.redis) {
-                Ok(hit) => return hit,
-                Err(op) => op?,
-            }
-            .named(concat!(stringify!($blocking), ".", stringify!($name)));
+            let plan = {
+                let mut hit = $crate::near::Hit::new();
+                let plan = $crate::near::Probe::probe(plan, &$this.core.redis, &mut hit);
+                if let Some(v) = hit.ok {
+                    return Ok(v);
+                }
+                if let Some(e) = hit.err {
+                    return Err(e);
+                }
+                plan
+            };
+            let op = $crate::batch::IntoOp::into_op(plan)?
+                .named(concat!(stringify!($blocking), ".", stringify!($name)));
             $crate::shell::runner::Runner::run(runner, &$this.core.redis, op).await
         })
     }};
@@ -339,11 +347,19 @@ macro_rules! ops {
     (@aio_body [] [$blocking:ident] $name:ident $this:ident { $($body:tt)* }) => {{
         let plan = { $($body)* };
         // A near-cache hit before the plan is built, where the builder allows one.
-        let op = match $crate::near::Probe::probe(plan, &$this.core.redis) {
-            Ok(hit) => return hit,
-            Err(op) => op?,
-        }
-        .named(concat!(stringify!($blocking), ".", stringify!($name)));
+        let plan = {
+            let mut hit = $crate::near::Hit::new();
+            let plan = $crate::near::Probe::probe(plan, &$this.core.redis, &mut hit);
+            if let Some(v) = hit.ok {
+                return Ok(v);
+            }
+            if let Some(e) = hit.err {
+                return Err(e);
+            }
+            plan
+        };
+        let op = $crate::batch::IntoOp::into_op(plan)?
+            .named(concat!(stringify!($blocking), ".", stringify!($name)));
         $this.core.redis.run_async(op).await
     }};
     (@aio_body [$r:ident] [$blocking:ident] $name:ident $this:ident { $($body:tt)* }) => {{
