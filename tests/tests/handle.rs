@@ -522,8 +522,8 @@ fn coalesced_senders_dropped_at_any_point_take_nothing_from_the_others() {
     assert!(oks > 0 && drops > 0, "{oks} returned, {drops} dropped");
 }
 
-/// A batch's senders, driven by hand on one thread so that each step is known (a read in
-/// flight, sent alone; inserts that open a batch behind it and join it): the first sender
+/// A batch's senders, driven by hand so that each step is known (the server frozen while a
+/// read is in flight, sent alone; inserts that open a batch behind it and join it): the first sender
 /// whose turn comes back seals and sends the batch, so one whose task is never polled again
 /// holds no one up; a batch whose senders are all dropped before it is sealed is given up
 /// (none of it runs, and it is not sent with a later batch); one of whose senders was dropped
@@ -533,10 +533,8 @@ fn coalesced_senders_dropped_at_any_point_take_nothing_from_the_others() {
 fn a_batch_is_sealed_by_whichever_sender_comes_back_first() {
     let server = RedisServer::start().unwrap();
     let redis = server.redis();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    // Coalescing is for multi-threaded runtimes (see `coalescing_can_be_turned_off_and_is_for_threaded_runtimes`).
+    let rt = two_workers();
     let d = pottery::aio::RedisDict::<String, i64>::new(&redis, unique_key("coalesce-seal"));
     let coalesced = || pottery::testing::coalesced_commands(&redis);
     rt.block_on(async {
@@ -544,12 +542,14 @@ fn a_batch_is_sealed_by_whichever_sender_comes_back_first() {
         assert_eq!(d.insert("a".into(), 1).await.unwrap(), None);
         let before = coalesced();
         // The opener is never polled again: the sender that joined seals the batch.
+        server.pause();
         let mut read = Box::pin(d.get("a"));
         assert!(pending_after_one_poll(&mut read).await, "sent alone");
         let mut opener = Box::pin(d.insert("b".into(), 2));
         assert!(pending_after_one_poll(&mut opener).await, "opens a batch");
         let mut joined = Box::pin(d.insert("c".into(), 3));
         assert!(pending_after_one_poll(&mut joined).await, "joins it");
+        server.resume();
         assert_eq!(read.await.unwrap(), Some(1));
         assert_eq!(joined.await.unwrap(), None);
         assert_eq!(
@@ -560,6 +560,7 @@ fn a_batch_is_sealed_by_whichever_sender_comes_back_first() {
         assert_eq!(d.get("b").await.unwrap(), Some(2), "sent with the batch");
         drop(opener);
         // Every sender dropped before the batch is sealed: it is given up.
+        server.pause();
         let mut read = Box::pin(d.get("a"));
         assert!(pending_after_one_poll(&mut read).await);
         let mut x = Box::pin(d.insert("x".into(), 24));
@@ -567,14 +568,17 @@ fn a_batch_is_sealed_by_whichever_sender_comes_back_first() {
         let mut y = Box::pin(d.insert("y".into(), 25));
         assert!(pending_after_one_poll(&mut y).await);
         drop((x, y));
+        server.resume();
         assert_eq!(read.await.unwrap(), Some(1));
         // A later batch does not carry them.
+        server.pause();
         let mut read = Box::pin(d.get("a"));
         assert!(pending_after_one_poll(&mut read).await);
         let mut z = Box::pin(d.insert("z".into(), 26));
         assert!(pending_after_one_poll(&mut z).await);
         let mut w = Box::pin(d.insert("w".into(), 27));
         assert!(pending_after_one_poll(&mut w).await);
+        server.resume();
         assert_eq!(read.await.unwrap(), Some(1));
         assert_eq!((z.await.unwrap(), w.await.unwrap()), (None, None));
         assert_eq!(coalesced(), before + 4);
@@ -589,6 +593,7 @@ fn a_batch_is_sealed_by_whichever_sender_comes_back_first() {
             "a given-up batch never runs"
         );
         // One sender dropped, the other not: both commands go.
+        server.pause();
         let mut read = Box::pin(d.get("a"));
         assert!(pending_after_one_poll(&mut read).await);
         let mut u = Box::pin(d.insert("u".into(), 28));
@@ -596,6 +601,7 @@ fn a_batch_is_sealed_by_whichever_sender_comes_back_first() {
         let mut v = Box::pin(d.insert("v".into(), 29));
         assert!(pending_after_one_poll(&mut v).await);
         drop(u);
+        server.resume();
         assert_eq!(read.await.unwrap(), Some(1));
         assert_eq!(v.await.unwrap(), None);
         assert_eq!(coalesced(), before + 6);
@@ -605,9 +611,11 @@ fn a_batch_is_sealed_by_whichever_sender_comes_back_first() {
 }
 
 /// `RedisBuilder::coalesce(false)`: every command is sent on its own, however many tasks send
-/// at once (and each is answered as before).
+/// at once (and each is answered as before). Nor does a connection made on a current-thread
+/// runtime coalesce: its driver runs on its senders' thread once they have all sent, and
+/// writes what they sent together already.
 #[test]
-fn coalescing_can_be_turned_off() {
+fn coalescing_can_be_turned_off_and_is_for_threaded_runtimes() {
     let server = RedisServer::start().unwrap();
     let redis = Redis::builder(&server.url())
         .coalesce(false)
@@ -633,5 +641,17 @@ fn coalescing_can_be_turned_off() {
             task.await.unwrap();
         }
     });
+    assert_eq!(pottery::testing::coalesced_commands(&redis), 0);
+    let redis = server.redis();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let c = pottery::aio::RedisCounter::<String>::new(&redis, unique_key("coalesce-ct"));
+    let fields: Vec<String> = (0..64).map(|t| format!("t{t}")).collect();
+    let counts = rt.block_on(futures_util::future::join_all(
+        fields.iter().map(|f| c.incr(f, 1)),
+    ));
+    assert!(counts.into_iter().all(|n| n.unwrap() == 1));
     assert_eq!(pottery::testing::coalesced_commands(&redis), 0);
 }

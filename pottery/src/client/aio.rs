@@ -579,7 +579,7 @@ async fn connect_single_async(
     let state = Arc::new(SingleState {
         lost: AtomicBool::new(false),
         handle,
-        coalescer: super::coalesce::Coalescer::new(opts.coalesce),
+        coalescer: super::coalesce::Coalescer::for_this_runtime(opts.coalesce),
     });
     let mut config = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(opts.connection_timeout))
@@ -679,7 +679,7 @@ pub(super) async fn connect_sentinel_async(
                 dead: AtomicBool::new(false),
                 generation,
                 target: Arc::clone(target),
-                coalescer: super::coalesce::Coalescer::new(opts.coalesce),
+                coalescer: super::coalesce::Coalescer::for_this_runtime(opts.coalesce),
             }),
         })),
         Err(e) => {
