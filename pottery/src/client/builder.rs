@@ -112,8 +112,9 @@ impl RedisBuilder {
     /// each still answered on its own; a command sent while none is in flight goes at once.
     /// Under many concurrent tasks it carries well over the rate of a connection that sends
     /// each command on its own; off, every command is written on its own, as redis-rs does.
-    /// Single-server and Sentinel handles (a cluster handle's connection routes each command
-    /// itself).
+    /// Single-server and Sentinel handles on a multi-threaded Tokio runtime (a cluster
+    /// handle's connection routes each command itself; on a current-thread runtime the
+    /// connection's driver, on the senders' thread, writes what they sent together already).
     ///
     /// ```
     /// let b = pottery::Redis::builder("redis://127.0.0.1").coalesce(false);

@@ -6,6 +6,9 @@
 //! command is written on its own: the server then reads them one by one, and under load that
 //! is where the client's and the server's time goes.
 //!
+//! Only on multi-threaded runtimes (see [`Coalescer::for_this_runtime`]): on a
+//! current-thread runtime the driver already writes together what its senders sent.
+//!
 //! A command sent while the connection has none in flight goes at once, as before. A command
 //! sent while others are in flight joins the connection's *open batch* (or opens one), then
 //! its sender lets the other ready tasks run once (`yield_now`): the first of the batch's

@@ -52,7 +52,8 @@ pub use self::shared::{doctest_redis, read_log, shared_server};
 pub use self::tls::TlsFiles;
 
 /// How many of pottery's commands `redis`'s async connections (those it holds now, to a
-/// single server or a Sentinel group's master; a cluster handle's are not coalesced) sent
+/// single server or a Sentinel group's master, made on a multi-threaded runtime; a cluster
+/// handle's and those of a current-thread runtime are not coalesced) sent
 /// coalesced with other tasks' commands, as one pipeline: commands sent while others are in
 /// flight on the same connection go out together (one write, one read by the server), each
 /// still answered on its own.
