@@ -107,6 +107,7 @@ impl Redis {
 
     /// How many of pottery's commands this handle's async connections (single server or
     /// Sentinel) sent coalesced with others (see `coalesce`), over the connections it holds now.
+    #[cfg(feature = "testing")]
     pub(crate) fn coalesced_commands(&self) -> u64 {
         lock(&self.inner.aio)
             .iter()

@@ -87,6 +87,7 @@ impl Coalescer {
     }
 
     /// How many commands were sent in coalesced pipelines.
+    #[cfg(feature = "testing")]
     pub(super) fn batched(&self) -> u64 {
         self.batched.load(Ordering::Relaxed)
     }
