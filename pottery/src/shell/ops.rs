@@ -302,21 +302,7 @@ macro_rules! ops {
     (@blocking_body [] [$blocking:ident] $name:ident $this:ident { $($body:tt)* }) => {{
         let runner = &$crate::shell::runner::Blocking;
         $crate::shell::runner::block_on_ready(async move {
-            let plan = { $($body)* };
-            // A near-cache hit before the plan is built, where the builder allows one.
-            let plan = {
-                let mut hit = $crate::near::Hit::new();
-                let plan = $crate::near::Probe::probe(plan, &$this.core.redis, &mut hit);
-                if let Some(v) = hit.ok {
-                    return Ok(v);
-                }
-                if let Some(e) = hit.err {
-                    return Err(e);
-                }
-                plan
-            };
-            let op = $crate::batch::IntoOp::into_op(plan)?
-                .named(concat!(stringify!($blocking), ".", stringify!($name)));
+            let op = $crate::shell::ops!(@probed [$blocking] $name $this { $($body)* });
             $crate::shell::runner::Runner::run(runner, &$this.core.redis, op).await
         })
     }};
@@ -345,22 +331,24 @@ macro_rules! ops {
     // One plan: run in place, not through the `Runner` (whose async future is boxed: rustc
     // #100013 bites generic multi-step code, not this).
     (@aio_body [] [$blocking:ident] $name:ident $this:ident { $($body:tt)* }) => {{
-        let plan = { $($body)* };
-        // A near-cache hit before the plan is built, where the builder allows one.
-        let plan = {
-            let mut hit = $crate::near::Hit::new();
-            let plan = $crate::near::Probe::probe(plan, &$this.core.redis, &mut hit);
-            if let Some(v) = hit.ok {
-                return Ok(v);
-            }
-            if let Some(e) = hit.err {
-                return Err(e);
-            }
-            plan
-        };
-        let op = $crate::batch::IntoOp::into_op(plan)?
-            .named(concat!(stringify!($blocking), ".", stringify!($name)));
+        let op = $crate::shell::ops!(@probed [$blocking] $name $this { $($body)* });
         $this.core.redis.run_async(op).await
+    }};
+    // The plan, named after its method, unless the near cache answers first (a hit before the
+    // plan is built, where the builder allows one): then the method returns the result at once
+    // (`return` in the method's body, blocking or async).
+    (@probed [$blocking:ident] $name:ident $this:ident { $($body:tt)* }) => {{
+        let plan = { $($body)* };
+        let mut hit = $crate::near::Hit::new();
+        let plan = $crate::near::Probe::probe(plan, &$this.core.redis, &mut hit);
+        if let Some(v) = hit.ok {
+            return Ok(v);
+        }
+        if let Some(e) = hit.err {
+            return Err(e);
+        }
+        $crate::batch::IntoOp::into_op(plan)?
+            .named(concat!(stringify!($blocking), ".", stringify!($name)))
     }};
     (@aio_body [$r:ident] [$blocking:ident] $name:ident $this:ident { $($body:tt)* }) => {{
         let $r = &$crate::shell::runner::Async;
