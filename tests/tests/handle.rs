@@ -522,18 +522,40 @@ fn coalesced_senders_dropped_at_any_point_take_nothing_from_the_others() {
     assert!(oks > 0 && drops > 0, "{oks} returned, {drops} dropped");
 }
 
-/// A batch's senders, driven by hand so that each step is known (the server frozen while a
-/// read is in flight, sent alone; inserts that open a batch behind it and join it): the first sender
-/// whose turn comes back seals and sends the batch, so one whose task is never polled again
-/// holds no one up; a batch whose senders are all dropped before it is sealed is given up
-/// (none of it runs, and it is not sent with a later batch); one of whose senders was dropped
-/// is sent with the dropped sender's command (it may run, as any command handed to the
-/// connection before its future was dropped).
+/// A read's and two inserts' futures, each polled once with the server frozen: the read is
+/// sent alone (in flight), the first insert opens a batch behind it, the second joins it. The
+/// caller resumes the server.
+#[allow(clippy::type_complexity)]
+async fn frozen_batch<'d>(
+    server: &RedisServer,
+    d: &'d pottery::aio::RedisDict<String, i64>,
+    first: (&str, i64),
+    second: (&str, i64),
+) -> [std::pin::Pin<Box<dyn std::future::Future<Output = pottery::Result<Option<i64>>> + 'd>>; 3] {
+    server.pause();
+    let mut read: std::pin::Pin<Box<dyn std::future::Future<Output = _>>> = Box::pin(d.get("a"));
+    assert!(pending_after_one_poll(&mut read).await, "sent alone");
+    let mut opener: std::pin::Pin<Box<dyn std::future::Future<Output = _>>> =
+        Box::pin(d.insert(first.0.into(), first.1));
+    assert!(pending_after_one_poll(&mut opener).await, "opens a batch");
+    let mut joined: std::pin::Pin<Box<dyn std::future::Future<Output = _>>> =
+        Box::pin(d.insert(second.0.into(), second.1));
+    assert!(pending_after_one_poll(&mut joined).await, "joins it");
+    [read, opener, joined]
+}
+
+/// A batch's senders, driven by hand so that each step is known ([`frozen_batch`]): the first
+/// sender whose turn comes back seals and sends the batch, so one whose task is never polled
+/// again holds no one up; a batch whose senders are all dropped before it is sealed is given
+/// up (none of it runs, and it is not sent with a later batch); one of whose senders was
+/// dropped is sent with the dropped sender's command (it may run, as any command handed to
+/// the connection before its future was dropped).
 #[test]
 fn a_batch_is_sealed_by_whichever_sender_comes_back_first() {
     let server = RedisServer::start().unwrap();
     let redis = server.redis();
-    // Coalescing is for multi-threaded runtimes (see `coalescing_can_be_turned_off_and_is_for_threaded_runtimes`).
+    // Coalescing is for multi-threaded runtimes (see
+    // `coalescing_can_be_turned_off_and_is_for_threaded_runtimes`).
     let rt = two_workers();
     let d = pottery::aio::RedisDict::<String, i64>::new(&redis, unique_key("coalesce-seal"));
     let coalesced = || pottery::testing::coalesced_commands(&redis);
@@ -542,13 +564,7 @@ fn a_batch_is_sealed_by_whichever_sender_comes_back_first() {
         assert_eq!(d.insert("a".into(), 1).await.unwrap(), None);
         let before = coalesced();
         // The opener is never polled again: the sender that joined seals the batch.
-        server.pause();
-        let mut read = Box::pin(d.get("a"));
-        assert!(pending_after_one_poll(&mut read).await, "sent alone");
-        let mut opener = Box::pin(d.insert("b".into(), 2));
-        assert!(pending_after_one_poll(&mut opener).await, "opens a batch");
-        let mut joined = Box::pin(d.insert("c".into(), 3));
-        assert!(pending_after_one_poll(&mut joined).await, "joins it");
+        let [read, opener, joined] = frozen_batch(&server, &d, ("b", 2), ("c", 3)).await;
         server.resume();
         assert_eq!(read.await.unwrap(), Some(1));
         assert_eq!(joined.await.unwrap(), None);
@@ -560,46 +576,25 @@ fn a_batch_is_sealed_by_whichever_sender_comes_back_first() {
         assert_eq!(d.get("b").await.unwrap(), Some(2), "sent with the batch");
         drop(opener);
         // Every sender dropped before the batch is sealed: it is given up.
-        server.pause();
-        let mut read = Box::pin(d.get("a"));
-        assert!(pending_after_one_poll(&mut read).await);
-        let mut x = Box::pin(d.insert("x".into(), 24));
-        assert!(pending_after_one_poll(&mut x).await);
-        let mut y = Box::pin(d.insert("y".into(), 25));
-        assert!(pending_after_one_poll(&mut y).await);
+        let [read, x, y] = frozen_batch(&server, &d, ("x", 24), ("y", 25)).await;
         drop((x, y));
         server.resume();
         assert_eq!(read.await.unwrap(), Some(1));
         // A later batch does not carry them.
-        server.pause();
-        let mut read = Box::pin(d.get("a"));
-        assert!(pending_after_one_poll(&mut read).await);
-        let mut z = Box::pin(d.insert("z".into(), 26));
-        assert!(pending_after_one_poll(&mut z).await);
-        let mut w = Box::pin(d.insert("w".into(), 27));
-        assert!(pending_after_one_poll(&mut w).await);
+        let [read, z, w] = frozen_batch(&server, &d, ("z", 26), ("w", 27)).await;
         server.resume();
         assert_eq!(read.await.unwrap(), Some(1));
         assert_eq!((z.await.unwrap(), w.await.unwrap()), (None, None));
         assert_eq!(coalesced(), before + 4);
-        assert_eq!(
-            d.get("x").await.unwrap(),
-            None,
-            "a given-up batch never runs"
-        );
-        assert_eq!(
-            d.get("y").await.unwrap(),
-            None,
-            "a given-up batch never runs"
-        );
+        for given_up in ["x", "y"] {
+            assert_eq!(
+                d.get(given_up).await.unwrap(),
+                None,
+                "a given-up batch never runs"
+            );
+        }
         // One sender dropped, the other not: both commands go.
-        server.pause();
-        let mut read = Box::pin(d.get("a"));
-        assert!(pending_after_one_poll(&mut read).await);
-        let mut u = Box::pin(d.insert("u".into(), 28));
-        assert!(pending_after_one_poll(&mut u).await);
-        let mut v = Box::pin(d.insert("v".into(), 29));
-        assert!(pending_after_one_poll(&mut v).await);
+        let [read, u, v] = frozen_batch(&server, &d, ("u", 28), ("v", 29)).await;
         drop(u);
         server.resume();
         assert_eq!(read.await.unwrap(), Some(1));

@@ -29,7 +29,9 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+#[cfg(feature = "testing")]
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures_util::FutureExt;
@@ -60,7 +62,9 @@ pub(super) struct Coalescer {
     busy: AtomicUsize,
     /// The batch being collected, if any.
     open: Mutex<Option<Arc<Batch>>>,
-    /// Commands sent in coalesced pipelines, ever (for tests: [`Coalescer::batched`]).
+    /// Commands sent in coalesced pipelines, ever (for tests: [`Coalescer::batched`]; not
+    /// counted in other builds).
+    #[cfg(feature = "testing")]
     batched: AtomicU64,
 }
 
@@ -71,6 +75,7 @@ impl Coalescer {
             on,
             busy: AtomicUsize::new(0),
             open: Mutex::new(None),
+            #[cfg(feature = "testing")]
             batched: AtomicU64::new(0),
         }
     }
@@ -237,6 +242,7 @@ fn seal<S: Shares>(
     }
     co.busy.fetch_add(count, Ordering::Relaxed);
     // At most one per command (a `usize` count fits in a `u64`).
+    #[cfg(feature = "testing")]
     co.batched.fetch_add(count as u64, Ordering::Relaxed);
     let busy = Busy(Arc::clone(shared), count);
     let mut conn = conn.clone();
