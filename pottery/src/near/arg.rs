@@ -193,12 +193,13 @@ impl<F: FnOnce(&[u8]) -> R, R> ser::Serializer for Capture<'_, F> {
     fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result<R, NotPlain> {
         Err(NotPlain)
     }
+    // Transparent, as in the encoder: a newtype of a plain string (a typed id) is plain.
     fn serialize_newtype_struct<T: ?Sized + Serialize>(
         self,
         _: &'static str,
-        _: &T,
+        value: &T,
     ) -> Result<R, NotPlain> {
-        Err(NotPlain)
+        value.serialize(self)
     }
     fn serialize_newtype_variant<T: ?Sized + Serialize>(
         self,
@@ -320,7 +321,8 @@ mod tests {
             (Box::new(true), false),
             (Box::new(None::<String>), false),
             (Box::new(Some("k1")), false),
-            (Box::new(New("k1".into())), false),
+            (Box::new(New("k1".into())), true),
+            (Box::new(New("a\"b".into())), false),
             (Box::new(vec!["k1"]), false),
             (Box::new(Pair { a: 1 }), false),
             (Box::new(E::A), false),
