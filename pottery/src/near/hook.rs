@@ -63,6 +63,10 @@ pub(crate) fn hit<'k, T>(near: &Near, op: Op<'k, T>) -> std::result::Result<Resu
     let Some(key) = super::plan::cached_read_key(cmd) else {
         return Err(op);
     };
+    if !super::link::own_fills_allow(near.store().id(), key) {
+        near.store().miss(key);
+        return Err(op);
+    }
     let value = SCRATCH
         .try_with(|scratch| {
             let mut scratch = scratch.try_borrow_mut().ok()?;
@@ -263,7 +267,9 @@ where
 
     #[inline]
     fn probe(self, redis: &Redis, hit: &mut Hit<T>) -> Build<B> {
-        if let Some(near) = redis.near() {
+        if let Some(near) = redis.near()
+            && super::link::own_fills_allow(near.store().id(), self.key.as_bytes())
+        {
             self.peek(near, hit);
         }
         Build(self.build)
@@ -401,10 +407,22 @@ pub(crate) fn run_blocking<T>(
 ) -> Result<T> {
     match plan(&op.req, op.repeat()) {
         Plan::Read(read) => {
-            if let Req::Cmd(cmd) = &op.req
-                && let Some(v) = crate::exec::rt::block_on(near.fill(&read, cmd))
-            {
-                return op.finish_one(v);
+            if let Req::Cmd(cmd) = &op.req {
+                if let Some(v) = near.after_own_fill(&read) {
+                    return op.finish_one(v);
+                }
+                // Read on a pooled connection, the cache filled behind it (see there), whatever
+                // the reply (a decoding error is a reply too; a failed read most likely fails
+                // to fill as well).
+                if let Some(room) = near.background_room() {
+                    let cmd = cmd.clone();
+                    let out = redis.run_direct(op, timeout);
+                    near.fill_in_background(room, read, cmd);
+                    return out;
+                }
+                if let Some(v) = crate::exec::rt::block_on(near.fill(&read, cmd)) {
+                    return op.finish_one(v);
+                }
             }
             redis.run_direct(op, timeout)
         }

@@ -2,8 +2,8 @@
 //! per server: the one server, the Sentinel's current master, each cluster master).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
@@ -18,6 +18,121 @@ use crate::client::{Redis, SlotOwners};
 
 /// How long reads go uncached after a failed attempt to open a tracking connection.
 const RECONNECT_AFTER: Duration = Duration::from_millis(100);
+
+/// Background fills (of blocking misses) in flight per near cache, at most: past it a
+/// blocking miss fills the cache as an async one does.
+const BACKGROUND_MAX: usize = 256;
+
+/// A thread's background fills under way (or ended and not yet looked at), at most.
+const OWN_MAX: usize = 16;
+
+thread_local! {
+    /// This thread's background fills (see [`Near::fill_in_background`]): until one ends,
+    /// this thread's reads of its key are not answered from the cache.
+    static OWN: std::cell::RefCell<Vec<OwnFill>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Whether `OWN` may hold any (what a hit looks at).
+    static OWN_ANY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A thread's background fill: the store, the key, and its end.
+struct OwnFill {
+    store: u64,
+    key: Vec<u8>,
+    done: Arc<Done>,
+}
+
+/// The end of a background fill: `None` while under way, then whether the tracking
+/// connection answered its read (so that every invalidation the server sent before that
+/// read ran was applied: see [`Near::fill_in_background`]).
+#[derive(Default)]
+struct Done {
+    answered: Mutex<Option<bool>>,
+    ended: Condvar,
+}
+
+impl Done {
+    fn end(&self, answered: bool) {
+        let mut state = lock(&self.answered);
+        if state.is_none() {
+            *state = Some(answered);
+        }
+        drop(state);
+        self.ended.notify_all();
+    }
+
+    fn state(&self) -> Option<bool> {
+        *lock(&self.answered)
+    }
+
+    /// Waits up to `bound` for the end; whether the read was answered.
+    fn wait(&self, bound: Duration) -> bool {
+        let state = lock(&self.answered);
+        let waited = self.ended.wait_timeout_while(state, bound, |s| s.is_none());
+        let state = match waited {
+            Ok((state, _)) => *state,
+            Err(poisoned) => *poisoned.into_inner().0,
+        };
+        state == Some(true)
+    }
+}
+
+/// Whether this thread may be answered from `store` for `key`: not while a background fill
+/// of this thread for that key is under way, nor once it ended unanswered (once: it is
+/// forgotten then). One thread-local load when this thread has none.
+#[inline]
+pub(crate) fn own_fills_allow(store: u64, key: &[u8]) -> bool {
+    if !OWN_ANY.try_with(std::cell::Cell::get).unwrap_or(false) {
+        return true;
+    }
+    own_fill_ended(store, key)
+}
+
+#[inline(never)]
+fn own_fill_ended(store: u64, key: &[u8]) -> bool {
+    OWN.try_with(|own| {
+        let Ok(mut own) = own.try_borrow_mut() else {
+            return true;
+        };
+        let Some(i) = own.iter().position(|o| o.store == store && o.key == key) else {
+            return true;
+        };
+        match own[i].done.state() {
+            None => false,
+            Some(answered) => {
+                own.swap_remove(i);
+                if own.is_empty() {
+                    let _ = OWN_ANY.try_with(|any| any.set(false));
+                }
+                answered
+            }
+        }
+    })
+    .unwrap_or(true)
+}
+
+/// A place for one more background fill of this thread and of `near` (`None`: none now).
+pub(crate) struct Room<'a> {
+    near: &'a Arc<Near>,
+}
+
+impl Drop for Room<'_> {
+    fn drop(&mut self) {
+        self.near.background.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Ends a background fill however its task ends (answered, or dropped with the runtime).
+struct Background {
+    near: Arc<Near>,
+    done: Arc<Done>,
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.near.background.fetch_sub(1, Ordering::Relaxed);
+        self.done.end(false);
+    }
+}
 
 /// A live tracking connection, with its number.
 struct Link {
@@ -90,6 +205,8 @@ pub(crate) struct Near {
     /// Set when a server refused both RESP3 and the RESP2 `REDIRECT` mode (an answer, not a
     /// failure to connect): the near cache then stays off and every read goes to the server.
     refused: AtomicBool,
+    /// Background fills in flight or about to be (at most [`BACKGROUND_MAX`]).
+    background: AtomicUsize,
 }
 
 impl Near {
@@ -112,6 +229,7 @@ impl Near {
             links: AtomicU64::new(0),
             heartbeat_started: std::sync::Once::new(),
             refused: AtomicBool::new(false),
+            background: AtomicUsize::new(0),
         }
     }
 
@@ -471,6 +589,108 @@ impl Near {
                 }
             }
         }
+    }
+
+    /// Room for a background fill of a blocking miss ([`Near::fill_in_background`]): `None`
+    /// when [`BACKGROUND_MAX`] are in flight, or this thread has [`OWN_MAX`] under way, or
+    /// the server refused tracking.
+    pub(crate) fn background_room(self: &Arc<Self>) -> Option<Room<'_>> {
+        if self.refused.load(Ordering::Relaxed) {
+            return None;
+        }
+        let full = OWN
+            .try_with(|own| {
+                let Ok(mut own) = own.try_borrow_mut() else {
+                    return true;
+                };
+                // Those that ended are forgotten: an unanswered one only costs this thread
+                // its next cached read of that key, which is not worth a place.
+                own.retain(|o| o.done.state().is_none());
+                own.len() >= OWN_MAX
+            })
+            .unwrap_or(true);
+        if full {
+            return None;
+        }
+        self.background
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < BACKGROUND_MAX).then_some(n + 1)
+            })
+            .ok()?;
+        Some(Room { near: self })
+    }
+
+    /// A blocking miss, after the caller read `read` (`cmd`) on a pooled connection: fills
+    /// the cache with it in the background, on pottery's I/O runtime, under [`Near::fill`]'s
+    /// rules. (A blocking caller waiting for a fill on the tracking connection pays two
+    /// thread wake-ups, to the connection's task and back: about a quarter of a loopback
+    /// round trip. This way a miss costs what a read without the near cache costs, and the
+    /// server runs the read twice.)
+    ///
+    /// The caller's read was answered by the server before this fill is sent, so once the
+    /// tracking connection answers the fill, every invalidation the server sent before the
+    /// caller's read ran has been applied. Until then, this thread's reads of the key are not
+    /// answered from the cache ([`own_fills_allow`]; a blocking one waits for the fill,
+    /// [`Near::after_own_fill`]): another fill's older reply, inserted before those
+    /// invalidations arrive, could otherwise take this thread back past the version it was
+    /// just given.
+    pub(crate) fn fill_in_background(&self, room: Room<'_>, read: Read, cmd: redis::Cmd) {
+        let near = Arc::clone(room.near);
+        // The room's count passes to the task's end.
+        std::mem::forget(room);
+        let done = Arc::new(Done::default());
+        let own = OwnFill {
+            store: self.store.id(),
+            key: read.key.clone(),
+            done: Arc::clone(&done),
+        };
+        let end = Background { near, done };
+        drop(crate::exec::rt::spawn_global(async move {
+            let answered = end.near.fill(&read, &cmd).await.is_some();
+            end.done.end(answered);
+        }));
+        let _ = OWN.try_with(|o| {
+            if let Ok(mut o) = o.try_borrow_mut() {
+                o.push(own);
+                let _ = OWN_ANY.try_with(|any| any.set(true));
+            }
+        });
+    }
+
+    /// Whether no background fill is under way (for [`crate::testing::near_settled`]).
+    #[cfg(feature = "testing")]
+    pub(crate) fn settled(&self) -> bool {
+        self.background.load(Ordering::Relaxed) == 0
+    }
+
+    /// For a blocking read of `read` by a thread whose background fill of its key is under
+    /// way: waits for that fill (at most [`HEARTBEAT_BOUND`]), then the cached reply if there
+    /// is one (counted as a hit, not a miss). `None` when this thread has no such fill, or
+    /// it was not answered in time, or put nothing in the cache.
+    pub(crate) fn after_own_fill(&self, read: &Read) -> Option<Value> {
+        let store = self.store.id();
+        let done = OWN
+            .try_with(|own| {
+                let mut own = own.try_borrow_mut().ok()?;
+                let i = own
+                    .iter()
+                    .position(|o| o.store == store && o.key == read.key)?;
+                let done = own.swap_remove(i).done;
+                if own.is_empty() {
+                    let _ = OWN_ANY.try_with(|any| any.set(false));
+                }
+                Some(done)
+            })
+            .ok()
+            .flatten()?;
+        if !done.wait(HEARTBEAT_BOUND) {
+            return None;
+        }
+        let value = self
+            .store
+            .get(&read.key, &read.ident, false, |v| Some(v.clone()))?;
+        self.store.unmiss(&read.key);
+        Some(value)
     }
 
     /// Reads `read` from the server that owns its key, on that server's tracking connection

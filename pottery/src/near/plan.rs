@@ -6,6 +6,7 @@ use redis::{Arg, Cmd};
 use crate::exec::plan::{Repeat, Req};
 
 /// A read the near cache may answer: one key, a deterministic reply.
+#[derive(Clone)]
 pub(crate) struct Read {
     pub key: Vec<u8>,
     /// The read's identity ([`write_ident`]): with the key, what identifies the cached reply.

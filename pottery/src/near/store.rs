@@ -576,6 +576,22 @@ impl Store {
         }
     }
 
+    /// Counts a miss of a read of `key` that was not looked up.
+    pub(crate) fn miss(&self, key: &[u8]) {
+        self.shard(self.key_hash(key)).misses.fetch_add(1, Relaxed);
+    }
+
+    /// Takes back the miss just counted for a read of `key` that is answered from the store
+    /// after all (its lookup counts it as a hit): each read is counted once.
+    pub(crate) fn unmiss(&self, key: &[u8]) {
+        let shard = self.shard(self.key_hash(key));
+        // Counted by this read's lookup a moment ago, so never below zero (an update that
+        // finds zero changes nothing).
+        let _ = shard
+            .misses
+            .fetch_update(Relaxed, Relaxed, |m| m.checked_sub(1));
+    }
+
     /// Room for one more entry of `size` bytes, evicting as needed; `false` when there can
     /// be none.
     fn reserve(&self, size: usize) -> bool {

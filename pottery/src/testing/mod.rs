@@ -72,3 +72,36 @@ pub use self::tls::TlsFiles;
 pub fn coalesced_commands(redis: &crate::Redis) -> u64 {
     redis.coalesced_commands()
 }
+
+/// Waits (up to five seconds) until the near cache of `redis` has no fill of a blocking read
+/// under way, and says whether it got there (`true` at once without a near cache). A
+/// blocking read that misses is answered on a pooled connection and fills the cache behind
+/// it, on the tracking connection; once those fills have ended, every invalidation the server
+/// sent before the reads ran has been applied. For tests that count cached entries, or
+/// invalidations, right after blocking reads.
+///
+/// ```
+/// # let server = pottery::testing::RedisServer::start().unwrap();
+/// use pottery::{NearCache, Redis, RedisDict};
+///
+/// let redis = Redis::builder(&server.url()).near_cache(NearCache::new()).build()?;
+/// let config = RedisDict::<String, String>::new(&redis, "settled-doc");
+/// config.insert("mode".into(), "fast".into())?;
+/// assert_eq!(config.get("mode")?.as_deref(), Some("fast")); // a miss, filled behind it
+/// assert!(pottery::testing::near_settled(&redis));
+/// assert_eq!(redis.near_cache_stats().unwrap().entries, 1);
+/// # Ok::<(), pottery::Error>(())
+/// ```
+pub fn near_settled(redis: &crate::Redis) -> bool {
+    let Some(near) = redis.near() else {
+        return true;
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !near.settled() {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    true
+}
