@@ -226,6 +226,60 @@ fn racing_writer_versions_never_go_backwards() {
     }
 }
 
+/// A blocking miss is answered on a pooled connection while the cache is filled behind it
+/// (on the tracking connection): a thread given a version of a hash that way is never
+/// answered an older one of the same hash from the cache afterwards. Another client writes
+/// two fields together (one `HSET`); each of 2 reader threads reads `a`, then `b`: `b` is
+/// never older than the `a` just read, and neither field ever goes backwards.
+#[test]
+fn a_blocking_miss_never_takes_its_thread_back() {
+    let server = start();
+    let redis = near(&server);
+    let key = unique_key("near-pair");
+    let mut conn = raw(&server);
+    let pair = |conn: &mut redis::Connection, i: i64| {
+        redis::cmd("HSET")
+            .arg(&key)
+            .arg("\"a\"")
+            .arg(i)
+            .arg("\"b\"")
+            .arg(i)
+            .exec(conn)
+            .unwrap();
+    };
+    pair(&mut conn, 0);
+    let n = writes() as i64;
+    let done = AtomicBool::new(false);
+    let misses_before = stats(&redis).misses;
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            let dict = RedisDict::<String, i64>::new(&redis, &key);
+            let done = &done;
+            s.spawn(move || {
+                let (mut last_a, mut last_b) = (0, 0);
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while !done.load(Ordering::Acquire) || last_b < n {
+                    let a = dict.get("a").unwrap().unwrap();
+                    let b = dict.get("b").unwrap().unwrap();
+                    assert!(
+                        a >= last_a && b >= last_b,
+                        "went back: {last_a}/{last_b} to {a}/{b}"
+                    );
+                    assert!(b >= a, "b {b} older than the a {a} read before it");
+                    (last_a, last_b) = (a, b);
+                    assert!(Instant::now() < deadline, "stuck at {a}/{b}");
+                }
+            });
+        }
+        for i in 1..=n {
+            pair(&mut conn, i);
+        }
+        done.store(true, Ordering::Release);
+    });
+    // The readers went to the server (misses: each write invalidates both fields).
+    assert!(stats(&redis).misses > misses_before);
+}
+
 /// Read-your-writes from 4 threads, each on its own field, while another client rewrites
 /// other fields of the same hash (each of its writes invalidating the whole hash).
 #[test]

@@ -63,16 +63,16 @@ pub(crate) fn hit<'k, T>(near: &Near, op: Op<'k, T>) -> std::result::Result<Resu
     let Some(key) = super::plan::cached_read_key(cmd) else {
         return Err(op);
     };
-    if !super::link::own_fills_allow(near.store().id(), key) {
-        near.store().miss(key);
-        return Err(op);
-    }
     let value = SCRATCH
         .try_with(|scratch| {
             let mut scratch = scratch.try_borrow_mut().ok()?;
             scratch.ident.clear();
             super::plan::write_ident(cmd, &mut scratch.ident);
-            let value = near.get(key, &scratch.ident);
+            let value = if super::link::own_fills() {
+                after_own_fills(near, key, &scratch.ident)
+            } else {
+                near.get(key, &scratch.ident)
+            };
             scratch.trim();
             Some(value)
         })
@@ -267,9 +267,7 @@ where
 
     #[inline]
     fn probe(self, redis: &Redis, hit: &mut Hit<T>) -> Build<B> {
-        if let Some(near) = redis.near()
-            && super::link::own_fills_allow(near.store().id(), self.key.as_bytes())
-        {
+        if let Some(near) = redis.near() {
             self.peek(near, hit);
         }
         Build(self.build)
@@ -350,6 +348,11 @@ impl<A: serde::Serialize + ?Sized, B, D> Probed<'_, '_, A, B, D> {
             name: self.name.as_bytes(),
             arg,
         };
+        // This thread has a background fill of the key under way: looked up by `hit`,
+        // which waits for it first.
+        if super::link::own_fills() && super::link::own_fill_of(store.id(), read.key) {
+            return;
+        }
         let h = super::front::front_hash(store, &read);
         if let Some((kind, bytes)) = front.get(store, h, &read, D::BULK) {
             hit.set(self.decode.decode(self.key, kind, bytes));
@@ -360,6 +363,28 @@ impl<A: serde::Serialize + ?Sized, B, D> Probed<'_, '_, A, B, D> {
             hit.set(self.decode.decode(self.key, kind, value));
         }
     }
+}
+
+/// The cached reply to the read `ident` of `key`, on a thread that has background fills
+/// ([`Near::fill_in_background`](super::Near)): none of the key's (then as usual), or a
+/// reply cached and every fill of the key this thread has under way waited for and answered
+/// (then looked up again). A read with nothing cached does not wait; nor does one on an
+/// async runtime's thread (it is filled through the tracking connection instead).
+#[inline(never)]
+fn after_own_fills(near: &Near, key: &[u8], ident: &[u8]) -> Option<Value> {
+    let store = near.store();
+    if !super::link::own_fill_of(store.id(), key) {
+        return near.get(key, ident);
+    }
+    let cached = store.holds(key, ident);
+    if cached
+        && tokio::runtime::Handle::try_current().is_err()
+        && super::link::settle_own(store.id(), key)
+    {
+        return near.get(key, ident);
+    }
+    store.miss(key);
+    None
 }
 
 /// The reply to `read` (front hash `h`), copied from `store` if it holds one in the shape

@@ -28,16 +28,16 @@ const OWN_MAX: usize = 16;
 
 thread_local! {
     /// This thread's background fills (see [`Near::fill_in_background`]): until one ends,
-    /// this thread's reads of its key are not answered from the cache.
+    /// this thread's cached reads of its key wait for it.
     static OWN: std::cell::RefCell<Vec<OwnFill>> = const { std::cell::RefCell::new(Vec::new()) };
     /// Whether `OWN` may hold any (what a hit looks at).
     static OWN_ANY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// A thread's background fill: the store, the key, and its end.
+/// A thread's background fill: the store, the read (its key and identity), and its end.
 struct OwnFill {
     store: u64,
-    key: Vec<u8>,
+    read: Read,
     done: Arc<Done>,
 }
 
@@ -76,38 +76,59 @@ impl Done {
     }
 }
 
-/// Whether this thread may be answered from `store` for `key`: not while a background fill
-/// of this thread for that key is under way, nor once it ended unanswered (once: it is
-/// forgotten then). One thread-local load when this thread has none.
+/// Whether this thread has background fills to look at ([`own_fill_of`]): one
+/// thread-local load.
 #[inline]
-pub(crate) fn own_fills_allow(store: u64, key: &[u8]) -> bool {
-    if !OWN_ANY.try_with(std::cell::Cell::get).unwrap_or(false) {
-        return true;
-    }
-    own_fill_ended(store, key)
+pub(crate) fn own_fills() -> bool {
+    OWN_ANY.try_with(std::cell::Cell::get).unwrap_or(false)
 }
 
-#[inline(never)]
-fn own_fill_ended(store: u64, key: &[u8]) -> bool {
+/// Runs `f` on this thread's background fills (`None` from a thread-local's destructor, or
+/// re-entered), keeping [`own_fills`] up to date.
+fn with_own<R>(f: impl FnOnce(&mut Vec<OwnFill>) -> R) -> Option<R> {
     OWN.try_with(|own| {
-        let Ok(mut own) = own.try_borrow_mut() else {
-            return true;
-        };
-        let Some(i) = own.iter().position(|o| o.store == store && o.key == key) else {
-            return true;
-        };
-        match own[i].done.state() {
-            None => false,
-            Some(answered) => {
-                own.swap_remove(i);
-                if own.is_empty() {
-                    let _ = OWN_ANY.try_with(|any| any.set(false));
-                }
-                answered
-            }
-        }
+        let mut own = own.try_borrow_mut().ok()?;
+        let out = f(&mut own);
+        let _ = OWN_ANY.try_with(|any| any.set(!own.is_empty()));
+        Some(out)
     })
-    .unwrap_or(true)
+    .ok()
+    .flatten()
+}
+
+/// Whether this thread has a background fill of `key` of `store` that a read of the key must
+/// heed: one under way, or one that ended unanswered. (Those that ended answered are
+/// forgotten.)
+#[inline(never)]
+pub(crate) fn own_fill_of(store: u64, key: &[u8]) -> bool {
+    with_own(|own| {
+        own.retain(|o| o.store != store || o.read.key != key || o.done.state() != Some(true));
+        own.iter().any(|o| o.store == store && o.read.key == key)
+    })
+    .unwrap_or(false)
+}
+
+/// Waits for this thread's background fills of `key` of `store` (at most [`HEARTBEAT_BOUND`]
+/// in all) and forgets them; whether every one was answered (then every invalidation the
+/// server sent before this thread's last read of the key ran has been applied).
+#[inline(never)]
+pub(crate) fn settle_own(store: u64, key: &[u8]) -> bool {
+    let Some(mine) = with_own(|own| {
+        let (mine, rest) = std::mem::take(own)
+            .into_iter()
+            .partition(|o| o.store == store && o.read.key == key);
+        *own = rest;
+        mine
+    }) else {
+        return false;
+    };
+    let deadline = Instant::now() + HEARTBEAT_BOUND;
+    let mine: Vec<OwnFill> = mine;
+    mine.iter().all(|o| {
+        // Past the deadline: nothing left to wait (not a clamp of anybody's value).
+        let left = deadline.checked_duration_since(Instant::now());
+        o.done.wait(left.unwrap_or(Duration::ZERO))
+    })
 }
 
 /// A place for one more background fill of this thread and of `near` (`None`: none now).
@@ -598,17 +619,13 @@ impl Near {
         if self.refused.load(Ordering::Relaxed) {
             return None;
         }
-        let full = OWN
-            .try_with(|own| {
-                let Ok(mut own) = own.try_borrow_mut() else {
-                    return true;
-                };
-                // Those that ended are forgotten: an unanswered one only costs this thread
-                // its next cached read of that key, which is not worth a place.
-                own.retain(|o| o.done.state().is_none());
-                own.len() >= OWN_MAX
-            })
-            .unwrap_or(true);
+        let full = with_own(|own| {
+            // Those that ended are forgotten: an unanswered one only costs this thread its
+            // next cached read of that key, which is not worth a place.
+            own.retain(|o| o.done.state().is_none());
+            own.len() >= OWN_MAX
+        })
+        .unwrap_or(true);
         if full {
             return None;
         }
@@ -630,8 +647,8 @@ impl Near {
     /// The caller's read was answered by the server before this fill is sent, so once the
     /// tracking connection answers the fill, every invalidation the server sent before the
     /// caller's read ran has been applied. Until then, this thread's reads of the key are not
-    /// answered from the cache ([`own_fills_allow`]; a blocking one waits for the fill,
-    /// [`Near::after_own_fill`]): another fill's older reply, inserted before those
+    /// answered from the cache without waiting for it ([`own_fill_of`], [`settle_own`]; a
+    /// read that finds nothing cached does not wait, it reads from the server likewise): another fill's older reply, inserted before those
     /// invalidations arrive, could otherwise take this thread back past the version it was
     /// just given.
     pub(crate) fn fill_in_background(&self, room: Room<'_>, read: Read, cmd: redis::Cmd) {
@@ -641,7 +658,7 @@ impl Near {
         let done = Arc::new(Done::default());
         let own = OwnFill {
             store: self.store.id(),
-            key: read.key.clone(),
+            read: read.clone(),
             done: Arc::clone(&done),
         };
         let end = Background { near, done };
@@ -649,12 +666,7 @@ impl Near {
             let answered = end.near.fill(&read, &cmd).await.is_some();
             end.done.end(answered);
         }));
-        let _ = OWN.try_with(|o| {
-            if let Ok(mut o) = o.try_borrow_mut() {
-                o.push(own);
-                let _ = OWN_ANY.try_with(|any| any.set(true));
-            }
-        });
+        let _ = with_own(|o| o.push(own));
     }
 
     /// Whether no background fill is under way (for [`crate::testing::near_settled`]).
@@ -663,26 +675,19 @@ impl Near {
         self.background.load(Ordering::Relaxed) == 0
     }
 
-    /// For a blocking read of `read` by a thread whose background fill of its key is under
-    /// way: waits for that fill (at most [`HEARTBEAT_BOUND`]), then the cached reply if there
+    /// For a blocking read of `read` by a thread whose background fill of the same read is
+    /// under way: waits for that fill (at most [`HEARTBEAT_BOUND`]), then the cached reply if there
     /// is one (counted as a hit, not a miss). `None` when this thread has no such fill, or
     /// it was not answered in time, or put nothing in the cache.
     pub(crate) fn after_own_fill(&self, read: &Read) -> Option<Value> {
         let store = self.store.id();
-        let done = OWN
-            .try_with(|own| {
-                let mut own = own.try_borrow_mut().ok()?;
-                let i = own
-                    .iter()
-                    .position(|o| o.store == store && o.key == read.key)?;
-                let done = own.swap_remove(i).done;
-                if own.is_empty() {
-                    let _ = OWN_ANY.try_with(|any| any.set(false));
-                }
-                Some(done)
-            })
-            .ok()
-            .flatten()?;
+        let done = with_own(|own| {
+            let i = own.iter().position(|o| {
+                o.store == store && o.read.key == read.key && o.read.ident == read.ident
+            })?;
+            Some(own.swap_remove(i).done)
+        })
+        .flatten()?;
         if !done.wait(HEARTBEAT_BOUND) {
             return None;
         }

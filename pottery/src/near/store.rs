@@ -576,6 +576,18 @@ impl Store {
         }
     }
 
+    /// Whether an entry for the read `ident` of `key` is held (servable or not; nothing
+    /// counted).
+    pub(crate) fn holds(&self, key: &[u8], ident: &[u8]) -> bool {
+        let (hk, hi) = self.hashes(key, ident);
+        read_guard(self.shard(hk))
+            .slots
+            .get(&hk)
+            .filter(|s| *s.key == *key)
+            .and_then(|s| s.entries.get(&hi))
+            .is_some_and(|e| *e.ident == *ident)
+    }
+
     /// Counts a miss of a read of `key` that was not looked up.
     pub(crate) fn miss(&self, key: &[u8]) {
         self.shard(self.key_hash(key)).misses.fetch_add(1, Relaxed);
