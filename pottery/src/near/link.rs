@@ -41,38 +41,45 @@ struct OwnFill {
     done: Arc<Done>,
 }
 
-/// The end of a background fill: `None` while under way, then whether the tracking
-/// connection answered its read (so that every invalidation the server sent before that
-/// read ran was applied: see [`Near::fill_in_background`]).
+/// The end of a background fill: under way, then whether the tracking connection answered
+/// its read (so that every invalidation the server sent before that read ran was applied:
+/// see [`Near::fill_in_background`]).
 #[derive(Default)]
 struct Done {
-    answered: Mutex<Option<bool>>,
+    /// [`UNDER_WAY`], [`ANSWERED`] or [`UNANSWERED`] (read without a lock by every lookup of
+    /// a thread that has fills).
+    state: std::sync::atomic::AtomicU8,
+    lock: Mutex<()>,
     ended: Condvar,
 }
 
+const UNDER_WAY: u8 = 0;
+const ANSWERED: u8 = 1;
+const UNANSWERED: u8 = 2;
+
 impl Done {
     fn end(&self, answered: bool) {
-        let mut state = lock(&self.answered);
-        if state.is_none() {
-            *state = Some(answered);
-        }
-        drop(state);
+        let to = if answered { ANSWERED } else { UNANSWERED };
+        // The first end counts (the task's own, before its guard's).
+        let _ = self
+            .state
+            .compare_exchange(UNDER_WAY, to, Ordering::AcqRel, Ordering::Acquire);
+        drop(lock(&self.lock));
         self.ended.notify_all();
     }
 
-    fn state(&self) -> Option<bool> {
-        *lock(&self.answered)
+    fn state(&self) -> u8 {
+        self.state.load(Ordering::Acquire)
     }
 
     /// Waits up to `bound` for the end; whether the read was answered.
     fn wait(&self, bound: Duration) -> bool {
-        let state = lock(&self.answered);
-        let waited = self.ended.wait_timeout_while(state, bound, |s| s.is_none());
-        let state = match waited {
-            Ok((state, _)) => *state,
-            Err(poisoned) => *poisoned.into_inner().0,
-        };
-        state == Some(true)
+        let guard = lock(&self.lock);
+        let waited = self
+            .ended
+            .wait_timeout_while(guard, bound, |_| self.state() == UNDER_WAY);
+        drop(waited);
+        self.state() == ANSWERED
     }
 }
 
@@ -97,12 +104,12 @@ fn with_own<R>(f: impl FnOnce(&mut Vec<OwnFill>) -> R) -> Option<R> {
 }
 
 /// Whether this thread has a background fill of `key` of `store` that a read of the key must
-/// heed: one under way, or one that ended unanswered. (Those that ended answered are
-/// forgotten.)
+/// heed: one under way, or one that ended unanswered. (Those that ended answered, of any key,
+/// are forgotten: a thread whose fills have all ended looks at none again.)
 #[inline(never)]
 pub(crate) fn own_fill_of(store: u64, key: &[u8]) -> bool {
     with_own(|own| {
-        own.retain(|o| o.store != store || o.read.key != key || o.done.state() != Some(true));
+        own.retain(|o| o.done.state() != ANSWERED);
         own.iter().any(|o| o.store == store && o.read.key == key)
     })
     .unwrap_or(false)
@@ -622,7 +629,7 @@ impl Near {
         let full = with_own(|own| {
             // Those that ended are forgotten: an unanswered one only costs this thread its
             // next cached read of that key, which is not worth a place.
-            own.retain(|o| o.done.state().is_none());
+            own.retain(|o| o.done.state() == UNDER_WAY);
             own.len() >= OWN_MAX
         })
         .unwrap_or(true);

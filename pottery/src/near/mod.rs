@@ -53,6 +53,20 @@
 //!   behind every invalidation sent before the read ran, and the reply is inserted only once
 //!   the subscriber has applied everything up to it: the same order, at no extra round trip.
 //!   Where that `PUBLISH` is refused, nothing is cached);
+//! * a blocking read that misses is answered on one of the handle's pooled connections, as on
+//!   a handle without a near cache, and the cache is filled behind it: once that reply is
+//!   in, the same read is sent on the tracking connection from pottery's I/O runtime, under
+//!   the rule above. (Waiting for the tracking connection would cost a blocking caller two
+//!   thread wake-ups, to the connection's task and back: about a fifth of a loopback round
+//!   trip. The server runs such a read twice.) Until that fill ends, the reading thread is
+//!   not answered from the cache for that key without waiting for it first: the fill was sent
+//!   after the reply the thread was given, so once the tracking connection answers it every
+//!   invalidation the server sent before that reply has been applied, and no older reply
+//!   (another fill's, read before the last write) can be served to that thread. A read that
+//!   finds nothing cached does not wait: it goes to the server the same way. So a thread
+//!   that reads a key twice finds it cached the second time, and never goes back to an
+//!   older version of a key than one it was given.
+//!   [`crate::testing::near_settled`] waits for such fills, for tests that count entries;
 //! * this handle's writes invalidate their keys locally before they are sent and again when
 //!   their reply arrives (scripts by their declared keys, commands by their arguments; a
 //!   command whose keys are not known, such as `FLUSHDB` or `SWAPDB`, flushes everything);
@@ -124,8 +138,9 @@
 //! Iteration (`HSCAN`, `SSCAN`), random reads, `TTL`, scripts that read several keys, and
 //! reads inside a batch always go to the server.
 //!
-//! Blocking calls fill the cache through pottery's I/O runtime (the tracking connection lives there); called from
-//! inside an async runtime, a blocking miss pays a helper thread — use the async API there.
+//! Async misses are read on the tracking connection itself and cached before they return;
+//! blocking misses are read on a pooled connection and filled behind (see the freshness rule
+//! above), so a blocking miss costs what a read without the near cache costs.
 //!
 //! ```
 //! # let server = pottery::testing::RedisServer::start().unwrap();
@@ -134,7 +149,7 @@
 //! let redis = Redis::builder(&server.url()).near_cache(NearCache::new()).build()?;
 //! let config = RedisDict::<String, String>::new(&redis, "config");
 //! config.insert("mode".into(), "fast".into())?;
-//! assert_eq!(config.get("mode")?.as_deref(), Some("fast")); // from the server, now cached
+//! assert_eq!(config.get("mode")?.as_deref(), Some("fast")); // from the server; cached behind it
 //! assert_eq!(config.get("mode")?.as_deref(), Some("fast")); // from memory
 //! assert!(redis.near_cache_stats().unwrap().hits >= 1);
 //! # Ok::<(), pottery::Error>(())
