@@ -1310,6 +1310,36 @@ fn two_handles_on_one_thread_do_not_mix() {
     assert_eq!(db.get("f0").unwrap(), Some(1000));
 }
 
+/// Two structures on one key of one handle, and a clone, read on one thread: the front table
+/// tells reads apart by structure, not by key bytes (each structure keeps its own copies),
+/// and every copy stops being served at another client's write.
+#[test]
+fn structures_on_one_key_each_see_writes() {
+    let server = start();
+    let redis = near(&server);
+    let key = unique_key("near-two-structures");
+    let mut conn = raw(&server);
+    hset(&mut conn, &key, "v", 1);
+    let one = RedisDict::<String, i64>::new(&redis, &key);
+    let two = RedisDict::<String, i64>::new(&redis, &key);
+    let clone = one.clone();
+    for d in [&one, &two, &clone] {
+        assert!(seen(d, "v", Some(1)));
+    }
+    let hits = stats(&redis).hits;
+    for _ in 0..100 {
+        for d in [&one, &two, &clone] {
+            assert_eq!(d.get("v").unwrap(), Some(1));
+        }
+    }
+    assert_eq!(stats(&redis).hits, hits + 300);
+    hset(&mut conn, &key, "v", 2);
+    for d in [&one, &two, &clone] {
+        assert!(seen(d, "v", Some(2)));
+        assert_eq!(d.get("v").unwrap(), Some(2));
+    }
+}
+
 /// The stats stay exact on one thread with the front table: every hit counted once, from
 /// the store or the front table; a thread that ends keeps its hits in the totals.
 #[test]

@@ -35,10 +35,12 @@ const PAGE: usize = 512;
 pub(crate) struct Core<K, V> {
     pub(crate) redis: Redis,
     pub(crate) key: String,
+    /// What stands for the key in the near cache's front tables.
+    reader: crate::near::Reader,
     _types: PhantomData<fn() -> (K, V)>,
 }
 
-crate::shell::clone_core!(Core<K, V> { redis, key });
+crate::shell::clone_core!(Core<K, V> { redis, key, reader });
 
 impl<K, V> Core<K, V>
 where
@@ -49,6 +51,7 @@ where
         Core {
             redis: redis.clone(),
             key,
+            reader: crate::near::Reader::new(),
             _types: PhantomData,
         }
     }
@@ -120,6 +123,7 @@ where
         impl crate::near::Decode<Option<V>> + use<'s, 'q, K, V, Q>,
     > {
         crate::near::Probed {
+            reader: self.reader,
             key: &self.key,
             name: "HGET",
             arg: k,
@@ -228,6 +232,7 @@ where
         impl crate::near::Decode<bool> + use<'s, 'q, K, V, Q>,
     > {
         crate::near::Probed {
+            reader: self.reader,
             key: &self.key,
             name: "HEXISTS",
             arg: k,

@@ -117,10 +117,12 @@ impl Algebra {
 struct Core<T> {
     redis: Redis,
     key: String,
+    /// What stands for the key in the near cache's front tables.
+    reader: crate::near::Reader,
     _types: PhantomData<fn() -> T>,
 }
 
-crate::shell::clone_core!(Core<T> { redis, key });
+crate::shell::clone_core!(Core<T> { redis, key, reader });
 
 fn member_set(key: &str, v: Value) -> Result<HashSet<Vec<u8>>> {
     Ok(members(key, v)?.into_iter().collect())
@@ -355,6 +357,7 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
         Core {
             redis: redis.clone(),
             key,
+            reader: crate::near::Reader::new(),
             _types: PhantomData,
         }
     }
@@ -380,6 +383,7 @@ impl<T: Serialize + DeserializeOwned> Core<T> {
         impl crate::near::Decode<bool> + use<'s, 'q, T, Q>,
     > {
         crate::near::Probed {
+            reader: self.reader,
             key: &self.key,
             name: "SISMEMBER",
             arg: v,

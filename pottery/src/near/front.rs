@@ -6,8 +6,9 @@
 //! that moves between cores. Each thread that reads through [`Probed`](super::Probed) reads
 //! (`RedisDict::get`, `RedisDict::contains_key`, `RedisSet::contains`) keeps a small table of
 //! its own in front of the store: [`SLOTS`] slots, [`WAYS`]-way set associative, each holding
-//! the store's number, the read's key, command name and argument (its [`Read`]), the reply
-//! (nil, an integer, or a bulk string), and the entry's [`Stamp`] (its shard's epoch when it was copied, and its
+//! the store's number, the reading structure's number (a [`Reader`], which stands for its
+//! key), the command's name and the argument (its [`Read`]), the reply (nil, an integer, or a
+//! bulk string), and the entry's [`Stamp`] (its shard's epoch when it was copied, and its
 //! deadline). A hit checks the stamp ([`Store::still`]: one `Acquire` load of the shard's
 //! epoch and the coarse clock) and counts itself in a counter only its thread writes.
 //!
@@ -21,15 +22,19 @@
 //!
 //! A slot is found by one unkeyed hash of the read's pieces, read where the caller has them
 //! (no buffer is made of them per lookup: [`front_hash`]); a collision, chosen or not, costs
-//! a lookup in the store, never a wrong reply: the slot's store number, key, command name
-//! and argument are compared in full, piece by piece ([`Slot::holds`]). A plain string
+//! a lookup in the store, never a wrong reply: the slot's store number, reader number,
+//! command name and argument are compared in full ([`Slot::holds`]). The key is not read at
+//! a hit: a structure's number is unique in the process and its key never changes, so the
+//! number is the key (two structures on one key keep a copy each). The name is a `&'static`
+//! string compared by its address and length, which are its bytes (the same bytes at another
+//! address make another read: a second copy, never a wrong one). A plain string
 //! argument is compared and hashed as it is, without being encoded ([`Arg::Quoted`]: its
 //! JSON is it between quotes), so a hit writes nothing but its count.
 //!
 //! Memory: the table is allocated on a thread's first lookup: [`SLOTS`] slots of
-//! [`SLOT_BYTES`] bytes of key, name, argument and value plus about 64 of bookkeeping (about
-//! 66 KiB per thread), whatever the stores' sizes; a reply whose key, name, argument and
-//! value together exceed [`SLOT_BYTES`] is not copied (it is served from the store). None of it
+//! [`SLOT_BYTES`] bytes of argument and value plus about 64 of bookkeeping (about 66 KiB per
+//! thread), whatever the stores' sizes; a reply whose argument and value together exceed
+//! [`SLOT_BYTES`] is not copied (it is served from the store). None of it
 //! counts in the store's `entries` and `bytes`.
 
 use std::sync::{Arc, Weak};
@@ -44,7 +49,7 @@ const SETS: usize = 64;
 /// Slots per thread.
 pub(crate) const SLOTS: usize = WAYS * SETS;
 /// The most bytes of key, identity and value a slot holds.
-pub(crate) const SLOT_BYTES: usize = 192;
+pub(crate) const SLOT_BYTES: usize = 176;
 /// Hits a copy serves before the store is asked again.
 pub(crate) const BUDGET: u16 = 256;
 
@@ -68,34 +73,59 @@ pub(crate) enum Kind {
     Int(i64),
 }
 
-/// Laid out as written, on whole cache lines: the bookkeeping nearly fills the first line, so
-/// a hit on a short read (key, name, argument and value within 64 bytes) touches two.
+/// Laid out as written, on four whole cache lines: the bookkeeping fills the first and a
+/// little of the second, so a hit on a short read (argument and value within about 48 bytes)
+/// touches two.
 #[repr(C, align(64))]
 struct Slot {
     /// The store's number (0: empty).
     store: u64,
+    /// The reading structure's number ([`Reader`]): its key, in the store.
+    reader: u64,
+    /// The command's name, by its place in the program (a `&'static` name: its address and
+    /// length, in `lens`, are its bytes).
+    name: usize,
     stamp: Stamp,
     kind: Kind,
     /// This thread's counter of its store's hits (one load away from the slot).
     count: Option<Arc<ThreadHits>>,
     /// Hits left before the store is asked again.
     left: u16,
-    /// Bytes of key, command name, argument and value in `data` (each at most
-    /// [`SLOT_BYTES`], which fits a byte).
+    /// Bytes of argument and value in `data` (each at most [`SLOT_BYTES`], which fits a
+    /// byte).
     lens: Lens,
-    /// Key, command name, argument, then the value's bytes.
+    /// The argument, then the value's bytes.
     data: [u8; SLOT_BYTES],
 }
 
 const _: () = assert!(SLOT_BYTES <= 255, "a slot's lengths are bytes");
+const _: () = assert!(
+    std::mem::size_of::<Slot>() == 256,
+    "a slot is four cache lines: its bookkeeping and the first bytes of its data in the first"
+);
 
-/// The lengths of a slot's pieces, compared at once.
+/// The lengths of a slot's pieces.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Lens {
-    key: u8,
     name: u8,
     arg: u8,
     value: u8,
+}
+
+/// A structure's number as a near-cache reader: unique in the process (never 0), given to a
+/// structure when it is made and kept by its clones, so that it stands for that structure's
+/// key in its handle's store. The front table compares it instead of the key's bytes (a
+/// structure's key and handle never change).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Reader(u64);
+
+impl Reader {
+    /// A number no other structure has.
+    pub(crate) fn new() -> Reader {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        // A u64 counted up by one per structure made does not run out.
+        Reader(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 /// A read as the front table holds it, in pieces (no buffer is made of them per lookup): its
@@ -103,26 +133,33 @@ struct Lens {
 /// store is the name and the argument's JSON ([`super::plan::push_ident`] each).
 #[derive(Clone, Copy)]
 pub(crate) struct Read<'a> {
+    /// The reading structure ([`Reader`]), which stands for the key in the front table.
+    pub(crate) reader: Reader,
     pub(crate) key: &'a [u8],
-    pub(crate) name: &'a [u8],
+    pub(crate) name: &'static [u8],
     pub(crate) arg: Arg<'a>,
 }
 
 impl Read<'_> {
-    /// The pieces' lengths, if key, name, argument and `value` fit a slot.
+    /// The pieces' lengths, if argument and `value` fit a slot (and the name is at most
+    /// 255 bytes, as every command's is).
     fn lens(&self, value: usize) -> Option<Lens> {
         let arg = self.arg.len();
-        let total = self.key.len() + self.name.len() + arg + value;
-        if total > SLOT_BYTES {
+        if arg + value > SLOT_BYTES {
             return None;
         }
-        // Each at most the total.
         Some(Lens {
-            key: self.key.len() as u8,
-            name: self.name.len() as u8,
+            name: u8::try_from(self.name.len()).ok()?,
+            // Each at most the total.
             arg: arg as u8,
             value: value as u8,
         })
+    }
+
+    /// The name's address and length: its identity (a `&'static` name).
+    #[inline]
+    fn name_id(&self) -> (usize, usize) {
+        (self.name.as_ptr() as usize, self.name.len())
     }
 }
 
@@ -159,23 +196,22 @@ fn words(b: &[u8], secret: u64) -> (u64, u64) {
     tail(b)
 }
 
-/// The front hash of `read` of `store` (never 0): its pieces read where they are and mixed
-/// by one folded (full-width) multiply, with their lengths and the store's number (no
-/// wrapping arithmetic). Both forms of one argument (a plain string, its JSON) hash alike.
+/// The front hash of `read` of `store` (never 0): the argument read where it is, the
+/// reader's number, the name's address and the store's number, mixed by one folded
+/// (full-width) multiply with the lengths (no wrapping arithmetic). Both forms of one
+/// argument (a plain string, its JSON) hash alike.
 #[inline]
 pub(crate) fn front_hash(store: &Store, read: &Read<'_>) -> u64 {
     let (arg, quoted) = read.arg.hashed();
-    let (k0, k1) = words(read.key, SECRET[0]);
-    let (n0, n1) = words(read.name, SECRET[1]);
     let (a0, a1) = words(arg, SECRET[2]);
-    let lens = (read.key.len() as u64)
-        ^ (read.name.len() as u64).rotate_left(16)
+    let (name, name_len) = read.name_id();
+    let lens = (name_len as u64).rotate_left(16)
         ^ (arg.len() as u64).rotate_left(32)
         ^ u64::from(quoted).rotate_left(48);
-    // The argument's words (what varies most) on both sides, each crossed with the key's.
+    // The argument's words (what varies most) on both sides.
     fold(
-        k0 ^ n1 ^ a1 ^ SECRET[0],
-        k1 ^ n0 ^ a0 ^ lens ^ store.id() ^ SECRET[1],
+        read.reader.0 ^ a1 ^ SECRET[0],
+        (name as u64) ^ a0 ^ lens ^ store.id() ^ SECRET[1],
     ) | 1
 }
 
@@ -204,23 +240,19 @@ impl Slot {
     /// Whether the slot holds `read` of the store numbered `id`.
     #[inline]
     fn holds(&self, id: u64, read: &Read<'_>) -> bool {
-        let l = self.lens;
-        let (k, n, a) = (usize::from(l.key), usize::from(l.name), usize::from(l.arg));
+        let a = usize::from(self.lens.arg);
         self.store == id
-            && k == read.key.len()
-            && n == read.name.len()
+            && self.reader == read.reader.0
+            && (self.name, usize::from(self.lens.name)) == read.name_id()
             && a == read.arg.len()
-            && same(&self.data[..k], read.key)
-            && same(&self.data[k..k + n], read.name)
-            && read.arg.is(&self.data[k + n..k + n + a], same)
+            && read.arg.is(&self.data[..a], same)
     }
 
     /// The value's bytes.
     #[inline]
     fn value(&self) -> &[u8] {
-        let l = self.lens;
-        let start = usize::from(l.key) + usize::from(l.name) + usize::from(l.arg);
-        &self.data[start..start + usize::from(l.value)]
+        let start = usize::from(self.lens.arg);
+        &self.data[start..start + usize::from(self.lens.value)]
     }
 }
 
@@ -291,7 +323,7 @@ impl Front {
         let Some(lens) = read.lens(value.len()) else {
             return;
         };
-        let len = read.key.len() + read.name.len() + read.arg.len() + value.len();
+        let len = read.arg.len() + value.len();
         let count = self.counter(store);
         let table = self.table.get_or_insert_with(|| {
             Box::new(Table {
@@ -299,10 +331,11 @@ impl Front {
                 slots: (0..SLOTS)
                     .map(|_| Slot {
                         store: 0,
+                        reader: 0,
+                        name: 0,
                         stamp,
                         kind: Kind::Nil,
                         lens: Lens {
-                            key: 0,
                             name: 0,
                             arg: 0,
                             value: 0,
@@ -329,12 +362,12 @@ impl Front {
             });
         let i = set * WAYS + way;
         let slot = &mut table.slots[i];
-        let (k, n, a) = (read.key.len(), read.name.len(), read.arg.len());
-        slot.data[..k].copy_from_slice(read.key);
-        slot.data[k..k + n].copy_from_slice(read.name);
-        read.arg.write_to(&mut slot.data[k + n..k + n + a]);
-        slot.data[k + n + a..len].copy_from_slice(value);
+        let a = read.arg.len();
+        read.arg.write_to(&mut slot.data[..a]);
+        slot.data[a..len].copy_from_slice(value);
         slot.store = id;
+        slot.reader = read.reader.0;
+        slot.name = read.name_id().0;
         slot.stamp = stamp;
         slot.kind = kind;
         slot.lens = lens;
@@ -396,6 +429,7 @@ mod tests {
     /// store's entry (then copied). Its name is `R`, its argument `arg`.
     fn read(front: &mut Front, s: &Store, key: &[u8], arg: &[u8]) -> Option<(i64, bool)> {
         let read = Read {
+            reader: reader_of(key),
             key,
             name: b"R",
             arg: Arg::Json(arg),
@@ -412,6 +446,16 @@ mod tests {
         })?;
         front.put(s, h, &read, stamp, Kind::Int(n), &[]);
         Some((n, false))
+    }
+
+    /// The reader of `key` (at most 7 bytes): one per key, as one structure per key would
+    /// have.
+    fn reader_of(key: &[u8]) -> Reader {
+        assert!(key.len() <= 7);
+        let mut b = [0u8; 8];
+        b[..key.len()].copy_from_slice(key);
+        b[7] = key.len() as u8;
+        Reader(u64::from_le_bytes(b))
     }
 
     /// The store's identity of the read `R arg`.
@@ -473,9 +517,11 @@ mod tests {
     }
 
     /// Reads that differ in any piece never share a copy, even under one hash (a collision,
-    /// forged here): fields that differ only in escaping, a string and an integer, a key and
-    /// a name or argument split differently, long pieces differing in one byte. The two
-    /// forms of one argument (a plain string, its JSON) are one read, with one hash.
+    /// forged here): fields that differ only in escaping, a string and an integer, long
+    /// arguments differing in one byte, other readers (structures), other names — one name
+    /// at another address included (its address and length are what it is compared by, so
+    /// the same bytes elsewhere are another read: a second copy, never a wrong one). The
+    /// two forms of one argument (a plain string, its JSON) are one read, with one hash.
     #[test]
     fn pieces_are_compared_exactly() {
         let s = Store::new(3, 1 << 20);
@@ -485,35 +531,42 @@ mod tests {
         let stamp = s
             .lookup(hk, hi, b"x", &ident, false, |_, stamp| Some(stamp))
             .unwrap();
-        const LONG_A: &[u8] = &[b'a'; 20];
         const LONG_B: &[u8] = &[b'b'; 20];
         const LONG_C: &[u8] = b"bbbbbbbbbbbbbbbbbbbc";
-        let read = |key: &'static [u8], name: &'static [u8], arg| Read { key, name, arg };
+        static NAMES: &[u8] = b"HGETHGETX";
+        let (hget, hget_elsewhere): (&'static [u8], &'static [u8]) = (&NAMES[..4], &NAMES[4..8]);
+        let read = |reader: u64, name: &'static [u8], arg| Read {
+            reader: Reader(reader),
+            key: b"k",
+            name,
+            arg,
+        };
         let reads: Vec<Read<'_>> = vec![
-            read(b"k", b"HGET", Arg::Quoted(b"k1")),
-            read(b"k", b"HGET", Arg::Json(b"\"k1\"")),
-            read(b"k", b"HGET", Arg::Json(b"1")),
-            read(b"k", b"HGET", Arg::Quoted(b"1")),
-            read(b"k", b"HGET", Arg::Json(b"\"a\\\"b\"")),
-            read(b"k", b"HGET", Arg::Json(b"\"a\\\\b\"")),
-            read(b"k", b"HGET", Arg::Quoted(b"ab")),
-            read(b"k\"", b"HGET", Arg::Json(b"1\"")),
-            read(b"k", b"HGET", Arg::Json(b"\"1\"")),
-            read(b"kH", b"GET", Arg::Quoted(b"k1")),
-            read(b"k", b"HEXISTS", Arg::Quoted(b"k1")),
-            read(b"", b"HGET", Arg::Quoted(b"k1")),
-            read(b"k", b"HGET", Arg::Quoted(b"")),
-            read(b"k", b"HGET", Arg::Json(b"\"\"")),
-            read(b"k", b"HGET", Arg::Json(b"")),
-            read(LONG_A, b"HGET", Arg::Quoted(LONG_B)),
-            read(LONG_A, b"HGET", Arg::Quoted(LONG_C)),
-            read(LONG_A, b"HGET", Arg::Json(b"\"bbbbbbbbbbbbbbbbbbbb\"")),
+            read(1, hget, Arg::Quoted(b"k1")),
+            read(1, hget, Arg::Json(b"\"k1\"")),
+            read(1, hget, Arg::Json(b"1")),
+            read(1, hget, Arg::Quoted(b"1")),
+            read(1, hget, Arg::Json(b"\"a\\\"b\"")),
+            read(1, hget, Arg::Json(b"\"a\\\\b\"")),
+            read(1, hget, Arg::Quoted(b"ab")),
+            read(1, hget, Arg::Json(b"\"1\"")),
+            read(1, &NAMES[1..4], Arg::Quoted(b"k1")),
+            read(1, b"HEXISTS", Arg::Quoted(b"k1")),
+            read(1, hget_elsewhere, Arg::Quoted(b"k1")),
+            read(2, hget, Arg::Quoted(b"k1")),
+            read(1, hget, Arg::Quoted(b"")),
+            read(1, hget, Arg::Json(b"\"\"")),
+            read(1, hget, Arg::Json(b"")),
+            read(1, hget, Arg::Quoted(LONG_B)),
+            read(1, hget, Arg::Quoted(LONG_C)),
+            read(1, hget, Arg::Json(b"\"bbbbbbbbbbbbbbbbbbbb\"")),
         ];
-        // What identifies a read: its key, name and argument's JSON.
+        // What identifies a read in the front table: its reader, its name's place and
+        // length, and its argument's JSON.
         let identity = |r: &Read<'_>| {
             let mut json = vec![0; r.arg.len()];
             r.arg.write_to(&mut json);
-            (r.key.to_vec(), r.name.to_vec(), json)
+            (r.reader, r.name_id(), json)
         };
         let mut shared = 0;
         for (i, a) in reads.iter().enumerate() {

@@ -179,6 +179,8 @@ impl<T, F: Fn(&str, i64) -> Result<T>> Decode<T> for Int<F> {
 /// made for a hit): what the `ops!` table's blocking and async methods run when an entry's
 /// plan builder returns one (see [`Probe`]); a batch builds the plan and sends it.
 pub(crate) struct Probed<'k, 'q, A: ?Sized, B, D> {
+    /// The reading structure (which stands for its key in the front table).
+    pub reader: super::Reader,
     /// The key read.
     pub key: &'k str,
     /// The command's name, in capitals (`HGET`).
@@ -344,6 +346,7 @@ impl<A: serde::Serialize + ?Sized, B, D> Probed<'_, '_, A, B, D> {
         D: Decode<T>,
     {
         let read = Read {
+            reader: self.reader,
             key: self.key.as_bytes(),
             name: self.name.as_bytes(),
             arg,

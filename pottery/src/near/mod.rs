@@ -128,7 +128,7 @@
 //! field is encoded into a reused buffer and the cached reply is copied out and decoded after
 //! the lock is released, so a hit of a small value allocates nothing but what decoding it
 //! makes. These three also keep, per thread, a small table of copies of the replies they hit
-//! (256 slots of at most 192 bytes of key, read and value: about 66 KiB per thread that
+//! (256 slots of at most 176 bytes of argument and value: 64 KiB per thread that
 //! reads through a near cache, not counted in [`NearCacheStats::bytes`]): a copy is served
 //! without taking the shard's lock or writing anything another thread reads, and stops being
 //! served the moment anything in its shard is invalidated, flushed, evicted, expired or
@@ -168,6 +168,7 @@ use std::time::Duration;
 
 use crate::sync::lock;
 
+pub(crate) use self::front::Reader;
 pub(crate) use self::hook::{
     Decode, Hit, Probe, Probed, TouchAgain, bulk, hit, int, run_async, run_blocking,
 };
