@@ -200,7 +200,7 @@ fn words(b: &[u8], secret: u64) -> (u64, u64) {
 /// reader's number, the name's address and the store's number, mixed by one folded
 /// (full-width) multiply with the lengths (no wrapping arithmetic). Both forms of one
 /// argument (a plain string, its JSON) hash alike.
-#[inline]
+#[inline(always)]
 pub(crate) fn front_hash(store: &Store, read: &Read<'_>) -> u64 {
     let (arg, quoted) = read.arg.hashed();
     let (a0, a1) = words(arg, SECRET[2]);
@@ -267,7 +267,7 @@ impl Front {
     /// The copy of `read` (front hash `h`) of `store`, if it may be served now and is a bulk
     /// string or nil (`bulk`) or an integer (not `bulk`); counted as a hit then. A copy that
     /// may not be served is dropped.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn get(
         &mut self,
         store: &Store,
