@@ -104,11 +104,13 @@ const _: () = assert!(
     "a slot is four cache lines: its bookkeeping and the first bytes of its data in the first"
 );
 
-/// The lengths of a slot's pieces.
+/// The lengths of a slot's pieces, and the argument's form.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Lens {
     name: u8,
+    /// The argument as [`Arg::hashed`] gives it: a string's inside (`quoted`) or the JSON.
     arg: u8,
+    quoted: bool,
     value: u8,
 }
 
@@ -144,14 +146,15 @@ impl Read<'_> {
     /// The pieces' lengths, if argument and `value` fit a slot (and the name is at most
     /// 255 bytes, as every command's is).
     fn lens(&self, value: usize) -> Option<Lens> {
-        let arg = self.arg.len();
-        if arg + value > SLOT_BYTES {
+        let (arg, quoted) = self.arg.hashed();
+        if arg.len() + value > SLOT_BYTES {
             return None;
         }
         Some(Lens {
             name: u8::try_from(self.name.len()).ok()?,
             // Each at most the total.
-            arg: arg as u8,
+            arg: arg.len() as u8,
+            quoted,
             value: value as u8,
         })
     }
@@ -237,15 +240,18 @@ fn set_of(h: u64) -> usize {
 }
 
 impl Slot {
-    /// Whether the slot holds `read` of the store numbered `id`.
+    /// Whether the slot holds `read` of the store numbered `id`. The argument is compared in
+    /// the form [`Arg::hashed`] gives, which tells JSONs apart as they are (a string's inside
+    /// is its JSON between quotes, and nothing else is marked a string).
     #[inline]
     fn holds(&self, id: u64, read: &Read<'_>) -> bool {
         let a = usize::from(self.lens.arg);
+        let (arg, quoted) = read.arg.hashed();
         self.store == id
             && self.reader == read.reader.0
             && (self.name, usize::from(self.lens.name)) == read.name_id()
-            && a == read.arg.len()
-            && read.arg.is(&self.data[..a], same)
+            && self.lens.quoted == quoted
+            && same(&self.data[..a], arg)
     }
 
     /// The value's bytes.
@@ -323,7 +329,8 @@ impl Front {
         let Some(lens) = read.lens(value.len()) else {
             return;
         };
-        let len = read.arg.len() + value.len();
+        let arg = read.arg.hashed().0;
+        let len = arg.len() + value.len();
         let count = self.counter(store);
         let table = self.table.get_or_insert_with(|| {
             Box::new(Table {
@@ -338,6 +345,7 @@ impl Front {
                         lens: Lens {
                             name: 0,
                             arg: 0,
+                            quoted: false,
                             value: 0,
                         },
                         count: None,
@@ -362,8 +370,8 @@ impl Front {
             });
         let i = set * WAYS + way;
         let slot = &mut table.slots[i];
-        let a = read.arg.len();
-        read.arg.write_to(&mut slot.data[..a]);
+        let a = arg.len();
+        slot.data[..a].copy_from_slice(arg);
         slot.data[a..len].copy_from_slice(value);
         slot.store = id;
         slot.reader = read.reader.0;
