@@ -655,9 +655,9 @@ impl Near {
     /// tracking connection answers the fill, every invalidation the server sent before the
     /// caller's read ran has been applied. Until then, this thread's reads of the key are not
     /// answered from the cache without waiting for it ([`own_fill_of`], [`settle_own`]; a
-    /// read that finds nothing cached does not wait, it reads from the server likewise): another fill's older reply, inserted before those
-    /// invalidations arrive, could otherwise take this thread back past the version it was
-    /// just given.
+    /// read that finds nothing cached does not wait, it reads from the server likewise):
+    /// another fill's older reply, inserted before those invalidations arrive, could
+    /// otherwise take this thread back past the version it was just given.
     pub(crate) fn fill_in_background(&self, room: Room<'_>, read: Read, cmd: redis::Cmd) {
         let near = Arc::clone(room.near);
         // The room's count passes to the task's end.
@@ -682,20 +682,19 @@ impl Near {
         self.background.load(Ordering::Relaxed) == 0
     }
 
-    /// For a blocking read of `read` by a thread whose background fill of the same read is
-    /// under way: waits for that fill (at most [`HEARTBEAT_BOUND`]), then the cached reply if there
-    /// is one (counted as a hit, not a miss). `None` when this thread has no such fill, or
-    /// it was not answered in time, or put nothing in the cache.
+    /// For a blocking read of `read` by a thread that has a background fill of the same read
+    /// under way: waits for that fill and every other fill of the key this thread has under
+    /// way (at most [`HEARTBEAT_BOUND`] in all: [`settle_own`]), then the cached reply if
+    /// there is one (counted as a hit, not a miss). `None` when this thread has no such fill,
+    /// or one was not answered in time, or nothing is cached then. (Waiting for the one fill
+    /// alone could serve a reply older than another field this thread was given since.)
     pub(crate) fn after_own_fill(&self, read: &Read) -> Option<Value> {
         let store = self.store.id();
-        let done = with_own(|own| {
-            let i = own.iter().position(|o| {
-                o.store == store && o.read.key == read.key && o.read.ident == read.ident
-            })?;
-            Some(own.swap_remove(i).done)
-        })
-        .flatten()?;
-        if !done.wait(HEARTBEAT_BOUND) {
+        let mine = with_own(|own| {
+            own.iter()
+                .any(|o| o.store == store && o.read.key == read.key && o.read.ident == read.ident)
+        })?;
+        if !mine || !settle_own(store, &read.key) {
             return None;
         }
         let value = self

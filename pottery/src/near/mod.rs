@@ -65,7 +65,9 @@
 //!   (another fill's, read before the last write) can be served to that thread. A read that
 //!   finds nothing cached does not wait: it goes to the server the same way. So a thread
 //!   that reads a key twice finds it cached the second time, and never goes back to an
-//!   older version of a key than one it was given.
+//!   older version of a key than one it was given. (With 256 such fills in flight on the
+//!   handle, or 16 of one thread, a blocking miss is read on the tracking connection itself
+//!   instead, as an async one is.)
 //!   [`crate::testing::near_settled`] waits for such fills, for tests that count entries;
 //! * this handle's writes invalidate their keys locally before they are sent and again when
 //!   their reply arrives (scripts by their declared keys, commands by their arguments; a
