@@ -2794,6 +2794,40 @@ fn near_rows(
         ],
     );
     rows.push(Row::new("near-cache miss (dict get: HGET + PTTL)", &r));
+    // Async misses: read on the tracking connection itself (cached before they return).
+    let r = compare(
+        probe,
+        n,
+        rounds,
+        &mut [
+            &mut |n| {
+                rt.block_on(async {
+                    for i in 0..n {
+                        near.near_cache_flush();
+                        black_box(nadict.get(&format!("k{}", i % 1000)).await.unwrap());
+                    }
+                })
+            },
+            &mut |n| {
+                let mut c = araw.clone();
+                rt.block_on(async {
+                    for i in 0..n {
+                        let v: (Option<Vec<u8>>, i64) = redis::pipe()
+                            .hget(raw_key, format!("\"k{}\"", i % 1000))
+                            .pttl(raw_key)
+                            .query_async(&mut c)
+                            .await
+                            .unwrap();
+                        black_box(v);
+                    }
+                })
+            },
+        ],
+    );
+    rows.push(Row::new(
+        "near-cache miss (async dict get: HGET + PTTL)",
+        &r,
+    ));
     // Writes: the same insert on a near-cached handle and on a plain one.
     let r = compare(
         probe,

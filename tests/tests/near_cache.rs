@@ -190,6 +190,68 @@ fn async_readers_never_go_backwards() {
     assert!(reads >= 8);
 }
 
+/// On a current-thread runtime an async miss is read on the handle's own connection and
+/// filled behind it, as a blocking one is: 4 tasks on such a runtime, reading `a`, `b`, then
+/// `a` again while another client writes both fields together, never read a field older than
+/// the one read before it, nor go backwards.
+#[test]
+fn async_misses_on_a_current_thread_runtime_never_go_back() {
+    let server = start();
+    let redis = near(&server);
+    let key = unique_key("near-pair-ct");
+    let mut conn = raw(&server);
+    let pair = |conn: &mut redis::Connection, i: i64| {
+        redis::cmd("HSET")
+            .arg(&key)
+            .arg("\"a\"")
+            .arg(i)
+            .arg("\"b\"")
+            .arg(i)
+            .exec(conn)
+            .unwrap();
+    };
+    pair(&mut conn, 0);
+    let n = writes() as i64 / 2;
+    let done = AtomicBool::new(false);
+    let misses_before = stats(&redis).misses;
+    std::thread::scope(|s| {
+        let (redis, key, done) = (&redis, &key, &done);
+        s.spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let tasks = (0..4).map(|_| async {
+                    let dict = aio::RedisDict::<String, i64>::new(redis, key);
+                    let (mut last_a, mut last_b) = (0, 0);
+                    let deadline = Instant::now() + Duration::from_secs(60);
+                    while !done.load(Ordering::Acquire) || last_b < n {
+                        let a = dict.get("a").await.unwrap().unwrap();
+                        let b = dict.get("b").await.unwrap().unwrap();
+                        let again = dict.get("a").await.unwrap().unwrap();
+                        assert!(
+                            a >= last_a && b >= last_b,
+                            "went back: {last_a}/{last_b} to {a}/{b}"
+                        );
+                        assert!(b >= a, "b {b} older than the a {a} read before it");
+                        assert!(again >= b, "a {again} older than the b {b} read before it");
+                        (last_a, last_b) = (again, b);
+                        assert!(Instant::now() < deadline, "stuck at {a}/{b}");
+                        tokio::task::yield_now().await;
+                    }
+                });
+                futures_util::future::join_all(tasks).await;
+            });
+        });
+        for i in 1..=n {
+            pair(&mut conn, i);
+        }
+        done.store(true, Ordering::Release);
+    });
+    assert!(stats(&redis).misses > misses_before);
+}
+
 /// A racing writer and 4 reader threads: each reader's versions never go backwards, and all
 /// see the last one.
 #[test]

@@ -44,9 +44,14 @@ impl Redis {
         if let Some(conn) = self.cached_async(runtime) {
             return Ok(conn);
         }
-        // Boxed: connecting is rare, and its future is large (every call's future would carry
-        // its size).
-        Box::pin(self.connect_async(runtime)).await
+        // Boxed, its type erased: connecting is rare, and its future is large (every call's
+        // future would carry its size) and deep (every caller's proof that its future is
+        // `Send` would go down through it, past the compiler's recursion limit in a user's
+        // crate).
+        let connecting: std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<AsyncConnection>> + Send + '_>,
+        > = Box::pin(self.connect_async(runtime));
+        connecting.await
     }
 
     /// Makes this runtime's async connection (unless a call queued before this one did).

@@ -467,13 +467,28 @@ pub(crate) fn run_blocking<T>(
 /// [`Redis::run_async`] on a near-cached handle, for an `op` that [`hit`] did not answer.
 pub(crate) async fn run_async<T>(redis: &Redis, near: &Arc<Near>, op: Op<'_, T>) -> Result<T> {
     // One call to the server awaited below (each awaited future adds to this one's size).
+    let mut behind = None;
     let touched = match plan(&op.req, op.repeat()) {
         Plan::Read(read) => {
-            if let Req::Cmd(cmd) = &op.req
-                // Boxed: the fill's future is large, and every call's future would carry it.
-                && let Some(v) = Box::pin(near.fill(&read, cmd)).await
-            {
-                return op.finish_one(v);
+            if let Req::Cmd(cmd) = &op.req {
+                // On a current-thread runtime the tracking connection's task runs on
+                // pottery's I/O runtime, two thread wake-ups away: a miss is read on the
+                // handle's own connection and filled behind, as a blocking one is.
+                let room = match on_current_thread() {
+                    true => match after_own_fills_async(near, &read).await {
+                        Some(v) => return op.finish_one(v),
+                        None => near.background_room(),
+                    },
+                    false => None,
+                };
+                match room {
+                    Some(room) => behind = Some((room, read, cmd.clone())),
+                    None => {
+                        if let Some(v) = fill(near, &read, cmd).await {
+                            return op.finish_one(v);
+                        }
+                    }
+                }
             }
             None
         }
@@ -485,7 +500,38 @@ pub(crate) async fn run_async<T>(redis: &Redis, near: &Arc<Near>, op: Op<'_, T>)
     };
     // A write's keys are invalidated again when it ends, even if this future is dropped.
     let _after = touched.as_ref().map(|touched| TouchAgain { near, touched });
-    redis.run_direct_async(op).await
+    let out = redis.run_direct_async(op).await;
+    if let Some((room, read, cmd)) = behind {
+        near.fill_in_background(room, read, cmd);
+    }
+    out
+}
+
+/// A future with its type erased: the miss path's futures are large, and every call's future
+/// would carry them (and the compiler's proofs that they are `Send` would go through them).
+type Boxed<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// [`Near::fill`], boxed.
+fn fill<'a>(
+    near: &'a Arc<Near>,
+    read: &'a super::plan::Read,
+    cmd: &'a redis::Cmd,
+) -> Boxed<'a, Option<Value>> {
+    Box::pin(near.fill(read, cmd))
+}
+
+/// [`Near::after_own_fills_async`], boxed.
+fn after_own_fills_async<'a>(
+    near: &'a Near,
+    read: &'a super::plan::Read,
+) -> Boxed<'a, Option<Value>> {
+    Box::pin(near.after_own_fills_async(read))
+}
+
+/// Whether the caller runs on a current-thread Tokio runtime.
+fn on_current_thread() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
 }
 
 /// Invalidates a write's keys when dropped: after its reply, or when its future is dropped

@@ -51,6 +51,8 @@ struct Done {
     state: std::sync::atomic::AtomicU8,
     lock: Mutex<()>,
     ended: Condvar,
+    /// For async readers waiting on a current-thread runtime.
+    notify: tokio::sync::Notify,
 }
 
 const UNDER_WAY: u8 = 0;
@@ -66,10 +68,21 @@ impl Done {
             .compare_exchange(UNDER_WAY, to, Ordering::AcqRel, Ordering::Acquire);
         drop(lock(&self.lock));
         self.ended.notify_all();
+        self.notify.notify_waiters();
     }
 
     fn state(&self) -> u8 {
         self.state.load(Ordering::Acquire)
+    }
+
+    /// [`Done::wait`], awaited.
+    async fn wait_async(&self, bound: Duration) -> bool {
+        // Made before the state is read: an end after that read wakes it.
+        let ended = self.notify.notified();
+        if self.state() == UNDER_WAY {
+            let _ = tokio::time::timeout(bound, ended).await;
+        }
+        self.state() == ANSWERED
     }
 
     /// Waits up to `bound` for the end; whether the read was answered.
@@ -120,32 +133,62 @@ pub(crate) fn own_fill_of(store: u64, key: &[u8]) -> bool {
 /// server sent before this thread's last read of the key ran has been applied).
 #[inline(never)]
 pub(crate) fn settle_own(store: u64, key: &[u8]) -> bool {
+    let Some(mine) = take_own(store, key) else {
+        return false;
+    };
+    let deadline = Instant::now() + HEARTBEAT_BOUND;
+    mine.iter().all(|o| o.done.wait(time_left(deadline)))
+}
+
+/// [`settle_own`], awaited, on a current-thread runtime (whose one thread the fills' records
+/// are kept on). The records stay while it waits: the runtime's other tasks heed them
+/// meanwhile (those that ended answered are forgotten by the next look, [`own_fill_of`]).
+async fn settle_own_async(store: u64, key: &[u8]) -> bool {
     let Some(mine) = with_own(|own| {
+        own.iter()
+            .filter(|o| o.store == store && o.read.key == key)
+            .map(|o| Arc::clone(&o.done))
+            .collect::<Vec<_>>()
+    }) else {
+        return false;
+    };
+    let deadline = Instant::now() + HEARTBEAT_BOUND;
+    for done in &mine {
+        if !done.wait_async(time_left(deadline)).await {
+            return false;
+        }
+    }
+    true
+}
+
+/// This thread's background fills of `key` of `store`, taken from its records.
+fn take_own(store: u64, key: &[u8]) -> Option<Vec<OwnFill>> {
+    with_own(|own| {
         let (mine, rest) = std::mem::take(own)
             .into_iter()
             .partition(|o| o.store == store && o.read.key == key);
         *own = rest;
         mine
-    }) else {
-        return false;
-    };
-    let deadline = Instant::now() + HEARTBEAT_BOUND;
-    let mine: Vec<OwnFill> = mine;
-    mine.iter().all(|o| {
-        // Past the deadline: nothing left to wait (not a clamp of anybody's value).
-        let left = deadline.checked_duration_since(Instant::now());
-        o.done.wait(left.unwrap_or(Duration::ZERO))
     })
 }
 
-/// A place for one more background fill of this thread and of `near` (`None`: none now).
+/// What is left until `deadline` (nothing once past it: not a clamp of anybody's value).
+fn time_left(deadline: Instant) -> Duration {
+    deadline
+        .checked_duration_since(Instant::now())
+        .unwrap_or(Duration::ZERO)
+}
+
+/// A place for one more background fill of a near cache (its count of them, taken back
+/// when this is dropped unused). Only the counter is borrowed: a future that holds this
+/// across an await proves it `Send` without going through the whole near cache.
 pub(crate) struct Room<'a> {
-    near: &'a Arc<Near>,
+    count: &'a AtomicUsize,
 }
 
 impl Drop for Room<'_> {
     fn drop(&mut self) {
-        self.near.background.fetch_sub(1, Ordering::Relaxed);
+        self.count.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -622,7 +665,7 @@ impl Near {
     /// Room for a background fill of a blocking miss ([`Near::fill_in_background`]): `None`
     /// when [`BACKGROUND_MAX`] are in flight, or this thread has [`OWN_MAX`] under way, or
     /// the server refused tracking.
-    pub(crate) fn background_room(self: &Arc<Self>) -> Option<Room<'_>> {
+    pub(crate) fn background_room(&self) -> Option<Room<'_>> {
         if self.refused.load(Ordering::Relaxed) {
             return None;
         }
@@ -641,7 +684,9 @@ impl Near {
                 (n < BACKGROUND_MAX).then_some(n + 1)
             })
             .ok()?;
-        Some(Room { near: self })
+        Some(Room {
+            count: &self.background,
+        })
     }
 
     /// A blocking miss, after the caller read `read` (`cmd`) on a pooled connection: fills
@@ -658,8 +703,13 @@ impl Near {
     /// read that finds nothing cached does not wait, it reads from the server likewise):
     /// another fill's older reply, inserted before those invalidations arrive, could
     /// otherwise take this thread back past the version it was just given.
-    pub(crate) fn fill_in_background(&self, room: Room<'_>, read: Read, cmd: redis::Cmd) {
-        let near = Arc::clone(room.near);
+    pub(crate) fn fill_in_background(
+        self: &Arc<Self>,
+        room: Room<'_>,
+        read: Read,
+        cmd: redis::Cmd,
+    ) {
+        let near = Arc::clone(self);
         // The room's count passes to the task's end.
         std::mem::forget(room);
         let done = Arc::new(Done::default());
@@ -695,6 +745,33 @@ impl Near {
                 .any(|o| o.store == store && o.read.key == read.key && o.read.ident == read.ident)
         })?;
         if !mine || !settle_own(store, &read.key) {
+            return None;
+        }
+        let value = self
+            .store
+            .get(&read.key, &read.ident, false, |v| Some(v.clone()))?;
+        self.store.unmiss(&read.key);
+        Some(value)
+    }
+
+    /// An async miss of `read` on a current-thread runtime, whose thread has background
+    /// fills of its key (see [`Near::fill_in_background`]): when `read` is cached, or one of
+    /// them is of `read` itself, awaits them all, then the cached reply if there is one
+    /// (counted as a hit, not a miss). `None` otherwise, and when one was not answered in
+    /// time. (The hit looked for before did not wait: it may not block the runtime's thread.)
+    pub(crate) async fn after_own_fills_async(&self, read: &Read) -> Option<Value> {
+        let store = self.store.id();
+        if !own_fills() || !own_fill_of(store, &read.key) {
+            return None;
+        }
+        let same = with_own(|own| {
+            own.iter()
+                .any(|o| o.store == store && o.read.key == read.key && o.read.ident == read.ident)
+        })?;
+        if !same && !self.store.holds(&read.key, &read.ident) {
+            return None;
+        }
+        if !settle_own_async(store, &read.key).await {
             return None;
         }
         let value = self
