@@ -67,7 +67,10 @@
 //!   that reads a key twice finds it cached the second time, and never goes back to an
 //!   older version of a key than one it was given. (With 256 such fills in flight on the
 //!   handle, or 16 of one thread, a blocking miss is read on the tracking connection itself
-//!   instead, as an async one is.)
+//!   instead, as an async one is.) An async miss on a current-thread runtime is read the same
+//!   way, its task awaiting where a blocking caller waits (the runtime's tasks share its
+//!   thread's fills); on a multi-threaded runtime it is read on the tracking connection
+//!   itself, whose task runs beside it there;
 //!   [`crate::testing::near_settled`] waits for such fills, for tests that count entries;
 //! * this handle's writes invalidate their keys locally before they are sent and again when
 //!   their reply arrives (scripts by their declared keys, commands by their arguments; a
@@ -140,9 +143,10 @@
 //! Iteration (`HSCAN`, `SSCAN`), random reads, `TTL`, scripts that read several keys, and
 //! reads inside a batch always go to the server.
 //!
-//! Async misses are read on the tracking connection itself and cached before they return;
-//! blocking misses are read on a pooled connection and filled behind (see the freshness rule
-//! above), so a blocking miss costs what a read without the near cache costs.
+//! Async misses on a multi-threaded runtime are read on the tracking connection itself and
+//! cached before they return; blocking misses, and async ones on a current-thread runtime,
+//! are read on the handle's own connections and filled behind (see the freshness rule
+//! above). Either way a miss costs what a read without the near cache costs.
 //!
 //! ```
 //! # let server = pottery::testing::RedisServer::start().unwrap();
