@@ -40,7 +40,8 @@
 use std::sync::{Arc, Weak};
 
 use super::arg::Arg;
-use super::store::{Hits, Stamp, Store, ThreadHits, fold, hash, tail};
+use super::hash::{fold, hash, tail};
+use super::store::{Hits, Stamp, Store, ThreadHits};
 
 /// Ways per set.
 pub(crate) const WAYS: usize = 4;

@@ -68,7 +68,7 @@ pub(crate) fn hit<'k, T>(near: &Near, op: Op<'k, T>) -> std::result::Result<Resu
             let mut scratch = scratch.try_borrow_mut().ok()?;
             scratch.ident.clear();
             super::plan::write_ident(cmd, &mut scratch.ident);
-            let value = if super::link::own_fills() {
+            let value = if super::own::own_fills() {
                 after_own_fills(near, key, &scratch.ident)
             } else {
                 near.get(key, &scratch.ident)
@@ -353,7 +353,7 @@ impl<A: serde::Serialize + ?Sized, B, D> Probed<'_, '_, A, B, D> {
         };
         // This thread has a background fill of the key under way: looked up by `hit`,
         // which waits for it first.
-        if super::link::own_fills() && super::link::own_fill_of(store.id(), read.key) {
+        if super::own::own_fills() && super::own::own_fill_of(store.id(), read.key) {
             return;
         }
         let h = super::front::front_hash(store, &read);
@@ -376,13 +376,13 @@ impl<A: serde::Serialize + ?Sized, B, D> Probed<'_, '_, A, B, D> {
 #[inline(never)]
 fn after_own_fills(near: &Near, key: &[u8], ident: &[u8]) -> Option<Value> {
     let store = near.store();
-    if !super::link::own_fill_of(store.id(), key) {
+    if !super::own::own_fill_of(store.id(), key) {
         return near.get(key, ident);
     }
     let cached = store.holds(key, ident);
     if cached
         && tokio::runtime::Handle::try_current().is_err()
-        && super::link::settle_own(store.id(), key)
+        && super::own::settle_own(store.id(), key)
     {
         return near.get(key, ident);
     }

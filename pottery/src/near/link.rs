@@ -3,12 +3,16 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use redis::{PushInfo, PushKind, Value};
 
+use super::own::{
+    BACKGROUND_MAX, Background, Done, OWN_MAX, OwnFill, Room, UNDER_WAY, own_fill_of,
+    own_fill_of_read, own_fills, settle_own, settle_own_async, with_own,
+};
 use super::plan::{Read, Touched, resp2};
 use super::redirect;
 use super::store::{Deadline, Store, TICK};
@@ -18,192 +22,6 @@ use crate::client::{Redis, SlotOwners};
 
 /// How long reads go uncached after a failed attempt to open a tracking connection.
 const RECONNECT_AFTER: Duration = Duration::from_millis(100);
-
-/// Background fills (of blocking misses) in flight per near cache, at most: past it a
-/// blocking miss fills the cache as an async one does.
-const BACKGROUND_MAX: usize = 256;
-
-/// A thread's background fills under way (or ended and not yet looked at), at most.
-const OWN_MAX: usize = 16;
-
-thread_local! {
-    /// This thread's background fills (see [`Near::fill_in_background`]): until one ends,
-    /// this thread's cached reads of its key wait for it.
-    static OWN: std::cell::RefCell<Vec<OwnFill>> = const { std::cell::RefCell::new(Vec::new()) };
-    /// Whether `OWN` may hold any (what a hit looks at).
-    static OWN_ANY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// A thread's background fill: the store, the read (its key and identity), and its end.
-struct OwnFill {
-    store: u64,
-    read: Read,
-    done: Arc<Done>,
-}
-
-/// The end of a background fill: under way, then whether the tracking connection answered
-/// its read (so that every invalidation the server sent before that read ran was applied:
-/// see [`Near::fill_in_background`]).
-#[derive(Default)]
-struct Done {
-    /// [`UNDER_WAY`], [`ANSWERED`] or [`UNANSWERED`] (read without a lock by every lookup of
-    /// a thread that has fills).
-    state: std::sync::atomic::AtomicU8,
-    lock: Mutex<()>,
-    ended: Condvar,
-    /// For async readers waiting on a current-thread runtime.
-    notify: tokio::sync::Notify,
-}
-
-const UNDER_WAY: u8 = 0;
-const ANSWERED: u8 = 1;
-const UNANSWERED: u8 = 2;
-
-impl Done {
-    fn end(&self, answered: bool) {
-        let to = if answered { ANSWERED } else { UNANSWERED };
-        // The first end counts (the task's own, before its guard's).
-        let _ = self
-            .state
-            .compare_exchange(UNDER_WAY, to, Ordering::AcqRel, Ordering::Acquire);
-        drop(lock(&self.lock));
-        self.ended.notify_all();
-        self.notify.notify_waiters();
-    }
-
-    fn state(&self) -> u8 {
-        self.state.load(Ordering::Acquire)
-    }
-
-    /// [`Done::wait`], awaited.
-    async fn wait_async(&self, bound: Duration) -> bool {
-        // Made before the state is read: an end after that read wakes it.
-        let ended = self.notify.notified();
-        if self.state() == UNDER_WAY {
-            let _ = tokio::time::timeout(bound, ended).await;
-        }
-        self.state() == ANSWERED
-    }
-
-    /// Waits up to `bound` for the end; whether the read was answered.
-    fn wait(&self, bound: Duration) -> bool {
-        let guard = lock(&self.lock);
-        let waited = self
-            .ended
-            .wait_timeout_while(guard, bound, |_| self.state() == UNDER_WAY);
-        drop(waited);
-        self.state() == ANSWERED
-    }
-}
-
-/// Whether this thread has background fills to look at ([`own_fill_of`]): one
-/// thread-local load.
-#[inline]
-pub(crate) fn own_fills() -> bool {
-    OWN_ANY.try_with(std::cell::Cell::get).unwrap_or(false)
-}
-
-/// Runs `f` on this thread's background fills (`None` from a thread-local's destructor, or
-/// re-entered), keeping [`own_fills`] up to date.
-fn with_own<R>(f: impl FnOnce(&mut Vec<OwnFill>) -> R) -> Option<R> {
-    OWN.try_with(|own| {
-        let mut own = own.try_borrow_mut().ok()?;
-        let out = f(&mut own);
-        let _ = OWN_ANY.try_with(|any| any.set(!own.is_empty()));
-        Some(out)
-    })
-    .ok()
-    .flatten()
-}
-
-/// Whether this thread has a background fill of `key` of `store` that a read of the key must
-/// heed: one under way, or one that ended unanswered. (Those that ended answered, of any key,
-/// are forgotten: a thread whose fills have all ended looks at none again.)
-#[inline(never)]
-pub(crate) fn own_fill_of(store: u64, key: &[u8]) -> bool {
-    with_own(|own| {
-        own.retain(|o| o.done.state() != ANSWERED);
-        own.iter().any(|o| o.store == store && o.read.key == key)
-    })
-    .unwrap_or(false)
-}
-
-/// Waits for this thread's background fills of `key` of `store` (at most [`HEARTBEAT_BOUND`]
-/// in all) and forgets them; whether every one was answered (then every invalidation the
-/// server sent before this thread's last read of the key ran has been applied).
-#[inline(never)]
-pub(crate) fn settle_own(store: u64, key: &[u8]) -> bool {
-    let Some(mine) = take_own(store, key) else {
-        return false;
-    };
-    let deadline = Instant::now() + HEARTBEAT_BOUND;
-    mine.iter().all(|o| o.done.wait(time_left(deadline)))
-}
-
-/// [`settle_own`], awaited, on a current-thread runtime (whose one thread the fills' records
-/// are kept on). The records stay while it waits: the runtime's other tasks heed them
-/// meanwhile (those that ended answered are forgotten by the next look, [`own_fill_of`]).
-async fn settle_own_async(store: u64, key: &[u8]) -> bool {
-    let Some(mine) = with_own(|own| {
-        own.iter()
-            .filter(|o| o.store == store && o.read.key == key)
-            .map(|o| Arc::clone(&o.done))
-            .collect::<Vec<_>>()
-    }) else {
-        return false;
-    };
-    let deadline = Instant::now() + HEARTBEAT_BOUND;
-    for done in &mine {
-        if !done.wait_async(time_left(deadline)).await {
-            return false;
-        }
-    }
-    true
-}
-
-/// This thread's background fills of `key` of `store`, taken from its records.
-fn take_own(store: u64, key: &[u8]) -> Option<Vec<OwnFill>> {
-    with_own(|own| {
-        let (mine, rest) = std::mem::take(own)
-            .into_iter()
-            .partition(|o| o.store == store && o.read.key == key);
-        *own = rest;
-        mine
-    })
-}
-
-/// What is left until `deadline` (nothing once past it: not a clamp of anybody's value).
-fn time_left(deadline: Instant) -> Duration {
-    deadline
-        .checked_duration_since(Instant::now())
-        .unwrap_or(Duration::ZERO)
-}
-
-/// A place for one more background fill of a near cache (its count of them, taken back
-/// when this is dropped unused). Only the counter is borrowed: a future that holds this
-/// across an await proves it `Send` without going through the whole near cache.
-pub(crate) struct Room<'a> {
-    count: &'a AtomicUsize,
-}
-
-impl Drop for Room<'_> {
-    fn drop(&mut self) {
-        self.count.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// Ends a background fill however its task ends (answered, or dropped with the runtime).
-struct Background {
-    near: Arc<Near>,
-    done: Arc<Done>,
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        self.near.background.fetch_sub(1, Ordering::Relaxed);
-        self.done.end(false);
-    }
-}
 
 /// A live tracking connection, with its number.
 struct Link {
@@ -726,6 +544,11 @@ impl Near {
         let _ = with_own(|o| o.push(own));
     }
 
+    /// The count of background fills in flight or about to be.
+    pub(super) fn background(&self) -> &AtomicUsize {
+        &self.background
+    }
+
     /// Whether no background fill is under way (for [`crate::testing::near_settled`]).
     #[cfg(feature = "testing")]
     pub(crate) fn settled(&self) -> bool {
@@ -740,13 +563,15 @@ impl Near {
     /// alone could serve a reply older than another field this thread was given since.)
     pub(crate) fn after_own_fill(&self, read: &Read) -> Option<Value> {
         let store = self.store.id();
-        let mine = with_own(|own| {
-            own.iter()
-                .any(|o| o.store == store && o.read.key == read.key && o.read.ident == read.ident)
-        })?;
-        if !mine || !settle_own(store, &read.key) {
+        if !own_fill_of_read(store, read)? || !settle_own(store, &read.key) {
             return None;
         }
+        self.served_after_fills(read)
+    }
+
+    /// The cached reply to `read` once this thread's fills of its key were waited for,
+    /// counted as a hit (its miss was counted already, and is taken back).
+    fn served_after_fills(&self, read: &Read) -> Option<Value> {
         let value = self
             .store
             .get(&read.key, &read.ident, false, |v| Some(v.clone()))?;
@@ -764,21 +589,13 @@ impl Near {
         if !own_fills() || !own_fill_of(store, &read.key) {
             return None;
         }
-        let same = with_own(|own| {
-            own.iter()
-                .any(|o| o.store == store && o.read.key == read.key && o.read.ident == read.ident)
-        })?;
-        if !same && !self.store.holds(&read.key, &read.ident) {
+        if !own_fill_of_read(store, read)? && !self.store.holds(&read.key, &read.ident) {
             return None;
         }
         if !settle_own_async(store, &read.key).await {
             return None;
         }
-        let value = self
-            .store
-            .get(&read.key, &read.ident, false, |v| Some(v.clone()))?;
-        self.store.unmiss(&read.key);
-        Some(value)
+        self.served_after_fills(read)
     }
 
     /// Reads `read` from the server that owns its key, on that server's tracking connection

@@ -163,8 +163,10 @@
 
 mod arg;
 mod front;
+mod hash;
 mod hook;
 mod link;
+mod own;
 mod plan;
 mod redirect;
 mod store;
