@@ -190,6 +190,53 @@ fn async_readers_never_go_backwards() {
     assert!(reads >= 8);
 }
 
+/// Another client's write of two fields together, `a` and `b`, to version `i` (one `HSET`).
+fn hset_pair(conn: &mut redis::Connection, key: &str, i: i64) {
+    redis::cmd("HSET")
+        .arg(key)
+        .arg("\"a\"")
+        .arg(i)
+        .arg("\"b\"")
+        .arg(i)
+        .exec(conn)
+        .unwrap();
+}
+
+/// A reader's checks of `a`, `b`, then `a` again, read while [`hset_pair`] writes: none older
+/// than the one read before it, no field going backwards, the last version seen in time.
+struct PairReads {
+    last_a: i64,
+    last_b: i64,
+    deadline: Instant,
+}
+
+impl PairReads {
+    fn new() -> PairReads {
+        PairReads {
+            last_a: 0,
+            last_b: 0,
+            deadline: Instant::now() + Duration::from_secs(60),
+        }
+    }
+
+    /// Whether to read again: until the writer is `done` and version `n` was seen.
+    fn more(&self, done: &AtomicBool, n: i64) -> bool {
+        !done.load(Ordering::Acquire) || self.last_b < n
+    }
+
+    fn check(&mut self, a: i64, b: i64, again: i64) {
+        let (last_a, last_b) = (self.last_a, self.last_b);
+        assert!(
+            a >= last_a && b >= last_b,
+            "went back: {last_a}/{last_b} to {a}/{b}"
+        );
+        assert!(b >= a, "b {b} older than the a {a} read before it");
+        assert!(again >= b, "a {again} older than the b {b} read before it");
+        (self.last_a, self.last_b) = (again, b);
+        assert!(Instant::now() < self.deadline, "stuck at {a}/{b}");
+    }
+}
+
 /// On a current-thread runtime an async miss is read on the handle's own connection and
 /// filled behind it, as a blocking one is: 4 tasks on such a runtime, reading `a`, `b`, then
 /// `a` again while another client writes both fields together, never read a field older than
@@ -200,17 +247,7 @@ fn async_misses_on_a_current_thread_runtime_never_go_back() {
     let redis = near(&server);
     let key = unique_key("near-pair-ct");
     let mut conn = raw(&server);
-    let pair = |conn: &mut redis::Connection, i: i64| {
-        redis::cmd("HSET")
-            .arg(&key)
-            .arg("\"a\"")
-            .arg(i)
-            .arg("\"b\"")
-            .arg(i)
-            .exec(conn)
-            .unwrap();
-    };
-    pair(&mut conn, 0);
+    hset_pair(&mut conn, &key, 0);
     let n = writes() as i64 / 2;
     let done = AtomicBool::new(false);
     let misses_before = stats(&redis).misses;
@@ -224,20 +261,12 @@ fn async_misses_on_a_current_thread_runtime_never_go_back() {
             rt.block_on(async {
                 let tasks = (0..4).map(|_| async {
                     let dict = aio::RedisDict::<String, i64>::new(redis, key);
-                    let (mut last_a, mut last_b) = (0, 0);
-                    let deadline = Instant::now() + Duration::from_secs(60);
-                    while !done.load(Ordering::Acquire) || last_b < n {
+                    let mut reads = PairReads::new();
+                    while reads.more(done, n) {
                         let a = dict.get("a").await.unwrap().unwrap();
                         let b = dict.get("b").await.unwrap().unwrap();
                         let again = dict.get("a").await.unwrap().unwrap();
-                        assert!(
-                            a >= last_a && b >= last_b,
-                            "went back: {last_a}/{last_b} to {a}/{b}"
-                        );
-                        assert!(b >= a, "b {b} older than the a {a} read before it");
-                        assert!(again >= b, "a {again} older than the b {b} read before it");
-                        (last_a, last_b) = (again, b);
-                        assert!(Instant::now() < deadline, "stuck at {a}/{b}");
+                        reads.check(a, b, again);
                         tokio::task::yield_now().await;
                     }
                 });
@@ -245,7 +274,7 @@ fn async_misses_on_a_current_thread_runtime_never_go_back() {
             });
         });
         for i in 1..=n {
-            pair(&mut conn, i);
+            hset_pair(&mut conn, key, i);
         }
         done.store(true, Ordering::Release);
     });
@@ -299,17 +328,7 @@ fn a_blocking_miss_never_takes_its_thread_back() {
     let redis = near(&server);
     let key = unique_key("near-pair");
     let mut conn = raw(&server);
-    let pair = |conn: &mut redis::Connection, i: i64| {
-        redis::cmd("HSET")
-            .arg(&key)
-            .arg("\"a\"")
-            .arg(i)
-            .arg("\"b\"")
-            .arg(i)
-            .exec(conn)
-            .unwrap();
-    };
-    pair(&mut conn, 0);
+    hset_pair(&mut conn, &key, 0);
     let n = writes() as i64;
     let done = AtomicBool::new(false);
     let misses_before = stats(&redis).misses;
@@ -318,25 +337,17 @@ fn a_blocking_miss_never_takes_its_thread_back() {
             let dict = RedisDict::<String, i64>::new(&redis, &key);
             let done = &done;
             s.spawn(move || {
-                let (mut last_a, mut last_b) = (0, 0);
-                let deadline = Instant::now() + Duration::from_secs(60);
-                while !done.load(Ordering::Acquire) || last_b < n {
+                let mut reads = PairReads::new();
+                while reads.more(done, n) {
                     let a = dict.get("a").unwrap().unwrap();
                     let b = dict.get("b").unwrap().unwrap();
                     let again = dict.get("a").unwrap().unwrap();
-                    assert!(
-                        a >= last_a && b >= last_b,
-                        "went back: {last_a}/{last_b} to {a}/{b}"
-                    );
-                    assert!(b >= a, "b {b} older than the a {a} read before it");
-                    assert!(again >= b, "a {again} older than the b {b} read before it");
-                    (last_a, last_b) = (again, b);
-                    assert!(Instant::now() < deadline, "stuck at {a}/{b}");
+                    reads.check(a, b, again);
                 }
             });
         }
         for i in 1..=n {
-            pair(&mut conn, i);
+            hset_pair(&mut conn, &key, i);
         }
         done.store(true, Ordering::Release);
     });
